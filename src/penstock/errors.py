@@ -1,0 +1,110 @@
+"""One error base for penstock, with structured fields.
+
+`TransientError` and `TerminalError` are markers that decide retries: a transient error may
+succeed when the same step is tried again, a terminal one will not until something changes.
+`exit_code` is what the CLI exits with when the error reaches it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from penstock.secrets import redact
+
+
+class PenstockError(Exception):
+    """Base of every error penstock raises on purpose.
+
+    `fields` carries the structured context (file, line, key path, object, batch ...);
+    the message is the one line a user reads. Both are passed through secret redaction.
+    """
+
+    exit_code: ClassVar[int] = 1
+
+    def __init__(self, message: str, **fields: Any) -> None:
+        self.message = redact(message)
+        self.fields: dict[str, Any] = {
+            k: redact(v) if isinstance(v, str) else v for k, v in fields.items()
+        }
+        super().__init__(self.message)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"error": type(self).__name__, "message": self.message, **self.fields}
+
+
+class TransientError(PenstockError):
+    """May succeed on retry (a network blip, a locked file)."""
+
+
+class TerminalError(PenstockError):
+    """Will fail again until something changes (bad data, bad configuration)."""
+
+
+class ProjectError(TerminalError):
+    """The project files are invalid. Carries file, line and key path where known."""
+
+    exit_code = 2
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        key_path: str | None = None,
+        **fields: Any,
+    ) -> None:
+        where = ""
+        if file:
+            where = f"{file}:{line}: " if line else f"{file}: "
+        what = f"{key_path}: " if key_path else ""
+        super().__init__(
+            f"{where}{what}{message}", file=file, line=line, key_path=key_path, **fields
+        )
+        self.detail = message
+
+
+class ProjectErrors(ProjectError):
+    """Several project errors at once; the message lists them all, one per line."""
+
+    def __init__(self, errors: list[ProjectError]) -> None:
+        self.errors = errors
+        first = errors[0]
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        super().__init__(
+            first.detail + more,
+            file=first.fields.get("file"),
+            line=first.fields.get("line"),
+            key_path=first.fields.get("key_path"),
+        )
+        self.message = "\n".join(e.message for e in errors)
+
+
+class UsageError(PenstockError):
+    """The command was called wrongly (unknown object, bad option)."""
+
+    exit_code = 2
+
+
+class SourceError(TerminalError):
+    """A source could not be read: names the file and, where known, the line."""
+
+
+class ContractViolation(TerminalError):
+    """A batch broke its contract under `on_invalid: fail`; nothing of it was loaded."""
+
+
+class WarehouseError(TerminalError):
+    """The warehouse refused a statement (a type change, a missing table)."""
+
+
+class RunFailed(PenstockError):
+    """A run finished with one or more failed steps."""
+
+    exit_code = 1
+
+
+class MissingExtra(TerminalError):
+    """An optional dependency is not installed; the message gives the pip line."""
+
+    exit_code = 2
