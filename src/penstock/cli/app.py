@@ -1,0 +1,288 @@
+"""The `penstock` command line: thin commands over the engine, one error handler.
+
+Every read command takes `--json`. Exit codes: 0 ok, 1 a run failed, 2 bad project or usage.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from typer.exceptions import TyperException
+from rich.markup import escape
+
+from penstock.catalog import Project, load_project
+from penstock.cli.progress import ProgressSink
+from penstock.cli.render import console, err_console, print_json, summary_table, table
+from penstock.engine import RunResult, Session
+from penstock.errors import PenstockError, RunFailed, UsageError
+
+app = typer.Typer(
+    name="penstock",
+    help="Metadata-driven DataOps pipelines: declared in YAML, validated, idempotent.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+ProjectOpt = Annotated[
+    Path, typer.Option("--project", "-p", help="Project directory (holding penstock.yml).")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+SelectOpt = Annotated[
+    str | None, typer.Option("--select", "-s", help="Object name(s) or group:G, comma-separated.")
+]
+
+
+class _State:
+    debug = False
+
+
+def _project(path: Path) -> Project:
+    return load_project(path)
+
+
+@app.callback()
+def _main(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+) -> None:
+    _State.debug = debug
+
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="Directory to create.")] = Path("."),
+    demo: Annotated[bool, typer.Option("--demo", help="Scaffold the demo shop with data.")] = False,
+) -> None:
+    """Create a new project (or the demo project with generated landing files)."""
+    from penstock.demo import create_demo_project, create_empty_project
+
+    if demo:
+        expected = create_demo_project(directory)
+        files = len(expected.files)
+        console.print(f"Created the demo project in [bold]{directory}[/] with {files} landing files.")
+    else:
+        name = directory.resolve().name.replace(" ", "_") or "project"
+        create_empty_project(directory, name)
+        console.print(f"Created a project in [bold]{directory}[/]: edit penstock.yml.")
+    console.print(f"Next: [bold]cd {directory} && penstock run[/]")
+
+
+def _print_run(result: RunResult, project: Project, as_json: bool) -> None:
+    names = [o.name for o in project.objects_in_order()]
+    summaries = [s for s in result.summary(names) if s.object in names]
+    if as_json:
+        print_json(
+            {
+                "run_id": result.run_id,
+                "command": result.command,
+                "status": result.status,
+                "objects": [
+                    {**vars(s), "dq_pass_rate": s.dq_pass_rate} for s in summaries
+                ],
+                "failures": [vars(f) for f in result.failures],
+            }
+        )
+        return
+    console.print(summary_table(summaries))
+    for failure in result.failures:
+        where = failure.source_file or failure.batch_id or ""
+        err_console.print(
+            f"[red]failed[/] {failure.object} {failure.step} {escape(where)}: "
+            f"{escape(failure.error or '')}"
+        )
+    wh = project.warehouse_path
+    console.print(
+        "Look further: [bold]penstock status[/] · [bold]penstock runs[/] · "
+        + " · ".join(f"[bold]penstock quarantine {n}[/]" for n in names[:3])
+        + (f" · [bold]duckdb {wh.name}[/]" if wh else "")
+    )
+
+
+@app.command()
+def run(project: ProjectOpt = Path("."), select: SelectOpt = None, as_json: JsonOpt = False) -> None:
+    """Extract, stage, validate and load the selected objects."""
+    proj = _project(project)
+    with Session(proj) as session:
+        with ProgressSink(enabled=not as_json and err_console.is_terminal) as progress:
+            session.bus.subscribe(progress.handle)
+            result = session.runner.run(select)
+    _print_run(result, proj, as_json)
+    if result.status == "failed":
+        raise RunFailed(f"run {result.run_id} failed: {len(result.failures)} step(s) failed")
+
+
+@app.command()
+def rebuild(
+    project: ProjectOpt = Path("."), select: SelectOpt = None, as_json: JsonOpt = False
+) -> None:
+    """Empty the object tables and replay every staged batch from the stage zone."""
+    proj = _project(project)
+    with Session(proj) as session:
+        result = session.runner.rebuild(select)
+    _print_run(result, proj, as_json)
+    if result.status == "failed":
+        raise RunFailed(f"rebuild {result.run_id} failed: {len(result.failures)} step(s) failed")
+
+
+@app.command()
+def status(project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
+    """Per object: last run and its outcome, rows in the warehouse and in quarantine."""
+    proj = _project(project)
+    objects = proj.objects_in_order()
+    with Session(proj, record_catalog=False) as session:
+        states = session.store.object_status([o.name for o in objects])
+        rows: list[dict[str, Any]] = []
+        for obj in objects:
+            state = states[obj.name]
+            rows.append(
+                {
+                    "object": obj.name,
+                    "table": obj.table_name,
+                    "load": obj.load,
+                    "last_run_id": state.last_run_id,
+                    "last_status": state.last_status,
+                    "last_run_at": state.last_run_at,
+                    "last_batch_at": state.last_batch_at,
+                    "batches_loaded": len(session.warehouse.loaded_batches(obj.name)),
+                    "rows": session.warehouse.table_rows(obj),
+                    "rows_quarantined": session.warehouse.quarantine_count(obj),
+                }
+            )
+    if as_json:
+        print_json(rows)
+        return
+    console.print(
+        table(
+            f"Project {proj.name}",
+            ["object", "load", "last status", "last run", "last batch", "batches", "rows",
+             "quarantined"],
+            [
+                (
+                    r["object"], r["load"], r["last_status"],
+                    _when(r["last_run_at"]), _when(r["last_batch_at"]),
+                    r["batches_loaded"], r["rows"], r["rows_quarantined"],
+                )
+                for r in rows
+            ],
+        )
+    )
+
+
+def _when(value: Any) -> str | None:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value else None
+
+
+@app.command()
+def runs(
+    project: ProjectOpt = Path("."),
+    limit: Annotated[int, typer.Option(help="How many runs, newest first.")] = 20,
+    as_json: JsonOpt = False,
+) -> None:
+    """Recent runs with their outcome and row totals."""
+    proj = _project(project)
+    with Session(proj, record_catalog=False) as session:
+        found = session.store.runs(limit)
+    if as_json:
+        print_json(found)
+        return
+    console.print(
+        table(
+            "Runs",
+            ["run", "command", "status", "started", "seconds", "steps", "failed", "rows in",
+             "loaded", "quarantined", "duplicates"],
+            [
+                (
+                    r.run_id[:12], r.command, r.status, _when(r.started_at),
+                    f"{r.duration_s:.2f}" if r.duration_s is not None else None,
+                    r.steps, r.failed_steps, r.rows_in, r.rows_loaded, r.rows_quarantined,
+                    r.rows_duplicate,
+                )
+                for r in found
+            ],
+        )
+    )
+
+
+@app.command()
+def quarantine(
+    object_name: Annotated[str, typer.Argument(metavar="OBJECT", help="The object.")],
+    project: ProjectOpt = Path("."),
+    limit: Annotated[int, typer.Option(help="How many rows at most (0: all).")] = 50,
+    batch: Annotated[str | None, typer.Option(help="Only this batch id.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Quarantined rows of an object with their reasons, batch and record number."""
+    proj = _project(project)
+    if object_name not in proj.objects:
+        raise UsageError(
+            f"unknown object '{object_name}' (objects: {', '.join(sorted(proj.objects))})"
+        )
+    obj = proj.objects[object_name]
+    with Session(proj, record_catalog=False) as session:
+        total = session.warehouse.quarantine_count(obj)
+        rows = session.warehouse.quarantine_rows(obj, limit or None, batch)
+    if as_json:
+        print_json({"object": object_name, "total": total, "rows": rows})
+        return
+    columns = ["batch", "row", "reasons", *obj.columns]
+    shown = [
+        (
+            r["_source_file"] or r["_batch_id"], r["_row_number"], ", ".join(r["_reasons"]),
+            *((r["_raw_line"] if r["_raw_line"] is not None and i == 0 else r[c])
+              for i, c in enumerate(obj.columns)),
+        )
+        for r in rows
+    ]
+    console.print(table(f"quarantine.{object_name}: {len(rows)} of {total:,} row(s)", columns, shown))
+
+
+@app.command()
+def check(project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
+    """Validate the project files and reach its warehouse, metadata store and sources."""
+    from penstock.engine.check import check_project
+
+    report = check_project(project)
+    if as_json:
+        print_json(report)
+    else:
+        for item in report["checks"]:
+            mark = "[green]ok[/]" if item["ok"] else "[red]error[/]"
+            console.print(f"{mark}  {item['what']}: {item['detail']}")
+    if not report["ok"]:
+        raise typer.Exit(2)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: one clear red line on errors, the traceback with --debug."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    command = typer.main.get_command(app)
+    try:
+        command.main(args=args, prog_name="penstock", standalone_mode=False)
+    except PenstockError as exc:
+        if debug:
+            traceback.print_exc()
+        for line in exc.message.splitlines() or [type(exc).__name__]:
+            err_console.print(f"[red]error:[/] {escape(line)}", highlight=False)
+        return exc.exit_code
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except TyperException as exc:
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            err_console.print(f"[red]error:[/] {escape(exc.format_message())}")
+        return int(exc.exit_code)
+    except typer.Abort:
+        err_console.print("[red]aborted[/]")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,59 @@
+"""Rendering for the CLI: rich tables for people, JSON for machines."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from penstock.engine import ObjectSummary
+from penstock.observe import to_jsonable
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def print_json(payload: Any) -> None:
+    """JSON on stdout, nothing else: safe to pipe."""
+    print(json.dumps(to_jsonable(payload), indent=2, sort_keys=False, default=str))
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.1%}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Table:
+    out = Table(title=title, title_justify="left", header_style="bold")
+    for index, name in enumerate(columns):
+        out.add_column(name, justify="left" if index == 0 else "right", overflow="fold")
+    for row in rows:
+        out.add_row(*(_fmt(v) for v in row))
+    return out
+
+
+def summary_table(summaries: Sequence[ObjectSummary]) -> Table:
+    return table(
+        "Run summary",
+        ["object", "batches", "rows in", "loaded", "quarantined", "duplicates", "DQ pass rate"],
+        [
+            (
+                s.object,
+                s.batches,
+                s.rows_in,
+                s.rows_loaded,
+                s.rows_quarantined,
+                s.rows_duplicate,
+                s.dq_pass_rate,
+            )
+            for s in summaries
+        ],
+    )

@@ -1,0 +1,313 @@
+"""The sequential runner: for each selected object, stage new files, then load pending batches.
+
+Steps report only through the event bus. A batch is pending while the lake has it and the
+warehouse ledger does not; so a run killed anywhere is repaired by the next one. Within an
+object, batches load in extraction order, and a failed batch stops the later ones of the same
+object (their order matters for merge and SCD2); other objects go on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+from penstock.catalog import ObjectSpec, Project
+from penstock.engine.faults import fault_point
+from penstock.engine.results import BatchOutcome, RunResult
+from penstock.errors import PenstockError
+from penstock.lake import Lake, StagedBatch
+from penstock.lake.atomic import atomic_target
+from penstock.observe import (
+    EventBus,
+    RunFinished,
+    RunStarted,
+    StepFinished,
+    StepStarted,
+    new_id,
+)
+from penstock.quality.validate import BatchValidation, validate_batch
+from penstock.sources import source_for
+from penstock.sources.base import SourceItem
+from penstock.warehouse import DuckDBWarehouse
+
+
+class Runner:
+    def __init__(
+        self, project: Project, bus: EventBus, warehouse: DuckDBWarehouse, lake: Lake
+    ) -> None:
+        self.project = project
+        self.bus = bus
+        self.warehouse = warehouse
+        self.lake = lake
+
+    # -- commands -----------------------------------------------------------------------
+    def run(self, selector: str | None = None) -> RunResult:
+        """Extract, stage, validate and load every selected object."""
+        objects = self.project.select(selector)
+        result = self._start("run", selector)
+        for obj in objects:
+            self._guard(result, obj, lambda o=obj: self._run_object(result, o))
+        return self._finish(result)
+
+    def rebuild(self, selector: str | None = None) -> RunResult:
+        """Empty the object tables and replay every staged batch in extraction order."""
+        objects = self.project.select(selector)
+        result = self._start("rebuild", selector)
+        for obj in objects:
+
+            def replay(o: ObjectSpec = obj) -> None:
+                loaded_at = self.warehouse.reset_object(o)
+                self._log(result, "info", f"{o.name}: replaying the stage zone", o)
+                self._load_pending(result, o, self.lake.batches(o.name), loaded_at)
+
+            self._guard(result, obj, replay)
+        return self._finish(result)
+
+    # -- run plumbing -------------------------------------------------------------------
+    def _start(self, command: str, selector: str | None) -> RunResult:
+        result = RunResult(run_id=new_id(), command=command)
+        self.bus.emit(
+            RunStarted(
+                run_id=result.run_id,
+                project=self.project.name,
+                project_hash=self.project.project_hash,
+                command=command,
+                selector=selector,
+            )
+        )
+        return result
+
+    def _finish(self, result: RunResult) -> RunResult:
+        failures = result.failures
+        result.status = "failed" if failures else "success"
+        error = "; ".join(f"{f.object}: {f.error}" for f in failures[:5]) or None
+        self.bus.emit(RunFinished(run_id=result.run_id, status=result.status, error=error))
+        return result
+
+    def _guard(self, result: RunResult, obj: ObjectSpec, work: object) -> None:
+        """Run one object's work; an error fails that object only, recorded as a step."""
+        try:
+            work()  # type: ignore[operator]
+        except PenstockError as exc:
+            step_id = new_id()
+            self.bus.emit(
+                StepFinished(
+                    run_id=result.run_id,
+                    step_id=step_id,
+                    object=obj.name,
+                    batch_id=None,
+                    step="extract",
+                    status="failed",
+                    error=exc.message,
+                )
+            )
+            result.outcomes.append(
+                BatchOutcome(obj.name, None, None, "extract", "failed", error=exc.message)
+            )
+            self._log(result, "error", exc.message, obj, **exc.fields)
+
+    def _log(
+        self, result: RunResult, level: str, message: str, obj: ObjectSpec, **fields: object
+    ) -> None:
+        self.bus.log(result.run_id, level, message, object=obj.name, **fields)  # type: ignore[arg-type]
+
+    # -- one object ---------------------------------------------------------------------
+    def _run_object(self, result: RunResult, obj: ObjectSpec) -> None:
+        source = source_for(self.project, obj)
+        items = source.discover(obj, self.lake.known_files(obj.name))
+        loaded = self.warehouse.loaded_batches(obj.name)
+        staged_ids = {b.batch_id for b in self.lake.batches(obj.name)}
+        new_items: dict[str, SourceItem] = {}
+        for item in items:
+            if item.batch_id in staged_ids:
+                continue
+            if item.batch_id in new_items:
+                first = new_items[item.batch_id].display_name
+                self._log(
+                    result,
+                    "info",
+                    f"{item.display_name} has the same content as {first}; staged once",
+                    obj,
+                    batch_id=item.batch_id,
+                )
+                continue
+            new_items[item.batch_id] = item
+        self._log(
+            result, "info", f"{obj.name}: {len(items)} file(s), {len(new_items)} new", obj,
+            event="plan", files=len(items), new=len(new_items),
+        )
+        for item in new_items.values():
+            self._stage_one(result, obj, source, item)
+        pending = [b for b in self.lake.batches(obj.name) if b.batch_id not in loaded]
+        self._load_pending(result, obj, pending, {})
+
+    def _stage_one(
+        self, result: RunResult, obj: ObjectSpec, source: object, item: SourceItem
+    ) -> None:
+        step_id = new_id()
+        run_id = result.run_id
+        self.bus.emit(
+            StepStarted(
+                run_id=run_id, step_id=step_id, object=obj.name, batch_id=item.batch_id,
+                step="stage",
+            )
+        )
+        try:
+            batch: StagedBatch = source.stage(  # type: ignore[attr-defined]
+                self.warehouse.conn, obj, item, self.lake
+            )
+        except PenstockError as exc:
+            self.bus.emit(
+                StepFinished(
+                    run_id=run_id, step_id=step_id, object=obj.name, batch_id=item.batch_id,
+                    step="stage", status="failed", error=exc.message,
+                )
+            )
+            result.outcomes.append(
+                BatchOutcome(
+                    obj.name, item.batch_id, item.display_name, "stage", "failed",
+                    error=exc.message,
+                )
+            )
+            self._log(result, "error", exc.message, obj, batch_id=item.batch_id, **exc.fields)
+            return
+        for warning in batch.manifest.warnings:
+            self._log(result, "warning", warning, obj, batch_id=batch.batch_id)
+        self.bus.emit(
+            StepFinished(
+                run_id=run_id, step_id=step_id, object=obj.name, batch_id=batch.batch_id,
+                step="stage", status="success",
+            )
+        )
+        self._log(
+            result, "info",
+            f"staged {item.display_name}: {batch.manifest.rows_in} record(s), "
+            f"{batch.manifest.rows_malformed} malformed",
+            obj, batch_id=batch.batch_id, rows=batch.manifest.rows,
+            malformed=batch.manifest.rows_malformed,
+        )
+        result.outcomes.append(
+            BatchOutcome(
+                obj.name, batch.batch_id, item.display_name, "stage", "success",
+                rows_in=batch.manifest.rows_in,
+            )
+        )
+        fault_point("after_stage")
+
+    def _load_pending(
+        self,
+        result: RunResult,
+        obj: ObjectSpec,
+        batches: list[StagedBatch],
+        loaded_at: Mapping[str, datetime],
+    ) -> None:
+        self._log(
+            result, "info", f"{obj.name}: {len(batches)} batch(es) to load", obj,
+            event="load_plan", pending=len(batches),
+        )
+        for batch in batches:
+            outcome = self._load_one(result, obj, batch, loaded_at.get(batch.batch_id))
+            result.outcomes.append(outcome)
+            if outcome.status == "failed":
+                self._log(
+                    result, "warning",
+                    f"{obj.name}: later batches wait until batch {batch.batch_id} loads",
+                    obj, batch_id=batch.batch_id,
+                )
+                return
+
+    def _load_one(
+        self,
+        result: RunResult,
+        obj: ObjectSpec,
+        batch: StagedBatch,
+        loaded_at: datetime | None,
+    ) -> BatchOutcome:
+        step_id = new_id()
+        run_id = result.run_id
+        base = dict(run_id=run_id, step_id=step_id, object=obj.name, batch_id=batch.batch_id)
+        self.bus.emit(StepStarted(**base, step="load"))  # type: ignore[arg-type]
+        conn = self.warehouse.conn
+        validation: BatchValidation | None = None
+        try:
+            validation = validate_batch(conn, obj, batch, datetime.now(UTC))
+            self._report_validation(result, obj, batch, validation)
+            if validation.rows_quarantined:
+                target = self.lake.quarantine_path(obj.name, batch.batch_id)
+                with atomic_target(target) as tmp:
+                    self.warehouse.write_quarantine_file(validation, batch.batch_id, tmp)
+            fault_point("before_load_commit")
+            load = self.warehouse.load_batch(
+                obj, batch, validation, run_id=run_id,
+                loaded_at=loaded_at or datetime.now(UTC),
+            )
+        except PenstockError as exc:
+            self.bus.emit(StepFinished(**base, step="load", status="failed", rows_in=batch.manifest.rows_in, error=exc.message))  # type: ignore[arg-type]
+            self._log(result, "error", exc.message, obj, batch_id=batch.batch_id)
+            return BatchOutcome(
+                obj.name, batch.batch_id, batch.manifest.source_file, "load", "failed",
+                rows_in=batch.manifest.rows_in, error=exc.message,
+            )
+        finally:
+            if validation is not None:
+                validation.drop(conn)
+        fault_point("after_load")
+        if load.skipped:
+            status = "skipped"
+        elif validation.rows_invalid or validation.failed_checks or validation.missing_columns:
+            status = "warning"
+        else:
+            status = "success"
+        self.bus.emit(
+            StepFinished(
+                **base,  # type: ignore[arg-type]
+                step="load",
+                status=status,
+                rows_in=validation.rows_in,
+                rows_loaded=validation.rows_loaded,
+                rows_quarantined=validation.rows_quarantined,
+                rows_duplicate=validation.rows_duplicate,
+            )
+        )
+        self._log(
+            result, "info",
+            f"loaded {batch.manifest.source_file} into {obj.table_name} ({obj.load}): "
+            f"{load.rows_inserted} inserted, {load.rows_updated} updated, "
+            f"{load.rows_unchanged} unchanged, {load.rows_stale} older than stored",
+            obj, batch_id=batch.batch_id, inserted=load.rows_inserted,
+            updated=load.rows_updated, unchanged=load.rows_unchanged, stale=load.rows_stale,
+        )
+        return BatchOutcome(
+            obj.name, batch.batch_id, batch.manifest.source_file, "load", status,
+            rows_in=validation.rows_in, rows_loaded=validation.rows_loaded,
+            rows_quarantined=validation.rows_quarantined,
+            rows_duplicate=validation.rows_duplicate, rows_invalid=validation.rows_invalid,
+            reason_counts=dict(validation.reason_counts),
+        )
+
+    def _report_validation(
+        self, result: RunResult, obj: ObjectSpec, batch: StagedBatch, v: BatchValidation
+    ) -> None:
+        name = batch.manifest.source_file
+        if v.missing_columns:
+            self._log(
+                result, "warning",
+                f"{name}: column(s) {', '.join(v.missing_columns)} missing from the file; "
+                f"read as empty",
+                obj, batch_id=batch.batch_id, missing_columns=v.missing_columns,
+            )
+        if v.extra_columns:
+            self._log(
+                result, "warning",
+                f"{name}: column(s) {', '.join(v.extra_columns)} not in the contract; "
+                f"kept in the stage zone, not loaded",
+                obj, batch_id=batch.batch_id, extra_columns=v.extra_columns,
+            )
+        if v.reason_counts:
+            level = "warning"
+            self._log(
+                result, level,
+                f"{name}: {v.rows_invalid} row(s) broke the contract "
+                f"({'loaded anyway' if obj.on_invalid == 'warn' else 'quarantined'})",
+                obj, batch_id=batch.batch_id, reasons=v.reason_counts,
+            )

@@ -1,0 +1,96 @@
+"""A session opens what a command needs — lake, warehouse, metadata store, event bus — once."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from penstock.catalog import Project
+from penstock.engine.runner import Runner
+from penstock.lake import Lake
+from penstock.observe import (
+    AttributeRow,
+    CatalogSnapshot,
+    EventBus,
+    MetadataStore,
+    ObjectRow,
+    SourceRow,
+)
+from penstock.warehouse import DuckDBWarehouse, connect_warehouse
+
+
+def catalog_snapshot(project: Project) -> CatalogSnapshot:
+    """The project as catalog rows for the metadata store (versioned by the project hash)."""
+    objects = project.objects_in_order()
+    return CatalogSnapshot(
+        project=project.name,
+        project_hash=project.project_hash,
+        sources=tuple(
+            SourceRow(name, spec.kind, spec.owner, spec.description)
+            for name, spec in project.sources.items()
+        ),
+        objects=tuple(
+            ObjectRow(
+                name=o.name,
+                source=o.source,
+                group=o.group,
+                load=o.load,
+                key=tuple(o.key),
+                order_by=o.order_by,
+                on_invalid=o.on_invalid,
+                table=o.table_name,
+                description=o.description,
+                owner=o.owner,
+            )
+            for o in objects
+        ),
+        attributes=tuple(
+            AttributeRow(
+                object=o.name,
+                name=name,
+                ordinal=index,
+                type=spec.type,
+                required=o.is_required(name),
+                description=spec.description,
+            )
+            for o in objects
+            for index, (name, spec) in enumerate(o.columns.items(), start=1)
+        ),
+        groups=tuple(sorted({o.group for o in objects})),
+    )
+
+
+class Session:
+    """Use as a context manager; `bus` already feeds the metadata store."""
+
+    def __init__(self, project: Project, *, record_catalog: bool = True) -> None:
+        self.project = project
+        self.lake = Lake(project.lake_path)
+        self.store = MetadataStore(project.metadata_url)
+        try:
+            self.warehouse: DuckDBWarehouse = connect_warehouse(project)
+        except BaseException:
+            self.store.close()
+            raise
+        self.bus = EventBus()
+        self.bus.subscribe(self.store.handle)
+        if record_catalog:
+            self.store.record_catalog(catalog_snapshot(project))
+            self.store.prune(project.retention_days)
+        self.runner = Runner(project, self.bus, self.warehouse, self.lake)
+
+    def close(self) -> None:
+        try:
+            self.warehouse.close()
+        finally:
+            self.store.close()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -1,0 +1,68 @@
+"""Atomic file writes: write to a temporary name in the same directory, fsync, rename.
+
+A reader never sees a half-written file: either the old one, the new one, or none.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+TMP_PREFIX = ".tmp-"
+
+
+def temp_path_for(target: Path) -> Path:
+    """The temporary sibling a write of `target` goes through (unique per process)."""
+    return target.with_name(f"{TMP_PREFIX}{os.getpid()}-{target.name}")
+
+
+@contextmanager
+def atomic_target(target: Path) -> Iterator[Path]:
+    """Yield a temporary path to write; on success it is fsynced and renamed to `target`."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_path_for(target)
+    try:
+        yield tmp
+        _fsync_file(tmp)
+        os.replace(tmp, target)
+        _fsync_dir(target.parent)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_json_atomic(target: Path, payload: Any) -> None:
+    with atomic_target(target) as tmp:
+        tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def remove_stale_temps(directory: Path) -> int:
+    """Delete temporary files a killed process left behind; return how many."""
+    if not directory.is_dir():
+        return 0
+    removed = 0
+    for path in directory.rglob(f"{TMP_PREFIX}*"):
+        if path.is_file():
+            path.unlink()
+            removed += 1
+    return removed

@@ -1,0 +1,85 @@
+"""The stage zone: one directory per batch, holding the raw rows as Parquet and a manifest.
+
+Layout: `<lake>/stage/<object>/<batch_id>/{data.parquet, rejects.parquet, manifest.json}`.
+Files are written under temporary names and renamed; the manifest is written last, so a
+batch exists exactly when its manifest does.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from penstock.lake.atomic import remove_stale_temps, write_json_atomic
+from penstock.lake.manifest import DATA_NAME, MANIFEST_NAME, REJECTS_NAME, Manifest
+
+
+@dataclass(frozen=True)
+class StagedBatch:
+    manifest: Manifest
+    directory: Path
+
+    @property
+    def batch_id(self) -> str:
+        return self.manifest.batch_id
+
+    @property
+    def data_path(self) -> Path:
+        return self.directory / DATA_NAME
+
+    @property
+    def rejects_path(self) -> Path:
+        return self.directory / REJECTS_NAME
+
+
+class Lake:
+    """The lake on the local file system (object storage comes later behind the same API)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def stage_dir(self, object_name: str) -> Path:
+        return self.root / "stage" / object_name
+
+    def batch_dir(self, object_name: str, batch_id: str) -> Path:
+        return self.stage_dir(object_name) / batch_id
+
+    def quarantine_path(self, object_name: str, batch_id: str) -> Path:
+        return self.root / "quarantine" / object_name / f"{batch_id}.parquet"
+
+    def is_staged(self, object_name: str, batch_id: str) -> bool:
+        return (self.batch_dir(object_name, batch_id) / MANIFEST_NAME).is_file()
+
+    def prepare_batch_dir(self, object_name: str, batch_id: str) -> Path:
+        """An empty directory for a batch about to be staged (clears an incomplete one)."""
+        directory = self.batch_dir(object_name, batch_id)
+        if directory.exists() and not (directory / MANIFEST_NAME).exists():
+            shutil.rmtree(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        return directory
+
+    def commit_batch(self, directory: Path, manifest: Manifest) -> StagedBatch:
+        """Write the manifest last: from now on the batch exists."""
+        write_json_atomic(directory / MANIFEST_NAME, manifest.to_dict())
+        return StagedBatch(manifest, directory)
+
+    def batches(self, object_name: str) -> list[StagedBatch]:
+        """Every complete staged batch of an object, in extraction order."""
+        base = self.stage_dir(object_name)
+        if not base.is_dir():
+            return []
+        remove_stale_temps(base)
+        found = [
+            StagedBatch(Manifest.read(path), path.parent)
+            for path in base.glob(f"*/{MANIFEST_NAME}")
+        ]
+        found.sort(key=lambda b: (b.manifest.extracted_at, b.manifest.source_file, b.batch_id))
+        return found
+
+    def known_files(self, object_name: str) -> dict[tuple[str, int, int], str]:
+        """(source_file, size, mtime_ns) → content hash, to skip re-hashing unchanged files."""
+        return {
+            (b.manifest.source_file, b.manifest.size_bytes, b.manifest.mtime_ns): b.manifest.content_hash
+            for b in self.batches(object_name)
+        }

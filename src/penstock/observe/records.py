@@ -1,0 +1,80 @@
+"""Rows returned by the metadata store's read API (JSON-ready through `to_jsonable`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    run_id: str
+    command: str
+    selector: str | None
+    status: str
+    started_at: datetime
+    ended_at: datetime | None
+    duration_s: float | None
+    error: str | None
+    steps: int
+    failed_steps: int
+    rows_in: int
+    rows_loaded: int
+    rows_quarantined: int
+    rows_duplicate: int
+
+
+@dataclass(frozen=True, slots=True)
+class StepRow:
+    step_id: str
+    run_id: str
+    object: str
+    batch_id: str | None
+    step: str
+    status: str
+    attempt: int
+    rows_in: int
+    rows_loaded: int
+    rows_quarantined: int
+    rows_duplicate: int
+    started_at: datetime
+    ended_at: datetime | None
+    duration_s: float | None
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class LogRow:
+    id: int
+    run_id: str
+    at: datetime
+    level: str
+    object: str | None
+    batch_id: str | None
+    message: str
+    fields: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectStatus:
+    """Where one object stands.
+
+    `last_status` is the worst status among the object's steps in its last run
+    (failed > running > warning > success > skipped); `last_run_at` is when the object's
+    latest step started. Load counts cover successful load steps ('success' or 'warning').
+    """
+
+    object: str
+    last_run_id: str | None = None
+    last_status: str | None = None
+    last_run_at: datetime | None = None
+    last_batch_at: datetime | None = None
+    batches_loaded: int = 0
+    rows_quarantined_total: int = 0
+
+
+def duration(started: datetime | None, ended: datetime | None) -> float | None:
+    if started is None or ended is None:
+        return None
+    return (ended - started).total_seconds()

@@ -1,0 +1,149 @@
+"""Table definitions of the metadata store (SQLAlchemy Core), for SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """A timestamp stored as UTC and always returned timezone-aware UTC.
+
+    SQLite keeps no offset: values are written as naive UTC and tagged UTC on read.
+    Naive values are refused on write.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r}: metadata timestamps must be aware")
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError(f"expected a datetime from the database, got {value!r}")
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+# Autoincrement on SQLite only works for INTEGER PRIMARY KEY.
+_BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+metadata = sa.MetaData()
+
+project_versions = sa.Table(
+    "project_versions",
+    metadata,
+    sa.Column("project_hash", sa.String(128), primary_key=True),
+    sa.Column("project", sa.String(255), nullable=False),
+    sa.Column("first_seen", UTCDateTime(), nullable=False),
+)
+
+catalog_sources = sa.Table(
+    "catalog_sources",
+    metadata,
+    sa.Column("project_hash", sa.String(128), primary_key=True),
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("owner", sa.String(255)),
+    sa.Column("description", sa.Text()),
+)
+
+catalog_objects = sa.Table(
+    "catalog_objects",
+    metadata,
+    sa.Column("project_hash", sa.String(128), primary_key=True),
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("source", sa.String(255), nullable=False),
+    sa.Column("group_name", sa.String(255), nullable=False),
+    sa.Column("load_mode", sa.String(64), nullable=False),
+    sa.Column("key", sa.JSON(), nullable=False),
+    sa.Column("order_by", sa.String(255)),
+    sa.Column("on_invalid", sa.String(64), nullable=False),
+    sa.Column("table_name", sa.String(255), nullable=False),
+    sa.Column("description", sa.Text()),
+    sa.Column("owner", sa.String(255)),
+)
+
+catalog_attributes = sa.Table(
+    "catalog_attributes",
+    metadata,
+    sa.Column("project_hash", sa.String(128), primary_key=True),
+    sa.Column("object", sa.String(255), primary_key=True),
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("ordinal", sa.Integer(), nullable=False),
+    sa.Column("type", sa.String(128), nullable=False),
+    sa.Column("required", sa.Boolean(), nullable=False),
+    sa.Column("description", sa.Text()),
+)
+
+catalog_groups = sa.Table(
+    "catalog_groups",
+    metadata,
+    sa.Column("project_hash", sa.String(128), primary_key=True),
+    sa.Column("name", sa.String(255), primary_key=True),
+)
+
+job_runs = sa.Table(
+    "job_runs",
+    metadata,
+    sa.Column("run_id", sa.String(64), primary_key=True),
+    sa.Column("project", sa.String(255), nullable=False),
+    sa.Column("project_hash", sa.String(128), nullable=False),
+    sa.Column("command", sa.String(255), nullable=False),
+    sa.Column("selector", sa.Text()),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("started_at", UTCDateTime(), nullable=False),
+    sa.Column("ended_at", UTCDateTime()),
+    sa.Column("error", sa.Text()),
+    sa.Index("ix_job_runs_started_at", "started_at"),
+)
+
+step_runs = sa.Table(
+    "step_runs",
+    metadata,
+    sa.Column("step_id", sa.String(64), primary_key=True),
+    sa.Column("run_id", sa.String(64), sa.ForeignKey("job_runs.run_id"), nullable=False),
+    sa.Column("object", sa.String(255), nullable=False),
+    sa.Column("batch_id", sa.String(255)),
+    sa.Column("step", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempt", sa.Integer(), nullable=False),
+    sa.Column("rows_in", sa.BigInteger(), nullable=False, default=0),
+    sa.Column("rows_loaded", sa.BigInteger(), nullable=False, default=0),
+    sa.Column("rows_quarantined", sa.BigInteger(), nullable=False, default=0),
+    sa.Column("rows_duplicate", sa.BigInteger(), nullable=False, default=0),
+    sa.Column("started_at", UTCDateTime(), nullable=False),
+    sa.Column("ended_at", UTCDateTime()),
+    sa.Column("error", sa.Text()),
+    sa.Index("ix_step_runs_object_started_at", "object", "started_at"),
+    sa.Index("ix_step_runs_run_id", "run_id"),
+)
+
+logs = sa.Table(
+    "logs",
+    metadata,
+    sa.Column("id", _BigId, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Column("level", sa.String(16), nullable=False),
+    sa.Column("object", sa.String(255)),
+    sa.Column("batch_id", sa.String(255)),
+    sa.Column("message", sa.Text(), nullable=False),
+    sa.Column("fields", sa.JSON(), nullable=False),
+    sa.Index("ix_logs_run_id", "run_id"),
+    sa.Index("ix_logs_at", "at"),
+)

@@ -1,0 +1,368 @@
+"""The metadata store: a bus sink recording runs, steps, logs and the catalog as tables.
+
+SQLite (`sqlite:////abs/path/metadata.db`, WAL mode) and PostgreSQL (`postgresql://...`,
+driven by psycopg 3) are supported, through SQLAlchemy Core.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import sqlalchemy as sa
+from sqlalchemy import event as sa_event
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+
+from penstock.errors import TerminalError, TransientError, UsageError
+from penstock.observe import reads
+from penstock.observe.catalog_snapshot import CatalogSnapshot
+from penstock.observe.events import (
+    Event,
+    LogRecord,
+    RunFinished,
+    RunStarted,
+    StepFinished,
+    StepStarted,
+    utcnow,
+)
+from penstock.observe.jsonable import to_jsonable
+from penstock.observe.records import LogRow, ObjectStatus, RunSummary, StepRow
+from penstock.observe.redaction import redact_opt, redact_value
+from penstock.observe.schema import (
+    catalog_attributes,
+    catalog_groups,
+    catalog_objects,
+    catalog_sources,
+    job_runs,
+    logs,
+    metadata,
+    project_versions,
+    step_runs,
+)
+from penstock.secrets import redact
+
+
+class MetadataStoreError(TerminalError):
+    """The metadata store refused a write or a read (a constraint, a missing run)."""
+
+
+class MetadataStoreUnavailable(TransientError):
+    """The metadata store could not be reached or was locked; trying again may work."""
+
+
+def engine_url(url: str) -> sa.URL:
+    """Parse `url`, mapping plain `postgresql://` / `postgres://` to the psycopg 3 driver."""
+    try:
+        parsed = sa.make_url(url)
+    except sa.exc.ArgumentError as exc:
+        raise UsageError(f"invalid metadata store URL: {exc}") from None
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=10000")
+    finally:
+        cursor.close()
+
+
+class MetadataStore:
+    """Records the bus events (`handle`) and the catalog; answers the read API.
+
+    Each write is its own short transaction. Timestamps are returned timezone-aware UTC.
+    """
+
+    def __init__(self, url: str) -> None:
+        parsed = engine_url(url)
+        self.url = parsed
+        if parsed.get_backend_name() == "sqlite":
+            database = parsed.database
+            if database and database != ":memory:" and not database.startswith("file:"):
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+            self._engine = sa.create_engine(parsed)
+            sa_event.listen(self._engine, "connect", _set_sqlite_pragmas)
+        else:
+            self._engine = sa.create_engine(parsed, pool_pre_ping=True)
+        try:
+            self.create()
+        except BaseException:
+            self._engine.dispose()
+            raise
+
+    @property
+    def engine(self) -> sa.Engine:
+        return self._engine
+
+    def create(self) -> None:
+        """Create the tables and indexes that are missing (idempotent)."""
+        with self._guard("create tables"), self._engine.begin() as conn:
+            metadata.create_all(conn, checkfirst=True)
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @contextmanager
+    def _guard(self, what: str) -> Iterator[None]:
+        """Turn SQLAlchemy errors into penstock errors (messages redacted, URL without password)."""
+        try:
+            yield
+        except SQLAlchemyError as exc:
+            detail = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+            message = f"metadata store: cannot {what}: {detail}"
+            if isinstance(exc, OperationalError):
+                raise MetadataStoreUnavailable(message, url=self._safe_url()) from None
+            raise MetadataStoreError(message, url=self._safe_url()) from None
+
+    def _safe_url(self) -> str:
+        return self.url.render_as_string(hide_password=True)
+
+    # ---- writes -------------------------------------------------------------------------
+
+    def handle(self, event: Event) -> None:
+        """The bus sink: record one event in its own transaction."""
+        with self._guard(f"record {type(event).__name__}"), self._engine.begin() as conn:
+            match event:
+                case RunStarted():
+                    conn.execute(
+                        job_runs.insert().values(
+                            run_id=event.run_id,
+                            project=event.project,
+                            project_hash=event.project_hash,
+                            command=event.command,
+                            selector=redact_opt(event.selector),
+                            status="running",
+                            started_at=event.at,
+                        )
+                    )
+                case RunFinished():
+                    result = conn.execute(
+                        job_runs.update()
+                        .where(job_runs.c.run_id == event.run_id)
+                        .values(
+                            status=event.status, ended_at=event.at, error=redact_opt(event.error)
+                        )
+                    )
+                    if result.rowcount == 0:
+                        raise MetadataStoreError(
+                            f"run {event.run_id} finished but was never started",
+                            run_id=event.run_id,
+                        )
+                case StepStarted():
+                    conn.execute(
+                        step_runs.insert().values(
+                            step_id=event.step_id,
+                            run_id=event.run_id,
+                            object=event.object,
+                            batch_id=event.batch_id,
+                            step=event.step,
+                            status="running",
+                            attempt=event.attempt,
+                            rows_in=0,
+                            rows_loaded=0,
+                            rows_quarantined=0,
+                            rows_duplicate=0,
+                            started_at=event.at,
+                        )
+                    )
+                case StepFinished():
+                    self._finish_step(conn, event)
+                case LogRecord():
+                    conn.execute(
+                        logs.insert().values(
+                            run_id=event.run_id,
+                            at=event.at,
+                            level=event.level,
+                            object=event.object,
+                            batch_id=event.batch_id,
+                            message=redact(event.message),
+                            fields=to_jsonable(redact_value(dict(event.fields))),
+                        )
+                    )
+
+    @staticmethod
+    def _finish_step(conn: sa.Connection, event: StepFinished) -> None:
+        values: dict[str, Any] = {
+            "batch_id": event.batch_id,
+            "status": event.status,
+            "attempt": event.attempt,
+            "rows_in": event.rows_in,
+            "rows_loaded": event.rows_loaded,
+            "rows_quarantined": event.rows_quarantined,
+            "rows_duplicate": event.rows_duplicate,
+            "ended_at": event.at,
+            "error": redact_opt(event.error),
+        }
+        result = conn.execute(
+            step_runs.update().where(step_runs.c.step_id == event.step_id).values(**values)
+        )
+        if result.rowcount == 0:
+            conn.execute(
+                step_runs.insert().values(
+                    step_id=event.step_id,
+                    run_id=event.run_id,
+                    object=event.object,
+                    step=event.step,
+                    started_at=event.at,
+                    **values,
+                )
+            )
+
+    def record_catalog(self, snapshot: CatalogSnapshot) -> bool:
+        """Write the catalog version of `snapshot.project_hash` once; False if already there."""
+        h = snapshot.project_hash
+        exists = sa.select(project_versions.c.project_hash).where(
+            project_versions.c.project_hash == h
+        )
+        try:
+            with self._guard("record the catalog"), self._engine.begin() as conn:
+                if conn.execute(exists).first() is not None:
+                    return False
+                self._insert_catalog(conn, snapshot)
+        except MetadataStoreError:
+            # Another process may have recorded the same version in the meantime.
+            with self._guard("record the catalog"), self._engine.connect() as conn:
+                if conn.execute(exists).first() is not None:
+                    return False
+            raise
+        return True
+
+    @staticmethod
+    def _insert_catalog(conn: sa.Connection, snap: CatalogSnapshot) -> None:
+        h = snap.project_hash
+        conn.execute(
+            project_versions.insert().values(
+                project_hash=h, project=snap.project, first_seen=utcnow()
+            )
+        )
+        if snap.sources:
+            conn.execute(
+                catalog_sources.insert(),
+                [
+                    {
+                        "project_hash": h,
+                        "name": s.name,
+                        "kind": s.kind,
+                        "owner": s.owner,
+                        "description": s.description,
+                    }
+                    for s in snap.sources
+                ],
+            )
+        if snap.objects:
+            conn.execute(
+                catalog_objects.insert(),
+                [
+                    {
+                        "project_hash": h,
+                        "name": o.name,
+                        "source": o.source,
+                        "group_name": o.group,
+                        "load_mode": o.load,
+                        "key": list(o.key),
+                        "order_by": o.order_by,
+                        "on_invalid": o.on_invalid,
+                        "table_name": o.table,
+                        "description": o.description,
+                        "owner": o.owner,
+                    }
+                    for o in snap.objects
+                ],
+            )
+        if snap.attributes:
+            conn.execute(
+                catalog_attributes.insert(),
+                [
+                    {
+                        "project_hash": h,
+                        "object": a.object,
+                        "name": a.name,
+                        "ordinal": a.ordinal,
+                        "type": a.type,
+                        "required": a.required,
+                        "description": a.description,
+                    }
+                    for a in snap.attributes
+                ],
+            )
+        if snap.groups:
+            conn.execute(
+                catalog_groups.insert(),
+                [{"project_hash": h, "name": g} for g in dict.fromkeys(snap.groups)],
+            )
+
+    def prune(self, retention_days: int, *, now: datetime | None = None) -> dict[str, int]:
+        """Delete runs (with their steps and logs) and logs older than `retention_days`.
+
+        A run is old when it ended before the cutoff, or never ended (abandoned) and started
+        before it. Returns the number of rows deleted per table.
+        """
+        if retention_days < 1:
+            raise UsageError(f"retention_days must be at least 1, got {retention_days}")
+        cutoff = (now or utcnow()) - timedelta(days=retention_days)
+        r = job_runs.c
+        old_runs = sa.select(r.run_id).where(
+            sa.or_(r.ended_at < cutoff, sa.and_(r.ended_at.is_(None), r.started_at < cutoff))
+        )
+        with self._guard("prune"), self._engine.begin() as conn:
+            n_steps = conn.execute(
+                step_runs.delete().where(step_runs.c.run_id.in_(old_runs))
+            ).rowcount
+            n_logs = conn.execute(
+                logs.delete().where(sa.or_(logs.c.run_id.in_(old_runs), logs.c.at < cutoff))
+            ).rowcount
+            n_runs = conn.execute(job_runs.delete().where(r.run_id.in_(old_runs))).rowcount
+        return {"job_runs": n_runs, "step_runs": n_steps, "logs": n_logs}
+
+    # ---- reads --------------------------------------------------------------------------
+
+    def runs(self, limit: int = 20) -> list[RunSummary]:
+        """The latest `limit` runs, newest first, with totals over their steps."""
+        with self._guard("read runs"), self._engine.connect() as conn:
+            return reads.runs(conn, limit)
+
+    def steps(self, run_id: str) -> list[StepRow]:
+        """The steps of one run, in start order."""
+        with self._guard("read steps"), self._engine.connect() as conn:
+            return reads.steps(conn, run_id)
+
+    def logs(self, run_id: str, level: str | None = None) -> list[LogRow]:
+        """The log records of one run in emission order; `level` keeps that level and above."""
+        try:
+            with self._guard("read logs"), self._engine.connect() as conn:
+                return reads.log_rows(conn, run_id, level)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+
+    def object_status(self, objects: Sequence[str]) -> dict[str, ObjectStatus]:
+        """Where each object stands (objects never run get None/0 values)."""
+        with self._guard("read object status"), self._engine.connect() as conn:
+            return reads.object_status(conn, objects)
+
+    def last_run_id(self) -> str | None:
+        query = (
+            sa.select(job_runs.c.run_id)
+            .order_by(job_runs.c.started_at.desc(), job_runs.c.run_id.desc())
+            .limit(1)
+        )
+        with self._guard("read the last run"), self._engine.connect() as conn:
+            return conn.execute(query).scalar_one_or_none()

@@ -1,0 +1,205 @@
+"""Run an object's contract over one staged batch; decide what loads and what is quarantined.
+
+Everything is set-based SQL in DuckDB: one pass computes typed values and reasons, the batch
+checks read its counts, and one window picks the winner of each duplicate key.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import duckdb
+
+from penstock.catalog import ObjectSpec, RowCountCheck
+from penstock.errors import ContractViolation
+from penstock.lake import StagedBatch
+from penstock.lake.read import rejects_sql, staged_rows_sql
+from penstock.quality.compile import (
+    REASONS_COLUMN,
+    ColumnBinding,
+    bind_columns,
+    compile_validation,
+)
+from penstock.sql import ident, idents, literal
+
+MALFORMED = "malformed"
+
+
+@dataclass
+class BatchValidation:
+    """The outcome of validating one batch: temp tables to load from, and the numbers."""
+
+    load_table: str
+    quarantine_table: str
+    rows_in: int
+    rows_loaded: int
+    rows_quarantined: int
+    rows_duplicate: int
+    rows_invalid: int
+    reason_counts: dict[str, int]
+    failed_checks: list[str]
+    missing_columns: list[str]
+    extra_columns: list[str]
+    temp_tables: list[str] = field(default_factory=list)
+
+    def drop(self, conn: duckdb.DuckDBPyConnection) -> None:
+        for table in self.temp_tables:
+            conn.execute(f"DROP TABLE IF EXISTS {ident(table)}")
+
+
+def _row_count_failures(obj: ObjectSpec, rows_in: int) -> list[str]:
+    failures = []
+    for check in obj.checks:
+        if isinstance(check, RowCountCheck):
+            bounds = check.row_count
+            if (bounds.min is not None and rows_in < bounds.min) or (
+                bounds.max is not None and rows_in > bounds.max
+            ):
+                failures.append("check:row_count")
+    return failures
+
+
+def validate_batch(
+    conn: duckdb.DuckDBPyConnection, obj: ObjectSpec, batch: StagedBatch, now: datetime
+) -> BatchValidation:
+    """Validate `batch`; leave the rows to load and to quarantine in two temp tables."""
+    suffix = uuid.uuid4().hex[:12]
+    checked, load, quarantine = f"_checked_{suffix}", f"_load_{suffix}", f"_quarantine_{suffix}"
+    schema = batch.manifest.schema
+    bindings = bind_columns(obj, schema)
+    bound_lower = {b.stage_column.lower() for b in bindings if b.stage_column}
+    missing = [b.name for b in bindings if b.stage_column is None]
+    extra = [c for c in schema if c.lower() not in bound_lower and not c.startswith("_")]
+    if batch.manifest.rows == 0:
+        missing = []  # an empty file has no header to miss columns from
+
+    sql = compile_validation(obj, bindings, staged_rows_sql(batch), now)
+    result = BatchValidation(
+        load_table=load,
+        quarantine_table=quarantine,
+        rows_in=batch.manifest.rows_in,
+        rows_loaded=0,
+        rows_quarantined=0,
+        rows_duplicate=0,
+        rows_invalid=0,
+        reason_counts={},
+        failed_checks=[],
+        missing_columns=missing,
+        extra_columns=extra,
+        temp_tables=[checked, load, quarantine],
+    )
+    try:
+        conn.execute(f"CREATE TEMP TABLE {checked} AS {sql}")
+    except duckdb.Error as exc:
+        result.drop(conn)
+        raise ContractViolation(
+            f"object '{obj.name}': the contract does not compile against batch "
+            f"{batch.batch_id} ({batch.manifest.source_file}): {str(exc).splitlines()[0]}",
+            object=obj.name,
+            batch_id=batch.batch_id,
+        ) from exc
+
+    counts = conn.execute(
+        f"SELECT r, count(*) FROM (SELECT unnest({REASONS_COLUMN}) AS r FROM {checked}) "
+        f"GROUP BY r ORDER BY r"
+    ).fetchall()
+    reason_counts = {str(r): int(n) for r, n in counts}
+    if batch.manifest.rows_malformed:
+        reason_counts[MALFORMED] = batch.manifest.rows_malformed
+    result.failed_checks = _row_count_failures(obj, result.rows_in)
+    for failure in result.failed_checks:
+        reason_counts[failure] = result.rows_in
+    result.reason_counts = reason_counts
+
+    if obj.on_invalid == "fail" and reason_counts:
+        result.drop(conn)
+        summary = ", ".join(f"{r} ×{n}" for r, n in sorted(reason_counts.items()))
+        raise ContractViolation(
+            f"object '{obj.name}': batch {batch.batch_id} ({batch.manifest.source_file}) "
+            f"breaks its contract and on_invalid is fail; nothing was loaded: {summary}",
+            object=obj.name,
+            batch_id=batch.batch_id,
+            reasons=reason_counts,
+        )
+
+    accepted = _accepted_condition(obj, bool(result.failed_checks))
+    _create_load_table(conn, obj, checked, load, accepted)
+    _create_quarantine_table(conn, obj, batch, bindings, checked, quarantine, accepted, result)
+
+    row = conn.execute(
+        f"SELECT (SELECT count(*) FROM {checked} WHERE {accepted}), "
+        f"(SELECT count(*) FROM {load}), (SELECT count(*) FROM {quarantine}), "
+        f"(SELECT count(*) FROM {checked} WHERE len({REASONS_COLUMN}) > 0)"
+    ).fetchone()
+    assert row is not None
+    accepted_rows, result.rows_loaded, result.rows_quarantined, invalid = (int(v) for v in row)
+    result.rows_invalid = invalid + batch.manifest.rows_malformed
+    result.rows_duplicate = accepted_rows - result.rows_loaded
+    conn.execute(f"DROP TABLE {checked}")
+    return result
+
+
+def _accepted_condition(obj: ObjectSpec, batch_check_failed: bool) -> str:
+    """Which validated rows go on to load (the others are quarantined)."""
+    if obj.on_invalid == "warn":
+        if obj.load in ("merge", "scd2") and obj.key:
+            return " AND ".join(f"{ident(k)} IS NOT NULL" for k in obj.key)
+        return "true"
+    if batch_check_failed:
+        return "false"
+    return f"len({REASONS_COLUMN}) = 0"
+
+
+def _create_load_table(
+    conn: duckdb.DuckDBPyConnection, obj: ObjectSpec, checked: str, load: str, accepted: str
+) -> None:
+    columns = idents(obj.columns)
+    dedupe = ""
+    if obj.key:
+        order = f"{ident(obj.order_by)} DESC NULLS LAST, " if obj.order_by else ""
+        dedupe = (
+            f"QUALIFY row_number() OVER (PARTITION BY {idents(obj.key)} "
+            f"ORDER BY {order}_row_number DESC) = 1"
+        )
+    conn.execute(
+        f"CREATE TEMP TABLE {load} AS SELECT {columns}, _row_number FROM {checked} "
+        f"WHERE {accepted} {dedupe} ORDER BY _row_number"
+    )
+
+
+def _create_quarantine_table(
+    conn: duckdb.DuckDBPyConnection,
+    obj: ObjectSpec,
+    batch: StagedBatch,
+    bindings: Sequence[ColumnBinding],
+    checked: str,
+    quarantine: str,
+    accepted: str,
+    result: BatchValidation,
+) -> None:
+    """Quarantined rows keep their raw values as text, their reasons and record number."""
+    raw = ", ".join(
+        f"CAST({ident(b.raw_alias)} AS VARCHAR) AS {ident(b.name)}" for b in bindings
+    )
+    nulls = ", ".join(f"NULL::VARCHAR AS {ident(b.name)}" for b in bindings)
+    reasons = REASONS_COLUMN
+    if result.failed_checks:
+        extra = ", ".join(literal(f) for f in result.failed_checks)
+        reasons = f"list_concat({REASONS_COLUMN}, [{extra}])"
+    conn.execute(
+        f"""
+        CREATE TEMP TABLE {quarantine} AS
+        SELECT * FROM (
+            SELECT {raw}, {reasons}::VARCHAR[] AS _reasons, _row_number,
+                   NULL::VARCHAR AS _raw_line, NULL::VARCHAR AS _error
+            FROM {checked} WHERE NOT ({accepted})
+            UNION ALL
+            SELECT {nulls}, [{literal(MALFORMED)}]::VARCHAR[] AS _reasons, _row_number,
+                   _raw_line, _error
+            FROM ({rejects_sql(batch)})
+        ) ORDER BY _row_number
+        """
+    )

@@ -1,0 +1,94 @@
+"""Staging JSON Lines: one JSON object per non-blank line, every value kept as its JSON text.
+
+Record numbers count non-blank lines. A line that is not a JSON object is a malformed record,
+kept in the rejects file with its raw text.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import duckdb
+
+from penstock.errors import SourceError
+from penstock.lake import atomic_target
+from penstock.sql import ident, literal
+
+if TYPE_CHECKING:
+    from penstock.sources.base import SourceItem
+
+
+def _pointer(key: str) -> str:
+    """A JSON pointer to a top-level key (exact even for keys with quotes or dots)."""
+    return "/" + key.replace("~", "~0").replace("/", "~1")
+
+
+def stage_jsonl(
+    conn: duckdb.DuckDBPyConnection, item: SourceItem, data_path: Path, rejects_path: Path
+) -> tuple[int, int]:
+    lines = f"_jsonl_{uuid.uuid4().hex[:12]}"
+    try:
+        conn.execute(
+            f"""
+            CREATE TEMP TABLE {lines} AS
+            SELECT row_number() OVER (ORDER BY n) AS _row_number, line,
+                   json_valid(line) AND json_type(line) = 'OBJECT' AS ok
+            FROM (
+                SELECT rtrim(unnest(parts), chr(13)) AS line, generate_subscripts(parts, 1) AS n
+                FROM (SELECT string_split(content, chr(10)) AS parts
+                      FROM read_text({literal(str(item.path))}))
+            )
+            WHERE trim(line) <> ''
+            """
+        )
+    except duckdb.InvalidInputException as exc:
+        line = _first_bad_utf8_line(item.path)
+        where = f"{item.display_name}:{line}" if line else item.display_name
+        raise SourceError(
+            f"{where}: not valid UTF-8 text (JSON Lines must be UTF-8)",
+            file=item.display_name,
+            line=line,
+        ) from exc
+    try:
+        keys = [
+            str(row[0])
+            for row in conn.execute(
+                f"SELECT k FROM (SELECT _row_number, unnest(json_keys(line)) AS k "
+                f"FROM {lines} WHERE ok) GROUP BY k ORDER BY min(_row_number), k"
+            ).fetchall()
+        ]
+        select = ", ".join(
+            f"json_extract_string(line, {literal(_pointer(k))}) AS {ident(k)}" for k in keys
+        )
+        if not keys:
+            select = "NULL::VARCHAR AS _empty"
+        with atomic_target(data_path) as tmp:
+            conn.execute(
+                f"COPY (SELECT {select} FROM {lines} WHERE ok ORDER BY _row_number) "
+                f"TO {literal(str(tmp))} (FORMAT parquet)"
+            )
+        counts = conn.execute(
+            f"SELECT count(*) FILTER (WHERE ok), count(*) FILTER (WHERE NOT ok) FROM {lines}"
+        ).fetchone()
+        rows, malformed = (int(counts[0]), int(counts[1])) if counts else (0, 0)
+        if malformed:
+            with atomic_target(rejects_path) as tmp:
+                conn.execute(
+                    f"COPY (SELECT _row_number, line AS _raw_line, "
+                    f"'malformed: not a JSON object' AS _error FROM {lines} "
+                    f"WHERE NOT ok ORDER BY _row_number) TO {literal(str(tmp))} (FORMAT parquet)"
+                )
+        return rows, malformed
+    finally:
+        conn.execute(f"DROP TABLE IF EXISTS {lines}")
+
+
+def _first_bad_utf8_line(path: Path) -> int | None:
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return data.count(b"\n", 0, exc.start) + 1
+    return None

@@ -1,0 +1,60 @@
+"""What every warehouse adapter offers, and what a load reports back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar, Protocol
+
+from penstock.catalog import ObjectSpec
+from penstock.lake import StagedBatch
+from penstock.quality.validate import BatchValidation
+
+LEDGER_SCHEMA = "penstock"
+LEDGER_TABLE = "loads"
+QUARANTINE_SCHEMA = "quarantine"
+SYSTEM_COLUMNS = ("_batch_id", "_loaded_at")
+SCD2_COLUMNS = ("_valid_from", "_valid_to", "_is_current", "_row_hash")
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """What one batch did to its table. `skipped` means the ledger already had it."""
+
+    batch_id: str
+    skipped: bool
+    rows_inserted: int = 0
+    rows_updated: int = 0
+    rows_unchanged: int = 0
+    rows_stale: int = 0
+    loaded_at: datetime | None = None
+
+
+class Warehouse(Protocol):
+    """One adapter per engine; capabilities are class constants."""
+
+    engine: ClassVar[str]
+    supports_merge: ClassVar[bool]
+    supports_transactional_ddl: ClassVar[bool]
+
+    def loaded_batches(self, object_name: str) -> set[str]: ...
+
+    def load_batch(
+        self,
+        obj: ObjectSpec,
+        batch: StagedBatch,
+        validation: BatchValidation,
+        *,
+        run_id: str,
+        loaded_at: datetime,
+    ) -> LoadResult: ...
+
+    def table_rows(self, obj: ObjectSpec) -> int | None: ...
+
+    def quarantine_rows(self, obj: ObjectSpec, limit: int | None) -> list[dict[str, Any]]: ...
+
+    def quarantine_count(self, obj: ObjectSpec) -> int: ...
+
+    def reset_object(self, obj: ObjectSpec) -> dict[str, datetime]: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,171 @@
+"""The four load modes as set-based DuckDB SQL, from a temp table of validated, deduped rows.
+
+Keys are compared column by column (tuples), never as concatenated strings. The SCD2 row hash
+is the md5 of the row's non-key columns encoded as a JSON object: values are quoted and
+escaped, NULL is distinct from 'null' or '', so no two different rows share an encoding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import duckdb
+
+from penstock.catalog import ObjectSpec
+from penstock.sql import ident, idents, join_on, literal
+from penstock.warehouse.duckdb_tables import object_table
+
+
+@dataclass(frozen=True)
+class ModeCounts:
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    stale: int = 0
+
+
+def _scalar_counts(conn: duckdb.DuckDBPyConnection, sql: str) -> tuple[int, ...]:
+    row = conn.execute(sql).fetchone()
+    assert row is not None
+    return tuple(int(v or 0) for v in row)
+
+
+def _system_values(batch_id: str, loaded_at: datetime) -> str:
+    return f"{literal(batch_id)}, {literal(loaded_at.replace(tzinfo=None))}"
+
+
+def append(
+    conn: duckdb.DuckDBPyConnection,
+    obj: ObjectSpec,
+    source: str,
+    batch_id: str,
+    loaded_at: datetime,
+) -> ModeCounts:
+    cols = idents(obj.columns)
+    conn.execute(
+        f"INSERT INTO {object_table(obj)} ({cols}, _batch_id, _loaded_at) "
+        f"SELECT {cols}, {_system_values(batch_id, loaded_at)} FROM {source} "
+        f"ORDER BY _row_number"
+    )
+    (n,) = _scalar_counts(conn, f"SELECT count(*) FROM {source}")
+    return ModeCounts(inserted=n)
+
+
+def replace(
+    conn: duckdb.DuckDBPyConnection,
+    obj: ObjectSpec,
+    source: str,
+    batch_id: str,
+    loaded_at: datetime,
+) -> ModeCounts:
+    conn.execute(f"DELETE FROM {object_table(obj)}")
+    return append(conn, obj, source, batch_id, loaded_at)
+
+
+def _newer(obj: ObjectSpec, new: str, old: str) -> str:
+    """When does the incoming row win over the stored one? Late data loses."""
+    if not obj.order_by:
+        return "true"
+    ob = ident(obj.order_by)
+    return f"({old}.{ob} IS NULL OR ({new}.{ob} IS NOT NULL AND {new}.{ob} >= {old}.{ob}))"
+
+
+def merge(
+    conn: duckdb.DuckDBPyConnection,
+    obj: ObjectSpec,
+    source: str,
+    batch_id: str,
+    loaded_at: datetime,
+) -> ModeCounts:
+    table = object_table(obj)
+    on = join_on("t", "s", obj.key)
+    newer = _newer(obj, "s", "t")
+    first_key = ident(obj.key[0])
+    inserted, updated, stale = _scalar_counts(
+        conn,
+        f"SELECT count(*) FILTER (WHERE t.{first_key} IS NULL), "
+        f"count(*) FILTER (WHERE t.{first_key} IS NOT NULL AND {newer}), "
+        f"count(*) FILTER (WHERE t.{first_key} IS NOT NULL AND NOT {newer}) "
+        f"FROM {source} s LEFT JOIN {table} t ON {on}",
+    )
+    cols = list(obj.columns)
+    updates = ", ".join(f"{ident(c)} = s.{ident(c)}" for c in cols if c not in obj.key)
+    system = f"_batch_id = {literal(batch_id)}, _loaded_at = {literal(loaded_at.replace(tzinfo=None))}"
+    set_clause = f"{updates}, {system}" if updates else system
+    conn.execute(
+        f"""
+        MERGE INTO {table} t USING (SELECT * FROM {source} ORDER BY _row_number) s ON ({on})
+        WHEN MATCHED AND {newer} THEN UPDATE SET {set_clause}
+        WHEN NOT MATCHED THEN INSERT ({idents(cols)}, _batch_id, _loaded_at)
+            VALUES ({idents(cols, 's.')}, {_system_values(batch_id, loaded_at)})
+        """
+    )
+    return ModeCounts(inserted=inserted, updated=updated, stale=stale)
+
+
+def row_hash_sql(obj: ObjectSpec, alias: str) -> str:
+    """md5 over the non-key columns as a JSON object (unambiguous field separation)."""
+    attrs = [c for c in obj.columns if c not in obj.key] or list(obj.columns)
+    fields = ", ".join(f"{ident(c)} := {alias}.{ident(c)}" for c in attrs)
+    return f"md5(to_json(struct_pack({fields})))"
+
+
+def valid_from_sql(obj: ObjectSpec, alias: str, extracted_at: datetime) -> str:
+    """A version's start: the row's order_by time when it is one, else its extraction time."""
+    fallback = literal(extracted_at.replace(tzinfo=None))
+    if obj.order_by and obj.columns[obj.order_by].column_type.family in ("date", "timestamp"):
+        return f"coalesce(CAST({alias}.{ident(obj.order_by)} AS TIMESTAMP), {fallback})"
+    return fallback
+
+
+def scd2(
+    conn: duckdb.DuckDBPyConnection,
+    obj: ObjectSpec,
+    source: str,
+    batch_id: str,
+    loaded_at: datetime,
+    extracted_at: datetime,
+) -> ModeCounts:
+    """Close the current version of each changed key and open a new one; unchanged: nothing."""
+    table = object_table(obj)
+    on = join_on("t", "s", obj.key)
+    first_key = ident(obj.key[0])
+    versions = f"_scd2_{batch_id.replace('-', '_')}"
+    conn.execute(
+        f"""
+        CREATE TEMP TABLE {versions} AS
+        SELECT s.*, {row_hash_sql(obj, "s")} AS _row_hash,
+               {valid_from_sql(obj, "s", extracted_at)} AS _valid_from,
+               t.{first_key} IS NOT NULL AS _has_current,
+               t._row_hash AS _current_hash, t._valid_from AS _current_from
+        FROM {source} s LEFT JOIN {table} t ON {on} AND t._is_current
+        """
+    )
+    try:
+        inserted, updated, unchanged, stale = _scalar_counts(
+            conn,
+            f"SELECT count(*) FILTER (WHERE NOT _has_current), "
+            f"count(*) FILTER (WHERE _has_current AND _row_hash <> _current_hash "
+            f"AND _valid_from > _current_from), "
+            f"count(*) FILTER (WHERE _has_current AND _row_hash = _current_hash), "
+            f"count(*) FILTER (WHERE _has_current AND _row_hash <> _current_hash "
+            f"AND _valid_from <= _current_from) FROM {versions}",
+        )
+        changed = "_has_current AND _row_hash <> _current_hash AND _valid_from > _current_from"
+        conn.execute(
+            f"UPDATE {table} AS t SET _valid_to = s._valid_from, _is_current = false "
+            f"FROM (SELECT * FROM {versions} WHERE {changed}) s "
+            f"WHERE {on} AND t._is_current"
+        )
+        cols = idents(obj.columns)
+        conn.execute(
+            f"INSERT INTO {table} ({cols}, _batch_id, _loaded_at, _valid_from, _valid_to, "
+            f"_is_current, _row_hash) "
+            f"SELECT {cols}, {_system_values(batch_id, loaded_at)}, _valid_from, NULL, true, "
+            f"_row_hash FROM {versions} WHERE NOT _has_current OR ({changed}) "
+            f"ORDER BY _row_number"
+        )
+    finally:
+        conn.execute(f"DROP TABLE IF EXISTS {versions}")
+    return ModeCounts(inserted=inserted, updated=updated, unchanged=unchanged, stale=stale)

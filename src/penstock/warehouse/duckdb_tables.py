@@ -1,0 +1,124 @@
+"""DDL for the DuckDB warehouse: object tables, quarantine tables, the load ledger.
+
+Tables follow the contract: a column the contract adds is added to the table; a column whose
+declared type no longer matches the table's is an error naming both types.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from penstock.catalog import ObjectSpec
+from penstock.errors import WarehouseError
+from penstock.sql import ident, literal, qualified
+from penstock.warehouse.base import LEDGER_SCHEMA, LEDGER_TABLE, QUARANTINE_SCHEMA
+
+LEDGER = qualified(LEDGER_SCHEMA, LEDGER_TABLE)
+
+LEDGER_DDL = f"""
+CREATE TABLE IF NOT EXISTS {LEDGER} (
+    batch_id VARCHAR PRIMARY KEY,
+    object VARCHAR NOT NULL,
+    table_name VARCHAR NOT NULL,
+    load_mode VARCHAR NOT NULL,
+    source_file VARCHAR,
+    content_hash VARCHAR,
+    rows_in BIGINT NOT NULL,
+    rows_loaded BIGINT NOT NULL,
+    rows_quarantined BIGINT NOT NULL,
+    rows_duplicate BIGINT NOT NULL,
+    rows_inserted BIGINT NOT NULL,
+    rows_updated BIGINT NOT NULL,
+    rows_unchanged BIGINT NOT NULL,
+    rows_stale BIGINT NOT NULL,
+    run_id VARCHAR,
+    loaded_at TIMESTAMP NOT NULL
+)
+"""
+
+
+def ensure_ledger(conn: duckdb.DuckDBPyConnection) -> None:
+    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(LEDGER_SCHEMA)}")
+    conn.execute(LEDGER_DDL)
+
+
+def object_table(obj: ObjectSpec) -> str:
+    return ident(obj.table_name)
+
+
+def quarantine_table(obj: ObjectSpec) -> str:
+    return qualified(QUARANTINE_SCHEMA, obj.name)
+
+
+def _object_columns(obj: ObjectSpec) -> list[tuple[str, str]]:
+    cols = [(name, spec.column_type.duckdb_type) for name, spec in obj.columns.items()]
+    cols += [("_batch_id", "VARCHAR"), ("_loaded_at", "TIMESTAMP")]
+    if obj.load == "scd2":
+        cols += [
+            ("_valid_from", "TIMESTAMP"),
+            ("_valid_to", "TIMESTAMP"),
+            ("_is_current", "BOOLEAN"),
+            ("_row_hash", "VARCHAR"),
+        ]
+    return cols
+
+
+def _quarantine_columns(obj: ObjectSpec) -> list[tuple[str, str]]:
+    cols = [(name, "VARCHAR") for name in obj.columns]
+    cols += [
+        ("_reasons", "VARCHAR[]"),
+        ("_batch_id", "VARCHAR"),
+        ("_row_number", "BIGINT"),
+        ("_raw_line", "VARCHAR"),
+        ("_error", "VARCHAR"),
+    ]
+    return cols
+
+
+def ensure_object_tables(conn: duckdb.DuckDBPyConnection, obj: ObjectSpec) -> None:
+    _ensure_table(conn, "main", obj.table_name, _object_columns(obj))
+    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(QUARANTINE_SCHEMA)}")
+    _ensure_table(conn, QUARANTINE_SCHEMA, obj.name, _quarantine_columns(obj))
+
+
+def existing_columns(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> dict[str, str]:
+    rows = conn.execute(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
+        [schema, table],
+    ).fetchall()
+    return {str(name): str(dtype) for name, dtype in rows}
+
+
+def _ensure_table(
+    conn: duckdb.DuckDBPyConnection, schema: str, table: str, columns: list[tuple[str, str]]
+) -> None:
+    name = qualified(schema, table)
+    current = existing_columns(conn, schema, table)
+    if not current:
+        body = ", ".join(f"{ident(c)} {t}" for c, t in columns)
+        conn.execute(f"CREATE TABLE {name} ({body})")
+        return
+    for column, declared in columns:
+        if column not in current:
+            conn.execute(f"ALTER TABLE {name} ADD COLUMN {ident(column)} {declared}")
+            continue
+        actual = current[column]
+        if not _same_type(conn, actual, declared):
+            raise WarehouseError(
+                f"table {schema}.{table}: column {column} is {actual} in the warehouse but "
+                f"{declared} in the contract; change it back, or run `penstock rebuild` to "
+                f"recreate the table from the stage zone",
+                table=f"{schema}.{table}",
+                column=column,
+            )
+
+
+def _same_type(conn: duckdb.DuckDBPyConnection, actual: str, declared: str) -> bool:
+    if actual.upper() == declared.upper():
+        return True
+    row = conn.execute(
+        f"SELECT typeof(NULL::{declared}) = {literal(actual)} OR typeof(NULL::{declared}) = "
+        f"typeof(NULL::{actual})"
+    ).fetchone()
+    return bool(row and row[0])
