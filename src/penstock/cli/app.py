@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from typer.exceptions import TyperException
 from rich.markup import escape
+from typer.exceptions import TyperException
 
 from penstock.catalog import Project, load_project
 from penstock.cli.progress import ProgressSink
@@ -54,7 +54,7 @@ def _main(
 
 @app.command()
 def init(
-    directory: Annotated[Path, typer.Argument(help="Directory to create.")] = Path("."),
+    directory: Annotated[Path, typer.Argument(help="Directory to create.")] = Path(),
     demo: Annotated[bool, typer.Option("--demo", help="Scaffold the demo shop with data.")] = False,
 ) -> None:
     """Create a new project (or the demo project with generated landing files)."""
@@ -63,7 +63,9 @@ def init(
     if demo:
         expected = create_demo_project(directory)
         files = len(expected.files)
-        console.print(f"Created the demo project in [bold]{directory}[/] with {files} landing files.")
+        console.print(
+            f"Created the demo project in [bold]{directory}[/] with {files} landing files."
+        )
     else:
         name = directory.resolve().name.replace(" ", "_") or "project"
         create_empty_project(directory, name)
@@ -80,9 +82,7 @@ def _print_run(result: RunResult, project: Project, as_json: bool) -> None:
                 "run_id": result.run_id,
                 "command": result.command,
                 "status": result.status,
-                "objects": [
-                    {**vars(s), "dq_pass_rate": s.dq_pass_rate} for s in summaries
-                ],
+                "objects": [{**vars(s), "dq_pass_rate": s.dq_pass_rate} for s in summaries],
                 "failures": [vars(f) for f in result.failures],
             }
         )
@@ -103,13 +103,13 @@ def _print_run(result: RunResult, project: Project, as_json: bool) -> None:
 
 
 @app.command()
-def run(project: ProjectOpt = Path("."), select: SelectOpt = None, as_json: JsonOpt = False) -> None:
+def run(project: ProjectOpt = Path(), select: SelectOpt = None, as_json: JsonOpt = False) -> None:
     """Extract, stage, validate and load the selected objects."""
     proj = _project(project)
-    with Session(proj) as session:
-        with ProgressSink(enabled=not as_json and err_console.is_terminal) as progress:
-            session.bus.subscribe(progress.handle)
-            result = session.runner.run(select)
+    progress = ProgressSink(enabled=not as_json and err_console.is_terminal)
+    with Session(proj) as session, progress:
+        session.bus.subscribe(progress.handle)
+        result = session.runner.run(select)
     _print_run(result, proj, as_json)
     if result.status == "failed":
         raise RunFailed(f"run {result.run_id} failed: {len(result.failures)} step(s) failed")
@@ -117,7 +117,7 @@ def run(project: ProjectOpt = Path("."), select: SelectOpt = None, as_json: Json
 
 @app.command()
 def rebuild(
-    project: ProjectOpt = Path("."), select: SelectOpt = None, as_json: JsonOpt = False
+    project: ProjectOpt = Path(), select: SelectOpt = None, as_json: JsonOpt = False
 ) -> None:
     """Empty the object tables and replay every staged batch from the stage zone."""
     proj = _project(project)
@@ -129,7 +129,7 @@ def rebuild(
 
 
 @app.command()
-def status(project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
+def status(project: ProjectOpt = Path(), as_json: JsonOpt = False) -> None:
     """Per object: last run and its outcome, rows in the warehouse and in quarantine."""
     proj = _project(project)
     objects = proj.objects_in_order()
@@ -158,13 +158,26 @@ def status(project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
     console.print(
         table(
             f"Project {proj.name}",
-            ["object", "load", "last status", "last run", "last batch", "batches", "rows",
-             "quarantined"],
+            [
+                "object",
+                "load",
+                "last status",
+                "last run",
+                "last batch",
+                "batches",
+                "rows",
+                "quarantined",
+            ],
             [
                 (
-                    r["object"], r["load"], r["last_status"],
-                    _when(r["last_run_at"]), _when(r["last_batch_at"]),
-                    r["batches_loaded"], r["rows"], r["rows_quarantined"],
+                    r["object"],
+                    r["load"],
+                    r["last_status"],
+                    _when(r["last_run_at"]),
+                    _when(r["last_batch_at"]),
+                    r["batches_loaded"],
+                    r["rows"],
+                    r["rows_quarantined"],
                 )
                 for r in rows
             ],
@@ -178,7 +191,7 @@ def _when(value: Any) -> str | None:
 
 @app.command()
 def runs(
-    project: ProjectOpt = Path("."),
+    project: ProjectOpt = Path(),
     limit: Annotated[int, typer.Option(help="How many runs, newest first.")] = 20,
     as_json: JsonOpt = False,
 ) -> None:
@@ -192,13 +205,31 @@ def runs(
     console.print(
         table(
             "Runs",
-            ["run", "command", "status", "started", "seconds", "steps", "failed", "rows in",
-             "loaded", "quarantined", "duplicates"],
+            [
+                "run",
+                "command",
+                "status",
+                "started",
+                "seconds",
+                "steps",
+                "failed",
+                "rows in",
+                "loaded",
+                "quarantined",
+                "duplicates",
+            ],
             [
                 (
-                    r.run_id[:12], r.command, r.status, _when(r.started_at),
+                    r.run_id[:12],
+                    r.command,
+                    r.status,
+                    _when(r.started_at),
                     f"{r.duration_s:.2f}" if r.duration_s is not None else None,
-                    r.steps, r.failed_steps, r.rows_in, r.rows_loaded, r.rows_quarantined,
+                    r.steps,
+                    r.failed_steps,
+                    r.rows_in,
+                    r.rows_loaded,
+                    r.rows_quarantined,
                     r.rows_duplicate,
                 )
                 for r in found
@@ -210,7 +241,7 @@ def runs(
 @app.command()
 def quarantine(
     object_name: Annotated[str, typer.Argument(metavar="OBJECT", help="The object.")],
-    project: ProjectOpt = Path("."),
+    project: ProjectOpt = Path(),
     limit: Annotated[int, typer.Option(help="How many rows at most (0: all).")] = 50,
     batch: Annotated[str | None, typer.Option(help="Only this batch id.")] = None,
     as_json: JsonOpt = False,
@@ -231,17 +262,23 @@ def quarantine(
     columns = ["batch", "row", "reasons", *obj.columns]
     shown = [
         (
-            r["_source_file"] or r["_batch_id"], r["_row_number"], ", ".join(r["_reasons"]),
-            *((r["_raw_line"] if r["_raw_line"] is not None and i == 0 else r[c])
-              for i, c in enumerate(obj.columns)),
+            r["_source_file"] or r["_batch_id"],
+            r["_row_number"],
+            ", ".join(r["_reasons"]),
+            *(
+                (r["_raw_line"] if r["_raw_line"] is not None and i == 0 else r[c])
+                for i, c in enumerate(obj.columns)
+            ),
         )
         for r in rows
     ]
-    console.print(table(f"quarantine.{object_name}: {len(rows)} of {total:,} row(s)", columns, shown))
+    console.print(
+        table(f"quarantine.{object_name}: {len(rows)} of {total:,} row(s)", columns, shown)
+    )
 
 
 @app.command()
-def check(project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
+def check(project: ProjectOpt = Path(), as_json: JsonOpt = False) -> None:
     """Validate the project files and reach its warehouse, metadata store and sources."""
     from penstock.engine.check import check_project
 

@@ -21,7 +21,7 @@ def _item(what: str, ok: bool, detail: str) -> dict[str, Any]:
 
 def check_contract(conn: duckdb.DuckDBPyConnection, obj: ObjectSpec) -> None:
     """Compile the object's validation SQL against an empty batch: bad expressions fail here."""
-    schema = {name: "VARCHAR" for name in obj.columns}
+    schema = dict.fromkeys(obj.columns, "VARCHAR")
     empty = (
         "SELECT "
         + ", ".join(f'NULL::VARCHAR AS "{n}"' for n in obj.columns)

@@ -8,17 +8,20 @@ object (their order matters for merge and SCD2); other objects go on.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from functools import partial
+from typing import Any
 
 from penstock.catalog import ObjectSpec, Project
 from penstock.engine.faults import fault_point
-from penstock.engine.results import BatchOutcome, RunResult
+from penstock.engine.results import BatchOutcome, BatchStatus, RunResult
 from penstock.errors import PenstockError
 from penstock.lake import Lake, StagedBatch
 from penstock.lake.atomic import atomic_target
 from penstock.observe import (
     EventBus,
+    LogLevel,
     RunFinished,
     RunStarted,
     StepFinished,
@@ -26,9 +29,9 @@ from penstock.observe import (
     new_id,
 )
 from penstock.quality.validate import BatchValidation, validate_batch
-from penstock.sources import source_for
+from penstock.sources import FilesSourceReader, source_for
 from penstock.sources.base import SourceItem
-from penstock.warehouse import DuckDBWarehouse
+from penstock.warehouse import DuckDBWarehouse, LoadResult
 
 
 class Runner:
@@ -46,7 +49,7 @@ class Runner:
         objects = self.project.select(selector)
         result = self._start("run", selector)
         for obj in objects:
-            self._guard(result, obj, lambda o=obj: self._run_object(result, o))
+            self._guard(result, obj, partial(self._run_object, result, obj))
         return self._finish(result)
 
     def rebuild(self, selector: str | None = None) -> RunResult:
@@ -54,13 +57,7 @@ class Runner:
         objects = self.project.select(selector)
         result = self._start("rebuild", selector)
         for obj in objects:
-
-            def replay(o: ObjectSpec = obj) -> None:
-                loaded_at = self.warehouse.reset_object(o)
-                self._log(result, "info", f"{o.name}: replaying the stage zone", o)
-                self._load_pending(result, o, self.lake.batches(o.name), loaded_at)
-
-            self._guard(result, obj, replay)
+            self._guard(result, obj, partial(self._replay_object, result, obj))
         return self._finish(result)
 
     # -- run plumbing -------------------------------------------------------------------
@@ -84,38 +81,70 @@ class Runner:
         self.bus.emit(RunFinished(run_id=result.run_id, status=result.status, error=error))
         return result
 
-    def _guard(self, result: RunResult, obj: ObjectSpec, work: object) -> None:
+    def _guard(self, result: RunResult, obj: ObjectSpec, work: Callable[[], None]) -> None:
         """Run one object's work; an error fails that object only, recorded as a step."""
         try:
-            work()  # type: ignore[operator]
+            work()
         except PenstockError as exc:
-            step_id = new_id()
-            self.bus.emit(
-                StepFinished(
-                    run_id=result.run_id,
-                    step_id=step_id,
-                    object=obj.name,
-                    batch_id=None,
-                    step="extract",
-                    status="failed",
-                    error=exc.message,
-                )
-            )
+            step_id = self._step_started(result, obj, None, "extract")
+            self._step_finished(result, step_id, obj, None, "extract", "failed", exc.message)
             result.outcomes.append(
                 BatchOutcome(obj.name, None, None, "extract", "failed", error=exc.message)
             )
             self._log(result, "error", exc.message, obj, **exc.fields)
 
     def _log(
-        self, result: RunResult, level: str, message: str, obj: ObjectSpec, **fields: object
+        self, result: RunResult, level: LogLevel, message: str, obj: ObjectSpec, **fields: Any
     ) -> None:
-        self.bus.log(result.run_id, level, message, object=obj.name, **fields)  # type: ignore[arg-type]
+        self.bus.log(result.run_id, level, message, object=obj.name, **fields)
+
+    def _step_started(
+        self, result: RunResult, obj: ObjectSpec, batch_id: str | None, step: str
+    ) -> str:
+        step_id = new_id()
+        self.bus.emit(
+            StepStarted(
+                run_id=result.run_id,
+                step_id=step_id,
+                object=obj.name,
+                batch_id=batch_id,
+                step=step,
+            )
+        )
+        return step_id
+
+    def _step_finished(
+        self,
+        result: RunResult,
+        step_id: str,
+        obj: ObjectSpec,
+        batch_id: str | None,
+        step: str,
+        status: BatchStatus,
+        error: str | None = None,
+        validation: BatchValidation | None = None,
+    ) -> None:
+        v = validation
+        self.bus.emit(
+            StepFinished(
+                run_id=result.run_id,
+                step_id=step_id,
+                object=obj.name,
+                batch_id=batch_id,
+                step=step,
+                status=status,
+                error=error,
+                rows_in=v.rows_in if v else 0,
+                rows_loaded=v.rows_loaded if v else 0,
+                rows_quarantined=v.rows_quarantined if v else 0,
+                rows_duplicate=v.rows_duplicate if v else 0,
+            )
+        )
 
     # -- one object ---------------------------------------------------------------------
     def _run_object(self, result: RunResult, obj: ObjectSpec) -> None:
         source = source_for(self.project, obj)
         items = source.discover(obj, self.lake.known_files(obj.name))
-        loaded = self.warehouse.loaded_batches(obj.name)
         staged_ids = {b.batch_id for b in self.lake.batches(obj.name)}
         new_items: dict[str, SourceItem] = {}
         for item in items:
@@ -133,39 +162,40 @@ class Runner:
                 continue
             new_items[item.batch_id] = item
         self._log(
-            result, "info", f"{obj.name}: {len(items)} file(s), {len(new_items)} new", obj,
-            event="plan", files=len(items), new=len(new_items),
+            result,
+            "info",
+            f"{obj.name}: {len(items)} file(s), {len(new_items)} new",
+            obj,
+            event="plan",
+            files=len(items),
+            new=len(new_items),
         )
         for item in new_items.values():
             self._stage_one(result, obj, source, item)
+        loaded = self.warehouse.loaded_batches(obj.name)
         pending = [b for b in self.lake.batches(obj.name) if b.batch_id not in loaded]
         self._load_pending(result, obj, pending, {})
 
+    def _replay_object(self, result: RunResult, obj: ObjectSpec) -> None:
+        loaded_at = self.warehouse.reset_object(obj)
+        self._log(result, "info", f"{obj.name}: replaying the stage zone", obj)
+        self._load_pending(result, obj, self.lake.batches(obj.name), loaded_at)
+
     def _stage_one(
-        self, result: RunResult, obj: ObjectSpec, source: object, item: SourceItem
+        self, result: RunResult, obj: ObjectSpec, source: FilesSourceReader, item: SourceItem
     ) -> None:
-        step_id = new_id()
-        run_id = result.run_id
-        self.bus.emit(
-            StepStarted(
-                run_id=run_id, step_id=step_id, object=obj.name, batch_id=item.batch_id,
-                step="stage",
-            )
-        )
+        step_id = self._step_started(result, obj, item.batch_id, "stage")
         try:
-            batch: StagedBatch = source.stage(  # type: ignore[attr-defined]
-                self.warehouse.conn, obj, item, self.lake
-            )
+            batch = source.stage(self.warehouse.conn, obj, item, self.lake)
         except PenstockError as exc:
-            self.bus.emit(
-                StepFinished(
-                    run_id=run_id, step_id=step_id, object=obj.name, batch_id=item.batch_id,
-                    step="stage", status="failed", error=exc.message,
-                )
-            )
+            self._step_finished(result, step_id, obj, item.batch_id, "stage", "failed", exc.message)
             result.outcomes.append(
                 BatchOutcome(
-                    obj.name, item.batch_id, item.display_name, "stage", "failed",
+                    obj.name,
+                    item.batch_id,
+                    item.display_name,
+                    "stage",
+                    "failed",
                     error=exc.message,
                 )
             )
@@ -173,22 +203,24 @@ class Runner:
             return
         for warning in batch.manifest.warnings:
             self._log(result, "warning", warning, obj, batch_id=batch.batch_id)
-        self.bus.emit(
-            StepFinished(
-                run_id=run_id, step_id=step_id, object=obj.name, batch_id=batch.batch_id,
-                step="stage", status="success",
-            )
-        )
+        self._step_finished(result, step_id, obj, batch.batch_id, "stage", "success")
         self._log(
-            result, "info",
+            result,
+            "info",
             f"staged {item.display_name}: {batch.manifest.rows_in} record(s), "
             f"{batch.manifest.rows_malformed} malformed",
-            obj, batch_id=batch.batch_id, rows=batch.manifest.rows,
+            obj,
+            batch_id=batch.batch_id,
+            rows=batch.manifest.rows,
             malformed=batch.manifest.rows_malformed,
         )
         result.outcomes.append(
             BatchOutcome(
-                obj.name, batch.batch_id, item.display_name, "stage", "success",
+                obj.name,
+                batch.batch_id,
+                item.display_name,
+                "stage",
+                "success",
                 rows_in=batch.manifest.rows_in,
             )
         )
@@ -202,17 +234,23 @@ class Runner:
         loaded_at: Mapping[str, datetime],
     ) -> None:
         self._log(
-            result, "info", f"{obj.name}: {len(batches)} batch(es) to load", obj,
-            event="load_plan", pending=len(batches),
+            result,
+            "info",
+            f"{obj.name}: {len(batches)} batch(es) to load",
+            obj,
+            event="load_plan",
+            pending=len(batches),
         )
         for batch in batches:
             outcome = self._load_one(result, obj, batch, loaded_at.get(batch.batch_id))
             result.outcomes.append(outcome)
             if outcome.status == "failed":
                 self._log(
-                    result, "warning",
+                    result,
+                    "warning",
                     f"{obj.name}: later batches wait until batch {batch.batch_id} loads",
-                    obj, batch_id=batch.batch_id,
+                    obj,
+                    batch_id=batch.batch_id,
                 )
                 return
 
@@ -223,10 +261,7 @@ class Runner:
         batch: StagedBatch,
         loaded_at: datetime | None,
     ) -> BatchOutcome:
-        step_id = new_id()
-        run_id = result.run_id
-        base = dict(run_id=run_id, step_id=step_id, object=obj.name, batch_id=batch.batch_id)
-        self.bus.emit(StepStarted(**base, step="load"))  # type: ignore[arg-type]
+        step_id = self._step_started(result, obj, batch.batch_id, "load")
         conn = self.warehouse.conn
         validation: BatchValidation | None = None
         try:
@@ -238,50 +273,56 @@ class Runner:
                     self.warehouse.write_quarantine_file(validation, batch.batch_id, tmp)
             fault_point("before_load_commit")
             load = self.warehouse.load_batch(
-                obj, batch, validation, run_id=run_id,
+                obj,
+                batch,
+                validation,
+                run_id=result.run_id,
                 loaded_at=loaded_at or datetime.now(UTC),
             )
         except PenstockError as exc:
-            self.bus.emit(StepFinished(**base, step="load", status="failed", rows_in=batch.manifest.rows_in, error=exc.message))  # type: ignore[arg-type]
+            self._step_finished(result, step_id, obj, batch.batch_id, "load", "failed", exc.message)
             self._log(result, "error", exc.message, obj, batch_id=batch.batch_id)
             return BatchOutcome(
-                obj.name, batch.batch_id, batch.manifest.source_file, "load", "failed",
-                rows_in=batch.manifest.rows_in, error=exc.message,
+                obj.name,
+                batch.batch_id,
+                batch.manifest.source_file,
+                "load",
+                "failed",
+                rows_in=batch.manifest.rows_in,
+                error=exc.message,
             )
         finally:
             if validation is not None:
                 validation.drop(conn)
         fault_point("after_load")
-        if load.skipped:
-            status = "skipped"
-        elif validation.rows_invalid or validation.failed_checks or validation.missing_columns:
-            status = "warning"
-        else:
-            status = "success"
-        self.bus.emit(
-            StepFinished(
-                **base,  # type: ignore[arg-type]
-                step="load",
-                status=status,
-                rows_in=validation.rows_in,
-                rows_loaded=validation.rows_loaded,
-                rows_quarantined=validation.rows_quarantined,
-                rows_duplicate=validation.rows_duplicate,
-            )
+        status = _load_status(validation, load)
+        self._step_finished(
+            result, step_id, obj, batch.batch_id, "load", status, validation=validation
         )
         self._log(
-            result, "info",
+            result,
+            "info",
             f"loaded {batch.manifest.source_file} into {obj.table_name} ({obj.load}): "
             f"{load.rows_inserted} inserted, {load.rows_updated} updated, "
             f"{load.rows_unchanged} unchanged, {load.rows_stale} older than stored",
-            obj, batch_id=batch.batch_id, inserted=load.rows_inserted,
-            updated=load.rows_updated, unchanged=load.rows_unchanged, stale=load.rows_stale,
+            obj,
+            batch_id=batch.batch_id,
+            inserted=load.rows_inserted,
+            updated=load.rows_updated,
+            unchanged=load.rows_unchanged,
+            stale=load.rows_stale,
         )
         return BatchOutcome(
-            obj.name, batch.batch_id, batch.manifest.source_file, "load", status,
-            rows_in=validation.rows_in, rows_loaded=validation.rows_loaded,
+            obj.name,
+            batch.batch_id,
+            batch.manifest.source_file,
+            "load",
+            status,
+            rows_in=validation.rows_in,
+            rows_loaded=validation.rows_loaded,
             rows_quarantined=validation.rows_quarantined,
-            rows_duplicate=validation.rows_duplicate, rows_invalid=validation.rows_invalid,
+            rows_duplicate=validation.rows_duplicate,
+            rows_invalid=validation.rows_invalid,
             reason_counts=dict(validation.reason_counts),
         )
 
@@ -291,23 +332,39 @@ class Runner:
         name = batch.manifest.source_file
         if v.missing_columns:
             self._log(
-                result, "warning",
+                result,
+                "warning",
                 f"{name}: column(s) {', '.join(v.missing_columns)} missing from the file; "
                 f"read as empty",
-                obj, batch_id=batch.batch_id, missing_columns=v.missing_columns,
+                obj,
+                batch_id=batch.batch_id,
+                missing_columns=v.missing_columns,
             )
         if v.extra_columns:
             self._log(
-                result, "warning",
+                result,
+                "warning",
                 f"{name}: column(s) {', '.join(v.extra_columns)} not in the contract; "
                 f"kept in the stage zone, not loaded",
-                obj, batch_id=batch.batch_id, extra_columns=v.extra_columns,
+                obj,
+                batch_id=batch.batch_id,
+                extra_columns=v.extra_columns,
             )
         if v.reason_counts:
-            level = "warning"
+            what = "loaded anyway" if obj.on_invalid == "warn" else "quarantined"
             self._log(
-                result, level,
-                f"{name}: {v.rows_invalid} row(s) broke the contract "
-                f"({'loaded anyway' if obj.on_invalid == 'warn' else 'quarantined'})",
-                obj, batch_id=batch.batch_id, reasons=v.reason_counts,
+                result,
+                "warning",
+                f"{name}: {v.rows_invalid} row(s) broke the contract ({what})",
+                obj,
+                batch_id=batch.batch_id,
+                reasons=v.reason_counts,
             )
+
+
+def _load_status(validation: BatchValidation, load: LoadResult) -> BatchStatus:
+    if load.skipped:
+        return "skipped"
+    if validation.rows_invalid or validation.failed_checks or validation.missing_columns:
+        return "warning"
+    return "success"

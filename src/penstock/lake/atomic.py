@@ -28,7 +28,7 @@ def atomic_target(target: Path) -> Iterator[Path]:
     try:
         yield tmp
         _fsync_file(tmp)
-        os.replace(tmp, target)
+        tmp.replace(target)
         _fsync_dir(target.parent)
     finally:
         if tmp.exists():

@@ -80,6 +80,10 @@ class Lake:
     def known_files(self, object_name: str) -> dict[tuple[str, int, int], str]:
         """(source_file, size, mtime_ns) → content hash, to skip re-hashing unchanged files."""
         return {
-            (b.manifest.source_file, b.manifest.size_bytes, b.manifest.mtime_ns): b.manifest.content_hash
+            (
+                b.manifest.source_file,
+                b.manifest.size_bytes,
+                b.manifest.mtime_ns,
+            ): b.manifest.content_hash
             for b in self.batches(object_name)
         }

@@ -181,9 +181,7 @@ def _create_quarantine_table(
     result: BatchValidation,
 ) -> None:
     """Quarantined rows keep their raw values as text, their reasons and record number."""
-    raw = ", ".join(
-        f"CAST({ident(b.raw_alias)} AS VARCHAR) AS {ident(b.name)}" for b in bindings
-    )
+    raw = ", ".join(f"CAST({ident(b.raw_alias)} AS VARCHAR) AS {ident(b.name)}" for b in bindings)
     nulls = ", ".join(f"NULL::VARCHAR AS {ident(b.name)}" for b in bindings)
     reasons = REASONS_COLUMN
     if result.failed_checks:

@@ -9,10 +9,8 @@ from penstock.sources.files import FilesSourceReader
 
 def source_for(project: Project, obj: ObjectSpec) -> FilesSourceReader:
     """The reader for the source an object names."""
-    spec = project.sources[obj.source]
-    if isinstance(spec, FilesSource):
-        return FilesSourceReader(project, obj.source, spec)
-    raise NotImplementedError(f"source kind {spec.kind}")  # pragma: no cover - one kind today
+    spec: FilesSource = project.sources[obj.source]
+    return FilesSourceReader(project, obj.source, spec)
 
 
 __all__ = ["FilesSourceReader", "Source", "SourceItem", "batch_id_for", "source_for"]

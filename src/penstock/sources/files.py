@@ -85,7 +85,7 @@ class FilesSourceReader:
         directory = lake.prepare_batch_dir(obj.name, item.batch_id)
         data_path = directory / DATA_NAME
         rejects_path = directory / REJECTS_NAME
-        fmt = obj.format
+        fmt = obj.format or "csv"
         warnings: list[str] = []
         try:
             if item.size_bytes == 0:

@@ -159,7 +159,9 @@ class DuckDBWarehouse:
             self.conn, obj, source, batch.batch_id, loaded_at, batch.manifest.extracted_at
         )
 
-    def write_quarantine_file(self, validation: BatchValidation, batch_id: str, target: Path) -> None:
+    def write_quarantine_file(
+        self, validation: BatchValidation, batch_id: str, target: Path
+    ) -> None:
         """The batch's quarantined rows as Parquet in the lake (written before the commit)."""
         self.conn.execute(
             f"COPY (SELECT *, {literal(batch_id)} AS _batch_id FROM {validation.quarantine_table}) "

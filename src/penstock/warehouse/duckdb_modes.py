@@ -91,14 +91,16 @@ def merge(
     )
     cols = list(obj.columns)
     updates = ", ".join(f"{ident(c)} = s.{ident(c)}" for c in cols if c not in obj.key)
-    system = f"_batch_id = {literal(batch_id)}, _loaded_at = {literal(loaded_at.replace(tzinfo=None))}"
+    system = (
+        f"_batch_id = {literal(batch_id)}, _loaded_at = {literal(loaded_at.replace(tzinfo=None))}"
+    )
     set_clause = f"{updates}, {system}" if updates else system
     conn.execute(
         f"""
         MERGE INTO {table} t USING (SELECT * FROM {source} ORDER BY _row_number) s ON ({on})
         WHEN MATCHED AND {newer} THEN UPDATE SET {set_clause}
         WHEN NOT MATCHED THEN INSERT ({idents(cols)}, _batch_id, _loaded_at)
-            VALUES ({idents(cols, 's.')}, {_system_values(batch_id, loaded_at)})
+            VALUES ({idents(cols, "s.")}, {_system_values(batch_id, loaded_at)})
         """
     )
     return ModeCounts(inserted=inserted, updated=updated, stale=stale)
