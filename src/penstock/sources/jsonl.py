@@ -34,7 +34,7 @@ def stage_jsonl(
             f"""
             CREATE TEMP TABLE {lines} AS
             SELECT row_number() OVER (ORDER BY n) AS _row_number, line,
-                   json_valid(line) AND json_type(line) = 'OBJECT' AS ok
+                   CASE WHEN json_valid(line) THEN json_type(line) = 'OBJECT' ELSE false END AS ok
             FROM (
                 SELECT rtrim(unnest(parts), chr(13)) AS line, generate_subscripts(parts, 1) AS n
                 FROM (SELECT string_split(content, chr(10)) AS parts
@@ -43,7 +43,12 @@ def stage_jsonl(
             WHERE trim(line) <> ''
             """
         )
-    except duckdb.InvalidInputException as exc:
+    except duckdb.Error as exc:
+        if "UTF-8" not in str(exc):
+            raise SourceError(
+                f"{item.display_name}: cannot read as JSON Lines: {str(exc).splitlines()[0]}",
+                file=item.display_name,
+            ) from exc
         line = _first_bad_utf8_line(item.path)
         where = f"{item.display_name}:{line}" if line else item.display_name
         raise SourceError(

@@ -1,0 +1,37 @@
+"""Helpers shared by tests: throwaway projects and warehouse queries."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+
+def write_project(root: Path, yml: str, files: dict[str, str | bytes] | None = None) -> Path:
+    """A project directory with `penstock.yml` and landing files (text or bytes)."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "penstock.yml").write_text(textwrap.dedent(yml))
+    for rel, content in (files or {}).items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content)
+    return root
+
+
+def query(project: Path, sql: str) -> list[tuple[Any, ...]]:
+    """Read the project's DuckDB warehouse (read-only, closed afterwards)."""
+    conn = duckdb.connect(str(project / "warehouse.duckdb"), read_only=True)
+    try:
+        return list(conn.execute(sql).fetchall())
+    finally:
+        conn.close()
+
+
+def snapshot(project: Path, tables: list[str]) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of each table, sorted: two snapshots are equal iff the contents are."""
+    return {t: sorted(query(project, f"SELECT * FROM {t}"), key=repr) for t in tables}
