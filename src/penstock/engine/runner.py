@@ -96,7 +96,9 @@ class Runner:
     def _log(
         self, result: RunResult, level: LogLevel, message: str, obj: ObjectSpec, **fields: Any
     ) -> None:
-        self.bus.log(result.run_id, level, message, object=obj.name, **fields)
+        extra = {k: v for k, v in fields.items() if k not in ("object", "batch_id")}
+        batch_id = fields.get("batch_id")
+        self.bus.log(result.run_id, level, message, object=obj.name, batch_id=batch_id, **extra)
 
     def _step_started(
         self, result: RunResult, obj: ObjectSpec, batch_id: str | None, step: str
