@@ -1,0 +1,302 @@
+"""Models for what an object declares about its data: columns, checks and CSV options."""
+
+import math
+import re
+from datetime import date, datetime
+from functools import lru_cache
+from typing import Annotated, Any, Literal
+
+import duckdb
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    StrictBool,
+    StrictInt,
+    Tag,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from penstock.catalog.types import ColumnType, TypeFamily, parse_type
+
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+IDENTIFIER_RULE = "must start with a letter or _ and hold only letters, digits and _"
+
+Scalar = str | int | float | bool
+
+
+class LocatedError(ValueError):
+    """Problems found by one validator, each at a key path below the validated value.
+
+    The loader reports each problem at its own key path and line.
+    """
+
+    def __init__(self, problems: list[tuple[tuple[str | int, ...], str]]) -> None:
+        self.problems = problems
+        text = "; ".join(
+            (".".join(str(p) for p in loc) + ": " if loc else "") + message
+            for loc, message in problems
+        )
+        super().__init__(text)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _family(info: ValidationInfo) -> TypeFamily | None:
+    """The family of the column being validated, or None when its type is invalid."""
+    name = info.data.get("type")
+    return parse_type(name).family if isinstance(name, str) else None
+
+
+def _temporal(value: Any, family: TypeFamily, *, allow_now: bool) -> str:
+    """Check an ISO date / timestamp string (or `now`) and return it."""
+    if isinstance(value, datetime | date):
+        value = value.isoformat()
+    if isinstance(value, str):
+        if allow_now and value == "now":
+            return value
+        try:
+            if family == "date":
+                date.fromisoformat(value)
+            else:
+                datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            return value
+    example = "YYYY-MM-DD" if family == "date" else "YYYY-MM-DD HH:MM:SS"
+    now = " or now" if allow_now else ""
+    raise ValueError(f"expected an ISO {family} ({example}){now}")
+
+
+def _as_datetime(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+@lru_cache(maxsize=512)
+def regex_problem(pattern: str) -> str | None:
+    """DuckDB's (RE2) complaint about `pattern`, or None when it compiles."""
+    connection = duckdb.connect()
+    try:
+        connection.execute("SELECT regexp_matches('', ?)", [pattern]).fetchall()
+    except duckdb.Error as exc:
+        message = str(exc)
+        for prefix in ("Invalid Input Error: ", "Binder Error: "):
+            message = message.removeprefix(prefix)
+        return message
+    finally:
+        connection.close()
+    return None
+
+
+class ColumnSpec(_Model):
+    """One declared column: its type and the contract its values must meet."""
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, validate_by_name=True, validate_by_alias=True
+    )
+
+    type: str
+    required: StrictBool = False
+    min: int | float | str | None = None
+    max: int | float | str | None = None
+    in_: list[Scalar] | None = Field(default=None, alias="in")
+    pattern: str | None = None
+    description: str | None = None
+
+    @property
+    def column_type(self) -> ColumnType:
+        return parse_type(self.type)
+
+    @field_validator("type")
+    @classmethod
+    def _check_type(cls, value: str) -> str:
+        return parse_type(value).name
+
+    @field_validator("min", "max", mode="before")
+    @classmethod
+    def _check_bound(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None:
+            return None
+        family = _family(info)
+        if family is None:
+            if isinstance(value, bool) or not isinstance(value, int | float | str):
+                raise ValueError("expected a number, a date or a timestamp")
+            return value
+        if family == "number":
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError("expected a number")
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError("expected a finite number")
+            bound: int | float | str = value
+        elif family in ("date", "timestamp"):
+            bound = _temporal(value, family, allow_now=True)
+        else:
+            raise ValueError(f"min/max apply to numbers, dates and timestamps, not {family}")
+        low = info.data.get("min")
+        if info.field_name == "max" and low is not None and _greater(low, bound):
+            raise ValueError(f"max ({bound}) is less than min ({low})")
+        return bound
+
+    @field_validator("in_", mode="before")
+    @classmethod
+    def _check_in(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, list):
+            raise ValueError("expected a list of allowed values")
+        if not value:
+            raise ValueError("list at least one allowed value")
+        family = _family(info)
+        if family == "json":
+            raise ValueError("in does not apply to json columns")
+        for item in value:
+            if family in ("date", "timestamp"):
+                _temporal(item, family, allow_now=False)
+                continue
+            if family == "text":
+                ok = isinstance(item, str)
+            elif family == "number":
+                ok = isinstance(item, int | float) and not isinstance(item, bool)
+            elif family == "boolean":
+                ok = isinstance(item, bool)
+            else:
+                ok = isinstance(item, str | int | float)
+            if not ok:
+                what = {"text": "text", "number": "numbers", "boolean": "true or false"}
+                expected = what.get(family or "", "text, numbers or true/false")
+                raise ValueError(f"expected {expected}, got {item!r}")
+        return value
+
+    @field_validator("pattern")
+    @classmethod
+    def _check_pattern(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        family = _family(info)
+        if family is not None and family != "text":
+            raise ValueError(f"pattern applies to text columns, not {family}")
+        problem = regex_problem(value)
+        if problem is not None:
+            raise ValueError(f"invalid regular expression: {problem}")
+        return value
+
+
+def _greater(low: Any, high: Any) -> bool:
+    """True when both bounds are comparable and `low` is above `high`."""
+    if isinstance(low, str) and isinstance(high, str):
+        if "now" in (low, high):
+            return False
+        first, second = _as_datetime(low), _as_datetime(high)
+        if (first.tzinfo is None) != (second.tzinfo is None):
+            return False
+        return first > second
+    if isinstance(low, int | float) and isinstance(high, int | float):
+        return low > high
+    return False
+
+
+class CsvOptions(_Model):
+    """How CSV files of an object are read."""
+
+    delimiter: str = ","
+    quote: str = '"'
+    escape: str = '"'
+    header: StrictBool = True
+    encoding: Literal["utf-8", "utf-16", "latin-1"] = "utf-8"
+
+    @field_validator("delimiter", "quote", "escape")
+    @classmethod
+    def _single_character(cls, value: str) -> str:
+        if len(value) != 1:
+            raise ValueError(f"must be a single character, got {value!r}")
+        return value
+
+    @field_validator("encoding", mode="before")
+    @classmethod
+    def _normalise_encoding(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.strip().lower()
+            return {"utf8": "utf-8", "utf16": "utf-16", "latin1": "latin-1"}.get(value, value)
+        return value
+
+    @model_validator(mode="after")
+    def _distinct(self) -> "CsvOptions":
+        if self.delimiter == self.quote:
+            raise ValueError("delimiter and quote must differ")
+        return self
+
+
+class ExpressionCheck(_Model):
+    """A named SQL boolean expression every row must satisfy."""
+
+    name: str
+    expression: str
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str) -> str:
+        if not IDENTIFIER.match(value):
+            raise ValueError(f"check name '{value}' {IDENTIFIER_RULE}")
+        return value
+
+    @field_validator("expression")
+    @classmethod
+    def _check_expression(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value
+
+
+NonNegativeInt = Annotated[StrictInt, Field(ge=0)]
+
+
+class RowCountBounds(_Model):
+    """Bounds on the number of rows in a batch."""
+
+    min: NonNegativeInt | None = None
+    max: NonNegativeInt | None = None
+
+    @model_validator(mode="after")
+    def _check_bounds(self) -> "RowCountBounds":
+        if self.min is None and self.max is None:
+            raise ValueError("set min and/or max")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        return self
+
+
+class RowCountCheck(_Model):
+    """A bound on how many rows a batch holds."""
+
+    row_count: RowCountBounds
+
+    @property
+    def name(self) -> str:
+        return "row_count"
+
+
+def _check_kind(value: Any) -> str | None:
+    if isinstance(value, ExpressionCheck):
+        return "expression"
+    if isinstance(value, RowCountCheck):
+        return "row_count"
+    if isinstance(value, dict):
+        if "row_count" in value:
+            return "row_count"
+        if "expression" in value or "name" in value:
+            return "expression"
+    return None
+
+
+CHECK_SHAPES = "a check is either {name: ..., expression: ...} or {row_count: {min: ..., max: ...}}"
+
+Check = Annotated[
+    Annotated[ExpressionCheck, Tag("expression")] | Annotated[RowCountCheck, Tag("row_count")],
+    Discriminator(_check_kind, custom_error_type="check_kind", custom_error_message=CHECK_SHAPES),
+]

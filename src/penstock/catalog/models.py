@@ -1,0 +1,236 @@
+"""The project model: `penstock.yml` with its included sources and objects.
+
+Column, check and CSV models live in `columns.py`, sources and objects in `objects.py`; all are
+re-exported here so that `penstock.catalog.models` is the one import path.
+"""
+
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Annotated, Any, ClassVar
+
+from pydantic import Field, StrictInt, ValidationInfo, field_validator, model_validator
+
+from penstock.catalog.columns import (
+    Check,
+    ColumnSpec,
+    CsvOptions,
+    ExpressionCheck,
+    LocatedError,
+    RowCountBounds,
+    RowCountCheck,
+)
+from penstock.catalog.objects import (
+    SOURCE_KINDS,
+    FilesSource,
+    Model,
+    ObjectName,
+    ObjectSpec,
+    Source,
+    SourceName,
+)
+from penstock.errors import UsageError
+
+__all__ = [
+    "SOURCE_KINDS",
+    "Check",
+    "ColumnSpec",
+    "CsvOptions",
+    "ExpressionCheck",
+    "FilesSource",
+    "LocatedError",
+    "ObjectSpec",
+    "Project",
+    "RowCountBounds",
+    "RowCountCheck",
+    "Source",
+]
+
+_PROJECT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_DUCKDB = "duckdb:///"
+_SQLITE = "sqlite:///"
+_GROUP_PREFIX = "group:"
+
+
+class Project(Model):
+    """A whole project: settings, sources and objects, plus where they were read from."""
+
+    internal_fields: ClassVar[frozenset[str]] = frozenset({"root", "project_hash", "origins"})
+
+    name: str
+    warehouse: str = "duckdb:///warehouse.duckdb"
+    lake: str = "./lake"
+    metadata: str = "sqlite:///.penstock/metadata.db"
+    include: list[str] = Field(default_factory=list)
+    retention_days: Annotated[StrictInt, Field(ge=1)] = 90
+    sources: dict[SourceName, Source] = Field(default_factory=dict)
+    objects: dict[ObjectName, ObjectSpec] = Field(default_factory=dict)
+    # Set by the loader, not by users.
+    root: Path = Field(default_factory=Path.cwd)
+    project_hash: str = ""
+    origins: dict[str, tuple[str, int]] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str) -> str:
+        if not _PROJECT_NAME.match(value):
+            raise ValueError(
+                f"project name '{value}' must start with a letter or _ "
+                "and hold only letters, digits, _ and -"
+            )
+        return value
+
+    @field_validator("warehouse", "metadata")
+    @classmethod
+    def _check_url(cls, value: str, info: ValidationInfo) -> str:
+        if not _URL.match(value):
+            raise ValueError(
+                f"expected a URL such as {cls.model_fields[str(info.field_name)].default}"
+            )
+        for prefix in (_DUCKDB, _SQLITE):
+            scheme = prefix.split(":")[0]
+            if value.startswith(f"{scheme}://") and not value.startswith(prefix):
+                raise ValueError(
+                    f"expected {prefix}<path> (three slashes, then a path relative to the "
+                    "project or /an/absolute/path)"
+                )
+        return value
+
+    @field_validator("include", mode="before")
+    @classmethod
+    def _include_as_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("objects", mode="before")
+    @classmethod
+    def _name_objects(cls, value: Any) -> Any:
+        """Each object's name is its key under `objects:`."""
+        if not isinstance(value, dict):
+            return value
+        named: dict[Any, Any] = {}
+        for key, spec in value.items():
+            if isinstance(spec, dict):
+                spec = {**spec, "name": key}
+            elif isinstance(spec, ObjectSpec) and spec.name != key:
+                spec = spec.model_copy(update={"name": key})
+            named[key] = spec
+        return named
+
+    @field_validator("objects")
+    @classmethod
+    def _cross_check(
+        cls, value: dict[str, ObjectSpec], info: ValidationInfo
+    ) -> dict[str, ObjectSpec]:
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        sources: dict[str, Source] | None = info.data.get("sources")
+        tables: dict[str, str] = {}
+        for name, spec in value.items():
+            other = tables.setdefault(spec.table_name.lower(), name)
+            if other != name:
+                problems.append(
+                    ((name,), f"table '{spec.table_name}' is also the table of object '{other}'")
+                )
+            if sources is None:
+                continue
+            source = sources.get(spec.source)
+            if source is None:
+                declared = ", ".join(sources) or "no sources are declared"
+                problems.append(
+                    ((name, "source"), f"unknown source '{spec.source}' (declared: {declared})")
+                )
+            elif isinstance(source, FilesSource) and spec.files is None:
+                problems.append(
+                    ((name,), f"missing required key 'files' (source '{spec.source}' is files)")
+                )
+        if problems:
+            raise LocatedError(problems)
+        return value
+
+    @field_validator("root")
+    @classmethod
+    def _absolute_root(cls, value: Path) -> Path:
+        return value if value.is_absolute() else value.resolve()
+
+    @model_validator(mode="after")
+    def _compute_hash(self) -> "Project":
+        content = self.model_dump(mode="json", by_alias=True, exclude=set(self.internal_fields))
+        canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+        object.__setattr__(self, "project_hash", digest)
+        return self
+
+    def path(self, value: str | Path) -> Path:
+        """`value` resolved against the project directory (an absolute path stays as is)."""
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else self.root / path
+
+    @property
+    def lake_path(self) -> Path:
+        return self.path(self.lake)
+
+    @property
+    def warehouse_path(self) -> Path | None:
+        """The DuckDB file of the warehouse; None for an in-memory or non-DuckDB warehouse."""
+        if not self.warehouse.startswith(_DUCKDB):
+            return None
+        location = self.warehouse.removeprefix(_DUCKDB).split("?", 1)[0]
+        if not location or location.startswith(":memory:"):
+            return None
+        return self.path(location)
+
+    @property
+    def metadata_url(self) -> str:
+        """The metadata database URL, with a relative SQLite path made absolute."""
+        if not self.metadata.startswith(_SQLITE):
+            return self.metadata
+        location, mark, query = self.metadata.removeprefix(_SQLITE).partition("?")
+        if not location or location.startswith(":memory:"):
+            return self.metadata
+        return f"{_SQLITE}{self.path(location)}{mark}{query}"
+
+    def objects_in_order(self) -> list[ObjectSpec]:
+        """Objects in declaration order: penstock.yml first, then included files."""
+        return list(self.objects.values())
+
+    def groups(self) -> list[str]:
+        """The distinct groups, in the order they first appear."""
+        return list(dict.fromkeys(spec.group for spec in self.objects.values()))
+
+    def select(self, selector: str | None = None) -> list[ObjectSpec]:
+        """Objects named by `selector` (`orders`, `group:raw`, comma-separated), in order.
+
+        None or an empty selector selects every object. Raises UsageError for an unknown
+        object or group.
+        """
+        if selector is None or not selector.strip():
+            return self.objects_in_order()
+        wanted: set[str] = set()
+        for raw_part in selector.split(","):
+            part = raw_part.strip()
+            if not part:
+                continue
+            if part.startswith(_GROUP_PREFIX):
+                group = part.removeprefix(_GROUP_PREFIX).strip()
+                members = {spec.name for spec in self.objects.values() if spec.group == group}
+                if not members:
+                    groups = ", ".join(self.groups()) or "none"
+                    raise UsageError(
+                        f"unknown group '{group}' (available groups: {groups})", selector=part
+                    )
+                wanted |= members
+            elif part in self.objects:
+                wanted.add(part)
+            else:
+                names = ", ".join(self.objects) or "none"
+                groups = ", ".join(self.groups()) or "none"
+                raise UsageError(
+                    f"unknown object '{part}' (available objects: {names}; groups: {groups})",
+                    selector=part,
+                )
+        return [spec for spec in self.objects_in_order() if spec.name in wanted]
+
+    def origin(self, key_path: str) -> tuple[str, int] | None:
+        """(file, line) where `key_path` (e.g. `objects.orders`) was written, when known."""
+        return self.origins.get(key_path)

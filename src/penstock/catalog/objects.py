@@ -1,0 +1,252 @@
+"""Models for sources and data objects (one entry under `sources:` / `objects:`)."""
+
+import re
+from typing import Annotated, Any, ClassVar, Literal, get_args
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from penstock.catalog.columns import (
+    IDENTIFIER,
+    IDENTIFIER_RULE,
+    Check,
+    ColumnSpec,
+    CsvOptions,
+    ExpressionCheck,
+    LocatedError,
+    RowCountCheck,
+)
+
+FileFormat = Literal["csv", "jsonl", "parquet"]
+LoadMode = Literal["append", "merge", "scd2", "replace"]
+OnInvalid = Literal["quarantine", "fail", "warn"]
+
+_GROUP = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+_FORMAT_SUFFIXES: dict[str, FileFormat] = {
+    ".csv": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".parquet": "parquet",
+}
+_COMPRESSION_SUFFIXES = (".gz", ".zst")
+
+
+class Model(BaseModel):
+    """Base of the project models: unknown keys are errors, instances are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Fields the loader fills in; users may not write them.
+    internal_fields: ClassVar[frozenset[str]] = frozenset()
+
+
+def _identifier(what: str) -> AfterValidator:
+    def check(value: str) -> str:
+        if not IDENTIFIER.match(value):
+            raise ValueError(f"{what} '{value}' {IDENTIFIER_RULE}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _column_name(value: str) -> str:
+    if not IDENTIFIER.match(value):
+        raise ValueError(f"column name '{value}' {IDENTIFIER_RULE}")
+    if value.startswith("_"):
+        raise ValueError(
+            f"column name '{value}' starts with _, which is reserved for system columns"
+        )
+    return value
+
+
+ColumnName = Annotated[str, AfterValidator(_column_name)]
+ObjectName = Annotated[str, _identifier("object name")]
+SourceName = Annotated[str, _identifier("source name")]
+
+
+def infer_format(files: str) -> FileFormat | None:
+    """The file format implied by a glob's extension (`orders/*.csv.gz` is csv), or None."""
+    name = files.lower()
+    for suffix in _COMPRESSION_SUFFIXES:
+        name = name.removesuffix(suffix)
+    for suffix, file_format in _FORMAT_SUFFIXES.items():
+        if name.endswith(suffix):
+            return file_format
+    return None
+
+
+class FilesSource(Model):
+    """Files in a directory (local, for now): objects pick theirs with a glob."""
+
+    kind: Literal["files"]
+    path: str
+    owner: str | None = None
+    description: str | None = None
+
+    @field_validator("path")
+    @classmethod
+    def _non_empty(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value
+
+
+# Adding a source kind: write its class (with a `kind: Literal[...]` field), then list it here
+# and in `Source` (`FilesSource | NewSource`).
+SOURCE_TYPES: tuple[type[BaseModel], ...] = (FilesSource,)
+SOURCE_KINDS: tuple[str, ...] = tuple(
+    get_args(cls.model_fields["kind"].annotation)[0] for cls in SOURCE_TYPES
+)
+Source = Annotated[FilesSource, Field(discriminator="kind")]
+
+
+class ObjectSpec(Model):
+    """One data object: where its files are, their contract and how they load."""
+
+    internal_fields: ClassVar[frozenset[str]] = frozenset({"name"})
+
+    # Validation runs in field order: columns come first so that key and order_by can be
+    # checked against them, format before csv, key before load.
+    name: str
+    columns: dict[ColumnName, ColumnSpec]
+    source: str
+    files: str | None = None
+    format: FileFormat | None = Field(default=None, validate_default=True)
+    csv: CsvOptions | None = Field(default=None, validate_default=True)
+    key: tuple[str, ...] = ()
+    order_by: str | None = None
+    load: LoadMode = "append"
+    group: str = "default"
+    on_invalid: OnInvalid = "quarantine"
+    table: Annotated[str, _identifier("table name")] | None = None
+    description: str | None = None
+    owner: str | None = None
+    checks: list[Check] = []
+
+    @property
+    def table_name(self) -> str:
+        return self.table or self.name
+
+    def is_required(self, column: str) -> bool:
+        """Key columns are required whether or not they say so."""
+        return column in self.key or self.columns[column].required
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if data.get("format") is None and isinstance(data.get("files"), str):
+            inferred = infer_format(data["files"])
+            if inferred is not None:
+                data["format"] = inferred
+        if data.get("load") is None:
+            data["load"] = "merge" if data.get("key") else "append"
+        return data
+
+    @field_validator("columns")
+    @classmethod
+    def _check_columns(cls, value: dict[str, ColumnSpec]) -> dict[str, ColumnSpec]:
+        if not value:
+            raise ValueError("declare at least one column")
+        seen: dict[str, str] = {}
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        for name in value:
+            other = seen.setdefault(name.lower(), name)
+            if other != name:
+                problems.append(((name,), f"column '{name}' differs from '{other}' only in case"))
+        if problems:
+            raise LocatedError(problems)
+        return value
+
+    @field_validator("format")
+    @classmethod
+    def _check_format(cls, value: FileFormat | None, info: ValidationInfo) -> FileFormat | None:
+        files = info.data.get("files")
+        if value is None and isinstance(files, str):
+            raise ValueError(
+                f"cannot infer the format from '{files}' (set format: csv, jsonl or parquet)"
+            )
+        return value
+
+    @field_validator("csv")
+    @classmethod
+    def _check_csv(cls, value: CsvOptions | None, info: ValidationInfo) -> CsvOptions | None:
+        if "format" not in info.data:
+            return value
+        file_format = info.data["format"]
+        if value is not None and file_format != "csv":
+            raise ValueError(f"csv options only apply when format is csv, not {file_format}")
+        if value is None and file_format == "csv":
+            return CsvOptions()
+        return value
+
+    @field_validator("key", mode="before")
+    @classmethod
+    def _key_as_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("key")
+    @classmethod
+    def _check_key(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        if len(set(value)) != len(value):
+            problems.append(((), "a key column is listed twice"))
+        columns = info.data.get("columns")
+        if columns is not None:
+            problems.extend(
+                ((), f"key column '{name}' is not a declared column")
+                for name in value
+                if name not in columns
+            )
+        if problems:
+            raise LocatedError(problems)
+        return value
+
+    @field_validator("order_by")
+    @classmethod
+    def _check_order_by(cls, value: str | None, info: ValidationInfo) -> str | None:
+        columns = info.data.get("columns")
+        if value is not None and columns is not None and value not in columns:
+            raise ValueError(f"order_by column '{value}' is not a declared column")
+        return value
+
+    @field_validator("load")
+    @classmethod
+    def _check_load(cls, value: LoadMode, info: ValidationInfo) -> LoadMode:
+        if value in ("merge", "scd2") and "key" in info.data and not info.data["key"]:
+            raise ValueError(f"{value} needs a key")
+        return value
+
+    @field_validator("group")
+    @classmethod
+    def _check_group(cls, value: str) -> str:
+        if not _GROUP.match(value):
+            raise ValueError(
+                f"group name '{value}' must start with a letter or _ "
+                "and hold only letters, digits, _ and -"
+            )
+        return value
+
+    @field_validator("checks")
+    @classmethod
+    def _unique_checks(cls, value: list[ExpressionCheck | RowCountCheck]) -> list[Any]:
+        seen: set[str] = set()
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        for index, check in enumerate(value):
+            if check.name in seen:
+                where: tuple[str | int, ...] = (index, "name")
+                if isinstance(check, RowCountCheck):
+                    where = (index,)
+                problems.append((where, f"duplicate check name '{check.name}'"))
+            seen.add(check.name)
+        if problems:
+            raise LocatedError(problems)
+        return value
