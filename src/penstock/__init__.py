@@ -1,7 +1,7 @@
 """penstock: metadata-driven DataOps pipelines, declared in YAML, validated, idempotent.
 
-    import penstock
-    result = penstock.run("path/to/project")
+import penstock
+result = penstock.run("path/to/project")
 """
 
 from __future__ import annotations

@@ -244,7 +244,9 @@ def test_parquet_files_keep_their_types_and_are_validated(tmp_path: Path) -> Non
     yml = JSONL.replace('"events/*.jsonl"', '"events/*.parquet"')
     project = write_project(tmp_path, yml)
     (project / "landing" / "events").mkdir(parents=True)
-    table = pa.table({"id": [1, None, 3], "payload": ['{"k": 1}', None, "{bad"], "label": list("abc")})
+    table = pa.table(
+        {"id": [1, None, 3], "payload": ['{"k": 1}', None, "{bad"], "label": list("abc")}
+    )
     pq.write_table(table, project / "landing" / "events" / "a.parquet")
     result = penstock.run(project)
     assert_accounting(result)

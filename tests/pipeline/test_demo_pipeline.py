@@ -110,8 +110,9 @@ def test_merge_keeps_the_newest_version_and_late_data_loses(
     assert stale[0][0] >= 1
     for order_id, updated_at in expected.duplicate_winners.items():
         got = query(
-            project, f"SELECT strftime(updated_at, '%Y-%m-%d %H:%M:%S') FROM orders "
-            f"WHERE order_id = {order_id}"
+            project,
+            f"SELECT strftime(updated_at, '%Y-%m-%d %H:%M:%S') FROM orders "
+            f"WHERE order_id = {order_id}",
         )
         assert got == [(updated_at,)], order_id
 

@@ -14,7 +14,7 @@ from functools import partial
 from typing import Any
 
 from penstock.catalog import ObjectSpec, Project
-from penstock.engine.faults import fault_point
+from penstock.faults import fault_point
 from penstock.engine.results import BatchOutcome, BatchStatus, RunResult
 from penstock.errors import PenstockError
 from penstock.lake import Lake, StagedBatch

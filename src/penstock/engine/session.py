@@ -71,6 +71,7 @@ class Session:
         except BaseException:
             self.store.close()
             raise
+        self.lake.remove_stale_temps()  # the warehouse lock is held: no other run writes here
         self.bus = EventBus()
         self.bus.subscribe(self.store.handle)
         if record_catalog:

@@ -11,6 +11,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from penstock.faults import fault_point
 from penstock.lake.atomic import remove_stale_temps, write_json_atomic
 from penstock.lake.manifest import DATA_NAME, MANIFEST_NAME, REJECTS_NAME, Manifest
 
@@ -39,6 +40,11 @@ class Lake:
     def __init__(self, root: Path) -> None:
         self.root = root
 
+    def remove_stale_temps(self) -> int:
+        """Delete temp files a killed process left. Call only while holding the warehouse
+        lock, so that no other run can be writing into this lake."""
+        return remove_stale_temps(self.root)
+
     def stage_dir(self, object_name: str) -> Path:
         return self.root / "stage" / object_name
 
@@ -61,6 +67,7 @@ class Lake:
 
     def commit_batch(self, directory: Path, manifest: Manifest) -> StagedBatch:
         """Write the manifest last: from now on the batch exists."""
+        fault_point("before_manifest")
         write_json_atomic(directory / MANIFEST_NAME, manifest.to_dict())
         return StagedBatch(manifest, directory)
 
@@ -69,7 +76,6 @@ class Lake:
         base = self.stage_dir(object_name)
         if not base.is_dir():
             return []
-        remove_stale_temps(base)
         found = [
             StagedBatch(Manifest.read(path), path.parent)
             for path in base.glob(f"*/{MANIFEST_NAME}")

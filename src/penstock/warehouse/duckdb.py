@@ -14,6 +14,7 @@ import duckdb
 
 from penstock.catalog import ObjectSpec
 from penstock.errors import WarehouseError
+from penstock.faults import fault_point
 from penstock.lake import StagedBatch
 from penstock.quality.validate import BatchValidation
 from penstock.sql import ident, literal
@@ -109,6 +110,7 @@ class DuckDBWarehouse:
                     loaded_at.replace(tzinfo=None),
                 ],
             )
+            fault_point("inside_load_transaction")
             conn.execute("COMMIT")
         except duckdb.Error as exc:
             conn.execute("ROLLBACK")

@@ -11,7 +11,13 @@ import os
 import signal
 
 FAULT_ENV = "PENSTOCK_FAULT"
-FAULT_POINTS = ("after_stage", "before_load_commit", "after_load")
+FAULT_POINTS = (
+    "before_manifest",
+    "after_stage",
+    "before_load_commit",
+    "inside_load_transaction",
+    "after_load",
+)
 
 
 def fault_point(name: str) -> None:
