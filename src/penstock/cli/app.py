@@ -299,7 +299,10 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in args
     command = typer.main.get_command(app)
     try:
-        command.main(args=args, prog_name="penstock", standalone_mode=False)
+        # without standalone mode, an Exit raised in a command comes back as the return value
+        returned = command.main(args=args, prog_name="penstock", standalone_mode=False)
+        if isinstance(returned, int):
+            return returned
     except PenstockError as exc:
         if debug:
             traceback.print_exc()

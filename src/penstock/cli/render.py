@@ -12,8 +12,12 @@ from rich.table import Table
 from penstock.engine import ObjectSummary
 from penstock.observe import to_jsonable
 
-console = Console()
-err_console = Console(stderr=True)
+# Off a terminal (CI logs, pipes) rich assumes 80 columns and folds tables; use more.
+_WIDE = 160
+console = Console() if Console().is_terminal else Console(width=_WIDE)
+err_console = (
+    Console(stderr=True) if Console(stderr=True).is_terminal else Console(stderr=True, width=_WIDE)
+)
 
 
 def print_json(payload: Any) -> None:
