@@ -1,0 +1,115 @@
+"""Benchmark one orders batch through penstock against a bare DuckDB load of the same file.
+
+    python bench/batch.py --rows 2000000
+
+Generates an N-row orders CSV with the demo's defect mix, then, each in its own child process
+(so peak RSS is measured per side):
+  * penstock: `penstock.run` on a one-object project (stage → validate → quarantine → merge);
+  * bare DuckDB: CREATE TABLE … AS SELECT * FROM read_csv(…), no checks at all.
+Prints rows/s of each, their ratio, and peak RSS of each child.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from penstock.demo import write_orders_csv
+from penstock.demo.templates import DEMO_PROJECT
+
+PENSTOCK_CHILD = """
+import json, sys, time
+import penstock
+started = time.perf_counter()
+result = penstock.run(sys.argv[1])
+elapsed = time.perf_counter() - started
+(load,) = result.loads()
+print(json.dumps({"seconds": elapsed, "status": result.status, "rows_in": load.rows_in,
+                  "loaded": load.rows_loaded, "quarantined": load.rows_quarantined,
+                  "duplicates": load.rows_duplicate}))
+"""
+
+BARE_CHILD = """
+import json, sys, time
+import duckdb
+conn = duckdb.connect(sys.argv[1])
+started = time.perf_counter()
+conn.execute("CREATE TABLE orders AS SELECT * FROM read_csv(?)", [sys.argv[2]])
+elapsed = time.perf_counter() - started
+rows = conn.execute("SELECT count(*) FROM orders").fetchone()[0]
+conn.close()
+print(json.dumps({"seconds": elapsed, "rows": rows}))
+"""
+
+
+def run_child(code: str, *args: str) -> tuple[dict[str, object], int]:
+    """Run `code` in a fresh interpreter; return its JSON line and its peak RSS in bytes."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    out = proc.stdout.read()
+    err = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"child failed ({proc.returncode}):\n{err.decode()}")
+    return json.loads(out.decode().strip().splitlines()[-1]), usage.ru_maxrss * 1024
+
+
+def orders_only_project(root: Path) -> None:
+    """The demo's orders object (same contract, merge by order_id) on its own."""
+    yml = DEMO_PROJECT.replace("include: [objects/*.yml]\n", "")
+    (root / "penstock.yml").write_text(yml)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=2_000_000)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="penstock-bench-") as tmp:
+        root = Path(tmp)
+        csv = root / "landing" / "orders" / "orders.csv"
+        csv.parent.mkdir(parents=True)
+        started = time.perf_counter()
+        expected = write_orders_csv(csv, args.rows, seed=args.seed)
+        generated = time.perf_counter() - started
+        size_mb = csv.stat().st_size / 1e6
+        print(f"generated {args.rows:,} rows ({size_mb:,.0f} MB) in {generated:.1f} s")
+        orders_only_project(root)
+
+        bare, bare_rss = run_child(BARE_CHILD, str(root / "bare.duckdb"), str(csv))
+        ours, our_rss = run_child(PENSTOCK_CHILD, str(root))
+
+    assert ours["status"] == "success", ours
+    assert ours["rows_in"] == expected.rows_in
+    assert ours["quarantined"] == len(expected.quarantined), ours
+    assert ours["duplicates"] == expected.duplicates, ours
+    bare_rate = args.rows / float(bare["seconds"])  # type: ignore[arg-type]
+    our_rate = args.rows / float(ours["seconds"])  # type: ignore[arg-type]
+    print(f"{'':<34}{'seconds':>9}{'rows/s':>14}{'peak RSS':>12}")
+    print(
+        f"{'bare DuckDB CREATE TABLE AS csv':<34}{bare['seconds']:>9.2f}"
+        f"{bare_rate:>14,.0f}{bare_rss / 2**20:>9,.0f} MB"
+    )
+    print(
+        f"{'penstock validate+quarantine+merge':<34}{ours['seconds']:>9.2f}"
+        f"{our_rate:>14,.0f}{our_rss / 2**20:>9,.0f} MB"
+    )
+    print(
+        f"ratio penstock/bare: {our_rate / bare_rate:.1%} of the bare load's speed "
+        f"(rows in {ours['rows_in']:,}: loaded {ours['loaded']:,}, "
+        f"quarantined {ours['quarantined']:,}, duplicates {ours['duplicates']:,})"
+    )
+
+
+if __name__ == "__main__":
+    main()
