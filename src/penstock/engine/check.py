@@ -25,7 +25,7 @@ def check_contract(conn: duckdb.DuckDBPyConnection, obj: ObjectSpec) -> None:
     empty = (
         "SELECT "
         + ", ".join(f'NULL::VARCHAR AS "{n}"' for n in obj.columns)
-        + ", 1::BIGINT AS _row_number WHERE false"
+        + ", 1::BIGINT AS _ordinal WHERE false"
     )
     sql = compile_validation(obj, bind_columns(obj, schema), empty, datetime.now(UTC))
     try:

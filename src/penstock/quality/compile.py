@@ -18,9 +18,11 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from penstock.catalog import ColumnSpec, ExpressionCheck, ObjectSpec
+from penstock.lake.read import ORDINAL
 from penstock.sql import ident, literal
 
 REASONS_COLUMN = "_reasons"
+FAILED_COLUMN = "_failed"
 
 
 @dataclass(frozen=True)
@@ -67,41 +69,37 @@ def _missing(binding: ColumnBinding) -> str:
     return f"({raw} IS NULL)"
 
 
-def column_reasons(obj: ObjectSpec, binding: ColumnBinding, now: datetime) -> list[str]:
-    """The CASE expressions for one column, in the documented order."""
+@dataclass(frozen=True)
+class Rule:
+    """One row-level rule: a SQL condition that is TRUE when the row fails, and its reason."""
+
+    condition: str
+    reason: str
+
+
+def column_rules(obj: ObjectSpec, binding: ColumnBinding, now: datetime) -> list[Rule]:
+    """The rules of one column, in the documented order."""
     spec, name = binding.spec, binding.name
     col = ident(name)
     out = []
     if obj.is_required(name):
-        out.append(f"CASE WHEN {_missing(binding)} THEN {literal('required:' + name)} END")
+        out.append(Rule(_missing(binding), f"required:{name}"))
     if spec.column_type.family != "text":
-        out.append(
-            f"CASE WHEN NOT {_missing(binding)} AND {col} IS NULL "
-            f"THEN {literal('type:' + name)} END"
-        )
+        out.append(Rule(f"NOT {_missing(binding)} AND {col} IS NULL", f"type:{name}"))
     if spec.min is not None:
-        bound = _bound_literal(spec, spec.min, now)
-        out.append(f"CASE WHEN {col} < {bound} THEN {literal('min:' + name)} END")
+        out.append(Rule(f"{col} < {_bound_literal(spec, spec.min, now)}", f"min:{name}"))
     if spec.max is not None:
-        bound = _bound_literal(spec, spec.max, now)
-        out.append(f"CASE WHEN {col} > {bound} THEN {literal('max:' + name)} END")
+        out.append(Rule(f"{col} > {_bound_literal(spec, spec.max, now)}", f"max:{name}"))
     if spec.in_ is not None:
         values = ", ".join(literal(v) for v in spec.in_)
-        out.append(f"CASE WHEN {col} NOT IN ({values}) THEN {literal('in:' + name)} END")
+        out.append(Rule(f"{col} NOT IN ({values})", f"in:{name}"))
     if spec.pattern is not None:
-        out.append(
-            f"CASE WHEN NOT regexp_matches({col}, {literal(spec.pattern)}) "
-            f"THEN {literal('pattern:' + name)} END"
-        )
+        out.append(Rule(f"NOT regexp_matches({col}, {literal(spec.pattern)})", f"pattern:{name}"))
     return out
 
 
-def check_reasons(checks: Sequence[ExpressionCheck]) -> list[str]:
-    return [
-        f"CASE WHEN NOT coalesce(({check.expression}), true) "
-        f"THEN {literal('check:' + check.name)} END"
-        for check in checks
-    ]
+def check_rules(checks: Sequence[ExpressionCheck]) -> list[Rule]:
+    return [Rule(f"NOT coalesce(({c.expression}), true)", f"check:{c.name}") for c in checks]
 
 
 def typed_expr(binding: ColumnBinding) -> str:
@@ -117,22 +115,46 @@ def expression_checks(obj: ObjectSpec) -> list[ExpressionCheck]:
 
 
 def compile_validation(
-    obj: ObjectSpec, bindings: Sequence[ColumnBinding], stage_sql: str, now: datetime
+    obj: ObjectSpec,
+    bindings: Sequence[ColumnBinding],
+    stage_sql: str,
+    now: datetime,
+    *,
+    keep_all_raw: bool = False,
 ) -> str:
-    """One SELECT over the staged rows: `_row_number`, raw values, typed values, `_reasons`."""
+    """One SELECT over the staged rows: `_ordinal`, raw and typed values, `_failed`, `_reasons`."""
     raw_cols = ", ".join(
         f"{ident(b.stage_column) if b.stage_column else 'NULL::VARCHAR'} AS {ident(b.raw_alias)}"
         for b in bindings
     )
     raw_names = ", ".join(ident(b.raw_alias) for b in bindings)
     typed_cols = ", ".join(f"{typed_expr(b)} AS {ident(b.name)}" for b in bindings)
-    reasons = [r for b in bindings for r in column_reasons(obj, b, now)]
-    reasons += check_reasons(expression_checks(obj))
-    reason_list = "[" + ", ".join(reasons) + "]::VARCHAR[]" if reasons else "[]::VARCHAR[]"
+    rules = [r for b in bindings for r in column_rules(obj, b, now)]
+    rules += check_rules(expression_checks(obj))
+    # `_failed` is one cheap boolean per row; the list of reasons is built only for the rows
+    # that failed (CASE evaluates its THEN branch for the matching rows alone).
+    failed = " OR ".join(f"coalesce({r.condition}, false)" for r in rules) or "false"
+    cases = ", ".join(f"CASE WHEN {r.condition} THEN {literal(r.reason)} END" for r in rules)
+    reasons = (
+        f"CASE WHEN {FAILED_COLUMN} THEN list_filter([{cases}]::VARCHAR[], "
+        f"lambda x: x IS NOT NULL) ELSE []::VARCHAR[] END"
+    )
+    # raw text is kept only where a row failed: the quarantine needs it, loaded rows do not
+    # (unless a batch-level check already failed: then every row goes to quarantine)
+    keep = "true" if keep_all_raw else FAILED_COLUMN
+    raw_if_failed = ", ".join(
+        f"CASE WHEN {keep} THEN {ident(b.raw_alias)} END AS {ident(b.raw_alias)}"
+        for b in bindings
+    )
+    typed_names = ", ".join(ident(b.name) for b in bindings)
     return f"""
-        SELECT *, list_filter({reason_list}, lambda x: x IS NOT NULL) AS {REASONS_COLUMN}
+        SELECT {ORDINAL}, {typed_names}, {FAILED_COLUMN}, {reasons} AS {REASONS_COLUMN},
+               {raw_if_failed}
         FROM (
-            SELECT _row_number, {raw_names}, {typed_cols}
-            FROM (SELECT _row_number, {raw_cols} FROM ({stage_sql}) s0) s1
-        ) s2
+            SELECT *, {failed} AS {FAILED_COLUMN}
+            FROM (
+                SELECT {ORDINAL}, {raw_names}, {typed_cols}
+                FROM (SELECT {ORDINAL}, {raw_cols} FROM ({stage_sql}) s0) s1
+            ) s2
+        ) s3
     """

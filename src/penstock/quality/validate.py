@@ -16,8 +16,9 @@ import duckdb
 from penstock.catalog import ObjectSpec, RowCountCheck
 from penstock.errors import ContractViolation
 from penstock.lake import StagedBatch
-from penstock.lake.read import rejects_sql, staged_rows_sql
+from penstock.lake.read import ORDINAL, rejects_sql, staged_rows_sql, with_record_numbers_sql
 from penstock.quality.compile import (
+    FAILED_COLUMN,
     REASONS_COLUMN,
     ColumnBinding,
     bind_columns,
@@ -30,7 +31,11 @@ MALFORMED = "malformed"
 
 @dataclass
 class BatchValidation:
-    """The outcome of validating one batch: temp tables to load from, and the numbers."""
+    """The outcome of validating one batch, and the numbers.
+
+    `load_table` is a temp view of the validated, deduplicated rows to load; it reads the
+    batch's checked rows, which stay until `drop`. `quarantine_table` is a temp table.
+    """
 
     load_table: str
     quarantine_table: str
@@ -46,8 +51,10 @@ class BatchValidation:
     temp_tables: list[str] = field(default_factory=list)
 
     def drop(self, conn: duckdb.DuckDBPyConnection) -> None:
+        conn.execute(f"DROP VIEW IF EXISTS {ident(self.load_table)}")
         for table in self.temp_tables:
-            conn.execute(f"DROP TABLE IF EXISTS {ident(table)}")
+            if table != self.load_table:
+                conn.execute(f"DROP TABLE IF EXISTS {ident(table)}")
 
 
 def _row_count_failures(obj: ObjectSpec, rows_in: int) -> list[str]:
@@ -76,7 +83,11 @@ def validate_batch(
     if batch.manifest.rows == 0:
         missing = []  # an empty file has no header to miss columns from
 
-    sql = compile_validation(obj, bindings, staged_rows_sql(batch), now)
+    batch_failures = _row_count_failures(obj, batch.manifest.rows_in)
+    quarantine_all = bool(batch_failures) and obj.on_invalid == "quarantine"
+    sql = compile_validation(
+        obj, bindings, staged_rows_sql(batch), now, keep_all_raw=quarantine_all
+    )
     result = BatchValidation(
         load_table=load,
         quarantine_table=quarantine,
@@ -109,7 +120,7 @@ def validate_batch(
     reason_counts = {str(r): int(n) for r, n in counts}
     if batch.manifest.rows_malformed:
         reason_counts[MALFORMED] = batch.manifest.rows_malformed
-    result.failed_checks = _row_count_failures(obj, result.rows_in)
+    result.failed_checks = batch_failures
     for failure in result.failed_checks:
         reason_counts[failure] = result.rows_in
     result.reason_counts = reason_counts
@@ -129,16 +140,21 @@ def validate_batch(
     _create_load_table(conn, obj, checked, load, accepted)
     _create_quarantine_table(conn, obj, batch, bindings, checked, quarantine, accepted, result)
 
+    distinct = (
+        f"(SELECT count(*) FROM (SELECT DISTINCT {idents(obj.key)} FROM {checked} "
+        f"WHERE {accepted}))"
+        if obj.key
+        else f"(SELECT count(*) FROM {checked} WHERE {accepted})"
+    )
     row = conn.execute(
-        f"SELECT (SELECT count(*) FROM {checked} WHERE {accepted}), "
-        f"(SELECT count(*) FROM {load}), (SELECT count(*) FROM {quarantine}), "
-        f"(SELECT count(*) FROM {checked} WHERE len({REASONS_COLUMN}) > 0)"
+        f"SELECT (SELECT count(*) FROM {checked} WHERE {accepted}), {distinct}, "
+        f"(SELECT count(*) FROM {quarantine}), "
+        f"(SELECT count(*) FROM {checked} WHERE {FAILED_COLUMN})"
     ).fetchone()
     assert row is not None
     accepted_rows, result.rows_loaded, result.rows_quarantined, invalid = (int(v) for v in row)
     result.rows_invalid = invalid + batch.manifest.rows_malformed
     result.rows_duplicate = accepted_rows - result.rows_loaded
-    conn.execute(f"DROP TABLE {checked}")
     return result
 
 
@@ -150,7 +166,7 @@ def _accepted_condition(obj: ObjectSpec, batch_check_failed: bool) -> str:
         return "true"
     if batch_check_failed:
         return "false"
-    return f"len({REASONS_COLUMN}) = 0"
+    return f"NOT {FAILED_COLUMN}"
 
 
 def _create_load_table(
@@ -162,11 +178,12 @@ def _create_load_table(
         order = f"{ident(obj.order_by)} DESC NULLS LAST, " if obj.order_by else ""
         dedupe = (
             f"QUALIFY row_number() OVER (PARTITION BY {idents(obj.key)} "
-            f"ORDER BY {order}_row_number DESC) = 1"
+            f"ORDER BY {order}{ORDINAL} DESC) = 1"
         )
+    # a view: an initial load or an append reads it once, straight into the target table
     conn.execute(
-        f"CREATE TEMP TABLE {load} AS SELECT {columns}, _row_number FROM {checked} "
-        f"WHERE {accepted} {dedupe} ORDER BY _row_number"
+        f"CREATE TEMP VIEW {load} AS SELECT {columns}, {ORDINAL} FROM {checked} "
+        f"WHERE {accepted} {dedupe}"
     )
 
 
@@ -187,14 +204,14 @@ def _create_quarantine_table(
     if result.failed_checks:
         extra = ", ".join(literal(f) for f in result.failed_checks)
         reasons = f"list_concat({REASONS_COLUMN}, [{extra}])"
+    failing = f"SELECT {raw}, {reasons}::VARCHAR[] AS _reasons, {ORDINAL} FROM {checked} WHERE NOT ({accepted})"
     conn.execute(
         f"""
         CREATE TEMP TABLE {quarantine} AS
         SELECT * FROM (
-            SELECT {raw}, {reasons}::VARCHAR[] AS _reasons, _row_number,
-                   NULL::VARCHAR AS _raw_line, NULL::VARCHAR AS _error
-            FROM {checked} WHERE NOT ({accepted})
-            UNION ALL
+            SELECT * EXCLUDE ({ORDINAL}), NULL::VARCHAR AS _raw_line, NULL::VARCHAR AS _error
+            FROM ({with_record_numbers_sql(batch, failing)})
+            UNION ALL BY NAME
             SELECT {nulls}, [{literal(MALFORMED)}]::VARCHAR[] AS _reasons, _row_number,
                    _raw_line, _error
             FROM ({rejects_sql(batch)})

@@ -25,6 +25,8 @@ from penstock.sources.jsonl import stage_jsonl
 from penstock.sql import ident, literal
 
 _HASH_CHUNK = 4 * 1024 * 1024
+# zstd: smaller than DuckDB's default snappy and, measured on 2M rows here, faster to write
+PARQUET = "FORMAT parquet, COMPRESSION zstd"
 
 
 def content_hash(path: Path) -> str:
@@ -156,7 +158,7 @@ def _stage_csv(
     read = f"read_csv({literal(str(item.path))}, {', '.join(options)})"
     try:
         with atomic_target(data_path) as tmp:
-            conn.execute(f"COPY (SELECT * FROM {read}) TO {literal(str(tmp))} (FORMAT parquet)")
+            conn.execute(f"COPY (SELECT * FROM {read}) TO {literal(str(tmp))} ({PARQUET})")
             rejects = conn.execute(
                 f"SELECT line, any_value(error_type ORDER BY column_idx), "
                 f"any_value(error_message ORDER BY column_idx), any_value(csv_line) "

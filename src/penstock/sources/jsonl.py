@@ -72,7 +72,7 @@ def stage_jsonl(
         with atomic_target(data_path) as tmp:
             conn.execute(
                 f"COPY (SELECT {select} FROM {lines} WHERE ok ORDER BY _row_number) "
-                f"TO {literal(str(tmp))} (FORMAT parquet)"
+                f"TO {literal(str(tmp))} (FORMAT parquet, COMPRESSION zstd)"
             )
         counts = conn.execute(
             f"SELECT count(*) FILTER (WHERE ok), count(*) FILTER (WHERE NOT ok) FROM {lines}"

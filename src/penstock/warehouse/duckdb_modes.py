@@ -31,6 +31,10 @@ def _scalar_counts(conn: duckdb.DuckDBPyConnection, sql: str) -> tuple[int, ...]
     return tuple(int(v or 0) for v in row)
 
 
+def _is_empty(conn: duckdb.DuckDBPyConnection, table: str) -> bool:
+    return conn.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone() is None
+
+
 def _system_values(batch_id: str, loaded_at: datetime) -> str:
     return f"{literal(batch_id)}, {literal(loaded_at.replace(tzinfo=None))}"
 
@@ -43,13 +47,12 @@ def append(
     loaded_at: datetime,
 ) -> ModeCounts:
     cols = idents(obj.columns)
-    conn.execute(
+    (inserted,) = _scalar_counts(
+        conn,
         f"INSERT INTO {object_table(obj)} ({cols}, _batch_id, _loaded_at) "
-        f"SELECT {cols}, {_system_values(batch_id, loaded_at)} FROM {source} "
-        f"ORDER BY _row_number"
+        f"SELECT {cols}, {_system_values(batch_id, loaded_at)} FROM {source}",
     )
-    (n,) = _scalar_counts(conn, f"SELECT count(*) FROM {source}")
-    return ModeCounts(inserted=n)
+    return ModeCounts(inserted=inserted)
 
 
 def replace(
@@ -79,6 +82,26 @@ def merge(
     loaded_at: datetime,
 ) -> ModeCounts:
     table = object_table(obj)
+    if _is_empty(conn, table):
+        # an initial load: nothing to match, so a plain insert does the same work faster
+        return append(conn, obj, source, batch_id, loaded_at)
+    # the source is read twice below (counts, then MERGE): materialise it once
+    rows = f"_merge_{batch_id.replace('-', '_')}"
+    conn.execute(f"CREATE TEMP TABLE {rows} AS SELECT * FROM {source}")
+    try:
+        return _merge_into(conn, obj, table, rows, batch_id, loaded_at)
+    finally:
+        conn.execute(f"DROP TABLE IF EXISTS {rows}")
+
+
+def _merge_into(
+    conn: duckdb.DuckDBPyConnection,
+    obj: ObjectSpec,
+    table: str,
+    source: str,
+    batch_id: str,
+    loaded_at: datetime,
+) -> ModeCounts:
     on = join_on("t", "s", obj.key)
     newer = _newer(obj, "s", "t")
     first_key = ident(obj.key[0])
@@ -97,7 +120,7 @@ def merge(
     set_clause = f"{updates}, {system}" if updates else system
     conn.execute(
         f"""
-        MERGE INTO {table} t USING (SELECT * FROM {source} ORDER BY _row_number) s ON ({on})
+        MERGE INTO {table} t USING {source} s ON ({on})
         WHEN MATCHED AND {newer} THEN UPDATE SET {set_clause}
         WHEN NOT MATCHED THEN INSERT ({idents(cols)}, _batch_id, _loaded_at)
             VALUES ({idents(cols, "s.")}, {_system_values(batch_id, loaded_at)})
@@ -165,8 +188,7 @@ def scd2(
             f"INSERT INTO {table} ({cols}, _batch_id, _loaded_at, _valid_from, _valid_to, "
             f"_is_current, _row_hash) "
             f"SELECT {cols}, {_system_values(batch_id, loaded_at)}, _valid_from, NULL, true, "
-            f"_row_hash FROM {versions} WHERE NOT _has_current OR ({changed}) "
-            f"ORDER BY _row_number"
+            f"_row_hash FROM {versions} WHERE NOT _has_current OR ({changed})"
         )
     finally:
         conn.execute(f"DROP TABLE IF EXISTS {versions}")
