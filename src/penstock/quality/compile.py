@@ -82,10 +82,22 @@ def column_rules(obj: ObjectSpec, binding: ColumnBinding, now: datetime) -> list
     spec, name = binding.spec, binding.name
     col = ident(name)
     out = []
+    typed = spec.column_type.family != "text"
     if obj.is_required(name):
-        out.append(Rule(_missing(binding), f"required:{name}"))
-    if spec.column_type.family != "text":
-        out.append(Rule(f"NOT {_missing(binding)} AND {col} IS NULL", f"type:{name}"))
+        # a value that cast is present: test for blank text only where the cast gave NULL
+        missing = (
+            f"CASE WHEN {col} IS NULL THEN {_missing(binding)} ELSE false END"
+            if typed
+            else _missing(binding)
+        )
+        out.append(Rule(missing, f"required:{name}"))
+    if typed:
+        out.append(
+            Rule(
+                f"CASE WHEN {col} IS NULL THEN NOT {_missing(binding)} ELSE false END",
+                f"type:{name}",
+            )
+        )
     if spec.min is not None:
         out.append(Rule(f"{col} < {_bound_literal(spec, spec.min, now)}", f"min:{name}"))
     if spec.max is not None:
@@ -143,8 +155,7 @@ def compile_validation(
     # (unless a batch-level check already failed: then every row goes to quarantine)
     keep = "true" if keep_all_raw else FAILED_COLUMN
     raw_if_failed = ", ".join(
-        f"CASE WHEN {keep} THEN {ident(b.raw_alias)} END AS {ident(b.raw_alias)}"
-        for b in bindings
+        f"CASE WHEN {keep} THEN {ident(b.raw_alias)} END AS {ident(b.raw_alias)}" for b in bindings
     )
     typed_names = ", ".join(ident(b.name) for b in bindings)
     return f"""
