@@ -6,10 +6,10 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from helpers import write_project
-
 from penstock.demo.expectations import DemoExpectations
 from penstock.secrets import clear_secrets
+
+from helpers import write_project
 
 Cli = Callable[..., tuple[int, str, str]]
 

@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from helpers import query, write_project
 
 import penstock
 from penstock.engine import RunResult
 from penstock.observe import MetadataStore
+
+from helpers import query, write_project
 
 ORDERS = """
 name: bad_input

@@ -14,10 +14,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import query
 
 import penstock
 from penstock.demo.expectations import DemoExpectations
+
+from helpers import query
 
 pytestmark = pytest.mark.chaos
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import penstock
 from penstock.demo.expectations import DemoExpectations
+
 from helpers import query, snapshot
 
 TABLES = ["orders", "customers", "quarantine.orders", "quarantine.customers", "penstock.loads"]

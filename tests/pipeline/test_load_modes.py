@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
-from helpers import query, write_project
 
 import penstock
 from penstock.catalog import load_project
 from penstock.warehouse.duckdb_modes import row_hash_sql
+
+from helpers import query, write_project
 
 BASE = """
 name: modes

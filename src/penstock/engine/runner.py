@@ -14,9 +14,9 @@ from functools import partial
 from typing import Any
 
 from penstock.catalog import ObjectSpec, Project
-from penstock.faults import fault_point
 from penstock.engine.results import BatchOutcome, BatchStatus, RunResult
 from penstock.errors import PenstockError
+from penstock.faults import fault_point
 from penstock.lake import Lake, StagedBatch
 from penstock.lake.atomic import atomic_target
 from penstock.observe import (

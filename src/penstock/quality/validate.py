@@ -204,7 +204,10 @@ def _create_quarantine_table(
     if result.failed_checks:
         extra = ", ".join(literal(f) for f in result.failed_checks)
         reasons = f"list_concat({REASONS_COLUMN}, [{extra}])"
-    failing = f"SELECT {raw}, {reasons}::VARCHAR[] AS _reasons, {ORDINAL} FROM {checked} WHERE NOT ({accepted})"
+    failing = (
+        f"SELECT {raw}, {reasons}::VARCHAR[] AS _reasons, {ORDINAL} "
+        f"FROM {checked} WHERE NOT ({accepted})"
+    )
     conn.execute(
         f"""
         CREATE TEMP TABLE {quarantine} AS
