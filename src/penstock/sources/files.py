@@ -159,31 +159,20 @@ def _stage_csv(
     try:
         with atomic_target(data_path) as tmp:
             conn.execute(f"COPY (SELECT * FROM {read}) TO {literal(str(tmp))} ({PARQUET})")
-            rejects = conn.execute(
-                f"SELECT line, any_value(error_type ORDER BY column_idx), "
-                f"any_value(error_message ORDER BY column_idx), any_value(csv_line) "
-                f"FROM {rejects_table} GROUP BY line ORDER BY line"
-            ).fetchall()
-            for line, error_type, _, _ in rejects:
-                if error_type == "INVALID ENCODING":
-                    raise SourceError(
-                        f"{item.display_name}:{line}: not valid {csv.encoding} text; set "
-                        f"`csv: {{encoding: ...}}` on object '{obj.name}' "
-                        f"(utf-8, utf-16 or latin-1)",
-                        file=item.display_name,
-                        line=line,
-                        object=obj.name,
-                    )
-            if rejects:
-                header_lines = 1 if csv.header else 0
-                _write_rejects(
-                    conn,
-                    rejects_path,
-                    [
-                        (line - header_lines, raw, f"{etype.lower()}: {message}")
-                        for line, etype, message, raw in rejects
-                    ],
+            bad_encoding = conn.execute(
+                f"SELECT min(line) FROM {rejects_table} WHERE error_type = 'INVALID ENCODING'"
+            ).fetchone()
+            if bad_encoding and bad_encoding[0] is not None:
+                line = int(bad_encoding[0])
+                raise SourceError(
+                    f"{item.display_name}:{line}: not valid {csv.encoding} text; set "
+                    f"`csv: {{encoding: ...}}` on object '{obj.name}' "
+                    f"(utf-8, utf-16 or latin-1)",
+                    file=item.display_name,
+                    line=line,
+                    object=obj.name,
                 )
+            malformed = _write_rejects(conn, rejects_table, rejects_path, 1 if csv.header else 0)
     except duckdb.Error as exc:
         raise SourceError(
             f"{item.display_name}: cannot read as CSV: {_first_line(exc)}",
@@ -194,21 +183,29 @@ def _stage_csv(
         conn.execute(f"DROP TABLE IF EXISTS {rejects_table}")
         conn.execute(f"DROP TABLE IF EXISTS {rejects_scan}")
     rows = _parquet_rows(conn, data_path)
-    return rows, len(rejects)
+    return rows, malformed
 
 
 def _write_rejects(
-    conn: duckdb.DuckDBPyConnection, path: Path, rejects: list[tuple[int, str, str]]
-) -> None:
-    """Malformed records: their record number, raw text and the parser's complaint."""
-    values = ", ".join(
-        f"({int(number)}, {literal(raw)}, {literal(error)})" for number, raw, error in rejects
-    )
-    with atomic_target(path) as tmp:
-        conn.execute(
-            f"COPY (SELECT * FROM (VALUES {values}) t(_row_number, _raw_line, _error) "
-            f"ORDER BY _row_number) TO {literal(str(tmp))} (FORMAT parquet)"
-        )
+    conn: duckdb.DuckDBPyConnection, rejects_table: str, path: Path, header_lines: int
+) -> int:
+    """Malformed records (one per line DuckDB rejected): record number, raw text, complaint."""
+    row = conn.execute(f"SELECT count(DISTINCT line) FROM {rejects_table}").fetchone()
+    count = int(row[0]) if row else 0
+    if count:
+        with atomic_target(path) as tmp:
+            conn.execute(
+                f"""
+                COPY (
+                    SELECT line - {header_lines} AS _row_number,
+                           any_value(csv_line) AS _raw_line,
+                           lower(arg_min(error_type, column_idx)) || ': '
+                               || arg_min(error_message, column_idx) AS _error
+                    FROM {rejects_table} GROUP BY line ORDER BY line
+                ) TO {literal(str(tmp))} ({PARQUET})
+                """
+            )
+    return count
 
 
 def _stage_parquet(
