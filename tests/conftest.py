@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from penstock.cli.app import main
@@ -42,3 +45,43 @@ def demo(
     target = tmp_path / "demo"
     shutil.copytree(source, target)
     yield target, expected
+
+
+PG_HOST = "127.0.0.1"
+PG_PORT = 5432
+PG_USERS = ("postgres", "root")
+
+
+def _maintenance() -> tuple[psycopg.Connection[tuple[object, ...]], str]:
+    errors: list[str] = []
+    for user in PG_USERS:
+        try:
+            conn = psycopg.connect(
+                host=PG_HOST,
+                port=PG_PORT,
+                user=user,
+                dbname="postgres",
+                autocommit=True,
+                connect_timeout=5,
+            )
+        except psycopg.Error as exc:
+            errors.append(f"user {user}: {str(exc).strip()}")
+            continue
+        return conn, user
+    reason = f"PostgreSQL not reachable at {PG_HOST}:{PG_PORT}: {'; '.join(errors)}"
+    if os.environ.get("PENSTOCK_REQUIRE_SERVICES") == "1":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """URL of a fresh, empty PostgreSQL database, dropped after the test."""
+    admin, user = _maintenance()
+    name = f"penstock_test_{uuid.uuid4().hex[:12]}"
+    try:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        yield f"postgresql://{user}@{PG_HOST}:{PG_PORT}/{name}"
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()

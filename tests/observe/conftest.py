@@ -1,55 +1,13 @@
-"""Fixtures of the observe tests: a throw-away PostgreSQL database, and stores on both backends."""
+"""Fixtures of the observe tests: stores on both backends (`pg_url` is in tests/conftest.py)."""
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 
-import psycopg
 import pytest
 
 from penstock.observe import MetadataStore
 from penstock.secrets import clear_secrets
-
-PG_HOST = "127.0.0.1"
-PG_PORT = 5432
-PG_USERS = ("postgres", "root")
-
-
-def _maintenance() -> tuple[psycopg.Connection[tuple[object, ...]], str]:
-    errors: list[str] = []
-    for user in PG_USERS:
-        try:
-            conn = psycopg.connect(
-                host=PG_HOST,
-                port=PG_PORT,
-                user=user,
-                dbname="postgres",
-                autocommit=True,
-                connect_timeout=5,
-            )
-        except psycopg.Error as exc:
-            errors.append(f"user {user}: {str(exc).strip()}")
-            continue
-        return conn, user
-    reason = f"PostgreSQL not reachable at {PG_HOST}:{PG_PORT}: {'; '.join(errors)}"
-    if os.environ.get("PENSTOCK_REQUIRE_SERVICES") == "1":
-        pytest.fail(reason)
-    pytest.skip(reason)
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """URL of a fresh, empty PostgreSQL database, dropped after the test."""
-    admin, user = _maintenance()
-    name = f"penstock_test_{uuid.uuid4().hex[:12]}"
-    try:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        yield f"postgresql://{user}@{PG_HOST}:{PG_PORT}/{name}"
-    finally:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.services)])
