@@ -161,3 +161,14 @@ def test_on_invalid_warn_loads_every_row_and_records_the_failures(tmp_path: Path
         ("a", "c", None),
     ]
     assert (load.rows_in, load.rows_loaded, load.rows_quarantined) == (3, 2, 1)
+
+
+def test_the_duckdb_adapter_fulfils_the_warehouse_protocol() -> None:
+    from penstock.warehouse import DuckDBWarehouse, Warehouse
+
+    adapter: Warehouse = DuckDBWarehouse(None)  # src: ENGINES is typed by the protocol
+    try:
+        assert adapter.engine == "duckdb" and adapter.supports_merge
+        assert adapter.loaded_batches("nothing") == set()
+    finally:
+        adapter.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import asdict
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
@@ -256,56 +257,22 @@ class MetadataStore:
                 project_hash=h, project=snap.project, first_seen=utcnow()
             )
         )
-        if snap.sources:
-            conn.execute(
-                catalog_sources.insert(),
-                [
-                    {
-                        "project_hash": h,
-                        "name": s.name,
-                        "kind": s.kind,
-                        "owner": s.owner,
-                        "description": s.description,
-                    }
-                    for s in snap.sources
-                ],
-            )
-        if snap.objects:
-            conn.execute(
-                catalog_objects.insert(),
-                [
-                    {
-                        "project_hash": h,
-                        "name": o.name,
-                        "source": o.source,
-                        "group_name": o.group,
-                        "load_mode": o.load,
-                        "key": list(o.key),
-                        "order_by": o.order_by,
-                        "on_invalid": o.on_invalid,
-                        "table_name": o.table,
-                        "description": o.description,
-                        "owner": o.owner,
-                    }
-                    for o in snap.objects
-                ],
-            )
-        if snap.attributes:
-            conn.execute(
-                catalog_attributes.insert(),
-                [
-                    {
-                        "project_hash": h,
-                        "object": a.object,
-                        "name": a.name,
-                        "ordinal": a.ordinal,
-                        "type": a.type,
-                        "required": a.required,
-                        "description": a.description,
-                    }
-                    for a in snap.attributes
-                ],
-            )
+        # snapshot field → column where the names differ (group, load, table are SQL words)
+        renames = {"group": "group_name", "load": "load_mode", "table": "table_name"}
+        for table, rows in (
+            (catalog_sources, snap.sources),
+            (catalog_objects, snap.objects),
+            (catalog_attributes, snap.attributes),
+        ):
+            if rows:
+                conn.execute(
+                    table.insert(),
+                    [
+                        {"project_hash": h}
+                        | {renames.get(k, k): _column_value(v) for k, v in asdict(row).items()}
+                        for row in rows
+                    ],
+                )
         if snap.groups:
             conn.execute(
                 catalog_groups.insert(),
@@ -368,3 +335,8 @@ class MetadataStore:
         )
         with self._guard("read the last run"), self._engine.connect() as conn:
             return conn.execute(query).scalar_one_or_none()
+
+
+def _column_value(value: Any) -> Any:
+    """Tuples (an object's key) are stored as JSON lists."""
+    return list(value) if isinstance(value, tuple) else value

@@ -7,7 +7,8 @@ from penstock.errors import ProjectError
 from penstock.warehouse.base import LoadResult, Warehouse
 from penstock.warehouse.duckdb import DuckDBWarehouse
 
-ENGINES = {"duckdb": DuckDBWarehouse}
+# typed as the protocol, so mypy proves every adapter fulfils it
+ENGINES: dict[str, type[Warehouse]] = {"duckdb": DuckDBWarehouse}
 
 
 def connect_warehouse(project: Project) -> DuckDBWarehouse:

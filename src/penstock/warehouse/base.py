@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from penstock.catalog import ObjectSpec
@@ -31,7 +32,11 @@ class LoadResult:
 
 
 class Warehouse(Protocol):
-    """One adapter per engine; capabilities are class constants."""
+    """One adapter per engine; capabilities are class constants.
+
+    Validation runs in DuckDB whatever the warehouse engine: the DuckDB adapter validates in its
+    own connection; a server engine will receive the validated rows as Arrow.
+    """
 
     engine: ClassVar[str]
     supports_merge: ClassVar[bool]
@@ -51,7 +56,13 @@ class Warehouse(Protocol):
 
     def table_rows(self, obj: ObjectSpec) -> int | None: ...
 
-    def quarantine_rows(self, obj: ObjectSpec, limit: int | None) -> list[dict[str, Any]]: ...
+    def quarantine_rows(
+        self, obj: ObjectSpec, limit: int | None = None, batch_id: str | None = None
+    ) -> list[dict[str, Any]]: ...
+
+    def write_quarantine_file(
+        self, validation: BatchValidation, batch_id: str, target: Path
+    ) -> None: ...
 
     def quarantine_count(self, obj: ObjectSpec) -> int: ...
 
