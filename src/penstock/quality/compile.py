@@ -102,12 +102,21 @@ def column_rules(obj: ObjectSpec, binding: ColumnBinding, now: datetime) -> list
         out.append(Rule(f"{col} < {_bound_literal(spec, spec.min, now)}", f"min:{name}"))
     if spec.max is not None:
         out.append(Rule(f"{col} > {_bound_literal(spec, spec.max, now)}", f"max:{name}"))
+    value_rules = []
     if spec.in_ is not None:
         values = ", ".join(literal(v) for v in spec.in_)
-        out.append(Rule(f"{col} NOT IN ({values})", f"in:{name}"))
+        value_rules.append(Rule(f"{col} NOT IN ({values})", f"in:{name}"))
     if spec.pattern is not None:
-        out.append(Rule(f"NOT regexp_matches({col}, {literal(spec.pattern)})", f"pattern:{name}"))
-    return out
+        value_rules.append(
+            Rule(f"NOT regexp_matches({col}, {literal(spec.pattern)})", f"pattern:{name}")
+        )
+    if not typed:
+        # blank text is a missing value: `required` speaks for it, the value rules do not
+        value_rules = [
+            Rule(f"CASE WHEN {_missing(binding)} THEN false ELSE {r.condition} END", r.reason)
+            for r in value_rules
+        ]
+    return out + value_rules
 
 
 def check_rules(checks: Sequence[ExpressionCheck]) -> list[Rule]:
