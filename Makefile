@@ -21,9 +21,9 @@ demo: install
 	$(BIN)/penstock init demo --demo
 	cd demo && ../$(BIN)/penstock run
 	@echo
-	@echo "Look further:  cd demo && ../$(BIN)/penstock status"
-	@echo "               cd demo && ../$(BIN)/penstock quarantine orders"
-	@echo "               cd demo && ../$(BIN)/python -c \"import duckdb; duckdb.connect('warehouse.duckdb').sql('from orders limit 5').show()\""
+	@echo "penstock is installed in .venv: 'source .venv/bin/activate', then in demo/:"
+	@echo "  penstock status · penstock runs · penstock quarantine orders · penstock rebuild"
+	@echo "  python -c \"import duckdb; duckdb.connect('warehouse.duckdb', read_only=True).sql('from orders limit 5').show()\""
 
 lint: install
 	$(BIN)/ruff check src tests bench
