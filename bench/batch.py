@@ -33,9 +33,17 @@ started = time.perf_counter()
 result = penstock.run(sys.argv[1])
 elapsed = time.perf_counter() - started
 (load,) = result.loads()
+import duckdb
+conn = duckdb.connect(sys.argv[1] + "/warehouse.duckdb", read_only=True)
+inserted, updated, stale = conn.execute(
+    "SELECT rows_inserted, rows_updated, rows_stale FROM penstock.loads WHERE batch_id = ?",
+    [load.batch_id],
+).fetchone()
+conn.close()
 print(json.dumps({"seconds": elapsed, "status": result.status, "rows_in": load.rows_in,
                   "loaded": load.rows_loaded, "quarantined": load.rows_quarantined,
-                  "duplicates": load.rows_duplicate}))
+                  "duplicates": load.rows_duplicate, "inserted": inserted,
+                  "updated": updated, "stale": stale}))
 """
 
 BARE_CHILD = """
@@ -110,6 +118,12 @@ def main() -> None:
                 f" ({bare_runs[-1][0] / our_runs[-1][0]:.1%})"
             )
 
+        # steady state: a second batch with the same ids merges into the populated table
+        second = csv.with_name("orders_2.csv")
+        second_expected = write_orders_csv(second, args.rows, seed=args.seed + 1)
+        merged, merged_rss = run_child(PENSTOCK_CHILD, str(root))
+        check(merged, second_expected)
+
     bare_s = statistics.median(t for t, _ in bare_runs)
     our_s = statistics.median(t for t, _ in our_runs)
     bare_rss = max(r for _, r in bare_runs)
@@ -128,6 +142,13 @@ def main() -> None:
         f"ratio penstock/bare: {our_rate / bare_rate:.1%} of the bare load's speed "
         f"(rows in {ours['rows_in']:,}: loaded {ours['loaded']:,}, "
         f"quarantined {ours['quarantined']:,}, duplicates {ours['duplicates']:,})"
+    )
+    merge_s = float(merged["seconds"])  # type: ignore[arg-type]
+    print(
+        f"steady state: a second {args.rows:,}-row batch merged into the {ours['loaded']:,}-row "
+        f"table in {merge_s:.2f} s ({args.rows / merge_s:,.0f} rows/s, peak RSS "
+        f"{merged_rss / 2**20:,.0f} MB): inserted {merged['inserted']:,}, "
+        f"updated {merged['updated']:,}, older than stored {merged['stale']:,}"
     )
 
 

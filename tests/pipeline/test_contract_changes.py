@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from helpers import query, write_project
-
 import penstock
+
+from helpers import query, write_project
 
 YML = """
 name: evolve
@@ -86,3 +86,27 @@ def test_utf16_csv_with_the_encoding_option(tmp_path: Path) -> None:
     (load,) = result.loads()
     assert (load.rows_in, load.rows_loaded, load.rows_quarantined) == (2, 1, 1)
     assert query(project, "SELECT qty, _reasons FROM quarantine.items") == [("ünf", ["type:qty"])]
+
+
+def test_duckdb_settings_come_from_the_warehouse_url(
+    tmp_path: Path, cli: Callable[..., tuple[int, str, str]]
+) -> None:
+    from penstock.catalog import load_project
+    from penstock.warehouse import connect_warehouse
+
+    yml = YML.replace("name: evolve\n", "name: evolve\nwarehouse: duckdb:///w.duckdb?threads=1\n")
+    project = write_project(tmp_path / "ok", yml)
+    warehouse = connect_warehouse(load_project(project))
+    try:
+        settings = warehouse.conn.execute(
+            "SELECT current_setting('threads'), current_setting('memory_limit')"
+        ).fetchone()
+    finally:
+        warehouse.close()
+    assert settings == (1, "953.6 MiB")  # threads from the URL, the 1GB default kept
+    assert (project / "w.duckdb").is_file()
+
+    bad = write_project(tmp_path / "bad", yml.replace("threads=1", "memory_limt=1GB"))
+    code, out, _ = cli("check", "-p", bad)
+    assert code == 2
+    assert "options were not recognized: memory_limt" in " ".join(out.split())

@@ -9,6 +9,7 @@ import json
 import re
 from pathlib import Path
 from typing import Annotated, Any, ClassVar
+from urllib.parse import parse_qsl
 
 from pydantic import Field, StrictInt, ValidationInfo, field_validator, model_validator
 
@@ -179,6 +180,12 @@ class Project(Model):
         if not location or location.startswith(":memory:"):
             return None
         return self.path(location)
+
+    @property
+    def warehouse_options(self) -> dict[str, str]:
+        """Engine settings from the warehouse URL's query (`?memory_limit=4GB&threads=2`)."""
+        _, _, query = self.warehouse.partition("?")
+        return dict(parse_qsl(query, keep_blank_values=True))
 
     @property
     def metadata_url(self) -> str:

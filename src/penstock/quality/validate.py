@@ -137,9 +137,7 @@ def validate_batch(
         )
 
     accepted = _accepted_condition(obj, bool(result.failed_checks))
-    _create_load_table(conn, obj, checked, load, accepted)
     _create_quarantine_table(conn, obj, batch, bindings, checked, quarantine, accepted, result)
-
     distinct = (
         f"(SELECT count(*) FROM (SELECT DISTINCT {idents(obj.key)} FROM {checked} "
         f"WHERE {accepted}))"
@@ -155,6 +153,7 @@ def validate_batch(
     accepted_rows, result.rows_loaded, result.rows_quarantined, invalid = (int(v) for v in row)
     result.rows_invalid = invalid + batch.manifest.rows_malformed
     result.rows_duplicate = accepted_rows - result.rows_loaded
+    _create_load_view(conn, obj, checked, load, accepted, dedupe=result.rows_duplicate > 0)
     return result
 
 
@@ -169,21 +168,28 @@ def _accepted_condition(obj: ObjectSpec, batch_check_failed: bool) -> str:
     return f"NOT {FAILED_COLUMN}"
 
 
-def _create_load_table(
-    conn: duckdb.DuckDBPyConnection, obj: ObjectSpec, checked: str, load: str, accepted: str
+def _create_load_view(
+    conn: duckdb.DuckDBPyConnection,
+    obj: ObjectSpec,
+    checked: str,
+    load: str,
+    accepted: str,
+    *,
+    dedupe: bool,
 ) -> None:
+    """The rows to load; the window that picks each key's winner runs only if keys repeat."""
     columns = idents(obj.columns)
-    dedupe = ""
-    if obj.key:
+    qualify = ""
+    if obj.key and dedupe:
         order = f"{ident(obj.order_by)} DESC NULLS LAST, " if obj.order_by else ""
-        dedupe = (
+        qualify = (
             f"QUALIFY row_number() OVER (PARTITION BY {idents(obj.key)} "
             f"ORDER BY {order}{ORDINAL} DESC) = 1"
         )
     # a view: an initial load or an append reads it once, straight into the target table
     conn.execute(
         f"CREATE TEMP VIEW {load} AS SELECT {columns}, {ORDINAL} FROM {checked} "
-        f"WHERE {accepted} {dedupe}"
+        f"WHERE {accepted} {qualify}"
     )
 
 

@@ -20,7 +20,7 @@ def connect_warehouse(project: Project) -> DuckDBWarehouse:
             file="penstock.yml",
             key_path="warehouse",
         )
-    return DuckDBWarehouse(project.warehouse_path)
+    return DuckDBWarehouse(project.warehouse_path, project.warehouse_options)
 
 
 __all__ = ["ENGINES", "DuckDBWarehouse", "LoadResult", "Warehouse", "connect_warehouse"]

@@ -6,6 +6,7 @@ whose id is already in the ledger is skipped, so a batch loads at most once.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -29,18 +30,27 @@ from penstock.warehouse.duckdb_tables import (
     quarantine_table,
 )
 
+# Bounded by default: a pipeline shares the machine. DuckDB spills past it to <db>.tmp/; on
+# 2M-row batches 1GB cost no speed and kept a steady-state merge at 1.1 GB RSS instead of 1.6.
+# Override with the warehouse URL: duckdb:///warehouse.duckdb?memory_limit=8GB&threads=4
+DEFAULT_SETTINGS = {"memory_limit": "1GB"}
+
 
 class DuckDBWarehouse:
     engine: ClassVar[str] = "duckdb"
     supports_merge: ClassVar[bool] = True
     supports_transactional_ddl: ClassVar[bool] = True
 
-    def __init__(self, path: Path | None) -> None:
+    def __init__(self, path: Path | None, settings: Mapping[str, str] | None = None) -> None:
         self.path = path
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
+        config: dict[str, str | bool | int | float | list[str]] = {
+            **DEFAULT_SETTINGS,
+            **(settings or {}),
+        }
         try:
-            self.conn = duckdb.connect(str(path) if path else ":memory:")
+            self.conn = duckdb.connect(str(path) if path else ":memory:", config=config)
         except duckdb.Error as exc:
             raise WarehouseError(
                 f"cannot open DuckDB warehouse {path}: {str(exc).splitlines()[0]}",

@@ -85,13 +85,7 @@ def merge(
     if _is_empty(conn, table):
         # an initial load: nothing to match, so a plain insert does the same work faster
         return append(conn, obj, source, batch_id, loaded_at)
-    # the source is read twice below (counts, then MERGE): materialise it once
-    rows = f"_merge_{batch_id.replace('-', '_')}"
-    conn.execute(f"CREATE TEMP TABLE {rows} AS SELECT * FROM {source}")
-    try:
-        return _merge_into(conn, obj, table, rows, batch_id, loaded_at)
-    finally:
-        conn.execute(f"DROP TABLE IF EXISTS {rows}")
+    return _merge_into(conn, obj, table, source, batch_id, loaded_at)
 
 
 def _merge_into(
