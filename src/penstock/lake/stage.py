@@ -54,9 +54,6 @@ class Lake:
     def quarantine_path(self, object_name: str, batch_id: str) -> Path:
         return self.root / "quarantine" / object_name / f"{batch_id}.parquet"
 
-    def is_staged(self, object_name: str, batch_id: str) -> bool:
-        return (self.batch_dir(object_name, batch_id) / MANIFEST_NAME).is_file()
-
     def prepare_batch_dir(self, object_name: str, batch_id: str) -> Path:
         """An empty directory for a batch about to be staged (clears an incomplete one)."""
         directory = self.batch_dir(object_name, batch_id)

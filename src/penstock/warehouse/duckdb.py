@@ -18,7 +18,7 @@ from penstock.errors import WarehouseError
 from penstock.faults import fault_point
 from penstock.lake import StagedBatch
 from penstock.quality.validate import BatchValidation
-from penstock.sql import ident, literal
+from penstock.sql import literal
 from penstock.warehouse import duckdb_modes as modes
 from penstock.warehouse.base import QUARANTINE_SCHEMA, LoadResult
 from penstock.warehouse.duckdb_tables import (
@@ -67,15 +67,6 @@ class DuckDBWarehouse:
             f"SELECT batch_id FROM {LEDGER} WHERE object = ?", [object_name]
         ).fetchall()
         return {str(r[0]) for r in rows}
-
-    def ledger(self, object_name: str | None = None) -> list[dict[str, Any]]:
-        where = "WHERE object = ?" if object_name else ""
-        params = [object_name] if object_name else []
-        cursor = self.conn.execute(
-            f"SELECT * FROM {LEDGER} {where} ORDER BY loaded_at, batch_id", params
-        )
-        names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
     # -- loading ------------------------------------------------------------------------
     def load_batch(
@@ -225,9 +216,3 @@ class DuckDBWarehouse:
         self.conn.execute(f"DELETE FROM {LEDGER} WHERE object = ?", [obj.name])
         self.conn.execute("COMMIT")
         return loaded
-
-    def query(self, sql: str) -> list[tuple[Any, ...]]:
-        return list(self.conn.execute(sql).fetchall())
-
-    def table_name_sql(self, obj: ObjectSpec) -> str:
-        return ident(obj.table_name)
