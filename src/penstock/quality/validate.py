@@ -53,8 +53,7 @@ class BatchValidation:
     def drop(self, conn: duckdb.DuckDBPyConnection) -> None:
         conn.execute(f"DROP VIEW IF EXISTS {ident(self.load_table)}")
         for table in self.temp_tables:
-            if table != self.load_table:
-                conn.execute(f"DROP TABLE IF EXISTS {ident(table)}")
+            conn.execute(f"DROP TABLE IF EXISTS {ident(table)}")
 
 
 def _row_count_failures(obj: ObjectSpec, rows_in: int) -> list[str]:
@@ -72,7 +71,8 @@ def _row_count_failures(obj: ObjectSpec, rows_in: int) -> list[str]:
 def validate_batch(
     conn: duckdb.DuckDBPyConnection, obj: ObjectSpec, batch: StagedBatch, now: datetime
 ) -> BatchValidation:
-    """Validate `batch`; leave the rows to load and to quarantine in two temp tables."""
+    """Validate `batch`: the rows to load become a temp view, the rows to quarantine a temp
+    table; both live in `conn` until `BatchValidation.drop`."""
     suffix = uuid.uuid4().hex[:12]
     checked, load, quarantine = f"_checked_{suffix}", f"_load_{suffix}", f"_quarantine_{suffix}"
     schema = batch.manifest.schema
@@ -100,7 +100,7 @@ def validate_batch(
         failed_checks=[],
         missing_columns=missing,
         extra_columns=extra,
-        temp_tables=[checked, load, quarantine],
+        temp_tables=[checked, quarantine],
     )
     try:
         conn.execute(f"CREATE TEMP TABLE {checked} AS {sql}")
