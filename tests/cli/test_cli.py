@@ -6,6 +6,8 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from penstock.demo.expectations import DemoExpectations
 from penstock.secrets import clear_secrets
 
@@ -160,10 +162,9 @@ def test_unknown_object_for_quarantine(demo: tuple[Path, DemoExpectations], cli:
     assert code == 2 and "unknown object 'nope' (objects: customers, orders)" in err
 
 
-def test_secrets_never_reach_the_terminal(tmp_path: Path, cli: Cli, monkeypatch: object) -> None:
-    import pytest
-
-    assert isinstance(monkeypatch, pytest.MonkeyPatch)
+def test_secrets_never_reach_the_terminal(
+    tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PENSTOCK_TEST_SECRET", "s3cr3t-value")
     project = write_project(
         tmp_path,
@@ -180,5 +181,29 @@ def test_secrets_never_reach_the_terminal(tmp_path: Path, cli: Cli, monkeypatch:
         assert code == 2
         assert "s3cr3t-value" not in out + err
         assert "warehouse engine 'mysql' is not available" in err
+    finally:
+        clear_secrets()
+
+
+def test_check_never_prints_a_secret_from_the_warehouse_url(
+    tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PENSTOCK_TEST_TOKEN", "tok-123456")
+    project = write_project(
+        tmp_path,
+        """
+        name: secret_ok
+        warehouse: "duckdb:///w.duckdb?custom_user_agent=${env:PENSTOCK_TEST_TOKEN}"
+        sources: {landing: {kind: files, path: ./landing}}
+        objects:
+          t: {source: landing, files: "*.csv", columns: {a: {type: integer}}}
+        """,
+        {"landing/.keep": ""},
+    )
+    try:
+        code, out, err = cli("check", "-p", project, "--json")
+        assert code == 0, out
+        assert "tok-123456" not in out + err
+        assert "custom_user_agent=***" in out
     finally:
         clear_secrets()

@@ -12,6 +12,7 @@ from penstock.catalog import FilesSource, ObjectSpec, Project, load_project
 from penstock.errors import PenstockError, ProjectError, ProjectErrors
 from penstock.observe import MetadataStore
 from penstock.quality.compile import bind_columns, compile_validation
+from penstock.secrets import redact
 from penstock.warehouse import connect_warehouse
 
 
@@ -76,7 +77,7 @@ def check_project(path: Path) -> dict[str, Any]:
             )
     try:
         connect_warehouse(project).close()
-        checks.append(_item("warehouse", True, project.warehouse))
+        checks.append(_item("warehouse", True, redact(project.warehouse)))
     except PenstockError as exc:
         checks.append(_item("warehouse", False, exc.message))
     try:
