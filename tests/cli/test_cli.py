@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -53,7 +55,7 @@ def test_read_commands_emit_json(demo: tuple[Path, DemoExpectations], cli: Cli) 
     )
 
     code, out, _ = cli("status", "-p", project, "--json")
-    status = {row["object"]: row for row in json.loads(out)}
+    status = {row["object"]: row for row in json.loads(out)["objects"]}
     assert status["orders"]["rows"] == expected.orders_rows
     assert status["orders"]["batches_loaded"] == 3
     assert status["customers"]["rows"] == expected.customers_versions
@@ -207,3 +209,39 @@ def test_check_never_prints_a_secret_from_the_warehouse_url(
         assert "custom_user_agent=***" in out
     finally:
         clear_secrets()
+
+
+def test_status_answers_while_another_process_holds_the_warehouse(
+    demo: tuple[Path, DemoExpectations], cli: Cli
+) -> None:
+    project, _ = demo
+    code, out, _ = cli("status", "-p", project, "--json")
+    assert code == 0
+    before = json.loads(out)
+    assert before["notes"] == ["the warehouse does not exist yet: `penstock run` creates it"]
+    assert {o["rows"] for o in before["objects"]} == {None}
+    assert cli("run", "-p", project)[0] == 0
+
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('locked', "
+            "flush=True); time.sleep(60)",
+            str(project / "warehouse.duckdb"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        code, out, _ = cli("status", "-p", project, "--json")
+    finally:
+        holder.kill()
+        holder.communicate()
+    assert code == 0
+    busy = json.loads(out)
+    assert busy["objects"][0]["last_status"] == "warning"  # from the metadata store
+    assert busy["objects"][0]["rows"] is None
+    (note,) = busy["notes"]
+    assert note.startswith("warehouse figures unavailable (is a run holding it?)")

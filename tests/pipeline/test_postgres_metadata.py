@@ -39,7 +39,7 @@ def test_demo_records_its_runs_in_postgresql(
     )
 
     code, out, _ = cli("status", "-p", project, "--json")
-    status = {row["object"]: row for row in json.loads(out)}
+    status = {row["object"]: row for row in json.loads(out)["objects"]}
     assert status["orders"]["rows"] == expected.orders_rows
 
     engine = sa.create_engine(pg_url.replace("postgresql://", "postgresql+psycopg://"))

@@ -131,29 +131,13 @@ def rebuild(
 @app.command()
 def status(project: ProjectOpt = Path(), as_json: JsonOpt = False) -> None:
     """Per object: last run and its outcome, rows in the warehouse and in quarantine."""
+    from penstock.engine.status import project_status
+
     proj = _project(project)
-    objects = proj.objects_in_order()
-    with Session(proj, record_catalog=False) as session:
-        states = session.store.object_status([o.name for o in objects])
-        rows: list[dict[str, Any]] = []
-        for obj in objects:
-            state = states[obj.name]
-            rows.append(
-                {
-                    "object": obj.name,
-                    "table": obj.table_name,
-                    "load": obj.load,
-                    "last_run_id": state.last_run_id,
-                    "last_status": state.last_status,
-                    "last_run_at": state.last_run_at,
-                    "last_batch_at": state.last_batch_at,
-                    "batches_loaded": len(session.warehouse.loaded_batches(obj.name)),
-                    "rows": session.warehouse.table_rows(obj),
-                    "rows_quarantined": session.warehouse.quarantine_count(obj),
-                }
-            )
+    report = project_status(proj)
+    rows = [vars(state) for state in report.objects]
     if as_json:
-        print_json(rows)
+        print_json({"project": report.project, "objects": rows, "notes": report.notes})
         return
     console.print(
         table(
@@ -183,6 +167,8 @@ def status(project: ProjectOpt = Path(), as_json: JsonOpt = False) -> None:
             ],
         )
     )
+    for note in report.notes:
+        err_console.print(f"[yellow]note:[/] {escape(note)}")
 
 
 def _when(value: Any) -> str | None:

@@ -20,7 +20,7 @@ from penstock.lake import StagedBatch
 from penstock.quality.validate import BatchValidation
 from penstock.sql import literal
 from penstock.warehouse import duckdb_modes as modes
-from penstock.warehouse.base import QUARANTINE_SCHEMA, LoadResult
+from penstock.warehouse.base import LEDGER_SCHEMA, LEDGER_TABLE, QUARANTINE_SCHEMA, LoadResult
 from penstock.warehouse.duckdb_tables import (
     LEDGER,
     ensure_ledger,
@@ -41,28 +41,40 @@ class DuckDBWarehouse:
     supports_merge: ClassVar[bool] = True
     supports_transactional_ddl: ClassVar[bool] = True
 
-    def __init__(self, path: Path | None, settings: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        path: Path | None,
+        settings: Mapping[str, str] | None = None,
+        *,
+        read_only: bool = False,
+    ) -> None:
+        """Open (and create) the warehouse; `read_only` opens an existing file for reading."""
         self.path = path
-        if path is not None:
+        if path is not None and not read_only:
             path.parent.mkdir(parents=True, exist_ok=True)
         config: dict[str, str | bool | int | float | list[str]] = {
             **DEFAULT_SETTINGS,
             **(settings or {}),
         }
         try:
-            self.conn = duckdb.connect(str(path) if path else ":memory:", config=config)
+            self.conn = duckdb.connect(
+                str(path) if path else ":memory:", read_only=read_only, config=config
+            )
         except duckdb.Error as exc:
             raise WarehouseError(
                 f"cannot open DuckDB warehouse {path}: {str(exc).splitlines()[0]}",
                 file=str(path),
             ) from exc
-        ensure_ledger(self.conn)
+        if not read_only:
+            ensure_ledger(self.conn)
 
     def close(self) -> None:
         self.conn.close()
 
     # -- the ledger ---------------------------------------------------------------------
     def loaded_batches(self, object_name: str) -> set[str]:
+        if not existing_columns(self.conn, LEDGER_SCHEMA, LEDGER_TABLE):
+            return set()  # a read-only warehouse that never loaded anything
         rows = self.conn.execute(
             f"SELECT batch_id FROM {LEDGER} WHERE object = ?", [object_name]
         ).fetchall()
