@@ -124,8 +124,13 @@ def _merge_into(
 
 
 def row_hash_sql(obj: ObjectSpec, alias: str) -> str:
-    """md5 over the non-key columns as a JSON object (unambiguous field separation)."""
-    attrs = [c for c in obj.columns if c not in obj.key] or list(obj.columns)
+    """md5 over the tracked columns as a JSON object (unambiguous field separation).
+
+    Tracked: every column but the key and `order_by`; the order_by value dates a version
+    (`_valid_from`), so a re-delivery with a newer timestamp and the same values is no change.
+    """
+    skip = {*obj.key, obj.order_by}
+    attrs = [c for c in obj.columns if c not in skip] or list(obj.columns)
     fields = ", ".join(f"{ident(c)} := {alias}.{ident(c)}" for c in attrs)
     return f"md5(to_json(struct_pack({fields})))"
 
@@ -146,7 +151,18 @@ def scd2(
     loaded_at: datetime,
     extracted_at: datetime,
 ) -> ModeCounts:
-    """Close the current version of each changed key and open a new one; unchanged: nothing."""
+    """Version history by key. Each incoming row is compared with the key's current version:
+
+    * a new key opens its first version;
+    * a later version that differs closes the current one and opens a new one; the same
+      content writes nothing;
+    * a version starting at the same time as the current one keeps the stored one (a
+      differing one counts as stale);
+    * a late version (older than the current one) is placed into the history: the key's
+      timeline is rebuilt from its stored versions plus the late one.
+
+    So the history is the same whatever order the batches arrive in.
+    """
     table = object_table(obj)
     on = join_on("t", "s", obj.key)
     first_key = ident(obj.key[0])
@@ -161,17 +177,19 @@ def scd2(
         FROM {source} s LEFT JOIN {table} t ON {on} AND t._is_current
         """
     )
+    changed = "_has_current AND _valid_from > _current_from AND _row_hash <> _current_hash"
+    late = "_has_current AND _valid_from < _current_from"
     try:
-        inserted, updated, unchanged, stale = _scalar_counts(
+        inserted, updated, unchanged, stale, n_late = _scalar_counts(
             conn,
             f"SELECT count(*) FILTER (WHERE NOT _has_current), "
-            f"count(*) FILTER (WHERE _has_current AND _row_hash <> _current_hash "
-            f"AND _valid_from > _current_from), "
-            f"count(*) FILTER (WHERE _has_current AND _row_hash = _current_hash), "
-            f"count(*) FILTER (WHERE _has_current AND _row_hash <> _current_hash "
-            f"AND _valid_from <= _current_from) FROM {versions}",
+            f"count(*) FILTER (WHERE {changed}), "
+            f"count(*) FILTER (WHERE _has_current AND _valid_from >= _current_from "
+            f"AND _row_hash = _current_hash), "
+            f"count(*) FILTER (WHERE _has_current AND _valid_from = _current_from "
+            f"AND _row_hash <> _current_hash), "
+            f"count(*) FILTER (WHERE {late}) FROM {versions}",
         )
-        changed = "_has_current AND _row_hash <> _current_hash AND _valid_from > _current_from"
         conn.execute(
             f"UPDATE {table} AS t SET _valid_to = s._valid_from, _is_current = false "
             f"FROM (SELECT * FROM {versions} WHERE {changed}) s "
@@ -184,6 +202,82 @@ def scd2(
             f"SELECT {cols}, {_system_values(batch_id, loaded_at)}, _valid_from, NULL, true, "
             f"_row_hash FROM {versions} WHERE NOT _has_current OR ({changed})"
         )
+        if n_late:
+            placed, late_stale = _place_late_versions(
+                conn, obj, versions, late, batch_id, loaded_at
+            )
+            updated += placed
+            stale += late_stale
+            unchanged += n_late - placed - late_stale
     finally:
         conn.execute(f"DROP TABLE IF EXISTS {versions}")
     return ModeCounts(inserted=inserted, updated=updated, unchanged=unchanged, stale=stale)
+
+
+def _place_late_versions(
+    conn: duckdb.DuckDBPyConnection,
+    obj: ObjectSpec,
+    versions: str,
+    late: str,
+    batch_id: str,
+    loaded_at: datetime,
+) -> tuple[int, int]:
+    """Rebuild the timeline of the keys that received a late version.
+
+    Stored versions and late ones are ordered by start; at an equal start the stored one
+    stays; a version equal to the one before it adds nothing (the earlier start wins); each
+    version is valid until the next one starts. Returns (late versions placed, late versions
+    that lost a tie with a differing stored version).
+    """
+    table = object_table(obj)
+    keys = idents(obj.key)
+    cols = idents(obj.columns)
+    timeline = f"{versions}_timeline"
+    conn.execute(
+        f"""
+        CREATE TEMP TABLE {timeline} AS
+        WITH incoming AS (
+            SELECT {cols}, {literal(batch_id)} AS _batch_id,
+                   {literal(loaded_at.replace(tzinfo=None))} AS _loaded_at,
+                   _valid_from, _row_hash, true AS _late
+            FROM {versions} WHERE {late}
+        ),
+        stored AS (
+            SELECT {cols}, _batch_id, _loaded_at, _valid_from, _row_hash, false AS _late
+            FROM {table} t
+            WHERE EXISTS (SELECT 1 FROM incoming i WHERE {join_on("t", "i", obj.key)})
+        ),
+        combined AS (
+            SELECT * FROM (SELECT * FROM stored UNION ALL BY NAME SELECT * FROM incoming)
+            QUALIFY row_number() OVER (PARTITION BY {keys}, _valid_from ORDER BY _late) = 1
+        ),
+        ordered AS (
+            SELECT *, lag(_row_hash) OVER (PARTITION BY {keys} ORDER BY _valid_from) AS _prev
+            FROM combined
+        )
+        SELECT * EXCLUDE (_prev),
+               lead(_valid_from) OVER (PARTITION BY {keys} ORDER BY _valid_from) AS _valid_to
+        FROM ordered WHERE _prev IS DISTINCT FROM _row_hash
+        """
+    )
+    try:
+        (placed,) = _scalar_counts(conn, f"SELECT count(*) FROM {timeline} WHERE _late")
+        (lost,) = _scalar_counts(
+            conn,
+            f"SELECT count(*) FROM {versions} v WHERE {late} AND EXISTS ("
+            f"SELECT 1 FROM {table} t WHERE {join_on('t', 'v', obj.key)} "
+            f"AND t._valid_from = v._valid_from AND t._row_hash <> v._row_hash)",
+        )
+        conn.execute(
+            f"DELETE FROM {table} AS t WHERE EXISTS "
+            f"(SELECT 1 FROM {timeline} n WHERE {join_on('t', 'n', obj.key)})"
+        )
+        conn.execute(
+            f"INSERT INTO {table} ({cols}, _batch_id, _loaded_at, _valid_from, _valid_to, "
+            f"_is_current, _row_hash) "
+            f"SELECT {cols}, _batch_id, _loaded_at, _valid_from, _valid_to, "
+            f"_valid_to IS NULL, _row_hash FROM {timeline}"
+        )
+    finally:
+        conn.execute(f"DROP TABLE IF EXISTS {timeline}")
+    return placed, lost
