@@ -245,3 +245,30 @@ def test_status_answers_while_another_process_holds_the_warehouse(
     assert busy["objects"][0]["rows"] is None
     (note,) = busy["notes"]
     assert note.startswith("warehouse figures unavailable (is a run holding it?)")
+
+
+def test_logs_show_a_runs_warnings(demo: tuple[Path, DemoExpectations], cli: Cli) -> None:
+    project, _ = demo
+    code, _, err = cli("logs", "-p", project)
+    assert code == 2 and "no runs yet" in err
+    code, _, err = cli("run", "-p", project)
+    assert code == 0
+    assert "warning(s) and errors in the log: penstock logs --level warning" in err
+    code, out, _ = cli("logs", "-p", project, "--level", "warning", "--json")
+    assert code == 0
+    payload = json.loads(out)
+    messages = [r["message"] for r in payload["logs"]]
+    assert len(messages) == 5  # every drop quarantined rows
+    assert all("broke the contract (quarantined)" in m for m in messages)
+    reasons = payload["logs"][0]["fields"]["reasons"]
+    assert reasons["malformed"] >= 1
+    code, out, _ = cli("logs", payload["run_id"][:8], "-p", project)
+    assert code == 0 and "staged landing/orders/drop_001.csv" in " ".join(out.split())
+    code, _, err = cli("logs", "zzzz", "-p", project)
+    assert code == 2 and "no run has an id starting with 'zzzz'" in err
+
+
+def test_quarantine_before_any_run_is_empty(demo: tuple[Path, DemoExpectations], cli: Cli) -> None:
+    project, _ = demo
+    code, out, _ = cli("quarantine", "orders", "-p", project, "--json")
+    assert code == 0 and json.loads(out) == {"object": "orders", "total": 0, "rows": []}

@@ -18,7 +18,9 @@ from penstock.catalog import Project, load_project
 from penstock.cli.progress import ProgressSink
 from penstock.cli.render import console, err_console, print_json, summary_table, table
 from penstock.engine import RunResult, Session
-from penstock.errors import PenstockError, RunFailed, UsageError
+from penstock.engine.status import open_for_reading, project_status
+from penstock.errors import PenstockError, RunFailed, UsageError, WarehouseError
+from penstock.observe import MetadataStore
 
 app = typer.Typer(
     name="penstock",
@@ -110,7 +112,12 @@ def run(project: ProjectOpt = Path(), select: SelectOpt = None, as_json: JsonOpt
     with Session(proj) as session, progress:
         session.bus.subscribe(progress.handle)
         result = session.runner.run(select)
+        warnings = len(session.store.logs(result.run_id, "warning"))
     _print_run(result, proj, as_json)
+    if warnings and not as_json:
+        err_console.print(
+            f"{warnings} warning(s) and errors in the log: [bold]penstock logs --level warning[/]"
+        )
     if result.status == "failed":
         raise RunFailed(f"run {result.run_id} failed: {len(result.failures)} step(s) failed")
 
@@ -131,8 +138,6 @@ def rebuild(
 @app.command()
 def status(project: ProjectOpt = Path(), as_json: JsonOpt = False) -> None:
     """Per object: last run and its outcome, rows in the warehouse and in quarantine."""
-    from penstock.engine.status import project_status
-
     proj = _project(project)
     report = project_status(proj)
     rows = [vars(state) for state in report.objects]
@@ -183,8 +188,8 @@ def runs(
 ) -> None:
     """Recent runs with their outcome and row totals."""
     proj = _project(project)
-    with Session(proj, record_catalog=False) as session:
-        found = session.store.runs(limit)
+    with MetadataStore(proj.metadata_url) as store:
+        found = store.runs(limit)
     if as_json:
         print_json(found)
         return
@@ -239,9 +244,17 @@ def quarantine(
             f"unknown object '{object_name}' (objects: {', '.join(sorted(proj.objects))})"
         )
     obj = proj.objects[object_name]
-    with Session(proj, record_catalog=False) as session:
-        total = session.warehouse.quarantine_count(obj)
-        rows = session.warehouse.quarantine_rows(obj, limit or None, batch)
+    notes: list[str] = []
+    warehouse = open_for_reading(proj, notes)
+    if warehouse is None and notes and notes[0].startswith("warehouse figures unavailable"):
+        raise WarehouseError(notes[0])
+    total, rows = 0, []
+    if warehouse is not None:
+        try:
+            total = warehouse.quarantine_count(obj)
+            rows = warehouse.quarantine_rows(obj, limit or None, batch)
+        finally:
+            warehouse.close()
     if as_json:
         print_json({"object": object_name, "total": total, "rows": rows})
         return
@@ -260,6 +273,34 @@ def quarantine(
     ]
     console.print(
         table(f"quarantine.{object_name}: {len(rows)} of {total:,} row(s)", columns, shown)
+    )
+
+
+@app.command()
+def logs(
+    run_id: Annotated[
+        str | None, typer.Argument(metavar="[RUN]", help="Run id or its prefix; default: last.")
+    ] = None,
+    project: ProjectOpt = Path(),
+    level: Annotated[str, typer.Option(help="debug, info, warning or error (and above).")] = "info",
+    as_json: JsonOpt = False,
+) -> None:
+    """The structured log of a run: what each step did, warnings and errors."""
+    proj = _project(project)
+    with MetadataStore(proj.metadata_url) as store:
+        rid = store.resolve_run(run_id) if run_id else store.last_run_id()
+        if rid is None:
+            raise UsageError("no runs yet: `penstock run` first")
+        records = store.logs(rid, level)
+    if as_json:
+        print_json({"run_id": rid, "logs": records})
+        return
+    console.print(
+        table(
+            f"Run {rid[:12]}: {len(records)} record(s) at {level} and above",
+            ["time", "level", "object", "message"],
+            [(r.at.strftime("%H:%M:%S"), r.level, r.object, r.message) for r in records],
+        )
     )
 
 

@@ -37,7 +37,8 @@ class ProjectStatus:
     notes: list[str] = field(default_factory=list)
 
 
-def _open_warehouse(project: Project, notes: list[str]) -> DuckDBWarehouse | None:
+def open_for_reading(project: Project, notes: list[str]) -> DuckDBWarehouse | None:
+    """The warehouse, read-only, or None with the reason appended to `notes`."""
     path = project.warehouse_path
     if path is None:
         notes.append("the warehouse is in memory: it holds nothing between commands")
@@ -57,7 +58,7 @@ def project_status(project: Project) -> ProjectStatus:
     with MetadataStore(project.metadata_url) as store:
         states = store.object_status([o.name for o in objects])
     notes: list[str] = []
-    warehouse = _open_warehouse(project, notes)
+    warehouse = open_for_reading(project, notes)
     rows = []
     try:
         for obj in objects:

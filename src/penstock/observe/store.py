@@ -327,6 +327,20 @@ class MetadataStore:
         with self._guard("read object status"), self._engine.connect() as conn:
             return reads.object_status(conn, objects)
 
+    def resolve_run(self, prefix: str) -> str:
+        """The one run whose id starts with `prefix` (as `penstock runs` shows it)."""
+        query = (
+            sa.select(job_runs.c.run_id)
+            .where(job_runs.c.run_id.startswith(prefix, autoescape=True))
+            .limit(2)
+        )
+        with self._guard("find a run"), self._engine.connect() as conn:
+            found = list(conn.execute(query).scalars())
+        if len(found) != 1:
+            what = "no run" if not found else "more than one run"
+            raise UsageError(f"{what} has an id starting with '{prefix}'")
+        return str(found[0])
+
     def last_run_id(self) -> str | None:
         query = (
             sa.select(job_runs.c.run_id)
