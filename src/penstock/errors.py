@@ -12,6 +12,12 @@ from typing import Any, ClassVar
 from penstock.secrets import redact
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's text (DuckDB and friends append hints below it)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 class PenstockError(Exception):
     """Base of every error penstock raises on purpose.
 

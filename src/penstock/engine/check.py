@@ -9,10 +9,11 @@ from typing import Any
 import duckdb
 
 from penstock.catalog import FilesSource, ObjectSpec, Project, load_project
-from penstock.errors import PenstockError, ProjectError, ProjectErrors
+from penstock.errors import PenstockError, ProjectError, ProjectErrors, first_line
 from penstock.observe import MetadataStore
 from penstock.quality.compile import bind_columns, compile_validation
 from penstock.secrets import redact
+from penstock.sql import ident
 from penstock.warehouse import connect_warehouse
 
 
@@ -25,14 +26,14 @@ def check_contract(conn: duckdb.DuckDBPyConnection, obj: ObjectSpec) -> None:
     schema = dict.fromkeys(obj.columns, "VARCHAR")
     empty = (
         "SELECT "
-        + ", ".join(f'NULL::VARCHAR AS "{n}"' for n in obj.columns)
+        + ", ".join(f"NULL::VARCHAR AS {ident(n)}" for n in obj.columns)
         + ", 1::BIGINT AS _ordinal WHERE false"
     )
     sql = compile_validation(obj, bind_columns(obj, schema), empty, datetime.now(UTC))
     try:
         conn.execute(f"SELECT * FROM ({sql}) LIMIT 0")
     except duckdb.Error as exc:
-        message = str(exc).splitlines()[0]
+        message = first_line(exc)
         raise ProjectError(
             f"a check does not compile: {message}", key_path=f"objects.{obj.name}.checks"
         ) from exc

@@ -17,6 +17,9 @@ MANIFEST_NAME = "manifest.json"
 DATA_NAME = "data.parquet"
 REJECTS_NAME = "rejects.parquet"
 MANIFEST_VERSION = 1
+# COPY options for staged Parquet. zstd: smaller than DuckDB's default snappy and, measured on
+# 2M rows here, faster to write.
+PARQUET = "FORMAT parquet, COMPRESSION zstd"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -14,7 +14,7 @@ from datetime import datetime
 import duckdb
 
 from penstock.catalog import ObjectSpec, RowCountCheck
-from penstock.errors import ContractViolation
+from penstock.errors import ContractViolation, first_line
 from penstock.lake import StagedBatch
 from penstock.lake.read import ORDINAL, rejects_sql, staged_rows_sql, with_record_numbers_sql
 from penstock.quality.compile import (
@@ -108,7 +108,7 @@ def validate_batch(
         result.drop(conn)
         raise ContractViolation(
             f"object '{obj.name}': the contract does not compile against batch "
-            f"{batch.batch_id} ({batch.manifest.source_file}): {str(exc).splitlines()[0]}",
+            f"{batch.batch_id} ({batch.manifest.source_file}): {first_line(exc)}",
             object=obj.name,
             batch_id=batch.batch_id,
         ) from exc

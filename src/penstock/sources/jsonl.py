@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
-from penstock.errors import SourceError
+from penstock.errors import SourceError, first_line
 from penstock.lake import atomic_target
+from penstock.lake.manifest import PARQUET
 from penstock.sql import ident, literal
 
 if TYPE_CHECKING:
@@ -49,7 +50,7 @@ def stage_jsonl(
     except duckdb.Error as exc:
         if "UTF-8" not in str(exc):
             raise SourceError(
-                f"{item.display_name}: cannot read as JSON Lines: {str(exc).splitlines()[0]}",
+                f"{item.display_name}: cannot read as JSON Lines: {first_line(exc)}",
                 file=item.display_name,
             ) from exc
         line = _first_bad_utf8_line(item.path)
@@ -75,7 +76,7 @@ def stage_jsonl(
         with atomic_target(data_path) as tmp:
             conn.execute(
                 f"COPY (SELECT {select} FROM {lines} WHERE ok ORDER BY _row_number) "
-                f"TO {literal(str(tmp))} (FORMAT parquet, COMPRESSION zstd)"
+                f"TO {literal(str(tmp))} ({PARQUET})"
             )
         counts = conn.execute(
             f"SELECT count(*) FILTER (WHERE ok), count(*) FILTER (WHERE NOT ok) FROM {lines}"
@@ -86,7 +87,7 @@ def stage_jsonl(
                 conn.execute(
                     f"COPY (SELECT _row_number, line AS _raw_line, "
                     f"'malformed: not a JSON object' AS _error FROM {lines} "
-                    f"WHERE NOT ok ORDER BY _row_number) TO {literal(str(tmp))} (FORMAT parquet)"
+                    f"WHERE NOT ok ORDER BY _row_number) TO {literal(str(tmp))} ({PARQUET})"
                 )
         return rows, malformed
     finally:

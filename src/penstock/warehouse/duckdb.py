@@ -14,9 +14,10 @@ from typing import Any, ClassVar
 import duckdb
 
 from penstock.catalog import ObjectSpec
-from penstock.errors import WarehouseError
+from penstock.errors import WarehouseError, first_line
 from penstock.faults import fault_point
 from penstock.lake import StagedBatch
+from penstock.lake.manifest import PARQUET
 from penstock.quality.validate import BatchValidation
 from penstock.sql import literal
 from penstock.warehouse import duckdb_modes as modes
@@ -62,7 +63,7 @@ class DuckDBWarehouse:
             )
         except duckdb.Error as exc:
             raise WarehouseError(
-                f"cannot open DuckDB warehouse {path}: {str(exc).splitlines()[0]}",
+                f"cannot open DuckDB warehouse {path}: {first_line(exc)}",
                 file=str(path),
             ) from exc
         if not read_only:
@@ -128,8 +129,7 @@ class DuckDBWarehouse:
         except duckdb.Error as exc:
             conn.execute("ROLLBACK")
             raise WarehouseError(
-                f"loading batch {batch.batch_id} into {obj.table_name} failed: "
-                f"{str(exc).splitlines()[0]}",
+                f"loading batch {batch.batch_id} into {obj.table_name} failed: {first_line(exc)}",
                 object=obj.name,
                 batch_id=batch.batch_id,
             ) from exc
@@ -180,7 +180,7 @@ class DuckDBWarehouse:
         """The batch's quarantined rows as Parquet in the lake (written before the commit)."""
         self.conn.execute(
             f"COPY (SELECT *, {literal(batch_id)} AS _batch_id FROM {validation.quarantine_table}) "
-            f"TO {literal(str(target))} (FORMAT parquet)"
+            f"TO {literal(str(target))} ({PARQUET})"
         )
 
     # -- reading ------------------------------------------------------------------------
