@@ -19,6 +19,7 @@ from penstock.errors import PenstockError
 from penstock.faults import fault_point
 from penstock.lake import Lake, StagedBatch
 from penstock.lake.atomic import atomic_target
+from penstock.lake.stage import extraction_order, known_files
 from penstock.observe import (
     EventBus,
     LogLevel,
@@ -146,8 +147,9 @@ class Runner:
     # -- one object ---------------------------------------------------------------------
     def _run_object(self, result: RunResult, obj: ObjectSpec) -> None:
         source = source_for(self.project, obj)
-        items = source.discover(obj, self.lake.known_files(obj.name))
-        staged_ids = {b.batch_id for b in self.lake.batches(obj.name)}
+        staged = self.lake.batches(obj.name)  # every manifest is read once per run
+        items = source.discover(obj, known_files(staged))
+        staged_ids = {b.batch_id for b in staged}
         new_items: dict[str, SourceItem] = {}
         for item in items:
             if item.batch_id in staged_ids:
@@ -173,9 +175,11 @@ class Runner:
             new=len(new_items),
         )
         for item in new_items.values():
-            self._stage_one(result, obj, source, item)
+            batch = self._stage_one(result, obj, source, item)
+            if batch is not None:
+                staged.append(batch)
         loaded = self.warehouse.loaded_batches(obj.name)
-        pending = [b for b in self.lake.batches(obj.name) if b.batch_id not in loaded]
+        pending = sorted((b for b in staged if b.batch_id not in loaded), key=extraction_order)
         self._load_pending(result, obj, pending, {})
 
     def _replay_object(self, result: RunResult, obj: ObjectSpec) -> None:
@@ -185,7 +189,8 @@ class Runner:
 
     def _stage_one(
         self, result: RunResult, obj: ObjectSpec, source: FilesSourceReader, item: SourceItem
-    ) -> None:
+    ) -> StagedBatch | None:
+        """Stage one item; None (recorded as a failed step) if it could not be read."""
         step_id = self._step_started(result, obj, item.batch_id, "stage")
         try:
             batch = source.stage(self.warehouse.conn, obj, item, self.lake)
@@ -202,7 +207,7 @@ class Runner:
                 )
             )
             self._log(result, "error", exc.message, obj, batch_id=item.batch_id, **exc.fields)
-            return
+            return None
         for warning in batch.manifest.warnings:
             self._log(result, "warning", warning, obj, batch_id=batch.batch_id)
         self._step_finished(result, step_id, obj, batch.batch_id, "stage", "success")
@@ -227,6 +232,7 @@ class Runner:
             )
         )
         fault_point("after_stage")
+        return batch
 
     def _load_pending(
         self,

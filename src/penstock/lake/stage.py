@@ -8,7 +8,9 @@ batch exists exactly when its manifest does.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from penstock.faults import fault_point
@@ -77,16 +79,21 @@ class Lake:
             StagedBatch(Manifest.read(path), path.parent)
             for path in base.glob(f"*/{MANIFEST_NAME}")
         ]
-        found.sort(key=lambda b: (b.manifest.extracted_at, b.manifest.source_file, b.batch_id))
-        return found
+        return sorted(found, key=extraction_order)
 
-    def known_files(self, object_name: str) -> dict[tuple[str, int, int], str]:
-        """(source_file, size, mtime_ns) → content hash, to skip re-hashing unchanged files."""
-        return {
-            (
-                b.manifest.source_file,
-                b.manifest.size_bytes,
-                b.manifest.mtime_ns,
-            ): b.manifest.content_hash
-            for b in self.batches(object_name)
-        }
+
+def extraction_order(batch: StagedBatch) -> tuple[datetime, str, str]:
+    """Batches load and replay in the order they were extracted."""
+    return (batch.manifest.extracted_at, batch.manifest.source_file, batch.batch_id)
+
+
+def known_files(batches: Iterable[StagedBatch]) -> dict[tuple[str, int, int], str]:
+    """(source_file, size, mtime_ns) → content hash, to skip re-hashing unchanged files."""
+    return {
+        (
+            b.manifest.source_file,
+            b.manifest.size_bytes,
+            b.manifest.mtime_ns,
+        ): b.manifest.content_hash
+        for b in batches
+    }
