@@ -14,6 +14,7 @@ import pytest
 from penstock.cli.app import main
 from penstock.demo import create_demo_project
 from penstock.demo.expectations import DemoExpectations
+from penstock.secrets import clear_secrets
 
 
 @pytest.fixture
@@ -85,3 +86,11 @@ def pg_url() -> Iterator[str]:
     finally:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
+
+
+@pytest.fixture
+def no_secrets() -> Iterator[None]:
+    """Forget every registered secret before and after the test."""
+    clear_secrets()
+    yield
+    clear_secrets()

@@ -1,23 +1,20 @@
 """Helpers for the catalog tests: write project files, collect loader errors."""
 
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from penstock.catalog import load_project
 from penstock.errors import ProjectError, ProjectErrors
-from penstock.secrets import clear_secrets
 
 WriteFiles = Callable[..., Path]
 
 
 @pytest.fixture(autouse=True)
-def _forget_secrets() -> Iterator[None]:
-    clear_secrets()
-    yield
-    clear_secrets()
+def _forget_secrets(no_secrets: None) -> None:
+    """Every catalog test resolves references: start and end with no registered secrets."""
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from penstock.demo.expectations import DemoExpectations
-from penstock.secrets import clear_secrets
 
 from helpers import write_project
 
@@ -164,6 +163,7 @@ def test_unknown_object_for_quarantine(demo: tuple[Path, DemoExpectations], cli:
     assert code == 2 and "unknown object 'nope' (objects: customers, orders)" in err
 
 
+@pytest.mark.usefixtures("no_secrets")
 def test_secrets_never_reach_the_terminal(
     tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -178,15 +178,13 @@ def test_secrets_never_reach_the_terminal(
           t: {source: landing, files: "*.csv", columns: {a: {type: integer}}}
         """,
     )
-    try:
-        code, out, err = cli("run", "-p", project)
-        assert code == 2
-        assert "s3cr3t-value" not in out + err
-        assert "warehouse engine 'mysql' is not available" in err
-    finally:
-        clear_secrets()
+    code, out, err = cli("run", "-p", project)
+    assert code == 2
+    assert "s3cr3t-value" not in out + err
+    assert "warehouse engine 'mysql' is not available" in err
 
 
+@pytest.mark.usefixtures("no_secrets")
 def test_check_never_prints_a_secret_from_the_warehouse_url(
     tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -202,13 +200,10 @@ def test_check_never_prints_a_secret_from_the_warehouse_url(
         """,
         {"landing/.keep": ""},
     )
-    try:
-        code, out, err = cli("check", "-p", project, "--json")
-        assert code == 0, out
-        assert "tok-123456" not in out + err
-        assert "custom_user_agent=***" in out
-    finally:
-        clear_secrets()
+    code, out, err = cli("check", "-p", project, "--json")
+    assert code == 0, out
+    assert "tok-123456" not in out + err
+    assert "custom_user_agent=***" in out
 
 
 def test_status_answers_while_another_process_holds_the_warehouse(

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 import pytest
 
 from penstock.observe import MetadataStore
-from penstock.secrets import clear_secrets
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.services)])
@@ -23,10 +22,3 @@ def store_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
 def store(store_url: str) -> Iterator[MetadataStore]:
     with MetadataStore(store_url) as s:
         yield s
-
-
-@pytest.fixture
-def no_secrets() -> Iterator[None]:
-    clear_secrets()
-    yield
-    clear_secrets()
