@@ -17,6 +17,8 @@ FAULT_POINTS = (
     "before_load_commit",
     "inside_load_transaction",
     "after_load",
+    "inside_reset",
+    "after_reset",
 )
 
 

@@ -36,10 +36,12 @@ def contents(project: Path) -> dict[str, list[tuple[object, ...]]]:
     return {name: sorted(query(project, sql), key=repr) for name, sql in CONTENT.items()}
 
 
-def run_killed_at(project: Path, point: str) -> subprocess.CompletedProcess[str]:
+def run_killed_at(
+    project: Path, point: str, command: str = "run"
+) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PENSTOCK_FAULT": point}
     return subprocess.run(
-        [sys.executable, "-m", "penstock.cli.app", "run", "-p", str(project)],
+        [sys.executable, "-m", "penstock.cli.app", command, "-p", str(project)],
         env=env,
         capture_output=True,
         text=True,
@@ -93,3 +95,59 @@ def test_temp_files_of_a_killed_writer_are_swept(demo: tuple[Path, DemoExpectati
     stray.write_bytes(b"half a parquet file")
     assert penstock.run(project).status == "success"
     assert not stray.exists()
+
+
+LOAD_TIMES = {
+    "orders": "SELECT _batch_id, min(_loaded_at), max(_loaded_at) FROM orders GROUP BY ALL",
+    "ledger": "SELECT batch_id, loaded_at FROM penstock.loads",
+}
+
+
+def load_times(project: Path) -> dict[str, list[tuple[object, ...]]]:
+    return {name: sorted(query(project, sql), key=repr) for name, sql in LOAD_TIMES.items()}
+
+
+REBUILD_POINTS = [
+    "inside_reset",
+    "after_reset",
+    "before_load_commit",
+    "inside_load_transaction",
+    "after_load",
+]
+
+
+@pytest.mark.parametrize("point", REBUILD_POINTS)
+def test_killed_rebuild_is_repaired_by_the_next_rebuild(
+    point: str,
+    demo: tuple[Path, DemoExpectations],
+    reference: dict[str, list[tuple[object, ...]]],
+) -> None:
+    project, _ = demo
+    assert penstock.run(project).status == "success"
+    times = load_times(project)
+    killed = run_killed_at(project, point, "rebuild")
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    result = penstock.rebuild(project)
+    assert result.status == "success", [f.error for f in result.failures]
+    assert contents(project) == reference
+    # the original load times survive a rebuild that died halfway
+    assert load_times(project) == times
+    assert list((project / "lake").rglob(".tmp-*")) == []
+
+
+@pytest.mark.parametrize("point", ["after_reset", "inside_load_transaction"])
+def test_killed_rebuild_is_repaired_by_the_next_run(
+    point: str,
+    demo: tuple[Path, DemoExpectations],
+    reference: dict[str, list[tuple[object, ...]]],
+) -> None:
+    project, expected = demo
+    assert penstock.run(project).status == "success"
+    times = load_times(project)
+    killed = run_killed_at(project, point, "rebuild")
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert penstock.run(project).status == "success"
+    ledger = query(project, "SELECT batch_id, count(*) FROM penstock.loads GROUP BY batch_id")
+    assert len(ledger) == len(expected.files) and all(n == 1 for _, n in ledger)
+    assert contents(project) == reference
+    assert load_times(project) == times

@@ -180,10 +180,13 @@ class Runner:
                 staged.append(batch)
         loaded = self.warehouse.loaded_batches(obj.name)
         pending = sorted((b for b in staged if b.batch_id not in loaded), key=extraction_order)
-        self._load_pending(result, obj, pending, {})
+        # a rebuild killed halfway left batches to load again: they keep their first load time
+        replayed = self.warehouse.original_load_times(obj) if pending else {}
+        self._load_pending(result, obj, pending, replayed)
 
     def _replay_object(self, result: RunResult, obj: ObjectSpec) -> None:
         loaded_at = self.warehouse.reset_object(obj)
+        fault_point("after_reset")
         self._log(result, "info", f"{obj.name}: replaying the stage zone", obj)
         self._load_pending(result, obj, self.lake.batches(obj.name), loaded_at)
 

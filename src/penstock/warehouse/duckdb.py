@@ -24,6 +24,7 @@ from penstock.warehouse import duckdb_modes as modes
 from penstock.warehouse.base import LEDGER_SCHEMA, LEDGER_TABLE, QUARANTINE_SCHEMA, LoadResult
 from penstock.warehouse.duckdb_tables import (
     LEDGER,
+    REPLAYED,
     ensure_ledger,
     ensure_object_tables,
     existing_columns,
@@ -215,16 +216,32 @@ class DuckDBWarehouse:
 
     # -- rebuild ------------------------------------------------------------------------
     def reset_object(self, obj: ObjectSpec) -> dict[str, datetime]:
-        """Drop the object's tables and ledger rows; return each batch's original load time."""
-        loaded = {
-            str(b): t.replace(tzinfo=UTC)
-            for b, t in self.conn.execute(
-                f"SELECT batch_id, loaded_at FROM {LEDGER} WHERE object = ?", [obj.name]
-            ).fetchall()
-        }
-        self.conn.execute("BEGIN TRANSACTION")
-        self.conn.execute(f"DROP TABLE IF EXISTS {object_table(obj)}")
-        self.conn.execute(f"DROP TABLE IF EXISTS {quarantine_table(obj)}")
-        self.conn.execute(f"DELETE FROM {LEDGER} WHERE object = ?", [obj.name])
-        self.conn.execute("COMMIT")
-        return loaded
+        """Drop the object's tables and ledger rows; return each batch's original load time.
+
+        The original load times are kept in `penstock.replayed_loads` in the same transaction,
+        so a rebuild killed halfway is repeated with the same `_loaded_at` values.
+        """
+        conn = self.conn
+        conn.execute("BEGIN TRANSACTION")
+        try:
+            conn.execute(
+                f"INSERT OR REPLACE INTO {REPLAYED} (batch_id, object, loaded_at) "
+                f"SELECT batch_id, object, loaded_at FROM {LEDGER} WHERE object = ?",
+                [obj.name],
+            )
+            conn.execute(f"DROP TABLE IF EXISTS {object_table(obj)}")
+            conn.execute(f"DROP TABLE IF EXISTS {quarantine_table(obj)}")
+            conn.execute(f"DELETE FROM {LEDGER} WHERE object = ?", [obj.name])
+            fault_point("inside_reset")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return self.original_load_times(obj)
+
+    def original_load_times(self, obj: ObjectSpec) -> dict[str, datetime]:
+        """First load time of each batch a rebuild emptied (replays keep it)."""
+        rows = self.conn.execute(
+            f"SELECT batch_id, loaded_at FROM {REPLAYED} WHERE object = ?", [obj.name]
+        ).fetchall()
+        return {str(b): t.replace(tzinfo=UTC) for b, t in rows}

@@ -14,6 +14,8 @@ from penstock.sql import ident, literal, qualified
 from penstock.warehouse.base import LEDGER_SCHEMA, LEDGER_TABLE, QUARANTINE_SCHEMA
 
 LEDGER = qualified(LEDGER_SCHEMA, LEDGER_TABLE)
+# A batch's first load time, kept across rebuilds (one row per batch, like the ledger).
+REPLAYED = qualified(LEDGER_SCHEMA, "replayed_loads")
 
 LEDGER_DDL = f"""
 CREATE TABLE IF NOT EXISTS {LEDGER} (
@@ -40,6 +42,10 @@ CREATE TABLE IF NOT EXISTS {LEDGER} (
 def ensure_ledger(conn: duckdb.DuckDBPyConnection) -> None:
     conn.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(LEDGER_SCHEMA)}")
     conn.execute(LEDGER_DDL)
+    conn.execute(
+        f"CREATE TABLE IF NOT EXISTS {REPLAYED} (batch_id VARCHAR PRIMARY KEY, "
+        f"object VARCHAR NOT NULL, loaded_at TIMESTAMP NOT NULL)"
+    )
 
 
 def object_table(obj: ObjectSpec) -> str:
