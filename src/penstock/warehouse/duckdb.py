@@ -144,6 +144,7 @@ class DuckDBWarehouse:
             rows_unchanged=counts.unchanged,
             rows_stale=counts.stale,
             loaded_at=loaded_at,
+            kept_previous=counts.kept_previous,
         )
 
     def _insert_quarantine(

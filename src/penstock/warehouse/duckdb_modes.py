@@ -23,6 +23,7 @@ class ModeCounts:
     updated: int = 0
     unchanged: int = 0
     stale: int = 0
+    kept_previous: bool = False  # replace: no rows to load, the previous snapshot stays
 
 
 def _scalar_counts(conn: duckdb.DuckDBPyConnection, sql: str) -> tuple[int, ...]:
@@ -62,6 +63,10 @@ def replace(
     batch_id: str,
     loaded_at: datetime,
 ) -> ModeCounts:
+    """The batch becomes the table, unless it has no row to load: a snapshot whose rows all
+    failed (or a failed batch check), or an empty file, leaves the previous snapshot in place."""
+    if _is_empty(conn, source):
+        return ModeCounts(kept_previous=True)
     conn.execute(f"DELETE FROM {object_table(obj)}")
     return append(conn, obj, source, batch_id, loaded_at)
 
