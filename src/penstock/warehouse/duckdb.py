@@ -21,6 +21,7 @@ from penstock.lake.manifest import PARQUET
 from penstock.quality.validate import BatchValidation
 from penstock.sql import literal
 from penstock.warehouse import duckdb_modes as modes
+from penstock.warehouse.duckdb_scd2 import scd2
 from penstock.warehouse.base import LEDGER_SCHEMA, LEDGER_TABLE, QUARANTINE_SCHEMA, LoadResult
 from penstock.warehouse.duckdb_tables import (
     LEDGER,
@@ -171,9 +172,7 @@ class DuckDBWarehouse:
             return modes.replace(self.conn, obj, source, batch.batch_id, loaded_at)
         if obj.load == "merge":
             return modes.merge(self.conn, obj, source, batch.batch_id, loaded_at)
-        return modes.scd2(
-            self.conn, obj, source, batch.batch_id, loaded_at, batch.manifest.extracted_at
-        )
+        return scd2(self.conn, obj, source, batch.batch_id, loaded_at, batch.manifest.extracted_at)
 
     def write_quarantine_file(
         self, validation: BatchValidation, batch_id: str, target: Path
