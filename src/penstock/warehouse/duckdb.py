@@ -25,9 +25,11 @@ from penstock.warehouse.duckdb_scd2 import scd2
 from penstock.warehouse.base import LEDGER_SCHEMA, LEDGER_TABLE, QUARANTINE_SCHEMA, LoadResult
 from penstock.warehouse.duckdb_tables import (
     LEDGER,
+    check_load_spec,
     ensure_ledger,
     ensure_object_tables,
     existing_columns,
+    forget_load_spec,
     object_table,
     quarantine_table,
 )
@@ -101,6 +103,7 @@ class DuckDBWarehouse:
             if already:
                 conn.execute("ROLLBACK")
                 return LoadResult(batch.batch_id, skipped=True)
+            check_load_spec(conn, obj)
             ensure_object_tables(conn, obj)
             self._insert_quarantine(obj, batch, validation)
             counts = self._apply_mode(obj, batch, validation, loaded_at)
@@ -226,5 +229,6 @@ class DuckDBWarehouse:
         self.conn.execute(f"DROP TABLE IF EXISTS {object_table(obj)}")
         self.conn.execute(f"DROP TABLE IF EXISTS {quarantine_table(obj)}")
         self.conn.execute(f"DELETE FROM {LEDGER} WHERE object = ?", [obj.name])
+        forget_load_spec(self.conn, obj.name)
         self.conn.execute("COMMIT")
         return loaded
