@@ -220,9 +220,7 @@ def test_reasons_match_independent_sql(demo: tuple[Path, DemoExpectations], rel:
     # since each dated version of a key enters the history)
     key = spec["key"][0]
     version = f"({key}, {spec['order_by']})" if spec["load"] == "scd2" else key
-    counts = con.execute(
-        f"SELECT count(*), count(DISTINCT {version}) FROM valid_rows"
-    ).fetchall()
+    counts = con.execute(f"SELECT count(*), count(DISTINCT {version}) FROM valid_rows").fetchall()
     valid, keys = counts[0]
     assert fe.duplicates == valid - keys
     assert fe.loaded == rows_in - len(fe.quarantined) - fe.duplicates == valid - fe.duplicates
@@ -361,7 +359,8 @@ def test_customers_scd2_state(demo: tuple[Path, DemoExpectations]) -> None:
         """SELECT (a.email <> b.email)::INT + (a.segment <> b.segment)::INT,
                   b.updated_at::TIMESTAMP > a.updated_at::TIMESTAMP
            FROM batch a JOIN batch b ON a.customer_id = b.customer_id AND a.drop < b.drop
-           WHERE a.customer_id::BIGINT IN (SELECT id FROM history WHERE versions = 2 AND seen > 1)"""
+           WHERE a.customer_id::BIGINT IN
+                 (SELECT id FROM history WHERE versions = 2 AND seen > 1)"""
     ).fetchall()
     assert diffs and all(d == (1, True) for d in diffs)
     # drop 1 has keys with two versions; the newer one is current

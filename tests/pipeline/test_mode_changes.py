@@ -34,7 +34,9 @@ HEADER = "id,city,region,changed_at\n"
 
 
 def loaded_project(tmp_path: Path) -> Path:
-    project = write_project(tmp_path, YML, {"landing/people/01.csv": HEADER + "1,Oslo,N,2024-01-01\n"})
+    project = write_project(
+        tmp_path, YML, {"landing/people/01.csv": HEADER + "1,Oslo,N,2024-01-01\n"}
+    )
     assert penstock.run(project).status == "success"
     (project / "landing" / "people" / "02.csv").write_text(HEADER + "1,Rome,S,2024-02-01\n")
     return project
@@ -80,16 +82,18 @@ def test_merge_to_scd2_after_rebuild_has_a_proper_history(tmp_path: Path) -> Non
     change(project, "load: merge", "load: scd2")
     assert penstock.run(project).status == "failed"
     assert penstock.rebuild(project, select="people").status == "success"
-    assert query(
-        project, "SELECT id, city, _is_current FROM people ORDER BY _valid_from"
-    ) == [(1, "Oslo", False), (1, "Rome", True)]
+    assert query(project, "SELECT id, city, _is_current FROM people ORDER BY _valid_from") == [
+        (1, "Oslo", False),
+        (1, "Rome", True),
+    ]
 
 
 def test_an_unchanged_object_loads_and_records_its_spec(tmp_path: Path) -> None:
     project = loaded_project(tmp_path)
     assert penstock.run(project).status == "success"
-    assert query(project, "SELECT object, table_name, load_mode, key, order_by "
-                 "FROM penstock.objects") == [("people", "people", "merge", ["id"], "changed_at")]
+    assert query(
+        project, "SELECT object, table_name, load_mode, key, order_by FROM penstock.objects"
+    ) == [("people", "people", "merge", ["id"], "changed_at")]
 
 
 def test_a_warehouse_from_before_the_objects_table_uses_the_ledger(tmp_path: Path) -> None:

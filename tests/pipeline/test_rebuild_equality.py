@@ -47,7 +47,7 @@ def table_state(project: Path) -> list[tuple[Any, ...]]:
         )
     )
     cols = ", ".join(f'"{n}"' for n in names)
-    return [tuple(names)] + sorted(query(project, f"SELECT {cols} FROM people"), key=repr)
+    return [tuple(names), *sorted(query(project, f"SELECT {cols} FROM people"), key=repr)]
 
 
 def ledger_state(project: Path) -> list[tuple[Any, ...]]:
@@ -64,8 +64,10 @@ def test_rebuild_after_an_added_column_gives_the_same_tables(tmp_path: Path, mod
     assert penstock.run(project).status == "success"
     yml = (project / "penstock.yml").read_text()
     (project / "penstock.yml").write_text(
-        yml.replace("      changed_at: {type: date}\n", "      changed_at: {type: date}\n"
-                    "      note:       {type: text}\n")
+        yml.replace(
+            "      changed_at: {type: date}\n",
+            "      changed_at: {type: date}\n      note:       {type: text}\n",
+        )
     )
     # key 1: the same values a month later, the new column empty; key 2: a real change
     (people / "02.csv").write_text(
@@ -98,9 +100,13 @@ def test_rebuild_reproduces_an_scd2_history_with_corrections_and_late_versions(
         (people / f"{index:02d}.csv").write_text("id,city,changed_at\n" + body)
         assert penstock.run(project).status == "success"
     tables, ledger = table_state(project), ledger_state(project)
-    assert query(
-        project, "SELECT id, city FROM people ORDER BY id, _valid_from"
-    ) == [(1, "Oslo"), (1, "Lima"), (1, "Rome"), (1, "Kyiv"), (2, "Cork")]
+    assert query(project, "SELECT id, city FROM people ORDER BY id, _valid_from") == [
+        (1, "Oslo"),
+        (1, "Lima"),
+        (1, "Rome"),
+        (1, "Kyiv"),
+        (2, "Cork"),
+    ]
     assert penstock.rebuild(project).status == "success"
     assert table_state(project) == tables
     assert ledger_state(project) == ledger

@@ -36,8 +36,7 @@ def warnings(project: Path, run_id: str) -> list[tuple[str | None, str]]:
     conn = sqlite3.connect(project / ".penstock" / "metadata.db")
     try:
         rows = conn.execute(
-            "SELECT batch_id, message FROM logs WHERE run_id = ? AND level = 'warning' "
-            "ORDER BY id",
+            "SELECT batch_id, message FROM logs WHERE run_id = ? AND level = 'warning' ORDER BY id",
             [run_id],
         ).fetchall()
     finally:
@@ -86,7 +85,9 @@ def test_a_batch_whose_rows_all_fail_keeps_the_previous_snapshot(tmp_path: Path)
 
 
 def test_an_empty_snapshot_keeps_the_previous_table(tmp_path: Path) -> None:
-    project = write_project(tmp_path, YML.replace("    checks:\n      - {row_count: {min: 3}}\n", ""))
+    project = write_project(
+        tmp_path, YML.replace("    checks:\n      - {row_count: {min: 3}}\n", "")
+    )
     drop(project, "01.csv", "a,1\nb,2\nc,3\n")
     penstock.run(project)
     drop(project, "02.csv", "")  # header only

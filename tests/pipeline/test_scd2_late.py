@@ -98,8 +98,9 @@ def test_same_start_later_record_and_later_batch_win(tmp_path: Path) -> None:
         (1, "Rome", "2024-03-01", None, True),
     ]
     assert query(
-        project, "SELECT rows_in, rows_loaded, rows_duplicate FROM penstock.loads "
-        "ORDER BY source_file LIMIT 1"
+        project,
+        "SELECT rows_in, rows_loaded, rows_duplicate FROM penstock.loads "
+        "ORDER BY source_file LIMIT 1",
     ) == [(2, 1, 1)]
     assert ledger_counts(project)[-1] == (0, 1, 0, 0)
 

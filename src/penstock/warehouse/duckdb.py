@@ -21,8 +21,8 @@ from penstock.lake.manifest import PARQUET
 from penstock.quality.validate import BatchValidation
 from penstock.sql import literal
 from penstock.warehouse import duckdb_modes as modes
-from penstock.warehouse.duckdb_scd2 import scd2
 from penstock.warehouse.base import LEDGER_SCHEMA, LEDGER_TABLE, QUARANTINE_SCHEMA, LoadResult
+from penstock.warehouse.duckdb_scd2 import scd2
 from penstock.warehouse.duckdb_tables import (
     LEDGER,
     check_load_spec,

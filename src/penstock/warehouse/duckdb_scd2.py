@@ -36,7 +36,9 @@ SIMPLE = (
     "(_versions = 1 AND (NOT _has_current OR _valid_from > _current_from "
     "OR (_valid_from = _current_from AND _row_hash = _current_hash)))"
 )
-CHANGED = f"({SIMPLE} AND _has_current AND _valid_from > _current_from AND _row_hash <> _current_hash)"
+CHANGED = (
+    f"({SIMPLE} AND _has_current AND _valid_from > _current_from AND _row_hash <> _current_hash)"
+)
 
 
 def scd2(
