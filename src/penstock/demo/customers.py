@@ -1,7 +1,7 @@
 """Customers JSONL drops (SCD2): new customers, keys with two versions (different updated_at)
 in the first drop, both of which enter the history, and in later drops changed versions (new
-e-mail or segment, newer updated_at) and byte-identical repeats of earlier customers. Files are small, so each is built whole,
-vectorised.
+e-mail or segment, newer updated_at) and byte-identical repeats of earlier customers. Files
+are small, so each is built whole, vectorised.
 
 Lines look exactly like `json.dumps(obj, ensure_ascii=False)`: customer_id is a JSON number,
 everything else a JSON string; a valid row may carry `"signup_date": null`.
