@@ -83,21 +83,26 @@ def test_a_late_version_before_the_first_one(tmp_path: Path) -> None:
     ]
 
 
-def test_same_start_keeps_the_stored_version_and_counts_stale(tmp_path: Path) -> None:
+def test_same_start_later_record_and_later_batch_win(tmp_path: Path) -> None:
     project = write_project(tmp_path, YML)
     load_in_order(
         project,
         [
-            "1,Oslo,2024-01-01\n1,x,2024-01-01\n"[:0] + "1,Oslo,2024-01-01\n",
+            "1,x,2024-01-01\n1,Oslo,2024-01-01\n",  # same key and start in one file
             "1,Rome,2024-03-01\n",
-            "1,Kyiv,2024-01-01\n",
+            "1,Kyiv,2024-01-01\n",  # a correction of the first version
         ],
     )
     assert query(project, HISTORY) == [
-        (1, "Oslo", "2024-01-01", "2024-03-01", False),
+        (1, "Kyiv", "2024-01-01", "2024-03-01", False),
         (1, "Rome", "2024-03-01", None, True),
     ]
-    assert ledger_counts(project)[-1] == (0, 0, 0, 1)
+    assert query(
+        project,
+        "SELECT rows_in, rows_loaded, rows_duplicate FROM penstock.loads "
+        "ORDER BY source_file LIMIT 1",
+    ) == [(2, 1, 1)]
+    assert ledger_counts(project)[-1] == (0, 1, 0, 0)
 
 
 DROPS = [

@@ -134,8 +134,20 @@ class ObjectSpec(Model):
         return self.table or self.name
 
     def is_required(self, column: str) -> bool:
-        """Key columns are required whether or not they say so."""
-        return column in self.key or self.columns[column].required
+        """Key and order_by columns are required whether or not they say so: a row without
+        its key cannot be matched, a row without its order_by value cannot be ordered."""
+        return column in self.key or column == self.order_by or self.columns[column].required
+
+    @property
+    def versions_by_order_by(self) -> bool:
+        """Does each order_by value date its own SCD2 version? True when order_by is a date or
+        timestamp (`_valid_from` is that value); otherwise versions are dated by extraction
+        time, so a batch holds one version per key."""
+        return (
+            self.load == "scd2"
+            and self.order_by is not None
+            and self.columns[self.order_by].column_type.family in ("date", "timestamp")
+        )
 
     @model_validator(mode="before")
     @classmethod

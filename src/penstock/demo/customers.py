@@ -1,6 +1,7 @@
-"""Customers JSONL drops (SCD2): new customers, a duplicate key pair in the first drop, and in
-later drops changed versions (new e-mail or segment, newer updated_at) and byte-identical
-repeats of earlier customers. Files are small, so each is built whole, vectorised.
+"""Customers JSONL drops (SCD2): new customers, keys with two versions (different updated_at)
+in the first drop, both of which enter the history, and in later drops changed versions (new
+e-mail or segment, newer updated_at) and byte-identical repeats of earlier customers. Files
+are small, so each is built whole, vectorised.
 
 Lines look exactly like `json.dumps(obj, ensure_ascii=False)`: customer_id is a JSON number,
 everything else a JSON string; a valid row may carry `"signup_date": null`.
@@ -272,7 +273,9 @@ def write_drop(
     )
     quarantined = {int(p) + 1: [k] for p, k in zip(def_pos, kinds, strict=True)}
     return CustomerDrop(
-        expectation=FileExpectation.build(OBJECT, rows, quarantined, n_pairs),
+        # customers load as SCD2: both rows of a pair (different updated_at) are versions of
+        # their key, so nothing collapses as a duplicate
+        expectation=FileExpectation.build(OBJECT, rows, quarantined, 0),
         pool=new_pool,
         changed_ids=changed_ids,
         repeat_ids=repeat_ids,

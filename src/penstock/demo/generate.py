@@ -134,7 +134,9 @@ def create_demo_project(
         late_order_expected={} if late is None else late[1],
         duplicate_winners=order_winners,
         customers_current=len(cpool.cols),
-        customers_versions=len(cpool.cols) + len(changed),
+        # every customer's current version, plus the older one of each changed customer and of
+        # each in-file duplicate pair (both rows of a pair are versions in the SCD2 history)
+        customers_versions=len(cpool.cols) + len(changed) + len(customer_winners),
         changed_customer_ids=sorted(changed),
         unchanged_repeat_customer_ids=sorted(repeats),
         reason_counts=DemoExpectations.count_reasons(files),

@@ -307,6 +307,15 @@ class Runner:
                 validation.drop(conn)
         fault_point("after_load")
         status = _load_status(validation, load)
+        if load.kept_previous:
+            self._log(
+                result,
+                "warning",
+                f"batch {batch.batch_id} ({batch.manifest.source_file}) has no valid row to "
+                f"load; {obj.table_name} keeps the previous snapshot",
+                obj,
+                batch_id=batch.batch_id,
+            )
         self._step_finished(
             result, step_id, obj, batch.batch_id, "load", status, validation=validation
         )
@@ -376,6 +385,11 @@ class Runner:
 def _load_status(validation: BatchValidation, load: LoadResult) -> BatchStatus:
     if load.skipped:
         return "skipped"
-    if validation.rows_invalid or validation.failed_checks or validation.missing_columns:
+    if (
+        validation.rows_invalid
+        or validation.failed_checks
+        or validation.missing_columns
+        or load.kept_previous
+    ):
         return "warning"
     return "success"

@@ -138,10 +138,11 @@ def validate_batch(
 
     accepted = _accepted_condition(obj, bool(result.failed_checks))
     _create_quarantine_table(conn, obj, batch, bindings, checked, quarantine, accepted, result)
+    versions = _version_columns(obj)
     distinct = (
-        f"(SELECT count(*) FROM (SELECT DISTINCT {idents(obj.key)} FROM {checked} "
+        f"(SELECT count(*) FROM (SELECT DISTINCT {idents(versions)} FROM {checked} "
         f"WHERE {accepted}))"
-        if obj.key
+        if versions
         else f"(SELECT count(*) FROM {checked} WHERE {accepted})"
     )
     row = conn.execute(
@@ -157,11 +158,24 @@ def validate_batch(
     return result
 
 
+def _version_columns(obj: ObjectSpec) -> list[str]:
+    """The columns that tell one loadable row from another in a batch; rows equal in them are
+    duplicates and collapse to one. merge: the key. scd2 dated by order_by: the key and the
+    order_by value (each distinct date is a version of its own). No key: nothing collapses."""
+    if not obj.key:
+        return []
+    if obj.versions_by_order_by and obj.order_by:
+        return [*obj.key, obj.order_by]
+    return list(obj.key)
+
+
 def _accepted_condition(obj: ObjectSpec, batch_check_failed: bool) -> str:
     """Which validated rows go on to load (the others are quarantined)."""
     if obj.on_invalid == "warn":
         if obj.load in ("merge", "scd2") and obj.key:
-            return " AND ".join(f"{ident(k)} IS NOT NULL" for k in obj.key)
+            # a row without its key cannot be matched, nor one without order_by be ordered
+            needed = [*obj.key, *([obj.order_by] if obj.order_by else [])]
+            return " AND ".join(f"{ident(k)} IS NOT NULL" for k in needed)
         return "true"
     if batch_check_failed:
         return "false"
@@ -177,13 +191,20 @@ def _create_load_view(
     *,
     dedupe: bool,
 ) -> None:
-    """The rows to load; the window that picks each key's winner runs only if keys repeat."""
+    """The rows to load; the window that picks each key's winner runs only if keys repeat.
+
+    The winner is the greatest order_by, at a tie the later record. For SCD2 dated by
+    order_by, the window runs per key and order_by value, so every dated version is kept and
+    only rows with the same key and date collapse (the later record wins).
+    """
     columns = idents(obj.columns)
     qualify = ""
-    if obj.key and dedupe:
-        order = f"{ident(obj.order_by)} DESC NULLS LAST, " if obj.order_by else ""
+    versions = _version_columns(obj)
+    if versions and dedupe:
+        by_value = obj.order_by and obj.order_by not in versions
+        order = f"{ident(obj.order_by)} DESC NULLS LAST, " if by_value and obj.order_by else ""
         qualify = (
-            f"QUALIFY row_number() OVER (PARTITION BY {idents(obj.key)} "
+            f"QUALIFY row_number() OVER (PARTITION BY {idents(versions)} "
             f"ORDER BY {order}{ORDINAL} DESC) = 1"
         )
     # a view: an initial load or an append reads it once, straight into the target table

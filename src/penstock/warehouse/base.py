@@ -29,6 +29,7 @@ class LoadResult:
     rows_unchanged: int = 0
     rows_stale: int = 0
     loaded_at: datetime | None = None
+    kept_previous: bool = False  # replace: nothing to load, the previous snapshot stays
 
 
 class Warehouse(Protocol):

@@ -22,12 +22,15 @@ from penstock.quality.validate import BatchValidation
 from penstock.sql import literal
 from penstock.warehouse import duckdb_modes as modes
 from penstock.warehouse.base import LEDGER_SCHEMA, LEDGER_TABLE, QUARANTINE_SCHEMA, LoadResult
+from penstock.warehouse.duckdb_scd2 import scd2
 from penstock.warehouse.duckdb_tables import (
     LEDGER,
     REPLAYED,
+    check_load_spec,
     ensure_ledger,
     ensure_object_tables,
     existing_columns,
+    forget_load_spec,
     object_table,
     quarantine_table,
 )
@@ -101,6 +104,7 @@ class DuckDBWarehouse:
             if already:
                 conn.execute("ROLLBACK")
                 return LoadResult(batch.batch_id, skipped=True)
+            check_load_spec(conn, obj)
             ensure_object_tables(conn, obj)
             self._insert_quarantine(obj, batch, validation)
             counts = self._apply_mode(obj, batch, validation, loaded_at)
@@ -145,6 +149,7 @@ class DuckDBWarehouse:
             rows_unchanged=counts.unchanged,
             rows_stale=counts.stale,
             loaded_at=loaded_at,
+            kept_previous=counts.kept_previous,
         )
 
     def _insert_quarantine(
@@ -171,9 +176,7 @@ class DuckDBWarehouse:
             return modes.replace(self.conn, obj, source, batch.batch_id, loaded_at)
         if obj.load == "merge":
             return modes.merge(self.conn, obj, source, batch.batch_id, loaded_at)
-        return modes.scd2(
-            self.conn, obj, source, batch.batch_id, loaded_at, batch.manifest.extracted_at
-        )
+        return scd2(self.conn, obj, source, batch.batch_id, loaded_at, batch.manifest.extracted_at)
 
     def write_quarantine_file(
         self, validation: BatchValidation, batch_id: str, target: Path
@@ -232,6 +235,7 @@ class DuckDBWarehouse:
             conn.execute(f"DROP TABLE IF EXISTS {object_table(obj)}")
             conn.execute(f"DROP TABLE IF EXISTS {quarantine_table(obj)}")
             conn.execute(f"DELETE FROM {LEDGER} WHERE object = ?", [obj.name])
+            forget_load_spec(conn, obj.name)
             fault_point("inside_reset")
             conn.execute("COMMIT")
         except BaseException:

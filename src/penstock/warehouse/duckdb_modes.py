@@ -1,4 +1,5 @@
-"""The four load modes as set-based DuckDB SQL, from a temp table of validated, deduped rows.
+"""The load modes as set-based DuckDB SQL, from a temp table of validated, deduped rows
+(append, replace, merge here; SCD2 in `duckdb_scd2`, which uses the row hash defined here).
 
 Keys are compared column by column (tuples), never as concatenated strings. The SCD2 row hash
 is the md5 of the row's non-key columns encoded as a JSON object: values are quoted and
@@ -23,6 +24,7 @@ class ModeCounts:
     updated: int = 0
     unchanged: int = 0
     stale: int = 0
+    kept_previous: bool = False  # replace: no rows to load, the previous snapshot stays
 
 
 def _scalar_counts(conn: duckdb.DuckDBPyConnection, sql: str) -> tuple[int, ...]:
@@ -62,16 +64,28 @@ def replace(
     batch_id: str,
     loaded_at: datetime,
 ) -> ModeCounts:
+    """The batch becomes the table, unless it has no row to load: a snapshot whose rows all
+    failed (or a failed batch check), or an empty file, leaves the previous snapshot in place."""
+    if _is_empty(conn, source):
+        return ModeCounts(kept_previous=True)
     conn.execute(f"DELETE FROM {object_table(obj)}")
     return append(conn, obj, source, batch_id, loaded_at)
 
 
 def _newer(obj: ObjectSpec, new: str, old: str) -> str:
-    """When does the incoming row win over the stored one? Late data loses."""
+    """When does the incoming row win over the stored one? Late data loses; at an equal
+    order_by value the later batch wins (a correction)."""
     if not obj.order_by:
         return "true"
     ob = ident(obj.order_by)
     return f"({old}.{ob} IS NULL OR ({new}.{ob} IS NOT NULL AND {new}.{ob} >= {old}.{ob}))"
+
+
+def _same_row(obj: ObjectSpec, new: str, old: str) -> str:
+    """Every contract column equal (NULL equals NULL): the incoming row changes nothing."""
+    return " AND ".join(
+        f"{new}.{ident(c)} IS NOT DISTINCT FROM {old}.{ident(c)}" for c in obj.columns
+    )
 
 
 def merge(
@@ -96,14 +110,20 @@ def _merge_into(
     batch_id: str,
     loaded_at: datetime,
 ) -> ModeCounts:
+    """One MERGE: a new key is inserted; a differing row that is not older updates the stored
+    one (and takes this batch's `_batch_id`/`_loaded_at`); an identical row is unchanged and
+    writes nothing; an older differing row is stale."""
     on = join_on("t", "s", obj.key)
     newer = _newer(obj, "s", "t")
+    same = _same_row(obj, "s", "t")
     first_key = ident(obj.key[0])
-    inserted, updated, stale = _scalar_counts(
+    matched = f"t.{first_key} IS NOT NULL"
+    inserted, updated, unchanged, stale = _scalar_counts(
         conn,
-        f"SELECT count(*) FILTER (WHERE t.{first_key} IS NULL), "
-        f"count(*) FILTER (WHERE t.{first_key} IS NOT NULL AND {newer}), "
-        f"count(*) FILTER (WHERE t.{first_key} IS NOT NULL AND NOT {newer}) "
+        f"SELECT count(*) FILTER (WHERE NOT {matched}), "
+        f"count(*) FILTER (WHERE {matched} AND NOT ({same}) AND {newer}), "
+        f"count(*) FILTER (WHERE {matched} AND {same}), "
+        f"count(*) FILTER (WHERE {matched} AND NOT ({same}) AND NOT {newer}) "
         f"FROM {source} s LEFT JOIN {table} t ON {on}",
     )
     cols = list(obj.columns)
@@ -115,12 +135,12 @@ def _merge_into(
     conn.execute(
         f"""
         MERGE INTO {table} t USING {source} s ON ({on})
-        WHEN MATCHED AND {newer} THEN UPDATE SET {set_clause}
+        WHEN MATCHED AND NOT ({same}) AND {newer} THEN UPDATE SET {set_clause}
         WHEN NOT MATCHED THEN INSERT ({idents(cols)}, _batch_id, _loaded_at)
             VALUES ({idents(cols, "s.")}, {_system_values(batch_id, loaded_at)})
         """
     )
-    return ModeCounts(inserted=inserted, updated=updated, stale=stale)
+    return ModeCounts(inserted=inserted, updated=updated, unchanged=unchanged, stale=stale)
 
 
 def row_hash_sql(obj: ObjectSpec, alias: str) -> str:
@@ -128,156 +148,24 @@ def row_hash_sql(obj: ObjectSpec, alias: str) -> str:
 
     Tracked: every column but the key and `order_by`; the order_by value dates a version
     (`_valid_from`), so a re-delivery with a newer timestamp and the same values is no change.
+    A NULL value is left out of the object, so a column the contract adds (NULL in old data)
+    does not change the hash of a row that lacks it: history loaded before the column came
+    and history rebuilt after it are the same. For a row without NULLs the text is exactly
+    `to_json(struct_pack(...))`; '' and NULL still differ (`"c":""` vs no field).
     """
     skip = {*obj.key, obj.order_by}
     attrs = [c for c in obj.columns if c not in skip] or list(obj.columns)
-    fields = ", ".join(f"{ident(c)} := {alias}.{ident(c)}" for c in attrs)
-    return f"md5(to_json(struct_pack({fields})))"
+    fields = ", ".join(
+        f"CASE WHEN {alias}.{ident(c)} IS NOT NULL "
+        f"THEN {literal(chr(34) + c + chr(34) + ':')} || to_json({alias}.{ident(c)}) END"
+        for c in attrs
+    )
+    return f"md5('{{' || concat_ws(',', {fields}) || '}}')"
 
 
 def valid_from_sql(obj: ObjectSpec, alias: str, extracted_at: datetime) -> str:
     """A version's start: the row's order_by time when it is one, else its extraction time."""
     fallback = literal(extracted_at.replace(tzinfo=None))
-    if obj.order_by and obj.columns[obj.order_by].column_type.family in ("date", "timestamp"):
+    if obj.versions_by_order_by and obj.order_by:
         return f"coalesce(CAST({alias}.{ident(obj.order_by)} AS TIMESTAMP), {fallback})"
     return fallback
-
-
-def scd2(
-    conn: duckdb.DuckDBPyConnection,
-    obj: ObjectSpec,
-    source: str,
-    batch_id: str,
-    loaded_at: datetime,
-    extracted_at: datetime,
-) -> ModeCounts:
-    """Version history by key. Each incoming row is compared with the key's current version:
-
-    * a new key opens its first version;
-    * a later version that differs closes the current one and opens a new one; the same
-      content writes nothing;
-    * a version starting at the same time as the current one keeps the stored one (a
-      differing one counts as stale);
-    * a late version (older than the current one) is placed into the history: the key's
-      timeline is rebuilt from its stored versions plus the late one.
-
-    So the history is the same whatever order the batches arrive in.
-    """
-    table = object_table(obj)
-    on = join_on("t", "s", obj.key)
-    first_key = ident(obj.key[0])
-    versions = f"_scd2_{batch_id.replace('-', '_')}"
-    conn.execute(
-        f"""
-        CREATE TEMP TABLE {versions} AS
-        SELECT s.*, {row_hash_sql(obj, "s")} AS _row_hash,
-               {valid_from_sql(obj, "s", extracted_at)} AS _valid_from,
-               t.{first_key} IS NOT NULL AS _has_current,
-               t._row_hash AS _current_hash, t._valid_from AS _current_from
-        FROM {source} s LEFT JOIN {table} t ON {on} AND t._is_current
-        """
-    )
-    changed = "_has_current AND _valid_from > _current_from AND _row_hash <> _current_hash"
-    late = "_has_current AND _valid_from < _current_from"
-    try:
-        inserted, updated, unchanged, stale, n_late = _scalar_counts(
-            conn,
-            f"SELECT count(*) FILTER (WHERE NOT _has_current), "
-            f"count(*) FILTER (WHERE {changed}), "
-            f"count(*) FILTER (WHERE _has_current AND _valid_from >= _current_from "
-            f"AND _row_hash = _current_hash), "
-            f"count(*) FILTER (WHERE _has_current AND _valid_from = _current_from "
-            f"AND _row_hash <> _current_hash), "
-            f"count(*) FILTER (WHERE {late}) FROM {versions}",
-        )
-        conn.execute(
-            f"UPDATE {table} AS t SET _valid_to = s._valid_from, _is_current = false "
-            f"FROM (SELECT * FROM {versions} WHERE {changed}) s "
-            f"WHERE {on} AND t._is_current"
-        )
-        cols = idents(obj.columns)
-        conn.execute(
-            f"INSERT INTO {table} ({cols}, _batch_id, _loaded_at, _valid_from, _valid_to, "
-            f"_is_current, _row_hash) "
-            f"SELECT {cols}, {_system_values(batch_id, loaded_at)}, _valid_from, NULL, true, "
-            f"_row_hash FROM {versions} WHERE NOT _has_current OR ({changed})"
-        )
-        if n_late:
-            placed, late_stale = _place_late_versions(
-                conn, obj, versions, late, batch_id, loaded_at
-            )
-            updated += placed
-            stale += late_stale
-            unchanged += n_late - placed - late_stale
-    finally:
-        conn.execute(f"DROP TABLE IF EXISTS {versions}")
-    return ModeCounts(inserted=inserted, updated=updated, unchanged=unchanged, stale=stale)
-
-
-def _place_late_versions(
-    conn: duckdb.DuckDBPyConnection,
-    obj: ObjectSpec,
-    versions: str,
-    late: str,
-    batch_id: str,
-    loaded_at: datetime,
-) -> tuple[int, int]:
-    """Rebuild the timeline of the keys that received a late version.
-
-    Stored versions and late ones are ordered by start; at an equal start the stored one
-    stays; a version equal to the one before it adds nothing (the earlier start wins); each
-    version is valid until the next one starts. Returns (late versions placed, late versions
-    that lost a tie with a differing stored version).
-    """
-    table = object_table(obj)
-    keys = idents(obj.key)
-    cols = idents(obj.columns)
-    timeline = f"{versions}_timeline"
-    conn.execute(
-        f"""
-        CREATE TEMP TABLE {timeline} AS
-        WITH incoming AS (
-            SELECT {cols}, {literal(batch_id)} AS _batch_id,
-                   {literal(loaded_at.replace(tzinfo=None))} AS _loaded_at,
-                   _valid_from, _row_hash, true AS _late
-            FROM {versions} WHERE {late}
-        ),
-        stored AS (
-            SELECT {cols}, _batch_id, _loaded_at, _valid_from, _row_hash, false AS _late
-            FROM {table} t
-            WHERE EXISTS (SELECT 1 FROM incoming i WHERE {join_on("t", "i", obj.key)})
-        ),
-        combined AS (
-            SELECT * FROM (SELECT * FROM stored UNION ALL BY NAME SELECT * FROM incoming)
-            QUALIFY row_number() OVER (PARTITION BY {keys}, _valid_from ORDER BY _late) = 1
-        ),
-        ordered AS (
-            SELECT *, lag(_row_hash) OVER (PARTITION BY {keys} ORDER BY _valid_from) AS _prev
-            FROM combined
-        )
-        SELECT * EXCLUDE (_prev),
-               lead(_valid_from) OVER (PARTITION BY {keys} ORDER BY _valid_from) AS _valid_to
-        FROM ordered WHERE _prev IS DISTINCT FROM _row_hash
-        """
-    )
-    try:
-        (placed,) = _scalar_counts(conn, f"SELECT count(*) FROM {timeline} WHERE _late")
-        (lost,) = _scalar_counts(
-            conn,
-            f"SELECT count(*) FROM {versions} v WHERE {late} AND EXISTS ("
-            f"SELECT 1 FROM {table} t WHERE {join_on('t', 'v', obj.key)} "
-            f"AND t._valid_from = v._valid_from AND t._row_hash <> v._row_hash)",
-        )
-        conn.execute(
-            f"DELETE FROM {table} AS t WHERE EXISTS "
-            f"(SELECT 1 FROM {timeline} n WHERE {join_on('t', 'n', obj.key)})"
-        )
-        conn.execute(
-            f"INSERT INTO {table} ({cols}, _batch_id, _loaded_at, _valid_from, _valid_to, "
-            f"_is_current, _row_hash) "
-            f"SELECT {cols}, _batch_id, _loaded_at, _valid_from, _valid_to, "
-            f"_valid_to IS NULL, _row_hash FROM {timeline}"
-        )
-    finally:
-        conn.execute(f"DROP TABLE IF EXISTS {timeline}")
-    return placed, lost

@@ -1,7 +1,9 @@
-"""DDL for the DuckDB warehouse: object tables, quarantine tables, the load ledger.
+"""DDL for the DuckDB warehouse: object tables, quarantine tables, the load ledger, and what
+each object table was loaded with (`penstock.objects`).
 
 Tables follow the contract: a column the contract adds is added to the table; a column whose
-declared type no longer matches the table's is an error naming both types.
+declared type no longer matches the table's is an error naming both types, and so is a changed
+load mode, key or order_by of an object whose table holds data.
 """
 
 from __future__ import annotations
@@ -16,6 +18,19 @@ from penstock.warehouse.base import LEDGER_SCHEMA, LEDGER_TABLE, QUARANTINE_SCHE
 LEDGER = qualified(LEDGER_SCHEMA, LEDGER_TABLE)
 # A batch's first load time, kept across rebuilds (one row per batch, like the ledger).
 REPLAYED = qualified(LEDGER_SCHEMA, "replayed_loads")
+OBJECTS = qualified(LEDGER_SCHEMA, "objects")
+
+# One row per object that has loaded: how its table was loaded. Written in the load
+# transaction when it is new or changed (while the table is empty); reset by rebuild.
+OBJECTS_DDL = f"""
+CREATE TABLE IF NOT EXISTS {OBJECTS} (
+    object VARCHAR NOT NULL,
+    table_name VARCHAR NOT NULL,
+    load_mode VARCHAR NOT NULL,
+    key VARCHAR[] NOT NULL,
+    order_by VARCHAR
+)
+"""
 
 LEDGER_DDL = f"""
 CREATE TABLE IF NOT EXISTS {LEDGER} (
@@ -46,6 +61,65 @@ def ensure_ledger(conn: duckdb.DuckDBPyConnection) -> None:
         f"CREATE TABLE IF NOT EXISTS {REPLAYED} (batch_id VARCHAR PRIMARY KEY, "
         f"object VARCHAR NOT NULL, loaded_at TIMESTAMP NOT NULL)"
     )
+    conn.execute(OBJECTS_DDL)
+
+
+def check_load_spec(conn: duckdb.DuckDBPyConnection, obj: ObjectSpec) -> None:
+    """Refuse to load when the object's load mode, key or order_by differs from what its
+    table holds data under; record them when they are new (or the table is empty).
+
+    A warehouse written before `penstock.objects` existed has no row: the load mode comes from
+    the ledger's latest batch of the object, and key and order_by are recorded from now on.
+    """
+    declared: tuple[str, list[str], str | None] = (obj.load, list(obj.key), obj.order_by)
+    row = conn.execute(
+        f"SELECT load_mode, key, order_by, table_name FROM {OBJECTS} WHERE object = ?",
+        [obj.name],
+    ).fetchone()
+    if row is not None:
+        recorded = [("load", row[0]), ("key", list(row[1])), ("order_by", row[2])]
+    else:
+        last = conn.execute(
+            f"SELECT load_mode FROM {LEDGER} WHERE object = ? ORDER BY loaded_at DESC LIMIT 1",
+            [obj.name],
+        ).fetchone()
+        recorded = [("load", last[0])] if last else []
+    now = dict(zip(("load", "key", "order_by"), declared, strict=True))
+    changed = [(what, old, now[what]) for what, old in recorded if old != now[what]]
+    if changed and _has_rows(conn, obj.table_name):
+        what, old, new = changed[0]
+        raise WarehouseError(
+            f"object {obj.name}: {what} changed from {_show(old)} to {_show(new)}, but table "
+            f"{obj.table_name} holds rows loaded with {what} {_show(old)}; change it back, or run "
+            f"`penstock rebuild --select {obj.name}` to reload the table from the stage zone",
+            object=obj.name,
+            table=obj.table_name,
+        )
+    if row is not None and not changed and row[3] == obj.table_name:
+        return  # the common case: nothing to write
+    conn.execute(f"DELETE FROM {OBJECTS} WHERE object = ?", [obj.name])
+    conn.execute(
+        f"INSERT INTO {OBJECTS} VALUES (?, ?, ?, ?, ?)",
+        [obj.name, obj.table_name, *declared],
+    )
+
+
+def forget_load_spec(conn: duckdb.DuckDBPyConnection, object_name: str) -> None:
+    conn.execute(f"DELETE FROM {OBJECTS} WHERE object = ?", [object_name])
+
+
+def _show(value: object) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, list):
+        return "[" + ", ".join(str(v) for v in value) + "]"
+    return str(value)
+
+
+def _has_rows(conn: duckdb.DuckDBPyConnection, table: str) -> bool:
+    if not existing_columns(conn, "main", table):
+        return False
+    return conn.execute(f"SELECT 1 FROM {ident(table)} LIMIT 1").fetchone() is not None
 
 
 def object_table(obj: ObjectSpec) -> str:
