@@ -18,8 +18,9 @@ from penstock.catalog import Project, load_project
 from penstock.cli.progress import ProgressSink
 from penstock.cli.render import console, err_console, print_json, summary_table, table
 from penstock.engine import RunResult, Session
+from penstock.engine.session import DEFAULT_WAIT_SECONDS
 from penstock.engine.status import open_for_reading, project_status
-from penstock.errors import PenstockError, RunFailed, UsageError, WarehouseError
+from penstock.errors import PenstockError, RunFailed, UsageError, WarehouseError, first_line
 from penstock.observe import MetadataStore
 
 app = typer.Typer(
@@ -34,6 +35,14 @@ ProjectOpt = Annotated[
     Path, typer.Option("--project", "-p", help="Project directory (holding penstock.yml).")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+WaitOpt = Annotated[
+    float,
+    typer.Option(
+        "--wait",
+        help="While another run holds the warehouse, wait up to this many seconds for it.",
+        min=0,
+    ),
+]
 SelectOpt = Annotated[
     str | None, typer.Option("--select", "-s", help="Object name(s) or group:G, comma-separated.")
 ]
@@ -104,12 +113,21 @@ def _print_run(result: RunResult, project: Project, as_json: bool) -> None:
     )
 
 
+def _waiting(message: str) -> None:
+    err_console.print(f"[yellow]waiting:[/] {escape(message)}", highlight=False)
+
+
 @app.command()
-def run(project: ProjectOpt = Path(), select: SelectOpt = None, as_json: JsonOpt = False) -> None:
+def run(
+    project: ProjectOpt = Path(),
+    select: SelectOpt = None,
+    wait: WaitOpt = DEFAULT_WAIT_SECONDS,
+    as_json: JsonOpt = False,
+) -> None:
     """Extract, stage, validate and load the selected objects."""
     proj = _project(project)
     progress = ProgressSink(enabled=not as_json and err_console.is_terminal)
-    with Session(proj) as session, progress:
+    with Session(proj, wait=wait, on_wait=_waiting) as session, progress:
         session.bus.subscribe(progress.handle)
         result = session.runner.run(select)
         warnings = len(session.store.logs(result.run_id, "warning"))
@@ -124,11 +142,14 @@ def run(project: ProjectOpt = Path(), select: SelectOpt = None, as_json: JsonOpt
 
 @app.command()
 def rebuild(
-    project: ProjectOpt = Path(), select: SelectOpt = None, as_json: JsonOpt = False
+    project: ProjectOpt = Path(),
+    select: SelectOpt = None,
+    wait: WaitOpt = DEFAULT_WAIT_SECONDS,
+    as_json: JsonOpt = False,
 ) -> None:
     """Empty the object tables and replay every staged batch from the stage zone."""
     proj = _project(project)
-    with Session(proj) as session:
+    with Session(proj, wait=wait, on_wait=_waiting) as session:
         result = session.runner.rebuild(select)
     _print_run(result, proj, as_json)
     if result.status == "failed":
@@ -347,6 +368,15 @@ def main(argv: list[str] | None = None) -> int:
         return int(exc.exit_code)
     except typer.Abort:
         err_console.print("[red]aborted[/]")
+        return 1
+    except Exception as exc:  # a bug or an unforeseen condition: still one line, exit 1
+        if debug:
+            traceback.print_exc()
+        hint = "" if debug else " (--debug shows the traceback)"
+        err_console.print(
+            f"[red]error:[/] unexpected {type(exc).__name__}: {escape(first_line(exc))}{hint}",
+            highlight=False,
+        )
         return 1
     return 0
 

@@ -18,7 +18,7 @@ from penstock.observe.records import (
 from penstock.observe.schema import job_runs, logs, step_runs
 
 # Worst first: the status reported for an object's last run.
-_SEVERITY = {"failed": 4, "running": 3, "warning": 2, "success": 1, "skipped": 0}
+_SEVERITY = {"abandoned": 4, "failed": 4, "running": 3, "warning": 2, "success": 1, "skipped": 0}
 _LOADED = ("success", "warning")
 _CHUNK = 500
 

@@ -279,6 +279,37 @@ class MetadataStore:
                 [{"project_hash": h, "name": g} for g in dict.fromkeys(snap.groups)],
             )
 
+    def mark_abandoned(self, project: str) -> list[str]:
+        """Mark the project's runs still `running` as `abandoned` (and their running steps).
+
+        Call only while holding the project's warehouse lock: then no live process can be
+        running them, so they are left over from a process that was killed.
+        """
+        r, s = job_runs.c, step_runs.c
+        with self._guard("mark abandoned runs"), self._engine.begin() as conn:
+            stale = list(
+                conn.execute(
+                    sa.select(r.run_id).where(r.project == project, r.status == "running")
+                ).scalars()
+            )
+            if not stale:
+                return []
+            conn.execute(
+                step_runs.update()
+                .where(s.run_id.in_(stale), s.status == "running")
+                .values(status="abandoned", error="abandoned: the process ended mid-step")
+            )
+            conn.execute(
+                job_runs.update()
+                .where(r.run_id.in_(stale))
+                .values(
+                    status="abandoned",
+                    error="abandoned: the process running it ended without finishing "
+                    "(killed or crashed); the next run repaired what it left",
+                )
+            )
+        return [str(run_id) for run_id in stale]
+
     def prune(self, retention_days: int, *, now: datetime | None = None) -> dict[str, int]:
         """Delete runs (with their steps and logs) and logs older than `retention_days`.
 

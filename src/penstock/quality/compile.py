@@ -48,7 +48,9 @@ def bind_columns(obj: ObjectSpec, stage_schema: Mapping[str, str]) -> list[Colum
     for index, (name, spec) in enumerate(obj.columns.items()):
         stage_column = by_lower.get(name.lower())
         stage_type = stage_schema[stage_column] if stage_column else "VARCHAR"
-        bindings.append(ColumnBinding(name, spec, f"{RESERVED_PREFIX}raw_{index}", stage_column, stage_type))
+        bindings.append(
+            ColumnBinding(name, spec, f"{RESERVED_PREFIX}raw_{index}", stage_column, stage_type)
+        )
     return bindings
 
 
