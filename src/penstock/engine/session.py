@@ -12,6 +12,7 @@ from penstock.observe import (
     AttributeRow,
     CatalogSnapshot,
     EventBus,
+    LedgerLoad,
     MetadataStore,
     ObjectRow,
     SourceRow,
@@ -85,15 +86,22 @@ class Session:
             raise
         self.lake.remove_stale_temps()  # the warehouse lock is held: no other run writes here
         self.abandoned_runs: list[str] = []
-        if project.warehouse_path is not None:
-            # the lock is the evidence: a run still `running` has no live process behind it
-            try:
+        self.reconciled_batches: list[str] = []
+        try:
+            # the ledger is the truth for what loaded: record the loads the store missed
+            self.reconciled_batches = self.store.reconcile_loads(
+                project.name,
+                project.project_hash,
+                [LedgerLoad(**row) for row in self.warehouse.ledger()],
+            )
+            if project.warehouse_path is not None:
+                # the lock is the evidence: a run still `running` has no live process behind it
                 self.abandoned_runs = self.store.mark_abandoned(project.name)
-            except BaseException:
-                self.close()
-                raise
+        except BaseException:
+            self.close()
+            raise
         self.bus = EventBus()
-        self.bus.subscribe(self.store.handle)
+        self.bus.subscribe(self.store.handle, guarded=True, name="the metadata store")
         if record_catalog:
             self.store.record_catalog(catalog_snapshot(project))
             self.store.prune(project.retention_days)

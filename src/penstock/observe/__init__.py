@@ -17,7 +17,7 @@ from penstock.observe.events import (
     utcnow,
 )
 from penstock.observe.jsonable import to_jsonable
-from penstock.observe.records import LogRow, ObjectStatus, RunSummary, StepRow
+from penstock.observe.records import LedgerLoad, LogRow, ObjectStatus, RunSummary, StepRow
 from penstock.observe.store import MetadataStore, MetadataStoreError, MetadataStoreUnavailable
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "Event",
     "EventBus",
     "Handler",
+    "LedgerLoad",
     "LogLevel",
     "LogRecord",
     "LogRow",

@@ -92,6 +92,7 @@ def steps(conn: sa.Connection, run_id: str) -> list[StepRow]:
             ended_at=row.ended_at,
             duration_s=duration(row.started_at, row.ended_at),
             error=row.error,
+            reconciled=bool(row.reconciled),
         )
         for row in conn.execute(query)
     ]

@@ -42,6 +42,7 @@ class StepRow:
     ended_at: datetime | None
     duration_s: float | None
     error: str | None
+    reconciled: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +73,20 @@ class ObjectStatus:
     last_batch_at: datetime | None = None
     batches_loaded: int = 0
     rows_quarantined_total: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerLoad:
+    """One batch the warehouse ledger says loaded: the truth the store is reconciled with."""
+
+    batch_id: str
+    object: str
+    run_id: str | None
+    loaded_at: datetime
+    rows_in: int
+    rows_loaded: int
+    rows_quarantined: int
+    rows_duplicate: int
 
 
 def duration(started: datetime | None, ended: datetime | None) -> float | None:

@@ -129,6 +129,9 @@ step_runs = sa.Table(
     sa.Column("started_at", UTCDateTime(), nullable=False),
     sa.Column("ended_at", UTCDateTime()),
     sa.Column("error", sa.Text()),
+    # true when the step was recorded afterwards from the warehouse ledger (the store had
+    # missed it); added to older stores by MetadataStore.create
+    sa.Column("reconciled", sa.Boolean()),
     sa.Index("ix_step_runs_object_started_at", "object", "started_at"),
     sa.Index("ix_step_runs_run_id", "run_id"),
 )

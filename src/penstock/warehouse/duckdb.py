@@ -123,6 +123,20 @@ class DuckDBWarehouse:
         ).fetchall()
         return {str(r[0]) for r in rows}
 
+    def ledger(self) -> list[dict[str, Any]]:
+        """Every ledger row: batch, object, run, load time (UTC) and its row counts."""
+        if not existing_columns(self.conn, LEDGER_SCHEMA, LEDGER_TABLE):
+            return []
+        cursor = self.conn.execute(
+            f"SELECT batch_id, object, run_id, loaded_at, rows_in, rows_loaded, "
+            f"rows_quarantined, rows_duplicate FROM {LEDGER} ORDER BY loaded_at, batch_id"
+        )
+        names = [d[0] for d in cursor.description]
+        rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        for row in rows:
+            row["loaded_at"] = row["loaded_at"].replace(tzinfo=UTC)
+        return rows
+
     # -- loading ------------------------------------------------------------------------
     def load_batch(
         self,
