@@ -21,3 +21,16 @@ def describe(exc: Exception) -> tuple[str, dict[str, Any]]:
     message = redact(f"unexpected error: {type(exc).__name__}: {first_line(exc)}")
     trace = "".join(traceback.format_exception(exc))
     return message, {"error_type": type(exc).__name__, "traceback": redact(trace)}
+
+
+def skip_command(object_name: str, batch_id: str) -> str:
+    """The command that skips a batch, ready to copy (a batch id prefix is enough)."""
+    return f"penstock batches skip {object_name} {batch_id} --reason TEXT"
+
+
+def skip_hint(object_name: str, batch_id: str) -> str:
+    """What to do about a batch that cannot load: the later batches of its object wait."""
+    return (
+        f"later batches of '{object_name}' wait for it: fix the cause, or deliver a corrected "
+        f"file and skip this batch: {skip_command(object_name, batch_id)}"
+    )

@@ -15,9 +15,9 @@ from functools import partial
 from typing import Any
 
 from penstock.catalog import ObjectSpec, Project
-from penstock.engine.failures import describe
+from penstock.engine.failures import describe, skip_command, skip_hint
 from penstock.engine.results import BatchOutcome, BatchStatus, RunResult
-from penstock.errors import first_line
+from penstock.errors import TransientError, first_line
 from penstock.faults import fault_point
 from penstock.lake import Lake, StagedBatch
 from penstock.lake.atomic import atomic_target
@@ -268,13 +268,27 @@ class Runner:
             pending=len(batches),
         )
         for batch in batches:
+            if batch.skip is not None:
+                skip = batch.skip
+                self._log(
+                    result,
+                    "info",
+                    f"{obj.name}: batch {batch.batch_id} ({batch.manifest.source_file}) is "
+                    f"skipped, not loaded: {skip.reason} "
+                    f"(by {skip.by} at {skip.at:%Y-%m-%d %H:%M})",
+                    obj,
+                    batch_id=batch.batch_id,
+                    event="skipped",
+                )
+                continue
             outcome = self._load_one(result, obj, batch, loaded_at.get(batch.batch_id))
             result.outcomes.append(outcome)
             if outcome.status == "failed":
                 self._log(
                     result,
                     "warning",
-                    f"{obj.name}: later batches wait until batch {batch.batch_id} loads",
+                    f"{obj.name}: later batches wait until batch {batch.batch_id} loads or is "
+                    f"skipped ({skip_command(obj.name, batch.batch_id)})",
                     obj,
                     batch_id=batch.batch_id,
                 )
@@ -307,6 +321,8 @@ class Runner:
             )
         except Exception as exc:
             message, fields = describe(exc)
+            if not isinstance(exc, TransientError):
+                message = f"{message}; {skip_hint(obj.name, batch.batch_id)}"
             self._step_finished(result, step_id, obj, batch.batch_id, "load", "failed", message)
             self._log(result, "error", message, obj, **{**fields, "batch_id": batch.batch_id})
             return BatchOutcome(

@@ -89,6 +89,29 @@ class LedgerLoad:
     rows_duplicate: int
 
 
+@dataclass(frozen=True, slots=True)
+class BatchDecision:
+    """A skip or unskip of a staged batch, as `penstock batches skip` recorded it."""
+
+    object: str
+    batch_id: str
+    action: str
+    reason: str | None
+    decided_by: str
+    decided_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class BatchAttempt:
+    """The latest load step of a batch the store knows: its status and error."""
+
+    batch_id: str
+    run_id: str
+    status: str
+    error: str | None
+    at: datetime
+
+
 def duration(started: datetime | None, ended: datetime | None) -> float | None:
     if started is None or ended is None:
         return None

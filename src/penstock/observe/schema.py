@@ -150,3 +150,19 @@ logs = sa.Table(
     sa.Index("ix_logs_run_id", "run_id"),
     sa.Index("ix_logs_at", "at"),
 )
+
+# A skip (or its undo) decided for a staged batch: the audit record of `penstock batches skip`.
+# What run and rebuild honour is the marker beside the batch in the lake.
+batch_decisions = sa.Table(
+    "batch_decisions",
+    metadata,
+    sa.Column("id", _BigId, primary_key=True, autoincrement=True),
+    sa.Column("project", sa.String(255), nullable=False),
+    sa.Column("object", sa.String(255), nullable=False),
+    sa.Column("batch_id", sa.String(255), nullable=False),
+    sa.Column("action", sa.String(16), nullable=False),
+    sa.Column("reason", sa.Text()),
+    sa.Column("decided_by", sa.String(255), nullable=False),
+    sa.Column("decided_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_batch_decisions_object", "object", "batch_id"),
+)

@@ -32,9 +32,18 @@ from penstock.observe.events import (
     utcnow,
 )
 from penstock.observe.jsonable import to_jsonable
-from penstock.observe.records import LedgerLoad, LogRow, ObjectStatus, RunSummary, StepRow
+from penstock.observe.records import (
+    BatchAttempt,
+    BatchDecision,
+    LedgerLoad,
+    LogRow,
+    ObjectStatus,
+    RunSummary,
+    StepRow,
+)
 from penstock.observe.redaction import redact_opt, redact_value
 from penstock.observe.schema import (
+    batch_decisions,
     catalog_attributes,
     catalog_groups,
     catalog_objects,
@@ -393,6 +402,60 @@ class MetadataStore:
                     **values,
                 )
             )
+
+    def record_batch_decision(self, project: str, decision: BatchDecision) -> None:
+        """Keep a skip/unskip of a batch for audit (the lake marker is what runs honour)."""
+        with self._guard("record a batch decision"), self._engine.begin() as conn:
+            conn.execute(
+                batch_decisions.insert().values(
+                    project=project,
+                    object=decision.object,
+                    batch_id=decision.batch_id,
+                    action=decision.action,
+                    reason=redact_opt(decision.reason),
+                    decided_by=decision.decided_by,
+                    decided_at=decision.decided_at,
+                )
+            )
+
+    def batch_decisions(self, object_name: str) -> dict[str, BatchDecision]:
+        """The latest decision per batch of an object."""
+        d = batch_decisions.c
+        query = (
+            sa.select(batch_decisions).where(d.object == object_name).order_by(d.decided_at, d.id)
+        )
+        with self._guard("read batch decisions"), self._engine.connect() as conn:
+            return {
+                row.batch_id: BatchDecision(
+                    object=row.object,
+                    batch_id=row.batch_id,
+                    action=row.action,
+                    reason=row.reason,
+                    decided_by=row.decided_by,
+                    decided_at=row.decided_at,
+                )
+                for row in conn.execute(query)
+            }
+
+    def batch_attempts(self, object_name: str) -> dict[str, BatchAttempt]:
+        """The latest load step per batch of an object (its status and error)."""
+        s = step_runs.c
+        query = (
+            sa.select(s.batch_id, s.run_id, s.status, s.error, s.started_at)
+            .where(s.object == object_name, s.step == "load", s.batch_id.is_not(None))
+            .order_by(s.started_at, s.step_id)
+        )
+        with self._guard("read batch attempts"), self._engine.connect() as conn:
+            return {
+                row.batch_id: BatchAttempt(
+                    batch_id=row.batch_id,
+                    run_id=row.run_id,
+                    status=row.status,
+                    error=row.error,
+                    at=row.started_at,
+                )
+                for row in conn.execute(query)
+            }
 
     def prune(self, retention_days: int, *, now: datetime | None = None) -> dict[str, int]:
         """Delete runs (with their steps and logs) and logs older than `retention_days`.
