@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -17,7 +18,14 @@ import pytest
 
 from penstock import load_project
 from penstock.engine import Session
-from penstock.observe import Event, EventBus, LogRecord, MetadataStore, StepFinished
+from penstock.observe import (
+    Event,
+    EventBus,
+    LedgerLoad,
+    LogRecord,
+    MetadataStore,
+    StepFinished,
+)
 
 from helpers import query, write_project
 
@@ -185,3 +193,18 @@ def test_an_older_store_gets_the_reconciled_column(tmp_path: Path) -> None:
     conn = sqlite3.connect(db)
     assert "reconciled" in {r[1] for r in conn.execute("PRAGMA table_info(step_runs)")}
     conn.close()
+
+
+def test_reconciling_leaves_batches_older_than_retention_alone(tmp_path: Path) -> None:
+    """Their steps may have been pruned on purpose: they must not come back."""
+    now = datetime.now(UTC)
+    old = LedgerLoad("b-old", "items", "r-old", now - timedelta(days=100), 1, 1, 0, 0)
+    new = LedgerLoad("b-new", "items", None, now - timedelta(days=1), 2, 1, 1, 0)
+    with MetadataStore(f"sqlite:///{tmp_path / 'm.db'}") as store:
+        got = store.reconcile_loads("p", "h", [old, new], since=now - timedelta(days=90))
+        assert got == ["b-new"]
+        (run,) = store.runs()
+        assert run.status == "reconciled" and run.run_id == "reconciled-b-new"
+        (step,) = store.steps(run.run_id)
+        assert (step.batch_id, step.status, step.reconciled) == ("b-new", "warning", True)
+        assert store.reconcile_loads("p", "h", [old, new], since=now - timedelta(days=90)) == []

@@ -265,7 +265,7 @@ class Runner:
             f"{obj.name}: {len(batches)} batch(es) to load",
             obj,
             event="load_plan",
-            pending=len(batches),
+            pending=sum(1 for b in batches if b.skip is None),
         )
         for batch in batches:
             if batch.skip is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from types import TracebackType
 
 from penstock.catalog import Project
@@ -16,6 +17,7 @@ from penstock.observe import (
     MetadataStore,
     ObjectRow,
     SourceRow,
+    utcnow,
 )
 from penstock.warehouse import DuckDBWarehouse, connect_warehouse
 
@@ -93,6 +95,7 @@ class Session:
                 project.name,
                 project.project_hash,
                 [LedgerLoad(**row) for row in self.warehouse.ledger()],
+                since=utcnow() - timedelta(days=project.retention_days),
             )
             if project.warehouse_path is not None:
                 # the lock is the evidence: a run still `running` has no live process behind it

@@ -325,15 +325,24 @@ class MetadataStore:
         return [str(run_id) for run_id in stale]
 
     def reconcile_loads(
-        self, project: str, project_hash: str, ledger: Sequence[LedgerLoad]
+        self,
+        project: str,
+        project_hash: str,
+        ledger: Sequence[LedgerLoad],
+        *,
+        since: datetime | None = None,
     ) -> list[str]:
         """Give every ledger batch without a successful load step in the store one, marked
         `reconciled` (the store missed it: a sink failure). Returns the reconciled batch ids.
+        Batches loaded before `since` (the retention cutoff: their steps may be pruned) are
+        left alone.
 
         The step is recorded under the run the ledger names (recorded, as `reconciled`, if
         the store missed that run too); a load step of that run the store still shows as
         running or failed for the batch is corrected instead of duplicated.
         """
+        if since is not None:
+            ledger = [entry for entry in ledger if entry.loaded_at >= since]
         if not ledger:
             return []
         s = step_runs.c
