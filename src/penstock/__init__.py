@@ -10,6 +10,7 @@ from pathlib import Path
 
 from penstock.catalog import ObjectSpec, Project, load_project
 from penstock.engine import BatchOutcome, ObjectSummary, RunResult, Session
+from penstock.engine.session import DEFAULT_WAIT_SECONDS
 from penstock.errors import (
     ContractViolation,
     PenstockError,
@@ -25,17 +26,29 @@ from penstock.errors import (
 __version__ = "0.1.0"
 
 
-def run(project: str | Path | Project = ".", select: str | None = None) -> RunResult:
-    """Run a project (or the selected objects of it) once; return what it did."""
+def run(
+    project: str | Path | Project = ".",
+    select: str | None = None,
+    *,
+    wait: float = DEFAULT_WAIT_SECONDS,
+) -> RunResult:
+    """Run a project (or the selected objects of it) once; return what it did.
+
+    While another process holds the warehouse, wait up to `wait` seconds for it."""
     proj = project if isinstance(project, Project) else load_project(project)
-    with Session(proj) as session:
+    with Session(proj, wait=wait) as session:
         return session.runner.run(select)
 
 
-def rebuild(project: str | Path | Project = ".", select: str | None = None) -> RunResult:
+def rebuild(
+    project: str | Path | Project = ".",
+    select: str | None = None,
+    *,
+    wait: float = DEFAULT_WAIT_SECONDS,
+) -> RunResult:
     """Replay the stage zone into emptied object tables."""
     proj = project if isinstance(project, Project) else load_project(project)
-    with Session(proj) as session:
+    with Session(proj, wait=wait) as session:
         return session.runner.rebuild(select)
 
 

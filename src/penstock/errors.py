@@ -104,6 +104,10 @@ class WarehouseError(TerminalError):
     """The warehouse refused a statement (a type change, a missing table)."""
 
 
+class WarehouseLocked(TransientError):
+    """Another process holds the warehouse's lock (a run in progress); it may end soon."""
+
+
 class RunFailed(PenstockError):
     """A run finished with one or more failed steps."""
 

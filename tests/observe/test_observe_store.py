@@ -222,6 +222,7 @@ def test_full_run_rows(store: MetadataStore, bus: EventBus) -> None:
         "started_at": s(4),
         "ended_at": s(6),
         "error": None,
+        "reconciled": None,
     }
     assert rows["s3"]["status"] == "failed"
     assert rows["s3"]["error"] == "bad header"

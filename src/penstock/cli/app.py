@@ -16,10 +16,18 @@ from typer.exceptions import TyperException
 
 from penstock.catalog import Project, load_project
 from penstock.cli.progress import ProgressSink
-from penstock.cli.render import console, err_console, print_json, summary_table, table
+from penstock.cli.render import (
+    batches_table,
+    console,
+    err_console,
+    print_json,
+    summary_table,
+    table,
+)
 from penstock.engine import RunResult, Session
+from penstock.engine.session import DEFAULT_WAIT_SECONDS
 from penstock.engine.status import open_for_reading, project_status
-from penstock.errors import PenstockError, RunFailed, UsageError, WarehouseError
+from penstock.errors import PenstockError, RunFailed, UsageError, WarehouseError, first_line
 from penstock.observe import MetadataStore
 
 app = typer.Typer(
@@ -34,6 +42,14 @@ ProjectOpt = Annotated[
     Path, typer.Option("--project", "-p", help="Project directory (holding penstock.yml).")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+WaitOpt = Annotated[
+    float,
+    typer.Option(
+        "--wait",
+        help="While another run holds the warehouse, wait up to this many seconds for it.",
+        min=0,
+    ),
+]
 SelectOpt = Annotated[
     str | None, typer.Option("--select", "-s", help="Object name(s) or group:G, comma-separated.")
 ]
@@ -104,16 +120,34 @@ def _print_run(result: RunResult, project: Project, as_json: bool) -> None:
     )
 
 
+def _waiting(message: str) -> None:
+    err_console.print(f"[yellow]waiting:[/] {escape(message)}", highlight=False)
+
+
 @app.command()
-def run(project: ProjectOpt = Path(), select: SelectOpt = None, as_json: JsonOpt = False) -> None:
+def run(
+    project: ProjectOpt = Path(),
+    select: SelectOpt = None,
+    wait: WaitOpt = DEFAULT_WAIT_SECONDS,
+    as_json: JsonOpt = False,
+) -> None:
     """Extract, stage, validate and load the selected objects."""
     proj = _project(project)
     progress = ProgressSink(enabled=not as_json and err_console.is_terminal)
-    with Session(proj) as session, progress:
+    with Session(proj, wait=wait, on_wait=_waiting) as session, progress:
         session.bus.subscribe(progress.handle)
         result = session.runner.run(select)
-        warnings = len(session.store.logs(result.run_id, "warning"))
+        dropped = sum(session.bus.dropped.values())
+        try:
+            warnings = len(session.store.logs(result.run_id, "warning"))
+        except PenstockError:
+            warnings = 0  # the store is failing: already said on stderr
     _print_run(result, proj, as_json)
+    if dropped:
+        err_console.print(
+            f"[yellow]note:[/] the metadata store missed {dropped} event(s) of this run; "
+            "the next run reconciles its loads from the warehouse ledger"
+        )
     if warnings and not as_json:
         err_console.print(
             f"{warnings} warning(s) and errors in the log: [bold]penstock logs --level warning[/]"
@@ -124,11 +158,14 @@ def run(project: ProjectOpt = Path(), select: SelectOpt = None, as_json: JsonOpt
 
 @app.command()
 def rebuild(
-    project: ProjectOpt = Path(), select: SelectOpt = None, as_json: JsonOpt = False
+    project: ProjectOpt = Path(),
+    select: SelectOpt = None,
+    wait: WaitOpt = DEFAULT_WAIT_SECONDS,
+    as_json: JsonOpt = False,
 ) -> None:
     """Empty the object tables and replay every staged batch from the stage zone."""
     proj = _project(project)
-    with Session(proj) as session:
+    with Session(proj, wait=wait, on_wait=_waiting) as session:
         result = session.runner.rebuild(select)
     _print_run(result, proj, as_json)
     if result.status == "failed":
@@ -276,6 +313,76 @@ def quarantine(
     )
 
 
+BATCHES_USAGE = (
+    "penstock batches OBJECT | penstock batches skip OBJECT BATCH --reason TEXT | "
+    "penstock batches unskip OBJECT BATCH"
+)
+
+
+@app.command()
+def batches(
+    words: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="OBJECT | skip OBJECT BATCH | unskip OBJECT BATCH",
+            help="List an object's staged batches, or skip / unskip one (id or unique prefix).",
+        ),
+    ],
+    project: ProjectOpt = Path(),
+    reason: Annotated[
+        str | None, typer.Option("--reason", help="Why the batch is skipped (skip only).")
+    ] = None,
+    wait: WaitOpt = DEFAULT_WAIT_SECONDS,
+    as_json: JsonOpt = False,
+) -> None:
+    """An object's staged batches (loaded, pending, failed, skipped); skip a batch that cannot
+    load, so the later batches of its object go on."""
+    from penstock.engine.batches import list_batches, skip_batch, unskip_batch
+
+    proj = _project(project)
+    if len(words) == 3 and words[0] in ("skip", "unskip"):
+        action, object_name, batch_id = words
+        if action == "skip":
+            if reason is None:
+                raise UsageError(f"say why the batch is skipped: --reason TEXT ({BATCHES_USAGE})")
+            state = skip_batch(proj, object_name, batch_id, reason, wait=wait)
+        else:
+            if reason is not None:
+                raise UsageError("--reason goes with skip only")
+            state = unskip_batch(proj, object_name, batch_id, wait=wait)
+        if as_json:
+            print_json({"object": object_name, "action": action, "batch": state})
+            return
+        what = (
+            f"skipped: {state.skip_reason}; it will not load, the later batches of "
+            f"'{object_name}' load on the next run"
+            if action == "skip"
+            else "no longer skipped: it loads in its place on the next run"
+        )
+        console.print(
+            f"batch {state.batch_id} ({escape(state.source_file)}) {escape(what)}",
+            highlight=False,
+        )
+        return
+    if len(words) != 1 or reason is not None:
+        raise UsageError(f"usage: {BATCHES_USAGE}")
+    listing = list_batches(proj, words[0])
+    if as_json:
+        print_json(listing)
+        return
+    console.print(batches_table(listing.object, listing.batches))
+    for note in listing.notes:
+        err_console.print(f"[yellow]note:[/] {escape(note)}")
+    failed = [b for b in listing.batches if b.status == "failed"]
+    if failed:
+        err_console.print(
+            f"the batches after a failed one wait: fix it, or "
+            f"[bold]penstock batches skip {listing.object} {failed[0].batch_id} "
+            f"--reason TEXT[/]",
+            highlight=False,
+        )
+
+
 @app.command()
 def logs(
     run_id: Annotated[
@@ -347,6 +454,15 @@ def main(argv: list[str] | None = None) -> int:
         return int(exc.exit_code)
     except typer.Abort:
         err_console.print("[red]aborted[/]")
+        return 1
+    except Exception as exc:  # a bug or an unforeseen condition: still one line, exit 1
+        if debug:
+            traceback.print_exc()
+        hint = "" if debug else " (--debug shows the traceback)"
+        err_console.print(
+            f"[red]error:[/] unexpected {type(exc).__name__}: {escape(first_line(exc))}{hint}",
+            highlight=False,
+        )
         return 1
     return 0
 

@@ -35,10 +35,18 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Table:
+def table(
+    title: str | None,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    text_columns: Sequence[str] = (),
+) -> Table:
+    """A table; the first column and `text_columns` are left-aligned, the others right."""
     out = Table(title=title, title_justify="left", header_style="bold")
     for index, name in enumerate(columns):
-        out.add_column(name, justify="left" if index == 0 else "right", overflow="fold")
+        left = index == 0 or name in text_columns
+        out.add_column(name, justify="left" if left else "right", overflow="fold")
     for row in rows:
         out.add_row(*(_fmt(v) for v in row))
     return out
@@ -61,3 +69,28 @@ def summary_table(summaries: Sequence[ObjectSummary]) -> Table:
             for s in summaries
         ],
     )
+
+
+def batches_table(object_name: str, batches: Sequence[Any]) -> Table:
+    """`penstock batches OBJECT`: one row per staged batch, in load order."""
+    return table(
+        f"Staged batches of {object_name} (in load order)",
+        ["batch", "status", "source file", "extracted", "rows", "error / skip reason"],
+        [
+            (
+                b.batch_id,
+                b.status,
+                b.source_file,
+                b.extracted_at.strftime("%Y-%m-%d %H:%M:%S"),
+                b.rows,
+                _short_error(b.error) if b.status == "failed" else b.skip_reason,
+            )
+            for b in batches
+        ],
+        text_columns=["status", "source file", "error / skip reason"],
+    )
+
+
+def _short_error(error: str | None) -> str | None:
+    """The error without the skip hint (printed once below the table)."""
+    return error.split("; later batches of", 1)[0] if error else error

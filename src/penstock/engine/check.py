@@ -10,6 +10,7 @@ import duckdb
 
 from penstock.catalog import FilesSource, ObjectSpec, Project, load_project
 from penstock.errors import PenstockError, ProjectError, ProjectErrors, first_line
+from penstock.lake.read import ORDINAL
 from penstock.observe import MetadataStore
 from penstock.quality.compile import bind_columns, compile_validation
 from penstock.secrets import redact
@@ -27,7 +28,7 @@ def check_contract(conn: duckdb.DuckDBPyConnection, obj: ObjectSpec) -> None:
     empty = (
         "SELECT "
         + ", ".join(f"NULL::VARCHAR AS {ident(n)}" for n in obj.columns)
-        + ", 1::BIGINT AS _ordinal WHERE false"
+        + f", 1::BIGINT AS {ORDINAL} WHERE false"
     )
     sql = compile_validation(obj, bind_columns(obj, schema), empty, datetime.now(UTC))
     try:

@@ -8,14 +8,16 @@ object (their order matters for merge and SCD2); other objects go on.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
 from penstock.catalog import ObjectSpec, Project
+from penstock.engine.failures import describe, skip_command, skip_hint
 from penstock.engine.results import BatchOutcome, BatchStatus, RunResult
-from penstock.errors import PenstockError
+from penstock.errors import TransientError, first_line
 from penstock.faults import fault_point
 from penstock.lake import Lake, StagedBatch
 from penstock.lake.atomic import atomic_target
@@ -49,16 +51,18 @@ class Runner:
         """Extract, stage, validate and load every selected object."""
         objects = self.project.select(selector)
         result = self._start("run", selector)
-        for obj in objects:
-            self._guard(result, obj, partial(self._run_object, result, obj))
+        with self._finishing(result):
+            for obj in objects:
+                self._guard(result, obj, partial(self._run_object, result, obj))
         return self._finish(result)
 
     def rebuild(self, selector: str | None = None) -> RunResult:
         """Empty the object tables and replay every staged batch in extraction order."""
         objects = self.project.select(selector)
         result = self._start("rebuild", selector)
-        for obj in objects:
-            self._guard(result, obj, partial(self._replay_object, result, obj))
+        with self._finishing(result):
+            for obj in objects:
+                self._guard(result, obj, partial(self._replay_object, result, obj))
         return self._finish(result)
 
     # -- run plumbing -------------------------------------------------------------------
@@ -75,24 +79,37 @@ class Runner:
         )
         return result
 
-    def _finish(self, result: RunResult) -> RunResult:
+    def _finish(self, result: RunResult, interrupted: str | None = None) -> RunResult:
         failures = result.failures
-        result.status = "failed" if failures else "success"
-        error = "; ".join(f"{f.object}: {f.error}" for f in failures[:5]) or None
+        result.status = "failed" if failures or interrupted else "success"
+        errors = [f"{f.object}: {f.error}" for f in failures[:5]]
+        if interrupted:
+            errors.insert(0, f"interrupted: {interrupted}")
+        error = "; ".join(errors) or None
         self.bus.emit(RunFinished(run_id=result.run_id, status=result.status, error=error))
         return result
 
+    @contextmanager
+    def _finishing(self, result: RunResult) -> Iterator[None]:
+        """Whatever escapes the run (Ctrl-C, SystemExit), it ends recorded as failed."""
+        try:
+            yield
+        except BaseException as exc:
+            self._finish(result, interrupted=f"{type(exc).__name__}: {first_line(exc)}")
+            raise
+
     def _guard(self, result: RunResult, obj: ObjectSpec, work: Callable[[], None]) -> None:
-        """Run one object's work; an error fails that object only, recorded as a step."""
+        """Run one object's work; any error fails that object only, recorded as a step."""
         try:
             work()
-        except PenstockError as exc:
+        except Exception as exc:
+            message, fields = describe(exc)
             step_id = self._step_started(result, obj, None, "extract")
-            self._step_finished(result, step_id, obj, None, "extract", "failed", exc.message)
+            self._step_finished(result, step_id, obj, None, "extract", "failed", message)
             result.outcomes.append(
-                BatchOutcome(obj.name, None, None, "extract", "failed", error=exc.message)
+                BatchOutcome(obj.name, None, None, "extract", "failed", error=message)
             )
-            self._log(result, "error", exc.message, obj, **exc.fields)
+            self._log(result, "error", message, obj, **fields)
 
     def _log(
         self, result: RunResult, level: LogLevel, message: str, obj: ObjectSpec, **fields: Any
@@ -197,8 +214,9 @@ class Runner:
         step_id = self._step_started(result, obj, item.batch_id, "stage")
         try:
             batch = source.stage(self.warehouse.conn, obj, item, self.lake)
-        except PenstockError as exc:
-            self._step_finished(result, step_id, obj, item.batch_id, "stage", "failed", exc.message)
+        except Exception as exc:
+            message, fields = describe(exc)
+            self._step_finished(result, step_id, obj, item.batch_id, "stage", "failed", message)
             result.outcomes.append(
                 BatchOutcome(
                     obj.name,
@@ -206,10 +224,10 @@ class Runner:
                     item.display_name,
                     "stage",
                     "failed",
-                    error=exc.message,
+                    error=message,
                 )
             )
-            self._log(result, "error", exc.message, obj, batch_id=item.batch_id, **exc.fields)
+            self._log(result, "error", message, obj, **{**fields, "batch_id": item.batch_id})
             return None
         for warning in batch.manifest.warnings:
             self._log(result, "warning", warning, obj, batch_id=batch.batch_id)
@@ -250,16 +268,30 @@ class Runner:
             f"{obj.name}: {len(batches)} batch(es) to load",
             obj,
             event="load_plan",
-            pending=len(batches),
+            pending=sum(1 for b in batches if b.skip is None),
         )
         for batch in batches:
+            if batch.skip is not None:
+                skip = batch.skip
+                self._log(
+                    result,
+                    "info",
+                    f"{obj.name}: batch {batch.batch_id} ({batch.manifest.source_file}) is "
+                    f"skipped, not loaded: {skip.reason} "
+                    f"(by {skip.by} at {skip.at:%Y-%m-%d %H:%M})",
+                    obj,
+                    batch_id=batch.batch_id,
+                    event="skipped",
+                )
+                continue
             outcome = self._load_one(result, obj, batch, loaded_at.get(batch.batch_id))
             result.outcomes.append(outcome)
             if outcome.status == "failed":
                 self._log(
                     result,
                     "warning",
-                    f"{obj.name}: later batches wait until batch {batch.batch_id} loads",
+                    f"{obj.name}: later batches wait until batch {batch.batch_id} loads or is "
+                    f"skipped ({skip_command(obj.name, batch.batch_id)})",
                     obj,
                     batch_id=batch.batch_id,
                 )
@@ -290,9 +322,12 @@ class Runner:
                 run_id=result.run_id,
                 loaded_at=loaded_at or datetime.now(UTC),
             )
-        except PenstockError as exc:
-            self._step_finished(result, step_id, obj, batch.batch_id, "load", "failed", exc.message)
-            self._log(result, "error", exc.message, obj, batch_id=batch.batch_id)
+        except Exception as exc:
+            message, fields = describe(exc)
+            if not isinstance(exc, TransientError):
+                message = f"{message}; {skip_hint(obj.name, batch.batch_id)}"
+            self._step_finished(result, step_id, obj, batch.batch_id, "load", "failed", message)
+            self._log(result, "error", message, obj, **{**fields, "batch_id": batch.batch_id})
             return BatchOutcome(
                 obj.name,
                 batch.batch_id,
@@ -300,7 +335,7 @@ class Runner:
                 "load",
                 "failed",
                 rows_in=batch.manifest.rows_in,
-                error=exc.message,
+                error=message,
             )
         finally:
             if validation is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import timedelta
 from types import TracebackType
 
 from penstock.catalog import Project
@@ -11,9 +13,11 @@ from penstock.observe import (
     AttributeRow,
     CatalogSnapshot,
     EventBus,
+    LedgerLoad,
     MetadataStore,
     ObjectRow,
     SourceRow,
+    utcnow,
 )
 from penstock.warehouse import DuckDBWarehouse, connect_warehouse
 
@@ -59,21 +63,48 @@ def catalog_snapshot(project: Project) -> CatalogSnapshot:
     )
 
 
+DEFAULT_WAIT_SECONDS = 30.0
+
+
 class Session:
     """Use as a context manager; `bus` already feeds the metadata store."""
 
-    def __init__(self, project: Project, *, record_catalog: bool = True) -> None:
+    def __init__(
+        self,
+        project: Project,
+        *,
+        record_catalog: bool = True,
+        wait: float = DEFAULT_WAIT_SECONDS,
+        on_wait: Callable[[str], None] | None = None,
+    ) -> None:
+        """Open everything; while another run holds the warehouse, wait up to `wait` seconds."""
         self.project = project
         self.lake = Lake(project.lake_path)
         self.store = MetadataStore(project.metadata_url)
         try:
-            self.warehouse: DuckDBWarehouse = connect_warehouse(project)
+            self.warehouse: DuckDBWarehouse = connect_warehouse(project, wait=wait, on_wait=on_wait)
         except BaseException:
             self.store.close()
             raise
         self.lake.remove_stale_temps()  # the warehouse lock is held: no other run writes here
+        self.abandoned_runs: list[str] = []
+        self.reconciled_batches: list[str] = []
+        try:
+            # the ledger is the truth for what loaded: record the loads the store missed
+            self.reconciled_batches = self.store.reconcile_loads(
+                project.name,
+                project.project_hash,
+                [LedgerLoad(**row) for row in self.warehouse.ledger()],
+                since=utcnow() - timedelta(days=project.retention_days),
+            )
+            if project.warehouse_path is not None:
+                # the lock is the evidence: a run still `running` has no live process behind it
+                self.abandoned_runs = self.store.mark_abandoned(project.name)
+        except BaseException:
+            self.close()
+            raise
         self.bus = EventBus()
-        self.bus.subscribe(self.store.handle)
+        self.bus.subscribe(self.store.handle, guarded=True, name="the metadata store")
         if record_catalog:
             self.store.record_catalog(catalog_snapshot(project))
             self.store.prune(project.retention_days)

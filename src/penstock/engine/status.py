@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from penstock.catalog import Project
-from penstock.errors import WarehouseError
+from penstock.errors import WarehouseError, WarehouseLocked
 from penstock.observe import MetadataStore
 from penstock.warehouse import DuckDBWarehouse
 
@@ -48,7 +48,7 @@ def open_for_reading(project: Project, notes: list[str]) -> DuckDBWarehouse | No
         return None
     try:
         return DuckDBWarehouse(path, project.warehouse_options, read_only=True)
-    except WarehouseError as exc:
+    except (WarehouseError, WarehouseLocked) as exc:
         notes.append(f"warehouse figures unavailable (is a run holding it?): {exc.message}")
         return None
 

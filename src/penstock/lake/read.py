@@ -1,6 +1,6 @@
 """SQL that reads a staged batch back, and maps rows to their record number in the source file.
 
-Staged rows are stored in file order without a row-number column: a row's `_ordinal` is its
+Staged rows are stored in file order without a row-number column: a row's ordinal is its
 Parquet row index + 1, which is free to read. Its record number in the source file is the
 ordinal shifted past the malformed records (kept apart in the rejects file) that stood before
 it. Reject j (1-based, at record q_j) has g_j = q_j - j good rows before it, so good row k
@@ -10,20 +10,49 @@ that need a record number (the quarantined ones), never to the whole batch.
 
 from __future__ import annotations
 
+from penstock.errors import ContractViolation
 from penstock.lake.stage import StagedBatch
-from penstock.sql import literal
+from penstock.sql import ident, literal
 
-ORDINAL = "_ordinal"
+# Every column or alias penstock's SQL adds next to the staged (source) columns starts with
+# this prefix; a source column may not, so a source column can be named anything else.
+RESERVED_PREFIX = "__penstock_"
+ORDINAL = f"{RESERVED_PREFIX}ordinal"
+_FILE_ROW_NUMBER = "file_row_number"  # what read_parquet(file_row_number = true) adds
+
+
+def check_source_columns(batch: StagedBatch) -> None:
+    """Refuse a batch whose source has a column named with the reserved prefix."""
+    for column in batch.manifest.schema:
+        if column.lower().startswith(RESERVED_PREFIX):
+            raise ContractViolation(
+                f"{batch.manifest.source_file}: column '{column}' starts with "
+                f"'{RESERVED_PREFIX}', which is reserved for penstock's own columns; "
+                f"rename it in the source",
+                file=batch.manifest.source_file,
+                column=column,
+                batch_id=batch.batch_id,
+                object=batch.manifest.object,
+            )
 
 
 def staged_rows_sql(batch: StagedBatch) -> str:
-    """A SELECT yielding the raw staged columns plus `_ordinal` (1-based, in file order)."""
-    data = f"read_parquet({literal(str(batch.data_path))}, file_row_number = true)"
-    return f"SELECT * EXCLUDE (file_row_number), file_row_number + 1 AS {ORDINAL} FROM {data}"
+    """A SELECT yielding the raw staged columns plus `ORDINAL` (1-based, in file order)."""
+    path = literal(str(batch.data_path))
+    schema = batch.manifest.schema
+    if all(c.lower() != _FILE_ROW_NUMBER for c in schema):
+        data = f"read_parquet({path}, file_row_number = true)"
+        return (
+            f"SELECT * EXCLUDE ({_FILE_ROW_NUMBER}), {_FILE_ROW_NUMBER} + 1 AS {ORDINAL} "
+            f"FROM {data}"
+        )
+    # the source has a column of that name, which hides the option's: count rows instead
+    aliases = ", ".join(ident(c) for c in [*schema, ORDINAL])
+    return f"SELECT * FROM read_parquet({path}) WITH ORDINALITY AS s({aliases})"
 
 
 def with_record_numbers_sql(batch: StagedBatch, relation: str) -> str:
-    """`relation` (which has `_ordinal`) plus `_row_number`, the record number in the file."""
+    """`relation` (which has `ORDINAL`) plus `_row_number`, the record number in the file."""
     if batch.manifest.rows_malformed == 0:
         return f"SELECT *, {ORDINAL} AS _row_number FROM ({relation}) rel"
     return f"""

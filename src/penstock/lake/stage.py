@@ -2,7 +2,8 @@
 
 Layout: `<lake>/stage/<object>/<batch_id>/{data.parquet, rejects.parquet, manifest.json}`.
 Files are written under temporary names and renamed; the manifest is written last, so a
-batch exists exactly when its manifest does.
+batch exists exactly when its manifest does. A `skipped.json` beside it records that the
+batch was skipped (see lake/skip.py).
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ from pathlib import Path
 from penstock.faults import fault_point
 from penstock.lake.atomic import remove_stale_temps, write_json_atomic
 from penstock.lake.manifest import DATA_NAME, MANIFEST_NAME, REJECTS_NAME, Manifest
+from penstock.lake.skip import SKIP_NAME, SkipMarker
 
 
 @dataclass(frozen=True)
 class StagedBatch:
     manifest: Manifest
     directory: Path
+    skip: SkipMarker | None = None  # set when the batch was skipped: it is never loaded
 
     @property
     def batch_id(self) -> str:
@@ -76,10 +79,20 @@ class Lake:
         if not base.is_dir():
             return []
         found = [
-            StagedBatch(Manifest.read(path), path.parent)
+            StagedBatch(Manifest.read(path), path.parent, SkipMarker.read(path.parent / SKIP_NAME))
             for path in base.glob(f"*/{MANIFEST_NAME}")
         ]
         return sorted(found, key=extraction_order)
+
+    def skip_batch(self, batch: StagedBatch, marker: SkipMarker) -> StagedBatch:
+        """Mark `batch` skipped (atomically): run and rebuild will never load it."""
+        write_json_atomic(batch.directory / SKIP_NAME, marker.to_dict())
+        return StagedBatch(batch.manifest, batch.directory, marker)
+
+    def unskip_batch(self, batch: StagedBatch) -> StagedBatch:
+        """Take a skip back: the batch loads again in its place on the next run."""
+        (batch.directory / SKIP_NAME).unlink(missing_ok=True)
+        return StagedBatch(batch.manifest, batch.directory, None)
 
 
 def extraction_order(batch: StagedBatch) -> tuple[datetime, str, str]:

@@ -17,16 +17,27 @@ from penstock.observe.events import (
     utcnow,
 )
 from penstock.observe.jsonable import to_jsonable
-from penstock.observe.records import LogRow, ObjectStatus, RunSummary, StepRow
+from penstock.observe.records import (
+    BatchAttempt,
+    BatchDecision,
+    LedgerLoad,
+    LogRow,
+    ObjectStatus,
+    RunSummary,
+    StepRow,
+)
 from penstock.observe.store import MetadataStore, MetadataStoreError, MetadataStoreUnavailable
 
 __all__ = [
     "LOG_LEVELS",
     "AttributeRow",
+    "BatchAttempt",
+    "BatchDecision",
     "CatalogSnapshot",
     "Event",
     "EventBus",
     "Handler",
+    "LedgerLoad",
     "LogLevel",
     "LogRecord",
     "LogRow",

@@ -18,7 +18,7 @@ from penstock.observe.records import (
 from penstock.observe.schema import job_runs, logs, step_runs
 
 # Worst first: the status reported for an object's last run.
-_SEVERITY = {"failed": 4, "running": 3, "warning": 2, "success": 1, "skipped": 0}
+_SEVERITY = {"abandoned": 4, "failed": 4, "running": 3, "warning": 2, "success": 1, "skipped": 0}
 _LOADED = ("success", "warning")
 _CHUNK = 500
 
@@ -92,6 +92,7 @@ def steps(conn: sa.Connection, run_id: str) -> list[StepRow]:
             ended_at=row.ended_at,
             duration_s=duration(row.started_at, row.ended_at),
             error=row.error,
+            reconciled=bool(row.reconciled),
         )
         for row in conn.execute(query)
     ]

@@ -42,6 +42,7 @@ class StepRow:
     ended_at: datetime | None
     duration_s: float | None
     error: str | None
+    reconciled: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +73,43 @@ class ObjectStatus:
     last_batch_at: datetime | None = None
     batches_loaded: int = 0
     rows_quarantined_total: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerLoad:
+    """One batch the warehouse ledger says loaded: the truth the store is reconciled with."""
+
+    batch_id: str
+    object: str
+    run_id: str | None
+    loaded_at: datetime
+    rows_in: int
+    rows_loaded: int
+    rows_quarantined: int
+    rows_duplicate: int
+
+
+@dataclass(frozen=True, slots=True)
+class BatchDecision:
+    """A skip or unskip of a staged batch, as `penstock batches skip` recorded it."""
+
+    object: str
+    batch_id: str
+    action: str
+    reason: str | None
+    decided_by: str
+    decided_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class BatchAttempt:
+    """The latest load step of a batch the store knows: its status and error."""
+
+    batch_id: str
+    run_id: str
+    status: str
+    error: str | None
+    at: datetime
 
 
 def duration(started: datetime | None, ended: datetime | None) -> float | None:

@@ -129,6 +129,9 @@ step_runs = sa.Table(
     sa.Column("started_at", UTCDateTime(), nullable=False),
     sa.Column("ended_at", UTCDateTime()),
     sa.Column("error", sa.Text()),
+    # true when the step was recorded afterwards from the warehouse ledger (the store had
+    # missed it); added to older stores by MetadataStore.create
+    sa.Column("reconciled", sa.Boolean()),
     sa.Index("ix_step_runs_object_started_at", "object", "started_at"),
     sa.Index("ix_step_runs_run_id", "run_id"),
 )
@@ -146,4 +149,20 @@ logs = sa.Table(
     sa.Column("fields", sa.JSON(), nullable=False),
     sa.Index("ix_logs_run_id", "run_id"),
     sa.Index("ix_logs_at", "at"),
+)
+
+# A skip (or its undo) decided for a staged batch: the audit record of `penstock batches skip`.
+# What run and rebuild honour is the marker beside the batch in the lake.
+batch_decisions = sa.Table(
+    "batch_decisions",
+    metadata,
+    sa.Column("id", _BigId, primary_key=True, autoincrement=True),
+    sa.Column("project", sa.String(255), nullable=False),
+    sa.Column("object", sa.String(255), nullable=False),
+    sa.Column("batch_id", sa.String(255), nullable=False),
+    sa.Column("action", sa.String(16), nullable=False),
+    sa.Column("reason", sa.Text()),
+    sa.Column("decided_by", sa.String(255), nullable=False),
+    sa.Column("decided_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_batch_decisions_object", "object", "batch_id"),
 )

@@ -28,12 +28,22 @@ from penstock.observe.events import (
     RunStarted,
     StepFinished,
     StepStarted,
+    new_id,
     utcnow,
 )
 from penstock.observe.jsonable import to_jsonable
-from penstock.observe.records import LogRow, ObjectStatus, RunSummary, StepRow
+from penstock.observe.records import (
+    BatchAttempt,
+    BatchDecision,
+    LedgerLoad,
+    LogRow,
+    ObjectStatus,
+    RunSummary,
+    StepRow,
+)
 from penstock.observe.redaction import redact_opt, redact_value
 from penstock.observe.schema import (
+    batch_decisions,
     catalog_attributes,
     catalog_groups,
     catalog_objects,
@@ -109,6 +119,9 @@ class MetadataStore:
         """Create the tables and indexes that are missing (idempotent)."""
         with self._guard("create tables"), self._engine.begin() as conn:
             metadata.create_all(conn, checkfirst=True)
+            present = {c["name"] for c in sa.inspect(conn).get_columns("step_runs")}
+            if "reconciled" not in present:  # a store created before the column existed
+                conn.execute(sa.text("ALTER TABLE step_runs ADD COLUMN reconciled BOOLEAN"))
 
     def close(self) -> None:
         self._engine.dispose()
@@ -278,6 +291,180 @@ class MetadataStore:
                 catalog_groups.insert(),
                 [{"project_hash": h, "name": g} for g in dict.fromkeys(snap.groups)],
             )
+
+    def mark_abandoned(self, project: str) -> list[str]:
+        """Mark the project's runs still `running` as `abandoned` (and their running steps).
+
+        Call only while holding the project's warehouse lock: then no live process can be
+        running them, so they are left over from a process that was killed.
+        """
+        r, s = job_runs.c, step_runs.c
+        with self._guard("mark abandoned runs"), self._engine.begin() as conn:
+            stale = list(
+                conn.execute(
+                    sa.select(r.run_id).where(r.project == project, r.status == "running")
+                ).scalars()
+            )
+            if not stale:
+                return []
+            conn.execute(
+                step_runs.update()
+                .where(s.run_id.in_(stale), s.status == "running")
+                .values(status="abandoned", error="abandoned: the process ended mid-step")
+            )
+            conn.execute(
+                job_runs.update()
+                .where(r.run_id.in_(stale))
+                .values(
+                    status="abandoned",
+                    error="abandoned: its end was never recorded (its process was killed, "
+                    "or the metadata store missed its last events); the ledger holds what "
+                    "it loaded",
+                )
+            )
+        return [str(run_id) for run_id in stale]
+
+    def reconcile_loads(
+        self,
+        project: str,
+        project_hash: str,
+        ledger: Sequence[LedgerLoad],
+        *,
+        since: datetime | None = None,
+    ) -> list[str]:
+        """Give every ledger batch without a successful load step in the store one, marked
+        `reconciled` (the store missed it: a sink failure). Returns the reconciled batch ids.
+        Batches loaded before `since` (the retention cutoff: their steps may be pruned) are
+        left alone.
+
+        The step is recorded under the run the ledger names (recorded, as `reconciled`, if
+        the store missed that run too); a load step of that run the store still shows as
+        running or failed for the batch is corrected instead of duplicated.
+        """
+        if since is not None:
+            ledger = [entry for entry in ledger if entry.loaded_at >= since]
+        if not ledger:
+            return []
+        s = step_runs.c
+        done: set[str] = set()
+        ids = [entry.batch_id for entry in ledger]
+        with self._guard("reconcile loads"), self._engine.begin() as conn:
+            for i in range(0, len(ids), 500):
+                done.update(
+                    conn.execute(
+                        sa.select(s.batch_id).where(
+                            s.batch_id.in_(ids[i : i + 500]),
+                            s.step == "load",
+                            s.status.in_(("success", "warning")),
+                        )
+                    ).scalars()
+                )
+            missing = [entry for entry in ledger if entry.batch_id not in done]
+            for entry in missing:
+                self._reconcile_one(conn, project, project_hash, entry)
+        return [entry.batch_id for entry in missing]
+
+    @staticmethod
+    def _reconcile_one(
+        conn: sa.Connection, project: str, project_hash: str, entry: LedgerLoad
+    ) -> None:
+        s, r = step_runs.c, job_runs.c
+        run_id = entry.run_id or f"reconciled-{entry.batch_id}"[:64]
+        if conn.execute(sa.select(r.run_id).where(r.run_id == run_id)).first() is None:
+            conn.execute(
+                job_runs.insert().values(
+                    run_id=run_id,
+                    project=project,
+                    project_hash=project_hash,
+                    command="run",
+                    status="reconciled",
+                    started_at=entry.loaded_at,
+                    ended_at=entry.loaded_at,
+                    error="the metadata store missed this run; recorded from the warehouse ledger",
+                )
+            )
+        values: dict[str, Any] = {
+            "status": "warning" if entry.rows_quarantined else "success",
+            "rows_in": entry.rows_in,
+            "rows_loaded": entry.rows_loaded,
+            "rows_quarantined": entry.rows_quarantined,
+            "rows_duplicate": entry.rows_duplicate,
+            "ended_at": entry.loaded_at,
+            "error": None,
+            "reconciled": True,
+        }
+        updated = conn.execute(
+            step_runs.update()
+            .where(s.run_id == run_id, s.batch_id == entry.batch_id, s.step == "load")
+            .values(**values)
+        ).rowcount
+        if not updated:
+            conn.execute(
+                step_runs.insert().values(
+                    step_id=new_id(),
+                    run_id=run_id,
+                    object=entry.object,
+                    batch_id=entry.batch_id,
+                    step="load",
+                    attempt=1,
+                    started_at=entry.loaded_at,
+                    **values,
+                )
+            )
+
+    def record_batch_decision(self, project: str, decision: BatchDecision) -> None:
+        """Keep a skip/unskip of a batch for audit (the lake marker is what runs honour)."""
+        with self._guard("record a batch decision"), self._engine.begin() as conn:
+            conn.execute(
+                batch_decisions.insert().values(
+                    project=project,
+                    object=decision.object,
+                    batch_id=decision.batch_id,
+                    action=decision.action,
+                    reason=redact_opt(decision.reason),
+                    decided_by=decision.decided_by,
+                    decided_at=decision.decided_at,
+                )
+            )
+
+    def batch_decisions(self, object_name: str) -> dict[str, BatchDecision]:
+        """The latest decision per batch of an object."""
+        d = batch_decisions.c
+        query = (
+            sa.select(batch_decisions).where(d.object == object_name).order_by(d.decided_at, d.id)
+        )
+        with self._guard("read batch decisions"), self._engine.connect() as conn:
+            return {
+                row.batch_id: BatchDecision(
+                    object=row.object,
+                    batch_id=row.batch_id,
+                    action=row.action,
+                    reason=row.reason,
+                    decided_by=row.decided_by,
+                    decided_at=row.decided_at,
+                )
+                for row in conn.execute(query)
+            }
+
+    def batch_attempts(self, object_name: str) -> dict[str, BatchAttempt]:
+        """The latest load step per batch of an object (its status and error)."""
+        s = step_runs.c
+        query = (
+            sa.select(s.batch_id, s.run_id, s.status, s.error, s.started_at)
+            .where(s.object == object_name, s.step == "load", s.batch_id.is_not(None))
+            .order_by(s.started_at, s.step_id)
+        )
+        with self._guard("read batch attempts"), self._engine.connect() as conn:
+            return {
+                row.batch_id: BatchAttempt(
+                    batch_id=row.batch_id,
+                    run_id=row.run_id,
+                    status=row.status,
+                    error=row.error,
+                    at=row.started_at,
+                )
+                for row in conn.execute(query)
+            }
 
     def prune(self, retention_days: int, *, now: datetime | None = None) -> dict[str, int]:
         """Delete runs (with their steps and logs) and logs older than `retention_days`.

@@ -18,11 +18,12 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from penstock.catalog import ColumnSpec, ExpressionCheck, ObjectSpec
-from penstock.lake.read import ORDINAL
+from penstock.lake.read import ORDINAL, RESERVED_PREFIX
 from penstock.sql import ident, literal
 
-REASONS_COLUMN = "_reasons"
-FAILED_COLUMN = "_failed"
+# internal names carry the reserved prefix: a source column cannot collide with them
+REASONS_COLUMN = f"{RESERVED_PREFIX}reasons"
+FAILED_COLUMN = f"{RESERVED_PREFIX}failed"
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,9 @@ def bind_columns(obj: ObjectSpec, stage_schema: Mapping[str, str]) -> list[Colum
     for index, (name, spec) in enumerate(obj.columns.items()):
         stage_column = by_lower.get(name.lower())
         stage_type = stage_schema[stage_column] if stage_column else "VARCHAR"
-        bindings.append(ColumnBinding(name, spec, f"__raw_{index}", stage_column, stage_type))
+        bindings.append(
+            ColumnBinding(name, spec, f"{RESERVED_PREFIX}raw_{index}", stage_column, stage_type)
+        )
     return bindings
 
 
@@ -143,7 +146,7 @@ def compile_validation(
     *,
     keep_all_raw: bool = False,
 ) -> str:
-    """One SELECT over the staged rows: `_ordinal`, raw and typed values, `_failed`, `_reasons`."""
+    """One SELECT over the staged rows: ordinal, raw and typed values, failed flag, reasons."""
     raw_cols = ", ".join(
         f"{ident(b.stage_column) if b.stage_column else 'NULL::VARCHAR'} AS {ident(b.raw_alias)}"
         for b in bindings

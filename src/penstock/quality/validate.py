@@ -16,7 +16,13 @@ import duckdb
 from penstock.catalog import ObjectSpec, RowCountCheck
 from penstock.errors import ContractViolation, first_line
 from penstock.lake import StagedBatch
-from penstock.lake.read import ORDINAL, rejects_sql, staged_rows_sql, with_record_numbers_sql
+from penstock.lake.read import (
+    ORDINAL,
+    check_source_columns,
+    rejects_sql,
+    staged_rows_sql,
+    with_record_numbers_sql,
+)
 from penstock.quality.compile import (
     FAILED_COLUMN,
     REASONS_COLUMN,
@@ -73,6 +79,7 @@ def validate_batch(
 ) -> BatchValidation:
     """Validate `batch`: the rows to load become a temp view, the rows to quarantine a temp
     table; both live in `conn` until `BatchValidation.drop`."""
+    check_source_columns(batch)
     suffix = uuid.uuid4().hex[:12]
     checked, load, quarantine = f"_checked_{suffix}", f"_load_{suffix}", f"_quarantine_{suffix}"
     schema = batch.manifest.schema

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from penstock.catalog import Project
 from penstock.errors import ProjectError
 from penstock.warehouse.base import LoadResult, Warehouse
-from penstock.warehouse.duckdb import DuckDBWarehouse
+from penstock.warehouse.duckdb import DuckDBWarehouse, open_waiting
 
 # typed as the protocol, so mypy proves every adapter fulfils it
 ENGINES: dict[str, type[Warehouse]] = {"duckdb": DuckDBWarehouse}
 
 
-def connect_warehouse(project: Project) -> DuckDBWarehouse:
-    """Open the project's warehouse by the scheme of its URL."""
+def connect_warehouse(
+    project: Project, *, wait: float = 0.0, on_wait: Callable[[str], None] | None = None
+) -> DuckDBWarehouse:
+    """Open the project's warehouse by the scheme of its URL; while another process holds it,
+    wait up to `wait` seconds (see `open_waiting`)."""
     scheme = project.warehouse.split(":", 1)[0]
     if scheme != "duckdb":
         raise ProjectError(
@@ -20,7 +25,9 @@ def connect_warehouse(project: Project) -> DuckDBWarehouse:
             file="penstock.yml",
             key_path="warehouse",
         )
-    return DuckDBWarehouse(project.warehouse_path, project.warehouse_options)
+    return open_waiting(
+        project.warehouse_path, project.warehouse_options, wait=wait, on_wait=on_wait
+    )
 
 
 __all__ = ["ENGINES", "DuckDBWarehouse", "LoadResult", "Warehouse", "connect_warehouse"]

@@ -6,7 +6,9 @@ whose id is already in the ledger is skipped, so a batch loads at most once.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+import time
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -14,7 +16,7 @@ from typing import Any, ClassVar
 import duckdb
 
 from penstock.catalog import ObjectSpec
-from penstock.errors import WarehouseError, first_line
+from penstock.errors import WarehouseError, WarehouseLocked, first_line
 from penstock.faults import fault_point
 from penstock.lake import StagedBatch
 from penstock.lake.manifest import PARQUET
@@ -39,6 +41,37 @@ from penstock.warehouse.duckdb_tables import (
 # 2M-row batches 1GB cost no speed and kept a steady-state merge at 1.1 GB RSS instead of 1.6.
 # Override with the warehouse URL: duckdb:///warehouse.duckdb?memory_limit=8GB&threads=4
 DEFAULT_SETTINGS = {"memory_limit": "1GB"}
+# DuckDB: 'Could not set lock on file "...": Conflicting lock is held in /usr/bin/python (PID 7)'
+_LOCK_HELD = re.compile(r"Conflicting lock is held in (?P<program>.*?) \(PID (?P<pid>\d+)\)")
+_LOCK_POLL_SECONDS = 0.25
+
+
+def open_waiting(
+    path: Path | None,
+    settings: Mapping[str, str] | None,
+    *,
+    wait: float,
+    on_wait: Callable[[str], None] | None = None,
+) -> DuckDBWarehouse:
+    """Open the warehouse for writing; while another process holds its lock, retry for up to
+    `wait` seconds (`on_wait` hears once why), then fail naming that process."""
+    deadline = time.monotonic() + max(wait, 0.0)
+    told = False
+    while True:
+        try:
+            return DuckDBWarehouse(path, settings)
+        except WarehouseLocked as exc:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise WarehouseLocked(
+                    f"{exc.message}; gave up after waiting {wait:g}s: let that run finish, "
+                    f"or wait longer with --wait SECONDS",
+                    **exc.fields,
+                ) from exc
+            if not told and on_wait is not None:
+                on_wait(f"{exc.message}; waiting up to {wait:g}s for it (--wait SECONDS)")
+                told = True
+            time.sleep(min(_LOCK_POLL_SECONDS, remaining))
 
 
 class DuckDBWarehouse:
@@ -66,6 +99,15 @@ class DuckDBWarehouse:
                 str(path) if path else ":memory:", read_only=read_only, config=config
             )
         except duckdb.Error as exc:
+            held = _LOCK_HELD.search(str(exc))
+            if held:
+                pid = int(held["pid"])
+                raise WarehouseLocked(
+                    f"the warehouse {path} is in use by another process: "
+                    f"{held['program']} (PID {pid})",
+                    file=str(path),
+                    pid=pid,
+                ) from exc
             raise WarehouseError(
                 f"cannot open DuckDB warehouse {path}: {first_line(exc)}",
                 file=str(path),
@@ -84,6 +126,20 @@ class DuckDBWarehouse:
             f"SELECT batch_id FROM {LEDGER} WHERE object = ?", [object_name]
         ).fetchall()
         return {str(r[0]) for r in rows}
+
+    def ledger(self) -> list[dict[str, Any]]:
+        """Every ledger row: batch, object, run, load time (UTC) and its row counts."""
+        if not existing_columns(self.conn, LEDGER_SCHEMA, LEDGER_TABLE):
+            return []
+        cursor = self.conn.execute(
+            f"SELECT batch_id, object, run_id, loaded_at, rows_in, rows_loaded, "
+            f"rows_quarantined, rows_duplicate FROM {LEDGER} ORDER BY loaded_at, batch_id"
+        )
+        names = [d[0] for d in cursor.description]
+        rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        for row in rows:
+            row["loaded_at"] = row["loaded_at"].replace(tzinfo=UTC)
+        return rows
 
     # -- loading ------------------------------------------------------------------------
     def load_batch(
