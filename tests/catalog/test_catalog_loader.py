@@ -280,7 +280,7 @@ def orders_with(old: str, new: str) -> str:
             "type: long",
             "penstock.yml:10: objects.orders.columns.order_id.type: unknown type 'long' "
             "(expected one of: text, boolean, integer, bigint, double, decimal(p,s), date, "
-            "timestamp, json)",
+            "timestamp, timestamptz, json)",
         ),
         (
             "key: [order_id]",
