@@ -5,7 +5,9 @@ import pytest
 from penstock.catalog import ColumnType, parse_type
 from penstock.catalog.types import TypeFamily
 
-EXPECTED_NAMES = "text, boolean, integer, bigint, double, decimal(p,s), date, timestamp, timestamptz, json"
+EXPECTED_NAMES = (
+    "text, boolean, integer, bigint, double, decimal(p,s), date, timestamp, timestamptz, json"
+)
 
 
 @pytest.mark.parametrize(

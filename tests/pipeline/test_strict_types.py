@@ -167,7 +167,8 @@ def _outcomes(project: Path, objects: list[str]) -> dict[tuple[str, str], str]:
     out: dict[tuple[str, str], str] = {}
     try:
         for name in objects:
-            for case_id, value in conn.execute(f"SELECT id, CAST(v AS VARCHAR) FROM {name}").fetchall():
+            loaded = conn.execute(f"SELECT id, CAST(v AS VARCHAR) FROM {name}").fetchall()
+            for case_id, value in loaded:
                 out[(name, case_id)] = BLANK if value is None else value
             tables = conn.execute(
                 "SELECT 1 FROM information_schema.tables "
@@ -369,9 +370,7 @@ def test_an_offset_decides_a_merge_by_the_instant(tmp_path: Path, fmt: str) -> N
     conn = duckdb.connect(str(project / "warehouse.duckdb"), read_only=True)
     conn.execute("SET TimeZone = 'UTC'")
     try:
-        rows = conn.execute(
-            "SELECT id, status, CAST(updated_at AS VARCHAR) FROM orders"
-        ).fetchall()
+        rows = conn.execute("SELECT id, status, CAST(updated_at AS VARCHAR) FROM orders").fetchall()
     finally:
         conn.close()
     assert rows == [(1, "second", "2024-01-01 09:00:00+00")]

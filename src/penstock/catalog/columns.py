@@ -183,7 +183,8 @@ class ColumnSpec(_Model):
         else:
             raise ValueError(f"min/max apply to numbers, dates and timestamps, not {family}")
         low = info.data.get("min")
-        if info.field_name == "max" and low is not None and _greater(low, bound, info.data.get("timezone")):
+        zone = info.data.get("timezone")
+        if info.field_name == "max" and low is not None and _greater(low, bound, zone):
             raise ValueError(f"max ({bound}) is less than min ({low})")
         return bound
 

@@ -15,8 +15,9 @@ Text values (CSV, JSONL, Parquet strings). Whitespace around a value is ignored
   boolean          true/false, t/f, yes/no, y/n, 1/0 (any letter case)
   date             YYYY-MM-DD, a real day, nothing after it
   timestamp        YYYY-MM-DD, T or a space, HH:MM[:SS[.ffffff]] (more fraction digits only
-                   when zeros), or a bare YYYY-MM-DD (midnight: nothing is lost); an offset (Z, +HH, +HHMM, +HH:MM) only when the column declares
-                   `timezone:`, and then it is converted to that zone's local time
+                   when zeros), or a bare YYYY-MM-DD (midnight: nothing is lost); an offset
+                   (Z, +HH, +HHMM, +HH:MM) only when the column declares `timezone:`, and
+                   then it is converted to that zone's local time
   timestamptz      the same, an offset is honoured; a value without one is local time in
                    the column's `timezone:` (UTC when none); a local time the zone skips
                    (DST gap) or repeats (DST overlap) is ambiguous and fails
@@ -130,8 +131,7 @@ def _from_text(raw: str, spec: ColumnSpec) -> str:
         true = ", ".join(literal(t) for t in BOOLEAN_TRUE)
         false = ", ".join(literal(f) for f in BOOLEAN_FALSE)
         return (
-            f"CASE WHEN {lowered} IN ({true}) THEN true "
-            f"WHEN {lowered} IN ({false}) THEN false END"
+            f"CASE WHEN {lowered} IN ({true}) THEN true WHEN {lowered} IN ({false}) THEN false END"
         )
     if column_type.family == "date":
         return f"CASE WHEN {_matches(text, _DATE)} THEN TRY_CAST({text} AS DATE) END"
