@@ -226,7 +226,12 @@ class TestCsvAndChecks:
             "Value error, must not be empty",
         ]
         with pytest.raises(ValidationError) as info:
-            obj(checks=[{"name": "a", "expression": "1"}, {"name": "a", "expression": "2"}])
+            obj(
+                checks=[
+                    {"name": "a", "expression": "id > 1"},
+                    {"name": "a", "expression": "id > 2"},
+                ]
+            )
         assert only_error(info) == (("checks",), "1.name: duplicate check name 'a'")
 
 
