@@ -30,16 +30,17 @@ TIMESTAMP WITH TIME ZONE into a plain timestamp fails unless the column declares
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 
 from penstock.catalog import ColumnSpec
 from penstock.sql import ident, literal
 
 # the characters a blank value may consist of, and that surround a typed value harmlessly
 WHITESPACE_SQL = "(chr(32) || chr(9) || chr(10) || chr(13) || chr(11) || chr(12) || chr(160))"
+_WS = r"[ \t\n\r\x0b\x0c\x{a0}]"
 
-BOOLEAN_TRUE = ("true", "t", "yes", "y", "1")
-BOOLEAN_FALSE = ("false", "f", "no", "n", "0")
-
+_TRUE = r"(?i)(true|t|yes|y|1)"
+_FALSE = r"(?i)(false|f|no|n|0)"
 _INTEGER = r"[+-]?[0-9]+(\.0+)?"
 _DOUBLE = r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?"
 _DATE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
@@ -59,7 +60,12 @@ _ZONED_TIMESTAMP_TYPES = frozenset(("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ"))
 def blank_sql(raw: str, raw_is_text: bool) -> str:
     """TRUE when a raw value is missing: NULL, or text of whitespace only."""
     if raw_is_text:
-        return f"({raw} IS NULL OR trim({raw}, {WHITESPACE_SQL}) = '')"
+        # cheap first: most values are neither empty nor start with whitespace
+        return (
+            f"(CASE WHEN {raw} IS NULL OR {raw} = '' THEN true "
+            f"WHEN regexp_matches({raw}, {literal('^' + _WS)}) "
+            f"THEN regexp_full_match({raw}, {literal(_WS + '*')}) ELSE false END)"
+        )
     return f"({raw} IS NULL)"
 
 
@@ -97,47 +103,63 @@ def to_instant_sql(local: str, zone: str | None) -> str:
     return f"CASE WHEN {unique} THEN {instant} END"
 
 
-def _text_timestamp(text: str, spec: ColumnSpec) -> str:
-    zone = spec.timezone
-    naive = f"TRY_CAST({text} AS TIMESTAMP)"
-    zoned = f"TRY_CAST({text} AS TIMESTAMPTZ)"
-    if spec.column_type.with_zone:
-        return (
-            f"CASE WHEN {_matches(text, _NAIVE)} THEN {to_instant_sql(naive, zone)} "
-            f"WHEN {_matches(text, _WITH_OFFSET)} THEN {zoned} END"
-        )
-    if zone is None:
-        return f"CASE WHEN {_matches(text, _NAIVE)} THEN {naive} END"
-    return (
-        f"CASE WHEN {_matches(text, _NAIVE)} THEN {naive} "
-        f"WHEN {_matches(text, _WITH_OFFSET)} THEN timezone({literal(zone)}, {zoned}) END"
+Branch = tuple[str, Callable[[str], str]]
+
+
+def _exact(raw: str, branches: Sequence[Branch]) -> str:
+    """The first branch whose pattern matches the whole text casts it; surrounding whitespace
+    is trimmed only for the rare values that carry it (trimming a character set is slow)."""
+    whens = [f"WHEN {_matches(raw, pattern)} THEN {cast(raw)}" for pattern, cast in branches]
+    trimmed = f"trim({raw}, {WHITESPACE_SQL})"
+    inner = " ".join(
+        f"WHEN {_matches(trimmed, pattern)} THEN {cast(trimmed)}" for pattern, cast in branches
     )
+    either = "|".join(f"({pattern})" for pattern, _ in branches)
+    wrapped = f"{_WS}*({either}){_WS}*"
+    whens.append(f"WHEN {_matches(raw, wrapped)} THEN CASE {inner} END")
+    return f"CASE {' '.join(whens)} END"
+
+
+def _timestamp_branches(spec: ColumnSpec) -> list[Branch]:
+    zone = spec.timezone
+
+    def naive(text: str) -> str:
+        return f"TRY_CAST({text} AS TIMESTAMP)"
+
+    def zoned(text: str) -> str:
+        return f"TRY_CAST({text} AS TIMESTAMPTZ)"
+
+    if spec.column_type.with_zone:
+        return [(_NAIVE, lambda t: to_instant_sql(naive(t), zone)), (_WITH_OFFSET, zoned)]
+    if zone is None:
+        return [(_NAIVE, naive)]
+    return [(_NAIVE, naive), (_WITH_OFFSET, lambda t: f"timezone({literal(zone)}, {zoned(t)})")]
 
 
 def _from_text(raw: str, spec: ColumnSpec) -> str:
     column_type = spec.column_type
     target = column_type.duckdb_type
-    text = f"trim({raw}, {WHITESPACE_SQL})"
+
+    def cast(text: str) -> str:
+        return f"TRY_CAST({text} AS {target})"
+
+    def finite(text: str) -> str:
+        return f"CASE WHEN isfinite({cast(text)}) THEN {cast(text)} END"
+
     if column_type.name in ("integer", "bigint"):
-        return f"CASE WHEN {_matches(text, _INTEGER)} THEN TRY_CAST({text} AS {target}) END"
+        return _exact(raw, [(_INTEGER, cast)])
     if column_type.precision is not None and column_type.scale is not None:
         pattern = decimal_pattern(column_type.precision, column_type.scale)
-        return f"CASE WHEN {_matches(text, pattern)} THEN TRY_CAST({text} AS {target}) END"
+        return _exact(raw, [(pattern, cast)])
     if column_type.name == "double":
-        value = f"TRY_CAST({text} AS DOUBLE)"
-        return f"CASE WHEN {_matches(text, _DOUBLE)} AND isfinite({value}) THEN {value} END"
+        return _exact(raw, [(_DOUBLE, finite)])
     if column_type.family == "boolean":
-        lowered = f"lower({text})"
-        true = ", ".join(literal(t) for t in BOOLEAN_TRUE)
-        false = ", ".join(literal(f) for f in BOOLEAN_FALSE)
-        return (
-            f"CASE WHEN {lowered} IN ({true}) THEN true WHEN {lowered} IN ({false}) THEN false END"
-        )
+        return _exact(raw, [(_TRUE, lambda _: "true"), (_FALSE, lambda _: "false")])
     if column_type.family == "date":
-        return f"CASE WHEN {_matches(text, _DATE)} THEN TRY_CAST({text} AS DATE) END"
+        return _exact(raw, [(_DATE, cast)])
     if column_type.family == "timestamp":
-        return _text_timestamp(text, spec)
-    return f"TRY_CAST({raw} AS {target})"
+        return _exact(raw, _timestamp_branches(spec))
+    return cast(raw)
 
 
 def _round_trip(raw: str, target: str, stage_type: str) -> str:
