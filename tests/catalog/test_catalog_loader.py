@@ -280,7 +280,7 @@ def orders_with(old: str, new: str) -> str:
             "type: long",
             "penstock.yml:10: objects.orders.columns.order_id.type: unknown type 'long' "
             "(expected one of: text, boolean, integer, bigint, double, decimal(p,s), date, "
-            "timestamp, json)",
+            "timestamp, timestamptz, json)",
         ),
         (
             "key: [order_id]",
@@ -381,8 +381,8 @@ def orders_with(old: str, new: str) -> str:
         ),
         (
             "    key: [order_id]",
-            "    key: [order_id]\n    checks:\n      - {name: a, expression: x}\n"
-            "      - {name: a, expression: y}",
+            "    key: [order_id]\n    checks:\n      - {name: a, expression: order_id > 0}\n"
+            "      - {name: a, expression: amount > 0}",
             "penstock.yml:11: objects.orders.checks[1].name: duplicate check name 'a'",
         ),
         (

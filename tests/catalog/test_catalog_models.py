@@ -79,9 +79,18 @@ class TestColumnSpec:
         assert (column.min, column.max) == ("1900-01-01", "now")
         stamp = ColumnSpec.model_validate({"type": "timestamp", "min": "2020-01-01 10:00:00"})
         assert stamp.min == "2020-01-01 10:00:00"
-        # A date-only bound is fine for a timestamp; aware and naive bounds are not compared.
-        mixed = {"type": "timestamp", "min": "2020-01-02T00:00:00+00:00", "max": "2020-01-01"}
-        assert ColumnSpec.model_validate(mixed).max == "2020-01-01"
+        # A date-only bound is fine for a timestamp. An offset needs a zone to convert to
+        # (timestamptz, or timezone:); a naive bound is then local time in that zone, so
+        # aware and naive bounds compare (they were not compared while offsets were dropped).
+        mixed = {"type": "timestamptz", "min": "2020-01-01T00:00:00+00:00", "max": "2020-01-02"}
+        assert ColumnSpec.model_validate(mixed).max == "2020-01-02"
+        reversed_ = {"type": "timestamptz", "min": "2020-01-02T00:00:00+00:00", "max": "2020-01-01"}
+        with pytest.raises(ValidationError) as info:
+            ColumnSpec.model_validate(reversed_)
+        assert only_error(info) == (
+            ("max",),
+            "max (2020-01-01) is less than min (2020-01-02T00:00:00+00:00)",
+        )
 
     @pytest.mark.parametrize(
         ("type_name", "bad", "message"),
@@ -217,7 +226,12 @@ class TestCsvAndChecks:
             "Value error, must not be empty",
         ]
         with pytest.raises(ValidationError) as info:
-            obj(checks=[{"name": "a", "expression": "1"}, {"name": "a", "expression": "2"}])
+            obj(
+                checks=[
+                    {"name": "a", "expression": "id > 1"},
+                    {"name": "a", "expression": "id > 2"},
+                ]
+            )
         assert only_error(info) == (("checks",), "1.name: duplicate check name 'a'")
 
 

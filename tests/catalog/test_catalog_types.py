@@ -5,7 +5,9 @@ import pytest
 from penstock.catalog import ColumnType, parse_type
 from penstock.catalog.types import TypeFamily
 
-EXPECTED_NAMES = "text, boolean, integer, bigint, double, decimal(p,s), date, timestamp, json"
+EXPECTED_NAMES = (
+    "text, boolean, integer, bigint, double, decimal(p,s), date, timestamp, timestamptz, json"
+)
 
 
 @pytest.mark.parametrize(
@@ -18,6 +20,7 @@ EXPECTED_NAMES = "text, boolean, integer, bigint, double, decimal(p,s), date, ti
         ("double", "DOUBLE", "number"),
         ("date", "DATE", "date"),
         ("timestamp", "TIMESTAMP", "timestamp"),
+        ("timestamptz", "TIMESTAMPTZ", "timestamp"),
         ("json", "JSON", "json"),
     ],
 )
@@ -66,3 +69,8 @@ def test_unknown_type(name: str) -> None:
 def test_column_type_is_frozen() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         parse_type("text").name = "x"  # type: ignore[misc]
+
+
+def test_only_timestamptz_holds_instants() -> None:
+    assert parse_type("timestamptz").with_zone
+    assert not parse_type("timestamp").with_zone

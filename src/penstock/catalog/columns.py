@@ -2,9 +2,10 @@
 
 import math
 import re
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import duckdb
 from pydantic import (
@@ -78,6 +79,30 @@ def _as_datetime(value: str) -> datetime:
     return datetime.fromisoformat(value)
 
 
+def _offset_problem(value: str, info: ValidationInfo) -> str | None:
+    """Why a timestamp bound or in-value with a UTC offset does not fit a plain timestamp
+    column that declares no `timezone`, or None when it fits."""
+    if value == "now" or info.data.get("type") != "timestamp" or info.data.get("timezone"):
+        return None
+    if _as_datetime(value).tzinfo is None:
+        return None
+    return (
+        f"{value} has a UTC offset, but a timestamp column holds local times: drop the "
+        "offset, declare timezone: (the zone to convert it to) or use type timestamptz"
+    )
+
+
+@lru_cache(maxsize=1)
+def time_zone_names() -> frozenset[str]:
+    """The IANA time zone names DuckDB (ICU) knows, as it spells them."""
+    connection = duckdb.connect()
+    try:
+        rows = connection.execute("SELECT name FROM pg_timezone_names()").fetchall()
+    finally:
+        connection.close()
+    return frozenset(str(row[0]) for row in rows)
+
+
 @lru_cache(maxsize=512)
 def regex_problem(pattern: str) -> str | None:
     """DuckDB's (RE2) complaint about `pattern`, or None when it compiles."""
@@ -102,6 +127,8 @@ class ColumnSpec(_Model):
     )
 
     type: str
+    # before min/max/in: their validators read it
+    timezone: str | None = None
     required: StrictBool = False
     min: int | float | str | None = None
     max: int | float | str | None = None
@@ -117,6 +144,20 @@ class ColumnSpec(_Model):
     @classmethod
     def _check_type(cls, value: str) -> str:
         return parse_type(value).name
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        name = info.data.get("type")
+        if isinstance(name, str) and parse_type(name).family != "timestamp":
+            raise ValueError(f"timezone applies to timestamp and timestamptz columns, not {name}")
+        if value not in time_zone_names():
+            raise ValueError(
+                f"unknown time zone {value!r} (use an IANA name such as Europe/Oslo, or UTC)"
+            )
+        return value
 
     @field_validator("min", "max", mode="before")
     @classmethod
@@ -136,10 +177,14 @@ class ColumnSpec(_Model):
             bound: int | float | str = value
         elif family in ("date", "timestamp"):
             bound = _temporal(value, family, allow_now=True)
+            problem = _offset_problem(bound, info)
+            if problem is not None:
+                raise ValueError(problem)
         else:
             raise ValueError(f"min/max apply to numbers, dates and timestamps, not {family}")
         low = info.data.get("min")
-        if info.field_name == "max" and low is not None and _greater(low, bound):
+        zone = info.data.get("timezone")
+        if info.field_name == "max" and low is not None and _greater(low, bound, zone):
             raise ValueError(f"max ({bound}) is less than min ({low})")
         return bound
 
@@ -155,10 +200,14 @@ class ColumnSpec(_Model):
         family = _family(info)
         if family == "json":
             raise ValueError("in does not apply to json columns")
+        if family in ("date", "timestamp"):
+            items = [_temporal(item, family, allow_now=False) for item in value]
+            for item in items:
+                problem = _offset_problem(item, info)
+                if problem is not None:
+                    raise ValueError(problem)
+            return items
         for item in value:
-            if family in ("date", "timestamp"):
-                _temporal(item, family, allow_now=False)
-                continue
             if family == "text":
                 ok = isinstance(item, str)
             elif family == "number":
@@ -187,14 +236,19 @@ class ColumnSpec(_Model):
         return value
 
 
-def _greater(low: Any, high: Any) -> bool:
-    """True when both bounds are comparable and `low` is above `high`."""
+def _greater(low: Any, high: Any, zone: str | None) -> bool:
+    """True when both bounds are comparable and `low` is above `high`; a naive time is
+    wall-clock time in `zone` (UTC when None) when compared with one that has an offset."""
     if isinstance(low, str) and isinstance(high, str):
         if "now" in (low, high):
             return False
         first, second = _as_datetime(low), _as_datetime(high)
         if (first.tzinfo is None) != (second.tzinfo is None):
-            return False
+            try:
+                tz = ZoneInfo(zone) if zone else UTC
+            except (ZoneInfoNotFoundError, ValueError):
+                return False  # DuckDB knows the zone, Python does not: DuckDB compares later
+            first, second = (d if d.tzinfo else d.replace(tzinfo=tz) for d in (first, second))
         return first > second
     if isinstance(low, int | float) and isinstance(high, int | float):
         return low > high

@@ -23,6 +23,7 @@ from penstock.catalog.columns import (
     LocatedError,
     RowCountCheck,
 )
+from penstock.catalog.expressions import expression_problem
 
 FileFormat = Literal["csv", "jsonl", "parquet"]
 LoadMode = Literal["append", "merge", "scd2", "replace"]
@@ -249,10 +250,18 @@ class ObjectSpec(Model):
 
     @field_validator("checks")
     @classmethod
-    def _unique_checks(cls, value: list[ExpressionCheck | RowCountCheck]) -> list[Any]:
+    def _unique_checks(
+        cls, value: list[ExpressionCheck | RowCountCheck], info: ValidationInfo
+    ) -> list[Any]:
         seen: set[str] = set()
         problems: list[tuple[tuple[str | int, ...], str]] = []
+        columns: dict[str, ColumnSpec] | None = info.data.get("columns")
         for index, check in enumerate(value):
+            if isinstance(check, ExpressionCheck) and columns is not None:
+                types = {name: spec.column_type.duckdb_type for name, spec in columns.items()}
+                problem = expression_problem(check.expression, types)
+                if problem is not None:
+                    problems.append(((index, "expression"), problem))
             if check.name in seen:
                 where: tuple[str | int, ...] = (index, "name")
                 if isinstance(check, RowCountCheck):

@@ -16,6 +16,7 @@ TYPE_NAMES: tuple[str, ...] = (
     "decimal(p,s)",
     "date",
     "timestamp",
+    "timestamptz",
     "json",
 )
 
@@ -27,6 +28,8 @@ _SIMPLE: dict[str, tuple[str, TypeFamily]] = {
     "double": ("DOUBLE", "number"),
     "date": ("DATE", "date"),
     "timestamp": ("TIMESTAMP", "timestamp"),
+    # an instant: stored as DuckDB TIMESTAMPTZ (UTC); offsets in the data are honoured
+    "timestamptz": ("TIMESTAMPTZ", "timestamp"),
     "json": ("JSON", "json"),
 }
 
@@ -43,6 +46,11 @@ class ColumnType:
     family: TypeFamily
     precision: int | None = None
     scale: int | None = None
+
+    @property
+    def with_zone(self) -> bool:
+        """True for `timestamptz`: values are instants, not wall-clock times."""
+        return self.name == "timestamptz"
 
 
 @lru_cache(maxsize=256)

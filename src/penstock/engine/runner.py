@@ -308,7 +308,7 @@ class Runner:
         conn = self.warehouse.conn
         validation: BatchValidation | None = None
         try:
-            validation = validate_batch(conn, obj, batch, datetime.now(UTC))
+            validation = validate_batch(conn, obj, batch, batch.manifest.extracted_at)
             self._report_validation(result, obj, batch, validation)
             if validation.rows_quarantined:
                 target = self.lake.quarantine_path(obj.name, batch.batch_id)

@@ -1,12 +1,13 @@
 """Compile an object's contract into one SQL pass over a staged batch.
 
-Every value is cast with TRY_CAST to its declared type; each rule becomes a CASE that yields a
-stable reason name, gathered into the row's `_reasons` list:
+Every value is cast strictly to its declared type (quality/casts.py: exact or NULL); each
+rule becomes a CASE that yields a stable reason name, gathered into the row's `_reasons` list:
 
     required:<col>  type:<col>  min:<col>  max:<col>  in:<col>  pattern:<col>  check:<name>
 
 Reasons come in column declaration order (per column: required, type, min, max, in, pattern),
-then expression checks in declaration order. An empty or blank value counts as missing. Rules
+then expression checks in declaration order. An empty or blank value (whitespace only: space,
+tab, CR, LF, VT, FF, no-break space) counts as missing. Rules
 other than required/type apply only to values that cast; an expression check fails only when
 it is FALSE (NULL passes, as in a SQL CHECK constraint).
 """
@@ -15,10 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 
 from penstock.catalog import ColumnSpec, ExpressionCheck, ObjectSpec
 from penstock.lake.read import ORDINAL, RESERVED_PREFIX
+from penstock.quality.bounds import value_literal
+from penstock.quality.casts import blank_sql, strict_cast_sql
 from penstock.sql import ident, literal
 
 # internal names carry the reserved prefix: a source column cannot collide with them
@@ -54,22 +57,8 @@ def bind_columns(obj: ObjectSpec, stage_schema: Mapping[str, str]) -> list[Colum
     return bindings
 
 
-def _bound_literal(spec: ColumnSpec, value: object, now: datetime) -> str:
-    family = spec.column_type.family
-    if value == "now":
-        return literal(now.date() if family == "date" else now.replace(tzinfo=None))
-    if family == "date" and isinstance(value, str):
-        return literal(date.fromisoformat(value))
-    if family == "timestamp" and isinstance(value, str):
-        return literal(datetime.fromisoformat(value).replace(tzinfo=None))
-    return literal(value)
-
-
 def _missing(binding: ColumnBinding) -> str:
-    raw = ident(binding.raw_alias)
-    if binding.raw_is_text:
-        return f"({raw} IS NULL OR trim({raw}) = '')"
-    return f"({raw} IS NULL)"
+    return blank_sql(ident(binding.raw_alias), binding.raw_is_text)
 
 
 @dataclass(frozen=True)
@@ -102,12 +91,12 @@ def column_rules(obj: ObjectSpec, binding: ColumnBinding, now: datetime) -> list
             )
         )
     if spec.min is not None:
-        out.append(Rule(f"{col} < {_bound_literal(spec, spec.min, now)}", f"min:{name}"))
+        out.append(Rule(f"{col} < {value_literal(spec, spec.min, now)}", f"min:{name}"))
     if spec.max is not None:
-        out.append(Rule(f"{col} > {_bound_literal(spec, spec.max, now)}", f"max:{name}"))
+        out.append(Rule(f"{col} > {value_literal(spec, spec.max, now)}", f"max:{name}"))
     value_rules = []
     if spec.in_ is not None:
-        values = ", ".join(literal(v) for v in spec.in_)
+        values = ", ".join(value_literal(spec, v, now) for v in spec.in_)
         value_rules.append(Rule(f"{col} NOT IN ({values})", f"in:{name}"))
     if spec.pattern is not None:
         value_rules.append(
@@ -127,11 +116,7 @@ def check_rules(checks: Sequence[ExpressionCheck]) -> list[Rule]:
 
 
 def typed_expr(binding: ColumnBinding) -> str:
-    target = binding.spec.column_type.duckdb_type
-    raw = ident(binding.raw_alias)
-    if binding.spec.column_type.family == "text":
-        return raw if binding.raw_is_text else f"CAST({raw} AS VARCHAR)"
-    return f"TRY_CAST({raw} AS {target})"
+    return strict_cast_sql(binding.raw_alias, binding.spec, binding.stage_type, binding.raw_is_text)
 
 
 def expression_checks(obj: ObjectSpec) -> list[ExpressionCheck]:

@@ -112,6 +112,9 @@ class DuckDBWarehouse:
                 f"cannot open DuckDB warehouse {path}: {first_line(exc)}",
                 file=str(path),
             ) from exc
+        # results must not depend on the machine's time zone: TIMESTAMPTZ values are cast,
+        # compared and printed in UTC; any other zone is named explicitly in the SQL
+        self.conn.execute("SET TimeZone = 'UTC'")
         if not read_only:
             ensure_ledger(self.conn)
 
