@@ -3,15 +3,21 @@
 `PENSTOCK_FAULT=after_stage` kills the process right after a batch is staged, before it is
 loaded; tests then prove the next run repairs everything. Unset, a fault point costs a dict
 lookup.
+
+In-process tests may instead attach an action to a fault point (`fault_action`), e.g. a writer
+appending to a landing file while it is being staged.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 FAULT_ENV = "PENSTOCK_FAULT"
 FAULT_POINTS = (
+    "after_copy",
     "before_manifest",
     "after_stage",
     "before_load_commit",
@@ -20,6 +26,23 @@ FAULT_POINTS = (
 )
 
 
+_actions: dict[str, Callable[[], None]] = {}
+
+
 def fault_point(name: str) -> None:
+    if _actions and (action := _actions.get(name)) is not None:
+        action()
     if os.environ.get(FAULT_ENV) == name:
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+@contextmanager
+def fault_action(name: str, action: Callable[[], None]) -> Iterator[None]:
+    """Run `action` each time fault point `name` is passed, inside the `with` block."""
+    if name not in FAULT_POINTS:
+        raise ValueError(f"unknown fault point {name!r} (known: {', '.join(FAULT_POINTS)})")
+    _actions[name] = action
+    try:
+        yield
+    finally:
+        _actions.pop(name, None)
