@@ -23,8 +23,7 @@ import penstock
 from penstock.errors import ProjectErrors
 from penstock.faults import fault_action
 
-from helpers import query, write_project
-from run_logs import log_messages
+from helpers import log_messages, query, write_project
 
 YML = """
 name: changes

@@ -13,8 +13,7 @@ from pathlib import Path
 
 import penstock
 
-from helpers import query, write_project
-from run_logs import log_messages
+from helpers import log_messages, query, write_project
 
 YML = """
 name: snaps

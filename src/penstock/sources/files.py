@@ -231,13 +231,16 @@ def _stage_csv(
     csv = obj.csv or CsvOptions()
     suffix = uuid.uuid4().hex[:12]
     rejects_table, rejects_scan = f"_rejects_{suffix}", f"_rejects_scan_{suffix}"
-    options = [
-        "all_varchar = true",
-        f"header = {literal(csv.header)}",
+    dialect = [
         f"delim = {literal(csv.delimiter)}",
         f"quote = {literal(csv.quote)}",
         f"escape = {literal(csv.escape)}",
         f"encoding = {literal(csv.encoding)}",
+    ]
+    options = [
+        "all_varchar = true",
+        f"header = {literal(csv.header)}",
+        *dialect,
         "null_padding = false",
         "store_rejects = true",
         f"rejects_table = {literal(rejects_table)}",
@@ -273,7 +276,10 @@ def _stage_csv(
         conn.execute(f"DROP TABLE IF EXISTS {rejects_table}")
         conn.execute(f"DROP TABLE IF EXISTS {rejects_scan}")
     if csv.header:
-        _refuse_ambiguous_header(conn, obj, read, display_name, data_path)
+        header = f"read_csv({literal(str(path))}, all_varchar = true, header = false, " + (
+            ", ".join(dialect) + ", null_padding = true, ignore_errors = true)"
+        )
+        _refuse_ambiguous_header(conn, obj, header, display_name, data_path)
     rows = _parquet_rows(conn, data_path)
     return rows, malformed
 
@@ -282,7 +288,11 @@ _RENAMED = re.compile(r"^(?P<base>.+)_\d+$")
 
 
 def _refuse_ambiguous_header(
-    conn: duckdb.DuckDBPyConnection, obj: ObjectSpec, read: str, display_name: str, data: Path
+    conn: duckdb.DuckDBPyConnection,
+    obj: ObjectSpec,
+    header_read: str,
+    display_name: str,
+    data: Path,
 ) -> None:
     """Two header names equal but for case (or equal) make every record ambiguous: an error
     for the file. DuckDB renames the second (`Name,name` reads as `Name, name_1`), so the
@@ -290,11 +300,7 @@ def _refuse_ambiguous_header(
     staged = [name.lower() for name in _parquet_schema(conn, data)]
     if not any((m := _RENAMED.match(n)) and m["base"] in staged for n in staged):
         return
-    header = read.replace("header = true", "header = false").replace(
-        "store_rejects = true", "store_rejects = false"
-    )
-    header = re.sub(r", rejects_(table|scan) = '[^']*'", "", header)
-    row = conn.execute(f"SELECT * FROM {header} LIMIT 1").fetchone() or ()
+    row = conn.execute(f"SELECT * FROM {header_read} LIMIT 1").fetchone() or ()
     seen: dict[str, str] = {}
     for name in (str(v) for v in row if v is not None):
         first = seen.get(name.lower())
