@@ -159,3 +159,22 @@ def test_a_run_killed_after_the_copy_is_repaired(tmp_path: Path) -> None:
     assert ids(project) == [1, 2]
     assert not list((project / "lake").rglob(".tmp-*"))
     assert len(query(project, "SELECT * FROM penstock.loads")) == 1
+
+
+def test_a_batch_staged_before_ctime_and_inode_were_recorded_still_counts(
+    tmp_path: Path,
+) -> None:
+    project = project_with(tmp_path)
+    land(project, "a.csv", "id\n1\n")
+    assert penstock.run(project).status == "success"
+    (manifest,) = (project / "lake" / "stage" / "items").glob("*/manifest.json")
+    old = json.loads(manifest.read_text())
+    for key in ("ctime_ns", "inode"):
+        del old[key]
+    old["version"] = 1
+    manifest.write_text(json.dumps(old))
+    (project / "lake" / "index" / "items.json").unlink()
+    result = penstock.run(project)
+    assert result.status == "success" and result.loads() == []
+    assert "items: 1 file(s), 0 new or changed" in log_messages(project, result.run_id)
+    assert ids(project) == [1]

@@ -120,8 +120,10 @@ class Lake:
             return []
 
     def write_file_index(self, object_name: str, seen: Iterable[SeenFile]) -> None:
+        """Replace the index with `seen` (the files offered now); no write when unchanged."""
         entries = sorted((asdict(s) for s in seen), key=lambda e: str(e["source_file"]))
-        write_json_atomic(self.file_index_path(object_name), entries)
+        if [asdict(s) for s in self.read_file_index(object_name)] != entries:
+            write_json_atomic(self.file_index_path(object_name), entries)
 
 
 def extraction_order(batch: StagedBatch) -> tuple[datetime, str, str]:

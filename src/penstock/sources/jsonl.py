@@ -50,28 +50,22 @@ def stage_jsonl(
         conn.execute(
             f"""
             CREATE TEMP TABLE {lines} AS
-            SELECT _row_number, line, ok, ks,
-                   CASE WHEN NOT ok THEN {literal(NOT_AN_OBJECT)}
-                        WHEN len(ks) <> len(list_distinct(list_transform(ks, lambda k: lower(k))))
-                        THEN 'ambiguous' END AS _error
+            SELECT _row_number, line, ok,
+                   CASE WHEN NOT ok THEN {literal(NOT_AN_OBJECT)} END AS _error
             FROM (
-                SELECT *, CASE WHEN ok THEN json_keys(line) END AS ks
+                SELECT n AS _row_number, line,
+                       CASE WHEN ltrim(line) LIKE '{{%' THEN json_valid(line) ELSE false END AS ok
                 FROM (
-                    SELECT n AS _row_number, line,
-                           CASE WHEN ltrim(line) LIKE '{{%' THEN json_valid(line) ELSE false END
-                               AS ok
+                    -- blank lines are dropped in list space, so a line's list index is its
+                    -- record number; generate_subscripts beside unnest keeps unnest fast
+                    SELECT rtrim(unnest(parts), chr(13)) AS line,
+                           generate_subscripts(parts, 1) AS n
                     FROM (
-                        -- blank lines are dropped in list space, so a line's list index is its
-                        -- record number; generate_subscripts beside unnest keeps unnest fast
-                        SELECT rtrim(unnest(parts), chr(13)) AS line,
-                               generate_subscripts(parts, 1) AS n
-                        FROM (
-                            SELECT list_filter(string_split(
-                                       CASE WHEN starts_with(content, {_BOM})
-                                            THEN content[2:] ELSE content END, chr(10)),
-                                   lambda x: trim(x, {_BLANK}) <> '') AS parts
-                            FROM read_text({literal(str(path))})
-                        )
+                        SELECT list_filter(string_split(
+                                   CASE WHEN starts_with(content, {_BOM})
+                                        THEN content[2:] ELSE content END, chr(10)),
+                               lambda x: trim(x, {_BLANK}) <> '') AS parts
+                        FROM read_text({literal(str(path))})
                     )
                 )
             )
@@ -93,14 +87,50 @@ def stage_jsonl(
             object=obj.name,
         ) from exc
     try:
-        _explain_ambiguous(conn, lines)
-        return _write(conn, lines, display_name, data_path, rejects_path)
+        keys = _keys(conn, lines)
+        if _may_be_ambiguous(conn, lines, keys):
+            _mark_ambiguous(conn, lines)
+            keys = _keys(conn, lines)
+        return _write(conn, lines, keys, display_name, data_path, rejects_path)
     finally:
         conn.execute(f"DROP TABLE IF EXISTS {lines}")
 
 
-def _explain_ambiguous(conn: duckdb.DuckDBPyConnection, lines: str) -> None:
-    """Name the two clashing keys of each ambiguous record (few rows: the malformed ones)."""
+def _keys(conn: duckdb.DuckDBPyConnection, lines: str) -> list[tuple[str, int, int]]:
+    """Every distinct key of the well-formed records: (key, occurrences, first record)."""
+    return [
+        (str(k), int(n), int(first))
+        for k, n, first in conn.execute(
+            f"SELECT k, count(*), min(_row_number) "
+            f"FROM (SELECT _row_number, unnest(json_keys(line)) AS k FROM {lines} WHERE ok) "
+            f"GROUP BY k"
+        ).fetchall()
+    ]
+
+
+def _may_be_ambiguous(
+    conn: duckdb.DuckDBPyConnection, lines: str, keys: list[tuple[str, int, int]]
+) -> bool:
+    """Whether any record may hold two spellings of one key: looking per record costs a
+    pass over every record's keys, so it runs only when the file's distinct keys show two
+    spellings of one name, or a key more often than there are records."""
+    if len({k.lower() for k, _, _ in keys}) < len(keys):
+        return True
+    row = conn.execute(f"SELECT count(*) FROM {lines} WHERE ok").fetchone()
+    records = int(row[0]) if row else 0
+    return any(n > records for _, n, _ in keys)
+
+
+def _mark_ambiguous(conn: duckdb.DuckDBPyConnection, lines: str) -> None:
+    """Make each record holding two spellings of one key malformed, naming the two."""
+    conn.execute(
+        f"""
+        CREATE TEMP TABLE {lines}_ks AS
+        SELECT _row_number, ks FROM (
+            SELECT _row_number, json_keys(line) AS ks FROM {lines} WHERE ok
+        ) WHERE len(ks) <> len(list_distinct(list_transform(ks, lambda k: lower(k))))
+        """
+    )
     conn.execute(
         f"""
         UPDATE {lines} SET ok = false, _error = CASE WHEN a.first = a.second
@@ -114,39 +144,38 @@ def _explain_ambiguous(conn: duckdb.DuckDBPyConnection, lines: str) -> None:
                 SELECT _row_number, ks,
                        list_filter(ks, lambda k: len(list_filter(ks,
                            lambda j: lower(j) = lower(k))) > 1) AS clash
-                FROM {lines} WHERE _error = 'ambiguous'
+                FROM {lines}_ks
             )
         ) a
         WHERE {lines}._row_number = a._row_number
         """
     )
+    conn.execute(f"DROP TABLE {lines}_ks")
 
 
 def _write(
     conn: duckdb.DuckDBPyConnection,
     lines: str,
+    keys: list[tuple[str, int, int]],
     display_name: str,
     data_path: Path,
     rejects_path: Path,
 ) -> tuple[int, int, list[str]]:
-    found = conn.execute(
-        f"""
-        SELECT arg_min(k, _row_number) AS spelling, list(DISTINCT k ORDER BY k) AS spellings,
-               count(DISTINCT _row_number) FILTER (k = '') AS empty_records
-        FROM (SELECT _row_number, unnest(ks) AS k FROM {lines} WHERE ok)
-        GROUP BY lower(k) ORDER BY min(_row_number), spelling
-        """
-    ).fetchall()
+    # one staged column per name ignoring case, spelled as first seen, in order of appearance
+    names: dict[str, list[tuple[int, str, int]]] = {}
+    for key, occurrences, first in keys:
+        names.setdefault(key.lower(), []).append((first, key, occurrences))
     warnings: list[str] = []
     columns: list[str] = []
-    for spelling, spellings, empty_records in found:
-        if spelling == "":
+    for spellings in sorted((sorted(group) for group in names.values()), key=lambda g: g[0][:2]):
+        first_seen = spellings[0][1]
+        if first_seen == "":
             warnings.append(
-                f'{display_name}: key "" (empty) in {empty_records} record(s) is not a column '
+                f'{display_name}: key "" (empty) in {spellings[0][2]} record(s) is not a column '
                 f"name; ignored"
             )
         else:
-            columns.append(_extract(str(spelling), [str(s) for s in spellings]))
+            columns.append(_extract(first_seen, [k for _, k, _ in spellings]))
     select = ", ".join(columns) or "NULL::VARCHAR AS _empty"
     with atomic_target(data_path) as tmp:
         conn.execute(
