@@ -33,7 +33,8 @@ from penstock.sources.jsonl import stage_jsonl
 from penstock.sql import ident, literal
 
 # One read of the landing file feeds both the hash and the private copy; 8 MiB buffers keep
-# the per-chunk overhead negligible (see the report in bench/README.md).
+# the per-chunk overhead negligible. Measured on a 51 MB CSV here: hash alone 45-60 ms, copy
+# while hashing 60-145 ms (the write lands in the page cache; the copy is parsed, not fsynced).
 _COPY_CHUNK = 8 * 1024 * 1024
 
 
