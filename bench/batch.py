@@ -77,6 +77,8 @@ def run_child(code: str, *args: str) -> tuple[dict[str, object], int]:
 def orders_only_project(root: Path) -> None:
     """The demo's orders object (same contract, merge by order_id) on its own."""
     yml = DEMO_PROJECT.replace("include: [objects/*.yml]\n", "")
+    # the bench writes each file whole before running: no settle time to wait out
+    yml = yml.replace("path: ./landing,", "path: ./landing, settle: 0s,")
     (root / "penstock.yml").write_text(yml)
 
 

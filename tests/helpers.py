@@ -8,6 +8,9 @@ from typing import Any
 
 import duckdb
 
+from penstock.catalog import load_project
+from penstock.observe import MetadataStore
+
 
 def write_project(root: Path, yml: str, files: dict[str, str | bytes] | None = None) -> Path:
     """A project directory with `penstock.yml` and landing files (text or bytes)."""
@@ -35,3 +38,9 @@ def query(project: Path, sql: str) -> list[tuple[Any, ...]]:
 def snapshot(project: Path, tables: list[str]) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of each table, sorted: two snapshots are equal iff the contents are."""
     return {t: sorted(query(project, f"SELECT * FROM {t}"), key=repr) for t in tables}
+
+
+def log_messages(project: Path, run_id: str) -> list[str]:
+    """Every message a run logged at info level and above, in order."""
+    with MetadataStore(load_project(project).metadata_url) as store:
+        return [row.message for row in store.logs(run_id, "info")]

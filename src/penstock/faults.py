@@ -5,6 +5,9 @@ it is loaded; tests then prove the next run repairs everything. A mode after a c
 another failure: `after_stage:raise` raises a plain RuntimeError (an unexpected exception),
 `after_stage:interrupt` a KeyboardInterrupt, `after_stage:hang` sleeps (a live, stuck run).
 Unset, a fault point costs a dict lookup.
+
+In-process tests may instead attach an action to a fault point (`fault_action`), e.g. a writer
+appending to a landing file while it is being staged.
 """
 
 from __future__ import annotations
@@ -12,9 +15,12 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 FAULT_ENV = "PENSTOCK_FAULT"
 FAULT_POINTS = (
+    "after_copy",
     "before_manifest",
     "after_stage",
     "before_load_commit",
@@ -27,7 +33,12 @@ FAULT_MODES = ("kill", "raise", "interrupt", "hang")
 HANG_SECONDS = 300
 
 
+_actions: dict[str, Callable[[], None]] = {}
+
+
 def fault_point(name: str) -> None:
+    if _actions and (action := _actions.get(name)) is not None:
+        action()
     wanted = os.environ.get(FAULT_ENV)
     if not wanted:
         return
@@ -44,3 +55,15 @@ def fault_point(name: str) -> None:
         time.sleep(HANG_SECONDS)
     else:
         raise ValueError(f"{FAULT_ENV}: unknown mode {mode!r}; expected one of {FAULT_MODES}")
+
+
+@contextmanager
+def fault_action(name: str, action: Callable[[], None]) -> Iterator[None]:
+    """Run `action` each time fault point `name` is passed, inside the `with` block."""
+    if name not in FAULT_POINTS:
+        raise ValueError(f"unknown fault point {name!r} (known: {', '.join(FAULT_POINTS)})")
+    _actions[name] = action
+    try:
+        yield
+    finally:
+        _actions.pop(name, None)

@@ -3,20 +3,24 @@
 Every value resolved from a reference is registered here; `redact` replaces each registered
 value in a text by `***`. Logs, errors, metadata and alerts pass their text through it, so a
 credential never leaves the process in clear.
+
+Every non-empty value is redacted, however short. A value shorter than `SAFE_SECRET_LEN`
+characters is redacted too, but it also hides every harmless occurrence of those characters
+in other text (and a short credential is weak anyway): `penstock check` warns about it.
 """
 
 from __future__ import annotations
 
 import threading
 
-_MIN_SECRET_LEN = 4
+SAFE_SECRET_LEN = 4
 _lock = threading.Lock()
 _secrets: set[str] = set()
 
 
 def register_secret(value: str) -> None:
     """Remember a resolved secret value so that `redact` hides it."""
-    if len(value) >= _MIN_SECRET_LEN:
+    if value:
         with _lock:
             _secrets.add(value)
 

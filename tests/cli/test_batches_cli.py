@@ -20,7 +20,7 @@ def flat(text: str) -> str:
 PROJECT = """
 name: batches
 sources:
-  landing: {kind: files, path: ./landing}
+  landing: {kind: files, path: ./landing, settle: 0s}
 objects:
   orders:
     source: landing

@@ -93,7 +93,7 @@ def test_a_failed_run_exits_1_with_one_line(tmp_path: Path, cli: Cli) -> None:
         tmp_path,
         """
         name: failing
-        sources: {landing: {kind: files, path: ./landing}}
+        sources: {landing: {kind: files, path: ./landing, settle: 0s}}
         objects:
           t:
             source: landing
@@ -115,7 +115,7 @@ def test_bad_project_and_usage_exit_2(tmp_path: Path, cli: Cli) -> None:
         tmp_path,
         """
         name: bad
-        sources: {landing: {kind: files, path: ./landing}}
+        sources: {landing: {kind: files, path: ./landing, settle: 0s}}
         objects:
           t:
             source: landing
@@ -139,7 +139,7 @@ def test_check_reports_an_expression_that_does_not_compile(tmp_path: Path, cli: 
         tmp_path,
         """
         name: checks
-        sources: {landing: {kind: files, path: ./landing}}
+        sources: {landing: {kind: files, path: ./landing, settle: 0s}}
         objects:
           t:
             source: landing
@@ -178,7 +178,7 @@ def test_secrets_never_reach_the_terminal(
         """
         name: secret
         warehouse: "mysql://user:${env:PENSTOCK_TEST_SECRET}@host/db"
-        sources: {landing: {kind: files, path: ./landing}}
+        sources: {landing: {kind: files, path: ./landing, settle: 0s}}
         objects:
           t: {source: landing, files: "*.csv", columns: {a: {type: integer}}}
         """,
@@ -199,7 +199,7 @@ def test_check_never_prints_a_secret_from_the_warehouse_url(
         """
         name: secret_ok
         warehouse: "duckdb:///w.duckdb?custom_user_agent=${env:PENSTOCK_TEST_TOKEN}"
-        sources: {landing: {kind: files, path: ./landing}}
+        sources: {landing: {kind: files, path: ./landing, settle: 0s}}
         objects:
           t: {source: landing, files: "*.csv", columns: {a: {type: integer}}}
         """,

@@ -17,7 +17,7 @@ Cli = Callable[..., tuple[int, str, str]]
 PROJECT = """
 name: locks
 sources:
-  landing: {kind: files, path: ./landing}
+  landing: {kind: files, path: ./landing, settle: 0s}
 objects:
   items:
     source: landing

@@ -33,7 +33,7 @@ PROJECT = """
 name: sinks
 metadata: {metadata}
 sources:
-  landing: {{kind: files, path: ./landing}}
+  landing: {{kind: files, path: ./landing, settle: 0s}}
 objects:
   items:
     source: landing

@@ -20,7 +20,7 @@ from helpers import query, write_project
 ORDERS = """
 name: bad_input
 sources:
-  landing: {kind: files, path: ./landing}
+  landing: {kind: files, path: ./landing, settle: 0s}
 objects:
   orders:
     source: landing
@@ -198,7 +198,7 @@ def test_the_same_content_under_a_new_name_is_not_loaded_twice(tmp_path: Path) -
 JSONL = """
 name: jsonl
 sources:
-  landing: {kind: files, path: ./landing}
+  landing: {kind: files, path: ./landing, settle: 0s}
 objects:
   events:
     source: landing

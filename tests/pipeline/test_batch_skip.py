@@ -20,7 +20,7 @@ from helpers import query, write_project
 PROJECT = """
 name: skips
 sources:
-  landing: {kind: files, path: ./landing}
+  landing: {kind: files, path: ./landing, settle: 0s}
 objects:
   orders:
     source: landing

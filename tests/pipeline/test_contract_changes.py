@@ -12,7 +12,7 @@ from helpers import query, write_project
 YML = """
 name: evolve
 sources:
-  landing: {kind: files, path: ./landing}
+  landing: {kind: files, path: ./landing, settle: 0s}
 objects:
   items:
     source: landing

@@ -13,7 +13,7 @@ from helpers import query, write_project
 YML = """
 name: merge_counts
 sources:
-  landing: {kind: files, path: ./landing}
+  landing: {kind: files, path: ./landing, settle: 0s}
 objects:
   flights:
     source: landing

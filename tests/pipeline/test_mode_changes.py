@@ -15,7 +15,7 @@ from helpers import query, write_project
 YML = """
 name: modes
 sources:
-  landing: {kind: files, path: ./landing}
+  landing: {kind: files, path: ./landing, settle: 0s}
 objects:
   people:
     source: landing

@@ -20,7 +20,7 @@ from helpers import write_project
 NOW_PROJECT = """
 name: now_rule
 sources:
-  landing: {kind: files, path: ./landing}
+  landing: {kind: files, path: ./landing, settle: 0s}
 objects:
   events:
     source: landing
@@ -68,7 +68,7 @@ def test_a_row_failing_max_now_stays_quarantined_after_rebuild(tmp_path: Path) -
 ZONE_PROJECT = """
 name: zones
 sources:
-  landing: {kind: files, path: ./landing}
+  landing: {kind: files, path: ./landing, settle: 0s}
 objects:
   events:
     source: landing

@@ -11,7 +11,7 @@ from helpers import query, write_project
 YML = """
 name: patterns
 sources:
-  landing: {kind: files, path: ./landing}
+  landing: {kind: files, path: ./landing, settle: 0s}
 objects:
   codes:
     source: landing

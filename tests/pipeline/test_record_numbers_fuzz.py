@@ -19,7 +19,7 @@ from helpers import query, write_project
 YML = """
 name: fuzz
 sources:
-  landing: {kind: files, path: ./landing}
+  landing: {kind: files, path: ./landing, settle: 0s}
 objects:
   t:
     source: landing

@@ -18,7 +18,7 @@ from helpers import query, write_project
 PROJECT = """
 name: reserved
 sources:
-  landing: {kind: files, path: ./landing}
+  landing: {kind: files, path: ./landing, settle: 0s}
 objects:
   items:
     source: landing

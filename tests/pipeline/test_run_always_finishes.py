@@ -24,7 +24,7 @@ Cli = Callable[..., tuple[int, str, str]]
 PROJECT = """
 name: finishes
 sources:
-  landing: {kind: files, path: ./landing}
+  landing: {kind: files, path: ./landing, settle: 0s}
 objects:
   events:
     source: landing

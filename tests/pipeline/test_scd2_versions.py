@@ -12,7 +12,7 @@ from helpers import query, write_project
 YML = """
 name: scd2_versions
 sources:
-  landing: {kind: files, path: ./landing}
+  landing: {kind: files, path: ./landing, settle: 0s}
 objects:
   people:
     source: landing

@@ -144,7 +144,7 @@ def _project_yml(objects: dict[str, tuple[str, str | None]], fmt: str) -> str:
     lines = [
         "name: strict",
         "sources:",
-        "  landing: {kind: files, path: ./landing}",
+        "  landing: {kind: files, path: ./landing, settle: 0s}",
         "objects:",
     ]
     for name, (type_name, zone) in objects.items():
@@ -310,7 +310,7 @@ def test_blank_text_of_any_whitespace_is_missing(tmp_path: Path) -> None:
     yml = """
     name: blanks
     sources:
-      landing: {kind: files, path: ./landing}
+      landing: {kind: files, path: ./landing, settle: 0s}
     objects:
       people:
         source: landing
@@ -345,7 +345,7 @@ def test_an_offset_decides_a_merge_by_the_instant(tmp_path: Path, fmt: str) -> N
     yml = """
     name: merge_tz
     sources:
-      landing: {kind: files, path: ./landing}
+      landing: {kind: files, path: ./landing, settle: 0s}
     objects:
       orders:
         source: landing

@@ -52,6 +52,8 @@ class _Reader:
         self.files: list[str] = []
         self.sections: dict[str, dict[str, Any]] = {section: {} for section in SECTIONS}
         self.unresolved: set[str] = set()
+        self.written: list[tuple[KeyPath, str]] = []
+        self.weak: list[str] = []
 
     def read(self) -> Project:
         main = self._document(self.project_file, self.main_name)
@@ -67,7 +69,13 @@ class _Reader:
             self._merge(main, section, data.get(section) or {})
         for document in self._includes(data.get("include"), main):
             self._merge_included(document, mergeable)
-        payload = {**data, "root": self.root, "origins": self._origins()}
+        payload = {
+            **data,
+            "root": self.root,
+            "origins": self._origins(),
+            "written_references": tuple(self.written),
+            "weak_secrets": tuple(self.weak),
+        }
         payload.update({section: self.sections[section] for section in mergeable})
         try:
             project = Project.model_validate(payload)
@@ -98,8 +106,9 @@ class _Reader:
         except ProjectError as exc:
             self.errors.append(exc)
             return None
+        self.written.extend(_references_as_written(document.data, ()))
         data, errors = resolve_references(
-            document.data, file=name, lines=document.lines, root=self.root
+            document.data, file=name, lines=document.lines, root=self.root, weak=self.weak
         )
         self.errors.extend(errors)
         self.unresolved.update(e.fields["key_path"] for e in errors if e.fields.get("key_path"))
@@ -215,3 +224,20 @@ def _below(key_path: str | None, prefixes: set[str]) -> bool:
         key_path == prefix or key_path.startswith((f"{prefix}.", f"{prefix}["))
         for prefix in prefixes
     )
+
+
+def _references_as_written(value: Any, path: KeyPath) -> list[tuple[KeyPath, str]]:
+    """(key path, text) of every string value holding a `${...}` reference, before resolving."""
+    if isinstance(value, dict):
+        return [
+            found
+            for key, item in value.items()
+            for found in _references_as_written(item, (*path, key))
+        ]
+    if isinstance(value, list):
+        return [
+            found
+            for index, item in enumerate(value)
+            for found in _references_as_written(item, (*path, index))
+        ]
+    return [(path, value)] if isinstance(value, str) and "${" in value else []

@@ -58,7 +58,9 @@ _GROUP_PREFIX = "group:"
 class Project(Model):
     """A whole project: settings, sources and objects, plus where they were read from."""
 
-    internal_fields: ClassVar[frozenset[str]] = frozenset({"root", "project_hash", "origins"})
+    internal_fields: ClassVar[frozenset[str]] = frozenset(
+        {"root", "project_hash", "origins", "written_references", "weak_secrets"}
+    )
 
     name: str
     warehouse: str = "duckdb:///warehouse.duckdb"
@@ -72,6 +74,11 @@ class Project(Model):
     root: Path = Field(default_factory=Path.cwd)
     project_hash: str = ""
     origins: dict[str, tuple[str, int]] = Field(default_factory=dict)
+    # (key path, text as written) of every value that held a `${...}` reference: the hash
+    # covers these texts, never the resolved secrets.
+    written_references: tuple[tuple[tuple[str | int, ...], str], ...] = ()
+    # References whose value is too short to redact safely (by reference, never by value).
+    weak_secrets: tuple[str, ...] = ()
 
     @field_validator("name")
     @classmethod
@@ -156,7 +163,12 @@ class Project(Model):
 
     @model_validator(mode="after")
     def _compute_hash(self) -> "Project":
+        """The catalog version: a hash of the project as written. Values that came from
+        references count as their `${...}` text, so rotating a secret is not a new version
+        and the stored hash says nothing about the secret."""
         content = self.model_dump(mode="json", by_alias=True, exclude=set(self.internal_fields))
+        for path, text in self.written_references:
+            _replace_at(content, path, text)
         canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
         object.__setattr__(self, "project_hash", digest)
@@ -241,3 +253,20 @@ class Project(Model):
     def origin(self, key_path: str) -> tuple[str, int] | None:
         """(file, line) where `key_path` (e.g. `objects.orders`) was written, when known."""
         return self.origins.get(key_path)
+
+
+def _replace_at(content: Any, path: tuple[str | int, ...], value: str) -> None:
+    """Set `content[path[0]][path[1]]...` to `value` when that path exists in the dump."""
+    *parents, last = path
+    for part in parents:
+        if not _has(content, part):
+            return
+        content = content[part]
+    if _has(content, last):
+        content[last] = value
+
+
+def _has(content: Any, part: str | int) -> bool:
+    if isinstance(content, dict):
+        return part in content
+    return isinstance(content, list) and isinstance(part, int) and 0 <= part < len(content)

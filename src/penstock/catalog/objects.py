@@ -82,11 +82,29 @@ def infer_format(files: str) -> FileFormat | None:
     return None
 
 
+_DURATION = re.compile(r"^\s*(?P<amount>\d+(?:\.\d+)?)\s*(?P<unit>ms|s|m|h)\s*$")
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+DEFAULT_SETTLE = "2s"
+
+
+def duration_seconds(text: str) -> float:
+    """Seconds in a duration such as `2s`, `500ms`, `1.5m` or `1h`."""
+    match = _DURATION.match(text)
+    if match is None:
+        raise ValueError(f"expected a duration such as 2s, 500ms, 1m or 0s, got '{text}'")
+    return float(match["amount"]) * _DURATION_UNITS[match["unit"]]
+
+
 class FilesSource(Model):
-    """Files in a directory (local, for now): objects pick theirs with a glob."""
+    """Files in a directory (local, for now): objects pick theirs with a glob.
+
+    `settle`: a file modified more recently than this is still being delivered and waits for
+    a later run (a writer that is still copying it would otherwise be read half).
+    """
 
     kind: Literal["files"]
     path: str
+    settle: str = DEFAULT_SETTLE
     owner: str | None = None
     description: str | None = None
 
@@ -96,6 +114,19 @@ class FilesSource(Model):
         if not value.strip():
             raise ValueError("must not be empty")
         return value
+
+    @field_validator("settle", mode="before")
+    @classmethod
+    def _check_settle(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool) and value == 0:
+            return "0s"
+        if isinstance(value, str):
+            duration_seconds(value)
+        return value
+
+    @property
+    def settle_seconds(self) -> float:
+        return duration_seconds(self.settle)
 
 
 # Adding a source kind: write its class (with a `kind: Literal[...]` field), then list it here

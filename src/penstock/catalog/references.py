@@ -13,7 +13,7 @@ from typing import Any
 
 from penstock.catalog.yaml_lines import KeyPath, format_key_path, line_for
 from penstock.errors import ProjectError
-from penstock.secrets import register_secret
+from penstock.secrets import SAFE_SECRET_LEN, register_secret
 
 _TOKEN = re.compile(r"\$\$\{|\$\{(?P<body>[^}]*)(?P<close>\}?)")
 KINDS = ("env", "file")
@@ -30,11 +30,13 @@ def resolve_references(
     lines: Mapping[KeyPath, int],
     root: Path,
     environ: Mapping[str, str] | None = None,
+    weak: list[str] | None = None,
 ) -> tuple[Any, list[ProjectError]]:
     """Return `data` with every reference resolved, and the errors met on the way.
 
     A string that cannot be resolved is kept as written and an error names its file,
-    line and key path.
+    line and key path. A reference whose value is too short to redact safely is noted in
+    `weak` (by reference and place, never by value).
     """
     env = os.environ if environ is None else environ
     errors: list[ProjectError] = []
@@ -45,8 +47,9 @@ def resolve_references(
         if isinstance(value, list):
             return [walk(item, (*path, index)) for index, item in enumerate(value)]
         if isinstance(value, str) and "${" in value:
+            short: list[str] = []
             try:
-                return resolve_string(value, root=root, environ=env)
+                resolved = resolve_string(value, root=root, environ=env, short=short)
             except ReferenceProblem as exc:
                 errors.append(
                     ProjectError(
@@ -56,13 +59,23 @@ def resolve_references(
                         key_path=format_key_path(path) or None,
                     )
                 )
+                return value
+            if weak is not None:
+                where = f"{file}:{line_for(lines, path)} {format_key_path(path)}"
+                weak.extend(f"{where}: {reference}" for reference in short)
+            return resolved
         return value
 
     return walk(data, ()), errors
 
 
-def resolve_string(text: str, *, root: Path, environ: Mapping[str, str]) -> str:
-    """Resolve the references in one string (raises on the first one that fails)."""
+def resolve_string(
+    text: str, *, root: Path, environ: Mapping[str, str], short: list[str] | None = None
+) -> str:
+    """Resolve the references in one string (raises on the first one that fails).
+
+    References whose value is shorter than SAFE_SECRET_LEN are appended to `short` as written.
+    """
     out: list[str] = []
     position = 0
     for match in _TOKEN.finditer(text):
@@ -91,6 +104,8 @@ def resolve_string(text: str, *, root: Path, environ: Mapping[str, str]) -> str:
                 f"unknown reference kind '{kind}' in '${{{body}}}' (expected one of: env, file)"
             )
         register_secret(value)
+        if short is not None and len(value) < SAFE_SECRET_LEN:
+            short.append(match.group(0))
         out.append(value)
     out.append(text[position:])
     return "".join(out)

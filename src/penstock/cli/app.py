@@ -422,6 +422,8 @@ def check(project: ProjectOpt = Path(), as_json: JsonOpt = False) -> None:
     else:
         for item in report["checks"]:
             mark = "[green]ok[/]" if item["ok"] else "[red]error[/]"
+            if item["ok"] and item.get("warning"):
+                mark = "[yellow]warning[/]"
             console.print(f"{mark}  {item['what']}: {item['detail']}")
     if not report["ok"]:
         raise typer.Exit(2)

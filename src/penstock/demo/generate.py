@@ -8,6 +8,8 @@ be repeated.
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 from penstock.demo import _common as c
@@ -142,10 +144,21 @@ def create_demo_project(
         reason_counts=DemoExpectations.count_reasons(files),
         customer_duplicate_winners=customer_winners,
     )
+    _delivered_earlier(directory, [*customer_paths, *order_paths])
     c.write_text(directory / EXPECTED_PATH, expected.to_json())
     c.write_text(directory / "objects" / "customers.yml", DEMO_CUSTOMERS)
     c.write_text(directory / PROJECT_FILE, DEMO_PROJECT)
     return expected
+
+
+def _delivered_earlier(directory: Path, paths: list[str]) -> None:
+    """Date the landing files an hour back, a second apart in drop order: they are complete
+    deliveries, so `penstock run` right after `penstock init --demo` takes them (files
+    modified within the source's settle time would wait for the next run)."""
+    base = time.time_ns() - 3600 * 10**9
+    for index, rel in enumerate(paths):
+        stamp = base + index * 10**9
+        os.utime(directory / rel, ns=(stamp, stamp))
 
 
 def create_empty_project(directory: Path, name: str) -> None:

@@ -13,13 +13,13 @@ from penstock.errors import PenstockError, ProjectError, ProjectErrors, first_li
 from penstock.lake.read import ORDINAL
 from penstock.observe import MetadataStore
 from penstock.quality.compile import bind_columns, compile_validation
-from penstock.secrets import redact
+from penstock.secrets import SAFE_SECRET_LEN, redact
 from penstock.sql import ident
 from penstock.warehouse import connect_warehouse
 
 
-def _item(what: str, ok: bool, detail: str) -> dict[str, Any]:
-    return {"what": what, "ok": ok, "detail": detail}
+def _item(what: str, ok: bool, detail: str, *, warning: bool = False) -> dict[str, Any]:
+    return {"what": what, "ok": ok, "detail": detail, "warning": warning}
 
 
 def check_contract(conn: duckdb.DuckDBPyConnection, obj: ObjectSpec) -> None:
@@ -56,6 +56,17 @@ def check_project(path: Path) -> dict[str, Any]:
             f"{project.name}: {len(project.sources)} source(s), {len(project.objects)} object(s)",
         )
     )
+    checks += [
+        _item(
+            "secret",
+            True,
+            f"{where} is shorter than {SAFE_SECRET_LEN} characters: too short to redact "
+            f"safely (every occurrence of those characters in logs is hidden too); use a "
+            f"longer secret",
+            warning=True,
+        )
+        for where in project.weak_secrets
+    ]
     conn = duckdb.connect()
     try:
         for obj in project.objects_in_order():

@@ -33,7 +33,7 @@ from penstock.observe import (
 )
 from penstock.quality.validate import BatchValidation, validate_batch
 from penstock.sources import FilesSourceReader, source_for
-from penstock.sources.base import SourceItem
+from penstock.sources.base import SourceItem, StageResult
 from penstock.warehouse import DuckDBWarehouse, LoadResult
 
 
@@ -165,41 +165,63 @@ class Runner:
     def _run_object(self, result: RunResult, obj: ObjectSpec) -> None:
         source = source_for(self.project, obj)
         staged = self.lake.batches(obj.name)  # every manifest is read once per run
-        items = source.discover(obj, known_files(staged))
-        staged_ids = {b.batch_id for b in staged}
-        new_items: dict[str, SourceItem] = {}
-        for item in items:
-            if item.batch_id in staged_ids:
-                continue
-            if item.batch_id in new_items:
-                first = new_items[item.batch_id].display_name
-                self._log(
-                    result,
-                    "info",
-                    f"{item.display_name} has the same content as {first}; staged once",
-                    obj,
-                    batch_id=item.batch_id,
-                )
-                continue
-            new_items[item.batch_id] = item
+        found = source.discover(obj, known_files(staged, self.lake.read_file_index(obj.name)))
+        total = len(found.new) + len(found.unchanged) + len(found.unsettled)
         self._log(
             result,
             "info",
-            f"{obj.name}: {len(items)} file(s), {len(new_items)} new",
+            f"{obj.name}: {total} file(s), {len(found.new)} new or changed",
             obj,
             event="plan",
-            files=len(items),
-            new=len(new_items),
+            files=total,
+            new=len(found.new),
         )
-        for item in new_items.values():
-            batch = self._stage_one(result, obj, source, item)
-            if batch is not None:
-                staged.append(batch)
+        if found.unsettled:
+            self._log(
+                result,
+                "info",
+                f"{obj.name}: {len(found.unsettled)} file(s) younger than settle time "
+                f"({source.spec.settle}), left for the next run: {', '.join(found.unsettled[:5])}"
+                + (" …" if len(found.unsettled) > 5 else ""),
+                obj,
+                event="unsettled",
+                unsettled=found.unsettled,
+            )
+        seen = list(found.unchanged)
+        for item in found.new:
+            staging = self._stage_one(result, obj, source, item)
+            if staging is None:
+                continue
+            if staging.seen is not None:
+                seen.append(staging.seen)
+            if staging.status == "staged" and staging.batch is not None:
+                self._note_repeat(result, obj, staging.batch, staged)
+                staged.append(staging.batch)
+        self.lake.write_file_index(obj.name, seen)
         loaded = self.warehouse.loaded_batches(obj.name)
         pending = sorted((b for b in staged if b.batch_id not in loaded), key=extraction_order)
         # a rebuild killed halfway left batches to load again: they keep their first load time
         replayed = self.warehouse.original_load_times(obj) if pending else {}
         self._load_pending(result, obj, pending, replayed)
+
+    def _note_repeat(
+        self, result: RunResult, obj: ObjectSpec, batch: StagedBatch, staged: list[StagedBatch]
+    ) -> None:
+        """A replace snapshot repeating an older batch's content loads again: say so."""
+        content = batch.manifest.content_hash
+        earlier = [b for b in staged if b.manifest.content_hash == content]
+        if earlier:
+            first = max(earlier, key=extraction_order)
+            self._log(
+                result,
+                "info",
+                f"{batch.manifest.source_file} repeats the content of "
+                f"{first.manifest.source_file} (batch {first.batch_id}); loaded as the newest "
+                f"snapshot",
+                obj,
+                batch_id=batch.batch_id,
+                repeats=first.batch_id,
+            )
 
     def _replay_object(self, result: RunResult, obj: ObjectSpec) -> None:
         loaded_at = self.warehouse.reset_object(obj)
@@ -209,26 +231,43 @@ class Runner:
 
     def _stage_one(
         self, result: RunResult, obj: ObjectSpec, source: FilesSourceReader, item: SourceItem
-    ) -> StagedBatch | None:
+    ) -> StageResult | None:
         """Stage one item; None (recorded as a failed step) if it could not be read."""
-        step_id = self._step_started(result, obj, item.batch_id, "stage")
+        step_id = self._step_started(result, obj, None, "stage")
         try:
-            batch = source.stage(self.warehouse.conn, obj, item, self.lake)
+            staging = source.stage(self.warehouse.conn, obj, item, self.lake)
         except Exception as exc:
             message, fields = describe(exc)
-            self._step_finished(result, step_id, obj, item.batch_id, "stage", "failed", message)
+            self._step_finished(result, step_id, obj, None, "stage", "failed", message)
             result.outcomes.append(
-                BatchOutcome(
-                    obj.name,
-                    item.batch_id,
-                    item.display_name,
-                    "stage",
-                    "failed",
-                    error=message,
-                )
+                BatchOutcome(obj.name, None, item.display_name, "stage", "failed", error=message)
             )
-            self._log(result, "error", message, obj, **{**fields, "batch_id": item.batch_id})
+            self._log(result, "error", message, obj, **fields)
             return None
+        batch = staging.batch
+        batch_id = batch.batch_id if batch is not None else None
+        if staging.status != "staged" or batch is None:
+            if staging.status == "changed":
+                message = (
+                    f"{item.display_name} changed while it was being read (still being written?); "
+                    f"nothing staged, left for the next run"
+                )
+            elif batch is not None and batch.manifest.source_file == item.display_name:
+                message = (
+                    f"{item.display_name} is unchanged since batch {batch_id}; not staged again"
+                )
+            else:
+                earlier = batch.manifest.source_file if batch is not None else "an earlier file"
+                message = (
+                    f"{item.display_name} has the same content as {earlier} (batch {batch_id}); "
+                    f"staged once"
+                )
+            self._step_finished(result, step_id, obj, batch_id, "stage", "skipped")
+            result.outcomes.append(
+                BatchOutcome(obj.name, batch_id, item.display_name, "stage", "skipped")
+            )
+            self._log(result, "info", message, obj, batch_id=batch_id, event=staging.status)
+            return staging
         for warning in batch.manifest.warnings:
             self._log(result, "warning", warning, obj, batch_id=batch.batch_id)
         self._step_finished(result, step_id, obj, batch.batch_id, "stage", "success")
@@ -253,7 +292,7 @@ class Runner:
             )
         )
         fault_point("after_stage")
-        return batch
+        return staging
 
     def _load_pending(
         self,

@@ -2,6 +2,6 @@
 
 from penstock.lake.atomic import atomic_target, write_json_atomic
 from penstock.lake.manifest import Manifest
-from penstock.lake.stage import Lake, StagedBatch
+from penstock.lake.stage import Lake, SeenFile, StagedBatch
 
-__all__ = ["Lake", "Manifest", "StagedBatch", "atomic_target", "write_json_atomic"]
+__all__ = ["Lake", "Manifest", "SeenFile", "StagedBatch", "atomic_target", "write_json_atomic"]

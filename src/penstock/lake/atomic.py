@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -57,12 +58,15 @@ def _fsync_dir(path: Path) -> None:
 
 
 def remove_stale_temps(directory: Path) -> int:
-    """Delete temporary files a killed process left behind; return how many."""
+    """Delete temporary files and directories a killed process left behind; return how many."""
     if not directory.is_dir():
         return 0
     removed = 0
-    for path in directory.rglob(f"{TMP_PREFIX}*"):
-        if path.is_file():
-            path.unlink()
+    for path in sorted(directory.rglob(f"{TMP_PREFIX}*"), key=lambda p: len(p.parts)):
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+            removed += 1
+        elif path.is_file():
+            path.unlink(missing_ok=True)
             removed += 1
     return removed

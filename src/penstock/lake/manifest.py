@@ -16,7 +16,7 @@ from penstock.errors import TerminalError
 MANIFEST_NAME = "manifest.json"
 DATA_NAME = "data.parquet"
 REJECTS_NAME = "rejects.parquet"
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2
 # COPY options for staged Parquet. zstd: smaller than DuckDB's default snappy and, measured on
 # 2M rows here, faster to write.
 PARQUET = "FORMAT parquet, COMPRESSION zstd"
@@ -40,6 +40,10 @@ class Manifest:
     schema: dict[str, str]
     extracted_at: datetime
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    # Added in version 2 (None when read from a version-1 manifest): with size and mtime they
+    # tell an unchanged landing file from a rewrite (ctime cannot be set back by utime).
+    ctime_ns: int | None = None
+    inode: int | None = None
     version: int = MANIFEST_VERSION
 
     @property

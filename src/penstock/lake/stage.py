@@ -1,23 +1,35 @@
 """The stage zone: one directory per batch, holding the raw rows as Parquet and a manifest.
 
 Layout: `<lake>/stage/<object>/<batch_id>/{data.parquet, rejects.parquet, manifest.json}`.
-Files are written under temporary names and renamed; the manifest is written last, so a
-batch exists exactly when its manifest does. A `skipped.json` beside it records that the
-batch was skipped (see lake/skip.py).
+A batch is staged in a temporary directory (`.tmp-…`, the landing file's private copy beside
+it), its manifest written last, and the directory renamed to the batch id: a batch exists
+exactly when its directory does, complete with its manifest.
+
+`<lake>/index/<object>.json` caches which landing file states (name, size, mtime, ctime,
+inode) were already read and to which batch they belong, so unchanged files are not read again;
+deleting it costs one re-read of the landing files, nothing else.
+A `skipped.json` beside the manifest records that the batch was skipped (lake/skip.py).
 """
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
 from penstock.faults import fault_point
-from penstock.lake.atomic import remove_stale_temps, write_json_atomic
+from penstock.lake.atomic import TMP_PREFIX, remove_stale_temps, write_json_atomic
 from penstock.lake.manifest import DATA_NAME, MANIFEST_NAME, REJECTS_NAME, Manifest
 from penstock.lake.skip import SKIP_NAME, SkipMarker
+
+# (source_file, size, mtime_ns, ctime_ns, inode); ctime and inode are None for a batch staged
+# before they were recorded.
+FileKey = tuple[str, int, int, int | None, int | None]
 
 
 @dataclass(frozen=True)
@@ -59,19 +71,33 @@ class Lake:
     def quarantine_path(self, object_name: str, batch_id: str) -> Path:
         return self.root / "quarantine" / object_name / f"{batch_id}.parquet"
 
-    def prepare_batch_dir(self, object_name: str, batch_id: str) -> Path:
-        """An empty directory for a batch about to be staged (clears an incomplete one)."""
-        directory = self.batch_dir(object_name, batch_id)
-        if directory.exists() and not (directory / MANIFEST_NAME).exists():
-            shutil.rmtree(directory)
-        directory.mkdir(parents=True, exist_ok=True)
+    def staging_dir(self, object_name: str) -> Path:
+        """A fresh temporary directory to stage one batch in (removed if a run is killed)."""
+        directory = self.stage_dir(object_name) / f"{TMP_PREFIX}{os.getpid()}-{uuid.uuid4().hex}"
+        directory.mkdir(parents=True)
         return directory
 
-    def commit_batch(self, directory: Path, manifest: Manifest) -> StagedBatch:
-        """Write the manifest last: from now on the batch exists."""
+    def staged_batch(self, object_name: str, batch_id: str) -> StagedBatch | None:
+        """The complete staged batch with this id, if there is one."""
+        directory = self.batch_dir(object_name, batch_id)
+        manifest = directory / MANIFEST_NAME
+        return StagedBatch(Manifest.read(manifest), directory) if manifest.is_file() else None
+
+    def commit_batch(self, staging: Path, manifest: Manifest) -> StagedBatch | None:
+        """Write the manifest last, then rename the staging directory to the batch id: from
+        now on the batch exists. None (and the staging directory removed) if a batch with
+        this id is already staged."""
+        target = self.batch_dir(manifest.object, manifest.batch_id)
+        if (target / MANIFEST_NAME).is_file():
+            shutil.rmtree(staging, ignore_errors=True)
+            return None
         fault_point("before_manifest")
-        write_json_atomic(directory / MANIFEST_NAME, manifest.to_dict())
-        return StagedBatch(manifest, directory)
+        write_json_atomic(staging / MANIFEST_NAME, manifest.to_dict())
+        if target.exists():  # left incomplete by an older version killed mid-staging
+            shutil.rmtree(target)
+        staging.rename(target)
+        _fsync_dir(target.parent)
+        return StagedBatch(manifest, target)
 
     def batches(self, object_name: str) -> list[StagedBatch]:
         """Every complete staged batch of an object, in extraction order."""
@@ -81,6 +107,7 @@ class Lake:
         found = [
             StagedBatch(Manifest.read(path), path.parent, SkipMarker.read(path.parent / SKIP_NAME))
             for path in base.glob(f"*/{MANIFEST_NAME}")
+            if not path.parent.name.startswith(TMP_PREFIX)
         ]
         return sorted(found, key=extraction_order)
 
@@ -94,19 +121,70 @@ class Lake:
         (batch.directory / SKIP_NAME).unlink(missing_ok=True)
         return StagedBatch(batch.manifest, batch.directory, None)
 
+    def file_index_path(self, object_name: str) -> Path:
+        return self.root / "index" / f"{object_name}.json"
+
+    def read_file_index(self, object_name: str) -> list[SeenFile]:
+        """The landing file states already read for an object (empty when unreadable)."""
+        try:
+            entries = json.loads(self.file_index_path(object_name).read_text())
+            return [SeenFile(**entry) for entry in entries]
+        except (OSError, ValueError, TypeError):
+            return []
+
+    def write_file_index(self, object_name: str, seen: Iterable[SeenFile]) -> None:
+        """Replace the index with `seen` (the files offered now); no write when unchanged."""
+        entries = sorted((asdict(s) for s in seen), key=lambda e: str(e["source_file"]))
+        if [asdict(s) for s in self.read_file_index(object_name)] != entries:
+            write_json_atomic(self.file_index_path(object_name), entries)
+
 
 def extraction_order(batch: StagedBatch) -> tuple[datetime, str, str]:
     """Batches load and replay in the order they were extracted."""
     return (batch.manifest.extracted_at, batch.manifest.source_file, batch.batch_id)
 
 
-def known_files(batches: Iterable[StagedBatch]) -> dict[tuple[str, int, int], str]:
-    """(source_file, size, mtime_ns) → content hash, to skip re-hashing unchanged files."""
-    return {
-        (
-            b.manifest.source_file,
-            b.manifest.size_bytes,
-            b.manifest.mtime_ns,
-        ): b.manifest.content_hash
-        for b in batches
-    }
+@dataclass(frozen=True)
+class SeenFile:
+    """A landing file state that was read, and the batch its bytes belong to."""
+
+    source_file: str
+    size_bytes: int
+    mtime_ns: int
+    ctime_ns: int | None
+    inode: int | None
+    content_hash: str
+    batch_id: str
+
+    @property
+    def key(self) -> FileKey:
+        return (self.source_file, self.size_bytes, self.mtime_ns, self.ctime_ns, self.inode)
+
+
+def known_files(
+    batches: Iterable[StagedBatch], index: Iterable[SeenFile]
+) -> dict[FileKey, SeenFile]:
+    """Landing file states already read → what they held, so unchanged files are not read
+    again. A batch staged before ctime and inode were recorded matches on name, size and mtime
+    only (its key has None for both)."""
+    known: dict[FileKey, SeenFile] = {}
+    staged: set[str] = set()
+    for b in batches:
+        staged.add(b.batch_id)
+        m = b.manifest
+        seen = SeenFile(
+            m.source_file, m.size_bytes, m.mtime_ns, m.ctime_ns, m.inode, m.content_hash, b.batch_id
+        )
+        known[seen.key] = seen
+    for seen in index:
+        if seen.batch_id in staged:  # a batch deleted from the lake is read again
+            known.setdefault(seen.key, seen)
+    return known
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
 import duckdb
 
 from penstock.catalog import ObjectSpec
-from penstock.lake import Lake, StagedBatch
+from penstock.lake import Lake, SeenFile, StagedBatch
+from penstock.lake.stage import FileKey
 
 
 @dataclass(frozen=True)
 class SourceItem:
-    """One unit of extraction (a file); its batch id derives from its content."""
+    """One unit of extraction (a file) as discovery saw it; its content is read when staged."""
 
     object: str
     source: str
@@ -22,31 +25,87 @@ class SourceItem:
     display_name: str
     size_bytes: int
     mtime_ns: int
-    content_hash: str
+    ctime_ns: int
+    inode: int
 
     @property
-    def batch_id(self) -> str:
-        return batch_id_for(self.object, self.content_hash)
+    def key(self) -> FileKey:
+        return (self.display_name, self.size_bytes, self.mtime_ns, self.ctime_ns, self.inode)
 
 
-def batch_id_for(object_name: str, content_hash: str) -> str:
-    """Deterministic: the same content for the same object is always the same batch."""
-    return f"{object_name}-{content_hash[:20]}"
+@dataclass(frozen=True)
+class Discovery:
+    """What a source offers for one object right now."""
+
+    new: list[SourceItem] = field(default_factory=list)
+    """Items not read before (new or changed files), in extraction order."""
+    unchanged: list[SeenFile] = field(default_factory=list)
+    """Items already read, unchanged since: what they held."""
+    unsettled: list[str] = field(default_factory=list)
+    """Items modified within the source's settle time, left for a later run."""
+
+
+StageStatus = Literal["staged", "duplicate", "changed"]
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """What staging one item did.
+
+    `staged`: `batch` is the new batch. `duplicate`: the content (or, for replace, the delivery)
+    is already staged as `batch`; nothing new was written. `changed`: the file changed while it
+    was being read; nothing was kept and the file waits for the next run.
+    """
+
+    status: StageStatus
+    item: SourceItem
+    batch: StagedBatch | None = None
+    content_hash: str | None = None
+
+    @property
+    def seen(self) -> SeenFile | None:
+        """The index entry for the item's state, once its bytes belong to a staged batch."""
+        if self.batch is None or self.content_hash is None:
+            return None
+        i = self.item
+        return SeenFile(
+            i.display_name,
+            i.size_bytes,
+            i.mtime_ns,
+            i.ctime_ns,
+            i.inode,
+            self.content_hash,
+            self.batch.batch_id,
+        )
+
+
+def batch_id_for(
+    object_name: str, content_hash: str, delivery: tuple[str, int] | None = None
+) -> str:
+    """Deterministic: the same content for the same object is always the same batch.
+
+    With `delivery` (file name, mtime_ns), as for `load: replace`, the id names one delivery of
+    the content: the same bytes delivered again (a new file, or the file rewritten) are a new
+    batch, because the newest snapshot defines the table even when it repeats an older one.
+    """
+    if delivery is None:
+        return f"{object_name}-{content_hash[:20]}"
+    name, mtime_ns = delivery
+    digest = hashlib.sha256(f"{content_hash}\0{name}\0{mtime_ns}".encode()).hexdigest()
+    return f"{object_name}-{digest[:20]}"
 
 
 class Source(Protocol):
     """A source kind. Implementations live one per module in `penstock.sources`."""
 
-    def discover(self, obj: ObjectSpec, known: dict[tuple[str, int, int], str]) -> list[SourceItem]:
-        """Every item currently offered for `obj`, in extraction order.
-
-        `known` maps (display_name, size, mtime_ns) to a content hash already computed, so
-        unchanged items are not read again.
-        """
+    def discover(self, obj: ObjectSpec, known: Mapping[FileKey, SeenFile]) -> Discovery:
+        """Every item currently offered for `obj`: new ones in extraction order, unchanged
+        ones (their state is in `known`) and those still settling."""
         ...
 
     def stage(
         self, conn: duckdb.DuckDBPyConnection, obj: ObjectSpec, item: SourceItem, lake: Lake
-    ) -> StagedBatch:
-        """Write `item` into the stage zone as raw rows; return the committed batch."""
+    ) -> StageResult:
+        """Read `item` once, hashing exactly the bytes staged; commit it as a batch unless
+        that batch exists or the item changed while being read."""
         ...

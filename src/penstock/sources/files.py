@@ -1,6 +1,9 @@
 """The `files` source: csv, jsonl and parquet files matched by a glob under a directory.
 
-Each file is one batch whose id derives from its content hash. Values are staged raw: CSV and
+Each file is one batch whose id derives from its content hash (for `load: replace`, from the
+content hash plus the delivered file's name and mtime: each delivery is a snapshot). A file is
+copied once into the lake while its bytes are hashed, and the copy is parsed, so a batch holds
+exactly the bytes its id names. Values are staged raw: CSV and
 JSONL as text exactly as written, Parquet as its own types. Malformed records (a CSV line with
 the wrong number of fields, a JSONL line that is not a JSON object) are kept in the batch's
 rejects file with their record number and raw text, never dropped.
@@ -9,8 +12,11 @@ rejects file with their record number and raw text, never dropped.
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
+import time
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,21 +24,44 @@ import duckdb
 
 from penstock.catalog import CsvOptions, FilesSource, ObjectSpec, Project
 from penstock.errors import SourceError, first_line
-from penstock.lake import Lake, Manifest, StagedBatch, atomic_target
+from penstock.faults import fault_point
+from penstock.lake import Lake, Manifest, SeenFile, atomic_target
 from penstock.lake.manifest import DATA_NAME, PARQUET, REJECTS_NAME
-from penstock.sources.base import SourceItem
+from penstock.lake.stage import FileKey
+from penstock.sources.base import Discovery, SourceItem, StageResult, batch_id_for
 from penstock.sources.jsonl import stage_jsonl
 from penstock.sql import ident, literal
 
-_HASH_CHUNK = 4 * 1024 * 1024
+# One read of the landing file feeds both the hash and the private copy; 8 MiB buffers keep
+# the per-chunk overhead negligible. Measured on a 51 MB CSV here: hash alone 45-60 ms, copy
+# while hashing 60-145 ms (the write lands in the page cache; the copy is parsed, not fsynced).
+_COPY_CHUNK = 8 * 1024 * 1024
 
 
 def content_hash(path: Path) -> str:
+    """The SHA-256 of a file's bytes (the batch id of the same bytes staged derives from it)."""
     digest = hashlib.sha256()
+    buffer = bytearray(_COPY_CHUNK)
+    view = memoryview(buffer)
     with path.open("rb") as handle:
-        while chunk := handle.read(_HASH_CHUNK):
-            digest.update(chunk)
+        while n := handle.readinto(buffer):
+            digest.update(view[:n])
     return digest.hexdigest()
+
+
+def copy_hashing(source: Path, target: Path) -> tuple[str, int]:
+    """Copy `source` to `target` in one read, hashing the bytes copied: (sha256, bytes)."""
+    digest = hashlib.sha256()
+    buffer = bytearray(_COPY_CHUNK)
+    view = memoryview(buffer)
+    total = 0
+    with source.open("rb") as reader, target.open("wb") as writer:
+        while n := reader.readinto(buffer):
+            chunk = view[:n]
+            digest.update(chunk)
+            writer.write(chunk)
+            total += n
+    return digest.hexdigest(), total
 
 
 class FilesSourceReader:
@@ -44,7 +73,7 @@ class FilesSourceReader:
         self.root = project.path(spec.path)
         self.project_root = project.root
 
-    def discover(self, obj: ObjectSpec, known: dict[tuple[str, int, int], str]) -> list[SourceItem]:
+    def discover(self, obj: ObjectSpec, known: Mapping[FileKey, SeenFile]) -> Discovery:
         if not self.root.is_dir():
             raise SourceError(
                 f"source '{self.name}': directory {self.spec.path} does not exist "
@@ -53,25 +82,32 @@ class FilesSourceReader:
                 file=str(self.root),
             )
         pattern = obj.files or "*"
-        items = []
+        settle_ns = round(self.spec.settle_seconds * 1e9)
+        now_ns = time.time_ns()
+        found = Discovery()
         for path in sorted(p for p in self.root.glob(pattern) if p.is_file()):
             if path.name.startswith("."):
                 continue
             stat = path.stat()
-            display = self._display(path)
-            digest = known.get((display, stat.st_size, stat.st_mtime_ns)) or content_hash(path)
-            items.append(
-                SourceItem(
-                    object=obj.name,
-                    source=self.name,
-                    path=path,
-                    display_name=display,
-                    size_bytes=stat.st_size,
-                    mtime_ns=stat.st_mtime_ns,
-                    content_hash=digest,
-                )
+            item = SourceItem(
+                object=obj.name,
+                source=self.name,
+                path=path,
+                display_name=self._display(path),
+                size_bytes=stat.st_size,
+                mtime_ns=stat.st_mtime_ns,
+                ctime_ns=stat.st_ctime_ns,
+                inode=stat.st_ino,
             )
-        return items
+            legacy = (item.display_name, item.size_bytes, item.mtime_ns, None, None)
+            seen = known.get(item.key) or known.get(legacy)
+            if seen is not None:
+                found.unchanged.append(seen)
+            elif settle_ns and now_ns - stat.st_mtime_ns < settle_ns:
+                found.unsettled.append(item.display_name)
+            else:
+                found.new.append(item)
+        return found
 
     def _display(self, path: Path) -> str:
         try:
@@ -81,34 +117,75 @@ class FilesSourceReader:
 
     def stage(
         self, conn: duckdb.DuckDBPyConnection, obj: ObjectSpec, item: SourceItem, lake: Lake
-    ) -> StagedBatch:
-        directory = lake.prepare_batch_dir(obj.name, item.batch_id)
-        data_path = directory / DATA_NAME
-        rejects_path = directory / REJECTS_NAME
+    ) -> StageResult:
+        staging = lake.staging_dir(obj.name)
+        try:
+            result = self._stage_in(conn, obj, item, lake, staging)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        if result.status != "staged":
+            shutil.rmtree(staging, ignore_errors=True)
+        return result
+
+    def _stage_in(
+        self,
+        conn: duckdb.DuckDBPyConnection,
+        obj: ObjectSpec,
+        item: SourceItem,
+        lake: Lake,
+        staging: Path,
+    ) -> StageResult:
+        # A private copy, hashed while copied: the bytes parsed are exactly the bytes hashed.
+        copy = staging / ("landed" + "".join(item.path.suffixes[-2:]))
+        try:
+            digest, copied = copy_hashing(item.path, copy)
+        except FileNotFoundError:
+            return StageResult("changed", item)
+        except OSError as exc:
+            raise SourceError(
+                f"{item.display_name}: cannot read: {exc.strerror or exc}",
+                file=item.display_name,
+                object=obj.name,
+            ) from exc
+        fault_point("after_copy")
+        if copied != item.size_bytes or _state_changed(item):
+            return StageResult("changed", item)
+        delivery = (item.display_name, item.mtime_ns) if obj.load == "replace" else None
+        batch_id = batch_id_for(obj.name, digest, delivery)
+        existing = lake.staged_batch(obj.name, batch_id)
+        if existing is not None:
+            return StageResult("duplicate", item, existing, digest)
+        data_path = staging / DATA_NAME
+        rejects_path = staging / REJECTS_NAME
         fmt = obj.format or "csv"
         warnings: list[str] = []
-        try:
-            if item.size_bytes == 0:
-                rows, malformed = _stage_empty(conn, obj, data_path)
-                warnings.append(f"{item.display_name}: empty file")
-            elif fmt == "csv":
-                rows, malformed = _stage_csv(conn, obj, item, data_path, rejects_path)
-            elif fmt == "jsonl":
-                rows, malformed = stage_jsonl(conn, item, data_path, rejects_path)
-            else:
-                rows, malformed = _stage_parquet(conn, item, data_path)
-            schema = _parquet_schema(conn, data_path)
-        except BaseException:
-            shutil.rmtree(directory, ignore_errors=True)
-            raise
+        if item.size_bytes == 0:
+            rows, malformed = _stage_empty(conn, obj, data_path)
+            warnings.append(f"{item.display_name}: empty file")
+        elif fmt == "csv":
+            rows, malformed = _stage_csv(
+                conn, obj, copy, item.display_name, data_path, rejects_path
+            )
+        elif fmt == "jsonl":
+            rows, malformed, jsonl_warnings = stage_jsonl(
+                conn, obj, copy, item.display_name, data_path, rejects_path
+            )
+            warnings += jsonl_warnings
+        else:
+            rows, malformed = _stage_parquet(conn, copy, item.display_name, data_path)
+        copy.unlink(missing_ok=True)
+        schema = _parquet_schema(conn, data_path)
         manifest = Manifest(
-            batch_id=item.batch_id,
+            batch_id=batch_id,
             object=obj.name,
             source=self.name,
             source_file=item.display_name,
-            content_hash=item.content_hash,
+            content_hash=digest,
             size_bytes=item.size_bytes,
             mtime_ns=item.mtime_ns,
+            ctime_ns=item.ctime_ns,
+            inode=item.inode,
             format=fmt,
             rows=rows,
             rows_malformed=malformed,
@@ -117,7 +194,22 @@ class FilesSourceReader:
             extracted_at=datetime.now(UTC),
             warnings=tuple(warnings),
         )
-        return lake.commit_batch(directory, manifest)
+        batch = lake.commit_batch(staging, manifest)
+        if batch is None:  # staged meanwhile under the same id
+            existing = lake.staged_batch(obj.name, batch_id)
+            return StageResult("duplicate", item, existing, digest)
+        return StageResult("staged", item, batch, digest)
+
+
+def _state_changed(item: SourceItem) -> bool:
+    """True when the landing file is no longer the one discovery saw (it grew, was rewritten,
+    replaced or removed while it was being copied)."""
+    try:
+        stat = item.path.stat()
+    except FileNotFoundError:
+        return True
+    now = (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
+    return now != (item.size_bytes, item.mtime_ns, item.ctime_ns, item.inode)
 
 
 def _stage_empty(
@@ -132,20 +224,24 @@ def _stage_empty(
 def _stage_csv(
     conn: duckdb.DuckDBPyConnection,
     obj: ObjectSpec,
-    item: SourceItem,
+    path: Path,
+    display_name: str,
     data_path: Path,
     rejects_path: Path,
 ) -> tuple[int, int]:
     csv = obj.csv or CsvOptions()
     suffix = uuid.uuid4().hex[:12]
     rejects_table, rejects_scan = f"_rejects_{suffix}", f"_rejects_scan_{suffix}"
-    options = [
-        "all_varchar = true",
-        f"header = {literal(csv.header)}",
+    dialect = [
         f"delim = {literal(csv.delimiter)}",
         f"quote = {literal(csv.quote)}",
         f"escape = {literal(csv.escape)}",
         f"encoding = {literal(csv.encoding)}",
+    ]
+    options = [
+        "all_varchar = true",
+        f"header = {literal(csv.header)}",
+        *dialect,
         "null_padding = false",
         "store_rejects = true",
         f"rejects_table = {literal(rejects_table)}",
@@ -153,7 +249,7 @@ def _stage_csv(
     ]
     if not csv.header:
         options.append("names = [" + ", ".join(literal(c) for c in obj.columns) + "]")
-    read = f"read_csv({literal(str(item.path))}, {', '.join(options)})"
+    read = f"read_csv({literal(str(path))}, {', '.join(options)})"
     try:
         with atomic_target(data_path) as tmp:
             conn.execute(f"COPY (SELECT * FROM {read}) TO {literal(str(tmp))} ({PARQUET})")
@@ -163,25 +259,67 @@ def _stage_csv(
             if bad_encoding and bad_encoding[0] is not None:
                 line = int(bad_encoding[0])
                 raise SourceError(
-                    f"{item.display_name}:{line}: not valid {csv.encoding} text; set "
+                    f"{display_name}:{line}: not valid {csv.encoding} text; set "
                     f"`csv: {{encoding: ...}}` on object '{obj.name}' "
                     f"(utf-8, utf-16 or latin-1)",
-                    file=item.display_name,
+                    file=display_name,
                     line=line,
                     object=obj.name,
                 )
             malformed = _write_rejects(conn, rejects_table, rejects_path, 1 if csv.header else 0)
     except duckdb.Error as exc:
         raise SourceError(
-            f"{item.display_name}: cannot read as CSV: {first_line(exc)}",
-            file=item.display_name,
+            f"{display_name}: cannot read as CSV: {first_line(exc)}",
+            file=display_name,
             object=obj.name,
         ) from exc
     finally:
         conn.execute(f"DROP TABLE IF EXISTS {rejects_table}")
         conn.execute(f"DROP TABLE IF EXISTS {rejects_scan}")
+    if csv.header:
+        header = f"read_csv({literal(str(path))}, all_varchar = true, header = false, " + (
+            ", ".join(dialect) + ", null_padding = true, ignore_errors = true)"
+        )
+        _refuse_ambiguous_header(conn, obj, header, display_name, data_path)
     rows = _parquet_rows(conn, data_path)
     return rows, malformed
+
+
+_RENAMED = re.compile(r"^(?P<base>.+)_\d+$")
+
+
+def _refuse_ambiguous_header(
+    conn: duckdb.DuckDBPyConnection,
+    obj: ObjectSpec,
+    header_read: str,
+    display_name: str,
+    data: Path,
+) -> None:
+    """Two header names equal but for case (or equal) make every record ambiguous: an error
+    for the file. DuckDB renames the second (`Name,name` reads as `Name, name_1`), so the
+    header as written is read only when the staged names show such a rename."""
+    staged = [name.lower() for name in _parquet_schema(conn, data)]
+    if not any((m := _RENAMED.match(n)) and m["base"] in staged for n in staged):
+        return
+    row = conn.execute(f"SELECT * FROM {header_read} LIMIT 1").fetchone() or ()
+    seen: dict[str, str] = {}
+    for name in (str(v) for v in row if v is not None):
+        first = seen.get(name.lower())
+        if first is None:
+            seen[name.lower()] = name
+        else:
+            what = (
+                f"'{name}' appears twice"
+                if first == name
+                else f"'{first}' and '{name}' differ only in case"
+            )
+            raise SourceError(
+                f"{display_name}:1: header names {what}; every record would be ambiguous "
+                f"(rename one in the file)",
+                file=display_name,
+                line=1,
+                object=obj.name,
+            )
 
 
 def _write_rejects(
@@ -207,21 +345,19 @@ def _write_rejects(
 
 
 def _stage_parquet(
-    conn: duckdb.DuckDBPyConnection, item: SourceItem, data_path: Path
+    conn: duckdb.DuckDBPyConnection, path: Path, display_name: str, data_path: Path
 ) -> tuple[int, int]:
     try:
         rows = int(
-            conn.execute(
-                f"SELECT count(*) FROM read_parquet({literal(str(item.path))})"
-            ).fetchone()[0]  # type: ignore[index]
+            conn.execute(f"SELECT count(*) FROM read_parquet({literal(str(path))})").fetchone()[0]  # type: ignore[index]
         )
     except duckdb.Error as exc:
         raise SourceError(
-            f"{item.display_name}: cannot read as Parquet: {first_line(exc)}",
-            file=item.display_name,
+            f"{display_name}: cannot read as Parquet: {first_line(exc)}",
+            file=display_name,
         ) from exc
     with atomic_target(data_path) as tmp:
-        shutil.copyfile(item.path, tmp)
+        path.rename(tmp)
     return rows, 0
 
 
