@@ -99,11 +99,14 @@ def test_duckdb_settings_come_from_the_warehouse_url(
     warehouse = connect_warehouse(load_project(project))
     try:
         settings = warehouse.conn.execute(
-            "SELECT current_setting('threads'), current_setting('memory_limit')"
+            "SELECT current_setting('threads'), current_setting('memory_limit'), "
+            "current_setting('enable_progress_bar')"
         ).fetchone()
     finally:
         warehouse.close()
-    assert settings == (1, "953.6 MiB")  # threads from the URL, the 1GB default kept
+    # threads from the URL, the 1GB default kept, and no DuckDB progress bar on stdout (it
+    # would garble `--json` output)
+    assert settings == (1, "953.6 MiB", False)
     assert (project / "w.duckdb").is_file()
 
     bad = write_project(tmp_path / "bad", yml.replace("threads=1", "memory_limt=1GB"))

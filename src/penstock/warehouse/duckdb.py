@@ -115,6 +115,9 @@ class DuckDBWarehouse:
         # results must not depend on the machine's time zone: TIMESTAMPTZ values are cast,
         # compared and printed in UTC; any other zone is named explicitly in the SQL
         self.conn.execute("SET TimeZone = 'UTC'")
+        # DuckDB draws its own progress bar on stdout for queries over 2 s: it would garble
+        # `--json` output and the run's own progress display
+        self.conn.execute("SET enable_progress_bar = false")
         if not read_only:
             ensure_ledger(self.conn)
 
