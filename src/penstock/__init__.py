@@ -17,10 +17,12 @@ from penstock.errors import (
     ProjectError,
     RunFailed,
     SourceError,
+    TableMismatch,
     TerminalError,
     TransientError,
     UsageError,
     WarehouseError,
+    WarehouseLocked,
 )
 
 __version__ = "0.1.0"
@@ -64,10 +66,12 @@ __all__ = [
     "RunResult",
     "Session",
     "SourceError",
+    "TableMismatch",
     "TerminalError",
     "TransientError",
     "UsageError",
     "WarehouseError",
+    "WarehouseLocked",
     "__version__",
     "load_project",
     "rebuild",

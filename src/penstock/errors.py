@@ -104,6 +104,11 @@ class WarehouseError(TerminalError):
     """The warehouse refused a statement (a type change, a missing table)."""
 
 
+class TableMismatch(WarehouseError):
+    """An object's table no longer matches its declaration (a column type, the load mode, key
+    or order_by changed): changing it back or a rebuild fixes it, skipping a batch does not."""
+
+
 class WarehouseLocked(TransientError):
     """Another process holds the warehouse's lock (a run in progress); it may end soon."""
 

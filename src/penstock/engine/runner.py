@@ -17,7 +17,7 @@ from typing import Any
 from penstock.catalog import ObjectSpec, Project
 from penstock.engine.failures import describe, skip_command, skip_hint
 from penstock.engine.results import BatchOutcome, BatchStatus, RunResult
-from penstock.errors import TransientError, first_line
+from penstock.errors import TableMismatch, TransientError, first_line
 from penstock.faults import fault_point
 from penstock.lake import Lake, StagedBatch
 from penstock.lake.atomic import atomic_target
@@ -363,7 +363,7 @@ class Runner:
             )
         except Exception as exc:
             message, fields = describe(exc)
-            if not isinstance(exc, TransientError):
+            if not isinstance(exc, TransientError | TableMismatch):
                 message = f"{message}; {skip_hint(obj.name, batch.batch_id)}"
             self._step_finished(result, step_id, obj, batch.batch_id, "load", "failed", message)
             self._log(result, "error", message, obj, **{**fields, "batch_id": batch.batch_id})

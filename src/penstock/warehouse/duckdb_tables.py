@@ -11,7 +11,7 @@ from __future__ import annotations
 import duckdb
 
 from penstock.catalog import ObjectSpec
-from penstock.errors import WarehouseError
+from penstock.errors import TableMismatch
 from penstock.sql import ident, literal, qualified
 from penstock.warehouse.base import LEDGER_SCHEMA, LEDGER_TABLE, QUARANTINE_SCHEMA
 
@@ -88,7 +88,7 @@ def check_load_spec(conn: duckdb.DuckDBPyConnection, obj: ObjectSpec) -> None:
     changed = [(what, old, now[what]) for what, old in recorded if old != now[what]]
     if changed and _has_rows(conn, obj.table_name):
         what, old, new = changed[0]
-        raise WarehouseError(
+        raise TableMismatch(
             f"object {obj.name}: {what} changed from {_show(old)} to {_show(new)}, but table "
             f"{obj.table_name} holds rows loaded with {what} {_show(old)}; change it back, or run "
             f"`penstock rebuild --select {obj.name}` to reload the table from the stage zone",
@@ -185,7 +185,7 @@ def _ensure_table(
             continue
         actual = current[column]
         if not _same_type(conn, actual, declared):
-            raise WarehouseError(
+            raise TableMismatch(
                 f"table {schema}.{table}: column {column} is {actual} in the warehouse but "
                 f"{declared} in the contract; change it back, or run `penstock rebuild` to "
                 f"recreate the table from the stage zone",
