@@ -31,7 +31,7 @@ from penstock.observe import (
     StepStarted,
     new_id,
 )
-from penstock.quality.validate import BatchValidation, validate_batch
+from penstock.quality.validate import BatchValidation, row_count_problem, validate_batch
 from penstock.sources import FilesSourceReader, source_for
 from penstock.sources.base import SourceItem, StageResult
 from penstock.warehouse import DuckDBWarehouse, LoadResult
@@ -444,7 +444,18 @@ class Runner:
                 batch_id=batch.batch_id,
                 extra_columns=v.extra_columns,
             )
-        if v.reason_counts:
+        problem = row_count_problem(obj, v.rows_in) if v.failed_checks else None
+        if problem is not None:
+            what = "loaded anyway" if obj.on_invalid == "warn" else "every record quarantined"
+            self._log(
+                result,
+                "warning",
+                f"{name}: the batch fails check:row_count ({problem}); {what}",
+                obj,
+                batch_id=batch.batch_id,
+                reasons=v.reason_counts,
+            )
+        elif v.reason_counts:
             what = "loaded anyway" if obj.on_invalid == "warn" else "quarantined"
             self._log(
                 result,

@@ -63,15 +63,19 @@ class BatchValidation:
 
 
 def _row_count_failures(obj: ObjectSpec, rows_in: int) -> list[str]:
-    failures = []
+    return ["check:row_count"] if row_count_problem(obj, rows_in) else []
+
+
+def row_count_problem(obj: ObjectSpec, rows_in: int) -> str | None:
+    """Why a batch of `rows_in` records fails the object's row_count check, or None."""
     for check in obj.checks:
         if isinstance(check, RowCountCheck):
             bounds = check.row_count
-            if (bounds.min is not None and rows_in < bounds.min) or (
-                bounds.max is not None and rows_in > bounds.max
-            ):
-                failures.append("check:row_count")
-    return failures
+            if bounds.min is not None and rows_in < bounds.min:
+                return f"{rows_in} record(s), row_count wants at least {bounds.min}"
+            if bounds.max is not None and rows_in > bounds.max:
+                return f"{rows_in} record(s), row_count allows at most {bounds.max}"
+    return None
 
 
 def validate_batch(
@@ -160,6 +164,9 @@ def validate_batch(
     assert row is not None
     accepted_rows, result.rows_loaded, result.rows_quarantined, invalid = (int(v) for v in row)
     result.rows_invalid = invalid + batch.manifest.rows_malformed
+    if result.failed_checks:
+        # a failed batch check fails every record of the batch (each carries its reason)
+        result.rows_invalid = result.rows_in
     result.rows_duplicate = accepted_rows - result.rows_loaded
     _create_load_view(conn, obj, checked, load, accepted, dedupe=result.rows_duplicate > 0)
     return result
