@@ -20,6 +20,10 @@ from typing import Any
 
 import pytest
 
+from penstock.catalog import load_project
+from penstock.cli.progress import ProgressSink
+from penstock.engine import Session
+
 from helpers import write_project
 
 Cli = Callable[..., tuple[int, str, str]]
@@ -229,3 +233,14 @@ def test_a_run_killed_mid_object_never_shows_the_object_as_success(
     # a run that selects it again repairs it
     assert cli("run", "-p", project, "-s", "items")[0] == 0
     assert status_json(cli, project)["items"]["last_status"] == "success"
+
+
+def test_the_progress_bar_does_not_count_the_object_step(tmp_path: Path) -> None:
+    project = write_project(tmp_path, PROJECT, {"landing/items/a.csv": "id,qty\n1,1\n"})
+    sink = ProgressSink(enabled=False)
+    with Session(load_project(project)) as session:
+        session.bus.subscribe(sink.handle)
+        with sink:
+            assert session.runner.run("items").status == "success"
+    (task,) = sink.progress.tasks
+    assert (task.description, task.total, task.completed) == ("items", 2, 2)  # stage + load
