@@ -334,7 +334,8 @@ def test_object_status(store: MetadataStore, bus: EventBus) -> None:
         batches_loaded=2,
         rows_quarantined_total=6,
     )
-    assert (st["customers"].last_run_id, st["customers"].last_status) == ("run2", "skipped")
+    # a skipped step did its job (nothing to do): the object's outcome in run2 is success
+    assert (st["customers"].last_run_id, st["customers"].last_status) == ("run2", "success")
     assert list(store.object_status([])) == []
 
 
@@ -347,12 +348,21 @@ def test_worst_status_ranking(store: MetadataStore, bus: EventBus) -> None:
         "b": ["success", "warning", "skipped"],
         "c": ["warning", "failed", "success"],
         "d": ["skipped"],
+        "e": ["failed", "abandoned", "success"],
+        "f": ["running", "warning"],
     }
     for obj, statuses in cases.items():
         for i, status in enumerate(statuses):
             step(bus, "r", f"{obj}{i}", obj, "load", i, i + 0.5, status=status)
     got = {k: v.last_status for k, v in store.object_status(list(cases)).items()}
-    assert got == {"a": "success", "b": "warning", "c": "failed", "d": "skipped"}
+    assert got == {
+        "a": "success",
+        "b": "warning",
+        "c": "failed",
+        "d": "success",
+        "e": "abandoned",
+        "f": "running",
+    }
 
 
 def snapshot(project_hash: str) -> CatalogSnapshot:

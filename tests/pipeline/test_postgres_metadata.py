@@ -56,6 +56,7 @@ def test_demo_records_its_runs_in_postgresql(
             ).scalar_one()
     finally:
         engine.dispose()
-    assert [(s, n) for s, n in steps] == [("load", 5), ("stage", 5)]
+    # one object step per selected object records its outcome in the run
+    assert [(s, n) for s, n in steps] == [("load", 5), ("object", 2), ("stage", 5)]
     assert attributes == 9
     assert warnings >= 5  # each batch quarantined rows

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 
 from penstock.cli.render import err_console
-from penstock.observe import Event, LogRecord, StepFinished
+from penstock.observe import OBJECT_STEP, Event, LogRecord, StepFinished
 
 
 class ProgressSink:
@@ -40,6 +40,8 @@ class ProgressSink:
                 pending = int(event.fields.get("pending", 0))
                 self.progress.update(task, total=total + pending, detail="loading")
         elif isinstance(event, StepFinished) and event.object in self.tasks:
+            if event.step == OBJECT_STEP:  # the object's outcome, not one more step done
+                return
             detail = "failed" if event.status == "failed" else event.step
             self.progress.update(self.tasks[event.object], advance=1, detail=detail)
 

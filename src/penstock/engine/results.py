@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -22,6 +23,17 @@ class BatchOutcome:
     rows_invalid: int = 0
     reason_counts: dict[str, int] = field(default_factory=dict)
     error: str | None = None
+
+
+def object_outcome(outcomes: Sequence[BatchOutcome]) -> BatchStatus:
+    """One object's outcome in a run from its steps' outcomes: `failed` if one failed,
+    `warning` if one warned (rows broke the contract), else `success` (also for none)."""
+    statuses = {o.status for o in outcomes}
+    if "failed" in statuses:
+        return "failed"
+    if "warning" in statuses:
+        return "warning"
+    return "success"
 
 
 @dataclass

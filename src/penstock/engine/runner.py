@@ -16,13 +16,14 @@ from typing import Any
 
 from penstock.catalog import ObjectSpec, Project
 from penstock.engine.failures import describe, skip_command, skip_hint
-from penstock.engine.results import BatchOutcome, BatchStatus, RunResult
+from penstock.engine.results import BatchOutcome, BatchStatus, RunResult, object_outcome
 from penstock.errors import TableMismatch, TransientError, first_line
 from penstock.faults import fault_point
 from penstock.lake import Lake, StagedBatch
 from penstock.lake.atomic import atomic_target
 from penstock.lake.stage import extraction_order, known_files
 from penstock.observe import (
+    OBJECT_STEP,
     EventBus,
     LogLevel,
     RunFinished,
@@ -99,7 +100,15 @@ class Runner:
             raise
 
     def _guard(self, result: RunResult, obj: ObjectSpec, work: Callable[[], None]) -> None:
-        """Run one object's work; any error fails that object only, recorded as a step."""
+        """Run one object's work; any error fails that object only, recorded as a step.
+
+        The work itself is recorded as an `object` step: running while it goes on, finished
+        with the object's outcome in this run, even when there was nothing to do. A process
+        killed meanwhile leaves it running (the next run marks it abandoned); an interrupt
+        finishes it failed.
+        """
+        first = len(result.outcomes)
+        object_step = self._step_started(result, obj, None, OBJECT_STEP)
         try:
             work()
         except Exception as exc:
@@ -110,6 +119,14 @@ class Runner:
                 BatchOutcome(obj.name, None, None, "extract", "failed", error=message)
             )
             self._log(result, "error", message, obj, **fields)
+        except BaseException as exc:
+            interrupted = f"interrupted: {type(exc).__name__}: {first_line(exc)}"
+            self._step_finished(result, object_step, obj, None, OBJECT_STEP, "failed", interrupted)
+            raise
+        mine = result.outcomes[first:]
+        outcome = object_outcome(mine)
+        error = next((o.error for o in mine if o.status == "failed"), None)
+        self._step_finished(result, object_step, obj, None, OBJECT_STEP, outcome, error)
 
     def _log(
         self, result: RunResult, level: LogLevel, message: str, obj: ObjectSpec, **fields: Any

@@ -1,5 +1,11 @@
 """`penstock status`: per object, what the metadata store and the warehouse know.
 
+An object's `last_status` is its outcome in the latest run that selected it: `failed` if a
+step of the object failed there, `warning` if rows broke its contract, `success` otherwise,
+also when that run had nothing new to do for it (`last_batch_at` still says when it last
+loaded a batch); `running` while that run is at it, `abandoned` if its process was killed
+before the object's work ended. The runner records each object's work as an `object` step.
+
 The warehouse is opened read-only and only if it exists. While a run holds DuckDB's file lock
 the status still answers from the metadata store (the run shows as running) and says why the
 warehouse figures are missing, instead of failing.

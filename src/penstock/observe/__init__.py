@@ -4,6 +4,7 @@ from penstock.observe.bus import EventBus, Handler
 from penstock.observe.catalog_snapshot import AttributeRow, CatalogSnapshot, ObjectRow, SourceRow
 from penstock.observe.events import (
     LOG_LEVELS,
+    OBJECT_STEP,
     Event,
     LogLevel,
     LogRecord,
@@ -30,6 +31,7 @@ from penstock.observe.store import MetadataStore, MetadataStoreError, MetadataSt
 
 __all__ = [
     "LOG_LEVELS",
+    "OBJECT_STEP",
     "AttributeRow",
     "BatchAttempt",
     "BatchDecision",

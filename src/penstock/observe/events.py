@@ -18,6 +18,12 @@ LogLevel = Literal["debug", "info", "warning", "error"]
 
 LOG_LEVELS: tuple[LogLevel, ...] = ("debug", "info", "warning", "error")
 
+OBJECT_STEP = "object"
+"""The step that records one object's work in a run: started when the run takes the object
+up, finished with the object's outcome (`failed` if one of its steps failed, `warning` if rows
+broke its contract, else `success`). It carries no row counts (its batch steps do), and it is
+what tells `penstock status` that a run with nothing new to do still processed the object."""
+
 
 def utcnow() -> datetime:
     """The current time, timezone-aware UTC."""

@@ -7,7 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from penstock.observe.events import LOG_LEVELS
+from penstock.observe.events import LOG_LEVELS, OBJECT_STEP
 from penstock.observe.records import (
     LogRow,
     ObjectStatus,
@@ -17,8 +17,10 @@ from penstock.observe.records import (
 )
 from penstock.observe.schema import job_runs, logs, step_runs
 
-# Worst first: the status reported for an object's last run.
-_SEVERITY = {"abandoned": 4, "failed": 4, "running": 3, "warning": 2, "success": 1, "skipped": 0}
+# The outcome of an object in its last run is the worst status among its steps there. A
+# skipped step (a file already staged, a batch already loaded) did its job: it reads success.
+_SEVERITY = {"abandoned": 5, "failed": 4, "running": 3, "warning": 2, "success": 1}
+_AS_OUTCOME = {"skipped": "success"}
 _LOADED = ("success", "warning")
 _CHUNK = 500
 
@@ -29,11 +31,15 @@ def _int(value: Any) -> int:
 
 def runs(conn: sa.Connection, limit: int) -> list[RunSummary]:
     s = step_runs.c
+    # an object step records an object's work, not a step of its own: not counted
+    real = s.step != OBJECT_STEP
     totals = (
         sa.select(
             s.run_id,
-            sa.func.count().label("steps"),
-            sa.func.sum(sa.case((s.status == "failed", 1), else_=0)).label("failed_steps"),
+            sa.func.sum(sa.case((real, 1), else_=0)).label("steps"),
+            sa.func.sum(sa.case((sa.and_(real, s.status == "failed"), 1), else_=0)).label(
+                "failed_steps"
+            ),
             sa.func.sum(s.rows_in).label("rows_in"),
             sa.func.sum(s.rows_loaded).label("rows_loaded"),
             sa.func.sum(s.rows_quarantined).label("rows_quarantined"),
@@ -153,9 +159,10 @@ def _object_status_chunk(
         for row in conn.execute(statuses):
             if last_run.get(row.object) != row.run_id:
                 continue
+            status = _AS_OUTCOME.get(row.status, row.status)
             current = worst.get(row.object)
-            if current is None or _SEVERITY.get(row.status, 5) > _SEVERITY.get(current, 5):
-                worst[row.object] = row.status
+            if current is None or _SEVERITY.get(status, 6) > _SEVERITY.get(current, 6):
+                worst[row.object] = status
         for name, status in worst.items():
             found[name]["last_status"] = status
     loads = (

@@ -61,9 +61,12 @@ class LogRow:
 class ObjectStatus:
     """Where one object stands.
 
-    `last_status` is the worst status among the object's steps in its last run
-    (failed > running > warning > success > skipped); `last_run_at` is when the object's
-    latest step started. Load counts cover successful load steps ('success' or 'warning').
+    `last_status` is the object's outcome in its last run (the latest run with a step of the
+    object; every run that selects an object records an `object` step for it): the worst
+    status among the object's steps there (abandoned > failed > running > warning > success;
+    a skipped step counts as success). `last_run_at` is when the object's latest step started.
+    Load counts cover successful load steps ('success' or 'warning'); `last_batch_at` is when
+    the latest of them ended.
     """
 
     object: str
