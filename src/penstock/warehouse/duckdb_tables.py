@@ -156,9 +156,9 @@ def _quarantine_columns(obj: ObjectSpec) -> list[tuple[str, str]]:
 
 
 def ensure_object_tables(conn: duckdb.DuckDBPyConnection, obj: ObjectSpec) -> None:
-    _ensure_table(conn, "main", obj.table_name, _object_columns(obj))
+    _ensure_table(conn, obj, "main", obj.table_name, _object_columns(obj))
     conn.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(QUARANTINE_SCHEMA)}")
-    _ensure_table(conn, QUARANTINE_SCHEMA, obj.name, _quarantine_columns(obj))
+    _ensure_table(conn, obj, QUARANTINE_SCHEMA, obj.name, _quarantine_columns(obj))
 
 
 def existing_columns(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> dict[str, str]:
@@ -171,7 +171,11 @@ def existing_columns(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -
 
 
 def _ensure_table(
-    conn: duckdb.DuckDBPyConnection, schema: str, table: str, columns: list[tuple[str, str]]
+    conn: duckdb.DuckDBPyConnection,
+    obj: ObjectSpec,
+    schema: str,
+    table: str,
+    columns: list[tuple[str, str]],
 ) -> None:
     name = qualified(schema, table)
     current = existing_columns(conn, schema, table)
@@ -187,8 +191,8 @@ def _ensure_table(
         if not _same_type(conn, actual, declared):
             raise TableMismatch(
                 f"table {schema}.{table}: column {column} is {actual} in the warehouse but "
-                f"{declared} in the contract; change it back, or run `penstock rebuild` to "
-                f"recreate the table from the stage zone",
+                f"{declared} in the contract; change it back, or run `penstock rebuild --select "
+                f"{obj.name}` to recreate the table from the stage zone",
                 table=f"{schema}.{table}",
                 column=column,
             )
