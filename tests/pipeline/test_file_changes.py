@@ -22,6 +22,7 @@ import pytest
 import penstock
 from penstock.errors import ProjectErrors
 from penstock.faults import fault_action
+from penstock.observe import MetadataStore
 
 from helpers import log_messages, query, write_project
 
@@ -93,10 +94,16 @@ def test_a_file_younger_than_the_settle_time_waits(tmp_path: Path) -> None:
     result = penstock.run(project)
     assert result.status == "success"
     assert ids(project) == [1]
+    messages = log_messages(project, result.run_id)
+    assert "items: 2 file(s), 1 new or changed, 1 still settling" in messages
     assert (
         "items: 1 file(s) younger than settle time (1h), left for the next run: "
         "landing/items/fresh.csv"
-    ) in log_messages(project, result.run_id)
+    ) in messages
+    # a warning, so `penstock logs --level warning` and the run's hint show it
+    with MetadataStore(penstock.load_project(project).metadata_url) as store:
+        warnings = [row.message for row in store.logs(result.run_id, "warning")]
+    assert any("younger than settle time" in m for m in warnings)
     settled = time.time_ns() - 2 * 3600 * 10**9
     os.utime(fresh, ns=(settled, settled))
     assert penstock.run(project).status == "success"
@@ -118,6 +125,13 @@ def test_the_default_settle_time_is_two_seconds(tmp_path: Path) -> None:
 def test_settle_must_be_a_duration(tmp_path: Path, bad: str) -> None:
     project = project_with(tmp_path, settle=bad)
     with pytest.raises(ProjectErrors, match=r"expected a duration such as 2s"):
+        penstock.load_project(project)
+
+
+@pytest.mark.parametrize("number", ["2", "1.5"])
+def test_settle_as_a_bare_number_asks_for_a_unit(tmp_path: Path, number: str) -> None:
+    project = project_with(tmp_path, settle=number)
+    with pytest.raises(ProjectErrors, match=rf"give the unit: '{number}s', '{number}ms'"):
         penstock.load_project(project)
 
 

@@ -118,8 +118,13 @@ class FilesSource(Model):
     @field_validator("settle", mode="before")
     @classmethod
     def _check_settle(cls, value: Any) -> Any:
-        if isinstance(value, int) and not isinstance(value, bool) and value == 0:
-            return "0s"
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            if value == 0:
+                return "0s"
+            number = f"{value:g}"
+            raise ValueError(
+                f"give the unit: '{number}s', '{number}ms', '{number}m' or '{number}h'"
+            )
         if isinstance(value, str):
             duration_seconds(value)
         return value

@@ -187,7 +187,8 @@ class Runner:
         self._log(
             result,
             "info",
-            f"{obj.name}: {total} file(s), {len(found.new)} new or changed",
+            f"{obj.name}: {total} file(s), {len(found.new)} new or changed"
+            + (f", {len(found.unsettled)} still settling" if found.unsettled else ""),
             obj,
             event="plan",
             files=total,
@@ -196,7 +197,7 @@ class Runner:
         if found.unsettled:
             self._log(
                 result,
-                "info",
+                "warning",
                 f"{obj.name}: {len(found.unsettled)} file(s) younger than settle time "
                 f"({source.spec.settle}), left for the next run: {', '.join(found.unsettled[:5])}"
                 + (" …" if len(found.unsettled) > 5 else ""),
