@@ -126,6 +126,18 @@ def test_warn_merge_holds_back_a_row_without_its_key(tmp_path: Path) -> None:
     assert (load.rows_loaded, load.rows_quarantined, load.rows_warned) == (2, 1, 1)
 
 
+def test_warn_counts_a_superseded_failing_row_as_a_duplicate(tmp_path: Path) -> None:
+    """A failing row that a later row of its key supersedes went on to load (`_loaded` true,
+    counted in rows_warned) and collapsed like any duplicate (rows_duplicate)."""
+    body = "id,status,amount,day\n1,ok,1e3,2024-01-01\n1,ok,5,2024-01-02\n"
+    project = project_with(tmp_path, MERGE_WARN, {"landing/readings/01.csv": body})
+    (load,) = penstock.run(project).loads()
+    assert query(project, "SELECT id, amount FROM readings") == [(1, 5)]
+    assert query(project, "SELECT _row_number, _loaded FROM quarantine.readings") == [(1, True)]
+    assert query(project, LEDGER) == [(2, 1, 0, 1, 1)]
+    assert load.rows_in == load.rows_loaded + load.rows_quarantined + load.rows_duplicate
+
+
 def test_warn_keeps_a_malformed_record_held_back(tmp_path: Path) -> None:
     body = "id,status,amount,day\n1,ok,1e3,2024-01-01\n2,ok\n"
     project = project_with(tmp_path, WARN, {"landing/readings/01.csv": body})
