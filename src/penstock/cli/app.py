@@ -274,7 +274,8 @@ def quarantine(
     batch: Annotated[str | None, typer.Option(help="Only this batch id.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Quarantined rows of an object with their reasons, batch and record number."""
+    """Quarantined rows of an object with their reasons, batch and record number; "loaded"
+    says yes for a row on_invalid warn loaded anyway, no for a row held back."""
     proj = _project(project)
     if object_name not in proj.objects:
         raise UsageError(
@@ -295,11 +296,12 @@ def quarantine(
     if as_json:
         print_json({"object": object_name, "total": total, "rows": rows})
         return
-    columns = ["batch", "row", "reasons", *obj.columns]
+    columns = ["batch", "row", "loaded", "reasons", *obj.columns]
     shown = [
         (
             r["_source_file"] or r["_batch_id"],
             r["_row_number"],
+            "yes" if r["_loaded"] else "no",
             ", ".join(r["_reasons"]),
             *(
                 (r["_raw_line"] if r["_raw_line"] is not None and i == 0 else r[c])
@@ -309,7 +311,12 @@ def quarantine(
         for r in rows
     ]
     console.print(
-        table(f"quarantine.{object_name}: {len(rows)} of {total:,} row(s)", columns, shown)
+        table(
+            f"quarantine.{object_name}: {len(rows)} of {total:,} row(s)",
+            columns,
+            shown,
+            text_columns=["loaded"],
+        )
     )
 
 

@@ -55,7 +55,16 @@ def table(
 def summary_table(summaries: Sequence[ObjectSummary]) -> Table:
     return table(
         "Run summary",
-        ["object", "batches", "rows in", "loaded", "quarantined", "duplicates", "DQ pass rate"],
+        [
+            "object",
+            "batches",
+            "rows in",
+            "loaded",
+            "quarantined",
+            "duplicates",
+            "warned",
+            "DQ pass rate",
+        ],
         [
             (
                 s.object,
@@ -64,6 +73,7 @@ def summary_table(summaries: Sequence[ObjectSummary]) -> Table:
                 s.rows_loaded,
                 s.rows_quarantined,
                 s.rows_duplicate,
+                s.rows_warned,
                 s.dq_pass_rate,
             )
             for s in summaries

@@ -21,6 +21,7 @@ class BatchOutcome:
     rows_quarantined: int = 0
     rows_duplicate: int = 0
     rows_invalid: int = 0
+    rows_warned: int = 0  # loaded although they broke the contract (on_invalid warn)
     reason_counts: dict[str, int] = field(default_factory=dict)
     error: str | None = None
 
@@ -45,6 +46,7 @@ class ObjectSummary:
     rows_quarantined: int = 0
     rows_duplicate: int = 0
     rows_invalid: int = 0
+    rows_warned: int = 0
     failed: int = 0
 
     @property
@@ -83,4 +85,5 @@ class RunResult:
             summary.rows_quarantined += outcome.rows_quarantined
             summary.rows_duplicate += outcome.rows_duplicate
             summary.rows_invalid += outcome.rows_invalid
+            summary.rows_warned += outcome.rows_warned
         return list(by_name.values())

@@ -367,7 +367,7 @@ class Runner:
         try:
             validation = validate_batch(conn, obj, batch, batch.manifest.extracted_at)
             self._report_validation(result, obj, batch, validation)
-            if validation.rows_quarantined:
+            if validation.rows_recorded:
                 target = self.lake.quarantine_path(obj.name, batch.batch_id)
                 with atomic_target(target) as tmp:
                     self.warehouse.write_quarantine_file(validation, batch.batch_id, tmp)
@@ -435,6 +435,7 @@ class Runner:
             rows_quarantined=validation.rows_quarantined,
             rows_duplicate=validation.rows_duplicate,
             rows_invalid=validation.rows_invalid,
+            rows_warned=validation.rows_warned,
             reason_counts=dict(validation.reason_counts),
         )
 
@@ -474,7 +475,11 @@ class Runner:
                 reasons=v.reason_counts,
             )
         elif v.reason_counts:
-            what = "loaded anyway" if obj.on_invalid == "warn" else "quarantined"
+            what = "quarantined"
+            if obj.on_invalid == "warn":  # loaded, and a copy kept in quarantine (_loaded true)
+                what = f"{v.rows_warned} loaded anyway and recorded in quarantine.{obj.name}" + (
+                    f", {v.rows_quarantined} held back in quarantine" if v.rows_quarantined else ""
+                )
             self._log(
                 result,
                 "warning",

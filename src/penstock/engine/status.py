@@ -33,7 +33,8 @@ class ObjectState:
     last_batch_at: datetime | None
     batches_loaded: int | None
     rows: int | None
-    rows_quarantined: int | None
+    rows_quarantined: int | None  # held back
+    rows_warned: int | None  # in quarantine but loaded anyway (on_invalid warn)
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,10 @@ def project_status(project: Project) -> ProjectStatus:
                     last_batch_at=state.last_batch_at,
                     batches_loaded=len(warehouse.loaded_batches(obj.name)) if warehouse else None,
                     rows=warehouse.table_rows(obj) if warehouse else None,
-                    rows_quarantined=warehouse.quarantine_count(obj) if warehouse else None,
+                    rows_quarantined=(
+                        warehouse.quarantine_count(obj, loaded=False) if warehouse else None
+                    ),
+                    rows_warned=warehouse.quarantine_count(obj, loaded=True) if warehouse else None,
                 )
             )
     finally:

@@ -40,7 +40,11 @@ class BatchValidation:
     """The outcome of validating one batch, and the numbers.
 
     `load_table` is a temp view of the validated, deduplicated rows to load; it reads the
-    batch's checked rows, which stay until `drop`. `quarantine_table` is a temp table.
+    batch's checked rows, which stay until `drop`. `quarantine_table` is a temp table of the
+    rows to record in quarantine: those held back (`_loaded` false, `rows_quarantined`) and,
+    under on_invalid warn, those that broke the contract but load anyway (`_loaded` true,
+    `rows_warned`). `rows_warned` is not part of the accounting: such a row is counted in
+    `rows_loaded`, or in `rows_duplicate` if a later row of its key supersedes it.
     """
 
     load_table: str
@@ -50,11 +54,17 @@ class BatchValidation:
     rows_quarantined: int
     rows_duplicate: int
     rows_invalid: int
+    rows_warned: int
     reason_counts: dict[str, int]
     failed_checks: list[str]
     missing_columns: list[str]
     extra_columns: list[str]
     temp_tables: list[str] = field(default_factory=list)
+
+    @property
+    def rows_recorded(self) -> int:
+        """Rows this batch adds to the quarantine table: held back plus loaded anyway."""
+        return self.rows_quarantined + self.rows_warned
 
     def drop(self, conn: duckdb.DuckDBPyConnection) -> None:
         conn.execute(f"DROP VIEW IF EXISTS {ident(self.load_table)}")
@@ -107,6 +117,7 @@ def validate_batch(
         rows_quarantined=0,
         rows_duplicate=0,
         rows_invalid=0,
+        rows_warned=0,
         reason_counts={},
         failed_checks=[],
         missing_columns=missing,
@@ -158,11 +169,14 @@ def validate_batch(
     )
     row = conn.execute(
         f"SELECT (SELECT count(*) FROM {checked} WHERE {accepted}), {distinct}, "
-        f"(SELECT count(*) FROM {quarantine}), "
+        f"(SELECT count(*) FILTER (NOT _loaded) FROM {quarantine}), "
+        f"(SELECT count(*) FILTER (_loaded) FROM {quarantine}), "
         f"(SELECT count(*) FROM {checked} WHERE {FAILED_COLUMN})"
     ).fetchone()
     assert row is not None
-    accepted_rows, result.rows_loaded, result.rows_quarantined, invalid = (int(v) for v in row)
+    accepted_rows, result.rows_loaded, result.rows_quarantined, result.rows_warned, invalid = (
+        int(v) for v in row
+    )
     result.rows_invalid = invalid + batch.manifest.rows_malformed
     if result.failed_checks:
         # a failed batch check fails every record of the batch (each carries its reason)
@@ -238,16 +252,22 @@ def _create_quarantine_table(
     accepted: str,
     result: BatchValidation,
 ) -> None:
-    """Quarantined rows keep their raw values as text, their reasons and record number."""
+    """Quarantined rows keep their raw values as text, their reasons and record number.
+
+    `_loaded` tells a row held back (false) from one that broke the contract but loads anyway
+    under on_invalid warn (true): warn records every failing row, not only those held back.
+    """
     raw = ", ".join(f"CAST({ident(b.raw_alias)} AS VARCHAR) AS {ident(b.name)}" for b in bindings)
     nulls = ", ".join(f"NULL::VARCHAR AS {ident(b.name)}" for b in bindings)
     reasons = REASONS_COLUMN
     if result.failed_checks:
         extra = ", ".join(literal(f) for f in result.failed_checks)
         reasons = f"list_concat({REASONS_COLUMN}, [{extra}])"
+    held_back = f"NOT coalesce(({accepted}), false)"
+    recorded = f"{FAILED_COLUMN} OR {held_back}" if obj.on_invalid == "warn" else held_back
     failing = (
-        f"SELECT {raw}, {reasons}::VARCHAR[] AS _reasons, {ORDINAL} "
-        f"FROM {checked} WHERE NOT ({accepted})"
+        f"SELECT {raw}, {reasons}::VARCHAR[] AS _reasons, NOT ({held_back}) AS _loaded, "
+        f"{ORDINAL} FROM {checked} WHERE {recorded}"
     )
     conn.execute(
         f"""
@@ -256,8 +276,8 @@ def _create_quarantine_table(
             SELECT * EXCLUDE ({ORDINAL}), NULL::VARCHAR AS _raw_line, NULL::VARCHAR AS _error
             FROM ({with_record_numbers_sql(batch, failing)})
             UNION ALL BY NAME
-            SELECT {nulls}, [{literal(MALFORMED)}]::VARCHAR[] AS _reasons, _row_number,
-                   _raw_line, _error
+            SELECT {nulls}, [{literal(MALFORMED)}]::VARCHAR[] AS _reasons, false AS _loaded,
+                   _row_number, _raw_line, _error
             FROM ({rejects_sql(batch)})
         ) ORDER BY _row_number
         """

@@ -27,6 +27,7 @@ from penstock.warehouse.base import LEDGER_SCHEMA, LEDGER_TABLE, QUARANTINE_SCHE
 from penstock.warehouse.duckdb_scd2 import scd2
 from penstock.warehouse.duckdb_tables import (
     LEDGER,
+    LEDGER_COLUMNS,
     REPLAYED,
     check_load_spec,
     ensure_ledger,
@@ -171,7 +172,8 @@ class DuckDBWarehouse:
             self._insert_quarantine(obj, batch, validation)
             counts = self._apply_mode(obj, batch, validation, loaded_at)
             conn.execute(
-                f"INSERT INTO {LEDGER} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO {LEDGER} ({', '.join(LEDGER_COLUMNS)}) "
+                f"VALUES ({', '.join('?' for _ in LEDGER_COLUMNS)})",
                 [
                     batch.batch_id,
                     obj.name,
@@ -189,6 +191,7 @@ class DuckDBWarehouse:
                     counts.stale,
                     run_id,
                     loaded_at.replace(tzinfo=None),
+                    validation.rows_warned,
                 ],
             )
             fault_point("inside_load_transaction")
@@ -217,7 +220,7 @@ class DuckDBWarehouse:
     def _insert_quarantine(
         self, obj: ObjectSpec, batch: StagedBatch, validation: BatchValidation
     ) -> None:
-        if validation.rows_quarantined == 0:
+        if validation.rows_recorded == 0:
             return
         self.conn.execute(
             f"INSERT INTO {quarantine_table(obj)} BY NAME "
@@ -243,7 +246,8 @@ class DuckDBWarehouse:
     def write_quarantine_file(
         self, validation: BatchValidation, batch_id: str, target: Path
     ) -> None:
-        """The batch's quarantined rows as Parquet in the lake (written before the commit)."""
+        """The batch's quarantine rows (held back or, under warn, loaded anyway) as Parquet in
+        the lake (written before the commit)."""
         self.conn.execute(
             f"COPY (SELECT *, {literal(batch_id)} AS _batch_id FROM {validation.quarantine_table}) "
             f"TO {literal(str(target))} ({PARQUET})"
@@ -256,22 +260,34 @@ class DuckDBWarehouse:
         row = self.conn.execute(f"SELECT count(*) FROM {object_table(obj)}").fetchone()
         return int(row[0]) if row else 0
 
-    def quarantine_count(self, obj: ObjectSpec) -> int:
-        if not existing_columns(self.conn, QUARANTINE_SCHEMA, obj.name):
+    def quarantine_count(self, obj: ObjectSpec, *, loaded: bool | None = None) -> int:
+        """Rows in the object's quarantine table; `loaded` False: only rows held back, True:
+        only rows loaded anyway (on_invalid warn), None: all."""
+        columns = existing_columns(self.conn, QUARANTINE_SCHEMA, obj.name)
+        if not columns:
             return 0
-        row = self.conn.execute(f"SELECT count(*) FROM {quarantine_table(obj)}").fetchone()
+        where = ""
+        if loaded is not None:
+            flag = _loaded_flag(columns, "")
+            where = f" WHERE {flag}" if loaded else f" WHERE NOT {flag}"
+        row = self.conn.execute(f"SELECT count(*) FROM {quarantine_table(obj)}{where}").fetchone()
         return int(row[0]) if row else 0
 
     def quarantine_rows(
         self, obj: ObjectSpec, limit: int | None = None, batch_id: str | None = None
     ) -> list[dict[str, Any]]:
-        if not existing_columns(self.conn, QUARANTINE_SCHEMA, obj.name):
+        """The quarantine rows, oldest batch first; `_loaded` is false for rows held back (and
+        for every row of a table written before the column existed)."""
+        columns = existing_columns(self.conn, QUARANTINE_SCHEMA, obj.name)
+        if not columns:
             return []
         where = "WHERE q._batch_id = ?" if batch_id else ""
         params: list[Any] = [batch_id] if batch_id else []
         limit_sql = f" LIMIT {int(limit)}" if limit else ""
+        rows = "q.* EXCLUDE (_loaded)" if "_loaded" in columns else "q.*"
         cursor = self.conn.execute(
-            f"SELECT q.*, l.source_file AS _source_file, l.loaded_at AS _quarantined_at "
+            f"SELECT {rows}, {_loaded_flag(columns, 'q.')} AS _loaded, "
+            f"l.source_file AS _source_file, l.loaded_at AS _quarantined_at "
             f"FROM {quarantine_table(obj)} q LEFT JOIN {LEDGER} l ON l.batch_id = q._batch_id "
             f"{where} ORDER BY l.loaded_at, q._batch_id, q._row_number{limit_sql}",
             params,
@@ -311,3 +327,9 @@ class DuckDBWarehouse:
             f"SELECT batch_id, loaded_at FROM {REPLAYED} WHERE object = ?", [obj.name]
         ).fetchall()
         return {str(b): t.replace(tzinfo=UTC) for b, t in rows}
+
+
+def _loaded_flag(columns: Mapping[str, str], prefix: str) -> str:
+    """A quarantine row's `_loaded` as a real boolean: a table from before the column has
+    only rows held back."""
+    return f"coalesce({prefix}_loaded, false)" if "_loaded" in columns else "false"

@@ -8,6 +8,8 @@ load mode, key or order_by of an object whose table holds data.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import duckdb
 
 from penstock.catalog import ObjectSpec
@@ -49,14 +51,41 @@ CREATE TABLE IF NOT EXISTS {LEDGER} (
     rows_unchanged BIGINT NOT NULL,
     rows_stale BIGINT NOT NULL,
     run_id VARCHAR,
-    loaded_at TIMESTAMP NOT NULL
+    loaded_at TIMESTAMP NOT NULL,
+    rows_warned BIGINT NOT NULL DEFAULT 0
 )
 """
+LEDGER_COLUMNS = (
+    "batch_id",
+    "object",
+    "table_name",
+    "load_mode",
+    "source_file",
+    "content_hash",
+    "rows_in",
+    "rows_loaded",
+    "rows_quarantined",
+    "rows_duplicate",
+    "rows_inserted",
+    "rows_updated",
+    "rows_unchanged",
+    "rows_stale",
+    "run_id",
+    "loaded_at",
+    "rows_warned",
+)
+# Ledger columns added after the first release: a warehouse written before them gains each one
+# (last, as in a new ledger) with its default filled into the rows it already holds.
+LEDGER_ADDED_COLUMNS = {"rows_warned": "BIGINT DEFAULT 0"}
 
 
 def ensure_ledger(conn: duckdb.DuckDBPyConnection) -> None:
     conn.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(LEDGER_SCHEMA)}")
     conn.execute(LEDGER_DDL)
+    current = existing_columns(conn, LEDGER_SCHEMA, LEDGER_TABLE)
+    for column, declared in LEDGER_ADDED_COLUMNS.items():
+        if column not in current:
+            conn.execute(f"ALTER TABLE {LEDGER} ADD COLUMN {ident(column)} {declared}")
     conn.execute(
         f"CREATE TABLE IF NOT EXISTS {REPLAYED} (batch_id VARCHAR PRIMARY KEY, "
         f"object VARCHAR NOT NULL, loaded_at TIMESTAMP NOT NULL)"
@@ -143,10 +172,16 @@ def _object_columns(obj: ObjectSpec) -> list[tuple[str, str]]:
     return cols
 
 
+# `_loaded`: a row recorded but loaded anyway (on_invalid warn). Rows a quarantine table held
+# before the column existed were all held back: adding it fills them with false.
+QUARANTINE_DEFAULTS = {"_loaded": "false"}
+
+
 def _quarantine_columns(obj: ObjectSpec) -> list[tuple[str, str]]:
     cols = [(name, "VARCHAR") for name in obj.columns]
     cols += [
         ("_reasons", "VARCHAR[]"),
+        ("_loaded", "BOOLEAN"),
         ("_batch_id", "VARCHAR"),
         ("_row_number", "BIGINT"),
         ("_raw_line", "VARCHAR"),
@@ -158,7 +193,9 @@ def _quarantine_columns(obj: ObjectSpec) -> list[tuple[str, str]]:
 def ensure_object_tables(conn: duckdb.DuckDBPyConnection, obj: ObjectSpec) -> None:
     _ensure_table(conn, obj, "main", obj.table_name, _object_columns(obj))
     conn.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(QUARANTINE_SCHEMA)}")
-    _ensure_table(conn, obj, QUARANTINE_SCHEMA, obj.name, _quarantine_columns(obj))
+    _ensure_table(
+        conn, obj, QUARANTINE_SCHEMA, obj.name, _quarantine_columns(obj), QUARANTINE_DEFAULTS
+    )
 
 
 def existing_columns(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> dict[str, str]:
@@ -176,16 +213,24 @@ def _ensure_table(
     schema: str,
     table: str,
     columns: list[tuple[str, str]],
+    defaults: Mapping[str, str] | None = None,
 ) -> None:
+    """Create the table, or add the columns it lacks (with their default, if they have one)."""
     name = qualified(schema, table)
     current = existing_columns(conn, schema, table)
+    defaults = defaults or {}
+
+    def definition(column: str, declared: str) -> str:
+        default = f" DEFAULT {defaults[column]}" if column in defaults else ""
+        return f"{ident(column)} {declared}{default}"
+
     if not current:
-        body = ", ".join(f"{ident(c)} {t}" for c, t in columns)
+        body = ", ".join(definition(c, t) for c, t in columns)
         conn.execute(f"CREATE TABLE {name} ({body})")
         return
     for column, declared in columns:
         if column not in current:
-            conn.execute(f"ALTER TABLE {name} ADD COLUMN {ident(column)} {declared}")
+            conn.execute(f"ALTER TABLE {name} ADD COLUMN {definition(column, declared)}")
             continue
         actual = current[column]
         if not _same_type(conn, actual, declared):
