@@ -10,7 +10,7 @@ import pytest
 
 import penstock
 
-from helpers import query, write_project
+from helpers import log_messages, query, write_project
 
 YML = """
 name: rebuild_eq
@@ -110,3 +110,34 @@ def test_rebuild_reproduces_an_scd2_history_with_corrections_and_late_versions(
     assert penstock.rebuild(project).status == "success"
     assert table_state(project) == tables
     assert ledger_state(project) == ledger
+
+
+def test_an_added_column_the_old_files_carried_is_filled_in_by_rebuild(tmp_path: Path) -> None:
+    """Rows loaded before a column joined the contract read NULL in it even where their files
+    had it: the run says so and names the rebuild, which fills the column from the stage."""
+    project = write_project(tmp_path, YML.replace("EXTRA", MODES["merge"]))
+    people = project / "landing" / "people"
+    people.mkdir(parents=True)
+    (people / "01.csv").write_text("id,city,changed_at,note\n1,Oslo,2024-01-01,first\n")
+    assert penstock.run(project).status == "success"
+    yml = (project / "penstock.yml").read_text()
+    (project / "penstock.yml").write_text(
+        yml.replace(
+            "      changed_at: {type: date}\n",
+            "      changed_at: {type: date}\n      note:       {type: text}\n",
+        )
+    )
+    (people / "02.csv").write_text("id,city,changed_at,note\n2,Cork,2024-02-01,second\n")
+    result = penstock.run(project)
+    assert result.status == "success"
+    assert query(project, "SELECT id, note FROM people ORDER BY id") == [(1, None), (2, "second")]
+    assert (
+        "people: column(s) note added to the contract; 1 loaded batch(es) carry them in the "
+        "stage zone, but their rows keep NULL until `penstock rebuild --select people` "
+        "replays them"
+    ) in log_messages(project, result.run_id)
+    assert penstock.rebuild(project, "people").status == "success"
+    assert query(project, "SELECT id, note FROM people ORDER BY id") == [
+        (1, "first"),
+        (2, "second"),
+    ]

@@ -218,9 +218,37 @@ class Runner:
         self.lake.write_file_index(obj.name, seen)
         loaded = self.warehouse.loaded_batches(obj.name)
         pending = sorted((b for b in staged if b.batch_id not in loaded), key=extraction_order)
+        if pending:
+            self._note_added_columns(result, obj, [b for b in staged if b.batch_id in loaded])
         # a rebuild killed halfway left batches to load again: they keep their first load time
         replayed = self.warehouse.original_load_times(obj) if pending else {}
         self._load_pending(result, obj, pending, replayed)
+
+    def _note_added_columns(
+        self, result: RunResult, obj: ObjectSpec, loaded: list[StagedBatch]
+    ) -> None:
+        """A column added to the contract reads NULL in the rows already loaded; if their files
+        carried it, say so: a rebuild fills it in from the stage zone (and only then do runs
+        and a rebuild agree)."""
+        table = {c.lower() for c in self.warehouse.table_columns(obj)}
+        added = [c for c in obj.columns if table and c.lower() not in table]
+        if not added:
+            return
+        carried = [
+            b for b in loaded if {c.lower() for c in b.manifest.schema} & {c.lower() for c in added}
+        ]
+        if carried:
+            self._log(
+                result,
+                "warning",
+                f"{obj.name}: column(s) {', '.join(added)} added to the contract; "
+                f"{len(carried)} loaded batch(es) carry them in the stage zone, but their rows "
+                f"keep NULL until `penstock rebuild --select {obj.name}` replays them",
+                obj,
+                event="added_columns",
+                added=added,
+                batches=[b.batch_id for b in carried],
+            )
 
     def _note_repeat(
         self, result: RunResult, obj: ObjectSpec, batch: StagedBatch, staged: list[StagedBatch]

@@ -254,6 +254,10 @@ class DuckDBWarehouse:
         )
 
     # -- reading ------------------------------------------------------------------------
+    def table_columns(self, obj: ObjectSpec) -> list[str]:
+        """The object table's columns (empty when it does not exist yet)."""
+        return list(existing_columns(self.conn, "main", obj.table_name))
+
     def table_rows(self, obj: ObjectSpec) -> int | None:
         if not existing_columns(self.conn, "main", obj.table_name):
             return None
