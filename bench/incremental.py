@@ -105,11 +105,12 @@ def write_project(root: Path, mode: str) -> None:
 
 
 def fresh_project(root: Path, mode: str, full_csv: Path) -> None:
-    """A project whose landing holds the full file (a hard link: landing files are read only)."""
+    """A project whose landing holds the full file, as a symbolic link: a hard link would
+    change the file's ctime, and a landing file whose ctime changed is hashed again."""
     if root.exists():
         shutil.rmtree(root)
     (root / "landing" / "orders").mkdir(parents=True)
-    os.link(full_csv, root / "landing" / "orders" / "orders_0_full.csv")
+    (root / "landing" / "orders" / "orders_0_full.csv").symlink_to(full_csv)
     write_project(root, mode)
 
 
@@ -119,7 +120,7 @@ def copy_state(src: Path, dst: Path) -> None:
     if dst.exists():
         shutil.rmtree(dst)
     shutil.copytree(src / "lake", dst / "lake", copy_function=os.link)
-    shutil.copytree(src / "landing", dst / "landing", copy_function=os.link)
+    shutil.copytree(src / "landing", dst / "landing", symlinks=True)
     shutil.copytree(src / ".penstock", dst / ".penstock")
     shutil.copy2(src / "warehouse.duckdb", dst / "warehouse.duckdb")
     shutil.copy2(src / "penstock.yml", dst / "penstock.yml")
@@ -142,7 +143,9 @@ def write_increment(warehouse: Path, target: Path, rows: int, seed: int) -> dict
         }.get(c, c)
         for c in COLUMNS
     )
-    new_cols = ", ".join("order_id + 100000000 AS order_id" if c == "order_id" else c for c in COLUMNS)
+    new_cols = ", ".join(
+        "order_id + 100000000 AS order_id" if c == "order_id" else c for c in COLUMNS
+    )
     conn = duckdb.connect(str(warehouse), read_only=True)
     current = "WHERE _is_current" if "_is_current" in _columns(conn) else ""
     conn.execute(
@@ -160,8 +163,12 @@ def write_increment(warehouse: Path, target: Path, rows: int, seed: int) -> dict
 
 
 def _columns(conn: duckdb.DuckDBPyConnection) -> set[str]:
-    return {r[0] for r in conn.execute("SELECT column_name FROM information_schema.columns "
-                                       "WHERE table_name = 'orders'").fetchall()}
+    return {
+        r[0]
+        for r in conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'orders'"
+        ).fetchall()
+    }
 
 
 def main() -> None:
@@ -180,8 +187,10 @@ def main() -> None:
         full_csv = work / "orders_full.csv"
         started = time.perf_counter()
         write_orders_csv(full_csv, args.rows, seed=args.seed)
-        print(f"generated {args.rows:,} rows ({full_csv.stat().st_size / 1e6:,.0f} MB) "
-              f"in {time.perf_counter() - started:.1f} s")
+        print(
+            f"generated {args.rows:,} rows ({full_csv.stat().st_size / 1e6:,.0f} MB) "
+            f"in {time.perf_counter() - started:.1f} s"
+        )
         full_s: dict[str, list[float]] = {m: [] for m in modes}
         inc_s: dict[tuple[str, float], list[float]] = {(m, p): [] for m in modes for p in sizes}
         spent: dict[tuple[str, float], dict[str, list[float]]] = {k: {} for k in inc_s}
@@ -204,7 +213,7 @@ def main() -> None:
                     csv, expect = increments[mode, p]
                     inc = work / f"{mode}-inc"
                     copy_state(base, inc)
-                    os.link(csv, inc / "landing" / "orders" / "orders_1_inc.csv")
+                    (inc / "landing" / "orders" / "orders_1_inc.csv").symlink_to(csv)
                     ran, _ = run_child(inc)
                     assert ran["status"] == "success", ran
                     got = ran["counts"]

@@ -15,7 +15,12 @@ import duckdb
 
 from penstock.catalog import ObjectSpec
 from penstock.sql import ident, idents, join_on, literal
-from penstock.warehouse.duckdb_tables import object_table
+from penstock.warehouse.duckdb_tables import existing_columns, object_table
+
+# what the loader writes besides the contract's columns (merge tables have the first two)
+SYSTEM_COLUMNS = frozenset(
+    {"_batch_id", "_loaded_at", "_valid_from", "_valid_to", "_is_current", "_row_hash"}
+)
 
 
 @dataclass(frozen=True)
@@ -110,36 +115,56 @@ def _merge_into(
     batch_id: str,
     loaded_at: datetime,
 ) -> ModeCounts:
-    """One MERGE: a new key is inserted; a differing row that is not older updates the stored
-    one (and takes this batch's `_batch_id`/`_loaded_at`); an identical row is unchanged and
-    writes nothing; an older differing row is stale."""
+    """A new key is inserted; a differing row that is not older replaces the stored one (and
+    takes this batch's `_batch_id`/`_loaded_at`); an identical row is unchanged and writes
+    nothing; an older differing row is stale.
+
+    Cost in proportion to the batch: one join of the batch with the table classifies each
+    incoming row; the stored rows it replaces are deleted and the new versions inserted. An
+    in-place UPDATE costs far more in DuckDB when it rewrites compressed string columns
+    (measured: 1.5 s against 0.15 s for 10,000 of 2M rows, see bench/README.md). A column the
+    table keeps but the contract no longer names keeps its stored value, as an update would."""
     on = join_on("t", "s", obj.key)
     newer = _newer(obj, "s", "t")
     same = _same_row(obj, "s", "t")
     first_key = ident(obj.key[0])
-    matched = f"t.{first_key} IS NOT NULL"
-    inserted, updated, unchanged, stale = _scalar_counts(
-        conn,
-        f"SELECT count(*) FILTER (WHERE NOT {matched}), "
-        f"count(*) FILTER (WHERE {matched} AND NOT ({same}) AND {newer}), "
-        f"count(*) FILTER (WHERE {matched} AND {same}), "
-        f"count(*) FILTER (WHERE {matched} AND NOT ({same}) AND NOT {newer}) "
-        f"FROM {source} s LEFT JOIN {table} t ON {on}",
-    )
     cols = list(obj.columns)
-    updates = ", ".join(f"{ident(c)} = s.{ident(c)}" for c in cols if c not in obj.key)
-    system = (
-        f"_batch_id = {literal(batch_id)}, _loaded_at = {literal(loaded_at.replace(tzinfo=None))}"
-    )
-    set_clause = f"{updates}, {system}" if updates else system
+    declared = {c.lower() for c in cols}
+    kept = [
+        c
+        for c in existing_columns(conn, "main", obj.table_name)
+        if c.lower() not in declared and c not in SYSTEM_COLUMNS
+    ]
+    kept_sql = "".join(f", t.{ident(c)}" for c in kept)
+    actions = f"_merge_{batch_id.replace('-', '_')}"
     conn.execute(
-        f"""
-        MERGE INTO {table} t USING {source} s ON ({on})
-        WHEN MATCHED AND NOT ({same}) AND {newer} THEN UPDATE SET {set_clause}
-        WHEN NOT MATCHED THEN INSERT ({idents(cols)}, _batch_id, _loaded_at)
-            VALUES ({idents(cols, "s.")}, {_system_values(batch_id, loaded_at)})
-        """
+        f"CREATE TEMP TABLE {actions} AS "
+        f"SELECT {idents(cols, 's.')}{kept_sql}, CASE WHEN t.{first_key} IS NULL THEN 'insert' "
+        f"WHEN {same} THEN 'unchanged' WHEN {newer} THEN 'update' ELSE 'stale' END AS _action "
+        f"FROM {source} s LEFT JOIN {table} t ON {on}"
     )
+    try:
+        inserted, updated, unchanged, stale = _scalar_counts(
+            conn,
+            "SELECT count(*) FILTER (WHERE _action = 'insert'), "
+            "count(*) FILTER (WHERE _action = 'update'), "
+            "count(*) FILTER (WHERE _action = 'unchanged'), "
+            f"count(*) FILTER (WHERE _action = 'stale') FROM {actions}",
+        )
+        if updated:
+            conn.execute(
+                f"DELETE FROM {table} t USING (SELECT {idents(obj.key)} FROM {actions} "
+                f"WHERE _action = 'update') s WHERE {on}"
+            )
+        if inserted or updated:
+            written = idents([*cols, *kept])
+            conn.execute(
+                f"INSERT INTO {table} ({written}, _batch_id, _loaded_at) "
+                f"SELECT {written}, {_system_values(batch_id, loaded_at)} FROM {actions} "
+                f"WHERE _action IN ('insert', 'update')"
+            )
+    finally:
+        conn.execute(f"DROP TABLE IF EXISTS {actions}")
     return ModeCounts(inserted=inserted, updated=updated, unchanged=unchanged, stale=stale)
 
 
