@@ -150,7 +150,8 @@ def write_increment(warehouse: Path, target: Path, rows: int, seed: int) -> dict
     current = "WHERE _is_current" if "_is_current" in _columns(conn) else ""
     conn.execute(
         f"CREATE TEMP TABLE picked AS SELECT {cols}, row_number() OVER () AS n FROM "
-        f"(SELECT * FROM orders {current} ORDER BY hash(order_id + {seed}) LIMIT {changed + identical + new})"
+        f"(SELECT * FROM orders {current} ORDER BY hash(order_id + {seed}) "
+        f"LIMIT {changed + identical + new})"
     )
     conn.execute(
         f"COPY (SELECT {changed_cols} FROM picked WHERE n <= {changed} "
