@@ -69,7 +69,9 @@ def stage_jsonl(
             base = (
                 f"(SELECT _row_number, line, ok AND NOT amb AS ok, "
                 f"CASE WHEN amb THEN {_AMBIGUITY} ELSE _error END AS _error "
-                f"FROM (SELECT *, ok AND {_AMBIGUOUS} AS amb FROM {base}))"
+                # CASE, not AND: json_keys must not see the lines that are not JSON
+                f"FROM (SELECT *, CASE WHEN ok THEN {_AMBIGUOUS} ELSE false END AS amb "
+                f"FROM {base}))"
             )
             keys = _keys(conn, base)
         return _write(conn, base, keys, display_name, data_path, rejects_path)

@@ -39,6 +39,18 @@ def described(compression: Compression | None, what: str) -> str:
     return f"{compression}-compressed {what}" if compression else what
 
 
+def check_compressed(path: Path, display_name: str, what: str, object_name: str) -> None:
+    """Decompress `path` to nowhere: a damaged or cut-short stream is a SourceError."""
+    try:
+        with pa.input_stream(str(path), compression=compression_of(path)) as stream:
+            while stream.read(BLOCK_BYTES):
+                pass
+    except (OSError, pa.ArrowException) as exc:
+        raise SourceError(
+            f"{display_name}: cannot read as {what}: {exc}", file=display_name, object=object_name
+        ) from exc
+
+
 class LineReader:
     """The non-blank lines of `path` (shown as `display_name`) with their record numbers.
 
