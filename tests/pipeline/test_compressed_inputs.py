@@ -31,14 +31,14 @@ objects:
 """
 
 CSV = (
-    "id,name,born\n"
-    "1,ann,1990-01-02\n"
-    "2,bob\n"  # malformed: a field missing
-    "3,cy,not a date\n"  # type failure
-    '4,"d, e",1991-03-04\n'
-    "5,fay,1992-05-06,extra\n"  # malformed: a field too many
-    "6,gus,\n"
-).encode()
+    b"id,name,born\n"
+    b"1,ann,1990-01-02\n"
+    b"2,bob\n"  # malformed: a field missing
+    b"3,cy,not a date\n"  # type failure
+    b'4,"d, e",1991-03-04\n'
+    b"5,fay,1992-05-06,extra\n"  # malformed: a field too many
+    b"6,gus,\n"
+)
 
 JSONL = (
     '\ufeff{"id": 1, "name": "ann", "born": "1990-01-02"}\r\n'
@@ -157,9 +157,7 @@ def test_invalid_utf8_in_a_later_block_names_its_line(
         ("p.jsonl.zst", lambda: zstd(JSONL * 500)[:-30]),
     ],
 )
-def test_a_damaged_compressed_file_fails_naming_it(
-    tmp_path: Path, name: str, damage: Any
-) -> None:
+def test_a_damaged_compressed_file_fails_naming_it(tmp_path: Path, name: str, damage: Any) -> None:
     fmt = name.split(".", 1)[1]
     project = write_project(
         tmp_path, YML.replace("FORMAT", fmt), {f"landing/people/{name}": damage()}

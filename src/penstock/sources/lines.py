@@ -93,7 +93,10 @@ class LineReader:
             while True:
                 block = stream.read(BLOCK_BYTES)
                 data = carry + block if carry else block
-                if first:
+                if first:  # a mark split across the first reads is still a mark
+                    if len(data) < len(_BOM) and block:
+                        carry = data
+                        continue
                     data = data.removeprefix(_BOM)
                     first = False
                 if block:
