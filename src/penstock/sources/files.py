@@ -30,6 +30,7 @@ from penstock.lake.manifest import DATA_NAME, PARQUET, REJECTS_NAME
 from penstock.lake.stage import FileKey
 from penstock.sources.base import Discovery, SourceItem, StageResult, batch_id_for
 from penstock.sources.jsonl import stage_jsonl
+from penstock.sources.lines import check_compressed, compression_of, described
 from penstock.sql import ident, literal
 
 # One read of the landing file feeds both the hash and the private copy; 8 MiB buffers keep
@@ -230,6 +231,11 @@ def _stage_csv(
     rejects_path: Path,
 ) -> tuple[int, int]:
     csv = obj.csv or CsvOptions()
+    compression = compression_of(path)
+    what = described(compression, "CSV")
+    if compression == "zstd":
+        # DuckDB reads a zstd stream cut short as the rows before the cut, without a word
+        check_compressed(path, display_name, what, obj.name)
     suffix = uuid.uuid4().hex[:12]
     rejects_table, rejects_scan = f"_rejects_{suffix}", f"_rejects_scan_{suffix}"
     dialect = [
@@ -237,6 +243,7 @@ def _stage_csv(
         f"quote = {literal(csv.quote)}",
         f"escape = {literal(csv.escape)}",
         f"encoding = {literal(csv.encoding)}",
+        f"compression = {literal(compression or 'none')}",
     ]
     options = [
         "all_varchar = true",
@@ -268,8 +275,10 @@ def _stage_csv(
                 )
             malformed = _write_rejects(conn, rejects_table, rejects_path, 1 if csv.header else 0)
     except duckdb.Error as exc:
+        # DuckDB names the lake's private copy: the user knows the file by its landing name
+        complaint = first_line(exc).replace(f": {path}", "").replace(str(path), display_name)
         raise SourceError(
-            f"{display_name}: cannot read as CSV: {first_line(exc)}",
+            f"{display_name}: cannot read as {what}: {complaint}",
             file=display_name,
             object=obj.name,
         ) from exc
