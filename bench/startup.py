@@ -5,11 +5,14 @@
 
 Creates the demo project in a temp dir and runs it once (so `status` and `runs` have a
 warehouse and a metadata store to read), then times each command in a fresh process, the
-commands alternating round by round (this machine is a VM with noisy neighbours). The floor is
-`python -c pass`: the interpreter's own start-up. It prints the median, min and max of each
-command and its ratio to the floor. With `--baseline-src DIR` every command also runs with
-`PYTHONPATH=DIR` (another checkout's sources, e.g. the code before a change), alternating with
-the current sources, and the table gains the baseline's median and the ratio current/baseline.
+commands alternating round by round (this machine is a VM with noisy neighbours). Floors:
+`python -c pass` is the interpreter's own start-up; `bare typer app --help` (a two-command
+typer app) that of any typer CLI whose help rich renders; `import status's libraries` that of
+`penstock status` (the third-party libraries it needs, imported, nothing done). It prints the
+median, min and max of each command and its ratio to `python -c pass`. With
+`--baseline-src DIR` every command also runs with `PYTHONPATH=DIR` (another checkout's
+sources, e.g. the code before a change), alternating with the current sources, and the table
+gains the baseline's median and the ratio current/baseline.
 
 The commands run as `python -c "from penstock.cli.app import main; ..."`, exactly what the
 `penstock` console script does, with the sources on PYTHONPATH that this script was given
@@ -29,6 +32,21 @@ import time
 from pathlib import Path
 
 ENTRY = "import sys; from penstock.cli.app import main; sys.exit(main())"
+# The floor of any typer CLI with rich help: an app with one command and no imports of its own.
+BARE_TYPER = (
+    "import typer\n"
+    "app = typer.Typer(add_completion=False)\n"
+    "@app.command()\n"
+    "def hello(name: str = 'x') -> None:\n"
+    "    print(name)\n"
+    "@app.command()\n"
+    "def bye() -> None: ...\n"
+    "app()\n"
+)
+# The libraries `penstock status` cannot do without: the project's contract is pydantic models
+# whose check expressions sqlglot and DuckDB vet at load; the store is read through SQLAlchemy,
+# the warehouse through DuckDB; the output is a rich table.
+STATUS_LIBRARIES = "import typer, rich.table, yaml, pydantic, sqlglot, duckdb, sqlalchemy"
 
 
 def _sources() -> str:
@@ -73,8 +91,10 @@ def main() -> None:
             subprocess.run([py, "-c", ENTRY, *step], env=current, check=True, capture_output=True)
         commands = {
             "python -c pass": [py, "-c", "pass"],
+            "bare typer app --help": [py, "-c", BARE_TYPER, "--help"],
             "import penstock.cli.app": [py, "-c", "import penstock.cli.app"],
             "penstock --help": [py, "-c", ENTRY, "--help"],
+            "import status's libraries": [py, "-c", STATUS_LIBRARIES],
             "penstock status": [py, "-c", ENTRY, "status", "-p", str(project)],
             "penstock runs": [py, "-c", ENTRY, "runs", "-p", str(project)],
         }
