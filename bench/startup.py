@@ -9,7 +9,8 @@ commands alternating round by round (this machine is a VM with noisy neighbours)
 `python -c pass` is the interpreter's own start-up; `bare typer app --help` (a two-command
 typer app) that of any typer CLI whose help rich renders; `import status's libraries` that of
 `penstock status` (the third-party libraries it needs, imported, nothing done). It prints the
-median, min and max of each command and its ratio to `python -c pass`. With
+median wall time of each command (and min-max), its ratio to `python -c pass`, and the median
+CPU time (user + system, less disturbed by neighbours than wall time). With
 `--baseline-src DIR` every command also runs with `PYTHONPATH=DIR` (another checkout's
 sources, e.g. the code before a change), alternating with the current sources, and the table
 gains the baseline's median and the ratio current/baseline.
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -56,13 +58,19 @@ def _sources() -> str:
     return str(Path(penstock.__file__).resolve().parent.parent)
 
 
-def _timed(argv: list[str], env: dict[str, str]) -> float:
-    started = time.perf_counter()
+def _cpu() -> float:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
+def _timed(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall time and CPU time (user + system) of one run of `argv`."""
+    cpu, started = _cpu(), time.perf_counter()
     done = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, _cpu() - cpu
     if done.returncode != 0:
         raise SystemExit(f"{argv[2:]} exited {done.returncode}: {done.stderr.decode()[-2000:]}")
-    return elapsed
+    return elapsed, cpu
 
 
 def _env(src: str) -> dict[str, str]:
@@ -98,7 +106,7 @@ def main() -> None:
             "penstock status": [py, "-c", ENTRY, "status", "-p", str(project)],
             "penstock runs": [py, "-c", ENTRY, "runs", "-p", str(project)],
         }
-        samples: dict[tuple[str, str], list[float]] = {
+        samples: dict[tuple[str, str], list[tuple[float, float]]] = {
             (name, side): [] for name in commands for side in sides
         }
         for _warm in range(2):  # page cache, .pyc files
@@ -115,22 +123,27 @@ def main() -> None:
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
-    floor = statistics.median(samples["python -c pass", "current"])
-    header = f"{'command':<26}{'median':>9}{'min':>9}{'max':>9}{'x floor':>9}"
+    def median(name: str, side: str, which: int) -> float:
+        return statistics.median(sample[which] for sample in samples[name, side])
+
+    floor = median("python -c pass", "current", 0)
+    print(f"{args.repeat} rounds, alternating; python {sys.version.split()[0]}; times in ms")
+    print("wall: median (min-max), and x the median of python -c pass; cpu: median user+system")
+    header = f"{'command':<26}{'wall':>6}{'(min-max)':>12}{'x floor':>9}{'cpu':>6}"
     if "baseline" in sides:
-        header += f"{'baseline':>10}{'x floor':>9}{'cur/base':>10}"
-    print(f"{args.repeat} rounds, alternating; python {sys.version.split()[0]}")
+        header += f"{'| baseline wall':>16}{'cpu':>6}{'wall cur/base':>15}{'cpu cur/base':>14}"
     print(header)
     for name in commands:
-        cur = samples[name, "current"]
-        med = statistics.median(cur)
-        line = (
-            f"{name:<26}{med * 1000:>7.0f}ms{min(cur) * 1000:>7.0f}ms"
-            f"{max(cur) * 1000:>7.0f}ms{med / floor:>8.1f}x"
-        )
+        walls = [wall for wall, _ in samples[name, "current"]]
+        wall, cpu = median(name, "current", 0), median(name, "current", 1)
+        spread = f"({min(walls) * 1000:.0f}-{max(walls) * 1000:.0f})"
+        line = f"{name:<26}{wall * 1000:>6.0f}{spread:>12}{wall / floor:>8.1f}x{cpu * 1000:>6.0f}"
         if "baseline" in sides:
-            base = statistics.median(samples[name, "baseline"])
-            line += f"{base * 1000:>8.0f}ms{base / floor:>8.1f}x{med / base:>9.0%}"
+            base_wall, base_cpu = median(name, "baseline", 0), median(name, "baseline", 1)
+            line += (
+                f"{'|':>2}{base_wall * 1000:>14.0f}{base_cpu * 1000:>6.0f}"
+                f"{wall / base_wall:>15.0%}{cpu / base_cpu:>14.0%}"
+            )
         print(line)
 
 
