@@ -6,11 +6,11 @@ result = penstock.run("path/to/project")
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from penstock.catalog import ObjectSpec, Project, load_project
-from penstock.engine import BatchOutcome, ObjectSummary, RunResult, Session
-from penstock.engine.session import DEFAULT_WAIT_SECONDS
+from penstock.defaults import DEFAULT_WAIT_SECONDS
 from penstock.errors import (
     ContractViolation,
     PenstockError,
@@ -25,6 +25,22 @@ from penstock.errors import (
     WarehouseLocked,
 )
 
+if TYPE_CHECKING:
+    from penstock.catalog import ObjectSpec, Project, load_project
+    from penstock.engine import BatchOutcome, ObjectSummary, RunResult, Session
+
+# The engine's names load on first use (PEP 562): `import penstock` (and so the CLI, whose
+# package this is) must not pay for DuckDB, pyarrow, SQLAlchemy and pydantic up front.
+_LAZY = {
+    "BatchOutcome": "penstock.engine",
+    "ObjectSpec": "penstock.catalog",
+    "ObjectSummary": "penstock.engine",
+    "Project": "penstock.catalog",
+    "RunResult": "penstock.engine",
+    "Session": "penstock.engine",
+    "load_project": "penstock.catalog",
+}
+
 __version__ = "0.1.0"
 
 
@@ -37,6 +53,9 @@ def run(
     """Run a project (or the selected objects of it) once; return what it did.
 
     While another process holds the warehouse, wait up to `wait` seconds for it."""
+    from penstock.catalog import Project, load_project
+    from penstock.engine import Session
+
     proj = project if isinstance(project, Project) else load_project(project)
     with Session(proj, wait=wait) as session:
         return session.runner.run(select)
@@ -49,9 +68,26 @@ def rebuild(
     wait: float = DEFAULT_WAIT_SECONDS,
 ) -> RunResult:
     """Replay the stage zone into emptied object tables."""
+    from penstock.catalog import Project, load_project
+    from penstock.engine import Session
+
     proj = project if isinstance(project, Project) else load_project(project)
     with Session(proj, wait=wait) as session:
         return session.runner.rebuild(select)
+
+
+if not TYPE_CHECKING:  # hidden from mypy, so that a misspelt `penstock.X` stays an error
+
+    def __getattr__(name: str) -> Any:
+        module = _LAZY.get(name)
+        if module is None:
+            raise AttributeError(f"module 'penstock' has no attribute {name!r}")
+        value = getattr(importlib.import_module(module), name)
+        globals()[name] = value  # once loaded, a plain attribute
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted({*globals(), *_LAZY})
 
 
 __all__ = [

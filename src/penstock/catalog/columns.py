@@ -21,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 
+from penstock.catalog.scratch import scratch_connection
 from penstock.catalog.types import ColumnType, TypeFamily, parse_type
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -95,27 +96,22 @@ def _offset_problem(value: str, info: ValidationInfo) -> str | None:
 @lru_cache(maxsize=1)
 def time_zone_names() -> frozenset[str]:
     """The IANA time zone names DuckDB (ICU) knows, as it spells them."""
-    connection = duckdb.connect()
-    try:
+    with scratch_connection() as connection:
         rows = connection.execute("SELECT name FROM pg_timezone_names()").fetchall()
-    finally:
-        connection.close()
     return frozenset(str(row[0]) for row in rows)
 
 
 @lru_cache(maxsize=512)
 def regex_problem(pattern: str) -> str | None:
     """DuckDB's (RE2) complaint about `pattern`, or None when it compiles."""
-    connection = duckdb.connect()
-    try:
-        connection.execute("SELECT regexp_matches('', ?)", [pattern]).fetchall()
-    except duckdb.Error as exc:
-        message = str(exc)
-        for prefix in ("Invalid Input Error: ", "Binder Error: "):
-            message = message.removeprefix(prefix)
-        return message
-    finally:
-        connection.close()
+    with scratch_connection() as connection:
+        try:
+            connection.execute("SELECT regexp_matches('', ?)", [pattern]).fetchall()
+        except duckdb.Error as exc:
+            message = str(exc)
+            for prefix in ("Invalid Input Error: ", "Binder Error: "):
+                message = message.removeprefix(prefix)
+            return message
     return None
 
 

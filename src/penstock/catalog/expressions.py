@@ -18,6 +18,8 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 from sqlglot.tokenizer_core import TokenType
 
+from penstock.catalog.scratch import scratch_connection
+
 _FORBIDDEN: tuple[tuple[type[exp.Expr], str], ...] = (
     (exp.Query, "a subquery"),
     (exp.Subquery, "a subquery"),
@@ -73,18 +75,16 @@ def _type_problem(text: str, columns: tuple[tuple[str, str], ...]) -> str | None
         'CAST(NULL AS {}) AS "{}"'.format(duckdb_type, name.replace('"', '""'))
         for name, duckdb_type in columns
     )
-    connection = duckdb.connect()
-    try:
-        described = connection.execute(
-            f"DESCRIBE SELECT ({text}) AS _check FROM (SELECT {row}) AS _row"
-        ).fetchall()
-    except duckdb.Error as exc:
-        message = str(exc).splitlines()[0]
-        for prefix in ("Binder Error: ", "Parser Error: ", "Catalog Error: "):
-            message = message.removeprefix(prefix)
-        return f"does not bind in DuckDB: {message}"
-    finally:
-        connection.close()
+    with scratch_connection() as connection:
+        try:
+            described = connection.execute(
+                f"DESCRIBE SELECT ({text}) AS _check FROM (SELECT {row}) AS _row"
+            ).fetchall()
+        except duckdb.Error as exc:
+            message = str(exc).splitlines()[0]
+            for prefix in ("Binder Error: ", "Parser Error: ", "Catalog Error: "):
+                message = message.removeprefix(prefix)
+            return f"does not bind in DuckDB: {message}"
     result_type = str(described[0][1])
     if result_type != "BOOLEAN":
         return f"must be a boolean expression (true when the row passes), not {result_type}"

@@ -1,6 +1,10 @@
 """The `penstock` command line: thin commands over the engine, one error handler.
 
 Every read command takes `--json`. Exit codes: 0 ok, 1 a run failed, 2 bad project or usage.
+
+Start-up is kept fast: at import this module loads typer, rich's console and penstock's errors
+only; each command imports the engine parts it needs (DuckDB, SQLAlchemy, pydantic, pyarrow),
+so `penstock --help` never loads them. tests/cli/test_startup_imports.py guards this.
 """
 
 from __future__ import annotations
@@ -8,14 +12,12 @@ from __future__ import annotations
 import sys
 import traceback
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 from typer.exceptions import TyperException
 
-from penstock.catalog import Project, load_project
-from penstock.cli.progress import ProgressSink
 from penstock.cli.render import (
     batches_table,
     console,
@@ -24,11 +26,12 @@ from penstock.cli.render import (
     summary_table,
     table,
 )
-from penstock.engine import RunResult, Session
-from penstock.engine.session import DEFAULT_WAIT_SECONDS
-from penstock.engine.status import open_for_reading, project_status
+from penstock.defaults import DEFAULT_WAIT_SECONDS
 from penstock.errors import PenstockError, RunFailed, UsageError, WarehouseError, first_line
-from penstock.observe import MetadataStore
+
+if TYPE_CHECKING:
+    from penstock.catalog import Project
+    from penstock.engine import RunResult
 
 app = typer.Typer(
     name="penstock",
@@ -60,6 +63,8 @@ class _State:
 
 
 def _project(path: Path) -> Project:
+    from penstock.catalog import load_project
+
     return load_project(path)
 
 
@@ -132,6 +137,9 @@ def run(
     as_json: JsonOpt = False,
 ) -> None:
     """Extract, stage, validate and load the selected objects."""
+    from penstock.cli.progress import ProgressSink
+    from penstock.engine import Session
+
     proj = _project(project)
     progress = ProgressSink(enabled=not as_json and err_console.is_terminal)
     with Session(proj, wait=wait, on_wait=_waiting) as session, progress:
@@ -164,6 +172,8 @@ def rebuild(
     as_json: JsonOpt = False,
 ) -> None:
     """Empty the object tables and replay every staged batch from the stage zone."""
+    from penstock.engine import Session
+
     proj = _project(project)
     with Session(proj, wait=wait, on_wait=_waiting) as session:
         result = session.runner.rebuild(select)
@@ -175,6 +185,8 @@ def rebuild(
 @app.command()
 def status(project: ProjectOpt = Path(), as_json: JsonOpt = False) -> None:
     """Per object: last run and its outcome, rows in the warehouse and in quarantine."""
+    from penstock.engine.status import project_status
+
     proj = _project(project)
     report = project_status(proj)
     rows = [vars(state) for state in report.objects]
@@ -224,6 +236,8 @@ def runs(
     as_json: JsonOpt = False,
 ) -> None:
     """Recent runs with their outcome and row totals."""
+    from penstock.observe import MetadataStore
+
     proj = _project(project)
     with MetadataStore(proj.metadata_url) as store:
         found = store.runs(limit)
@@ -276,6 +290,8 @@ def quarantine(
 ) -> None:
     """Quarantined rows of an object with their reasons, batch and record number; "loaded"
     says yes for a row on_invalid warn loaded anyway, no for a row held back."""
+    from penstock.engine.status import open_for_reading
+
     proj = _project(project)
     if object_name not in proj.objects:
         raise UsageError(
@@ -400,6 +416,8 @@ def logs(
     as_json: JsonOpt = False,
 ) -> None:
     """The structured log of a run: what each step did, warnings and errors."""
+    from penstock.observe import MetadataStore
+
     proj = _project(project)
     with MetadataStore(proj.metadata_url) as store:
         rid = store.resolve_run(run_id) if run_id else store.last_run_id()

@@ -1,16 +1,21 @@
-"""Rendering for the CLI: rich tables for people, JSON for machines."""
+"""Rendering for the CLI: rich tables for people, JSON for machines.
+
+Importing this module loads rich's console only (typer's --help loads it anyway): tables and
+the engine's modules load in the functions that use them, to keep the CLI's start-up fast.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.table import Table
 
-from penstock.engine import ObjectSummary
-from penstock.observe import to_jsonable
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from penstock.engine import ObjectSummary
 
 # Off a terminal (CI logs, pipes) rich assumes 80 columns and folds tables; use more.
 _WIDE = 160
@@ -22,6 +27,8 @@ err_console = (
 
 def print_json(payload: Any) -> None:
     """JSON on stdout, nothing else: safe to pipe."""
+    from penstock.observe.jsonable import to_jsonable
+
     print(json.dumps(to_jsonable(payload), indent=2, sort_keys=False, default=str))
 
 
@@ -43,6 +50,8 @@ def table(
     text_columns: Sequence[str] = (),
 ) -> Table:
     """A table; the first column and `text_columns` are left-aligned, the others right."""
+    from rich.table import Table
+
     out = Table(title=title, title_justify="left", header_style="bold")
     for index, name in enumerate(columns):
         left = index == 0 or name in text_columns

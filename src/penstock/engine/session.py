@@ -7,6 +7,7 @@ from datetime import timedelta
 from types import TracebackType
 
 from penstock.catalog import Project
+from penstock.defaults import DEFAULT_WAIT_SECONDS as DEFAULT_WAIT_SECONDS
 from penstock.engine.runner import Runner
 from penstock.lake import Lake
 from penstock.observe import (
@@ -61,9 +62,6 @@ def catalog_snapshot(project: Project) -> CatalogSnapshot:
         ),
         groups=tuple(sorted({o.group for o in objects})),
     )
-
-
-DEFAULT_WAIT_SECONDS = 30.0
 
 
 class Session:

@@ -1,0 +1,52 @@
+"""The CLI starts fast: importing it, or asking it for --help, loads none of the heavy libraries.
+
+Timing is the benchmark's job (bench/startup.py); these tests guard the property behind it,
+which modules a fresh interpreter has loaded, so they are exact and not noisy.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+HEAVY = ("duckdb", "pyarrow", "sqlalchemy", "pydantic", "sqlglot", "numpy", "yaml", "rich.table")
+COMMANDS = ("init", "check", "run", "rebuild", "status", "runs", "logs", "quarantine", "batches")
+
+
+def loaded_after(code: str) -> tuple[list[str], str]:
+    """Run `code` in a fresh interpreter; return which HEAVY modules it loaded and its stdout."""
+    probe = (
+        f"{code}\nimport json, sys\n"
+        f"print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)), file=sys.stderr)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    return json.loads(done.stderr.strip().splitlines()[-1]), done.stdout
+
+
+def test_importing_the_cli_loads_no_heavy_library() -> None:
+    loaded, _ = loaded_after("import penstock.cli.app")
+    assert loaded == []
+
+
+def test_importing_penstock_loads_no_heavy_library_until_an_attribute_needs_it() -> None:
+    loaded, _ = loaded_after("import penstock\nfrom penstock import PenstockError, UsageError")
+    assert loaded == []
+    loaded, out = loaded_after("import penstock\nprint(penstock.run.__module__)")
+    assert out.strip() == "penstock"
+    assert "duckdb" not in loaded  # defined in penstock itself; the engine loads when it runs
+    loaded, out = loaded_after("import penstock\nprint(penstock.Session.__module__)")
+    assert out.strip() == "penstock.engine.session"
+    assert "duckdb" in loaded
+
+
+def test_help_lists_every_command_without_loading_the_engine() -> None:
+    loaded, out = loaded_after(
+        "from penstock.cli.app import main\ncode = main(['--help'])\nassert code == 0, code"
+    )
+    # rendering the help itself uses rich; the engine's libraries stay unloaded
+    assert [m for m in loaded if m != "rich.table"] == []
+    listed = {line.split()[1] for line in out.splitlines() if line.startswith("│ ")}
+    assert listed >= set(COMMANDS), out
