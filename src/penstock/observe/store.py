@@ -6,6 +6,7 @@ driven by psycopg 3) are supported, through SQLAlchemy Core.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -88,6 +89,9 @@ def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
+_CREATE_ATTEMPTS = 8
+
+
 class MetadataStore:
     """Records the bus events (`handle`) and the catalog; answers the read API.
 
@@ -116,12 +120,25 @@ class MetadataStore:
         return self._engine
 
     def create(self) -> None:
-        """Create the tables and indexes that are missing (idempotent)."""
-        with self._guard("create tables"), self._engine.begin() as conn:
-            metadata.create_all(conn, checkfirst=True)
-            present = {c["name"] for c in sa.inspect(conn).get_columns("step_runs")}
-            if "reconciled" not in present:  # a store created before the column existed
-                conn.execute(sa.text("ALTER TABLE step_runs ADD COLUMN reconciled BOOLEAN"))
+        """Create the tables and indexes that are missing (idempotent).
+
+        Two processes opening a new store at once (a run and a `status`) race to create it: the
+        loser sees "already exists" or, on SQLite, a stale snapshot ("database is locked").
+        Trying again a few times finds the tables the winner created.
+        """
+        for attempt in range(_CREATE_ATTEMPTS):
+            try:
+                with self._engine.begin() as conn:
+                    metadata.create_all(conn, checkfirst=True)
+                    present = {c["name"] for c in sa.inspect(conn).get_columns("step_runs")}
+                    if "reconciled" not in present:  # a store from before the column existed
+                        conn.execute(sa.text("ALTER TABLE step_runs ADD COLUMN reconciled BOOLEAN"))
+                return
+            except SQLAlchemyError:
+                if attempt == _CREATE_ATTEMPTS - 1:
+                    with self._guard("create tables"):
+                        raise
+                time.sleep(0.05 * (attempt + 1))
 
     def close(self) -> None:
         self._engine.dispose()
