@@ -8,6 +8,12 @@ Generates an N-row orders CSV with the demo's defect mix, then, each in its own 
   * bare DuckDB: CREATE TABLE … AS SELECT * FROM read_csv(…), no checks at all.
 The two sides run alternately `--repeat` times (this machine is a VM with noisy neighbours);
 it prints every sample, then the medians: rows/s of each, their ratio, and peak RSS.
+
+    python bench/batch.py --contract shared --rows 2000000 --repeat 3 [--profile]
+
+The issue-7 anchor instead (bench/batch_shared.py): the shared reference jobs in
+../shared/bench beside the repo (gen_orders.py's file, contract.md's 12 checks), penstock against
+the hand-written DuckDB SQL job (expert_duckdb.py) and the bare load (raw_duckdb_load.py).
 """
 
 from __future__ import annotations
@@ -85,9 +91,33 @@ def orders_only_project(root: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=2_000_000)
-    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--seed", type=int, help="default 7 (demo), 42 (shared)")
     parser.add_argument("--repeat", type=int, default=3, help="alternating runs of each side")
+    parser.add_argument(
+        "--contract",
+        choices=("demo", "shared"),
+        default="demo",
+        help="demo: the demo's orders (default); shared: ../shared/bench's 12-check orders job "
+        "against its hand-written DuckDB SQL (seed 42 unless --seed is given)",
+    )
+    parser.add_argument(
+        "--profile", action="store_true", help="--contract shared: cProfile one penstock run"
+    )
+    parser.add_argument(
+        "--shared",
+        type=Path,
+        help="--contract shared: the reference jobs' folder (default: ../shared/bench beside "
+        "the repository; give it when the repository is a worktree elsewhere)",
+    )
     args = parser.parse_args()
+    if args.contract == "shared":
+        from batch_shared import run_shared
+
+        seed = 42 if args.seed is None else args.seed
+        run_shared(args.rows, seed, args.repeat, args.profile, args.shared)
+        return
+    if args.seed is None:
+        args.seed = 7
 
     with tempfile.TemporaryDirectory(prefix="penstock-bench-") as tmp:
         root = Path(tmp)
