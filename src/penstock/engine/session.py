@@ -89,11 +89,14 @@ class Session:
         self.reconciled_batches: list[str] = []
         try:
             # the ledger is the truth for what loaded: record the loads the store missed
+            # only the retention window: older batches' steps may be pruned (filtered in SQL,
+            # so a run reads the ledger rows of the window, not the whole history)
+            since = utcnow() - timedelta(days=project.retention_days)
             self.reconciled_batches = self.store.reconcile_loads(
                 project.name,
                 project.project_hash,
-                [LedgerLoad(**row) for row in self.warehouse.ledger()],
-                since=utcnow() - timedelta(days=project.retention_days),
+                [LedgerLoad(**row) for row in self.warehouse.ledger(since)],
+                since=since,
             )
             if project.warehouse_path is not None:
                 # the lock is the evidence: a run still `running` has no live process behind it

@@ -134,13 +134,20 @@ class DuckDBWarehouse:
         ).fetchall()
         return {str(r[0]) for r in rows}
 
-    def ledger(self) -> list[dict[str, Any]]:
-        """Every ledger row: batch, object, run, load time (UTC) and its row counts."""
+    def ledger(self, since: datetime | None = None) -> list[dict[str, Any]]:
+        """Every ledger row (loaded at or after `since`, when given, filtered in SQL): batch,
+        object, run, load time (UTC) and its row counts."""
         if not existing_columns(self.conn, LEDGER_SCHEMA, LEDGER_TABLE):
             return []
+        where, params = "", list[Any]()
+        if since is not None:
+            # loaded_at is a naive UTC timestamp
+            where = "WHERE loaded_at >= ? "
+            params = [since.astimezone(UTC).replace(tzinfo=None)]
         cursor = self.conn.execute(
             f"SELECT batch_id, object, run_id, loaded_at, rows_in, rows_loaded, "
-            f"rows_quarantined, rows_duplicate FROM {LEDGER} ORDER BY loaded_at, batch_id"
+            f"rows_quarantined, rows_duplicate FROM {LEDGER} {where}ORDER BY loaded_at, batch_id",
+            params,
         )
         names = [d[0] for d in cursor.description]
         rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
