@@ -134,6 +134,8 @@ step_runs = sa.Table(
     sa.Column("reconciled", sa.Boolean()),
     sa.Index("ix_step_runs_object_started_at", "object", "started_at"),
     sa.Index("ix_step_runs_run_id", "run_id"),
+    # reconciling looks up the ledger's batches here each run (added to older stores by create)
+    sa.Index("ix_step_runs_batch_id", "batch_id"),
 )
 
 logs = sa.Table(

@@ -130,9 +130,14 @@ class MetadataStore:
             try:
                 with self._engine.begin() as conn:
                     metadata.create_all(conn, checkfirst=True)
-                    present = {c["name"] for c in sa.inspect(conn).get_columns("step_runs")}
+                    inspector = sa.inspect(conn)
+                    present = {c["name"] for c in inspector.get_columns("step_runs")}
                     if "reconciled" not in present:  # a store from before the column existed
                         conn.execute(sa.text("ALTER TABLE step_runs ADD COLUMN reconciled BOOLEAN"))
+                    indexed = {i["name"] for i in inspector.get_indexes("step_runs")}
+                    for index in step_runs.indexes:  # a store from before the index existed
+                        if index.name not in indexed:
+                            index.create(conn)
                 return
             except SQLAlchemyError:
                 if attempt == _CREATE_ATTEMPTS - 1:
