@@ -20,12 +20,8 @@ It prints every sample, the medians and the ratio. The data lives in a temporary
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -33,6 +29,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from batch import run_child  # bench/ is the script's directory, first on sys.path
 from penstock.demo import write_orders_csv
 from penstock.demo.templates import DEMO_PROJECT
 
@@ -63,21 +60,6 @@ print(json.dumps({"seconds": elapsed, "rows": rows}))
 """
 
 SUFFIX = {"none": "", "gzip": ".gz", "zstd": ".zst"}
-
-
-def run_child(code: str, *args: str) -> tuple[dict[str, object], int]:
-    """Run `code` in a fresh interpreter; return its JSON line and its peak RSS in bytes."""
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
-    assert proc.stdout is not None and proc.stderr is not None
-    out = proc.stdout.read()
-    err = proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise SystemExit(f"child failed ({proc.returncode}):\n{err.decode()}")
-    return json.loads(out.decode().strip().splitlines()[-1]), usage.ru_maxrss * 1024
 
 
 def write_input(root: Path, rows: int, fmt: str, compress: str, seed: int) -> tuple[Path, int]:
