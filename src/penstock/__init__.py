@@ -6,9 +6,8 @@ result = penstock.run("path/to/project")
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from penstock.defaults import DEFAULT_WAIT_SECONDS
 from penstock.errors import (
@@ -24,6 +23,7 @@ from penstock.errors import (
     WarehouseError,
     WarehouseLocked,
 )
+from penstock.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from penstock.catalog import ObjectSpec, Project, load_project
@@ -77,17 +77,7 @@ def rebuild(
 
 
 if not TYPE_CHECKING:  # hidden from mypy, so that a misspelt `penstock.X` stays an error
-
-    def __getattr__(name: str) -> Any:
-        module = _LAZY.get(name)
-        if module is None:
-            raise AttributeError(f"module 'penstock' has no attribute {name!r}")
-        value = getattr(importlib.import_module(module), name)
-        globals()[name] = value  # once loaded, a plain attribute
-        return value
-
-    def __dir__() -> list[str]:
-        return sorted({*globals(), *_LAZY})
+    __getattr__, __dir__ = lazy_attributes("penstock", globals(), _LAZY)
 
 
 __all__ = [

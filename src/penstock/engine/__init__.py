@@ -6,8 +6,9 @@ sources and the lake's writers with it."""
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from penstock.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from penstock.engine.results import BatchOutcome, ObjectSummary, RunResult
@@ -24,17 +25,7 @@ _LAZY = {
 }
 
 if not TYPE_CHECKING:  # hidden from mypy, so that a misspelt name stays an error
-
-    def __getattr__(name: str) -> Any:
-        module = _LAZY.get(name)
-        if module is None:
-            raise AttributeError(f"module 'penstock.engine' has no attribute {name!r}")
-        value = getattr(importlib.import_module(module), name)
-        globals()[name] = value  # once loaded, a plain attribute
-        return value
-
-    def __dir__() -> list[str]:
-        return sorted({*globals(), *_LAZY})
+    __getattr__, __dir__ = lazy_attributes("penstock.engine", globals(), _LAZY)
 
 
 __all__ = ["BatchOutcome", "ObjectSummary", "RunResult", "Runner", "Session", "catalog_snapshot"]
