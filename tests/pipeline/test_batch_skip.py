@@ -15,7 +15,7 @@ from penstock import UsageError, load_project
 from penstock.engine.batches import list_batches, skip_batch, unskip_batch
 from penstock.observe import MetadataStore
 
-from helpers import query, write_project
+from helpers import log_messages, query, write_project
 
 PROJECT = """
 name: skips
@@ -89,8 +89,12 @@ def test_a_skipped_batch_is_never_loaded_and_later_batches_go_on(
         "landing/orders/b.csv": "skipped",
         "landing/orders/c.csv": "loaded",
     }
-    # a later run leaves it skipped and finds nothing to do
-    assert penstock.run(project).loads() == []
+    # a later run leaves it skipped and finds nothing to do: a skipped batch is not pending
+    later = penstock.run(project)
+    assert later.loads() == []
+    messages = log_messages(project, later.run_id)
+    assert "orders: 0 batch(es) to load" in messages
+    assert not any("is skipped, not loaded" in m for m in messages)
 
     # the decision is in the metadata store for audit
     with MetadataStore(proj.metadata_url) as store:

@@ -213,11 +213,16 @@ class Runner:
             if staging.seen is not None:
                 seen.append(staging.seen)
             if staging.status == "staged" and staging.batch is not None:
-                self._note_repeat(result, obj, staging.batch, staged)
+                if obj.load == "replace":  # elsewhere equal content is the same batch id
+                    self._note_repeat(result, obj, staging.batch, staged)
                 staged.append(staging.batch)
         self.lake.write_file_index(obj.name, seen)
         loaded = self.warehouse.loaded_batches(obj.name)
-        pending = sorted((b for b in staged if b.batch_id not in loaded), key=extraction_order)
+        # a skipped batch never loads: it is not pending (the run said so when it was skipped)
+        pending = sorted(
+            (b for b in staged if b.batch_id not in loaded and b.skip is None),
+            key=extraction_order,
+        )
         if pending:
             self._note_added_columns(result, obj, [b for b in staged if b.batch_id in loaded])
         # a rebuild killed halfway left batches to load again: they keep their first load time
@@ -347,13 +352,15 @@ class Runner:
         batches: list[StagedBatch],
         loaded_at: Mapping[str, datetime],
     ) -> None:
+        to_load = sum(1 for b in batches if b.skip is None)
         self._log(
             result,
             "info",
-            f"{obj.name}: {len(batches)} batch(es) to load",
+            f"{obj.name}: {to_load} batch(es) to load"
+            + (f", {len(batches) - to_load} skipped" if to_load < len(batches) else ""),
             obj,
             event="load_plan",
-            pending=sum(1 for b in batches if b.skip is None),
+            pending=to_load,
         )
         for batch in batches:
             if batch.skip is not None:
