@@ -27,7 +27,7 @@ from penstock.cli.render import (
     table,
 )
 from penstock.defaults import DEFAULT_WAIT_SECONDS
-from penstock.errors import PenstockError, RunFailed, UsageError, WarehouseError, first_line
+from penstock.errors import PenstockError, RunFailed, UsageError, WarehouseError
 
 if TYPE_CHECKING:
     from penstock.catalog import Project
@@ -485,11 +485,11 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug or an unforeseen condition: still one line, exit 1
         if debug:
             traceback.print_exc()
+        from penstock.engine.failures import describe  # imports only errors and secrets
+
         hint = "" if debug else " (--debug shows the traceback)"
-        err_console.print(
-            f"[red]error:[/] unexpected {type(exc).__name__}: {escape(first_line(exc))}{hint}",
-            highlight=False,
-        )
+        message, _ = describe(exc)  # "unexpected error: Type: first line", secrets redacted
+        err_console.print(f"[red]error:[/] {escape(message)}{hint}", highlight=False)
         return 1
     return 0
 

@@ -23,7 +23,7 @@ from datetime import datetime
 from pathlib import Path
 
 from penstock.faults import fault_point
-from penstock.lake.atomic import TMP_PREFIX, remove_stale_temps, write_json_atomic
+from penstock.lake.atomic import TMP_PREFIX, fsync_dir, remove_stale_temps, write_json_atomic
 from penstock.lake.manifest import DATA_NAME, MANIFEST_NAME, REJECTS_NAME, Manifest
 from penstock.lake.skip import SKIP_NAME, SkipMarker
 
@@ -96,7 +96,7 @@ class Lake:
         if target.exists():  # left incomplete by an older version killed mid-staging
             shutil.rmtree(target)
         staging.rename(target)
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
         return StagedBatch(manifest, target)
 
     def batches(self, object_name: str) -> list[StagedBatch]:
@@ -180,11 +180,3 @@ def known_files(
         if seen.batch_id in staged:  # a batch deleted from the lake is read again
             known.setdefault(seen.key, seen)
     return known
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -39,17 +39,6 @@ from penstock.sql import ident, literal
 _COPY_CHUNK = 8 * 1024 * 1024
 
 
-def content_hash(path: Path) -> str:
-    """The SHA-256 of a file's bytes (the batch id of the same bytes staged derives from it)."""
-    digest = hashlib.sha256()
-    buffer = bytearray(_COPY_CHUNK)
-    view = memoryview(buffer)
-    with path.open("rb") as handle:
-        while n := handle.readinto(buffer):
-            digest.update(view[:n])
-    return digest.hexdigest()
-
-
 def copy_hashing(source: Path, target: Path) -> tuple[str, int]:
     """Copy `source` to `target` in one read, hashing the bytes copied: (sha256, bytes)."""
     digest = hashlib.sha256()
