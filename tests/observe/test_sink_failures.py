@@ -180,6 +180,36 @@ def test_a_guarded_sink_is_retried_then_rests_and_never_raises() -> None:
     assert bus2.dropped == {"broken": 4}
 
 
+def test_a_sink_that_recovers_gets_its_retries_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One outage must not leave the sink on a single try for the rest of the run."""
+    import penstock.observe.bus as bus_module
+
+    clock = [0.0]
+    monkeypatch.setattr(bus_module.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(bus_module.time, "sleep", lambda _: None)
+    outcomes: list[bool] = []  # True: this delivery fails
+    calls: list[bool] = []
+
+    def store(_: Event) -> None:
+        failed = outcomes.pop(0) if outcomes else False
+        calls.append(failed)
+        if failed:
+            raise OSError("database is locked")
+
+    bus = EventBus()
+    bus.subscribe(store, guarded=True, name="store")
+    outcomes[:] = [True, True, True]
+    bus.emit(LogRecord(run_id="r", level="info", message="m"))  # an outage: 3 tries, dropped
+    assert (len(calls), bus.dropped) == (3, {"store": 1})
+    clock[0] += bus_module.COOLDOWN_SECONDS + 1
+    bus.emit(LogRecord(run_id="r", level="info", message="m"))  # recovered
+    calls.clear()
+    outcomes[:] = [True]  # a one-off blip later in the run
+    bus.emit(LogRecord(run_id="r", level="info", message="m"))
+    assert calls == [True, False]  # retried after the blip, as a healthy sink is
+    assert bus.dropped == {"store": 1}
+
+
 def test_an_older_store_gets_the_reconciled_column(tmp_path: Path) -> None:
     db = tmp_path / "old.db"
     MetadataStore(f"sqlite:///{db}").close()

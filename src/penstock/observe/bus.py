@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import Any
 
 from penstock.errors import first_line
 from penstock.observe.events import (
@@ -40,6 +40,7 @@ class _Subscription:
     guarded: bool
     name: str
     failures: int = 0  # events this sink could not record
+    degraded: bool = False  # the last delivery failed: one try per event until one succeeds
     resting_until: float = 0.0
 
 
@@ -50,9 +51,8 @@ class EventBus:
     emitter (handlers after it do not see that event); a guarded one's never does.
     """
 
-    def __init__(self, *, fallback: TextIO | None = None) -> None:
+    def __init__(self) -> None:
         self._subscriptions: list[_Subscription] = []
-        self._fallback = fallback
 
     def subscribe(self, handler: Handler, *, guarded: bool = False, name: str = "") -> None:
         self._subscriptions.append(_Subscription(handler, guarded, name or repr(handler)))
@@ -76,7 +76,7 @@ class EventBus:
         if not precious and time.monotonic() < sub.resting_until:
             sub.failures += 1
             return
-        attempts = 1 if sub.failures and not precious else 1 + len(RETRY_DELAYS)
+        attempts = 1 if sub.degraded and not precious else 1 + len(RETRY_DELAYS)
         for attempt in range(attempts):
             try:
                 sub.handler(event)
@@ -85,6 +85,7 @@ class EventBus:
                     time.sleep(RETRY_DELAYS[attempt])
                     continue
                 sub.failures += 1
+                sub.degraded = True
                 sub.resting_until = time.monotonic() + COOLDOWN_SECONDS
                 self._report(
                     f"penstock: {sub.name} could not record {type(event).__name__} "
@@ -93,10 +94,11 @@ class EventBus:
                 )
                 return
             else:
+                sub.degraded = False  # recovered: the next blip gets its retries again
                 return
 
     def _report(self, line: str) -> None:
-        stream = self._fallback or sys.stderr
+        stream = sys.stderr
         with contextlib.suppress(Exception):  # a closed stderr must not fail the run either
             print(redact(line), file=stream, flush=True)
 
