@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from penstock.catalog import load_project
+from penstock.catalog import ExpressionCheck, Project, load_project
 from penstock.errors import ProjectErrors
 
 from helpers import write_project
@@ -32,9 +32,9 @@ objects:
 """
 
 
-def _load(tmp_path: Path, expression: str) -> None:
+def _load(tmp_path: Path, expression: str) -> Project:
     yml = PROJECT.replace("{EXPRESSION}", expression)
-    load_project(write_project(tmp_path, yml, {"landing/.keep": ""}))
+    return load_project(write_project(tmp_path, yml, {"landing/.keep": ""}))
 
 
 @pytest.mark.parametrize(
@@ -49,7 +49,10 @@ def _load(tmp_path: Path, expression: str) -> None:
     ],
 )
 def test_scalar_boolean_expressions_over_the_columns_load(tmp_path: Path, expression: str) -> None:
-    _load(tmp_path, expression)
+    project = _load(tmp_path, expression)
+    (probe,) = [c for c in project.objects["orders"].checks if c.name == "probe"]
+    assert isinstance(probe, ExpressionCheck)
+    assert probe.expression == expression[1:-1]  # kept verbatim, as written in the YAML
 
 
 @pytest.mark.parametrize(

@@ -245,7 +245,9 @@ class DuckDBWarehouse:
         if obj.load == "append":
             return modes.append(self.conn, obj, source, batch.batch_id, loaded_at)
         if obj.load == "replace":
-            return modes.replace(self.conn, obj, source, batch.batch_id, loaded_at)
+            return modes.replace(
+                self.conn, obj, source, batch.batch_id, loaded_at, rows=validation.rows_loaded
+            )
         if obj.load == "merge":
             return modes.merge(self.conn, obj, source, batch.batch_id, loaded_at)
         return scd2(self.conn, obj, source, batch.batch_id, loaded_at, batch.manifest.extracted_at)

@@ -15,12 +15,11 @@ import duckdb
 
 from penstock.catalog import ObjectSpec
 from penstock.sql import ident, idents, join_on, literal
+from penstock.warehouse.base import SCD2_COLUMNS, SYSTEM_COLUMNS
 from penstock.warehouse.duckdb_tables import existing_columns, object_table
 
 # what the loader writes besides the contract's columns (merge tables have the first two)
-SYSTEM_COLUMNS = frozenset(
-    {"_batch_id", "_loaded_at", "_valid_from", "_valid_to", "_is_current", "_row_hash"}
-)
+WRITTEN_BY_LOADER = frozenset((*SYSTEM_COLUMNS, *SCD2_COLUMNS))
 
 
 @dataclass(frozen=True)
@@ -68,10 +67,13 @@ def replace(
     source: str,
     batch_id: str,
     loaded_at: datetime,
+    *,
+    rows: int,
 ) -> ModeCounts:
-    """The batch becomes the table, unless it has no row to load: a snapshot whose rows all
-    failed (or a failed batch check), or an empty file, leaves the previous snapshot in place."""
-    if _is_empty(conn, source):
+    """The batch (`rows` rows to load) becomes the table, unless it has no row to load: a
+    snapshot whose rows all failed (or a failed batch check), or an empty file, leaves the
+    previous snapshot in place."""
+    if rows == 0:
         return ModeCounts(kept_previous=True)
     conn.execute(f"DELETE FROM {object_table(obj)}")
     return append(conn, obj, source, batch_id, loaded_at)
@@ -133,7 +135,7 @@ def _merge_into(
     kept = [
         c
         for c in existing_columns(conn, "main", obj.table_name)
-        if c.lower() not in declared and c not in SYSTEM_COLUMNS
+        if c.lower() not in declared and c not in WRITTEN_BY_LOADER
     ]
     kept_sql = "".join(f", t.{ident(c)}" for c in kept)
     actions = f"_merge_{batch_id.replace('-', '_')}"

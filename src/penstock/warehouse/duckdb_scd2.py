@@ -36,8 +36,10 @@ SIMPLE = (
     "(_versions = 1 AND (NOT _has_current OR _valid_from > _current_from "
     "OR (_valid_from = _current_from AND _row_hash = _current_hash)))"
 )
+# a simple row that follows the current version with other values (SIMPLE's first branch)
 CHANGED = (
-    f"({SIMPLE} AND _has_current AND _valid_from > _current_from AND _row_hash <> _current_hash)"
+    "(_versions = 1 AND _has_current AND _valid_from > _current_from "
+    "AND _row_hash <> _current_hash)"
 )
 
 
@@ -91,7 +93,7 @@ def scd2(
             f"INSERT INTO {table} ({cols}, _batch_id, _loaded_at, _valid_from, _valid_to, "
             f"_is_current, _row_hash) "
             f"SELECT {cols}, {_system_values(batch_id, loaded_at)}, _valid_from, NULL, true, "
-            f"_row_hash FROM {versions} WHERE {SIMPLE} AND (NOT _has_current OR {CHANGED})"
+            f"_row_hash FROM {versions} WHERE ({SIMPLE} AND NOT _has_current) OR {CHANGED}"
         )
         if n_timeline:
             new_keys, stored_keys = _rebuild_timelines(conn, obj, versions, batch_id, loaded_at)
