@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from penstock.catalog import ObjectSpec, Project
-from penstock.engine.session import DEFAULT_WAIT_SECONDS, Session
+from penstock.defaults import DEFAULT_WAIT_SECONDS
+from penstock.engine.session import Session
 from penstock.engine.status import open_for_reading
 from penstock.errors import UsageError
 from penstock.lake import Lake, StagedBatch

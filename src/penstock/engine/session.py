@@ -7,7 +7,7 @@ from datetime import timedelta
 from types import TracebackType
 
 from penstock.catalog import Project
-from penstock.defaults import DEFAULT_WAIT_SECONDS as DEFAULT_WAIT_SECONDS
+from penstock.defaults import DEFAULT_WAIT_SECONDS
 from penstock.engine.runner import Runner
 from penstock.lake import Lake
 from penstock.observe import (
@@ -85,7 +85,6 @@ class Session:
             self.store.close()
             raise
         self.lake.remove_stale_temps()  # the warehouse lock is held: no other run writes here
-        self.abandoned_runs: list[str] = []
         self.reconciled_batches: list[str] = []
         try:
             # the ledger is the truth for what loaded: record the loads the store missed
@@ -100,7 +99,7 @@ class Session:
             )
             if project.warehouse_path is not None:
                 # the lock is the evidence: a run still `running` has no live process behind it
-                self.abandoned_runs = self.store.mark_abandoned(project.name)
+                self.store.mark_abandoned(project.name)
         except BaseException:
             self.close()
             raise
