@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-import penstock.cli.app as app
+import penstock.catalog as catalog
 from penstock.secrets import register_secret
 
 
@@ -22,7 +22,7 @@ def test_an_unexpected_error_on_screen_is_redacted(
     def broken(path: Path) -> None:
         raise RuntimeError("cannot reach postgresql://app:hunter2-db-password@db/shop")
 
-    monkeypatch.setattr(app, "_project", broken)
+    monkeypatch.setattr(catalog, "load_project", broken)
     code, _, err = cli("status", "-p", tmp_path)
     assert code == 1
     assert "hunter2-db-password" not in err

@@ -1,0 +1,142 @@
+"""`penstock status`, `runs` and `logs`: what ran and how it went."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from penstock.cli.render import (
+    console,
+    err_console,
+    print_json,
+    table,
+)
+from penstock.cli.shared import JsonOpt, ProjectOpt, app, load, when
+from penstock.errors import UsageError
+
+
+@app.command()
+def status(project: ProjectOpt = Path(), as_json: JsonOpt = False) -> None:
+    """Per object: last run and its outcome, rows in the warehouse and in quarantine."""
+    from penstock.engine.status import project_status
+
+    proj = load(project)
+    report = project_status(proj)
+    rows = [vars(state) for state in report.objects]
+    if as_json:
+        print_json({"project": report.project, "objects": rows, "notes": report.notes})
+        return
+    console.print(
+        table(
+            f"Project {proj.name}",
+            [
+                "object",
+                "load",
+                "last status",
+                "last run",
+                "last batch",
+                "batches",
+                "rows",
+                "quarantined",
+            ],
+            [
+                (
+                    r["object"],
+                    r["load"],
+                    r["last_status"],
+                    when(r["last_run_at"]),
+                    when(r["last_batch_at"]),
+                    r["batches_loaded"],
+                    r["rows"],
+                    r["rows_quarantined"],
+                )
+                for r in rows
+            ],
+        )
+    )
+    for note in report.notes:
+        err_console.print(f"[yellow]note:[/] {escape(note)}")
+
+
+@app.command()
+def runs(
+    project: ProjectOpt = Path(),
+    limit: Annotated[int, typer.Option(help="How many runs, newest first.")] = 20,
+    as_json: JsonOpt = False,
+) -> None:
+    """Recent runs with their outcome and row totals."""
+    from penstock.observe import MetadataStore
+
+    proj = load(project)
+    with MetadataStore(proj.metadata_url) as store:
+        found = store.runs(limit)
+    if as_json:
+        print_json(found)
+        return
+    console.print(
+        table(
+            "Runs",
+            [
+                "run",
+                "command",
+                "status",
+                "started",
+                "seconds",
+                "steps",
+                "failed",
+                "rows in",
+                "loaded",
+                "quarantined",
+                "duplicates",
+            ],
+            [
+                (
+                    r.run_id[:12],
+                    r.command,
+                    r.status,
+                    when(r.started_at),
+                    f"{r.duration_s:.2f}" if r.duration_s is not None else None,
+                    r.steps,
+                    r.failed_steps,
+                    r.rows_in,
+                    r.rows_loaded,
+                    r.rows_quarantined,
+                    r.rows_duplicate,
+                )
+                for r in found
+            ],
+        )
+    )
+
+
+@app.command()
+def logs(
+    run_id: Annotated[
+        str | None, typer.Argument(metavar="[RUN]", help="Run id or its prefix; default: last.")
+    ] = None,
+    project: ProjectOpt = Path(),
+    level: Annotated[str, typer.Option(help="debug, info, warning or error (and above).")] = "info",
+    as_json: JsonOpt = False,
+) -> None:
+    """The structured log of a run: what each step did, warnings and errors."""
+    from penstock.observe import MetadataStore
+
+    proj = load(project)
+    with MetadataStore(proj.metadata_url) as store:
+        rid = store.resolve_run(run_id) if run_id else store.last_run_id()
+        if rid is None:
+            raise UsageError("no runs yet: `penstock run` first")
+        records = store.logs(rid, level)
+    if as_json:
+        print_json({"run_id": rid, "logs": records})
+        return
+    console.print(
+        table(
+            f"Run {rid[:12]}: {len(records)} record(s) at {level} and above",
+            ["time", "level", "object", "message"],
+            [(r.at.strftime("%H:%M:%S"), r.level, r.object, r.message) for r in records],
+        )
+    )

@@ -1,0 +1,126 @@
+"""`penstock init`, `run` and `rebuild`, and the run summary they print."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.markup import escape
+
+from penstock.cli.render import (
+    console,
+    err_console,
+    print_json,
+    summary_table,
+)
+from penstock.cli.shared import JsonOpt, ProjectOpt, SelectOpt, WaitOpt, app, load, waiting
+from penstock.defaults import DEFAULT_WAIT_SECONDS
+from penstock.errors import PenstockError, RunFailed
+
+if TYPE_CHECKING:
+    from penstock.catalog import Project
+    from penstock.engine import RunResult
+
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="Directory to create.")] = Path(),
+    demo: Annotated[bool, typer.Option("--demo", help="Scaffold the demo shop with data.")] = False,
+) -> None:
+    """Create a new project (or the demo project with generated landing files)."""
+    from penstock.demo import create_demo_project, create_empty_project
+
+    if demo:
+        expected = create_demo_project(directory)
+        files = len(expected.files)
+        console.print(
+            f"Created the demo project in [bold]{directory}[/] with {files} landing files."
+        )
+    else:
+        name = directory.resolve().name.replace(" ", "_") or "project"
+        create_empty_project(directory, name)
+        console.print(f"Created a project in [bold]{directory}[/]: edit penstock.yml.")
+    console.print(f"Next: [bold]cd {directory} && penstock run[/]")
+
+
+def print_run(result: RunResult, project: Project, as_json: bool) -> None:
+    names = [o.name for o in project.objects_in_order()]
+    summaries = [s for s in result.summary(names) if s.object in names]
+    if as_json:
+        print_json(
+            {
+                "run_id": result.run_id,
+                "command": result.command,
+                "status": result.status,
+                "objects": [{**vars(s), "dq_pass_rate": s.dq_pass_rate} for s in summaries],
+                "failures": [vars(f) for f in result.failures],
+            }
+        )
+        return
+    console.print(summary_table(summaries))
+    for failure in result.failures:
+        where = failure.source_file or failure.batch_id or ""
+        err_console.print(
+            f"[red]failed[/] {failure.object} {failure.step} {escape(where)}: "
+            f"{escape(failure.error or '')}"
+        )
+    wh = project.warehouse_path
+    console.print(
+        "Look further: [bold]penstock status[/] · [bold]penstock runs[/] · "
+        + " · ".join(f"[bold]penstock quarantine {n}[/]" for n in names[:3])
+        + (f" · [bold]duckdb {wh.name}[/]" if wh else "")
+    )
+
+
+@app.command()
+def run(
+    project: ProjectOpt = Path(),
+    select: SelectOpt = None,
+    wait: WaitOpt = DEFAULT_WAIT_SECONDS,
+    as_json: JsonOpt = False,
+) -> None:
+    """Extract, stage, validate and load the selected objects."""
+    from penstock.cli.progress import ProgressSink
+    from penstock.engine import Session
+
+    proj = load(project)
+    progress = ProgressSink(enabled=not as_json and err_console.is_terminal)
+    with Session(proj, wait=wait, on_wait=waiting) as session, progress:
+        session.bus.subscribe(progress.handle)
+        result = session.runner.run(select)
+        dropped = sum(session.bus.dropped.values())
+        try:
+            warnings = len(session.store.logs(result.run_id, "warning"))
+        except PenstockError:
+            warnings = 0  # the store is failing: already said on stderr
+    print_run(result, proj, as_json)
+    if dropped:
+        err_console.print(
+            f"[yellow]note:[/] the metadata store missed {dropped} event(s) of this run; "
+            "the next run reconciles its loads from the warehouse ledger"
+        )
+    if warnings and not as_json:
+        err_console.print(
+            f"{warnings} warning(s) and errors in the log: [bold]penstock logs --level warning[/]"
+        )
+    if result.status == "failed":
+        raise RunFailed(f"run {result.run_id} failed: {len(result.failures)} step(s) failed")
+
+
+@app.command()
+def rebuild(
+    project: ProjectOpt = Path(),
+    select: SelectOpt = None,
+    wait: WaitOpt = DEFAULT_WAIT_SECONDS,
+    as_json: JsonOpt = False,
+) -> None:
+    """Empty the object tables and replay every staged batch from the stage zone."""
+    from penstock.engine import Session
+
+    proj = load(project)
+    with Session(proj, wait=wait, on_wait=waiting) as session:
+        result = session.runner.rebuild(select)
+    print_run(result, proj, as_json)
+    if result.status == "failed":
+        raise RunFailed(f"rebuild {result.run_id} failed: {len(result.failures)} step(s) failed")

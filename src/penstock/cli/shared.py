@@ -1,0 +1,66 @@
+"""What the CLI's commands share: the Typer app, option types and small helpers.
+
+Importing this module loads typer and rich's console only (see app.py on start-up time).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from penstock.cli.render import err_console
+
+if TYPE_CHECKING:
+    from penstock.catalog import Project
+
+app = typer.Typer(
+    name="penstock",
+    help="Metadata-driven DataOps pipelines: declared in YAML, validated, idempotent.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+ProjectOpt = Annotated[
+    Path, typer.Option("--project", "-p", help="Project directory (holding penstock.yml).")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+WaitOpt = Annotated[
+    float,
+    typer.Option(
+        "--wait",
+        help="While another run holds the warehouse, wait up to this many seconds for it.",
+        min=0,
+    ),
+]
+SelectOpt = Annotated[
+    str | None, typer.Option("--select", "-s", help="Object name(s) or group:G, comma-separated.")
+]
+
+
+class State:
+    debug = False
+
+
+def load(path: Path) -> Project:
+    from penstock.catalog import load_project
+
+    return load_project(path)
+
+
+@app.callback()
+def _main(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+) -> None:
+    State.debug = debug
+
+
+def waiting(message: str) -> None:
+    err_console.print(f"[yellow]waiting:[/] {escape(message)}", highlight=False)
+
+
+def when(value: Any) -> str | None:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value else None
