@@ -64,3 +64,12 @@ def waiting(message: str) -> None:
 
 def when(value: Any) -> str | None:
     return value.strftime("%Y-%m-%d %H:%M:%S") if value else None
+
+
+def example(*commands: str) -> str:
+    """The epilog of a command's help: one or more example invocations.
+
+    Use as `@app.command(epilog=example("penstock status --json"))`.
+    """
+    lines = "\n\n".join(f"  {c}" for c in commands)
+    return f"Example{'s' if len(commands) > 1 else ''}:\n\n{lines}"
