@@ -65,15 +65,17 @@ def rebuild(
     project: str | Path | Project = ".",
     select: str | None = None,
     *,
+    restage: bool = False,
     wait: float = DEFAULT_WAIT_SECONDS,
 ) -> RunResult:
-    """Replay the stage zone into emptied object tables."""
+    """Replay the stage zone into emptied object tables; with `restage`, first parse the
+    landing files of the staged batches again with the current settings."""
     from penstock.catalog import Project, load_project
     from penstock.engine import Session
 
     proj = project if isinstance(project, Project) else load_project(project)
     with Session(proj, wait=wait) as session:
-        return session.runner.rebuild(select)
+        return session.runner.rebuild(select, restage=restage)
 
 
 if not TYPE_CHECKING:  # hidden from mypy, so that a misspelt `penstock.X` stays an error

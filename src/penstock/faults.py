@@ -28,6 +28,8 @@ FAULT_POINTS = (
     "after_load",
     "inside_reset",
     "after_reset",
+    "inside_restage_swap",
+    "after_restage_swap",
 )
 FAULT_MODES = ("kill", "raise", "interrupt", "hang")
 HANG_SECONDS = 300

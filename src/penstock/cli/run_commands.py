@@ -14,7 +14,16 @@ from penstock.cli.render import (
     print_json,
     summary_table,
 )
-from penstock.cli.shared import JsonOpt, ProjectOpt, SelectOpt, WaitOpt, app, load, waiting
+from penstock.cli.shared import (
+    JsonOpt,
+    ProjectOpt,
+    SelectOpt,
+    WaitOpt,
+    app,
+    example,
+    load,
+    waiting,
+)
 from penstock.defaults import DEFAULT_WAIT_SECONDS
 from penstock.errors import PenstockError, RunFailed
 
@@ -55,6 +64,11 @@ def print_run(result: RunResult, project: Project, as_json: bool) -> None:
                 "status": result.status,
                 "objects": [{**vars(s), "dq_pass_rate": s.dq_pass_rate} for s in summaries],
                 "failures": [vars(f) for f in result.failures],
+                **(
+                    {"restage": [vars(r) for r in result.restage]}
+                    if result.restage is not None
+                    else {}
+                ),
             }
         )
         return
@@ -108,10 +122,23 @@ def run(
         raise RunFailed(f"run {result.run_id} failed: {len(result.failures)} step(s) failed")
 
 
-@app.command()
+RestageOpt = Annotated[
+    bool,
+    typer.Option(
+        "--restage",
+        help="First parse each staged batch's landing file again with the current settings "
+        "(after fixing `csv:`, say); the new parse replaces the old, same batch id. Batches "
+        "whose file is gone or changed replay as staged, and are listed. If a file cannot be "
+        "read, its object is left as it was.",
+    ),
+]
+
+
+@app.command(epilog=example("penstock rebuild --restage --select orders"))
 def rebuild(
     project: ProjectOpt = Path(),
     select: SelectOpt = None,
+    restage: RestageOpt = False,
     wait: WaitOpt = DEFAULT_WAIT_SECONDS,
     as_json: JsonOpt = False,
 ) -> None:
@@ -120,7 +147,31 @@ def rebuild(
 
     proj = load(project)
     with Session(proj, wait=wait, on_wait=waiting) as session:
-        result = session.runner.rebuild(select)
+        result = session.runner.rebuild(select, restage=restage)
     print_run(result, proj, as_json)
+    if result.restage is not None and not as_json:
+        print_restage(result)
     if result.status == "failed":
         raise RunFailed(f"rebuild {result.run_id} failed: {len(result.failures)} step(s) failed")
+
+
+def print_restage(result: RunResult) -> None:
+    """What `rebuild --restage` did: how many batches were parsed again, which replayed as
+    staged and why (failures are printed with the run's)."""
+    from penstock.engine.restage import AS_STAGED
+
+    report = result.restage or []
+    restaged = [r for r in report if r.status == "restaged"]
+    objects = sorted({r.object for r in restaged})
+    console.print(
+        f"Restaged {len(restaged)} of {len(report)} batch(es) with the current settings"
+        + (f" ({', '.join(objects)})" if objects else "")
+        + "."
+    )
+    for r in report:
+        if r.replayed_as_staged:
+            console.print(
+                f"[yellow]replayed as staged[/] {r.object} {escape(r.source_file)}: "
+                f"{AS_STAGED[r.status]}",
+                highlight=False,
+            )

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from penstock.engine.restage import RestageOutcome
 
 BatchStatus = Literal["success", "warning", "failed", "skipped"]
 
@@ -63,6 +66,8 @@ class RunResult:
     command: str
     status: Literal["success", "failed"] = "success"
     outcomes: list[BatchOutcome] = field(default_factory=list)
+    # `rebuild --restage` only: what became of each staged batch (engine/restage.py)
+    restage: list[RestageOutcome] | None = None
 
     @property
     def failures(self) -> list[BatchOutcome]:

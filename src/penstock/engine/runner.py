@@ -16,6 +16,7 @@ from typing import Any
 
 from penstock.catalog import ObjectSpec, Project
 from penstock.engine.failures import describe, skip_command, skip_hint
+from penstock.engine.restage import restage_object
 from penstock.engine.results import BatchOutcome, BatchStatus, RunResult, object_outcome
 from penstock.errors import TableMismatch, TransientError, first_line
 from penstock.faults import fault_point
@@ -57,13 +58,17 @@ class Runner:
                 self._guard(result, obj, partial(self._run_object, result, obj))
         return self._finish(result)
 
-    def rebuild(self, selector: str | None = None) -> RunResult:
-        """Empty the object tables and replay every staged batch in extraction order."""
+    def rebuild(self, selector: str | None = None, *, restage: bool = False) -> RunResult:
+        """Empty the object tables and replay every staged batch in extraction order; with
+        `restage`, first parse each batch's landing file again with the current settings
+        (engine/restage.py)."""
         objects = self.project.select(selector)
         result = self._start("rebuild", selector)
+        if restage:
+            result.restage = []
         with self._finishing(result):
             for obj in objects:
-                self._guard(result, obj, partial(self._replay_object, result, obj))
+                self._guard(result, obj, partial(self._replay_object, result, obj, restage))
         return self._finish(result)
 
     # -- run plumbing -------------------------------------------------------------------
@@ -274,7 +279,9 @@ class Runner:
                 repeats=first.batch_id,
             )
 
-    def _replay_object(self, result: RunResult, obj: ObjectSpec) -> None:
+    def _replay_object(self, result: RunResult, obj: ObjectSpec, restage: bool = False) -> None:
+        if restage and not restage_object(self, result, obj):
+            return  # a file failed to parse: the object is left as it was (logged)
         loaded_at = self.warehouse.reset_object(obj)
         fault_point("after_reset")
         self._log(result, "info", f"{obj.name}: replaying the stage zone", obj)

@@ -6,7 +6,7 @@ The manifest is written last; a batch directory without one is incomplete and is
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ from penstock.errors import TerminalError
 MANIFEST_NAME = "manifest.json"
 DATA_NAME = "data.parquet"
 REJECTS_NAME = "rejects.parquet"
-MANIFEST_VERSION = 2
+MANIFEST_VERSION = 3
 # COPY options for staged Parquet. zstd: smaller than DuckDB's default snappy and, measured on
 # 2M rows here, faster to write.
 PARQUET = "FORMAT parquet, COMPRESSION zstd"
@@ -44,6 +44,9 @@ class Manifest:
     # tell an unchanged landing file from a rewrite (ctime cannot be set back by utime).
     ctime_ns: int | None = None
     inode: int | None = None
+    # Added in version 3: when `rebuild --restage` last parsed the batch's bytes again with
+    # the object's current settings (None: the parse is the one made when it was extracted).
+    restaged_at: datetime | None = None
     version: int = MANIFEST_VERSION
 
     @property
@@ -51,9 +54,30 @@ class Manifest:
         """Records in the batch: parsed rows plus malformed ones."""
         return self.rows + self.rows_malformed
 
+    def reparsed(self, parse: Manifest) -> Manifest:
+        """This batch with the parse described by `parse` (the same bytes read again).
+
+        What belongs to the batch stays: its id, source file and file state, content hash and
+        extraction time (so extraction order and `now` in checks are unchanged). What belongs
+        to the parse is taken from `parse`, whose extraction time is when it was made.
+        """
+        return replace(
+            self,
+            format=parse.format,
+            rows=parse.rows,
+            rows_malformed=parse.rows_malformed,
+            columns=parse.columns,
+            schema=parse.schema,
+            warnings=parse.warnings,
+            restaged_at=parse.extracted_at,
+            version=MANIFEST_VERSION,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["extracted_at"] = self.extracted_at.isoformat()
+        if self.restaged_at is not None:
+            data["restaged_at"] = self.restaged_at.isoformat()
         data["columns"] = list(self.columns)
         data["warnings"] = list(self.warnings)
         return data
@@ -62,6 +86,8 @@ class Manifest:
     def from_dict(cls, data: dict[str, Any]) -> Manifest:
         data = dict(data)
         data["extracted_at"] = datetime.fromisoformat(data["extracted_at"])
+        if data.get("restaged_at") is not None:
+            data["restaged_at"] = datetime.fromisoformat(data["restaged_at"])
         data["columns"] = tuple(data["columns"])
         data["warnings"] = tuple(data.get("warnings", ()))
         return cls(**data)

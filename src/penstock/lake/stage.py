@@ -9,6 +9,12 @@ exactly when its directory does, complete with its manifest.
 inode) were already read and to which batch they belong, so unchanged files are not read again;
 deleting it costs one re-read of the landing files, nothing else.
 A `skipped.json` beside the manifest records that the batch was skipped (lake/skip.py).
+
+`rebuild --restage` replaces a batch's parse (its data, rejects and manifest; same id) with a
+new one: the old directory is renamed aside to `.replaced-<batch_id>`, the new one renamed into
+place, and the aside copy removed. A process killed between the two renames leaves the old parse
+aside, and the next command holding the warehouse lock puts it back (`finish_replacements`);
+so a batch always has its old parse or its new one, never neither, and never half of each.
 """
 
 from __future__ import annotations
@@ -30,6 +36,9 @@ from penstock.lake.skip import SKIP_NAME, SkipMarker
 # (source_file, size, mtime_ns, ctime_ns, inode); ctime and inode are None for a batch staged
 # before they were recorded.
 FileKey = tuple[str, int, int, int | None, int | None]
+
+# The old parse of a batch being replaced; not a `.tmp-` name: the temp sweep must not take it.
+ASIDE_PREFIX = ".replaced-"
 
 
 @dataclass(frozen=True)
@@ -58,8 +67,10 @@ class Lake:
         self.root = root
 
     def remove_stale_temps(self) -> int:
-        """Delete temp files a killed process left. Call only while holding the warehouse
-        lock, so that no other run can be writing into this lake."""
+        """Finish the batch replacements a killed process left halfway, then delete its temp
+        files. Call only while holding the warehouse lock, so that no other run can be writing
+        into this lake."""
+        self.finish_replacements()
         return remove_stale_temps(self.root)
 
     def stage_dir(self, object_name: str) -> Path:
@@ -107,9 +118,60 @@ class Lake:
         found = [
             StagedBatch(Manifest.read(path), path.parent, SkipMarker.read(path.parent / SKIP_NAME))
             for path in base.glob(f"*/{MANIFEST_NAME}")
-            if not path.parent.name.startswith(TMP_PREFIX)
+            if _is_batch_dir(path.parent)
         ]
         return sorted(found, key=extraction_order)
+
+    def replace_batch(self, old: StagedBatch, parse: StagedBatch) -> StagedBatch:
+        """Put a new parse of a staged batch in place of its old one; return the batch.
+
+        `parse.directory` is a staging directory (`staging_dir`) holding the new data and
+        rejects files; its manifest (same batch id) is written here, last. The skip marker
+        belongs to the batch, not to the parse: it is carried over. The lake's quarantine file
+        of the batch came from loading the old parse: it is removed (a replay writes it again).
+        """
+        manifest = parse.manifest
+        if manifest.batch_id != old.batch_id or manifest.object != old.manifest.object:
+            raise ValueError(f"{parse.directory}: not a parse of batch {old.batch_id}")
+        target = self.batch_dir(manifest.object, manifest.batch_id)
+        staging = parse.directory
+        skip = SkipMarker.read(target / SKIP_NAME)
+        if skip is not None:
+            write_json_atomic(staging / SKIP_NAME, skip.to_dict())
+        write_json_atomic(staging / MANIFEST_NAME, manifest.to_dict())
+        aside = target.with_name(f"{ASIDE_PREFIX}{target.name}")
+        if aside.exists():  # left by an older replacement; the batch itself is complete
+            shutil.rmtree(aside)
+        target.rename(aside)
+        fsync_dir(target.parent)
+        fault_point("inside_restage_swap")
+        staging.rename(target)
+        fsync_dir(target.parent)
+        fault_point("after_restage_swap")
+        self._drop_aside(aside)
+        return StagedBatch(manifest, target, skip)
+
+    def finish_replacements(self) -> int:
+        """Complete what a replacement killed halfway left (see `replace_batch`): the old
+        parse goes back in place if the new one is not, else it is removed. Returns how many."""
+        finished = 0
+        for aside in sorted(self.root.glob(f"stage/*/{ASIDE_PREFIX}*")):
+            target = aside.with_name(aside.name.removeprefix(ASIDE_PREFIX))
+            if (target / MANIFEST_NAME).is_file():
+                self._drop_aside(aside)
+            else:
+                if target.exists():  # cannot happen with renames; never let it block the old
+                    shutil.rmtree(target)
+                aside.rename(target)
+                fsync_dir(target.parent)
+            finished += 1
+        return finished
+
+    def _drop_aside(self, aside: Path) -> None:
+        """The replaced parse is gone for good: its directory and its quarantine file."""
+        batch_id = aside.name.removeprefix(ASIDE_PREFIX)
+        self.quarantine_path(aside.parent.name, batch_id).unlink(missing_ok=True)
+        shutil.rmtree(aside, ignore_errors=True)
 
     def skip_batch(self, batch: StagedBatch, marker: SkipMarker) -> StagedBatch:
         """Mark `batch` skipped (atomically): run and rebuild will never load it."""
@@ -137,6 +199,18 @@ class Lake:
         entries = sorted((asdict(s) for s in seen), key=lambda e: str(e["source_file"]))
         if [asdict(s) for s in self.read_file_index(object_name)] != entries:
             write_json_atomic(self.file_index_path(object_name), entries)
+
+
+def _is_batch_dir(directory: Path) -> bool:
+    """A batch's own directory; or, until the next command holding the lock puts it back, the
+    old parse of a batch whose replacement was killed before the new parse was in place."""
+    name = directory.name
+    if name.startswith(TMP_PREFIX):
+        return False
+    if name.startswith(ASIDE_PREFIX):
+        target = directory.with_name(name.removeprefix(ASIDE_PREFIX))
+        return not (target / MANIFEST_NAME).is_file()
+    return True
 
 
 def extraction_order(batch: StagedBatch) -> tuple[datetime, str, str]:

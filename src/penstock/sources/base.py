@@ -1,4 +1,5 @@
-"""The contract every source kind fulfils: discover items, stage one item as a raw batch."""
+"""The contract every source kind fulfils: discover items, stage one item as a raw batch, and
+(if the kind can) read a staged batch's item again with the object's current settings."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import ClassVar, Literal, Protocol
 
 import duckdb
 
@@ -45,7 +46,7 @@ class Discovery:
     """Items modified within the source's settle time, left for a later run."""
 
 
-StageStatus = Literal["staged", "duplicate", "changed"]
+StageStatus = Literal["staged", "duplicate", "changed", "restaged"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,11 @@ class StageResult:
     `staged`: `batch` is the new batch. `duplicate`: the content (or, for replace, the delivery)
     is already staged as `batch`; nothing new was written. `changed`: the file changed while it
     was being read; nothing was kept and the file waits for the next run.
+
+    When restaging a batch: `restaged`: `batch` is the new parse, in a staging directory not
+    yet in the stage zone (`Lake.replace_batch` puts it there; removing the directory discards
+    it). `changed`: the item no longer holds the batch's bytes (or, for a delivery batch, is
+    another delivery); nothing was kept.
     """
 
     status: StageStatus
@@ -95,8 +101,24 @@ def batch_id_for(
     return f"{object_name}-{digest[:20]}"
 
 
+def holds_batch(batch: StagedBatch, content_hash: str, item: SourceItem) -> bool:
+    """Whether `item`, whose bytes hash to `content_hash`, is what `batch` was staged from:
+    the batch's id under either identity rule (content; or content and delivery, as for
+    `load: replace`), so a change of load mode since staging does not hide a file."""
+    name = batch.manifest.object
+    return batch.batch_id in (
+        batch_id_for(name, content_hash),
+        batch_id_for(name, content_hash, (item.display_name, item.mtime_ns)),
+    )
+
+
 class Source(Protocol):
     """A source kind. Implementations live one per module in `penstock.sources`."""
+
+    cannot_restage: ClassVar[str | None]
+    """Why this kind cannot read a staged batch's item again (None: it can). A kind that
+    stages typed rows straight from a database has no raw item to parse differently: its
+    batches replay as staged."""
 
     def discover(self, obj: ObjectSpec, known: Mapping[FileKey, SeenFile]) -> Discovery:
         """Every item currently offered for `obj`: new ones in extraction order, unchanged
@@ -104,8 +126,24 @@ class Source(Protocol):
         ...
 
     def stage(
-        self, conn: duckdb.DuckDBPyConnection, obj: ObjectSpec, item: SourceItem, lake: Lake
+        self,
+        conn: duckdb.DuckDBPyConnection,
+        obj: ObjectSpec,
+        item: SourceItem,
+        lake: Lake,
+        *,
+        restaging: StagedBatch | None = None,
     ) -> StageResult:
         """Read `item` once, hashing exactly the bytes staged; commit it as a batch unless
-        that batch exists or the item changed while being read."""
+        that batch exists or the item changed while being read.
+
+        With `restaging`, `item` is that batch's item (`locate`): parse it again with the
+        object's current settings into a staging directory, keeping the batch's id and
+        extraction time, and commit nothing (`restaged`); or `changed` if its bytes are no
+        longer the batch's."""
+        ...
+
+    def locate(self, obj: ObjectSpec, batch: StagedBatch) -> SourceItem | None:
+        """The item `batch` was staged from, as it is now; None if the source no longer
+        offers it. Only called when `cannot_restage` is None."""
         ...

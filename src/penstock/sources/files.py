@@ -19,16 +19,17 @@ import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import ClassVar
 
 import duckdb
 
 from penstock.catalog import CsvOptions, FilesSource, ObjectSpec, Project
 from penstock.errors import SourceError, first_line
 from penstock.faults import fault_point
-from penstock.lake import Lake, Manifest, SeenFile, atomic_target
+from penstock.lake import Lake, Manifest, SeenFile, StagedBatch, atomic_target
 from penstock.lake.manifest import DATA_NAME, PARQUET, REJECTS_NAME
 from penstock.lake.stage import FileKey
-from penstock.sources.base import Discovery, SourceItem, StageResult, batch_id_for
+from penstock.sources.base import Discovery, SourceItem, StageResult, batch_id_for, holds_batch
 from penstock.sources.jsonl import stage_jsonl
 from penstock.sources.lines import check_compressed, compression_of, described
 from penstock.sql import ident, literal
@@ -56,6 +57,8 @@ def copy_hashing(source: Path, target: Path) -> tuple[str, int]:
 
 class FilesSourceReader:
     """Reads the files of one `files` source."""
+
+    cannot_restage: ClassVar[str | None] = None  # a landing file can always be parsed again
 
     def __init__(self, project: Project, name: str, spec: FilesSource) -> None:
         self.name = name
@@ -105,16 +108,44 @@ class FilesSourceReader:
         except ValueError:
             return str(path)
 
+    def locate(self, obj: ObjectSpec, batch: StagedBatch) -> SourceItem | None:
+        """The landing file `batch` was staged from (the path its manifest names, even if the
+        glob no longer matches it), as it is now; None when it is gone."""
+        name = batch.manifest.source_file
+        path = Path(name) if Path(name).is_absolute() else self.project_root / name
+        try:
+            stat = path.stat()
+        except OSError:
+            return None
+        if not path.is_file():
+            return None
+        return SourceItem(
+            object=obj.name,
+            source=self.name,
+            path=path,
+            display_name=name,
+            size_bytes=stat.st_size,
+            mtime_ns=stat.st_mtime_ns,
+            ctime_ns=stat.st_ctime_ns,
+            inode=stat.st_ino,
+        )
+
     def stage(
-        self, conn: duckdb.DuckDBPyConnection, obj: ObjectSpec, item: SourceItem, lake: Lake
+        self,
+        conn: duckdb.DuckDBPyConnection,
+        obj: ObjectSpec,
+        item: SourceItem,
+        lake: Lake,
+        *,
+        restaging: StagedBatch | None = None,
     ) -> StageResult:
         staging = lake.staging_dir(obj.name)
         try:
-            result = self._stage_in(conn, obj, item, lake, staging)
+            result = self._stage_in(conn, obj, item, lake, staging, restaging)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-        if result.status != "staged":
+        if result.status not in ("staged", "restaged"):
             shutil.rmtree(staging, ignore_errors=True)
         return result
 
@@ -125,6 +156,7 @@ class FilesSourceReader:
         item: SourceItem,
         lake: Lake,
         staging: Path,
+        restaging: StagedBatch | None = None,
     ) -> StageResult:
         # A private copy, hashed while copied: the bytes parsed are exactly the bytes hashed.
         copy = staging / ("landed" + "".join(item.path.suffixes[-2:]))
@@ -143,8 +175,11 @@ class FilesSourceReader:
             return StageResult("changed", item)
         delivery = (item.display_name, item.mtime_ns) if obj.load == "replace" else None
         batch_id = batch_id_for(obj.name, digest, delivery)
-        existing = lake.staged_batch(obj.name, batch_id)
-        if existing is not None:
+        if restaging is not None:  # parse the batch's bytes again, under its own id
+            if not holds_batch(restaging, digest, item):
+                return StageResult("changed", item)
+            batch_id = restaging.batch_id
+        elif (existing := lake.staged_batch(obj.name, batch_id)) is not None:
             return StageResult("duplicate", item, existing, digest)
         data_path = staging / DATA_NAME
         rejects_path = staging / REJECTS_NAME
@@ -184,6 +219,9 @@ class FilesSourceReader:
             extracted_at=datetime.now(UTC),
             warnings=tuple(warnings),
         )
+        if restaging is not None:  # the caller puts it in place (Lake.replace_batch)
+            parse = StagedBatch(restaging.manifest.reparsed(manifest), staging)
+            return StageResult("restaged", item, parse, digest)
         batch = lake.commit_batch(staging, manifest)
         if batch is None:  # staged meanwhile under the same id
             existing = lake.staged_batch(obj.name, batch_id)
