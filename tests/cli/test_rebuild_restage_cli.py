@@ -96,6 +96,10 @@ def test_a_file_the_new_settings_cannot_read_fails_the_command_naming_it(
         "not valid utf-8 text" in err
     )
     assert "keeps its previous parse" in err
+    assert (
+        "not rebuilt orders: a file cannot be read with the current settings; its stage zone "
+        "and table are as they were" in err
+    )
     assert "Restaged 1 of 4 batch(es) with the current settings (people)." in out
     assert query(project, "SELECT count(*) FROM orders") == [(0,)]  # left as it was
 

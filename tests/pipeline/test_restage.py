@@ -192,8 +192,8 @@ def test_a_file_gone_from_landing_replays_as_staged_and_is_named(tmp_path: Path)
     assert gone.batch_id in {r[0] for r in query(project, "SELECT batch_id FROM penstock.loads")}
     messages = log_messages(project, result.run_id)
     assert (
-        f"landing/orders/b.csv is no longer in the landing zone: batch {gone.batch_id} "
-        f"replays as staged"
+        f"landing/orders/b.csv: no longer in the landing zone; batch {gone.batch_id} keeps "
+        f"the parse it was staged with"
     ) in messages
     assert (
         "orders: restaged 1 of 2 batch(es) with the current settings; 1 replay as staged: "
@@ -260,7 +260,8 @@ def test_a_changed_file_replays_as_staged_and_a_touched_one_is_restaged(tmp_path
     messages = log_messages(project, result.run_id)
     b_id = before["landing/orders/b.csv"].batch_id
     assert (
-        f"landing/orders/b.csv is changed since it was staged: batch {b_id} replays as staged"
+        f"landing/orders/b.csv: changed since it was staged; batch {b_id} keeps the parse it "
+        f"was staged with"
     ) in messages
     # the new content is a new batch for a run, parsed with the current settings
     run = penstock.run(project)

@@ -157,7 +157,8 @@ def rebuild(
 
 def print_restage(result: RunResult) -> None:
     """What `rebuild --restage` did: how many batches were parsed again, which replayed as
-    staged and why (failures are printed with the run's)."""
+    staged and why, which objects a file that cannot be read left as they were (the files
+    are printed with the run's failures)."""
     from penstock.engine.restage import AS_STAGED
 
     report = result.restage or []
@@ -168,10 +169,17 @@ def print_restage(result: RunResult) -> None:
         + (f" ({', '.join(objects)})" if objects else "")
         + "."
     )
+    held = sorted({f.object for f in result.failures if f.step == "restage"})
     for r in report:
-        if r.replayed_as_staged:
+        if r.replayed_as_staged and r.object not in held:
             console.print(
                 f"[yellow]replayed as staged[/] {r.object} {escape(r.source_file)}: "
                 f"{AS_STAGED[r.status]}",
                 highlight=False,
             )
+    for name in held:
+        err_console.print(
+            f"[red]not rebuilt[/] {name}: a file cannot be read with the current settings; "
+            "its stage zone and table are as they were",
+            highlight=False,
+        )

@@ -154,7 +154,7 @@ def _reparse(
         runner._log(
             result,
             "warning",
-            f"{name} is {AS_STAGED[kept]}: batch {batch.batch_id} replays as staged",
+            f"{name}: {AS_STAGED[kept]}; batch {batch.batch_id} keeps the parse it was staged with",
             obj,
             batch_id=batch.batch_id,
             event=f"restage_{kept}",
