@@ -4,6 +4,7 @@ and exit code 1 naming the file when the new settings cannot read it."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -57,8 +58,10 @@ def test_restage_prints_what_it_reparsed_and_what_replayed_as_staged(
     code, out, err = cli("rebuild", "-p", project, "--restage", "--select", "orders")
     assert code == 0, err
     assert "Restaged 1 of 2 batch(es) with the current settings (orders)." in out
-    assert (
-        "replayed as staged orders landing/orders/2024-02.csv: no longer in the landing zone" in out
+    assert re.search(
+        r"replayed as staged orders landing/orders/2024-02\.csv \(batch orders-[0-9a-f]{20}\): "
+        r"no longer in the landing zone",
+        out,
     )
     assert query(project, "SELECT id, amount::VARCHAR FROM orders ORDER BY id") == [
         (1, "1.50"),

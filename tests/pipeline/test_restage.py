@@ -269,6 +269,28 @@ def test_a_changed_file_replays_as_staged_and_a_touched_one_is_restaged(tmp_path
     assert query(project, "SELECT id FROM orders ORDER BY id") == [(1,), (2,), (9,)]
 
 
+def test_a_file_rewritten_in_place_restages_its_newest_content_only(tmp_path: Path) -> None:
+    """A daily export overwritten under one name: each content is a batch of that name; only
+    the content still in the file can be read again."""
+    project = project_with(tmp_path)
+    latest = project / "landing" / "orders" / "latest.csv"
+    latest.write_text("id;name;amount\n7;old;7.00\n")
+    assert penstock.run(project).status == "success"
+    first = batches(project)["landing/orders/latest.csv"]
+    latest.write_text("id;name;amount\n7;new;7.50\n")
+    assert penstock.run(project).status == "success"
+    set_csv(project, 'csv: {delimiter: ";"}')
+    result = penstock.rebuild(project, "orders", restage=True)
+    assert result.status == "success"
+    assert result.restage is not None
+    mine = {r.batch_id: r.status for r in result.restage if r.source_file.endswith("latest.csv")}
+    assert len(mine) == 2 and mine[first.batch_id] == "changed"
+    assert sorted(mine.values()) == ["changed", "restaged"]
+    assert query(project, "SELECT name, amount::VARCHAR FROM orders WHERE id = 7") == [
+        ("new", "7.50")
+    ]
+
+
 REPLACE_YML = """
 name: snaps
 sources:

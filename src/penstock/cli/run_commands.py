@@ -173,8 +173,8 @@ def print_restage(result: RunResult) -> None:
     for r in report:
         if r.replayed_as_staged and r.object not in held:
             console.print(
-                f"[yellow]replayed as staged[/] {r.object} {escape(r.source_file)}: "
-                f"{AS_STAGED[r.status]}",
+                f"[yellow]replayed as staged[/] {r.object} {escape(r.source_file)} "
+                f"(batch {r.batch_id}): {AS_STAGED[r.status]}",
                 highlight=False,
             )
     for name in held:
