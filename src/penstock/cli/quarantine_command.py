@@ -21,15 +21,15 @@ if TYPE_CHECKING:
     from penstock.engine.quarantine_view import QuarantineView
 
 EXAMPLES = example(
-    "penstock quarantine orders",
-    "penstock quarantine orders --reason type: --file 'drop_00*.csv' --hide-superseded",
-    "penstock quarantine orders --batch landing/orders/drop_002.csv --columns order_id,amount",
+    "penstock quarantine orders --reason type: --hide-superseded",
+    "penstock quarantine orders --batch drop_002.csv --columns order_id,amount --limit 0",
 )
 # short batch ids in the table: the hash after "<object>-", as long as git's short hashes
 SHORT_ID = 10
 # a value column narrows to this before columns are left out for the width
 DATA_MIN_WIDTH = 12
 FILE_MIN_WIDTH = 30
+REASONS_MIN_WIDTH = 20
 
 
 def _split(values: list[str] | None) -> tuple[str, ...]:
@@ -55,7 +55,7 @@ def quarantine(
         typer.Option(
             metavar="BATCH",
             help="Only this batch: its id, a unique prefix of it, or the source file it came "
-            "from (as shown, or a path to it).",
+            "from (as shown, a path to it, or its name).",
         ),
     ] = None,
     file: Annotated[
@@ -129,7 +129,7 @@ def _print_table(view: QuarantineView, limit: int) -> None:
     at = {name: i for i, name in enumerate(page.fields)}
     values = [at[c] for c in view.columns]
     prefix = f"{view.object}-"
-    # columns named by the rows' reasons and the key stay longest when the width runs out
+    # when the width runs out, the values the rows failed on stay longest, then the key
     named = {r.split(":", 1)[-1] for row in page.rows for r in row[at["_reasons"]]}
     fixed = [
         Column("batch"),
@@ -137,11 +137,11 @@ def _print_table(view: QuarantineView, limit: int) -> None:
         Column("row", right=True),
         Column("loaded"),
         Column("superseded"),
-        Column("reasons", min_width=16),
+        Column("reasons", min_width=REASONS_MIN_WIDTH),
     ]
     data = [
         Column(
-            c, min_width=DATA_MIN_WIDTH, drop_rank=0 if c in view.key else 1 if c in named else 2
+            c, min_width=DATA_MIN_WIDTH, drop_rank=0 if c in named else 1 if c in view.key else 2
         )
         for c in view.columns
     ]
@@ -175,8 +175,7 @@ def _print_table(view: QuarantineView, limit: int) -> None:
         counted += "; --limit 0 for all" if limit else ""
     if page.superseded:
         counted += (
-            f"; {page.superseded:,} superseded (a later batch loaded their key): "
-            "--hide-superseded leaves them out"
+            f"; {page.superseded:,} superseded by a later batch: --hide-superseded leaves them out"
         )
     console.print(escape(counted), highlight=False)
     if out.dropped:

@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 EXAMPLES = example(
     'penstock query "FROM orders LIMIT 5"',
     'penstock query "SELECT status, count(*) AS n FROM orders GROUP BY ALL" --json',
-    'penstock query "SELECT * FROM quarantine.orders WHERE _loaded"',
 )
 _NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE", "DECIMAL")
 _UNSIGNED = tuple(f"U{t}" for t in _NUMERIC[:5])

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from penstock.catalog import ObjectSpec, Project
-from penstock.errors import UsageError
+from penstock.errors import ProjectError, UsageError
 from penstock.warehouse import DuckDBWarehouse
 from penstock.warehouse.duckdb import open_waiting
 from penstock.warehouse.quarantine import (
@@ -107,8 +107,9 @@ def project_relative(project: Project, value: str) -> str:
 def resolve_batches(
     project: Project, obj: ObjectSpec, value: str, ledger: Sequence[tuple[str, str | None]]
 ) -> tuple[str, ...]:
-    """The batch ids --batch names: an id (with or without `<object>-`), a unique prefix of
-    one, or a source file (every batch loaded from that path)."""
+    """The batch ids --batch names: an id (with or without `<object>-`), a source file (every
+    batch loaded from that path; a file name or the end of a path will do), or a unique
+    prefix of an id."""
     text = value.strip()
     if not text:
         raise UsageError("--batch: give a batch id, a unique prefix of one, or a source file")
@@ -118,6 +119,9 @@ def resolve_batches(
             return (exact,)
     path = project_relative(project, text)
     by_file = tuple(b for b, f in ledger if f is not None and f in (text, path))
+    if not by_file:  # a file name, or the end of a path: "drop_002.csv", "orders/drop_002.csv"
+        tail = "/" + path.lstrip("/")
+        by_file = tuple(b for b, f in ledger if f is not None and f.endswith(tail))
     if by_file:
         return by_file
     prefixed = [b for b in ids if b.startswith(text) or b.startswith(f"{obj.name}-{text}")]
@@ -141,6 +145,13 @@ def open_read_only(
     """The warehouse over a read-only connection, waiting up to `wait` seconds while a run
     holds it (then WarehouseLocked names the run's process); None with a note when there is
     no warehouse file to read."""
+    scheme = project.warehouse.split(":", 1)[0]
+    if scheme != "duckdb":
+        raise ProjectError(
+            f"warehouse engine '{scheme}' is not available yet (available: duckdb)",
+            file="penstock.yml",
+            key_path="warehouse",
+        )
     path = project.warehouse_path
     if path is None:
         notes.append("the warehouse is in memory: it holds nothing between commands")

@@ -125,12 +125,12 @@ def _superseded_sql(
     if obj.load == "replace":
         # the table is one snapshot: every row of an earlier batch is superseded by it
         snapshot = (
-            f",\n        snapshot AS (SELECT max(tl.loaded_at) AS at FROM "
+            f",\n        snapshot AS (SELECT max(tl.loaded_at) AS __at FROM "
             f"(SELECT DISTINCT _batch_id FROM {object_table(obj)}) t "
             f"JOIN {LEDGER} tl ON tl.batch_id = t._batch_id)"
         )
         return (
-            "coalesce(q._quarantined_at < (SELECT at FROM snapshot), false)",
+            "coalesce(q._quarantined_at < (SELECT __at FROM snapshot), false)",
             snapshot,
             False,
         )
