@@ -100,6 +100,8 @@ def quarantine(
         limit=limit or None,
     )
     view = read_quarantine_view(proj, object_name, request, wait=wait, on_wait=waiting)
+    for note in view.notes:
+        err_console.print(f"[yellow]note:[/] {escape(note)}")
     if as_json:
         print_json(_payload(view))
         return
@@ -120,8 +122,6 @@ def _payload(view: QuarantineView) -> dict[str, Any]:
 def _print_table(view: QuarantineView, limit: int) -> None:
     from penstock.cli.text_table import Column, render
 
-    for note in view.notes:
-        err_console.print(f"[yellow]note:[/] {escape(note)}")
     page = view.page
     if not page.rows:
         _print_nothing(view)
@@ -145,20 +145,30 @@ def _print_table(view: QuarantineView, limit: int) -> None:
         )
         for c in view.columns
     ]
+    batch, file, number, loaded, superseded, reasons, raw = (
+        at[f]
+        for f in (
+            "_batch_id",
+            "_source_file",
+            "_row_number",
+            "_loaded",
+            "_superseded",
+            "_reasons",
+            "_raw_line",
+        )
+    )
     rows: list[tuple[str, ...]] = []
     for row in page.rows:
-        batch_id = row[0] or ""
         head = (
-            batch_id.removeprefix(prefix)[:SHORT_ID],
-            row[1] or "–",
-            str(row[2]),
-            "yes" if row[3] else "no",
-            "yes" if row[4] else "no",
-            ", ".join(row[5]),
+            (row[batch] or "").removeprefix(prefix)[:SHORT_ID],
+            row[file] or "–",
+            str(row[number]),
+            "yes" if row[loaded] else "no",
+            "yes" if row[superseded] else "no",
+            ", ".join(row[reasons]),
         )
-        raw_line = row[6]
-        if raw_line is not None:  # a malformed record: its raw text in place of its values
-            rows.append((*head, f"raw: {raw_line}"))
+        if row[raw] is not None:  # a malformed record: its raw text in place of its values
+            rows.append((*head, f"raw: {row[raw]}"))
         else:
             rows.append((*head, *("–" if row[i] is None else row[i] for i in values)))
     out = render([*fixed, *data], rows, console.width)
@@ -170,7 +180,12 @@ def _print_table(view: QuarantineView, limit: int) -> None:
     )
     console.file.write(out.text)
     shown = len(page.rows)
-    counted = f"{shown:,} of {page.total:,} rows" if shown < page.total else f"{shown:,} rows"
+    rows_word = "row" if page.total == 1 else "rows"
+    counted = (
+        f"{shown:,} of {page.total:,} {rows_word}"
+        if shown < page.total
+        else f"{shown:,} {rows_word}"
+    )
     if shown < page.total:
         counted += "; --limit 0 for all" if limit else ""
     if page.superseded:

@@ -15,11 +15,12 @@ a second), for the commands that print rows of data (`quarantine`, `query`):
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rich.cells import cell_len, get_character_cell_size
 
 ELLIPSIS = "…"
+LAST_RESORT_WIDTH = 5
 _ESCAPES: dict[int, str] = {
     **{i: f"\\x{i:02x}" for i in (*range(32), *range(0x7F, 0xA0))},
     9: "\\t",
@@ -95,14 +96,46 @@ def render(columns: Sequence[Column], rows: Sequence[Sequence[str]], width: int)
     while widths is None:
         droppable = [j for j in visible if columns[j].drop_rank is not None]
         if len(droppable) <= 1:
-            floors = [_floor(columns[j], natural[j]) for j in range(count)]
-            widths = {j: floors[j] for j in visible}
+            # a narrow terminal: shrinkable columns go below their minimum, down to a few cells
+            # (past that, lines are longer than the width and the terminal wraps them)
+            narrow = [
+                replace(c, min_width=min(c.min_width, LAST_RESORT_WIDTH))
+                if c.min_width is not None
+                else c
+                for c in columns
+            ]
+            widths = _shrink(narrow, natural, visible, width) or {
+                j: _floor(narrow[j], natural[j]) for j in visible
+            }
             break
         # the highest rank goes first; among equals, the last column
         visible.remove(max(droppable, key=lambda j: (columns[j].drop_rank or 0, j)))
         widths = _shrink(columns, natural, visible, width)
+    _widen_for_spans(cells, count, visible, widths, width)
     dropped = tuple(columns[j].name for j in range(count) if j not in visible)
     return TextTable(_lines(columns, cells, visible, widths), dropped)
+
+
+def _widen_for_spans(
+    cells: Sequence[Sequence[str]],
+    count: int,
+    visible: Sequence[int],
+    widths: dict[int, int],
+    width: int,
+) -> None:
+    """Give a spanning cell (a raw line) the room left up to `width`: the last column widens."""
+    room = width - _total([widths[j] for j in visible])
+    if room <= 0 or not visible:
+        return
+    need = 0
+    for row in cells:
+        if len(row) < count:
+            spanned = [widths[j] for j in visible if j >= len(row) - 1]
+            if spanned:
+                region = sum(spanned) + 3 * (len(spanned) - 1)
+                need = max(need, display_width(row[-1]) - region)
+    if need > 0:
+        widths[visible[-1]] += min(need, room)
 
 
 def _floor(column: Column, natural: int) -> int:
