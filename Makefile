@@ -23,7 +23,7 @@ demo: install
 	@echo
 	@echo "penstock is installed in .venv: 'source .venv/bin/activate', then in demo/:"
 	@echo "  penstock status · penstock runs · penstock quarantine orders · penstock rebuild"
-	@echo "  python -c \"import duckdb; duckdb.connect('warehouse.duckdb', read_only=True).sql('from orders limit 5').show()\""
+	@echo "  penstock query \"FROM orders LIMIT 5\""
 
 lint: install
 	$(BIN)/ruff check src tests bench

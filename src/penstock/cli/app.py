@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "run_commands",
     "read_commands",
     "quarantine_command",
+    "query_command",
     "batches_command",
     "check_command",
 )

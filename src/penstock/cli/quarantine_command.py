@@ -1,72 +1,216 @@
-"""`penstock quarantine OBJECT`: the rows held back, with their reasons."""
+"""`penstock quarantine OBJECT`: the rows held back, with their reasons, batch and file.
+
+Filtering, counting and the limit run in the warehouse (one SQL query); the table is laid out
+by `text_table` (one line per row, cut to the terminal width), so showing 10,000 rows costs
+about what printing their JSON does.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 
-from penstock.cli.render import (
-    console,
-    print_json,
-    table,
+from penstock.cli.render import console, err_console, print_json
+from penstock.cli.shared import JsonOpt, ProjectOpt, WaitOpt, app, example, load, waiting
+from penstock.defaults import DEFAULT_WAIT_SECONDS
+
+if TYPE_CHECKING:
+    from penstock.engine.quarantine_view import QuarantineView
+
+EXAMPLES = example(
+    "penstock quarantine orders --reason type: --hide-superseded",
+    "penstock quarantine orders --batch drop_002.csv --columns order_id,amount --limit 0",
 )
-from penstock.cli.shared import JsonOpt, ProjectOpt, app, load
-from penstock.errors import UsageError, WarehouseError
+# short batch ids in the table: the hash after "<object>-", as long as git's short hashes
+SHORT_ID = 10
+# a value column narrows to this before columns are left out for the width
+DATA_MIN_WIDTH = 12
+FILE_MIN_WIDTH = 30
+REASONS_MIN_WIDTH = 20
 
 
-@app.command()
+def _split(values: list[str] | None) -> tuple[str, ...]:
+    return tuple(v.strip() for value in values or [] for v in value.split(",") if v.strip())
+
+
+@app.command(epilog=EXAMPLES)
 def quarantine(
     object_name: Annotated[str, typer.Argument(metavar="OBJECT", help="The object.")],
     project: ProjectOpt = Path(),
-    limit: Annotated[int, typer.Option(help="How many rows at most (0: all).")] = 50,
-    batch: Annotated[str | None, typer.Option(help="Only this batch id.")] = None,
+    reason: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--reason",
+            "-r",
+            metavar="REASON",
+            help="Only rows with this reason: a name (type:amount) or a kind (type: or type, "
+            "malformed). Repeat it or separate with commas: a row with any of them matches.",
+        ),
+    ] = None,
+    batch: Annotated[
+        str | None,
+        typer.Option(
+            metavar="BATCH",
+            help="Only this batch: its id, a unique prefix of it, or the source file it came "
+            "from (as shown, a path to it, or its name).",
+        ),
+    ] = None,
+    file: Annotated[
+        str | None,
+        typer.Option(
+            "--file",
+            metavar="PATH",
+            help="Only rows from source files matching this path or glob (whole path relative "
+            "to the project, or its end: 'drop_00*.csv').",
+        ),
+    ] = None,
+    columns: Annotated[
+        str | None,
+        typer.Option(
+            metavar="A,B",
+            help="The contract columns to show, comma-separated (default: as many as fit).",
+        ),
+    ] = None,
+    hide_superseded: Annotated[
+        bool,
+        typer.Option(
+            "--hide-superseded",
+            help="Leave out rows whose key a later batch has since loaded.",
+        ),
+    ] = False,
+    limit: Annotated[int, typer.Option(help="How many rows at most (0: all).", min=0)] = 50,
+    wait: WaitOpt = DEFAULT_WAIT_SECONDS,
     as_json: JsonOpt = False,
 ) -> None:
-    """Quarantined rows of an object with their reasons, batch and record number; "loaded"
-    says yes for a row on_invalid warn loaded anyway, no for a row held back."""
-    from penstock.engine.status import open_for_reading
+    """Quarantined rows of an object: batch and source file, record number, whether it was
+    loaded anyway (on_invalid: warn), whether a later batch superseded it, the reasons and the
+    raw values. Oldest batch first, then by record number."""
+    from penstock.engine.quarantine_view import QuarantineRequest, read_quarantine_view
 
     proj = load(project)
-    if object_name not in proj.objects:
-        raise UsageError(
-            f"unknown object '{object_name}' (objects: {', '.join(sorted(proj.objects))})"
-        )
-    obj = proj.objects[object_name]
-    notes: list[str] = []
-    warehouse = open_for_reading(proj, notes)
-    if warehouse is None and notes and notes[0].startswith("warehouse figures unavailable"):
-        raise WarehouseError(notes[0])
-    total, rows = 0, []
-    if warehouse is not None:
-        try:
-            total = warehouse.quarantine_count(obj)
-            rows = warehouse.quarantine_rows(obj, limit or None, batch)
-        finally:
-            warehouse.close()
+    request = QuarantineRequest(
+        reasons=_split(reason),
+        batch=batch,
+        file=file,
+        columns=_split([columns]) if columns is not None else None,
+        hide_superseded=hide_superseded,
+        limit=limit or None,
+    )
+    view = read_quarantine_view(proj, object_name, request, wait=wait, on_wait=waiting)
+    for note in view.notes:
+        err_console.print(f"[yellow]note:[/] {escape(note)}")
     if as_json:
-        print_json({"object": object_name, "total": total, "rows": rows})
+        print_json(_payload(view))
         return
-    columns = ["batch", "row", "loaded", "reasons", *obj.columns]
-    shown = [
-        (
-            r["_source_file"] or r["_batch_id"],
-            r["_row_number"],
-            "yes" if r["_loaded"] else "no",
-            ", ".join(r["_reasons"]),
-            *(
-                (r["_raw_line"] if r["_raw_line"] is not None and i == 0 else r[c])
-                for i, c in enumerate(obj.columns)
-            ),
-        )
-        for r in rows
+    _print_table(view, limit)
+
+
+def _payload(view: QuarantineView) -> dict[str, Any]:
+    from penstock.warehouse.quarantine import page_row_dicts
+
+    return {
+        "object": view.object,
+        "total": view.page.total,
+        "superseded": view.page.superseded,
+        "rows": page_row_dicts(view.page),
+    }
+
+
+def _print_table(view: QuarantineView, limit: int) -> None:
+    from penstock.cli.text_table import Column, render
+
+    page = view.page
+    if not page.rows:
+        _print_nothing(view)
+        return
+    at = {name: i for i, name in enumerate(page.fields)}
+    values = [at[c] for c in view.columns]
+    prefix = f"{view.object}-"
+    # when the width runs out, the values the rows failed on stay longest, then the key
+    named = {r.split(":", 1)[-1] for row in page.rows for r in row[at["_reasons"]]}
+    fixed = [
+        Column("batch"),
+        Column("file", min_width=FILE_MIN_WIDTH, keep_tail=True),
+        Column("row", right=True),
+        Column("loaded"),
+        Column("superseded"),
+        Column("reasons", min_width=REASONS_MIN_WIDTH),
     ]
-    console.print(
-        table(
-            f"quarantine.{object_name}: {len(rows)} of {total:,} row(s)",
-            columns,
-            shown,
-            text_columns=["loaded"],
+    data = [
+        Column(
+            c, min_width=DATA_MIN_WIDTH, drop_rank=0 if c in named else 1 if c in view.key else 2
         )
+        for c in view.columns
+    ]
+    batch, file, number, loaded, superseded, reasons, raw = (
+        at[f]
+        for f in (
+            "_batch_id",
+            "_source_file",
+            "_row_number",
+            "_loaded",
+            "_superseded",
+            "_reasons",
+            "_raw_line",
+        )
+    )
+    rows: list[tuple[str, ...]] = []
+    for row in page.rows:
+        head = (
+            (row[batch] or "").removeprefix(prefix)[:SHORT_ID],
+            row[file] or "–",
+            str(row[number]),
+            "yes" if row[loaded] else "no",
+            "yes" if row[superseded] else "no",
+            ", ".join(row[reasons]),
+        )
+        if row[raw] is not None:  # a malformed record: its raw text in place of its values
+            rows.append((*head, f"raw: {row[raw]}"))
+        else:
+            rows.append((*head, *("–" if row[i] is None else row[i] for i in values)))
+    out = render([*fixed, *data], rows, console.width)
+    console.print(
+        f"[bold]quarantine.{escape(view.object)}[/] ({view.load}"
+        + (f" on {', '.join(view.key)}" if view.key else "")
+        + ")",
+        highlight=False,
+    )
+    console.file.write(out.text)
+    shown = len(page.rows)
+    rows_word = "row" if page.total == 1 else "rows"
+    counted = (
+        f"{shown:,} of {page.total:,} {rows_word}"
+        if shown < page.total
+        else f"{shown:,} {rows_word}"
+    )
+    if shown < page.total:
+        counted += "; --limit 0 for all" if limit else ""
+    if page.superseded:
+        counted += (
+            f"; {page.superseded:,} superseded by a later batch: --hide-superseded leaves them out"
+        )
+    console.print(escape(counted), highlight=False)
+    if out.dropped:
+        console.print(
+            escape(
+                f"not shown for the width: {', '.join(out.dropped)} "
+                "(--columns picks columns, --json shows every value whole)"
+            ),
+            highlight=False,
+        )
+
+
+def _print_nothing(view: QuarantineView) -> None:
+    if not view.reasons_present:
+        if not view.notes:
+            console.print(f"quarantine.{escape(view.object)} is empty", highlight=False)
+        return
+    held = ", ".join(f"{reason} ({count:,})" for reason, count in view.reasons_present[:12])
+    more = " …" if len(view.reasons_present) > 12 else ""
+    console.print(
+        escape(f"no rows of quarantine.{view.object} match; reasons there: {held}{more}"),
+        highlight=False,
     )

@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import ClassVar, Protocol
 
 from penstock.catalog import ObjectSpec
 from penstock.lake import StagedBatch
 from penstock.quality.validate import BatchValidation
+from penstock.warehouse.quarantine import QuarantinePage, QuarantineSelection
 
 LEDGER_SCHEMA = "penstock"
 LEDGER_TABLE = "loads"
@@ -45,6 +46,8 @@ class Warehouse(Protocol):
 
     def loaded_batches(self, object_name: str) -> set[str]: ...
 
+    def batch_files(self, object_name: str) -> list[tuple[str, str | None]]: ...
+
     def load_batch(
         self,
         obj: ObjectSpec,
@@ -59,9 +62,11 @@ class Warehouse(Protocol):
 
     def table_rows(self, obj: ObjectSpec) -> int | None: ...
 
-    def quarantine_rows(
-        self, obj: ObjectSpec, limit: int | None = None, batch_id: str | None = None
-    ) -> list[dict[str, Any]]: ...
+    def quarantine_page(
+        self, obj: ObjectSpec, selection: QuarantineSelection
+    ) -> QuarantinePage: ...
+
+    def quarantine_reasons(self, obj: ObjectSpec) -> list[tuple[str, int]]: ...
 
     def write_quarantine_file(
         self, validation: BatchValidation, batch_id: str, target: Path

@@ -24,6 +24,7 @@ from penstock.quality.validate import BatchValidation
 from penstock.sql import literal
 from penstock.warehouse import duckdb_modes as modes
 from penstock.warehouse.base import LEDGER_SCHEMA, LEDGER_TABLE, QUARANTINE_SCHEMA, LoadResult
+from penstock.warehouse.duckdb_quarantine import read_quarantine, reason_counts
 from penstock.warehouse.duckdb_scd2 import scd2
 from penstock.warehouse.duckdb_tables import (
     LEDGER,
@@ -37,6 +38,7 @@ from penstock.warehouse.duckdb_tables import (
     object_table,
     quarantine_table,
 )
+from penstock.warehouse.quarantine import QuarantinePage, QuarantineSelection
 
 # Bounded by default: a pipeline shares the machine. DuckDB spills past it to <db>.tmp/; on
 # 2M-row batches 1GB cost no speed and kept a steady-state merge at 1.1 GB RSS instead of 1.6.
@@ -53,14 +55,17 @@ def open_waiting(
     *,
     wait: float,
     on_wait: Callable[[str], None] | None = None,
+    read_only: bool = False,
 ) -> DuckDBWarehouse:
-    """Open the warehouse for writing; while another process holds its lock, retry for up to
-    `wait` seconds (`on_wait` hears once why), then fail naming that process."""
+    """Open the warehouse (for writing, unless `read_only`); while another process holds its
+    lock, retry for up to `wait` seconds (`on_wait` hears once why), then fail naming that
+    process. DuckDB lets readers share the file but not with a writer: a read-only open
+    waits for a run to finish, and a run waits for the readers."""
     deadline = time.monotonic() + max(wait, 0.0)
     told = False
     while True:
         try:
-            return DuckDBWarehouse(path, settings)
+            return DuckDBWarehouse(path, settings, read_only=read_only)
         except WarehouseLocked as exc:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -133,6 +138,17 @@ class DuckDBWarehouse:
             f"SELECT batch_id FROM {LEDGER} WHERE object = ?", [object_name]
         ).fetchall()
         return {str(r[0]) for r in rows}
+
+    def batch_files(self, object_name: str) -> list[tuple[str, str | None]]:
+        """The object's loaded batches with the source file of each, in load order."""
+        if not existing_columns(self.conn, LEDGER_SCHEMA, LEDGER_TABLE):
+            return []
+        rows = self.conn.execute(
+            f"SELECT batch_id, source_file FROM {LEDGER} WHERE object = ? "
+            f"ORDER BY loaded_at, batch_id",
+            [object_name],
+        ).fetchall()
+        return [(str(b), None if f is None else str(f)) for b, f in rows]
 
     def ledger(self, since: datetime | None = None) -> list[dict[str, Any]]:
         """Every ledger row (loaded at or after `since`, when given, filtered in SQL): batch,
@@ -286,27 +302,14 @@ class DuckDBWarehouse:
         row = self.conn.execute(f"SELECT count(*) FROM {quarantine_table(obj)}{where}").fetchone()
         return int(row[0]) if row else 0
 
-    def quarantine_rows(
-        self, obj: ObjectSpec, limit: int | None = None, batch_id: str | None = None
-    ) -> list[dict[str, Any]]:
-        """The quarantine rows, oldest batch first; `_loaded` is false for rows held back (and
-        for every row of a table written before the column existed)."""
-        columns = existing_columns(self.conn, QUARANTINE_SCHEMA, obj.name)
-        if not columns:
-            return []
-        where = "WHERE q._batch_id = ?" if batch_id else ""
-        params: list[Any] = [batch_id] if batch_id else []
-        limit_sql = f" LIMIT {int(limit)}" if limit else ""
-        rows = "q.* EXCLUDE (_loaded)" if "_loaded" in columns else "q.*"
-        cursor = self.conn.execute(
-            f"SELECT {rows}, {_loaded_flag(columns, 'q.')} AS _loaded, "
-            f"l.source_file AS _source_file, l.loaded_at AS _quarantined_at "
-            f"FROM {quarantine_table(obj)} q LEFT JOIN {LEDGER} l ON l.batch_id = q._batch_id "
-            f"{where} ORDER BY l.loaded_at, q._batch_id, q._row_number{limit_sql}",
-            params,
-        )
-        names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    def quarantine_page(self, obj: ObjectSpec, selection: QuarantineSelection) -> QuarantinePage:
+        """The quarantine rows `selection` picks, with their source file, load time and
+        whether a later batch superseded them (`penstock.warehouse.quarantine`)."""
+        return read_quarantine(self.conn, obj, selection)
+
+    def quarantine_reasons(self, obj: ObjectSpec) -> list[tuple[str, int]]:
+        """How many quarantine rows carry each reason, most frequent first."""
+        return reason_counts(self.conn, obj)
 
     # -- rebuild ------------------------------------------------------------------------
     def reset_object(self, obj: ObjectSpec) -> dict[str, datetime]:

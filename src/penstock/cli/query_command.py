@@ -1,0 +1,111 @@
+"""`penstock query "SELECT …"`: look at the warehouse without leaving penstock.
+
+The statement runs over a read-only connection (`penstock.warehouse.query`); a statement that
+writes is refused before it runs. Rows print as a table cut to the terminal width, or JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from penstock.cli.render import console, print_json
+from penstock.cli.shared import JsonOpt, ProjectOpt, WaitOpt, app, example, load, waiting
+from penstock.defaults import DEFAULT_WAIT_SECONDS
+
+if TYPE_CHECKING:
+    from penstock.warehouse.query import QueryResult
+
+EXAMPLES = example(
+    'penstock query "FROM orders LIMIT 5"',
+    'penstock query "SELECT status, count(*) AS n FROM orders GROUP BY ALL" --json',
+)
+_NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE", "DECIMAL")
+_UNSIGNED = tuple(f"U{t}" for t in _NUMERIC[:5])
+# a column narrows to this before columns are left out for the terminal's width
+MIN_WIDTH = 12
+
+
+@app.command(epilog=EXAMPLES)
+def query(
+    sql: Annotated[str, typer.Argument(metavar="SQL", help="One statement that reads.")],
+    project: ProjectOpt = Path(),
+    limit: Annotated[int, typer.Option(help="How many rows at most (0: all).", min=0)] = 100,
+    wait: WaitOpt = DEFAULT_WAIT_SECONDS,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run one read-only SQL statement against the warehouse (object tables, quarantine.*,
+    penstock.loads). The connection is read-only: a statement that writes is refused. While
+    a run holds the warehouse, the query waits for it (up to --wait seconds)."""
+    from penstock.warehouse.query import run_query
+
+    proj = load(project)
+    result = run_query(proj, sql, limit=limit or None, wait=wait, on_wait=waiting)
+    if as_json:
+        print_json(
+            {
+                "columns": [
+                    {"name": n, "type": t}
+                    for n, t in zip(result.columns, result.types, strict=True)
+                ],
+                "rows": [dict(zip(result.columns, row, strict=True)) for row in result.rows],
+                "row_count": len(result.rows),
+                "truncated": result.truncated,
+            }
+        )
+        return
+    _print_table(result, limit)
+
+
+def _print_table(result: QueryResult, limit: int) -> None:
+    from penstock.cli.text_table import Column, render
+
+    if not result.columns:
+        console.print("(the statement returned no result)", highlight=False)
+        return
+    columns = [
+        Column(name, right=_is_number(kind), min_width=MIN_WIDTH, drop_rank=0)
+        for name, kind in zip(result.columns, result.types, strict=True)
+    ]
+    rows = [tuple(_text(v) for v in row) for row in result.rows]
+    out = render(columns, rows, console.width)
+    console.file.write(out.text)
+    count = len(result.rows)
+    footer = f"{count:,} row{'' if count == 1 else 's'}"
+    if result.truncated:
+        footer += f" shown, the query returns more: --limit N for more (now {limit}), 0 for all"
+    console.print(escape(footer), highlight=False)
+    if out.dropped:
+        console.print(
+            escape(
+                f"not shown for the width: {', '.join(out.dropped)} (--json shows every column)"
+            ),
+            highlight=False,
+        )
+
+
+def _is_number(kind: str) -> bool:
+    return kind.upper().startswith(_NUMERIC + _UNSIGNED)
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, date | time):
+        return value.isoformat()
+    if isinstance(value, list | tuple | dict):
+        from penstock.observe.jsonable import to_jsonable
+
+        return json.dumps(to_jsonable(value), ensure_ascii=False)
+    return str(value)
