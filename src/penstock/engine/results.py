@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from penstock.engine.globs import NoMatch
+
 BatchStatus = Literal["success", "warning", "failed", "skipped"]
 
 
@@ -63,6 +65,8 @@ class RunResult:
     command: str
     status: Literal["success", "failed"] = "success"
     outcomes: list[BatchOutcome] = field(default_factory=list)
+    no_match: list[NoMatch] = field(default_factory=list)  # objects whose glob matched no file
+    nothing_matched: bool = False  # no selected object's glob matched a file
 
     @property
     def failures(self) -> list[BatchOutcome]:
