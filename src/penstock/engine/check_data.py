@@ -282,6 +282,8 @@ class _SampleCheck:
                     f"{self.name}: column {m.column} is missing from the header ({effect})"
                     + (f"; closest: {_quoted(m.closest)}" if m.closest else ""),
                 )
+        for warning in batch.manifest.warnings:  # what staging warns about (an empty file)
+            report.add("warning", warning)
         report.extra_columns = list(v.extra_columns)
         if v.extra_columns and len(missing) < len(self.obj.columns):
             report.add(

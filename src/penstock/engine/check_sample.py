@@ -97,12 +97,15 @@ def _text_head(
     rows: int,
     max_bytes: int,
 ) -> Sample:
-    head, complete = _read_head(source, rows=rows, max_bytes=max_bytes)
-    if not complete:
-        header = 1 if file_format == "csv" and (csv is None or csv.header) else 0
-        head = _cut(head, file_format, csv, header + rows)
-    target.write_bytes(head)
-    return Sample(target, complete=complete)
+    head, at_end = _read_head(source, rows=rows, max_bytes=max_bytes)
+    header = 1 if file_format == "csv" and (csv is None or csv.header) else 0
+    cut, found_all = _cut(head, file_format, csv, header + rows)
+    if at_end and (not found_all or not head[len(cut) :].strip()):
+        # the file holds no more than the records asked for: the sample is all of it
+        target.write_bytes(head)
+        return Sample(target, complete=True)
+    target.write_bytes(cut)
+    return Sample(target, complete=False)
 
 
 def _read_head(source: Path, *, rows: int, max_bytes: int) -> tuple[bytes, bool]:
@@ -128,8 +131,9 @@ def _read_head(source: Path, *, rows: int, max_bytes: int) -> tuple[bytes, bool]
         raise SampleError(str(exc)) from exc
 
 
-def _cut(head: bytes, file_format: str, csv: CsvOptions | None, records: int) -> bytes:
-    """`head` cut after its `records`-th record, or after its last whole record."""
+def _cut(head: bytes, file_format: str, csv: CsvOptions | None, records: int) -> tuple[bytes, bool]:
+    """`head` cut after its `records`-th record, or after its last whole record; and whether
+    it holds that many."""
     newline, quote, escape, start = (
         _markers(head, csv) if file_format == "csv" else (b"\n", b"", b"", 0)
     )
@@ -158,7 +162,7 @@ def _cut(head: bytes, file_format: str, csv: CsvOptions | None, records: int) ->
     stray = inside and lines - lines_at_cut > max(_STRAY_QUOTE_LINES, lines // 2)
     if cut is None or stray:
         cut = position if lines else len(head)
-    return head[:cut]
+    return head[:cut], found == records
 
 
 def _markers(head: bytes, csv: CsvOptions | None) -> tuple[bytes, bytes, bytes, int]:
