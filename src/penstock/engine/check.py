@@ -18,8 +18,9 @@ from typing import Any
 import duckdb
 
 from penstock.catalog import FilesSource, ObjectSpec, Project, load_project
+from penstock.defaults import CHECK_SAMPLE_ROWS
 from penstock.engine.check_blame import blame_check
-from penstock.engine.check_data import SAMPLE_ROWS, DataCheck, Level, check_object_data
+from penstock.engine.check_data import DataCheck, Level, check_object_data
 from penstock.engine.check_stores import reach_metadata_store, reach_warehouse
 from penstock.errors import PenstockError, ProjectError, ProjectErrors, first_line
 from penstock.lake.read import ORDINAL
@@ -76,7 +77,7 @@ def check_contract(conn: duckdb.DuckDBPyConnection, project: Project, obj: Objec
     )
 
 
-def check_project(path: Path, *, sample_rows: int = SAMPLE_ROWS) -> dict[str, Any]:
+def check_project(path: Path, *, sample_rows: int = CHECK_SAMPLE_ROWS) -> dict[str, Any]:
     checks: list[dict[str, Any]] = []
     try:
         project: Project = load_project(path)

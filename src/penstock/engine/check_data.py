@@ -32,7 +32,7 @@ from typing import Literal
 import duckdb
 
 from penstock.catalog import FilesSource, ObjectSpec, Project, RowCountCheck
-from penstock.defaults import CHECK_SAMPLE_ROWS as SAMPLE_ROWS
+from penstock.defaults import CHECK_SAMPLE_ROWS
 from penstock.engine.check_blame import blame_check
 from penstock.engine.check_sample import Sample, SampleError, take_sample
 from penstock.engine.globs import NoMatch, no_match, shown
@@ -110,7 +110,7 @@ def check_object_data(
     obj: ObjectSpec,
     workdir: Path,
     *,
-    rows: int = SAMPLE_ROWS,
+    rows: int = CHECK_SAMPLE_ROWS,
 ) -> DataCheck | None:
     """Check `obj`'s files in `workdir` (a private temporary directory); None when its source
     is not a readable directory of files (the source's own check says so)."""

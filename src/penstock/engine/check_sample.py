@@ -17,6 +17,8 @@ few MiB at most), never the whole file.
 from __future__ import annotations
 
 import shutil
+from csv import Error as CsvError
+from csv import reader as csv_reader
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +31,7 @@ from penstock.sql import literal
 
 _READ_BLOCK = 256 * 1024
 _WHOLE_LIMIT_FACTOR = 8  # a file that cannot be cut is sampled whole up to 8 × max_bytes
+_UTF16_BOMS = (b"\xfe\xff", b"\xff\xfe")
 _STRAY_QUOTE_LINES = 100
 
 
@@ -97,36 +100,36 @@ def _text_head(
     rows: int,
     max_bytes: int,
 ) -> Sample:
-    head, at_end = _read_head(source, rows=rows, max_bytes=max_bytes)
-    header = 1 if file_format == "csv" and (csv is None or csv.header) else 0
-    cut, found_all = _cut(head, file_format, csv, header + rows)
-    if at_end and (not found_all or not head[len(cut) :].strip()):
-        # the file holds no more than the records asked for: the sample is all of it
-        target.write_bytes(head)
-        return Sample(target, complete=True)
-    target.write_bytes(cut)
-    return Sample(target, complete=False)
-
-
-def _read_head(source: Path, *, rows: int, max_bytes: int) -> tuple[bytes, bool]:
-    """Up to `max_bytes` decompressed bytes from the start of `source` (fewer once they hold
-    comfortably more lines than `rows`), and whether that is the whole file. A head without
-    a single line break is read further, up to 8 × `max_bytes`."""
+    """The first `rows` records (after the header) that fit in `max_bytes`. Read in blocks
+    until the head holds as many lines as records asked for (more while records turn out to
+    span lines), the budget is spent, or the file ends. A head without a single line break
+    is read further, up to 8 × `max_bytes`."""
+    records = rows + (1 if file_format == "csv" and (csv is None or csv.header) else 0)
     chunks: list[bytes] = []
     size = lines = 0
+    wanted = records + 1
     try:
         with pa.input_stream(str(source), compression=compression_of(source)) as stream:
             while True:
                 block = stream.read(_READ_BLOCK)
-                if not block:
-                    return b"".join(chunks), True
+                at_end = not block
                 chunks.append(block)
                 size += len(block)
                 lines += block.count(b"\n")
-                # with quoted line breaks a record spans lines: read a few more than asked
-                enough = lines > 2 * rows + 2 or size >= max_bytes
-                if enough and (lines or size >= _WHOLE_LIMIT_FACTOR * max_bytes):
-                    return b"".join(chunks), False
+                over = size >= max_bytes and (lines or size >= _WHOLE_LIMIT_FACTOR * max_bytes)
+                if not (at_end or over or lines >= wanted):
+                    continue
+                head = b"".join(chunks)
+                chunks = [head]
+                cut, found_all = _cut(head, file_format, csv, records)
+                if at_end and (not found_all or not head[len(cut) :].strip()):
+                    # the file holds no more than the records asked for: all of it
+                    target.write_bytes(head)
+                    return Sample(target, complete=True)
+                if found_all or at_end or over:
+                    target.write_bytes(cut)
+                    return Sample(target, complete=False)
+                wanted = 2 * lines  # records span lines: read on
     except (OSError, pa.ArrowException) as exc:
         raise SampleError(str(exc)) from exc
 
@@ -134,52 +137,73 @@ def _read_head(source: Path, *, rows: int, max_bytes: int) -> tuple[bytes, bool]
 def _cut(head: bytes, file_format: str, csv: CsvOptions | None, records: int) -> tuple[bytes, bool]:
     """`head` cut after its `records`-th record, or after its last whole record; and whether
     it holds that many."""
-    newline, quote, escape, start = (
-        _markers(head, csv) if file_format == "csv" else (b"\n", b"", b"", 0)
-    )
-    width = len(newline)
-    cut = None
-    found = lines = lines_at_cut = 0
-    inside = False  # within a quoted value
-    position = start
-    while found < records:
-        end = head.find(newline, position)
-        while end != -1 and (end - start) % width:  # UTF-16: a line break is aligned
-            end = head.find(newline, end + 1)
-        if end == -1:
-            break
-        if quote:
-            segment = head[position:end]
-            quotes = segment.count(quote) - (segment.count(escape) if escape else 0)
-            inside ^= quotes % 2 == 1
-        position = end + width
-        lines += 1
-        if not inside:
-            cut, lines_at_cut = position, lines
-            found += 1
-    # no record end after a quote that stays open for most of the head: a stray quote, not a
-    # long quoted value; keep whole lines, and the parser says what it makes of it
-    stray = inside and lines - lines_at_cut > max(_STRAY_QUOTE_LINES, lines // 2)
-    if cut is None or stray:
-        cut = position if lines else len(head)
-    return head[:cut], found == records
+    encoding, start = _encoding(head, csv) if file_format == "csv" else ("utf-8", 0)
+    newline = "\n".encode(encoding)
+    ends = _line_ends(head, newline, start)
+    if file_format == "csv":
+        lines, found = _csv_lines(head[start:].decode(encoding, "replace"), csv, records)
+    else:
+        lines = found = min(records, len(ends))
+    if lines == 0:
+        return head, False
+    return head[: ends[lines - 1]], found == records
 
 
-def _markers(head: bytes, csv: CsvOptions | None) -> tuple[bytes, bytes, bytes, int]:
-    """A CSV file's line break, quote and escaped quote as bytes in its encoding, and where
-    its text starts (past a UTF-16 byte order mark)."""
-    options = csv or CsvOptions()
-    encoding: str = options.encoding
-    start = 0
+def _encoding(head: bytes, csv: CsvOptions | None) -> tuple[str, int]:
+    """The Python codec of a CSV file's encoding, and where its text starts (past a UTF-16
+    byte order mark)."""
+    encoding: str = (csv or CsvOptions()).encoding
     if encoding == "utf-16":
-        encoding = "utf-16-be" if head.startswith(b"\xfe\xff") else "utf-16-le"
-        start = 2 if head[:2] in (b"\xfe\xff", b"\xff\xfe") else 0
+        big = head.startswith(b"\xfe\xff")
+        return ("utf-16-be" if big else "utf-16-le"), 2 if head[:2] in _UTF16_BOMS else 0
     try:
-        newline = "\n".encode(encoding)
+        "\n".encode(encoding)
     except LookupError:  # an encoding only DuckDB knows: its line breaks are ASCII's
-        encoding = "latin-1"
-        newline = b"\n"
-    escape = b""
-    if options.escape != options.quote:
-        escape = (options.escape + options.quote).encode(encoding, "replace")
-    return newline, options.quote.encode(encoding, "replace"), escape, start
+        return "latin-1", 0
+    return encoding, 0
+
+
+def _line_ends(head: bytes, newline: bytes, start: int) -> list[int]:
+    """The offset just past each line break of `head` (aligned to the code unit in UTF-16)."""
+    ends: list[int] = []
+    width = len(newline)
+    position = head.find(newline, start)
+    while position != -1:
+        if (position - start) % width == 0:
+            ends.append(position + width)
+            position = head.find(newline, position + width)
+        else:
+            position = head.find(newline, position + 1)
+    return ends
+
+
+def _csv_lines(text: str, options: CsvOptions | None, records: int) -> tuple[int, int]:
+    """How many whole lines of `text` hold its first `records` CSV records (a quoted value
+    may hold line breaks, a quote inside an unquoted value is text, as in DuckDB's reader),
+    and how many records that is. The last record of `text` counts only when a line break
+    follows it and it holds no open quote."""
+    csv_options = options or CsvOptions()
+    lines = text.split("\n")[:-1]  # whole lines only: the text after the last break is cut
+    reader = csv_reader(
+        (line + "\n" for line in lines),
+        delimiter=csv_options.delimiter,
+        quotechar=csv_options.quote,
+        escapechar=None if csv_options.escape == csv_options.quote else csv_options.escape,
+        doublequote=csv_options.escape == csv_options.quote,
+        strict=True,
+    )
+    taken = found = 0
+    try:
+        for _ in reader:
+            if found == records:
+                break
+            found += 1
+            taken = reader.line_num
+    except CsvError:
+        # a quote left open: near the end of the head, a quoted value cut short (the record
+        # is dropped); open for most of it, a stray quote: keep the lines, and the sample
+        # shows the parser's complaint as the whole file would
+        if len(lines) - taken > max(_STRAY_QUOTE_LINES, len(lines) // 2):
+            kept = min(len(lines), taken + records - found)  # a record a line, from there
+            return kept, found + kept - taken
+    return taken, found
