@@ -132,8 +132,8 @@ def test_check_json_gives_each_object_s_findings(tmp_path: Path, cli: Cli) -> No
         "extra_columns": [],
         "suggested_settings": [],
         "rule_failures": [
-            {"reason": "min:amount", "rows": 1, "share": 0.25},
-            {"reason": "type:amount", "rows": 1, "share": 0.25},
+            {"reason": "min:amount", "rows": 1, "share": 0.25, "example": "-1"},
+            {"reason": "type:amount", "rows": 1, "share": 0.25, "example": "x"},
         ],
         "malformed": 0,
         "no_match": None,

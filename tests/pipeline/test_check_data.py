@@ -124,8 +124,8 @@ def test_the_sampled_failure_share_per_rule(tmp_path: Path) -> None:
         "landing/orders/a.csv: 200 of 1,000 sampled row(s) would fail a rule (20.0%); per rule:"
     )
     assert [" ".join(d.split()) for d in warning["details"]] == [
-        "type:amount 125 12.5%",
-        "min:amount 75 7.5%",
+        'type:amount 125 12.5% e.g. "abc"',
+        'min:amount 75 7.5% e.g. "-1"',
     ]
     assert "landing/orders/a.csv: sampled its first 1,000 record(s)" in _lines(report, "ok")
     # a larger sample when asked for

@@ -79,6 +79,7 @@ class RuleFailure:
     reason: str  # `type:amount`
     rows: int
     share: float  # of the sampled records
+    example: str | None = None  # the first failing value as written (a column's rule)
 
 
 @dataclass
@@ -299,7 +300,9 @@ class _SampleCheck:
             ((r, n) for r, n in v.reason_counts.items() if r not in skipped and rows),
             key=lambda rc: (-rc[1], rc[0]),
         )
-        report.rule_failures = [RuleFailure(r, n, n / rows) for r, n in failing]
+        report.rule_failures = [
+            RuleFailure(r, n, n / rows, self._example(v, r)) for r, n in failing
+        ]
         if failing:
             width = max(len(r) for r, _ in failing)
             invalid = self._rows_failing(v, skipped)
@@ -307,7 +310,11 @@ class _SampleCheck:
                 "warning",
                 f"{self.name}: {invalid:,} of {rows:,} sampled row(s) would fail a rule "
                 f"({_percent(invalid / rows)}); per rule:",
-                [f"{r:<{width}}  {n:>7,}  {_percent(n / rows):>6}" for r, n in failing],
+                [
+                    f"{f.reason:<{width}}  {f.rows:>7,}  {_percent(f.share):>6}"
+                    + (f"  e.g. {_shown_value(f.example)}" if f.example is not None else "")
+                    for f in report.rule_failures
+                ],
             )
         if report.malformed:
             report.add("warning", self._malformed_message(batch, report.malformed, rows))
@@ -315,6 +322,20 @@ class _SampleCheck:
             report.add("ok", f"{self.name}: sampled {what}: every record passes the contract")
         else:
             report.findings.insert(start, Finding("ok", f"{self.name}: sampled {what}"))
+
+    def _example(self, v: BatchValidation, reason: str) -> str | None:
+        """The first value, as written, that fails a column's rule (`type:amount`); None for
+        a check or a blank value."""
+        _, _, column = reason.partition(":")
+        if column not in self.obj.columns:
+            return None
+        row = self.conn.execute(
+            f"SELECT {ident(column)} FROM {ident(v.quarantine_table)} "
+            f"WHERE list_contains(_reasons, ?) AND {ident(column)} IS NOT NULL "
+            f"ORDER BY _row_number LIMIT 1",
+            [reason],
+        ).fetchone()
+        return None if row is None or not str(row[0]).strip() else str(row[0])
 
     def _rows_failing(self, v: BatchValidation, skipped: set[str]) -> int:
         """Rows failing a rule other than those in `skipped` (a column missing from the
@@ -422,6 +443,12 @@ def _closest(column: str, names: list[str]) -> list[str]:
         by_normal.setdefault(_normal(name), name)
     close = difflib.get_close_matches(_normal(column), list(by_normal), n=_CLOSEST, cutoff=0.6)
     return [by_normal[c] for c in close]
+
+
+def _shown_value(value: str, limit: int = 40) -> str:
+    """A value for one line of text: quoted, line breaks escaped, cut at `limit`."""
+    text = value.replace("\r", "\\r").replace("\n", "\\n")
+    return f'"{text[:limit]}…"' if len(text) > limit else f'"{text}"'
 
 
 def _quoted(names: list[str]) -> str:

@@ -122,15 +122,18 @@ def _extension(name: str) -> str:
 
 def _other_patterns(pattern: str, files: list[str]) -> list[tuple[str, int]]:
     """Globs close to `pattern` that do match files, with how many files each matches: the
-    same names in another directory, another extension in the same or a close directory.
+    same names in a directory named alike or one level down, another extension in the same
+    directory or one named alike.
     The three most like `pattern` as written (most files first among equals)."""
     directory, _, name = pattern.rpartition("/")
     parents = sorted({f.rpartition("/")[0] for f in files})
-    candidates = {_join(d, name) for d in parents}
+    # the same names in a directory named like the one written, or one below it
+    below = [p for p in parents if not directory or p.startswith(f"{directory}/")]
+    close = _close_directories(directory, parents) if directory else []
+    candidates = {_join(d, name) for d in [*close, *below]}
     ext = _extension(name)
     if ext:
         stem = name[: -len(ext)]
-        close = _close_directories(directory, parents) if directory else []
         for d in [directory, *close]:
             any_ext = _regex(_join(d, f"{stem}.*"))
             exts = {_extension(f.rpartition("/")[2]) for f in files if any_ext.fullmatch(f)}
