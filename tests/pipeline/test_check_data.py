@@ -256,3 +256,17 @@ def test_on_invalid_fail_and_row_count_do_not_hide_the_shares(tmp_path: Path) ->
     # every failing row is counted (fail would stop at the first); row_count judges whole
     # files, not a sample of 1,000 records
     assert [(f.reason, f.rows) for f in data.rule_failures] == [("min:amount", 500)]
+
+
+def test_a_header_without_records_still_shows_what_is_missing(tmp_path: Path) -> None:
+    project = _project(
+        tmp_path,
+        {"landing/orders/a.csv": "order_id,order_dt,amount\n", "landing/orders/b.csv": ""},
+    )
+    report = check_project(project)
+    data = _data(report)
+    assert (data.file, data.sample_rows, data.sample_complete) == ("landing/orders/a.csv", 0, True)
+    assert [(m.column, m.closest) for m in data.missing_columns] == [("order_date", ["order_dt"])]
+    # no record would fail: a warning, not an error
+    assert report["ok"] is True
+    assert "landing/orders/a.csv: no records" in _lines(report, "warning")

@@ -262,8 +262,13 @@ class _SampleCheck:
             else f"its first {rows:,} record(s)"
         )
         start = len(report.findings)
-        missing = set(v.missing_columns)
-        for column in v.missing_columns:
+        # as validation binds them (which leaves out a file without records: a header alone
+        # still shows what is missing)
+        absent = [
+            b.name for b in bind_columns(self.obj, batch.manifest.schema) if not b.stage_column
+        ]
+        missing = set(absent)
+        for column in absent:
             required = self.obj.is_required(column)
             closest = _closest(column, v.extra_columns or header)
             report.missing_columns.append(MissingColumn(column, required, closest))
@@ -285,6 +290,8 @@ class _SampleCheck:
                 )
         for warning in batch.manifest.warnings:  # what staging warns about (an empty file)
             report.add("warning", warning)
+        if not rows and not batch.manifest.warnings:
+            report.add("warning", f"{self.name}: no records")
         report.extra_columns = list(v.extra_columns)
         if v.extra_columns and len(missing) < len(self.obj.columns):
             report.add(
