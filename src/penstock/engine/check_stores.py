@@ -1,9 +1,10 @@
 """`penstock check` reaches the warehouse and the metadata store without writing to either.
 
 A store that does not exist yet is fine (the first run creates it) as long as its directory
-can be created. An existing DuckDB warehouse is opened read-only; while a run holds it, that is
-a warning, not an error. An existing SQLite store is opened read-only and immutable (so not
-even its `-wal`/`-shm` files appear); a PostgreSQL store answers `SELECT 1`.
+can be created; the warehouse's settings (`?memory_limit=…`) are tried on a database in
+memory. An existing DuckDB warehouse is opened read-only; while a run holds it, that is a
+warning, not an error. An existing SQLite store is opened read-only and immutable (so not even
+its `-wal`/`-shm` files appear); a PostgreSQL store answers `SELECT 1`.
 """
 
 from __future__ import annotations
@@ -38,6 +39,10 @@ def reach_warehouse(project: Project) -> Reached:
             "error",
             f"warehouse engine '{scheme}' is not available yet (available: {', '.join(ENGINES)})",
         )
+    try:  # the settings on the URL, tried on an empty database in memory
+        DuckDBWarehouse(None, project.warehouse_options).close()
+    except WarehouseError as exc:
+        return Reached("error", exc.message)
     path = project.warehouse_path
     if path is None:
         return Reached("ok", f"{url} (in memory: it holds nothing between commands)")
