@@ -11,6 +11,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import psycopg
+import pytest
+
 from helpers import log_messages, write_project
 
 Cli = Callable[..., tuple[int, str, str]]
@@ -223,3 +226,34 @@ def test_check_warns_while_a_run_holds_the_warehouse(tmp_path: Path, cli: Cli) -
     assert warehouse["level"] == "warning" and warehouse["ok"] is True
     assert "in use by another process (a run?)" in warehouse["detail"]
     assert f"(PID {holder.pid})" in warehouse["detail"]
+
+
+@pytest.mark.services
+def test_check_reaches_a_postgres_store_without_creating_its_tables(
+    tmp_path: Path, cli: Cli, pg_url: str
+) -> None:
+    yml = PROJECT.replace("*.cvs", "*.csv").replace(
+        "name: shop\n", f"name: shop\nmetadata: {pg_url}\n"
+    )
+    project = write_project(tmp_path, yml, {"landing/orders/a.csv": ORDERS})
+    code, out, _ = cli("check", "-p", project, "--json")
+    assert code == 0, out
+    (store,) = [c for c in json.loads(out)["checks"] if c["what"] == "metadata store"]
+    assert store["level"] == "ok"
+    with psycopg.connect(pg_url) as conn:
+        tables = conn.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"
+        ).fetchone()
+    assert tables == (0,)
+
+
+def test_check_reports_a_postgres_store_it_cannot_reach(tmp_path: Path, cli: Cli) -> None:
+    yml = PROJECT.replace("*.cvs", "*.csv").replace(
+        "name: shop\n", "name: shop\nmetadata: postgresql://nobody@127.0.0.1:1/none\n"
+    )
+    project = write_project(tmp_path, yml, {"landing/orders/a.csv": ORDERS})
+    code, out, _ = cli("check", "-p", project, "--json")
+    assert code == 2
+    (store,) = [c for c in json.loads(out)["checks"] if c["what"] == "metadata store"]
+    assert store["level"] == "error"
+    assert store["detail"].startswith("postgresql://nobody@127.0.0.1:1/none: cannot connect: ")

@@ -21,6 +21,7 @@ from penstock.errors import WarehouseError, WarehouseLocked, first_line
 from penstock.secrets import redact
 
 Level = Literal["ok", "warning", "error"]
+_CONNECT_TIMEOUT_S = 10  # a server that does not answer is reported, not waited for
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ def reach_metadata_store(project: Project) -> Reached:
         except sqlite3.Error as exc:
             return Reached("error", redact(f"{shown}: cannot read: {exc}"))
         return Reached("ok", shown)
-    engine = sa.create_engine(parsed)
+    engine = sa.create_engine(parsed, connect_args={"connect_timeout": _CONNECT_TIMEOUT_S})
     try:
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
