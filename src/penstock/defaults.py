@@ -7,3 +7,6 @@ from __future__ import annotations
 
 DEFAULT_WAIT_SECONDS = 30.0
 """How long a run waits for another process to release the warehouse (seconds)."""
+
+CHECK_SAMPLE_ROWS = 1_000
+"""How many records of each object's first file `penstock check` reads and validates."""

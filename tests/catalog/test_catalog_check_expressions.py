@@ -100,5 +100,5 @@ def test_unsafe_or_invalid_expressions_are_refused_at_their_line(
         _load(tmp_path, expression)
     (error,) = info.value.errors
     text = error.message
-    prefix = "penstock.yml:17: objects.orders.checks[1].expression: "
+    prefix = "penstock.yml:17: objects.orders.checks[1].expression: check 'probe': "
     assert text.startswith(prefix + message), text

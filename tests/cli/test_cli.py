@@ -157,7 +157,7 @@ def test_check_reports_an_expression_that_does_not_compile(tmp_path: Path, cli: 
     # the project loader vets check expressions now, so it names the file and line
     assert bad["what"] == "project"
     assert bad["detail"] == (
-        "penstock.yml:10: objects.t.checks[0].expression: "
+        "penstock.yml:10: objects.t.checks[0].expression: check 'bad': "
         "unknown column 'no_such_column' (the object's columns: a)"
     )
 

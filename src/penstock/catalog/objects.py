@@ -297,7 +297,7 @@ class ObjectSpec(Model):
                 types = {name: spec.column_type.duckdb_type for name, spec in columns.items()}
                 problem = expression_problem(check.expression, types)
                 if problem is not None:
-                    problems.append(((index, "expression"), problem))
+                    problems.append(((index, "expression"), f"check '{check.name}': {problem}"))
             if check.name in seen:
                 where: tuple[str | int, ...] = (index, "name")
                 if isinstance(check, RowCountCheck):

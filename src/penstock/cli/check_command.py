@@ -1,31 +1,56 @@
-"""`penstock check`: the project files, the warehouse, the store and the sources."""
+"""`penstock check`: the project files, the warehouse, the store, the sources and their data."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from penstock.cli.render import (
     console,
     print_json,
 )
-from penstock.cli.shared import JsonOpt, ProjectOpt, app
+from penstock.cli.shared import JsonOpt, ProjectOpt, app, example
+from penstock.defaults import CHECK_SAMPLE_ROWS
+
+_MARKS = {"ok": "[green]ok[/]     ", "warning": "[yellow]warning[/]", "error": "[red]error[/]  "}
 
 
-@app.command()
-def check(project: ProjectOpt = Path(), as_json: JsonOpt = False) -> None:
-    """Validate the project files and reach its warehouse, metadata store and sources."""
+@app.command(epilog=example("penstock check --sample 10000"))
+def check(
+    project: ProjectOpt = Path(),
+    sample: Annotated[
+        int,
+        typer.Option(
+            "--sample",
+            metavar="ROWS",
+            min=1,
+            help="Records to read from the first file of each object (only its head is read).",
+        ),
+    ] = CHECK_SAMPLE_ROWS,
+    as_json: JsonOpt = False,
+) -> None:
+    """Validate the project, reach its warehouse, metadata store and sources, and check a
+    sample of each object's first file against its contract. Writes nothing.
+
+    Exits 2 when something is broken: the project, an unreachable store or directory, a file
+    that cannot be read, a required column missing from a header. Warnings (a glob matching
+    no file, rows that would fail a rule, extra columns) keep exit code 0.
+    """
     from penstock.engine.check import check_project
 
-    report = check_project(project)
+    report = check_project(project, sample_rows=sample)
     if as_json:
         print_json(report)
     else:
         for item in report["checks"]:
-            mark = "[green]ok[/]" if item["ok"] else "[red]error[/]"
-            if item["ok"] and item.get("warning"):
-                mark = "[yellow]warning[/]"
-            console.print(f"{mark}  {item['what']}: {item['detail']}")
+            mark = _MARKS[item["level"]]
+            console.print(
+                f"{mark}  {escape(item['what'])}: {escape(item['detail'])}", highlight=False
+            )
+            for line in item["details"]:
+                console.print(f"           {escape(line)}", highlight=False)
     if not report["ok"]:
         raise typer.Exit(2)

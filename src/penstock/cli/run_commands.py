@@ -69,10 +69,16 @@ def print_run(result: RunResult, project: Project, as_json: bool) -> None:
                     if result.restage is not None
                     else {}
                 ),
+                "no_match": [{**vars(m), "message": m.message} for m in result.no_match],
+                "nothing_matched": result.nothing_matched,
             }
         )
         return
     console.print(summary_table(summaries))
+    for miss in result.no_match:
+        console.print(f"[yellow]warning[/] {escape(miss.message)}", highlight=False)
+    if result.nothing_matched:
+        console.print("Nothing was staged: no file matched the glob of any selected object.")
     for failure in result.failures:
         where = failure.source_file or failure.batch_id or ""
         err_console.print(

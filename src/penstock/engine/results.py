@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Literal
 if TYPE_CHECKING:
     from penstock.engine.restage import RestageOutcome
 
+from penstock.engine.globs import NoMatch
+
 BatchStatus = Literal["success", "warning", "failed", "skipped"]
 
 
@@ -68,6 +70,8 @@ class RunResult:
     outcomes: list[BatchOutcome] = field(default_factory=list)
     # `rebuild --restage` only: what became of each staged batch (engine/restage.py)
     restage: list[RestageOutcome] | None = None
+    no_match: list[NoMatch] = field(default_factory=list)  # objects whose glob matched no file
+    nothing_matched: bool = False  # no selected object's glob matched a file
 
     @property
     def failures(self) -> list[BatchOutcome]:

@@ -16,6 +16,7 @@ from typing import Any
 
 from penstock.catalog import ObjectSpec, Project
 from penstock.engine.failures import describe, skip_command, skip_hint
+from penstock.engine.globs import no_match
 from penstock.engine.restage import restage_object
 from penstock.engine.results import BatchOutcome, BatchStatus, RunResult, object_outcome
 from penstock.errors import TableMismatch, TransientError, first_line
@@ -56,6 +57,7 @@ class Runner:
         with self._finishing(result):
             for obj in objects:
                 self._guard(result, obj, partial(self._run_object, result, obj))
+        result.nothing_matched = bool(objects) and len(result.no_match) == len(objects)
         return self._finish(result)
 
     def rebuild(self, selector: str | None = None, *, restage: bool = False) -> RunResult:
@@ -189,6 +191,8 @@ class Runner:
         staged = self.lake.batches(obj.name)  # every manifest is read once per run
         found = source.discover(obj, known_files(staged, self.lake.read_file_index(obj.name)))
         total = len(found.new) + len(found.unchanged) + len(found.unsettled)
+        if total == 0:
+            self._note_no_match(result, obj, source)
         self._log(
             result,
             "info",
@@ -233,6 +237,13 @@ class Runner:
         # a rebuild killed halfway left batches to load again: they keep their first load time
         replayed = self.warehouse.original_load_times(obj) if pending else {}
         self._load_pending(result, obj, pending, replayed)
+
+    def _note_no_match(self, result: RunResult, obj: ObjectSpec, source: FilesSourceReader) -> None:
+        """A glob that matched no file is a warning (with the near misses), and the run's
+        output lists it."""
+        miss = no_match(obj.name, self.project.root, source.root, obj.files or "*")
+        result.no_match.append(miss)
+        self._log(result, "warning", miss.message, obj, event="no_match", pattern=miss.pattern)
 
     def _note_added_columns(
         self, result: RunResult, obj: ObjectSpec, loaded: list[StagedBatch]
