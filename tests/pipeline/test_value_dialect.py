@@ -287,7 +287,7 @@ def test_json_lines_string_values(tmp_path: Path) -> None:
   sales:
     source: landing
     files: "sales.jsonl"
-    null_values: [NA]
+    null_values: [NA, ""]
     date_format: "%b %d %Y"
     decimal_separator: ","
     thousands_separator: "."
@@ -302,16 +302,24 @@ def test_json_lines_string_values(tmp_path: Path) -> None:
         {"id": 1, "day": "Jan 1 2000", "amount": "1.234,50", "note": "NA"},
         {"id": 2, "day": "NA", "amount": "12.34,5", "note": "fine"},
         {"id": 3, "day": "2000-01-01", "amount": "NA", "note": " NA "},
+        # the token "" makes blank text NULL in a text column too; a token inside a longer
+        # value is no token
+        {"id": 4, "day": "Feb 2 2000", "amount": "1,5", "note": " \t "},
+        {"id": 5, "day": "Feb 3 2000", "amount": "NAN", "note": "BANANA"},
+        {"id": 6, "day": "Feb 4 2000", "amount": "2", "note": "BANANA"},
     ]
     text = "".join(json.dumps(r) + "\n" for r in records)
     project = write_project(tmp_path, yml, {"landing/sales.jsonl": text})
     penstock.run(project)
-    assert query(project, "SELECT id, day, amount, note FROM sales") == [
-        (1, date(2000, 1, 1), Decimal("1234.50"), None)
+    assert query(project, "SELECT id, day, amount, note FROM sales ORDER BY id") == [
+        (1, date(2000, 1, 1), Decimal("1234.50"), None),
+        (4, date(2000, 2, 2), Decimal("1.50"), None),
+        (6, date(2000, 2, 4), Decimal("2.00"), "BANANA"),
     ]
     assert _reasons(project, "sales") == [
         (2, ["type:amount"]),
         (3, ["type:day", "required:amount"]),
+        (5, ["type:amount"]),
     ]
 
 

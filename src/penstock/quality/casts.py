@@ -86,15 +86,20 @@ def blank_sql(raw: str, raw_is_text: bool) -> str:
     return f"({raw} IS NULL)"
 
 
-def null_token_sql(raw: str, null_values: Sequence[str]) -> str:
+def null_token_sql(raw: str, null_values: Sequence[str], *, blank_too: bool = False) -> str:
     """TRUE when a text value is one of the null tokens, once stripped of the whitespace around
-    it (trimmed only for the rare values that carry some); never NULL."""
+    it; never NULL. Only values that contain a token are trimmed (trimming is slow). The token
+    "" matches a blank value only with `blank_too`: elsewhere blank is missing already."""
     tokens = f"({', '.join(literal(t) for t in null_values)})"
-    return (
-        f"(CASE WHEN {raw} IN {tokens} THEN true "
-        f"WHEN regexp_matches({raw}, {literal(_EDGE_WHITESPACE)}) "
-        f"THEN trim({raw}, {WHITESPACE_SQL}) IN {tokens} ELSE false END)"
-    )
+    whens = [f"WHEN {raw} IN {tokens} THEN true"]
+    words = [t for t in null_values if t]
+    if words:
+        contains = " OR ".join(f"contains({raw}, {literal(w)})" for w in words)
+        listed = ", ".join(literal(w) for w in words)
+        whens.append(f"WHEN {contains} THEN trim({raw}, {WHITESPACE_SQL}) IN ({listed})")
+    if blank_too and "" in null_values:
+        whens.append(f"WHEN {blank_sql(raw, True)} THEN true")
+    return f"(CASE {' '.join(whens)} ELSE false END)"
 
 
 def missing_sql(raw: str, raw_is_text: bool, dialect: ColumnDialect = PLAIN) -> str:
@@ -203,10 +208,9 @@ def separated_number_pattern(column_type: ColumnType, dialect: ColumnDialect) ->
 def _plain_number(text: str, dialect: ColumnDialect) -> str:
     """A number written with the dialect's separators, rewritten with a `.` mark and no groups
     (only for text its pattern matched)."""
-    if dialect.thousands_separator is None:
-        return f"replace({text}, {literal(dialect.decimal_separator)}, '.')"
-    marks = literal(dialect.decimal_separator + dialect.thousands_separator)
-    return f"translate({text}, {marks}, '.')"
+    if dialect.thousands_separator is not None:  # replace is twice as fast as translate
+        text = f"replace({text}, {literal(dialect.thousands_separator)}, '')"
+    return f"replace({text}, {literal(dialect.decimal_separator)}, '.')"
 
 
 def _read_by_pattern(text: str, pattern: str, spec: ColumnSpec) -> str:
@@ -351,5 +355,7 @@ def strict_cast_sql(
     else:
         value = _from_native(raw, spec, stage_type)
     if raw_is_text and dialect.null_values:
-        return f"CASE WHEN {null_token_sql(raw, dialect.null_values)} THEN NULL ELSE {value} END"
+        text = spec.column_type.family == "text"
+        token = null_token_sql(raw, dialect.null_values, blank_too=text)
+        return f"CASE WHEN {token} THEN NULL ELSE {value} END"
     return value
