@@ -181,13 +181,16 @@ ZONES_YML = (
       oslo: {type: timestamp, timezone: Europe/Oslo}
       instant: {type: timestamptz}
       oslo_instant: {type: timestamptz, timezone: Europe/Oslo}
+      named: {type: timestamptz, format: "%Y-%m-%d %H:%M %Z"}
 """
 )
 
-ZONES_CSV = """id,local,oslo,instant,oslo_instant
-1,01.07.2024 12:00,01.07.2024 12:00 +00:00,01.07.2024 12:00 +02:00,01.07.2024 12:00
-2,01.07.2024 12:00 +02:00,,,31.03.2024 02:30
-"""
+ZONES_CSV = (
+    "id,local,oslo,instant,oslo_instant,named\n"
+    "1,01.07.2024 12:00,01.07.2024 12:00 +00:00,01.07.2024 12:00 +02:00,01.07.2024 12:00,"
+    "2024-07-01 12:00 Europe/Oslo\n"
+    "2,01.07.2024 12:00 +02:00,,,31.03.2024 02:30,2024-07-01 12:00 Mars/Base\n"
+)
 
 
 def test_offsets_follow_the_timestamp_rules(tmp_path: Path) -> None:
@@ -195,8 +198,8 @@ def test_offsets_follow_the_timestamp_rules(tmp_path: Path) -> None:
     penstock.run(project)
     got = query(
         project,
-        "SELECT id, local::VARCHAR, oslo::VARCHAR, instant::VARCHAR, oslo_instant::VARCHAR "
-        "FROM readings",
+        "SELECT id, local::VARCHAR, oslo::VARCHAR, instant::VARCHAR, oslo_instant::VARCHAR, "
+        "named::VARCHAR FROM readings",
     )
     assert got == [
         (
@@ -205,11 +208,12 @@ def test_offsets_follow_the_timestamp_rules(tmp_path: Path) -> None:
             "2024-07-01 14:00:00",  # converted to the column's zone
             "2024-07-01 10:00:00+00",  # the offset honoured (the session runs in UTC)
             "2024-07-01 10:00:00+00",  # a local time in Europe/Oslo
+            "2024-07-01 10:00:00+00",  # %Z reads a zone name
         )
     ]
     # an offset into a timestamp without timezone fails as with ISO text; a local time the
-    # zone skips (DST gap) fails
-    assert _reasons(project, "readings") == [(2, ["type:local", "type:oslo_instant"])]
+    # zone skips (DST gap) fails, and so does an unknown zone name
+    assert _reasons(project, "readings") == [(2, ["type:local", "type:oslo_instant", "type:named"])]
 
 
 AMOUNTS_YML = (
