@@ -223,3 +223,43 @@ def test_the_dialect_is_part_of_the_catalog_version(write_files: WriteFiles) -> 
     changed = text.replace('date_format: "%d/%m/%Y"', 'date_format: "%m/%d/%Y"')
     second = load_project(write_files({"penstock.yml": changed})).project_hash
     assert first != second
+
+
+def test_a_timestamp_column_no_pattern_could_fill_is_refused(
+    write_files: WriteFiles, load_errors: LoadErrors
+) -> None:
+    root = write_files(
+        {
+            "penstock.yml": """
+            name: shop
+            sources:
+              landing: {kind: files, path: ./landing, timestamp_format: "%d.%m.%Y %H:%M %z"}
+            objects:
+              own:
+                source: landing
+                files: "own/*.csv"
+                timestamp_format: ["%Y-%m-%d %H:%M %Z", "%Y-%m-%d %H:%M:%S %z"]
+                columns:
+                  local: {type: timestamp}
+                  oslo: {type: timestamp, timezone: Europe/Oslo}
+                  instant: {type: timestamptz}
+                  mixed: {type: timestamp, format: ["%d.%m.%Y %H:%M %z", "%d.%m.%Y %H:%M"]}
+                  zoned: {type: timestamp, format: "%d.%m.%Y %H:%M %z"}
+              inherited:
+                source: landing
+                files: "inherited/*.csv"
+                columns:
+                  local: {type: timestamp}
+            """
+        }
+    )
+    rule = (
+        "every pattern reads an offset (%z or %Z), but timestamp column '{}' holds local "
+        "times: declare its timezone: (to convert to), use type timestamptz, or add a pattern "
+        "without an offset"
+    )
+    assert load_errors(root) == [
+        "penstock.yml:8: objects.own.timestamp_format: " + rule.format("local"),
+        "penstock.yml:14: objects.own.columns.zoned.format: " + rule.format("zoned"),
+        "penstock.yml:19: objects.inherited.columns.local: " + rule.format("local"),
+    ]

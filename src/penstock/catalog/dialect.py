@@ -223,8 +223,9 @@ def apply_source_defaults(
     objects: Mapping[str, Any], sources: Mapping[str, Any]
 ) -> tuple[dict[str, Any], Problems]:
     """Each object with the dialect keys it leaves unset taken from its source, and the
-    separator clashes found (key paths from the project's top: a source's own clash is
-    reported at the source, an object's at the key it declares)."""
+    problems found in the result (key paths from the project's top): separators that clash (a
+    source's own clash is reported at the source, an object's at the key it declares), and a
+    timestamp column that no pattern could ever fill."""
     problems: Problems = []
     for name, source in sources.items():
         if isinstance(source, ValueDialect):
@@ -251,8 +252,36 @@ def apply_source_defaults(
             if update.keys() & {"decimal_separator", "thousands_separator"}:
                 problem += f" (one from the defaults of source '{getattr(obj, 'source', '')}')"
             problems.append((("objects", name, _blamed(obj)), problem))
+        problems.extend(_offsets_only(name, obj, result))
         merged[name] = result
     return merged, problems
+
+
+def _offsets_only(name: str, declared: ValueDialect, obj: ValueDialect) -> Problems:
+    """Timestamp columns without `timezone:` whose every pattern reads an offset: such a
+    column holds local times, so no value could load (as an ISO value with an offset fails)."""
+    problems: Problems = []
+    columns: Mapping[str, Any] = getattr(obj, "columns", {})
+    for column, spec in columns.items():
+        patterns = spec.format or obj.timestamp_format
+        if spec.type != "timestamp" or spec.timezone or not patterns:
+            continue
+        if not all(has_zone(pattern) for pattern in patterns):
+            continue
+        where: tuple[str | int, ...] = ("objects", name, "columns", column)
+        if spec.format:
+            where += ("format",)
+        elif declared.timestamp_format:
+            where = ("objects", name, "timestamp_format")
+        problems.append(
+            (
+                where,
+                f"every pattern reads an offset (%z or %Z), but timestamp column '{column}' "
+                "holds local times: declare its timezone: (to convert to), use type "
+                "timestamptz, or add a pattern without an offset",
+            )
+        )
+    return problems
 
 
 def _blamed(model: ValueDialect) -> str:
