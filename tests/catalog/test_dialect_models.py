@@ -96,7 +96,7 @@ def test_patterns_and_tokens_errors_name_file_line_and_key(
               landing:
                 kind: files
                 path: ./landing
-                null_values: [NA, -999, " x"]
+                null_values: [NA, -999, " x", off]
             objects:
               a:
                 source: landing
@@ -127,6 +127,8 @@ def test_patterns_and_tokens_errors_name_file_line_and_key(
         'is written ("-999")',
         "penstock.yml:7: sources.landing.null_values[2]: ' x' has surrounding whitespace, which "
         "every value loses before it is matched: it could never match",
+        "penstock.yml:7: sources.landing.null_values[3]: expected text: quote the token "
+        "(unquoted, YAML reads yes, no, on and off as true or false)",
         "penstock.yml:14: objects.a.date_format[1]: invalid strftime pattern '%Q/%m/%Y': "
         "Unrecognized format for strftime/strptime: %Q",
         "penstock.yml:15: objects.a.date_format[2]: '%d/%m': a pattern must name a whole day: "

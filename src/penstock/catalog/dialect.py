@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     from penstock.catalog.columns import ColumnSpec
 
 TemporalFamily = Literal["date", "timestamp"]
+# (key path below the validated value, message): what LocatedError carries
+Problems = list[tuple[tuple[str | int, ...], str]]
 
 # whitespace a value loses before it is compared (casts.py trims the same set)
 _TRIMMED = " \t\n\r\x0b\x0c\xa0"
@@ -109,7 +111,7 @@ def format_problem(pattern: str, family: TemporalFamily) -> str | None:
 
 def check_formats(value: Any, family: TemporalFamily) -> tuple[str, ...] | None:
     """A pattern or a list of patterns, checked, as a tuple (None stays None)."""
-    from penstock.catalog.columns import LocatedError
+    from penstock.catalog.columns import LocatedError  # columns.py imports this module
 
     if value is None:
         return None
@@ -122,7 +124,7 @@ def check_formats(value: Any, family: TemporalFamily) -> tuple[str, ...] | None:
         raise ValueError("expected a strftime pattern or a list of them")
     if not value:
         raise ValueError("list at least one pattern")
-    problems: list[tuple[tuple[str | int, ...], str]] = []
+    problems: Problems = []
     for index, item in enumerate(value):
         if not isinstance(item, str):
             problems.append(((index,), "expected a strftime pattern (a string)"))
@@ -156,16 +158,24 @@ class ValueDialect(BaseModel):
     @field_validator("null_values", mode="before")
     @classmethod
     def _check_null_values(cls, value: Any) -> Any:
-        from penstock.catalog.columns import LocatedError
+        from penstock.catalog.columns import LocatedError  # columns.py imports this module
 
         if value is None:
             return None
         if not isinstance(value, list | tuple):
             raise ValueError('expected a list of text tokens, e.g. [NA, "", "N/A"]')
-        problems: list[tuple[tuple[str | int, ...], str]] = []
+        problems: Problems = []
         for index, item in enumerate(value):
-            if not isinstance(item, str):
-                shown = "null" if item is None else str(item).lower()
+            if isinstance(item, bool):
+                problems.append(
+                    (
+                        (index,),
+                        "expected text: quote the token (unquoted, YAML reads yes, no, on "
+                        "and off as true or false)",
+                    )
+                )
+            elif not isinstance(item, str):
+                shown = "null" if item is None else str(item)
                 problems.append(
                     ((index,), f'expected text: quote the token as it is written ("{shown}")')
                 )
@@ -214,9 +224,6 @@ class ValueDialect(BaseModel):
                 )
             return f"decimal_separator and thousands_separator are both {decimal!r}"
         return None
-
-
-Problems = list[tuple[tuple[str | int, ...], str]]
 
 
 def apply_source_defaults(
