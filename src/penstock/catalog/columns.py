@@ -21,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 
+from penstock.catalog.dialect import check_formats
 from penstock.catalog.scratch import scratch_connection
 from penstock.catalog.types import ColumnType, TypeFamily, parse_type
 
@@ -125,6 +126,8 @@ class ColumnSpec(_Model):
     type: str
     # before min/max/in: their validators read it
     timezone: str | None = None
+    # strftime pattern(s) for this date / timestamp column, replacing the object's (dialect.py)
+    format: tuple[str, ...] | None = None
     required: StrictBool = False
     min: int | float | str | None = None
     max: int | float | str | None = None
@@ -154,6 +157,19 @@ class ColumnSpec(_Model):
                 f"unknown time zone {value!r} (use an IANA name such as Europe/Oslo, or UTC)"
             )
         return value
+
+    @field_validator("format", mode="before")
+    @classmethod
+    def _check_format(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None:
+            return None
+        family = _family(info)
+        if family is not None and family not in ("date", "timestamp"):
+            raise ValueError(
+                "format applies to date, timestamp and timestamptz columns, "
+                f"not {info.data.get('type')}"
+            )
+        return check_formats(value, "date" if family == "date" else "timestamp")
 
     @field_validator("min", "max", mode="before")
     @classmethod

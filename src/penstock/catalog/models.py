@@ -22,6 +22,7 @@ from penstock.catalog.columns import (
     RowCountBounds,
     RowCountCheck,
 )
+from penstock.catalog.dialect import apply_source_defaults
 from penstock.catalog.objects import (
     SOURCE_KINDS,
     FilesSource,
@@ -160,6 +161,15 @@ class Project(Model):
     @classmethod
     def _absolute_root(cls, value: Path) -> Path:
         return value if value.is_absolute() else value.resolve()
+
+    @model_validator(mode="after")
+    def _source_defaults(self) -> "Project":
+        """Objects take the value-dialect keys they leave unset from their source."""
+        objects, problems = apply_source_defaults(self.objects, self.sources)
+        if problems:
+            raise LocatedError(problems)
+        object.__setattr__(self, "objects", objects)
+        return self
 
     @model_validator(mode="after")
     def _compute_hash(self) -> "Project":

@@ -23,6 +23,7 @@ from penstock.catalog.columns import (
     LocatedError,
     RowCountCheck,
 )
+from penstock.catalog.dialect import ValueDialect
 from penstock.catalog.expressions import expression_problem
 
 FileFormat = Literal["csv", "jsonl", "parquet"]
@@ -95,11 +96,12 @@ def duration_seconds(text: str) -> float:
     return float(match["amount"]) * _DURATION_UNITS[match["unit"]]
 
 
-class FilesSource(Model):
+class FilesSource(Model, ValueDialect):
     """Files in a directory (local, for now): objects pick theirs with a glob.
 
     `settle`: a file modified more recently than this is still being delivered and waits for
     a later run (a writer that is still copying it would otherwise be read half).
+    Value-dialect keys (`null_values`, `date_format`...) are defaults for its objects.
     """
 
     kind: Literal["files"]
@@ -143,7 +145,7 @@ SOURCE_KINDS: tuple[str, ...] = tuple(
 Source = Annotated[FilesSource, Field(discriminator="kind")]
 
 
-class ObjectSpec(Model):
+class ObjectSpec(Model, ValueDialect):
     """One data object: where its files are, their contract and how they load."""
 
     internal_fields: ClassVar[frozenset[str]] = frozenset({"name"})

@@ -25,6 +25,19 @@ Text values (CSV, JSONL, Parquet strings). Whitespace around a value is ignored
 Native values (Parquet with its own types) must come from the same family and survive a round
 trip: DOUBLE 1.5 into integer fails, a TIMESTAMP with a time part into a date fails, a
 TIMESTAMP WITH TIME ZONE into a plain timestamp fails unless the column declares `timezone:`.
+A nested value (STRUCT, LIST, MAP) into a text column is its JSON text.
+
+The value dialect (catalog/dialect.py) changes what text is accepted, when an object declares it:
+  null_values      a text value that is one of the tokens (after trimming) is missing: NULL
+                   in every column, typed or text
+  date_format,     the declared strftime patterns replace ISO: the first pattern that reads
+  timestamp_format the whole value (DuckDB try_strptime) decides; the value must be exact in
+  (column format)  the column's type (a date at midnight; nanoseconds only when zeros); a
+                   pattern with %z or %Z yields an instant, which follows the offset rules
+  decimal_separator, thousands_separator
+                   number columns: the declared decimal mark; groups of three digits
+                   between thousands marks (or none at all); then the rules above
+Nothing here is evaluated per value in Python: each is one SQL expression per column.
 """
 
 from __future__ import annotations
@@ -32,7 +45,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 
-from penstock.catalog import ColumnSpec
+from penstock.catalog import ColumnSpec, ColumnType
+from penstock.catalog.dialect import PLAIN, ColumnDialect, directives, has_zone
 from penstock.sql import ident, literal
 
 # the characters a blank value may consist of, and that surround a typed value harmlessly
@@ -55,6 +69,9 @@ _INTEGER_TYPES = frozenset(
 _FLOAT_TYPES = frozenset(("FLOAT", "DOUBLE", "REAL"))
 _NAIVE_TIMESTAMP_TYPES = frozenset(("TIMESTAMP", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS"))
 _ZONED_TIMESTAMP_TYPES = frozenset(("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ"))
+# DuckDB's names of nested types: STRUCT(...), MAP(...), UNION(...), a LIST `T[]`, an ARRAY `T[n]`
+_NESTED_TYPE = re.compile(r"^(STRUCT|MAP|UNION)\s*\(|\]$")
+_EDGE_WHITESPACE = f"^{_WS}|{_WS}$"
 
 
 def blank_sql(raw: str, raw_is_text: bool) -> str:
@@ -67,6 +84,37 @@ def blank_sql(raw: str, raw_is_text: bool) -> str:
             f"THEN regexp_full_match({raw}, {literal(_WS + '*')}) ELSE false END)"
         )
     return f"({raw} IS NULL)"
+
+
+def null_token_sql(raw: str, null_values: Sequence[str], *, blank_too: bool = False) -> str:
+    """TRUE when a text value is one of the null tokens, once stripped of the whitespace around
+    it; never NULL. Only values that contain a token are trimmed (trimming is slow). The token
+    "" matches a blank value only with `blank_too`: elsewhere blank is missing already."""
+    tokens = f"({', '.join(literal(t) for t in null_values)})"
+    whens = [f"WHEN {raw} IN {tokens} THEN true"]
+    words = [t for t in null_values if t]
+    if words:
+        contains = " OR ".join(f"contains({raw}, {literal(w)})" for w in words)
+        listed = ", ".join(literal(w) for w in words)
+        whens.append(f"WHEN {contains} THEN trim({raw}, {WHITESPACE_SQL}) IN ({listed})")
+    if blank_too and "" in null_values:
+        whens.append(f"WHEN {blank_sql(raw, True)} THEN true")
+    return f"(CASE {' '.join(whens)} ELSE false END)"
+
+
+def missing_sql(raw: str, raw_is_text: bool, dialect: ColumnDialect = PLAIN) -> str:
+    """TRUE when a raw value is missing: NULL, blank text, or one of the null tokens."""
+    blank = blank_sql(raw, raw_is_text)
+    if not raw_is_text or not dialect.null_values:
+        return blank
+    return f"({blank} OR {null_token_sql(raw, dialect.null_values)})"
+
+
+def raw_text_sql(raw: str, stage_type: str) -> str:
+    """A staged value as text: a nested value (STRUCT, LIST, MAP...) as JSON, not a repr."""
+    if _NESTED_TYPE.search(stage_type.upper().strip()):
+        return f"CAST(to_json({raw}) AS VARCHAR)"
+    return f"CAST({raw} AS VARCHAR)"
 
 
 def decimal_pattern(precision: int, scale: int) -> str:
@@ -136,7 +184,77 @@ def _timestamp_branches(spec: ColumnSpec) -> list[Branch]:
     return [(_NAIVE, naive), (_WITH_OFFSET, lambda t: f"timezone({literal(zone)}, {zoned(t)})")]
 
 
-def _from_text(raw: str, spec: ColumnSpec) -> str:
+def _char(character: str) -> str:
+    """One character as an RE2 escape (safe for any character)."""
+    return f"\\x{{{ord(character):x}}}"
+
+
+def separated_number_pattern(column_type: ColumnType, dialect: ColumnDialect) -> str:
+    """The number literals of a column type written with the dialect's separators: the
+    decimal mark, and groups of three digits between thousands marks (or no marks at all)."""
+    mark = _char(dialect.decimal_separator)
+    digits = "[0-9]+"
+    if dialect.thousands_separator is not None:
+        digits = f"([0-9]{{1,3}}({_char(dialect.thousands_separator)}[0-9]{{3}})+|[0-9]+)"
+    if column_type.name in ("integer", "bigint"):
+        return f"[+-]?{digits}({mark}0+)?"
+    if column_type.scale is not None:
+        # the integer digits are left to the cast: too many overflow to NULL
+        fraction = f"{mark}[0-9]{{1,{column_type.scale}}}0*" if column_type.scale else f"{mark}0+"
+        return f"[+-]?({digits}({fraction})?|{fraction})"
+    return f"[+-]?({digits}({mark}[0-9]*)?|{mark}[0-9]+)([eE][+-]?[0-9]+)?"
+
+
+def _plain_number(text: str, dialect: ColumnDialect) -> str:
+    """A number written with the dialect's separators, rewritten with a `.` mark and no groups
+    (only for text its pattern matched)."""
+    if dialect.thousands_separator is not None:  # replace is twice as fast as translate
+        text = f"replace({text}, {literal(dialect.thousands_separator)}, '')"
+    return f"replace({text}, {literal(dialect.decimal_separator)}, '.')"
+
+
+def _read_by_pattern(text: str, pattern: str, spec: ColumnSpec) -> str:
+    """`text` read by one strftime pattern, exact in the column's type, or NULL."""
+    column_type = spec.column_type
+    zone = spec.timezone
+    parsed = f"try_strptime({text}, {literal(pattern)})"
+    zoned = has_zone(pattern)
+    if "n" in directives(pattern):  # nanoseconds: exact only when they fit microseconds
+        wide, narrow = ("TIMESTAMPTZ_NS", "TIMESTAMPTZ") if zoned else ("TIMESTAMP_NS", "TIMESTAMP")
+        parsed = (
+            f"CASE WHEN CAST(CAST({parsed} AS {narrow}) AS {wide}) = {parsed} "
+            f"THEN CAST({parsed} AS {narrow}) END"
+        )
+    if zoned:  # an instant (the catalog refuses %z / %Z for a date column)
+        if column_type.with_zone:
+            return parsed
+        return f"timezone({literal(zone)}, {parsed})" if zone is not None else "NULL::TIMESTAMP"
+    if column_type.family == "date":
+        return f"CASE WHEN {parsed} = CAST({parsed} AS DATE) THEN CAST({parsed} AS DATE) END"
+    return to_instant_sql(parsed, zone) if column_type.with_zone else parsed
+
+
+def _by_patterns(raw: str, spec: ColumnSpec, patterns: Sequence[str]) -> str:
+    """The first pattern that reads the whole value decides; whitespace around it is ignored
+    (strptime itself skips leading spaces and tabs; the rest is trimmed for the rare values
+    that still fail and carry some)."""
+
+    def read(text: str) -> str:
+        whens = " ".join(
+            f"WHEN try_strptime({text}, {literal(p)}) IS NOT NULL "
+            f"THEN {_read_by_pattern(text, p, spec)}"
+            for p in patterns
+        )
+        return f"CASE {whens} END"
+
+    trimmed = read(f"trim({raw}, {WHITESPACE_SQL})")
+    return (
+        f"coalesce({read(raw)}, CASE WHEN regexp_matches({raw}, {literal(_EDGE_WHITESPACE)}) "
+        f"THEN {trimmed} END)"
+    )
+
+
+def _from_text(raw: str, spec: ColumnSpec, dialect: ColumnDialect = PLAIN) -> str:
     column_type = spec.column_type
     target = column_type.duckdb_type
 
@@ -145,6 +263,14 @@ def _from_text(raw: str, spec: ColumnSpec) -> str:
 
     def finite(text: str) -> str:
         return f"CASE WHEN isfinite({cast(text)}) THEN {cast(text)} END"
+
+    if column_type.family == "number" and not dialect.plain_numbers:
+        pattern = separated_number_pattern(column_type, dialect)
+        if column_type.name == "double":
+            return _exact(raw, [(pattern, lambda t: finite(_plain_number(t, dialect)))])
+        return _exact(raw, [(pattern, lambda t: cast(_plain_number(t, dialect)))])
+    if column_type.family in ("date", "timestamp") and dialect.formats is not None:
+        return _by_patterns(raw, spec, dialect.formats)
 
     if column_type.name in ("integer", "bigint"):
         return _exact(raw, [(_INTEGER, cast)])
@@ -213,11 +339,23 @@ def _from_native(raw: str, spec: ColumnSpec, stage_type: str) -> str:
     return f"TRY_CAST({raw} AS {target})"
 
 
-def strict_cast_sql(raw_alias: str, spec: ColumnSpec, stage_type: str, raw_is_text: bool) -> str:
+def strict_cast_sql(
+    raw_alias: str,
+    spec: ColumnSpec,
+    stage_type: str,
+    raw_is_text: bool,
+    dialect: ColumnDialect = PLAIN,
+) -> str:
     """The typed value of a raw column: exact, or NULL (see the module docstring)."""
     raw = ident(raw_alias)
     if spec.column_type.family == "text":
-        return raw if raw_is_text else f"CAST({raw} AS VARCHAR)"
-    if raw_is_text:
-        return _from_text(raw, spec)
-    return _from_native(raw, spec, stage_type)
+        value = raw if raw_is_text else raw_text_sql(raw, stage_type)
+    elif raw_is_text:
+        value = _from_text(raw, spec, dialect)
+    else:
+        value = _from_native(raw, spec, stage_type)
+    if raw_is_text and dialect.null_values:
+        text = spec.column_type.family == "text"
+        token = null_token_sql(raw, dialect.null_values, blank_too=text)
+        return f"CASE WHEN {token} THEN NULL ELSE {value} END"
+    return value

@@ -7,7 +7,9 @@ rule becomes a CASE that yields a stable reason name, gathered into the row's `_
 
 Reasons come in column declaration order (per column: required, type, min, max, in, pattern),
 then expression checks in declaration order. An empty or blank value (whitespace only: space,
-tab, CR, LF, VT, FF, no-break space) counts as missing. Rules
+tab, CR, LF, VT, FF, no-break space), or a text value that is one of the object's
+`null_values`, counts as missing. The object's value dialect (catalog/dialect.py) is applied
+here, at validation, never at staging. Rules
 other than required/type apply only to values that cast; an expression check fails only when
 it is FALSE (NULL passes, as in a SQL CHECK constraint).
 """
@@ -19,9 +21,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from penstock.catalog import ColumnSpec, ExpressionCheck, ObjectSpec
+from penstock.catalog.dialect import ColumnDialect, column_dialect
 from penstock.lake.read import ORDINAL, RESERVED_PREFIX
 from penstock.quality.bounds import value_literal
-from penstock.quality.casts import blank_sql, strict_cast_sql
+from penstock.quality.casts import missing_sql, strict_cast_sql
 from penstock.sql import ident, literal
 
 # internal names carry the reserved prefix: a source column cannot collide with them
@@ -57,8 +60,9 @@ def bind_columns(obj: ObjectSpec, stage_schema: Mapping[str, str]) -> list[Colum
     return bindings
 
 
-def _missing(binding: ColumnBinding) -> str:
-    return blank_sql(ident(binding.raw_alias), binding.raw_is_text)
+def _missing(binding: ColumnBinding, dialect: ColumnDialect) -> str:
+    """TRUE when the column's raw value is missing: NULL, blank, or a null token."""
+    return missing_sql(ident(binding.raw_alias), binding.raw_is_text, dialect)
 
 
 @dataclass(frozen=True)
@@ -73,20 +77,17 @@ def column_rules(obj: ObjectSpec, binding: ColumnBinding, now: datetime) -> list
     """The rules of one column, in the documented order."""
     spec, name = binding.spec, binding.name
     col = ident(name)
+    missing = _missing(binding, column_dialect(obj, spec))
     out = []
     typed = spec.column_type.family != "text"
     if obj.is_required(name):
         # a value that cast is present: test for blank text only where the cast gave NULL
-        missing = (
-            f"CASE WHEN {col} IS NULL THEN {_missing(binding)} ELSE false END"
-            if typed
-            else _missing(binding)
-        )
-        out.append(Rule(missing, f"required:{name}"))
+        absent = f"CASE WHEN {col} IS NULL THEN {missing} ELSE false END" if typed else missing
+        out.append(Rule(absent, f"required:{name}"))
     if typed:
         out.append(
             Rule(
-                f"CASE WHEN {col} IS NULL THEN NOT {_missing(binding)} ELSE false END",
+                f"CASE WHEN {col} IS NULL THEN NOT {missing} ELSE false END",
                 f"type:{name}",
             )
         )
@@ -105,7 +106,7 @@ def column_rules(obj: ObjectSpec, binding: ColumnBinding, now: datetime) -> list
     if not typed:
         # blank text is a missing value: `required` speaks for it, the value rules do not
         value_rules = [
-            Rule(f"CASE WHEN {_missing(binding)} THEN false ELSE {r.condition} END", r.reason)
+            Rule(f"CASE WHEN {missing} THEN false ELSE {r.condition} END", r.reason)
             for r in value_rules
         ]
     return out + value_rules
@@ -115,8 +116,14 @@ def check_rules(checks: Sequence[ExpressionCheck]) -> list[Rule]:
     return [Rule(f"NOT coalesce(({c.expression}), true)", f"check:{c.name}") for c in checks]
 
 
-def typed_expr(binding: ColumnBinding) -> str:
-    return strict_cast_sql(binding.raw_alias, binding.spec, binding.stage_type, binding.raw_is_text)
+def typed_expr(obj: ObjectSpec, binding: ColumnBinding) -> str:
+    return strict_cast_sql(
+        binding.raw_alias,
+        binding.spec,
+        binding.stage_type,
+        binding.raw_is_text,
+        column_dialect(obj, binding.spec),
+    )
 
 
 def expression_checks(obj: ObjectSpec) -> list[ExpressionCheck]:
@@ -137,7 +144,7 @@ def compile_validation(
         for b in bindings
     )
     raw_names = ", ".join(ident(b.raw_alias) for b in bindings)
-    typed_cols = ", ".join(f"{typed_expr(b)} AS {ident(b.name)}" for b in bindings)
+    typed_cols = ", ".join(f"{typed_expr(obj, b)} AS {ident(b.name)}" for b in bindings)
     rules = [r for b in bindings for r in column_rules(obj, b, now)]
     rules += check_rules(expression_checks(obj))
     # `_failed` is one cheap boolean per row; the list of reasons is built only for the rows

@@ -23,6 +23,7 @@ from penstock.lake.read import (
     staged_rows_sql,
     with_record_numbers_sql,
 )
+from penstock.quality.casts import raw_text_sql
 from penstock.quality.compile import (
     FAILED_COLUMN,
     REASONS_COLUMN,
@@ -257,7 +258,9 @@ def _create_quarantine_table(
     `_loaded` tells a row held back (false) from one that broke the contract but loads anyway
     under on_invalid warn (true): warn records every failing row, not only those held back.
     """
-    raw = ", ".join(f"CAST({ident(b.raw_alias)} AS VARCHAR) AS {ident(b.name)}" for b in bindings)
+    raw = ", ".join(
+        f"{raw_text_sql(ident(b.raw_alias), b.stage_type)} AS {ident(b.name)}" for b in bindings
+    )
     nulls = ", ".join(f"NULL::VARCHAR AS {ident(b.name)}" for b in bindings)
     reasons = REASONS_COLUMN
     if result.failed_checks:
