@@ -11,6 +11,7 @@ from collections.abc import Mapping
 import duckdb
 
 from penstock.catalog import ObjectSpec
+from penstock.catalog.dialect import column_dialect
 from penstock.quality.casts import strict_cast_sql
 from penstock.sql import ident, idents, literal
 from penstock.warehouse.base import QUARANTINE_SCHEMA
@@ -42,7 +43,7 @@ def read_quarantine(
     superseded, later, keyed = _superseded_sql(conn, obj, stored)
     keys = [_KEY.format(i) for i in range(len(obj.key))] if keyed else []
     typed_keys = "".join(
-        f", {strict_cast_sql(name, obj.columns[name], 'VARCHAR', True)} AS {ident(alias)}"
+        f", {_typed_key(obj, name)} AS {ident(alias)}"
         for name, alias in zip(obj.key, keys, strict=True)
     )
     loaded = "coalesce(q._loaded, false)" if "_loaded" in stored else "false"
@@ -154,3 +155,9 @@ def _later_join(keys: list[str]) -> str:
         return ""
     on = " AND ".join(f"lt.{ident(a)} = q.{ident(a)}" for a in keys)
     return f" LEFT JOIN later lt ON {on}"
+
+
+def _typed_key(obj: ObjectSpec, name: str) -> str:
+    """A key column's raw quarantined text cast as validation casts it (the object's dialect)."""
+    spec = obj.columns[name]
+    return strict_cast_sql(name, spec, "VARCHAR", True, column_dialect(obj, spec))
