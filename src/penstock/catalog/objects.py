@@ -22,10 +22,11 @@ from penstock.catalog.columns import (
     ExpressionCheck,
     LocatedError,
     RowCountCheck,
+    source_key,
 )
 from penstock.catalog.expressions import expression_problem
 
-FileFormat = Literal["csv", "jsonl", "parquet"]
+FileFormat = Literal["csv", "jsonl", "json", "parquet"]
 LoadMode = Literal["append", "merge", "scd2", "replace"]
 OnInvalid = Literal["quarantine", "fail", "warn"]
 
@@ -34,6 +35,7 @@ _FORMAT_SUFFIXES: dict[str, FileFormat] = {
     ".csv": "csv",
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
+    ".json": "json",
     ".parquet": "parquet",
 }
 _COMPRESSION_SUFFIXES = (".gz", ".zst")
@@ -45,6 +47,32 @@ class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     # Fields the loader fills in; users may not write them.
     internal_fields: ClassVar[frozenset[str]] = frozenset()
+
+
+def _shared_source_names(
+    columns: dict[str, ColumnSpec],
+) -> list[tuple[tuple[str | int, ...], str]]:
+    """Two columns reading one source name (by `from:` or by their own name) would load the
+    same values twice under two names: an error at the second, naming the first."""
+    readers: dict[str, str] = {}
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    for name, spec in columns.items():
+        source = spec.source_name(name)
+        first = readers.setdefault(source_key(source), name)
+        if first == name:
+            continue
+        other = columns[first]
+        how = f"from: '{other.from_}'" if other.from_ is not None else "its own name"
+        where: tuple[str | int, ...] = (name, "from") if spec.from_ is not None else (name,)
+        hint = "" if other.from_ is not None else f" (give '{first}' a from: of its own)"
+        problems.append(
+            (
+                where,
+                f"column '{name}' reads source column '{source}', which column '{first}' "
+                f"already reads by {how}{hint}",
+            )
+        )
+    return problems
 
 
 def _identifier(what: str) -> AfterValidator:
@@ -105,6 +133,8 @@ class FilesSource(Model):
     kind: Literal["files"]
     path: str
     settle: str = DEFAULT_SETTLE
+    csv: CsvOptions | None = None
+    """Defaults for the CSV objects of this source; an object's own `csv:` wins key by key."""
     owner: str | None = None
     description: str | None = None
 
@@ -211,6 +241,7 @@ class ObjectSpec(Model):
             other = seen.setdefault(name.lower(), name)
             if other != name:
                 problems.append(((name,), f"column '{name}' differs from '{other}' only in case"))
+        problems = problems or _shared_source_names(value)
         if problems:
             raise LocatedError(problems)
         return value
@@ -221,7 +252,7 @@ class ObjectSpec(Model):
         files = info.data.get("files")
         if value is None and isinstance(files, str):
             raise ValueError(
-                f"cannot infer the format from '{files}' (set format: csv, jsonl or parquet)"
+                f"cannot infer the format from '{files}' (set format: csv, jsonl, json or parquet)"
             )
         return value
 
