@@ -35,34 +35,43 @@ from penstock.sources.lines import LINES_SCHEMA, compression_of, described
 BLOCK_BYTES = 8 * 1024 * 1024
 _BOM = b"\xef\xbb\xbf"
 _WHITESPACE = b" \t\r\n"
-_QUOTE, _BACKSLASH, _COMMA = 0x22, 0x5C, 0x2C
-_OPENERS, _CLOSERS = (0x5B, 0x7B), (0x5D, 0x7D)
+# what each byte is to the splitter: nothing, an opener, a closer, a comma, a quote, a backslash
+_NOTHING, _OPEN, _CLOSE, _COMMA, _QUOTE, _BACKSLASH = range(6)
+_KIND = np.zeros(256, dtype=np.int8)
+_KIND[[ord("["), ord("{")]] = _OPEN
+_KIND[[ord("]"), ord("}")]] = _CLOSE
+_KIND[ord(",")] = _COMMA
+_KIND[ord('"')] = _QUOTE
+_KIND[ord("\\")] = _BACKSLASH
 
 
 def split_elements(data: bytes) -> tuple[np.ndarray, int]:
     """Where the elements of an array end in `data`, which starts at an element separator
     (`[` or `,`, outside any string, at the array's level): the positions of the later
     separators at that level, and the position of the `]` that closes the array (-1 if not in
-    `data`)."""
-    b = np.frombuffer(data, dtype=np.uint8)
-    quote = b == _QUOTE
-    backslash = b == _BACKSLASH
-    if backslash.any():
-        index = np.arange(len(b), dtype=np.int64)
-        last_other = np.maximum.accumulate(np.where(backslash, -1, index))
-        run = np.zeros(len(b), dtype=np.int64)  # backslashes just before each position
-        run[1:] = index[:-1] - last_other[:-1]
-        quote &= (run & 1) == 0
-    outside = (np.cumsum(quote, dtype=np.int64) & 1) == 0
-    delta = (np.isin(b, _OPENERS) & outside).astype(np.int8) - (
-        np.isin(b, _CLOSERS) & outside
-    ).astype(np.int8)
-    delta[0] = 0  # the separator itself
-    depth = 1 + np.cumsum(delta, dtype=np.int64)
+    `data`).
+
+    One table lookup classifies every byte; the rest works on the few positions that matter
+    (quotes, backslashes, brackets, commas)."""
+    kind = _KIND[np.frombuffer(data, dtype=np.uint8)]
+    where = np.flatnonzero(kind[1:]) + 1  # the separator at 0 is not looked at again
+    kinds = kind[where]
+    slashes = where[kinds == _BACKSLASH]
+    if len(slashes):
+        # a quote right after an odd run of backslashes is escaped: it is not a quote
+        breaks = np.flatnonzero(np.diff(slashes) != 1)
+        starts = np.concatenate(([slashes[0]], slashes[breaks + 1]))
+        ends = np.concatenate((slashes[breaks], [slashes[-1]]))
+        escaped = ends[((ends - starts) & 1) == 0] + 1
+        keep = (kinds != _BACKSLASH) & ~((kinds == _QUOTE) & np.isin(where, escaped))
+        where, kinds = where[keep], kinds[keep]
+    quote = kinds == _QUOTE
+    outside = ((np.cumsum(quote) & 1) == 0) & ~quote
+    where, kinds = where[outside], kinds[outside]
+    depth = 1 + np.cumsum((kinds == _OPEN).astype(np.int64) - (kinds == _CLOSE))
     closed = np.flatnonzero(depth == 0)
-    end = int(closed[0]) if len(closed) else -1
-    separators = np.flatnonzero((b == _COMMA) & outside & (depth == 1))
-    separators = separators[separators > 0]
+    end = int(where[closed[0]]) if len(closed) else -1
+    separators = where[(kinds == _COMMA) & (depth == 1)]
     if end >= 0:
         separators = separators[separators < end]
     return separators, end
@@ -133,8 +142,9 @@ class ArrayReader:
                         line,
                     )
                 bounds = [0, *separators.tolist(), end]
-                if bounds == [0, end] and not carry[1:end].strip(_WHITESPACE):
-                    bounds = []  # an empty array
+                empty = carry[:1] == b"[" and not carry[1:end].strip(_WHITESPACE)
+                if empty:  # `[]`, not an array of one empty element
+                    bounds = []
                 yield from self._emit(carry, bounds, line)
                 self._trailing(stream, carry[end + 1 :], line + carry.count(b"\n", 0, end))
                 return
@@ -165,7 +175,7 @@ class ArrayReader:
             hint = (
                 " (a file of one JSON object per line is format: jsonl)" if data[:1] == b"{" else ""
             )
-            shown = data[:20].decode("utf-8", "replace")
+            shown = data.split(b"\n", 1)[0][:20].decode("utf-8", "replace").rstrip()
             raise self._fail(f"not a JSON array: it starts with {shown!r}{hint}", line)
         return data, line
 
@@ -175,7 +185,7 @@ class ArrayReader:
             extra = rest.lstrip(_WHITESPACE)
             if extra:
                 line += rest.count(b"\n", 0, len(rest) - len(extra))
-                shown = extra[:20].decode("utf-8", "replace")
+                shown = extra.split(b"\n", 1)[0][:20].decode("utf-8", "replace").rstrip()
                 raise self._fail(f"content after the JSON array closed: {shown!r}", line)
             line += rest.count(b"\n")
             rest = stream.read(BLOCK_BYTES)
