@@ -53,23 +53,26 @@ def _shared_source_names(
     columns: dict[str, ColumnSpec],
 ) -> list[tuple[tuple[str | int, ...], str]]:
     """Two columns reading one source name (by `from:` or by their own name) would load the
-    same values twice under two names: an error at the second, naming the first."""
+    same values twice under two names: an error at the `from:` that makes the clash."""
     readers: dict[str, str] = {}
     problems: list[tuple[tuple[str | int, ...], str]] = []
     for name, spec in columns.items():
-        source = spec.source_name(name)
-        first = readers.setdefault(source_key(source), name)
+        first = readers.setdefault(source_key(spec.source_name(name)), name)
         if first == name:
             continue
-        other = columns[first]
-        how = f"from: '{other.from_}'" if other.from_ is not None else "its own name"
-        where: tuple[str | int, ...] = (name, "from") if spec.from_ is not None else (name,)
-        hint = "" if other.from_ is not None else f" (give '{first}' a from: of its own)"
+        # name the column whose from: clashes (the later one when both have one)
+        culprit, other = (name, first) if spec.from_ is not None else (first, name)
+        source = columns[culprit].source_name(culprit)
+        how = (
+            f"by from: '{columns[other].from_}'"
+            if columns[other].from_ is not None
+            else f"by its own name (give '{other}' a from: of its own)"
+        )
         problems.append(
             (
-                where,
-                f"column '{name}' reads source column '{source}', which column '{first}' "
-                f"already reads by {how}{hint}",
+                (culprit, "from"),
+                f"column '{culprit}' reads source column '{source}', which column '{other}' "
+                f"already reads {how}",
             )
         )
     return problems
