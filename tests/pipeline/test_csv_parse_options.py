@@ -143,8 +143,8 @@ def test_skip_rows_and_comments_together_in_a_gzipped_latin1_file(tmp_path: Path
         '{skip_rows: 1, comment: "#", delimiter: ";", encoding: latin-1}',
         {"landing/people/p.csv.gz": gzip.compress(text.encode("latin-1"))},
     )
-    YML_GZ = (project / "penstock.yml").read_text().replace("people/*.csv", "people/*.csv.gz")
-    (project / "penstock.yml").write_text(YML_GZ)
+    yml = (project / "penstock.yml").read_text().replace("people/*.csv", "people/*.csv.gz")
+    (project / "penstock.yml").write_text(yml)
     run(project)
     assert people(project) == [(1, "José", "1990-01-02"), (3, "Noël", "1991-01-01")]
     assert quarantined(project) == [(2, ["malformed"], "2;Zoë", None)]

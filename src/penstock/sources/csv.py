@@ -282,7 +282,9 @@ def _write_rejects(
             f"{display_name}: record numbers of malformed lines could not be checked; they "
             f"may count blank or comment lines before them"
         )
-    numbered = pa.table({"n": pa.array(numbers, pa.int64())})
+    numbered = pa.table(
+        {"i": pa.array(range(1, len(numbers) + 1), pa.int64()), "n": pa.array(numbers, pa.int64())}
+    )
     view = f"_reject_numbers_{uuid.uuid4().hex[:12]}"
     conn.register(view, numbered)
     try:
@@ -298,7 +300,7 @@ def _write_rejects(
                                    || arg_min(error_message, column_idx) AS _error
                         FROM {rejects_table} GROUP BY line
                     ) r
-                    LEFT JOIN (SELECT n, row_number() OVER () AS i FROM {view}) n USING (i)
+                    LEFT JOIN {view} n USING (i)
                     ORDER BY r.line
                 ) TO {literal(str(tmp))} ({PARQUET})
                 """
