@@ -202,3 +202,28 @@ def test_a_key_repeated_in_one_record_is_caught_even_when_the_key_is_rare(
     assert query(project, "SELECT _row_number, _error FROM quarantine.people") == [
         (2, 'malformed: key "note" appears twice')
     ]
+
+
+PARQUET = """
+name: mapping
+sources:
+  landing: {kind: files, path: ./landing, settle: 0s}
+objects:
+  t:
+    source: landing
+    files: "*.parquet"
+    columns:
+      amount: {type: integer}
+"""
+
+
+def test_parquet_columns_equal_but_for_case_or_spaces_fail_the_file(tmp_path: Path) -> None:
+    project = write_project(tmp_path, PARQUET, {})
+    (project / "landing").mkdir()
+    pq.write_table(pa.table({"Amount": [1], " amount": [2]}), project / "landing" / "a.parquet")
+    result = penstock.run(project)
+    assert result.status == "failed"
+    assert [f.error for f in result.failures] == [
+        "landing/a.parquet: columns 'Amount' and ' amount' differ only in case or surrounding "
+        "spaces; every row would be ambiguous (rename one in the file)"
+    ]

@@ -20,8 +20,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
+import pyarrow.parquet as pq
 
 from penstock.catalog import FilesSource, ObjectSpec, Project
+from penstock.catalog.columns import source_key
 from penstock.errors import SourceError, first_line
 from penstock.faults import fault_point
 from penstock.lake import Lake, Manifest, SeenFile, atomic_target
@@ -230,6 +232,21 @@ def _stage_parquet(
             f"{display_name}: cannot read as Parquet: {first_line(exc)}",
             file=display_name,
         ) from exc
+    _refuse_ambiguous_columns(path, display_name)
     with atomic_target(data_path) as tmp:
         path.rename(tmp)
     return rows, 0
+
+
+def _refuse_ambiguous_columns(path: Path, display_name: str) -> None:
+    """Two top-level columns equal ignoring case and surrounding spaces: the header rule of
+    CSV (DuckDB would read the second of `Amount, amount` as `amount_1`)."""
+    seen: dict[str, str] = {}
+    for name in pq.read_schema(path).names:
+        first = seen.setdefault(source_key(name), name)
+        if first != name:
+            raise SourceError(
+                f"{display_name}: columns '{first}' and '{name}' differ only in case or "
+                f"surrounding spaces; every row would be ambiguous (rename one in the file)",
+                file=display_name,
+            )

@@ -43,6 +43,7 @@ _KIND[[ord("]"), ord("}")]] = _CLOSE
 _KIND[ord(",")] = _COMMA
 _KIND[ord('"')] = _QUOTE
 _KIND[ord("\\")] = _BACKSLASH
+_TABLE = bytes(_KIND.astype(np.uint8))  # for bytes.translate: the fastest lookup here
 
 
 def split_elements(data: bytes) -> tuple[np.ndarray, int]:
@@ -51,9 +52,9 @@ def split_elements(data: bytes) -> tuple[np.ndarray, int]:
     separators at that level, and the position of the `]` that closes the array (-1 if not in
     `data`).
 
-    One table lookup classifies every byte; the rest works on the few positions that matter
-    (quotes, backslashes, brackets, commas)."""
-    kind = _KIND[np.frombuffer(data, dtype=np.uint8)]
+    One table lookup (`bytes.translate`) classifies every byte; the rest works on the
+    positions that matter (quotes, backslashes, brackets, commas)."""
+    kind = np.frombuffer(data.translate(_TABLE), dtype=np.int8)
     where = np.flatnonzero(kind[1:]) + 1  # the separator at 0 is not looked at again
     kinds = kind[where]
     slashes = where[kinds == _BACKSLASH]
