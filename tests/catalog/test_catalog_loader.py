@@ -332,7 +332,7 @@ def orders_with(old: str, new: str) -> str:
             '    files: "orders/*.csv"',
             '    files: "orders/*.txt"',
             "penstock.yml:5: objects.orders.format: cannot infer the format from 'orders/*.txt' "
-            "(set format: csv, jsonl or parquet)",
+            "(set format: csv, jsonl, json or parquet)",
         ),
         (
             '    files: "orders/*.csv"\n',

@@ -173,6 +173,8 @@ class TestCsvAndChecks:
             "escape": '"',
             "header": True,
             "encoding": "utf-8",
+            "skip_rows": 0,
+            "comment": None,
         }
         assert CsvOptions.model_validate({"encoding": "Latin1"}).encoding == "latin-1"
 
@@ -273,7 +275,7 @@ class TestObjectSpec:
             (
                 {"files": "a/*.txt"},
                 ("format",),
-                "cannot infer the format from 'a/*.txt' (set format: csv, jsonl or parquet)",
+                "cannot infer the format from 'a/*.txt' (set format: csv, jsonl, json or parquet)",
             ),
             (
                 {"format": "parquet", "csv": {"header": False}},

@@ -31,6 +31,16 @@ IDENTIFIER_RULE = "must start with a letter or _ and hold only letters, digits a
 Scalar = str | int | float | bool
 
 
+SOURCE_NAME_SPACES = " \t\r\n"
+
+
+def source_key(name: str) -> str:
+    """How a source name (CSV header, JSON key, Parquet column) is compared with a contract
+    column or its `from:`: ignoring case and surrounding spaces, tabs and line breaks. SQL that
+    groups names does the same: `lower(trim(name, SOURCE_NAME_SPACES))`."""
+    return name.strip(SOURCE_NAME_SPACES).lower()
+
+
 class LocatedError(ValueError):
     """Problems found by one validator, each at a key path below the validated value.
 
@@ -134,10 +144,17 @@ class ColumnSpec(_Model):
     in_: list[Scalar] | None = Field(default=None, alias="in")
     pattern: str | None = None
     description: str | None = None
+    from_: str | None = Field(default=None, alias="from")
+    """The source name this column reads (a CSV header, a JSON key), when it differs from the
+    column's own name; matched like a name, ignoring case and surrounding whitespace."""
 
     @property
     def column_type(self) -> ColumnType:
         return parse_type(self.type)
+
+    def source_name(self, name: str) -> str:
+        """The source name the column `name` (this spec's key) reads."""
+        return self.from_ if self.from_ is not None else name
 
     @field_validator("type")
     @classmethod
@@ -234,6 +251,13 @@ class ColumnSpec(_Model):
                 raise ValueError(f"expected {expected}, got {item!r}")
         return value
 
+    @field_validator("from_")
+    @classmethod
+    def _check_from(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("must name a source column (it is blank)")
+        return value
+
     @field_validator("pattern")
     @classmethod
     def _check_pattern(cls, value: str | None, info: ValidationInfo) -> str | None:
@@ -268,19 +292,31 @@ def _greater(low: Any, high: Any, zone: str | None) -> bool:
 
 
 class CsvOptions(_Model):
-    """How CSV files of an object are read."""
+    """How CSV files of an object are read.
+
+    `skip_rows`: lines skipped verbatim at the top of the file, before the header (or the first
+    record). `comment`: a line whose first character other than spaces is this one is not a
+    record; later in a line, outside quotes, it ends the record there (DuckDB's rule). Neither
+    kind of line counts in record numbers.
+    """
 
     delimiter: str = ","
     quote: str = '"'
     escape: str = '"'
     header: StrictBool = True
     encoding: Literal["utf-8", "utf-16", "latin-1"] = "utf-8"
+    skip_rows: Annotated[StrictInt, Field(ge=0)] = 0
+    comment: str | None = None
 
-    @field_validator("delimiter", "quote", "escape")
+    @field_validator("delimiter", "quote", "escape", "comment")
     @classmethod
-    def _single_character(cls, value: str) -> str:
+    def _single_character(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         if len(value) != 1:
             raise ValueError(f"must be a single character, got {value!r}")
+        if value in "\r\n" or value.isdigit():
+            raise ValueError(f"cannot be a line break or a digit, got {value!r}")
         return value
 
     @field_validator("encoding", mode="before")
@@ -295,7 +331,16 @@ class CsvOptions(_Model):
     def _distinct(self) -> "CsvOptions":
         if self.delimiter == self.quote:
             raise ValueError("delimiter and quote must differ")
+        if self.comment is not None and self.comment in (self.delimiter, self.quote):
+            raise ValueError("comment must differ from delimiter and quote")
         return self
+
+    def merged_over(self, defaults: "CsvOptions | None") -> "CsvOptions":
+        """These options over a source's defaults, key by key: a key set here wins."""
+        if defaults is None:
+            return self
+        given = self.model_dump(exclude_unset=True)
+        return CsvOptions.model_validate({**defaults.model_dump(exclude_unset=True), **given})
 
 
 class ExpressionCheck(_Model):

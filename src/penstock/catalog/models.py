@@ -11,7 +11,14 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar
 from urllib.parse import parse_qsl
 
-from pydantic import Field, StrictInt, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    Field,
+    StrictInt,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from penstock.catalog.columns import (
     Check,
@@ -156,6 +163,45 @@ class Project(Model):
         if problems:
             raise LocatedError(problems)
         return value
+
+    @field_validator("objects")
+    @classmethod
+    def _source_csv_defaults(
+        cls, value: dict[str, ObjectSpec], info: ValidationInfo
+    ) -> dict[str, ObjectSpec]:
+        """A files source's `csv:` is the default of its CSV objects, key by key."""
+        sources: dict[str, Source] = info.data.get("sources") or {}
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        merged = dict(value)
+        for name, spec in value.items():
+            source = sources.get(spec.source)
+            if spec.csv is None or not isinstance(source, FilesSource):
+                continue
+            try:
+                csv = spec.csv.merged_over(source.csv)
+            except ValidationError as exc:
+                reason = "; ".join(
+                    str(e["msg"]).removeprefix("Value error, ") for e in exc.errors()
+                )
+                problems.append(
+                    ((name, "csv"), f"combined with the csv: of source '{spec.source}': {reason}")
+                )
+                continue
+            if csv != spec.csv:
+                merged[name] = spec.model_copy(update={"csv": csv})
+            if not csv.header:
+                problems += [
+                    (
+                        (name, "columns", column, "from"),
+                        "from: names a header, but this object's CSV has none (header: false): "
+                        "fields are read in column order",
+                    )
+                    for column, column_spec in spec.columns.items()
+                    if column_spec.from_ is not None
+                ]
+        if problems:
+            raise LocatedError(problems)
+        return merged
 
     @field_validator("root")
     @classmethod

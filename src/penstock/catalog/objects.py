@@ -22,11 +22,12 @@ from penstock.catalog.columns import (
     ExpressionCheck,
     LocatedError,
     RowCountCheck,
+    source_key,
 )
 from penstock.catalog.dialect import ValueDialect
 from penstock.catalog.expressions import expression_problem
 
-FileFormat = Literal["csv", "jsonl", "parquet"]
+FileFormat = Literal["csv", "jsonl", "json", "parquet"]
 LoadMode = Literal["append", "merge", "scd2", "replace"]
 OnInvalid = Literal["quarantine", "fail", "warn"]
 
@@ -35,6 +36,7 @@ _FORMAT_SUFFIXES: dict[str, FileFormat] = {
     ".csv": "csv",
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
+    ".json": "json",
     ".parquet": "parquet",
 }
 _COMPRESSION_SUFFIXES = (".gz", ".zst")
@@ -46,6 +48,35 @@ class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     # Fields the loader fills in; users may not write them.
     internal_fields: ClassVar[frozenset[str]] = frozenset()
+
+
+def _shared_source_names(
+    columns: dict[str, ColumnSpec],
+) -> list[tuple[tuple[str | int, ...], str]]:
+    """Two columns reading one source name (by `from:` or by their own name) would load the
+    same values twice under two names: an error at the `from:` that makes the clash."""
+    readers: dict[str, str] = {}
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    for name, spec in columns.items():
+        first = readers.setdefault(source_key(spec.source_name(name)), name)
+        if first == name:
+            continue
+        # name the column whose from: clashes (the later one when both have one)
+        culprit, other = (name, first) if spec.from_ is not None else (first, name)
+        source = columns[culprit].source_name(culprit)
+        how = (
+            f"by from: '{columns[other].from_}'"
+            if columns[other].from_ is not None
+            else f"by its own name (give '{other}' a from: of its own)"
+        )
+        problems.append(
+            (
+                (culprit, "from"),
+                f"column '{culprit}' reads source column '{source}', which column '{other}' "
+                f"already reads {how}",
+            )
+        )
+    return problems
 
 
 def _identifier(what: str) -> AfterValidator:
@@ -107,6 +138,8 @@ class FilesSource(Model, ValueDialect):
     kind: Literal["files"]
     path: str
     settle: str = DEFAULT_SETTLE
+    csv: CsvOptions | None = None
+    """Defaults for the CSV objects of this source; an object's own `csv:` wins key by key."""
     owner: str | None = None
     description: str | None = None
 
@@ -213,6 +246,7 @@ class ObjectSpec(Model, ValueDialect):
             other = seen.setdefault(name.lower(), name)
             if other != name:
                 problems.append(((name,), f"column '{name}' differs from '{other}' only in case"))
+        problems = problems or _shared_source_names(value)
         if problems:
             raise LocatedError(problems)
         return value
@@ -223,7 +257,7 @@ class ObjectSpec(Model, ValueDialect):
         files = info.data.get("files")
         if value is None and isinstance(files, str):
             raise ValueError(
-                f"cannot infer the format from '{files}' (set format: csv, jsonl or parquet)"
+                f"cannot infer the format from '{files}' (set format: csv, jsonl, json or parquet)"
             )
         return value
 

@@ -34,6 +34,7 @@ from penstock.observe import (
     StepStarted,
     new_id,
 )
+from penstock.quality.compile import bind_columns
 from penstock.quality.validate import BatchValidation, row_count_problem, validate_batch
 from penstock.sources import FilesSourceReader, source_for
 from penstock.sources.base import SourceItem, StageResult
@@ -256,7 +257,9 @@ class Runner:
         if not added:
             return
         carried = [
-            b for b in loaded if {c.lower() for c in b.manifest.schema} & {c.lower() for c in added}
+            b
+            for b in loaded
+            if any(x.stage_column for x in bind_columns(obj, b.manifest.schema) if x.name in added)
         ]
         if carried:
             self._log(

@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from penstock.catalog import ColumnSpec, ExpressionCheck, ObjectSpec
+from penstock.catalog.columns import source_key
 from penstock.catalog.dialect import ColumnDialect, column_dialect
+from penstock.errors import ContractViolation
 from penstock.lake.read import ORDINAL, RESERVED_PREFIX
 from penstock.quality.bounds import value_literal
 from penstock.quality.casts import missing_sql, strict_cast_sql
@@ -48,16 +50,44 @@ class ColumnBinding:
 
 
 def bind_columns(obj: ObjectSpec, stage_schema: Mapping[str, str]) -> list[ColumnBinding]:
-    """Match contract columns to staged columns by name, ignoring case."""
-    by_lower = {name.lower(): name for name in stage_schema}
+    """Which staged column feeds each contract column: the one place that decides it.
+
+    A contract column reads the source column its `from:` names, else the one of its own name,
+    matched ignoring case and surrounding whitespace (`source_key`). Where a batch holds more
+    than one spelling (Parquet may), the exact spelling wins; otherwise the match is ambiguous
+    and the batch is refused.
+    """
+    by_key: dict[str, list[str]] = {}
+    for staged in stage_schema:
+        by_key.setdefault(source_key(staged), []).append(staged)
     bindings = []
     for index, (name, spec) in enumerate(obj.columns.items()):
-        stage_column = by_lower.get(name.lower())
+        wanted = spec.source_name(name)
+        candidates = by_key.get(source_key(wanted), [])
+        stage_column = wanted if wanted in candidates else None
+        if stage_column is None and len(candidates) > 1:
+            spelled = " and ".join(f"'{c}'" for c in candidates)
+            raise ContractViolation(
+                f"object '{obj.name}': source columns {spelled} both match '{wanted}' "
+                f"(names match ignoring case and surrounding spaces); rename one in the source",
+                object=obj.name,
+                column=name,
+            )
+        if stage_column is None and candidates:
+            stage_column = candidates[0]
         stage_type = stage_schema[stage_column] if stage_column else "VARCHAR"
         bindings.append(
             ColumnBinding(name, spec, f"{RESERVED_PREFIX}raw_{index}", stage_column, stage_type)
         )
     return bindings
+
+
+def unbound_columns(
+    bindings: Sequence[ColumnBinding], stage_schema: Mapping[str, str]
+) -> list[str]:
+    """The staged columns no contract column reads (system-looking `_` names aside)."""
+    bound = {b.stage_column for b in bindings}
+    return [c for c in stage_schema if c not in bound and not c.startswith("_")]
 
 
 def _missing(binding: ColumnBinding, dialect: ColumnDialect) -> str:

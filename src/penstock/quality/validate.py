@@ -30,6 +30,7 @@ from penstock.quality.compile import (
     ColumnBinding,
     bind_columns,
     compile_validation,
+    unbound_columns,
 )
 from penstock.sql import ident, idents, literal
 
@@ -99,9 +100,8 @@ def validate_batch(
     checked, load, quarantine = f"_checked_{suffix}", f"_load_{suffix}", f"_quarantine_{suffix}"
     schema = batch.manifest.schema
     bindings = bind_columns(obj, schema)
-    bound_lower = {b.stage_column.lower() for b in bindings if b.stage_column}
     missing = [b.name for b in bindings if b.stage_column is None]
-    extra = [c for c in schema if c.lower() not in bound_lower and not c.startswith("_")]
+    extra = unbound_columns(bindings, schema)
     if batch.manifest.rows == 0:
         missing = []  # an empty file has no header to miss columns from
 

@@ -1,37 +1,40 @@
-"""The `files` source: csv, jsonl and parquet files matched by a glob under a directory.
+"""The `files` source: csv, jsonl, json and parquet files matched by a glob under a directory.
 
 Each file is one batch whose id derives from its content hash (for `load: replace`, from the
 content hash plus the delivered file's name and mtime: each delivery is a snapshot). A file is
 copied once into the lake while its bytes are hashed, and the copy is parsed, so a batch holds
-exactly the bytes its id names. Values are staged raw: CSV and
-JSONL as text exactly as written, Parquet as its own types. Malformed records (a CSV line with
-the wrong number of fields, a JSONL line that is not a JSON object) are kept in the batch's
-rejects file with their record number and raw text, never dropped.
+exactly the bytes its id names. Values are staged raw: CSV (`sources.csv`), JSON Lines and JSON
+arrays (`sources.jsonl`) as text exactly as written, Parquet as its own types. Malformed
+records (a CSV line with the wrong number of fields, a JSON Lines line or array element that is
+not a JSON object) are kept in the batch's rejects file with their record number and raw text,
+never dropped.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 import shutil
 import time
-import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import ClassVar
 
 import duckdb
+import pyarrow.parquet as pq
 
-from penstock.catalog import CsvOptions, FilesSource, ObjectSpec, Project
+from penstock.catalog import FilesSource, ObjectSpec, Project
+from penstock.catalog.columns import source_key
 from penstock.errors import SourceError, first_line
 from penstock.faults import fault_point
 from penstock.lake import Lake, Manifest, SeenFile, StagedBatch, atomic_target
 from penstock.lake.manifest import DATA_NAME, PARQUET, REJECTS_NAME
 from penstock.lake.stage import FileKey
 from penstock.sources.base import Discovery, SourceItem, StageResult, batch_id_for, holds_batch
-from penstock.sources.jsonl import stage_jsonl
-from penstock.sources.lines import check_compressed, compression_of, described
+from penstock.sources.csv import parquet_schema, stage_csv
+from penstock.sources.json_array import ArrayReader
+from penstock.sources.jsonl import stage_json_records
+from penstock.sources.lines import LineReader
 from penstock.sql import ident, literal
 
 # One read of the landing file feeds both the hash and the private copy; 8 MiB buffers keep
@@ -189,18 +192,24 @@ class FilesSourceReader:
             rows, malformed = _stage_empty(conn, obj, data_path)
             warnings.append(f"{item.display_name}: empty file")
         elif fmt == "csv":
-            rows, malformed = _stage_csv(
+            rows, malformed, csv_warnings = stage_csv(
                 conn, obj, copy, item.display_name, data_path, rejects_path
             )
-        elif fmt == "jsonl":
-            rows, malformed, jsonl_warnings = stage_jsonl(
-                conn, obj, copy, item.display_name, data_path, rejects_path
+            warnings += csv_warnings
+        elif fmt in ("jsonl", "json"):
+            records = (
+                LineReader(copy, item.display_name, "JSON Lines", obj.name)
+                if fmt == "jsonl"
+                else ArrayReader(copy, item.display_name, obj.name)
             )
-            warnings += jsonl_warnings
+            rows, malformed, json_warnings = stage_json_records(
+                conn, obj, records, item.display_name, data_path, rejects_path
+            )
+            warnings += json_warnings
         else:
             rows, malformed = _stage_parquet(conn, copy, item.display_name, data_path)
         copy.unlink(missing_ok=True)
-        schema = _parquet_schema(conn, data_path)
+        schema = parquet_schema(conn, data_path)
         manifest = Manifest(
             batch_id=batch_id,
             object=obj.name,
@@ -249,137 +258,6 @@ def _stage_empty(
     return 0, 0
 
 
-def _stage_csv(
-    conn: duckdb.DuckDBPyConnection,
-    obj: ObjectSpec,
-    path: Path,
-    display_name: str,
-    data_path: Path,
-    rejects_path: Path,
-) -> tuple[int, int]:
-    csv = obj.csv or CsvOptions()
-    compression = compression_of(path)
-    what = described(compression, "CSV")
-    if compression == "zstd":
-        # DuckDB reads a zstd stream cut short as the rows before the cut, without a word
-        check_compressed(path, display_name, what, obj.name)
-    suffix = uuid.uuid4().hex[:12]
-    rejects_table, rejects_scan = f"_rejects_{suffix}", f"_rejects_scan_{suffix}"
-    dialect = [
-        f"delim = {literal(csv.delimiter)}",
-        f"quote = {literal(csv.quote)}",
-        f"escape = {literal(csv.escape)}",
-        f"encoding = {literal(csv.encoding)}",
-        f"compression = {literal(compression or 'none')}",
-    ]
-    options = [
-        "all_varchar = true",
-        f"header = {literal(csv.header)}",
-        *dialect,
-        "null_padding = false",
-        "store_rejects = true",
-        f"rejects_table = {literal(rejects_table)}",
-        f"rejects_scan = {literal(rejects_scan)}",
-    ]
-    if not csv.header:
-        options.append("names = [" + ", ".join(literal(c) for c in obj.columns) + "]")
-    read = f"read_csv({literal(str(path))}, {', '.join(options)})"
-    try:
-        with atomic_target(data_path) as tmp:
-            conn.execute(f"COPY (SELECT * FROM {read}) TO {literal(str(tmp))} ({PARQUET})")
-            bad_encoding = conn.execute(
-                f"SELECT min(line) FROM {rejects_table} WHERE error_type = 'INVALID ENCODING'"
-            ).fetchone()
-            if bad_encoding and bad_encoding[0] is not None:
-                line = int(bad_encoding[0])
-                raise SourceError(
-                    f"{display_name}:{line}: not valid {csv.encoding} text; set "
-                    f"`csv: {{encoding: ...}}` on object '{obj.name}' "
-                    f"(utf-8, utf-16 or latin-1)",
-                    file=display_name,
-                    line=line,
-                    object=obj.name,
-                )
-            malformed = _write_rejects(conn, rejects_table, rejects_path, 1 if csv.header else 0)
-    except duckdb.Error as exc:
-        # DuckDB names the lake's private copy: the user knows the file by its landing name
-        complaint = first_line(exc).replace(f": {path}", "").replace(str(path), display_name)
-        raise SourceError(
-            f"{display_name}: cannot read as {what}: {complaint}",
-            file=display_name,
-            object=obj.name,
-        ) from exc
-    finally:
-        conn.execute(f"DROP TABLE IF EXISTS {rejects_table}")
-        conn.execute(f"DROP TABLE IF EXISTS {rejects_scan}")
-    if csv.header:
-        header = f"read_csv({literal(str(path))}, all_varchar = true, header = false, " + (
-            ", ".join(dialect) + ", null_padding = true, ignore_errors = true)"
-        )
-        _refuse_ambiguous_header(conn, obj, header, display_name, data_path)
-    rows = _parquet_rows(conn, data_path)
-    return rows, malformed
-
-
-_RENAMED = re.compile(r"^(?P<base>.+)_\d+$")
-
-
-def _refuse_ambiguous_header(
-    conn: duckdb.DuckDBPyConnection,
-    obj: ObjectSpec,
-    header_read: str,
-    display_name: str,
-    data: Path,
-) -> None:
-    """Two header names equal but for case (or equal) make every record ambiguous: an error
-    for the file. DuckDB renames the second (`Name,name` reads as `Name, name_1`), so the
-    header as written is read only when the staged names show such a rename."""
-    staged = [name.lower() for name in _parquet_schema(conn, data)]
-    if not any((m := _RENAMED.match(n)) and m["base"] in staged for n in staged):
-        return
-    row = conn.execute(f"SELECT * FROM {header_read} LIMIT 1").fetchone() or ()
-    seen: dict[str, str] = {}
-    for name in (str(v) for v in row if v is not None):
-        first = seen.get(name.lower())
-        if first is None:
-            seen[name.lower()] = name
-        else:
-            what = (
-                f"'{name}' appears twice"
-                if first == name
-                else f"'{first}' and '{name}' differ only in case"
-            )
-            raise SourceError(
-                f"{display_name}:1: header names {what}; every record would be ambiguous "
-                f"(rename one in the file)",
-                file=display_name,
-                line=1,
-                object=obj.name,
-            )
-
-
-def _write_rejects(
-    conn: duckdb.DuckDBPyConnection, rejects_table: str, path: Path, header_lines: int
-) -> int:
-    """Malformed records (one per line DuckDB rejected): record number, raw text, complaint."""
-    row = conn.execute(f"SELECT count(DISTINCT line) FROM {rejects_table}").fetchone()
-    count = int(row[0]) if row else 0
-    if count:
-        with atomic_target(path) as tmp:
-            conn.execute(
-                f"""
-                COPY (
-                    SELECT line - {header_lines} AS _row_number,
-                           any_value(csv_line) AS _raw_line,
-                           lower(arg_min(error_type, column_idx)) || ': '
-                               || arg_min(error_message, column_idx) AS _error
-                    FROM {rejects_table} GROUP BY line ORDER BY line
-                ) TO {literal(str(tmp))} ({PARQUET})
-                """
-            )
-    return count
-
-
 def _stage_parquet(
     conn: duckdb.DuckDBPyConnection, path: Path, display_name: str, data_path: Path
 ) -> tuple[int, int]:
@@ -392,18 +270,21 @@ def _stage_parquet(
             f"{display_name}: cannot read as Parquet: {first_line(exc)}",
             file=display_name,
         ) from exc
+    _refuse_ambiguous_columns(path, display_name)
     with atomic_target(data_path) as tmp:
         path.rename(tmp)
     return rows, 0
 
 
-def _parquet_rows(conn: duckdb.DuckDBPyConnection, path: Path) -> int:
-    row = conn.execute(
-        f"SELECT coalesce(sum(num_rows), 0) FROM parquet_file_metadata({literal(str(path))})"
-    ).fetchone()
-    return int(row[0]) if row else 0
-
-
-def _parquet_schema(conn: duckdb.DuckDBPyConnection, path: Path) -> dict[str, str]:
-    described = conn.execute(f"DESCRIBE SELECT * FROM read_parquet({literal(str(path))})")
-    return {str(name): str(dtype) for name, dtype, *_ in described.fetchall()}
+def _refuse_ambiguous_columns(path: Path, display_name: str) -> None:
+    """Two top-level columns equal ignoring case and surrounding spaces: the header rule of
+    CSV (DuckDB would read the second of `Amount, amount` as `amount_1`)."""
+    seen: dict[str, str] = {}
+    for name in pq.read_schema(path).names:
+        first = seen.setdefault(source_key(name), name)
+        if first != name:
+            raise SourceError(
+                f"{display_name}: columns '{first}' and '{name}' differ only in case or "
+                f"surrounding spaces; every row would be ambiguous (rename one in the file)",
+                file=display_name,
+            )

@@ -1,31 +1,38 @@
-"""Staging JSON Lines: one JSON object per non-blank line, every value kept as its JSON text.
+"""Staging JSON records: JSON Lines (one object per non-blank line) and JSON arrays (one array
+of objects), every value kept as its JSON text.
 
-Record numbers count non-blank lines (a line holding only spaces, tabs or a carriage return is
-blank). A UTF-8 byte order mark at the start of the file is not part of record 1. A line that
-is not a JSON object is a malformed record, kept in the rejects file with its raw text.
+JSON Lines: record numbers count non-blank lines (a line holding only spaces, tabs or a
+carriage return is blank). A JSON array: record numbers are element numbers. A UTF-8 byte order
+mark at the start of the file is not part of record 1. A line or element that is not a JSON
+object is a malformed record, kept in the rejects file with its raw text.
 
-Keys are matched case-insensitively, like CSV headers: `a` in one record and `A` in another
-are one column, staged under the first spelling seen. A record holding two keys equal but for
-case (or the same key twice) is ambiguous and is a malformed record naming both. The empty key
-`""` can never be a contract column (nor a column name): it is ignored, with a warning.
+Keys are matched like CSV headers, ignoring case and surrounding spaces (`source_key`): `a` in
+one record and `A` in another are one column, staged under the first spelling seen. A record
+holding two keys equal under that rule (or the same key twice) is ambiguous and is a malformed
+record naming both. The empty key `""` can never be a contract column (nor a column name): it
+is ignored, with a warning.
 
-The file (plain, `.gz` or `.zst`) is streamed (`penstock.sources.lines`) into a Parquet file
-of numbered lines beside the batch, then read from there, so memory stays bounded whatever
-the file's size; that file is removed once the batch is staged.
+The file (plain, `.gz` or `.zst`) is streamed (`penstock.sources.lines` for JSON Lines,
+`penstock.sources.json_array` for arrays) into a Parquet file of numbered records beside the
+batch, then read from there, so memory stays bounded whatever the file's size; that file is
+removed once the batch is staged.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from pathlib import Path
+from typing import Protocol
 
 import duckdb
+import pyarrow as pa
 
 from penstock.catalog import ObjectSpec
+from penstock.catalog.columns import SOURCE_NAME_SPACES, source_key
 from penstock.errors import SourceError, first_line
 from penstock.lake import atomic_target
 from penstock.lake.manifest import PARQUET
-from penstock.sources.lines import LineReader
 from penstock.sql import ident, literal
 
 NOT_AN_OBJECT = "malformed: not a JSON object"
@@ -33,17 +40,39 @@ LINES_NAME = "_lines.parquet"
 # the numbered lines are read back two or three times, then removed: written fast, not small
 _LINES_PARQUET = "FORMAT parquet, COMPRESSION uncompressed"
 _KEYS = "json_keys(line)"
-_AMBIGUOUS = f"len({_KEYS}) <> len(list_distinct(list_transform({_KEYS}, lambda k: lower(k))))"
+_SPACES = literal(SOURCE_NAME_SPACES)
+
+
+def _key_sql(name: str) -> str:
+    """`source_key` in SQL."""
+    return f"lower(trim({name}, {_SPACES}))"
+
+
+_AMBIGUOUS = (
+    f"len({_KEYS}) <> len(list_distinct(list_transform({_KEYS}, lambda k: {_key_sql('k')})))"
+)
 # the first key of an ambiguous record with another spelling, and that other spelling
 _CLASH = (
     f"list_filter({_KEYS}, lambda k: len(list_filter({_KEYS}, "
-    f"lambda j: lower(j) = lower(k))) > 1)[1]"
+    f"lambda j: {_key_sql('j')} = {_key_sql('k')})) > 1)[1]"
 )
-_OTHER = f"list_filter({_KEYS}, lambda k: lower(k) = lower({_CLASH}))[2]"
+_OTHER = f"list_filter({_KEYS}, lambda k: {_key_sql('k')} = {_key_sql(_CLASH)})[2]"
 _AMBIGUITY = f"""CASE WHEN {_CLASH} = {_OTHER}
     THEN 'malformed: key ' || to_json({_CLASH}) || ' appears twice'
     ELSE 'malformed: keys ' || to_json({_CLASH}) || ' and ' || to_json({_OTHER})
-         || ' differ only in case' END"""
+         || CASE WHEN lower({_CLASH}) = lower({_OTHER}) THEN ' differ only in case'
+                 ELSE ' differ only in case or surrounding spaces' END END"""
+
+
+class RecordReader(Protocol):
+    """Numbered records as JSON text, streamed: `reader()` yields batches of
+    (`_row_number`, `line`). An error raised while DuckDB pulls the stream reaches the caller
+    as a DuckDB error, so the reader keeps the SourceError it raised in `error`."""
+
+    what: str
+    error: SourceError | None
+
+    def reader(self) -> pa.RecordBatchReader: ...
 
 
 def _pointer(key: str) -> str:
@@ -51,18 +80,18 @@ def _pointer(key: str) -> str:
     return "/" + key.replace("~", "~0").replace("/", "~1")
 
 
-def stage_jsonl(
+def stage_json_records(
     conn: duckdb.DuckDBPyConnection,
     obj: ObjectSpec,
-    path: Path,
+    records: RecordReader,
     display_name: str,
     data_path: Path,
     rejects_path: Path,
 ) -> tuple[int, int, list[str]]:
-    """Stage `path` (shown as `display_name`): (rows, malformed records, warnings)."""
+    """Stage the records of a file (shown as `display_name`): (rows, malformed, warnings)."""
     lines_path = data_path.with_name(LINES_NAME)
     try:
-        _write_lines(conn, obj, path, display_name, lines_path)
+        _write_lines(conn, obj, records, display_name, lines_path)
         base = f"read_parquet({literal(str(lines_path))})"
         keys = _keys(conn, base)
         if _may_be_ambiguous(conn, base, keys):
@@ -82,13 +111,12 @@ def stage_jsonl(
 def _write_lines(
     conn: duckdb.DuckDBPyConnection,
     obj: ObjectSpec,
-    path: Path,
+    lines: RecordReader,
     display_name: str,
     lines_path: Path,
 ) -> None:
-    """Stream the file's numbered non-blank lines, each judged a JSON object or not, into
+    """Stream the file's numbered records, each judged a JSON object or not, into
     `lines_path`."""
-    lines = LineReader(path, display_name, "JSON Lines", obj.name)
     view = f"_jsonl_{uuid.uuid4().hex[:12]}"
     conn.register(view, lines.reader())
     try:
@@ -133,14 +161,20 @@ def _keys(conn: duckdb.DuckDBPyConnection, base: str) -> list[tuple[str, int, in
 def _may_be_ambiguous(
     conn: duckdb.DuckDBPyConnection, base: str, keys: list[tuple[str, int, int]]
 ) -> bool:
-    """Whether any record may hold two spellings of one key: looking per record costs a
-    pass over every record's keys, so it runs only when the file's distinct keys show two
-    spellings of one name, or a key more often than there are records."""
-    if len({k.lower() for k, _, _ in keys}) < len(keys):
+    """Whether any record may hold two spellings of one key (or one key twice): looking per
+    record costs a pass over every record's key list, so it runs only when the file's distinct
+    keys show two spellings of one name, or a key occurs more often than there are records
+    holding it (one more parse per record, about half the cost of the key scan)."""
+    if len({source_key(k) for k, _, _ in keys}) < len(keys):
         return True
-    row = conn.execute(f"SELECT count(*) FROM {base} WHERE ok").fetchone()
-    records = int(row[0]) if row else 0
-    return any(n > records for _, n, _ in keys)
+    if not keys:
+        return False
+    pointers = ", ".join(literal(_pointer(k)) for k, _, _ in keys)
+    holding = ", ".join(f"count(*) FILTER (e[{i + 1}])" for i in range(len(keys)))
+    row = conn.execute(
+        f"SELECT {holding} FROM (SELECT json_exists(line, [{pointers}]) AS e FROM {base} WHERE ok)"
+    ).fetchone()
+    return row is not None and any(n > int(held) for (_, n, _), held in zip(keys, row, strict=True))
 
 
 def _write(
@@ -154,16 +188,17 @@ def _write(
     # one staged column per name ignoring case, spelled as first seen, in order of appearance
     names: dict[str, list[tuple[int, str, int]]] = {}
     for key, occurrences, first in keys:
-        names.setdefault(key.lower(), []).append((first, key, occurrences))
+        names.setdefault(source_key(key), []).append((first, key, occurrences))
     warnings: list[str] = []
     paths: list[str] = []  # every spelling of every staged key, as a JSON pointer
     columns: list[str] = []
     for spellings in sorted((sorted(group) for group in names.values()), key=lambda g: g[0][:2]):
         first_seen = spellings[0][1]
-        if first_seen == "":
+        if source_key(first_seen) == "":
+            held = sum(n for _, _, n in spellings)
             warnings.append(
-                f'{display_name}: key "" (empty) in {spellings[0][2]} record(s) is not a column '
-                f"name; ignored"
+                f"{display_name}: key {json.dumps(first_seen)} (empty) in {held} record(s) is not "
+                f"a column name; ignored"
             )
             continue
         # A record holds at most one spelling (two would make it ambiguous, hence malformed),
