@@ -293,8 +293,6 @@ def test_json_lines_string_values(tmp_path: Path) -> None:
     files: "sales.jsonl"
     null_values: [NA, ""]
     date_format: "%b %d %Y"
-    decimal_separator: ","
-    thousands_separator: "."
     columns:
       id: {type: integer, required: true}
       day: {type: date}
@@ -303,14 +301,14 @@ def test_json_lines_string_values(tmp_path: Path) -> None:
 """
     )
     records = [
-        {"id": 1, "day": "Jan 1 2000", "amount": "1.234,50", "note": "NA"},
-        {"id": 2, "day": "NA", "amount": "12.34,5", "note": "fine"},
+        {"id": 1, "day": "Jan 1 2000", "amount": 1234.5, "note": "NA"},
+        {"id": 2, "day": "NA", "amount": "12.345", "note": "fine"},
         {"id": 3, "day": "2000-01-01", "amount": "NA", "note": " NA "},
         # the token "" makes blank text NULL in a text column too; a token inside a longer
         # value is no token
-        {"id": 4, "day": "Feb 2 2000", "amount": "1,5", "note": " \t "},
+        {"id": 4, "day": "Feb 2 2000", "amount": "1.5", "note": " \t "},
         {"id": 5, "day": "Feb 3 2000", "amount": "NAN", "note": "BANANA"},
-        {"id": 6, "day": "Feb 4 2000", "amount": "2", "note": "BANANA"},
+        {"id": 6, "day": "Feb 4 2000", "amount": 2, "note": "BANANA"},
     ]
     text = "".join(json.dumps(r) + "\n" for r in records)
     project = write_project(tmp_path, yml, {"landing/sales.jsonl": text})
@@ -325,6 +323,50 @@ def test_json_lines_string_values(tmp_path: Path) -> None:
         (3, ["type:day", "required:amount"]),
         (5, ["type:amount"]),
     ]
+
+
+def test_separators_are_refused_for_json_and_not_inherited(
+    tmp_path: Path, cli: Callable[..., tuple[int, str, str]]
+) -> None:
+    """JSON numbers and JSON strings are staged alike as text: under a thousands dot the
+    number 1.234 would silently read as 1234, so JSON objects may not declare separators, and
+    a source's separators reach only its CSV and Parquet objects."""
+    yml = """
+    name: dialect
+    sources:
+      landing: {kind: files, path: ./landing, settle: 0s, decimal_separator: ",",
+                thousands_separator: "."}
+    objects:
+      sales:
+        source: landing
+        files: "sales.jsonl"
+        columns:
+          id: {type: integer, required: true}
+          amount: {type: "decimal(12,3)"}
+      de:
+        source: landing
+        files: "de.csv"
+        columns:
+          id: {type: integer, required: true}
+          amount: {type: "decimal(12,3)"}
+    """
+    files = {
+        "landing/sales.jsonl": '{"id": 1, "amount": 1.234}\n',
+        "landing/de.csv": 'id,amount\n1,"1.234,5"\n',
+    }
+    project = write_project(tmp_path, yml, files)
+    penstock.run(project)
+    assert query(project, "SELECT id, amount FROM sales") == [(1, Decimal("1.234"))]
+    assert query(project, "SELECT id, amount FROM de") == [(1, Decimal("1234.5"))]
+
+    own = yml.replace(
+        'files: "sales.jsonl"', 'files: "sales.jsonl"\n        decimal_separator: ","'
+    )
+    write_project(tmp_path / "own", own, files)
+    code, _, err = cli("check", "-p", tmp_path / "own")
+    assert code == 2
+    assert "objects.sales.decimal_separator" in err or "objects.sales.decimal_separator" in _
+    assert "not allowed for format json or jsonl" in err + _
 
 
 def test_source_defaults_overridden_by_an_object(tmp_path: Path) -> None:

@@ -226,6 +226,15 @@ class ValueDialect(BaseModel):
         return None
 
 
+_SEPARATORS = frozenset({"decimal_separator", "thousands_separator"})
+_JSON_FORMATS = ("json", "jsonl")
+_JSON_SEPARATOR_PROBLEM = (
+    "separators read numbers written as text (CSV fields, Parquet strings); JSON files are "
+    "staged with their numbers and their strings alike as text, so 1.234 would read as 1234: "
+    "not allowed for format json or jsonl (a source's separators do not apply to them)"
+)
+
+
 def apply_source_defaults(
     objects: Mapping[str, Any], sources: Mapping[str, Any]
 ) -> tuple[dict[str, Any], Problems]:
@@ -246,12 +255,21 @@ def apply_source_defaults(
             merged[name] = obj
             continue
         update: dict[str, Any] = {}
+        json_numbers = getattr(obj, "format", None) in _JSON_FORMATS
         if isinstance(source, ValueDialect):
             update = {
                 key: getattr(source, key)
                 for key in ValueDialect.dialect_keys
-                if getattr(obj, key) is None and getattr(source, key) is not None
+                if getattr(obj, key) is None
+                and getattr(source, key) is not None
+                and not (json_numbers and key in _SEPARATORS)
             }
+        if json_numbers:
+            problems.extend(
+                (("objects", name, key), _JSON_SEPARATOR_PROBLEM)
+                for key in sorted(_SEPARATORS)
+                if getattr(obj, key) is not None
+            )
         result = obj.model_copy(update=update) if update else obj
         problem = result.dialect_problem()
         own = {"decimal_separator", "thousands_separator"} - update.keys()
