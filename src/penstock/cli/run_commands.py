@@ -20,7 +20,7 @@ from penstock.errors import PenstockError, RunFailed
 
 if TYPE_CHECKING:
     from penstock.catalog import Project
-    from penstock.engine import RunResult
+    from penstock.engine import ObjectSummary, RunResult
 
 
 @app.command()
@@ -44,32 +44,48 @@ def init(
     console.print(f"Next: [bold]cd {directory} && penstock run[/]")
 
 
-def print_run(result: RunResult, project: Project, as_json: bool) -> None:
-    names = [o.name for o in project.objects_in_order()]
-    summaries = [s for s in result.summary(names) if s.object in names]
+def print_run(
+    result: RunResult, project: Project, as_json: bool, *, selector: str | None = None
+) -> None:
+    """The run summary: one row per object the run selected, with its outcome and first error;
+    under it the run's notes (`result.notes`), each failure in full (stderr), and where to look
+    further. `--json` carries the same: `status` (the run's outcome), `objects`, `notes`,
+    `failures`."""
+    names = [o.name for o in project.select(selector)]
+    summaries = result.summary(names)
     if as_json:
         print_json(
             {
                 "run_id": result.run_id,
                 "command": result.command,
-                "status": result.status,
+                "status": result.outcome,
                 "objects": [{**vars(s), "dq_pass_rate": s.dq_pass_rate} for s in summaries],
+                "notes": result.notes,
                 "failures": [vars(f) for f in result.failures],
             }
         )
         return
     console.print(summary_table(summaries))
+    for note in result.notes:
+        console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
     for failure in result.failures:
         where = failure.source_file or failure.batch_id or ""
         err_console.print(
             f"[red]failed[/] {failure.object} {failure.step} {escape(where)}: "
-            f"{escape(failure.error or '')}"
+            f"{escape(failure.error or '')}",
+            highlight=False,
         )
+    console.print(look_further(summaries, project), highlight=False)
+
+
+def look_further(summaries: list[ObjectSummary], project: Project) -> str:
+    """The commands to look further after a run (rich markup)."""
+    quarantined = [s.object for s in summaries if s.rows_quarantined or s.rows_warned]
     wh = project.warehouse_path
-    console.print(
-        "Look further: [bold]penstock status[/] · [bold]penstock runs[/] · "
-        + " · ".join(f"[bold]penstock quarantine {n}[/]" for n in names[:3])
-        + (f" · [bold]duckdb {wh.name}[/]" if wh else "")
+    return (
+        "Look further: [bold]penstock status[/] · [bold]penstock runs[/]"
+        + "".join(f" · [bold]penstock quarantine {escape(n)}[/]" for n in quarantined[:3])
+        + (f" · [bold]duckdb {escape(wh.name)}[/]" if wh else "")
     )
 
 
@@ -94,7 +110,7 @@ def run(
             warnings = len(session.store.logs(result.run_id, "warning"))
         except PenstockError:
             warnings = 0  # the store is failing: already said on stderr
-    print_run(result, proj, as_json)
+    print_run(result, proj, as_json, selector=select)
     if dropped:
         err_console.print(
             f"[yellow]note:[/] the metadata store missed {dropped} event(s) of this run; "
@@ -121,6 +137,6 @@ def rebuild(
     proj = load(project)
     with Session(proj, wait=wait, on_wait=waiting) as session:
         result = session.runner.rebuild(select)
-    print_run(result, proj, as_json)
+    print_run(result, proj, as_json, selector=select)
     if result.status == "failed":
         raise RunFailed(f"rebuild {result.run_id} failed: {len(result.failures)} step(s) failed")
