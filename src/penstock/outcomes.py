@@ -39,7 +39,7 @@ _AS_OUTCOME: dict[str, Outcome] = {"skipped": "success", "reconciled": "success"
 def as_outcome(stored: str) -> Outcome:
     """The outcome word for a status as the engine or the store records it."""
     if stored in _RANK:
-        return stored  # type: ignore[return-value]  # checked: one of OUTCOMES
+        return OUTCOMES[_RANK[stored]]
     if stored in _AS_OUTCOME:
         return _AS_OUTCOME[stored]
     raise ValueError(f"unknown status {stored!r}; expected one of {OUTCOMES} or skipped")

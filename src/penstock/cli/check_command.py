@@ -10,10 +10,10 @@ from penstock.cli.render import (
     console,
     print_json,
 )
-from penstock.cli.shared import JsonOpt, ProjectOpt, app
+from penstock.cli.shared import JsonOpt, ProjectOpt, app, example
 
 
-@app.command()
+@app.command(epilog=example("penstock check -p shop"))
 def check(project: ProjectOpt = Path(), as_json: JsonOpt = False) -> None:
     """Validate the project files and reach its warehouse, metadata store and sources."""
     from penstock.engine.check import check_project

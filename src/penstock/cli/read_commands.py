@@ -14,11 +14,11 @@ from penstock.cli.render import (
     print_json,
     table,
 )
-from penstock.cli.shared import JsonOpt, ProjectOpt, app, load, when
+from penstock.cli.shared import JsonOpt, ProjectOpt, app, example, load, when
 from penstock.errors import UsageError
 
 
-@app.command()
+@app.command(epilog=example("penstock status --json"))
 def status(project: ProjectOpt = Path(), as_json: JsonOpt = False) -> None:
     """Per object: last run and its outcome, rows in the warehouse and in quarantine."""
     from penstock.engine.status import project_status
@@ -61,10 +61,10 @@ def status(project: ProjectOpt = Path(), as_json: JsonOpt = False) -> None:
         err_console.print(f"[yellow]note:[/] {escape(note)}")
 
 
-@app.command()
+@app.command(epilog=example("penstock runs --limit 5"))
 def runs(
     project: ProjectOpt = Path(),
-    limit: Annotated[int, typer.Option(help="How many runs, newest first.")] = 20,
+    limit: Annotated[int, typer.Option(metavar="N", help="How many runs, newest first.")] = 20,
     as_json: JsonOpt = False,
 ) -> None:
     """Recent runs with their outcome and row totals."""
@@ -112,13 +112,15 @@ def runs(
     )
 
 
-@app.command()
+@app.command(epilog=example("penstock logs --level warning"))
 def logs(
     run_id: Annotated[
         str | None, typer.Argument(metavar="[RUN]", help="Run id or its prefix; default: last.")
     ] = None,
     project: ProjectOpt = Path(),
-    level: Annotated[str, typer.Option(help="debug, info, warning or error (and above).")] = "info",
+    level: Annotated[
+        str, typer.Option(metavar="LEVEL", help="debug, info, warning or error (and above).")
+    ] = "info",
     as_json: JsonOpt = False,
 ) -> None:
     """The structured log of a run: what each step did, warnings and errors."""

@@ -14,7 +14,16 @@ from penstock.cli.render import (
     print_json,
     summary_table,
 )
-from penstock.cli.shared import JsonOpt, ProjectOpt, SelectOpt, WaitOpt, app, load, waiting
+from penstock.cli.shared import (
+    JsonOpt,
+    ProjectOpt,
+    SelectOpt,
+    WaitOpt,
+    app,
+    example,
+    load,
+    waiting,
+)
 from penstock.defaults import DEFAULT_WAIT_SECONDS
 from penstock.errors import PenstockError, RunFailed
 
@@ -23,7 +32,7 @@ if TYPE_CHECKING:
     from penstock.engine import ObjectSummary, RunResult
 
 
-@app.command()
+@app.command(epilog=example("penstock init shop --demo"))
 def init(
     directory: Annotated[Path, typer.Argument(help="Directory to create.")] = Path(),
     demo: Annotated[bool, typer.Option("--demo", help="Scaffold the demo shop with data.")] = False,
@@ -89,7 +98,7 @@ def look_further(summaries: list[ObjectSummary], project: Project) -> str:
     )
 
 
-@app.command()
+@app.command(epilog=example("penstock run --select orders,group:raw"))
 def run(
     project: ProjectOpt = Path(),
     select: SelectOpt = None,
@@ -124,7 +133,7 @@ def run(
         raise RunFailed(f"run {result.run_id} failed: {len(result.failures)} step(s) failed")
 
 
-@app.command()
+@app.command(epilog=example("penstock rebuild --select orders"))
 def rebuild(
     project: ProjectOpt = Path(),
     select: SelectOpt = None,
