@@ -8,7 +8,8 @@ from collections.abc import Callable
 import pytest
 import typer
 
-from penstock.cli.shared import app, example, one_paragraph_per_block
+from penstock.cli.shared import app, example
+from penstock.cli.typer_fixes import one_paragraph_per_block
 
 Cli = Callable[..., tuple[int, str, str]]
 
