@@ -64,6 +64,7 @@ def status(project: ProjectOpt = Path(), as_json: JsonOpt = False) -> None:
                 )
                 for r in rows
             ],
+            text_columns=["load", "last status"],
         )
     )
     for note in report.notes:
@@ -120,6 +121,7 @@ def runs(
                 )
                 for r in found
             ],
+            text_columns=["command", "status"],
         )
     )
 
@@ -153,5 +155,6 @@ def logs(
             f"Run {rid[:12]}: {len(records)} record(s) at {level} and above",
             ["time", "level", "object", "message"],
             [(r.at.strftime("%H:%M:%S"), r.level, r.object, r.message) for r in records],
+            text_columns=["level", "object", "message"],
         )
     )
