@@ -45,10 +45,11 @@ BARE_TYPER = (
     "def bye() -> None: ...\n"
     "app()\n"
 )
-# The libraries `penstock status` cannot do without: the project's contract is pydantic models
-# whose check expressions sqlglot and DuckDB vet at load; the store is read through SQLAlchemy,
-# the warehouse through DuckDB; the output is a rich table.
-STATUS_LIBRARIES = "import typer, rich.table, yaml, pydantic, sqlglot, duckdb, sqlalchemy"
+# The libraries `penstock status` cannot do without: typer, the YAML reader for the project's
+# outline, sqlite3 for the metadata store (it holds the counts each run recorded), and a rich
+# table for the output. (Before issue 6 it loaded pydantic models, sqlglot, DuckDB and
+# SQLAlchemy as well: ~0.46 s of imports.)
+STATUS_LIBRARIES = "import typer, rich.table, yaml, sqlite3"
 
 
 def _sources() -> str:

@@ -101,5 +101,5 @@ def test_the_run_summary_table_shows_warned_rows(tmp_path: Path, cli: Cli) -> No
     header = next(line for line in out.splitlines() if "quarantined" in line)
     assert "warned" in header
     row = next(line for line in out.splitlines() if line.lstrip("│ ").startswith("readings"))
-    # rows in, loaded, quarantined, duplicates, warned
-    assert row.replace("│", " ").split()[2:7] == ["4", "3", "1", "0", "2"]
+    # status, batches, rows in, loaded, quarantined, duplicates, warned
+    assert row.replace("│", " ").split()[1:8] == ["warning", "1", "4", "3", "1", "0", "2"]

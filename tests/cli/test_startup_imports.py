@@ -9,8 +9,27 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
+from pathlib import Path
 
-HEAVY = ("duckdb", "pyarrow", "sqlalchemy", "pydantic", "sqlglot", "numpy", "yaml", "rich.table")
+import pytest
+
+from helpers import write_project
+
+HEAVY = (
+    "duckdb",
+    "pyarrow",
+    "sqlalchemy",
+    "pydantic",
+    "sqlglot",
+    "numpy",
+    "yaml",
+    "rich.table",
+    # penstock's own heavy parts: the project models, the store's writer, the warehouse
+    "penstock.catalog.models",
+    "penstock.observe.store",
+    "penstock.warehouse",
+)
 COMMANDS = ("init", "check", "run", "rebuild", "status", "runs", "logs", "quarantine", "batches")
 
 
@@ -21,7 +40,11 @@ def loaded_after(code: str) -> tuple[list[str], str]:
         f"print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)), file=sys.stderr)"
     )
     done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     return json.loads(done.stderr.strip().splitlines()[-1]), done.stdout
 
@@ -50,3 +73,51 @@ def test_help_lists_every_command_without_loading_the_engine() -> None:
     assert [m for m in loaded if m != "rich.table"] == []
     listed = {line.split()[1] for line in out.splitlines() if line.startswith("│ ")}
     assert listed >= set(COMMANDS), out
+
+
+PROJECT = """
+name: quick
+sources:
+  landing: {kind: files, path: ./landing, settle: 0s}
+objects:
+  orders:
+    source: landing
+    files: "orders/*.csv"
+    key: [id]
+    load: merge
+    columns:
+      id:  {type: bigint, required: true}
+      qty: {type: integer, min: 0}
+    checks:
+      - {name: small, expression: "qty < 1000"}
+"""
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_status_and_runs_read_the_store_without_the_engine(
+    tmp_path: Path, cli: Callable[..., tuple[int, str, str]], as_json: bool
+) -> None:
+    """`penstock status` and `runs` read the project's outline and, on a SQLite store, the
+    store through sqlite3: no project models (pydantic, sqlglot), no SQLAlchemy, no DuckDB
+    (the counts status shows were recorded by the run). Not even typer's pydantic adapters."""
+    project = write_project(tmp_path, PROJECT, {"landing/orders/a.csv": "id,qty\n1,1\n2,-1\n"})
+    assert cli("run", "-p", project)[0] == 0
+    flag = ", '--json'" if as_json else ""
+    table = [] if as_json else ["rich.table"]
+    for command in ("status", "runs"):
+        loaded, out = loaded_after(
+            f"from penstock.cli.app import main\n"
+            f"code = main(['{command}', '-p', {str(project)!r}{flag}])\nassert code == 0, code"
+        )
+        assert loaded == [*table, "yaml"], (command, loaded)
+        if as_json and command == "status":
+            (orders,) = json.loads(out)["objects"]
+            assert (orders["rows"], orders["rows_quarantined"], orders["last_status"]) == (
+                1,
+                1,
+                "warning",
+            )
+        elif as_json:
+            assert json.loads(out)[0]["status"] == "warning"
+        else:
+            assert "orders" in out if command == "status" else "warning" in out

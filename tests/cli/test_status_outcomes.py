@@ -163,13 +163,11 @@ def test_a_run_not_selecting_the_object_leaves_its_status(tmp_path: Path, cli: C
     assert got["items"]["last_run_id"] != got["orders"]["last_run_id"]
 
 
-def test_a_quarantined_row_shows_warning_in_status_and_success_in_runs(
-    tmp_path: Path, cli: Cli
-) -> None:
+def test_a_quarantined_row_shows_warning_in_status_and_in_runs(tmp_path: Path, cli: Cli) -> None:
     project = write_project(tmp_path, PROJECT, {"landing/items/a.csv": "id,qty\n1,1\n2,-5\n"})
     assert cli("run", "-p", project, "-s", "items")[0] == 0
     (run,) = runs_json(cli, project)
-    assert run["status"] == "success" and run["rows_quarantined"] == 1
+    assert run["status"] == "warning" and run["rows_quarantined"] == 1
     items = status_json(cli, project)["items"]
     assert (items["last_status"], items["last_run_id"]) == ("warning", run["run_id"])
     assert status_table(cli, project)["items"][2] == "warning"

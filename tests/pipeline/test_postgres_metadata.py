@@ -33,7 +33,7 @@ def test_demo_records_its_runs_in_postgresql(
     total_in = sum(f.rows_in for f in expected.files.values())
     total_q = sum(len(f.quarantined) for f in expected.files.values())
     assert (run["status"], run["rows_in"], run["rows_quarantined"]) == (
-        "success",
+        "warning",  # rows were quarantined, as status says of the objects
         total_in,
         total_q,
     )

@@ -9,7 +9,6 @@ import json
 import re
 from pathlib import Path
 from typing import Annotated, Any, ClassVar
-from urllib.parse import parse_qsl
 
 from pydantic import (
     Field,
@@ -30,6 +29,15 @@ from penstock.catalog.columns import (
     RowCountCheck,
 )
 from penstock.catalog.dialect import apply_source_defaults
+from penstock.catalog.locations import (
+    DEFAULT_METADATA,
+    DEFAULT_WAREHOUSE,
+    metadata_url,
+    project_path,
+    url_problem,
+    warehouse_options,
+    warehouse_path,
+)
 from penstock.catalog.objects import (
     SOURCE_KINDS,
     FilesSource,
@@ -57,9 +65,6 @@ __all__ = [
 ]
 
 _PROJECT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
-_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-_DUCKDB = "duckdb:///"
-_SQLITE = "sqlite:///"
 _GROUP_PREFIX = "group:"
 
 
@@ -71,9 +76,9 @@ class Project(Model):
     )
 
     name: str
-    warehouse: str = "duckdb:///warehouse.duckdb"
+    warehouse: str = DEFAULT_WAREHOUSE
     lake: str = "./lake"
-    metadata: str = "sqlite:///.penstock/metadata.db"
+    metadata: str = DEFAULT_METADATA
     include: list[str] = Field(default_factory=list)
     retention_days: Annotated[StrictInt, Field(ge=1)] = 90
     sources: dict[SourceName, Source] = Field(default_factory=dict)
@@ -101,17 +106,9 @@ class Project(Model):
     @field_validator("warehouse", "metadata")
     @classmethod
     def _check_url(cls, value: str, info: ValidationInfo) -> str:
-        if not _URL.match(value):
-            raise ValueError(
-                f"expected a URL such as {cls.model_fields[str(info.field_name)].default}"
-            )
-        for prefix in (_DUCKDB, _SQLITE):
-            scheme = prefix.split(":")[0]
-            if value.startswith(f"{scheme}://") and not value.startswith(prefix):
-                raise ValueError(
-                    f"expected {prefix}<path> (three slashes, then a path relative to the "
-                    "project or /an/absolute/path)"
-                )
+        problem = url_problem(value, cls.model_fields[str(info.field_name)].default)
+        if problem is not None:
+            raise ValueError(problem)
         return value
 
     @field_validator("include", mode="before")
@@ -232,8 +229,7 @@ class Project(Model):
 
     def path(self, value: str | Path) -> Path:
         """`value` resolved against the project directory (an absolute path stays as is)."""
-        path = Path(value).expanduser()
-        return path if path.is_absolute() else self.root / path
+        return project_path(self.root, value)
 
     @property
     def lake_path(self) -> Path:
@@ -242,28 +238,17 @@ class Project(Model):
     @property
     def warehouse_path(self) -> Path | None:
         """The DuckDB file of the warehouse; None for an in-memory or non-DuckDB warehouse."""
-        if not self.warehouse.startswith(_DUCKDB):
-            return None
-        location = self.warehouse.removeprefix(_DUCKDB).split("?", 1)[0]
-        if not location or location.startswith(":memory:"):
-            return None
-        return self.path(location)
+        return warehouse_path(self.root, self.warehouse)
 
     @property
     def warehouse_options(self) -> dict[str, str]:
         """Engine settings from the warehouse URL's query (`?memory_limit=4GB&threads=2`)."""
-        _, _, query = self.warehouse.partition("?")
-        return dict(parse_qsl(query, keep_blank_values=True))
+        return warehouse_options(self.warehouse)
 
     @property
     def metadata_url(self) -> str:
         """The metadata database URL, with a relative SQLite path made absolute."""
-        if not self.metadata.startswith(_SQLITE):
-            return self.metadata
-        location, mark, query = self.metadata.removeprefix(_SQLITE).partition("?")
-        if not location or location.startswith(":memory:"):
-            return self.metadata
-        return f"{_SQLITE}{self.path(location)}{mark}{query}"
+        return metadata_url(self.root, self.metadata)
 
     def objects_in_order(self) -> list[ObjectSpec]:
         """Objects in declaration order: penstock.yml first, then included files."""

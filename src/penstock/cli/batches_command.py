@@ -14,7 +14,7 @@ from penstock.cli.render import (
     err_console,
     print_json,
 )
-from penstock.cli.shared import JsonOpt, ProjectOpt, WaitOpt, app, load
+from penstock.cli.shared import JsonOpt, ProjectOpt, WaitOpt, app, example, load
 from penstock.defaults import DEFAULT_WAIT_SECONDS
 from penstock.errors import UsageError
 
@@ -27,7 +27,12 @@ BATCHES_USAGE = (
 )
 
 
-@app.command()
+@app.command(
+    epilog=example(
+        "penstock batches orders",
+        'penstock batches skip orders orders-354e --reason "resent as orders_0102b.csv"',
+    )
+)
 def batches(
     words: Annotated[
         list[str],
@@ -38,7 +43,8 @@ def batches(
     ],
     project: ProjectOpt = Path(),
     reason: Annotated[
-        str | None, typer.Option("--reason", help="Why the batch is skipped (skip only).")
+        str | None,
+        typer.Option("--reason", metavar="TEXT", help="Why the batch is skipped (skip only)."),
     ] = None,
     wait: WaitOpt = DEFAULT_WAIT_SECONDS,
     as_json: JsonOpt = False,

@@ -1,4 +1,8 @@
-"""`penstock status`, `runs` and `logs`: what ran and how it went."""
+"""`penstock status`, `runs` and `logs`: what ran and how it went.
+
+They read the project's outline (catalog/outline.py: no pydantic, sqlglot or DuckDB) and, on a
+SQLite metadata store, the store through sqlite3 (observe/status_reads.py: no SQLAlchemy), so
+`penstock status` and `penstock runs` start in well under 0.2 s."""
 
 from __future__ import annotations
 
@@ -14,16 +18,21 @@ from penstock.cli.render import (
     print_json,
     table,
 )
-from penstock.cli.shared import JsonOpt, ProjectOpt, app, load, when
+from penstock.cli.shared import JsonOpt, ProjectOpt, app, example, when
 from penstock.errors import UsageError
 
 
-@app.command()
+@app.command(epilog=example("penstock status --json"))
 def status(project: ProjectOpt = Path(), as_json: JsonOpt = False) -> None:
-    """Per object: last run and its outcome, rows in the warehouse and in quarantine."""
+    """Per object: last run and its outcome, rows in the warehouse and in quarantine.
+
+    The outcome is success, warning (rows broke the contract), failed, running or abandoned,
+    as `penstock runs` says of runs. The rows, batches and quarantine figures are those counted
+    when the object's last run ended."""
+    from penstock.catalog.outline import read_outline
     from penstock.engine.status import project_status
 
-    proj = load(project)
+    proj = read_outline(project)
     report = project_status(proj)
     rows = [vars(state) for state in report.objects]
     if as_json:
@@ -55,24 +64,28 @@ def status(project: ProjectOpt = Path(), as_json: JsonOpt = False) -> None:
                 )
                 for r in rows
             ],
+            text_columns=["load", "last status"],
         )
     )
     for note in report.notes:
         err_console.print(f"[yellow]note:[/] {escape(note)}")
 
 
-@app.command()
+@app.command(epilog=example("penstock runs --limit 5"))
 def runs(
     project: ProjectOpt = Path(),
-    limit: Annotated[int, typer.Option(help="How many runs, newest first.")] = 20,
+    limit: Annotated[int, typer.Option(metavar="N", help="How many runs, newest first.")] = 20,
     as_json: JsonOpt = False,
 ) -> None:
-    """Recent runs with their outcome and row totals."""
-    from penstock.observe import MetadataStore
+    """Recent runs with their outcome and row totals.
 
-    proj = load(project)
-    with MetadataStore(proj.metadata_url) as store:
-        found = store.runs(limit)
+    The outcome is success, warning (rows broke a contract), failed, running or abandoned."""
+    from penstock.catalog.outline import read_outline
+    from penstock.observe import status_reads
+
+    proj = read_outline(project)
+    with status_reads.reading(proj.metadata_url) as rows:
+        found = status_reads.runs(rows, limit)
     if as_json:
         print_json(found)
         return
@@ -108,23 +121,27 @@ def runs(
                 )
                 for r in found
             ],
+            text_columns=["command", "status"],
         )
     )
 
 
-@app.command()
+@app.command(epilog=example("penstock logs --level warning"))
 def logs(
     run_id: Annotated[
         str | None, typer.Argument(metavar="[RUN]", help="Run id or its prefix; default: last.")
     ] = None,
     project: ProjectOpt = Path(),
-    level: Annotated[str, typer.Option(help="debug, info, warning or error (and above).")] = "info",
+    level: Annotated[
+        str, typer.Option(metavar="LEVEL", help="debug, info, warning or error (and above).")
+    ] = "info",
     as_json: JsonOpt = False,
 ) -> None:
     """The structured log of a run: what each step did, warnings and errors."""
+    from penstock.catalog.outline import read_outline
     from penstock.observe import MetadataStore
 
-    proj = load(project)
+    proj = read_outline(project)
     with MetadataStore(proj.metadata_url) as store:
         rid = store.resolve_run(run_id) if run_id else store.last_run_id()
         if rid is None:
@@ -138,5 +155,6 @@ def logs(
             f"Run {rid[:12]}: {len(records)} record(s) at {level} and above",
             ["time", "level", "object", "message"],
             [(r.at.strftime("%H:%M:%S"), r.level, r.object, r.message) for r in records],
+            text_columns=["level", "object", "message"],
         )
     )

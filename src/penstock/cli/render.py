@@ -61,33 +61,91 @@ def table(
     return out
 
 
-def summary_table(summaries: Sequence[ObjectSummary]) -> Table:
-    return table(
+def pass_rate(passed: int, total: int) -> str | None:
+    """A share as a percentage that never rounds to a bound it did not reach.
+
+    `100%` only when every row passed and `0%` only when none did; otherwise one decimal
+    (`98.5%`), or as many more as it takes to stay off the bound: 1 failing row in 1,000,000
+    is `99.9999%`, 1 passing row in 1,000,000 is `0.0001%`. None when there are no rows.
+    Exact: computed on the integers, rounded half up.
+    """
+    if total <= 0:
+        return None
+    if passed >= total:
+        return "100%"
+    if passed <= 0:
+        return "0%"
+    decimals = 1
+    while True:
+        scale = 10 ** (decimals + 2)  # the share in units of 10^-decimals percent
+        value = (2 * passed * scale + total) // (2 * total)
+        if 0 < value < scale:
+            break
+        decimals += 1
+    whole, fraction = divmod(value, 10**decimals)
+    return f"{whole}.{fraction:0{decimals}d}%"
+
+
+_MIN_ERROR_WIDTH = 12
+SUMMARY_COLUMNS = (
+    "object",
+    "status",
+    "batches",
+    "rows in",
+    "loaded",
+    "quarantined",
+    "duplicates",
+    "warned",
+    "DQ pass rate",
+)
+
+
+def summary_table(summaries: Sequence[ObjectSummary], *, width: int | None = None) -> Table:
+    """The run summary: one row per selected object, with its outcome; an `error` column
+    (the first error of a failed object, cut to fit `width` with …) when one failed."""
+    rows = [
+        (
+            s.object,
+            s.status,
+            s.batches,
+            s.rows_in,
+            s.rows_loaded,
+            s.rows_quarantined,
+            s.rows_duplicate,
+            s.rows_warned,
+            pass_rate(s.rows_passed, s.rows_in),
+        )
+        for s in summaries
+    ]
+    out = table("Run summary", SUMMARY_COLUMNS, rows, text_columns=["status"])
+    errors = [short_error(s.error, s.object) or "" for s in summaries]
+    if not any(errors):
+        return out
+    from rich.measure import Measurement
+
+    # the room the table leaves: its width without the column, less the column's border/padding
+    room = (width or console.width) - Measurement.get(console, console.options, out).maximum - 3
+    out = table(
         "Run summary",
-        [
-            "object",
-            "batches",
-            "rows in",
-            "loaded",
-            "quarantined",
-            "duplicates",
-            "warned",
-            "DQ pass rate",
-        ],
-        [
-            (
-                s.object,
-                s.batches,
-                s.rows_in,
-                s.rows_loaded,
-                s.rows_quarantined,
-                s.rows_duplicate,
-                s.rows_warned,
-                s.dq_pass_rate,
-            )
-            for s in summaries
-        ],
+        [*SUMMARY_COLUMNS, "error"],
+        [(*row, error) for row, error in zip(rows, errors, strict=True)],
+        text_columns=["status", "error"],
     )
+    error_column = out.columns[-1]
+    error_column.no_wrap, error_column.overflow = True, "ellipsis"
+    error_column.max_width = max(_MIN_ERROR_WIDTH, room)
+    return out
+
+
+def short_error(error: str | None, object_name: str | None = None) -> str | None:
+    """An error's first line without the skip hint (`penstock batches` and the lines under the
+    run summary give the whole text), and without `object 'NAME': ` in a row that names it."""
+    if not error:
+        return error
+    short = error.splitlines()[0].split("; later batches of", 1)[0]
+    if object_name is not None:
+        short = short.removeprefix(f"object '{object_name}': ")
+    return short
 
 
 def batches_table(object_name: str, batches: Sequence[Any]) -> Table:
@@ -102,14 +160,9 @@ def batches_table(object_name: str, batches: Sequence[Any]) -> Table:
                 b.source_file,
                 b.extracted_at.strftime("%Y-%m-%d %H:%M:%S"),
                 b.rows,
-                _short_error(b.error) if b.status == "failed" else b.skip_reason,
+                short_error(b.error) if b.status == "failed" else b.skip_reason,
             )
             for b in batches
         ],
         text_columns=["status", "source file", "error / skip reason"],
     )
-
-
-def _short_error(error: str | None) -> str | None:
-    """The error without the skip hint (printed once below the table)."""
-    return error.split("; later batches of", 1)[0] if error else error

@@ -29,10 +29,10 @@ from penstock.errors import PenstockError, RunFailed
 
 if TYPE_CHECKING:
     from penstock.catalog import Project
-    from penstock.engine import RunResult
+    from penstock.engine import ObjectSummary, RunResult
 
 
-@app.command()
+@app.command(epilog=example("penstock init shop --demo"))
 def init(
     directory: Annotated[Path, typer.Argument(help="Directory to create.")] = Path(),
     demo: Annotated[bool, typer.Option("--demo", help="Scaffold the demo shop with data.")] = False,
@@ -53,16 +53,23 @@ def init(
     console.print(f"Next: [bold]cd {directory} && penstock run[/]")
 
 
-def print_run(result: RunResult, project: Project, as_json: bool) -> None:
-    names = [o.name for o in project.objects_in_order()]
-    summaries = [s for s in result.summary(names) if s.object in names]
+def print_run(
+    result: RunResult, project: Project, as_json: bool, *, selector: str | None = None
+) -> None:
+    """The run summary: one row per object the run selected, with its outcome and first error;
+    under it the run's notes (`result.notes`), each failure in full (stderr), and where to look
+    further. `--json` carries the same: `status` (the run's outcome), `objects`, `notes`,
+    `failures`."""
+    names = [o.name for o in project.select(selector)]
+    summaries = result.summary(names)
     if as_json:
         print_json(
             {
                 "run_id": result.run_id,
                 "command": result.command,
-                "status": result.status,
+                "status": result.outcome,
                 "objects": [{**vars(s), "dq_pass_rate": s.dq_pass_rate} for s in summaries],
+                "notes": result.notes,
                 "failures": [vars(f) for f in result.failures],
                 **(
                     {"restage": [vars(r) for r in result.restage]}
@@ -79,28 +86,46 @@ def print_run(result: RunResult, project: Project, as_json: bool) -> None:
         console.print(f"[yellow]warning[/] {escape(miss.message)}", highlight=False)
     if result.nothing_matched:
         console.print("Nothing was staged: no file matched the glob of any selected object.")
+    for note in result.notes:
+        console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
     for failure in result.failures:
         where = failure.source_file or failure.batch_id or ""
         err_console.print(
             f"[red]failed[/] {failure.object} {failure.step} {escape(where)}: "
-            f"{escape(failure.error or '')}"
+            f"{escape(failure.error or '')}",
+            highlight=False,
         )
-    wh = project.warehouse_path
-    console.print(
-        "Look further: [bold]penstock status[/] · [bold]penstock runs[/] · "
-        + " · ".join(f"[bold]penstock quarantine {n}[/]" for n in names[:3])
-        + (f" · [bold]duckdb {wh.name}[/]" if wh else "")
+    console.print(look_further(summaries, project), highlight=False)
+
+
+def look_further(summaries: list[ObjectSummary], project: Project) -> str:
+    """The commands to look further after a run (rich markup)."""
+    quarantined = [s.object for s in summaries if s.rows_quarantined or s.rows_warned]
+    loaded = [s.object for s in summaries if s.rows_loaded]
+    first = project.objects[loaded[0]].table_name if loaded else None
+    return (
+        "Look further: [bold]penstock status[/] · [bold]penstock runs[/]"
+        + "".join(f" · [bold]penstock quarantine {escape(n)}[/]" for n in quarantined[:3])
+        + (f' · [bold]penstock query "FROM {escape(first)} LIMIT 5"[/]' if first else "")
     )
 
 
-@app.command()
+@app.command(epilog=example("penstock run --select orders,group:raw"))
 def run(
     project: ProjectOpt = Path(),
     select: SelectOpt = None,
     wait: WaitOpt = DEFAULT_WAIT_SECONDS,
     as_json: JsonOpt = False,
 ) -> None:
-    """Extract, stage, validate and load the selected objects."""
+    """Extract, stage, validate and load the selected objects.
+
+    The summary lists each selected object with its outcome (success; warning: rows broke the
+    contract; failed, with its error) and its rows. DQ pass rate: the share of rows read that
+    broke no rule of the contract (a malformed row, or every row of a batch failing a batch
+    check, broke one; a duplicate did not). It shows 100% only when no row broke a rule and
+    0% only when all did; otherwise one decimal, or as many as keep it off those bounds
+    (99.9999% for 1 bad row in 1,000,000).
+    """
     from penstock.cli.progress import ProgressSink
     from penstock.engine import Session
 
@@ -114,7 +139,7 @@ def run(
             warnings = len(session.store.logs(result.run_id, "warning"))
         except PenstockError:
             warnings = 0  # the store is failing: already said on stderr
-    print_run(result, proj, as_json)
+    print_run(result, proj, as_json, selector=select)
     if dropped:
         err_console.print(
             f"[yellow]note:[/] the metadata store missed {dropped} event(s) of this run; "
@@ -148,13 +173,16 @@ def rebuild(
     wait: WaitOpt = DEFAULT_WAIT_SECONDS,
     as_json: JsonOpt = False,
 ) -> None:
-    """Empty the object tables and replay every staged batch from the stage zone."""
+    """Empty the object tables and replay every staged batch from the stage zone.
+
+    The summary is `penstock run`'s: the selected objects, their outcome, rows and DQ pass rate.
+    """
     from penstock.engine import Session
 
     proj = load(project)
     with Session(proj, wait=wait, on_wait=waiting) as session:
         result = session.runner.rebuild(select, restage=restage)
-    print_run(result, proj, as_json)
+    print_run(result, proj, as_json, selector=select)
     if result.restage is not None and not as_json:
         print_restage(result)
     if result.status == "failed":

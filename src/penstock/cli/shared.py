@@ -1,6 +1,9 @@
 """What the CLI's commands share: the Typer app, option types and small helpers.
 
 Importing this module loads typer and rich's console only (see app.py on start-up time).
+The app is a `PenstockTyper` (cli/typer_fixes.py): flags show as flags in help, a wrapped
+docstring paragraph stays one paragraph, plain values are coerced without pydantic. Each
+command's help ends with one example: `@app.command(epilog=example("penstock status --json"))`.
 """
 
 from __future__ import annotations
@@ -12,12 +15,15 @@ import typer
 from rich.markup import escape
 
 from penstock.cli.render import err_console
+from penstock.cli.typer_fixes import HelpGroup, PenstockTyper
 
 if TYPE_CHECKING:
     from penstock.catalog import Project
 
-app = typer.Typer(
+
+app = PenstockTyper(
     name="penstock",
+    cls=HelpGroup,
     help="Metadata-driven DataOps pipelines: declared in YAML, validated, idempotent.",
     no_args_is_help=True,
     add_completion=False,
@@ -25,19 +31,26 @@ app = typer.Typer(
 )
 
 ProjectOpt = Annotated[
-    Path, typer.Option("--project", "-p", help="Project directory (holding penstock.yml).")
+    Path,
+    typer.Option(
+        "--project", "-p", metavar="DIR", help="Project directory (holding penstock.yml)."
+    ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 WaitOpt = Annotated[
     float,
     typer.Option(
         "--wait",
+        metavar="SECONDS",
         help="While another run holds the warehouse, wait up to this many seconds for it.",
         min=0,
     ),
 ]
 SelectOpt = Annotated[
-    str | None, typer.Option("--select", "-s", help="Object name(s) or group:G, comma-separated.")
+    str | None,
+    typer.Option(
+        "--select", "-s", metavar="NAMES", help="Object name(s) or group:G, comma-separated."
+    ),
 ]
 
 
@@ -69,7 +82,8 @@ def when(value: Any) -> str | None:
 def example(*commands: str) -> str:
     """The epilog of a command's help: one or more example invocations.
 
-    Use as `@app.command(epilog=example("penstock status --json"))`.
+    Use as `@app.command(epilog=example("penstock status --json"))`. The commands are shown
+    as written (rich markup such as `[...]` is escaped).
     """
-    lines = "\n\n".join(f"  {c}" for c in commands)
+    lines = "\n\n".join(f"  {escape(c)}" for c in commands)
     return f"Example{'s' if len(commands) > 1 else ''}:\n\n{lines}"

@@ -1,4 +1,8 @@
-"""What a run did, batch by batch, and the per-object summary the CLI prints."""
+"""What a run did, batch by batch, and the per-object summary the CLI prints.
+
+Outcome words (`success`, `warning`, `failed`) are those of `penstock.outcomes`, shared with
+`penstock status` and `penstock runs`.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ if TYPE_CHECKING:
     from penstock.engine.restage import RestageOutcome
 
 from penstock.engine.globs import NoMatch
+from penstock.outcomes import Outcome, worst
 
 BatchStatus = Literal["success", "warning", "failed", "skipped"]
 
@@ -34,17 +39,24 @@ class BatchOutcome:
 def object_outcome(outcomes: Sequence[BatchOutcome]) -> BatchStatus:
     """One object's outcome in a run from its steps' outcomes: `failed` if one failed,
     `warning` if one warned (rows broke the contract), else `success` (also for none)."""
-    statuses = {o.status for o in outcomes}
-    if "failed" in statuses:
-        return "failed"
-    if "warning" in statuses:
-        return "warning"
-    return "success"
+    outcome = worst(o.status for o in outcomes)
+    if outcome == "success" or outcome == "warning" or outcome == "failed":
+        return outcome
+    raise ValueError(f"a finished step cannot be {outcome!r}")  # steps end in the three
 
 
 @dataclass
 class ObjectSummary:
+    """One object in a run: its outcome, the first error, and the rows of its loaded batches.
+
+    `status` is `failed` if one of its steps failed, `warning` if rows broke its contract,
+    else `success` (also when there was nothing new); `error` is the first failed step's error.
+    Row counts cover the batches that loaded (a failed batch loads nothing).
+    """
+
     object: str
+    status: Outcome = "success"
+    error: str | None = None
     batches: int = 0
     rows_in: int = 0
     rows_loaded: int = 0
@@ -55,15 +67,29 @@ class ObjectSummary:
     failed: int = 0
 
     @property
+    def rows_passed(self) -> int:
+        """Rows read that broke no rule of the contract."""
+        return self.rows_in - self.rows_invalid
+
+    @property
     def dq_pass_rate(self) -> float | None:
-        """Share of incoming rows that passed every rule of the contract."""
+        """The DQ pass rate: rows that broke no rule of the contract / rows read (`rows in`).
+
+        Over the object's loaded batches in this run. A row breaks the contract when a column
+        rule or a check fails it, when it is malformed, or when a batch check (`row_count`)
+        fails its batch; a duplicate breaks nothing, and a row `on_invalid: warn` loads anyway
+        still broke it. None when no row was read."""
         if self.rows_in == 0:
             return None
-        return (self.rows_in - self.rows_invalid) / self.rows_in
+        return self.rows_passed / self.rows_in
 
 
 @dataclass
 class RunResult:
+    """What a run did. `status` is what the run ended as (`success` or `failed`, as recorded);
+    `outcome` adds `warning` when rows broke a contract, the word `runs` and `status` show.
+    `notes` are lines for the person who ran it, printed under the run summary."""
+
     run_id: str
     command: str
     status: Literal["success", "failed"] = "success"
@@ -72,6 +98,13 @@ class RunResult:
     restage: list[RestageOutcome] | None = None
     no_match: list[NoMatch] = field(default_factory=list)  # objects whose glob matched no file
     nothing_matched: bool = False  # no selected object's glob matched a file
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def outcome(self) -> Outcome:
+        if self.status == "failed":
+            return "failed"
+        return worst(o.status for o in self.outcomes)
 
     @property
     def failures(self) -> list[BatchOutcome]:
@@ -81,11 +114,16 @@ class RunResult:
         return [o for o in self.outcomes if o.step == "load" and o.status != "failed"]
 
     def summary(self, objects: list[str]) -> list[ObjectSummary]:
+        """One summary per name in `objects` (the objects the run selected), in that order,
+        then any other object the run has outcomes for."""
         by_name = {name: ObjectSummary(name) for name in objects}
         for outcome in self.outcomes:
             summary = by_name.setdefault(outcome.object, ObjectSummary(outcome.object))
+            summary.status = worst((summary.status, outcome.status))
             if outcome.status == "failed":
                 summary.failed += 1
+                if summary.error is None:
+                    summary.error = outcome.error
             if outcome.step != "load" or outcome.status == "failed":
                 continue
             summary.batches += 1

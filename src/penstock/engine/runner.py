@@ -28,6 +28,7 @@ from penstock.observe import (
     OBJECT_STEP,
     EventBus,
     LogLevel,
+    ObjectCounted,
     RunFinished,
     RunStarted,
     StepFinished,
@@ -134,7 +135,30 @@ class Runner:
         mine = result.outcomes[first:]
         outcome = object_outcome(mine)
         error = next((o.error for o in mine if o.status == "failed"), None)
+        self._count(result, obj)
         self._step_finished(result, object_step, obj, None, OBJECT_STEP, outcome, error)
+
+    def _count(self, result: RunResult, obj: ObjectSpec) -> None:
+        """Record the object's counts in the warehouse as its work ends (`penstock status`
+        shows them without opening the warehouse). Counting never fails the object."""
+        try:
+            counted = ObjectCounted(
+                run_id=result.run_id,
+                project=self.project.name,
+                object=obj.name,
+                table=obj.table_name,
+                rows=self.warehouse.table_rows(obj),
+                batches_loaded=len(self.warehouse.loaded_batches(obj.name)),
+                rows_quarantined=self.warehouse.quarantine_count(obj, loaded=False),
+                rows_warned=self.warehouse.quarantine_count(obj, loaded=True),
+            )
+        except Exception as exc:
+            message, fields = describe(exc)
+            self._log(
+                result, "warning", f"{obj.name}: not counted for status: {message}", obj, **fields
+            )
+            return
+        self.bus.emit(counted)
 
     def _log(
         self, result: RunResult, level: LogLevel, message: str, obj: ObjectSpec, **fields: Any

@@ -1,25 +1,31 @@
-"""`penstock status`: per object, what the metadata store and the warehouse know.
+"""`penstock status`: per object, where it stands, read from the metadata store.
 
-An object's `last_status` is its outcome in the latest run that selected it: `failed` if a
-step of the object failed there, `warning` if rows broke its contract, `success` otherwise,
-also when that run had nothing new to do for it (`last_batch_at` still says when it last
-loaded a batch); `running` while that run is at it, `abandoned` if its process was killed
-before the object's work ended. The runner records each object's work as an `object` step.
+An object's `last_status` is its outcome in the latest run that selected it (the words of
+`penstock.outcomes`): `failed` if a step of the object failed there, `warning` if rows broke
+its contract, `success` otherwise, also when that run had nothing new to do for it
+(`last_batch_at` still says when it last loaded a batch); `running` while that run is at it,
+`abandoned` if its process was killed before the object's work ended. The runner records each
+object's work as an `object` step.
 
-The warehouse is opened read-only and only if it exists. While a run holds DuckDB's file lock
-the status still answers from the metadata store (the run shows as running) and says why the
-warehouse figures are missing, instead of failing.
+Its figures in the warehouse (rows in the table, batches in the ledger, quarantine rows held
+back and loaded anyway) are those the runner counted when the object's work in a run ended
+(`counted_at`), so status opens neither DuckDB nor SQLAlchemy (on a SQLite store) and answers
+in well under 0.2 s, also while a run holds the warehouse. Only an object run before counts
+were recorded (a store from an older penstock) is counted in the warehouse itself, read-only,
+once: its next run records its counts. A warehouse file that does not exist has no figures.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from penstock.catalog import Project
-from penstock.errors import WarehouseError, WarehouseLocked
-from penstock.observe import MetadataStore
-from penstock.warehouse import DuckDBWarehouse
+if TYPE_CHECKING:
+    from penstock.catalog import Project
+    from penstock.catalog.outline import ProjectOutline
+    from penstock.observe.status_reads import ObjectCounts
+    from penstock.warehouse import DuckDBWarehouse
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,7 @@ class ObjectState:
     rows: int | None
     rows_quarantined: int | None  # held back
     rows_warned: int | None  # in quarantine but loaded anyway (on_invalid warn)
+    counted_at: datetime | None = None  # when the figures were counted
 
 
 @dataclass(frozen=True)
@@ -44,8 +51,11 @@ class ProjectStatus:
     notes: list[str] = field(default_factory=list)
 
 
-def open_for_reading(project: Project, notes: list[str]) -> DuckDBWarehouse | None:
+def open_for_reading(project: Project | ProjectOutline, notes: list[str]) -> DuckDBWarehouse | None:
     """The warehouse, read-only, or None with the reason appended to `notes`."""
+    from penstock.errors import WarehouseError, WarehouseLocked
+    from penstock.warehouse import DuckDBWarehouse
+
     path = project.warehouse_path
     if path is None:
         notes.append("the warehouse is in memory: it holds nothing between commands")
@@ -60,34 +70,78 @@ def open_for_reading(project: Project, notes: list[str]) -> DuckDBWarehouse | No
         return None
 
 
-def project_status(project: Project) -> ProjectStatus:
+def project_status(project: ProjectOutline) -> ProjectStatus:
+    from penstock.observe import status_reads
+
     objects = project.objects_in_order()
-    with MetadataStore(project.metadata_url) as store:
-        states = store.object_status([o.name for o in objects])
+    names = [o.name for o in objects]
+    with status_reads.reading(project.metadata_url) as rows:
+        states = status_reads.object_status(rows, names)
+        counts = status_reads.object_counts(rows, project.name, names)
     notes: list[str] = []
+    path = project.warehouse_path
+    if path is None:
+        notes.append("the warehouse is in memory: it holds nothing between commands")
+        counts = {}
+    elif not path.exists():
+        notes.append("the warehouse does not exist yet: `penstock run` creates it")
+        counts = {}
+    else:
+        tables = {o.name: o.table_name for o in objects}
+        # counts of another table (`table:` changed since) do not describe this one
+        counts = {n: c for n, c in counts.items() if c.table_name == tables[n]}
+        uncounted = [n for n in names if n not in counts and states[n].last_run_id is not None]
+        if uncounted:
+            counts |= _count_in_warehouse(project, uncounted, notes)
+    out = []
+    for obj in objects:
+        state, counted = states[obj.name], counts.get(obj.name)
+        out.append(
+            ObjectState(
+                object=obj.name,
+                table=obj.table_name,
+                load=obj.load,
+                last_run_id=state.last_run_id,
+                last_status=state.last_status,
+                last_run_at=state.last_run_at,
+                last_batch_at=state.last_batch_at,
+                batches_loaded=counted.batches_loaded if counted else None,
+                rows=counted.rows if counted else None,
+                rows_quarantined=counted.rows_quarantined if counted else None,
+                rows_warned=counted.rows_warned if counted else None,
+                counted_at=counted.counted_at if counted else None,
+            )
+        )
+    return ProjectStatus(project.name, out, notes)
+
+
+def _count_in_warehouse(
+    outline: ProjectOutline, names: list[str], notes: list[str]
+) -> dict[str, ObjectCounts]:
+    """Count objects in the warehouse itself (read-only): the objects whose runs recorded no
+    counts. Loads the whole project (the warehouse reads take its object specs)."""
+    from penstock.catalog import load_project
+    from penstock.observe.events import utcnow
+    from penstock.observe.status_reads import ObjectCounts
+
+    project = load_project(outline.file)
     warehouse = open_for_reading(project, notes)
-    rows = []
+    if warehouse is None:
+        return {}
+    out = {}
     try:
-        for obj in objects:
-            state = states[obj.name]
-            rows.append(
-                ObjectState(
-                    object=obj.name,
-                    table=obj.table_name,
-                    load=obj.load,
-                    last_run_id=state.last_run_id,
-                    last_status=state.last_status,
-                    last_run_at=state.last_run_at,
-                    last_batch_at=state.last_batch_at,
-                    batches_loaded=len(warehouse.loaded_batches(obj.name)) if warehouse else None,
-                    rows=warehouse.table_rows(obj) if warehouse else None,
-                    rows_quarantined=(
-                        warehouse.quarantine_count(obj, loaded=False) if warehouse else None
-                    ),
-                    rows_warned=warehouse.quarantine_count(obj, loaded=True) if warehouse else None,
-                )
+        for name in names:
+            obj = project.objects[name]
+            out[name] = ObjectCounts(
+                object=name,
+                table_name=obj.table_name,
+                run_id=None,
+                counted_at=utcnow(),
+                rows=warehouse.table_rows(obj),
+                batches_loaded=len(warehouse.loaded_batches(name)),
+                rows_quarantined=warehouse.quarantine_count(obj, loaded=False),
+                rows_warned=warehouse.quarantine_count(obj, loaded=True),
             )
     finally:
-        if warehouse is not None:
-            warehouse.close()
-    return ProjectStatus(project.name, rows, notes)
+        warehouse.close()
+    return out

@@ -1,5 +1,14 @@
-"""Observability: the typed event bus and the metadata store sink."""
+"""Observability: the typed event bus and the metadata store sink.
 
+The metadata store's names load on first use (PEP 562): it needs SQLAlchemy, which
+`penstock status` and `penstock runs` do without on a SQLite store (observe/status_reads.py).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from penstock.lazy import lazy_attributes
 from penstock.observe.bus import EventBus, Handler
 from penstock.observe.catalog_snapshot import AttributeRow, CatalogSnapshot, ObjectRow, SourceRow
 from penstock.observe.events import (
@@ -8,6 +17,7 @@ from penstock.observe.events import (
     Event,
     LogLevel,
     LogRecord,
+    ObjectCounted,
     RunFinished,
     RunStarted,
     RunStatus,
@@ -27,7 +37,22 @@ from penstock.observe.records import (
     RunSummary,
     StepRow,
 )
-from penstock.observe.store import MetadataStore, MetadataStoreError, MetadataStoreUnavailable
+
+if TYPE_CHECKING:
+    from penstock.observe.store import (
+        MetadataStore,
+        MetadataStoreError,
+        MetadataStoreUnavailable,
+    )
+
+_LAZY = {
+    "MetadataStore": "penstock.observe.store",
+    "MetadataStoreError": "penstock.observe.store",
+    "MetadataStoreUnavailable": "penstock.observe.store",
+}
+
+if not TYPE_CHECKING:  # hidden from mypy, so that a misspelt name stays an error
+    __getattr__, __dir__ = lazy_attributes("penstock.observe", globals(), _LAZY)
 
 __all__ = [
     "LOG_LEVELS",
@@ -46,6 +71,7 @@ __all__ = [
     "MetadataStore",
     "MetadataStoreError",
     "MetadataStoreUnavailable",
+    "ObjectCounted",
     "ObjectRow",
     "ObjectStatus",
     "RunFinished",

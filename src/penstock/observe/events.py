@@ -98,4 +98,20 @@ class LogRecord(_Base):
     fields: Mapping[str, Any] = field(default_factory=dict)
 
 
-Event: TypeAlias = RunStarted | RunFinished | StepStarted | StepFinished | LogRecord
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ObjectCounted(_Base):
+    """An object's counts in the warehouse when its work in a run ended: rows in its table
+    (None: no table yet), batches in the ledger, quarantine rows held back and loaded anyway.
+    The metadata store keeps the latest per project and object; `penstock status` shows them
+    without opening the warehouse."""
+
+    project: str
+    object: str
+    table: str
+    rows: int | None
+    batches_loaded: int
+    rows_quarantined: int
+    rows_warned: int
+
+
+Event: TypeAlias = RunStarted | RunFinished | StepStarted | StepFinished | LogRecord | ObjectCounted

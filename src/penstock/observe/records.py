@@ -9,6 +9,9 @@ from typing import Any
 
 @dataclass(frozen=True, slots=True)
 class RunSummary:
+    """One run: `status` is its outcome (`penstock.outcomes`: success, warning, running,
+    failed, abandoned)."""
+
     run_id: str
     command: str
     selector: str | None
@@ -23,6 +26,8 @@ class RunSummary:
     rows_loaded: int
     rows_quarantined: int
     rows_duplicate: int
+    # recorded afterwards from the warehouse ledger (the store had missed the run)
+    reconciled: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,10 +68,10 @@ class ObjectStatus:
 
     `last_status` is the object's outcome in its last run (the latest run with a step of the
     object; every run that selects an object records an `object` step for it): the worst
-    status among the object's steps there (abandoned > failed > running > warning > success;
-    a skipped step counts as success). `last_run_at` is when the object's latest step started.
-    Load counts cover successful load steps ('success' or 'warning'); `last_batch_at` is when
-    the latest of them ended.
+    status among the object's steps there (`penstock.outcomes`: abandoned > failed > running >
+    warning > success; a skipped step counts as success). `last_run_at` is when the object's
+    latest step started. Load counts cover successful load steps ('success' or 'warning');
+    `last_batch_at` is when the latest of them ended.
     """
 
     object: str

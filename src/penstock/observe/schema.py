@@ -138,6 +138,23 @@ step_runs = sa.Table(
     sa.Index("ix_step_runs_batch_id", "batch_id"),
 )
 
+# The latest counts of each object in the warehouse, recorded when its work in a run ends (one
+# row per project and object, replaced each time): what `penstock status` shows without
+# opening the warehouse. Added to older stores by MetadataStore.create (create_all).
+object_counts = sa.Table(
+    "object_counts",
+    metadata,
+    sa.Column("project", sa.String(255), primary_key=True),
+    sa.Column("object", sa.String(255), primary_key=True),
+    sa.Column("table_name", sa.String(255), nullable=False),
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("counted_at", UTCDateTime(), nullable=False),
+    sa.Column("table_rows", sa.BigInteger()),
+    sa.Column("batches_loaded", sa.BigInteger(), nullable=False),
+    sa.Column("rows_quarantined", sa.BigInteger(), nullable=False),
+    sa.Column("rows_warned", sa.BigInteger(), nullable=False),
+)
+
 logs = sa.Table(
     "logs",
     metadata,

@@ -20,11 +20,12 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
 from penstock.errors import TerminalError, TransientError, UsageError
-from penstock.observe import reads
+from penstock.observe import reads, status_reads
 from penstock.observe.catalog_snapshot import CatalogSnapshot
 from penstock.observe.events import (
     Event,
     LogRecord,
+    ObjectCounted,
     RunFinished,
     RunStarted,
     StepFinished,
@@ -52,9 +53,11 @@ from penstock.observe.schema import (
     job_runs,
     logs,
     metadata,
+    object_counts,
     project_versions,
     step_runs,
 )
+from penstock.observe.status_reads import ObjectCounts
 from penstock.secrets import redact
 
 
@@ -224,6 +227,26 @@ class MetadataStore:
                     )
                 case StepFinished():
                     self._finish_step(conn, event)
+                case ObjectCounted():
+                    c = object_counts.c
+                    conn.execute(
+                        object_counts.delete().where(
+                            c.project == event.project, c.object == event.object
+                        )
+                    )
+                    conn.execute(
+                        object_counts.insert().values(
+                            project=event.project,
+                            object=event.object,
+                            table_name=event.table,
+                            run_id=event.run_id,
+                            counted_at=event.at,
+                            table_rows=event.rows,
+                            batches_loaded=event.batches_loaded,
+                            rows_quarantined=event.rows_quarantined,
+                            rows_warned=event.rows_warned,
+                        )
+                    )
                 case LogRecord():
                     conn.execute(
                         logs.insert().values(
@@ -514,9 +537,17 @@ class MetadataStore:
     # ---- reads --------------------------------------------------------------------------
 
     def runs(self, limit: int = 20) -> list[RunSummary]:
-        """The latest `limit` runs, newest first, with totals over their steps."""
-        with self._guard("read runs"), self._engine.connect() as conn:
-            return reads.runs(conn, limit)
+        """The latest `limit` runs, newest first, with their outcome and totals over their
+        steps (observe/status_reads.py)."""
+        with self.reading("read runs") as rows:
+            return status_reads.runs(rows, limit)
+
+    @contextmanager
+    def reading(self, what: str) -> Iterator[status_reads.Rows]:
+        """A query function for observe/status_reads.py on one connection; errors as the
+        store's (`what` says what was being read)."""
+        with self._guard(what), self._engine.connect() as conn:
+            yield status_reads.sqlalchemy_rows(conn)
 
     def steps(self, run_id: str) -> list[StepRow]:
         """The steps of one run, in start order."""
@@ -533,8 +564,13 @@ class MetadataStore:
 
     def object_status(self, objects: Sequence[str]) -> dict[str, ObjectStatus]:
         """Where each object stands (objects never run get None/0 values)."""
-        with self._guard("read object status"), self._engine.connect() as conn:
-            return reads.object_status(conn, objects)
+        with self.reading("read object status") as rows:
+            return status_reads.object_status(rows, objects)
+
+    def object_counts(self, project: str, objects: Sequence[str]) -> dict[str, ObjectCounts]:
+        """The latest recorded warehouse counts of each object that has some."""
+        with self.reading("read object counts") as rows:
+            return status_reads.object_counts(rows, project, objects)
 
     def resolve_run(self, prefix: str) -> str:
         """The one run whose id starts with `prefix` (as `penstock runs` shows it)."""

@@ -152,8 +152,9 @@ def validate_batch(
         result.drop(conn)
         summary = ", ".join(f"{r} ×{n}" for r, n in sorted(reason_counts.items()))
         raise ContractViolation(
-            f"object '{obj.name}': batch {batch.batch_id} ({batch.manifest.source_file}) "
-            f"breaks its contract and on_invalid is fail; nothing was loaded: {summary}",
+            f"object '{obj.name}': {summary} in batch {batch.batch_id} "
+            f"({batch.manifest.source_file}): it breaks its contract and on_invalid is fail; "
+            f"nothing was loaded",
             object=obj.name,
             batch_id=batch.batch_id,
             reasons=reason_counts,

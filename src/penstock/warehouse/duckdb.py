@@ -286,8 +286,9 @@ class DuckDBWarehouse:
     def table_rows(self, obj: ObjectSpec) -> int | None:
         if not existing_columns(self.conn, "main", obj.table_name):
             return None
-        row = self.conn.execute(f"SELECT count(*) FROM {object_table(obj)}").fetchone()
-        return int(row[0]) if row else 0
+        # fetchall: DuckDB 2 refuses a later register() while a result is half read
+        rows = self.conn.execute(f"SELECT count(*) FROM {object_table(obj)}").fetchall()
+        return int(rows[0][0]) if rows else 0
 
     def quarantine_count(self, obj: ObjectSpec, *, loaded: bool | None = None) -> int:
         """Rows in the object's quarantine table; `loaded` False: only rows held back, True:
@@ -299,8 +300,9 @@ class DuckDBWarehouse:
         if loaded is not None:
             flag = _loaded_flag(columns, "")
             where = f" WHERE {flag}" if loaded else f" WHERE NOT {flag}"
-        row = self.conn.execute(f"SELECT count(*) FROM {quarantine_table(obj)}{where}").fetchone()
-        return int(row[0]) if row else 0
+        # fetchall: DuckDB 2 refuses a later register() while a result is half read
+        rows = self.conn.execute(f"SELECT count(*) FROM {quarantine_table(obj)}{where}").fetchall()
+        return int(rows[0][0]) if rows else 0
 
     def quarantine_page(self, obj: ObjectSpec, selection: QuarantineSelection) -> QuarantinePage:
         """The quarantine rows `selection` picks, with their source file, load time and
