@@ -32,8 +32,10 @@ def check(
     ] = CHECK_SAMPLE_ROWS,
     as_json: JsonOpt = False,
 ) -> None:
-    """Validate the project, reach its warehouse, metadata store and sources, and check a
-    sample of each object's first file against its contract. Writes nothing.
+    """Validate the project, reach its stores and sources, sample each object's data.
+
+    The head of each object's first file goes through staging and validation in a temporary
+    directory; nothing is written to the project.
 
     Exits 2 when something is broken: the project, an unreachable store or directory, a file
     that cannot be read, a required column missing from a header. Warnings (a glob matching

@@ -85,9 +85,11 @@ def quarantine(
     wait: WaitOpt = DEFAULT_WAIT_SECONDS,
     as_json: JsonOpt = False,
 ) -> None:
-    """Quarantined rows of an object: batch and source file, record number, whether it was
-    loaded anyway (on_invalid: warn), whether a later batch superseded it, the reasons and the
-    raw values. Oldest batch first, then by record number."""
+    """An object's quarantined rows with their reasons, batch and source file.
+
+    Per row: batch and source file, record number, whether it was loaded anyway (on_invalid:
+    warn), whether a later batch superseded it, the reasons and the raw values. Oldest batch
+    first, then by record number."""
     from penstock.engine.quarantine_view import QuarantineRequest, read_quarantine_view
 
     proj = load(project)

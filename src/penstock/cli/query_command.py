@@ -39,9 +39,11 @@ def query(
     wait: WaitOpt = DEFAULT_WAIT_SECONDS,
     as_json: JsonOpt = False,
 ) -> None:
-    """Run one read-only SQL statement against the warehouse (object tables, quarantine.*,
-    penstock.loads). The connection is read-only: a statement that writes is refused. While
-    a run holds the warehouse, the query waits for it (up to --wait seconds)."""
+    """Run one read-only SQL statement against the warehouse.
+
+    Object tables, quarantine.* and penstock.loads can be read. The connection is read-only: a
+    statement that writes is refused. While a run holds the warehouse, the query waits for it
+    (up to --wait seconds)."""
     from penstock.warehouse.query import run_query
 
     proj = load(project)
