@@ -13,6 +13,7 @@ from penstock.cli.typer_fixes import one_paragraph_per_block
 
 Cli = Callable[..., tuple[int, str, str]]
 
+
 # Commands whose example another change adds (issue 6: the quarantine engineer owns
 # cli/quarantine_command.py and the new `query` command). Empty this once they land.
 def commands() -> dict[str, typer.core.TyperCommand]:

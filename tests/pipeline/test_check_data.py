@@ -105,6 +105,25 @@ def test_a_missing_column_is_named_with_the_closest_header(tmp_path: Path) -> No
     assert [f.reason for f in data.rule_failures] == []
 
 
+def test_a_from_that_matches_no_header_is_named_with_the_closest_to_it(tmp_path: Path) -> None:
+    yml = CONTRACT.replace("CSV", "on_invalid: quarantine").replace(
+        "order_date: {type: date}", 'order_date: {type: date, from: "order dt"}'
+    )
+    text = "order_id,Order Date,amount\n1,2024-01-01,5\n"
+    project = write_project(tmp_path, yml, {"landing/orders/a.csv": text})
+    report = check_project(project)
+    (missing,) = _data(report).missing_columns
+    assert (missing.column, missing.source_name, missing.closest) == (
+        "order_date",
+        "order dt",
+        ["Order Date"],
+    )
+    assert (
+        "landing/orders/a.csv: column order_date (from: 'order dt') is missing from the header "
+        '(reads as empty); closest: "Order Date"'
+    ) in _lines(report, "warning")
+
+
 def test_the_sampled_failure_share_per_rule(tmp_path: Path) -> None:
     # 5,000 rows: every 8th has an amount that is not a number, every 10th a negative one
     lines = ["order_id,order_date,amount"]

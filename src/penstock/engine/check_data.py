@@ -64,6 +64,7 @@ class MissingColumn:
     column: str
     required: bool
     closest: list[str]  # the header names most like it, best first
+    source_name: str = ""  # the name looked for: its `from:`, or the column's own
 
 
 @dataclass(frozen=True)
@@ -270,8 +271,9 @@ class _SampleCheck:
         missing = set(absent)
         for column in absent:
             required = self.obj.is_required(column)
-            closest = _closest(column, v.extra_columns or header)
-            report.missing_columns.append(MissingColumn(column, required, closest))
+            looked_for = self.obj.columns[column].source_name(column)
+            closest = _closest(looked_for, v.extra_columns or header)
+            report.missing_columns.append(MissingColumn(column, required, closest, looked_for))
         if rows and len(missing) == len(self.obj.columns):
             shown_header = _quoted(header[:5]) + (" …" if len(header) > 5 else "")
             report.add(
@@ -283,9 +285,14 @@ class _SampleCheck:
             for m in report.missing_columns:
                 level: Level = "error" if m.required and rows else "warning"
                 effect = "required: every row would fail" if m.required else "reads as empty"
+                name = (
+                    m.column
+                    if m.source_name == m.column
+                    else f"{m.column} (from: {m.source_name!r})"
+                )
                 report.add(
                     level,
-                    f"{self.name}: column {m.column} is missing from the header ({effect})"
+                    f"{self.name}: column {name} is missing from the header ({effect})"
                     + (f"; closest: {_quoted(m.closest)}" if m.closest else ""),
                 )
         for warning in batch.manifest.warnings:  # what staging warns about (an empty file)

@@ -524,11 +524,14 @@ class Runner:
     ) -> None:
         name = batch.manifest.source_file
         if v.missing_columns:
+            shown = [
+                c if (s := obj.columns[c].source_name(c)) == c else f"{c} (from: {s!r})"
+                for c in v.missing_columns
+            ]
             self._log(
                 result,
                 "warning",
-                f"{name}: column(s) {', '.join(v.missing_columns)} missing from the file; "
-                f"read as empty",
+                f"{name}: column(s) {', '.join(shown)} missing from the file; read as empty",
                 obj,
                 batch_id=batch.batch_id,
                 missing_columns=v.missing_columns,
