@@ -436,3 +436,13 @@ class TestProject:
         with pytest.raises(UsageError) as info:
             proj.select("group:gold")
         assert info.value.message == "unknown group 'gold' (available groups: raw, core)"
+
+
+@pytest.mark.parametrize("lake", ["s3://bucket/prefix", "gs://b/p", "file:///tmp/lake"])
+def test_a_lake_url_is_refused_until_object_storage_exists(tmp_path: Path, lake: str) -> None:
+    with pytest.raises(ValidationError) as exc:
+        project(tmp_path, lake=lake)
+    loc, message = only_error(exc)
+    assert loc == ("lake",)
+    assert message.startswith("the lake is a local directory for now")
+    assert project(tmp_path, lake="/data/lake").lake == "/data/lake"

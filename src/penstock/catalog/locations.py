@@ -14,12 +14,12 @@ DUCKDB = "duckdb:///"
 SQLITE = "sqlite:///"
 DEFAULT_WAREHOUSE = "duckdb:///warehouse.duckdb"
 DEFAULT_METADATA = "sqlite:///.penstock/metadata.db"
-_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+URL_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 def url_problem(value: str, default: str) -> str | None:
     """What is wrong with a warehouse or metadata URL, or None."""
-    if not _URL.match(value):
+    if not URL_SCHEME.match(value):
         return f"expected a URL such as {default}"
     for prefix in (DUCKDB, SQLITE):
         scheme = prefix.split(":")[0]

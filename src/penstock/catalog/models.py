@@ -32,6 +32,7 @@ from penstock.catalog.dialect import apply_source_defaults
 from penstock.catalog.locations import (
     DEFAULT_METADATA,
     DEFAULT_WAREHOUSE,
+    URL_SCHEME,
     metadata_url,
     project_path,
     url_problem,
@@ -109,6 +110,16 @@ class Project(Model):
         problem = url_problem(value, cls.model_fields[str(info.field_name)].default)
         if problem is not None:
             raise ValueError(problem)
+        return value
+
+    @field_validator("lake")
+    @classmethod
+    def _check_lake(cls, value: str) -> str:
+        if URL_SCHEME.match(value):
+            raise ValueError(
+                f"the lake is a local directory for now ({value.split(':', 1)[0]}:// lakes are "
+                "not available yet): give a path relative to the project or /an/absolute/path"
+            )
         return value
 
     @field_validator("include", mode="before")

@@ -62,9 +62,9 @@ _EMPTY_PROJECT = """\
 # penstock project. Declare sources and objects; `penstock check` validates this file,
 # `penstock run` extracts, validates, quarantines and loads every object.
 name: {name}
-warehouse: duckdb:///warehouse.duckdb       # or postgresql://user@host/db
-lake: ./lake                                # or s3://bucket/prefix
-metadata: sqlite:///.penstock/metadata.db   # or postgresql://...
+warehouse: duckdb:///warehouse.duckdb       # a DuckDB file (?memory_limit=4GB&threads=2)
+lake: ./lake                                # a local directory: the stage zone
+metadata: sqlite:///.penstock/metadata.db   # or postgresql://user@host/db
 # include: [objects/*.yml]                  # more objects/sources, merged in
 
 sources:
