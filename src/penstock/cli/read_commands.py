@@ -26,9 +26,10 @@ from penstock.errors import UsageError
 def status(project: ProjectOpt = Path(), as_json: JsonOpt = False) -> None:
     """Per object: last run and its outcome, rows in the warehouse and in quarantine.
 
-    The outcome is success, warning (rows broke the contract), failed, running or abandoned,
-    as `penstock runs` says of runs. The rows, batches and quarantine figures are those counted
-    when the object's last run ended."""
+    The outcome is success, warning (rows broke the contract, or files rejected earlier were
+    met), failed, running or abandoned, as `penstock runs` says of runs. The rows, batches,
+    quarantine and rejected figures are those counted when the object's last run ended;
+    `rejected` counts landing files that cannot be read at all (`penstock batches OBJECT`)."""
     from penstock.catalog.outline import read_outline
     from penstock.engine.status import project_status
 
@@ -50,6 +51,7 @@ def status(project: ProjectOpt = Path(), as_json: JsonOpt = False) -> None:
                 "batches",
                 "rows",
                 "quarantined",
+                "rejected",
             ],
             [
                 (
@@ -61,6 +63,7 @@ def status(project: ProjectOpt = Path(), as_json: JsonOpt = False) -> None:
                     r["batches_loaded"],
                     r["rows"],
                     r["rows_quarantined"],
+                    r["batches_rejected"],
                 )
                 for r in rows
             ],
