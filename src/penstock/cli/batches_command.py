@@ -51,8 +51,8 @@ def batches(
     wait: WaitOpt = DEFAULT_WAIT_SECONDS,
     as_json: JsonOpt = False,
 ) -> None:
-    """An object's batches (loaded, pending, failed, skipped, rejected); skip a batch that
-    cannot load, so the later batches of its object go on; retry a rejected file.
+    """An object's batches (loaded, pending, failed, skipped, rejected); retry a rejected file,
+    or skip a batch that cannot load, so the later batches of its object go on.
 
     A rejected batch is a landing file that cannot be read at all (not the declared format or
     encoding, a damaged compressed file): never staged, not read again until its content or
