@@ -455,3 +455,28 @@ def test_load_replace_rejects_a_delivery(tmp_path: Path) -> None:
     assert again.status == "failed"
     assert [f.source_file for f in again.failures] == ["landing/orders/day3.csv.gz"]
     assert len(records(project)) == 2 and ids(project) == [1, 2]
+
+
+def test_two_files_with_the_same_bad_content_in_one_run_are_rejected_once(
+    tmp_path: Path,
+) -> None:
+    bad = truncated(100, 4000)
+    project = write_project(
+        tmp_path,
+        YML,
+        {"landing/orders/b1.csv.gz": bad, "landing/orders/b2.csv.gz": bad},
+    )
+    result = penstock.run(project)
+    assert result.status == "failed"
+    assert [f.source_file for f in result.failures] == ["landing/orders/b1.csv.gz"]
+    assert [(r.source_file, r.new) for r in result.rejected] == [
+        ("landing/orders/b1.csv.gz", True),
+        ("landing/orders/b2.csv.gz", False),
+    ]
+    assert len(records(project)) == 1
+    later = penstock.run(project)
+    assert later.outcome == "warning"
+    assert sorted(r.source_file for r in later.rejected) == [
+        "landing/orders/b1.csv.gz",
+        "landing/orders/b2.csv.gz",
+    ]

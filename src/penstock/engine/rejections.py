@@ -131,6 +131,7 @@ class ObjectRejections:
         rejection = staging.rejection.recorded_by(result.run_id)
         runner.lake.reject(rejection)
         self.records[rejection.batch_id] = rejection
+        self.in_force[rejection.batch_id] = rejection  # another file with its content: met
         self.touched.add(rejection.batch_id)
         message, fields = describe(staging.error)  # the reader's words, as before
         batch_id, name = rejection.batch_id, rejection.source_file
