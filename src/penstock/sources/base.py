@@ -151,7 +151,9 @@ class Source(Protocol):
         restaging: StagedBatch | None = None,
     ) -> StageResult:
         """Read `item` once, hashing exactly the bytes staged; commit it as a batch unless
-        that batch exists or the item changed while being read.
+        that batch exists or the item changed while being read. An item that cannot be read at
+        all is not committed: `rejected`, with the rejection for the caller to record; one
+        whose content is already rejected under the same read settings is not parsed.
 
         With `restaging`, `item` is that batch's item (`locate`): parse it again with the
         object's current settings into a staging directory, keeping the batch's id and
