@@ -93,7 +93,21 @@ class UsageError(PenstockError):
 
 
 class SourceError(TerminalError):
-    """A source could not be read: names the file and, where known, the line."""
+    """A source could not be read: names the file and, where known, the line.
+
+    `unreadable` says the error is about the file's own bytes as the object's read settings
+    take them (not a compressed stream, not the declared encoding, not the declared format):
+    reading the same bytes with the same settings fails again, so a run records the file as a
+    `rejected` batch and does not read it again until its content or those settings change
+    (or `penstock batches retry`). An error about the machine (a missing directory, a
+    permission, a full disk) is not `unreadable`: the next run tries again.
+    """
+
+    def __init__(self, message: str, *, unreadable: bool = False, **fields: Any) -> None:
+        if unreadable:
+            fields["unreadable"] = True
+        super().__init__(message, **fields)
+        self.unreadable = unreadable
 
 
 class ContractViolation(TerminalError):

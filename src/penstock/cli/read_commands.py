@@ -26,9 +26,11 @@ from penstock.errors import UsageError
 def status(project: ProjectOpt = Path(), as_json: JsonOpt = False) -> None:
     """Per object: last run and its outcome, rows in the warehouse and in quarantine.
 
-    The outcome is success, warning (rows broke the contract), failed, running or abandoned,
-    as `penstock runs` says of runs. The rows, batches and quarantine figures are those counted
-    when the object's last run ended."""
+    The outcome is success, warning (rows broke the contract, or files rejected earlier were
+    met), failed, running or abandoned, as `penstock runs` says of runs. The rows, batches,
+    quarantine and rejected figures are those counted when the object's last run ended;
+    `rejected` (a column once an object has one) counts landing files that cannot be read at
+    all (`penstock batches OBJECT` lists them)."""
     from penstock.catalog.outline import read_outline
     from penstock.engine.status import project_status
 
@@ -38,34 +40,28 @@ def status(project: ProjectOpt = Path(), as_json: JsonOpt = False) -> None:
     if as_json:
         print_json({"project": report.project, "objects": rows, "notes": report.notes})
         return
-    console.print(
-        table(
-            f"Project {proj.name}",
-            [
-                "object",
-                "load",
-                "last status",
-                "last run",
-                "last batch",
-                "batches",
-                "rows",
-                "quarantined",
-            ],
-            [
-                (
-                    r["object"],
-                    r["load"],
-                    r["last_status"],
-                    when(r["last_run_at"]),
-                    when(r["last_batch_at"]),
-                    r["batches_loaded"],
-                    r["rows"],
-                    r["rows_quarantined"],
-                )
-                for r in rows
-            ],
-            text_columns=["load", "last status"],
+    columns = ["object", "load", "last status", "last run", "last batch", "batches", "rows"]
+    columns.append("quarantined")
+    # landing files that cannot be read: a column of their own once an object has one
+    rejected = any(r["batches_rejected"] for r in rows)
+    cells = [
+        (
+            r["object"],
+            r["load"],
+            r["last_status"],
+            when(r["last_run_at"]),
+            when(r["last_batch_at"]),
+            r["batches_loaded"],
+            r["rows"],
+            r["rows_quarantined"],
+            *((r["batches_rejected"],) if rejected else ()),
         )
+        for r in rows
+    ]
+    if rejected:
+        columns.append("rejected")
+    console.print(
+        table(f"Project {proj.name}", columns, cells, text_columns=["load", "last status"])
     )
     for note in report.notes:
         err_console.print(f"[yellow]note:[/] {escape(note)}")

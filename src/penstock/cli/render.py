@@ -149,10 +149,20 @@ def short_error(error: str | None, object_name: str | None = None) -> str | None
 
 
 def batches_table(object_name: str, batches: Sequence[Any]) -> Table:
-    """`penstock batches OBJECT`: one row per staged batch, in load order."""
+    """`penstock batches OBJECT`: one row per staged batch, in load order, then one per
+    rejected file (never staged; `extracted` is when it was read and rejected)."""
+    rejected = any(b.status == "rejected" for b in batches)
     return table(
-        f"Staged batches of {object_name} (in load order)",
-        ["batch", "status", "source file", "extracted", "rows", "error / skip reason"],
+        f"Staged batches of {object_name} (in load order)"
+        + (", then rejected files" if rejected else ""),
+        [
+            "batch",
+            "status",
+            "source file",
+            "extracted",
+            "rows",
+            "error / reason" if rejected else "error / skip reason",
+        ],
         [
             (
                 b.batch_id,
@@ -160,9 +170,19 @@ def batches_table(object_name: str, batches: Sequence[Any]) -> Table:
                 b.source_file,
                 b.extracted_at.strftime("%Y-%m-%d %H:%M:%S"),
                 b.rows,
-                short_error(b.error) if b.status == "failed" else b.skip_reason,
+                _why(b),
             )
             for b in batches
         ],
-        text_columns=["status", "source file", "error / skip reason"],
+        text_columns=["status", "source file", "error / skip reason", "error / reason"],
     )
+
+
+def _why(batch: Any) -> str | None:
+    """A batch's error (failed), skip reason (skipped) or reason (rejected)."""
+    if batch.status == "failed":
+        return short_error(batch.error)
+    if batch.status == "rejected":
+        later = "read settings changed: the next run reads it again; " if batch.read_again else ""
+        return f"{later}{batch.reason}"
+    return batch.skip_reason  # type: ignore[no-any-return]

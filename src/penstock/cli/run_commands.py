@@ -59,7 +59,7 @@ def print_run(
     """The run summary: one row per object the run selected, with its outcome and first error;
     under it the run's notes (`result.notes`), each failure in full (stderr), and where to look
     further. `--json` carries the same: `status` (the run's outcome), `objects`, `notes`,
-    `failures`."""
+    `failures`, `rejected` (the landing files met that cannot be read at all)."""
     names = [o.name for o in project.select(selector)]
     summaries = result.summary(names)
     if as_json:
@@ -71,6 +71,7 @@ def print_run(
                 "objects": [{**vars(s), "dq_pass_rate": s.dq_pass_rate} for s in summaries],
                 "notes": result.notes,
                 "failures": [vars(f) for f in result.failures],
+                "rejected": [vars(r) for r in result.rejected],
                 **(
                     {"restage": [vars(r) for r in result.restage]}
                     if result.restage is not None

@@ -227,6 +227,8 @@ class _SampleCheck:
         )
         lake = Lake(self.workdir / f"lake-{self.attempts}")
         staged = self.reader.stage(self.conn, obj, item, lake)
+        if staged.error is not None:  # a file a run would reject: say why
+            raise staged.error
         if staged.batch is None:  # the sample is private: nothing changes it while read
             raise SourceError(f"{self.name}: the sample could not be staged ({staged.status})")
         return staged.batch

@@ -36,6 +36,18 @@ class BatchOutcome:
     error: str | None = None
 
 
+@dataclass(frozen=True)
+class RejectedFile:
+    """A landing file a run met that cannot be read at all (engine/rejections.py): `new` when
+    this run rejected it (its stage step failed), else it was rejected earlier and not read."""
+
+    object: str
+    batch_id: str
+    source_file: str
+    reason: str
+    new: bool
+
+
 def object_outcome(outcomes: Sequence[BatchOutcome]) -> BatchStatus:
     """One object's outcome in a run from its steps' outcomes: `failed` if one failed,
     `warning` if one warned (rows broke the contract), else `success` (also for none)."""
@@ -97,6 +109,7 @@ class RunResult:
     # `rebuild --restage` only: what became of each staged batch (engine/restage.py)
     restage: list[RestageOutcome] | None = None
     no_match: list[NoMatch] = field(default_factory=list)  # objects whose glob matched no file
+    rejected: list[RejectedFile] = field(default_factory=list)  # files that cannot be read
     nothing_matched: bool = False  # no selected object's glob matched a file
     notes: list[str] = field(default_factory=list)
 

@@ -17,6 +17,7 @@ from typing import Any
 from penstock.catalog import ObjectSpec, Project
 from penstock.engine.failures import describe, skip_command, skip_hint
 from penstock.engine.globs import no_match
+from penstock.engine.rejections import ObjectRejections
 from penstock.engine.restage import restage_object
 from penstock.engine.results import BatchOutcome, BatchStatus, RunResult, object_outcome
 from penstock.errors import TableMismatch, TransientError, first_line
@@ -151,6 +152,7 @@ class Runner:
                 batches_loaded=len(self.warehouse.loaded_batches(obj.name)),
                 rows_quarantined=self.warehouse.quarantine_count(obj, loaded=False),
                 rows_warned=self.warehouse.quarantine_count(obj, loaded=True),
+                batches_rejected=self.lake.rejected_count(obj.name),
             )
         except Exception as exc:
             message, fields = describe(exc)
@@ -214,15 +216,19 @@ class Runner:
     def _run_object(self, result: RunResult, obj: ObjectSpec) -> None:
         source = source_for(self.project, obj)
         staged = self.lake.batches(obj.name)  # every manifest is read once per run
-        found = source.discover(obj, known_files(staged, self.lake.read_file_index(obj.name)))
+        rejections = ObjectRejections.start(self, result, obj, source, staged)
+        index = self.lake.read_file_index(obj.name)
+        found = source.discover(obj, known_files(staged, index, rejections.in_force.values()))
         total = len(found.new) + len(found.unchanged) + len(found.unsettled)
         if total == 0:
             self._note_no_match(result, obj, source)
+        met = sum(rejections.meet(s.batch_id, s.source_file) for s in found.unchanged)
         self._log(
             result,
             "info",
             f"{obj.name}: {total} file(s), {len(found.new)} new or changed"
-            + (f", {len(found.unsettled)} still settling" if found.unsettled else ""),
+            + (f", {len(found.unsettled)} still settling" if found.unsettled else "")
+            + (f", {met} rejected earlier" if met else ""),
             obj,
             event="plan",
             files=total,
@@ -240,16 +246,21 @@ class Runner:
                 unsettled=found.unsettled,
             )
         seen = list(found.unchanged)
+        complete = not found.unsettled  # every file offered was read (or is known)
         for item in found.new:
-            staging = self._stage_one(result, obj, source, item)
-            if staging is None:
+            staging = self._stage_one(result, obj, source, item, rejections)
+            if staging is None or staging.status == "changed":
+                complete = False
                 continue
             if staging.seen is not None:
                 seen.append(staging.seen)
+            if staging.batch is not None:
+                rejections.read(staging.batch)
             if staging.status == "staged" and staging.batch is not None:
                 if obj.load == "replace":  # elsewhere equal content is the same batch id
                     self._note_repeat(result, obj, staging.batch, staged)
                 staged.append(staging.batch)
+        rejections.finish(complete=complete)
         self.lake.write_file_index(obj.name, seen)
         loaded = self.warehouse.loaded_batches(obj.name)
         # a skipped batch never loads: it is not pending (the run said so when it was skipped)
@@ -326,9 +337,15 @@ class Runner:
         self._load_pending(result, obj, self.lake.batches(obj.name), loaded_at)
 
     def _stage_one(
-        self, result: RunResult, obj: ObjectSpec, source: FilesSourceReader, item: SourceItem
+        self,
+        result: RunResult,
+        obj: ObjectSpec,
+        source: FilesSourceReader,
+        item: SourceItem,
+        rejections: ObjectRejections,
     ) -> StageResult | None:
-        """Stage one item; None (recorded as a failed step) if it could not be read."""
+        """Stage one item; None (recorded as a failed step) if it could not be read. An item
+        that cannot be read at all is recorded as rejected (a failed step too)."""
         step_id = self._step_started(result, obj, None, "stage")
         try:
             staging = source.stage(self.warehouse.conn, obj, item, self.lake)
@@ -340,6 +357,9 @@ class Runner:
             )
             self._log(result, "error", message, obj, **fields)
             return None
+        if staging.rejection is not None:  # cannot be read at all, now or before
+            rejections.staged_rejected(staging, step_id)
+            return staging
         batch = staging.batch
         batch_id = batch.batch_id if batch is not None else None
         if staging.status != "staged" or batch is None:

@@ -8,7 +8,8 @@ its contract, `success` otherwise, also when that run had nothing new to do for 
 object's work as an `object` step.
 
 Its figures in the warehouse (rows in the table, batches in the ledger, quarantine rows held
-back and loaded anyway) are those the runner counted when the object's work in a run ended
+back and loaded anyway) and in the lake (landing files rejected as unreadable, `penstock
+batches` lists them) are those the runner counted when the object's work in a run ended
 (`counted_at`), so status opens neither DuckDB nor SQLAlchemy (on a SQLite store) and answers
 in well under 0.2 s, also while a run holds the warehouse. Only an object run before counts
 were recorded (a store from an older penstock) is counted in the warehouse itself, read-only,
@@ -42,6 +43,8 @@ class ObjectState:
     rows_quarantined: int | None  # held back
     rows_warned: int | None  # in quarantine but loaded anyway (on_invalid warn)
     counted_at: datetime | None = None  # when the figures were counted
+    # landing files that cannot be read, recorded as rejected batches (`penstock batches`)
+    batches_rejected: int | None = None
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,7 @@ def project_status(project: ProjectOutline) -> ProjectStatus:
                 rows_quarantined=counted.rows_quarantined if counted else None,
                 rows_warned=counted.rows_warned if counted else None,
                 counted_at=counted.counted_at if counted else None,
+                batches_rejected=counted.batches_rejected if counted else None,
             )
         )
     return ProjectStatus(project.name, out, notes)
@@ -121,6 +125,7 @@ def _count_in_warehouse(
     """Count objects in the warehouse itself (read-only): the objects whose runs recorded no
     counts. Loads the whole project (the warehouse reads take its object specs)."""
     from penstock.catalog import load_project
+    from penstock.lake import Lake
     from penstock.observe.events import utcnow
     from penstock.observe.status_reads import ObjectCounts
 
@@ -128,6 +133,7 @@ def _count_in_warehouse(
     warehouse = open_for_reading(project, notes)
     if warehouse is None:
         return {}
+    lake = Lake(project.lake_path)
     out = {}
     try:
         for name in names:
@@ -141,6 +147,7 @@ def _count_in_warehouse(
                 batches_loaded=len(warehouse.loaded_batches(name)),
                 rows_quarantined=warehouse.quarantine_count(obj, loaded=False),
                 rows_warned=warehouse.quarantine_count(obj, loaded=True),
+                batches_rejected=lake.rejected_count(name),
             )
     finally:
         warehouse.close()

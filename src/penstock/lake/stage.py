@@ -9,6 +9,8 @@ exactly when its directory does, complete with its manifest.
 inode) were already read and to which batch they belong, so unchanged files are not read again;
 deleting it costs one re-read of the landing files, nothing else.
 A `skipped.json` beside the manifest records that the batch was skipped (lake/skip.py).
+`<lake>/rejected/<object>/<batch_id>.json` records a landing file that cannot be read at all
+and was never staged (lake/rejected.py).
 
 `rebuild --restage` replaces a batch's parse (its data, rejects and manifest; same id) with a
 new one: the old directory is renamed aside to `.replaced-<batch_id>`, the new one renamed into
@@ -31,6 +33,7 @@ from pathlib import Path
 from penstock.faults import fault_point
 from penstock.lake.atomic import TMP_PREFIX, fsync_dir, remove_stale_temps, write_json_atomic
 from penstock.lake.manifest import DATA_NAME, MANIFEST_NAME, REJECTS_NAME, Manifest
+from penstock.lake.rejected import REJECTED_DIR, Rejection
 from penstock.lake.skip import SKIP_NAME, SkipMarker
 
 # (source_file, size, mtime_ns, ctime_ns, inode); ctime and inode are None for a batch staged
@@ -183,6 +186,45 @@ class Lake:
         (batch.directory / SKIP_NAME).unlink(missing_ok=True)
         return StagedBatch(batch.manifest, batch.directory, None)
 
+    def rejected_dir(self, object_name: str) -> Path:
+        return self.root / REJECTED_DIR / object_name
+
+    def rejections(self, object_name: str) -> list[Rejection]:
+        """Every rejected file of an object, oldest rejection first."""
+        base = self.rejected_dir(object_name)
+        if not base.is_dir():
+            return []
+        found = [
+            r
+            for path in base.glob("*.json")
+            if not path.name.startswith(".") and (r := Rejection.read(path)) is not None
+        ]
+        return sorted(found, key=lambda r: (r.rejected_at, r.batch_id))
+
+    def rejected_count(self, object_name: str) -> int:
+        """How many files of the object are rejected (without reading the records)."""
+        base = self.rejected_dir(object_name)
+        if not base.is_dir():
+            return 0
+        return sum(1 for p in base.glob("*.json") if not p.name.startswith("."))
+
+    def rejection(self, object_name: str, batch_id: str) -> Rejection | None:
+        """The rejection recorded for this batch id, if any."""
+        return Rejection.read(self.rejected_dir(object_name) / f"{batch_id}.json")
+
+    def reject(self, rejection: Rejection) -> None:
+        """Record a rejected file (atomically; replaces an earlier record of the same id)."""
+        path = self.rejected_dir(rejection.object) / f"{rejection.batch_id}.json"
+        write_json_atomic(path, rejection.to_dict())
+
+    def clear_rejection(self, rejection: Rejection) -> None:
+        """Forget a rejection: the next run reads the file again."""
+        directory = self.rejected_dir(rejection.object)
+        path = directory / f"{rejection.batch_id}.json"
+        if path.exists():
+            path.unlink()
+            fsync_dir(directory)
+
     def file_index_path(self, object_name: str) -> Path:
         return self.root / "index" / f"{object_name}.json"
 
@@ -236,21 +278,31 @@ class SeenFile:
 
 
 def known_files(
-    batches: Iterable[StagedBatch], index: Iterable[SeenFile]
+    batches: Iterable[StagedBatch],
+    index: Iterable[SeenFile],
+    rejected: Iterable[Rejection] = (),
 ) -> dict[FileKey, SeenFile]:
     """Landing file states already read → what they held, so unchanged files are not read
     again. A batch staged before ctime and inode were recorded matches on name, size and mtime
-    only (its key has None for both)."""
+    only (its key has None for both). `rejected`: the rejections still in force; a file state
+    that holds one is known too (its `batch_id` is the rejected one)."""
     known: dict[FileKey, SeenFile] = {}
-    staged: set[str] = set()
+    held: set[str] = set()  # the batch ids whose file states are worth remembering
     for b in batches:
-        staged.add(b.batch_id)
+        held.add(b.batch_id)
         m = b.manifest
         seen = SeenFile(
             m.source_file, m.size_bytes, m.mtime_ns, m.ctime_ns, m.inode, m.content_hash, b.batch_id
         )
         known[seen.key] = seen
+    for r in rejected:
+        held.add(r.batch_id)
+        seen = SeenFile(
+            r.source_file, r.size_bytes, r.mtime_ns, r.ctime_ns, r.inode, r.content_hash, r.batch_id
+        )
+        known.setdefault(seen.key, seen)
     for seen in index:
-        if seen.batch_id in staged:  # a batch deleted from the lake is read again
+        # a batch deleted from the lake, or a rejection taken back, is read again
+        if seen.batch_id in held:
             known.setdefault(seen.key, seen)
     return known

@@ -101,9 +101,10 @@ class LogRecord(_Base):
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ObjectCounted(_Base):
     """An object's counts in the warehouse when its work in a run ended: rows in its table
-    (None: no table yet), batches in the ledger, quarantine rows held back and loaded anyway.
-    The metadata store keeps the latest per project and object; `penstock status` shows them
-    without opening the warehouse."""
+    (None: no table yet), batches in the ledger, quarantine rows held back and loaded anyway,
+    and its landing files rejected as unreadable (in the lake). The metadata store keeps the
+    latest per project and object; `penstock status` shows them without opening the
+    warehouse."""
 
     project: str
     object: str
@@ -112,6 +113,7 @@ class ObjectCounted(_Base):
     batches_loaded: int
     rows_quarantined: int
     rows_warned: int
+    batches_rejected: int = 0
 
 
 Event: TypeAlias = RunStarted | RunFinished | StepStarted | StepFinished | LogRecord | ObjectCounted

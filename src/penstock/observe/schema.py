@@ -153,6 +153,8 @@ object_counts = sa.Table(
     sa.Column("batches_loaded", sa.BigInteger(), nullable=False),
     sa.Column("rows_quarantined", sa.BigInteger(), nullable=False),
     sa.Column("rows_warned", sa.BigInteger(), nullable=False),
+    # files rejected as unreadable (lake/rejected); added to older stores by create (NULL: 0)
+    sa.Column("batches_rejected", sa.BigInteger()),
 )
 
 logs = sa.Table(

@@ -44,6 +44,7 @@ class ObjectCounts:
     batches_loaded: int
     rows_quarantined: int
     rows_warned: int
+    batches_rejected: int = 0  # landing files rejected as unreadable
 
 
 def sqlite_file(url: str) -> Path | None:
@@ -249,11 +250,9 @@ def object_counts(
         return out
     for i in range(0, len(wanted), _CHUNK):
         names, params = _in("o", wanted[i : i + _CHUNK])
-        query = (
-            "SELECT object, table_name, run_id, counted_at, table_rows, batches_loaded, "
-            "rows_quarantined, rows_warned FROM object_counts "
-            f"WHERE project = :project AND object IN {names}"
-        )
+        # every column: a store from before `batches_rejected` existed has none (status
+        # reads it without migrating it)
+        query = f"SELECT * FROM object_counts WHERE project = :project AND object IN {names}"
         try:
             found = rows(query, params | {"project": project})
         except TransientError as exc:
@@ -272,5 +271,6 @@ def object_counts(
                 batches_loaded=_int(row["batches_loaded"]),
                 rows_quarantined=_int(row["rows_quarantined"]),
                 rows_warned=_int(row["rows_warned"]),
+                batches_rejected=_int(row.get("batches_rejected")),
             )
     return out

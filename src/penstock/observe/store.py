@@ -137,6 +137,11 @@ class MetadataStore:
                     present = {c["name"] for c in inspector.get_columns("step_runs")}
                     if "reconciled" not in present:  # a store from before the column existed
                         conn.execute(sa.text("ALTER TABLE step_runs ADD COLUMN reconciled BOOLEAN"))
+                    counted = {c["name"] for c in inspector.get_columns("object_counts")}
+                    if "batches_rejected" not in counted:  # likewise
+                        conn.execute(
+                            sa.text("ALTER TABLE object_counts ADD COLUMN batches_rejected BIGINT")
+                        )
                     indexed = {i["name"] for i in inspector.get_indexes("step_runs")}
                     for index in step_runs.indexes:  # a store from before the index existed
                         if index.name not in indexed:
@@ -245,6 +250,7 @@ class MetadataStore:
                             batches_loaded=event.batches_loaded,
                             rows_quarantined=event.rows_quarantined,
                             rows_warned=event.rows_warned,
+                            batches_rejected=event.batches_rejected,
                         )
                     )
                 case LogRecord():
@@ -470,6 +476,16 @@ class MetadataStore:
                     decided_by=decision.decided_by,
                     decided_at=decision.decided_at,
                 )
+            )
+
+    def count_rejected(self, project: str, object_name: str, rejected: int) -> None:
+        """Correct an object's recorded rejected count (after `penstock batches retry`)."""
+        c = object_counts.c
+        with self._guard("record the rejected count"), self._engine.begin() as conn:
+            conn.execute(
+                object_counts.update()
+                .where(c.project == project, c.object == object_name)
+                .values(batches_rejected=rejected)
             )
 
     def batch_decisions(self, object_name: str) -> dict[str, BatchDecision]:

@@ -12,7 +12,9 @@ from typing import ClassVar, Literal, Protocol
 import duckdb
 
 from penstock.catalog import ObjectSpec
+from penstock.errors import SourceError
 from penstock.lake import Lake, SeenFile, StagedBatch
+from penstock.lake.rejected import Rejection
 from penstock.lake.stage import FileKey
 
 
@@ -46,7 +48,7 @@ class Discovery:
     """Items modified within the source's settle time, left for a later run."""
 
 
-StageStatus = Literal["staged", "duplicate", "changed", "restaged"]
+StageStatus = Literal["staged", "duplicate", "changed", "restaged", "rejected", "still_rejected"]
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,11 @@ class StageResult:
     `staged`: `batch` is the new batch. `duplicate`: the content (or, for replace, the delivery)
     is already staged as `batch`; nothing new was written. `changed`: the file changed while it
     was being read; nothing was kept and the file waits for the next run.
+
+    `rejected`: the item cannot be read at all (`error`, a `SourceError` with `unreadable`);
+    nothing was staged and `rejection` is the record for the caller to keep (`Lake.reject`).
+    `still_rejected`: the content (for replace, the delivery) is already rejected under the
+    same read settings (`rejection`, as recorded); nothing was parsed.
 
     When restaging a batch: `restaged`: `batch` is the new parse, in a staging directory not
     yet in the stage zone (`Lake.replace_batch` puts it there; removing the directory discards
@@ -67,11 +74,20 @@ class StageResult:
     item: SourceItem
     batch: StagedBatch | None = None
     content_hash: str | None = None
+    rejection: Rejection | None = None
+    error: SourceError | None = None
 
     @property
     def seen(self) -> SeenFile | None:
-        """The index entry for the item's state, once its bytes belong to a staged batch."""
-        if self.batch is None or self.content_hash is None:
+        """The index entry for the item's state, once its bytes belong to a staged batch (or
+        to a rejected one)."""
+        if self.batch is not None:
+            batch_id = self.batch.batch_id
+        elif self.rejection is not None:
+            batch_id = self.rejection.batch_id
+        else:
+            return None
+        if self.content_hash is None:
             return None
         i = self.item
         return SeenFile(
@@ -81,7 +97,7 @@ class StageResult:
             i.ctime_ns,
             i.inode,
             self.content_hash,
-            self.batch.batch_id,
+            batch_id,
         )
 
 
@@ -135,12 +151,19 @@ class Source(Protocol):
         restaging: StagedBatch | None = None,
     ) -> StageResult:
         """Read `item` once, hashing exactly the bytes staged; commit it as a batch unless
-        that batch exists or the item changed while being read.
+        that batch exists or the item changed while being read. An item that cannot be read at
+        all is not committed: `rejected`, with the rejection for the caller to record; one
+        whose content is already rejected under the same read settings is not parsed.
 
         With `restaging`, `item` is that batch's item (`locate`): parse it again with the
         object's current settings into a staging directory, keeping the batch's id and
         extraction time, and commit nothing (`restaged`); or `changed` if its bytes are no
         longer the batch's."""
+        ...
+
+    def read_settings(self, obj: ObjectSpec) -> str:
+        """A hash of `obj`'s settings that the parse of an item depends on: a rejected item is
+        read again when they change."""
         ...
 
     def locate(self, obj: ObjectSpec, batch: StagedBatch) -> SourceItem | None:

@@ -32,6 +32,7 @@ from penstock.catalog.columns import source_key
 from penstock.errors import SourceError, first_line
 from penstock.lake import atomic_target
 from penstock.lake.manifest import PARQUET
+from penstock.sources.damage import duckdb_refused
 from penstock.sources.lines import BLOCK_BYTES, check_compressed, compression_of, described
 from penstock.sql import literal
 
@@ -82,6 +83,7 @@ def stage_csv(
             f"{display_name}: cannot read as {what}: {complaint}",
             file=display_name,
             object=obj.name,
+            unreadable=duckdb_refused(exc, path),
         ) from exc
     finally:
         conn.execute(f"DROP TABLE IF EXISTS {rejects_table}")
@@ -145,6 +147,7 @@ def _refuse_bad_encoding(
             file=display_name,
             line=line,
             object=obj.name,
+            unreadable=True,
         )
 
 
@@ -350,6 +353,7 @@ def _refuse_ambiguous_header(
             file=display_name,
             line=line,
             object=obj.name,
+            unreadable=True,
         )
 
 

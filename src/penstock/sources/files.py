@@ -7,12 +7,15 @@ exactly the bytes its id names. Values are staged raw: CSV (`sources.csv`), JSON
 arrays (`sources.jsonl`) as text exactly as written, Parquet as its own types. Malformed
 records (a CSV line with the wrong number of fields, a JSON Lines line or array element that is
 not a JSON object) are kept in the batch's rejects file with their record number and raw text,
-never dropped.
+never dropped. A file that cannot be read at all (a reader's `SourceError` with `unreadable`)
+is not staged: staging returns its rejection (lake/rejected.py) for the run to record, and a
+file whose content is already rejected under the same read settings is not parsed again.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import time
 from collections.abc import Mapping
@@ -23,15 +26,17 @@ from typing import ClassVar
 import duckdb
 import pyarrow.parquet as pq
 
-from penstock.catalog import FilesSource, ObjectSpec, Project
+from penstock.catalog import CsvOptions, FilesSource, ObjectSpec, Project
 from penstock.catalog.columns import source_key
 from penstock.errors import SourceError, first_line
 from penstock.faults import fault_point
 from penstock.lake import Lake, Manifest, SeenFile, StagedBatch, atomic_target
 from penstock.lake.manifest import DATA_NAME, PARQUET, REJECTS_NAME
+from penstock.lake.rejected import Rejection
 from penstock.lake.stage import FileKey
 from penstock.sources.base import Discovery, SourceItem, StageResult, batch_id_for, holds_batch
 from penstock.sources.csv import parquet_schema, stage_csv
+from penstock.sources.damage import duckdb_refused
 from penstock.sources.json_array import ArrayReader
 from penstock.sources.jsonl import stage_json_records
 from penstock.sources.lines import LineReader
@@ -184,6 +189,66 @@ class FilesSourceReader:
             batch_id = restaging.batch_id
         elif (existing := lake.staged_batch(obj.name, batch_id)) is not None:
             return StageResult("duplicate", item, existing, digest)
+        elif (rejected := lake.rejection(obj.name, batch_id)) is not None and (
+            rejected.read_settings == self.read_settings(obj)
+        ):
+            return StageResult("still_rejected", item, content_hash=digest, rejection=rejected)
+        try:
+            return self._parse(conn, obj, item, lake, staging, copy, digest, batch_id, restaging)
+        except SourceError as exc:
+            if restaging is not None or not exc.unreadable:
+                raise
+            rejection = self._rejection(obj, item, digest, batch_id, exc)
+            return StageResult(
+                "rejected", item, content_hash=digest, rejection=rejection, error=exc
+            )
+
+    def _rejection(
+        self, obj: ObjectSpec, item: SourceItem, digest: str, batch_id: str, exc: SourceError
+    ) -> Rejection:
+        line = exc.fields.get("line")
+        return Rejection(
+            batch_id=batch_id,
+            object=obj.name,
+            source=self.name,
+            source_file=item.display_name,
+            content_hash=digest,
+            size_bytes=item.size_bytes,
+            mtime_ns=item.mtime_ns,
+            ctime_ns=item.ctime_ns,
+            inode=item.inode,
+            format=obj.format or "csv",
+            reason=exc.message,
+            line=line if isinstance(line, int) else None,
+            read_settings=self.read_settings(obj),
+            rejected_at=datetime.now(UTC),
+        )
+
+    def read_settings(self, obj: ObjectSpec) -> str:
+        """A hash of what the parse of a file depends on besides its bytes: the format and,
+        for CSV, the `csv:` options (and, without a header, the contract's column names)."""
+        fmt = obj.format or "csv"
+        settings: dict[str, object] = {"format": fmt}
+        if fmt == "csv":
+            csv = obj.csv or CsvOptions()
+            settings["csv"] = csv.model_dump(mode="json")
+            if not csv.header:
+                settings["columns"] = list(obj.columns)
+        text = json.dumps(settings, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+    def _parse(
+        self,
+        conn: duckdb.DuckDBPyConnection,
+        obj: ObjectSpec,
+        item: SourceItem,
+        lake: Lake,
+        staging: Path,
+        copy: Path,
+        digest: str,
+        batch_id: str,
+        restaging: StagedBatch | None,
+    ) -> StageResult:
         data_path = staging / DATA_NAME
         rejects_path = staging / REJECTS_NAME
         fmt = obj.format or "csv"
@@ -269,6 +334,7 @@ def _stage_parquet(
         raise SourceError(
             f"{display_name}: cannot read as Parquet: {first_line(exc)}",
             file=display_name,
+            unreadable=duckdb_refused(exc, path),
         ) from exc
     _refuse_ambiguous_columns(path, display_name)
     with atomic_target(data_path) as tmp:
@@ -287,4 +353,5 @@ def _refuse_ambiguous_columns(path: Path, display_name: str) -> None:
                 f"{display_name}: columns '{first}' and '{name}' differ only in case or "
                 f"surrounding spaces; every row would be ambiguous (rename one in the file)",
                 file=display_name,
+                unreadable=True,
             )

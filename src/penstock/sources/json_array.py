@@ -30,6 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from penstock.errors import SourceError
+from penstock.sources.damage import arrow_refused
 from penstock.sources.lines import LINES_SCHEMA, compression_of, described
 
 BLOCK_BYTES = 8 * 1024 * 1024
@@ -109,6 +110,7 @@ class ArrayReader:
                 f"{self.display_name}: cannot read as {self.what}: {exc}",
                 file=self.display_name,
                 object=self.object_name,
+                unreadable=arrow_refused(exc),
             )
             raise self.error from exc
 
@@ -118,6 +120,7 @@ class ArrayReader:
             file=self.display_name,
             line=line,
             object=self.object_name,
+            unreadable=True,  # the file is not one JSON array
         )
 
     def _batches(self) -> Iterator[pa.RecordBatch]:

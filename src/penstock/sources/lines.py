@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from penstock.errors import SourceError
+from penstock.sources.damage import arrow_refused
 
 Compression = Literal["gzip", "zstd"]
 COMPRESSED_SUFFIXES: dict[str, Compression] = {".gz": "gzip", ".zst": "zstd"}
@@ -47,7 +48,10 @@ def check_compressed(path: Path, display_name: str, what: str, object_name: str)
                 pass
     except (OSError, pa.ArrowException) as exc:
         raise SourceError(
-            f"{display_name}: cannot read as {what}: {exc}", file=display_name, object=object_name
+            f"{display_name}: cannot read as {what}: {exc}",
+            file=display_name,
+            object=object_name,
+            unreadable=arrow_refused(exc),
         ) from exc
 
 
@@ -81,6 +85,7 @@ class LineReader:
                 f"{self.display_name}: cannot read as {self.what}: {exc}",
                 file=self.display_name,
                 object=self.object_name,
+                unreadable=arrow_refused(exc),
             )
             raise self.error from exc
 
