@@ -198,9 +198,9 @@ class FilesSourceReader:
             warnings += csv_warnings
         elif fmt in ("jsonl", "json"):
             records = (
-                LineReader(copy, item.display_name, "JSON Lines", obj.name)
+                LineReader(copy, item.display_name, "JSON Lines", obj)
                 if fmt == "jsonl"
-                else ArrayReader(copy, item.display_name, obj.name)
+                else ArrayReader(copy, item.display_name, obj)
             )
             rows, malformed, json_warnings = stage_json_records(
                 conn, obj, records, item.display_name, data_path, rejects_path
