@@ -61,7 +61,8 @@ def encoding_problem(raw: bytes) -> str | None:
     try:
         raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        return f"{ENCODING}: byte 0x{raw[exc.start]:02x} at position {exc.start + 1} is not valid UTF-8"
+        byte, position = raw[exc.start], exc.start + 1
+        return f"{ENCODING}: byte 0x{byte:02x} at position {position} is not valid UTF-8"
     return None
 
 
@@ -117,8 +118,7 @@ class EncodingErrors:
     def _refusal(self, what: str) -> SourceError:
         line = self.first_line or 1
         return SourceError(
-            f"{self.display_name}:{line}: not valid UTF-8 text ({self.what} must be UTF-8): "
-            f"{what}",
+            f"{self.display_name}:{line}: not valid UTF-8 text ({self.what} must be UTF-8): {what}",
             file=self.display_name,
             line=line,
             object=self.object_name,

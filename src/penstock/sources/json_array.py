@@ -14,12 +14,15 @@ single element larger than a block is held whole).
 
 A file that ends before its array closes (cut short) keeps its complete elements; what follows
 the last of them, if anything, is one more record (`cut_record`: malformed unless it happens to
-be a whole object), and the file gets a warning. The splitter cannot resynchronise after an
-unterminated string: a stray quote makes the rest of the file one malformed record, or several.
+be a whole object), and the file gets a warning.
 
 A file that is not one array fails whole, naming the file and line (`SourceError`, unreadable):
-one that does not start with `[` (after whitespace and a UTF-8 byte order mark), and one with
-anything but whitespace after its array.
+one that does not start with `[` (after whitespace and a UTF-8 byte order mark), one with
+anything but whitespace after its array, and one whose array does not close because a string
+runs past the end of its line (a JSON string cannot hold a line break: a stray quote). The
+splitter cannot resynchronise after a stray quote the way JSON Lines do (where the damage ends
+with the line); two stray quotes may leave the array closed, the elements between them then
+split wrongly and quarantined as malformed.
 
 Why not DuckDB's `read_json(format = 'array')`: it streams in bounded memory, but DuckDB 2.0
 refuses some valid arrays ("Malformed JSON ... unexpected character") when an element straddles
@@ -30,6 +33,7 @@ file at the first bad element instead of quarantining it.
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -60,6 +64,22 @@ _KIND[ord(",")] = _COMMA
 _KIND[ord('"')] = _QUOTE
 _KIND[ord("\\")] = _BACKSLASH
 _TABLE = bytes(_KIND.astype(np.uint8))  # for bytes.translate: the fastest lookup here
+
+
+_STRING_EVENTS = re.compile(rb'\\.|"|\n', re.DOTALL)
+
+
+def _string_crossing_a_line(data: bytes, start: int) -> int | None:
+    """The position of the first line feed inside a string in `data[start:]` (which starts
+    outside any string), or None."""
+    inside = False
+    for match in _STRING_EVENTS.finditer(data, start):
+        token = match.group()
+        if token == b'"':
+            inside = not inside
+        elif token == b"\n" and inside:
+            return match.start()
+    return None
 
 
 def split_elements(data: bytes) -> tuple[np.ndarray, int]:
@@ -177,18 +197,31 @@ class ArrayReader:
     def _cut_short(self, data: bytes, separators: list[int], line: int) -> Iterator[pa.RecordBatch]:
         """The end of a file whose array never closes: the elements in `data` (from a
         separator to the end), the last of them running to the end of the file, unless it is
-        only whitespace."""
+        only whitespace. A string in it that runs past its line is a stray quote, not a cut:
+        the file cannot be split."""
         last = separators[-1] if separators else 0
+        crossing = _string_crossing_a_line(data, last + 1)
+        if crossing is not None:
+            raise self._fail(
+                f"the JSON array is not closed: a string in element "
+                f"{self._elements + len(separators) + 1} runs past the end of its line (a "
+                f"stray quote?), and the elements after it cannot be told apart",
+                line + data.count(b"\n", 0, crossing),
+            )
         bounds = [0, *separators]
         if data[last + 1 :].strip(_WHITESPACE):
             bounds.append(len(data))
         yield from self._emit(data, bounds, line, last=True)
-        cut = "" if len(bounds) == len(separators) + 1 else f" inside element {self._elements}"
-        if cut:
+        if len(bounds) > len(separators) + 1:
             self.cut_record = self._elements
+            where = f"in element {self._elements}"
+        elif self._elements:
+            where = f"after element {self._elements}"
+        else:
+            where = "before its first element"
         self.warnings.append(
-            f"{self.display_name}: the JSON array is not closed: the file ends{cut} "
-            f"before its closing ']' (cut short, or an unterminated string)"
+            f"{self.display_name}: the JSON array is not closed: the file ends {where}, "
+            f"before its closing ']' (it may be cut short)"
         )
 
     def _opening(self, stream: pa.NativeFile) -> tuple[bytes, int]:
@@ -255,9 +288,7 @@ class ArrayReader:
             errors = pa.nulls(count, pa.large_string())
         numbers = np.arange(self._elements + 1, self._elements + 1 + count, dtype=np.int64)
         self._elements += count
-        yield pa.RecordBatch.from_arrays(
-            [pa.array(numbers), elements, errors], schema=LINES_SCHEMA
-        )
+        yield pa.RecordBatch.from_arrays([pa.array(numbers), elements, errors], schema=LINES_SCHEMA)
 
     def _damaged(
         self, data: bytes, bounds: list[int], line: int, *, last: bool

@@ -191,4 +191,3 @@ class LineReader:
             first = first or lines + index + 1
         self.encoding.add(bad, first)
         return pa.array(texts, pa.large_string()), pa.array(problems, pa.large_string())
-
