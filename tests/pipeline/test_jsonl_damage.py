@@ -212,12 +212,24 @@ def test_encoding_records_beyond_one_percent_fail_the_file_as_unreadable(
     assert failure.error == (
         f"landing/people/p.jsonl:{first}: not valid UTF-8 text (JSON Lines must be UTF-8): "
         f"{bad} of {records} records hold invalid bytes; max_encoding_errors allows "
-        f"{-(-records // 100)} (1% of the records, at most 1,000)"
+        f"{-(-records // 100)} (1% of the records and at most 1,000)"
     )
     assert not list((project / "lake" / "stage" / "people").glob("*/manifest.json"))
     error = refusal(project / "landing" / "people" / "p.jsonl", "jsonl")
     assert error.fields["unreadable"] is True
     assert error.fields["line"] == first
+
+
+def test_a_file_whose_every_record_has_invalid_bytes_is_refused(tmp_path: Path) -> None:
+    # 1% of one record rounds up to one, but a file with no good record is not UTF-8 at all
+    project, result = run(tmp_path, b'{"id": 1, "name": "Zo\xeb"}\n')
+    assert result.status == "failed"
+    assert [f.error for f in result.failures] == [
+        "landing/people/p.jsonl:1: not valid UTF-8 text (JSON Lines must be UTF-8): 1 of 1 "
+        "records hold invalid bytes; max_encoding_errors allows 0 (1% of the records and at "
+        "most 1,000)"
+    ]
+    assert refusal(project / "landing" / "people" / "p.jsonl", "jsonl").fields["unreadable"]
 
 
 def test_more_than_a_thousand_encoding_records_fail_the_file_early(tmp_path: Path) -> None:
@@ -324,9 +336,10 @@ def test_a_bare_carriage_return_does_not_end_a_line(tmp_path: Path) -> None:
         + b'{"id": 4,\r "name": "c"}\r\n'  # JSON whitespace between tokens; CRLF ending
         + b'{"id": 5, "name": "d\re"}\n'  # a raw CR inside a string is not allowed
         + good(6)
+        + b'\r\t{"id": 7, "name": "f"}\n'  # JSON whitespace before the object
     )
     project = loaded_run(tmp_path, data)
-    assert people(project) == [(1, "x"), (4, "c"), (6, "x")]
+    assert people(project) == [(1, "x"), (4, "c"), (6, "x"), (7, "f")]
     assert [(n, raw) for n, raw, _ in quarantined(project)] == [
         (2, '{"id": 2, "name": "a"}\r{"id": 3, "name": "b"}'),
         (4, '{"id": 5, "name": "d\re"}'),

@@ -19,33 +19,36 @@ from penstock.errors import SourceError
 MALFORMED = "malformed"
 ENCODING = "encoding"
 DEFAULT_SHARE = Fraction(1, 100)
-DEFAULT_MOST = 1000
+DEFAULT_COUNT = 1000
 
 
 @dataclass(frozen=True)
 class EncodingErrorLimit:
-    """At most `share` of a file's records, and at most `most` records, may hold invalid
-    bytes. The share rounds up, so any file may hold one such record."""
+    """At most `share` of a file's records, at most `count` records, and never every record
+    may hold invalid bytes. The share rounds up, so a small file may hold one such record.
+    (The same rule and names as the catalog's `max_encoding_errors` on the csvrecover branch.)
+    """
 
     share: Fraction = DEFAULT_SHARE
-    most: int = DEFAULT_MOST
+    count: int = DEFAULT_COUNT
 
     def allowed(self, records: int) -> int:
         """How many of `records` records may hold invalid bytes."""
-        return min(self.most, math.ceil(records * self.share))
+        return max(0, min(self.count, math.ceil(records * self.share), records - 1))
 
-    def describe(self, records_word: str = "records") -> str:
-        """`1% of the records, at most 1,000`."""
+    def describe(self) -> str:
+        """`1% of the records and at most 1,000`."""
         percent = self.share * 100
         shown = f"{percent.numerator}" if percent.denominator == 1 else f"{float(percent):g}"
-        return f"{shown}% of the {records_word}, at most {self.most:,}"
+        return f"{shown}% of the records and at most {self.count:,}"
 
 
 def encoding_error_limit(obj: ObjectSpec) -> EncodingErrorLimit:
     """The limit on records with invalid bytes for `obj`'s files.
 
-    TODO(issue 13): read the object's `max_encoding_errors` setting (added to the catalog on
-    the csvrecover branch) once both branches are merged; the defaults are its defaults."""
+    TODO(issue 13): once the csvrecover branch is merged, return the object's own setting
+    (`obj.encoding_limit`, from `max_encoding_errors`, allowed for JSON objects too) and drop
+    `EncodingErrorLimit` here: these defaults are that setting's defaults."""
     del obj
     return EncodingErrorLimit()
 
@@ -99,10 +102,10 @@ class EncodingErrors:
         if self.first_line is None:
             self.first_line = first_line
         self.count += count
-        if self.count > self.limit.most:
+        if self.count > self.limit.count:
             raise self._refusal(
-                f"more than {self.limit.most:,} {self.records_word} hold invalid bytes; "
-                f"max_encoding_errors allows at most {self.limit.most:,}"
+                f"more than {self.limit.count:,} {self.records_word} hold invalid bytes; "
+                f"max_encoding_errors allows at most {self.limit.count:,}"
             )
 
     def finish(self, records: int) -> None:
@@ -111,8 +114,7 @@ class EncodingErrors:
         if self.count > allowed:
             raise self._refusal(
                 f"{self.count:,} of {records:,} {self.records_word} hold invalid bytes; "
-                f"max_encoding_errors allows {allowed:,} "
-                f"({self.limit.describe(self.records_word)})"
+                f"max_encoding_errors allows {allowed:,} ({self.limit.describe()})"
             )
 
     def _refusal(self, what: str) -> SourceError:

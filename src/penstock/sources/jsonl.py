@@ -45,6 +45,8 @@ LINES_NAME = "_lines.parquet"
 _LINES_PARQUET = "FORMAT parquet, COMPRESSION uncompressed"
 _KEYS = "json_keys(line)"
 _SPACES = literal(SOURCE_NAME_SPACES)
+# what JSON counts as whitespace before a value (a line may start with a tab or a carriage return)
+_JSON_SPACE = literal(" \t\r\n")
 
 
 def _key_sql(name: str) -> str:
@@ -144,7 +146,7 @@ def _write_lines(
                             ELSE {literal(ENCODING)} END AS _reason
                 FROM (
                     SELECT _row_number, line::VARCHAR AS line, _error::VARCHAR AS _error,
-                           CASE WHEN _error IS NULL AND ltrim(line) LIKE '{{%'
+                           CASE WHEN _error IS NULL AND ltrim(line, {_JSON_SPACE}) LIKE '{{%'
                                 THEN json_valid(line) ELSE false END AS ok
                     FROM {view}
                 )
