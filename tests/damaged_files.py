@@ -292,9 +292,12 @@ def mutate(written: Written, changes: Sequence[Mutation], first: int) -> Damaged
 
 def _insert(d: Damaged, p: int, inserted: bytes) -> None:
     owner = d.owner[p] if p < len(d.owner) else d.owner[-1]
+    splits_crlf = d.data[p - 1 : p + 1] == b"\r\n"  # leaves a bare CR: a line end moves
     d.data = d.data[:p] + inserted + d.data[p:]
     d.owner = d.owner[:p] + [owner] * len(inserted) + d.owner[p:]
     d.touched.add(owner)
+    if splits_crlf:
+        _moved(d, p, len(inserted))
 
 
 def _moved(d: Damaged, p: int, length: int) -> None:

@@ -21,8 +21,9 @@ one that does not start with `[` (after whitespace and a UTF-8 byte order mark),
 anything but whitespace after its array, and one whose array does not close because a string
 runs past the end of its line (a JSON string cannot hold a line break: a stray quote). The
 splitter cannot resynchronise after a stray quote the way JSON Lines do (where the damage ends
-with the line); two stray quotes may leave the array closed, the elements between them then
-split wrongly and quarantined as malformed.
+with the line): in an array written on one line, a stray quote makes the rest of the file the
+one malformed record the file "ends in"; two stray quotes may leave the array closed, the
+elements between them then split wrongly and quarantined as malformed.
 
 Why not DuckDB's `read_json(format = 'array')`: it streams in bounded memory, but DuckDB 2.0
 refuses some valid arrays ("Malformed JSON ... unexpected character") when an element straddles
