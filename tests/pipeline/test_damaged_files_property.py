@@ -14,11 +14,12 @@ carriage returns, blank lines), runs penstock and checks for every file:
 - every damaged record is quarantined under its record number (with its raw text and reason
   when it cannot be parsed), or, if the damage left it valid, loads with the damaged values.
 
-The oracles live in tests/damaged_files.py. Each example runs one project holding one object
-per file, so a file refused whole touches no other. The examples are derandomised: every run
-tests the same files, and a failure is reported as generated, not shrunk (shrinking runs
-penstock hundreds of times: minutes). To look further, `PENSTOCK_PROPERTY_EXAMPLES=500 pytest
---timeout 0 ...` runs that many random examples of each half and shrinks a failure.
+The files come from tests/damaged_files.py, the oracles from tests/damage_oracle.py. Each
+example runs one project holding one object per file, so a file refused whole touches no
+other. The examples are derandomised: every run tests the same files, and a failure is
+reported as generated, not shrunk (shrinking runs penstock hundreds of times: minutes). To
+look further, `PENSTOCK_PROPERTY_EXAMPLES=500 pytest --timeout 0 ...` runs that many random
+examples of each half and shrinks a failure.
 """
 
 from __future__ import annotations
@@ -34,14 +35,9 @@ from hypothesis import strategies as st
 
 import penstock
 
-from damaged_files import (
-    CSV_LINE_SPAN,
+from damage_oracle import (
     UNKNOWN,
-    Damaged,
     Expectation,
-    Mutation,
-    Row,
-    Written,
     astuple,
     cut_inside_character,
     encoding_limit,
@@ -49,6 +45,13 @@ from damaged_files import (
     invalid_lines,
     lf_line,
     line_of,
+)
+from damaged_files import (
+    CSV_LINE_SPAN,
+    Damaged,
+    Mutation,
+    Row,
+    Written,
     mutate,
     mutations,
     project_yml,
