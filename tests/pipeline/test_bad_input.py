@@ -234,7 +234,8 @@ def test_jsonl_malformed_lines_are_quarantined_and_blank_lines_skipped(tmp_path:
 
 
 def test_jsonl_that_is_not_utf8_names_the_line(tmp_path: Path, cli: CliRunner) -> None:
-    body = b'{"id": 1}\n{"id": 2, "label": "caf\xe9"}\n'
+    # two of three records are not UTF-8: more than max_encoding_errors allows
+    body = b'{"id": 1}\n{"id": 2, "label": "caf\xe9"}\n{"id": 3, "label": "\xe9t\xe9"}\n'
     project = write_project(tmp_path, JSONL, {"landing/events/a.jsonl": body})
     code, _, err = cli("run", "-p", project)
     assert code == 1

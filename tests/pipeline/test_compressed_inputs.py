@@ -133,7 +133,8 @@ def test_jsonl_read_in_tiny_blocks_keeps_every_record_number(
 def test_invalid_utf8_in_a_later_block_names_its_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    data = b'{"id": 1}\n\n' * 50 + b'{"id": 2, "name": "caf\xe9"}\n'
+    # two bad records of 52: more than max_encoding_errors allows (1%, rounded up)
+    data = b'{"id": 1}\n\n' * 50 + b'{"id": 2, "name": "caf\xe9"}\n' * 2
     monkeypatch.setattr(penstock.sources.lines, "BLOCK_BYTES", 64)
     project = write_project(
         tmp_path,

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 
 from penstock.errors import SourceError
-from penstock.sources.damage import arrow_refused, duckdb_refused, stream_damaged
+from penstock.sources.unreadable import arrow_refused, duckdb_refused, stream_damaged
 
 
 def arrow_error(path: Path, compression: str | None) -> BaseException:

@@ -32,8 +32,8 @@ from penstock.catalog.columns import source_key
 from penstock.errors import SourceError, first_line
 from penstock.lake import atomic_target
 from penstock.lake.manifest import PARQUET
-from penstock.sources.damage import duckdb_refused
 from penstock.sources.lines import BLOCK_BYTES, check_compressed, compression_of, described
+from penstock.sources.unreadable import duckdb_refused
 from penstock.sql import literal
 
 _BOM = b"\xef\xbb\xbf"

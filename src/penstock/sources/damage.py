@@ -1,54 +1,128 @@
-"""Telling a file that cannot be read from a machine that cannot read it.
+"""Damaged records in a text file: how many records with invalid bytes a file may hold before
+it counts as being in another encoding, and the escaping that keeps such a record's raw bytes.
 
-A reader's error is `unreadable` (`SourceError(..., unreadable=True)`) when it is about the
-file's bytes as the object's read settings take them: the same bytes fail the same way every
-time, so the run records the file as rejected instead of failing on it run after run. An error
-of the machine (a full disk, memory, a failing device, an interrupt) is not: the next run tries
-again.
-
-The staged copy of a landing file lives in the lake, so a reader's errors concern that copy:
-- DuckDB refuses content with an `InvalidInputException` (a CSV it cannot sniff, a file with no
-  Parquet magic bytes, a Parquet page that does not decompress); its `IOException` is also what
-  a gzip stream cut short gives, and what a full disk gives: a compressed file whose stream is
-  decompressed to nowhere without error was refused for another reason.
-- Arrow's decompressing streams raise `OSError` without an `errno` ("Truncated compressed
-  stream", "ZSTD decompress failed"); an error of the operating system carries one.
+A few records with an invalid byte sequence (a stray byte from a legacy system) are quarantined
+one by one with reason `encoding`; a file with more of them than `encoding_error_limit` allows
+is not in the declared encoding at all and fails whole (`SourceError(..., unreadable=True)`)
+naming its first bad line.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import math
+from dataclasses import dataclass
+from fractions import Fraction
 
-import duckdb
-import pyarrow as pa
+from penstock.catalog import ObjectSpec
+from penstock.errors import SourceError
 
-
-def duckdb_refused(exc: duckdb.Error, path: Path) -> bool:
-    """Whether DuckDB's `exc` reading `path` is about the file's bytes."""
-    from penstock.sources.lines import compression_of  # lines imports this module
-
-    if isinstance(exc, duckdb.InvalidInputException):
-        return True
-    return compression_of(path) is not None and stream_damaged(path)
+MALFORMED = "malformed"
+ENCODING = "encoding"
+DEFAULT_SHARE = Fraction(1, 100)
+DEFAULT_COUNT = 1000
 
 
-def arrow_refused(exc: BaseException) -> bool:
-    """Whether Arrow's `exc` reading a file (plain or compressed) is about its bytes."""
-    if isinstance(exc, MemoryError):
-        return False
-    if isinstance(exc, OSError):
-        return exc.errno is None
-    return isinstance(exc, pa.ArrowException)
+@dataclass(frozen=True)
+class EncodingErrorLimit:
+    """At most `share` of a file's records, at most `count` records, and never every record
+    may hold invalid bytes. The share rounds up, so a small file may hold one such record.
+    (The same rule and names as the catalog's `max_encoding_errors` on the csvrecover branch.)
+    """
+
+    share: Fraction = DEFAULT_SHARE
+    count: int = DEFAULT_COUNT
+
+    def allowed(self, records: int) -> int:
+        """How many of `records` records may hold invalid bytes."""
+        return max(0, min(self.count, math.ceil(records * self.share), records - 1))
+
+    def describe(self) -> str:
+        """`1% of the records and at most 1,000`."""
+        percent = self.share * 100
+        shown = f"{percent.numerator}" if percent.denominator == 1 else f"{float(percent):g}"
+        return f"{shown}% of the records and at most {self.count:,}"
 
 
-def stream_damaged(path: Path) -> bool:
-    """Whether the compressed stream of `path` fails to decompress (read to nowhere)."""
-    from penstock.sources.lines import BLOCK_BYTES, compression_of
+def encoding_error_limit(obj: ObjectSpec) -> EncodingErrorLimit:
+    """The limit on records with invalid bytes for `obj`'s files.
 
+    TODO(issue 13): once the csvrecover branch is merged, return the object's own setting
+    (`obj.encoding_limit`, from `max_encoding_errors`, allowed for JSON objects too) and drop
+    `EncodingErrorLimit` here: these defaults are that setting's defaults."""
+    del obj
+    return EncodingErrorLimit()
+
+
+def escaped(raw: bytes) -> str:
+    """A record's raw bytes as text: valid UTF-8 as is, each invalid byte as `\\xNN`."""
+    return raw.decode("utf-8", "backslashreplace")
+
+
+def encoding_problem(raw: bytes) -> str | None:
+    """Why `raw` is not UTF-8 (`encoding: byte 0xe9 at position 23 is not valid UTF-8`), or
+    None when it is. Positions count bytes from 1."""
     try:
-        with pa.input_stream(str(path), compression=compression_of(path)) as stream:
-            while stream.read(BLOCK_BYTES):
-                pass
-    except (OSError, pa.ArrowException) as exc:
-        return arrow_refused(exc)
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        byte, position = raw[exc.start], exc.start + 1
+        return f"{ENCODING}: byte 0x{byte:02x} at position {position} is not valid UTF-8"
+    return None
+
+
+def cut_inside_character(raw: bytes) -> bool:
+    """Whether `raw`'s only invalid bytes are an incomplete UTF-8 sequence at its very end:
+    what a file cut short inside a character leaves in its last line."""
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.reason == "unexpected end of data" and exc.end == len(raw)
     return False
+
+
+class EncodingErrors:
+    """Counts a file's records with invalid bytes as they are read, and refuses the file once
+    they are more than its limit allows: early (past the absolute limit) while reading, by
+    share at the end (`finish`)."""
+
+    def __init__(
+        self, obj: ObjectSpec, display_name: str, what: str, records_word: str = "records"
+    ) -> None:
+        self.limit = encoding_error_limit(obj)
+        self.object_name = obj.name
+        self.display_name = display_name
+        self.what = what
+        self.records_word = records_word
+        self.count = 0
+        self.first_line: int | None = None
+
+    def add(self, count: int, first_line: int) -> None:
+        """`count` more records with invalid bytes, the first at physical line `first_line`."""
+        if not count:
+            return
+        if self.first_line is None:
+            self.first_line = first_line
+        self.count += count
+        if self.count > self.limit.count:
+            raise self._refusal(
+                f"more than {self.limit.count:,} {self.records_word} hold invalid bytes; "
+                f"max_encoding_errors allows at most {self.limit.count:,}"
+            )
+
+    def finish(self, records: int) -> None:
+        """The file held `records` records in all: refuse it if too many were bad."""
+        allowed = self.limit.allowed(records)
+        if self.count > allowed:
+            raise self._refusal(
+                f"{self.count:,} of {records:,} {self.records_word} hold invalid bytes; "
+                f"max_encoding_errors allows {allowed:,} ({self.limit.describe()})"
+            )
+
+    def _refusal(self, what: str) -> SourceError:
+        line = self.first_line or 1
+        return SourceError(
+            f"{self.display_name}:{line}: not valid UTF-8 text ({self.what} must be UTF-8): {what}",
+            file=self.display_name,
+            line=line,
+            object=self.object_name,
+            unreadable=True,
+        )

@@ -36,10 +36,10 @@ from penstock.lake.rejected import Rejection
 from penstock.lake.stage import FileKey
 from penstock.sources.base import Discovery, SourceItem, StageResult, batch_id_for, holds_batch
 from penstock.sources.csv import parquet_schema, stage_csv
-from penstock.sources.damage import duckdb_refused
 from penstock.sources.json_array import ArrayReader
 from penstock.sources.jsonl import stage_json_records
 from penstock.sources.lines import LineReader
+from penstock.sources.unreadable import duckdb_refused
 from penstock.sql import ident, literal
 
 # One read of the landing file feeds both the hash and the private copy; 8 MiB buffers keep
@@ -263,9 +263,9 @@ class FilesSourceReader:
             warnings += csv_warnings
         elif fmt in ("jsonl", "json"):
             records = (
-                LineReader(copy, item.display_name, "JSON Lines", obj.name)
+                LineReader(copy, item.display_name, "JSON Lines", obj)
                 if fmt == "jsonl"
-                else ArrayReader(copy, item.display_name, obj.name)
+                else ArrayReader(copy, item.display_name, obj)
             )
             rows, malformed, json_warnings = stage_json_records(
                 conn, obj, records, item.display_name, data_path, rejects_path

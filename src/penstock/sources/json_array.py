@@ -7,12 +7,23 @@ an odd run of backslashes is escaped; the other quotes toggle "inside a string";
 strings, `[`/`{` open and `]`/`}` close a level, and a comma at the array's own level ends an
 element. Each element is then handed on as its JSON text (DuckDB judges it, as it judges a
 JSON Lines line), so an element that is not a JSON object, or not valid JSON, is a malformed
-record with its element number; the rest of the file still loads. Memory stays a few blocks,
-whatever the file's size (a single element larger than a block is held whole).
+record with its element number; the rest of the file still loads. An element holding bytes
+that are not UTF-8 is an `encoding` record, its bytes escaped (as for JSON Lines, and with the
+same limit on how many a file may hold). Memory stays a few blocks, whatever the file's size (a
+single element larger than a block is held whole).
 
-A file that is not one array is an error naming the file and line: one that does not start
-with `[` (after whitespace and a UTF-8 byte order mark), one that ends before its array closes,
-and one with anything but whitespace after it.
+A file that ends before its array closes (cut short) keeps its complete elements; what follows
+the last of them, if anything, is one more record (`cut_record`: malformed unless it happens to
+be a whole object), and the file gets a warning.
+
+A file that is not one array fails whole, naming the file and line (`SourceError`, unreadable):
+one that does not start with `[` (after whitespace and a UTF-8 byte order mark), one with
+anything but whitespace after its array, and one whose array does not close because a string
+runs past the end of its line (a JSON string cannot hold a line break: a stray quote). The
+splitter cannot resynchronise after a stray quote the way JSON Lines do (where the damage ends
+with the line): in an array written on one line, a stray quote makes the rest of the file the
+one malformed record the file "ends in"; two stray quotes may leave the array closed, the
+elements between them then split wrongly and quarantined as malformed.
 
 Why not DuckDB's `read_json(format = 'array')`: it streams in bounded memory, but DuckDB 2.0
 refuses some valid arrays ("Malformed JSON ... unexpected character") when an element straddles
@@ -22,6 +33,8 @@ file at the first bad element instead of quarantining it.
 
 from __future__ import annotations
 
+import itertools
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,13 +42,21 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from penstock.catalog import ObjectSpec
 from penstock.errors import SourceError
-from penstock.sources.damage import arrow_refused
+from penstock.sources.damage import (
+    EncodingErrors,
+    cut_inside_character,
+    encoding_problem,
+    escaped,
+)
 from penstock.sources.lines import LINES_SCHEMA, compression_of, described
+from penstock.sources.unreadable import arrow_refused
 
 BLOCK_BYTES = 8 * 1024 * 1024
 _BOM = b"\xef\xbb\xbf"
 _WHITESPACE = b" \t\r\n"
+_TRIMMED = " \t\r\n"
 # what each byte is to the splitter: nothing, an opener, a closer, a comma, a quote, a backslash
 _NOTHING, _OPEN, _CLOSE, _COMMA, _QUOTE, _BACKSLASH = range(6)
 _KIND = np.zeros(256, dtype=np.int8)
@@ -45,6 +66,22 @@ _KIND[ord(",")] = _COMMA
 _KIND[ord('"')] = _QUOTE
 _KIND[ord("\\")] = _BACKSLASH
 _TABLE = bytes(_KIND.astype(np.uint8))  # for bytes.translate: the fastest lookup here
+
+
+_STRING_EVENTS = re.compile(rb'\\.|"|\n', re.DOTALL)
+
+
+def _string_crossing_a_line(data: bytes, start: int) -> int | None:
+    """The position of the first line feed inside a string in `data[start:]` (which starts
+    outside any string), or None."""
+    inside = False
+    for match in _STRING_EVENTS.finditer(data, start):
+        token = match.group()
+        if token == b'"':
+            inside = not inside
+        elif token == b"\n" and inside:
+            return match.start()
+    return None
 
 
 def split_elements(data: bytes) -> tuple[np.ndarray, int]:
@@ -82,18 +119,23 @@ def split_elements(data: bytes) -> tuple[np.ndarray, int]:
 class ArrayReader:
     """The elements of the JSON array in `path` (shown as `display_name`), numbered.
 
-    `reader()` is handed to DuckDB as an Arrow stream of (`_row_number`, `line`) where `line`
-    is the element's JSON text; a SourceError raised while DuckDB pulls it is kept in `error`
-    for the caller to raise instead.
+    `reader()` is handed to DuckDB as an Arrow stream of (`_row_number`, `line`, `_error`)
+    where `line` is the element's JSON text; a SourceError raised while DuckDB pulls it is kept
+    in `error` for the caller to raise instead.
     """
 
-    def __init__(self, path: Path, display_name: str, object_name: str) -> None:
+    cut_note = "the file ends inside this element, before the array closes: cut short?"
+
+    def __init__(self, path: Path, display_name: str, obj: ObjectSpec) -> None:
         self.path = path
         self.display_name = display_name
         self.compression = compression_of(path)
         self.what = described(self.compression, "JSON array")
-        self.object_name = object_name
+        self.object_name = obj.name
         self.error: SourceError | None = None
+        self.encoding = EncodingErrors(obj, display_name, self.what, "elements")
+        self.cut_record: int | None = None
+        self.warnings: list[str] = []
         self._elements = 0
 
     def reader(self) -> pa.RecordBatchReader:
@@ -115,6 +157,7 @@ class ArrayReader:
             raise self.error from exc
 
     def _fail(self, message: str, line: int) -> SourceError:
+        """The file is not one JSON array: it cannot be read at all."""
         return SourceError(
             f"{self.display_name}:{line}: {message}",
             file=self.display_name,
@@ -140,18 +183,47 @@ class ArrayReader:
                     carry += block
                     continue
                 if end < 0:
-                    raise self._fail(
-                        f"the JSON array is not closed: element {self._elements + 1} runs to "
-                        f"the end of the file (an unterminated string, or a missing ']' or '}}')",
-                        line,
-                    )
+                    yield from self._cut_short(carry, separators.tolist(), line)
+                    self.encoding.finish(self._elements)
+                    return
                 bounds = [0, *separators.tolist(), end]
                 empty = carry[:1] == b"[" and not carry[1:end].strip(_WHITESPACE)
                 if empty:  # `[]`, not an array of one empty element
                     bounds = []
                 yield from self._emit(carry, bounds, line)
                 self._trailing(stream, carry[end + 1 :], line + carry.count(b"\n", 0, end))
+                self.encoding.finish(self._elements)
                 return
+
+    def _cut_short(self, data: bytes, separators: list[int], line: int) -> Iterator[pa.RecordBatch]:
+        """The end of a file whose array never closes: the elements in `data` (from a
+        separator to the end), the last of them running to the end of the file, unless it is
+        only whitespace. A string in it that runs past its line is a stray quote, not a cut:
+        the file cannot be split."""
+        last = separators[-1] if separators else 0
+        crossing = _string_crossing_a_line(data, last + 1)
+        if crossing is not None:
+            raise self._fail(
+                f"the JSON array is not closed: a string in element "
+                f"{self._elements + len(separators) + 1} runs past the end of its line (a "
+                f"stray quote?), and the elements after it cannot be told apart",
+                line + data.count(b"\n", 0, crossing),
+            )
+        bounds = [0, *separators]
+        if data[last + 1 :].strip(_WHITESPACE):
+            bounds.append(len(data))
+        yield from self._emit(data, bounds, line, last=True)
+        if len(bounds) > len(separators) + 1:
+            self.cut_record = self._elements
+            where = f"in element {self._elements}"
+        elif self._elements:
+            where = f"after element {self._elements}"
+        else:
+            where = "before its first element"
+        self.warnings.append(
+            f"{self.display_name}: the JSON array is not closed: the file ends {where}, "
+            f"before its closing ']' (it may be cut short)"
+        )
 
     def _opening(self, stream: pa.NativeFile) -> tuple[bytes, int]:
         """Read up to the array's opening `[`: (the bytes from it on, its line)."""
@@ -196,8 +268,11 @@ class ArrayReader:
             if not rest:
                 return
 
-    def _emit(self, data: bytes, bounds: list[int], line: int) -> Iterator[pa.RecordBatch]:
-        """The elements between consecutive `bounds` (each starts at its separator)."""
+    def _emit(
+        self, data: bytes, bounds: list[int], line: int, *, last: bool = False
+    ) -> Iterator[pa.RecordBatch]:
+        """The elements between consecutive `bounds` (each starts at its separator); `last`:
+        the last of them runs to the end of the file."""
         count = len(bounds) - 1
         if count <= 0:
             return
@@ -208,16 +283,37 @@ class ArrayReader:
         try:
             text = raw.cast(pa.large_string())
         except pa.ArrowInvalid:
-            try:
-                data[: bounds[-1]].decode("utf-8")
-                bad = 0
-            except UnicodeDecodeError as exc:
-                bad = exc.start
-            raise self._fail(
-                f"not valid UTF-8 text ({self.what} must be UTF-8)",
-                line + data.count(b"\n", 0, bad),
-            ) from None
-        elements = pc.utf8_trim(pc.utf8_slice_codeunits(text, 1), " \t\r\n")
+            elements, errors = self._damaged(data, bounds, line, last=last)
+        else:
+            elements = pc.utf8_trim(pc.utf8_slice_codeunits(text, 1), _TRIMMED)
+            errors = pa.nulls(count, pa.large_string())
         numbers = np.arange(self._elements + 1, self._elements + 1 + count, dtype=np.int64)
         self._elements += count
-        yield pa.RecordBatch.from_arrays([pa.array(numbers), elements], schema=LINES_SCHEMA)
+        yield pa.RecordBatch.from_arrays([pa.array(numbers), elements, errors], schema=LINES_SCHEMA)
+
+    def _damaged(
+        self, data: bytes, bounds: list[int], line: int, *, last: bool
+    ) -> tuple[pa.Array, pa.Array]:
+        """The elements between `bounds`, some holding bytes that are not UTF-8, as text (those
+        bytes escaped) and why each is not text (None: it is). One Python step per element:
+        only blocks holding such an element come here."""
+        texts: list[str] = []
+        problems: list[str | None] = []
+        bad, first = 0, 0
+        for index, (start, end) in enumerate(itertools.pairwise(bounds)):
+            raw = data[start + 1 : end]
+            try:
+                texts.append(raw.decode("utf-8").strip(_TRIMMED))
+                problems.append(None)
+                continue
+            except UnicodeDecodeError as exc:
+                texts.append(escaped(raw).strip(_TRIMMED))
+                where = start + 1 + exc.start
+            if last and index == len(bounds) - 2 and cut_inside_character(raw):
+                problems.append(None)  # cut off inside a character: the file is cut short
+                continue
+            problems.append(encoding_problem(raw.strip(_WHITESPACE)))
+            bad += 1
+            first = first or line + data.count(b"\n", 0, where)
+        self.encoding.add(bad, first)
+        return pa.array(texts, pa.large_string()), pa.array(problems, pa.large_string())

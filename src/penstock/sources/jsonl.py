@@ -4,7 +4,10 @@ of objects), every value kept as its JSON text.
 JSON Lines: record numbers count non-blank lines (a line holding only spaces, tabs or a
 carriage return is blank). A JSON array: record numbers are element numbers. A UTF-8 byte order
 mark at the start of the file is not part of record 1. A line or element that is not a JSON
-object is a malformed record, kept in the rejects file with its raw text.
+object is a malformed record, kept in the rejects file with its raw text; one holding bytes
+that are not UTF-8 is an `encoding` record, kept with those bytes escaped (`\\xNN`). Each
+reject's `_reason` (`malformed` or `encoding`) says which. A last record cut short (a file
+that ends inside it) is a malformed record whose error says so.
 
 Keys are matched like CSV headers, ignoring case and surrounding spaces (`source_key`): `a` in
 one record and `A` in another are one column, staged under the first spelling seen. A record
@@ -33,6 +36,7 @@ from penstock.catalog.columns import SOURCE_NAME_SPACES, source_key
 from penstock.errors import SourceError, first_line
 from penstock.lake import atomic_target
 from penstock.lake.manifest import PARQUET
+from penstock.sources.damage import ENCODING, MALFORMED
 from penstock.sql import ident, literal
 
 NOT_AN_OBJECT = "malformed: not a JSON object"
@@ -41,6 +45,8 @@ LINES_NAME = "_lines.parquet"
 _LINES_PARQUET = "FORMAT parquet, COMPRESSION uncompressed"
 _KEYS = "json_keys(line)"
 _SPACES = literal(SOURCE_NAME_SPACES)
+# what JSON counts as whitespace before a value (a line may start with a tab or a carriage return)
+_JSON_SPACE = literal(" \t\r\n")
 
 
 def _key_sql(name: str) -> str:
@@ -66,11 +72,17 @@ _AMBIGUITY = f"""CASE WHEN {_CLASH} = {_OTHER}
 
 class RecordReader(Protocol):
     """Numbered records as JSON text, streamed: `reader()` yields batches of
-    (`_row_number`, `line`). An error raised while DuckDB pulls the stream reaches the caller
-    as a DuckDB error, so the reader keeps the SourceError it raised in `error`."""
+    (`_row_number`, `line`, `_error`), `_error` saying why a record's bytes are not text (NULL
+    when they are). An error raised while DuckDB pulls the stream reaches the caller as a
+    DuckDB error, so the reader keeps the SourceError it raised in `error`. Once read:
+    `cut_record` is the record the file ends inside of (if it may be cut short there), with
+    `cut_note` saying so; `warnings` are about the file as a whole."""
 
     what: str
     error: SourceError | None
+    cut_record: int | None
+    cut_note: str
+    warnings: list[str]
 
     def reader(self) -> pa.RecordBatchReader: ...
 
@@ -97,13 +109,17 @@ def stage_json_records(
         if _may_be_ambiguous(conn, base, keys):
             base = (
                 f"(SELECT _row_number, line, ok AND NOT amb AS ok, "
-                f"CASE WHEN amb THEN {_AMBIGUITY} ELSE _error END AS _error "
+                f"CASE WHEN amb THEN {_AMBIGUITY} ELSE _error END AS _error, "
+                f"CASE WHEN amb THEN {literal(MALFORMED)} ELSE _reason END AS _reason "
                 # CASE, not AND: json_keys must not see the lines that are not JSON
                 f"FROM (SELECT *, CASE WHEN ok THEN {_AMBIGUOUS} ELSE false END AS amb "
                 f"FROM {base}))"
             )
             keys = _keys(conn, base)
-        return _write(conn, base, keys, display_name, data_path, rejects_path)
+        rows, malformed, warnings = _write(
+            conn, base, keys, display_name, data_path, rejects_path, _cut(records)
+        )
+        return rows, malformed, records.warnings + warnings
     finally:
         lines_path.unlink(missing_ok=True)
 
@@ -124,11 +140,14 @@ def _write_lines(
             f"""
             COPY (
                 SELECT _row_number, line, ok,
-                       CASE WHEN NOT ok THEN {literal(NOT_AN_OBJECT)} END AS _error
+                       CASE WHEN NOT ok THEN coalesce(_error, {literal(NOT_AN_OBJECT)}) END
+                           AS _error,
+                       CASE WHEN ok THEN NULL WHEN _error IS NULL THEN {literal(MALFORMED)}
+                            ELSE {literal(ENCODING)} END AS _reason
                 FROM (
-                    SELECT _row_number, line::VARCHAR AS line,
-                           CASE WHEN ltrim(line) LIKE '{{%' THEN json_valid(line)
-                                ELSE false END AS ok
+                    SELECT _row_number, line::VARCHAR AS line, _error::VARCHAR AS _error,
+                           CASE WHEN _error IS NULL AND ltrim(line, {_JSON_SPACE}) LIKE '{{%'
+                                THEN json_valid(line) ELSE false END AS ok
                     FROM {view}
                 )
             ) TO {literal(str(lines_path))} ({_LINES_PARQUET})
@@ -144,6 +163,18 @@ def _write_lines(
         ) from exc
     finally:
         conn.unregister(view)
+
+
+def _cut(records: RecordReader) -> str:
+    """The rejects' `_error`, with the record the file ends inside of said to be cut short
+    when it is not a JSON object."""
+    if records.cut_record is None:
+        return "_error"
+    cut = f"{NOT_AN_OBJECT} ({records.cut_note})"
+    return (
+        f"CASE WHEN _row_number = {records.cut_record} AND _error = {literal(NOT_AN_OBJECT)} "
+        f"THEN {literal(cut)} ELSE _error END"
+    )
 
 
 def _keys(conn: duckdb.DuckDBPyConnection, base: str) -> list[tuple[str, int, int]]:
@@ -184,6 +215,7 @@ def _write(
     display_name: str,
     data_path: Path,
     rejects_path: Path,
+    error: str,
 ) -> tuple[int, int, list[str]]:
     # one staged column per name ignoring case, spelled as first seen, in order of appearance
     names: dict[str, list[tuple[int, str, int]]] = {}
@@ -225,7 +257,8 @@ def _write(
     if malformed:
         with atomic_target(rejects_path) as tmp:
             conn.execute(
-                f"COPY (SELECT _row_number, line AS _raw_line, _error FROM {base} "
-                f"WHERE NOT ok ORDER BY _row_number) TO {literal(str(tmp))} ({PARQUET})"
+                f"COPY (SELECT _row_number, line AS _raw_line, {error} AS _error, _reason "
+                f"FROM {base} WHERE NOT ok ORDER BY _row_number) "
+                f"TO {literal(str(tmp))} ({PARQUET})"
             )
     return rows, malformed, warnings

@@ -6,7 +6,14 @@ carriage returns dropped and blank lines (only spaces, tabs, carriage returns) l
 vectorised in Arrow. A line's record number counts the non-blank lines before it, so it is
 exact across blocks. A UTF-8 byte order mark at the start of the file is not part of line 1.
 Memory stays a few blocks, whatever the file's size (a single line longer than a block is
-held whole).
+held whole). Only a line feed ends a line: a bare carriage return inside a line is part of it.
+
+A line holding bytes that are not UTF-8 is still a record: its text is its bytes escaped
+(`\\xNN` for each invalid byte) and its `_error` says which byte is wrong, so it is quarantined
+with reason `encoding`; a block only takes that slower path when it holds such a line. A file
+with more of them than its limit allows fails whole (`penstock.sources.damage`). A last line
+without a line feed after it is `cut_record` (the file may have been cut short there); bytes of
+a character cut off at the very end of the file are part of that cut, not an encoding error.
 """
 
 from __future__ import annotations
@@ -19,13 +26,23 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from penstock.catalog import ObjectSpec
 from penstock.errors import SourceError
-from penstock.sources.damage import arrow_refused
+from penstock.sources.damage import (
+    EncodingErrors,
+    cut_inside_character,
+    encoding_problem,
+    escaped,
+)
+from penstock.sources.unreadable import arrow_refused
 
 Compression = Literal["gzip", "zstd"]
 COMPRESSED_SUFFIXES: dict[str, Compression] = {".gz": "gzip", ".zst": "zstd"}
 BLOCK_BYTES = 16 * 1024 * 1024
-LINES_SCHEMA = pa.schema([("_row_number", pa.int64()), ("line", pa.large_string())])
+# a record's number, its text, and why its bytes are not text (NULL: they are)
+LINES_SCHEMA = pa.schema(
+    [("_row_number", pa.int64()), ("line", pa.large_string()), ("_error", pa.large_string())]
+)
 _BOM = b"\xef\xbb\xbf"
 _BLANK = " \t\r"
 
@@ -63,13 +80,18 @@ class LineReader:
     in `error` for the caller to raise instead.
     """
 
-    def __init__(self, path: Path, display_name: str, what: str, object_name: str) -> None:
+    cut_note = "the last line, with no line break after it: the file may be cut short"
+
+    def __init__(self, path: Path, display_name: str, what: str, obj: ObjectSpec) -> None:
         self.path = path
         self.display_name = display_name
         self.compression = compression_of(path)
         self.what = described(self.compression, what)
-        self.object_name = object_name
+        self.object_name = obj.name
         self.error: SourceError | None = None
+        self.encoding = EncodingErrors(obj, display_name, self.what)
+        self.cut_record: int | None = None
+        self.warnings: list[str] = []
 
     def reader(self) -> pa.RecordBatchReader:
         return pa.RecordBatchReader.from_batches(LINES_SCHEMA, self.batches())
@@ -110,43 +132,62 @@ class LineReader:
                         carry = data
                         continue
                     body, carry = data[:cut], data[cut:]
-                else:
+                else:  # the end: what is left is a last line with no line feed after it
                     body, carry = data, b""
                 if body:
-                    batch, physical = self._split(body, records, lines)
+                    batch, physical = self._split(body, records, lines, last=not block)
+                    if not block and batch.num_rows:
+                        self.cut_record = records + batch.num_rows
                     records += batch.num_rows
                     lines += physical
                     if batch.num_rows:
                         yield batch
                 if not block:
+                    self.encoding.finish(records)
                     return
 
-    def _split(self, body: bytes, records: int, lines: int) -> tuple[pa.RecordBatch, int]:
-        """The non-blank lines of `body` numbered after `records`, and its physical lines."""
+    def _split(
+        self, body: bytes, records: int, lines: int, *, last: bool
+    ) -> tuple[pa.RecordBatch, int]:
+        """The non-blank lines of `body` numbered after `records`, and its physical lines.
+        `last`: `body` is the end of the file, after its last line feed."""
+        errors: pa.Array | None = None
         try:
             text = pa.array([body], pa.large_binary()).cast(pa.large_string())
         except pa.ArrowInvalid:
-            line = lines + _first_bad_utf8_line(body)
-            raise SourceError(
-                f"{self.display_name}:{line}: not valid UTF-8 text ({self.what} must be UTF-8)",
-                file=self.display_name,
-                line=line,
-                object=self.object_name,
-            ) from None
-        parts = pc.list_flatten(pc.split_pattern(text, "\n"))
+            parts, errors = self._damaged(body, lines, last=last)
+        else:
+            parts = pc.list_flatten(pc.split_pattern(text, "\n"))
         physical = len(parts) - 1 if body.endswith(b"\n") else len(parts)
-        kept = parts.filter(pc.not_equal(pc.utf8_trim(parts, _BLANK), ""))
+        non_blank = pc.not_equal(pc.utf8_trim(parts, _BLANK), "")
+        kept = parts.filter(non_blank)
+        why = pa.nulls(len(kept), pa.large_string()) if errors is None else errors.filter(non_blank)
         numbers = np.arange(records + 1, records + 1 + len(kept), dtype=np.int64)
         batch = pa.RecordBatch.from_arrays(
-            [pa.array(numbers), pc.utf8_rtrim(kept, "\r")], schema=LINES_SCHEMA
+            [pa.array(numbers), pc.utf8_rtrim(kept, "\r"), why], schema=LINES_SCHEMA
         )
         return batch, physical
 
-
-def _first_bad_utf8_line(body: bytes) -> int:
-    """The 1-based line of `body` holding its first byte that is not UTF-8."""
-    try:
-        body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return body.count(b"\n", 0, exc.start) + 1
-    return 1
+    def _damaged(self, body: bytes, lines: int, *, last: bool) -> tuple[pa.Array, pa.Array]:
+        """`body`, which holds bytes that are not UTF-8, as its lines (those with invalid bytes
+        escaped) and why each line is not text (None: it is). One Python step per line: only
+        blocks holding such a line come here."""
+        raw_lines = body.split(b"\n")
+        texts: list[str] = []
+        problems: list[str | None] = []
+        bad, first = 0, 0
+        for index, raw in enumerate(raw_lines):
+            try:
+                texts.append(raw.decode("utf-8"))
+                problems.append(None)
+                continue
+            except UnicodeDecodeError:
+                texts.append(escaped(raw))
+            if last and cut_inside_character(raw):  # cut off inside a character
+                problems.append(None)
+                continue
+            problems.append(encoding_problem(raw))
+            bad += 1
+            first = first or lines + index + 1
+        self.encoding.add(bad, first)
+        return pa.array(texts, pa.large_string()), pa.array(problems, pa.large_string())
