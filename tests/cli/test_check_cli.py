@@ -145,8 +145,13 @@ def test_check_json_gives_each_object_s_findings(tmp_path: Path, cli: Cli) -> No
     assert [f["level"] for f in orders["findings"]] == ["ok", "warning"]
     assert customers["header"] == ["customer_id;name"]
     assert customers["missing_columns"] == [
-        {"column": "customer_id", "required": True, "closest": ["customer_id;name"]},
-        {"column": "nme", "required": False, "closest": []},
+        {
+            "column": "customer_id",
+            "required": True,
+            "closest": ["customer_id;name"],
+            "source_name": "customer_id",
+        },
+        {"column": "nme", "required": False, "closest": [], "source_name": "nme"},
     ]
     assert customers["suggested_settings"] == [
         {
