@@ -177,9 +177,7 @@ def test_a_file_in_another_encoding_is_an_error_with_the_setting_that_reads_it(
 ) -> None:
     # every record holds a latin-1 byte: the file is in another encoding (one damaged record
     # among good ones would be quarantined: test_encoding_share.py)
-    text = "order_id,order_date,amount\n1,2024-01-01,1 é\n2,2024-01-02,2 café\n".encode(
-        "latin-1"
-    )
+    text = "order_id,order_date,amount\n1,2024-01-01,1 é\n2,2024-01-02,2 café\n".encode("latin-1")
     project = _project(tmp_path, {"landing/orders/a.csv": text})
     report = check_project(project)
     assert report["ok"] is False
