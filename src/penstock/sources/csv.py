@@ -40,7 +40,7 @@ from penstock.lake import atomic_target
 from penstock.lake.manifest import PARQUET
 from penstock.sources.csv_layout import Layout, read_layout, read_options
 from penstock.sources.csv_recover import stage_recovered
-from penstock.sources.csv_text import first_trouble
+from penstock.sources.csv_text import ByteScan, scan_bytes
 from penstock.sources.lines import BLOCK_BYTES, compression_of
 from penstock.sql import ident, literal
 
@@ -73,7 +73,7 @@ def stage_csv(
             rows, malformed = stage_recovered(
                 conn, obj, csv, layout, path, display_name, tmp, rejects_path
             )
-            warnings.append(f"{display_name}: read record by record ({fast})")
+            warnings.append(f"{display_name}: read record by record, as {fast}")
         else:
             rows, malformed, warnings = fast
     return rows, malformed, warnings
@@ -109,26 +109,62 @@ def _fast_path(
     read = f"read_csv({literal(str(path))}, {', '.join(options)})"
     with ThreadPoolExecutor(1) as pool:
         # the scan reads the file while DuckDB does (a second core hides it)
-        scan = pool.submit(
-            first_trouble, path, csv.encoding, csv.delimiter, csv.comment, display_name, obj.name
-        )
+        scanning = pool.submit(scan_bytes, path, csv, layout.new_line, display_name, obj.name)
         try:
             outcome = _duckdb_read(
                 conn, obj, csv, layout, path, display_name, read, target, rejects_table
             )
-            if not isinstance(outcome, str) and outcome[1]:
+            scan = scanning.result()  # raises when a compressed file does not decompress
+            if scan.trouble is not None:
+                return f"it holds {scan.trouble}"
+            if isinstance(outcome, str):
+                return outcome
+            too_long = _too_long(conn, csv, layout, scan, outcome, target, rejects_table)
+            if too_long is not None:
+                return too_long
+            if outcome[1]:
                 numbers = _reject_record_numbers(
                     conn, obj, csv, layout, path, rejects_table, target
                 )
                 if numbers is None:
-                    outcome = "the record numbers of its malformed records could not be confirmed"
-                else:
-                    _write_rejects(conn, rejects_table, rejects_path, numbers)
+                    return "the record numbers of its malformed records could not be confirmed"
+                _write_rejects(conn, rejects_table, rejects_path, numbers)
+            return outcome
         finally:
             conn.execute(f"DROP TABLE IF EXISTS {rejects_table}")
             conn.execute(f"DROP TABLE IF EXISTS {rejects_scan}")
-            trouble = scan.result()  # raises when a compressed file does not decompress
-    return f"it holds {trouble}" if trouble else outcome
+
+
+def _too_long(
+    conn: duckdb.DuckDBPyConnection,
+    csv: CsvOptions,
+    layout: Layout,
+    scan: ByteScan,
+    outcome: tuple[int, int, list[str]],
+    target: Path,
+    rejects_table: str,
+) -> str | None:
+    """Does a record DuckDB read span more than `max_line_span` lines? (A stray quote that a
+    later one closes makes DuckDB read the lines between as one value.) A file whose lines
+    outnumber its records by less than the bound cannot hold one: only a file with more blank,
+    comment or continuation lines than that has its values' line breaks counted."""
+    span = csv.max_line_span
+    lines = scan.data_lines(layout.data_line, layout.new_line)
+    if lines is not None and lines - outcome[0] - outcome[1] < span:
+        return None
+    char = literal(layout.new_line[-1])
+    breaks = [
+        f"coalesce(length({ident(name)}) - length(replace({ident(name)}, {char}, '')), 0)"
+        for name in layout.names
+    ]
+    row = conn.execute(
+        f"SELECT greatest((SELECT max({' + '.join(breaks)}) FROM read_parquet("
+        f"{literal(str(target))})), (SELECT max(length(csv_line) - length(replace(csv_line, "
+        f"{char}, ''))) FROM {rejects_table}))"
+    ).fetchone()
+    if row is None or row[0] is None or int(row[0]) < span:
+        return None
+    return f"a quoted value spans more than {span} lines (max_line_span)"
 
 
 def _duckdb_read(
@@ -170,7 +206,10 @@ def _problem(conn: duckdb.DuckDBPyConnection, rejects_table: str, kinds: set[str
         f"ORDER BY line LIMIT 1"
     ).fetchone()
     message = " ".join(str(row[1]).split()) if row else ""
-    return f"DuckDB's reader met {', '.join(sorted(k.lower() for k in other))}: {message}"
+    kinds_met = " and ".join(
+        f"an {k.lower()}" if k[0] in "AEIOU" else f"a {k.lower()}" for k in sorted(other)
+    )
+    return f"DuckDB's reader met {kinds_met} ({message})"
 
 
 def _stage_no_columns(conn: duckdb.DuckDBPyConnection, obj: ObjectSpec, data_path: Path) -> None:

@@ -54,7 +54,7 @@ def read_layout(path: Path, obj: ObjectSpec, csv: CsvOptions, display_name: str)
             new_line = "\r" if text.separator == "\r" else "\r\n" if line.endswith("\r") else "\n"
         if number <= csv.skip_rows:
             if grammar.start(line) is not Line.CLOSED or grammar.is_comment(line):
-                doubt = doubt or f"skipped line {number} would not be skipped as one line"
+                doubt = doubt or f"skipped line {number} opens a quote or is a comment line"
             continue
         if not csv.header:
             return _layout(list(obj.columns), number, csv.skip_rows, new_line, doubt)

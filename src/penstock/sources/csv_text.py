@@ -19,11 +19,13 @@ import codecs
 import mmap
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
+from penstock.catalog import CsvOptions
 from penstock.errors import SourceError
 from penstock.sources.lines import BLOCK_BYTES, compression_of, described
 
@@ -122,56 +124,81 @@ def stream_error(path: Path, display_name: str, object_name: str, exc: Exception
     )
 
 
-def first_trouble(
-    path: Path,
-    encoding: str,
-    delimiter: str,
-    comment: str | None,
-    display_name: str,
-    object_name: str,
-) -> str | None:
-    """What in the file's bytes DuckDB's reader would take wrongly, or None: a NUL character
-    (a NUL byte; in UTF-16 a NUL code unit), or (with a comment prefix) a comment after a field
-    of spaces, which DuckDB drops with its whole record. Reads the whole file: memory-mapped
-    when plain, decompressed in blocks otherwise (so a damaged compressed stream raises
-    SourceError, unreadable)."""
-    if comment is not None and encoding == "utf-16":
-        return "comments in a UTF-16 file"
-    dropped = None
-    if comment is not None:
-        spaces = re.escape((delimiter + " ").encode(encoding)) + b" *"
-        dropped = re.compile(spaces + re.escape(comment.encode(encoding)))
+@dataclass
+class ByteScan:
+    """What a read of a file's bytes found: `trouble`, what DuckDB's reader would take wrongly
+    (None: nothing); `breaks`, its line breaks (None when not counted: UTF-16)."""
 
-    def trouble(data: bytes | mmap.mmap) -> str | None:
-        if encoding == "utf-16":
-            return "a NUL character" if _utf16_nul(memoryview(data)) else None
-        if data.find(b"\0") >= 0:
-            return "a NUL character"
-        if dropped is not None and dropped.search(data):
-            return "a comment after a field of spaces (DuckDB would drop its record)"
-        return None
+    trouble: str | None = None
+    breaks: int | None = 0
+    last: bytes = b""  # the file's last byte
+
+    def data_lines(self, data_line: int, new_line: str) -> int | None:
+        """Physical lines from line `data_line` to the end of the file."""
+        if self.breaks is None:
+            return None
+        ends_with_break = self.last == new_line[-1:].encode()
+        return self.breaks + (0 if ends_with_break or not self.last else 1) - (data_line - 1)
+
+
+def scan_bytes(
+    path: Path, csv: CsvOptions, new_line: str, display_name: str, object_name: str
+) -> ByteScan:
+    """Read the whole file (memory-mapped when plain, decompressed in blocks otherwise, so that
+    a damaged compressed stream raises SourceError, unreadable) for a NUL character (a NUL
+    byte; in UTF-16 a NUL code unit) and, with a comment prefix, a comment after a field of
+    spaces (DuckDB drops such a record whole); and count its line breaks. Vectorised."""
+    utf16 = csv.encoding == "utf-16"
+    scan = ByteScan(breaks=None if utf16 else 0)
+    if utf16 and csv.comment is not None:
+        scan.trouble = "comments in a UTF-16 file"
+    dropped = None
+    if csv.comment is not None and not utf16:
+        spaces = re.escape((csv.delimiter + " ").encode(csv.encoding)) + b" *"
+        dropped = re.compile(spaces + re.escape(csv.comment.encode(csv.encoding)))
+    line_break = ord(new_line[-1])
+
+    def check(view: memoryview) -> None:
+        if not len(view):
+            return
+        scan.last = bytes(view[-1:])
+        if utf16:
+            if scan.trouble is None and _utf16_nul(view):
+                scan.trouble = "a NUL character"
+            return
+        for start in range(0, len(view), BLOCK_BYTES):
+            with view[start : start + BLOCK_BYTES] as part:
+                octets = np.frombuffer(part, dtype=np.uint8)
+                assert scan.breaks is not None
+                scan.breaks += int(np.count_nonzero(octets == line_break))
+                if scan.trouble is None and not octets.all():
+                    scan.trouble = "a NUL character"
+                del octets
+        if scan.trouble is None and dropped is not None and dropped.search(view):
+            scan.trouble = "a comment after a field of spaces (DuckDB would drop its record)"
 
     try:
         if compression_of(path) is None:
-            if path.stat().st_size == 0:
-                return None
-            with path.open("rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as m:
-                if encoding != "utf-16":
-                    return trouble(m)
-                with memoryview(m) as view:
-                    return "a NUL character" if _utf16_nul(view) else None
-        found: str | None = None
+            if path.stat().st_size:
+                with (
+                    path.open("rb") as file,
+                    mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as mapped,
+                    memoryview(mapped) as view,
+                ):
+                    check(view)
+            return scan
         carry = b""
         with pa.input_stream(str(path), compression=compression_of(path)) as stream:
             while block := stream.read(BLOCK_BYTES):
-                if found is not None:
-                    continue  # read on: the whole stream must decompress
                 data = carry + block
-                # whole lines (UTF-16: whole code units) now, the rest with the next block
-                cut = len(data) - len(data) % 2 if encoding == "utf-16" else data.rfind(b"\n") + 1
-                found = trouble(data[:cut])
+                # whole lines now (UTF-16: whole code units), the rest with the next block
+                cut = len(data) - len(data) % 2 if utf16 else data.rfind(b"\n") + 1
+                with memoryview(data) as view, view[:cut] as head:
+                    check(head)
                 carry = data[cut:]
-        return found or (trouble(carry) if carry else None)
+        with memoryview(carry) as view:
+            check(view)
+        return scan
     except (OSError, pa.ArrowException) as exc:
         raise stream_error(path, display_name, object_name, exc) from exc
 
