@@ -91,8 +91,8 @@ def test_invalid_bytes_past_the_share_fail_the_file_naming_its_first_bad_line(
     assert info.value.fields["line"] == 7
     assert info.value.message == (
         "landing/items/a.csv:7: not valid utf-8 text; set `csv: {encoding: ...}` on object "
-        "'items' (utf-8, utf-16 or latin-1) (2 of 20 records hold invalid bytes; "
-        "max_encoding_errors allows 1% of the records and at most 1,000)"
+        "'items' (utf-8, utf-16 or latin-1); 2 of 20 records hold invalid bytes, more than "
+        "max_encoding_errors allows (1% of the records, at most 1,000)"
     )
     result = penstock.run(project)
     assert result.status == "failed"
@@ -128,7 +128,7 @@ def test_more_than_count_stops_reading(tmp_path: Path) -> None:
     project = project_with(tmp_path, b"\n".join(lines) + b"\n")
     with pytest.raises(SourceError) as info:
         stage(project, tmp_path)
-    assert "(1,001+ records hold invalid bytes;" in info.value.message
+    assert "; 1,001+ records hold invalid bytes, more than" in info.value.message
 
 
 def test_an_invalid_byte_inside_a_multi_line_value_names_its_line(tmp_path: Path) -> None:

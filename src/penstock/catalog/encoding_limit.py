@@ -53,4 +53,4 @@ class EncodingErrorLimit(BaseModel):
         return max(0, min(self.count, by_share, records - 1))
 
     def describe(self) -> str:
-        return f"{self.share} of the records and at most {self.count:,}"
+        return f"{self.share} of the records, at most {self.count:,}"

@@ -253,9 +253,9 @@ def _refuse_bad_encoding(obj: ObjectSpec, csv: CsvOptions, display_name: str, fo
     line = found.first_bad_line
     raise SourceError(
         f"{display_name}:{line}: not valid {csv.encoding} text; set `csv: {{encoding: ...}}` on "
-        f"object '{obj.name}' (utf-8, utf-16 or latin-1) ({found.bad_encoding:,}"
-        f"{'' if complete else '+'}{share} records hold invalid bytes; max_encoding_errors "
-        f"allows {limit.describe()})",
+        f"object '{obj.name}' (utf-8, utf-16 or latin-1); {found.bad_encoding:,}"
+        f"{'' if complete else '+'}{share} records hold invalid bytes, more than "
+        f"max_encoding_errors allows ({limit.describe()})",
         file=display_name,
         line=line,
         object=obj.name,
