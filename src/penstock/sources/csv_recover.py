@@ -57,6 +57,9 @@ REJECTS_SCHEMA = pa.schema(
     ]
 )
 _FLUSH = 50_000  # records written to the clean copy (or rejects) per write
+# DuckDB's reader refuses a record longer than 2,000,000 bytes (its max_line_size); the clean
+# copy adds the record number before it, so penstock refuses a little less, with the raw text
+_LONGEST = 2_000_000 - 32
 
 
 @dataclass(frozen=True)
@@ -234,6 +237,9 @@ def _split_file(
             elif "\0" in piece.text:
                 error = "nul character: the record holds a NUL (0x00), which is not text"
                 rejects.add(found.records, piece.text, error, MALFORMED)
+            elif len(piece.text) > _LONGEST // 4 and len(piece.text.encode()) > _LONGEST:
+                error = "line size over maximum: the record is longer than DuckDB reads (2 MB)"
+                rejects.add(found.records, piece.text, error, MALFORMED)
             else:
                 out.append(f"{found.records}{prefix}{piece.text}\n")
                 found.written += 1
@@ -319,7 +325,7 @@ def _refused_sql(table: str, prefix_width: int) -> str:
     """The records DuckDB refused in the clean copy: number (the first field), raw text (after
     it), DuckDB's complaint with the field counts of the original record."""
     counts = "'^Expected Number of Columns: ([0-9]+) Found: ([0-9]+)$'"
-    message = "arg_min(error_message, column_idx)"
+    message = "arg_min(error_message, coalesce(column_idx, -1))"
     fixed = (
         f"CASE WHEN regexp_matches({message}, {counts}) THEN 'Expected Number of Columns: ' "
         f"|| (regexp_extract({message}, {counts}, 1)::BIGINT - 1) || ' Found: ' "
@@ -332,7 +338,8 @@ def _refused_sql(table: str, prefix_width: int) -> str:
                _error, 'malformed' AS _reason
         FROM (
             SELECT rtrim(ltrim(any_value(csv_line), e'\\r\\n'), e'\\n') AS raw,
-                   lower(arg_min(error_type, column_idx)) || ': ' || {fixed} AS _error
+                   lower(arg_min(error_type, coalesce(column_idx, -1))) || ': ' || {fixed}
+                       AS _error
             FROM {table} GROUP BY line
         )
     """
