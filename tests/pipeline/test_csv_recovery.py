@@ -346,3 +346,14 @@ def test_a_clean_file_is_read_by_duckdb_alone(tmp_path: Path) -> None:
     assert ids(project) == [1, 2, 4]
     assert [n for n, *_ in rejects(project)] == [3]
     assert staging_warnings(project) == []
+
+
+def test_a_record_longer_than_duckdb_reads_is_malformed_with_its_raw_text(tmp_path: Path) -> None:
+    long_name = "y" * 3_000_000
+    lines = [good(1), f"2,{long_name},2.00", good(3)]
+    project = project_with(tmp_path, {"landing/items/a.csv": body(lines)})
+    run(project)
+    assert ids(project) == [1, 3]
+    ((number, reasons, raw, error),) = rejects(project)
+    assert (number, reasons, raw) == (2, ["malformed"], f"2,{long_name},2.00")
+    assert error == "line size over maximum: the record is longer than DuckDB reads (2 MB)"
