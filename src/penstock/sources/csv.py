@@ -7,12 +7,16 @@ DuckDB's rule), `max_line_span`. With `header: false` the Nth field is the Nth c
 and a record with another number of fields is malformed. Nothing is guessed: penstock reads the
 header itself (csv_layout.py) and DuckDB's sniffer is never used.
 
-The fast path is DuckDB's reader straight to Parquet. While it reads, the file is scanned for
-NUL characters (and a compressed file checked to decompress). A record with a wrong number of
-fields is kept in the rejects file with its record number and raw text. Anything else DuckDB
-reports (an unbalanced quote, which in DuckDB swallows the rest of the file; a bare CR or mixed
-line breaks, which fail it whole; an invalid byte; a NUL) sends the file to the record-by-record
-pass of csv_recover.py, which quarantines each such record and loads the others.
+The fast path is DuckDB's reader straight to Parquet. While it reads, a second thread reads the
+bytes (csv_text.scan_bytes): NUL characters, comments DuckDB would drop with their record, line
+breaks counted (and a compressed file checked to decompress). A record with a wrong number of
+fields is kept in the rejects file with its record number and raw text. Anything else sends the
+file to the record-by-record pass of csv_recover.py, which quarantines each bad record and loads
+the others: what DuckDB reports besides field counts (an unbalanced quote, which in DuckDB
+swallows the rest of the file; a bare CR or mixed line breaks, which fail it whole; an invalid
+byte), what the scan found, and a record spanning more than `max_line_span` lines (a stray
+quote that a later one closed: looked for only when the file's lines outnumber its records by
+that much).
 
 Record numbers count records only: the header, skipped lines, comment lines and blank lines are
 not records; a value spanning lines is one record. DuckDB numbers a rejected line by its own line
@@ -59,7 +63,8 @@ def stage_csv(
     data_path: Path,
     rejects_path: Path,
 ) -> tuple[int, int, list[str]]:
-    """Stage `path` (shown as `display_name`): (rows, malformed records, warnings)."""
+    """Stage `path` (shown as `display_name`): (rows, records in the rejects file (malformed
+    or encoding), warnings)."""
     csv = obj.csv or CsvOptions()
     layout = read_layout(path, obj, csv, display_name)
     if layout is None:
@@ -111,9 +116,7 @@ def _fast_path(
         # the scan reads the file while DuckDB does (a second core hides it)
         scanning = pool.submit(scan_bytes, path, csv, layout.new_line, display_name, obj.name)
         try:
-            outcome = _duckdb_read(
-                conn, obj, csv, layout, path, display_name, read, target, rejects_table
-            )
+            outcome = _duckdb_read(conn, layout, path, display_name, read, target, rejects_table)
             scan = scanning.result()  # raises when a compressed file does not decompress
             if scan.trouble is not None:
                 return f"it holds {scan.trouble}"
@@ -169,8 +172,6 @@ def _too_long(
 
 def _duckdb_read(
     conn: duckdb.DuckDBPyConnection,
-    obj: ObjectSpec,
-    csv: CsvOptions,
     layout: Layout,
     path: Path,
     display_name: str,

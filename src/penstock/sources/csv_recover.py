@@ -9,8 +9,8 @@ here, streamed:
 1. The text is split into records by DuckDB's own quoting rules (csv_grammar.py), line by line.
    A record that cannot be split is `malformed`; a record holding bytes that are not valid in
    the declared encoding is `encoding` (raw text kept with `\\xNN` for each invalid byte); a
-   record holding a NUL character is `malformed`. Each such record goes to the rejects with its
-   record number, raw text and the reason.
+   record holding a NUL character, or longer than DuckDB reads (2 MB), is `malformed`. Each
+   such record goes to the rejects with its record number, raw text and the reason.
 2. **Resync.** A quote that fails (a quoted value still open after `max_line_span` lines or at
    the end of the file, or text after a closing quote) makes the record's *first line* one
    malformed record, and reading resumes at the line after it: the lines that followed are read
