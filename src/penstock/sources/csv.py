@@ -44,12 +44,13 @@ from penstock.lake import atomic_target
 from penstock.lake.manifest import PARQUET
 from penstock.sources.csv_layout import Layout, read_layout, read_options
 from penstock.sources.csv_recover import stage_recovered
-from penstock.sources.csv_text import ByteScan, scan_bytes
+from penstock.sources.csv_text import ByteScan, decompress, scan_bytes
 from penstock.sources.lines import BLOCK_BYTES, compression_of
 from penstock.sql import ident, literal
 
 _BOM = b"\xef\xbb\xbf"
 _NUMBERED = "_numbered.csv"
+_PLAIN = "_decompressed.csv"
 _NUMBERED_LINES = "_numbered_lines.parquet"
 # what DuckDB handles record by record; anything else is read again by csv_recover.py
 _FIELD_COUNT_ERRORS = frozenset({"MISSING COLUMNS", "TOO MANY COLUMNS"})
@@ -66,6 +67,26 @@ def stage_csv(
     """Stage `path` (shown as `display_name`): (rows, records in the rejects file (malformed
     or encoding), warnings)."""
     csv = obj.csv or CsvOptions()
+    plain = data_path.with_name(_PLAIN)
+    try:
+        if compression_of(path) is not None:
+            # decompressed once: DuckDB then reads in parallel, and every pass reads it again
+            decompress(path, plain, display_name, obj.name)
+            path = plain
+        return _stage(conn, obj, csv, path, display_name, data_path, rejects_path)
+    finally:
+        plain.unlink(missing_ok=True)
+
+
+def _stage(
+    conn: duckdb.DuckDBPyConnection,
+    obj: ObjectSpec,
+    csv: CsvOptions,
+    path: Path,
+    display_name: str,
+    data_path: Path,
+    rejects_path: Path,
+) -> tuple[int, int, list[str]]:
     layout = read_layout(path, obj, csv, display_name)
     if layout is None:
         _stage_no_columns(conn, obj, data_path)

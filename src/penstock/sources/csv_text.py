@@ -124,6 +124,21 @@ def stream_error(path: Path, display_name: str, object_name: str, exc: Exception
     )
 
 
+def decompress(path: Path, target: Path, display_name: str, object_name: str) -> None:
+    """Write the decompressed bytes of `path` to `target`, streamed (a damaged or cut-short
+    stream raises SourceError, unreadable)."""
+    try:
+        with (
+            pa.input_stream(str(path), compression=compression_of(path)) as stream,
+            target.open("wb") as out,
+        ):
+            while block := stream.read(BLOCK_BYTES):
+                out.write(block)
+    except (OSError, pa.ArrowException) as exc:
+        target.unlink(missing_ok=True)
+        raise stream_error(path, display_name, object_name, exc) from exc
+
+
 @dataclass
 class ByteScan:
     """What a read of a file's bytes found: `trouble`, what DuckDB's reader would take wrongly
