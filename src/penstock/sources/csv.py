@@ -7,9 +7,13 @@ DuckDB's rule), `max_line_span`. With `header: false` the Nth field is the Nth c
 and a record with another number of fields is malformed. Nothing is guessed: penstock reads the
 header itself (csv_layout.py) and DuckDB's sniffer is never used.
 
+A compressed file is first decompressed once into the staging directory (a stream that does
+not decompress fails the file, unreadable); every pass then reads that plain copy (DuckDB in
+parallel, where it reads gzip on one thread).
+
 The fast path is DuckDB's reader straight to Parquet. While it reads, a second thread reads the
 bytes (csv_text.scan_bytes): NUL characters, comments DuckDB would drop with their record, line
-breaks counted (and a compressed file checked to decompress). A record with a wrong number of
+breaks counted. A record with a wrong number of
 fields is kept in the rejects file with its record number and raw text. Anything else sends the
 file to the record-by-record pass of csv_recover.py, which quarantines each bad record and loads
 the others: what DuckDB reports besides field counts (an unbalanced quote, which in DuckDB
@@ -121,13 +125,7 @@ def _fast_path(
         return layout.why_not_duckdb
     suffix = uuid.uuid4().hex[:12]
     rejects_table, rejects_scan = f"_rejects_{suffix}", f"_rejects_scan_{suffix}"
-    options = read_options(
-        csv,
-        layout.names,
-        skip=layout.duck_skip,
-        new_line=layout.new_line,
-        compression=compression_of(path),
-    )
+    options = read_options(csv, layout.names, skip=layout.duck_skip, new_line=layout.new_line)
     options += [
         f"rejects_table = {literal(rejects_table)}",
         f"rejects_scan = {literal(rejects_scan)}",
@@ -135,10 +133,10 @@ def _fast_path(
     read = f"read_csv({literal(str(path))}, {', '.join(options)})"
     with ThreadPoolExecutor(1) as pool:
         # the scan reads the file while DuckDB does (a second core hides it)
-        scanning = pool.submit(scan_bytes, path, csv, layout.new_line, display_name, obj.name)
+        scanning = pool.submit(scan_bytes, path, csv, layout.new_line)
         try:
             outcome = _duckdb_read(conn, layout, path, display_name, read, target, rejects_table)
-            scan = scanning.result()  # raises when a compressed file does not decompress
+            scan = scanning.result()
             if scan.trouble is not None:
                 return f"it holds {scan.trouble}"
             if isinstance(outcome, str):

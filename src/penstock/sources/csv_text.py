@@ -156,66 +156,44 @@ class ByteScan:
         return self.breaks + (0 if ends_with_break or not self.last else 1) - (data_line - 1)
 
 
-def scan_bytes(
-    path: Path, csv: CsvOptions, new_line: str, display_name: str, object_name: str
-) -> ByteScan:
-    """Read the whole file (memory-mapped when plain, decompressed in blocks otherwise, so that
-    a damaged compressed stream raises SourceError, unreadable) for a NUL character (a NUL
-    byte; in UTF-16 a NUL code unit) and, with a comment prefix, a comment after a field of
-    spaces (DuckDB drops such a record whole); and count its line breaks. Vectorised."""
+def scan_bytes(path: Path, csv: CsvOptions, new_line: str) -> ByteScan:
+    """Read the whole of a plain (not compressed) file, memory-mapped and vectorised, for a NUL
+    character (a NUL byte; in UTF-16 a NUL code unit) and, with a comment prefix, a comment
+    after a field of spaces (DuckDB drops such a record whole); and count its line breaks."""
     utf16 = csv.encoding == "utf-16"
     scan = ByteScan(breaks=None if utf16 else 0)
     if utf16 and csv.comment is not None:
         scan.trouble = "comments in a UTF-16 file"
-    dropped = None
-    if csv.comment is not None and not utf16:
-        spaces = re.escape((csv.delimiter + " ").encode(csv.encoding)) + b" *"
-        dropped = re.compile(spaces + re.escape(csv.comment.encode(csv.encoding)))
-    line_break = ord(new_line[-1])
-
-    def check(view: memoryview) -> None:
-        if not len(view):
-            return
+    if not path.stat().st_size:
+        return scan
+    with (
+        path.open("rb") as file,
+        mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as mapped,
+        memoryview(mapped) as view,
+    ):
         scan.last = bytes(view[-1:])
         if utf16:
             if scan.trouble is None and _utf16_nul(view):
                 scan.trouble = "a NUL character"
-            return
-        for start in range(0, len(view), BLOCK_BYTES):
-            with view[start : start + BLOCK_BYTES] as part:
-                octets = np.frombuffer(part, dtype=np.uint8)
-                assert scan.breaks is not None
-                scan.breaks += int(np.count_nonzero(octets == line_break))
-                if scan.trouble is None and not octets.all():
-                    scan.trouble = "a NUL character"
-                del octets
-        if scan.trouble is None and dropped is not None and dropped.search(view):
-            scan.trouble = "a comment after a field of spaces (DuckDB would drop its record)"
-
-    try:
-        if compression_of(path) is None:
-            if path.stat().st_size:
-                with (
-                    path.open("rb") as file,
-                    mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as mapped,
-                    memoryview(mapped) as view,
-                ):
-                    check(view)
             return scan
-        carry = b""
-        with pa.input_stream(str(path), compression=compression_of(path)) as stream:
-            while block := stream.read(BLOCK_BYTES):
-                data = carry + block
-                # whole lines now (UTF-16: whole code units), the rest with the next block
-                cut = len(data) - len(data) % 2 if utf16 else data.rfind(b"\n") + 1
-                with memoryview(data) as view, view[:cut] as head:
-                    check(head)
-                carry = data[cut:]
-        with memoryview(carry) as view:
-            check(view)
-        return scan
-    except (OSError, pa.ArrowException) as exc:
-        raise stream_error(path, display_name, object_name, exc) from exc
+        _scan_octets(view, csv, ord(new_line[-1]), scan)
+    return scan
+
+
+def _scan_octets(view: memoryview, csv: CsvOptions, line_break: int, scan: ByteScan) -> None:
+    breaks = 0
+    for start in range(0, len(view), BLOCK_BYTES):
+        with view[start : start + BLOCK_BYTES] as part:
+            octets = np.frombuffer(part, dtype=np.uint8)
+            breaks += int(np.count_nonzero(octets == line_break))
+            if scan.trouble is None and not octets.all():
+                scan.trouble = "a NUL character"
+            del octets  # before the view it reads is released
+    scan.breaks = breaks
+    if scan.trouble is None and csv.comment is not None:
+        spaces = re.escape((csv.delimiter + " ").encode(csv.encoding)) + b" *"
+        if re.search(spaces + re.escape(csv.comment.encode(csv.encoding)), view):
+            scan.trouble = "a comment after a field of spaces (DuckDB would drop its record)"
 
 
 def _utf16_nul(data: memoryview) -> bool:
