@@ -175,6 +175,7 @@ class TestCsvAndChecks:
             "encoding": "utf-8",
             "skip_rows": 0,
             "comment": None,
+            "max_line_span": 8,
         }
         assert CsvOptions.model_validate({"encoding": "Latin1"}).encoding == "latin-1"
 

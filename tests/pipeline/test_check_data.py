@@ -175,13 +175,16 @@ def test_the_sample_counts_what_a_run_quarantines(tmp_path: Path) -> None:
 def test_a_file_in_another_encoding_is_an_error_with_the_setting_that_reads_it(
     tmp_path: Path,
 ) -> None:
-    text = "order_id,order_date,amount\n1,2024-01-01,1\n2,2024-01-02,2 café\n".encode("latin-1")
+    # every record holds a latin-1 byte: the file is in another encoding (one damaged record
+    # among good ones would be quarantined: test_encoding_share.py)
+    text = "order_id,order_date,amount\n1,2024-01-01,1 é\n2,2024-01-02,2 café\n".encode("latin-1")
     project = _project(tmp_path, {"landing/orders/a.csv": text})
     report = check_project(project)
     assert report["ok"] is False
     assert _lines(report, "error") == [
-        "landing/orders/a.csv:3: not valid utf-8 text; set `csv: {encoding: ...}` on object "
-        "'orders' (utf-8, utf-16 or latin-1)"
+        "landing/orders/a.csv:2: not valid utf-8 text; set `csv: {encoding: ...}` on object "
+        "'orders' (utf-8, utf-16 or latin-1); 2 of 2 records hold invalid bytes, more than "
+        "max_encoding_errors allows (1% of the records, at most 1,000)"
     ]
     (suggestion,) = _data(report).suggested_settings
     assert suggestion.yaml == "csv: {encoding: latin-1}"

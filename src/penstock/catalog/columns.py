@@ -32,6 +32,10 @@ Scalar = str | int | float | bool
 
 
 SOURCE_NAME_SPACES = " \t\r\n"
+# A quoted value may span this many lines where a damaged file is read record by record: a
+# postal address or a short note fits; a stray quote reaches no further (README: "Damaged files").
+DEFAULT_MAX_LINE_SPAN = 8
+MAX_LINE_SPAN_LIMIT = 10_000
 
 
 def source_key(name: str) -> str:
@@ -297,7 +301,10 @@ class CsvOptions(_Model):
     `skip_rows`: lines skipped verbatim at the top of the file, before the header (or the first
     record). `comment`: a line whose first character other than spaces is this one is not a
     record; later in a line, outside quotes, it ends the record there (DuckDB's rule). Neither
-    kind of line counts in record numbers.
+    kind of line counts in record numbers. `max_line_span`: when a file is read record by
+    record because part of it cannot be split (sources/csv_recover.py), a quote still open
+    after this many lines is unbalanced: the record's first line is malformed and reading
+    resumes at the line after it.
     """
 
     delimiter: str = ","
@@ -307,6 +314,7 @@ class CsvOptions(_Model):
     encoding: Literal["utf-8", "utf-16", "latin-1"] = "utf-8"
     skip_rows: Annotated[StrictInt, Field(ge=0)] = 0
     comment: str | None = None
+    max_line_span: Annotated[StrictInt, Field(ge=1, le=MAX_LINE_SPAN_LIMIT)] = DEFAULT_MAX_LINE_SPAN
 
     @field_validator("delimiter", "quote", "escape", "comment")
     @classmethod

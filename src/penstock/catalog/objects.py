@@ -25,6 +25,7 @@ from penstock.catalog.columns import (
     source_key,
 )
 from penstock.catalog.dialect import ValueDialect
+from penstock.catalog.encoding_limit import EncodingErrorLimit
 from penstock.catalog.expressions import expression_problem
 
 FileFormat = Literal["csv", "jsonl", "json", "parquet"]
@@ -191,6 +192,7 @@ class ObjectSpec(Model, ValueDialect):
     files: str | None = None
     format: FileFormat | None = Field(default=None, validate_default=True)
     csv: CsvOptions | None = Field(default=None, validate_default=True)
+    max_encoding_errors: EncodingErrorLimit | None = None
     key: tuple[str, ...] = ()
     order_by: str | None = None
     load: LoadMode = "append"
@@ -272,6 +274,21 @@ class ObjectSpec(Model, ValueDialect):
         if value is None and file_format == "csv":
             return CsvOptions()
         return value
+
+    @field_validator("max_encoding_errors")
+    @classmethod
+    def _check_encoding_limit(
+        cls, value: EncodingErrorLimit | None, info: ValidationInfo
+    ) -> EncodingErrorLimit | None:
+        file_format = info.data.get("format")
+        if value is not None and file_format not in (None, "csv"):
+            raise ValueError(f"max_encoding_errors applies to CSV objects, not {file_format}")
+        return value
+
+    @property
+    def encoding_limit(self) -> EncodingErrorLimit:
+        """`max_encoding_errors` as declared, or the default (1%, at most 1,000)."""
+        return self.max_encoding_errors or EncodingErrorLimit()
 
     @field_validator("key", mode="before")
     @classmethod

@@ -47,7 +47,8 @@ def quarantine(
             "-r",
             metavar="REASON",
             help="Only rows with this reason: a name (type:amount) or a kind (type: or type, "
-            "malformed). Repeat it or separate with commas: a row with any of them matches.",
+            "malformed, encoding). Repeat it or separate with commas: a row with any of them "
+            "matches.",
         ),
     ] = None,
     batch: Annotated[
@@ -169,7 +170,7 @@ def _print_table(view: QuarantineView, limit: int) -> None:
             "yes" if row[superseded] else "no",
             ", ".join(row[reasons]),
         )
-        if row[raw] is not None:  # a malformed record: its raw text in place of its values
+        if row[raw] is not None:  # malformed or encoding: its raw text in place of values
             rows.append((*head, f"raw: {row[raw]}"))
         else:
             rows.append((*head, *("–" if row[i] is None else row[i] for i in values)))

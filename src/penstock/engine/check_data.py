@@ -31,15 +31,16 @@ from typing import Literal
 
 import duckdb
 
-from penstock.catalog import FilesSource, ObjectSpec, Project, RowCountCheck
+from penstock.catalog import CsvOptions, FilesSource, ObjectSpec, Project, RowCountCheck
 from penstock.defaults import CHECK_SAMPLE_ROWS
 from penstock.engine.check_blame import blame_check
 from penstock.engine.check_sample import Sample, SampleError, take_sample
 from penstock.engine.globs import NoMatch, no_match, shown
 from penstock.errors import PenstockError, SourceError, first_line
 from penstock.lake import Lake, StagedBatch
+from penstock.lake.read import rejects_sql
 from penstock.quality.compile import bind_columns
-from penstock.quality.validate import MALFORMED, BatchValidation, validate_batch
+from penstock.quality.validate import ENCODING, MALFORMED, BatchValidation, validate_batch
 from penstock.sources import FilesSourceReader
 from penstock.sources.base import SourceItem
 from penstock.sql import ident, literal
@@ -311,7 +312,7 @@ class _SampleCheck:
         report.malformed = batch.manifest.rows_malformed
         if missing or report.malformed:
             self._suggest_delimiter(sample, len(self.obj.columns) - len(missing), report.malformed)
-        skipped = {f"required:{c}" for c in missing} | {MALFORMED}
+        skipped = {f"required:{c}" for c in missing} | {MALFORMED, ENCODING}
         failing = sorted(
             ((r, n) for r, n in v.reason_counts.items() if r not in skipped and rows),
             key=lambda rc: (-rc[1], rc[0]),
@@ -333,7 +334,10 @@ class _SampleCheck:
                 ],
             )
         if report.malformed:
-            report.add("warning", self._malformed_message(batch, report.malformed, rows))
+            for message in self._malformed_messages(batch, rows):
+                report.add("warning", message)
+        if v.reason_counts.get(ENCODING):
+            self._suggest_encoding(sample)
         if len(report.findings) == start:
             report.add("ok", f"{self.name}: sampled {what}: every record passes the contract")
         else:
@@ -363,18 +367,25 @@ class _SampleCheck:
         ).fetchone()
         return int(row[0]) if row else 0
 
-    def _malformed_message(self, batch: StagedBatch, count: int, rows: int) -> str:
-        first = self.conn.execute(
-            f"SELECT _row_number, _error FROM read_parquet({literal(str(batch.rejects_path))}) "
-            f"ORDER BY _row_number LIMIT 1"
-        ).fetchone()
-        where = (
-            f"; the first is record {first[0]}: {' '.join(str(first[1]).split())}" if first else ""
-        )
-        return (
-            f"{self.name}: {count:,} of {rows:,} sampled record(s) are malformed "
-            f"({_percent(count / rows)}){where}"
-        )
+    def _malformed_messages(self, batch: StagedBatch, rows: int) -> list[str]:
+        """One line per reason staging refused records for (malformed, encoding)."""
+        found = self.conn.execute(
+            f"SELECT _reason, count(*), arg_min(_row_number, _row_number), "
+            f"arg_min(_error, _row_number) FROM ({rejects_sql(batch)}) GROUP BY ALL ORDER BY 1"
+        ).fetchall()
+        messages = []
+        for reason, count, first, error in found:
+            what = (
+                f"hold bytes that are not valid {(self.obj.csv or CsvOptions()).encoding} text"
+                if reason == ENCODING
+                else "are malformed"
+            )
+            messages.append(
+                f"{self.name}: {count:,} of {rows:,} sampled record(s) {what} "
+                f"({_percent(count / rows)}); the first is record {first}: "
+                f"{' '.join(str(error).split())}"
+            )
+        return messages
 
     # -- suggestions -------------------------------------------------------------------
     def _suggest_delimiter(self, sample: Sample, matched: int, malformed: int) -> None:
@@ -419,9 +430,13 @@ class _SampleCheck:
         value = str(row[0]) if row and row[0] else None
         return value if value is not None and len(value) == 1 else None
 
-    def _suggest_encoding(self, sample: Sample, error: SourceError) -> None:
+    def _suggest_encoding(self, sample: Sample, error: SourceError | None = None) -> None:
+        """Suggest the encoding that reads the sample without invalid bytes, after a staging
+        error naming them (`error`) or records quarantined for them."""
         csv = self.obj.csv
-        if self.obj.format != "csv" or csv is None or "not valid" not in error.message:
+        if self.obj.format != "csv" or csv is None:
+            return
+        if error is not None and "not valid" not in error.message:
             return
         head = sample.path.read_bytes()[:2]
         for encoding in ("utf-16",) if head in (b"\xff\xfe", b"\xfe\xff") else ("latin-1",):
@@ -431,8 +446,10 @@ class _SampleCheck:
                 update={"csv": csv.model_copy(update={"encoding": encoding})}
             )
             try:
-                self._stage(sample, other)
+                staged = self._stage(sample, other)
             except PenstockError:
+                continue
+            if self._encoding_records(staged):
                 continue
             self._suggest(
                 "csv.encoding",
@@ -440,6 +457,12 @@ class _SampleCheck:
                 f"csv: {{encoding: {encoding}}}",
                 f"the sample reads as {encoding}",
             )
+
+    def _encoding_records(self, batch: StagedBatch) -> int:
+        row = self.conn.execute(
+            f"SELECT count(*) FROM ({rejects_sql(batch)}) WHERE _reason = {literal(ENCODING)}"
+        ).fetchone()
+        return int(row[0]) if row else 0
 
     def _suggest(self, setting: str, value: str, yaml: str, reason: str) -> None:
         self.report.suggested_settings.append(SuggestedSetting(setting, value, yaml, reason))

@@ -19,6 +19,8 @@ from penstock.sql import ident, literal
 RESERVED_PREFIX = "__penstock_"
 ORDINAL = f"{RESERVED_PREFIX}ordinal"
 _FILE_ROW_NUMBER = "file_row_number"  # what read_parquet(file_row_number = true) adds
+MALFORMED = "malformed"  # a record the parser could not split (the rejects' default reason)
+ENCODING = "encoding"  # a record holding bytes that are not valid in the file's encoding
 
 
 def check_source_columns(batch: StagedBatch) -> None:
@@ -69,13 +71,19 @@ def with_record_numbers_sql(batch: StagedBatch, relation: str) -> str:
 
 
 def rejects_sql(batch: StagedBatch) -> str:
-    """A SELECT of the malformed records: `_row_number`, `_raw_line`, `_error`."""
+    """A SELECT of the records staging could not read as rows: `_row_number`, `_raw_line`,
+    `_error`, `_reason` (`malformed` or `encoding`; a rejects file written before the column
+    existed holds malformed records only)."""
     if batch.manifest.rows_malformed == 0:
         return (
             "SELECT NULL::BIGINT AS _row_number, NULL::VARCHAR AS _raw_line, "
-            "NULL::VARCHAR AS _error WHERE false"
+            "NULL::VARCHAR AS _error, NULL::VARCHAR AS _reason WHERE false"
         )
+    import pyarrow.parquet as pq
+
+    path = batch.rejects_path
+    reason = "_reason" if "_reason" in pq.read_schema(path).names else f"{literal(MALFORMED)}"
     return (
-        f"SELECT _row_number::BIGINT AS _row_number, _raw_line, _error "
-        f"FROM read_parquet({literal(str(batch.rejects_path))})"
+        f"SELECT _row_number::BIGINT AS _row_number, _raw_line, _error, "
+        f"{reason}::VARCHAR AS _reason FROM read_parquet({literal(str(path))})"
     )

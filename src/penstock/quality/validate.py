@@ -17,6 +17,8 @@ from penstock.catalog import ObjectSpec, RowCountCheck
 from penstock.errors import ContractViolation, first_line
 from penstock.lake import StagedBatch
 from penstock.lake.read import (
+    ENCODING,
+    MALFORMED,
     ORDINAL,
     check_source_columns,
     rejects_sql,
@@ -34,7 +36,7 @@ from penstock.quality.compile import (
 )
 from penstock.sql import ident, idents, literal
 
-MALFORMED = "malformed"
+__all__ = ["ENCODING", "MALFORMED", "BatchValidation", "row_count_problem", "validate_batch"]
 
 
 @dataclass
@@ -141,8 +143,11 @@ def validate_batch(
         f"GROUP BY r ORDER BY r"
     ).fetchall()
     reason_counts = {str(r): int(n) for r, n in counts}
-    if batch.manifest.rows_malformed:
-        reason_counts[MALFORMED] = batch.manifest.rows_malformed
+    if batch.manifest.rows_malformed:  # malformed and encoding records, by reason
+        rejected = conn.execute(
+            f"SELECT _reason, count(*) FROM ({rejects_sql(batch)}) GROUP BY ALL"
+        ).fetchall()
+        reason_counts.update({str(r): int(n) for r, n in rejected})
     result.failed_checks = batch_failures
     for failure in result.failed_checks:
         reason_counts[failure] = result.rows_in
@@ -280,7 +285,7 @@ def _create_quarantine_table(
             SELECT * EXCLUDE ({ORDINAL}), NULL::VARCHAR AS _raw_line, NULL::VARCHAR AS _error
             FROM ({with_record_numbers_sql(batch, failing)})
             UNION ALL BY NAME
-            SELECT {nulls}, [{literal(MALFORMED)}]::VARCHAR[] AS _reasons, false AS _loaded,
+            SELECT {nulls}, [_reason]::VARCHAR[] AS _reasons, false AS _loaded,
                    _row_number, _raw_line, _error
             FROM ({rejects_sql(batch)})
         ) ORDER BY _row_number

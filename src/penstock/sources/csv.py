@@ -1,25 +1,40 @@
-"""Staging CSV: DuckDB's reader, every value as text exactly as written.
+"""Staging CSV: every value as text exactly as written, read with the object's dialect.
 
 Options (`CsvOptions`): delimiter, quote, escape, encoding, `header`, `skip_rows` (lines skipped
 verbatim at the top) and `comment` (a line whose first character other than spaces is the
 prefix is not a record; later in a line, outside quotes, the prefix ends the record there:
-DuckDB's rule). With `header: false` the Nth field is the Nth contract column, and a record
-with another number of fields is malformed.
+DuckDB's rule), `max_line_span`. With `header: false` the Nth field is the Nth contract column,
+and a record with another number of fields is malformed. Nothing is guessed: penstock reads the
+header itself (csv_layout.py) and DuckDB's sniffer is never used.
 
-A malformed record (a wrong number of fields, an unterminated quote) is kept in the rejects
-file with its record number and raw text. Record numbers count records only: the header,
-skipped lines, comment lines and blank lines are not records; a value spanning lines is one
-record. DuckDB numbers a rejected line by its own line count, which counts blank and comment
-lines too, so when a file has malformed records their numbers are taken from a second read of
-a copy whose lines carry their physical line number as an extra first field
-(`_numbered_copy`): every record then says where it starts, whatever DuckDB skipped.
+A compressed file is first decompressed once into the staging directory (a stream that does
+not decompress fails the file, unreadable); every pass then reads that plain copy (DuckDB in
+parallel, where it reads gzip on one thread).
+
+The fast path is DuckDB's reader straight to Parquet. While it reads, a second thread reads the
+bytes (csv_text.scan_bytes): NUL characters, comments DuckDB would drop with their record, line
+breaks counted. A record with a wrong number of
+fields is kept in the rejects file with its record number and raw text. Anything else sends the
+file to the record-by-record pass of csv_recover.py, which quarantines each bad record and loads
+the others: what DuckDB reports besides field counts (an unbalanced quote, which in DuckDB
+swallows the rest of the file; a bare CR or mixed line breaks, which fail it whole; an invalid
+byte), what the scan found, and a record spanning more than `max_line_span` lines (a stray
+quote that a later one closed: looked for only when the file's lines outnumber its records by
+that much).
+
+Record numbers count records only: the header, skipped lines, comment lines and blank lines are
+not records; a value spanning lines is one record. DuckDB numbers a rejected line by its own line
+count, which counts blank and comment lines too, so when a file has malformed records their
+numbers are taken from a second read of a copy whose lines carry their physical line number as an
+extra first field (`_numbered_copy`): every record then says where it starts, whatever DuckDB
+skipped.
 """
 
 from __future__ import annotations
 
 import codecs
-import re
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import duckdb
@@ -28,17 +43,21 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from penstock.catalog import CsvOptions, ObjectSpec
-from penstock.catalog.columns import source_key
-from penstock.errors import SourceError, first_line
+from penstock.errors import first_line
 from penstock.lake import atomic_target
 from penstock.lake.manifest import PARQUET
-from penstock.sources.lines import BLOCK_BYTES, check_compressed, compression_of, described
-from penstock.sources.unreadable import duckdb_refused
-from penstock.sql import literal
+from penstock.sources.csv_layout import Layout, read_layout, read_options
+from penstock.sources.csv_recover import stage_recovered
+from penstock.sources.csv_text import ByteScan, decompress, scan_bytes
+from penstock.sources.lines import BLOCK_BYTES, compression_of
+from penstock.sql import ident, literal
 
 _BOM = b"\xef\xbb\xbf"
 _NUMBERED = "_numbered.csv"
+_PLAIN = "_decompressed.csv"
 _NUMBERED_LINES = "_numbered_lines.parquet"
+# what DuckDB handles record by record; anything else is read again by csv_recover.py
+_FIELD_COUNT_ERRORS = frozenset({"MISSING COLUMNS", "TOO MANY COLUMNS"})
 
 
 def stage_csv(
@@ -49,106 +68,174 @@ def stage_csv(
     data_path: Path,
     rejects_path: Path,
 ) -> tuple[int, int, list[str]]:
-    """Stage `path` (shown as `display_name`): (rows, malformed records, warnings)."""
+    """Stage `path` (shown as `display_name`): (rows, records in the rejects file (malformed
+    or encoding), warnings)."""
     csv = obj.csv or CsvOptions()
-    compression = compression_of(path)
-    what = described(compression, "CSV")
-    if compression == "zstd":
-        # DuckDB reads a zstd stream cut short as the rows before the cut, without a word
-        check_compressed(path, display_name, what, obj.name)
+    plain = data_path.with_name(_PLAIN)
+    try:
+        if compression_of(path) is not None:
+            # decompressed once: DuckDB then reads in parallel, and every pass reads it again
+            decompress(path, plain, display_name, obj.name)
+            path = plain
+        return _stage(conn, obj, csv, path, display_name, data_path, rejects_path)
+    finally:
+        plain.unlink(missing_ok=True)
+
+
+def _stage(
+    conn: duckdb.DuckDBPyConnection,
+    obj: ObjectSpec,
+    csv: CsvOptions,
+    path: Path,
+    display_name: str,
+    data_path: Path,
+    rejects_path: Path,
+) -> tuple[int, int, list[str]]:
+    layout = read_layout(path, obj, csv, display_name)
+    if layout is None:
+        _stage_no_columns(conn, obj, data_path)
+        return 0, 0, [f"{display_name}: no header (only blank, comment or skipped lines)"]
+    warnings: list[str] = []
+    with atomic_target(data_path) as tmp:
+        fast = _fast_path(conn, obj, csv, layout, path, display_name, tmp, rejects_path)
+        if isinstance(fast, str):
+            tmp.unlink(missing_ok=True)
+            rows, malformed = stage_recovered(
+                conn, obj, csv, layout, path, display_name, tmp, rejects_path
+            )
+            warnings.append(f"{display_name}: read record by record, as {fast}")
+        else:
+            rows, malformed, warnings = fast
+    return rows, malformed, warnings
+
+
+def _fast_path(
+    conn: duckdb.DuckDBPyConnection,
+    obj: ObjectSpec,
+    csv: CsvOptions,
+    layout: Layout,
+    path: Path,
+    display_name: str,
+    target: Path,
+    rejects_path: Path,
+) -> tuple[int, int, list[str]] | str:
+    """DuckDB's reader straight to `target`: (rows, malformed, warnings), or why the file must
+    be read record by record instead."""
+    if layout.duck_skip is None:
+        return layout.why_not_duckdb
     suffix = uuid.uuid4().hex[:12]
     rejects_table, rejects_scan = f"_rejects_{suffix}", f"_rejects_scan_{suffix}"
-    dialect = _dialect(csv, compression)
-    options = [*_record_options(obj, csv), *dialect]
+    options = read_options(csv, layout.names, skip=layout.duck_skip, new_line=layout.new_line)
     options += [
         f"rejects_table = {literal(rejects_table)}",
         f"rejects_scan = {literal(rejects_scan)}",
     ]
     read = f"read_csv({literal(str(path))}, {', '.join(options)})"
-    warnings: list[str] = []
-    try:
-        with atomic_target(data_path) as tmp:
-            conn.execute(f"COPY (SELECT * FROM {read}) TO {literal(str(tmp))} ({PARQUET})")
-            _refuse_bad_encoding(conn, obj, csv, rejects_table, display_name)
-            malformed = _count_rejected(conn, rejects_table)
-            if malformed:
-                numbers = _reject_record_numbers(conn, obj, csv, path, rejects_table, data_path)
-                warnings += _write_rejects(
-                    conn, rejects_table, rejects_path, numbers, csv, display_name
+    with ThreadPoolExecutor(1) as pool:
+        # the scan reads the file while DuckDB does (a second core hides it)
+        scanning = pool.submit(scan_bytes, path, csv, layout.new_line)
+        try:
+            outcome = _duckdb_read(conn, layout, path, display_name, read, target, rejects_table)
+            scan = scanning.result()
+            if scan.trouble is not None:
+                return f"it holds {scan.trouble}"
+            if isinstance(outcome, str):
+                return outcome
+            too_long = _too_long(conn, csv, layout, scan, outcome, target, rejects_table)
+            if too_long is not None:
+                return too_long
+            if outcome[1]:
+                numbers = _reject_record_numbers(
+                    conn, obj, csv, layout, path, rejects_table, target
                 )
-    except duckdb.Error as exc:
-        # DuckDB names the lake's private copy: the user knows the file by its landing name
-        complaint = first_line(exc).replace(f": {path}", "").replace(str(path), display_name)
-        raise SourceError(
-            f"{display_name}: cannot read as {what}: {complaint}",
-            file=display_name,
-            object=obj.name,
-            unreadable=duckdb_refused(exc, path),
-        ) from exc
-    finally:
-        conn.execute(f"DROP TABLE IF EXISTS {rejects_table}")
-        conn.execute(f"DROP TABLE IF EXISTS {rejects_scan}")
-    if csv.header:
-        header = (
-            f"read_csv({literal(str(path))}, all_varchar = true, header = false, "
-            f"{', '.join(dialect)}, null_padding = true, ignore_errors = true)"
-        )
-        _refuse_ambiguous_header(conn, obj, header, display_name, data_path)
-    return parquet_rows(conn, data_path), malformed, warnings
+                if numbers is None:
+                    return "the record numbers of its malformed records could not be confirmed"
+                _write_rejects(conn, rejects_table, rejects_path, numbers)
+            return outcome
+        finally:
+            conn.execute(f"DROP TABLE IF EXISTS {rejects_table}")
+            conn.execute(f"DROP TABLE IF EXISTS {rejects_scan}")
 
 
-def _dialect(csv: CsvOptions, compression: str | None) -> list[str]:
-    """How lines split into fields: shared by every read of the file."""
-    options = [
-        f"delim = {literal(csv.delimiter)}",
-        f"quote = {literal(csv.quote)}",
-        f"escape = {literal(csv.escape)}",
-        f"encoding = {literal(csv.encoding)}",
-        f"compression = {literal(compression or 'none')}",
-        f"skip = {csv.skip_rows}",
-    ]
-    if csv.comment is not None:
-        options.append(f"comment = {literal(csv.comment)}")
-    return options
-
-
-def _record_options(obj: ObjectSpec, csv: CsvOptions, first: str | None = None) -> list[str]:
-    """Header, column layout and the rejects table; `first` names an extra first column."""
-    options = [
-        "all_varchar = true",
-        f"header = {literal(csv.header)}",
-        "null_padding = false",
-        "store_rejects = true",
-    ]
-    if not csv.header:
-        # the contract fixes the layout: without the sniffer, a record with another number
-        # of fields is rejected instead of changing the columns
-        names = [*([first] if first else []), *obj.columns]
-        columns = ", ".join(f"{literal(n)}: 'VARCHAR'" for n in names)
-        options += ["auto_detect = false", f"columns = {{{columns}}}"]
-    return options
-
-
-def _refuse_bad_encoding(
+def _too_long(
     conn: duckdb.DuckDBPyConnection,
-    obj: ObjectSpec,
     csv: CsvOptions,
+    layout: Layout,
+    scan: ByteScan,
+    outcome: tuple[int, int, list[str]],
+    target: Path,
     rejects_table: str,
-    display_name: str,
-) -> None:
-    bad_encoding = conn.execute(
-        f"SELECT min(line) FROM {rejects_table} WHERE error_type = 'INVALID ENCODING'"
+) -> str | None:
+    """Does a record DuckDB read span more than `max_line_span` lines? (A stray quote that a
+    later one closes makes DuckDB read the lines between as one value.) A file whose lines
+    outnumber its records by less than the bound cannot hold one: only a file with more blank,
+    comment or continuation lines than that has its values' line breaks counted."""
+    span = csv.max_line_span
+    lines = scan.data_lines(layout.data_line, layout.new_line)
+    if lines is not None and lines - outcome[0] - outcome[1] < span:
+        return None
+    char = literal(layout.new_line[-1])
+    breaks = [
+        f"coalesce(length({ident(name)}) - length(replace({ident(name)}, {char}, '')), 0)"
+        for name in layout.names
+    ]
+    row = conn.execute(
+        f"SELECT greatest((SELECT max({' + '.join(breaks)}) FROM read_parquet("
+        f"{literal(str(target))})), (SELECT max(length(csv_line) - length(replace(csv_line, "
+        f"{char}, ''))) FROM {rejects_table}))"
     ).fetchone()
-    if bad_encoding and bad_encoding[0] is not None:
-        line = int(bad_encoding[0])
-        raise SourceError(
-            f"{display_name}:{line}: not valid {csv.encoding} text; set "
-            f"`csv: {{encoding: ...}}` on object '{obj.name}' (utf-8, utf-16 or latin-1)",
-            file=display_name,
-            line=line,
-            object=obj.name,
-            unreadable=True,
-        )
+    if row is None or row[0] is None or int(row[0]) < span:
+        return None
+    return f"a quoted value spans more than {span} lines (max_line_span)"
+
+
+def _duckdb_read(
+    conn: duckdb.DuckDBPyConnection,
+    layout: Layout,
+    path: Path,
+    display_name: str,
+    read: str,
+    target: Path,
+    rejects_table: str,
+) -> tuple[int, int, list[str]] | str:
+    """Copy `read` to `target`: (rows, malformed records, no warnings yet), or why DuckDB's
+    outcome cannot stand."""
+    try:
+        conn.execute(f"COPY (SELECT * FROM {read}) TO {literal(str(target))} ({PARQUET})")
+        found = conn.execute(f"SELECT DISTINCT error_type FROM {rejects_table}").fetchall()
+        kinds = {str(kind) for (kind,) in found}
+    except duckdb.Error as exc:
+        return "DuckDB's reader refused it: " + first_line(exc).replace(str(path), display_name)
+    problem = _problem(conn, rejects_table, kinds)
+    if problem is None and kinds and layout.new_line == "\r":
+        problem = "malformed records in a file whose lines end in CR alone"
+    if problem is not None:
+        return problem
+    malformed = _count_rejected(conn, rejects_table) if kinds else 0
+    return parquet_rows(conn, target), malformed, []
+
+
+def _problem(conn: duckdb.DuckDBPyConnection, rejects_table: str, kinds: set[str]) -> str | None:
+    """Why DuckDB's rejects cannot stand (None: only wrong numbers of fields)."""
+    other = kinds - _FIELD_COUNT_ERRORS
+    if not other:
+        return None
+    row = conn.execute(
+        f"SELECT line, error_message FROM {rejects_table} "
+        f"WHERE error_type IN ({', '.join(literal(k) for k in sorted(other))}) "
+        f"ORDER BY line LIMIT 1"
+    ).fetchone()
+    message = " ".join(str(row[1]).split()) if row else ""
+    kinds_met = " and ".join(
+        f"an {k.lower()}" if k[0] in "AEIOU" else f"a {k.lower()}" for k in sorted(other)
+    )
+    return f"DuckDB's reader met {kinds_met} ({message})"
+
+
+def _stage_no_columns(conn: duckdb.DuckDBPyConnection, obj: ObjectSpec, data_path: Path) -> None:
+    cols = ", ".join(f"NULL::VARCHAR AS {ident(c)}" for c in obj.columns)
+    with atomic_target(data_path) as tmp:
+        conn.execute(f"COPY (SELECT {cols} WHERE false) TO {literal(str(tmp))} ({PARQUET})")
 
 
 def _count_rejected(conn: duckdb.DuckDBPyConnection, rejects_table: str) -> int:
@@ -160,22 +247,28 @@ def _reject_record_numbers(
     conn: duckdb.DuckDBPyConnection,
     obj: ObjectSpec,
     csv: CsvOptions,
+    layout: Layout,
     path: Path,
     rejects_table: str,
     data_path: Path,
 ) -> list[int] | None:
-    """The record number of each rejected line, in file order; None when the numbered read
-    disagrees with the first about which records are malformed (it should not)."""
+    """The record number of each rejected line, in file order; None when the numbered copy
+    does not read like the original (a line inside a quoted value that the prefix changes)."""
     numbered = data_path.with_name(_NUMBERED)
     lines = data_path.with_name(_NUMBERED_LINES)
     suffix = uuid.uuid4().hex[:12]
     table, scan = f"_numbered_rejects_{suffix}", f"_numbered_scan_{suffix}"
+    assert layout.duck_skip is not None
     try:
         _numbered_copy(path, csv, numbered)
         plain = csv.model_copy(update={"encoding": "utf-8"})
         options = [
-            *_record_options(obj, plain, "__penstock_line"),
-            *_dialect(plain, None),
+            *read_options(
+                plain,
+                ["__penstock_line", *layout.names],
+                skip=layout.duck_skip,
+                new_line=layout.new_line,
+            ),
             f"rejects_table = {literal(table)}",
             f"rejects_scan = {literal(scan)}",
         ]
@@ -183,22 +276,27 @@ def _reject_record_numbers(
         conn.execute(
             f"COPY (SELECT #1::BIGINT AS line FROM {read}) TO {literal(str(lines))} ({PARQUET})"
         )
-        rows = conn.execute(
+        numbers = conn.execute(
             f"""
             SELECT coalesce(g.file_row_number + 1, 0) + row_number() OVER (ORDER BY r.line)
             FROM (
-                SELECT DISTINCT regexp_extract(ltrim(csv_line, e'\\r\\n'), '^[0-9]+')::BIGINT
+                SELECT DISTINCT
+                    TRY_CAST(regexp_extract(ltrim(csv_line, e'\\r\\n'), '^[0-9]+') AS BIGINT)
                     AS line
                 FROM {table}
             ) r
             ASOF LEFT JOIN read_parquet({literal(str(lines))}, file_row_number = true) g
                 ON r.line > g.line
+            WHERE r.line IS NOT NULL
             ORDER BY r.line
             """
         ).fetchall()
-        if len(rows) != _count_rejected(conn, rejects_table):
+    except (duckdb.Error, UnicodeError, pa.ArrowInvalid):
+        return None  # the copy does not read like the original: the caller reads it otherwise
+    else:
+        if len(numbers) != _count_rejected(conn, rejects_table):
             return None
-        return [int(n) for (n,) in rows]
+        return [int(n) for (n,) in numbers]
     finally:
         conn.execute(f"DROP TABLE IF EXISTS {table}")
         conn.execute(f"DROP TABLE IF EXISTS {scan}")
@@ -268,23 +366,10 @@ def _numbered_lines(body: bytes, lines: int, csv: CsvOptions) -> memoryview:
 
 
 def _write_rejects(
-    conn: duckdb.DuckDBPyConnection,
-    rejects_table: str,
-    path: Path,
-    numbers: list[int] | None,
-    csv: CsvOptions,
-    display_name: str,
-) -> list[str]:
-    """Malformed records (one per line DuckDB rejected): record number, raw text, complaint.
-    Without `numbers`, DuckDB's line less the header and skipped lines stands in."""
-    warnings = []
-    offset = csv.skip_rows + (1 if csv.header else 0)
-    if numbers is None:
-        numbers = []
-        warnings.append(
-            f"{display_name}: record numbers of malformed lines could not be checked; they "
-            f"may count blank or comment lines before them"
-        )
+    conn: duckdb.DuckDBPyConnection, rejects_table: str, path: Path, numbers: list[int]
+) -> None:
+    """Malformed records (one per line DuckDB rejected, in file order): record number, raw
+    text, complaint, reason."""
     numbered = pa.table(
         {"i": pa.array(range(1, len(numbers) + 1), pa.int64()), "n": pa.array(numbers, pa.int64())}
     )
@@ -295,7 +380,7 @@ def _write_rejects(
             conn.execute(
                 f"""
                 COPY (
-                    SELECT coalesce(n.n, r.line - {offset}) AS _row_number, r._raw_line, r._error
+                    SELECT n.n AS _row_number, r._raw_line, r._error, 'malformed' AS _reason
                     FROM (
                         SELECT line, row_number() OVER (ORDER BY line) AS i,
                                ltrim(any_value(csv_line), e'\\r\\n') AS _raw_line,
@@ -303,58 +388,13 @@ def _write_rejects(
                                    || arg_min(error_message, column_idx) AS _error
                         FROM {rejects_table} GROUP BY line
                     ) r
-                    LEFT JOIN {view} n USING (i)
+                    JOIN {view} n USING (i)
                     ORDER BY r.line
                 ) TO {literal(str(tmp))} ({PARQUET})
                 """
             )
     finally:
         conn.unregister(view)
-    return warnings
-
-
-_RENAMED = re.compile(r"^(?P<base>.+)_\d+$")
-
-
-def _refuse_ambiguous_header(
-    conn: duckdb.DuckDBPyConnection,
-    obj: ObjectSpec,
-    header_read: str,
-    display_name: str,
-    data: Path,
-) -> None:
-    """Two header names equal ignoring case and surrounding spaces make every record
-    ambiguous: an error for the file. DuckDB trims header names and renames the second of two
-    equal ones (`Name,name` reads as `Name, name_1`), so the header as written is read only
-    when the staged names show such a rename."""
-    staged = [source_key(name) for name in parquet_schema(conn, data)]
-    if not any((m := _RENAMED.match(n)) and m["base"] in staged for n in staged):
-        return
-    row = conn.execute(f"SELECT * FROM {header_read} LIMIT 1").fetchone() or ()
-    seen: dict[str, str] = {}
-    for name in (str(v) for v in row if v is not None):
-        first = seen.get(source_key(name))
-        if first is None:
-            seen[source_key(name)] = name
-            continue
-        what = (
-            f"'{name}' appears twice"
-            if first == name
-            else f"'{first}' and '{name}' differ only in case"
-            if first.lower() == name.lower()
-            else f"'{first}' and '{name}' differ only in case or surrounding spaces"
-        )
-        # the header's line, unless comment lines may stand before it
-        csv = obj.csv or CsvOptions()
-        line = csv.skip_rows + 1 if csv.comment is None else None
-        raise SourceError(
-            f"{display_name}{f':{line}' if line else ''}: header names {what}; every record "
-            f"would be ambiguous (rename one in the file)",
-            file=display_name,
-            line=line,
-            object=obj.name,
-            unreadable=True,
-        )
 
 
 def parquet_rows(conn: duckdb.DuckDBPyConnection, path: Path) -> int:

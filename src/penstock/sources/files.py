@@ -5,11 +5,13 @@ content hash plus the delivered file's name and mtime: each delivery is a snapsh
 copied once into the lake while its bytes are hashed, and the copy is parsed, so a batch holds
 exactly the bytes its id names. Values are staged raw: CSV (`sources.csv`), JSON Lines and JSON
 arrays (`sources.jsonl`) as text exactly as written, Parquet as its own types. Malformed
-records (a CSV line with the wrong number of fields, a JSON Lines line or array element that is
-not a JSON object) are kept in the batch's rejects file with their record number and raw text,
-never dropped. A file that cannot be read at all (a reader's `SourceError` with `unreadable`)
-is not staged: staging returns its rejection (lake/rejected.py) for the run to record, and a
-file whose content is already rejected under the same read settings is not parsed again.
+records (a CSV record that cannot be split or has the wrong number of fields, a JSON Lines line
+or array element that is not a JSON object) and records holding bytes that are not valid in the
+file's encoding are kept in the batch's rejects file with their record number, raw text and
+reason (`malformed` or `encoding`), never dropped. A file that cannot be read at all (a reader's
+`SourceError` with `unreadable`) is not staged: staging returns its rejection
+(lake/rejected.py) for the run to record, and a file whose content is already rejected under the
+same read settings is not parsed again.
 """
 
 from __future__ import annotations

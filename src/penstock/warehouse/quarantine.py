@@ -21,7 +21,7 @@ delivery failed again is not superseded: the new failure is its own quarantine r
 
 **Reasons.** `--reason` values match a row when any of its reasons matches any value: a full
 name (`type:amount`) matches itself; a kind (`type`, or `type:`) matches every reason of that
-kind; `malformed` matches malformed records.
+kind; `malformed` matches malformed records, `encoding` records with invalid bytes.
 """
 
 from __future__ import annotations
@@ -30,7 +30,17 @@ from dataclasses import dataclass
 from typing import Any
 
 # the kinds of reasons validation writes (DESIGN.md: stable names)
-REASON_KINDS = ("required", "type", "min", "max", "in", "pattern", "check", "malformed")
+REASON_KINDS = (
+    "required",
+    "type",
+    "min",
+    "max",
+    "in",
+    "pattern",
+    "check",
+    "malformed",
+    "encoding",
+)
 
 # what every returned row starts with, before the contract columns
 FIELDS = (

@@ -1,0 +1,207 @@
+"""A CSV file as lines of text, for the passes penstock makes itself (the header, the NUL scan
+and the record-by-record recovery of a damaged file); DuckDB reads the data itself.
+
+- Decoding never fails: a byte sequence that is not valid in the declared encoding becomes one
+  lone surrogate per byte (U+DC00 + the byte, as Python's `surrogateescape` does for UTF-8), so
+  a line holding invalid bytes is found with `INVALID_BYTES` and shown with `escaped` (each
+  invalid byte as `\\xNN`, Python's `backslashreplace`). Valid text never decodes to a lone
+  surrogate, so the two cannot be confused.
+- Lines end at LF; a CR before it stays at the end of the line (the caller decides whether it
+  ends a record or belongs to a quoted value). A file with CRs and no LF in its first block is
+  split at CR (the old Mac convention DuckDB also reads).
+- A byte order mark is not text: UTF-8's is dropped (and reported), UTF-16's decides the byte
+  order.
+"""
+
+from __future__ import annotations
+
+import codecs
+import mmap
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from penstock.catalog import CsvOptions
+from penstock.errors import SourceError
+from penstock.sources.lines import BLOCK_BYTES, compression_of, described
+
+ESCAPE_ERRORS = "penstock-escape-bytes"
+INVALID_BYTES = re.compile("[\udc00-\udcff]")
+_BOM = b"\xef\xbb\xbf"
+_CODECS = {"utf-8": "utf-8", "utf-16": "utf-16", "latin-1": "latin-1"}
+
+
+def _escape_bytes(error: UnicodeError) -> tuple[str, int]:
+    if not isinstance(error, UnicodeDecodeError):
+        raise error
+    bad = error.object[error.start : error.end]
+    return "".join(chr(0xDC00 + b) for b in bad), error.end
+
+
+codecs.register_error(ESCAPE_ERRORS, _escape_bytes)
+
+
+def escaped(text: str) -> str:
+    """`text` with each invalid byte (a lone surrogate from decoding) written as `\\xNN`."""
+    return INVALID_BYTES.sub(lambda m: f"\\x{ord(m.group()) - 0xDC00:02x}", text)
+
+
+class TextLines:
+    """The lines of `path` decoded from `encoding`, plain or compressed, streamed in blocks.
+
+    Iterating yields each line without its LF (a CR before the LF stays). `had_bom` and
+    `separator` are known once the first line has been yielded. A damaged compressed stream or
+    a read error raises SourceError (`unreadable` for the former).
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        encoding: str,
+        display_name: str,
+        object_name: str,
+        *,
+        block_bytes: int = BLOCK_BYTES,
+    ) -> None:
+        self.path = path
+        self.encoding = encoding
+        self.display_name = display_name
+        self.object_name = object_name
+        self.block_bytes = block_bytes
+        self.had_bom = False
+        self.separator = "\n"
+
+    def __iter__(self) -> Iterator[str]:
+        try:
+            yield from self._lines()
+        except (OSError, pa.ArrowException) as exc:
+            raise stream_error(self.path, self.display_name, self.object_name, exc) from exc
+
+    def _lines(self) -> Iterator[str]:
+        decoder = codecs.getincrementaldecoder(_CODECS[self.encoding])(ESCAPE_ERRORS)
+        carry = ""
+        head = b""  # the first bytes, until a UTF-8 mark split across reads is decided
+        first = True
+        with pa.input_stream(str(self.path), compression=compression_of(self.path)) as stream:
+            while True:
+                raw = stream.read(self.block_bytes)
+                if first and self.encoding == "utf-8":
+                    head += raw
+                    if len(head) < len(_BOM) and raw:
+                        continue
+                    self.had_bom = head.startswith(_BOM)
+                    raw = head.removeprefix(_BOM)
+                if first and self.encoding == "utf-16":
+                    self.had_bom = raw[:2] in (b"\xff\xfe", b"\xfe\xff")
+                text = decoder.decode(raw, not raw)
+                if first:
+                    if "\n" not in text and "\r" in text:
+                        self.separator = "\r"
+                    first = False
+                if not text and raw:
+                    continue
+                parts = (carry + text).split(self.separator)
+                carry = parts.pop()
+                yield from parts
+                if not raw:
+                    break
+        if carry:
+            yield carry
+
+
+def stream_error(path: Path, display_name: str, object_name: str, exc: Exception) -> SourceError:
+    """A read error as SourceError: `unreadable` when a compressed stream does not decompress."""
+    compression = compression_of(path)
+    return SourceError(
+        f"{display_name}: cannot read as {described(compression, 'CSV')}: {exc}",
+        file=display_name,
+        object=object_name,
+        unreadable=compression is not None and not isinstance(exc, PermissionError),
+    )
+
+
+def decompress(path: Path, target: Path, display_name: str, object_name: str) -> None:
+    """Write the decompressed bytes of `path` to `target`, streamed (a damaged or cut-short
+    stream raises SourceError, unreadable)."""
+    try:
+        with (
+            pa.input_stream(str(path), compression=compression_of(path)) as stream,
+            target.open("wb") as out,
+        ):
+            while block := stream.read(BLOCK_BYTES):
+                out.write(block)
+    except (OSError, pa.ArrowException) as exc:
+        target.unlink(missing_ok=True)
+        raise stream_error(path, display_name, object_name, exc) from exc
+
+
+@dataclass
+class ByteScan:
+    """What a read of a file's bytes found: `trouble`, what DuckDB's reader would take wrongly
+    (None: nothing); `breaks`, its line breaks (None when not counted: UTF-16)."""
+
+    trouble: str | None = None
+    breaks: int | None = 0
+    last: bytes = b""  # the file's last byte
+
+    def data_lines(self, data_line: int, new_line: str) -> int | None:
+        """Physical lines from line `data_line` to the end of the file."""
+        if self.breaks is None:
+            return None
+        ends_with_break = self.last == new_line[-1:].encode()
+        return self.breaks + (0 if ends_with_break or not self.last else 1) - (data_line - 1)
+
+
+def scan_bytes(path: Path, csv: CsvOptions, new_line: str) -> ByteScan:
+    """Read the whole of a plain (not compressed) file, memory-mapped and vectorised, for a NUL
+    character (a NUL byte; in UTF-16 a NUL code unit) and, with a comment prefix, a comment
+    after a field of spaces (DuckDB drops such a record whole); and count its line breaks."""
+    utf16 = csv.encoding == "utf-16"
+    scan = ByteScan(breaks=None if utf16 else 0)
+    if utf16 and csv.comment is not None:
+        scan.trouble = "comments in a UTF-16 file"
+    if not path.stat().st_size:
+        return scan
+    with (
+        path.open("rb") as file,
+        mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as mapped,
+        memoryview(mapped) as view,
+    ):
+        scan.last = bytes(view[-1:])
+        if utf16:
+            if scan.trouble is None and _utf16_nul(view):
+                scan.trouble = "a NUL character"
+            return scan
+        _scan_octets(view, csv, ord(new_line[-1]), scan)
+    return scan
+
+
+def _scan_octets(view: memoryview, csv: CsvOptions, line_break: int, scan: ByteScan) -> None:
+    breaks = 0
+    for start in range(0, len(view), BLOCK_BYTES):
+        with view[start : start + BLOCK_BYTES] as part:
+            octets = np.frombuffer(part, dtype=np.uint8)
+            breaks += int(np.count_nonzero(octets == line_break))
+            if scan.trouble is None and not octets.all():
+                scan.trouble = "a NUL character"
+            del octets  # before the view it reads is released
+    scan.breaks = breaks
+    if scan.trouble is None and csv.comment is not None:
+        spaces = re.escape((csv.delimiter + " ").encode(csv.encoding)) + b" *"
+        if re.search(spaces + re.escape(csv.comment.encode(csv.encoding)), view):
+            scan.trouble = "a comment after a field of spaces (DuckDB would drop its record)"
+
+
+def _utf16_nul(data: memoryview) -> bool:
+    """Any NUL code unit in `data` (its length made even), in blocks so that no array outlives
+    the call (the view may be of a memory map that is closed next)."""
+    end = len(data) - len(data) % 2
+    for start in range(0, end, BLOCK_BYTES):
+        with data[start : min(end, start + BLOCK_BYTES)] as part:
+            if not np.frombuffer(part, dtype=np.uint16).all():
+                return True
+    return False
