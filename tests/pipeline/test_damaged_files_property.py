@@ -296,14 +296,6 @@ def check_csv(project: Path, result: penstock.RunResult, name: str, d: Damaged, 
     assert len(extra) <= len(d.touched) + len(d.boundaries), extra
 
 
-CSV_XFAIL = pytest.mark.xfail(
-    strict=False,
-    reason="TODO(issue 13): CSV record-level recovery and encoding by share are built on the "
-    "csvrecover branch; remove this mark once it is merged",
-)
-
-
-@CSV_XFAIL
 @SETTINGS
 @given(files=damaged_files)
 def test_damaged_csv_files(tmp_path_factory: pytest.TempPathFactory, files: Any) -> None:

@@ -133,11 +133,6 @@ def test_a_line_with_invalid_utf8_is_one_encoding_record_with_its_bytes_escaped(
     assert [(r["_row_number"], r["_reason"]) for r in rejects(project)] == [(11, "encoding")]
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="TODO(issue 13): quarantine reads _reason from the rejects file on the csvrecover "
-    "branch (lake/read.py, quality/validate.py); remove this mark once it is merged",
-)
 def test_an_encoding_record_is_quarantined_with_reason_encoding(tmp_path: Path) -> None:
     data = good(1) + b'{"id": 2, "name": "caf\xe9"}\n' + b"{oops\n"
     project = loaded_run(tmp_path, data)
@@ -212,7 +207,7 @@ def test_encoding_records_beyond_one_percent_fail_the_file_as_unreadable(
     assert failure.error == (
         f"landing/people/p.jsonl:{first}: not valid UTF-8 text (JSON Lines must be UTF-8): "
         f"{bad} of {records} records hold invalid bytes; max_encoding_errors allows "
-        f"{-(-records // 100)} (1% of the records and at most 1,000)"
+        f"{-(-records // 100)} (1% of the records, at most 1,000)"
     )
     assert not list((project / "lake" / "stage" / "people").glob("*/manifest.json"))
     error = refusal(project / "landing" / "people" / "p.jsonl", "jsonl")
@@ -226,7 +221,7 @@ def test_a_file_whose_every_record_has_invalid_bytes_is_refused(tmp_path: Path) 
     assert result.status == "failed"
     assert [f.error for f in result.failures] == [
         "landing/people/p.jsonl:1: not valid UTF-8 text (JSON Lines must be UTF-8): 1 of 1 "
-        "records hold invalid bytes; max_encoding_errors allows 0 (1% of the records and at "
+        "records hold invalid bytes; max_encoding_errors allows 0 (1% of the records, at "
         "most 1,000)"
     ]
     assert refusal(project / "landing" / "people" / "p.jsonl", "jsonl").fields["unreadable"]

@@ -281,8 +281,11 @@ class ObjectSpec(Model, ValueDialect):
         cls, value: EncodingErrorLimit | None, info: ValidationInfo
     ) -> EncodingErrorLimit | None:
         file_format = info.data.get("format")
-        if value is not None and file_format not in (None, "csv"):
-            raise ValueError(f"max_encoding_errors applies to CSV objects, not {file_format}")
+        if value is not None and file_format not in (None, "csv", "jsonl", "json"):
+            raise ValueError(
+                f"max_encoding_errors applies to CSV, JSON Lines and JSON objects, "
+                f"not {file_format}"
+            )
         return value
 
     @property

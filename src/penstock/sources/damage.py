@@ -9,48 +9,18 @@ naming its first bad line.
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-from fractions import Fraction
-
 from penstock.catalog import ObjectSpec
+from penstock.catalog.encoding_limit import EncodingErrorLimit
 from penstock.errors import SourceError
 
 MALFORMED = "malformed"
 ENCODING = "encoding"
-DEFAULT_SHARE = Fraction(1, 100)
-DEFAULT_COUNT = 1000
-
-
-@dataclass(frozen=True)
-class EncodingErrorLimit:
-    """At most `share` of a file's records, at most `count` records, and never every record
-    may hold invalid bytes. The share rounds up, so a small file may hold one such record.
-    (The same rule and names as the catalog's `max_encoding_errors` on the csvrecover branch.)
-    """
-
-    share: Fraction = DEFAULT_SHARE
-    count: int = DEFAULT_COUNT
-
-    def allowed(self, records: int) -> int:
-        """How many of `records` records may hold invalid bytes."""
-        return max(0, min(self.count, math.ceil(records * self.share), records - 1))
-
-    def describe(self) -> str:
-        """`1% of the records and at most 1,000`."""
-        percent = self.share * 100
-        shown = f"{percent.numerator}" if percent.denominator == 1 else f"{float(percent):g}"
-        return f"{shown}% of the records and at most {self.count:,}"
 
 
 def encoding_error_limit(obj: ObjectSpec) -> EncodingErrorLimit:
-    """The limit on records with invalid bytes for `obj`'s files.
-
-    TODO(issue 13): once the csvrecover branch is merged, return the object's own setting
-    (`obj.encoding_limit`, from `max_encoding_errors`, allowed for JSON objects too) and drop
-    `EncodingErrorLimit` here: these defaults are that setting's defaults."""
-    del obj
-    return EncodingErrorLimit()
+    """The limit on records with invalid bytes for `obj`'s files: its `max_encoding_errors`,
+    or the default (1% of the records, at most 1,000, never every record)."""
+    return obj.encoding_limit
 
 
 def escaped(raw: bytes) -> str:
