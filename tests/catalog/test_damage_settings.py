@@ -100,17 +100,25 @@ def test_mistakes_name_file_line_and_key(
     assert load_errors(project(write_files, settings)) == [expected]
 
 
-def test_max_encoding_errors_is_for_csv_objects(
+def test_max_encoding_errors_is_for_text_formats(
     write_files: WriteFiles, load_errors: LoadErrors
 ) -> None:
     root = write_files(
         {
-            "penstock.yml": PROJECT.replace('"orders/*.csv"', '"orders/*.jsonl"').replace(
+            "penstock.yml": PROJECT.replace('"orders/*.csv"', '"orders/*.parquet"').replace(
                 "SETTINGS", "max_encoding_errors: {count: 5}"
             )
         }
     )
     assert load_errors(root) == [
         "penstock.yml:8: objects.orders.max_encoding_errors: max_encoding_errors applies to "
-        "CSV objects, not jsonl"
+        "CSV, JSON Lines and JSON objects, not parquet"
     ]
+    jsonl = PROJECT.replace('"orders/*.csv"', '"orders/*.jsonl"').replace(
+        "csv: {max_line_span: 3}", "settle: 0s"
+    )
+    root = write_files(
+        {"penstock.yml": jsonl.replace("SETTINGS", "max_encoding_errors: {count: 5}")}
+    )
+    limit = load_project(root).objects["orders"].encoding_limit
+    assert (limit.count, limit.share) == (5, "1%")

@@ -153,7 +153,7 @@ def test_keys_differing_only_in_case_are_refused_per_record(tmp_path: Path) -> N
         (
             b'[{"id": 1},\n{"name": "caf\xe9"},\n{"name": "\xe9t\xe9"}]',
             "landing/people/p.json:2: not valid UTF-8 text (JSON array must be UTF-8): 2 of 3 "
-            "elements hold invalid bytes; max_encoding_errors allows 1 (1% of the records and "
+            "elements hold invalid bytes; max_encoding_errors allows 1 (1% of the records, "
             "at most 1,000)",
         ),
     ],
