@@ -37,6 +37,7 @@ INCLUDED = {
     "objects/a.yml": """
         objects:
           alpha: {source: landing, files: "a/*.csv", columns: {x: {type: text}}}
+          keyed: {source: landing, files: "k/*.csv", key: [x], columns: {x: {type: text}}}
         """,
     "objects/b.yml": """
         objects:
@@ -59,6 +60,7 @@ def test_the_outline_is_the_full_loads(
         ObjectOutline("orders", "orders_raw", "merge"),
         ObjectOutline("beta", "beta", "replace"),
         ObjectOutline("alpha", "alpha", "append"),
+        ObjectOutline("keyed", "keyed", "merge"),  # a key without `load:` merges
     )
     assert outline.metadata_url == f"sqlite:///{root}/state-dir/m.db"
     assert outline.warehouse_path == root / "wh/shop.duckdb"

@@ -183,7 +183,9 @@ def _merge(objects: dict[str, ObjectOutline], section: str, entries: Any) -> Non
         if name in objects or not isinstance(spec, dict):
             raise _Unsure(name)
         table = spec.get("table") or name
-        load = spec.get("load", "append")
+        load = spec.get("load")
+        if load is None:  # the loader's default: merge for an object with a key
+            load = "merge" if spec.get("key") else "append"
         if not isinstance(table, str) or load not in LOAD_MODES:
             raise _Unsure(name)
         objects[name] = ObjectOutline(name, table, load)
