@@ -86,7 +86,7 @@ def test_the_outline_reads_no_project_model(write_files: WriteFiles) -> None:
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
-    assert done.stdout.splitlines() == ["['orders', 'beta', 'alpha']", "[]"]
+    assert done.stdout.splitlines() == ["['orders', 'beta', 'alpha', 'keyed']", "[]"]
 
 
 @pytest.mark.parametrize(
