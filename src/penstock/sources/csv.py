@@ -145,9 +145,11 @@ def _fast_path(
             if too_long is not None:
                 return too_long
             if outcome[1]:
-                numbers = _reject_record_numbers(
-                    conn, obj, csv, layout, path, rejects_table, target
-                )
+                numbers = _line_numbers(conn, layout, scan, outcome, rejects_table)
+                if numbers is None:
+                    numbers = _reject_record_numbers(
+                        conn, obj, csv, layout, path, rejects_table, target
+                    )
                 if numbers is None:
                     return "the record numbers of its malformed records could not be confirmed"
                 _write_rejects(conn, rejects_table, rejects_path, numbers)
@@ -241,6 +243,28 @@ def _stage_no_columns(conn: duckdb.DuckDBPyConnection, obj: ObjectSpec, data_pat
 def _count_rejected(conn: duckdb.DuckDBPyConnection, rejects_table: str) -> int:
     row = conn.execute(f"SELECT count(DISTINCT line) FROM {rejects_table}").fetchone()
     return int(row[0]) if row else 0
+
+
+def _line_numbers(
+    conn: duckdb.DuckDBPyConnection,
+    layout: Layout,
+    scan: ByteScan,
+    outcome: tuple[int, int, list[str]],
+    rejects_table: str,
+) -> list[int] | None:
+    """The record numbers of the rejected lines straight from DuckDB's line numbers, when every
+    physical line from the data's first is exactly one record (no blank, comment or continued
+    line: lines = records); else None, and the numbered copy decides. DuckDB numbers a rejected
+    line by its physical line in the file, skipped lines included."""
+    lines = scan.data_lines(layout.data_line, layout.new_line)
+    records = outcome[0] + outcome[1]
+    if lines is None or lines != records:
+        return None
+    found = conn.execute(f"SELECT DISTINCT line FROM {rejects_table} ORDER BY line").fetchall()
+    numbers = [int(line) - (layout.data_line - 1) for (line,) in found]
+    if len(numbers) != outcome[1] or not all(1 <= n <= records for n in numbers):
+        return None
+    return numbers
 
 
 def _reject_record_numbers(
