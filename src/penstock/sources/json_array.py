@@ -45,13 +45,11 @@ import pyarrow.compute as pc
 from penstock.catalog import ObjectSpec
 from penstock.errors import SourceError
 from penstock.sources.damage import (
-    EncodingErrors,
     cut_inside_character,
     encoding_problem,
     escaped,
 )
-from penstock.sources.lines import LINES_SCHEMA, compression_of, described
-from penstock.sources.unreadable import arrow_refused
+from penstock.sources.lines import LINES_SCHEMA, RecordStream
 
 BLOCK_BYTES = 8 * 1024 * 1024
 _BOM = b"\xef\xbb\xbf"
@@ -116,7 +114,7 @@ def split_elements(data: bytes) -> tuple[np.ndarray, int]:
     return separators, end
 
 
-class ArrayReader:
+class ArrayReader(RecordStream):
     """The elements of the JSON array in `path` (shown as `display_name`), numbered.
 
     `reader()` is handed to DuckDB as an Arrow stream of (`_row_number`, `line`, `_error`)
@@ -127,34 +125,8 @@ class ArrayReader:
     cut_note = "the file ends inside this element, before the array closes: cut short?"
 
     def __init__(self, path: Path, display_name: str, obj: ObjectSpec) -> None:
-        self.path = path
-        self.display_name = display_name
-        self.compression = compression_of(path)
-        self.what = described(self.compression, "JSON array")
-        self.object_name = obj.name
-        self.error: SourceError | None = None
-        self.encoding = EncodingErrors(obj, display_name, self.what, "elements")
-        self.cut_record: int | None = None
-        self.warnings: list[str] = []
+        super().__init__(path, display_name, "JSON array", obj, "elements")
         self._elements = 0
-
-    def reader(self) -> pa.RecordBatchReader:
-        return pa.RecordBatchReader.from_batches(LINES_SCHEMA, self.batches())
-
-    def batches(self) -> Iterator[pa.RecordBatch]:
-        try:
-            yield from self._batches()
-        except SourceError as exc:
-            self.error = exc
-            raise
-        except (OSError, pa.ArrowException) as exc:
-            self.error = SourceError(
-                f"{self.display_name}: cannot read as {self.what}: {exc}",
-                file=self.display_name,
-                object=self.object_name,
-                unreadable=arrow_refused(exc),
-            )
-            raise self.error from exc
 
     def _fail(self, message: str, line: int) -> SourceError:
         """The file is not one JSON array: it cannot be read at all."""

@@ -72,24 +72,26 @@ def check_compressed(path: Path, display_name: str, what: str, object_name: str)
         ) from exc
 
 
-class LineReader:
-    """The non-blank lines of `path` (shown as `display_name`) with their record numbers.
+class RecordStream:
+    """The records of a text file as an Arrow stream of (`_row_number`, `line`, `_error`).
 
-    `batches()` is handed to DuckDB as an Arrow stream; an error raised while DuckDB pulls
-    it reaches the caller as a DuckDB error, so the reader keeps the SourceError it raised
-    in `error` for the caller to raise instead.
+    `batches()` is handed to DuckDB as an Arrow stream; an error raised while DuckDB pulls it
+    reaches the caller as a DuckDB error, so the reader keeps the SourceError it raised in
+    `error` for the caller to raise instead. Subclasses yield the batches in `_batches`.
     """
 
-    cut_note = "the last line, with no line break after it: the file may be cut short"
+    cut_note = ""
 
-    def __init__(self, path: Path, display_name: str, what: str, obj: ObjectSpec) -> None:
+    def __init__(
+        self, path: Path, display_name: str, what: str, obj: ObjectSpec, records: str = "records"
+    ) -> None:
         self.path = path
         self.display_name = display_name
         self.compression = compression_of(path)
         self.what = described(self.compression, what)
         self.object_name = obj.name
         self.error: SourceError | None = None
-        self.encoding = EncodingErrors(obj, display_name, self.what)
+        self.encoding = EncodingErrors(obj, display_name, self.what, records)
         self.cut_record: int | None = None
         self.warnings: list[str] = []
 
@@ -110,6 +112,15 @@ class LineReader:
                 unreadable=arrow_refused(exc),
             )
             raise self.error from exc
+
+    def _batches(self) -> Iterator[pa.RecordBatch]:
+        raise NotImplementedError
+
+
+class LineReader(RecordStream):
+    """The non-blank lines of `path` (shown as `display_name`) with their record numbers."""
+
+    cut_note = "the last line, with no line break after it: the file may be cut short"
 
     def _batches(self) -> Iterator[pa.RecordBatch]:
         records = 0  # non-blank lines so far: the record number of the last line yielded
