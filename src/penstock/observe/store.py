@@ -30,10 +30,10 @@ from penstock.observe.events import (
     RunStarted,
     StepFinished,
     StepStarted,
-    new_id,
     utcnow,
 )
 from penstock.observe.jsonable import to_jsonable
+from penstock.observe.reconcile import record_reconciled
 from penstock.observe.records import (
     BatchAttempt,
     BatchDecision,
@@ -412,56 +412,8 @@ class MetadataStore:
                 )
             missing = [entry for entry in ledger if entry.batch_id not in done]
             for entry in missing:
-                self._reconcile_one(conn, project, project_hash, entry)
+                record_reconciled(conn, project, project_hash, entry)
         return [entry.batch_id for entry in missing]
-
-    @staticmethod
-    def _reconcile_one(
-        conn: sa.Connection, project: str, project_hash: str, entry: LedgerLoad
-    ) -> None:
-        s, r = step_runs.c, job_runs.c
-        run_id = entry.run_id or f"reconciled-{entry.batch_id}"[:64]
-        if conn.execute(sa.select(r.run_id).where(r.run_id == run_id)).first() is None:
-            conn.execute(
-                job_runs.insert().values(
-                    run_id=run_id,
-                    project=project,
-                    project_hash=project_hash,
-                    command="run",
-                    status="reconciled",
-                    started_at=entry.loaded_at,
-                    ended_at=entry.loaded_at,
-                    error="the metadata store missed this run; recorded from the warehouse ledger",
-                )
-            )
-        values: dict[str, Any] = {
-            "status": "warning" if entry.rows_quarantined else "success",
-            "rows_in": entry.rows_in,
-            "rows_loaded": entry.rows_loaded,
-            "rows_quarantined": entry.rows_quarantined,
-            "rows_duplicate": entry.rows_duplicate,
-            "ended_at": entry.loaded_at,
-            "error": None,
-            "reconciled": True,
-        }
-        updated = conn.execute(
-            step_runs.update()
-            .where(s.run_id == run_id, s.batch_id == entry.batch_id, s.step == "load")
-            .values(**values)
-        ).rowcount
-        if not updated:
-            conn.execute(
-                step_runs.insert().values(
-                    step_id=new_id(),
-                    run_id=run_id,
-                    object=entry.object,
-                    batch_id=entry.batch_id,
-                    step="load",
-                    attempt=1,
-                    started_at=entry.loaded_at,
-                    **values,
-                )
-            )
 
     def record_batch_decision(self, project: str, decision: BatchDecision) -> None:
         """Keep a skip/unskip of a batch for audit (the lake marker is what runs honour)."""
