@@ -18,6 +18,7 @@ a character cut off at the very end of the file are part of that cut, not an enc
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
@@ -72,7 +73,7 @@ def check_compressed(path: Path, display_name: str, what: str, object_name: str)
         ) from exc
 
 
-class RecordStream:
+class RecordStream(ABC):
     """The records of a text file as an Arrow stream of (`_row_number`, `line`, `_error`).
 
     `batches()` is handed to DuckDB as an Arrow stream; an error raised while DuckDB pulls it
@@ -113,8 +114,9 @@ class RecordStream:
             )
             raise self.error from exc
 
+    @abstractmethod
     def _batches(self) -> Iterator[pa.RecordBatch]:
-        raise NotImplementedError
+        """The records as Arrow batches of `LINES_SCHEMA`."""
 
 
 class LineReader(RecordStream):
