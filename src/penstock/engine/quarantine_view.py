@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from penstock.catalog import ObjectSpec, Project
+from penstock.engine.status import warehouse_file
 from penstock.errors import ProjectError, UsageError
 from penstock.warehouse import DuckDBWarehouse
 from penstock.warehouse.duckdb import open_waiting
@@ -152,12 +153,8 @@ def open_read_only(
             file="penstock.yml",
             key_path="warehouse",
         )
-    path = project.warehouse_path
+    path = warehouse_file(project, notes)
     if path is None:
-        notes.append("the warehouse is in memory: it holds nothing between commands")
-        return None
-    if not path.exists():
-        notes.append("the warehouse does not exist yet: `penstock run` creates it")
         return None
     return open_waiting(path, project.warehouse_options, wait=wait, on_wait=on_wait, read_only=True)
 

@@ -23,6 +23,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from penstock.catalog import Project
     from penstock.catalog.outline import ProjectOutline
     from penstock.observe.status_reads import ObjectCounts
@@ -54,17 +56,26 @@ class ProjectStatus:
     notes: list[str] = field(default_factory=list)
 
 
-def open_for_reading(project: Project | ProjectOutline, notes: list[str]) -> DuckDBWarehouse | None:
-    """The warehouse, read-only, or None with the reason appended to `notes`."""
-    from penstock.errors import WarehouseError, WarehouseLocked
-    from penstock.warehouse import DuckDBWarehouse
-
+def warehouse_file(project: Project | ProjectOutline, notes: list[str]) -> Path | None:
+    """The warehouse's DuckDB file to read, or None with the reason appended to `notes` (an
+    in-memory warehouse, or one no run has created yet)."""
     path = project.warehouse_path
     if path is None:
         notes.append("the warehouse is in memory: it holds nothing between commands")
         return None
     if not path.exists():
         notes.append("the warehouse does not exist yet: `penstock run` creates it")
+        return None
+    return path
+
+
+def open_for_reading(project: Project | ProjectOutline, notes: list[str]) -> DuckDBWarehouse | None:
+    """The warehouse, read-only, or None with the reason appended to `notes`."""
+    from penstock.errors import WarehouseError, WarehouseLocked
+    from penstock.warehouse import DuckDBWarehouse
+
+    path = warehouse_file(project, notes)
+    if path is None:
         return None
     try:
         return DuckDBWarehouse(path, project.warehouse_options, read_only=True)
