@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -44,3 +45,25 @@ def log_messages(project: Path, run_id: str) -> list[str]:
     """Every message a run logged at info level and above, in order."""
     with MetadataStore(load_project(project).metadata_url) as store:
         return [row.message for row in store.logs(run_id, "info")]
+
+
+def stage_csv_copy(
+    conn: Any, obj: Any, source: Path, display_name: str, staging: Path
+) -> tuple[Any, list[tuple[Any, ...]]]:
+    """Stage a copy of the CSV file `source` into the directory `staging` as a run does (the
+    staging keeps the copy as the batch's data when it reads cleanly): (CsvStaged, the staged
+    rows in file order, as validation reads them)."""
+    from penstock.lake.manifest import CSV_DATA_NAME, DATA_NAME
+    from penstock.sources.csv import stage_csv
+
+    staging.mkdir(parents=True, exist_ok=True)
+    copy = staging / ("landed" + "".join(source.suffixes[-2:]))
+    shutil.copyfile(source, copy)
+    staged = stage_csv(conn, obj, copy, display_name, staging)
+    if staged.read is not None:
+        read = staged.read.sql(str(staging / CSV_DATA_NAME), rejects_table="_helper_rejects")
+        rows = conn.execute(f"SELECT * FROM {read}").fetchall()
+        conn.execute("DROP TABLE IF EXISTS _helper_rejects")
+    else:
+        rows = conn.execute(f"SELECT * FROM read_parquet('{staging / DATA_NAME}')").fetchall()
+    return staged, rows

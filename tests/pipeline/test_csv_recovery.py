@@ -283,18 +283,18 @@ def test_a_truncated_gzip_file_fails_as_unreadable(tmp_path: Path) -> None:
 
     from penstock.catalog import load_project
     from penstock.errors import SourceError
-    from penstock.sources.csv import stage_csv
+
+    from helpers import stage_csv_copy
 
     obj = load_project(project).objects["items"]
     conn = duckdb.connect()
     with pytest.raises(SourceError) as info:
-        stage_csv(
+        stage_csv_copy(
             conn,
             obj,
             project / "landing/items/a.csv.gz",
             "landing/items/a.csv.gz",
-            tmp_path / "data.parquet",
-            tmp_path / "rejects.parquet",
+            tmp_path / "staging",
         )
     assert info.value.fields["unreadable"] is True
     assert info.value.message.startswith(

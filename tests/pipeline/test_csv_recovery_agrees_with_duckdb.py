@@ -15,7 +15,8 @@ import duckdb
 import pytest
 
 from penstock.catalog import CsvOptions, ObjectSpec
-from penstock.sources.csv import stage_csv
+
+from helpers import stage_csv_copy
 
 
 def _value(rng: random.Random, quote: str, escape: str, delimiter: str, comment: str | None) -> str:
@@ -53,16 +54,16 @@ def _stage(
     path = tmp / f"{name}.csv"
     path.write_bytes(text.encode())
     conn = duckdb.connect()
-    data, rejects = tmp / f"{name}.parquet", tmp / f"{name}.rejects.parquet"
-    _, malformed, warnings = stage_csv(conn, obj, path, name, data, rejects)
-    rows = conn.execute(f"SELECT * FROM read_parquet('{data}')").fetchall()
+    staged, rows = stage_csv_copy(conn, obj, path, name, tmp / f"{name}-staging")
+    rejects = tmp / f"{name}-staging" / "rejects.parquet"
     refused = (
         conn.execute(
             f"SELECT _row_number, _reason FROM read_parquet('{rejects}') ORDER BY 1"
         ).fetchall()
-        if malformed
+        if staged.malformed
         else []
     )
+    warnings = staged.warnings
     return rows, refused, warnings
 
 

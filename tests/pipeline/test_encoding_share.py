@@ -19,9 +19,8 @@ from penstock.catalog import load_project
 from penstock.engine.check import check_project
 from penstock.engine.check_data import DataCheck
 from penstock.errors import SourceError
-from penstock.sources.csv import stage_csv
 
-from helpers import query, write_project
+from helpers import query, stage_csv_copy, write_project
 
 YML = """
 name: bytes
@@ -55,16 +54,16 @@ def quarantined(project: Path) -> list[tuple[Any, ...]]:
     )
 
 
-def stage(project: Path, tmp_path: Path) -> tuple[int, int, list[str]]:
+def stage(project: Path, tmp_path: Path) -> Any:
     obj = load_project(project).objects["items"]
-    return stage_csv(
+    staged, _ = stage_csv_copy(
         duckdb.connect(),
         obj,
         project / "landing/items/a.csv",
         "landing/items/a.csv",
-        tmp_path / "data.parquet",
-        tmp_path / "rejects.parquet",
+        tmp_path / "staging",
     )
+    return staged
 
 
 def test_one_invalid_byte_in_line_11_quarantines_that_record(tmp_path: Path) -> None:

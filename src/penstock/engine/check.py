@@ -23,7 +23,6 @@ from penstock.engine.check_blame import blame_check
 from penstock.engine.check_data import DataCheck, Level, check_object_data
 from penstock.engine.check_stores import reach_metadata_store, reach_warehouse
 from penstock.errors import PenstockError, ProjectError, ProjectErrors, first_line
-from penstock.lake.read import ORDINAL
 from penstock.quality.compile import bind_columns, compile_validation
 from penstock.secrets import SAFE_SECRET_LEN
 from penstock.sql import ident
@@ -43,9 +42,7 @@ def _item(what: str, level: Level, detail: str, details: list[str] | None = None
 def _compile(conn: duckdb.DuckDBPyConnection, obj: ObjectSpec) -> None:
     schema = dict.fromkeys(obj.columns, "VARCHAR")
     empty = (
-        "SELECT "
-        + ", ".join(f"NULL::VARCHAR AS {ident(n)}" for n in obj.columns)
-        + f", 1::BIGINT AS {ORDINAL} WHERE false"
+        "SELECT " + ", ".join(f"NULL::VARCHAR AS {ident(n)}" for n in obj.columns) + " WHERE false"
     )
     sql = compile_validation(obj, bind_columns(obj, schema), empty, datetime.now(UTC))
     conn.execute(f"SELECT * FROM ({sql}) LIMIT 0")

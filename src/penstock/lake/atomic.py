@@ -28,7 +28,7 @@ def atomic_target(target: Path) -> Iterator[Path]:
     tmp = temp_path_for(target)
     try:
         yield tmp
-        _fsync_file(tmp)
+        fsync_file(tmp)
         tmp.replace(target)
         fsync_dir(target.parent)
     finally:
@@ -41,7 +41,7 @@ def write_json_atomic(target: Path, payload: Any) -> None:
         tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
 
 
-def _fsync_file(path: Path) -> None:
+def fsync_file(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)

@@ -12,11 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from penstock.errors import TerminalError
+from penstock.lake.csv_read import CsvRead
 
 MANIFEST_NAME = "manifest.json"
 DATA_NAME = "data.parquet"
+CSV_DATA_NAME = "data.csv"  # a CSV batch kept as delivered (lake/csv_read.py)
 REJECTS_NAME = "rejects.parquet"
-MANIFEST_VERSION = 3
+MANIFEST_VERSION = 4
 # COPY options for staged Parquet. zstd: smaller than DuckDB's default snappy and, measured on
 # 2M rows here, faster to write.
 PARQUET = "FORMAT parquet, COMPRESSION zstd"
@@ -47,6 +49,11 @@ class Manifest:
     # Added in version 3: when `rebuild --restage` last parsed the batch's bytes again with
     # the object's current settings (None: the parse is the one made when it was extracted).
     restaged_at: datetime | None = None
+    # Added in version 4: a CSV batch read cleanly is staged as its bytes (`data.csv`) and
+    # `csv_read` says how DuckDB reads them; otherwise the rows are staged as Parquet
+    # (`data.parquet`, every manifest before version 4) and `csv_read` is None.
+    data_file: str = DATA_NAME
+    csv_read: CsvRead | None = None
     version: int = MANIFEST_VERSION
 
     @property
@@ -69,6 +76,8 @@ class Manifest:
             columns=parse.columns,
             schema=parse.schema,
             warnings=parse.warnings,
+            data_file=parse.data_file,
+            csv_read=parse.csv_read,
             restaged_at=parse.extracted_at,
             version=MANIFEST_VERSION,
         )
@@ -80,6 +89,7 @@ class Manifest:
             data["restaged_at"] = self.restaged_at.isoformat()
         data["columns"] = list(self.columns)
         data["warnings"] = list(self.warnings)
+        data["csv_read"] = None if self.csv_read is None else self.csv_read.to_dict()
         return data
 
     @classmethod
@@ -90,6 +100,8 @@ class Manifest:
             data["restaged_at"] = datetime.fromisoformat(data["restaged_at"])
         data["columns"] = tuple(data["columns"])
         data["warnings"] = tuple(data.get("warnings", ()))
+        if data.get("csv_read") is not None:
+            data["csv_read"] = CsvRead.from_dict(data["csv_read"])
         return cls(**data)
 
     @classmethod

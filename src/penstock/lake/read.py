@@ -1,7 +1,7 @@
 """SQL that reads a staged batch back, and maps rows to their record number in the source file.
 
-Staged rows are stored in file order without a row-number column: a row's ordinal is its
-Parquet row index + 1, which is free to read. Its record number in the source file is the
+Staged rows are stored in file order without a row-number column: read into a table, a row's
+ordinal is its rowid + 1, which is free to read. Its record number in the source file is the
 ordinal shifted past the malformed records (kept apart in the rejects file) that stood before
 it. Reject j (1-based, at record q_j) has g_j = q_j - j good rows before it, so good row k
 sits at record k + #{j : g_j < k}. That mapping is one ASOF join, applied only to the rows
@@ -12,13 +12,12 @@ from __future__ import annotations
 
 from penstock.errors import ContractViolation
 from penstock.lake.stage import StagedBatch
-from penstock.sql import ident, literal
+from penstock.sql import literal
 
 # Every column or alias penstock's SQL adds next to the staged (source) columns starts with
 # this prefix; a source column may not, so a source column can be named anything else.
 RESERVED_PREFIX = "__penstock_"
 ORDINAL = f"{RESERVED_PREFIX}ordinal"
-_FILE_ROW_NUMBER = "file_row_number"  # what read_parquet(file_row_number = true) adds
 MALFORMED = "malformed"  # a record the parser could not split (the rejects' default reason)
 ENCODING = "encoding"  # a record holding bytes that are not valid in the file's encoding
 
@@ -38,19 +37,17 @@ def check_source_columns(batch: StagedBatch) -> None:
             )
 
 
-def staged_rows_sql(batch: StagedBatch) -> str:
-    """A SELECT yielding the raw staged columns plus `ORDINAL` (1-based, in file order)."""
-    path = literal(str(batch.data_path))
-    schema = batch.manifest.schema
-    if all(c.lower() != _FILE_ROW_NUMBER for c in schema):
-        data = f"read_parquet({path}, file_row_number = true)"
-        return (
-            f"SELECT * EXCLUDE ({_FILE_ROW_NUMBER}), {_FILE_ROW_NUMBER} + 1 AS {ORDINAL} "
-            f"FROM {data}"
-        )
-    # the source has a column of that name, which hides the option's: count rows instead
-    aliases = ", ".join(ident(c) for c in [*schema, ORDINAL])
-    return f"SELECT * FROM read_parquet({path}) WITH ORDINALITY AS s({aliases})"
+def staged_rows_sql(batch: StagedBatch, rejects_table: str) -> str:
+    """A SELECT yielding the raw staged columns, rows in file order (a table created from it
+    numbers them: `ORDINAL` is its rowid + 1). A CSV batch kept as delivered is read with the
+    settings it was staged with; the records it rejects land in `rejects_table` (and
+    `<rejects_table>_scan`), temp tables for the caller to drop, as at staging."""
+    path = str(batch.data_path)
+    read = batch.manifest.csv_read
+    if read is not None:
+        options = {"rejects_table": rejects_table, "rejects_scan": f"{rejects_table}_scan"}
+        return f"SELECT * FROM {read.sql(path, **options)}"
+    return f"SELECT * FROM read_parquet({literal(path)})"
 
 
 def with_record_numbers_sql(batch: StagedBatch, relation: str) -> str:

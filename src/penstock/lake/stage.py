@@ -1,6 +1,7 @@
 """The stage zone: one directory per batch, holding the raw rows as Parquet and a manifest.
 
-Layout: `<lake>/stage/<object>/<batch_id>/{data.parquet, rejects.parquet, manifest.json}`.
+Layout: `<lake>/stage/<object>/<batch_id>/{data.csv or data.parquet, rejects.parquet,
+manifest.json}` (a CSV read cleanly keeps its bytes, lake/csv_read.py; other rows are Parquet).
 A batch is staged in a temporary directory (`.tmp-…`, the landing file's private copy beside
 it), its manifest written last, and the directory renamed to the batch id: a batch exists
 exactly when its directory does, complete with its manifest.
@@ -32,7 +33,7 @@ from pathlib import Path
 
 from penstock.faults import fault_point
 from penstock.lake.atomic import TMP_PREFIX, fsync_dir, remove_stale_temps, write_json_atomic
-from penstock.lake.manifest import DATA_NAME, MANIFEST_NAME, REJECTS_NAME, Manifest
+from penstock.lake.manifest import MANIFEST_NAME, REJECTS_NAME, Manifest
 from penstock.lake.rejected import REJECTED_DIR, Rejection
 from penstock.lake.skip import SKIP_NAME, SkipMarker
 
@@ -56,7 +57,7 @@ class StagedBatch:
 
     @property
     def data_path(self) -> Path:
-        return self.directory / DATA_NAME
+        return self.directory / self.manifest.data_file
 
     @property
     def rejects_path(self) -> Path:

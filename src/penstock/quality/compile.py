@@ -24,7 +24,7 @@ from penstock.catalog import ColumnSpec, ExpressionCheck, ObjectSpec
 from penstock.catalog.columns import source_key
 from penstock.catalog.dialect import ColumnDialect, column_dialect
 from penstock.errors import ContractViolation
-from penstock.lake.read import ORDINAL, RESERVED_PREFIX
+from penstock.lake.read import RESERVED_PREFIX
 from penstock.quality.bounds import value_literal
 from penstock.quality.casts import missing_sql, strict_cast_sql
 from penstock.sql import ident, literal
@@ -168,7 +168,9 @@ def compile_validation(
     *,
     keep_all_raw: bool = False,
 ) -> str:
-    """One SELECT over the staged rows: ordinal, raw and typed values, failed flag, reasons."""
+    """One SELECT over the staged rows: typed values, failed flag, reasons, and the raw values
+    of failing rows. It keeps the rows in file order (projections only), so a table created
+    from it numbers them in file order: a row's ordinal is its `rowid` + 1."""
     raw_cols = ", ".join(
         f"{ident(b.stage_column) if b.stage_column else 'NULL::VARCHAR'} AS {ident(b.raw_alias)}"
         for b in bindings
@@ -193,13 +195,13 @@ def compile_validation(
     )
     typed_names = ", ".join(ident(b.name) for b in bindings)
     return f"""
-        SELECT {ORDINAL}, {typed_names}, {FAILED_COLUMN}, {reasons} AS {REASONS_COLUMN},
+        SELECT {typed_names}, {FAILED_COLUMN}, {reasons} AS {REASONS_COLUMN},
                {raw_if_failed}
         FROM (
             SELECT *, {failed} AS {FAILED_COLUMN}
             FROM (
-                SELECT {ORDINAL}, {raw_names}, {typed_cols}
-                FROM (SELECT {ORDINAL}, {raw_cols} FROM ({stage_sql}) s0) s1
+                SELECT {raw_names}, {typed_cols}
+                FROM (SELECT {raw_cols} FROM ({stage_sql}) s0) s1
             ) s2
         ) s3
     """

@@ -100,6 +100,7 @@ def validate_batch(
     check_source_columns(batch)
     suffix = uuid.uuid4().hex[:12]
     checked, load, quarantine = f"_checked_{suffix}", f"_load_{suffix}", f"_quarantine_{suffix}"
+    repeated, rejects = f"_repeated_{suffix}", f"_read_rejects_{suffix}"
     schema = batch.manifest.schema
     bindings = bind_columns(obj, schema)
     missing = [b.name for b in bindings if b.stage_column is None]
@@ -110,7 +111,7 @@ def validate_batch(
     batch_failures = _row_count_failures(obj, batch.manifest.rows_in)
     quarantine_all = bool(batch_failures) and obj.on_invalid == "quarantine"
     sql = compile_validation(
-        obj, bindings, staged_rows_sql(batch), now, keep_all_raw=quarantine_all
+        obj, bindings, staged_rows_sql(batch, rejects), now, keep_all_raw=quarantine_all
     )
     result = BatchValidation(
         load_table=load,
@@ -125,7 +126,7 @@ def validate_batch(
         failed_checks=[],
         missing_columns=missing,
         extra_columns=extra,
-        temp_tables=[checked, quarantine],
+        temp_tables=[checked, quarantine, repeated, rejects, f"{rejects}_scan"],
     )
     try:
         conn.execute(f"CREATE TEMP TABLE {checked} AS {sql}")
@@ -137,6 +138,7 @@ def validate_batch(
             object=obj.name,
             batch_id=batch.batch_id,
         ) from exc
+    _check_rows_read(conn, batch, checked, result)
 
     counts = conn.execute(
         f"SELECT r, count(*) FROM (SELECT unnest({REASONS_COLUMN}) AS r FROM {checked}) "
@@ -168,29 +170,53 @@ def validate_batch(
     accepted = _accepted_condition(obj, bool(result.failed_checks))
     _create_quarantine_table(conn, obj, batch, bindings, checked, quarantine, accepted, result)
     versions = _version_columns(obj)
-    distinct = (
-        f"(SELECT count(*) FROM (SELECT DISTINCT {idents(versions)} FROM {checked} "
-        f"WHERE {accepted}))"
-        if versions
-        else f"(SELECT count(*) FROM {checked} WHERE {accepted})"
-    )
+    if versions:  # the keys (versions) that more than one loadable row holds
+        conn.execute(
+            f"CREATE TEMP TABLE {repeated} AS SELECT {idents(versions)}, count(*) - 1 AS _extra "
+            f"FROM {checked} WHERE {accepted} GROUP BY ALL HAVING count(*) > 1"
+        )
+    superseded = f"(SELECT coalesce(sum(_extra), 0) FROM {repeated})" if versions else "0"
     row = conn.execute(
-        f"SELECT (SELECT count(*) FROM {checked} WHERE {accepted}), {distinct}, "
+        f"SELECT (SELECT count(*) FROM {checked} WHERE {accepted}), {superseded}, "
         f"(SELECT count(*) FILTER (NOT _loaded) FROM {quarantine}), "
         f"(SELECT count(*) FILTER (_loaded) FROM {quarantine}), "
         f"(SELECT count(*) FROM {checked} WHERE {FAILED_COLUMN})"
     ).fetchone()
     assert row is not None
-    accepted_rows, result.rows_loaded, result.rows_quarantined, result.rows_warned, invalid = (
+    accepted_rows, result.rows_duplicate, result.rows_quarantined, result.rows_warned, invalid = (
         int(v) for v in row
     )
+    result.rows_loaded = accepted_rows - result.rows_duplicate
     result.rows_invalid = invalid + batch.manifest.rows_malformed
     if result.failed_checks:
         # a failed batch check fails every record of the batch (each carries its reason)
         result.rows_invalid = result.rows_in
-    result.rows_duplicate = accepted_rows - result.rows_loaded
-    _create_load_view(conn, obj, checked, load, accepted, dedupe=result.rows_duplicate > 0)
+    _create_load_view(
+        conn, obj, checked, load, accepted, repeated if result.rows_duplicate else None
+    )
     return result
+
+
+def _check_rows_read(
+    conn: duckdb.DuckDBPyConnection, batch: StagedBatch, checked: str, result: BatchValidation
+) -> None:
+    """A batch kept as delivered bytes is split into rows again on every read: it must give
+    the rows it gave when it was staged (a changed CSV reader, or bytes changed in the lake,
+    would otherwise load other rows silently)."""
+    row = conn.execute(f"SELECT count(*) FROM {checked}").fetchone()
+    read = int(row[0]) if row else 0
+    if read == batch.manifest.rows:
+        return
+    result.drop(conn)
+    raise ContractViolation(
+        f"batch {batch.batch_id} ({batch.manifest.source_file}): its staged file "
+        f"{batch.data_path.name} reads as {read} row(s) now but gave {batch.manifest.rows} when "
+        f"it was staged; parse it again with `penstock rebuild --restage --select "
+        f"{batch.manifest.object}`",
+        object=batch.manifest.object,
+        batch_id=batch.batch_id,
+        file=str(batch.data_path),
+    )
 
 
 def _version_columns(obj: ObjectSpec) -> list[str]:
@@ -223,29 +249,38 @@ def _create_load_view(
     checked: str,
     load: str,
     accepted: str,
-    *,
-    dedupe: bool,
+    repeated: str | None,
 ) -> None:
-    """The rows to load; the window that picks each key's winner runs only if keys repeat.
+    """The rows to load. Where keys repeat (`repeated` holds them), the window that picks
+    each key's winner runs over those keys' rows only; every other row loads as it is.
 
     The winner is the greatest order_by, at a tie the later record. For SCD2 dated by
     order_by, the window runs per key and order_by value, so every dated version is kept and
     only rows with the same key and date collapse (the later record wins).
     """
-    columns = idents(obj.columns)
-    qualify = ""
+    accepted_rows = (
+        f"SELECT {idents(obj.columns)}, rowid + 1 AS {ORDINAL} FROM {checked} WHERE {accepted}"
+    )
     versions = _version_columns(obj)
-    if versions and dedupe:
-        by_value = obj.order_by and obj.order_by not in versions
-        order = f"{ident(obj.order_by)} DESC NULLS LAST, " if by_value and obj.order_by else ""
-        qualify = (
-            f"QUALIFY row_number() OVER (PARTITION BY {idents(versions)} "
-            f"ORDER BY {order}{ORDINAL} DESC) = 1"
-        )
-    # a view: an initial load or an append reads it once, straight into the target table
+    if not versions or repeated is None:
+        # a view: an initial load or an append reads it once, straight into the target table
+        conn.execute(f"CREATE TEMP VIEW {load} AS {accepted_rows}")
+        return
+    by_value = obj.order_by and obj.order_by not in versions
+    order = f"a.{ident(obj.order_by)} DESC NULLS LAST, " if by_value and obj.order_by else ""
+    same = " AND ".join(f"a.{ident(v)} IS NOT DISTINCT FROM r.{ident(v)}" for v in versions)
     conn.execute(
-        f"CREATE TEMP VIEW {load} AS SELECT {columns}, {ORDINAL} FROM {checked} "
-        f"WHERE {accepted} {qualify}"
+        f"""
+        CREATE TEMP VIEW {load} AS
+        WITH a AS ({accepted_rows})
+        SELECT * FROM (SELECT * FROM a ANTI JOIN {repeated} r ON {same})
+        UNION ALL
+        SELECT * FROM (
+            SELECT * FROM a SEMI JOIN {repeated} r ON {same}
+            QUALIFY row_number() OVER (PARTITION BY {idents(versions, "a.")}
+                                       ORDER BY {order}a.{ORDINAL} DESC) = 1
+        )
+        """
     )
 
 
@@ -276,7 +311,7 @@ def _create_quarantine_table(
     recorded = f"{FAILED_COLUMN} OR {held_back}" if obj.on_invalid == "warn" else held_back
     failing = (
         f"SELECT {raw}, {reasons}::VARCHAR[] AS _reasons, NOT ({held_back}) AS _loaded, "
-        f"{ORDINAL} FROM {checked} WHERE {recorded}"
+        f"rowid + 1 AS {ORDINAL} FROM {checked} WHERE {recorded}"
     )
     conn.execute(
         f"""

@@ -11,16 +11,19 @@ A compressed file is first decompressed once into the staging directory (a strea
 not decompress fails the file, unreadable); every pass then reads that plain copy (DuckDB in
 parallel, where it reads gzip on one thread).
 
-The fast path is DuckDB's reader straight to Parquet. While it reads, a second thread reads the
-bytes (csv_text.scan_bytes): NUL characters, comments DuckDB would drop with their record, line
+The fast path reads the file once with DuckDB's reader, every value as text, and keeps the
+file's (plain) bytes as the batch's data, `data.csv`: the manifest records the read settings
+(lake/csv_read.py) and validation reads the bytes again with them, which costs a fraction of
+re-encoding the rows as Parquet. While DuckDB reads, a second thread reads the bytes
+(csv_text.scan_bytes): NUL characters, comments DuckDB would drop with their record, line
 breaks counted. A record with a wrong number of
 fields is kept in the rejects file with its record number and raw text. Anything else sends the
-file to the record-by-record pass of csv_recover.py, which quarantines each bad record and loads
-the others: what DuckDB reports besides field counts (an unbalanced quote, which in DuckDB
-swallows the rest of the file; a bare CR or mixed line breaks, which fail it whole; an invalid
-byte), what the scan found, and a record spanning more than `max_line_span` lines (a stray
-quote that a later one closed: looked for only when the file's lines outnumber its records by
-that much).
+file to the record-by-record pass of csv_recover.py, which quarantines each bad record and
+stages the others as Parquet: what DuckDB reports besides field counts (an unbalanced quote,
+which in DuckDB swallows the rest of the file; a bare CR or mixed line breaks, which fail it
+whole; an invalid byte), what the scan found, and a record spanning more than `max_line_span`
+lines (a stray quote that a later one closed: looked for only when the file's lines outnumber
+its records by that much).
 
 Record numbers count records only: the header, skipped lines, comment lines and blank lines are
 not records; a value spanning lines is one record. DuckDB numbers a rejected line by its own line
@@ -34,7 +37,10 @@ from __future__ import annotations
 
 import codecs
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -45,8 +51,10 @@ import pyarrow.compute as pc
 from penstock.catalog import CsvOptions, ObjectSpec
 from penstock.errors import first_line
 from penstock.lake import atomic_target
-from penstock.lake.manifest import PARQUET
-from penstock.sources.csv_layout import Layout, read_layout, read_options
+from penstock.lake.atomic import fsync_file
+from penstock.lake.csv_read import CsvRead
+from penstock.lake.manifest import CSV_DATA_NAME, DATA_NAME, PARQUET, REJECTS_NAME
+from penstock.sources.csv_layout import Layout, csv_read, read_layout, read_options
 from penstock.sources.csv_recover import stage_recovered
 from penstock.sources.csv_text import ByteScan, decompress, scan_bytes
 from penstock.sources.lines import BLOCK_BYTES, compression_of
@@ -60,24 +68,35 @@ _NUMBERED_LINES = "_numbered_lines.parquet"
 _FIELD_COUNT_ERRORS = frozenset({"MISSING COLUMNS", "TOO MANY COLUMNS"})
 
 
+@dataclass(frozen=True)
+class CsvStaged:
+    """What staging a CSV file wrote into the staging directory: `rows` data rows and
+    `malformed` records in the rejects file. With `read` set the data is the file's plain
+    bytes as `data.csv` (CSV_DATA_NAME), read with those settings; with None it is Parquet
+    (`data.parquet`: a file read record by record, or one with no header)."""
+
+    rows: int
+    malformed: int
+    warnings: list[str]
+    read: CsvRead | None
+
+
 def stage_csv(
     conn: duckdb.DuckDBPyConnection,
     obj: ObjectSpec,
     path: Path,
     display_name: str,
-    data_path: Path,
-    rejects_path: Path,
-) -> tuple[int, int, list[str]]:
-    """Stage `path` (shown as `display_name`): (rows, records in the rejects file (malformed
-    or encoding), warnings)."""
+    staging: Path,
+) -> CsvStaged:
+    """Stage `path` (a private copy inside `staging`, shown as `display_name`)."""
     csv = obj.csv or CsvOptions()
-    plain = data_path.with_name(_PLAIN)
+    plain = staging / _PLAIN
     try:
         if compression_of(path) is not None:
             # decompressed once: DuckDB then reads in parallel, and every pass reads it again
             decompress(path, plain, display_name, obj.name)
             path = plain
-        return _stage(conn, obj, csv, path, display_name, data_path, rejects_path)
+        return _stage(conn, obj, csv, path, display_name, staging)
     finally:
         plain.unlink(missing_ok=True)
 
@@ -88,25 +107,28 @@ def _stage(
     csv: CsvOptions,
     path: Path,
     display_name: str,
-    data_path: Path,
-    rejects_path: Path,
-) -> tuple[int, int, list[str]]:
+    staging: Path,
+) -> CsvStaged:
+    data_path, rejects_path = staging / DATA_NAME, staging / REJECTS_NAME
     layout = read_layout(path, obj, csv, display_name)
     if layout is None:
         _stage_no_columns(conn, obj, data_path)
-        return 0, 0, [f"{display_name}: no header (only blank, comment or skipped lines)"]
-    warnings: list[str] = []
+        return CsvStaged(
+            0, 0, [f"{display_name}: no header (only blank, comment or skipped lines)"], None
+        )
+    fast = _fast_path(conn, obj, csv, layout, path, display_name, rejects_path)
+    if isinstance(fast, CsvStaged):
+        # the bytes read are the batch's data: kept as they are, made durable
+        kept = staging / CSV_DATA_NAME
+        path.rename(kept)
+        fsync_file(kept)
+        return fast
+    rejects_path.unlink(missing_ok=True)
     with atomic_target(data_path) as tmp:
-        fast = _fast_path(conn, obj, csv, layout, path, display_name, tmp, rejects_path)
-        if isinstance(fast, str):
-            tmp.unlink(missing_ok=True)
-            rows, malformed = stage_recovered(
-                conn, obj, csv, layout, path, display_name, tmp, rejects_path
-            )
-            warnings.append(f"{display_name}: read record by record, as {fast}")
-        else:
-            rows, malformed, warnings = fast
-    return rows, malformed, warnings
+        rows, malformed = stage_recovered(
+            conn, obj, csv, layout, path, display_name, tmp, rejects_path
+        )
+    return CsvStaged(rows, malformed, [f"{display_name}: read record by record, as {fast}"], None)
 
 
 def _fast_path(
@@ -116,47 +138,50 @@ def _fast_path(
     layout: Layout,
     path: Path,
     display_name: str,
-    target: Path,
     rejects_path: Path,
-) -> tuple[int, int, list[str]] | str:
-    """DuckDB's reader straight to `target`: (rows, malformed, warnings), or why the file must
-    be read record by record instead."""
+) -> CsvStaged | str:
+    """DuckDB's reader over the whole file, with the byte scan beside it: the rows and the
+    malformed records (written to `rejects_path`), or why the file must be read record by
+    record instead."""
     if layout.duck_skip is None:
         return layout.why_not_duckdb
-    suffix = uuid.uuid4().hex[:12]
-    rejects_table, rejects_scan = f"_rejects_{suffix}", f"_rejects_scan_{suffix}"
-    options = read_options(csv, layout.names, skip=layout.duck_skip, new_line=layout.new_line)
-    options += [
-        f"rejects_table = {literal(rejects_table)}",
-        f"rejects_scan = {literal(rejects_scan)}",
-    ]
-    read = f"read_csv({literal(str(path))}, {', '.join(options)})"
-    with ThreadPoolExecutor(1) as pool:
+    read = csv_read(csv, layout.names, skip=layout.duck_skip, new_line=layout.new_line)
+    with ThreadPoolExecutor(1) as pool, _rejects_tables(conn) as (rejects_table, rejects_scan):
         # the scan reads the file while DuckDB does (a second core hides it)
         scanning = pool.submit(scan_bytes, path, csv, layout.new_line)
-        try:
-            outcome = _duckdb_read(conn, layout, path, display_name, read, target, rejects_table)
-            scan = scanning.result()
-            if scan.trouble is not None:
-                return f"it holds {scan.trouble}"
-            if isinstance(outcome, str):
-                return outcome
-            too_long = _too_long(conn, csv, layout, scan, outcome, target, rejects_table)
-            if too_long is not None:
-                return too_long
-            if outcome[1]:
-                numbers = _line_numbers(conn, layout, scan, outcome, rejects_table)
-                if numbers is None:
-                    numbers = _reject_record_numbers(
-                        conn, obj, csv, layout, path, rejects_table, target
-                    )
-                if numbers is None:
-                    return "the record numbers of its malformed records could not be confirmed"
-                _write_rejects(conn, rejects_table, rejects_path, numbers)
+        sql = read.sql(str(path), rejects_table=rejects_table, rejects_scan=rejects_scan)
+        outcome = _duckdb_read(conn, layout, path, display_name, sql, rejects_table)
+        scan = scanning.result()
+        if scan.trouble is not None:
+            return f"it holds {scan.trouble}"
+        if isinstance(outcome, str):
             return outcome
-        finally:
-            conn.execute(f"DROP TABLE IF EXISTS {rejects_table}")
-            conn.execute(f"DROP TABLE IF EXISTS {rejects_scan}")
+        too_long = _too_long(conn, csv, layout, scan, outcome, read, path, rejects_table)
+        if too_long is not None:
+            return too_long
+        rows, malformed = outcome
+        if malformed:
+            numbers = _line_numbers(conn, layout, scan, outcome, rejects_table)
+            if numbers is None:
+                numbers = _reject_record_numbers(
+                    conn, obj, csv, layout, path, rejects_table, rejects_path
+                )
+            if numbers is None:
+                return "the record numbers of its malformed records could not be confirmed"
+            _write_rejects(conn, rejects_table, rejects_path, numbers)
+        return CsvStaged(rows, malformed, [], read)
+
+
+@contextmanager
+def _rejects_tables(conn: duckdb.DuckDBPyConnection) -> Iterator[tuple[str, str]]:
+    """Names for the temp tables a DuckDB read stores its rejects in, dropped afterwards."""
+    suffix = uuid.uuid4().hex[:12]
+    tables = (f"_rejects_{suffix}", f"_rejects_scan_{suffix}")
+    try:
+        yield tables
+    finally:
+        for table in tables:
+            conn.execute(f"DROP TABLE IF EXISTS {table}")
 
 
 def _too_long(
@@ -164,14 +189,16 @@ def _too_long(
     csv: CsvOptions,
     layout: Layout,
     scan: ByteScan,
-    outcome: tuple[int, int, list[str]],
-    target: Path,
+    outcome: tuple[int, int],
+    read: CsvRead,
+    path: Path,
     rejects_table: str,
 ) -> str | None:
     """Does a record DuckDB read span more than `max_line_span` lines? (A stray quote that a
     later one closes makes DuckDB read the lines between as one value.) A file whose lines
     outnumber its records by less than the bound cannot hold one: only a file with more blank,
-    comment or continuation lines than that has its values' line breaks counted."""
+    comment or continuation lines than that has its values' line breaks counted (one more
+    read of the file)."""
     span = csv.max_line_span
     lines = scan.data_lines(layout.data_line, layout.new_line)
     if lines is not None and lines - outcome[0] - outcome[1] < span:
@@ -181,11 +208,13 @@ def _too_long(
         f"coalesce(length({ident(name)}) - length(replace({ident(name)}, {char}, '')), 0)"
         for name in layout.names
     ]
-    row = conn.execute(
-        f"SELECT greatest((SELECT max({' + '.join(breaks)}) FROM read_parquet("
-        f"{literal(str(target))})), (SELECT max(length(csv_line) - length(replace(csv_line, "
-        f"{char}, ''))) FROM {rejects_table}))"
-    ).fetchone()
+    with _rejects_tables(conn) as (again, again_scan):
+        data = read.sql(str(path), rejects_table=again, rejects_scan=again_scan)
+        row = conn.execute(
+            f"SELECT greatest((SELECT max({' + '.join(breaks)}) FROM {data}), "
+            f"(SELECT max(length(csv_line) - length(replace(csv_line, {char}, ''))) "
+            f"FROM {rejects_table}))"
+        ).fetchone()
     if row is None or row[0] is None or int(row[0]) < span:
         return None
     return f"a quoted value spans more than {span} lines (max_line_span)"
@@ -197,15 +226,16 @@ def _duckdb_read(
     path: Path,
     display_name: str,
     read: str,
-    target: Path,
     rejects_table: str,
-) -> tuple[int, int, list[str]] | str:
-    """Copy `read` to `target`: (rows, malformed records, no warnings yet), or why DuckDB's
-    outcome cannot stand."""
+) -> tuple[int, int] | str:
+    """Read `read` whole: (rows, malformed records), or why DuckDB's outcome cannot stand.
+    Every column is counted, so that every value is read (and checked as text in the
+    encoding) as validation will read it; `count(*)` alone would skip them."""
+    counts = ", ".join(f"count({ident(name)})" for name in layout.names)
     try:
-        conn.execute(f"COPY (SELECT * FROM {read}) TO {literal(str(target))} ({PARQUET})")
-        found = conn.execute(f"SELECT DISTINCT error_type FROM {rejects_table}").fetchall()
-        kinds = {str(kind) for (kind,) in found}
+        # fetchall: DuckDB stores the rejects when the result is finished, not at fetchone
+        (row,) = conn.execute(f"SELECT count(*), {counts} FROM {read}").fetchall()
+        kinds = _reject_kinds(conn, rejects_table)
     except duckdb.Error as exc:
         return "DuckDB's reader refused it: " + first_line(exc).replace(str(path), display_name)
     problem = _problem(conn, rejects_table, kinds)
@@ -214,7 +244,17 @@ def _duckdb_read(
     if problem is not None:
         return problem
     malformed = _count_rejected(conn, rejects_table) if kinds else 0
-    return parquet_rows(conn, target), malformed, []
+    return int(row[0]), malformed
+
+
+def _reject_kinds(conn: duckdb.DuckDBPyConnection, rejects_table: str) -> set[str]:
+    """The kinds of error DuckDB stored while reading. A read that rejected nothing may not
+    create the table at all (an aggregate over read_csv does not)."""
+    try:
+        found = conn.execute(f"SELECT DISTINCT error_type FROM {rejects_table}").fetchall()
+    except duckdb.CatalogException:
+        return set()
+    return {str(kind) for (kind,) in found}
 
 
 def _problem(conn: duckdb.DuckDBPyConnection, rejects_table: str, kinds: set[str]) -> str | None:
@@ -249,7 +289,7 @@ def _line_numbers(
     conn: duckdb.DuckDBPyConnection,
     layout: Layout,
     scan: ByteScan,
-    outcome: tuple[int, int, list[str]],
+    outcome: tuple[int, int],
     rejects_table: str,
 ) -> list[int] | None:
     """The record numbers of the rejected lines straight from DuckDB's line numbers, when every
@@ -419,13 +459,6 @@ def _write_rejects(
             )
     finally:
         conn.unregister(view)
-
-
-def parquet_rows(conn: duckdb.DuckDBPyConnection, path: Path) -> int:
-    row = conn.execute(
-        f"SELECT coalesce(sum(num_rows), 0) FROM parquet_file_metadata({literal(str(path))})"
-    ).fetchone()
-    return int(row[0]) if row else 0
 
 
 def parquet_schema(conn: duckdb.DuckDBPyConnection, path: Path) -> dict[str, str]:

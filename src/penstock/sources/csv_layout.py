@@ -24,12 +24,11 @@ from pathlib import Path
 from penstock.catalog import CsvOptions, ObjectSpec
 from penstock.catalog.columns import source_key
 from penstock.errors import SourceError
+from penstock.lake.csv_read import CsvRead
 from penstock.sources.csv_grammar import FieldError, Grammar, Line
 from penstock.sources.csv_text import INVALID_BYTES, TextLines
-from penstock.sql import literal
 
 _HEAD_BLOCK = 64 * 1024
-_NEW_LINE_OPTION = {"\n": "\\n", "\r\n": "\\r\\n", "\r": "\\r"}
 
 
 @dataclass(frozen=True)
@@ -156,6 +155,20 @@ def _trimmed(name: str) -> str:
     return name[start:end]
 
 
+def csv_read(csv: CsvOptions, names: list[str], *, skip: int, new_line: str) -> CsvRead:
+    """The DuckDB read settings for the data of a file with this layout."""
+    return CsvRead(
+        names=tuple(names),
+        skip=skip,
+        new_line=new_line,
+        delimiter=csv.delimiter,
+        quote=csv.quote,
+        escape=csv.escape,
+        encoding=csv.encoding,
+        comment=csv.comment,
+    )
+
+
 def read_options(
     csv: CsvOptions,
     names: list[str],
@@ -166,21 +179,4 @@ def read_options(
 ) -> list[str]:
     """DuckDB read_csv options for the data of a file: the dialect as declared, every column
     text, no guessing; a record with another number of fields goes to the rejects table."""
-    columns = ", ".join(f"{literal(name)}: 'VARCHAR'" for name in names)
-    options = [
-        "auto_detect = false",
-        "header = false",
-        f"columns = {{{columns}}}",
-        "null_padding = false",
-        "store_rejects = true",
-        f"delim = {literal(csv.delimiter)}",
-        f"quote = {literal(csv.quote)}",
-        f"escape = {literal(csv.escape)}",
-        f"encoding = {literal(csv.encoding)}",
-        f"compression = {literal(compression or 'none')}",
-        f"skip = {skip}",
-        f"new_line = {literal(_NEW_LINE_OPTION[new_line])}",
-    ]
-    if csv.comment is not None:
-        options.append(f"comment = {literal(csv.comment)}")
-    return options
+    return csv_read(csv, names, skip=skip, new_line=new_line).options(compression=compression)
