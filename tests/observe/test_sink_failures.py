@@ -40,6 +40,7 @@ objects:
     files: "items/*.csv"
     key: [id]
     load: merge
+    micro_batch: {{files: 1}}  # one batch a transaction: the store breaks between the two
     columns:
       id:  {{type: bigint, required: true}}
       qty: {{type: integer, min: 0}}

@@ -13,6 +13,7 @@ from penstock.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from penstock.catalog.loader import load_project
+    from penstock.catalog.micro_batch import MicroBatch
     from penstock.catalog.models import (
         ColumnSpec,
         CsvOptions,
@@ -32,6 +33,7 @@ _LAZY = {
     "CsvOptions": "penstock.catalog.models",
     "ExpressionCheck": "penstock.catalog.models",
     "FilesSource": "penstock.catalog.models",
+    "MicroBatch": "penstock.catalog.micro_batch",
     "ObjectSpec": "penstock.catalog.models",
     "Project": "penstock.catalog.models",
     "RowCountBounds": "penstock.catalog.models",
@@ -50,6 +52,7 @@ __all__ = [
     "CsvOptions",
     "ExpressionCheck",
     "FilesSource",
+    "MicroBatch",
     "ObjectSpec",
     "Project",
     "RowCountBounds",

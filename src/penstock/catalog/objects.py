@@ -27,6 +27,7 @@ from penstock.catalog.columns import (
 from penstock.catalog.dialect import ValueDialect
 from penstock.catalog.encoding_limit import EncodingErrorLimit
 from penstock.catalog.expressions import expression_problem
+from penstock.catalog.micro_batch import MicroBatch
 
 FileFormat = Literal["csv", "jsonl", "json", "parquet"]
 LoadMode = Literal["append", "merge", "scd2", "replace"]
@@ -202,6 +203,7 @@ class ObjectSpec(Model, ValueDialect):
     description: str | None = None
     owner: str | None = None
     checks: list[Check] = []
+    micro_batch: MicroBatch = MicroBatch()
 
     @property
     def table_name(self) -> str:

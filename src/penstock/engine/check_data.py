@@ -201,7 +201,7 @@ class _SampleCheck:
         report.sample_rows = batch.manifest.rows_in
         contract = self._contract(sample)
         try:
-            validation = validate_batch(self.conn, contract, batch, batch.manifest.extracted_at)
+            validation = validate_batch(self.conn, contract, batch)
         except PenstockError as exc:
             report.add("error", self._blame(contract, batch, exc))
             return
@@ -245,9 +245,7 @@ class _SampleCheck:
 
         def fails(variant: ObjectSpec) -> str | None:
             try:
-                validate_batch(self.conn, variant, batch, batch.manifest.extracted_at).drop(
-                    self.conn
-                )
+                validate_batch(self.conn, variant, batch).drop(self.conn)
             except PenstockError as exc:
                 return first_line(exc.__cause__ or exc)
             return None
@@ -371,7 +369,8 @@ class _SampleCheck:
         """One line per reason staging refused records for (malformed, encoding)."""
         found = self.conn.execute(
             f"SELECT _reason, count(*), arg_min(_row_number, _row_number), "
-            f"arg_min(_error, _row_number) FROM ({rejects_sql(batch)}) GROUP BY ALL ORDER BY 1"
+            f"arg_min(_error, _row_number) FROM ({rejects_sql([batch], [1])}) "
+            f"GROUP BY ALL ORDER BY 1"
         ).fetchall()
         messages = []
         for reason, count, first, error in found:
@@ -460,7 +459,8 @@ class _SampleCheck:
 
     def _encoding_records(self, batch: StagedBatch) -> int:
         row = self.conn.execute(
-            f"SELECT count(*) FROM ({rejects_sql(batch)}) WHERE _reason = {literal(ENCODING)}"
+            f"SELECT count(*) FROM ({rejects_sql([batch], [1])}) "
+            f"WHERE _reason = {literal(ENCODING)}"
         ).fetchone()
         return int(row[0]) if row else 0
 

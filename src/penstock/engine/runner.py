@@ -8,21 +8,20 @@ object (their order matters for merge and SCD2); other objects go on.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from functools import partial
 
 from penstock.catalog import ObjectSpec, Project
-from penstock.engine.failures import describe, skip_command, skip_hint
+from penstock.engine.failures import describe
+from penstock.engine.loading import load_pending
 from penstock.engine.rejections import ObjectRejections
 from penstock.engine.restage import restage_object
 from penstock.engine.results import BatchOutcome, BatchStatus, RunResult, object_outcome
 from penstock.engine.run_notes import RunNotes
-from penstock.errors import TableMismatch, TransientError, first_line
+from penstock.errors import first_line
 from penstock.faults import fault_point
-from penstock.lake import Lake, StagedBatch
-from penstock.lake.atomic import atomic_target
+from penstock.lake import Lake
 from penstock.lake.stage import extraction_order, known_files
 from penstock.observe import (
     OBJECT_STEP,
@@ -34,10 +33,10 @@ from penstock.observe import (
     StepStarted,
     new_id,
 )
-from penstock.quality.validate import BatchValidation, validate_batch
+from penstock.quality.validate import BatchValidation
 from penstock.sources import FilesSourceReader, source_for
 from penstock.sources.base import SourceItem, StageResult
-from penstock.warehouse import DuckDBWarehouse, LoadResult
+from penstock.warehouse import DuckDBWarehouse
 
 
 class Runner(RunNotes):
@@ -262,7 +261,7 @@ class Runner(RunNotes):
             self._note_added_columns(result, obj, [b for b in staged if b.batch_id in loaded])
         # a rebuild killed halfway left batches to load again: they keep their first load time
         replayed = self.warehouse.original_load_times(obj) if pending else {}
-        self._load_pending(result, obj, pending, replayed)
+        load_pending(self, result, obj, pending, replayed)
 
     def _replay_object(self, result: RunResult, obj: ObjectSpec, restage: bool = False) -> None:
         if restage and not restage_object(self, result, obj):
@@ -270,7 +269,7 @@ class Runner(RunNotes):
         loaded_at = self.warehouse.reset_object(obj)
         fault_point("after_reset")
         self._log(result, "info", f"{obj.name}: replaying the stage zone", obj)
-        self._load_pending(result, obj, self.lake.batches(obj.name), loaded_at)
+        load_pending(self, result, obj, self.lake.batches(obj.name), loaded_at)
 
     def _stage_one(
         self,
@@ -345,145 +344,3 @@ class Runner(RunNotes):
         )
         fault_point("after_stage")
         return staging
-
-    def _load_pending(
-        self,
-        result: RunResult,
-        obj: ObjectSpec,
-        batches: list[StagedBatch],
-        loaded_at: Mapping[str, datetime],
-    ) -> None:
-        to_load = sum(1 for b in batches if b.skip is None)
-        self._log(
-            result,
-            "info",
-            f"{obj.name}: {to_load} batch(es) to load"
-            + (f", {len(batches) - to_load} skipped" if to_load < len(batches) else ""),
-            obj,
-            event="load_plan",
-            pending=to_load,
-        )
-        for batch in batches:
-            if batch.skip is not None:
-                skip = batch.skip
-                self._log(
-                    result,
-                    "info",
-                    f"{obj.name}: batch {batch.batch_id} ({batch.manifest.source_file}) is "
-                    f"skipped, not loaded: {skip.reason} "
-                    f"(by {skip.by} at {skip.at:%Y-%m-%d %H:%M})",
-                    obj,
-                    batch_id=batch.batch_id,
-                    event="skipped",
-                )
-                continue
-            outcome = self._load_one(result, obj, batch, loaded_at.get(batch.batch_id))
-            result.outcomes.append(outcome)
-            if outcome.status == "failed":
-                self._log(
-                    result,
-                    "warning",
-                    f"{obj.name}: later batches wait until batch {batch.batch_id} loads or is "
-                    f"skipped ({skip_command(obj.name, batch.batch_id)})",
-                    obj,
-                    batch_id=batch.batch_id,
-                )
-                return
-
-    def _load_one(
-        self,
-        result: RunResult,
-        obj: ObjectSpec,
-        batch: StagedBatch,
-        loaded_at: datetime | None,
-    ) -> BatchOutcome:
-        step_id = self._step_started(result, obj, batch.batch_id, "load")
-        conn = self.warehouse.conn
-        validation: BatchValidation | None = None
-        try:
-            validation = validate_batch(conn, obj, batch, batch.manifest.extracted_at)
-            self._report_validation(result, obj, batch, validation)
-            if validation.rows_recorded:
-                target = self.lake.quarantine_path(obj.name, batch.batch_id)
-                with atomic_target(target) as tmp:
-                    self.warehouse.write_quarantine_file(validation, batch.batch_id, tmp)
-            fault_point("before_load_commit")
-            load = self.warehouse.load_batch(
-                obj,
-                batch,
-                validation,
-                run_id=result.run_id,
-                loaded_at=loaded_at or datetime.now(UTC),
-            )
-        except Exception as exc:
-            message, fields = describe(exc)
-            if not isinstance(exc, TransientError | TableMismatch):
-                message = f"{message}; {skip_hint(obj.name, batch.batch_id)}"
-            self._step_finished(result, step_id, obj, batch.batch_id, "load", "failed", message)
-            self._log(result, "error", message, obj, **{**fields, "batch_id": batch.batch_id})
-            return BatchOutcome(
-                obj.name,
-                batch.batch_id,
-                batch.manifest.source_file,
-                "load",
-                "failed",
-                rows_in=batch.manifest.rows_in,
-                error=message,
-            )
-        finally:
-            if validation is not None:
-                validation.drop(conn)
-        fault_point("after_load")
-        status = _load_status(validation, load)
-        if load.kept_previous:
-            self._log(
-                result,
-                "warning",
-                f"batch {batch.batch_id} ({batch.manifest.source_file}) has no valid row to "
-                f"load; {obj.table_name} keeps the previous snapshot",
-                obj,
-                batch_id=batch.batch_id,
-            )
-        self._step_finished(
-            result, step_id, obj, batch.batch_id, "load", status, validation=validation
-        )
-        self._log(
-            result,
-            "info",
-            f"loaded {batch.manifest.source_file} into {obj.table_name} ({obj.load}): "
-            f"{load.rows_inserted} inserted, {load.rows_updated} updated, "
-            f"{load.rows_unchanged} unchanged, {load.rows_stale} older than stored",
-            obj,
-            batch_id=batch.batch_id,
-            inserted=load.rows_inserted,
-            updated=load.rows_updated,
-            unchanged=load.rows_unchanged,
-            stale=load.rows_stale,
-        )
-        return BatchOutcome(
-            obj.name,
-            batch.batch_id,
-            batch.manifest.source_file,
-            "load",
-            status,
-            rows_in=validation.rows_in,
-            rows_loaded=validation.rows_loaded,
-            rows_quarantined=validation.rows_quarantined,
-            rows_duplicate=validation.rows_duplicate,
-            rows_invalid=validation.rows_invalid,
-            rows_warned=validation.rows_warned,
-            reason_counts=dict(validation.reason_counts),
-        )
-
-
-def _load_status(validation: BatchValidation, load: LoadResult) -> BatchStatus:
-    if load.skipped:
-        return "skipped"
-    if (
-        validation.rows_invalid
-        or validation.failed_checks
-        or validation.missing_columns
-        or load.kept_previous
-    ):
-        return "warning"
-    return "success"

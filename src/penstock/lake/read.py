@@ -1,14 +1,21 @@
-"""SQL that reads a staged batch back, and maps rows to their record number in the source file.
+"""SQL that reads staged batches back, and maps rows to their record number in the source file.
 
-Staged rows are stored in file order without a row-number column: read into a table, a row's
-ordinal is its rowid + 1, which is free to read. Its record number in the source file is the
+Several batches of one object are read together (a micro-batch, or chunk): each gets its place
+in the chunk, `SEQ` (1..n), and its extraction time, `NOW`. Batches staged alike (CSV bytes
+read with the same settings, or Parquet with the same schema) are one read over their files.
+
+Staged rows are stored in file order without a row-number column: read into a table, a batch's
+rows stay together and in file order, so a row's ordinal in its batch is its rowid less the
+batch's first rowid, plus 1, which is free to read. Its record number in the source file is the
 ordinal shifted past the malformed records (kept apart in the rejects file) that stood before
 it. Reject j (1-based, at record q_j) has g_j = q_j - j good rows before it, so good row k
-sits at record k + #{j : g_j < k}. That mapping is one ASOF join, applied only to the rows
-that need a record number (the quarantined ones), never to the whole batch.
+sits at record k + #{j : g_j < k}. That mapping is one ASOF join per batch, applied only to the
+rows that need a record number (the quarantined ones), never to the whole chunk.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from penstock.errors import ContractViolation
 from penstock.lake.stage import StagedBatch
@@ -18,8 +25,12 @@ from penstock.sql import literal
 # this prefix; a source column may not, so a source column can be named anything else.
 RESERVED_PREFIX = "__penstock_"
 ORDINAL = f"{RESERVED_PREFIX}ordinal"
+SEQ = f"{RESERVED_PREFIX}seq"  # a batch's place in its chunk, 1..n
+NOW = f"{RESERVED_PREFIX}now"  # a batch's extraction time (TIMESTAMPTZ)
 MALFORMED = "malformed"  # a record the parser could not split (the rejects' default reason)
 ENCODING = "encoding"  # a record holding bytes that are not valid in the file's encoding
+# what DuckDB's multi-file readers add: the file's index in the list read
+_FILE_INDEX = "file_index"
 
 
 def check_source_columns(batch: StagedBatch) -> None:
@@ -37,50 +48,103 @@ def check_source_columns(batch: StagedBatch) -> None:
             )
 
 
-def staged_rows_sql(batch: StagedBatch, rejects_table: str) -> str:
-    """A SELECT yielding the raw staged columns, rows in file order (a table created from it
-    numbers them: `ORDINAL` is its rowid + 1). A CSV batch kept as delivered is read with the
-    settings it was staged with; the records it rejects land in `rejects_table` (and
-    `<rejects_table>_scan`), temp tables for the caller to drop, as at staging."""
-    path = str(batch.data_path)
-    read = batch.manifest.csv_read
+def read_units(batches: Sequence[StagedBatch]) -> list[list[int]]:
+    """The batches (their indexes, in order) that one read can take together: CSV bytes read
+    with the same settings, or Parquet files of the same schema. A batch whose source has a
+    column named like the readers' file index is read alone (the column would hide it)."""
+    units: dict[object, list[int]] = {}
+    alone: list[list[int]] = []
+    for index, batch in enumerate(batches):
+        manifest = batch.manifest
+        if any(c.lower() == _FILE_INDEX for c in manifest.schema):
+            alone.append([index])
+            continue
+        key: object = (
+            ("csv", manifest.csv_read)
+            if manifest.csv_read is not None
+            else ("parquet", tuple(manifest.schema.items()))
+        )
+        units.setdefault(key, []).append(index)
+    return sorted([*units.values(), *alone], key=lambda unit: unit[0])
+
+
+def _per_file(values: Sequence[str]) -> str:
+    """The value of the file being read, from the reader's file index."""
+    if len(values) == 1:
+        return values[0]
+    return f"list_extract([{', '.join(values)}], {_FILE_INDEX} + 1)"
+
+
+def _instant(batch: StagedBatch) -> str:
+    return f"TIMESTAMPTZ {literal(batch.manifest.extracted_at.isoformat(sep=' '))}"
+
+
+def staged_rows_sql(batches: Sequence[StagedBatch], seqs: Sequence[int], rejects_table: str) -> str:
+    """A SELECT of the raw staged columns of `batches` (one read unit, see `read_units`) plus
+    `SEQ` (from `seqs`) and `NOW`, the batches in the order given and each batch's rows in
+    file order. CSV bytes are read with the settings they were staged with; the records they
+    reject land in `rejects_table` (and `<rejects_table>_scan`), temp tables for the caller to
+    drop, as at staging."""
+    paths = [literal(str(b.data_path)) for b in batches]
+    files = paths[0] if len(paths) == 1 else f"[{', '.join(paths)}]"
+    read = batches[0].manifest.csv_read
     if read is not None:
         options = {"rejects_table": rejects_table, "rejects_scan": f"{rejects_table}_scan"}
-        return f"SELECT * FROM {read.sql(path, **options)}"
-    return f"SELECT * FROM read_parquet({literal(path)})"
+        source = f"read_csv({files}, {', '.join(read.options(**options))})"
+    else:
+        source = f"read_parquet({files})"
+    seq = _per_file([str(s) for s in seqs])
+    now = _per_file([_instant(b) for b in batches])
+    return f"SELECT *, {seq} AS {SEQ}, {now} AS {NOW} FROM {source}"
 
 
-def with_record_numbers_sql(batch: StagedBatch, relation: str) -> str:
-    """`relation` (which has `ORDINAL`) plus `_row_number`, the record number in the file."""
-    if batch.manifest.rows_malformed == 0:
+def rejects_sql(batches: Sequence[StagedBatch], seqs: Sequence[int]) -> str:
+    """A SELECT of the records staging could not read as rows, of every batch: `SEQ`,
+    `_row_number`, `_raw_line`, `_error`, `_reason` (`malformed` or `encoding`; a rejects
+    file written before the column existed holds malformed records only)."""
+    held = [(b, s) for b, s in zip(batches, seqs, strict=True) if b.manifest.rows_malformed]
+    if not held:
+        return (
+            f"SELECT NULL::INTEGER AS {SEQ}, NULL::BIGINT AS _row_number, "
+            "NULL::VARCHAR AS _raw_line, NULL::VARCHAR AS _error, NULL::VARCHAR AS _reason "
+            "WHERE false"
+        )
+    import pyarrow.parquet as pq
+
+    with_reason = ["_reason" in pq.read_schema(b.rejects_path).names for b, _ in held]
+    paths = [literal(str(b.rejects_path)) for b, _ in held]
+    files = paths[0] if len(paths) == 1 else f"[{', '.join(paths)}]"
+    if all(with_reason):
+        source, reason = f"read_parquet({files})", "_reason"
+    elif not any(with_reason):
+        source, reason = f"read_parquet({files})", literal(MALFORMED)
+    else:
+        source = f"read_parquet({files}, union_by_name = true)"
+        reason = f"coalesce(_reason, {literal(MALFORMED)})"
+    seq = _per_file([str(s) for _, s in held])
+    return (
+        f"SELECT {seq}::INTEGER AS {SEQ}, _row_number::BIGINT AS _row_number, _raw_line, "
+        f"_error, {reason}::VARCHAR AS _reason FROM {source}"
+    )
+
+
+def with_record_numbers_sql(
+    batches: Sequence[StagedBatch], seqs: Sequence[int], relation: str
+) -> str:
+    """`relation` (which has `SEQ` and `ORDINAL`) plus `_row_number`, the record number in
+    its batch's file."""
+    if not any(b.manifest.rows_malformed for b in batches):
         return f"SELECT *, {ORDINAL} AS _row_number FROM ({relation}) rel"
     return f"""
         SELECT rel.*, rel.{ORDINAL} + coalesce(r.c, 0) AS _row_number
         FROM ({relation}) rel
         ASOF LEFT JOIN (
-            SELECT g, max(c) AS c FROM (
-                SELECT _row_number - row_number() OVER (ORDER BY _row_number) AS g,
-                       row_number() OVER (ORDER BY _row_number) AS c
-                FROM ({rejects_sql(batch)})
-            ) GROUP BY g
-        ) r ON rel.{ORDINAL} > r.g
+            SELECT {SEQ}, g, max(c) AS c FROM (
+                SELECT {SEQ},
+                       _row_number - row_number() OVER (PARTITION BY {SEQ} ORDER BY _row_number)
+                           AS g,
+                       row_number() OVER (PARTITION BY {SEQ} ORDER BY _row_number) AS c
+                FROM ({rejects_sql(batches, seqs)})
+            ) GROUP BY {SEQ}, g
+        ) r ON rel.{SEQ} = r.{SEQ} AND rel.{ORDINAL} > r.g
     """
-
-
-def rejects_sql(batch: StagedBatch) -> str:
-    """A SELECT of the records staging could not read as rows: `_row_number`, `_raw_line`,
-    `_error`, `_reason` (`malformed` or `encoding`; a rejects file written before the column
-    existed holds malformed records only)."""
-    if batch.manifest.rows_malformed == 0:
-        return (
-            "SELECT NULL::BIGINT AS _row_number, NULL::VARCHAR AS _raw_line, "
-            "NULL::VARCHAR AS _error, NULL::VARCHAR AS _reason WHERE false"
-        )
-    import pyarrow.parquet as pq
-
-    path = batch.rejects_path
-    reason = "_reason" if "_reason" in pq.read_schema(path).names else f"{literal(MALFORMED)}"
-    return (
-        f"SELECT _row_number::BIGINT AS _row_number, _raw_line, _error, "
-        f"{reason}::VARCHAR AS _reason FROM read_parquet({literal(str(path))})"
-    )

@@ -17,9 +17,15 @@ from datetime import UTC, date, datetime
 from penstock.catalog import ColumnSpec
 from penstock.sql import literal
 
+Now = datetime | str
+"""The batch's extraction time: a datetime, or SQL yielding it as a TIMESTAMPTZ (a column,
+when one statement validates the rows of several batches)."""
 
-def _instant(value: datetime) -> str:
-    """A TIMESTAMPTZ literal; a naive datetime is taken as UTC."""
+
+def _instant(value: Now) -> str:
+    """A TIMESTAMPTZ literal (a naive datetime is taken as UTC), or the SQL given."""
+    if isinstance(value, str):
+        return value
     aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
     return f"TIMESTAMPTZ '{aware.astimezone(UTC).isoformat(sep=' ')}'"
 
@@ -29,7 +35,7 @@ def _in_zone(instant_sql: str, zone: str | None) -> str:
     return f"timezone({literal(zone or 'UTC')}, {instant_sql})"
 
 
-def value_literal(spec: ColumnSpec, value: object, now: datetime) -> str:
+def value_literal(spec: ColumnSpec, value: object, now: Now) -> str:
     """`value` (a bound or an allowed value as the catalog holds it) as SQL in the column's
     type; `now` is the batch's extraction time."""
     column_type = spec.column_type

@@ -18,15 +18,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
 from penstock.catalog import ColumnSpec, ExpressionCheck, ObjectSpec
 from penstock.catalog.columns import source_key
 from penstock.catalog.dialect import ColumnDialect, column_dialect
 from penstock.errors import ContractViolation
 from penstock.lake.read import RESERVED_PREFIX
-from penstock.quality.bounds import value_literal
-from penstock.quality.casts import missing_sql, strict_cast_sql
+from penstock.quality.bounds import Now, value_literal
+from penstock.quality.casts import missing_sql, raw_text_sql, strict_cast_sql
 from penstock.sql import ident, literal
 
 # internal names carry the reserved prefix: a source column cannot collide with them
@@ -76,10 +75,13 @@ def bind_columns(obj: ObjectSpec, stage_schema: Mapping[str, str]) -> list[Colum
         if stage_column is None and candidates:
             stage_column = candidates[0]
         stage_type = stage_schema[stage_column] if stage_column else "VARCHAR"
-        bindings.append(
-            ColumnBinding(name, spec, f"{RESERVED_PREFIX}raw_{index}", stage_column, stage_type)
-        )
+        bindings.append(ColumnBinding(name, spec, raw_alias(index), stage_column, stage_type))
     return bindings
+
+
+def raw_alias(index: int) -> str:
+    """The name the raw value of the contract's `index`-th column goes by in validation."""
+    return f"{RESERVED_PREFIX}raw_{index}"
 
 
 def unbound_columns(
@@ -103,7 +105,7 @@ class Rule:
     reason: str
 
 
-def column_rules(obj: ObjectSpec, binding: ColumnBinding, now: datetime) -> list[Rule]:
+def column_rules(obj: ObjectSpec, binding: ColumnBinding, now: Now) -> list[Rule]:
     """The rules of one column, in the documented order."""
     spec, name = binding.spec, binding.name
     col = ident(name)
@@ -164,20 +166,28 @@ def compile_validation(
     obj: ObjectSpec,
     bindings: Sequence[ColumnBinding],
     stage_sql: str,
-    now: datetime,
+    now: Now,
     *,
-    keep_all_raw: bool = False,
+    keep_all_raw: str = "false",
+    passthrough: Sequence[str] = (),
 ) -> str:
     """One SELECT over the staged rows: typed values, failed flag, reasons, and the raw values
-    of failing rows. It keeps the rows in file order (projections only), so a table created
-    from it numbers them in file order: a row's ordinal is its `rowid` + 1."""
+    (as text) of failing rows, or of every row where `keep_all_raw` (SQL) holds. It keeps the
+    rows in file order (projections only), so a table created from it numbers them in file
+    order. `passthrough` names columns of `stage_sql` carried through as they are. `now` is
+    the extraction time, or the name of a column of `stage_sql` holding it (TIMESTAMPTZ)."""
+    carried = "".join(f"{ident(c)}, " for c in passthrough)
+    # `now` may be a column of the stage rows (a chunk's batches each have their own): it is
+    # carried to where the rules are evaluated, not into the output
+    inner = carried + (f"{ident(now)}, " if isinstance(now, str) else "")
+    rule_now: Now = ident(now) if isinstance(now, str) else now
     raw_cols = ", ".join(
         f"{ident(b.stage_column) if b.stage_column else 'NULL::VARCHAR'} AS {ident(b.raw_alias)}"
         for b in bindings
     )
     raw_names = ", ".join(ident(b.raw_alias) for b in bindings)
     typed_cols = ", ".join(f"{typed_expr(obj, b)} AS {ident(b.name)}" for b in bindings)
-    rules = [r for b in bindings for r in column_rules(obj, b, now)]
+    rules = [r for b in bindings for r in column_rules(obj, b, rule_now)]
     rules += check_rules(expression_checks(obj))
     # `_failed` is one cheap boolean per row; the list of reasons is built only for the rows
     # that failed (CASE evaluates its THEN branch for the matching rows alone).
@@ -189,19 +199,21 @@ def compile_validation(
     )
     # raw text is kept only where a row failed: the quarantine needs it, loaded rows do not
     # (unless a batch-level check already failed: then every row goes to quarantine)
-    keep = "true" if keep_all_raw else FAILED_COLUMN
+    keep = f"{FAILED_COLUMN} OR ({keep_all_raw})"
     raw_if_failed = ", ".join(
-        f"CASE WHEN {keep} THEN {ident(b.raw_alias)} END AS {ident(b.raw_alias)}" for b in bindings
+        f"CASE WHEN {keep} THEN {raw_text_sql(ident(b.raw_alias), b.stage_type)} END "
+        f"AS {ident(b.raw_alias)}"
+        for b in bindings
     )
     typed_names = ", ".join(ident(b.name) for b in bindings)
     return f"""
-        SELECT {typed_names}, {FAILED_COLUMN}, {reasons} AS {REASONS_COLUMN},
+        SELECT {carried}{typed_names}, {FAILED_COLUMN}, {reasons} AS {REASONS_COLUMN},
                {raw_if_failed}
         FROM (
             SELECT *, {failed} AS {FAILED_COLUMN}
             FROM (
-                SELECT {raw_names}, {typed_cols}
-                FROM (SELECT {raw_cols} FROM ({stage_sql}) s0) s1
+                SELECT {inner}{raw_names}, {typed_cols}
+                FROM (SELECT {inner}{raw_cols} FROM ({stage_sql}) s0) s1
             ) s2
         ) s3
     """

@@ -1,7 +1,11 @@
-"""Run an object's contract over one staged batch; decide what loads and what is quarantined.
+"""Run an object's contract over staged batches; decide what loads and what is quarantined.
 
-Everything is set-based SQL in DuckDB: one pass computes typed values and reasons, the batch
-checks read its counts, and one window picks the winner of each duplicate key.
+Batches are validated together as a chunk (a micro-batch: one batch, or many small ones):
+everything is set-based SQL in DuckDB. One pass per read of the staged data computes typed
+values and reasons into one checked table, where each row carries its batch's place in the
+chunk (`SEQ`); the batch checks read each batch's counts; one window per repeated key picks
+its winner within its batch. Every number is kept per batch: a batch validated in a chunk
+gives exactly what it gives validated alone.
 """
 
 from __future__ import annotations
@@ -9,7 +13,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 
 import duckdb
 
@@ -19,50 +22,64 @@ from penstock.lake import StagedBatch
 from penstock.lake.read import (
     ENCODING,
     MALFORMED,
+    NOW,
     ORDINAL,
+    RESERVED_PREFIX,
+    SEQ,
     check_source_columns,
+    read_units,
     rejects_sql,
     staged_rows_sql,
     with_record_numbers_sql,
 )
-from penstock.quality.casts import raw_text_sql
 from penstock.quality.compile import (
     FAILED_COLUMN,
     REASONS_COLUMN,
-    ColumnBinding,
     bind_columns,
     compile_validation,
+    raw_alias,
     unbound_columns,
 )
 from penstock.sql import ident, idents, literal
 
-__all__ = ["ENCODING", "MALFORMED", "BatchValidation", "row_count_problem", "validate_batch"]
+__all__ = [
+    "ENCODING",
+    "MALFORMED",
+    "BatchValidation",
+    "ChunkValidation",
+    "row_count_problem",
+    "validate_batch",
+    "validate_chunk",
+]
+
+ROW_COUNT = "check:row_count"
+_ROWID = f"{RESERVED_PREFIX}rowid"
 
 
 @dataclass
 class BatchValidation:
     """The outcome of validating one batch, and the numbers.
 
-    `load_table` is a temp view of the validated, deduplicated rows to load; it reads the
-    batch's checked rows, which stay until `drop`. `quarantine_table` is a temp table of the
-    rows to record in quarantine: those held back (`_loaded` false, `rows_quarantined`) and,
-    under on_invalid warn, those that broke the contract but load anyway (`_loaded` true,
-    `rows_warned`). `rows_warned` is not part of the accounting: such a row is counted in
+    `load_table` is a temp view of the validated, deduplicated rows to load; `quarantine_table`
+    a temp table of the rows to record in quarantine: those held back (`_loaded` false,
+    `rows_quarantined`) and, under on_invalid warn, those that broke the contract but load
+    anyway (`_loaded` true, `rows_warned`). Both are the chunk's (its rows have `SEQ`): they
+    stay until `drop`. `rows_warned` is not part of the accounting: such a row is counted in
     `rows_loaded`, or in `rows_duplicate` if a later row of its key supersedes it.
     """
 
     load_table: str
     quarantine_table: str
     rows_in: int
-    rows_loaded: int
-    rows_quarantined: int
-    rows_duplicate: int
-    rows_invalid: int
-    rows_warned: int
-    reason_counts: dict[str, int]
-    failed_checks: list[str]
-    missing_columns: list[str]
-    extra_columns: list[str]
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    rows_duplicate: int = 0
+    rows_invalid: int = 0
+    rows_warned: int = 0
+    reason_counts: dict[str, int] = field(default_factory=dict)
+    failed_checks: list[str] = field(default_factory=list)
+    missing_columns: list[str] = field(default_factory=list)
+    extra_columns: list[str] = field(default_factory=list)
     temp_tables: list[str] = field(default_factory=list)
 
     @property
@@ -71,13 +88,29 @@ class BatchValidation:
         return self.rows_quarantined + self.rows_warned
 
     def drop(self, conn: duckdb.DuckDBPyConnection) -> None:
-        conn.execute(f"DROP VIEW IF EXISTS {ident(self.load_table)}")
-        for table in self.temp_tables:
-            conn.execute(f"DROP TABLE IF EXISTS {ident(table)}")
+        """Drop the chunk's tables (for a batch validated alone, `validate_batch`)."""
+        _drop(conn, self.load_table, self.temp_tables)
 
 
-def _row_count_failures(obj: ObjectSpec, rows_in: int) -> list[str]:
-    return ["check:row_count"] if row_count_problem(obj, rows_in) else []
+@dataclass
+class ChunkValidation:
+    """The outcome of validating a chunk of batches: one `BatchValidation` per batch (in the
+    chunk's order: batch i has `SEQ` i + 1), and the chunk's tables, until `drop`."""
+
+    batches: list[StagedBatch]
+    results: list[BatchValidation]
+    load_table: str
+    quarantine_table: str
+    temp_tables: list[str]
+
+    def drop(self, conn: duckdb.DuckDBPyConnection) -> None:
+        _drop(conn, self.load_table, self.temp_tables)
+
+
+def _drop(conn: duckdb.DuckDBPyConnection, view: str, tables: Sequence[str]) -> None:
+    conn.execute(f"DROP VIEW IF EXISTS {ident(view)}")
+    for table in tables:
+        conn.execute(f"DROP TABLE IF EXISTS {ident(table)}")
 
 
 def row_count_problem(obj: ObjectSpec, rows_in: int) -> str | None:
@@ -93,130 +126,204 @@ def row_count_problem(obj: ObjectSpec, rows_in: int) -> str | None:
 
 
 def validate_batch(
-    conn: duckdb.DuckDBPyConnection, obj: ObjectSpec, batch: StagedBatch, now: datetime
+    conn: duckdb.DuckDBPyConnection, obj: ObjectSpec, batch: StagedBatch
 ) -> BatchValidation:
-    """Validate `batch`: the rows to load become a temp view, the rows to quarantine a temp
-    table; both live in `conn` until `BatchValidation.drop`."""
-    check_source_columns(batch)
-    suffix = uuid.uuid4().hex[:12]
-    checked, load, quarantine = f"_checked_{suffix}", f"_load_{suffix}", f"_quarantine_{suffix}"
-    repeated, rejects = f"_repeated_{suffix}", f"_read_rejects_{suffix}"
-    schema = batch.manifest.schema
-    bindings = bind_columns(obj, schema)
-    missing = [b.name for b in bindings if b.stage_column is None]
-    extra = unbound_columns(bindings, schema)
-    if batch.manifest.rows == 0:
-        missing = []  # an empty file has no header to miss columns from
-
-    batch_failures = _row_count_failures(obj, batch.manifest.rows_in)
-    quarantine_all = bool(batch_failures) and obj.on_invalid == "quarantine"
-    sql = compile_validation(
-        obj, bindings, staged_rows_sql(batch, rejects), now, keep_all_raw=quarantine_all
-    )
-    result = BatchValidation(
-        load_table=load,
-        quarantine_table=quarantine,
-        rows_in=batch.manifest.rows_in,
-        rows_loaded=0,
-        rows_quarantined=0,
-        rows_duplicate=0,
-        rows_invalid=0,
-        rows_warned=0,
-        reason_counts={},
-        failed_checks=[],
-        missing_columns=missing,
-        extra_columns=extra,
-        temp_tables=[checked, quarantine, repeated, rejects, f"{rejects}_scan"],
-    )
-    try:
-        conn.execute(f"CREATE TEMP TABLE {checked} AS {sql}")
-    except duckdb.Error as exc:
-        result.drop(conn)
-        raise ContractViolation(
-            f"object '{obj.name}': the contract does not compile against batch "
-            f"{batch.batch_id} ({batch.manifest.source_file}): {first_line(exc)}",
-            object=obj.name,
-            batch_id=batch.batch_id,
-        ) from exc
-    _check_rows_read(conn, batch, checked, result)
-
-    counts = conn.execute(
-        f"SELECT r, count(*) FROM (SELECT unnest({REASONS_COLUMN}) AS r FROM {checked}) "
-        f"GROUP BY r ORDER BY r"
-    ).fetchall()
-    reason_counts = {str(r): int(n) for r, n in counts}
-    if batch.manifest.rows_malformed:  # malformed and encoding records, by reason
-        rejected = conn.execute(
-            f"SELECT _reason, count(*) FROM ({rejects_sql(batch)}) GROUP BY ALL"
-        ).fetchall()
-        reason_counts.update({str(r): int(n) for r, n in rejected})
-    result.failed_checks = batch_failures
-    for failure in result.failed_checks:
-        reason_counts[failure] = result.rows_in
-    result.reason_counts = reason_counts
-
-    if obj.on_invalid == "fail" and reason_counts:
-        result.drop(conn)
-        summary = ", ".join(f"{r} ×{n}" for r, n in sorted(reason_counts.items()))
-        raise ContractViolation(
-            f"object '{obj.name}': {summary} in batch {batch.batch_id} "
-            f"({batch.manifest.source_file}): it breaks its contract and on_invalid is fail; "
-            f"nothing was loaded",
-            object=obj.name,
-            batch_id=batch.batch_id,
-            reasons=reason_counts,
-        )
-
-    accepted = _accepted_condition(obj, bool(result.failed_checks))
-    _create_quarantine_table(conn, obj, batch, bindings, checked, quarantine, accepted, result)
-    versions = _version_columns(obj)
-    if versions:  # the keys (versions) that more than one loadable row holds
-        conn.execute(
-            f"CREATE TEMP TABLE {repeated} AS SELECT {idents(versions)}, count(*) - 1 AS _extra "
-            f"FROM {checked} WHERE {accepted} GROUP BY ALL HAVING count(*) > 1"
-        )
-    superseded = f"(SELECT coalesce(sum(_extra), 0) FROM {repeated})" if versions else "0"
-    row = conn.execute(
-        f"SELECT (SELECT count(*) FROM {checked} WHERE {accepted}), {superseded}, "
-        f"(SELECT count(*) FILTER (NOT _loaded) FROM {quarantine}), "
-        f"(SELECT count(*) FILTER (_loaded) FROM {quarantine}), "
-        f"(SELECT count(*) FROM {checked} WHERE {FAILED_COLUMN})"
-    ).fetchone()
-    assert row is not None
-    accepted_rows, result.rows_duplicate, result.rows_quarantined, result.rows_warned, invalid = (
-        int(v) for v in row
-    )
-    result.rows_loaded = accepted_rows - result.rows_duplicate
-    result.rows_invalid = invalid + batch.manifest.rows_malformed
-    if result.failed_checks:
-        # a failed batch check fails every record of the batch (each carries its reason)
-        result.rows_invalid = result.rows_in
-    _create_load_view(
-        conn, obj, checked, load, accepted, repeated if result.rows_duplicate else None
-    )
+    """Validate one batch (a chunk of one); `drop` it when done."""
+    chunk = validate_chunk(conn, obj, [batch])
+    (result,) = chunk.results
+    result.temp_tables = chunk.temp_tables
     return result
 
 
+def validate_chunk(
+    conn: duckdb.DuckDBPyConnection, obj: ObjectSpec, batches: Sequence[StagedBatch]
+) -> ChunkValidation:
+    """Validate `batches` (of `obj`, in load order): the rows to load become a temp view, the
+    rows to quarantine a temp table; both live in `conn` until `ChunkValidation.drop`. A batch
+    that cannot be validated (its columns do not bind, the contract does not compile against
+    it, it reads differently than staged, or it breaks the contract under on_invalid fail)
+    raises, naming the first such batch; nothing of the chunk is kept."""
+    batches = list(batches)
+    suffix = uuid.uuid4().hex[:12]
+    checked, load, quarantine = f"_checked_{suffix}", f"_load_{suffix}", f"_quarantine_{suffix}"
+    repeated, firsts = f"_repeated_{suffix}", f"_firsts_{suffix}"
+    rejects = [f"_read_rejects_{suffix}_{i}" for i in range(len(batches))]
+    temp = [checked, quarantine, repeated, firsts, *rejects, *(f"{r}_scan" for r in rejects)]
+    chunk = ChunkValidation(
+        batches,
+        [BatchValidation(load, quarantine, rows_in=b.manifest.rows_in) for b in batches],
+        load,
+        quarantine,
+        temp,
+    )
+    try:
+        _validate(conn, obj, chunk, checked, repeated, firsts, rejects)
+    except BaseException:
+        chunk.drop(conn)
+        raise
+    return chunk
+
+
+def _validate(
+    conn: duckdb.DuckDBPyConnection,
+    obj: ObjectSpec,
+    chunk: ChunkValidation,
+    checked: str,
+    repeated: str,
+    firsts: str,
+    rejects: Sequence[str],
+) -> None:
+    batches, results = chunk.batches, chunk.results
+    seqs = list(range(1, len(batches) + 1))
+    for batch, result in zip(batches, results, strict=True):
+        check_source_columns(batch)
+        if row_count_problem(obj, batch.manifest.rows_in):
+            result.failed_checks = [ROW_COUNT]
+    failed_seqs = [s for s, r in zip(seqs, results, strict=True) if r.failed_checks]
+    quarantine_all = (
+        _seq_in(failed_seqs) if failed_seqs and obj.on_invalid == "quarantine" else "false"
+    )
+    for n, unit in enumerate(read_units(batches)):
+        unit_batches = [batches[i] for i in unit]
+        schema = unit_batches[0].manifest.schema
+        bindings = bind_columns(obj, schema)
+        for i in unit:
+            results[i].missing_columns = (
+                [b.name for b in bindings if b.stage_column is None]
+                if batches[i].manifest.rows
+                else []  # an empty file has no header to miss columns from
+            )
+            results[i].extra_columns = unbound_columns(bindings, schema)
+        rows = staged_rows_sql(unit_batches, [seqs[i] for i in unit], rejects[n])
+        sql = compile_validation(
+            obj, bindings, rows, NOW, keep_all_raw=quarantine_all, passthrough=[SEQ]
+        )
+        into = f"CREATE TEMP TABLE {checked} AS" if n == 0 else f"INSERT INTO {checked} BY NAME"
+        try:
+            conn.execute(f"{into} {sql}")
+        except duckdb.Error as exc:
+            first = unit_batches[0]
+            raise ContractViolation(
+                f"object '{obj.name}': the contract does not compile against batch "
+                f"{first.batch_id} ({first.manifest.source_file}): {first_line(exc)}",
+                object=obj.name,
+                batch_id=first.batch_id,
+            ) from exc
+    # each batch's rows are together, in file order: its first rowid numbers them
+    conn.execute(
+        f"CREATE TEMP TABLE {firsts} AS SELECT {SEQ}, min(rowid) AS _first, count(*) AS _rows "
+        f"FROM {checked} GROUP BY ALL"
+    )
+    _check_rows_read(conn, batches, firsts)
+    _count_reasons(conn, obj, chunk, checked, seqs)
+
+    accepted = _accepted_condition(obj, failed_seqs)
+    _create_quarantine_table(conn, obj, chunk, checked, firsts, accepted, failed_seqs)
+    versions = _version_columns(obj)
+    if versions:  # the keys (versions) that more than one loadable row of a batch holds
+        conn.execute(
+            f"CREATE TEMP TABLE {repeated} AS SELECT {SEQ}, {idents(versions)}, "
+            f"count(*) - 1 AS _extra FROM {checked} WHERE {accepted} GROUP BY ALL "
+            f"HAVING count(*) > 1"
+        )
+    per_seq = _per_seq(
+        conn,
+        f"SELECT {SEQ}, count(*) FILTER (WHERE {accepted}), count(*) FILTER (WHERE "
+        f"{FAILED_COLUMN}) FROM {checked} GROUP BY ALL",
+    )
+    held = _per_seq(
+        conn,
+        f"SELECT {SEQ}, count(*) FILTER (NOT _loaded), count(*) FILTER (_loaded) "
+        f"FROM {chunk.quarantine_table} GROUP BY ALL",
+    )
+    superseded = (
+        _per_seq(conn, f"SELECT {SEQ}, sum(_extra) FROM {repeated} GROUP BY ALL")
+        if versions
+        else {}
+    )
+    duplicates = 0
+    for seq, (batch, result) in enumerate(zip(batches, results, strict=True), 1):
+        accepted_rows, invalid = per_seq.get(seq, (0, 0))
+        result.rows_duplicate = superseded.get(seq, (0,))[0]
+        result.rows_loaded = accepted_rows - result.rows_duplicate
+        result.rows_quarantined, result.rows_warned = held.get(seq, (0, 0))
+        result.rows_invalid = invalid + batch.manifest.rows_malformed
+        if result.failed_checks:
+            # a failed batch check fails every record of the batch (each carries its reason)
+            result.rows_invalid = result.rows_in
+        duplicates += result.rows_duplicate
+    _create_load_view(conn, obj, checked, firsts, chunk.load_table, accepted, repeated, duplicates)
+
+
+def _per_seq(conn: duckdb.DuckDBPyConnection, sql: str) -> dict[int, tuple[int, ...]]:
+    """The rows of `sql` (SEQ first, then counts) by SEQ."""
+    return {
+        int(seq): tuple(int(v or 0) for v in values)
+        for seq, *values in conn.execute(sql).fetchall()
+    }
+
+
+def _seq_in(seqs: Sequence[int]) -> str:
+    return f"{SEQ} IN ({', '.join(str(s) for s in seqs)})" if seqs else "false"
+
+
 def _check_rows_read(
-    conn: duckdb.DuckDBPyConnection, batch: StagedBatch, checked: str, result: BatchValidation
+    conn: duckdb.DuckDBPyConnection, batches: Sequence[StagedBatch], firsts: str
 ) -> None:
     """A batch kept as delivered bytes is split into rows again on every read: it must give
     the rows it gave when it was staged (a changed CSV reader, or bytes changed in the lake,
     would otherwise load other rows silently)."""
-    row = conn.execute(f"SELECT count(*) FROM {checked}").fetchone()
-    read = int(row[0]) if row else 0
-    if read == batch.manifest.rows:
-        return
-    result.drop(conn)
-    raise ContractViolation(
-        f"batch {batch.batch_id} ({batch.manifest.source_file}): its staged file "
-        f"{batch.data_path.name} reads as {read} row(s) now but gave {batch.manifest.rows} when "
-        f"it was staged; parse it again with `penstock rebuild --restage --select "
-        f"{batch.manifest.object}`",
-        object=batch.manifest.object,
-        batch_id=batch.batch_id,
-        file=str(batch.data_path),
-    )
+    read = dict(conn.execute(f"SELECT {SEQ}, _rows FROM {firsts}").fetchall())
+    for seq, batch in enumerate(batches, 1):
+        rows = int(read.get(seq, 0))
+        if rows == batch.manifest.rows:
+            continue
+        raise ContractViolation(
+            f"batch {batch.batch_id} ({batch.manifest.source_file}): its staged file "
+            f"{batch.data_path.name} reads as {rows} row(s) now but gave {batch.manifest.rows} "
+            f"when it was staged; parse it again with `penstock rebuild --restage --select "
+            f"{batch.manifest.object}`",
+            object=batch.manifest.object,
+            batch_id=batch.batch_id,
+            file=str(batch.data_path),
+        )
+
+
+def _count_reasons(
+    conn: duckdb.DuckDBPyConnection,
+    obj: ObjectSpec,
+    chunk: ChunkValidation,
+    checked: str,
+    seqs: Sequence[int],
+) -> None:
+    """Each batch's reason counts: the rows' reasons, its malformed and encoding records, a
+    failed batch check (every record); under on_invalid fail, the first batch with any."""
+    counts = conn.execute(
+        f"SELECT {SEQ}, r, count(*) FROM (SELECT {SEQ}, unnest({REASONS_COLUMN}) AS r "
+        f"FROM {checked}) GROUP BY ALL ORDER BY ALL"
+    ).fetchall()
+    if any(b.manifest.rows_malformed for b in chunk.batches):
+        counts += conn.execute(
+            f"SELECT {SEQ}, _reason, count(*) FROM ({rejects_sql(chunk.batches, seqs)}) "
+            f"GROUP BY ALL ORDER BY ALL"
+        ).fetchall()
+    for seq, reason, n in counts:
+        reasons = chunk.results[int(seq) - 1].reason_counts
+        reasons[str(reason)] = reasons.get(str(reason), 0) + int(n)
+    for batch, result in zip(chunk.batches, chunk.results, strict=True):
+        for failure in result.failed_checks:
+            result.reason_counts[failure] = result.rows_in
+        result.reason_counts = dict(sorted(result.reason_counts.items()))
+        if obj.on_invalid == "fail" and result.reason_counts:
+            summary = ", ".join(f"{r} ×{n}" for r, n in result.reason_counts.items())
+            raise ContractViolation(
+                f"object '{obj.name}': {summary} in batch {batch.batch_id} "
+                f"({batch.manifest.source_file}): it breaks its contract and on_invalid is "
+                f"fail; nothing was loaded",
+                object=obj.name,
+                batch_id=batch.batch_id,
+                reasons=result.reason_counts,
+            )
 
 
 def _version_columns(obj: ObjectSpec) -> list[str]:
@@ -230,7 +337,7 @@ def _version_columns(obj: ObjectSpec) -> list[str]:
     return list(obj.key)
 
 
-def _accepted_condition(obj: ObjectSpec, batch_check_failed: bool) -> str:
+def _accepted_condition(obj: ObjectSpec, failed_seqs: Sequence[int]) -> str:
     """Which validated rows go on to load (the others are quarantined)."""
     if obj.on_invalid == "warn":
         if obj.load in ("merge", "scd2") and obj.key:
@@ -238,37 +345,49 @@ def _accepted_condition(obj: ObjectSpec, batch_check_failed: bool) -> str:
             needed = [*obj.key, *([obj.order_by] if obj.order_by else [])]
             return " AND ".join(f"{ident(k)} IS NOT NULL" for k in needed)
         return "true"
-    if batch_check_failed:
-        return "false"
+    if failed_seqs:  # a failed batch check holds the whole batch back
+        return f"NOT {FAILED_COLUMN} AND NOT {_seq_in(failed_seqs)}"
     return f"NOT {FAILED_COLUMN}"
+
+
+def _numbered(checked: str, firsts: str, condition: str, columns: str, inner: str = "") -> str:
+    """`columns` (over alias `c`: the checked rows where `condition` holds, plus the
+    expressions `inner` adds over them) with `SEQ` and each row's ordinal in its batch (its
+    rowid less its batch's first)."""
+    return (
+        f"SELECT {columns}, c.{SEQ}, c.{_ROWID} - f._first + 1 AS {ORDINAL} "
+        f"FROM (SELECT *, rowid AS {_ROWID}{inner} FROM {checked} WHERE {condition}) c "
+        f"JOIN {firsts} f ON c.{SEQ} = f.{SEQ}"
+    )
 
 
 def _create_load_view(
     conn: duckdb.DuckDBPyConnection,
     obj: ObjectSpec,
     checked: str,
+    firsts: str,
     load: str,
     accepted: str,
-    repeated: str | None,
+    repeated: str,
+    duplicates: int,
 ) -> None:
-    """The rows to load. Where keys repeat (`repeated` holds them), the window that picks
-    each key's winner runs over those keys' rows only; every other row loads as it is.
+    """The rows to load, with `SEQ` and `ORDINAL`. Where keys repeat within a batch
+    (`repeated` holds them), the window that picks each key's winner runs over those keys' rows
+    only; every other row loads as it is.
 
     The winner is the greatest order_by, at a tie the later record. For SCD2 dated by
     order_by, the window runs per key and order_by value, so every dated version is kept and
     only rows with the same key and date collapse (the later record wins).
     """
-    accepted_rows = (
-        f"SELECT {idents(obj.columns)}, rowid + 1 AS {ORDINAL} FROM {checked} WHERE {accepted}"
-    )
+    accepted_rows = _numbered(checked, firsts, accepted, idents(obj.columns, "c."))
     versions = _version_columns(obj)
-    if not versions or repeated is None:
+    if not versions or not duplicates:
         # a view: an initial load or an append reads it once, straight into the target table
         conn.execute(f"CREATE TEMP VIEW {load} AS {accepted_rows}")
         return
     by_value = obj.order_by and obj.order_by not in versions
     order = f"a.{ident(obj.order_by)} DESC NULLS LAST, " if by_value and obj.order_by else ""
-    same = " AND ".join(f"a.{ident(v)} IS NOT DISTINCT FROM r.{ident(v)}" for v in versions)
+    same = " AND ".join(f"a.{ident(v)} IS NOT DISTINCT FROM r.{ident(v)}" for v in [SEQ, *versions])
     conn.execute(
         f"""
         CREATE TEMP VIEW {load} AS
@@ -277,7 +396,7 @@ def _create_load_view(
         UNION ALL
         SELECT * FROM (
             SELECT * FROM a SEMI JOIN {repeated} r ON {same}
-            QUALIFY row_number() OVER (PARTITION BY {idents(versions, "a.")}
+            QUALIFY row_number() OVER (PARTITION BY a.{SEQ}, {idents(versions, "a.")}
                                        ORDER BY {order}a.{ORDINAL} DESC) = 1
         )
         """
@@ -287,42 +406,46 @@ def _create_load_view(
 def _create_quarantine_table(
     conn: duckdb.DuckDBPyConnection,
     obj: ObjectSpec,
-    batch: StagedBatch,
-    bindings: Sequence[ColumnBinding],
+    chunk: ChunkValidation,
     checked: str,
-    quarantine: str,
+    firsts: str,
     accepted: str,
-    result: BatchValidation,
+    failed_seqs: Sequence[int],
 ) -> None:
     """Quarantined rows keep their raw values as text, their reasons and record number.
 
     `_loaded` tells a row held back (false) from one that broke the contract but loads anyway
     under on_invalid warn (true): warn records every failing row, not only those held back.
     """
-    raw = ", ".join(
-        f"{raw_text_sql(ident(b.raw_alias), b.stage_type)} AS {ident(b.name)}" for b in bindings
-    )
-    nulls = ", ".join(f"NULL::VARCHAR AS {ident(b.name)}" for b in bindings)
+    batches = chunk.batches
+    seqs = list(range(1, len(batches) + 1))
+    raw = ", ".join(f"c.{ident(raw_alias(i))} AS {ident(c)}" for i, c in enumerate(obj.columns))
+    nulls = ", ".join(f"NULL::VARCHAR AS {ident(c)}" for c in obj.columns)
     reasons = REASONS_COLUMN
-    if result.failed_checks:
-        extra = ", ".join(literal(f) for f in result.failed_checks)
-        reasons = f"list_concat({REASONS_COLUMN}, [{extra}])"
+    if failed_seqs:
+        reasons = (
+            f"CASE WHEN {_seq_in(failed_seqs)} THEN list_concat({reasons}, "
+            f"[{literal(ROW_COUNT)}]) ELSE {reasons} END"
+        )
     held_back = f"NOT coalesce(({accepted}), false)"
     recorded = f"{FAILED_COLUMN} OR {held_back}" if obj.on_invalid == "warn" else held_back
-    failing = (
-        f"SELECT {raw}, {reasons}::VARCHAR[] AS _reasons, NOT ({held_back}) AS _loaded, "
-        f"rowid + 1 AS {ORDINAL} FROM {checked} WHERE {recorded}"
+    failing = _numbered(
+        checked,
+        firsts,
+        recorded,
+        f"{raw}, c._reasons, c._loaded",
+        f", {reasons}::VARCHAR[] AS _reasons, NOT ({held_back}) AS _loaded",
     )
     conn.execute(
         f"""
-        CREATE TEMP TABLE {quarantine} AS
+        CREATE TEMP TABLE {chunk.quarantine_table} AS
         SELECT * FROM (
             SELECT * EXCLUDE ({ORDINAL}), NULL::VARCHAR AS _raw_line, NULL::VARCHAR AS _error
-            FROM ({with_record_numbers_sql(batch, failing)})
+            FROM ({with_record_numbers_sql(batches, seqs, failing)})
             UNION ALL BY NAME
-            SELECT {nulls}, [_reason]::VARCHAR[] AS _reasons, false AS _loaded,
+            SELECT {nulls}, [_reason]::VARCHAR[] AS _reasons, false AS _loaded, {SEQ},
                    _row_number, _raw_line, _error
-            FROM ({rejects_sql(batch)})
-        ) ORDER BY _row_number
+            FROM ({rejects_sql(batches, seqs)})
+        ) ORDER BY {SEQ}, _row_number
         """
     )

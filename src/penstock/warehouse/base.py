@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import ClassVar, Protocol
 
 from penstock.catalog import ObjectSpec
-from penstock.lake import StagedBatch
-from penstock.quality.validate import BatchValidation
+from penstock.quality.validate import ChunkValidation
 from penstock.warehouse.quarantine import QuarantinePage, QuarantineSelection
 
 LEDGER_SCHEMA = "penstock"
@@ -48,15 +48,14 @@ class Warehouse(Protocol):
 
     def batch_files(self, object_name: str) -> list[tuple[str, str | None]]: ...
 
-    def load_batch(
+    def load_chunk(
         self,
         obj: ObjectSpec,
-        batch: StagedBatch,
-        validation: BatchValidation,
+        chunk: ChunkValidation,
         *,
         run_id: str,
-        loaded_at: datetime,
-    ) -> LoadResult: ...
+        loaded_at: Sequence[datetime],
+    ) -> list[LoadResult]: ...
 
     def table_columns(self, obj: ObjectSpec) -> list[str]: ...
 
@@ -68,9 +67,7 @@ class Warehouse(Protocol):
 
     def quarantine_reasons(self, obj: ObjectSpec) -> list[tuple[str, int]]: ...
 
-    def write_quarantine_file(
-        self, validation: BatchValidation, batch_id: str, target: Path
-    ) -> None: ...
+    def write_quarantine_file(self, chunk: ChunkValidation, seq: int, target: Path) -> None: ...
 
     def quarantine_count(self, obj: ObjectSpec, *, loaded: bool | None = None) -> int: ...
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -18,9 +18,9 @@ import duckdb
 from penstock.catalog import ObjectSpec
 from penstock.errors import WarehouseError, WarehouseLocked, first_line
 from penstock.faults import fault_point
-from penstock.lake import StagedBatch
 from penstock.lake.manifest import PARQUET
-from penstock.quality.validate import BatchValidation
+from penstock.lake.read import SEQ
+from penstock.quality.validate import ChunkValidation
 from penstock.sql import literal
 from penstock.warehouse import duckdb_modes as modes
 from penstock.warehouse.base import LEDGER_SCHEMA, LEDGER_TABLE, QUARANTINE_SCHEMA, LoadResult
@@ -172,109 +172,150 @@ class DuckDBWarehouse:
         return rows
 
     # -- loading ------------------------------------------------------------------------
-    def load_batch(
+    def load_chunk(
         self,
         obj: ObjectSpec,
-        batch: StagedBatch,
-        validation: BatchValidation,
+        chunk: ChunkValidation,
         *,
         run_id: str,
-        loaded_at: datetime,
-    ) -> LoadResult:
+        loaded_at: Sequence[datetime],
+    ) -> list[LoadResult]:
+        """Load a validated chunk of batches in one transaction: each batch's quarantine rows,
+        its data (applied in the chunk's order, as if each batch loaded alone) and its ledger
+        row. A batch already in the ledger is skipped (`LoadResult.skipped`)."""
         conn = self.conn
+        batches = chunk.batches
+        ids = [b.batch_id for b in batches]
         conn.execute("BEGIN TRANSACTION")
         try:
-            already = conn.execute(
-                f"SELECT 1 FROM {LEDGER} WHERE batch_id = ?", [batch.batch_id]
-            ).fetchone()
-            if already:
+            already = {
+                str(r[0])
+                for r in conn.execute(
+                    f"SELECT batch_id FROM {LEDGER} WHERE batch_id IN "
+                    f"(SELECT unnest(?::VARCHAR[]))",
+                    [ids],
+                ).fetchall()
+            }
+            if len(already) == len(ids):
                 conn.execute("ROLLBACK")
-                return LoadResult(batch.batch_id, skipped=True)
+                return [LoadResult(i, skipped=True) for i in ids]
             check_load_spec(conn, obj)
             ensure_object_tables(conn, obj)
-            self._insert_quarantine(obj, batch, validation)
-            counts = self._apply_mode(obj, batch, validation, loaded_at)
-            conn.execute(
-                f"INSERT INTO {LEDGER} ({', '.join(LEDGER_COLUMNS)}) "
-                f"VALUES ({', '.join('?' for _ in LEDGER_COLUMNS)})",
-                [
-                    batch.batch_id,
-                    obj.name,
-                    obj.table_name,
-                    obj.load,
-                    batch.manifest.source_file,
-                    batch.manifest.content_hash,
-                    validation.rows_in,
-                    validation.rows_loaded,
-                    validation.rows_quarantined,
-                    validation.rows_duplicate,
-                    counts.inserted,
-                    counts.updated,
-                    counts.unchanged,
-                    counts.stale,
-                    run_id,
-                    loaded_at.replace(tzinfo=None),
-                    validation.rows_warned,
-                ],
-            )
+            seqs = [s for s, i in enumerate(ids, 1) if i not in already]
+            self._insert_quarantine(obj, chunk, seqs)
+            counts = self._apply_modes(obj, chunk, seqs, loaded_at)
+            self._insert_ledger(obj, chunk, counts, run_id, loaded_at)
             fault_point("inside_load_transaction")
             conn.execute("COMMIT")
         except duckdb.Error as exc:
             conn.execute("ROLLBACK")
             raise WarehouseError(
-                f"loading batch {batch.batch_id} into {obj.table_name} failed: {first_line(exc)}",
+                f"loading batch {ids[0]}"
+                + (f" and {len(ids) - 1} more" if len(ids) > 1 else "")
+                + f" into {obj.table_name} failed: {first_line(exc)}",
                 object=obj.name,
-                batch_id=batch.batch_id,
+                batch_id=ids[0],
             ) from exc
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-        return LoadResult(
-            batch.batch_id,
-            skipped=False,
-            rows_inserted=counts.inserted,
-            rows_updated=counts.updated,
-            rows_unchanged=counts.unchanged,
-            rows_stale=counts.stale,
-            loaded_at=loaded_at,
-            kept_previous=counts.kept_previous,
-        )
+        results = []
+        for seq, batch_id in enumerate(ids, 1):
+            if seq not in counts:
+                results.append(LoadResult(batch_id, skipped=True))
+                continue
+            c = counts[seq]
+            results.append(
+                LoadResult(
+                    batch_id,
+                    skipped=False,
+                    rows_inserted=c.inserted,
+                    rows_updated=c.updated,
+                    rows_unchanged=c.unchanged,
+                    rows_stale=c.stale,
+                    loaded_at=loaded_at[seq - 1],
+                    kept_previous=c.kept_previous,
+                )
+            )
+        return results
 
-    def _insert_quarantine(
-        self, obj: ObjectSpec, batch: StagedBatch, validation: BatchValidation
-    ) -> None:
-        if validation.rows_recorded == 0:
+    def _insert_quarantine(self, obj: ObjectSpec, chunk: ChunkValidation, seqs: list[int]) -> None:
+        if not any(chunk.results[s - 1].rows_recorded for s in seqs):
             return
+        ids = [literal(b.batch_id) for b in chunk.batches]
         self.conn.execute(
             f"INSERT INTO {quarantine_table(obj)} BY NAME "
-            f"SELECT *, {literal(batch.batch_id)} AS _batch_id FROM {validation.quarantine_table}"
+            f"SELECT * EXCLUDE ({SEQ}), list_extract([{', '.join(ids)}], {SEQ}) AS _batch_id "
+            f"FROM {chunk.quarantine_table} WHERE {SEQ} IN ({', '.join(map(str, seqs))})"
         )
 
-    def _apply_mode(
+    def _apply_modes(
         self,
         obj: ObjectSpec,
-        batch: StagedBatch,
-        validation: BatchValidation,
-        loaded_at: datetime,
-    ) -> modes.ModeCounts:
-        source = validation.load_table
-        if obj.load == "append":
-            return modes.append(self.conn, obj, source, batch.batch_id, loaded_at)
-        if obj.load == "replace":
-            return modes.replace(
-                self.conn, obj, source, batch.batch_id, loaded_at, rows=validation.rows_loaded
-            )
-        if obj.load == "merge":
-            return modes.merge(self.conn, obj, source, batch.batch_id, loaded_at)
-        return scd2(self.conn, obj, source, batch.batch_id, loaded_at, batch.manifest.extracted_at)
+        chunk: ChunkValidation,
+        seqs: list[int],
+        loaded_at: Sequence[datetime],
+    ) -> dict[int, modes.ModeCounts]:
+        counts: dict[int, modes.ModeCounts] = {}
+        for seq in seqs:
+            batch, validation = chunk.batches[seq - 1], chunk.results[seq - 1]
+            source = f"(SELECT * FROM {chunk.load_table} WHERE {SEQ} = {seq})"
+            when = loaded_at[seq - 1]
+            if obj.load == "append":
+                counts[seq] = modes.append(self.conn, obj, source, batch.batch_id, when)
+            elif obj.load == "replace":
+                counts[seq] = modes.replace(
+                    self.conn, obj, source, batch.batch_id, when, rows=validation.rows_loaded
+                )
+            elif obj.load == "merge":
+                counts[seq] = modes.merge(self.conn, obj, source, batch.batch_id, when)
+            else:
+                extracted_at = batch.manifest.extracted_at
+                counts[seq] = scd2(self.conn, obj, source, batch.batch_id, when, extracted_at)
+        return counts
 
-    def write_quarantine_file(
-        self, validation: BatchValidation, batch_id: str, target: Path
+    def _insert_ledger(
+        self,
+        obj: ObjectSpec,
+        chunk: ChunkValidation,
+        counts: dict[int, modes.ModeCounts],
+        run_id: str,
+        loaded_at: Sequence[datetime],
     ) -> None:
-        """The batch's quarantine rows (held back or, under warn, loaded anyway) as Parquet in
-        the lake (written before the commit)."""
+        rows = []
+        for seq, c in counts.items():
+            batch, v = chunk.batches[seq - 1], chunk.results[seq - 1]
+            values = [
+                batch.batch_id,
+                obj.name,
+                obj.table_name,
+                obj.load,
+                batch.manifest.source_file,
+                batch.manifest.content_hash,
+                v.rows_in,
+                v.rows_loaded,
+                v.rows_quarantined,
+                v.rows_duplicate,
+                c.inserted,
+                c.updated,
+                c.unchanged,
+                c.stale,
+                run_id,
+                loaded_at[seq - 1].astimezone(UTC).replace(tzinfo=None),
+                v.rows_warned,
+            ]
+            rows.append(f"({', '.join(literal(x) for x in values)})")
         self.conn.execute(
-            f"COPY (SELECT *, {literal(batch_id)} AS _batch_id FROM {validation.quarantine_table}) "
+            f"INSERT INTO {LEDGER} ({', '.join(LEDGER_COLUMNS)}) VALUES {', '.join(rows)}"
+        )
+
+    def write_quarantine_file(self, chunk: ChunkValidation, seq: int, target: Path) -> None:
+        """The quarantine rows of the chunk's batch `seq` (held back or, under warn, loaded
+        anyway) as Parquet in the lake (written before the commit)."""
+        batch_id = chunk.batches[seq - 1].batch_id
+        self.conn.execute(
+            f"COPY (SELECT * EXCLUDE ({SEQ}), {literal(batch_id)} AS _batch_id "
+            f"FROM {chunk.quarantine_table} WHERE {SEQ} = {seq}) "
             f"TO {literal(str(target))} ({PARQUET})"
         )
 

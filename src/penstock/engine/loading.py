@@ -1,0 +1,254 @@
+"""Loading an object's pending batches in micro-batches (chunks).
+
+Pending batches load in extraction order. Consecutive batches are validated together and
+loaded in one transaction, as many as fit the object's micro-batch target (rows, bytes, files:
+`MicroBatch`), so a landing zone of thousands of small files costs a handful of statements per
+chunk, not per file. Each batch keeps its identity: its own load step (events and log lines),
+its own ledger row and row accounting, its quarantine file, and the same results as if it had
+loaded alone. A chunk that cannot load whole (a batch breaks `on_invalid: fail`, does not bind
+or compile, the load fails) is loaded again one batch at a time, so that exactly the batches
+before the failing one load and the failing one reports its own error; later batches wait.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from penstock.catalog import MicroBatch, ObjectSpec
+from penstock.engine.failures import describe, skip_command, skip_hint
+from penstock.engine.results import BatchOutcome, BatchStatus, RunResult
+from penstock.errors import TableMismatch, TransientError
+from penstock.faults import fault_point
+from penstock.lake import StagedBatch
+from penstock.lake.atomic import atomic_target
+from penstock.quality.validate import BatchValidation, ChunkValidation, validate_chunk
+from penstock.warehouse import LoadResult
+
+if TYPE_CHECKING:
+    from penstock.engine.runner import Runner
+
+
+def chunks(batches: Sequence[StagedBatch], target: MicroBatch) -> Iterator[list[StagedBatch]]:
+    """Consecutive batches, as many per chunk as fit the target (a batch larger than the
+    target is a chunk of its own)."""
+    chunk: list[StagedBatch] = []
+    rows = size = 0
+    for batch in batches:
+        m = batch.manifest
+        if chunk and (
+            len(chunk) >= target.files
+            or rows + m.rows_in > target.rows
+            or size + m.size_bytes > target.bytes
+        ):
+            yield chunk
+            chunk, rows, size = [], 0, 0
+        chunk.append(batch)
+        rows += m.rows_in
+        size += m.size_bytes
+    if chunk:
+        yield chunk
+
+
+def load_pending(
+    runner: Runner,
+    result: RunResult,
+    obj: ObjectSpec,
+    batches: list[StagedBatch],
+    loaded_at: Mapping[str, datetime],
+) -> None:
+    """Load `batches` (in order; skipped ones are logged and passed) chunk by chunk; after a
+    failed batch the later ones wait."""
+    to_load = [b for b in batches if b.skip is None]
+    runner._log(
+        result,
+        "info",
+        f"{obj.name}: {len(to_load)} batch(es) to load"
+        + (f", {len(batches) - len(to_load)} skipped" if len(to_load) < len(batches) else ""),
+        obj,
+        event="load_plan",
+        pending=len(to_load),
+    )
+    for batch in batches:
+        if (skip := batch.skip) is not None:
+            runner._log(
+                result,
+                "info",
+                f"{obj.name}: batch {batch.batch_id} ({batch.manifest.source_file}) is "
+                f"skipped, not loaded: {skip.reason} (by {skip.by} at {skip.at:%Y-%m-%d %H:%M})",
+                obj,
+                batch_id=batch.batch_id,
+                event="skipped",
+            )
+    for chunk in chunks(to_load, obj.micro_batch):
+        outcomes = _load_chunk(runner, result, obj, chunk, loaded_at)
+        result.outcomes.extend(outcomes)
+        failed = next((o for o in outcomes if o.status == "failed"), None)
+        if failed is not None and failed.batch_id is not None:
+            runner._log(
+                result,
+                "warning",
+                f"{obj.name}: later batches wait until batch {failed.batch_id} loads or is "
+                f"skipped ({skip_command(obj.name, failed.batch_id)})",
+                obj,
+                batch_id=failed.batch_id,
+            )
+            return
+
+
+def _load_chunk(
+    runner: Runner,
+    result: RunResult,
+    obj: ObjectSpec,
+    chunk: list[StagedBatch],
+    loaded_at: Mapping[str, datetime],
+    step_ids: list[str] | None = None,
+) -> list[BatchOutcome]:
+    """Validate and load `chunk` in one transaction; its outcomes, one per batch (up to the
+    first failed one when the chunk had to be split)."""
+    if step_ids is None:
+        step_ids = [runner._step_started(result, obj, b.batch_id, "load") for b in chunk]
+    conn = runner.warehouse.conn
+    validation: ChunkValidation | None = None
+    now = datetime.now(UTC)
+    try:
+        validation = validate_chunk(conn, obj, chunk)
+        results = validation.results
+        for batch, v in zip(chunk, results, strict=True):
+            runner._report_validation(result, obj, batch, v)
+        for seq, (batch, v) in enumerate(zip(chunk, results, strict=True), 1):
+            if v.rows_recorded:
+                target = runner.lake.quarantine_path(obj.name, batch.batch_id)
+                with atomic_target(target) as tmp:
+                    runner.warehouse.write_quarantine_file(validation, seq, tmp)
+        fault_point("before_load_commit")
+        loads = runner.warehouse.load_chunk(
+            obj,
+            validation,
+            run_id=result.run_id,
+            loaded_at=[loaded_at.get(b.batch_id) or now for b in chunk],
+        )
+    except Exception as exc:
+        if validation is not None:
+            validation.drop(conn)
+            validation = None
+        if len(chunk) > 1:  # find the batch at fault: one at a time, in order
+            return _one_by_one(runner, result, obj, chunk, loaded_at, step_ids)
+        return [_failed(runner, result, obj, chunk[0], step_ids[0], exc)]
+    finally:
+        if validation is not None:
+            validation.drop(conn)
+    fault_point("after_load")
+    return [
+        _loaded(runner, result, obj, batch, step_id, v, load)
+        for batch, step_id, v, load in zip(chunk, step_ids, results, loads, strict=True)
+    ]
+
+
+def _one_by_one(
+    runner: Runner,
+    result: RunResult,
+    obj: ObjectSpec,
+    chunk: list[StagedBatch],
+    loaded_at: Mapping[str, datetime],
+    step_ids: list[str],
+) -> list[BatchOutcome]:
+    outcomes: list[BatchOutcome] = []
+    for batch, step_id in zip(chunk, step_ids, strict=True):
+        (outcome,) = _load_chunk(runner, result, obj, [batch], loaded_at, [step_id])
+        outcomes.append(outcome)
+        if outcome.status == "failed":
+            break
+    # the batches after a failed one never started loading: their steps end skipped
+    for batch, step_id in zip(chunk[len(outcomes) :], step_ids[len(outcomes) :], strict=True):
+        runner._step_finished(result, step_id, obj, batch.batch_id, "load", "skipped")
+    return outcomes
+
+
+def _failed(
+    runner: Runner,
+    result: RunResult,
+    obj: ObjectSpec,
+    batch: StagedBatch,
+    step_id: str,
+    exc: Exception,
+) -> BatchOutcome:
+    message, fields = describe(exc)
+    if not isinstance(exc, TransientError | TableMismatch):
+        message = f"{message}; {skip_hint(obj.name, batch.batch_id)}"
+    runner._step_finished(result, step_id, obj, batch.batch_id, "load", "failed", message)
+    runner._log(result, "error", message, obj, **{**fields, "batch_id": batch.batch_id})
+    return BatchOutcome(
+        obj.name,
+        batch.batch_id,
+        batch.manifest.source_file,
+        "load",
+        "failed",
+        rows_in=batch.manifest.rows_in,
+        error=message,
+    )
+
+
+def _loaded(
+    runner: Runner,
+    result: RunResult,
+    obj: ObjectSpec,
+    batch: StagedBatch,
+    step_id: str,
+    validation: BatchValidation,
+    load: LoadResult,
+) -> BatchOutcome:
+    status = _load_status(validation, load)
+    if load.kept_previous:
+        runner._log(
+            result,
+            "warning",
+            f"batch {batch.batch_id} ({batch.manifest.source_file}) has no valid row to "
+            f"load; {obj.table_name} keeps the previous snapshot",
+            obj,
+            batch_id=batch.batch_id,
+        )
+    runner._step_finished(
+        result, step_id, obj, batch.batch_id, "load", status, validation=validation
+    )
+    runner._log(
+        result,
+        "info",
+        f"loaded {batch.manifest.source_file} into {obj.table_name} ({obj.load}): "
+        f"{load.rows_inserted} inserted, {load.rows_updated} updated, "
+        f"{load.rows_unchanged} unchanged, {load.rows_stale} older than stored",
+        obj,
+        batch_id=batch.batch_id,
+        inserted=load.rows_inserted,
+        updated=load.rows_updated,
+        unchanged=load.rows_unchanged,
+        stale=load.rows_stale,
+    )
+    return BatchOutcome(
+        obj.name,
+        batch.batch_id,
+        batch.manifest.source_file,
+        "load",
+        status,
+        rows_in=validation.rows_in,
+        rows_loaded=validation.rows_loaded,
+        rows_quarantined=validation.rows_quarantined,
+        rows_duplicate=validation.rows_duplicate,
+        rows_invalid=validation.rows_invalid,
+        rows_warned=validation.rows_warned,
+        reason_counts=dict(validation.reason_counts),
+    )
+
+
+def _load_status(validation: BatchValidation, load: LoadResult) -> BatchStatus:
+    if load.skipped:
+        return "skipped"
+    if (
+        validation.rows_invalid
+        or validation.failed_checks
+        or validation.missing_columns
+        or load.kept_previous
+    ):
+        return "warning"
+    return "success"
