@@ -227,7 +227,9 @@ class Damaged:
     boundaries: list[int] = field(default_factory=list)
 
 
-def mutate(written: Written, changes: Sequence[Mutation], first: int) -> Damaged:
+def mutate(
+    written: Written, changes: Sequence[Mutation], first: int, *, csv: bool = False
+) -> Damaged:
     """Apply `changes` in order to bytes from offset `first` on (CSV: after the header)."""
     d = Damaged(written.data, list(written.owner))
     for m in changes:
@@ -271,9 +273,12 @@ def mutate(written: Written, changes: Sequence[Mutation], first: int) -> Damaged
                 "utf8": INVALID_UTF8[m.arg % len(INVALID_UTF8)],
                 "long": b"x" * LONG_FIELD,
             }[m.kind]
+            after_quote = csv and d.data[p - 1 : p] == b'"'
             _insert(d, p, inserted)
-            if m.kind == "quote":
-                _moved(d, p, 1)
+            # a quote moves a boundary; in CSV so do bytes right after a closing quote (text
+            # after it fails the quote: reading resyncs at the record's next line)
+            if m.kind == "quote" or after_quote:
+                _moved(d, p, len(inserted))
     d.touched.discard(-1)
     return d
 

@@ -96,7 +96,7 @@ def run_files(
         else:
             valid = write_jsonl(rows, style)
             first = 0
-        damaged = mutate(valid, changes, first)
+        damaged = mutate(valid, changes, first, csv=ext == "csv")
         written.append((name, valid, damaged))
         landing[f"landing/{name}/{name}.{ext}"] = damaged.data
     project = write_project(root, project_yml([n for n, _, _ in written], ext), landing)

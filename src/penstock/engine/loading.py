@@ -12,9 +12,9 @@ before the failing one load and the failing one reports its own error; later bat
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from penstock.catalog import MicroBatch, ObjectSpec
 from penstock.engine.failures import describe, skip_command, skip_hint
@@ -24,29 +24,44 @@ from penstock.faults import fault_point
 from penstock.lake import StagedBatch
 from penstock.lake.atomic import atomic_target
 from penstock.quality.validate import BatchValidation, ChunkValidation, validate_chunk
+from penstock.sources.base import SourceItem
 from penstock.warehouse import LoadResult
 
 if TYPE_CHECKING:
     from penstock.engine.runner import Runner
 
+T = TypeVar("T")
+
 
 def chunks(batches: Sequence[StagedBatch], target: MicroBatch) -> Iterator[list[StagedBatch]]:
     """Consecutive batches, as many per chunk as fit the target (a batch larger than the
     target is a chunk of its own)."""
-    chunk: list[StagedBatch] = []
-    rows = size = 0
-    for batch in batches:
-        m = batch.manifest
+    return _fitting(batches, target, lambda b: (b.manifest.rows_in, b.manifest.size_bytes))
+
+
+def item_chunks(items: Sequence[SourceItem], target: MicroBatch) -> Iterator[list[SourceItem]]:
+    """Consecutive landing files to stage together: by bytes and files (their records are
+    not counted before they are read)."""
+    return _fitting(items, target, lambda i: (0, i.size_bytes))
+
+
+def _fitting(
+    units: Sequence[T], target: MicroBatch, size: Callable[[T], tuple[int, int]]
+) -> Iterator[list[T]]:
+    chunk: list[T] = []
+    rows = total = 0
+    for unit in units:
+        unit_rows, unit_bytes = size(unit)
         if chunk and (
             len(chunk) >= target.files
-            or rows + m.rows_in > target.rows
-            or size + m.size_bytes > target.bytes
+            or rows + unit_rows > target.rows
+            or total + unit_bytes > target.bytes
         ):
             yield chunk
-            chunk, rows, size = [], 0, 0
-        chunk.append(batch)
-        rows += m.rows_in
-        size += m.size_bytes
+            chunk, rows, total = [], 0, 0
+        chunk.append(unit)
+        rows += unit_rows
+        total += unit_bytes
     if chunk:
         yield chunk
 

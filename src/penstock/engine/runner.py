@@ -14,7 +14,7 @@ from functools import partial
 
 from penstock.catalog import ObjectSpec, Project
 from penstock.engine.failures import describe
-from penstock.engine.loading import load_pending
+from penstock.engine.loading import item_chunks, load_pending
 from penstock.engine.rejections import ObjectRejections
 from penstock.engine.restage import restage_object
 from penstock.engine.results import BatchOutcome, BatchStatus, RunResult, object_outcome
@@ -236,19 +236,19 @@ class Runner(RunNotes):
             )
         seen = list(found.unchanged)
         complete = not found.unsettled  # every file offered was read (or is known)
-        for item in found.new:
-            staging = self._stage_one(result, obj, source, item, rejections)
-            if staging is None or staging.status == "changed":
-                complete = False
-                continue
-            if staging.seen is not None:
-                seen.append(staging.seen)
-            if staging.batch is not None:
-                rejections.read(staging.batch)
-            if staging.status == "staged" and staging.batch is not None:
-                if obj.load == "replace":  # elsewhere equal content is the same batch id
-                    self._note_repeat(result, obj, staging.batch, staged)
-                staged.append(staging.batch)
+        for items in item_chunks(found.new, obj.micro_batch):
+            for staging in self._stage_items(result, obj, source, items, rejections):
+                if staging.status in ("changed", "failed"):
+                    complete = False
+                    continue
+                if staging.seen is not None:
+                    seen.append(staging.seen)
+                if staging.batch is not None:
+                    rejections.read(staging.batch)
+                if staging.status == "staged" and staging.batch is not None:
+                    if obj.load == "replace":  # elsewhere equal content is the same batch id
+                        self._note_repeat(result, obj, staging.batch, staged)
+                    staged.append(staging.batch)
         rejections.finish(complete=complete)
         self.lake.write_file_index(obj.name, seen)
         loaded = self.warehouse.loaded_batches(obj.name)
@@ -271,30 +271,47 @@ class Runner(RunNotes):
         self._log(result, "info", f"{obj.name}: replaying the stage zone", obj)
         load_pending(self, result, obj, self.lake.batches(obj.name), loaded_at)
 
-    def _stage_one(
+    def _stage_items(
         self,
         result: RunResult,
         obj: ObjectSpec,
         source: FilesSourceReader,
-        item: SourceItem,
+        items: list[SourceItem],
         rejections: ObjectRejections,
-    ) -> StageResult | None:
-        """Stage one item; None (recorded as a failed step) if it could not be read. An item
-        that cannot be read at all is recorded as rejected (a failed step too)."""
-        step_id = self._step_started(result, obj, None, "stage")
+    ) -> list[StageResult]:
+        """Stage `items` together (one stage step each); an item that could not be read is
+        recorded as a failed step (one that cannot be read at all as rejected)."""
+        step_ids = [self._step_started(result, obj, None, "stage") for _ in items]
         try:
-            staging = source.stage(self.warehouse.conn, obj, item, self.lake)
-        except Exception as exc:
-            message, fields = describe(exc)
+            stagings = source.stage_many(self.warehouse.conn, obj, items, self.lake)
+        except Exception as exc:  # the machine's, not one file's: every item failed
+            stagings = [StageResult("failed", item, error=exc) for item in items]
+        for step_id, staging in zip(step_ids, stagings, strict=True):
+            self._staged(result, obj, staging, step_id, rejections)
+        return stagings
+
+    def _staged(
+        self,
+        result: RunResult,
+        obj: ObjectSpec,
+        staging: StageResult,
+        step_id: str,
+        rejections: ObjectRejections,
+    ) -> None:
+        """Record what staging one item did: its step, log lines and outcome."""
+        item = staging.item
+        if staging.status == "failed":
+            assert staging.error is not None
+            message, fields = describe(staging.error)
             self._step_finished(result, step_id, obj, None, "stage", "failed", message)
             result.outcomes.append(
                 BatchOutcome(obj.name, None, item.display_name, "stage", "failed", error=message)
             )
             self._log(result, "error", message, obj, **fields)
-            return None
+            return
         if staging.rejection is not None:  # cannot be read at all, now or before
             rejections.staged_rejected(staging, step_id)
-            return staging
+            return
         batch = staging.batch
         batch_id = batch.batch_id if batch is not None else None
         if staging.status != "staged" or batch is None:
@@ -318,7 +335,7 @@ class Runner(RunNotes):
                 BatchOutcome(obj.name, batch_id, item.display_name, "stage", "skipped")
             )
             self._log(result, "info", message, obj, batch_id=batch_id, event=staging.status)
-            return staging
+            return
         for warning in batch.manifest.warnings:
             self._log(result, "warning", warning, obj, batch_id=batch.batch_id)
         self._step_finished(result, step_id, obj, batch.batch_id, "stage", "success")
@@ -343,4 +360,3 @@ class Runner(RunNotes):
             )
         )
         fault_point("after_stage")
-        return staging

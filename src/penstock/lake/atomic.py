@@ -38,7 +38,13 @@ def atomic_target(target: Path) -> Iterator[Path]:
 
 def write_json_atomic(target: Path, payload: Any) -> None:
     with atomic_target(target) as tmp:
-        tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
+        write_json(tmp, payload)
+
+
+def write_json(target: Path, payload: Any) -> None:
+    """`payload` as JSON text (not synced: for a file inside a directory made durable and
+    renamed into place as a whole)."""
+    target.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
 
 
 def fsync_file(path: Path) -> None:

@@ -10,6 +10,7 @@ batch splits it into the same rows; the manifest's row count is checked on each 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -64,9 +65,10 @@ class CsvRead:
             options.append(f"comment = {literal(self.comment)}")
         return options
 
-    def sql(self, path: str, **kwargs: Any) -> str:
-        """`read_csv(path, …)` with `options(**kwargs)`."""
-        return f"read_csv({literal(path)}, {', '.join(self.options(**kwargs))})"
+    def sql(self, path: str | Sequence[str], **kwargs: Any) -> str:
+        """`read_csv(path, …)` (or of a list of files) with `options(**kwargs)`."""
+        files = literal(path) if isinstance(path, str) else f"[{', '.join(map(literal, path))}]"
+        return f"read_csv({files}, {', '.join(self.options(**kwargs))})"
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -26,13 +26,19 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
 from penstock.faults import fault_point
-from penstock.lake.atomic import TMP_PREFIX, fsync_dir, remove_stale_temps, write_json_atomic
+from penstock.lake.atomic import (
+    TMP_PREFIX,
+    fsync_dir,
+    remove_stale_temps,
+    write_json,
+    write_json_atomic,
+)
 from penstock.lake.manifest import MANIFEST_NAME, REJECTS_NAME, Manifest
 from penstock.lake.rejected import REJECTED_DIR, Rejection
 from penstock.lake.skip import SKIP_NAME, SkipMarker
@@ -102,17 +108,37 @@ class Lake:
         """Write the manifest last, then rename the staging directory to the batch id: from
         now on the batch exists. None (and the staging directory removed) if a batch with
         this id is already staged."""
-        target = self.batch_dir(manifest.object, manifest.batch_id)
-        if (target / MANIFEST_NAME).is_file():
-            shutil.rmtree(staging, ignore_errors=True)
-            return None
+        return self.commit_batches([(staging, manifest)])[0]
+
+    def commit_batches(self, staged: Sequence[tuple[Path, Manifest]]) -> list[StagedBatch | None]:
+        """`commit_batch` for several staging directories at once: every manifest written,
+        everything made durable with one sync (a sync per file cost more than staging a small
+        file), then each directory renamed to its batch id and the renames made durable."""
+        todo: list[tuple[Path, Manifest, Path]] = []
+        done: list[StagedBatch | None] = []
         fault_point("before_manifest")
-        write_json_atomic(staging / MANIFEST_NAME, manifest.to_dict())
-        if target.exists():  # left incomplete by an older version killed mid-staging
-            shutil.rmtree(target)
-        staging.rename(target)
-        fsync_dir(target.parent)
-        return StagedBatch(manifest, target)
+        for staging, manifest in staged:
+            target = self.batch_dir(manifest.object, manifest.batch_id)
+            if (target / MANIFEST_NAME).is_file():
+                shutil.rmtree(staging, ignore_errors=True)
+            else:
+                write_json(staging / MANIFEST_NAME, manifest.to_dict())
+                todo.append((staging, manifest, target))
+        if todo:
+            os.sync()  # the batches' files and manifests are on disk before any is renamed
+        committed: dict[Path, StagedBatch] = {}
+        parents: set[Path] = set()
+        for staging, manifest, target in todo:
+            if target.exists():  # left incomplete by an older version killed mid-staging
+                shutil.rmtree(target)
+            staging.rename(target)
+            parents.add(target.parent)
+            committed[staging] = StagedBatch(manifest, target)
+        for parent in parents:
+            fsync_dir(parent)
+        for staging, _ in staged:
+            done.append(committed.get(staging))
+        return done
 
     def batches(self, object_name: str) -> list[StagedBatch]:
         """Every complete staged batch of an object, in extraction order."""

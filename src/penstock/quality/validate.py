@@ -195,8 +195,10 @@ def _validate(
             )
             results[i].extra_columns = unbound_columns(bindings, schema)
         rows = staged_rows_sql(unit_batches, [seqs[i] for i in unit], rejects[n])
+        # one batch's extraction time is a constant; several batches each have their own
+        now = NOW if len(unit) > 1 else unit_batches[0].manifest.extracted_at
         sql = compile_validation(
-            obj, bindings, rows, NOW, keep_all_raw=quarantine_all, passthrough=[SEQ]
+            obj, bindings, rows, now, keep_all_raw=quarantine_all, passthrough=[SEQ]
         )
         into = f"CREATE TEMP TABLE {checked} AS" if n == 0 else f"INSERT INTO {checked} BY NAME"
         try:

@@ -12,7 +12,6 @@ from typing import ClassVar, Literal, Protocol
 import duckdb
 
 from penstock.catalog import ObjectSpec
-from penstock.errors import SourceError
 from penstock.lake import Lake, SeenFile, StagedBatch
 from penstock.lake.rejected import Rejection
 from penstock.lake.stage import FileKey
@@ -48,7 +47,9 @@ class Discovery:
     """Items modified within the source's settle time, left for a later run."""
 
 
-StageStatus = Literal["staged", "duplicate", "changed", "restaged", "rejected", "still_rejected"]
+StageStatus = Literal[
+    "staged", "duplicate", "changed", "restaged", "rejected", "still_rejected", "failed"
+]
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,9 @@ class StageResult:
     `still_rejected`: the content (for replace, the delivery) is already rejected under the
     same read settings (`rejection`, as recorded); nothing was parsed.
 
+    `failed`: the item could not be staged for another reason (`error`: a read error, or one
+    of the machine's); nothing was kept, and the file is read again by the next run.
+
     When restaging a batch: `restaged`: `batch` is the new parse, in a staging directory not
     yet in the stage zone (`Lake.replace_batch` puts it there; removing the directory discards
     it). `changed`: the item no longer holds the batch's bytes (or, for a delivery batch, is
@@ -75,7 +79,7 @@ class StageResult:
     batch: StagedBatch | None = None
     content_hash: str | None = None
     rejection: Rejection | None = None
-    error: SourceError | None = None
+    error: Exception | None = None
 
     @property
     def seen(self) -> SeenFile | None:

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import codecs
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -51,7 +51,6 @@ import pyarrow.compute as pc
 from penstock.catalog import CsvOptions, ObjectSpec
 from penstock.errors import first_line
 from penstock.lake import atomic_target
-from penstock.lake.atomic import fsync_file
 from penstock.lake.csv_read import CsvRead
 from penstock.lake.manifest import CSV_DATA_NAME, DATA_NAME, PARQUET, REJECTS_NAME
 from penstock.sources.csv_layout import Layout, csv_read, read_layout, read_options
@@ -89,87 +88,203 @@ def stage_csv(
     staging: Path,
 ) -> CsvStaged:
     """Stage `path` (a private copy inside `staging`, shown as `display_name`)."""
+    (staged,) = stage_csv_files(conn, obj, [CsvFile(path, display_name, staging)])
+    if isinstance(staged, Exception):
+        raise staged
+    return staged
+
+
+@dataclass(frozen=True)
+class CsvFile:
+    """A CSV file to stage: a private copy inside its own staging directory."""
+
+    path: Path
+    display_name: str
+    staging: Path
+
+
+def stage_csv_files(
+    conn: duckdb.DuckDBPyConnection, obj: ObjectSpec, files: Sequence[CsvFile]
+) -> list[CsvStaged | Exception]:
+    """Stage several CSV files of `obj` at once: files read with the same settings are read by
+    DuckDB together (one read of a thousand small files costs what a few reads of one do).
+    Each file's outcome, or the error it alone met (a file that cannot be read is
+    SourceError, `unreadable`)."""
     csv = obj.csv or CsvOptions()
-    plain = staging / _PLAIN
-    try:
-        if compression_of(path) is not None:
-            # decompressed once: DuckDB then reads in parallel, and every pass reads it again
-            decompress(path, plain, display_name, obj.name)
-            path = plain
-        return _stage(conn, obj, csv, path, display_name, staging)
-    finally:
-        plain.unlink(missing_ok=True)
+    outcomes: list[CsvStaged | Exception | None] = [None] * len(files)
+    planned: dict[CsvRead, list[tuple[int, Layout, Path]]] = {}
+    for index, file in enumerate(files):
+        try:
+            plan = _plan(conn, obj, csv, file)
+        except Exception as exc:
+            outcomes[index] = exc
+            continue
+        if isinstance(plan, CsvStaged):
+            outcomes[index] = plan
+        else:
+            read, layout, path = plan
+            planned.setdefault(read, []).append((index, layout, path))
+    for read, members in planned.items():
+        fast = _fast_paths(
+            conn, obj, csv, read, [(files[i], layout, path) for i, layout, path in members]
+        )
+        for (index, layout, path), outcome in zip(members, fast, strict=True):
+            outcomes[index] = _finish(conn, obj, csv, files[index], layout, path, outcome)
+    for file in files:
+        (file.staging / _PLAIN).unlink(missing_ok=True)
+    return [o if o is not None else RuntimeError("not staged") for o in outcomes]
 
 
-def _stage(
-    conn: duckdb.DuckDBPyConnection,
-    obj: ObjectSpec,
-    csv: CsvOptions,
-    path: Path,
-    display_name: str,
-    staging: Path,
-) -> CsvStaged:
-    data_path, rejects_path = staging / DATA_NAME, staging / REJECTS_NAME
-    layout = read_layout(path, obj, csv, display_name)
+def _plan(
+    conn: duckdb.DuckDBPyConnection, obj: ObjectSpec, csv: CsvOptions, file: CsvFile
+) -> CsvStaged | tuple[CsvRead, Layout, Path]:
+    """How to read a file: decompressed once (DuckDB then reads in parallel, and every pass
+    reads it again), its header read by penstock; or its outcome when DuckDB cannot read it
+    (staged record by record) or it has no header."""
+    path = file.path
+    if compression_of(path) is not None:
+        plain = file.staging / _PLAIN
+        decompress(path, plain, file.display_name, obj.name)
+        path = plain
+    layout = read_layout(path, obj, csv, file.display_name)
     if layout is None:
-        _stage_no_columns(conn, obj, data_path)
-        return CsvStaged(
-            0, 0, [f"{display_name}: no header (only blank, comment or skipped lines)"], None
-        )
-    fast = _fast_path(conn, obj, csv, layout, path, display_name, rejects_path)
-    if isinstance(fast, CsvStaged):
-        # the bytes read are the batch's data: kept as they are, made durable
-        kept = staging / CSV_DATA_NAME
-        path.rename(kept)
-        fsync_file(kept)
-        return fast
-    rejects_path.unlink(missing_ok=True)
-    with atomic_target(data_path) as tmp:
-        rows, malformed = stage_recovered(
-            conn, obj, csv, layout, path, display_name, tmp, rejects_path
-        )
-    return CsvStaged(rows, malformed, [f"{display_name}: read record by record, as {fast}"], None)
+        _stage_no_columns(conn, obj, file.staging / DATA_NAME)
+        why = f"{file.display_name}: no header (only blank, comment or skipped lines)"
+        return CsvStaged(0, 0, [why], None)
+    if layout.duck_skip is None:
+        return _recover(conn, obj, csv, file, layout, path, layout.why_not_duckdb)
+    return (
+        csv_read(csv, layout.names, skip=layout.duck_skip, new_line=layout.new_line),
+        layout,
+        path,
+    )
 
 
-def _fast_path(
+def _finish(
     conn: duckdb.DuckDBPyConnection,
     obj: ObjectSpec,
     csv: CsvOptions,
+    file: CsvFile,
     layout: Layout,
     path: Path,
-    display_name: str,
-    rejects_path: Path,
-) -> CsvStaged | str:
-    """DuckDB's reader over the whole file, with the byte scan beside it: the rows and the
-    malformed records (written to `rejects_path`), or why the file must be read record by
-    record instead."""
-    if layout.duck_skip is None:
-        return layout.why_not_duckdb
-    read = csv_read(csv, layout.names, skip=layout.duck_skip, new_line=layout.new_line)
-    with ThreadPoolExecutor(1) as pool, _rejects_tables(conn) as (rejects_table, rejects_scan):
-        # the scan reads the file while DuckDB does (a second core hides it)
-        scanning = pool.submit(scan_bytes, path, csv, layout.new_line)
-        sql = read.sql(str(path), rejects_table=rejects_table, rejects_scan=rejects_scan)
-        outcome = _duckdb_read(conn, layout, path, display_name, sql, rejects_table)
-        scan = scanning.result()
-        if scan.trouble is not None:
-            return f"it holds {scan.trouble}"
+    outcome: CsvStaged | str,
+) -> CsvStaged | Exception:
+    try:
         if isinstance(outcome, str):
-            return outcome
-        too_long = _too_long(conn, csv, layout, scan, outcome, read, path, rejects_table)
-        if too_long is not None:
-            return too_long
-        rows, malformed = outcome
-        if malformed:
-            numbers = _line_numbers(conn, layout, scan, outcome, rejects_table)
-            if numbers is None:
-                numbers = _reject_record_numbers(
-                    conn, obj, csv, layout, path, rejects_table, rejects_path
-                )
-            if numbers is None:
-                return "the record numbers of its malformed records could not be confirmed"
-            _write_rejects(conn, rejects_table, rejects_path, numbers)
-        return CsvStaged(rows, malformed, [], read)
+            return _recover(conn, obj, csv, file, layout, path, outcome)
+        # the bytes read are the batch's data, kept as they are (made durable when the batch
+        # is committed)
+        path.rename(file.staging / CSV_DATA_NAME)
+        return outcome
+    except Exception as exc:
+        return exc
+
+
+def _recover(
+    conn: duckdb.DuckDBPyConnection,
+    obj: ObjectSpec,
+    csv: CsvOptions,
+    file: CsvFile,
+    layout: Layout,
+    path: Path,
+    why: str,
+) -> CsvStaged:
+    """Stage a file DuckDB cannot read whole, record by record, as Parquet."""
+    rejects_path = file.staging / REJECTS_NAME
+    rejects_path.unlink(missing_ok=True)
+    with atomic_target(file.staging / DATA_NAME) as tmp:
+        rows, malformed = stage_recovered(
+            conn, obj, csv, layout, path, file.display_name, tmp, rejects_path
+        )
+    return CsvStaged(
+        rows, malformed, [f"{file.display_name}: read record by record, as {why}"], None
+    )
+
+
+def _fast_paths(
+    conn: duckdb.DuckDBPyConnection,
+    obj: ObjectSpec,
+    csv: CsvOptions,
+    read: CsvRead,
+    members: Sequence[tuple[CsvFile, Layout, Path]],
+) -> list[CsvStaged | str]:
+    """DuckDB's reader over the files (read alike), with the byte scan beside it: for each
+    file its rows and malformed records (written to its rejects file), or why it must be read
+    record by record instead."""
+    paths = [path for _, _, path in members]
+
+    def scan_all() -> list[ByteScan]:
+        return [scan_bytes(path, csv, layout.new_line) for _, layout, path in members]
+
+    with ThreadPoolExecutor(1) as pool, _rejects_tables(conn) as (rejects_table, rejects_scan):
+        # the scan reads the files while DuckDB does (a second core hides it)
+        scanning = pool.submit(scan_all)
+        try:
+            counted = _duckdb_read(conn, read, paths, rejects_table, rejects_scan)
+        except duckdb.Error as exc:
+            scanning.result()
+            if len(members) > 1:  # one of them stops the read: each on its own
+                return [
+                    out for member in members for out in _fast_paths(conn, obj, csv, read, [member])
+                ]
+            name = members[0][0].display_name
+            return ["DuckDB's reader refused it: " + first_line(exc).replace(str(paths[0]), name)]
+        scans = scanning.result()
+        return [
+            _fast_outcome(
+                conn,
+                obj,
+                csv,
+                read,
+                file,
+                layout,
+                path,
+                scan,
+                counted.get(i, (0, set())),
+                rejects_table,
+                i,
+            )
+            for i, ((file, layout, path), scan) in enumerate(zip(members, scans, strict=True))
+        ]
+
+
+def _fast_outcome(
+    conn: duckdb.DuckDBPyConnection,
+    obj: ObjectSpec,
+    csv: CsvOptions,
+    read: CsvRead,
+    file: CsvFile,
+    layout: Layout,
+    path: Path,
+    scan: ByteScan,
+    counted: tuple[int, set[str]],
+    rejects_table: str,
+    index: int,
+) -> CsvStaged | str:
+    """One file's outcome of the shared read."""
+    if scan.trouble is not None:
+        return f"it holds {scan.trouble}"
+    rows, kinds = counted
+    rejects = f"(SELECT * FROM {rejects_table} WHERE file_id = {index})"
+    problem = _problem(conn, rejects, kinds)
+    if problem is None and kinds and layout.new_line == "\r":
+        problem = "malformed records in a file whose lines end in CR alone"
+    if problem is not None:
+        return problem
+    malformed = _count_rejected(conn, rejects) if kinds else 0
+    outcome = (rows, malformed)
+    too_long = _too_long(conn, csv, layout, scan, outcome, read, path, rejects)
+    if too_long is not None:
+        return too_long
+    if malformed:
+        rejects_path = file.staging / REJECTS_NAME
+        numbers = _line_numbers(conn, layout, scan, outcome, rejects)
+        if numbers is None:
+            numbers = _reject_record_numbers(conn, obj, csv, layout, path, rejects, rejects_path)
+        if numbers is None:
+            return "the record numbers of its malformed records could not be confirmed"
+        _write_rejects(conn, rejects, rejects_path, numbers)
+    return CsvStaged(rows, malformed, [], read)
 
 
 @contextmanager
@@ -222,39 +337,40 @@ def _too_long(
 
 def _duckdb_read(
     conn: duckdb.DuckDBPyConnection,
-    layout: Layout,
-    path: Path,
-    display_name: str,
-    read: str,
+    read: CsvRead,
+    paths: Sequence[Path],
     rejects_table: str,
-) -> tuple[int, int] | str:
-    """Read `read` whole: (rows, malformed records), or why DuckDB's outcome cannot stand.
-    Every column is counted, so that every value is read (and checked as text in the
+    rejects_scan: str,
+) -> dict[int, tuple[int, set[str]]]:
+    """Read the files whole: by file index, its rows and the kinds of error DuckDB stored for
+    it. Every column is counted, so that every value is read (and checked as text in the
     encoding) as validation will read it; `count(*)` alone would skip them."""
-    counts = ", ".join(f"count({ident(name)})" for name in layout.names)
-    try:
-        # fetchall: DuckDB stores the rejects when the result is finished, not at fetchone
-        (row,) = conn.execute(f"SELECT count(*), {counts} FROM {read}").fetchall()
-        kinds = _reject_kinds(conn, rejects_table)
-    except duckdb.Error as exc:
-        return "DuckDB's reader refused it: " + first_line(exc).replace(str(path), display_name)
-    problem = _problem(conn, rejects_table, kinds)
-    if problem is None and kinds and layout.new_line == "\r":
-        problem = "malformed records in a file whose lines end in CR alone"
-    if problem is not None:
-        return problem
-    malformed = _count_rejected(conn, rejects_table) if kinds else 0
-    return int(row[0]), malformed
+    files = [str(p) for p in paths]
+    counts = ", ".join(f"count({ident(name)})" for name in read.names)
+    index = "file_index" if len(files) > 1 else "0"
+    source = read.sql(
+        files[0] if len(files) == 1 else files,
+        rejects_table=rejects_table,
+        rejects_scan=rejects_scan,
+    )
+    # fetchall: DuckDB stores the rejects when the result is finished, not at fetchone
+    rows = conn.execute(f"SELECT {index}, count(*), {counts} FROM {source} GROUP BY ALL").fetchall()
+    counted = {int(i): int(n) for i, n, *_ in rows}
+    kinds = _reject_kinds(conn, rejects_table)
+    return {i: (counted.get(i, 0), kinds.get(i, set())) for i in counted.keys() | kinds.keys()}
 
 
-def _reject_kinds(conn: duckdb.DuckDBPyConnection, rejects_table: str) -> set[str]:
-    """The kinds of error DuckDB stored while reading. A read that rejected nothing may not
-    create the table at all (an aggregate over read_csv does not)."""
+def _reject_kinds(conn: duckdb.DuckDBPyConnection, rejects_table: str) -> dict[int, set[str]]:
+    """The kinds of error DuckDB stored while reading, by file index. A read that rejected
+    nothing may not create the table at all (an aggregate over read_csv does not)."""
     try:
-        found = conn.execute(f"SELECT DISTINCT error_type FROM {rejects_table}").fetchall()
+        found = conn.execute(f"SELECT DISTINCT file_id, error_type FROM {rejects_table}").fetchall()
     except duckdb.CatalogException:
-        return set()
-    return {str(kind) for (kind,) in found}
+        return {}
+    kinds: dict[int, set[str]] = {}
+    for file_id, kind in found:
+        kinds.setdefault(int(file_id), set()).add(str(kind))
+    return kinds
 
 
 def _problem(conn: duckdb.DuckDBPyConnection, rejects_table: str, kinds: set[str]) -> str | None:

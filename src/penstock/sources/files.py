@@ -21,44 +21,20 @@ import hashlib
 import json
 import shutil
 import time
-from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import ClassVar
 
 import duckdb
-import pyarrow.parquet as pq
 
 from penstock.catalog import CsvOptions, FilesSource, ObjectSpec, Project
-from penstock.catalog.columns import source_key
-from penstock.errors import SourceError, first_line
-from penstock.faults import fault_point
-from penstock.lake import Lake, Manifest, SeenFile, StagedBatch, atomic_target
-from penstock.lake.csv_read import CsvRead
-from penstock.lake.manifest import CSV_DATA_NAME, DATA_NAME, PARQUET, REJECTS_NAME
+from penstock.errors import SourceError
+from penstock.lake import Lake, Manifest, SeenFile, StagedBatch
 from penstock.lake.rejected import Rejection
 from penstock.lake.stage import FileKey
 from penstock.sources.base import Discovery, SourceItem, StageResult, batch_id_for, holds_batch
-from penstock.sources.csv import parquet_schema, stage_csv
-from penstock.sources.json_array import ArrayReader
-from penstock.sources.jsonl import stage_json_records
-from penstock.sources.lines import LineReader
-from penstock.sources.unreadable import duckdb_refused
-from penstock.sql import ident, literal
-
-
-def copy_hashing(source: Path, target: Path) -> tuple[str, int]:
-    """Copy `source` to `target` and hash `source`: (sha256, bytes copied). The copy runs in
-    the kernel (sendfile) on another thread while this one hashes; the caller checks that the
-    file did not change meanwhile (its size, mtime, ctime and inode), so the copy holds
-    exactly the bytes hashed."""
-    with ThreadPoolExecutor(1) as pool:
-        copying = pool.submit(shutil.copyfile, source, target)
-        with source.open("rb") as reader:
-            digest = hashlib.file_digest(reader, "sha256")
-        copying.result()
-    return digest.hexdigest(), target.stat().st_size
+from penstock.sources.file_staging import Copied, copy_item, parse
 
 
 class FilesSourceReader:
@@ -145,61 +121,110 @@ class FilesSourceReader:
         *,
         restaging: StagedBatch | None = None,
     ) -> StageResult:
+        if restaging is None:
+            return self.stage_many(conn, obj, [item], lake)[0]
         staging = lake.staging_dir(obj.name)
         try:
-            result = self._stage_in(conn, obj, item, lake, staging, restaging)
+            copied = copy_item(obj, item, staging)
+            # parse the batch's bytes again, under its own id
+            if copied is None or not holds_batch(restaging, copied.digest, item):
+                shutil.rmtree(staging, ignore_errors=True)
+                return StageResult("changed", item)
+            (outcome,) = parse(conn, obj, self.name, [(copied, restaging.batch_id)])
+            if isinstance(outcome, Exception):
+                raise outcome
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-        if result.status not in ("staged", "restaged"):
-            shutil.rmtree(staging, ignore_errors=True)
-        return result
+        # the caller puts it in place (Lake.replace_batch)
+        reparsed = StagedBatch(restaging.manifest.reparsed(outcome), staging)
+        return StageResult("restaged", item, reparsed, copied.digest)
 
-    def _stage_in(
+    def stage_many(
         self,
         conn: duckdb.DuckDBPyConnection,
         obj: ObjectSpec,
-        item: SourceItem,
+        items: Sequence[SourceItem],
         lake: Lake,
-        staging: Path,
-        restaging: StagedBatch | None = None,
-    ) -> StageResult:
-        # A private copy, hashed while copied: the bytes parsed are exactly the bytes hashed.
-        copy = staging / ("landed" + "".join(item.path.suffixes[-2:]))
+    ) -> list[StageResult]:
+        """Stage `items` (in order) together: each is copied and hashed, the new ones parsed
+        in shared reads, and all committed with one sync. One result per item; an item that
+        failed alone has status `failed` and its `error`. Of items with equal content only the
+        first is parsed; the others share its fate (duplicate, or still rejected)."""
+        results: list[StageResult | None] = [None] * len(items)
+        leaders: dict[str, int] = {}
+        followers: list[tuple[int, int, Copied]] = []
+        todo: list[tuple[int, Copied, str]] = []
         try:
-            digest, copied = copy_hashing(item.path, copy)
-        except FileNotFoundError:
-            return StageResult("changed", item)
-        except OSError as exc:
-            raise SourceError(
-                f"{item.display_name}: cannot read: {exc.strerror or exc}",
-                file=item.display_name,
-                object=obj.name,
-            ) from exc
-        fault_point("after_copy")
-        if copied != item.size_bytes or _state_changed(item):
+            for index, item in enumerate(items):
+                staging = lake.staging_dir(obj.name)
+                try:
+                    ready = self._prepare(obj, item, lake, staging)
+                except Exception as exc:
+                    ready = StageResult("failed", item, error=exc)
+                if isinstance(ready, StageResult):
+                    shutil.rmtree(staging, ignore_errors=True)
+                    results[index] = ready
+                    continue
+                copied, batch_id = ready
+                if batch_id in leaders:
+                    shutil.rmtree(staging, ignore_errors=True)
+                    followers.append((index, leaders[batch_id], copied))
+                    continue
+                leaders[batch_id] = index
+                todo.append((index, copied, batch_id))
+            parsed = parse(conn, obj, self.name, [(c, b) for _, c, b in todo])
+            commit: list[tuple[int, Copied, Manifest]] = []
+            for (index, copied, batch_id), outcome in zip(todo, parsed, strict=True):
+                if isinstance(outcome, Manifest):
+                    commit.append((index, copied, outcome))
+                    continue
+                shutil.rmtree(copied.staging, ignore_errors=True)
+                results[index] = self._failure(obj, copied, batch_id, outcome)
+            batches = lake.commit_batches([(c.staging, m) for _, c, m in commit])
+        except BaseException:
+            for _, copied, _ in todo:
+                shutil.rmtree(copied.staging, ignore_errors=True)
+            raise
+        for (index, copied, manifest), batch in zip(commit, batches, strict=True):
+            if batch is None:  # staged meanwhile under the same id
+                existing = lake.staged_batch(obj.name, manifest.batch_id)
+                results[index] = StageResult("duplicate", copied.item, existing, copied.digest)
+            else:
+                results[index] = StageResult("staged", copied.item, batch, copied.digest)
+        for index, leader, copied in followers:
+            results[index] = _follow(results[leader], copied)
+        return [r for r in results if r is not None]
+
+    def _prepare(
+        self, obj: ObjectSpec, item: SourceItem, lake: Lake, staging: Path
+    ) -> StageResult | tuple[Copied, str]:
+        """Copy and hash `item`: the copy and its batch id, or why it is not parsed."""
+        copied = copy_item(obj, item, staging)
+        if copied is None:
             return StageResult("changed", item)
         delivery = (item.display_name, item.mtime_ns) if obj.load == "replace" else None
-        batch_id = batch_id_for(obj.name, digest, delivery)
-        if restaging is not None:  # parse the batch's bytes again, under its own id
-            if not holds_batch(restaging, digest, item):
-                return StageResult("changed", item)
-            batch_id = restaging.batch_id
-        elif (existing := lake.staged_batch(obj.name, batch_id)) is not None:
-            return StageResult("duplicate", item, existing, digest)
-        elif (rejected := lake.rejection(obj.name, batch_id)) is not None and (
-            rejected.read_settings == self.read_settings(obj)
-        ):
-            return StageResult("still_rejected", item, content_hash=digest, rejection=rejected)
-        try:
-            return self._parse(conn, obj, item, lake, staging, copy, digest, batch_id, restaging)
-        except SourceError as exc:
-            if restaging is not None or not exc.unreadable:
-                raise
-            rejection = self._rejection(obj, item, digest, batch_id, exc)
+        batch_id = batch_id_for(obj.name, copied.digest, delivery)
+        if (existing := lake.staged_batch(obj.name, batch_id)) is not None:
+            return StageResult("duplicate", item, existing, copied.digest)
+        rejected = lake.rejection(obj.name, batch_id)
+        if rejected is not None and rejected.read_settings == self.read_settings(obj):
             return StageResult(
-                "rejected", item, content_hash=digest, rejection=rejection, error=exc
+                "still_rejected", item, content_hash=copied.digest, rejection=rejected
             )
+        return copied, batch_id
+
+    def _failure(
+        self, obj: ObjectSpec, copied: Copied, batch_id: str, error: Exception
+    ) -> StageResult:
+        """An item whose parse failed: rejected when it cannot be read at all, else failed."""
+        item = copied.item
+        if isinstance(error, SourceError) and error.unreadable:
+            rejection = self._rejection(obj, item, copied.digest, batch_id, error)
+            return StageResult(
+                "rejected", item, content_hash=copied.digest, rejection=rejection, error=error
+            )
+        return StageResult("failed", item, content_hash=copied.digest, error=error)
 
     def _rejection(
         self, obj: ObjectSpec, item: SourceItem, digest: str, batch_id: str, exc: SourceError
@@ -235,126 +260,13 @@ class FilesSourceReader:
         text = json.dumps(settings, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:20]
 
-    def _parse(
-        self,
-        conn: duckdb.DuckDBPyConnection,
-        obj: ObjectSpec,
-        item: SourceItem,
-        lake: Lake,
-        staging: Path,
-        copy: Path,
-        digest: str,
-        batch_id: str,
-        restaging: StagedBatch | None,
-    ) -> StageResult:
-        data_path = staging / DATA_NAME
-        rejects_path = staging / REJECTS_NAME
-        fmt = obj.format or "csv"
-        warnings: list[str] = []
-        read: CsvRead | None = None
-        if item.size_bytes == 0:
-            rows, malformed = _stage_empty(conn, obj, data_path)
-            warnings.append(f"{item.display_name}: empty file")
-        elif fmt == "csv":
-            staged = stage_csv(conn, obj, copy, item.display_name, staging)
-            rows, malformed, read = staged.rows, staged.malformed, staged.read
-            warnings += staged.warnings
-        elif fmt in ("jsonl", "json"):
-            records = (
-                LineReader(copy, item.display_name, "JSON Lines", obj)
-                if fmt == "jsonl"
-                else ArrayReader(copy, item.display_name, obj)
-            )
-            rows, malformed, json_warnings = stage_json_records(
-                conn, obj, records, item.display_name, data_path, rejects_path
-            )
-            warnings += json_warnings
-        else:
-            rows, malformed = _stage_parquet(conn, copy, item.display_name, data_path)
-        copy.unlink(missing_ok=True)
-        if read is not None:  # the file's bytes, every column text
-            data_file, schema = CSV_DATA_NAME, dict.fromkeys(read.names, "VARCHAR")
-        else:
-            data_file, schema = DATA_NAME, parquet_schema(conn, data_path)
-        manifest = Manifest(
-            batch_id=batch_id,
-            object=obj.name,
-            source=self.name,
-            source_file=item.display_name,
-            content_hash=digest,
-            size_bytes=item.size_bytes,
-            mtime_ns=item.mtime_ns,
-            ctime_ns=item.ctime_ns,
-            inode=item.inode,
-            format=fmt,
-            rows=rows,
-            rows_malformed=malformed,
-            columns=tuple(schema),
-            schema=schema,
-            extracted_at=datetime.now(UTC),
-            warnings=tuple(warnings),
-            data_file=data_file,
-            csv_read=read,
-        )
-        if restaging is not None:  # the caller puts it in place (Lake.replace_batch)
-            parse = StagedBatch(restaging.manifest.reparsed(manifest), staging)
-            return StageResult("restaged", item, parse, digest)
-        batch = lake.commit_batch(staging, manifest)
-        if batch is None:  # staged meanwhile under the same id
-            existing = lake.staged_batch(obj.name, batch_id)
-            return StageResult("duplicate", item, existing, digest)
-        return StageResult("staged", item, batch, digest)
 
-
-def _state_changed(item: SourceItem) -> bool:
-    """True when the landing file is no longer the one discovery saw (it grew, was rewritten,
-    replaced or removed while it was being copied)."""
-    try:
-        stat = item.path.stat()
-    except FileNotFoundError:
-        return True
-    now = (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
-    return now != (item.size_bytes, item.mtime_ns, item.ctime_ns, item.inode)
-
-
-def _stage_empty(
-    conn: duckdb.DuckDBPyConnection, obj: ObjectSpec, data_path: Path
-) -> tuple[int, int]:
-    cols = ", ".join(f"NULL::VARCHAR AS {ident(c)}" for c in obj.columns)
-    with atomic_target(data_path) as tmp:
-        conn.execute(f"COPY (SELECT {cols} WHERE false) TO {literal(str(tmp))} ({PARQUET})")
-    return 0, 0
-
-
-def _stage_parquet(
-    conn: duckdb.DuckDBPyConnection, path: Path, display_name: str, data_path: Path
-) -> tuple[int, int]:
-    try:
-        rows = int(
-            conn.execute(f"SELECT count(*) FROM read_parquet({literal(str(path))})").fetchone()[0]  # type: ignore[index]
-        )
-    except duckdb.Error as exc:
-        raise SourceError(
-            f"{display_name}: cannot read as Parquet: {first_line(exc)}",
-            file=display_name,
-            unreadable=duckdb_refused(exc, path),
-        ) from exc
-    _refuse_ambiguous_columns(path, display_name)
-    with atomic_target(data_path) as tmp:
-        path.rename(tmp)
-    return rows, 0
-
-
-def _refuse_ambiguous_columns(path: Path, display_name: str) -> None:
-    """Two top-level columns equal ignoring case and surrounding spaces: the header rule of
-    CSV (DuckDB would read the second of `Amount, amount` as `amount_1`)."""
-    seen: dict[str, str] = {}
-    for name in pq.read_schema(path).names:
-        first = seen.setdefault(source_key(name), name)
-        if first != name:
-            raise SourceError(
-                f"{display_name}: columns '{first}' and '{name}' differ only in case or "
-                f"surrounding spaces; every row would be ambiguous (rename one in the file)",
-                file=display_name,
-                unreadable=True,
-            )
+def _follow(leader: StageResult | None, copied: Copied) -> StageResult:
+    """The result of an item whose content an earlier item of the same call holds."""
+    item, digest = copied.item, copied.digest
+    if leader is not None and leader.batch is not None:
+        return StageResult("duplicate", item, leader.batch, digest)
+    if leader is not None and leader.rejection is not None:
+        return StageResult("still_rejected", item, content_hash=digest, rejection=leader.rejection)
+    error = leader.error if leader is not None else None
+    return StageResult("failed", item, content_hash=digest, error=error)
