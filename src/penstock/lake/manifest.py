@@ -6,7 +6,7 @@ The manifest is written last; a batch directory without one is incomplete and is
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -83,7 +83,8 @@ class Manifest:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = {f.name: getattr(self, f.name) for f in fields(self)}  # asdict deep-copies
+        data["schema"] = dict(self.schema)
         data["extracted_at"] = self.extracted_at.isoformat()
         if self.restaged_at is not None:
             data["restaged_at"] = self.restaged_at.isoformat()

@@ -72,7 +72,7 @@ def _per_file(values: Sequence[str]) -> str:
     """The value of the file being read, from the reader's file index."""
     if len(values) == 1:
         return values[0]
-    return f"list_extract([{', '.join(values)}], {_FILE_INDEX} + 1)"
+    return f"list_extract([{', '.join(values)}], {_FILE_INDEX}::BIGINT + 1)"
 
 
 def _instant(batch: StagedBatch) -> str:

@@ -34,12 +34,21 @@ from penstock.sources.csv import CsvFile, CsvStaged, parquet_schema, stage_csv_f
 from penstock.sources.unreadable import duckdb_refused
 from penstock.sql import ident, literal
 
+# A file up to this size is read once into memory, hashed and written: cheaper than a thread
+# for a kernel copy (thousands of small files stage in a chunk).
+_SMALL = 4 * 1024 * 1024
+
 
 def copy_hashing(source: Path, target: Path) -> tuple[str, int]:
-    """Copy `source` to `target` and hash `source`: (sha256, bytes copied). The copy runs in
-    the kernel (sendfile) on another thread while this one hashes; the caller checks that the
-    file did not change meanwhile (its size, mtime, ctime and inode), so the copy holds
-    exactly the bytes hashed."""
+    """Copy `source` to `target` and hash `source`: (sha256, bytes copied). A large file is
+    copied in the kernel (sendfile) on another thread while this one hashes; the caller
+    checks that the file did not change meanwhile (its size, mtime, ctime and inode), so the
+    copy holds exactly the bytes hashed."""
+    with source.open("rb") as reader:
+        head = reader.read(_SMALL + 1)
+        if len(head) <= _SMALL:
+            target.write_bytes(head)
+            return hashlib.sha256(head).hexdigest(), len(head)
     with ThreadPoolExecutor(1) as pool:
         copying = pool.submit(shutil.copyfile, source, target)
         with source.open("rb") as reader:
