@@ -27,6 +27,7 @@ from penstock.observe import (
     StepStarted,
     to_jsonable,
 )
+from penstock.observe.retention import RETENTION_KINDS, collect
 from penstock.observe.schema import job_runs, logs, step_runs
 from penstock.observe.store import engine_url
 from penstock.secrets import register_secret
@@ -205,6 +206,8 @@ def test_full_run_rows(store: MetadataStore, bus: EventBus) -> None:
         "started_at": T0,
         "ended_at": s(10),
         "error": "1 step failed",
+        "pid": None,
+        "host": None,
     }
     rows = {r["step_id"]: r for r in all_rows(store, step_runs)}
     assert rows["s2"] == {
@@ -223,6 +226,8 @@ def test_full_run_rows(store: MetadataStore, bus: EventBus) -> None:
         "ended_at": s(6),
         "error": None,
         "reconciled": None,
+        "source_file": None,
+        "bytes_in": None,
     }
     assert rows["s3"]["status"] == "failed"
     assert rows["s3"]["error"] == "bad header"
@@ -465,15 +470,28 @@ def test_prune(store: MetadataStore, bus: EventBus) -> None:
     bus.emit(RunFinished(run_id="new", status="success", at=recent + timedelta(minutes=1)))
     # Old log written by a recent run: pruned by age.
     bus.emit(LogRecord(run_id="new", level="info", message="clock skew", at=s(40)))
-    assert store.prune(30, now=now) == {"job_runs": 2, "step_runs": 5, "logs": 5}
+    # each project's records by its own retention: p's abandoned run and the old logs of p's
+    # run and of a run the store does not know; then project demo's old run
+    assert prune(store, 30, now=now) == {"job_runs": 1, "step_runs": 1, "logs": 2}
+    assert [r.run_id for r in store.runs()] == ["new", "run1"]
+    assert prune(store, 30, now=now, project="demo") == {"job_runs": 1, "step_runs": 4, "logs": 3}
     assert [r.run_id for r in store.runs()] == ["new"]
     assert [x.step_id for x in store.steps("new")] == ["n1"]
     assert [x.message for x in store.logs("new")] == ["fresh"]
     assert (count(store, "job_runs"), count(store, "step_runs"), count(store, "logs")) == (1, 1, 1)
-    assert store.prune(30, now=now) == {"job_runs": 0, "step_runs": 0, "logs": 0}
-    assert store.prune(1, now=now + timedelta(days=2)) == {"job_runs": 1, "step_runs": 1, "logs": 1}
-    with pytest.raises(UsageError):
-        store.prune(0)
+    assert prune(store, 30, now=now) == {"job_runs": 0, "step_runs": 0, "logs": 0}
+    assert prune(store, 1, now=now + timedelta(days=2)) == {
+        "job_runs": 1,
+        "step_runs": 1,
+        "logs": 1,
+    }
+
+
+def prune(store: MetadataStore, days: int, *, now: datetime, project: str = "p") -> dict[str, int]:
+    """Collect a project's records older than `days` (every kind); rows of the run tables."""
+    periods = {kind: timedelta(days=days) for kind in RETENTION_KINDS}
+    rows = collect(store, periods, project=project, now=now).rows
+    return {t: rows[t] for t in ("job_runs", "step_runs", "logs")}
 
 
 @pytest.mark.usefixtures("no_secrets")

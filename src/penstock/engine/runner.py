@@ -8,6 +8,7 @@ object (their order matters for merge and SCD2); other objects go on.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -18,22 +19,14 @@ from penstock.engine.failures import describe, skip_command, skip_hint
 from penstock.engine.rejections import ObjectRejections
 from penstock.engine.restage import restage_object
 from penstock.engine.results import BatchOutcome, BatchStatus, RunResult, object_outcome
+from penstock.engine.run_events import StepClock
 from penstock.engine.run_notes import RunNotes
 from penstock.errors import TableMismatch, TransientError, first_line
 from penstock.faults import fault_point
 from penstock.lake import Lake, StagedBatch
 from penstock.lake.atomic import atomic_target
 from penstock.lake.stage import extraction_order, known_files
-from penstock.observe import (
-    OBJECT_STEP,
-    EventBus,
-    ObjectCounted,
-    RunFinished,
-    RunStarted,
-    StepFinished,
-    StepStarted,
-    new_id,
-)
+from penstock.observe import OBJECT_STEP, EventBus, ObjectCounted, new_id
 from penstock.quality.validate import BatchValidation, validate_batch
 from penstock.sources import FilesSourceReader, source_for
 from penstock.sources.base import SourceItem, StageResult
@@ -48,6 +41,7 @@ class Runner(RunNotes):
         self.bus = bus
         self.warehouse = warehouse
         self.lake = lake
+        self.clock = StepClock()  # step timings for the events (engine/run_events.py)
 
     # -- commands -----------------------------------------------------------------------
     def run(self, selector: str | None = None) -> RunResult:
@@ -76,15 +70,7 @@ class Runner(RunNotes):
     # -- run plumbing -------------------------------------------------------------------
     def _start(self, command: str, selector: str | None) -> RunResult:
         result = RunResult(run_id=new_id(), command=command)
-        self.bus.emit(
-            RunStarted(
-                run_id=result.run_id,
-                project=self.project.name,
-                project_hash=self.project.project_hash,
-                command=command,
-                selector=selector,
-            )
-        )
+        self._emit_run_started(result, command, selector)
         return result
 
     def _finish(self, result: RunResult, interrupted: str | None = None) -> RunResult:
@@ -94,7 +80,7 @@ class Runner(RunNotes):
         if interrupted:
             errors.insert(0, f"interrupted: {interrupted}")
         error = "; ".join(errors) or None
-        self.bus.emit(RunFinished(run_id=result.run_id, status=result.status, error=error))
+        self._emit_run_finished(result, error)  # and flushes the bus's queued sinks
         return result
 
     @contextmanager
@@ -115,13 +101,13 @@ class Runner(RunNotes):
         finishes it failed.
         """
         first = len(result.outcomes)
-        object_step = self._step_started(result, obj, None, OBJECT_STEP)
+        object_step = self._step_started(result, obj, None, OBJECT_STEP, object_step=True)
         try:
             work()
         except Exception as exc:
             message, fields = describe(exc)
             step_id = self._step_started(result, obj, None, "extract")
-            self._step_finished(result, step_id, obj, None, "extract", "failed", message)
+            self._step_finished(result, step_id, obj, None, "extract", "failed", message, exc=exc)
             result.outcomes.append(
                 BatchOutcome(obj.name, None, None, "extract", "failed", error=message)
             )
@@ -159,56 +145,28 @@ class Runner(RunNotes):
             return
         self.bus.emit(counted)
 
-    def _step_started(
-        self, result: RunResult, obj: ObjectSpec, batch_id: str | None, step: str
-    ) -> str:
-        step_id = new_id()
-        self.bus.emit(
-            StepStarted(
-                run_id=result.run_id,
-                step_id=step_id,
-                object=obj.name,
-                batch_id=batch_id,
-                step=step,
-            )
-        )
-        return step_id
-
-    def _step_finished(
-        self,
-        result: RunResult,
-        step_id: str,
-        obj: ObjectSpec,
-        batch_id: str | None,
-        step: str,
-        status: BatchStatus,
-        error: str | None = None,
-        validation: BatchValidation | None = None,
-    ) -> None:
-        v = validation
-        self.bus.emit(
-            StepFinished(
-                run_id=result.run_id,
-                step_id=step_id,
-                object=obj.name,
-                batch_id=batch_id,
-                step=step,
-                status=status,
-                error=error,
-                rows_in=v.rows_in if v else 0,
-                rows_loaded=v.rows_loaded if v else 0,
-                rows_quarantined=v.rows_quarantined if v else 0,
-                rows_duplicate=v.rows_duplicate if v else 0,
-            )
-        )
-
     # -- one object ---------------------------------------------------------------------
     def _run_object(self, result: RunResult, obj: ObjectSpec) -> None:
         source = source_for(self.project, obj)
         staged = self.lake.batches(obj.name)  # every manifest is read once per run
         rejections = ObjectRejections.start(self, result, obj, source, staged)
         index = self.lake.read_file_index(obj.name)
-        found = source.discover(obj, known_files(staged, index, rejections.in_force.values()))
+        checking = time.monotonic()
+        check = partial(
+            self._emit_source_checked,
+            result,
+            obj,
+            source=source.name,
+            kind=source.spec.kind,
+            root=source.root,
+            started=checking,
+        )
+        try:
+            found = source.discover(obj, known_files(staged, index, rejections.in_force.values()))
+        except Exception as exc:
+            check(exc=exc)
+            raise
+        check(files=len(found.new) + len(found.unchanged) + len(found.unsettled))
         total = len(found.new) + len(found.unchanged) + len(found.unsettled)
         if total == 0:
             self._note_no_match(result, obj, source)
@@ -249,6 +207,7 @@ class Runner(RunNotes):
             if staging.status == "staged" and staging.batch is not None:
                 if obj.load == "replace":  # elsewhere equal content is the same batch id
                     self._note_repeat(result, obj, staging.batch, staged)
+                self._emit_schema_drift(result, obj, staging.batch, staged)
                 staged.append(staging.batch)
         rejections.finish(complete=complete)
         self.lake.write_file_index(obj.name, seen)
@@ -282,12 +241,22 @@ class Runner(RunNotes):
     ) -> StageResult | None:
         """Stage one item; None (recorded as a failed step) if it could not be read. An item
         that cannot be read at all is recorded as rejected (a failed step too)."""
-        step_id = self._step_started(result, obj, None, "stage")
+        step_id = self._step_started(result, obj, None, "stage", source_file=item.display_name)
         try:
             staging = source.stage(self.warehouse.conn, obj, item, self.lake)
         except Exception as exc:
             message, fields = describe(exc)
-            self._step_finished(result, step_id, obj, None, "stage", "failed", message)
+            self._step_finished(
+                result,
+                step_id,
+                obj,
+                None,
+                "stage",
+                "failed",
+                message,
+                exc=exc,
+                bytes_in=item.size_bytes,
+            )
             result.outcomes.append(
                 BatchOutcome(obj.name, None, item.display_name, "stage", "failed", error=message)
             )
@@ -322,7 +291,8 @@ class Runner(RunNotes):
             return staging
         for warning in batch.manifest.warnings:
             self._log(result, "warning", warning, obj, batch_id=batch.batch_id)
-        self._step_finished(result, step_id, obj, batch.batch_id, "stage", "success")
+        self._emit_batch_staged(result, step_id, obj, batch)
+        self._step_finished(result, step_id, obj, batch.batch_id, "stage", "success", batch=batch)
         self._log(
             result,
             "info",
@@ -397,7 +367,9 @@ class Runner(RunNotes):
         batch: StagedBatch,
         loaded_at: datetime | None,
     ) -> BatchOutcome:
-        step_id = self._step_started(result, obj, batch.batch_id, "load")
+        step_id = self._step_started(
+            result, obj, batch.batch_id, "load", source_file=batch.manifest.source_file
+        )
         conn = self.warehouse.conn
         validation: BatchValidation | None = None
         try:
@@ -419,7 +391,17 @@ class Runner(RunNotes):
             message, fields = describe(exc)
             if not isinstance(exc, TransientError | TableMismatch):
                 message = f"{message}; {skip_hint(obj.name, batch.batch_id)}"
-            self._step_finished(result, step_id, obj, batch.batch_id, "load", "failed", message)
+            self._step_finished(
+                result,
+                step_id,
+                obj,
+                batch.batch_id,
+                "load",
+                "failed",
+                message,
+                exc=exc,
+                batch=batch,
+            )
             self._log(result, "error", message, obj, **{**fields, "batch_id": batch.batch_id})
             return BatchOutcome(
                 obj.name,
@@ -445,7 +427,15 @@ class Runner(RunNotes):
                 batch_id=batch.batch_id,
             )
         self._step_finished(
-            result, step_id, obj, batch.batch_id, "load", status, validation=validation
+            result,
+            step_id,
+            obj,
+            batch.batch_id,
+            "load",
+            status,
+            validation=validation,
+            batch=batch,
+            load=load,
         )
         self._log(
             result,

@@ -61,6 +61,7 @@ def log_rows(conn: sa.Connection, run_id: str, level: str | None) -> list[LogRow
             batch_id=row.batch_id,
             message=row.message,
             fields=dict(row.fields or {}),
+            step_id=row.step_id,
         )
         for row in conn.execute(query)
     ]
