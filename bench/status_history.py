@@ -8,8 +8,9 @@ step_runs and logs back in time until the store holds `--steps` step_runs (each 
 hour older than the one before, with fresh ids: the shape of a project run hourly for years,
 with nothing pruned). The real run stays the latest, so `status` must answer the same before
 and after the history is added (the script checks it). Then it times each command in a fresh
-process, alternating, and prints the median wall time (min-max) and the median of
-`python -c pass` (the interpreter's own start-up) for scale. The target: status under 200 ms.
+process, on that store and on a copy of the project made before the history was added (the
+baseline: the same command's start-up and one run), alternating, and prints the median wall
+time (min-max) of each, and of `python -c pass` for scale. The target: status under 200 ms.
 
 With `--explain` it prints SQLite's query plan of each statement `status` runs.
 """
@@ -49,11 +50,16 @@ def fill_history(db: Path, steps: int) -> tuple[int, int, int]:
         conn.executemany("INSERT INTO n VALUES (?)", [(i,) for i in range(1, copies + 1)])
         # an hour per copy, older than the real run; ids made unique by the copy number
         shift = "'-' || n.i || ' hours'"
+        run_columns = [r[1] for r in conn.execute("PRAGMA table_info(job_runs)")]
+        shifted_runs = {
+            "run_id": "run_id || '-' || n.i",
+            "started_at": f"datetime(started_at, {shift})",
+            "ended_at": f"datetime(ended_at, {shift})",
+        }
+        select = ", ".join(shifted_runs.get(c, c) for c in run_columns)
         conn.execute(
-            f"""INSERT INTO job_runs
-            SELECT run_id || '-' || n.i, project, project_hash, command, selector, status,
-                   datetime(started_at, {shift}), datetime(ended_at, {shift}), error
-            FROM job_runs, n WHERE run_id = ?""",
+            f"INSERT INTO job_runs ({', '.join(run_columns)}) "
+            f"SELECT {select} FROM job_runs, n WHERE run_id = ?",
             (run_id,),
         )
         columns = [r[1] for r in conn.execute("PRAGMA table_info(step_runs)")]
@@ -144,6 +150,8 @@ def main() -> None:
         project = workdir / "demo"
         for step in (["init", "--demo", str(project)], ["run", "-p", str(project)]):
             subprocess.run([py, "-c", ENTRY, *step], env=env, check=True, capture_output=True)
+        fresh = workdir / "fresh"  # the same project with only its one run: the baseline
+        shutil.copytree(project, fresh)
         status = [py, "-c", ENTRY, "status", "-p", str(project), "--json"]
         before = json.loads(_timed(status, env)[1])
         db = project / ".penstock" / "metadata.db"
@@ -152,32 +160,49 @@ def main() -> None:
         filled = time.perf_counter() - started
         print(
             f"store: {runs:,} job_runs, {steps:,} step_runs, {logs:,} logs "
-            f"({db.stat().st_size / 1e6:.0f} MB; filled in {filled:.1f} s)"
+            f"({db.stat().st_size / 1e6:.0f} MB; filled in {filled:.1f} s); "
+            f"baseline: the same project with its 1 run"
         )
         after = json.loads(_timed(status, env)[1])
         if after != before:
             raise SystemExit(f"status changed with the history:\n{before}\n{after}")
         if args.explain:
             explain(db, project, env)
-        commands = {
-            "python -c pass": [py, "-c", "pass"],
-            "penstock status --json": status,
-            "penstock status": [py, "-c", ENTRY, "status", "-p", str(project)],
-            "penstock runs --json": [py, "-c", ENTRY, "runs", "-p", str(project), "--json"],
-            "penstock logs --json": [py, "-c", ENTRY, "logs", "-p", str(project), "--json"],
-        }
-        samples: dict[str, list[float]] = {name: [] for name in commands}
-        for argv in commands.values():  # warm the page cache and .pyc files
-            _timed(argv, env)
-        for _ in range(args.repeat):
-            for name, argv in commands.items():
-                samples[name].append(_timed(argv, env)[0])
+        commands = {"python -c pass": ([py, "-c", "pass"], None)}
+        for name, argv in (
+            ("penstock status --json", ["status", "--json"]),
+            ("penstock status", ["status"]),
+            ("penstock runs --json", ["runs", "--json"]),
+            ("penstock logs --json", ["logs", "--json"]),
+        ):
+            commands[name] = (
+                [py, "-c", ENTRY, *argv, "-p", str(project)],
+                [py, "-c", ENTRY, *argv, "-p", str(fresh)],
+            )
+        samples: dict[str, tuple[list[float], list[float]]] = {n: ([], []) for n in commands}
+        for history, baseline in commands.values():  # warm the page cache and .pyc files
+            _timed(history, env)
+            if baseline:
+                _timed(baseline, env)
+        for round_ in range(args.repeat):
+            for name, (history, baseline) in commands.items():
+                sides = [(0, history), (1, baseline)] if baseline else [(0, history)]
+                for side, argv in sides if round_ % 2 else reversed(sides):
+                    samples[name][side].append(_timed(argv, env)[0])
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     print(f"{args.repeat} rounds, alternating; wall time in ms: median (min-max)")
-    for name, times in samples.items():
-        spread = f"({min(times) * 1000:.0f}-{max(times) * 1000:.0f})"
-        print(f"{name:<26}{statistics.median(times) * 1000:>6.0f} {spread:>12}")
+    print(f"{'command':<26}{'history':>8}{'(min-max)':>12}{'baseline':>10}{'(min-max)':>12}")
+    for name, (history, baseline) in samples.items():
+        line = f"{name:<26}{_ms(history)}"
+        if baseline:
+            line += f"  {_ms(baseline)}"
+        print(line)
+
+
+def _ms(times: list[float]) -> str:
+    spread = f"({min(times) * 1000:.0f}-{max(times) * 1000:.0f})"
+    return f"{statistics.median(times) * 1000:>8.0f}{spread:>12}"
 
 
 if __name__ == "__main__":

@@ -39,18 +39,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal, TypeAlias
 
+from penstock.observe.names import LOG_LEVELS as LOG_LEVELS  # re-exported
+from penstock.observe.names import OBJECT_STEP as OBJECT_STEP
+from penstock.observe.names import LogLevel as LogLevel
+
 RunStatus = Literal["success", "failed"]
 StepStatus = Literal["success", "warning", "failed", "skipped"]
-LogLevel = Literal["debug", "info", "warning", "error"]
 DatasetRole = Literal["landing", "stage", "table", "quarantine"]
-
-LOG_LEVELS: tuple[LogLevel, ...] = ("debug", "info", "warning", "error")
-
-OBJECT_STEP = "object"
-"""The step that records one object's work in a run: started when the run takes the object
-up, finished with the object's outcome (`failed` if one of its steps failed, `warning` if rows
-broke its contract, else `success`). It carries no row counts (its batch steps do), and it is
-what tells `penstock status` that a run with nothing new to do still processed the object."""
 
 
 def utcnow() -> datetime:

@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from penstock.errors import UsageError
-from penstock.observe.events import LOG_LEVELS
+from penstock.observe.names import LOG_LEVELS
 from penstock.observe.records import LogRow
 from penstock.observe.status_reads import Rows, utc
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from penstock.observe.events import LOG_LEVELS
+from penstock.observe.names import LOG_LEVELS
 from penstock.observe.records import LogRow, StepRow, duration
 from penstock.observe.schema import logs, step_runs
 

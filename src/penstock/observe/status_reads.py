@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from penstock.errors import TransientError
-from penstock.observe.events import OBJECT_STEP
+from penstock.observe.names import OBJECT_STEP
 from penstock.observe.records import ObjectStatus, RunSummary, duration
 from penstock.outcomes import run_outcome, worst
 
