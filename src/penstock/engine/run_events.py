@@ -13,14 +13,14 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from penstock.catalog import ObjectSpec, Project, RowCountCheck
 from penstock.engine import datasets
 from penstock.engine.results import BatchStatus, RunResult
-from penstock.errors import PenstockError, TransientError
+from penstock.errors import ContractViolation, PenstockError, TransientError
 from penstock.lake import StagedBatch
 from penstock.lake.stage import extraction_order
 from penstock.observe import (
@@ -166,6 +166,8 @@ class RunEvents:
                 inputs, outputs = (landing,), (datasets.staged_batch(batch),)
         if load is not None and v is not None and batch is not None and status != "failed":
             self._emit_batch_loaded(result, step_id, obj, batch, v, load, duration, inputs)
+        if step == "load" and status == "failed" and v is None and batch is not None:
+            self._emit_checks_refused(result, step_id, obj, batch, exc)
         parent = self.clock.parent.get(obj.name)
         if step_id == parent:  # the object's work ended
             del self.clock.parent[obj.name]
@@ -351,18 +353,47 @@ class RunEvents:
                 rows_invalid=v.rows_invalid,
                 rows_quarantined=v.rows_quarantined,
                 rows_warned=v.rows_warned,
-                checks=check_results(obj, v),
+                checks=check_results(obj, v.reason_counts, v.failed_checks),
                 reason_counts=dict(v.reason_counts),
                 missing_columns=tuple(v.missing_columns),
                 extra_columns=tuple(v.extra_columns),
             )
         )
 
+    def _emit_checks_refused(
+        self, result: RunResult, step_id: str, obj: ObjectSpec, batch: StagedBatch, exc: object
+    ) -> None:
+        """A batch that broke its contract under `on_invalid: fail` stops validation with
+        its rows per reason (the error's `reasons`): its checks, without the rows counted."""
+        reasons = exc.fields.get("reasons") if isinstance(exc, ContractViolation) else None
+        if not isinstance(reasons, dict) or not reasons:
+            return
+        counts = {str(r): int(n) for r, n in reasons.items()}
+        self.bus.emit(
+            ChecksEvaluated(
+                run_id=result.run_id,
+                step_id=step_id,
+                object=obj.name,
+                batch_id=batch.batch_id,
+                source_file=batch.manifest.source_file,
+                on_invalid=obj.on_invalid,
+                rows_in=batch.manifest.rows_in,
+                rows_invalid=None,
+                rows_quarantined=0,
+                rows_warned=0,
+                checks=check_results(obj, counts, [r for r in counts if r == "check:row_count"]),
+                reason_counts=counts,
+            )
+        )
 
-def check_results(obj: ObjectSpec, v: BatchValidation) -> tuple[CheckResult, ...]:
-    """Every rule of `obj`'s contract as batch `v` met it, in contract order, then the record
-    rules (malformed, encoding) and any other reason the batch's rows carry."""
-    counts = dict(v.reason_counts)
+
+def check_results(
+    obj: ObjectSpec, reason_counts: Mapping[str, int], failed_checks: Sequence[str]
+) -> tuple[CheckResult, ...]:
+    """Every rule of `obj`'s contract as a batch met it (rows per reason, batch checks that
+    failed), in contract order, then the record rules (malformed, encoding) and any other
+    reason the batch's rows carry."""
+    counts = dict(reason_counts)
     rules: list[tuple[str, str, str | None, str | None]] = []  # name, rule, column, expected
     for name, spec in obj.columns.items():
         rules.append((f"type:{name}", "type", name, spec.type))
@@ -387,13 +418,13 @@ def check_results(obj: ObjectSpec, v: BatchValidation) -> tuple[CheckResult, ...
     rules += [(rule, rule, None, None) for rule in _RECORD_RULES]
     named = {name for name, *_ in rules}
     rules += [(r, r.split(":", 1)[0], None, None) for r in sorted(counts) if r not in named]
-    failed_checks = set(v.failed_checks)
+    failed = set(failed_checks)
     return tuple(
         CheckResult(
             name=name,
             rule=rule,
             column=column,
-            passed=counts.get(name, 0) == 0 and name not in failed_checks,
+            passed=counts.get(name, 0) == 0 and name not in failed,
             failed_rows=counts.get(name, 0),
             expected=expected,
         )

@@ -221,9 +221,10 @@ class EventBus:
             sub.queue.put(_FLUSH, wait_s=limit)
             if not sub.queue.flush(limit):
                 caught_up = False
+                behind = _events(sub.queue.undelivered())
                 self._report(
                     f"penstock: {sub.name} has not caught up after {limit:g}s "
-                    f"({sub.queue.pending} event(s) still queued); the run goes on"
+                    f"({behind} event(s) still queued); the run goes on"
                 )
         return caught_up
 
@@ -236,13 +237,15 @@ class EventBus:
         for sub in self._subscriptions:
             if sub.queue is not None:
                 limit = sub.policy.flush_timeout_s if timeout_s is None else timeout_s
-                left = sub.queue.close(limit)
+                undelivered = sub.queue.close(limit)
+                left = _events(undelivered)
                 if left:
                     sub.overflow += left
                     self._report(
                         f"penstock: {sub.name} did not catch up within {limit:g}s: "
                         f"{left} event(s) dropped"
                     )
+                if undelivered:
                     continue  # still busy in its thread: do not close it under its feet
             if sub.on_close is not None:
                 try:
@@ -280,6 +283,10 @@ class EventBus:
                 fields={k: redact_value(v) for k, v in fields.items()},
             )
         )
+
+
+def _events(items: list[Event | _Flush]) -> int:
+    return sum(1 for item in items if not isinstance(item, _Flush))
 
 
 def _optional_method(sink: object, name: str) -> Callable[[], None] | None:

@@ -11,10 +11,11 @@ A run emits, in this order (tests/observe/test_run_events.py proves it on a real
     run_started
       per object:  step_started(object)
                    source_checked                 the source was reached (or not: available False)
-                   per new file:  step_started(stage) · batch_staged · [schema_drift] ·
-                                  step_finished(stage)
+                   per new file:  step_started(stage) · batch_staged · step_finished(stage)
+                                  · [schema_drift]
                    per pending batch:  step_started(load) · checks_evaluated ·
                                   batch_loaded · step_finished(load)
+                                  (a refused or failed batch: no batch_loaded)
                    object_counted · step_finished(object)
       log records anywhere in between
     run_finished
@@ -288,7 +289,9 @@ class SchemaDrift(_Base):
 class ChecksEvaluated(_Base):
     """A batch was validated: every rule of the contract with its failing rows (`checks`),
     rows per reason, and the columns missing from or extra to the file. `passed` is True when
-    no row broke a rule and no batch check failed."""
+    no row broke a rule and no batch check failed. `rows_invalid` (rows that broke at least
+    one rule) is None when validation stopped at the first broken rule (`on_invalid: fail`:
+    the batch is refused; the rows per rule are exact)."""
 
     kind: ClassVar[str] = "checks_evaluated"
     step_id: str
@@ -297,7 +300,7 @@ class ChecksEvaluated(_Base):
     source_file: str
     on_invalid: str
     rows_in: int
-    rows_invalid: int
+    rows_invalid: int | None
     rows_quarantined: int
     rows_warned: int
     checks: tuple[CheckResult, ...] = ()
@@ -315,8 +318,11 @@ class ChecksEvaluated(_Base):
 
     @property
     def dq_pass_rate(self) -> float | None:
-        """Rows that broke no rule / rows read (None when the batch read none)."""
-        return None if not self.rows_in else (self.rows_in - self.rows_invalid) / self.rows_in
+        """Rows that broke no rule / rows read (None when the batch read none, or its rows
+        were not counted)."""
+        if not self.rows_in or self.rows_invalid is None:
+            return None
+        return (self.rows_in - self.rows_invalid) / self.rows_in
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

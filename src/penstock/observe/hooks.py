@@ -21,8 +21,9 @@ class AuditTrail:
     def close(self) -> None: ...             # optional: the session ends
 ```
 
-A hook is a class (built once per session with `options` as keyword arguments) or any object
-(a module, an instance). Its methods `on_<kind>` (`on_run_started`, `on_step_finished`,
+A hook is a class (built once per session with `options` as keyword arguments, passed as
+written: a relative path in them is relative to where penstock runs, not to the project) or
+any object (a module, an instance). Its methods `on_<kind>` (`on_run_started`, `on_step_finished`,
 `on_batch_loaded`, `on_checks_evaluated`, `on_schema_drift`, `on_source_checked`, `on_log`, …:
 one per `penstock.observe.EVENT_KINDS`) are called with the event's fields as keyword
 arguments, plus `event`, the typed event itself. Every such method must take keyword-only

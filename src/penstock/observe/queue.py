@@ -33,14 +33,14 @@ class SinkQueue(Generic[T]):
         self._items: deque[T] = deque()
         self._cond = threading.Condition()
         self._pending = 0  # queued plus the one being delivered
+        self._current: list[T] = []  # the one being delivered
         self._stopping = False
         self._thread: threading.Thread | None = None
 
-    @property
-    def pending(self) -> int:
-        """Events queued and not yet delivered (including one in delivery)."""
+    def undelivered(self) -> list[T]:
+        """The item being delivered, if one, then the queued ones."""
         with self._cond:
-            return self._pending
+            return [*self._current, *self._items]
 
     def put(self, item: T, *, wait_s: float = 0.0) -> bool:
         """Queue `item`; False (not queued) when the queue is closed, or full for `wait_s`."""
@@ -75,12 +75,13 @@ class SinkQueue(Generic[T]):
                 self._cond.wait(remaining)
             return True
 
-    def close(self, timeout_s: float) -> int:
-        """Flush (up to `timeout_s`), stop the thread; the number of events given up on."""
+    def close(self, timeout_s: float) -> list[T]:
+        """Flush (up to `timeout_s`), stop the thread; the items given up on (one still in
+        delivery in a thread that did not return, and those it never took)."""
         self.flush(timeout_s)
         with self._cond:
             self._stopping = True
-            left = self._pending
+            left = [*self._current, *self._items]
             self._pending -= len(self._items)
             self._items.clear()
             self._cond.notify_all()
@@ -97,11 +98,13 @@ class SinkQueue(Generic[T]):
                 if not self._items:
                     return
                 item = self._items.popleft()
+                self._current[:] = [item]
                 self._cond.notify_all()  # room for a precious put waiting on a full queue
             try:
                 with contextlib.suppress(Exception):  # deliver guards sink errors already
                     self._deliver(item)
             finally:
                 with self._cond:
+                    self._current.clear()
                     self._pending = max(0, self._pending - 1)
                     self._cond.notify_all()
