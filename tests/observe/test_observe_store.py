@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -629,3 +631,37 @@ def test_postgres_uses_default_schema(pg_url: str) -> None:
         "step_runs",
         "logs",
     } <= names
+
+
+def test_an_older_store_gets_the_columns_and_indexes_added_since(tmp_path: Path) -> None:
+    """Columns added for issue 11 (job_runs.pid/host, step_runs.source_file/bytes_in,
+    logs.step_id) and status's index come back when an older store is opened."""
+    db = tmp_path / "old.db"
+    MetadataStore(f"sqlite:///{db}").close()
+    conn = sqlite3.connect(db)
+    conn.execute("DROP INDEX ix_step_runs_object_step_status")
+    for table, column in (
+        ("job_runs", "pid"),
+        ("job_runs", "host"),
+        ("step_runs", "source_file"),
+        ("step_runs", "bytes_in"),
+        ("logs", "step_id"),
+    ):
+        conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+    conn.commit()
+    conn.close()
+    with MetadataStore(f"sqlite:///{db}") as store:
+        bus = EventBus()
+        bus.subscribe(store.handle)
+        bus.emit(
+            RunStarted(
+                run_id="r", project="p", project_hash="h", command="run", selector=None, pid=7
+            )
+        )
+        bus.emit(LogRecord(run_id="r", level="info", message="m", step_id="s"))
+        assert [row.step_id for row in store.logs("r")] == ["s"]
+    conn = sqlite3.connect(db)
+    indexes = {r[1] for r in conn.execute("PRAGMA index_list(step_runs)")}
+    assert "ix_step_runs_object_step_status" in indexes
+    assert conn.execute("SELECT pid FROM job_runs").fetchall() == [(7,)]
+    conn.close()

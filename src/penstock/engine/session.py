@@ -122,7 +122,7 @@ class Session:
             raise
         self.bus = EventBus()
         self.bus.subscribe(self.store.handle, queued=True, name="the metadata store")
-        self.collect_garbage = record_catalog
+        self.collect_garbage = False  # a session that did not open has nothing to collect
         try:
             attach_sinks(self.bus, project=project, store=self.store)
             if record_catalog:
@@ -130,6 +130,7 @@ class Session:
         except BaseException:
             self.close()
             raise
+        self.collect_garbage = record_catalog  # runs and rebuilds: retention when they close
         self.runner = Runner(project, self.bus, self.warehouse, self.lake)
 
     def close(self) -> None:
