@@ -30,7 +30,19 @@ HEAVY = (
     "penstock.observe.store",
     "penstock.warehouse",
 )
-COMMANDS = ("init", "check", "run", "rebuild", "status", "runs", "logs", "quarantine", "batches")
+COMMANDS = (
+    "init",
+    "check",
+    "run",
+    "rebuild",
+    "status",
+    "runs",
+    "logs",
+    "quarantine",
+    "batches",
+    "sql",
+    "gc",
+)
 
 
 def loaded_after(code: str) -> tuple[list[str], str]:

@@ -23,6 +23,7 @@ from penstock.observe import (
     StepFinished,
     StepStarted,
 )
+from penstock.observe.retention import RETENTION_KINDS, collect
 from penstock.observe.schema import step_runs
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -137,7 +138,9 @@ def test_object_steps_are_pruned_with_their_runs(store: MetadataStore, bus: Even
             bus, run, f"{run}-o", "items", OBJECT_STEP, base + 2, batch_id=None, status="success"
         )
         bus.emit(RunFinished(run_id=run, status="success", at=at(base + 3)))
-    assert store.prune(30, now=now) == {"job_runs": 1, "step_runs": 1, "logs": 0}
+    periods = {kind: timedelta(days=30) for kind in RETENTION_KINDS}
+    rows = collect(store, periods, project="p", now=now).rows
+    assert (rows["job_runs"], rows["step_runs"], rows["logs"]) == (1, 1, 0)
     with store.engine.connect() as conn:
         left = list(conn.execute(sa.select(step_runs.c.run_id, step_runs.c.step)))
     assert left == [("new", OBJECT_STEP)]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,6 +29,7 @@ from penstock.observe import (
     StepStarted,
     to_jsonable,
 )
+from penstock.observe.retention import RETENTION_KINDS, collect
 from penstock.observe.schema import job_runs, logs, step_runs
 from penstock.observe.store import engine_url
 from penstock.secrets import register_secret
@@ -205,6 +208,8 @@ def test_full_run_rows(store: MetadataStore, bus: EventBus) -> None:
         "started_at": T0,
         "ended_at": s(10),
         "error": "1 step failed",
+        "pid": None,
+        "host": None,
     }
     rows = {r["step_id"]: r for r in all_rows(store, step_runs)}
     assert rows["s2"] == {
@@ -223,6 +228,8 @@ def test_full_run_rows(store: MetadataStore, bus: EventBus) -> None:
         "ended_at": s(6),
         "error": None,
         "reconciled": None,
+        "source_file": None,
+        "bytes_in": None,
     }
     assert rows["s3"]["status"] == "failed"
     assert rows["s3"]["error"] == "bad header"
@@ -465,15 +472,28 @@ def test_prune(store: MetadataStore, bus: EventBus) -> None:
     bus.emit(RunFinished(run_id="new", status="success", at=recent + timedelta(minutes=1)))
     # Old log written by a recent run: pruned by age.
     bus.emit(LogRecord(run_id="new", level="info", message="clock skew", at=s(40)))
-    assert store.prune(30, now=now) == {"job_runs": 2, "step_runs": 5, "logs": 5}
+    # each project's records by its own retention: p's abandoned run and the old logs of p's
+    # run and of a run the store does not know; then project demo's old run
+    assert prune(store, 30, now=now) == {"job_runs": 1, "step_runs": 1, "logs": 2}
+    assert [r.run_id for r in store.runs()] == ["new", "run1"]
+    assert prune(store, 30, now=now, project="demo") == {"job_runs": 1, "step_runs": 4, "logs": 3}
     assert [r.run_id for r in store.runs()] == ["new"]
     assert [x.step_id for x in store.steps("new")] == ["n1"]
     assert [x.message for x in store.logs("new")] == ["fresh"]
     assert (count(store, "job_runs"), count(store, "step_runs"), count(store, "logs")) == (1, 1, 1)
-    assert store.prune(30, now=now) == {"job_runs": 0, "step_runs": 0, "logs": 0}
-    assert store.prune(1, now=now + timedelta(days=2)) == {"job_runs": 1, "step_runs": 1, "logs": 1}
-    with pytest.raises(UsageError):
-        store.prune(0)
+    assert prune(store, 30, now=now) == {"job_runs": 0, "step_runs": 0, "logs": 0}
+    assert prune(store, 1, now=now + timedelta(days=2)) == {
+        "job_runs": 1,
+        "step_runs": 1,
+        "logs": 1,
+    }
+
+
+def prune(store: MetadataStore, days: int, *, now: datetime, project: str = "p") -> dict[str, int]:
+    """Collect a project's records older than `days` (every kind); rows of the run tables."""
+    periods = {kind: timedelta(days=days) for kind in RETENTION_KINDS}
+    rows = collect(store, periods, project=project, now=now).rows
+    return {t: rows[t] for t in ("job_runs", "step_runs", "logs")}
 
 
 @pytest.mark.usefixtures("no_secrets")
@@ -611,3 +631,37 @@ def test_postgres_uses_default_schema(pg_url: str) -> None:
         "step_runs",
         "logs",
     } <= names
+
+
+def test_an_older_store_gets_the_columns_and_indexes_added_since(tmp_path: Path) -> None:
+    """Columns added for issue 11 (job_runs.pid/host, step_runs.source_file/bytes_in,
+    logs.step_id) and status's index come back when an older store is opened."""
+    db = tmp_path / "old.db"
+    MetadataStore(f"sqlite:///{db}").close()
+    conn = sqlite3.connect(db)
+    conn.execute("DROP INDEX ix_step_runs_object_step_status")
+    for table, column in (
+        ("job_runs", "pid"),
+        ("job_runs", "host"),
+        ("step_runs", "source_file"),
+        ("step_runs", "bytes_in"),
+        ("logs", "step_id"),
+    ):
+        conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+    conn.commit()
+    conn.close()
+    with MetadataStore(f"sqlite:///{db}") as store:
+        bus = EventBus()
+        bus.subscribe(store.handle)
+        bus.emit(
+            RunStarted(
+                run_id="r", project="p", project_hash="h", command="run", selector=None, pid=7
+            )
+        )
+        bus.emit(LogRecord(run_id="r", level="info", message="m", step_id="s"))
+        assert [row.step_id for row in store.logs("r")] == ["s"]
+    conn = sqlite3.connect(db)
+    indexes = {r[1] for r in conn.execute("PRAGMA index_list(step_runs)")}
+    assert "ix_step_runs_object_step_status" in indexes
+    assert conn.execute("SELECT pid FROM job_runs").fetchall() == [(7,)]
+    conn.close()

@@ -56,13 +56,15 @@ def _run_breaking_store_after_first_load(
 ) -> tuple[str, str, dict[str, int]]:
     broken = False
 
-    def breaker(event: Event) -> None:
-        nonlocal broken
-        if isinstance(event, StepFinished) and event.step == "load" and not broken:
-            broken = True
-            break_store()
-
     with Session(load_project(project)) as session:
+
+        def breaker(event: Event) -> None:
+            nonlocal broken
+            if isinstance(event, StepFinished) and event.step == "load" and not broken:
+                broken = True
+                session.bus.flush()  # the store is queued: it recorded the first load
+                break_store()
+
         session.bus.subscribe(breaker)
         result = session.runner.run()
         dropped = session.bus.dropped

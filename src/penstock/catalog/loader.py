@@ -194,14 +194,14 @@ class _Reader:
                 self.locations.setdefault(path, (document.file, line))
 
     def _origins(self) -> dict[str, tuple[str, int]]:
-        """Where each source, object, column and check was written."""
+        """Where each source, object, column, check and hook was written."""
         origins: dict[str, tuple[str, int]] = {}
         for path, where in self.locations.items():
-            if path[:1] == ("sources",) and len(path) == 2:
-                origins[f"sources.{path[1]}"] = where
-            elif path[:1] == ("objects",) and (
+            top = path[:1] in (("sources",), ("hooks",)) and len(path) == 2
+            part = path[:1] == ("objects",) and (
                 len(path) == 2 or (len(path) == 4 and path[2] in ("columns", "checks"))
-            ):
+            )
+            if top or part:
                 origins[format_key_path(path)] = where
         return origins
 

@@ -7,6 +7,7 @@ re-exported here so that `penstock.catalog.models` is the one import path.
 import hashlib
 import json
 import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, ClassVar
 
@@ -48,6 +49,12 @@ from penstock.catalog.objects import (
     Source,
     SourceName,
 )
+from penstock.catalog.observability import (
+    HookSpec,
+    RetentionKind,
+    RetentionSettings,
+    hook_list,
+)
 from penstock.errors import UsageError
 
 __all__ = [
@@ -57,9 +64,11 @@ __all__ = [
     "CsvOptions",
     "ExpressionCheck",
     "FilesSource",
+    "HookSpec",
     "LocatedError",
     "ObjectSpec",
     "Project",
+    "RetentionSettings",
     "RowCountBounds",
     "RowCountCheck",
     "Source",
@@ -82,6 +91,8 @@ class Project(Model):
     metadata: str = DEFAULT_METADATA
     include: list[str] = Field(default_factory=list)
     retention_days: Annotated[StrictInt, Field(ge=1)] = 90
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    hooks: list[HookSpec] = Field(default_factory=list)
     sources: dict[SourceName, Source] = Field(default_factory=dict)
     objects: dict[ObjectName, ObjectSpec] = Field(default_factory=dict)
     # Set by the loader, not by users.
@@ -121,6 +132,11 @@ class Project(Model):
                 "not available yet): give a path relative to the project or /an/absolute/path"
             )
         return value
+
+    @field_validator("hooks", mode="before")
+    @classmethod
+    def _hooks_as_specs(cls, value: Any) -> Any:
+        return hook_list(value)
 
     @field_validator("include", mode="before")
     @classmethod
@@ -237,6 +253,11 @@ class Project(Model):
         digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
         object.__setattr__(self, "project_hash", digest)
         return self
+
+    def retention_period(self, kind: RetentionKind) -> timedelta:
+        """How long the metadata store keeps records of `kind` (`retention:`, else
+        `retention_days`)."""
+        return self.retention.period(kind, self.retention_days)
 
     def path(self, value: str | Path) -> Path:
         """`value` resolved against the project directory (an absolute path stays as is)."""

@@ -25,10 +25,13 @@ from penstock.errors import PenstockError
 COMMAND_MODULES = (
     "run_commands",
     "read_commands",
+    "logs_command",
     "quarantine_command",
     "query_command",
+    "sql_command",
     "batches_command",
     "check_command",
+    "gc_command",
 )
 for _module in COMMAND_MODULES:
     importlib.import_module(f"penstock.cli.{_module}")

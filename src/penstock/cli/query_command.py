@@ -7,9 +7,10 @@ writes is refused before it runs. Rows print as a table cut to the terminal widt
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any, Protocol
 
 import typer
 from rich.markup import escape
@@ -18,8 +19,19 @@ from penstock.cli.render import console, print_json
 from penstock.cli.shared import JsonOpt, ProjectOpt, WaitOpt, app, example, load, waiting
 from penstock.defaults import DEFAULT_WAIT_SECONDS
 
-if TYPE_CHECKING:
-    from penstock.warehouse.query import QueryResult
+
+class Tabular(Protocol):
+    """A statement's result, as `penstock query` and `penstock sql` print it."""
+
+    @property
+    def columns(self) -> tuple[str, ...]: ...
+    @property
+    def types(self) -> tuple[str, ...]: ...
+    @property
+    def rows(self) -> Sequence[tuple[Any, ...]]: ...
+    @property
+    def truncated(self) -> bool: ...
+
 
 EXAMPLES = example(
     'penstock query "FROM orders LIMIT 5"',
@@ -48,6 +60,12 @@ def query(
 
     proj = load(project)
     result = run_query(proj, sql, limit=limit or None, wait=wait, on_wait=waiting)
+    print_result(result, limit, as_json)
+
+
+def print_result(result: Tabular, limit: int, as_json: bool) -> None:
+    """A result as a table cut to the terminal's width, or as JSON (`{"columns": [{"name",
+    "type"}], "rows": [{…}], "row_count", "truncated"}`)."""
     if as_json:
         print_json(
             {
@@ -64,7 +82,7 @@ def query(
     _print_table(result, limit)
 
 
-def _print_table(result: QueryResult, limit: int) -> None:
+def _print_table(result: Tabular, limit: int) -> None:
     from penstock.cli.text_table import Column, render
 
     if not result.columns:

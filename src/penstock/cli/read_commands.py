@@ -1,4 +1,4 @@
-"""`penstock status`, `runs` and `logs`: what ran and how it went.
+"""`penstock status` and `runs`: what ran and how it went (`logs`: cli/logs_command.py).
 
 They read the project's outline (catalog/outline.py: no pydantic, sqlglot or DuckDB) and, on a
 SQLite metadata store, the store through sqlite3 (observe/status_reads.py: no SQLAlchemy), so
@@ -19,7 +19,6 @@ from penstock.cli.render import (
     table,
 )
 from penstock.cli.shared import JsonOpt, ProjectOpt, app, example, when
-from penstock.errors import UsageError
 
 
 @app.command(epilog=example("penstock status --json"))
@@ -118,39 +117,5 @@ def runs(
                 for r in found
             ],
             text_columns=["command", "status"],
-        )
-    )
-
-
-@app.command(epilog=example("penstock logs --level warning"))
-def logs(
-    run_id: Annotated[
-        str | None, typer.Argument(metavar="[RUN]", help="Run id or its prefix; default: last.")
-    ] = None,
-    project: ProjectOpt = Path(),
-    level: Annotated[
-        str, typer.Option(metavar="LEVEL", help="debug, info, warning or error (and above).")
-    ] = "info",
-    as_json: JsonOpt = False,
-) -> None:
-    """The structured log of a run: what each step did, warnings and errors."""
-    from penstock.catalog.outline import read_outline
-    from penstock.observe import MetadataStore
-
-    proj = read_outline(project)
-    with MetadataStore(proj.metadata_url) as store:
-        rid = store.resolve_run(run_id) if run_id else store.last_run_id()
-        if rid is None:
-            raise UsageError("no runs yet: `penstock run` first")
-        records = store.logs(rid, level)
-    if as_json:
-        print_json({"run_id": rid, "logs": records})
-        return
-    console.print(
-        table(
-            f"Run {rid[:12]}: {len(records)} record(s) at {level} and above",
-            ["time", "level", "object", "message"],
-            [(r.at.strftime("%H:%M:%S"), r.level, r.object, r.message) for r in records],
-            text_columns=["level", "object", "message"],
         )
     )

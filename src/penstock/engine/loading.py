@@ -123,14 +123,20 @@ def _load_chunk(
     """Validate and load `chunk` in one transaction; its outcomes, one per batch (up to the
     first failed one when the chunk had to be split)."""
     if step_ids is None:
-        step_ids = [runner._step_started(result, obj, b.batch_id, "load") for b in chunk]
+        step_ids = [
+            runner._step_started(
+                result, obj, b.batch_id, "load", source_file=b.manifest.source_file
+            )
+            for b in chunk
+        ]
     conn = runner.warehouse.conn
     validation: ChunkValidation | None = None
     now = datetime.now(UTC)
     try:
         validation = validate_chunk(conn, obj, chunk)
         results = validation.results
-        for batch, v in zip(chunk, results, strict=True):
+        for batch, v, step_id in zip(chunk, results, step_ids, strict=True):
+            runner._working_on(obj, step_id)
             runner._report_validation(result, obj, batch, v)
         for seq, (batch, v) in enumerate(zip(chunk, results, strict=True), 1):
             if v.rows_recorded:
@@ -189,10 +195,13 @@ def _failed(
     step_id: str,
     exc: Exception,
 ) -> BatchOutcome:
+    runner._working_on(obj, step_id)
     message, fields = describe(exc)
     if not isinstance(exc, TransientError | TableMismatch):
         message = f"{message}; {skip_hint(obj.name, batch.batch_id)}"
-    runner._step_finished(result, step_id, obj, batch.batch_id, "load", "failed", message)
+    runner._step_finished(
+        result, step_id, obj, batch.batch_id, "load", "failed", message, exc=exc, batch=batch
+    )
     runner._log(result, "error", message, obj, **{**fields, "batch_id": batch.batch_id})
     return BatchOutcome(
         obj.name,
@@ -214,6 +223,7 @@ def _loaded(
     validation: BatchValidation,
     load: LoadResult,
 ) -> BatchOutcome:
+    runner._working_on(obj, step_id)
     status = _load_status(validation, load)
     if load.kept_previous:
         runner._log(
@@ -225,7 +235,15 @@ def _loaded(
             batch_id=batch.batch_id,
         )
     runner._step_finished(
-        result, step_id, obj, batch.batch_id, "load", status, validation=validation
+        result,
+        step_id,
+        obj,
+        batch.batch_id,
+        "load",
+        status,
+        validation=validation,
+        batch=batch,
+        load=load,
     )
     runner._log(
         result,

@@ -11,6 +11,7 @@ from typing import Any
 from penstock.catalog import ObjectSpec, Project
 from penstock.engine.globs import no_match
 from penstock.engine.results import RunResult
+from penstock.engine.run_events import RunEvents
 from penstock.lake import StagedBatch
 from penstock.lake.stage import extraction_order
 from penstock.observe import EventBus, LogLevel
@@ -20,8 +21,9 @@ from penstock.sources import FilesSourceReader
 from penstock.warehouse import DuckDBWarehouse
 
 
-class RunNotes:
-    """The runner's log lines about objects and batches (a base of `Runner`)."""
+class RunNotes(RunEvents):
+    """The runner's log lines about objects and batches (a base of `Runner`; the typed
+    events are its own base, engine/run_events.py)."""
 
     project: Project
     bus: EventBus
@@ -32,7 +34,16 @@ class RunNotes:
     ) -> None:
         extra = {k: v for k, v in fields.items() if k not in ("object", "batch_id")}
         batch_id = fields.get("batch_id")
-        self.bus.log(result.run_id, level, message, object=obj.name, batch_id=batch_id, **extra)
+        step_id = self.clock.current.get(obj.name)  # the step running or just ended
+        self.bus.log(
+            result.run_id,
+            level,
+            message,
+            object=obj.name,
+            batch_id=batch_id,
+            step_id=step_id,
+            **extra,
+        )
 
     def _note_no_match(self, result: RunResult, obj: ObjectSpec, source: FilesSourceReader) -> None:
         """A glob that matched no file is a warning (with the near misses), and the run's
@@ -91,6 +102,7 @@ class RunNotes:
     def _report_validation(
         self, result: RunResult, obj: ObjectSpec, batch: StagedBatch, v: BatchValidation
     ) -> None:
+        self._emit_checks(result, obj, batch, v)  # the typed event; the log lines follow
         name = batch.manifest.source_file
         if v.missing_columns:
             shown = [

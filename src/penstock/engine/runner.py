@@ -8,6 +8,7 @@ object (their order matters for merge and SCD2); other objects go on.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
@@ -17,23 +18,14 @@ from penstock.engine.failures import describe
 from penstock.engine.loading import item_chunks, load_pending
 from penstock.engine.rejections import ObjectRejections
 from penstock.engine.restage import restage_object
-from penstock.engine.results import BatchOutcome, BatchStatus, RunResult, object_outcome
+from penstock.engine.results import BatchOutcome, RunResult, object_outcome
+from penstock.engine.run_events import StepClock
 from penstock.engine.run_notes import RunNotes
 from penstock.errors import first_line
 from penstock.faults import fault_point
 from penstock.lake import Lake
 from penstock.lake.stage import extraction_order, known_files
-from penstock.observe import (
-    OBJECT_STEP,
-    EventBus,
-    ObjectCounted,
-    RunFinished,
-    RunStarted,
-    StepFinished,
-    StepStarted,
-    new_id,
-)
-from penstock.quality.validate import BatchValidation
+from penstock.observe import OBJECT_STEP, EventBus, ObjectCounted, new_id
 from penstock.sources import FilesSourceReader, source_for
 from penstock.sources.base import SourceItem, StageResult
 from penstock.warehouse import DuckDBWarehouse
@@ -47,6 +39,7 @@ class Runner(RunNotes):
         self.bus = bus
         self.warehouse = warehouse
         self.lake = lake
+        self.clock = StepClock()  # step timings for the events (engine/run_events.py)
 
     # -- commands -----------------------------------------------------------------------
     def run(self, selector: str | None = None) -> RunResult:
@@ -75,15 +68,7 @@ class Runner(RunNotes):
     # -- run plumbing -------------------------------------------------------------------
     def _start(self, command: str, selector: str | None) -> RunResult:
         result = RunResult(run_id=new_id(), command=command)
-        self.bus.emit(
-            RunStarted(
-                run_id=result.run_id,
-                project=self.project.name,
-                project_hash=self.project.project_hash,
-                command=command,
-                selector=selector,
-            )
-        )
+        self._emit_run_started(result, command, selector)
         return result
 
     def _finish(self, result: RunResult, interrupted: str | None = None) -> RunResult:
@@ -93,7 +78,7 @@ class Runner(RunNotes):
         if interrupted:
             errors.insert(0, f"interrupted: {interrupted}")
         error = "; ".join(errors) or None
-        self.bus.emit(RunFinished(run_id=result.run_id, status=result.status, error=error))
+        self._emit_run_finished(result, error)  # and flushes the bus's queued sinks
         return result
 
     @contextmanager
@@ -114,13 +99,13 @@ class Runner(RunNotes):
         finishes it failed.
         """
         first = len(result.outcomes)
-        object_step = self._step_started(result, obj, None, OBJECT_STEP)
+        object_step = self._step_started(result, obj, None, OBJECT_STEP, object_step=True)
         try:
             work()
         except Exception as exc:
             message, fields = describe(exc)
             step_id = self._step_started(result, obj, None, "extract")
-            self._step_finished(result, step_id, obj, None, "extract", "failed", message)
+            self._step_finished(result, step_id, obj, None, "extract", "failed", message, exc=exc)
             result.outcomes.append(
                 BatchOutcome(obj.name, None, None, "extract", "failed", error=message)
             )
@@ -158,56 +143,28 @@ class Runner(RunNotes):
             return
         self.bus.emit(counted)
 
-    def _step_started(
-        self, result: RunResult, obj: ObjectSpec, batch_id: str | None, step: str
-    ) -> str:
-        step_id = new_id()
-        self.bus.emit(
-            StepStarted(
-                run_id=result.run_id,
-                step_id=step_id,
-                object=obj.name,
-                batch_id=batch_id,
-                step=step,
-            )
-        )
-        return step_id
-
-    def _step_finished(
-        self,
-        result: RunResult,
-        step_id: str,
-        obj: ObjectSpec,
-        batch_id: str | None,
-        step: str,
-        status: BatchStatus,
-        error: str | None = None,
-        validation: BatchValidation | None = None,
-    ) -> None:
-        v = validation
-        self.bus.emit(
-            StepFinished(
-                run_id=result.run_id,
-                step_id=step_id,
-                object=obj.name,
-                batch_id=batch_id,
-                step=step,
-                status=status,
-                error=error,
-                rows_in=v.rows_in if v else 0,
-                rows_loaded=v.rows_loaded if v else 0,
-                rows_quarantined=v.rows_quarantined if v else 0,
-                rows_duplicate=v.rows_duplicate if v else 0,
-            )
-        )
-
     # -- one object ---------------------------------------------------------------------
     def _run_object(self, result: RunResult, obj: ObjectSpec) -> None:
         source = source_for(self.project, obj)
         staged = self.lake.batches(obj.name)  # every manifest is read once per run
         rejections = ObjectRejections.start(self, result, obj, source, staged)
         index = self.lake.read_file_index(obj.name)
-        found = source.discover(obj, known_files(staged, index, rejections.in_force.values()))
+        checking = time.monotonic()
+        check = partial(
+            self._emit_source_checked,
+            result,
+            obj,
+            source=source.name,
+            kind=source.spec.kind,
+            root=source.root,
+            started=checking,
+        )
+        try:
+            found = source.discover(obj, known_files(staged, index, rejections.in_force.values()))
+        except Exception as exc:
+            check(exc=exc)
+            raise
+        check(files=len(found.new) + len(found.unchanged) + len(found.unsettled))
         total = len(found.new) + len(found.unchanged) + len(found.unsettled)
         if total == 0:
             self._note_no_match(result, obj, source)
@@ -248,6 +205,7 @@ class Runner(RunNotes):
                 if staging.status == "staged" and staging.batch is not None:
                     if obj.load == "replace":  # elsewhere equal content is the same batch id
                         self._note_repeat(result, obj, staging.batch, staged)
+                    self._emit_schema_drift(result, obj, staging.batch, staged)
                     staged.append(staging.batch)
         rejections.finish(complete=complete)
         self.lake.write_file_index(obj.name, seen)
@@ -281,7 +239,10 @@ class Runner(RunNotes):
     ) -> list[StageResult]:
         """Stage `items` together (one stage step each); an item that could not be read is
         recorded as a failed step (one that cannot be read at all as rejected)."""
-        step_ids = [self._step_started(result, obj, None, "stage") for _ in items]
+        step_ids = [
+            self._step_started(result, obj, None, "stage", source_file=item.display_name)
+            for item in items
+        ]
         try:
             stagings = source.stage_many(self.warehouse.conn, obj, items, self.lake)
         except Exception as exc:  # the machine's, not one file's: every item failed
@@ -300,10 +261,21 @@ class Runner(RunNotes):
     ) -> None:
         """Record what staging one item did: its step, log lines and outcome."""
         item = staging.item
+        self._working_on(obj, step_id)
         if staging.status == "failed":
             assert staging.error is not None
             message, fields = describe(staging.error)
-            self._step_finished(result, step_id, obj, None, "stage", "failed", message)
+            self._step_finished(
+                result,
+                step_id,
+                obj,
+                None,
+                "stage",
+                "failed",
+                message,
+                exc=staging.error,
+                bytes_in=item.size_bytes,
+            )
             result.outcomes.append(
                 BatchOutcome(obj.name, None, item.display_name, "stage", "failed", error=message)
             )
@@ -338,7 +310,8 @@ class Runner(RunNotes):
             return
         for warning in batch.manifest.warnings:
             self._log(result, "warning", warning, obj, batch_id=batch.batch_id)
-        self._step_finished(result, step_id, obj, batch.batch_id, "stage", "success")
+        self._emit_batch_staged(result, step_id, obj, batch)
+        self._step_finished(result, step_id, obj, batch.batch_id, "stage", "success", batch=batch)
         self._log(
             result,
             "info",

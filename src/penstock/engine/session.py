@@ -1,14 +1,24 @@
-"""A session opens what a command needs — lake, warehouse, metadata store, event bus — once."""
+"""A session opens what a command needs — lake, warehouse, metadata store, event bus — once.
+
+The bus feeds the metadata store through a queue (a slow store never slows a load; the
+runner flushes it when a run ends) and every sink of observe/sinks.py (the project's
+`hooks:`...). Closing the session flushes and stops the sinks, and, after a run or a
+rebuild, deletes the metadata older than the project's `retention:` (observe/retention.py).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from collections.abc import Callable
 from datetime import timedelta
 from types import TracebackType
 
 from penstock.catalog import Project
+from penstock.catalog.observability import RETENTION_KINDS
 from penstock.defaults import DEFAULT_WAIT_SECONDS
 from penstock.engine.runner import Runner
+from penstock.errors import first_line
 from penstock.lake import Lake
 from penstock.observe import (
     AttributeRow,
@@ -20,7 +30,14 @@ from penstock.observe import (
     SourceRow,
     utcnow,
 )
+from penstock.observe.sinks import attach_sinks
+from penstock.secrets import redact
 from penstock.warehouse import DuckDBWarehouse, connect_warehouse
+
+
+def retention_periods(project: Project) -> dict[str, timedelta]:
+    """How long the metadata store keeps each kind of record (`retention:`)."""
+    return {kind: project.retention_period(kind) for kind in RETENTION_KINDS}
 
 
 def catalog_snapshot(project: Project) -> CatalogSnapshot:
@@ -90,7 +107,7 @@ class Session:
             # the ledger is the truth for what loaded: record the loads the store missed
             # only the retention window: older batches' steps may be pruned (filtered in SQL,
             # so a run reads the ledger rows of the window, not the whole history)
-            since = utcnow() - timedelta(days=project.retention_days)
+            since = utcnow() - project.retention_period("runs")
             self.reconciled_batches = self.store.reconcile_loads(
                 project.name,
                 project.project_hash,
@@ -104,17 +121,51 @@ class Session:
             self.close()
             raise
         self.bus = EventBus()
-        self.bus.subscribe(self.store.handle, guarded=True, name="the metadata store")
-        if record_catalog:
-            self.store.record_catalog(catalog_snapshot(project))
-            self.store.prune(project.retention_days)
+        self.bus.subscribe(self.store.handle, queued=True, name="the metadata store")
+        self.collect_garbage = False  # a session that did not open has nothing to collect
+        try:
+            attach_sinks(self.bus, project=project, store=self.store)
+            if record_catalog:
+                self.store.record_catalog(catalog_snapshot(project))
+        except BaseException:
+            self.close()
+            raise
+        self.collect_garbage = record_catalog  # runs and rebuilds: retention when they close
         self.runner = Runner(project, self.bus, self.warehouse, self.lake)
 
     def close(self) -> None:
         try:
-            self.warehouse.close()
+            bus = getattr(self, "bus", None)
+            if bus is not None:
+                bus.close()
+                if self.collect_garbage:
+                    self._collect_garbage()
         finally:
-            self.store.close()
+            try:
+                self.warehouse.close()
+            finally:
+                self.store.close()
+
+    def _collect_garbage(self) -> None:
+        """Retention after a run: never fails the command (said on stderr)."""
+        from penstock.observe.retention import collect
+
+        self.collect_garbage = False
+        try:
+            collect(
+                self.store,
+                retention_periods(self.project),
+                project=self.project.name,
+                project_hash=self.project.project_hash,
+                objects=list(self.project.objects),
+            )
+        except Exception as exc:
+            with contextlib.suppress(Exception):
+                print(
+                    redact(f"penstock: retention: old metadata not deleted: {first_line(exc)}"),
+                    file=sys.stderr,
+                    flush=True,
+                )
 
     def __enter__(self) -> Session:
         return self

@@ -90,7 +90,7 @@ def project_status(project: ProjectOutline) -> ProjectStatus:
     objects = project.objects_in_order()
     names = [o.name for o in objects]
     with status_reads.reading(project.metadata_url) as rows:
-        states = status_reads.object_status(rows, names)
+        states = status_reads.object_status(rows, names, totals=False)
         counts = status_reads.object_counts(rows, project.name, names)
     notes: list[str] = []
     path = project.warehouse_path

@@ -1,28 +1,52 @@
-"""The typed events pipeline steps emit on the bus.
+"""The typed events pipeline steps emit on the bus: what sinks and hooks build on.
 
 Every event carries the `run_id` it belongs to and `at`, a timezone-aware UTC timestamp
-(naive timestamps are refused, aware ones are converted to UTC).
+(naive timestamps are refused, aware ones are converted to UTC), and a stable `kind` name
+(`run_started`, `batch_loaded`, …: `EVENT_KINDS` lists them); `event_dict` gives any event as
+a JSON-ready dict with its `kind`. Events are frozen dataclasses with keyword-only fields, so
+fields can be added without breaking a sink that reads the ones it knows.
+
+A run emits, in this order (tests/observe/test_run_events.py proves it on a real run):
+
+    run_started
+      per object:  step_started(object)
+                   source_checked                 the source was reached (or not: available False)
+                   per new file:  step_started(stage) · batch_staged · step_finished(stage)
+                                  · [schema_drift]
+                   per pending batch:  step_started(load) · checks_evaluated ·
+                                  batch_loaded · step_finished(load)
+                                  (a refused or failed batch: no batch_loaded)
+                   object_counted · step_finished(object)
+      log records anywhere in between
+    run_finished
+
+A failed step is a `step_finished` with `status == "failed"`, its `error` and `error_type`
+(the issue's "step failed"); a failed load emits no `batch_loaded`. `step_retried`,
+`sla_missed` and `anomaly` are defined for the executors and evaluators that emit them (the
+local runner runs each step once; SLO and control-limit evaluation live outside the runner).
+
+Datasets are named as OpenLineage names them (`Dataset`: a namespace and a name, with their
+schema when known): a landing file is `file` + its absolute path, a staged batch `file` + its
+directory in the lake, a warehouse table `duckdb://<absolute file>` + `main.<table>`, its
+quarantine table the same namespace + `quarantine.<object>` (engine/datasets.py builds them).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeAlias
+from typing import Any, ClassVar, Literal, TypeAlias
+
+from penstock.observe.names import LOG_LEVELS as LOG_LEVELS  # re-exported
+from penstock.observe.names import OBJECT_STEP as OBJECT_STEP
+from penstock.observe.names import LogLevel as LogLevel
 
 RunStatus = Literal["success", "failed"]
 StepStatus = Literal["success", "warning", "failed", "skipped"]
-LogLevel = Literal["debug", "info", "warning", "error"]
-
-LOG_LEVELS: tuple[LogLevel, ...] = ("debug", "info", "warning", "error")
-
-OBJECT_STEP = "object"
-"""The step that records one object's work in a run: started when the run takes the object
-up, finished with the object's outcome (`failed` if one of its steps failed, `warning` if rows
-broke its contract, else `success`). It carries no row counts (its batch steps do), and it is
-what tells `penstock status` that a run with nothing new to do still processed the object."""
+DatasetRole = Literal["landing", "stage", "table", "quarantine"]
 
 
 def utcnow() -> datetime:
@@ -42,8 +66,59 @@ def _check_at(event: _Base) -> None:
         object.__setattr__(event, "at", event.at.astimezone(UTC))
 
 
+# ---- values events carry -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SchemaField:
+    """One column of a dataset: its name and type as the dataset holds it."""
+
+    name: str
+    type: str
+    description: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Dataset:
+    """A dataset's identity (OpenLineage naming: `namespace` is the datasource, `name` the
+    dataset in it), its role in the flow and its schema when known."""
+
+    namespace: str
+    name: str
+    role: DatasetRole
+    fields: tuple[SchemaField, ...] = ()
+
+    @property
+    def uri(self) -> str:
+        """namespace and name as one string (`file:/abs/path`, `duckdb:///w.duckdb/main.t`)."""
+        separator = ":" if self.namespace == "file" else "/"
+        return f"{self.namespace}{separator}{self.name}"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CheckResult:
+    """One rule of a contract as a batch met it.
+
+    `name` is the reason name quarantined rows carry (`min:amount`, `check:updated_after_order`,
+    `check:row_count`, `malformed`, `encoding`); `rule` its kind (`required`, `type`, `min`,
+    `max`, `in`, `pattern`, `check`, `row_count`, `malformed`, `encoding`); `column` the column
+    it guards, if one. `failed_rows` rows broke it; `expected` says what the rule wants, as
+    written in the contract (`>= 0`, `updated_at >= order_ts`, `at least 1 row`)."""
+
+    name: str
+    rule: str
+    column: str | None
+    passed: bool
+    failed_rows: int
+    expected: str | None = None
+
+
+# ---- events --------------------------------------------------------------------------------
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class _Base:
+    kind: ClassVar[str] = ""
     run_id: str
     at: datetime = field(default_factory=utcnow)
 
@@ -53,29 +128,63 @@ class _Base:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class RunStarted(_Base):
+    """A `run` or `rebuild` began; `objects` are the objects it selected, in run order."""
+
+    kind: ClassVar[str] = "run_started"
     project: str
     project_hash: str
     command: str
     selector: str | None
+    objects: tuple[str, ...] = ()
+    pid: int | None = None  # the process running it, on `host` (`logs --follow` watches it)
+    host: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class RunFinished(_Base):
+    """A run ended. `status` is as recorded (`success` or `failed`); `outcome` adds `warning`
+    (rows broke a contract), the word `penstock runs` shows. Row totals cover the batches that
+    loaded; `failed_objects` are the objects with a failed step."""
+
+    kind: ClassVar[str] = "run_finished"
     status: RunStatus
     error: str | None = None
+    project: str = ""
+    command: str = ""
+    outcome: str | None = None
+    duration_s: float | None = None
+    batches_loaded: int = 0
+    rows_in: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    rows_duplicate: int = 0
+    failed_objects: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class StepStarted(_Base):
+    """A step began: `object` (the object's whole work), `extract`, `stage` (one file),
+    `load` (one batch), `restage`. `parent_step_id` is the object step a batch step runs in."""
+
+    kind: ClassVar[str] = "step_started"
     step_id: str
     object: str
     batch_id: str | None
     step: str
     attempt: int = 1
+    source_file: str | None = None
+    parent_step_id: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class StepFinished(_Base):
+    """A step ended with `status` (`failed`: `error` says why, `error_type` names the error
+    class and `retryable` whether trying again may help). Rows are those of a load step (a
+    batch); `bytes_in` the bytes a stage step read (a load step: its file's size);
+    `reason_counts` the rows per broken rule; `inputs`/`outputs` the datasets it read and
+    wrote, with their schema; `duration_s` its wall time."""
+
+    kind: ClassVar[str] = "step_finished"
     step_id: str
     object: str
     batch_id: str | None
@@ -86,15 +195,209 @@ class StepFinished(_Base):
     rows_loaded: int = 0
     rows_quarantined: int = 0
     rows_duplicate: int = 0
+    rows_invalid: int = 0
+    rows_warned: int = 0
     error: str | None = None
+    error_type: str | None = None
+    retryable: bool = False
+    started_at: datetime | None = None
+    duration_s: float | None = None
+    bytes_in: int | None = None
+    source_file: str | None = None
+    reason_counts: Mapping[str, int] = field(default_factory=dict)
+    inputs: tuple[Dataset, ...] = ()
+    outputs: tuple[Dataset, ...] = ()
+    parent_step_id: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.status == "failed"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StepRetried(_Base):
+    """A step failed with a retryable error and is tried again (`attempt` is the next one)
+    after `delay_s`. Emitted by an executor that retries steps."""
+
+    kind: ClassVar[str] = "step_retried"
+    step_id: str
+    object: str
+    batch_id: str | None
+    step: str
+    attempt: int
+    error: str
+    delay_s: float = 0.0
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SourceChecked(_Base):
+    """A source was asked what it holds for an object: reached (`available`, `files` found,
+    in `latency_s`) or not (`error`): the issue's "source down" when `available` is False."""
+
+    kind: ClassVar[str] = "source_checked"
+    object: str
+    source: str
+    source_kind: str
+    available: bool
+    files: int | None = None
+    latency_s: float | None = None
+    error: str | None = None
+    dataset: Dataset | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class BatchStaged(_Base):
+    """A file was staged as a new batch: `bytes` read, `rows` parsed plus `rows_malformed`,
+    its raw schema (`output.fields`, as staged) and its content hash."""
+
+    kind: ClassVar[str] = "batch_staged"
+    step_id: str
+    object: str
+    batch_id: str
+    source: str
+    source_file: str
+    format: str
+    bytes: int
+    rows: int
+    rows_malformed: int
+    content_hash: str
+    extracted_at: datetime
+    duration_s: float | None = None
+    input: Dataset | None = None
+    output: Dataset | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SchemaDrift(_Base):
+    """A newly staged batch's columns differ from the object's previous batch: columns
+    `added`, `removed`, or `retyped` (name → (before, now)). `missing` are contract columns the
+    batch lacks (read as empty), `extra` source columns the contract does not declare."""
+
+    kind: ClassVar[str] = "schema_drift"
+    object: str
+    batch_id: str
+    source_file: str
+    previous_batch_id: str
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    retyped: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    missing: tuple[str, ...] = ()
+    extra: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ChecksEvaluated(_Base):
+    """A batch was validated: every rule of the contract with its failing rows (`checks`),
+    rows per reason, and the columns missing from or extra to the file. `passed` is True when
+    no row broke a rule and no batch check failed. `rows_invalid` (rows that broke at least
+    one rule) is None when validation stopped at the first broken rule (`on_invalid: fail`:
+    the batch is refused; the rows per rule are exact)."""
+
+    kind: ClassVar[str] = "checks_evaluated"
+    step_id: str
+    object: str
+    batch_id: str
+    source_file: str
+    on_invalid: str
+    rows_in: int
+    rows_invalid: int | None
+    rows_quarantined: int
+    rows_warned: int
+    checks: tuple[CheckResult, ...] = ()
+    reason_counts: Mapping[str, int] = field(default_factory=dict)
+    missing_columns: tuple[str, ...] = ()
+    extra_columns: tuple[str, ...] = ()
+
+    @property
+    def failed(self) -> tuple[CheckResult, ...]:
+        return tuple(c for c in self.checks if not c.passed)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failed and not self.rows_invalid
+
+    @property
+    def dq_pass_rate(self) -> float | None:
+        """Rows that broke no rule / rows read (None when the batch read none, or its rows
+        were not counted)."""
+        if not self.rows_in or self.rows_invalid is None:
+            return None
+        return (self.rows_in - self.rows_invalid) / self.rows_in
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class BatchLoaded(_Base):
+    """A batch committed to the warehouse with its ledger row (`skipped`: the ledger already
+    had it). Rows in = loaded + quarantined + duplicate; what the load did to the table:
+    inserted, updated, unchanged, stale (older than stored). `inputs` are the staged batch and
+    its landing file, `outputs` the table (with the contract's schema) and, when rows were
+    recorded there, the quarantine table."""
+
+    kind: ClassVar[str] = "batch_loaded"
+    step_id: str
+    object: str
+    batch_id: str
+    source_file: str
+    table: str
+    load: str
+    rows_in: int
+    rows_loaded: int
+    rows_quarantined: int
+    rows_duplicate: int
+    rows_invalid: int = 0
+    rows_warned: int = 0
+    rows_inserted: int = 0
+    rows_updated: int = 0
+    rows_unchanged: int = 0
+    rows_stale: int = 0
+    skipped: bool = False
+    kept_previous: bool = False
+    loaded_at: datetime | None = None
+    duration_s: float | None = None
+    reason_counts: Mapping[str, int] = field(default_factory=dict)
+    inputs: tuple[Dataset, ...] = ()
+    outputs: tuple[Dataset, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SlaMissed(_Base):
+    """An object missed a service level (`sla`: `freshness`, `success_rate`): `measured`
+    against `expected`, in `unit`. `run_id` is the run, or the SLO evaluation, that found it."""
+
+    kind: ClassVar[str] = "sla_missed"
+    object: str
+    sla: str
+    measured: float
+    expected: float
+    unit: str
+    message: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Anomaly(_Base):
+    """A measure of a batch or an object (`metric`) fell outside its control limits."""
+
+    kind: ClassVar[str] = "anomaly"
+    object: str
+    metric: str
+    value: float
+    batch_id: str | None = None
+    lower: float | None = None
+    upper: float | None = None
+    message: str = ""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class LogRecord(_Base):
+    """One structured log line; `step_id` is the step running (or just ended) when it was
+    logged."""
+
+    kind: ClassVar[str] = "log"
     level: LogLevel
     message: str
     object: str | None = None
     batch_id: str | None = None
+    step_id: str | None = None
     fields: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -106,6 +409,7 @@ class ObjectCounted(_Base):
     latest per project and object; `penstock status` shows them without opening the
     warehouse."""
 
+    kind: ClassVar[str] = "object_counted"
     project: str
     object: str
     table: str
@@ -116,4 +420,51 @@ class ObjectCounted(_Base):
     batches_rejected: int = 0
 
 
-Event: TypeAlias = RunStarted | RunFinished | StepStarted | StepFinished | LogRecord | ObjectCounted
+Event: TypeAlias = (
+    RunStarted
+    | RunFinished
+    | StepStarted
+    | StepFinished
+    | StepRetried
+    | SourceChecked
+    | BatchStaged
+    | SchemaDrift
+    | ChecksEvaluated
+    | BatchLoaded
+    | SlaMissed
+    | Anomaly
+    | LogRecord
+    | ObjectCounted
+)
+
+EVENT_TYPES: tuple[type[Event], ...] = (
+    RunStarted,
+    RunFinished,
+    StepStarted,
+    StepFinished,
+    StepRetried,
+    SourceChecked,
+    BatchStaged,
+    SchemaDrift,
+    ChecksEvaluated,
+    BatchLoaded,
+    SlaMissed,
+    Anomaly,
+    LogRecord,
+    ObjectCounted,
+)
+
+EVENT_KINDS: dict[str, type[Event]] = {t.kind: t for t in EVENT_TYPES}
+"""Every event type by its `kind`."""
+
+
+def event_fields(event: Event) -> dict[str, Any]:
+    """An event's fields as keyword arguments (values as they are: datetimes, datasets)."""
+    return {f.name: getattr(event, f.name) for f in dataclasses.fields(event)}
+
+
+def event_dict(event: Event) -> dict[str, Any]:
+    """An event as a JSON-ready dict: `kind`, then its fields (datetimes as ISO strings)."""
+    from penstock.observe.jsonable import to_jsonable
+
+    return {"kind": event.kind, **to_jsonable(event_fields(event))}

@@ -9,7 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from penstock.observe.events import LOG_LEVELS
+from penstock.observe.names import LOG_LEVELS
 from penstock.observe.records import LogRow, StepRow, duration
 from penstock.observe.schema import logs, step_runs
 
@@ -61,6 +61,7 @@ def log_rows(conn: sa.Connection, run_id: str, level: str | None) -> list[LogRow
             batch_id=row.batch_id,
             message=row.message,
             fields=dict(row.fields or {}),
+            step_id=row.step_id,
         )
         for row in conn.execute(query)
     ]

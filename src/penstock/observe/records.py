@@ -60,6 +60,7 @@ class LogRow:
     batch_id: str | None
     message: str
     fields: dict[str, Any]
+    step_id: str | None = None  # the step running (or just ended) when it was logged
 
 
 @dataclass(frozen=True, slots=True)

@@ -109,6 +109,9 @@ job_runs = sa.Table(
     sa.Column("started_at", UTCDateTime(), nullable=False),
     sa.Column("ended_at", UTCDateTime()),
     sa.Column("error", sa.Text()),
+    # the process that ran it (NULL in older stores): `penstock logs --follow` watches it
+    sa.Column("pid", sa.Integer()),
+    sa.Column("host", sa.String(255)),
     sa.Index("ix_job_runs_started_at", "started_at"),
 )
 
@@ -132,10 +135,15 @@ step_runs = sa.Table(
     # true when the step was recorded afterwards from the warehouse ledger (the store had
     # missed it); added to older stores by MetadataStore.create
     sa.Column("reconciled", sa.Boolean()),
+    # the landing file a stage or load step read, and its size (NULL in older stores)
+    sa.Column("source_file", sa.Text()),
+    sa.Column("bytes_in", sa.BigInteger()),
     sa.Index("ix_step_runs_object_started_at", "object", "started_at"),
     sa.Index("ix_step_runs_run_id", "run_id"),
     # reconciling looks up the ledger's batches here each run (added to older stores by create)
     sa.Index("ix_step_runs_batch_id", "batch_id"),
+    # `penstock status`: an object's last loaded batch without scanning its history
+    sa.Index("ix_step_runs_object_step_status", "object", "step", "status", "ended_at"),
 )
 
 # The latest counts of each object in the warehouse, recorded when its work in a run ends (one
@@ -166,6 +174,8 @@ logs = sa.Table(
     sa.Column("level", sa.String(16), nullable=False),
     sa.Column("object", sa.String(255)),
     sa.Column("batch_id", sa.String(255)),
+    # the step running (or just ended) when the line was logged (NULL in older stores)
+    sa.Column("step_id", sa.String(64)),
     sa.Column("message", sa.Text(), nullable=False),
     sa.Column("fields", sa.JSON(), nullable=False),
     sa.Index("ix_logs_run_id", "run_id"),

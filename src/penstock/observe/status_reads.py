@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from penstock.errors import TransientError
-from penstock.observe.events import OBJECT_STEP
+from penstock.observe.names import OBJECT_STEP
 from penstock.observe.records import ObjectStatus, RunSummary, duration
 from penstock.outcomes import run_outcome, worst
 
@@ -29,7 +29,7 @@ Rows = Callable[[str, Mapping[str, Any]], list[dict[str, Any]]]
 
 _SQLITE = "sqlite:///"
 _CHUNK = 500
-_LOADED = "('success', 'warning')"
+_LOADED = ("success", "warning")  # the stored statuses of a step that loaded its batch
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +105,7 @@ def sqlalchemy_rows(conn: Any) -> Rows:
     return rows
 
 
-def _utc(value: Any) -> datetime | None:
+def utc(value: Any) -> datetime | None:
     """A timestamp as the driver returns it (SQLite: naive UTC text) → aware UTC."""
     if value is None:
         return None
@@ -161,7 +161,7 @@ def runs(rows: Rows | None, limit: int) -> list[RunSummary]:
         return []
     out: list[RunSummary] = []
     for row in rows(_RUNS, {"limit": limit}):
-        started, ended = _utc(row["started_at"]), _utc(row["ended_at"])
+        started, ended = utc(row["started_at"]), utc(row["ended_at"])
         assert started is not None
         out.append(
             RunSummary(
@@ -188,30 +188,51 @@ def runs(rows: Rows | None, limit: int) -> list[RunSummary]:
 # ---- object status -----------------------------------------------------------------------
 
 
-def object_status(rows: Rows | None, objects: Sequence[str]) -> dict[str, ObjectStatus]:
-    """Where each object stands (see `ObjectStatus`); objects never run get None/0 values."""
+def object_status(
+    rows: Rows | None, objects: Sequence[str], *, totals: bool = True
+) -> dict[str, ObjectStatus]:
+    """Where each object stands (see `ObjectStatus`); objects never run get None/0 values.
+
+    Each figure is read with index lookups per object (ix_step_runs_object_started_at,
+    ix_step_runs_object_step_status), so the time does not grow with the store's history;
+    only `totals` (`batches_loaded`, `rows_quarantined_total`: every load step of the
+    object) reads all of an object's steps. `penstock status` does without them."""
     wanted = list(dict.fromkeys(objects))
     found: dict[str, dict[str, Any]] = {name: {} for name in wanted}
     if rows is not None:
         for i in range(0, len(wanted), _CHUNK):
-            _object_status_chunk(rows, wanted[i : i + _CHUNK], found)
+            _object_status_chunk(rows, wanted[i : i + _CHUNK], found, totals)
     return {name: ObjectStatus(object=name, **found[name]) for name in wanted}
 
 
-def _object_status_chunk(rows: Rows, chunk: list[str], found: dict[str, dict[str, Any]]) -> None:
-    names, params = _in("o", chunk)
+def _per_object(chunk: list[str], *columns: str) -> tuple[str, dict[str, str]]:
+    """One row per object of `chunk` (`object` and the given scalar subqueries, in which
+    `:o` is the object), as a UNION ALL: each subquery is an index lookup."""
+    params = {f"o{i}": name for i, name in enumerate(chunk)}
+    selects = [
+        f"SELECT :{key} AS object, " + ", ".join(c.replace(":o", f":{key}") for c in columns)
+        for key in params
+    ]
+    return " UNION ALL ".join(selects), params
+
+
+def _object_status_chunk(
+    rows: Rows, chunk: list[str], found: dict[str, dict[str, Any]], totals: bool
+) -> None:
+    latest_at, params = _per_object(
+        chunk, "(SELECT MAX(started_at) FROM step_runs WHERE object = :o) AS started_at"
+    )
     latest = (
         "SELECT s.object, s.run_id, s.started_at FROM step_runs s "
-        "JOIN (SELECT object, MAX(started_at) AS started_at FROM step_runs "
-        f"      WHERE object IN {names} GROUP BY object) l "
-        "  ON l.object = s.object AND l.started_at = s.started_at "
+        f"JOIN ({latest_at}) l ON l.object = s.object AND l.started_at = s.started_at "
         "ORDER BY s.object, s.step_id"
     )
     last_run: dict[str, str] = {}
     for row in rows(latest, params):
         last_run[row["object"]] = row["run_id"]
-        found[row["object"]].update(last_run_id=row["run_id"], last_run_at=_utc(row["started_at"]))
+        found[row["object"]].update(last_run_id=row["run_id"], last_run_at=utc(row["started_at"]))
     if last_run:
+        names, _ = _in("o", chunk)
         run_names, run_params = _in("r", sorted(set(last_run.values())))
         statuses: dict[str, list[str]] = {}
         query = (
@@ -223,14 +244,30 @@ def _object_status_chunk(rows: Rows, chunk: list[str], found: dict[str, dict[str
                 statuses.setdefault(row["object"], []).append(row["status"])
         for name, found_statuses in statuses.items():
             found[name]["last_status"] = worst(found_statuses)
+    # the last loaded batch: one lookup per loaded status (MAX over an index prefix)
+    last_load, params = _per_object(
+        chunk,
+        *(
+            f"(SELECT MAX(ended_at) FROM step_runs WHERE object = :o AND step = 'load' "
+            f"AND status = '{status}') AS {status}"
+            for status in _LOADED
+        ),
+    )
+    for row in rows(last_load, params):
+        ended = [t for t in (utc(row[status]) for status in _LOADED) if t is not None]
+        if ended:
+            found[row["object"]]["last_batch_at"] = max(ended)
+    if not totals:
+        return
+    names, params = _in("o", chunk)
     loads = (
-        "SELECT object, MAX(ended_at) AS last_batch_at, COUNT(batch_id) AS batches_loaded, "
+        "SELECT object, COUNT(batch_id) AS batches_loaded, "
         "SUM(rows_quarantined) AS rows_quarantined_total FROM step_runs "
-        f"WHERE object IN {names} AND step = 'load' AND status IN {_LOADED} GROUP BY object"
+        f"WHERE object IN {names} AND step = 'load' AND status IN ('success', 'warning') "
+        "GROUP BY object"
     )
     for row in rows(loads, params):
         found[row["object"]].update(
-            last_batch_at=_utc(row["last_batch_at"]),
             batches_loaded=_int(row["batches_loaded"]),
             rows_quarantined_total=_int(row["rows_quarantined_total"]),
         )
@@ -260,7 +297,7 @@ def object_counts(
                 return out
             raise
         for row in found:
-            counted_at = _utc(row["counted_at"])
+            counted_at = utc(row["counted_at"])
             assert counted_at is not None
             out[row["object"]] = ObjectCounts(
                 object=row["object"],

@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -133,19 +133,7 @@ class MetadataStore:
             try:
                 with self._engine.begin() as conn:
                     metadata.create_all(conn, checkfirst=True)
-                    inspector = sa.inspect(conn)
-                    present = {c["name"] for c in inspector.get_columns("step_runs")}
-                    if "reconciled" not in present:  # a store from before the column existed
-                        conn.execute(sa.text("ALTER TABLE step_runs ADD COLUMN reconciled BOOLEAN"))
-                    counted = {c["name"] for c in inspector.get_columns("object_counts")}
-                    if "batches_rejected" not in counted:  # likewise
-                        conn.execute(
-                            sa.text("ALTER TABLE object_counts ADD COLUMN batches_rejected BIGINT")
-                        )
-                    indexed = {i["name"] for i in inspector.get_indexes("step_runs")}
-                    for index in step_runs.indexes:  # a store from before the index existed
-                        if index.name not in indexed:
-                            index.create(conn)
+                    _add_missing(conn)
                 return
             except SQLAlchemyError:
                 if attempt == _CREATE_ATTEMPTS - 1:
@@ -166,6 +154,13 @@ class MetadataStore:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+    @contextmanager
+    def writing(self, what: str) -> Iterator[sa.Connection]:
+        """A connection in one transaction (committed at the end); errors as the store's
+        (`what` says what was being written)."""
+        with self._guard(what), self._engine.begin() as conn:
+            yield conn
 
     @contextmanager
     def _guard(self, what: str) -> Iterator[None]:
@@ -198,6 +193,8 @@ class MetadataStore:
                             selector=redact_opt(event.selector),
                             status="running",
                             started_at=event.at,
+                            pid=event.pid,
+                            host=event.host,
                         )
                     )
                 case RunFinished():
@@ -223,6 +220,7 @@ class MetadataStore:
                             step=event.step,
                             status="running",
                             attempt=event.attempt,
+                            source_file=event.source_file,
                             rows_in=0,
                             rows_loaded=0,
                             rows_quarantined=0,
@@ -261,6 +259,7 @@ class MetadataStore:
                             level=event.level,
                             object=event.object,
                             batch_id=event.batch_id,
+                            step_id=event.step_id,
                             message=redact(event.message),
                             fields=to_jsonable(redact_value(dict(event.fields))),
                         )
@@ -278,7 +277,10 @@ class MetadataStore:
             "rows_duplicate": event.rows_duplicate,
             "ended_at": event.at,
             "error": redact_opt(event.error),
+            "bytes_in": event.bytes_in,
         }
+        if event.source_file is not None:
+            values["source_file"] = event.source_file
         result = conn.execute(
             step_runs.update().where(step_runs.c.step_id == event.step_id).values(**values)
         )
@@ -479,29 +481,6 @@ class MetadataStore:
                 for row in conn.execute(query)
             }
 
-    def prune(self, retention_days: int, *, now: datetime | None = None) -> dict[str, int]:
-        """Delete runs (with their steps and logs) and logs older than `retention_days`.
-
-        A run is old when it ended before the cutoff, or never ended (abandoned) and started
-        before it. Returns the number of rows deleted per table.
-        """
-        if retention_days < 1:
-            raise UsageError(f"retention_days must be at least 1, got {retention_days}")
-        cutoff = (now or utcnow()) - timedelta(days=retention_days)
-        r = job_runs.c
-        old_runs = sa.select(r.run_id).where(
-            sa.or_(r.ended_at < cutoff, sa.and_(r.ended_at.is_(None), r.started_at < cutoff))
-        )
-        with self._guard("prune"), self._engine.begin() as conn:
-            n_steps = conn.execute(
-                step_runs.delete().where(step_runs.c.run_id.in_(old_runs))
-            ).rowcount
-            n_logs = conn.execute(
-                logs.delete().where(sa.or_(logs.c.run_id.in_(old_runs), logs.c.at < cutoff))
-            ).rowcount
-            n_runs = conn.execute(job_runs.delete().where(r.run_id.in_(old_runs))).rowcount
-        return {"job_runs": n_runs, "step_runs": n_steps, "logs": n_logs}
-
     # ---- reads --------------------------------------------------------------------------
 
     def runs(self, limit: int = 20) -> list[RunSummary]:
@@ -562,6 +541,22 @@ class MetadataStore:
         )
         with self._guard("read the last run"), self._engine.connect() as conn:
             return conn.execute(query).scalar_one_or_none()
+
+
+def _add_missing(conn: sa.Connection) -> None:
+    """Bring a store written by an older penstock up to date: add the columns and indexes
+    added since (nullable columns: old rows read NULL). Nothing else is migrated."""
+    inspector = sa.inspect(conn)
+    for table in (job_runs, step_runs, object_counts, logs):
+        present = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name not in present:
+                kind = column.type.compile(dialect=conn.dialect)
+                conn.execute(sa.text(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}"))
+        indexed = {i["name"] for i in inspector.get_indexes(table.name)}
+        for index in table.indexes:
+            if index.name not in indexed:
+                index.create(conn)
 
 
 def _column_value(value: Any) -> Any:

@@ -1,0 +1,223 @@
+"""Benchmark what observability costs a run: the same 1,000,000-row run with every sink on
+against the same run with sinks off, alternating, in the same invocation.
+
+    python bench/observe_overhead.py --rows 1000000 --repeat 5
+
+Generates one orders CSV with the demo's defect mix (bench/batch.py's generator), then runs the
+demo's orders object on it, each run in a fresh child process and a fresh project (warehouse,
+lake and store empty; the landing file is a symlink to the one generated):
+
+- **off**: the runner with a bare event bus: every event is still built and emitted, nothing
+  is subscribed (no metadata store, no hook, nothing queued);
+- **on**: a normal session: the metadata store (queued), and every sink of `ON_*` below.
+
+Each side is timed from the start of the run to the end of its session (sinks flushed and
+closed, retention applied): what a `penstock run` waits for, less the session's opening
+(the same on both sides). Before any figure is printed, each run's counts are checked against
+the generator's, and the "on" side's records against the run (the store's run and rows, the
+hook's events). It prints every sample, the medians, and the overhead: on / off - 1, from the
+medians and as the median of each round's pair (the machine is noisy; rounds alternate which
+side goes first). The target is an overhead of at most 5%.
+
+Sinks added to penstock later join the "on" side here: settings in `ON_SETTINGS`, files in
+`ON_FILES`, a local receiver (a webhook, an SMTP server) in `on_receivers`, and a check of what
+they recorded in `check_on`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from penstock.demo import FileExpectation, write_orders_csv
+from penstock.demo.templates import DEMO_PROJECT
+
+# ---- the "on" side: every sink penstock has -------------------------------------------------
+
+# appended to penstock.yml
+ON_SETTINGS = """
+hooks:
+  - {use: "bench_hook.py:EveryEvent", options: {path: "events.jsonl"}}
+"""
+
+# written into the project
+ON_FILES = {
+    "bench_hook.py": '''
+import json
+from pathlib import Path
+from typing import Any
+
+from penstock.observe import EVENT_KINDS, event_dict
+
+
+class EveryEvent:
+    """A hook that handles every kind of event: each as a JSON line in a file."""
+
+    def __init__(self, *, path: str) -> None:
+        self.out = Path(path).open("a")
+        for kind in EVENT_KINDS:
+            setattr(self, f"on_{kind}", self._write)
+
+    def _write(self, *, event: Any, **fields: Any) -> None:
+        self.out.write(json.dumps(event_dict(event), default=str) + "\\n")
+
+    def close(self) -> None:
+        self.out.close()
+''',
+}
+
+
+@contextlib.contextmanager
+def on_receivers(root: Path) -> Iterator[None]:
+    """Local servers the "on" side's sinks send to (none yet: alerts will add a webhook)."""
+    yield
+
+
+def check_on(project: Path, child: dict[str, object]) -> None:
+    """What the sinks of the "on" side recorded matches the run."""
+    import sqlite3
+
+    db = sqlite3.connect(project / ".penstock" / "metadata.db")
+    status, rows_in = db.execute(
+        "SELECT r.status, sum(s.rows_in) FROM job_runs r JOIN step_runs s USING (run_id) "
+        "WHERE s.step = 'load' GROUP BY r.run_id"
+    ).fetchone()
+    (logs,) = db.execute("SELECT count(*) FROM logs").fetchone()
+    db.close()
+    assert (status, rows_in) == ("success", child["rows_in"]), (status, rows_in)
+    assert logs > 0
+    kinds = [json.loads(x)["kind"] for x in (project / "events.jsonl").read_text().splitlines()]
+    assert kinds[0] == "run_started" and kinds[-1] == "run_finished", kinds
+    assert "batch_loaded" in kinds and "checks_evaluated" in kinds
+
+
+# ---- the runs ---------------------------------------------------------------------------------
+
+CHILD = """
+import json, sys, time
+from pathlib import Path
+from penstock import load_project
+
+side, root = sys.argv[1], Path(sys.argv[2])
+project = load_project(root)
+if side == "on":
+    from penstock.engine import Session
+    session = Session(project)
+    started = time.perf_counter()
+    result = session.runner.run()
+    session.close()
+else:
+    from penstock.engine.runner import Runner
+    from penstock.lake import Lake
+    from penstock.observe import EventBus
+    from penstock.warehouse import connect_warehouse
+    warehouse = connect_warehouse(project)
+    lake = Lake(project.lake_path)
+    runner = Runner(project, EventBus(), warehouse, lake)
+    started = time.perf_counter()
+    result = runner.run()
+    warehouse.close()
+elapsed = time.perf_counter() - started
+(load,) = result.loads()
+print(json.dumps({"seconds": elapsed, "status": result.status, "rows_in": load.rows_in,
+                  "loaded": load.rows_loaded, "quarantined": load.rows_quarantined,
+                  "duplicates": load.rows_duplicate}))
+"""
+
+
+def make_project(root: Path, csv: Path, side: str) -> None:
+    if root.exists():
+        shutil.rmtree(root)
+    (root / "landing" / "orders").mkdir(parents=True)
+    (root / "landing" / "orders" / csv.name).symlink_to(csv)
+    yml = DEMO_PROJECT.replace("include: [objects/*.yml]\n", "")
+    yml = yml.replace("path: ./landing,", "path: ./landing, settle: 0s,")
+    if side == "on":
+        yml += ON_SETTINGS
+        for name, text in ON_FILES.items():
+            (root / name).write_text(text)
+    (root / "penstock.yml").write_text(yml)
+
+
+def run_child(side: str, root: Path) -> dict[str, object]:
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, side, str(root)],
+        capture_output=True,
+        text=True,
+        cwd=root,  # the hook writes events.jsonl here
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"{side} run failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def check(child: dict[str, object], expected: FileExpectation) -> None:
+    """The run did the whole job right, or its time means nothing."""
+    assert child["status"] == "success", child
+    assert child["rows_in"] == expected.rows_in, child
+    assert child["quarantined"] == len(expected.quarantined), child
+    assert child["duplicates"] == expected.duplicates, child
+    assert child["loaded"] == expected.loaded, child
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=5, help="rounds of one run per side")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="penstock-observe-") as tmp:
+        work = Path(tmp)
+        csv = work / "orders.csv"
+        started = time.perf_counter()
+        expected = write_orders_csv(csv, args.rows, seed=args.seed)
+        print(
+            f"generated {args.rows:,} rows ({csv.stat().st_size / 1e6:,.0f} MB) in "
+            f"{time.perf_counter() - started:.1f} s"
+        )
+        samples: dict[str, list[float]] = {"off": [], "on": []}
+        with on_receivers(work):
+            for round_ in range(1, args.repeat + 1):
+                sides = ("off", "on") if round_ % 2 else ("on", "off")
+                for side in sides:
+                    root = work / side
+                    make_project(root, csv, side)
+                    child = run_child(side, root)
+                    check(child, expected)
+                    if side == "on":
+                        check_on(root, child)
+                    samples[side].append(float(child["seconds"]))  # type: ignore[arg-type]
+                off, on = samples["off"][-1], samples["on"][-1]
+                print(
+                    f"  round {round_} ({' then '.join(sides)}): off {off:.2f} s, on {on:.2f} s"
+                    f" ({on / off - 1:+.1%})"
+                )
+    off_s, on_s = statistics.median(samples["off"]), statistics.median(samples["on"])
+    pairs = statistics.median(
+        on / off for on, off in zip(samples["on"], samples["off"], strict=True)
+    )
+    print(
+        f"median of {args.repeat}: off {off_s:.2f} s ({args.rows / off_s:,.0f} rows/s), "
+        f"on {on_s:.2f} s ({args.rows / on_s:,.0f} rows/s)"
+    )
+    print(
+        f"overhead of the sinks: {on_s / off_s - 1:+.1%} (medians), "
+        f"{pairs - 1:+.1%} (median of the rounds' pairs); target at most +5%"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""The identities of the datasets a run reads and writes, as events carry them
+(`penstock.observe.Dataset`), named the OpenLineage way: a namespace for the datasource, a
+name for the dataset in it.
+
+| dataset | namespace | name |
+| --- | --- | --- |
+| a landing file | `file` | its absolute path |
+| a staged batch | `file` | its directory in the lake (absolute) |
+| an object's table | `duckdb://<absolute warehouse file>` (`duckdb://:memory:`) | `main.<table>` |
+| its quarantine table | the same | `quarantine.<object>` |
+
+A PostgreSQL warehouse would be `postgres://host:port` and `<database>.<schema>.<table>`.
+Schemas: a landing file and a staged batch carry the batch's raw columns as staged; a table
+the contract's columns with their declared types.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from penstock.catalog import ObjectSpec, Project
+from penstock.lake import StagedBatch
+from penstock.observe import Dataset, SchemaField
+
+QUARANTINE_SCHEMA = "quarantine"
+DEFAULT_SCHEMA = "main"
+
+
+def warehouse_namespace(project: Project) -> str:
+    path = project.warehouse_path
+    if path is not None:
+        return f"duckdb://{path.resolve()}"
+    scheme = project.warehouse.split(":", 1)[0]
+    if scheme == "duckdb":
+        return "duckdb://:memory:"
+    return scheme  # another engine: the scheme only (a URL may hold credentials)
+
+
+def raw_fields(schema: Mapping[str, str]) -> tuple[SchemaField, ...]:
+    return tuple(SchemaField(name=name, type=kind) for name, kind in schema.items())
+
+
+def contract_fields(obj: ObjectSpec) -> tuple[SchemaField, ...]:
+    return tuple(
+        SchemaField(name=name, type=spec.type, description=spec.description)
+        for name, spec in obj.columns.items()
+    )
+
+
+def landing_file(project: Project, source_file: str, schema: Mapping[str, str] = {}) -> Dataset:
+    """A landing file, named by its path relative to the project (as batches record it)."""
+    path = Path(source_file)
+    absolute = path if path.is_absolute() else project.root / path
+    return Dataset(namespace="file", name=str(absolute), role="landing", fields=raw_fields(schema))
+
+
+def staged_batch(batch: StagedBatch) -> Dataset:
+    return Dataset(
+        namespace="file",
+        name=str(batch.directory.resolve()),
+        role="stage",
+        fields=raw_fields(batch.manifest.schema),
+    )
+
+
+def object_table(project: Project, obj: ObjectSpec) -> Dataset:
+    return Dataset(
+        namespace=warehouse_namespace(project),
+        name=f"{DEFAULT_SCHEMA}.{obj.table_name}",
+        role="table",
+        fields=contract_fields(obj),
+    )
+
+
+def quarantine_table(project: Project, obj: ObjectSpec) -> Dataset:
+    return Dataset(
+        namespace=warehouse_namespace(project),
+        name=f"{QUARANTINE_SCHEMA}.{obj.name}",
+        role="quarantine",
+    )
+
+
+def source_directory(path: Path) -> Dataset:
+    return Dataset(namespace="file", name=str(path.resolve()), role="landing")

@@ -1,0 +1,437 @@
+"""The runner's typed events (a base of `Runner`): run and step boundaries with durations,
+bytes, row counts per reason, the datasets read and written with their schemas, and the
+domain events sinks build on (`source_checked`, `batch_staged`, `schema_drift`,
+`checks_evaluated`, `batch_loaded`). The runner calls these at its emit points; what each
+event holds, and the order a run emits them in, is documented in observe/events.py.
+
+Nothing here touches data: events are built from what the steps already computed (manifests,
+validation counts, load results), one per step or batch, never per row.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from penstock.catalog import ObjectSpec, Project, RowCountCheck
+from penstock.engine import datasets
+from penstock.engine.results import BatchStatus, RunResult
+from penstock.errors import ContractViolation, PenstockError, TransientError
+from penstock.lake import StagedBatch
+from penstock.lake.stage import extraction_order
+from penstock.observe import (
+    BatchLoaded,
+    BatchStaged,
+    CheckResult,
+    ChecksEvaluated,
+    Dataset,
+    EventBus,
+    RunFinished,
+    RunStarted,
+    SchemaDrift,
+    SourceChecked,
+    StepFinished,
+    StepStarted,
+    new_id,
+    utcnow,
+)
+from penstock.quality.compile import bind_columns
+from penstock.quality.validate import BatchValidation
+from penstock.warehouse import LoadResult
+
+# reasons any batch may carry besides the contract's rules: records the parser could not split
+# or decode
+_RECORD_RULES = ("malformed", "encoding")
+
+
+@dataclass
+class StepClock:
+    """When each open step started, and which step each object is at (for log lines)."""
+
+    run_started: float = 0.0
+    started: dict[str, tuple[float, datetime]] = field(default_factory=dict)
+    current: dict[str, str] = field(default_factory=dict)  # object -> step running or just ended
+    parent: dict[str, str] = field(default_factory=dict)  # object -> its object step
+
+
+class RunEvents:
+    project: Project
+    bus: EventBus
+    clock: StepClock
+
+    # -- runs -----------------------------------------------------------------------------
+    def _emit_run_started(self, result: RunResult, command: str, selector: str | None) -> None:
+        self.clock.run_started = time.monotonic()
+        self.bus.emit(
+            RunStarted(
+                run_id=result.run_id,
+                project=self.project.name,
+                project_hash=self.project.project_hash,
+                command=command,
+                selector=selector,
+                objects=tuple(o.name for o in self.project.select(selector)),
+                pid=os.getpid(),
+                host=socket.gethostname(),
+            )
+        )
+
+    def _emit_run_finished(self, result: RunResult, error: str | None) -> None:
+        loads = result.loads()
+        self.bus.emit(
+            RunFinished(
+                run_id=result.run_id,
+                status=result.status,
+                error=error,
+                project=self.project.name,
+                command=result.command,
+                outcome=result.outcome,
+                duration_s=time.monotonic() - self.clock.run_started,
+                batches_loaded=sum(1 for o in loads if o.status != "skipped"),
+                rows_in=sum(o.rows_in for o in loads),
+                rows_loaded=sum(o.rows_loaded for o in loads),
+                rows_quarantined=sum(o.rows_quarantined for o in loads),
+                rows_duplicate=sum(o.rows_duplicate for o in loads),
+                failed_objects=tuple(dict.fromkeys(f.object for f in result.failures)),
+            )
+        )
+        self.bus.flush()  # the run is over: every sink catches up before anyone reads
+
+    # -- steps ----------------------------------------------------------------------------
+    def _working_on(self, obj: ObjectSpec, step_id: str) -> None:
+        """The step the object's next log lines belong to (several of its steps may be open
+        at once: the files of a chunk stage and load together)."""
+        self.clock.current[obj.name] = step_id
+
+    def _step_started(
+        self,
+        result: RunResult,
+        obj: ObjectSpec,
+        batch_id: str | None,
+        step: str,
+        *,
+        source_file: str | None = None,
+        object_step: bool = False,
+    ) -> str:
+        step_id = new_id()
+        at = utcnow()
+        self.clock.started[step_id] = (time.monotonic(), at)
+        self.clock.current[obj.name] = step_id
+        parent = None if object_step else self.clock.parent.get(obj.name)
+        if object_step:
+            self.clock.parent[obj.name] = step_id
+        self.bus.emit(
+            StepStarted(
+                run_id=result.run_id,
+                at=at,
+                step_id=step_id,
+                object=obj.name,
+                batch_id=batch_id,
+                step=step,
+                source_file=source_file,
+                parent_step_id=parent,
+            )
+        )
+        return step_id
+
+    def _step_finished(
+        self,
+        result: RunResult,
+        step_id: str,
+        obj: ObjectSpec,
+        batch_id: str | None,
+        step: str,
+        status: BatchStatus,
+        error: str | None = None,
+        validation: BatchValidation | None = None,
+        *,
+        batch: StagedBatch | None = None,
+        load: LoadResult | None = None,
+        source_file: str | None = None,
+        bytes_in: int | None = None,
+        exc: BaseException | None = None,
+    ) -> None:
+        clock, started_at = self.clock.started.pop(step_id, (None, None))
+        if bytes_in is None and batch is not None:
+            bytes_in = batch.manifest.size_bytes
+        duration = None if clock is None else time.monotonic() - clock
+        v = validation
+        manifest = batch.manifest if batch is not None else None
+        inputs: tuple[Dataset, ...] = ()
+        outputs: tuple[Dataset, ...] = ()
+        if batch is not None and manifest is not None:
+            landing = datasets.landing_file(self.project, manifest.source_file, manifest.schema)
+            if step == "load":
+                inputs = (datasets.staged_batch(batch), landing)
+                outputs = self._load_outputs(obj, v)
+            else:
+                inputs, outputs = (landing,), (datasets.staged_batch(batch),)
+        if load is not None and v is not None and batch is not None and status != "failed":
+            self._emit_batch_loaded(result, step_id, obj, batch, v, load, duration, inputs)
+        if step == "load" and status == "failed" and v is None and batch is not None:
+            self._emit_checks_refused(result, step_id, obj, batch, exc)
+        parent = self.clock.parent.get(obj.name)
+        if step_id == parent:  # the object's work ended
+            del self.clock.parent[obj.name]
+            self.clock.current.pop(obj.name, None)
+        self.bus.emit(
+            StepFinished(
+                run_id=result.run_id,
+                step_id=step_id,
+                object=obj.name,
+                batch_id=batch_id,
+                step=step,
+                status=status,
+                error=error,
+                error_type=type(exc).__name__ if exc is not None else None,
+                retryable=isinstance(exc, TransientError),
+                rows_in=v.rows_in if v else 0,
+                rows_loaded=v.rows_loaded if v else 0,
+                rows_quarantined=v.rows_quarantined if v else 0,
+                rows_duplicate=v.rows_duplicate if v else 0,
+                rows_invalid=v.rows_invalid if v else 0,
+                rows_warned=v.rows_warned if v else 0,
+                reason_counts=dict(v.reason_counts) if v else {},
+                started_at=started_at,
+                duration_s=duration,
+                bytes_in=bytes_in,
+                source_file=source_file or (manifest.source_file if manifest else None),
+                inputs=inputs,
+                outputs=outputs,
+                parent_step_id=None if step_id == parent else parent,
+            )
+        )
+
+    def _load_outputs(
+        self, obj: ObjectSpec, validation: BatchValidation | None
+    ) -> tuple[Dataset, ...]:
+        table = datasets.object_table(self.project, obj)
+        if validation is not None and validation.rows_recorded:
+            return (table, datasets.quarantine_table(self.project, obj))
+        return (table,)
+
+    def _emit_batch_loaded(
+        self,
+        result: RunResult,
+        step_id: str,
+        obj: ObjectSpec,
+        batch: StagedBatch,
+        v: BatchValidation,
+        load: LoadResult,
+        duration: float | None,
+        inputs: tuple[Dataset, ...],
+    ) -> None:
+        self.bus.emit(
+            BatchLoaded(
+                run_id=result.run_id,
+                step_id=step_id,
+                object=obj.name,
+                batch_id=batch.batch_id,
+                source_file=batch.manifest.source_file,
+                table=obj.table_name,
+                load=obj.load,
+                rows_in=v.rows_in,
+                rows_loaded=v.rows_loaded,
+                rows_quarantined=v.rows_quarantined,
+                rows_duplicate=v.rows_duplicate,
+                rows_invalid=v.rows_invalid,
+                rows_warned=v.rows_warned,
+                rows_inserted=load.rows_inserted,
+                rows_updated=load.rows_updated,
+                rows_unchanged=load.rows_unchanged,
+                rows_stale=load.rows_stale,
+                skipped=load.skipped,
+                kept_previous=load.kept_previous,
+                loaded_at=load.loaded_at,
+                duration_s=duration,
+                reason_counts=dict(v.reason_counts),
+                inputs=inputs,
+                outputs=self._load_outputs(obj, v),
+            )
+        )
+
+    # -- what steps found -----------------------------------------------------------------
+    def _emit_source_checked(
+        self,
+        result: RunResult,
+        obj: ObjectSpec,
+        *,
+        source: str,
+        kind: str,
+        root: object,
+        started: float,
+        files: int | None = None,
+        exc: Exception | None = None,
+    ) -> None:
+        error = None
+        if exc is not None:
+            error = exc.message if isinstance(exc, PenstockError) else f"{type(exc).__name__}"
+        self.bus.emit(
+            SourceChecked(
+                run_id=result.run_id,
+                object=obj.name,
+                source=source,
+                source_kind=kind,
+                available=exc is None,
+                files=files,
+                latency_s=time.monotonic() - started,
+                error=error,
+                dataset=Dataset(namespace="file", name=str(root), role="landing"),
+            )
+        )
+
+    def _emit_batch_staged(
+        self, result: RunResult, step_id: str, obj: ObjectSpec, batch: StagedBatch
+    ) -> None:
+        m = batch.manifest
+        clock = self.clock.started.get(step_id)
+        self.bus.emit(
+            BatchStaged(
+                run_id=result.run_id,
+                step_id=step_id,
+                object=obj.name,
+                batch_id=batch.batch_id,
+                source=m.source,
+                source_file=m.source_file,
+                format=m.format,
+                bytes=m.size_bytes,
+                rows=m.rows,
+                rows_malformed=m.rows_malformed,
+                content_hash=m.content_hash,
+                extracted_at=m.extracted_at,
+                duration_s=None if clock is None else time.monotonic() - clock[0],
+                input=datasets.landing_file(self.project, m.source_file, m.schema),
+                output=datasets.staged_batch(batch),
+            )
+        )
+
+    def _emit_schema_drift(
+        self, result: RunResult, obj: ObjectSpec, batch: StagedBatch, staged: Sequence[StagedBatch]
+    ) -> None:
+        """Compare a newly staged batch's columns with the object's latest batch before it."""
+        earlier = [b for b in staged if b.batch_id != batch.batch_id]
+        if not earlier:
+            return
+        before = max(earlier, key=extraction_order)
+        old, new = before.manifest.schema, batch.manifest.schema
+        added = tuple(c for c in new if c not in old)
+        removed = tuple(c for c in old if c not in new)
+        retyped = {c: (old[c], new[c]) for c in new if c in old and old[c] != new[c]}
+        if not (added or removed or retyped):
+            return
+        try:
+            bound = bind_columns(obj, new)
+        except PenstockError:
+            bound = []  # ambiguous names: validation says so when the batch loads
+        used = {b.stage_column for b in bound}
+        self.bus.emit(
+            SchemaDrift(
+                run_id=result.run_id,
+                object=obj.name,
+                batch_id=batch.batch_id,
+                source_file=batch.manifest.source_file,
+                previous_batch_id=before.batch_id,
+                added=added,
+                removed=removed,
+                retyped=retyped,
+                missing=tuple(b.name for b in bound if b.stage_column is None),
+                extra=tuple(c for c in new if c not in used and not c.startswith("_")),
+            )
+        )
+
+    def _emit_checks(
+        self, result: RunResult, obj: ObjectSpec, batch: StagedBatch, v: BatchValidation
+    ) -> None:
+        step_id = self.clock.current.get(obj.name, "")
+        self.bus.emit(
+            ChecksEvaluated(
+                run_id=result.run_id,
+                step_id=step_id,
+                object=obj.name,
+                batch_id=batch.batch_id,
+                source_file=batch.manifest.source_file,
+                on_invalid=obj.on_invalid,
+                rows_in=v.rows_in,
+                rows_invalid=v.rows_invalid,
+                rows_quarantined=v.rows_quarantined,
+                rows_warned=v.rows_warned,
+                checks=check_results(obj, v.reason_counts, v.failed_checks),
+                reason_counts=dict(v.reason_counts),
+                missing_columns=tuple(v.missing_columns),
+                extra_columns=tuple(v.extra_columns),
+            )
+        )
+
+    def _emit_checks_refused(
+        self, result: RunResult, step_id: str, obj: ObjectSpec, batch: StagedBatch, exc: object
+    ) -> None:
+        """A batch that broke its contract under `on_invalid: fail` stops validation with
+        its rows per reason (the error's `reasons`): its checks, without the rows counted."""
+        reasons = exc.fields.get("reasons") if isinstance(exc, ContractViolation) else None
+        if not isinstance(reasons, dict) or not reasons:
+            return
+        counts = {str(r): int(n) for r, n in reasons.items()}
+        self.bus.emit(
+            ChecksEvaluated(
+                run_id=result.run_id,
+                step_id=step_id,
+                object=obj.name,
+                batch_id=batch.batch_id,
+                source_file=batch.manifest.source_file,
+                on_invalid=obj.on_invalid,
+                rows_in=batch.manifest.rows_in,
+                rows_invalid=None,
+                rows_quarantined=0,
+                rows_warned=0,
+                checks=check_results(obj, counts, [r for r in counts if r == "check:row_count"]),
+                reason_counts=counts,
+            )
+        )
+
+
+def check_results(
+    obj: ObjectSpec, reason_counts: Mapping[str, int], failed_checks: Sequence[str]
+) -> tuple[CheckResult, ...]:
+    """Every rule of `obj`'s contract as a batch met it (rows per reason, batch checks that
+    failed), in contract order, then the record rules (malformed, encoding) and any other
+    reason the batch's rows carry."""
+    counts = dict(reason_counts)
+    rules: list[tuple[str, str, str | None, str | None]] = []  # name, rule, column, expected
+    for name, spec in obj.columns.items():
+        rules.append((f"type:{name}", "type", name, spec.type))
+        if obj.is_required(name):
+            rules.append((f"required:{name}", "required", name, "a value"))
+        if spec.min is not None:
+            rules.append((f"min:{name}", "min", name, f">= {spec.min}"))
+        if spec.max is not None:
+            rules.append((f"max:{name}", "max", name, f"<= {spec.max}"))
+        if spec.in_ is not None:
+            rules.append((f"in:{name}", "in", name, f"in {list(spec.in_)}"))
+        if spec.pattern is not None:
+            rules.append((f"pattern:{name}", "pattern", name, spec.pattern))
+    for check in obj.checks:
+        if isinstance(check, RowCountCheck):
+            bounds = check.row_count
+            wanted = [f"at least {bounds.min}"] if bounds.min is not None else []
+            wanted += [f"at most {bounds.max}"] if bounds.max is not None else []
+            rules.append(("check:row_count", "row_count", None, " and ".join(wanted) + " rows"))
+        else:
+            rules.append((f"check:{check.name}", "check", None, check.expression))
+    rules += [(rule, rule, None, None) for rule in _RECORD_RULES]
+    named = {name for name, *_ in rules}
+    rules += [(r, r.split(":", 1)[0], None, None) for r in sorted(counts) if r not in named]
+    failed = set(failed_checks)
+    return tuple(
+        CheckResult(
+            name=name,
+            rule=rule,
+            column=column,
+            passed=counts.get(name, 0) == 0 and name not in failed,
+            failed_rows=counts.get(name, 0),
+            expected=expected,
+        )
+        for name, rule, column, expected in rules
+    )

@@ -1,0 +1,110 @@
+"""A bounded queue drained by one background thread: how a queued sink gets its events.
+
+The emitting thread only appends to the queue (`put`), so a slow sink never slows the data
+path; the sink's own thread takes the events in order and hands them to `deliver` (the bus's
+guarded delivery: retries, cooldown, never raising). When the queue is full, `put` drops the
+event (the caller counts it), except a precious one, which waits up to `full_wait_s` for room.
+`flush` returns once every event queued so far is delivered (or the timeout passed); `close`
+flushes, then stops the thread and returns how many events it gave up on.
+
+The thread starts with the first event and is a daemon: a sink stuck in a call (a hung
+webhook) cannot keep the process alive after `close` gave up on it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class SinkQueue(Generic[T]):
+    def __init__(self, deliver: Callable[[T], None], *, name: str, size: int) -> None:
+        if size < 1:
+            raise ValueError(f"a sink queue holds at least one event, got size {size}")
+        self._deliver = deliver
+        self._name = name
+        self._size = size
+        self._items: deque[T] = deque()
+        self._cond = threading.Condition()
+        self._pending = 0  # queued plus the one being delivered
+        self._current: list[T] = []  # the one being delivered
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+
+    def undelivered(self) -> list[T]:
+        """The item being delivered, if one, then the queued ones."""
+        with self._cond:
+            return [*self._current, *self._items]
+
+    def put(self, item: T, *, wait_s: float = 0.0) -> bool:
+        """Queue `item`; False (not queued) when the queue is closed, or full for `wait_s`."""
+        with self._cond:
+            if self._stopping:
+                return False
+            if len(self._items) >= self._size:
+                deadline = time.monotonic() + wait_s
+                while len(self._items) >= self._size:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0 or self._stopping:
+                        return False
+                    self._cond.wait(remaining)
+            self._items.append(item)
+            self._pending += 1
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._drain, name=f"penstock-sink:{self._name}", daemon=True
+                )
+                self._thread.start()
+            self._cond.notify_all()
+            return True
+
+    def flush(self, timeout_s: float) -> bool:
+        """Wait until every event queued so far is delivered; False if `timeout_s` passed."""
+        deadline = time.monotonic() + timeout_s
+        with self._cond:
+            while self._pending:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+            return True
+
+    def close(self, timeout_s: float) -> list[T]:
+        """Flush (up to `timeout_s`), stop the thread; the items given up on (one still in
+        delivery in a thread that did not return, and those it never took)."""
+        self.flush(timeout_s)
+        with self._cond:
+            self._stopping = True
+            left = [*self._current, *self._items]
+            self._pending -= len(self._items)
+            self._items.clear()
+            self._cond.notify_all()
+            thread = self._thread
+        if thread is not None and not left:
+            thread.join(timeout=1.0)
+        return left
+
+    def _drain(self) -> None:
+        while True:
+            with self._cond:
+                while not self._items and not self._stopping:
+                    self._cond.wait()
+                if not self._items:
+                    return
+                item = self._items.popleft()
+                self._current[:] = [item]
+                self._cond.notify_all()  # room for a precious put waiting on a full queue
+            try:
+                with contextlib.suppress(Exception):  # deliver guards sink errors already
+                    self._deliver(item)
+            finally:
+                with self._cond:
+                    self._current.clear()
+                    self._pending = max(0, self._pending - 1)
+                    self._cond.notify_all()

@@ -1,0 +1,35 @@
+"""The sinks a session attaches to its bus, besides the metadata store: one registry.
+
+`SINK_FACTORIES` names each factory as `module:function`; the session imports and calls them
+in order, after subscribing the metadata store, with keyword arguments only:
+
+    def attach(bus: EventBus, *, project: Project, store: MetadataStore, **context: Any) -> None:
+        if project.alerts:                       # configured? subscribe, queued
+            bus.subscribe(AlertSink(project.alerts), name="alerts", queued=True)
+
+A factory decides from the project whether it has anything to do, subscribes its sink
+(queued, so it never slows or fails a load: observe/bus.py) and keeps its own state;
+`**context` keeps room for what sessions pass later. A new sink (metrics, lineage, alerts)
+is a module and one line here: neither the runner nor the session changes. A factory that
+raises a `ProjectError` (a bad setting) stops the command before the run starts.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from penstock.catalog import Project
+    from penstock.observe.bus import EventBus
+    from penstock.observe.store import MetadataStore
+
+SINK_FACTORIES: tuple[str, ...] = ("penstock.observe.hooks:attach_hooks",)
+
+
+def attach_sinks(bus: EventBus, *, project: Project, store: MetadataStore, **context: Any) -> None:
+    """Call every factory of `SINK_FACTORIES` on `bus`."""
+    for ref in SINK_FACTORIES:
+        module, _, name = ref.partition(":")
+        factory = getattr(importlib.import_module(module), name)
+        factory(bus, project=project, store=store, **context)

@@ -1,0 +1,166 @@
+"""Queued sinks: their own thread and bounded queue. A slow sink does not slow the emitter, a
+failing one never reaches it, a full queue drops (and counts) instead of blocking, flush
+waits for the sink to catch up, close gives up on a hung sink after its timeout."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from penstock.observe import (
+    DeliveryPolicy,
+    Event,
+    EventBus,
+    LogRecord,
+    RunFinished,
+    RunStarted,
+    StepStarted,
+)
+
+
+def log(n: int) -> LogRecord:
+    return LogRecord(run_id="r", level="info", message=f"m{n}")
+
+
+def test_a_queued_sink_gets_every_event_in_order_on_its_own_thread() -> None:
+    got: list[tuple[str, str]] = []
+    bus = EventBus()
+    bus.subscribe(
+        lambda e: got.append((threading.current_thread().name, e.message)),  # type: ignore[union-attr]
+        name="mine",
+        queued=True,
+        events=[LogRecord],
+    )
+    for n in range(200):
+        bus.emit(log(n))
+    bus.emit(RunStarted(run_id="r", project="p", project_hash="h", command="run", selector=None))
+    assert bus.flush()
+    assert [m for _, m in got] == [f"m{n}" for n in range(200)]  # RunStarted filtered out
+    assert {t for t, _ in got} == {"penstock-sink:mine"}
+    bus.close()
+
+
+def test_a_slow_sink_does_not_slow_the_emitter_and_flush_waits_for_it() -> None:
+    done: list[int] = []
+
+    def slow(event: Event) -> None:
+        time.sleep(0.05)
+        done.append(1)
+
+    bus = EventBus()
+    bus.subscribe(slow, name="slow", queued=True)
+    started = time.monotonic()
+    for n in range(20):  # 20 x 50 ms of sink work
+        bus.emit(log(n))
+    emitted = time.monotonic() - started
+    assert emitted < 0.2, emitted
+    assert len(done) < 20
+    assert bus.flush()
+    assert len(done) == 20
+    assert time.monotonic() - started >= 0.9
+    bus.close()
+
+
+def test_a_failing_queued_sink_never_reaches_the_emitter(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    seen: list[Event] = []
+
+    def broken(event: Event) -> None:
+        raise OSError("disk full")
+
+    bus = EventBus()
+    policy = DeliveryPolicy(retry_delays=(0.0,), cooldown_s=60.0)
+    bus.subscribe(broken, name="lineage file", queued=True, policy=policy)
+    bus.subscribe(seen.append)
+    for n in range(5):
+        bus.emit(log(n))
+    bus.flush()
+    assert len(seen) == 5
+    assert bus.dropped == {"lineage file": 5}  # the first tried twice, the rest rested
+    err = capsys.readouterr().err
+    assert err.count("lineage file could not record LogRecord (tried 2x): disk full") == 1
+    bus.close()
+
+
+def test_a_full_queue_drops_events_but_a_run_end_waits_for_room(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    release, busy = threading.Event(), threading.Event()
+    got: list[Event] = []
+
+    def stuck(event: Event) -> None:
+        busy.set()
+        release.wait(5)
+        got.append(event)
+
+    bus = EventBus()
+    bus.subscribe(stuck, name="stuck", queued=True, policy=DeliveryPolicy(queue_size=3))
+    bus.emit(log(0))
+    assert busy.wait(5)
+    for n in range(1, 10):
+        bus.emit(log(n))
+    # one in delivery, three queued, six dropped
+    assert bus.dropped == {"stuck": 6}
+    assert "stuck is falling behind (its queue of 3 events is full)" in capsys.readouterr().err
+    threading.Timer(0.2, release.set).start()
+    end = RunFinished(run_id="r", status="success")
+    bus.emit(end)  # precious: waits for room instead of being dropped
+    assert bus.flush()
+    assert got[-1] is end and len(got) == 5
+    bus.close()
+
+
+def test_close_gives_up_on_a_hung_sink_after_its_timeout(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    hang = threading.Event()
+    closed: list[bool] = []
+
+    class Hung:
+        def handle(self, event: Event) -> None:
+            hang.wait(30)
+
+        def close(self) -> None:
+            closed.append(True)
+
+    bus = EventBus()
+    bus.subscribe(Hung(), name="webhook", queued=True, policy=DeliveryPolicy(flush_timeout_s=0.3))
+    for n in range(3):
+        bus.emit(log(n))
+    started = time.monotonic()
+    assert not bus.flush()
+    bus.close()
+    assert time.monotonic() - started < 2
+    assert bus.dropped == {"webhook": 3}
+    assert closed == []  # not closed under the feet of its still busy thread
+    err = capsys.readouterr().err
+    assert "webhook has not caught up after 0.3s" in err
+    assert "webhook did not catch up within 0.3s: 3 event(s) dropped" in err
+    hang.set()
+
+
+def test_a_sink_object_is_flushed_after_the_events_before_the_flush_then_closed() -> None:
+    calls: list[str] = []
+
+    class Sink:
+        def handle(self, event: Event) -> None:
+            calls.append(type(event).__name__)
+
+        def flush(self) -> None:
+            calls.append("flush")
+
+        def close(self) -> None:
+            calls.append("close")
+
+    bus = EventBus()
+    bus.subscribe(Sink(), name="s", queued=True)
+    bus.emit(StepStarted(run_id="r", step_id="s", object="o", batch_id=None, step="load"))
+    bus.flush()
+    bus.emit(log(1))
+    bus.close()
+    assert calls == ["StepStarted", "flush", "LogRecord", "close"]
+    bus.emit(log(2))  # after close: dropped, counted, never delivered
+    assert calls[-1] == "close" and bus.dropped == {"s": 1}
