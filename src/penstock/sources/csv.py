@@ -44,19 +44,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
-import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from penstock.catalog import CsvOptions, ObjectSpec
 from penstock.errors import first_line
 from penstock.lake import atomic_target
 from penstock.lake.csv_read import CsvRead
 from penstock.lake.manifest import CSV_DATA_NAME, DATA_NAME, PARQUET, REJECTS_NAME
+from penstock.sources.compression import BLOCK_BYTES, compression_of
 from penstock.sources.csv_layout import Layout, csv_read, read_layout, read_options
-from penstock.sources.csv_recover import stage_recovered
 from penstock.sources.csv_text import ByteScan, decompress, scan_bytes
-from penstock.sources.lines import BLOCK_BYTES, compression_of
 from penstock.sql import ident, literal
 
 _BOM = b"\xef\xbb\xbf"
@@ -190,6 +186,8 @@ def _recover(
     why: str,
 ) -> CsvStaged:
     """Stage a file DuckDB cannot read whole, record by record, as Parquet."""
+    from penstock.sources.csv_recover import stage_recovered
+
     rejects_path = file.staging / REJECTS_NAME
     rejects_path.unlink(missing_ok=True)
     with atomic_target(file.staging / DATA_NAME) as tmp:
@@ -434,6 +432,8 @@ def _reject_record_numbers(
 ) -> list[int] | None:
     """The record number of each rejected line, in file order; None when the numbered copy
     does not read like the original (a line inside a quoted value that the prefix changes)."""
+    import pyarrow as pa  # a rare path: pyarrow loads here
+
     numbered = data_path.with_name(_NUMBERED)
     lines = data_path.with_name(_NUMBERED_LINES)
     suffix = uuid.uuid4().hex[:12]
@@ -490,6 +490,8 @@ def _numbered_copy(path: Path, csv: CsvOptions, target: Path) -> None:
     as they are, so the copy reads exactly like the original, one field wider. A number
     prefixed to a line inside a quoted value is harmless: only each record's first field is
     read. Streamed in blocks, vectorised."""
+    import pyarrow as pa
+
     decoder = (
         None if csv.encoding == "utf-8" else codecs.getincrementaldecoder(csv.encoding)("strict")
     )
@@ -521,6 +523,10 @@ def _numbered_copy(path: Path, csv: CsvOptions, target: Path) -> None:
 
 
 def _numbered_lines(body: bytes, lines: int, csv: CsvOptions) -> memoryview:
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     parts = pc.list_flatten(
         pc.split_pattern(pa.array([body], pa.large_binary()).cast(pa.large_string()), "\n")
     )
@@ -550,6 +556,8 @@ def _write_rejects(
 ) -> None:
     """Malformed records (one per line DuckDB rejected, in file order): record number, raw
     text, complaint, reason."""
+    import pyarrow as pa
+
     numbered = pa.table(
         {"i": pa.array(range(1, len(numbers) + 1), pa.int64()), "n": pa.array(numbers, pa.int64())}
     )
