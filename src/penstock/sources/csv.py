@@ -129,38 +129,57 @@ def stage_csv_files(
     Each file's outcome, or the error it alone met (a file that cannot be read is
     SourceError, `unreadable`)."""
     planned = plan_csv_files(conn, obj, files)
-    outcomes: list[CsvStaged | Exception | None] = [
-        None if isinstance(p, CsvPlan) else p for p in planned
-    ]
+    plans = [p for p in planned if isinstance(p, CsvPlan)]
+    staged = iter(stage_plans(conn, obj, plans))
+    return [next(staged) if isinstance(p, CsvPlan) else p for p in planned]
+
+
+def stage_plans(
+    conn: duckdb.DuckDBPyConnection,
+    obj: ObjectSpec,
+    plans: Sequence[CsvPlan],
+    scans: Sequence[ByteScan] | None = None,
+) -> list[CsvStaged | Exception]:
+    """Read the planned files (those planned alike together) and decide each; `scans`, when
+    given, are theirs already made (in plan order)."""
+    outcomes: list[CsvStaged | Exception | None] = [None] * len(plans)
     groups: dict[CsvRead, list[int]] = {}
-    for index, plan in enumerate(planned):
-        if isinstance(plan, CsvPlan):
-            groups.setdefault(plan.read, []).append(index)
+    for index, plan in enumerate(plans):
+        groups.setdefault(plan.read, []).append(index)
     for members in groups.values():
-        plans = [planned[i] for i in members]
-        assert all(isinstance(p, CsvPlan) for p in plans)
-        staged = _stage_alike(conn, obj, [p for p in plans if isinstance(p, CsvPlan)])
+        made = [scans[i] for i in members] if scans is not None else None
+        staged = _stage_alike(conn, obj, [plans[i] for i in members], made)
         for index, outcome in zip(members, staged, strict=True):
             outcomes[index] = outcome
     return [o if o is not None else RuntimeError("not staged") for o in outcomes]
 
 
 def _stage_alike(
-    conn: duckdb.DuckDBPyConnection, obj: ObjectSpec, plans: Sequence[CsvPlan]
+    conn: duckdb.DuckDBPyConnection,
+    obj: ObjectSpec,
+    plans: Sequence[CsvPlan],
+    scans: Sequence[ByteScan] | None,
 ) -> list[CsvStaged | Exception]:
     """Files planned alike: one count read beside the scan, then each file decided."""
     with ThreadPoolExecutor(1) as pool, rejects_tables(conn) as (table, scan_table):
         # the scan reads the files while DuckDB does (a second core hides it)
-        scanning = pool.submit(scan_plans, obj, plans)
+        scanning = pool.submit(scan_plans, obj, plans) if scans is None else None
         try:
             facts: Sequence[CsvFacts | str] = count_plans(conn, plans, table, scan_table)
         except duckdb.Error as exc:
-            scanning.result()
             if len(plans) > 1:  # one of them stops the read: each on its own
-                return [out for plan in plans for out in _stage_alike(conn, obj, [plan])]
+                scanned = scanning.result() if scanning is not None else scans
+                assert scanned is not None
+                return [
+                    out
+                    for plan, scan in zip(plans, scanned, strict=True)
+                    for out in _stage_alike(conn, obj, [plan], [scan])
+                ]
             name, path = plans[0].file.display_name, str(plans[0].data)
             facts = ["DuckDB's reader refused it: " + first_line(exc).replace(path, name)]
-        return finish_plans(conn, obj, plans, facts, scanning.result())
+        scanned = scanning.result() if scanning is not None else scans
+        assert scanned is not None
+        return finish_plans(conn, obj, plans, facts, scanned)
 
 
 def plan_csv_files(
