@@ -1,0 +1,113 @@
+"""The load modes for a micro-batch: n staged batches applied to an object table at once.
+
+`apply_batches` leaves the table, and returns for each batch the counts, exactly as calling the
+single-batch mode (`duckdb_modes.append / replace / merge`, `duckdb_scd2.scd2`) once per batch
+in seq order would, each with its own batch id, load time and extraction time. The number of
+statements does not grow with n: every mode is set-based SQL over the chunk's rows (windows over
+the chunk's keys order a key's rows across batches), and only the stored rows whose keys the
+chunk holds are read or rewritten. n=1 runs the same SQL, with the cross-batch windows left
+out (no key can repeat across one batch).
+
+The function opens no transaction: the caller's load transaction (data, quarantine and one
+ledger row per batch) holds it. Its temp tables are named `__penstock_chunk_<hex>_*` and are
+dropped before it returns, also when a statement fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import duckdb
+
+from penstock.catalog import ObjectSpec
+from penstock.warehouse.duckdb_chunk_base import (
+    SEQ,
+    Chunk,
+    ChunkBatch,
+    check_batches,
+    counts_by_seq,
+    create_batch_table,
+    insert_rows,
+)
+from penstock.warehouse.duckdb_chunk_merge import merge_chunk
+from penstock.warehouse.duckdb_chunk_scd2 import scd2_chunk
+from penstock.warehouse.duckdb_modes import ModeCounts
+from penstock.warehouse.duckdb_tables import object_table
+
+__all__ = ["SEQ", "ChunkBatch", "apply_batches"]
+
+
+def apply_batches(
+    conn: duckdb.DuckDBPyConnection,
+    obj: ObjectSpec,
+    source: str,
+    batches: Sequence[ChunkBatch],
+) -> list[ModeCounts]:
+    """Load the chunk's rows into `obj`'s table by its load mode; one `ModeCounts` per batch,
+    in `batches` order.
+
+    `source` is a relation (a temp table or view name, or a parenthesised query) with the
+    contract's columns, `SEQ` (INTEGER: the batch's `seq`) and the record's ordinal within its
+    batch; each batch's rows are validated and deduplicated within the batch as the one-batch
+    load view does (merge: one row per key; SCD2 dated by order_by: one row per key and
+    order_by value). The object table exists (`ensure_object_tables`).
+    """
+    check_batches(obj, batches)
+    if not batches:
+        return []
+    table, prefix = create_batch_table(conn, batches)
+    chunk = Chunk(source, table, tuple(batches), prefix)
+    try:
+        if obj.load == "append":
+            by_seq = _append(conn, obj, chunk)
+        elif obj.load == "replace":
+            by_seq = _replace(conn, obj, chunk)
+        elif obj.load == "merge":
+            by_seq = merge_chunk(conn, obj, chunk)
+        else:
+            by_seq = scd2_chunk(conn, obj, chunk)
+    finally:
+        conn.execute(f"DROP TABLE IF EXISTS {table}")
+    return [by_seq.get(b.seq, ModeCounts()) for b in batches]
+
+
+def _rows_per_batch(
+    conn: duckdb.DuckDBPyConnection, chunk: Chunk, seqs: Sequence[int]
+) -> dict[int, int]:
+    if not seqs:
+        return {}
+    listed = ", ".join(str(s) for s in seqs)
+    counts = counts_by_seq(
+        conn, f"SELECT {SEQ}, count(*) FROM {chunk.source} WHERE {SEQ} IN ({listed}) GROUP BY ALL"
+    )
+    return {seq: values[0] for seq, values in counts.items()}
+
+
+def _append(
+    conn: duckdb.DuckDBPyConnection, obj: ObjectSpec, chunk: Chunk
+) -> dict[int, ModeCounts]:
+    """Every row is inserted. One batch: the insert's own count; several: counted per batch
+    first (a scan of the chunk's rows)."""
+    if chunk.single:
+        return {chunk.items[0].seq: ModeCounts(inserted=insert_rows(conn, obj, chunk))}
+    rows = _rows_per_batch(conn, chunk, [b.seq for b in chunk.items])
+    insert_rows(conn, obj, chunk)
+    return {seq: ModeCounts(inserted=n) for seq, n in rows.items()}
+
+
+def _replace(
+    conn: duckdb.DuckDBPyConnection, obj: ObjectSpec, chunk: Chunk
+) -> dict[int, ModeCounts]:
+    """Each batch with rows to load replaces the table, so the last of them is what stays; a
+    batch without (`rows_loaded` 0) keeps the previous snapshot. The earlier snapshots are
+    counted, never written."""
+    snapshots = sorted((b for b in chunk.items if b.rows_loaded > 0), key=lambda b: b.seq)
+    counts = {b.seq: ModeCounts(kept_previous=True) for b in chunk.items if b.rows_loaded == 0}
+    if not snapshots:
+        return counts
+    last = snapshots[-1]
+    earlier = _rows_per_batch(conn, chunk, [b.seq for b in snapshots[:-1]])
+    counts.update({b.seq: ModeCounts(inserted=earlier.get(b.seq, 0)) for b in snapshots[:-1]})
+    conn.execute(f"DELETE FROM {object_table(obj)}")
+    counts[last.seq] = ModeCounts(inserted=insert_rows(conn, obj, chunk, f"s.{SEQ} = {last.seq}"))
+    return counts
