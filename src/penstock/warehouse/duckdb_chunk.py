@@ -20,6 +20,7 @@ from collections.abc import Sequence
 import duckdb
 
 from penstock.catalog import ObjectSpec
+from penstock.catalog.objects import LoadMode
 from penstock.warehouse.duckdb_chunk_base import (
     SEQ,
     Chunk,
@@ -31,10 +32,10 @@ from penstock.warehouse.duckdb_chunk_base import (
 )
 from penstock.warehouse.duckdb_chunk_merge import merge_chunk
 from penstock.warehouse.duckdb_chunk_scd2 import scd2_chunk
-from penstock.warehouse.duckdb_modes import ModeCounts
+from penstock.warehouse.duckdb_mode_sql import ModeCounts
 from penstock.warehouse.duckdb_tables import object_table
 
-__all__ = ["SEQ", "ChunkBatch", "apply_batches"]
+__all__ = ["SEQ", "ChunkBatch", "apply_batches", "apply_mode"]
 
 
 def apply_batches(
@@ -52,17 +53,28 @@ def apply_batches(
     load view does (merge: one row per key; SCD2 dated by order_by: one row per key and
     order_by value). The object table exists (`ensure_object_tables`).
     """
+    return apply_mode(conn, obj, obj.load, source, batches)
+
+
+def apply_mode(
+    conn: duckdb.DuckDBPyConnection,
+    obj: ObjectSpec,
+    load: LoadMode,
+    source: str,
+    batches: Sequence[ChunkBatch],
+) -> list[ModeCounts]:
+    """`apply_batches` by the load mode `load` (the single-batch functions name theirs)."""
     check_batches(obj, batches)
     if not batches:
         return []
     table, prefix = create_batch_table(conn, batches)
     chunk = Chunk(source, table, tuple(batches), prefix)
     try:
-        if obj.load == "append":
+        if load == "append":
             by_seq = _append(conn, obj, chunk)
-        elif obj.load == "replace":
+        elif load == "replace":
             by_seq = _replace(conn, obj, chunk)
-        elif obj.load == "merge":
+        elif load == "merge":
             by_seq = merge_chunk(conn, obj, chunk)
         else:
             by_seq = scd2_chunk(conn, obj, chunk)

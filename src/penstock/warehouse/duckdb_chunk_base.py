@@ -20,14 +20,11 @@ from penstock.catalog import ObjectSpec
 from penstock.errors import WarehouseError
 from penstock.lake.read import RESERVED_PREFIX
 from penstock.sql import ident, idents, literal
-from penstock.warehouse.base import SCD2_COLUMNS, SYSTEM_COLUMNS
-from penstock.warehouse.duckdb_modes import _scalar_counts
-from penstock.warehouse.duckdb_tables import existing_columns, object_table
+from penstock.warehouse.duckdb_mode_sql import scalar_counts
+from penstock.warehouse.duckdb_tables import object_table
 
 # the batch a source row belongs to (INTEGER, 1..n): the column `source` must carry
 SEQ = f"{RESERVED_PREFIX}seq"
-# what the loader writes besides the contract's columns (merge tables have the first two)
-WRITTEN_BY_LOADER = frozenset((*SYSTEM_COLUMNS, *SCD2_COLUMNS))
 
 
 @dataclass(frozen=True)
@@ -101,22 +98,12 @@ def counts_by_seq(conn: duckdb.DuckDBPyConnection, sql: str) -> dict[int, tuple[
     }
 
 
-def kept_columns(conn: duckdb.DuckDBPyConnection, obj: ObjectSpec) -> list[str]:
-    """The table's columns the contract no longer names (and the loader does not write)."""
-    declared = {c.lower() for c in obj.columns}
-    return [
-        c
-        for c in existing_columns(conn, "main", obj.table_name)
-        if c.lower() not in declared and c not in WRITTEN_BY_LOADER
-    ]
-
-
 def insert_rows(
     conn: duckdb.DuckDBPyConnection, obj: ObjectSpec, chunk: Chunk, where: str = "true"
 ) -> int:
     """Insert the chunk's rows that `where` picks, each with its own batch's id and time."""
     cols = idents(obj.columns)
-    (inserted,) = _scalar_counts(
+    (inserted,) = scalar_counts(
         conn,
         f"INSERT INTO {object_table(obj)} ({cols}, _batch_id, _loaded_at) "
         f"SELECT {idents(obj.columns, 's.')}, b.batch_id, b.loaded_at "

@@ -2,13 +2,14 @@
 
 Applied one at a time, a batch's row for a key is compared with the key's stored row: new key
 -> insert; identical in every contract column -> unchanged (the stored row keeps its batch);
-not older (`_newer`: a stored NULL order_by loses, an equal order_by is a correction) ->
+not older (`newer_sql`: a stored NULL order_by loses, an equal order_by is a correction) ->
 update; else stale. What the key holds after each batch is therefore the greatest of its rows
 so far by (order_by, NULL lowest; then seq, the stored row counting as seq 0), so one window
 over the chunk's rows finds, for each incoming row, the row it is compared with: the greatest
 before it. The last insert or update of a key is what the table holds at the end; it replaces
-the stored row (delete + insert, as `_merge_into` does) and carries over the columns the table
-keeps that the contract dropped.
+the stored row (delete + insert: an in-place UPDATE of compressed string columns costs far more
+in DuckDB, bench/README.md) and carries over the columns the table keeps that the contract
+dropped.
 
 A key that occurs in one batch of the chunk only (every key when n=1) skips the windows: it is
 classified against the stored row alone, exactly like the single-batch merge.
@@ -26,9 +27,14 @@ from penstock.warehouse.duckdb_chunk_base import (
     Chunk,
     counts_by_seq,
     insert_rows,
-    kept_columns,
 )
-from penstock.warehouse.duckdb_modes import ModeCounts, _is_empty, _newer, _same_row
+from penstock.warehouse.duckdb_mode_sql import (
+    ModeCounts,
+    is_empty,
+    kept_columns,
+    newer_sql,
+    same_row_sql,
+)
 from penstock.warehouse.duckdb_tables import object_table
 
 ACTION = ident(f"{RESERVED_PREFIX}action")
@@ -48,8 +54,8 @@ def _stored_name(index: int) -> str:
 def _classify(obj: ObjectSpec, new: str, old: str, old_key: str) -> str:
     return (
         f"CASE WHEN {old_key} IS NULL THEN 'insert' "
-        f"WHEN {_same_row(obj, new, old)} THEN 'unchanged' "
-        f"WHEN {_newer(obj, new, old)} THEN 'update' ELSE 'stale' END"
+        f"WHEN {same_row_sql(obj, new, old)} THEN 'unchanged' "
+        f"WHEN {newer_sql(obj, new, old)} THEN 'update' ELSE 'stale' END"
     )
 
 
@@ -57,7 +63,7 @@ def merge_chunk(
     conn: duckdb.DuckDBPyConnection, obj: ObjectSpec, chunk: Chunk
 ) -> dict[int, ModeCounts]:
     table = object_table(obj)
-    if chunk.single and _is_empty(conn, table):
+    if chunk.single and is_empty(conn, table):
         # an initial load of one batch: every row is new, so a plain insert does the work
         (batch,) = chunk.items
         return {batch.seq: ModeCounts(inserted=insert_rows(conn, obj, chunk))}

@@ -33,7 +33,7 @@ from penstock.catalog import ObjectSpec
 from penstock.lake.read import RESERVED_PREFIX
 from penstock.sql import ident, idents, join_on
 from penstock.warehouse.duckdb_chunk_base import SEQ, Chunk, counts_by_seq
-from penstock.warehouse.duckdb_modes import ModeCounts, row_hash_sql
+from penstock.warehouse.duckdb_mode_sql import ModeCounts, row_hash_sql, valid_from_sql
 from penstock.warehouse.duckdb_tables import object_table
 
 
@@ -106,12 +106,9 @@ def _versions_sql(obj: ObjectSpec, chunk: Chunk, table: str) -> str:
     whether its key is easy (module docstring)."""
     keys = idents(obj.key, "i.")
     first_key = ident(obj.key[0])
-    if obj.versions_by_order_by and obj.order_by:
-        start = f"coalesce(CAST(s.{ident(obj.order_by)} AS TIMESTAMP), b.extracted_at)"
-        versions = f"count(*) OVER (PARTITION BY {keys}, i.{SEQ})"
-    else:
-        start = "b.extracted_at"
-        versions = "1"  # without dated versions a batch holds one row per key
+    start = valid_from_sql(obj, "s", "b.extracted_at")
+    # without dated versions a batch holds one row per key
+    versions = f"count(*) OVER (PARTITION BY {keys}, i.{SEQ})" if obj.versions_by_order_by else "1"
     by_seq = f"PARTITION BY {idents(obj.key)} ORDER BY {SEQ}"
     if chunk.single:
         prev_hash, last_added, easy = "NULL::VARCHAR", "NULL::TIMESTAMP", "{fast}"
