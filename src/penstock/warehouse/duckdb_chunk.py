@@ -25,9 +25,9 @@ from penstock.warehouse.duckdb_chunk_base import (
     SEQ,
     Chunk,
     ChunkBatch,
+    batch_relation,
     check_batches,
     counts_by_seq,
-    create_batch_table,
     insert_rows,
 )
 from penstock.warehouse.duckdb_chunk_merge import merge_chunk
@@ -67,8 +67,8 @@ def apply_mode(
     check_batches(obj, batches)
     if not batches:
         return []
-    table, prefix = create_batch_table(conn, batches)
-    chunk = Chunk(source, table, tuple(batches), prefix)
+    relation, table = batch_relation(conn, batches)
+    chunk = Chunk(source, relation, tuple(batches))
     try:
         if load == "append":
             by_seq = _append(conn, obj, chunk)
@@ -79,7 +79,8 @@ def apply_mode(
         else:
             by_seq = scd2_chunk(conn, obj, chunk)
     finally:
-        conn.execute(f"DROP TABLE IF EXISTS {table}")
+        if table is not None:
+            conn.execute(f"DROP TABLE IF EXISTS {table}")
     return [by_seq.get(b.seq, ModeCounts()) for b in batches]
 
 

@@ -3,15 +3,15 @@ per-batch counts and the columns a table keeps that the contract no longer names
 
 A chunk is n staged batches loaded in one go. `source` holds every loadable row of all of them,
 each tagged with its batch (`SEQ`, 1..n, the order the batches load in) and its ordinal in that
-batch; the batches' own values (batch id, load and extraction time) live in a small temp table
-that the mode SQL joins on `SEQ`.
+batch; the batches' own values (batch id, load and extraction time) are a small relation that
+the mode SQL joins on `SEQ`.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import duckdb
@@ -43,9 +43,11 @@ class Chunk:
     """A chunk as the mode SQL sees it: the rows, the batches' temp table, the batches."""
 
     source: str  # a relation: contract columns, SEQ and the record's ordinal in its batch
-    batches: str  # temp table (seq INTEGER, batch_id, loaded_at, extracted_at)
+    batches: str  # a relation: (seq INTEGER, batch_id, loaded_at, extracted_at)
     items: tuple[ChunkBatch, ...]
-    prefix: str  # a unique prefix for the chunk's own temp tables
+    prefix: str = field(
+        default_factory=lambda: f"{RESERVED_PREFIX}chunk_{uuid.uuid4().hex[:12]}"
+    )  # a unique prefix for the chunk's own temp tables
 
     @property
     def single(self) -> bool:
@@ -67,23 +69,29 @@ def check_batches(obj: ObjectSpec, batches: Sequence[ChunkBatch]) -> None:
         )
 
 
-def create_batch_table(
+def batch_relation(
     conn: duckdb.DuckDBPyConnection, batches: Sequence[ChunkBatch]
-) -> tuple[str, str]:
-    """A temp table of the batches' own values; returns (its name, the chunk's temp prefix)."""
-    prefix = f"{RESERVED_PREFIX}chunk_{uuid.uuid4().hex[:12]}"
-    name = ident(f"{prefix}_batches")
+) -> tuple[str, str | None]:
+    """The batches' own values as a relation (seq INTEGER, batch_id, loaded_at,
+    extracted_at): (its SQL, the temp table that holds it, to drop, if any).
+
+    One batch is inlined into the statements that read it; several go to a temp table, as
+    DuckDB takes ~30 ms to parse a VALUES list of 1,000 rows, which 3 statements would pay."""
     rows = ", ".join(
         f"({b.seq}, {literal(b.batch_id)}, {_naive(b.loaded_at)}, {_naive(b.extracted_at)})"
         for b in batches
     )
-    conn.execute(
-        f"CREATE TEMP TABLE {name} AS SELECT CAST(seq AS INTEGER) AS seq, "
-        f"CAST(batch_id AS VARCHAR) AS batch_id, CAST(loaded_at AS TIMESTAMP) AS loaded_at, "
+    relation = (
+        f"(SELECT CAST(seq AS INTEGER) AS seq, CAST(batch_id AS VARCHAR) AS batch_id, "
+        f"CAST(loaded_at AS TIMESTAMP) AS loaded_at, "
         f"CAST(extracted_at AS TIMESTAMP) AS extracted_at "
-        f"FROM (VALUES {rows}) v(seq, batch_id, loaded_at, extracted_at)"
+        f"FROM (VALUES {rows}) v(seq, batch_id, loaded_at, extracted_at))"
     )
-    return name, prefix
+    if len(batches) == 1:
+        return relation, None
+    name = ident(f"{RESERVED_PREFIX}chunk_{uuid.uuid4().hex[:12]}_batches")
+    conn.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM {relation}")
+    return name, name
 
 
 def _naive(value: datetime) -> str:

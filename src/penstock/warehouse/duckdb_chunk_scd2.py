@@ -61,6 +61,7 @@ def scd2_chunk(
     table = object_table(obj)
     versions = chunk.temp("scd2")
     stored, folded = chunk.temp("scd2_stored"), chunk.temp("scd2_folded")
+    created = [versions]
     conn.execute(f"CREATE TEMP TABLE {versions} AS {_versions_sql(obj, chunk, table)}")
     try:
         easy = counts_by_seq(
@@ -75,6 +76,7 @@ def scd2_chunk(
             seq: ModeCounts(inserted=c[0], updated=c[1], unchanged=c[2]) for seq, c in easy.items()
         }
         if hard:
+            created += [stored, folded]
             _fold(conn, obj, table, versions, stored, folded)
             for seq, (i, u, n) in _folded_counts(conn, obj, versions, folded).items():
                 c = counts[seq]
@@ -96,7 +98,7 @@ def scd2_chunk(
             f"_row_hash FROM ({_easy_rows_sql(obj, chunk, versions)}{placed})"
         )
     finally:
-        for name in (versions, stored, folded):
+        for name in created:
             conn.execute(f"DROP TABLE IF EXISTS {name}")
     return counts
 
