@@ -25,7 +25,7 @@ from penstock.warehouse.duckdb_chunk_base import (
     SEQ,
     Chunk,
     ChunkBatch,
-    batch_relation,
+    batch_table,
     check_batches,
     counts_by_seq,
     insert_rows,
@@ -67,8 +67,8 @@ def apply_mode(
     check_batches(obj, batches)
     if not batches:
         return []
-    relation, table = batch_relation(conn, batches)
-    chunk = Chunk(source, relation, tuple(batches))
+    table = batch_table(conn, batches)
+    chunk = Chunk(source, tuple(batches), table)
     try:
         if load == "append":
             by_seq = _append(conn, obj, chunk)

@@ -1,10 +1,10 @@
-"""What the micro-batch load modes share: the batches of a chunk, their temp table, the
+"""What the micro-batch load modes share: the batches of a chunk, their values, the
 per-batch counts and the columns a table keeps that the contract no longer names.
 
 A chunk is n staged batches loaded in one go. `source` holds every loadable row of all of them,
 each tagged with its batch (`SEQ`, 1..n, the order the batches load in) and its ordinal in that
-batch; the batches' own values (batch id, load and extraction time) are a small relation that
-the mode SQL joins on `SEQ`.
+batch; the batches' own values (batch id, load and extraction time) are a small temp table that
+the mode SQL joins on `SEQ` (or, for one batch, constants in the SQL).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from penstock.warehouse.duckdb_tables import object_table
 
 # the batch a source row belongs to (INTEGER, 1..n): the column `source` must carry
 SEQ = f"{RESERVED_PREFIX}seq"
+BATCH = "b"  # the alias of the batches' values in the mode SQL
 
 
 @dataclass(frozen=True)
@@ -40,11 +41,11 @@ class ChunkBatch:
 
 @dataclass(frozen=True)
 class Chunk:
-    """A chunk as the mode SQL sees it: the rows, the batches' temp table, the batches."""
+    """A chunk as the mode SQL sees it: the rows, the batches and their values."""
 
     source: str  # a relation: contract columns, SEQ and the record's ordinal in its batch
-    batches: str  # a relation: (seq INTEGER, batch_id, loaded_at, extracted_at)
     items: tuple[ChunkBatch, ...]
+    batches: str | None  # several batches: the temp table of their values (`batch_table`)
     prefix: str = field(
         default_factory=lambda: f"{RESERVED_PREFIX}chunk_{uuid.uuid4().hex[:12]}"
     )  # a unique prefix for the chunk's own temp tables
@@ -52,11 +53,24 @@ class Chunk:
     @property
     def single(self) -> bool:
         """One batch: no key of the chunk can repeat across batches, so the windows that
-        order a key's rows from several batches are left out of the SQL."""
+        order a key's rows from several batches are left out of the SQL, and the batch's
+        values are constants."""
         return len(self.items) == 1
 
     def temp(self, what: str) -> str:
         return ident(f"{self.prefix}_{what}")
+
+    def join(self, rows: str) -> str:
+        """The join that gives the rows aliased `rows` their batch's values (`value`)."""
+        if self.batches is None:
+            return ""
+        return f" JOIN {self.batches} {BATCH} ON {BATCH}.seq = {rows}.{SEQ}"
+
+    def value(self, name: str) -> str:
+        """A row's batch's `batch_id`, `loaded_at` or `extracted_at` (after `join`)."""
+        if self.batches is not None:
+            return f"{BATCH}.{name}"
+        return _batch_values(self.items[0])[name]
 
 
 def check_batches(obj: ObjectSpec, batches: Sequence[ChunkBatch]) -> None:
@@ -69,29 +83,31 @@ def check_batches(obj: ObjectSpec, batches: Sequence[ChunkBatch]) -> None:
         )
 
 
-def batch_relation(
-    conn: duckdb.DuckDBPyConnection, batches: Sequence[ChunkBatch]
-) -> tuple[str, str | None]:
-    """The batches' own values as a relation (seq INTEGER, batch_id, loaded_at,
-    extracted_at): (its SQL, the temp table that holds it, to drop, if any).
-
-    One batch is inlined into the statements that read it; several go to a temp table, as
-    DuckDB takes ~30 ms to parse a VALUES list of 1,000 rows, which 3 statements would pay."""
-    rows = ", ".join(
-        f"({b.seq}, {literal(b.batch_id)}, {_naive(b.loaded_at)}, {_naive(b.extracted_at)})"
-        for b in batches
-    )
-    relation = (
-        f"(SELECT CAST(seq AS INTEGER) AS seq, CAST(batch_id AS VARCHAR) AS batch_id, "
-        f"CAST(loaded_at AS TIMESTAMP) AS loaded_at, "
-        f"CAST(extracted_at AS TIMESTAMP) AS extracted_at "
-        f"FROM (VALUES {rows}) v(seq, batch_id, loaded_at, extracted_at))"
-    )
+def batch_table(conn: duckdb.DuckDBPyConnection, batches: Sequence[ChunkBatch]) -> str | None:
+    """Several batches: a temp table of their values (seq INTEGER, batch_id, loaded_at,
+    extracted_at), which the mode SQL joins on SEQ. One batch: None, its values are inlined
+    as constants (no join, no extra statement)."""
     if len(batches) == 1:
-        return relation, None
+        return None
+    rows = ", ".join(
+        "(" + ", ".join([str(b.seq), *_batch_values(b).values()]) + ")" for b in batches
+    )
     name = ident(f"{RESERVED_PREFIX}chunk_{uuid.uuid4().hex[:12]}_batches")
-    conn.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM {relation}")
-    return name, name
+    conn.execute(
+        f"CREATE TEMP TABLE {name} AS SELECT CAST(seq AS INTEGER) AS seq, "
+        f"CAST(batch_id AS VARCHAR) AS batch_id, CAST(loaded_at AS TIMESTAMP) AS loaded_at, "
+        f"CAST(extracted_at AS TIMESTAMP) AS extracted_at "
+        f"FROM (VALUES {rows}) v(seq, batch_id, loaded_at, extracted_at)"
+    )
+    return name
+
+
+def _batch_values(batch: ChunkBatch) -> dict[str, str]:
+    return {
+        "batch_id": literal(batch.batch_id),
+        "loaded_at": _naive(batch.loaded_at),
+        "extracted_at": _naive(batch.extracted_at),
+    }
 
 
 def _naive(value: datetime) -> str:
@@ -114,7 +130,7 @@ def insert_rows(
     (inserted,) = scalar_counts(
         conn,
         f"INSERT INTO {object_table(obj)} ({cols}, _batch_id, _loaded_at) "
-        f"SELECT {idents(obj.columns, 's.')}, b.batch_id, b.loaded_at "
-        f"FROM {chunk.source} s JOIN {chunk.batches} b ON b.seq = s.{SEQ} WHERE {where}",
+        f"SELECT {idents(obj.columns, 's.')}, {chunk.value('batch_id')}, "
+        f"{chunk.value('loaded_at')} FROM {chunk.source} s{chunk.join('s')} WHERE {where}",
     )
     return inserted

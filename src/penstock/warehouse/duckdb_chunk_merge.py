@@ -89,8 +89,8 @@ def merge_chunk(
             columns = idents([*obj.columns, *kept])
             conn.execute(
                 f"INSERT INTO {table} ({columns}, _batch_id, _loaded_at) "
-                f"SELECT {idents([*obj.columns, *kept], 'a.')}, b.batch_id, b.loaded_at "
-                f"FROM {actions} a JOIN {chunk.batches} b ON b.seq = a.{SEQ} WHERE a.{FINAL}"
+                f"SELECT {idents([*obj.columns, *kept], 'a.')}, {chunk.value('batch_id')}, "
+                f"{chunk.value('loaded_at')} FROM {actions} a{chunk.join('a')} WHERE a.{FINAL}"
             )
     finally:
         conn.execute(f"DROP TABLE IF EXISTS {actions}")
@@ -162,9 +162,9 @@ def _actions_sql(obj: ObjectSpec, chunk: Chunk, table: str, kept: list[str]) -> 
         ),
         repeated AS (
             SELECT {", ".join(f"p.{c}" for c in rest)}, p.{STORED},
-                   {_classify(obj, "p", "b", f"b.{SEQ}")} AS {ACTION}
-            FROM compared p LEFT JOIN ranked b ON {join_on("p", "b", obj.key)}
-                 AND b.{SEQ} = p.{BEST}
+                   {_classify(obj, "p", "r", f"r.{SEQ}")} AS {ACTION}
+            FROM compared p LEFT JOIN ranked r ON {join_on("p", "r", obj.key)}
+                 AND r.{SEQ} = p.{BEST}
             WHERE p.{SEQ} > 0
         )
         SELECT * FROM single

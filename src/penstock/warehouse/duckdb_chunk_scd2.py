@@ -108,7 +108,7 @@ def _versions_sql(obj: ObjectSpec, chunk: Chunk, table: str) -> str:
     whether its key is easy (module docstring)."""
     keys = idents(obj.key, "i.")
     first_key = ident(obj.key[0])
-    start = valid_from_sql(obj, "s", "b.extracted_at")
+    start = valid_from_sql(obj, "s", chunk.value("extracted_at"))
     # without dated versions a batch holds one row per key
     versions = f"count(*) OVER (PARTITION BY {keys}, i.{SEQ})" if obj.versions_by_order_by else "1"
     by_seq = f"PARTITION BY {idents(obj.key)} ORDER BY {SEQ}"
@@ -129,7 +129,7 @@ def _versions_sql(obj: ObjectSpec, chunk: Chunk, table: str) -> str:
         WITH incoming AS (
             SELECT {idents(obj.columns, "s.")}, s.{SEQ}, {row_hash_sql(obj, "s")} AS {HASH},
                    {start} AS {START}
-            FROM {chunk.source} s JOIN {chunk.batches} b ON b.seq = s.{SEQ}
+            FROM {chunk.source} s{chunk.join("s")}
         ),
         joined AS (
             SELECT i.*, t.{first_key} IS NOT NULL AS {HAS_CURRENT}, t._row_hash AS {CURRENT_HASH},
@@ -151,9 +151,10 @@ def _easy_rows_sql(obj: ObjectSpec, chunk: Chunk, versions: str) -> str:
         else f"lead(v.{START}) OVER (PARTITION BY {idents(obj.key, 'v.')} ORDER BY v.{SEQ})"
     )
     return (
-        f"SELECT {idents(obj.columns, 'v.')}, b.batch_id AS _batch_id, b.loaded_at AS _loaded_at, "
+        f"SELECT {idents(obj.columns, 'v.')}, {chunk.value('batch_id')} AS _batch_id, "
+        f"{chunk.value('loaded_at')} AS _loaded_at, "
         f"v.{START} AS _valid_from, {until} AS _valid_to, v.{HASH} AS _row_hash "
-        f"FROM {versions} v JOIN {chunk.batches} b ON b.seq = v.{SEQ} WHERE v.{EASY} AND v.{ADDS}"
+        f"FROM {versions} v{chunk.join('v')} WHERE v.{EASY} AND v.{ADDS}"
     )
 
 
@@ -266,8 +267,9 @@ def _folded_rows_sql(obj: ObjectSpec, chunk: Chunk, versions: str, stored: str, 
         f"FROM {placed} p JOIN {stored} h ON {join_on('p', 'h', obj.key)} "
         f"AND h._valid_from = p.{START} WHERE p.{SEQ} = 0 "
         f"UNION ALL "
-        f"SELECT {idents(obj.columns, 'v.')}, b.batch_id, b.loaded_at, p.{START}, p.{UNTIL}, "
+        f"SELECT {idents(obj.columns, 'v.')}, {chunk.value('batch_id')}, "
+        f"{chunk.value('loaded_at')}, p.{START}, p.{UNTIL}, "
         f"p.{HASH} FROM {placed} p JOIN {versions} v ON {join_on('p', 'v', obj.key)} "
         f"AND v.{SEQ} = p.{SEQ} AND v.{START} = p.{START} "
-        f"JOIN {chunk.batches} b ON b.seq = p.{SEQ} WHERE p.{SEQ} > 0"
+        f"{chunk.join('p')} WHERE p.{SEQ} > 0"
     )
