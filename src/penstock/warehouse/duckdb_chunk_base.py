@@ -117,9 +117,18 @@ def _naive(value: datetime) -> str:
 
 def counts_by_seq(conn: duckdb.DuckDBPyConnection, sql: str) -> dict[int, tuple[int, ...]]:
     """Run `sql` (its first column the batch's seq, the others counts): counts per batch."""
-    return {
-        int(row[0]): tuple(int(v or 0) for v in row[1:]) for row in conn.execute(sql).fetchall()
-    }
+    rows = conn.execute(sql).fetchall()
+    return {int(row[0]): tuple(int(v or 0) for v in row[1:]) for row in rows}
+
+
+def per_batch(
+    conn: duckdb.DuckDBPyConnection, chunk: Chunk, counts: str, relation: str
+) -> dict[int, tuple[int, ...]]:
+    """The aggregates `counts` over `relation` (which carries SEQ), per batch; one batch
+    needs no grouping (a hash aggregate over 2M rows is not free)."""
+    if chunk.single:
+        return counts_by_seq(conn, f"SELECT {chunk.items[0].seq}, {counts} FROM {relation}")
+    return counts_by_seq(conn, f"SELECT {SEQ}, {counts} FROM {relation} GROUP BY {SEQ}")
 
 
 def insert_rows(

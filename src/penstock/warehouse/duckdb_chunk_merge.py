@@ -25,8 +25,8 @@ from penstock.sql import ident, idents, join_on
 from penstock.warehouse.duckdb_chunk_base import (
     SEQ,
     Chunk,
-    counts_by_seq,
     insert_rows,
+    per_batch,
 )
 from penstock.warehouse.duckdb_mode_sql import (
     ModeCounts,
@@ -71,11 +71,12 @@ def merge_chunk(
     actions = chunk.temp("merge")
     conn.execute(f"CREATE TEMP TABLE {actions} AS {_actions_sql(obj, chunk, table, kept)}")
     try:
-        counts = counts_by_seq(
+        counts = per_batch(
             conn,
-            f"SELECT {SEQ}, count(*) FILTER ({ACTION} = 'insert'), "
-            f"count(*) FILTER ({ACTION} = 'update'), count(*) FILTER ({ACTION} = 'unchanged'), "
-            f"count(*) FILTER ({ACTION} = 'stale') FROM {actions} GROUP BY ALL",
+            chunk,
+            f"count(*) FILTER ({ACTION} = 'insert'), count(*) FILTER ({ACTION} = 'update'), "
+            f"count(*) FILTER ({ACTION} = 'unchanged'), count(*) FILTER ({ACTION} = 'stale')",
+            actions,
         )
         updated = sum(c[1] for c in counts.values())
         written = sum(c[0] + c[1] for c in counts.values())

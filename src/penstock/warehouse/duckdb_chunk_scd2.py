@@ -32,7 +32,7 @@ import duckdb
 from penstock.catalog import ObjectSpec
 from penstock.lake.read import RESERVED_PREFIX
 from penstock.sql import ident, idents, join_on
-from penstock.warehouse.duckdb_chunk_base import SEQ, Chunk, counts_by_seq
+from penstock.warehouse.duckdb_chunk_base import SEQ, Chunk, per_batch
 from penstock.warehouse.duckdb_mode_sql import ModeCounts, row_hash_sql, valid_from_sql
 from penstock.warehouse.duckdb_tables import object_table
 
@@ -64,12 +64,14 @@ def scd2_chunk(
     created = [versions]
     conn.execute(f"CREATE TEMP TABLE {versions} AS {_versions_sql(obj, chunk, table)}")
     try:
-        easy = counts_by_seq(
+        easy = per_batch(
             conn,
-            f"SELECT {SEQ}, count(*) FILTER ({EASY} AND {ADDS} AND {BASE_HASH} IS NULL), "
+            chunk,
+            f"count(*) FILTER ({EASY} AND {ADDS} AND {BASE_HASH} IS NULL), "
             f"count(*) FILTER ({EASY} AND {ADDS} AND {BASE_HASH} IS NOT NULL), "
             f"count(*) FILTER ({EASY} AND NOT {ADDS}), count(*) FILTER (NOT {EASY}), "
-            f"count(*) FILTER ({EASY} AND {ADDS} AND {HAS_CURRENT}) FROM {versions} GROUP BY ALL",
+            f"count(*) FILTER ({EASY} AND {ADDS} AND {HAS_CURRENT})",
+            versions,
         )
         hard = any(c[3] for c in easy.values())
         counts = {
@@ -78,7 +80,7 @@ def scd2_chunk(
         if hard:
             created += [stored, folded]
             _fold(conn, obj, table, versions, stored, folded)
-            for seq, (i, u, n) in _folded_counts(conn, obj, versions, folded).items():
+            for seq, (i, u, n) in _folded_counts(conn, obj, chunk, versions, folded).items():
                 c = counts[seq]
                 counts[seq] = ModeCounts(
                     inserted=c.inserted + i, updated=c.updated + u, unchanged=c.unchanged + n
@@ -87,7 +89,7 @@ def scd2_chunk(
                 f"DELETE FROM {table} t USING {folded} k WHERE {join_on('t', 'k', obj.key)}"
             )
         if any(c[4] for c in easy.values()):
-            _close_current(conn, obj, table, versions)
+            _close_current(conn, obj, chunk, table, versions)
         cols = idents(obj.columns)
         placed = (
             f" UNION ALL {_folded_rows_sql(obj, chunk, versions, stored, folded)}" if hard else ""
@@ -110,7 +112,8 @@ def _versions_sql(obj: ObjectSpec, chunk: Chunk, table: str) -> str:
     first_key = ident(obj.key[0])
     start = valid_from_sql(obj, "s", chunk.value("extracted_at"))
     # without dated versions a batch holds one row per key
-    versions = f"count(*) OVER (PARTITION BY {keys}, i.{SEQ})" if obj.versions_by_order_by else "1"
+    per_batch_key = keys if chunk.single else f"{keys}, i.{SEQ}"
+    versions = f"count(*) OVER (PARTITION BY {per_batch_key})" if obj.versions_by_order_by else "1"
     by_seq = f"PARTITION BY {idents(obj.key)} ORDER BY {SEQ}"
     if chunk.single:
         prev_hash, last_added, easy = "NULL::VARCHAR", "NULL::TIMESTAMP", "{fast}"
@@ -159,14 +162,19 @@ def _easy_rows_sql(obj: ObjectSpec, chunk: Chunk, versions: str) -> str:
 
 
 def _close_current(
-    conn: duckdb.DuckDBPyConnection, obj: ObjectSpec, table: str, versions: str
+    conn: duckdb.DuckDBPyConnection, obj: ObjectSpec, chunk: Chunk, table: str, versions: str
 ) -> None:
-    """An easy key's stored current version ends where the first added version starts."""
+    """An easy key's stored current version ends where its first added version starts (one
+    batch adds at most one per key)."""
+    added = f"FROM {versions} WHERE {EASY} AND {ADDS} AND {HAS_CURRENT}"
+    first = (
+        f"SELECT {idents(obj.key)}, {START} AS {CLOSE} {added}"
+        if chunk.single
+        else f"SELECT {idents(obj.key)}, min({START}) AS {CLOSE} {added} GROUP BY ALL"
+    )
     conn.execute(
         f"UPDATE {table} AS t SET _valid_to = c.{CLOSE}, _is_current = false "
-        f"FROM (SELECT {idents(obj.key)}, min({START}) AS {CLOSE} FROM {versions} "
-        f"WHERE {EASY} AND {ADDS} AND {HAS_CURRENT} GROUP BY ALL) c "
-        f"WHERE {join_on('t', 'c', obj.key)} AND t._is_current"
+        f"FROM ({first}) c WHERE {join_on('t', 'c', obj.key)} AND t._is_current"
     )
 
 
@@ -234,21 +242,20 @@ def _fold(
 
 
 def _folded_counts(
-    conn: duckdb.DuckDBPyConnection, obj: ObjectSpec, versions: str, folded: str
+    conn: duckdb.DuckDBPyConnection, obj: ObjectSpec, chunk: Chunk, versions: str, folded: str
 ) -> dict[int, tuple[int, ...]]:
     """Per batch, the folded keys' incoming versions that entered a new key's history, that
     entered a stored key's, and that did not enter."""
     keys = idents(obj.key)
-    return counts_by_seq(
-        conn,
-        f"""
-        SELECT v.{SEQ}, count(*) FILTER (l.e.new), count(*) FILTER (NOT l.e.new),
-               count(*) FILTER (l.e IS NULL)
-        FROM (SELECT {keys}, {SEQ}, {START} FROM {versions} WHERE NOT {EASY}) v
+    entered = f"""(
+        SELECT v.{SEQ}, l.e FROM (SELECT {keys}, {SEQ}, {START} FROM {versions} WHERE NOT {EASY}) v
         LEFT JOIN (SELECT {keys}, unnest({ACC}.log) AS e FROM {folded}) l
-             ON {join_on("v", "l", obj.key)} AND l.e.seq = v.{SEQ} AND l.e.f = v.{START}
-        GROUP BY ALL
-        """,
+             ON {join_on("v", "l", obj.key)} AND l.e.seq = v.{SEQ} AND l.e.f = v.{START})"""
+    return per_batch(
+        conn,
+        chunk,
+        "count(*) FILTER (e.new), count(*) FILTER (NOT e.new), count(*) FILTER (e IS NULL)",
+        entered,
     )
 
 
