@@ -6,9 +6,23 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from penstock.warehouse.duckdb_modes import ModeCounts
+import pytest
 
-from chunk_oracle import Outcome, Row, Scenario, run_both
+from penstock.errors import WarehouseError
+from penstock.warehouse.duckdb_chunk import SEQ, ChunkBatch, apply_batches
+from penstock.warehouse.duckdb_modes import ModeCounts
+from penstock.warehouse.duckdb_tables import ensure_object_tables
+
+from chunk_oracle import (
+    Outcome,
+    Row,
+    Scenario,
+    batch_times,
+    build_stored,
+    connect,
+    load_view,
+    run_both,
+)
 
 JAN, FEB, MAR = date(2024, 1, 1), date(2024, 2, 1), date(2024, 3, 1)
 T1, T2 = datetime(2024, 1, 1, 10), datetime(2024, 1, 2, 10)
@@ -162,9 +176,6 @@ class CountingConnection:
 
 def statements_for(load: str, order_by: str | None, n: int) -> int:
     """Statements `apply_batches` runs for n batches of late, repeated and new keys."""
-    from penstock.warehouse.duckdb_chunk import SEQ, ChunkBatch, apply_batches
-
-    from chunk_oracle import batch_times, build_stored, connect, load_view
 
     day = [JAN, FEB, MAR]
     values: Any = day if order_by == "date" else [T1, T2, datetime(2024, 1, 3)]
@@ -201,3 +212,38 @@ def test_the_statements_per_chunk_do_not_grow_with_its_batches() -> None:
     ]:
         few, many = statements_for(load, order_by, 2), statements_for(load, order_by, 60)
         assert few == many <= 12, (load, order_by, few, many)
+
+
+def test_counts_come_back_in_the_order_the_batches_are_given() -> None:
+
+    scenario = Scenario("merge", ("k1",), "timestamp", (), (), (), ())
+    conn = connect()
+    try:
+        obj = scenario.obj("items")
+        ensure_object_tables(conn, obj)
+        load_view(conn, obj, "first", [row(1, "A"), row(2, "B")])
+        load_view(conn, obj, "second", [row(1, "C")])
+        conn.execute(
+            f"CREATE TEMP VIEW rows AS SELECT *, 1 AS {SEQ} FROM first "
+            f"UNION ALL SELECT *, 2 AS {SEQ} FROM second"
+        )
+        second = ChunkBatch(2, "b-2", T1, T2, 1)
+        first = ChunkBatch(1, "b-1", T1, T1, 2)
+        counts = apply_batches(conn, obj, "rows", [second, first])
+        assert counts == [ModeCounts(updated=1), ModeCounts(inserted=2)]
+        rows = conn.execute("SELECT k1, v, _batch_id FROM items ORDER BY k1").fetchall()
+        assert rows == [(1, "C", "b-2"), (2, "B", "b-1")]
+    finally:
+        conn.close()
+
+
+def test_batches_must_be_numbered_one_to_n() -> None:
+
+    obj = Scenario("append", (), None, (), (), (), ()).obj("items")
+    conn = connect()
+    try:
+        batches = [ChunkBatch(1, "b-1", T1, T1, 0), ChunkBatch(3, "b-3", T1, T1, 0)]
+        with pytest.raises(WarehouseError, match=r"numbered 1\.\.2 once each, got seq \[1, 3\]"):
+            apply_batches(conn, obj, "nowhere", batches)
+    finally:
+        conn.close()

@@ -1,16 +1,19 @@
 """The load modes for a micro-batch: n staged batches applied to an object table at once.
 
-`apply_batches` leaves the table, and returns for each batch the counts, exactly as calling the
-single-batch mode (`duckdb_modes.append / replace / merge`, `duckdb_scd2.scd2`) once per batch
-in seq order would, each with its own batch id, load time and extraction time. The number of
-statements does not grow with n: every mode is set-based SQL over the chunk's rows (windows over
-the chunk's keys order a key's rows across batches), and only the stored rows whose keys the
-chunk holds are read or rewritten. n=1 runs the same SQL, with the cross-batch windows left
-out (no key can repeat across one batch).
+`apply_batches` leaves the table, and returns for each batch the counts, exactly as loading the
+batches one at a time in seq order does, each with its own batch id, load time and extraction
+time (the definition: the single-batch modes as they were before micro-batches, kept in
+tests/reference_modes.py, against which the property tests run). The number of statements
+does not grow with n: every mode is set-based SQL over the chunk's rows (windows over the
+chunk's keys order a key's rows across batches), and only the stored rows whose keys the chunk
+holds are read or rewritten. One batch (`duckdb_modes`, `duckdb_scd2`) runs the same SQL with
+the cross-batch windows left out and the batch's values as constants.
 
 The function opens no transaction: the caller's load transaction (data, quarantine and one
-ledger row per batch) holds it. Its temp tables are named `__penstock_chunk_<hex>_*` and are
-dropped before it returns, also when a statement fails.
+ledger row per batch) holds it. Its temp tables are named `__penstock_chunk_<hex>_*` (the
+batches' values when there are several; merge's classified rows; SCD2's versions and, for keys
+it folds, their stored versions and folded histories) and are dropped before it returns, also
+when a statement fails.
 """
 
 from __future__ import annotations

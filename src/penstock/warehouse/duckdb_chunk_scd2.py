@@ -130,7 +130,8 @@ def _versions_sql(obj: ObjectSpec, chunk: Chunk, table: str) -> str:
     )
     return f"""
         WITH incoming AS (
-            SELECT {idents(obj.columns, "s.")}, s.{SEQ}, {row_hash_sql(obj, "s")} AS {HASH},
+            SELECT {idents(obj.columns, "s.")}, CAST(s.{SEQ} AS INTEGER) AS {SEQ},
+                   {row_hash_sql(obj, "s")} AS {HASH},
                    {start} AS {START}
             FROM {chunk.source} s{chunk.join("s")}
         ),
