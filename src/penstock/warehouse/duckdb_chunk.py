@@ -54,7 +54,10 @@ def apply_batches(
     contract's columns, `SEQ` (INTEGER: the batch's `seq`) and the record's ordinal within its
     batch; each batch's rows are validated and deduplicated within the batch as the one-batch
     load view does (merge: one row per key; SCD2 dated by order_by: one row per key and
-    order_by value). The object table exists (`ensure_object_tables`).
+    order_by value), and no key column is NULL (validation holds such rows back); the ordinal
+    is not read. The object table exists (`ensure_object_tables`) and holds one row per key
+    (merge) or valid histories (SCD2), as the loader leaves it. `rows_loaded` only decides
+    replace's kept_previous; every count comes from the rows themselves.
     """
     return apply_mode(conn, obj, obj.load, source, batches)
 
