@@ -40,8 +40,10 @@ def schema_dir() -> Path:
 @cache
 def validators() -> tuple[Draft202012Validator, dict[str, tuple[str, Draft202012Validator]]]:
     folder = schema_dir()
-    schemas = [json.loads(p.read_text()) for p in [folder / "OpenLineage.json",
-                                                    *sorted(folder.glob("facets/*.json"))]]
+    schemas = [
+        json.loads(p.read_text())
+        for p in [folder / "OpenLineage.json", *sorted(folder.glob("facets/*.json"))]
+    ]
     registry: Registry[Any] = Registry().with_resources(
         (s["$id"], Resource.from_contents(s)) for s in schemas
     )

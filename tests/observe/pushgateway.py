@@ -36,8 +36,11 @@ class Gateway:
             return out
 
     def value(self, name: str, **labels: str) -> float | None:
-        found = [s.value for s in self.samples() if s.name == name
-                 and all(s.labels.get(k) == v for k, v in labels.items())]
+        found = [
+            s.value
+            for s in self.samples()
+            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
+        ]
         return found[0] if len(found) == 1 else None
 
 
@@ -45,7 +48,7 @@ def _group(path: str) -> Group | None:
     parts = path.strip("/").split("/")
     if len(parts) < 3 or parts[:2] != ["metrics", "job"] or len(parts) % 2 != 1:
         return None
-    pairs = [("job", parts[2])] + list(zip(parts[3::2], parts[4::2], strict=True))
+    pairs = [("job", parts[2]), *zip(parts[3::2], parts[4::2], strict=True)]
     return tuple(sorted(pairs))
 
 

@@ -70,8 +70,15 @@ def test_a_run_emits_valid_paired_events_with_parents_quality_and_column_lineage
     assert code == 0, out
     events = events_of(project)
     facets = Counter(key for e in events for key in validate_event(e))
-    assert {"parent", "jobType", "schema", "columnLineage", "outputStatistics",
-            "dataQualityMetrics", "dataQualityAssertions"} <= set(facets)
+    assert {
+        "parent",
+        "jobType",
+        "schema",
+        "columnLineage",
+        "outputStatistics",
+        "dataQualityMetrics",
+        "dataQualityAssertions",
+    } <= set(facets)
     by_run = assert_paired(events)
     jobs = Counter(pair[0]["job"]["name"] for pair in by_run.values())
     assert jobs == {"run": 1, "orders": 1, "orders.stage": 2, "orders.load": 2}
@@ -102,7 +109,9 @@ def test_a_run_emits_valid_paired_events_with_parents_quality_and_column_lineage
     table = outputs["main.orders"]
     assert table["namespace"] == warehouse
     assert [(f["name"], f["type"]) for f in table["facets"]["schema"]["fields"]] == [
-        ("order_id", "bigint"), ("order_ts", "timestamp"), ("amount", "decimal(12,2)")
+        ("order_id", "bigint"),
+        ("order_ts", "timestamp"),
+        ("amount", "decimal(12,2)"),
     ]
     assert table["outputFacets"]["outputStatistics"]["rowCount"] == 1
     assert outputs["quarantine.orders"]["outputFacets"]["outputStatistics"]["rowCount"] == 1
@@ -117,18 +126,27 @@ def test_a_run_emits_valid_paired_events_with_parents_quality_and_column_lineage
     metrics = staged["inputFacets"]["dataQualityMetrics"]
     assert (metrics["rowCount"], metrics["fileCount"]) == (2, 1)
     assert metrics["columnMetrics"]["order_id"]["nullCount"] == 0
-    assertions = {a["name"]: a for a in staged["inputFacets"]["dataQualityAssertions"]["assertions"]}
+    assertions = {
+        a["name"]: a for a in staged["inputFacets"]["dataQualityAssertions"]["assertions"]
+    }
     assert {k: v for k, v in assertions["min:amount"].items() if k != "params"} == {
-        "assertion": "min", "success": False, "column": "amount", "severity": "warn",
-        "name": "min:amount", "expected": ">= 0", "actual": "1 failing row(s)",
+        "assertion": "min",
+        "success": False,
+        "column": "amount",
+        "severity": "warn",
+        "name": "min:amount",
+        "expected": ">= 0",
+        "actual": "1 failing row(s)",
     }
     assert assertions["check:small"]["success"] is True
     assert assertions["check:small"]["expected"] == "amount < 1000"
 
     # the stage step copies each landing column as it is
-    (stage_a,) = [p[1] for p in by_run.values()
-                  if p[0]["job"]["name"] == "orders.stage"
-                  and p[1]["inputs"][0]["name"].endswith("a.csv")]
+    (stage_a,) = [
+        p[1]
+        for p in by_run.values()
+        if p[0]["job"]["name"] == "orders.stage" and p[1]["inputs"][0]["name"].endswith("a.csv")
+    ]
     assert stage_a["inputs"][0]["name"] == str((project / "landing/orders/a.csv").resolve())
     stage_lineage = stage_a["outputs"][0]["facets"]["columnLineage"]["fields"]
     assert stage_lineage["Order Time"]["inputFields"][0]["field"] == "Order Time"
@@ -138,8 +156,9 @@ def test_a_failed_step_emits_fail_with_its_error_and_the_run_fails(
     tmp_path: Path, cli: CLI
 ) -> None:
     strict = PROJECT.replace("load: merge", "load: merge\n    on_invalid: fail")
-    project = write_project(tmp_path / "p", strict, {"landing/orders/a.csv": FILES[
-        "landing/orders/a.csv"]})
+    project = write_project(
+        tmp_path / "p", strict, {"landing/orders/a.csv": FILES["landing/orders/a.csv"]}
+    )
     code, _, _ = cli("run", "-p", project)
     assert code == 1
     events = events_of(project)
@@ -151,7 +170,9 @@ def test_a_failed_step_emits_fail_with_its_error_and_the_run_fails(
     error = load["run"]["facets"]["errorMessage"]
     assert error["programmingLanguage"] == "PYTHON" and "min:amount" in error["message"]
     (run,) = [p[1] for p in by_run.values() if p[0]["job"]["name"] == "run"]
-    assert run["eventType"] == "FAIL" and "orders" in run["run"]["facets"]["errorMessage"]["message"]
+    assert (
+        run["eventType"] == "FAIL" and "orders" in run["run"]["facets"]["errorMessage"]["message"]
+    )
     # the refused batch: its rules are still asserted (rows per rule exact)
     (staged,) = [i for i in load["inputs"] if "/lake/stage/" in i["name"]]
     assertions = staged["inputFacets"]["dataQualityAssertions"]["assertions"]
@@ -174,8 +195,9 @@ def test_penstock_lineage_walks_the_store_both_ways_in_every_format(
         ("lake/stage/orders/ (2 batches)", "orders.load", "quarantine.orders", 1),
     }
     (landing,) = [n for n in graph["nodes"] if n["role"] == "landing"]
-    assert landing["datasets"] == [str((project / f"landing/orders/{f}").resolve())
-                                   for f in ("a.csv", "b.csv")]
+    assert landing["datasets"] == [
+        str((project / f"landing/orders/{f}").resolve()) for f in ("a.csv", "b.csv")
+    ]
     assert graph["columns"]["order_ts"][0]["field"] == "Order Time"
 
     code, out, _ = cli("lineage", "orders", "-p", project, "--downstream", "--json")
@@ -250,9 +272,7 @@ def test_http_transport_posts_valid_events_with_the_key_as_bearer_and_nowhere_el
     assert SECRET.encode() not in (project / ".penstock" / "metadata.db").read_bytes()
 
 
-def test_a_lineage_backend_that_is_down_never_fails_a_load(
-    tmp_path: Path, cli: CLI
-) -> None:
+def test_a_lineage_backend_that_is_down_never_fails_a_load(tmp_path: Path, cli: CLI) -> None:
     import socket
 
     with socket.socket() as s:  # a port nothing listens on

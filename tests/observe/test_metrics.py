@@ -102,25 +102,35 @@ def _scrape_while_another_process_runs(
         now = time.time()
         assert value(found, "penstock_metadata_store_up") == 1
         for outcome, rows in (("loaded", 4), ("quarantined", 2), ("duplicate", 1)):
-            assert value(found, "penstock_rows_processed_total", object="orders",
-                         outcome=outcome) == rows
-        assert value(found, "penstock_steps_total", object="orders", step="load",
-                     status="warning") == 2
-        assert value(found, "penstock_steps_total", object="orders", step="stage",
-                     status="success") == 2
+            assert (
+                value(found, "penstock_rows_processed_total", object="orders", outcome=outcome)
+                == rows
+            )
+        assert (
+            value(found, "penstock_steps_total", object="orders", step="load", status="warning")
+            == 2
+        )
+        assert (
+            value(found, "penstock_steps_total", object="orders", step="stage", status="success")
+            == 2
+        )
         assert value(found, "penstock_runs_total", command="run", outcome="warning") == 1
         # the histogram: cumulative buckets ending in +Inf = count, in base units
         count = value(found, "penstock_step_duration_seconds_count", object="orders", step="load")
         assert count == 2
         buckets = sorted(
-            (float(dict(labels)["le"]), v) for (name, labels), v in found.items()
+            (float(dict(labels)["le"]), v)
+            for (name, labels), v in found.items()
             if name == "penstock_step_duration_seconds_bucket"
             and dict(labels).get("step") == "load"
         )
         assert [v for _, v in buckets] == sorted(v for _, v in buckets)
         assert buckets[-1] == (float("inf"), 2) and len(buckets) == 16
-        assert 0 < value(found, "penstock_step_duration_seconds_sum", object="orders",
-                         step="load") < 60
+        assert (
+            0
+            < value(found, "penstock_step_duration_seconds_sum", object="orders", step="load")
+            < 60
+        )
         # ratios of the last run, as the run summary computed them
         assert value(found, "penstock_dq_pass_ratio", object="orders") == first["dq_pass_rate"]
         assert value(found, "penstock_quarantine_ratio", object="orders") == 2 / 7
@@ -128,8 +138,11 @@ def _scrape_while_another_process_runs(
         last_load = value(found, "penstock_last_load_timestamp_seconds", object="orders")
         assert now - 60 < last_load <= now
         assert 0 <= value(found, "penstock_freshness_lag_seconds", object="orders") < 60
-        assert now - 60 < value(found, "penstock_last_success_timestamp_seconds",
-                                object="orders") <= now
+        assert (
+            now - 60
+            < value(found, "penstock_last_success_timestamp_seconds", object="orders")
+            <= now
+        )
         # low cardinality: no batch id or file name in any label
         labels = {k for (_, ls) in found for k, _ in ls}
         assert labels <= {"object", "outcome", "step", "status", "command", "source", "le"}
@@ -138,16 +151,18 @@ def _scrape_while_another_process_runs(
         (project / "landing/orders/c.csv").write_text("id,qty\n6,6\n7,7\n")
         done = subprocess.run(
             [sys.executable, "-m", "penstock.cli.app", "run", "-p", str(project)],
-            capture_output=True, text=True, timeout=120,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         assert done.returncode == 0, done.stderr
         found = scrape(url)
-        assert value(found, "penstock_rows_processed_total", object="orders",
-                     outcome="loaded") == 6
+        assert value(found, "penstock_rows_processed_total", object="orders", outcome="loaded") == 6
         assert value(found, "penstock_runs_total", command="run", outcome="success") == 1
         assert value(found, "penstock_dq_pass_ratio", object="orders") == 1.0
-        assert value(found, "penstock_step_duration_seconds_count", object="orders",
-                     step="load") == 3
+        assert (
+            value(found, "penstock_step_duration_seconds_count", object="orders", step="load") == 3
+        )
         with urllib.request.urlopen(url.removesuffix("metrics"), timeout=10) as response:
             assert b"/metrics" in response.read()
 
@@ -177,8 +192,13 @@ def test_run_pushgateway_pushes_with_push_add_semantics(tmp_path: Path, cli: CLI
         group = {"job": "penstock", "project": "shop"}
         assert gateway.requests[-1] == ("POST", "/metrics/job/penstock/project/shop")
         assert gateway.value("other_team_metric", **group) == 7
-        assert gateway.value("penstock_rows_processed_total", object="orders",
-                             outcome="loaded", **group) == first["rows_loaded"] == 4
+        assert (
+            gateway.value(
+                "penstock_rows_processed_total", object="orders", outcome="loaded", **group
+            )
+            == first["rows_loaded"]
+            == 4
+        )
         assert gateway.value("penstock_runs_total", command="run", outcome="warning") == 1
         # a time-dependent gauge would go stale in a gateway: the timestamp is pushed instead
         names = {s.name for s in gateway.samples()}
@@ -187,8 +207,12 @@ def test_run_pushgateway_pushes_with_push_add_semantics(tmp_path: Path, cli: CLI
 
         (project / "landing/orders/c.csv").write_text("id,qty\n6,6\n")
         run_json(cli, project, "--pushgateway", url)
-        assert gateway.value("penstock_rows_processed_total", object="orders",
-                             outcome="loaded", **group) == 5  # counters add up across runs
+        assert (
+            gateway.value(
+                "penstock_rows_processed_total", object="orders", outcome="loaded", **group
+            )
+            == 5
+        )  # counters add up across runs
         assert gateway.value("penstock_runs_total", command="run", outcome="success") == 1
         assert gateway.value("other_team_metric", **group) == 7
 
@@ -220,12 +244,18 @@ def test_retention_deletes_old_measures_and_gone_objects_series_only(
         for at, obj in ((old, "orders"), (recent, "orders"), (old, None)):
             conn.execute(
                 "INSERT INTO metrics (project, run_id, object, name, labels, value, at) "
-                "VALUES ('shop', 'r', ?, 'rows_in', '{}', 1, ?)", (obj, at))
-        conn.execute("INSERT INTO metrics (project, run_id, object, name, labels, value, at) "
-                     "VALUES ('other', 'r', 'orders', 'rows_in', '{}', 1, ?)", (old,))
+                "VALUES ('shop', 'r', ?, 'rows_in', '{}', 1, ?)",
+                (obj, at),
+            )
+        conn.execute(
+            "INSERT INTO metrics (project, run_id, object, name, labels, value, at) "
+            "VALUES ('other', 'r', 'orders', 'rows_in', '{}', 1, ?)",
+            (old,),
+        )
         for obj, at in (("gone", old), ("gone_recently", recent), ("orders", old)):
             conn.execute(
-                "INSERT INTO metric_totals VALUES ('shop', 'steps_total', ?, '', 1, ?)", (obj, at))
+                "INSERT INTO metric_totals VALUES ('shop', 'steps_total', ?, '', 1, ?)", (obj, at)
+            )
     code, out, _ = cli("gc", "-p", project, "--json")
     assert code == 0
     report = json.loads(out)
@@ -236,9 +266,7 @@ def test_retention_deletes_old_measures_and_gone_objects_series_only(
     assert left == {"", "orders", "gone_recently"}  # "": run-level and source series
 
 
-def test_a_failing_metrics_sink_never_fails_a_load(
-    tmp_path: Path, capsys: Any
-) -> None:
+def test_a_failing_metrics_sink_never_fails_a_load(tmp_path: Path, capsys: Any) -> None:
     from penstock import load_project
     from penstock.engine import Session
     from penstock.observe import Event, StepStarted

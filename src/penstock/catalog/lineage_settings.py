@@ -46,5 +46,7 @@ class LineageSettings(Model):
             if not self.url.startswith(("http://", "https://")):
                 raise ValueError(f"url must start with http:// or https://, got '{self.url}'")
         elif self.url is not None or self.api_key is not None:
-            raise ValueError(f"url and api_key are for transport: http (transport is {self.transport})")
+            raise ValueError(
+                f"url and api_key are for transport: http (transport is {self.transport})"
+            )
         return self

@@ -60,9 +60,7 @@ def lineage(
     proj = read_outline(project)
     names = [o.name for o in proj.objects]
     if object_name not in names:
-        raise UsageError(
-            f"unknown object '{object_name}' (objects: {', '.join(names) or 'none'})"
-        )
+        raise UsageError(f"unknown object '{object_name}' (objects: {', '.join(names) or 'none'})")
     direction: lineage_graph.Direction = (
         "upstream" if upstream else "downstream" if downstream else "both"
     )
@@ -112,7 +110,9 @@ def print_table(graph: LineageGraph) -> None:
                     (
                         name,
                         ", ".join(i["field"] for i in inputs),
-                        ", ".join(HOW.get(i["transformation"], i["transformation"]) for i in inputs),
+                        ", ".join(
+                            HOW.get(i["transformation"], i["transformation"]) for i in inputs
+                        ),
                     )
                     for name, inputs in graph.columns.items()
                 ],

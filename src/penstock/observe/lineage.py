@@ -117,7 +117,9 @@ def column_lineage(
         else:
             subtype, description = "IDENTITY", "raw text of a row that broke the contract"
         out[b.name] = [
-            InputColumn(staged.namespace, staged.name, b.stage_column, subtype, description + renamed)
+            InputColumn(
+                staged.namespace, staged.name, b.stage_column, subtype, description + renamed
+            )
         ]
     return out
 

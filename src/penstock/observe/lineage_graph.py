@@ -60,8 +60,13 @@ class LineageGraph:
             "direction": self.direction,
             "nodes": [vars(n) for n in self.nodes],
             "edges": [
-                {"from": e.source, "to": e.target, "job": e.job, "steps": e.steps,
-                 "last_at": e.last_at}
+                {
+                    "from": e.source,
+                    "to": e.target,
+                    "job": e.job,
+                    "steps": e.steps,
+                    "last_at": e.last_at,
+                }
                 for e in self.edges
             ],
             "columns": self.columns,
@@ -80,10 +85,12 @@ def read_graph(
     with engine.connect() as conn:
         for row in conn.execute(query):
             step = steps.setdefault(
-                row.step_id, {"job": row.job, "object": row.object, "in": set(), "out": set(),
-                              "at": row.at}
+                row.step_id,
+                {"job": row.job, "object": row.object, "in": set(), "out": set(), "at": row.at},
             )
-            step["in" if row.direction == "input" else "out"].add((row.namespace, row.name, row.role))
+            step["in" if row.direction == "input" else "out"].add(
+                (row.namespace, row.name, row.role)
+            )
         targets = {
             (ns, name, role)
             for s in steps.values()
@@ -116,9 +123,7 @@ def _walk(edges: Any, start: set[Any], *, backward: bool) -> set[Any]:
     seen, frontier, chosen = set(start), set(start), set()
     jobs = set()
     while frontier:
-        found = {
-            k for k in edges if (k[1] if backward else k[0]) in frontier and k not in chosen
-        }
+        found = {k for k in edges if (k[1] if backward else k[0]) in frontier and k not in chosen}
         chosen |= found
         jobs |= {k[2] for k in found}
         nxt = {k[0] if backward else k[1] for k in found} - seen
@@ -146,8 +151,9 @@ def _collapse(
             key = f"{role}:{namespace}/{name}"
         node = nodes.get(key)
         if node is None:
-            node = nodes[key] = Node(id=f"n{len(nodes) + 1}", role=role, namespace=namespace,
-                                     label="")
+            node = nodes[key] = Node(
+                id=f"n{len(nodes) + 1}", role=role, namespace=namespace, label=""
+            )
         if name not in node.datasets:
             node.datasets.append(name)
         return key
@@ -194,7 +200,9 @@ def _relative(path: Path, root: Path) -> str:
         return str(path)
 
 
-def _columns(conn: sa.Connection, project: str, object_name: str) -> dict[str, list[dict[str, str]]]:
+def _columns(
+    conn: sa.Connection, project: str, object_name: str
+) -> dict[str, list[dict[str, str]]]:
     """Where each column of the object's table came from, as its latest load recorded it."""
     c = lineage.c
     row = conn.execute(

@@ -53,7 +53,23 @@ WRITE_EVERY_S = 10.0
 
 # Step durations: batch work takes from a fraction of a second (a small file) to an hour
 # (a file larger than memory); the buckets cover that range at a few per decade.
-STEP_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
+STEP_BUCKETS = (
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    120.0,
+    300.0,
+    600.0,
+    1800.0,
+    3600.0,
+)
 RUN_BUCKETS = (1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0)
 
 
@@ -187,7 +203,13 @@ class MetricsSink:
         self.add(f"{name}_count", 1, object=object, **labels)
 
     def measure(
-        self, run_id: str, name: str, value: float, at: datetime, *, object: str | None = None,
+        self,
+        run_id: str,
+        name: str,
+        value: float,
+        at: datetime,
+        *,
+        object: str | None = None,
         **labels: str,
     ) -> None:
         self.pending.measures.append(
@@ -205,14 +227,20 @@ class MetricsSink:
     def handle(self, event: Event) -> None:
         match event:
             case StepFinished():
-                self.add("steps_total", 1, object=event.object, step=event.step, status=event.status)
+                self.add(
+                    "steps_total", 1, object=event.object, step=event.step, status=event.status
+                )
                 if event.duration_s is not None:
                     self.observe(
-                        "step_duration_seconds", event.duration_s, object=event.object,
+                        "step_duration_seconds",
+                        event.duration_s,
+                        object=event.object,
                         step=event.step,
                     )
                 if event.step == "object" and event.status in ("success", "warning"):
-                    self.set("last_success_timestamp_seconds", event.at.timestamp(), object=event.object)
+                    self.set(
+                        "last_success_timestamp_seconds", event.at.timestamp(), object=event.object
+                    )
             case BatchStaged():
                 self.add("bytes_read_total", event.bytes, object=event.object)
                 self._run(event.run_id, event.object).bytes_read += event.bytes
@@ -238,13 +266,21 @@ class MetricsSink:
                     "source_last_check_timestamp_seconds", event.at.timestamp(), source=event.source
                 )
                 self.measure(
-                    event.run_id, "source_up", 1.0 if event.available else 0.0, event.at,
-                    object=event.object, source=event.source,
+                    event.run_id,
+                    "source_up",
+                    1.0 if event.available else 0.0,
+                    event.at,
+                    object=event.object,
+                    source=event.source,
                 )
                 if event.latency_s is not None:
                     self.measure(
-                        event.run_id, "source_latency_seconds", event.latency_s, event.at,
-                        object=event.object, source=event.source,
+                        event.run_id,
+                        "source_latency_seconds",
+                        event.latency_s,
+                        event.at,
+                        object=event.object,
+                        source=event.source,
                     )
             case RunFinished():
                 self._run_finished(event)
@@ -343,11 +379,10 @@ def write_totals(
 
 
 def _upsert(conn: sa.Connection, accumulate: bool) -> Any:
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(metric_totals)
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(metric_totals)
     c = metric_totals.c
     value = c.value + stmt.excluded.value if accumulate else stmt.excluded.value
     return stmt.on_conflict_do_update(
@@ -370,9 +405,7 @@ class Series:
 def read_totals(store: MetadataStore, project: str) -> list[Series]:
     """The project's running totals, as `penstock serve` exposes them."""
     c = metric_totals.c
-    query = sa.select(c.name, c.object, c.labels, c.value, c.updated_at).where(
-        c.project == project
-    )
+    query = sa.select(c.name, c.object, c.labels, c.value, c.updated_at).where(c.project == project)
     out = []
     with store.engine.connect() as conn:
         for row in conn.execute(query):
@@ -386,9 +419,7 @@ def read_totals(store: MetadataStore, project: str) -> list[Series]:
 def _prune(ctx: retention.PruneContext) -> list[retention.Prune]:
     cutoff = ctx.cutoff("metrics")
     m, t = metrics.c, metric_totals.c
-    steps = [
-        retention.Prune("metrics", metrics, sa.and_(m.project == ctx.project, m.at < cutoff))
-    ]
+    steps = [retention.Prune("metrics", metrics, sa.and_(m.project == ctx.project, m.at < cutoff))]
     if ctx.objects is not None:  # the series of objects no longer in the project
         gone = sa.and_(
             t.project == ctx.project,

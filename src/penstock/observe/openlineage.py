@@ -354,9 +354,7 @@ def _quality_facets(
 
     if checks is None:
         return {}
-    missing = {
-        c.column: c.failed_rows for c in checks.checks if c.rule == "required" and c.column
-    }
+    missing = {c.column: c.failed_rows for c in checks.checks if c.rule == "required" and c.column}
     facets: dict[str, Any] = {
         "dataQualityMetrics": DataQualityMetricsInputDatasetFacet(
             rowCount=checks.rows_in,

@@ -111,9 +111,7 @@ def _values(s: Series, labels: tuple[str, ...]) -> list[str]:
     return [s.labels.get(label, "") for label in labels]
 
 
-def _histogram(
-    family: Any, name: str, spec: MetricSpec, by_name: dict[str, list[Series]]
-) -> Any:
+def _histogram(family: Any, name: str, spec: MetricSpec, by_name: dict[str, list[Series]]) -> Any:
     sums = {tuple(_values(s, spec.labels)): s.value for s in by_name.get(f"{name}_sum", [])}
     stored: dict[tuple[str, ...], dict[str, float]] = {}
     for s in by_name.get(f"{name}_bucket", []):
@@ -130,7 +128,7 @@ def registry_for(store: MetadataStore, project: str, *, live: bool = True) -> Co
     from prometheus_client import CollectorRegistry
 
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(StoreCollector(store, project, live=live))  # type: ignore[arg-type]
+    registry.register(StoreCollector(store, project, live=live))
     return registry
 
 
