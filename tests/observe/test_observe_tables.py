@@ -94,7 +94,9 @@ def _exposition(store: MetadataStore) -> str:
     return generate_latest(registry_for(store, "shop")).decode()
 
 
-def test_lineage_rows_land_with_schema_and_column_lineage(store: MetadataStore, tmp_path: Path) -> None:
+def test_lineage_rows_land_with_schema_and_column_lineage(
+    store: MetadataStore, tmp_path: Path
+) -> None:
     root = write_project(
         tmp_path / "p",
         """
