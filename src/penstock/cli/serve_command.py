@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
 
-@app.command(epilog=example("penstock serve --port 9464", "curl -s localhost:9464/metrics"))
+@app.command(epilog=example("penstock serve --port 9464", "penstock serve --host 0.0.0.0 -p shop"))
 def serve(
     project: ProjectOpt = Path(),
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",

@@ -19,6 +19,7 @@ redacted of secrets.
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -64,9 +65,7 @@ _SEVERITY = {"fail": "error", "quarantine": "warn", "warn": "warn"}
 def openlineage_sink(project: Project) -> OpenLineageSink | None:
     """The sink for the project's `lineage:` settings; None (said once on stderr) when
     openlineage-python is missing and `lineage:` was not written (the default file)."""
-    try:
-        import openlineage.client  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("openlineage") is None:  # imported by the sink's own thread
         if "lineage" in project.model_fields_set:
             raise MissingExtra(
                 f"lineage: sending OpenLineage events needs openlineage-python: {EXTRA_LINE}",
@@ -80,7 +79,7 @@ def openlineage_sink(project: Project) -> OpenLineageSink | None:
             flush=True,
         )
         return None
-    return OpenLineageSink(project, make_transport(project))
+    return OpenLineageSink(project)
 
 
 def make_transport(project: Project) -> Transport:
@@ -117,14 +116,23 @@ def make_transport(project: Project) -> Transport:
 
 
 class OpenLineageSink:
-    """The bus sink: builds each OpenLineage event and hands it to the transport."""
+    """The bus sink: builds each OpenLineage event and hands it to the transport.
 
-    def __init__(self, project: Project, transport: Transport) -> None:
+    openlineage-python takes ~0.25 s to import: the sink imports it and builds its transport
+    on its own thread, with its first event, while the run goes on."""
+
+    def __init__(self, project: Project, transport: Transport | None = None) -> None:
         self.project = project
         self.namespace = project.lineage.namespace or project.name
-        self.transport = transport
+        self._transport = transport
         self.tracker = StepTracker(project)
         self.run_at: dict[str, datetime] = {}
+
+    @property
+    def transport(self) -> Transport:
+        if self._transport is None:
+            self._transport = make_transport(self.project)
+        return self._transport
 
     def handle(self, event: Event) -> None:
         from openlineage.client.event_v2 import RunState
@@ -263,7 +271,8 @@ class OpenLineageSink:
         """Nothing is buffered: each event was handed to the transport as it came."""
 
     def close(self) -> None:
-        self.transport.close()
+        if self._transport is not None:
+            self._transport.close()
 
 
 def _dataset_facets(d: Dataset) -> dict[str, Any]:
