@@ -163,7 +163,7 @@ if side == "on":
     from penstock.observe import MetadataStore
     from penstock.observe.prometheus import push
     session = Session(project)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     result = session.runner.run()
     session.close()
     with MetadataStore(project.metadata_url) as store:  # as `run --pushgateway` does
@@ -176,12 +176,12 @@ else:
     warehouse = connect_warehouse(project)
     lake = Lake(project.lake_path)
     runner = Runner(project, EventBus(), warehouse, lake)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     result = runner.run()
     warehouse.close()
-elapsed = time.perf_counter() - started
+elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
 (load,) = result.loads()
-print(json.dumps({"seconds": elapsed, "status": result.status, "rows_in": load.rows_in,
+print(json.dumps({"seconds": elapsed, "cpu": cpu, "status": result.status, "rows_in": load.rows_in,
                   "loaded": load.rows_loaded, "quarantined": load.rows_quarantined,
                   "duplicates": load.rows_duplicate}))
 """
@@ -241,6 +241,7 @@ def main() -> None:
             f"{time.perf_counter() - started:.1f} s"
         )
         samples: dict[str, list[float]] = {"off": [], "on": []}
+        cpu: dict[str, list[float]] = {"off": [], "on": []}
         with on_receivers(work):
             for round_ in range(1, args.repeat + 1):
                 sides = ("off", "on") if round_ % 2 else ("on", "off")
@@ -252,10 +253,12 @@ def main() -> None:
                     if side == "on":
                         check_on(root, child)
                     samples[side].append(float(child["seconds"]))  # type: ignore[arg-type]
+                    cpu[side].append(float(child["cpu"]))  # type: ignore[arg-type]
                 off, on = samples["off"][-1], samples["on"][-1]
                 print(
                     f"  round {round_} ({' then '.join(sides)}): off {off:.2f} s, on {on:.2f} s"
-                    f" ({on / off - 1:+.1%})"
+                    f" ({on / off - 1:+.1%}); CPU off {cpu['off'][-1]:.2f} s, "
+                    f"on {cpu['on'][-1]:.2f} s"
                 )
     off_s, on_s = statistics.median(samples["off"]), statistics.median(samples["on"])
     pairs = statistics.median(
@@ -264,6 +267,11 @@ def main() -> None:
     print(
         f"median of {args.repeat}: off {off_s:.2f} s ({args.rows / off_s:,.0f} rows/s), "
         f"on {on_s:.2f} s ({args.rows / on_s:,.0f} rows/s)"
+    )
+    cpu_off, cpu_on = statistics.median(cpu["off"]), statistics.median(cpu["on"])
+    print(
+        f"CPU time (all threads) medians: off {cpu_off:.2f} s, on {cpu_on:.2f} s "
+        f"({cpu_on / cpu_off - 1:+.1%}, {cpu_on - cpu_off:+.2f} s)"
     )
     print(
         f"overhead of the sinks: {on_s / off_s - 1:+.1%} (medians), "

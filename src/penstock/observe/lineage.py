@@ -202,12 +202,14 @@ class StepTracker:
             },
         )
 
-    def run_ended(self, run_id: str) -> list[OpenStep]:
-        """Forget the run's steps; those never finished (an interrupted run) are returned."""
-        left = [s for s in self.open.values() if s.run_id == run_id and not s.finished]
+    def unfinished(self, run_id: str) -> list[OpenStep]:
+        """The run's steps that started and never finished (an interrupted run)."""
+        return [s for s in self.open.values() if s.run_id == run_id and not s.finished]
+
+    def run_ended(self, run_id: str) -> None:
+        """Forget the run's steps and command."""
         self.open = {k: s for k, s in self.open.items() if s.run_id != run_id}
         self.commands.pop(run_id, None)
-        return left
 
     def note(self, event: Event) -> None:
         """Remember what a later event of the same step needs."""

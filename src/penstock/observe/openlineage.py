@@ -19,8 +19,10 @@ redacted of secrets.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import sys
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -79,7 +81,17 @@ def openlineage_sink(project: Project) -> OpenLineageSink | None:
             flush=True,
         )
         return None
+    # openlineage-python takes ~0.25 s to import: start now, on a thread of its own, while the
+    # session opens the warehouse and the store; the sink's first event finds it loaded
+    threading.Thread(
+        target=_import_openlineage, name="penstock-openlineage-import", daemon=True
+    ).start()
     return OpenLineageSink(project)
+
+
+def _import_openlineage() -> None:
+    with contextlib.suppress(Exception):  # the sink imports it again and reports a failure
+        import openlineage.client.event_v2  # noqa: F401
 
 
 def make_transport(project: Project) -> Transport:
@@ -118,8 +130,8 @@ def make_transport(project: Project) -> Transport:
 class OpenLineageSink:
     """The bus sink: builds each OpenLineage event and hands it to the transport.
 
-    openlineage-python takes ~0.25 s to import: the sink imports it and builds its transport
-    on its own thread, with its first event, while the run goes on."""
+    openlineage-python takes ~0.25 s to import: it is imported on a thread of its own from
+    the start, and the transport is built with the first event, on the sink's thread."""
 
     def __init__(self, project: Project, transport: Transport | None = None) -> None:
         self.project = project
@@ -152,10 +164,11 @@ class OpenLineageSink:
                 self._send(state, event.at, event.step_id, done.job, step, event, done)
             case RunFinished():
                 command = self.tracker.commands.get(event.run_id, event.command or "run")
-                for left in self.tracker.run_ended(event.run_id):
+                for left in self.tracker.unfinished(event.run_id):
                     self._send(RunState.ABORT, event.at, left.step_id, left.job, left, event)
                 state = RunState.FAIL if event.status == "failed" else RunState.COMPLETE
                 self._send(state, event.at, event.run_id, command, None, event)
+                self.tracker.run_ended(event.run_id)
                 self.run_at.pop(event.run_id, None)
 
     def _send(
