@@ -205,7 +205,9 @@ class Runner(RunNotes):
                 if staging.status == "staged" and staging.batch is not None:
                     if obj.load == "replace":  # elsewhere equal content is the same batch id
                         self._note_repeat(result, obj, staging.batch, staged)
-                    self._emit_schema_drift(result, obj, staging.batch, staged)
+                    # staged is in extraction order: its last batch is the latest before
+                    latest = staged[-1] if staged else None
+                    self._emit_schema_drift(result, obj, staging.batch, latest)
                     staged.append(staging.batch)
         rejections.finish(complete=complete)
         self.lake.write_file_index(obj.name, seen)
