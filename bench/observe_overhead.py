@@ -19,9 +19,11 @@ hook's events). It prints every sample, the medians, and the overhead: on / off 
 medians and as the median of each round's pair (the machine is noisy; rounds alternate which
 side goes first). The target is an overhead of at most 5%.
 
-Sinks added to penstock later join the "on" side here: settings in `ON_SETTINGS`, files in
-`ON_FILES`, a local receiver (a webhook, an SMTP server) in `on_receivers`, and a check of what
-they recorded in `check_on`.
+Sinks join the "on" side here: settings in `ON_SETTINGS`, files in `ON_FILES`, a local
+receiver (a webhook, an SMTP server) in `on_receivers`, and a check of what they recorded in
+`check_on`. On now: the metadata store, a hook handling every event kind, the metrics sink
+(with a push to a local Pushgateway when the run ends, as `run --pushgateway` does) and the
+lineage sinks (the store's lineage table, OpenLineage events over HTTP to a local receiver).
 """
 
 from __future__ import annotations
@@ -44,10 +46,12 @@ from penstock.demo.templates import DEMO_PROJECT
 
 # ---- the "on" side: every sink penstock has -------------------------------------------------
 
-# appended to penstock.yml
+# appended to penstock.yml (the metrics and lineage sinks are on in every session: lineage goes
+# to a local OpenLineage receiver over HTTP, the heavier of its transports)
 ON_SETTINGS = """
 hooks:
   - {use: "bench_hook.py:EveryEvent", options: {path: "events.jsonl"}}
+lineage: {transport: http, url: "${env:BENCH_LINEAGE_URL}"}
 """
 
 # written into the project
@@ -77,10 +81,38 @@ class EveryEvent:
 }
 
 
+RECEIVED: dict[str, list[bytes]] = {"lineage": [], "pushgateway": []}
+
+
 @contextlib.contextmanager
 def on_receivers(root: Path) -> Iterator[None]:
-    """Local servers the "on" side's sinks send to (none yet: alerts will add a webhook)."""
-    yield
+    """Local servers the "on" side's sinks send to: an OpenLineage backend (lineage over
+    HTTP) and a Pushgateway (the "on" child pushes its metrics when its run ends, as
+    `penstock run --pushgateway` does); their URLs reach the children by environment."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            kind = "lineage" if self.path.startswith("/api/v1/lineage") else "pushgateway"
+            RECEIVED[kind].append(body)
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    os.environ["BENCH_LINEAGE_URL"] = os.environ["BENCH_PUSHGATEWAY"] = url
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def check_on(project: Path, child: dict[str, object]) -> None:
@@ -93,12 +125,27 @@ def check_on(project: Path, child: dict[str, object]) -> None:
         "WHERE s.step = 'load' GROUP BY r.run_id"
     ).fetchone()
     (logs,) = db.execute("SELECT count(*) FROM logs").fetchone()
+    loaded = db.execute(
+        "SELECT value FROM metric_totals WHERE name = 'rows_processed_total' "
+        'AND labels = \'{"outcome":"loaded"}\''
+    ).fetchone()
+    (lineage_rows,) = db.execute("SELECT count(*) FROM lineage").fetchone()
     db.close()
     assert (status, rows_in) == ("success", child["rows_in"]), (status, rows_in)
     assert logs > 0
+    assert loaded is not None and loaded[0] == child["loaded"], loaded
+    assert lineage_rows > 0
     kinds = [json.loads(x)["kind"] for x in (project / "events.jsonl").read_text().splitlines()]
     assert kinds[0] == "run_started" and kinds[-1] == "run_finished", kinds
     assert "batch_loaded" in kinds and "checks_evaluated" in kinds
+    # this run's OpenLineage events: every START paired, then the push
+    events = [json.loads(b) for b in RECEIVED["lineage"]]
+    RECEIVED["lineage"].clear()
+    starts = sum(e["eventType"] == "START" for e in events)
+    assert events and starts * 2 == len(events), [e["eventType"] for e in events]
+    pushed = RECEIVED["pushgateway"]
+    assert pushed and b"penstock_rows_processed_total" in pushed[-1]
+    pushed.clear()
 
 
 # ---- the runs ---------------------------------------------------------------------------------
@@ -112,10 +159,15 @@ side, root = sys.argv[1], Path(sys.argv[2])
 project = load_project(root)
 if side == "on":
     from penstock.engine import Session
+    import os
+    from penstock.observe import MetadataStore
+    from penstock.observe.prometheus import push
     session = Session(project)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     result = session.runner.run()
     session.close()
+    with MetadataStore(project.metadata_url) as store:  # as `run --pushgateway` does
+        push(store, project.name, os.environ["BENCH_PUSHGATEWAY"])
 else:
     from penstock.engine.runner import Runner
     from penstock.lake import Lake
@@ -124,12 +176,12 @@ else:
     warehouse = connect_warehouse(project)
     lake = Lake(project.lake_path)
     runner = Runner(project, EventBus(), warehouse, lake)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     result = runner.run()
     warehouse.close()
-elapsed = time.perf_counter() - started
+elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
 (load,) = result.loads()
-print(json.dumps({"seconds": elapsed, "status": result.status, "rows_in": load.rows_in,
+print(json.dumps({"seconds": elapsed, "cpu": cpu, "status": result.status, "rows_in": load.rows_in,
                   "loaded": load.rows_loaded, "quarantined": load.rows_quarantined,
                   "duplicates": load.rows_duplicate}))
 """
@@ -189,6 +241,7 @@ def main() -> None:
             f"{time.perf_counter() - started:.1f} s"
         )
         samples: dict[str, list[float]] = {"off": [], "on": []}
+        cpu: dict[str, list[float]] = {"off": [], "on": []}
         with on_receivers(work):
             for round_ in range(1, args.repeat + 1):
                 sides = ("off", "on") if round_ % 2 else ("on", "off")
@@ -200,10 +253,12 @@ def main() -> None:
                     if side == "on":
                         check_on(root, child)
                     samples[side].append(float(child["seconds"]))  # type: ignore[arg-type]
+                    cpu[side].append(float(child["cpu"]))  # type: ignore[arg-type]
                 off, on = samples["off"][-1], samples["on"][-1]
                 print(
                     f"  round {round_} ({' then '.join(sides)}): off {off:.2f} s, on {on:.2f} s"
-                    f" ({on / off - 1:+.1%})"
+                    f" ({on / off - 1:+.1%}); CPU off {cpu['off'][-1]:.2f} s, "
+                    f"on {cpu['on'][-1]:.2f} s"
                 )
     off_s, on_s = statistics.median(samples["off"]), statistics.median(samples["on"])
     pairs = statistics.median(
@@ -212,6 +267,11 @@ def main() -> None:
     print(
         f"median of {args.repeat}: off {off_s:.2f} s ({args.rows / off_s:,.0f} rows/s), "
         f"on {on_s:.2f} s ({args.rows / on_s:,.0f} rows/s)"
+    )
+    cpu_off, cpu_on = statistics.median(cpu["off"]), statistics.median(cpu["on"])
+    print(
+        f"CPU time (all threads) medians: off {cpu_off:.2f} s, on {cpu_on:.2f} s "
+        f"({cpu_on / cpu_off - 1:+.1%}, {cpu_on - cpu_off:+.2f} s)"
     )
     print(
         f"overhead of the sinks: {on_s / off_s - 1:+.1%} (medians), "

@@ -29,6 +29,9 @@ HEAVY = (
     "penstock.catalog.models",
     "penstock.observe.store",
     "penstock.warehouse",
+    # the observe extra: serve, --pushgateway and the OpenLineage sink load them
+    "prometheus_client",
+    "openlineage",
 )
 COMMANDS = (
     "init",
@@ -42,6 +45,8 @@ COMMANDS = (
     "batches",
     "sql",
     "gc",
+    "serve",
+    "lineage",
 )
 
 

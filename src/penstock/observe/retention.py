@@ -193,6 +193,9 @@ def collect(
     dry_run: bool = False,
 ) -> GcReport:
     """Delete (or, `dry_run`, count) the project's records older than their kind's period."""
+    from penstock.observe.sinks import import_sinks
+
+    import_sinks()  # the sinks' own tables join their kinds when their modules load
     missing = [kind for kind in RETENTION_KINDS if kind not in periods]
     if missing:
         raise ValueError(f"no retention period for {', '.join(missing)}")
