@@ -238,3 +238,38 @@ def test_a_kill_in_the_middle_of_a_chunk_loads_every_file_exactly_once(
     ledger = query(project, "SELECT batch_id, count(*) FROM penstock.loads GROUP BY ALL")
     assert all(n == 1 for _, n in ledger) and len(ledger) == len(set(files.values()))
     shutil.rmtree(tmp_path / "reference")
+
+
+def shared_reads(project: Path, run_id: str) -> list[int]:
+    from penstock.catalog import load_project
+    from penstock.observe import MetadataStore
+
+    with MetadataStore(load_project(project).metadata_url) as store:
+        return [
+            int(row.fields["batches"])
+            for row in store.logs(run_id, "debug")
+            if row.fields.get("event") == "shared_read"
+        ]
+
+
+def test_new_files_are_read_once_for_staging_and_validation(tmp_path: Path) -> None:
+    """A run reads new CSV files once, for both; a rebuild (reading the stage zone) and a run
+    of files with a column the contract does not read each read twice, with the same
+    results."""
+    files = drops(seed=23)
+    project = project_for(tmp_path / "p", "merge", "{files: 1000}", files)
+    result = penstock.run(project)
+    assert shared_reads(project, result.run_id) == [len(set(files.values()))]
+    first = state(project, "merge")
+    rebuilt = penstock.rebuild(project)
+    assert shared_reads(project, rebuilt.run_id) == []
+    assert state(project, "merge") == first
+    # an extra column: validation would not read its bytes, so staging reads the files itself
+    extra = {
+        name: "\n".join(f"{line},x" for line in body.splitlines()) + "\n"
+        for name, body in files.items()
+    }
+    other = project_for(tmp_path / "q", "merge", "{files: 1000}", extra)
+    result = penstock.run(other)
+    assert shared_reads(other, result.run_id) == []
+    assert state(other, "merge")["table"] == first["table"]

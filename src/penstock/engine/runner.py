@@ -222,6 +222,14 @@ class Runner(RunNotes):
                     staged.append(staging.batch)
                     new.append(staging.batch)
             if reading is not None:
+                self._log(
+                    result,
+                    "debug",
+                    f"{obj.name}: {len(new)} new file(s) read once, for staging and validation",
+                    obj,
+                    event="shared_read",
+                    batches=len(new),
+                )
                 if not noted:
                     self._note_added_columns(
                         result, obj, [b for b in staged if b.batch_id in loaded]
