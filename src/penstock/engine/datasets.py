@@ -17,6 +17,7 @@ the contract's columns with their declared types.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 from pathlib import Path
 
 from penstock.catalog import ObjectSpec, Project
@@ -27,10 +28,16 @@ QUARANTINE_SCHEMA = "quarantine"
 DEFAULT_SCHEMA = "main"
 
 
+@lru_cache(maxsize=64)
+def _resolved(path: Path) -> Path:
+    """`path` resolved once (every event of a run names the warehouse)."""
+    return path.resolve()
+
+
 def warehouse_namespace(project: Project) -> str:
     path = project.warehouse_path
     if path is not None:
-        return f"duckdb://{path.resolve()}"
+        return f"duckdb://{_resolved(path)}"
     scheme = project.warehouse.split(":", 1)[0]
     if scheme == "duckdb":
         return "duckdb://:memory:"

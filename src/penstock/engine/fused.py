@@ -10,8 +10,8 @@ finished from the same table and loaded.
 
 The shared read is given up (staging then reads as usual) whenever it might not be the read a
 later replay makes: a file that must be read record by record, a file with columns the
-contract does not read (validation would not look at their bytes), a row_count check (judged
-before the read, from a count the read has not made), or any file not staged as planned. The
+contract does not read (validation would not look at their bytes), a batch that fails its row_count
+check (its rows' raw values were not kept), or any file not staged as planned. The
 caller fuses only when the staged files load next (no earlier batch of the object waits).
 """
 
@@ -22,11 +22,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import duckdb
 
-from penstock.catalog import ObjectSpec, RowCountCheck
+from penstock.catalog import ObjectSpec
 from penstock.errors import PenstockError
 from penstock.lake import Lake, StagedBatch
 from penstock.quality.compile import bind_columns, unbound_columns
-from penstock.quality.validate import ChunkRead, read_chunk
+from penstock.quality.validate import ChunkRead, read_chunk, row_count_problem
 from penstock.sources.base import SourceItem, StageResult
 from penstock.sources.csv import CsvFacts, facts_of, scan_plans
 from penstock.sources.files import FilesSourceReader, PreparedItems
@@ -51,7 +51,7 @@ def stage_reading(
     with ThreadPoolExecutor(1) as pool:
         scanning = pool.submit(scan_plans, obj, plans)  # the byte scan beside DuckDB's read
         try:
-            reading: ChunkRead | None = read_chunk(conn, obj, provisional)
+            reading: ChunkRead | None = read_chunk(conn, obj, provisional, counted=False)
         except (PenstockError, duckdb.Error):
             reading = None  # staging reads as usual, and says what is wrong
         scans = scanning.result()
@@ -64,7 +64,8 @@ def stage_reading(
         raise
     staged = [r.batch for r in results if r.status == "staged" and r.batch is not None]
     as_planned = [b.batch_id for b in staged] == [b.batch_id for b in provisional] and all(
-        b.manifest.csv_read is not None for b in staged
+        b.manifest.csv_read is not None and not row_count_problem(obj, b.manifest.rows_in)
+        for b in staged
     )
     if not as_planned:
         reading.drop(conn)
@@ -77,8 +78,6 @@ def _fusable(obj: ObjectSpec, prepared: PreparedItems) -> list[StagedBatch]:
     docstring), in order; empty when it may not."""
     parsing = prepared.parsing
     if parsing is None or not parsing.plans:
-        return []
-    if any(isinstance(c, RowCountCheck) for c in obj.checks):
         return []
     if len(parsing.plans) != len(parsing.copies):  # some are parsed another way
         return []

@@ -22,7 +22,6 @@ from penstock.engine.results import BatchOutcome, BatchStatus, RunResult
 from penstock.errors import TableMismatch, TransientError
 from penstock.faults import fault_point
 from penstock.lake import StagedBatch
-from penstock.lake.atomic import atomic_target
 from penstock.quality.validate import (
     BatchValidation,
     ChunkRead,
@@ -178,11 +177,13 @@ def _load_chunk(
         for batch, v, step_id in zip(chunk, results, step_ids, strict=True):
             runner._working_on(obj, step_id)
             runner._report_validation(result, obj, batch, v)
-        for seq, (batch, v) in enumerate(zip(chunk, results, strict=True), 1):
-            if v.rows_recorded:
-                target = runner.lake.quarantine_path(obj.name, batch.batch_id)
-                with atomic_target(target) as tmp:
-                    runner.warehouse.write_quarantine_file(validation, seq, tmp)
+        targets = {
+            seq: runner.lake.quarantine_path(obj.name, batch.batch_id)
+            for seq, (batch, v) in enumerate(zip(chunk, results, strict=True), 1)
+            if v.rows_recorded
+        }
+        if targets:
+            runner.warehouse.write_quarantine_files(validation, targets)
         fault_point("before_load_commit")
         loads = runner.warehouse.load_chunk(
             obj,

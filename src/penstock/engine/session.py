@@ -121,7 +121,7 @@ class Session:
             self.close()
             raise
         self.bus = EventBus()
-        self.bus.subscribe(self.store.handle, queued=True, name="the metadata store")
+        self.bus.subscribe(_StoreSink(self.store), queued=True, name="the metadata store")
         self.collect_garbage = False  # a session that did not open has nothing to collect
         try:
             attach_sinks(self.bus, project=project, store=self.store)
@@ -177,3 +177,12 @@ class Session:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+class _StoreSink:
+    """The metadata store as a queued sink: one event, or several queued at once in one
+    transaction (the store itself outlives the bus: it is not the sink's to close)."""
+
+    def __init__(self, store: MetadataStore) -> None:
+        self.handle = store.handle
+        self.handle_many = store.handle_many

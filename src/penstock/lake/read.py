@@ -109,9 +109,7 @@ def rejects_sql(batches: Sequence[StagedBatch], seqs: Sequence[int]) -> str:
             "NULL::VARCHAR AS _raw_line, NULL::VARCHAR AS _error, NULL::VARCHAR AS _reason "
             "WHERE false"
         )
-    import pyarrow.parquet as pq
-
-    with_reason = ["_reason" in pq.read_schema(b.rejects_path).names for b, _ in held]
+    with_reason = [_has_reason(b) for b, _ in held]
     paths = [literal(str(b.rejects_path)) for b, _ in held]
     files = paths[0] if len(paths) == 1 else f"[{', '.join(paths)}]"
     if all(with_reason):
@@ -126,6 +124,16 @@ def rejects_sql(batches: Sequence[StagedBatch], seqs: Sequence[int]) -> str:
         f"SELECT {seq}::INTEGER AS {SEQ}, _row_number::BIGINT AS _row_number, _raw_line, "
         f"_error, {reason}::VARCHAR AS _reason FROM {source}"
     )
+
+
+def _has_reason(batch: StagedBatch) -> bool:
+    """Whether the batch's rejects file has the `_reason` column: every one a version-4
+    manifest names does (the file is read only for batches staged before)."""
+    if batch.manifest.version >= 4:
+        return True
+    import pyarrow.parquet as pq
+
+    return "_reason" in pq.read_schema(batch.rejects_path).names
 
 
 def with_record_numbers_sql(

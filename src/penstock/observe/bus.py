@@ -32,7 +32,7 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -58,7 +58,9 @@ PRECIOUS = (RunStarted, RunFinished)
 
 @runtime_checkable
 class Sink(Protocol):
-    """A sink object: `handle` each event; `flush` and `close` are optional."""
+    """A sink object: `handle` each event; `flush`, `close` and `handle_many` (several
+    queued events at once, in order: a queued sink writing to a database records them in one
+    transaction) are optional."""
 
     def handle(self, event: Event) -> None: ...
 
@@ -79,6 +81,7 @@ class _Flush:
 
 
 _FLUSH = _Flush()
+_FLUSH_END = _Flush()  # the end of a batch of queued items (not a flush)
 
 
 @dataclass(eq=False)
@@ -90,6 +93,7 @@ class _Subscription:
     events: tuple[type[Event], ...] | None
     on_flush: Callable[[], None] | None = None
     on_close: Callable[[], None] | None = None
+    on_many: Callable[[Sequence[Event]], None] | None = None
     queue: SinkQueue[Event | _Flush] | None = None
     failures: int = 0  # events this sink could not record (delivery failed or resting)
     overflow: int = 0  # events dropped because its queue was full or closed
@@ -100,6 +104,32 @@ class _Subscription:
 
     def wants(self, event: Event) -> bool:
         return self.events is None or isinstance(event, self.events)
+
+    def deliver_many(self, items: list[Event | _Flush]) -> None:
+        """Deliver queued items in order: each run of events to the sink's `handle_many` at
+        once (one try; if it fails, each event is delivered on its own, with its retries),
+        flushes as they come."""
+        run: list[Event] = []
+        for item in [*items, _FLUSH_END]:
+            if isinstance(item, _Flush):
+                self._deliver_run(run)
+                run = []
+                if item is not _FLUSH_END:
+                    self.deliver(item)
+            else:
+                run.append(item)
+
+    def _deliver_run(self, run: list[Event]) -> None:
+        resting = time.monotonic() < self.resting_until
+        if self.on_many is not None and len(run) > 1 and not self.degraded and not resting:
+            try:
+                self.on_many(run)
+            except Exception:  # a sink may fail in any way: each event on its own, then
+                pass
+            else:
+                return
+        for event in run:
+            self.deliver(event)
 
     def deliver(self, item: Event | _Flush) -> None:
         """Deliver one event (guarded: retried, rested, never raising) or run a flush."""
@@ -173,10 +203,14 @@ class EventBus:
             events=None if events is None else tuple(events),
             on_flush=_optional_method(sink, "flush"),
             on_close=_optional_method(sink, "close"),
+            on_many=_optional_method(sink, "handle_many"),
             report=self._report,
         )
         if queued:
-            sub.queue = SinkQueue(sub.deliver, name=sub.name, size=sub.policy.queue_size)
+            many = sub.deliver_many if sub.on_many is not None else None
+            sub.queue = SinkQueue(
+                sub.deliver, name=sub.name, size=sub.policy.queue_size, deliver_many=many
+            )
         self._subscriptions.append(sub)
 
     @property
@@ -289,7 +323,7 @@ def _events(items: list[Event | _Flush]) -> int:
     return sum(1 for item in items if not isinstance(item, _Flush))
 
 
-def _optional_method(sink: object, name: str) -> Callable[[], None] | None:
+def _optional_method(sink: object, name: str) -> Callable[..., None] | None:
     if not isinstance(sink, Sink):
         return None
     method = getattr(sink, name, None)

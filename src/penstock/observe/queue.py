@@ -23,11 +23,26 @@ from typing import Generic, TypeVar
 T = TypeVar("T")
 
 
+# how many queued items a sink that takes several at once (`deliver_many`) gets in one call
+BATCH = 512
+
+
 class SinkQueue(Generic[T]):
-    def __init__(self, deliver: Callable[[T], None], *, name: str, size: int) -> None:
+    def __init__(
+        self,
+        deliver: Callable[[T], None],
+        *,
+        name: str,
+        size: int,
+        deliver_many: Callable[[list[T]], None] | None = None,
+    ) -> None:
+        """`deliver_many`, when given, takes the items queued at once (up to `BATCH`, in
+        order) instead of one `deliver` call each: a sink that writes to a database records
+        them in one transaction."""
         if size < 1:
             raise ValueError(f"a sink queue holds at least one event, got size {size}")
         self._deliver = deliver
+        self._deliver_many = deliver_many
         self._name = name
         self._size = size
         self._items: deque[T] = deque()
@@ -97,14 +112,18 @@ class SinkQueue(Generic[T]):
                     self._cond.wait()
                 if not self._items:
                     return
-                item = self._items.popleft()
-                self._current[:] = [item]
+                take = min(len(self._items), BATCH) if self._deliver_many is not None else 1
+                items = [self._items.popleft() for _ in range(take)]
+                self._current[:] = items
                 self._cond.notify_all()  # room for a precious put waiting on a full queue
             try:
                 with contextlib.suppress(Exception):  # deliver guards sink errors already
-                    self._deliver(item)
+                    if self._deliver_many is not None:
+                        self._deliver_many(items)
+                    else:
+                        self._deliver(items[0])
             finally:
                 with self._cond:
                     self._current.clear()
-                    self._pending = max(0, self._pending - 1)
+                    self._pending = max(0, self._pending - len(items))
                     self._cond.notify_all()

@@ -182,88 +182,96 @@ class MetadataStore:
     def handle(self, event: Event) -> None:
         """The bus sink: record one event in its own transaction."""
         with self._guard(f"record {type(event).__name__}"), self._engine.begin() as conn:
-            match event:
-                case RunStarted():
-                    conn.execute(
-                        job_runs.insert().values(
-                            run_id=event.run_id,
-                            project=event.project,
-                            project_hash=event.project_hash,
-                            command=event.command,
-                            selector=redact_opt(event.selector),
-                            status="running",
-                            started_at=event.at,
-                            pid=event.pid,
-                            host=event.host,
-                        )
+            self._record(conn, event)
+
+    def handle_many(self, events: Sequence[Event]) -> None:
+        """Record several events (in order) in one transaction: what a queued sink took at
+        once (thousands of small files make thousands of events)."""
+        with self._guard(f"record {len(events)} events"), self._engine.begin() as conn:
+            for event in events:
+                self._record(conn, event)
+
+    def _record(self, conn: sa.Connection, event: Event) -> None:
+        match event:
+            case RunStarted():
+                conn.execute(
+                    job_runs.insert().values(
+                        run_id=event.run_id,
+                        project=event.project,
+                        project_hash=event.project_hash,
+                        command=event.command,
+                        selector=redact_opt(event.selector),
+                        status="running",
+                        started_at=event.at,
+                        pid=event.pid,
+                        host=event.host,
                     )
-                case RunFinished():
-                    result = conn.execute(
-                        job_runs.update()
-                        .where(job_runs.c.run_id == event.run_id)
-                        .values(
-                            status=event.status, ended_at=event.at, error=redact_opt(event.error)
-                        )
+                )
+            case RunFinished():
+                result = conn.execute(
+                    job_runs.update()
+                    .where(job_runs.c.run_id == event.run_id)
+                    .values(status=event.status, ended_at=event.at, error=redact_opt(event.error))
+                )
+                if result.rowcount == 0:
+                    raise MetadataStoreError(
+                        f"run {event.run_id} finished but was never started",
+                        run_id=event.run_id,
                     )
-                    if result.rowcount == 0:
-                        raise MetadataStoreError(
-                            f"run {event.run_id} finished but was never started",
-                            run_id=event.run_id,
-                        )
-                case StepStarted():
-                    conn.execute(
-                        step_runs.insert().values(
-                            step_id=event.step_id,
-                            run_id=event.run_id,
-                            object=event.object,
-                            batch_id=event.batch_id,
-                            step=event.step,
-                            status="running",
-                            attempt=event.attempt,
-                            source_file=event.source_file,
-                            rows_in=0,
-                            rows_loaded=0,
-                            rows_quarantined=0,
-                            rows_duplicate=0,
-                            started_at=event.at,
-                        )
+            case StepStarted():
+                conn.execute(
+                    step_runs.insert().values(
+                        step_id=event.step_id,
+                        run_id=event.run_id,
+                        object=event.object,
+                        batch_id=event.batch_id,
+                        step=event.step,
+                        status="running",
+                        attempt=event.attempt,
+                        source_file=event.source_file,
+                        rows_in=0,
+                        rows_loaded=0,
+                        rows_quarantined=0,
+                        rows_duplicate=0,
+                        started_at=event.at,
                     )
-                case StepFinished():
-                    self._finish_step(conn, event)
-                case ObjectCounted():
-                    c = object_counts.c
-                    conn.execute(
-                        object_counts.delete().where(
-                            c.project == event.project, c.object == event.object
-                        )
+                )
+            case StepFinished():
+                self._finish_step(conn, event)
+            case ObjectCounted():
+                c = object_counts.c
+                conn.execute(
+                    object_counts.delete().where(
+                        c.project == event.project, c.object == event.object
                     )
-                    conn.execute(
-                        object_counts.insert().values(
-                            project=event.project,
-                            object=event.object,
-                            table_name=event.table,
-                            run_id=event.run_id,
-                            counted_at=event.at,
-                            table_rows=event.rows,
-                            batches_loaded=event.batches_loaded,
-                            rows_quarantined=event.rows_quarantined,
-                            rows_warned=event.rows_warned,
-                            batches_rejected=event.batches_rejected,
-                        )
+                )
+                conn.execute(
+                    object_counts.insert().values(
+                        project=event.project,
+                        object=event.object,
+                        table_name=event.table,
+                        run_id=event.run_id,
+                        counted_at=event.at,
+                        table_rows=event.rows,
+                        batches_loaded=event.batches_loaded,
+                        rows_quarantined=event.rows_quarantined,
+                        rows_warned=event.rows_warned,
+                        batches_rejected=event.batches_rejected,
                     )
-                case LogRecord():
-                    conn.execute(
-                        logs.insert().values(
-                            run_id=event.run_id,
-                            at=event.at,
-                            level=event.level,
-                            object=event.object,
-                            batch_id=event.batch_id,
-                            step_id=event.step_id,
-                            message=redact(event.message),
-                            fields=to_jsonable(redact_value(dict(event.fields))),
-                        )
+                )
+            case LogRecord():
+                conn.execute(
+                    logs.insert().values(
+                        run_id=event.run_id,
+                        at=event.at,
+                        level=event.level,
+                        object=event.object,
+                        batch_id=event.batch_id,
+                        step_id=event.step_id,
+                        message=redact(event.message),
+                        fields=to_jsonable(redact_value(dict(event.fields))),
                     )
+                )
 
     @staticmethod
     def _finish_step(conn: sa.Connection, event: StepFinished) -> None:

@@ -188,12 +188,22 @@ class ChunkRead:
 
 
 def read_chunk(
-    conn: duckdb.DuckDBPyConnection, obj: ObjectSpec, batches: Sequence[StagedBatch]
+    conn: duckdb.DuckDBPyConnection,
+    obj: ObjectSpec,
+    batches: Sequence[StagedBatch],
+    *,
+    counted: bool = True,
 ) -> ChunkRead:
     """Read and check `batches` into one table (see `ChunkRead`); `finish_chunk` takes the
-    counts. Their row_count checks are judged from their manifests' records."""
+    counts. Their row_count checks are judged from their manifests' records; with `counted`
+    false (batches read while they are being staged, not counted yet) they are not, and the
+    caller must not finish a chunk that holds a batch failing one."""
     batches = list(batches)
-    failed = [s for s, b in enumerate(batches, 1) if row_count_problem(obj, b.manifest.rows_in)]
+    failed = [
+        s
+        for s, b in enumerate(batches, 1)
+        if counted and row_count_problem(obj, b.manifest.rows_in)
+    ]
     units = read_units(batches)
     read = ChunkRead(obj, uuid.uuid4().hex[:12], units, [], failed)
     try:

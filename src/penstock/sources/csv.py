@@ -46,13 +46,13 @@ from penstock.lake.manifest import CSV_DATA_NAME, DATA_NAME, PARQUET, REJECTS_NA
 from penstock.sources.compression import compression_of
 from penstock.sources.csv_layout import Layout, csv_read, read_layout
 from penstock.sources.csv_rejects import (
-    count_rejected,
     line_numbers,
     problem,
     reject_kinds,
     reject_record_numbers,
     rejects_tables,
     too_long,
+    write_all_rejects,
     write_rejects,
 )
 from penstock.sources.csv_text import ByteScan, decompress, scan_bytes
@@ -100,11 +100,17 @@ class CsvPlan:
 @dataclass(frozen=True)
 class CsvFacts:
     """What DuckDB's read of a planned file found: its rows, the kinds of error it stored for
-    it, and SQL selecting those rejects."""
+    it, and where: its rejects are the rows of `table` with this `file_id`."""
 
     rows: int
     kinds: frozenset[str]
-    rejects: str
+    table: str
+    file_id: int
+
+    @property
+    def rejects(self) -> str:
+        """SQL selecting the file's rejects."""
+        return f"(SELECT * FROM {self.table} WHERE file_id = {self.file_id})"
 
 
 def stage_csv(
@@ -259,11 +265,7 @@ def facts_of(
     their rejects in `rejects_table`)."""
     kinds = reject_kinds(conn, rejects_table)
     return [
-        CsvFacts(
-            rows.get(i, 0),
-            frozenset(kinds.get(i, set())),
-            f"(SELECT * FROM {rejects_table} WHERE file_id = {i})",
-        )
+        CsvFacts(rows.get(i, 0), frozenset(kinds.get(i, set())), rejects_table, i)
         for i in range(files)
     ]
 
@@ -277,20 +279,49 @@ def finish_plans(
 ) -> list[CsvStaged | Exception]:
     """Decide each planned file from what the read (`facts`, or why the read failed) and the
     scan found: staged as its bytes, with its malformed records in its rejects file; or
-    read record by record."""
+    read record by record. The malformed records of files read together are counted and
+    written together (csv_rejects.py): a statement per file cost more than reading them."""
     csv = obj.csv or CsvOptions()
-    out: list[CsvStaged | Exception] = []
+    out: list[CsvStaged | str | Exception] = []
+    lines = _rejected_lines(conn, facts)
     for plan, fact, scan in zip(plans, facts, scans, strict=True):
         try:
-            outcome = fact if isinstance(fact, str) else _decide(conn, obj, csv, plan, fact, scan)
-            if isinstance(outcome, str):
-                path = plan.data
-                outcome = _recover(conn, obj, csv, plan.file, plan.layout, path, outcome)
-                path.unlink(missing_ok=True)
-            out.append(outcome)
+            if isinstance(fact, str):
+                out.append(fact)
+                continue
+            rejected = lines.get((fact.table, fact.file_id), [])
+            out.append(_decide(conn, obj, csv, plan, fact, scan, rejected))
         except Exception as exc:
             out.append(exc)
-    return out
+    _write_numbered(conn, plans, facts, out)
+    for index, (plan, outcome) in enumerate(zip(plans, out, strict=True)):
+        if not isinstance(outcome, str):
+            continue
+        try:
+            path = plan.data
+            out[index] = _recover(conn, obj, csv, plan.file, plan.layout, path, outcome)
+            path.unlink(missing_ok=True)
+        except Exception as exc:
+            out[index] = exc
+    return [o for o in out if not isinstance(o, str)]
+
+
+def _rejected_lines(
+    conn: duckdb.DuckDBPyConnection, facts: Sequence[CsvFacts | str]
+) -> dict[tuple[str, int], list[int]]:
+    """The lines DuckDB rejected, by rejects table and file, in order: one query a table."""
+    wanted: dict[str, list[int]] = {}
+    for fact in facts:
+        if isinstance(fact, CsvFacts) and fact.kinds:
+            wanted.setdefault(fact.table, []).append(fact.file_id)
+    found: dict[tuple[str, int], list[int]] = {}
+    for table, ids in wanted.items():
+        rows = conn.execute(
+            f"SELECT file_id, list(DISTINCT line ORDER BY line) FROM {table} "
+            f"WHERE file_id IN ({', '.join(map(str, ids))}) GROUP BY ALL"
+        ).fetchall()
+        found.update({(table, int(i)): [int(n) for n in lines] for i, lines in rows})
+    return found
 
 
 def _decide(
@@ -300,8 +331,10 @@ def _decide(
     plan: CsvPlan,
     facts: CsvFacts,
     scan: ByteScan,
+    lines: list[int],
 ) -> CsvStaged | str:
-    """One file's outcome of the read: staged, or why it must be read record by record."""
+    """One file's outcome of the read: staged (its malformed records' numbers known; they are
+    written with the others' by `_write_numbered`), or why it must be read record by record."""
     if scan.trouble is not None:
         return f"it holds {scan.trouble}"
     layout, rejects, kinds = plan.layout, facts.rejects, set(facts.kinds)
@@ -310,22 +343,56 @@ def _decide(
         why = "malformed records in a file whose lines end in CR alone"
     if why is not None:
         return why
-    malformed = count_rejected(conn, rejects) if kinds else 0
+    malformed = len(lines)
     outcome = (facts.rows, malformed)
     spans = too_long(conn, csv, layout, scan, outcome, plan.read, plan.data, rejects)
     if spans is not None:
         return spans
+    numbers: list[int] = []
     if malformed:
-        rejects_path = plan.file.staging / REJECTS_NAME
-        numbers = line_numbers(conn, layout, scan, outcome, rejects)
-        if numbers is None:
-            numbers = reject_record_numbers(
-                conn, obj, csv, layout, plan.data, rejects, rejects_path
-            )
-        if numbers is None:
-            return "the record numbers of its malformed records could not be confirmed"
-        write_rejects(conn, rejects, rejects_path, numbers)
-    return CsvStaged(facts.rows, malformed, [], plan.read)
+        direct = line_numbers(layout, scan, outcome, lines)
+        if direct is not None:
+            numbers = direct
+        else:  # the numbered copy decides (and the file's rejects are written now)
+            rejects_path = plan.file.staging / REJECTS_NAME
+            copied = reject_record_numbers(conn, obj, csv, layout, plan.data, rejects, rejects_path)
+            if copied is None:
+                return "the record numbers of its malformed records could not be confirmed"
+            write_rejects(conn, rejects, rejects_path, copied)
+    return NumberedStaged(facts.rows, malformed, [], plan.read, tuple(numbers))
+
+
+@dataclass(frozen=True)
+class NumberedStaged(CsvStaged):
+    """A staged file whose malformed records' numbers (`numbers`, one per rejected line, in
+    order) are still to be written to its rejects file."""
+
+    numbers: tuple[int, ...] = ()
+
+
+def _write_numbered(
+    conn: duckdb.DuckDBPyConnection,
+    plans: Sequence[CsvPlan],
+    facts: Sequence[CsvFacts | str],
+    outcomes: list[CsvStaged | str | Exception],
+) -> None:
+    """Write the rejects files of the files whose malformed records are numbered, those of
+    one rejects table with one statement. A file whose write fails fails alone."""
+    by_table: dict[str, list[tuple[int, Path, tuple[int, ...]]]] = {}
+    for index, (plan, fact, outcome) in enumerate(zip(plans, facts, outcomes, strict=True)):
+        if isinstance(outcome, NumberedStaged) and outcome.numbers:
+            assert isinstance(fact, CsvFacts)
+            target = plan.file.staging / REJECTS_NAME
+            by_table.setdefault(fact.table, []).append((fact.file_id, target, outcome.numbers))
+            outcomes[index] = CsvStaged(outcome.rows, outcome.malformed, [], outcome.read)
+    for table, files in by_table.items():
+        try:
+            write_all_rejects(conn, table, files)
+        except Exception as exc:
+            failed = {target for _, target, _ in files}
+            for index, plan in enumerate(plans):
+                if plan.file.staging / REJECTS_NAME in failed:
+                    outcomes[index] = exc
 
 
 def _recover(

@@ -17,8 +17,9 @@ a second read of a copy whose lines carry their physical line number as an extra
 from __future__ import annotations
 
 import codecs
+import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -26,6 +27,7 @@ import duckdb
 
 from penstock.catalog import CsvOptions, ObjectSpec
 from penstock.lake import atomic_target
+from penstock.lake.atomic import TMP_PREFIX
 from penstock.lake.csv_read import CsvRead
 from penstock.lake.manifest import PARQUET
 from penstock.sources.compression import BLOCK_BYTES, compression_of
@@ -124,22 +126,18 @@ def count_rejected(conn: duckdb.DuckDBPyConnection, rejects_table: str) -> int:
 
 
 def line_numbers(
-    conn: duckdb.DuckDBPyConnection,
-    layout: Layout,
-    scan: ByteScan,
-    outcome: tuple[int, int],
-    rejects_table: str,
+    layout: Layout, scan: ByteScan, outcome: tuple[int, int], lines: Sequence[int]
 ) -> list[int] | None:
-    """The record numbers of the rejected lines straight from DuckDB's line numbers, when every
-    physical line from the data's first is exactly one record (no blank, comment or continued
-    line: lines = records); else None, and the numbered copy decides. DuckDB numbers a rejected
-    line by its physical line in the file, skipped lines included."""
-    lines = scan.data_lines(layout.data_line, layout.new_line)
+    """The record numbers of the rejected `lines` (DuckDB's line numbers, in order) straight
+    from those numbers, when every physical line from the data's first is exactly one record
+    (no blank, comment or continued line: lines = records); else None, and the numbered copy
+    decides. DuckDB numbers a rejected line by its physical line in the file, skipped lines
+    included."""
+    physical = scan.data_lines(layout.data_line, layout.new_line)
     records = outcome[0] + outcome[1]
-    if lines is None or lines != records:
+    if physical is None or physical != records:
         return None
-    found = conn.execute(f"SELECT DISTINCT line FROM {rejects_table} ORDER BY line").fetchall()
-    numbers = [int(line) - (layout.data_line - 1) for (line,) in found]
+    numbers = [line - (layout.data_line - 1) for line in lines]
     if len(numbers) != outcome[1] or not all(1 <= n <= records for n in numbers):
         return None
     return numbers
@@ -307,3 +305,47 @@ def write_rejects(
             )
     finally:
         conn.unregister(view)
+
+
+def write_all_rejects(
+    conn: duckdb.DuckDBPyConnection,
+    rejects_table: str,
+    files: Sequence[tuple[int, Path, Sequence[int]]],
+) -> None:
+    """`write_rejects` for several files of one read (file_id, target, record numbers), with
+    one statement: DuckDB writes a file per file_id into a scratch directory (PARTITION_BY),
+    each then moved to its target (made durable when its batch is committed)."""
+    numbers = ", ".join(
+        f"({file_id}, {i}, {n})" for file_id, _, ns in files for i, n in enumerate(ns, 1)
+    )
+    scratch = files[0][1].parent.parent / f"{TMP_PREFIX}rejects-{uuid.uuid4().hex[:12]}"
+    try:
+        conn.execute(
+            f"""
+            COPY (
+                SELECT r.file_id, n.n AS _row_number, r._raw_line, r._error,
+                       'malformed' AS _reason
+                FROM (
+                    SELECT file_id, line,
+                           row_number() OVER (PARTITION BY file_id ORDER BY line) AS i,
+                           ltrim(any_value(csv_line), e'\\r\\n') AS _raw_line,
+                           lower(arg_min(error_type, column_idx)) || ': '
+                               || arg_min(error_message, column_idx) AS _error
+                    FROM {rejects_table}
+                    WHERE file_id IN ({", ".join(str(f) for f, _, _ in files)})
+                    GROUP BY file_id, line
+                ) r
+                JOIN (VALUES {numbers}) n(file_id, i, n) USING (file_id, i)
+                ORDER BY r.file_id, r.line
+            ) TO {literal(str(scratch))} ({PARQUET}, PARTITION_BY (file_id))
+            """
+        )
+        for file_id, target, ns in files:
+            written = list((scratch / f"file_id={file_id}").glob("*.parquet"))
+            if len(written) == 1:
+                written[0].rename(target)
+            else:  # DuckDB split the file's records over several files: write it alone
+                rejects = f"(SELECT * FROM {rejects_table} WHERE file_id = {file_id})"
+                write_rejects(conn, rejects, target, list(ns))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
