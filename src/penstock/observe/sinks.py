@@ -24,7 +24,10 @@ if TYPE_CHECKING:
     from penstock.observe.bus import EventBus
     from penstock.observe.store import MetadataStore
 
-SINK_FACTORIES: tuple[str, ...] = ("penstock.observe.hooks:attach_hooks",)
+SINK_FACTORIES: tuple[str, ...] = (
+    "penstock.observe.hooks:attach_hooks",
+    "penstock.observe.alerts:attach_alerts",
+)
 
 
 def attach_sinks(bus: EventBus, *, project: Project, store: MetadataStore, **context: Any) -> None:
