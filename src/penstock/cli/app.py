@@ -32,6 +32,8 @@ COMMAND_MODULES = (
     "batches_command",
     "check_command",
     "gc_command",
+    "alerts_command",
+    "slo_command",
 )
 for _module in COMMAND_MODULES:
     importlib.import_module(f"penstock.cli.{_module}")
