@@ -118,9 +118,9 @@ def render(
         body.append(f"run {alert.run_id} at {when(alert.at)}")
     else:
         body.append(f"at {when(alert.at)}")
-    since = decision.since if decision is not None and alert.firing else None
+    since = decision.since if (decision is not None and alert.firing) else None
     if since is not None and since < alert.at:
-        body.append(f"failing since {when(decision.since)}")
+        body.append(f"failing since {when(since)}")
     if decision is not None and decision.held_back:
         body.append(
             f"{_count(decision.held_back, 'more occurrence')} held back since the last alert "
