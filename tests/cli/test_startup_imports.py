@@ -29,6 +29,9 @@ HEAVY = (
     "penstock.catalog.models",
     "penstock.observe.store",
     "penstock.warehouse",
+    # push alerts: apprise (~90 ms) loads only when a run or a command sends one
+    "apprise",
+    "penstock.observe.alerts",
 )
 COMMANDS = (
     "init",
@@ -42,6 +45,8 @@ COMMANDS = (
     "batches",
     "sql",
     "gc",
+    "alerts",
+    "slo",
 )
 
 

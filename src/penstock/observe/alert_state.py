@@ -112,11 +112,11 @@ def _next(
     if not occ.firing:
         if row is None or not row["firing"]:
             return None
-        state = dict(row, firing=False, since=None, last_seen_at=now, held_back=0)
-        if recovery and row["last_message"] == "alert":
-            state["last_message"] = "recovery"
-            return state, "recovery", row["held_back"]
-        return state, "cleared", row["held_back"]
+        state = dict(row, firing=False, since=None, last_seen_at=now)
+        if recovery and row["last_message"] == "alert":  # the recovery says what was held
+            state.update(last_message="recovery", held_back=0)
+            return state, "recovery", int(row["held_back"])
+        return state, "cleared", int(row["held_back"])  # still counted for the next alert
     last = None if row is None else row["last_alert_at"]
     due = last is None or now - last >= throttle
     duplicate = row is not None and bool(occ.fingerprint) and row["fingerprint"] == occ.fingerprint
