@@ -250,3 +250,38 @@ def test_an_alert_no_destination_took_is_tried_again(tmp_path: Path, cli: Cli) -
     assert rows == [("alert", 0, 1), ("alert", 0, 1)]
     ((last_alert, firing),) = store_rows(root, "SELECT last_alert_at, firing FROM alert_state")
     assert (last_alert, firing) == (None, 1)
+
+
+def test_schema_drift_and_a_source_down_alert_and_the_source_recovers(
+    tmp_path: Path, cli: Cli, webhook: Webhook
+) -> None:
+    root = project(tmp_path / "p", [webhook.url], on="[schema_drift, source_down]")
+    assert cli("run", "-p", root)[0] == 0
+    time.sleep(0.2)
+    assert webhook.received() == []  # the first batch has nothing to drift from
+    landing = root / "landing"
+    (landing / "orders" / "b.csv").write_text("order_id,amount,coupon\n11,1.00,X\n")
+    assert cli("run", "-p", root)[0] == 0
+    (drift,) = webhook.wait_for(1)
+    assert drift.body["title"] == (
+        "[penstock] ERROR shop/orders: the columns of landing/orders/b.csv changed "
+        "(added coupon; removed email)"
+    )
+    assert "contract columns missing (read as empty): email" in drift.text
+    assert "penstock batches orders" in drift.text
+
+    landing.rename(root / "landing.away")
+    assert cli("run", "-p", root)[0] == 1
+    posts = webhook.wait_for(2)
+    assert len(posts) == 2
+    assert posts[1].body["title"] == (
+        "[penstock] ERROR shop/orders: source landing (files) cannot be reached"
+    )
+    assert "measured: unavailable; expected: reachable" in posts[1].text
+    (root / "landing.away").rename(landing)
+    assert cli("run", "-p", root)[0] == 0
+    posts = webhook.wait_for(3)
+    assert len(posts) == 3
+    assert posts[2].body["title"] == (
+        "[penstock] RESOLVED shop/orders: source landing (files) is reachable again"
+    )
