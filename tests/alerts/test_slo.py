@@ -169,3 +169,29 @@ def test_two_processes_checking_at_once_send_one_alert(tmp_path: Path, webhook: 
     assert actions == ["alert"]  # the others found it already firing (duplicates)
     time.sleep(0.3)
     assert len(webhook.received()) == 1
+
+
+def test_check_slos_emits_misses_on_a_callers_bus(tmp_path: Path, webhook: Webhook) -> None:
+    """The scheduler's way: misses travel as `sla_missed` events on its session's bus, where
+    any sink sees them and the session's alert sink alerts them."""
+    from penstock.engine import Session
+    from penstock.observe import Event, SlaMissed
+
+    root = project(tmp_path / "p", webhook)
+    seen: list[Event] = []
+    with Session(load_project(root)) as session:
+        session.bus.subscribe(seen.append, events=[SlaMissed])
+        report = check_slos(session.project, store=session.store, bus=session.bus)
+        session.bus.flush()
+        assert report.notices == []  # not sent directly: the bus's alert sink did it
+    (event,) = seen
+    assert isinstance(event, SlaMissed)
+    assert (event.object, event.sla, event.unit, event.expected) == (
+        "orders",
+        "freshness",
+        "seconds",
+        7200.0,
+    )
+    assert event.measured == float("inf") and "never loaded" in event.message
+    (post,) = webhook.wait_for(1)
+    assert post.body["title"].startswith("[penstock] ERROR shop/orders: freshness SLO missed")
