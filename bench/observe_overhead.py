@@ -9,7 +9,9 @@ lake and store empty; the landing file is a symlink to the one generated):
 
 - **off**: the runner with a bare event bus: every event is still built and emitted, nothing
   is subscribed (no metadata store, no hook, nothing queued);
-- **on**: a normal session: the metadata store (queued), and every sink of `ON_*` below.
+- **on**: a normal session: the metadata store (queued), and every sink of `ON_*` below: a hook
+  taking every event, alerts (rules on every event kind, to a local webhook; the orders
+  object's SLOs evaluated when the run ends).
 
 Each side is timed from the start of the run to the end of its session (sinks flushed and
 closed, retention applied): what a `penstock run` waits for, less the session's opening
@@ -19,7 +21,8 @@ hook's events). It prints every sample, the medians, and the overhead: on / off 
 medians and as the median of each round's pair (the machine is noisy; rounds alternate which
 side goes first). The target is an overhead of at most 5%.
 
-Sinks added to penstock later join the "on" side here: settings in `ON_SETTINGS`, files in
+Sinks added to penstock later join the "on" side here: settings in `ON_SETTINGS` (and
+`ON_OBJECT_SETTINGS`, under the orders object), files in
 `ON_FILES`, a local receiver (a webhook, an SMTP server) in `on_receivers`, and a check of what
 they recorded in `check_on`.
 """
@@ -44,11 +47,18 @@ from penstock.demo.templates import DEMO_PROJECT
 
 # ---- the "on" side: every sink penstock has -------------------------------------------------
 
-# appended to penstock.yml
+# appended to penstock.yml (`{webhook}` is the local receiver's port); the demo's orders
+# carry defects, so check_failed alerts with a sample of failing rows read from the lake
 ON_SETTINGS = """
 hooks:
   - {use: "bench_hook.py:EveryEvent", options: {path: "events.jsonl"}}
+alerts:
+  - name: ops
+    on: [run_failed, check_failed, schema_drift, source_down, sla_missed]
+    to: ["json://127.0.0.1:{webhook}/hook"]
 """
+# the orders object's service levels: evaluated when the run ends
+ON_OBJECT_SETTINGS = "    sla: {freshness: 2h, success_rate: 99%}\n"
 
 # written into the project
 ON_FILES = {
@@ -77,10 +87,38 @@ class EveryEvent:
 }
 
 
+class _Receiver:
+    """The alerts' webhook: a local HTTP server keeping the JSON bodies posted to it."""
+
+    port = 0
+    posts: list[dict[str, object]] = []
+
+
 @contextlib.contextmanager
 def on_receivers(root: Path) -> Iterator[None]:
-    """Local servers the "on" side's sinks send to (none yet: alerts will add a webhook)."""
-    yield
+    """Local servers the "on" side's sinks send to: a webhook for the alerts."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            _Receiver.posts.append(json.loads(body))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    _Receiver.port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def check_on(project: Path, child: dict[str, object]) -> None:
@@ -99,6 +137,12 @@ def check_on(project: Path, child: dict[str, object]) -> None:
     kinds = [json.loads(x)["kind"] for x in (project / "events.jsonl").read_text().splitlines()]
     assert kinds[0] == "run_started" and kinds[-1] == "run_finished", kinds
     assert "batch_loaded" in kinds and "checks_evaluated" in kinds
+    # the alert reached the webhook before the run's session closed, with its sample
+    (post,) = _Receiver.posts
+    _Receiver.posts.clear()
+    text = f"{post['title']}\n{post['message']}"
+    assert "ERROR shop_demo/orders" in text and "broke the contract" in text, text
+    assert "Sample of failing rows" in text and "penstock quarantine orders --batch" in text
 
 
 # ---- the runs ---------------------------------------------------------------------------------
@@ -143,7 +187,8 @@ def make_project(root: Path, csv: Path, side: str) -> None:
     yml = DEMO_PROJECT.replace("include: [objects/*.yml]\n", "")
     yml = yml.replace("path: ./landing,", "path: ./landing, settle: 0s,")
     if side == "on":
-        yml += ON_SETTINGS
+        yml = yml.replace("    columns:\n", ON_OBJECT_SETTINGS + "    columns:\n", 1)
+        yml += ON_SETTINGS.replace("{webhook}", str(_Receiver.port))
         for name, text in ON_FILES.items():
             (root / name).write_text(text)
     (root / "penstock.yml").write_text(yml)

@@ -9,11 +9,12 @@ alerts:
 - **The sink** (`AlertSink`, attached to every session by observe/sinks.py when the project
   has rules) turns events into conditions: `run_failed` per object when a run ends (cleared
   by a run in which the object did not fail), `check_failed` per object when its work in a
-  run ends (all its batches of the run in one message; cleared when its batches pass),
-  `source_down` per source (cleared when it is reached), `schema_drift` and `anomaly` as they
-  come (events: nothing clears them), `sla_missed` when an SLO evaluation finds a miss. When a
-  run ends it evaluates the SLOs of its objects (observe/slo.py), so a recovery follows fresh
-  data at once. The sink is queued: a slow or failing destination never slows or fails a load.
+  run ends (all its batches of the run in one message; cleared when its batches pass; not
+  in a `rebuild`, which replays batches alerted when they loaded), `source_down` per source
+  (cleared when it is reached), `schema_drift` and `anomaly` as they come (events: nothing
+  clears them), `sla_missed` when an SLO evaluation finds a miss. When a run ends it
+  evaluates the SLOs of its objects (observe/slo.py), so a recovery follows fresh data at
+  once. The sink is queued: a slow or failing destination never slows or fails a load.
 - **The dispatcher** (`AlertDispatcher`) matches a condition to the rules that want it, lets
   the shared state decide (observe/alert_state.py: throttle, de-duplication, recovery, in the
   metadata store) and sends what is due to each destination of the rule.
@@ -311,6 +312,7 @@ class _ObjectChecks:
 @dataclass
 class _Run:
     objects: tuple[str, ...] = ()
+    command: str = "run"
     failed: dict[str, list[StepFinished]] = field(default_factory=dict)
     checks: dict[str, _ObjectChecks] = field(default_factory=dict)
     done: set[str] = field(default_factory=set)  # objects whose work ended
@@ -346,7 +348,7 @@ class AlertSink:
     def handle(self, event: Event) -> None:
         match event:
             case RunStarted():
-                self.runs[event.run_id] = _Run(objects=event.objects)
+                self.runs[event.run_id] = _Run(objects=event.objects, command=event.command)
             case StepFinished():
                 self._step_finished(event)
             case ChecksEvaluated():
@@ -377,8 +379,8 @@ class AlertSink:
 
     def _checks_done(self, run_id: str, run: _Run, name: str, at: datetime) -> None:
         checks = run.checks.pop(name, None)
-        if checks is None or not checks.batches:
-            return
+        if checks is None or not checks.batches or run.command == "rebuild":
+            return  # a rebuild replays batches whose checks were alerted when they loaded
         if checks.failing:
             sample = msg.failing_rows_sample(
                 self.project, name, [ev.batch_id for ev in checks.failing]
