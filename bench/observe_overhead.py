@@ -41,6 +41,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 from penstock.demo import FileExpectation, write_orders_csv
 from penstock.demo.templates import DEMO_PROJECT
@@ -90,8 +91,8 @@ class EveryEvent:
 class _Receiver:
     """The alerts' webhook: a local HTTP server keeping the JSON bodies posted to it."""
 
-    port = 0
-    posts: list[dict[str, object]] = []
+    port: ClassVar[int] = 0
+    posts: ClassVar[list[dict[str, object]]] = []
 
 
 @contextlib.contextmanager
