@@ -9,9 +9,7 @@ lake and store empty; the landing file is a symlink to the one generated):
 
 - **off**: the runner with a bare event bus: every event is still built and emitted, nothing
   is subscribed (no metadata store, no hook, nothing queued);
-- **on**: a normal session: the metadata store (queued), and every sink of `ON_*` below: a hook
-  taking every event, alerts (rules on every event kind, to a local webhook; the orders
-  object's SLOs evaluated when the run ends).
+- **on**: a normal session: the metadata store (queued), and every sink of `ON_*` below.
 
 Each side is timed from the start of the run to the end of its session (sinks flushed and
 closed, retention applied): what a `penstock run` waits for, less the session's opening
@@ -21,10 +19,14 @@ hook's events). It prints every sample, the medians, and the overhead: on / off 
 medians and as the median of each round's pair (the machine is noisy; rounds alternate which
 side goes first). The target is an overhead of at most 5%.
 
-Sinks added to penstock later join the "on" side here: settings in `ON_SETTINGS` (and
-`ON_OBJECT_SETTINGS`, under the orders object), files in
-`ON_FILES`, a local receiver (a webhook, an SMTP server) in `on_receivers`, and a check of what
-they recorded in `check_on`.
+Sinks join the "on" side here: settings in `ON_SETTINGS` (and `ON_OBJECT_SETTINGS`, under
+the orders object), files in `ON_FILES`, a local receiver (a webhook, an SMTP server) in
+`on_receivers`, and a check of what they recorded in `check_on`. On now: the metadata store,
+a hook handling every event kind, the metrics sink (with a push to a local Pushgateway when
+the run ends, as `run --pushgateway` does), the lineage sinks (the store's lineage table,
+OpenLineage events over HTTP to a local receiver), and alerts (rules on every event kind, to
+a local webhook; the orders object's SLOs evaluated when the run ends). One local HTTP server
+plays the Pushgateway, the OpenLineage backend and the webhook.
 """
 
 from __future__ import annotations
@@ -41,22 +43,23 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import ClassVar
 
 from penstock.demo import FileExpectation, write_orders_csv
 from penstock.demo.templates import DEMO_PROJECT
 
 # ---- the "on" side: every sink penstock has -------------------------------------------------
 
-# appended to penstock.yml (`{webhook}` is the local receiver's port); the demo's orders
+# appended to penstock.yml (the metrics and lineage sinks are on in every session: lineage goes
+# to a local OpenLineage receiver over HTTP, the heavier of its transports); the demo's orders
 # carry defects, so check_failed alerts with a sample of failing rows read from the lake
 ON_SETTINGS = """
 hooks:
   - {use: "bench_hook.py:EveryEvent", options: {path: "events.jsonl"}}
+lineage: {transport: http, url: "${env:BENCH_LINEAGE_URL}"}
 alerts:
   - name: ops
     on: [run_failed, check_failed, schema_drift, source_down, sla_missed]
-    to: ["json://127.0.0.1:{webhook}/hook"]
+    to: ["json://${env:BENCH_WEBHOOK}/hook"]
 """
 # the orders object's service levels: evaluated when the run ends
 ON_OBJECT_SETTINGS = "    sla: {freshness: 2h, success_rate: 99%}\n"
@@ -88,33 +91,39 @@ class EveryEvent:
 }
 
 
-class _Receiver:
-    """The alerts' webhook: a local HTTP server keeping the JSON bodies posted to it."""
-
-    port: ClassVar[int] = 0
-    posts: ClassVar[list[dict[str, object]]] = []
+# what the local receiver was sent, by sink (its URL path)
+RECEIVED: dict[str, list[bytes]] = {"alerts": [], "lineage": [], "pushgateway": []}
 
 
 @contextlib.contextmanager
 def on_receivers(root: Path) -> Iterator[None]:
-    """Local servers the "on" side's sinks send to: a webhook for the alerts."""
+    """Local servers the "on" side's sinks send to, one HTTP server for all: the alerts'
+    webhook (`/hook`), an OpenLineage backend (lineage over HTTP, `/api/v1/lineage`) and a
+    Pushgateway (`/metrics/job/...`: the "on" child pushes its metrics when its run ends, as
+    `penstock run --pushgateway` does); their addresses reach the children by environment."""
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    class Handler(BaseHTTPRequestHandler):
+    routes = {"/hook": "alerts", "/api/v1/lineage": "lineage", "/metrics/": "pushgateway"}
+
+    class Receiver(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            _Receiver.posts.append(json.loads(body))
-            self.send_response(200)
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            kind = next((k for p, k in routes.items() if self.path.startswith(p)), None)
+            if kind is not None:
+                RECEIVED[kind].append(body)
+            self.send_response(404 if kind is None else 200)
             self.end_headers()
 
-        def log_message(self, *args: object) -> None:
+        def log_message(self, *_: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    _Receiver.port = server.server_address[1]
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
+    address = f"127.0.0.1:{server.server_address[1]}"
+    os.environ["BENCH_LINEAGE_URL"] = os.environ["BENCH_PUSHGATEWAY"] = f"http://{address}"
+    os.environ["BENCH_WEBHOOK"] = address
     try:
         yield
     finally:
@@ -132,18 +141,33 @@ def check_on(project: Path, child: dict[str, object]) -> None:
         "WHERE s.step = 'load' GROUP BY r.run_id"
     ).fetchone()
     (logs,) = db.execute("SELECT count(*) FROM logs").fetchone()
+    loaded = db.execute(
+        "SELECT value FROM metric_totals WHERE name = 'rows_processed_total' "
+        'AND labels = \'{"outcome":"loaded"}\''
+    ).fetchone()
+    (lineage_rows,) = db.execute("SELECT count(*) FROM lineage").fetchone()
     db.close()
     assert (status, rows_in) == ("success", child["rows_in"]), (status, rows_in)
     assert logs > 0
+    assert loaded is not None and loaded[0] == child["loaded"], loaded
+    assert lineage_rows > 0
     kinds = [json.loads(x)["kind"] for x in (project / "events.jsonl").read_text().splitlines()]
     assert kinds[0] == "run_started" and kinds[-1] == "run_finished", kinds
     assert "batch_loaded" in kinds and "checks_evaluated" in kinds
     # the alert reached the webhook before the run's session closed, with its sample
-    (post,) = _Receiver.posts
-    _Receiver.posts.clear()
+    (post,) = [json.loads(b) for b in RECEIVED["alerts"]]
+    RECEIVED["alerts"].clear()
     text = f"{post['title']}\n{post['message']}"
     assert "ERROR shop_demo/orders" in text and "broke the contract" in text, text
     assert "Sample of failing rows" in text and "penstock quarantine orders --batch" in text
+    # this run's OpenLineage events: every START paired, then the push
+    events = [json.loads(b) for b in RECEIVED["lineage"]]
+    RECEIVED["lineage"].clear()
+    starts = sum(e["eventType"] == "START" for e in events)
+    assert events and starts * 2 == len(events), [e["eventType"] for e in events]
+    pushed = RECEIVED["pushgateway"]
+    assert pushed and b"penstock_rows_processed_total" in pushed[-1]
+    pushed.clear()
 
 
 # ---- the runs ---------------------------------------------------------------------------------
@@ -157,10 +181,15 @@ side, root = sys.argv[1], Path(sys.argv[2])
 project = load_project(root)
 if side == "on":
     from penstock.engine import Session
+    import os
+    from penstock.observe import MetadataStore
+    from penstock.observe.prometheus import push
     session = Session(project)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     result = session.runner.run()
     session.close()
+    with MetadataStore(project.metadata_url) as store:  # as `run --pushgateway` does
+        push(store, project.name, os.environ["BENCH_PUSHGATEWAY"])
 else:
     from penstock.engine.runner import Runner
     from penstock.lake import Lake
@@ -169,12 +198,12 @@ else:
     warehouse = connect_warehouse(project)
     lake = Lake(project.lake_path)
     runner = Runner(project, EventBus(), warehouse, lake)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     result = runner.run()
     warehouse.close()
-elapsed = time.perf_counter() - started
+elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
 (load,) = result.loads()
-print(json.dumps({"seconds": elapsed, "status": result.status, "rows_in": load.rows_in,
+print(json.dumps({"seconds": elapsed, "cpu": cpu, "status": result.status, "rows_in": load.rows_in,
                   "loaded": load.rows_loaded, "quarantined": load.rows_quarantined,
                   "duplicates": load.rows_duplicate}))
 """
@@ -189,7 +218,7 @@ def make_project(root: Path, csv: Path, side: str) -> None:
     yml = yml.replace("path: ./landing,", "path: ./landing, settle: 0s,")
     if side == "on":
         yml = yml.replace("    columns:\n", ON_OBJECT_SETTINGS + "    columns:\n", 1)
-        yml += ON_SETTINGS.replace("{webhook}", str(_Receiver.port))
+        yml += ON_SETTINGS
         for name, text in ON_FILES.items():
             (root / name).write_text(text)
     (root / "penstock.yml").write_text(yml)
@@ -235,6 +264,7 @@ def main() -> None:
             f"{time.perf_counter() - started:.1f} s"
         )
         samples: dict[str, list[float]] = {"off": [], "on": []}
+        cpu: dict[str, list[float]] = {"off": [], "on": []}
         with on_receivers(work):
             for round_ in range(1, args.repeat + 1):
                 sides = ("off", "on") if round_ % 2 else ("on", "off")
@@ -246,10 +276,12 @@ def main() -> None:
                     if side == "on":
                         check_on(root, child)
                     samples[side].append(float(child["seconds"]))  # type: ignore[arg-type]
+                    cpu[side].append(float(child["cpu"]))  # type: ignore[arg-type]
                 off, on = samples["off"][-1], samples["on"][-1]
                 print(
                     f"  round {round_} ({' then '.join(sides)}): off {off:.2f} s, on {on:.2f} s"
-                    f" ({on / off - 1:+.1%})"
+                    f" ({on / off - 1:+.1%}); CPU off {cpu['off'][-1]:.2f} s, "
+                    f"on {cpu['on'][-1]:.2f} s"
                 )
     off_s, on_s = statistics.median(samples["off"]), statistics.median(samples["on"])
     pairs = statistics.median(
@@ -258,6 +290,11 @@ def main() -> None:
     print(
         f"median of {args.repeat}: off {off_s:.2f} s ({args.rows / off_s:,.0f} rows/s), "
         f"on {on_s:.2f} s ({args.rows / on_s:,.0f} rows/s)"
+    )
+    cpu_off, cpu_on = statistics.median(cpu["off"]), statistics.median(cpu["on"])
+    print(
+        f"CPU time (all threads) medians: off {cpu_off:.2f} s, on {cpu_on:.2f} s "
+        f"({cpu_on / cpu_off - 1:+.1%}, {cpu_on - cpu_off:+.2f} s)"
     )
     print(
         f"overhead of the sinks: {on_s / off_s - 1:+.1%} (medians), "

@@ -4,6 +4,7 @@
 it is loaded; tests then prove the next run repairs everything. A mode after a colon picks
 another failure: `after_stage:raise` raises a plain RuntimeError (an unexpected exception),
 `after_stage:interrupt` a KeyboardInterrupt, `after_stage:hang` sleeps (a live, stuck run).
+`after_copy@37` fails the 37th time the point is passed (the middle of a micro-batch).
 Unset, a fault point costs a dict lookup.
 
 In-process tests may instead attach an action to a fault point (`fault_action`), e.g. a writer
@@ -36,6 +37,7 @@ HANG_SECONDS = 300
 
 
 _actions: dict[str, Callable[[], None]] = {}
+_passes: dict[str, int] = {}
 
 
 def fault_point(name: str) -> None:
@@ -45,7 +47,11 @@ def fault_point(name: str) -> None:
     if not wanted:
         return
     point, _, mode = wanted.partition(":")
+    point, _, nth = point.partition("@")
     if point != name:
+        return
+    _passes[name] = passes = _passes.get(name, 0) + 1
+    if nth and passes != int(nth):
         return
     if mode in ("", "kill"):
         os.kill(os.getpid(), signal.SIGKILL)

@@ -113,10 +113,10 @@ def test_a_write_past_the_check_is_refused_by_the_store_itself(cli: CLI, project
 
 
 def test_an_unknown_table_lists_the_tables(cli: CLI, project: Path) -> None:
-    code, _, err = sql(cli, project, "SELECT * FROM metrics")
+    code, _, err = sql(cli, project, "SELECT * FROM dq_results")  # no sink records it yet
     assert code == 2
-    assert "metrics" in err and "tables: " in err
-    for table in ("job_runs", "logs", "runs", "step_runs", "steps"):
+    assert "dq_results" in err and "tables: " in err
+    for table in ("job_runs", "logs", "runs", "step_runs", "steps", "metrics", "lineage"):
         assert table in err
 
 

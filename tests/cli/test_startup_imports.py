@@ -32,6 +32,9 @@ HEAVY = (
     # push alerts: apprise (~90 ms) loads only when a run or a command sends one
     "apprise",
     "penstock.observe.alerts",
+    # the observe extra: serve, --pushgateway and the OpenLineage sink load them
+    "prometheus_client",
+    "openlineage",
 )
 COMMANDS = (
     "init",
@@ -47,6 +50,8 @@ COMMANDS = (
     "gc",
     "alerts",
     "slo",
+    "serve",
+    "lineage",
 )
 
 

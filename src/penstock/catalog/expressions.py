@@ -11,29 +11,40 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import duckdb
-import sqlglot
-from sqlglot import exp
-from sqlglot.errors import ParseError, TokenError
-from sqlglot.tokenizer_core import TokenType
 
 from penstock.catalog.scratch import scratch_connection
 
-_FORBIDDEN: tuple[tuple[type[exp.Expr], str], ...] = (
-    (exp.Query, "a subquery"),
-    (exp.Subquery, "a subquery"),
-    (exp.Exists, "a subquery"),
-    (exp.Table, "a table"),
-    (exp.AggFunc, "an aggregate"),
-    (exp.Window, "a window function"),
-    (exp.Star, "*"),
-    (exp.Placeholder, "a parameter"),
-    (exp.Parameter, "a parameter"),
-)
+if TYPE_CHECKING:
+    from sqlglot import exp
+
+
+@lru_cache(maxsize=1)
+def _forbidden() -> tuple[tuple[type[exp.Expr], str], ...]:
+    from sqlglot import exp
+
+    return (
+        (exp.Query, "a subquery"),
+        (exp.Subquery, "a subquery"),
+        (exp.Exists, "a subquery"),
+        (exp.Table, "a table"),
+        (exp.AggFunc, "an aggregate"),
+        (exp.Window, "a window function"),
+        (exp.Star, "*"),
+        (exp.Placeholder, "a parameter"),
+        (exp.Parameter, "a parameter"),
+    )
 
 
 def _structure_problem(text: str, columns: Mapping[str, str]) -> str | None:
+    # sqlglot loads here: a project without check expressions never needs it
+    import sqlglot
+    from sqlglot import exp
+    from sqlglot.errors import ParseError, TokenError
+    from sqlglot.tokenizer_core import TokenType
+
     try:
         tokens = sqlglot.tokenize(text, read="duckdb")
     except TokenError as exc:
@@ -55,7 +66,7 @@ def _structure_problem(text: str, columns: Mapping[str, str]) -> str | None:
         return f"must be an expression, not a statement: {tree.sql(dialect='duckdb')}"
     lower = {name.lower(): name for name in columns}
     for node in tree.walk():
-        for kind, what in _FORBIDDEN:
+        for kind, what in _forbidden():
             if isinstance(node, kind):
                 sql = node.sql(dialect="duckdb")
                 return f"must be a scalar expression over the row, not {what}: {sql}"

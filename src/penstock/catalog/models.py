@@ -31,6 +31,7 @@ from penstock.catalog.columns import (
     RowCountCheck,
 )
 from penstock.catalog.dialect import apply_source_defaults
+from penstock.catalog.lineage_settings import LineageSettings
 from penstock.catalog.locations import (
     DEFAULT_METADATA,
     DEFAULT_WAREHOUSE,
@@ -96,6 +97,7 @@ class Project(Model):
     retention_days: Annotated[StrictInt, Field(ge=1)] = 90
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     hooks: list[HookSpec] = Field(default_factory=list)
+    lineage: LineageSettings = Field(default_factory=LineageSettings)  # where OpenLineage goes
     sources: dict[SourceName, Source] = Field(default_factory=dict)
     objects: dict[ObjectName, ObjectSpec] = Field(default_factory=dict)
     alerts: list[AlertRule] = Field(default_factory=list)  # after objects: rules name them

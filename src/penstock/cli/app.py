@@ -34,6 +34,8 @@ COMMAND_MODULES = (
     "gc_command",
     "alerts_command",
     "slo_command",
+    "serve_command",
+    "lineage_command",
 )
 for _module in COMMAND_MODULES:
     importlib.import_module(f"penstock.cli.{_module}")

@@ -111,12 +111,37 @@ def look_further(summaries: list[ObjectSummary], project: Project) -> str:
     )
 
 
+PushgatewayOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--pushgateway",
+        metavar="URL",
+        envvar="PENSTOCK_PUSHGATEWAY",
+        help="When the run ends, push the project's metrics to this Prometheus Pushgateway "
+        "(push-add: job penstock, project NAME). A failed push is reported, never fails the run.",
+    ),
+]
+
+
+def push_metrics(project: Project, gateway: str) -> None:
+    """Push the metrics the store holds after a run; a failure is one line on stderr."""
+    from penstock.observe.prometheus import push
+    from penstock.observe.store import MetadataStore
+
+    try:
+        with MetadataStore(project.metadata_url) as store:
+            push(store, project.name, gateway)
+    except PenstockError as exc:
+        err_console.print(f"[yellow]warning:[/] {escape(exc.message)}", highlight=False)
+
+
 @app.command(epilog=example("penstock run --select orders,group:raw"))
 def run(
     project: ProjectOpt = Path(),
     select: SelectOpt = None,
     wait: WaitOpt = DEFAULT_WAIT_SECONDS,
     as_json: JsonOpt = False,
+    pushgateway: PushgatewayOpt = None,
 ) -> None:
     """Extract, stage, validate and load the selected objects.
 
@@ -130,6 +155,10 @@ def run(
     from penstock.cli.progress import ProgressSink
     from penstock.engine import Session
 
+    if pushgateway:
+        from penstock.observe.prometheus import require_prometheus
+
+        require_prometheus("--pushgateway")  # before the run, not after it
     proj = load(project)
     progress = ProgressSink(enabled=not as_json and err_console.is_terminal)
     with Session(proj, wait=wait, on_wait=waiting) as session, progress:
@@ -141,6 +170,8 @@ def run(
         except PenstockError:
             warnings = 0  # the store is failing: already said on stderr
     print_run(result, proj, as_json, selector=select)
+    if pushgateway:
+        push_metrics(proj, pushgateway)
     if dropped:
         err_console.print(
             f"[yellow]note:[/] the metadata store missed {dropped} event(s) of this run; "

@@ -58,7 +58,7 @@ def landing_file(project: Project, source_file: str, schema: Mapping[str, str] =
 def staged_batch(batch: StagedBatch) -> Dataset:
     return Dataset(
         namespace="file",
-        name=str(batch.directory.resolve()),
+        name=str(batch.directory.absolute()),  # the lake's path is the project's, absolute
         role="stage",
         fields=raw_fields(batch.manifest.schema),
     )

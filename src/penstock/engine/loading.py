@@ -23,7 +23,13 @@ from penstock.errors import TableMismatch, TransientError
 from penstock.faults import fault_point
 from penstock.lake import StagedBatch
 from penstock.lake.atomic import atomic_target
-from penstock.quality.validate import BatchValidation, ChunkValidation, validate_chunk
+from penstock.quality.validate import (
+    BatchValidation,
+    ChunkRead,
+    ChunkValidation,
+    finish_chunk,
+    validate_chunk,
+)
 from penstock.sources.base import SourceItem
 from penstock.warehouse import LoadResult
 
@@ -76,15 +82,7 @@ def load_pending(
     """Load `batches` (in order; skipped ones are logged and passed) chunk by chunk; after a
     failed batch the later ones wait."""
     to_load = [b for b in batches if b.skip is None]
-    runner._log(
-        result,
-        "info",
-        f"{obj.name}: {len(to_load)} batch(es) to load"
-        + (f", {len(batches) - len(to_load)} skipped" if len(to_load) < len(batches) else ""),
-        obj,
-        event="load_plan",
-        pending=len(to_load),
-    )
+    _plan_note(runner, result, obj, len(to_load), len(batches) - len(to_load))
     for batch in batches:
         if (skip := batch.skip) is not None:
             runner._log(
@@ -101,15 +99,51 @@ def load_pending(
         result.outcomes.extend(outcomes)
         failed = next((o for o in outcomes if o.status == "failed"), None)
         if failed is not None and failed.batch_id is not None:
-            runner._log(
-                result,
-                "warning",
-                f"{obj.name}: later batches wait until batch {failed.batch_id} loads or is "
-                f"skipped ({skip_command(obj.name, failed.batch_id)})",
-                obj,
-                batch_id=failed.batch_id,
-            )
+            _wait_note(runner, result, obj, failed.batch_id)
             return
+
+
+def load_read_chunk(
+    runner: Runner,
+    result: RunResult,
+    obj: ObjectSpec,
+    chunk: list[StagedBatch],
+    reading: ChunkRead,
+) -> bool:
+    """Load a chunk of new batches whose rows were read while they were staged
+    (engine/fused.py); False when one of them failed (the later batches wait)."""
+    _plan_note(runner, result, obj, len(chunk), 0)
+    outcomes = _load_chunk(runner, result, obj, chunk, {}, reading=reading)
+    result.outcomes.extend(outcomes)
+    failed = next((o for o in outcomes if o.status == "failed"), None)
+    if failed is not None and failed.batch_id is not None:
+        _wait_note(runner, result, obj, failed.batch_id)
+        return False
+    return True
+
+
+def _plan_note(
+    runner: Runner, result: RunResult, obj: ObjectSpec, pending: int, skipped: int
+) -> None:
+    runner._log(
+        result,
+        "info",
+        f"{obj.name}: {pending} batch(es) to load" + (f", {skipped} skipped" if skipped else ""),
+        obj,
+        event="load_plan",
+        pending=pending,
+    )
+
+
+def _wait_note(runner: Runner, result: RunResult, obj: ObjectSpec, batch_id: str) -> None:
+    runner._log(
+        result,
+        "warning",
+        f"{obj.name}: later batches wait until batch {batch_id} loads or is "
+        f"skipped ({skip_command(obj.name, batch_id)})",
+        obj,
+        batch_id=batch_id,
+    )
 
 
 def _load_chunk(
@@ -119,9 +153,11 @@ def _load_chunk(
     chunk: list[StagedBatch],
     loaded_at: Mapping[str, datetime],
     step_ids: list[str] | None = None,
+    reading: ChunkRead | None = None,
 ) -> list[BatchOutcome]:
-    """Validate and load `chunk` in one transaction; its outcomes, one per batch (up to the
-    first failed one when the chunk had to be split)."""
+    """Validate and load `chunk` in one transaction (`reading`: its rows, read already while
+    it was staged); its outcomes, one per batch (up to the first failed one when the chunk had
+    to be split)."""
     if step_ids is None:
         step_ids = [
             runner._step_started(
@@ -133,7 +169,11 @@ def _load_chunk(
     validation: ChunkValidation | None = None
     now = datetime.now(UTC)
     try:
-        validation = validate_chunk(conn, obj, chunk)
+        validation = (
+            finish_chunk(conn, reading, chunk)
+            if reading is not None
+            else validate_chunk(conn, obj, chunk)
+        )
         results = validation.results
         for batch, v, step_id in zip(chunk, results, step_ids, strict=True):
             runner._working_on(obj, step_id)

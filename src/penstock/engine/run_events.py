@@ -22,7 +22,6 @@ from penstock.engine import datasets
 from penstock.engine.results import BatchStatus, RunResult
 from penstock.errors import ContractViolation, PenstockError, TransientError
 from penstock.lake import StagedBatch
-from penstock.lake.stage import extraction_order
 from penstock.observe import (
     BatchLoaded,
     BatchStaged,
@@ -309,13 +308,11 @@ class RunEvents:
         )
 
     def _emit_schema_drift(
-        self, result: RunResult, obj: ObjectSpec, batch: StagedBatch, staged: Sequence[StagedBatch]
+        self, result: RunResult, obj: ObjectSpec, batch: StagedBatch, before: StagedBatch | None
     ) -> None:
         """Compare a newly staged batch's columns with the object's latest batch before it."""
-        earlier = [b for b in staged if b.batch_id != batch.batch_id]
-        if not earlier:
+        if before is None or before.batch_id == batch.batch_id:
             return
-        before = max(earlier, key=extraction_order)
         old, new = before.manifest.schema, batch.manifest.schema
         added = tuple(c for c in new if c not in old)
         removed = tuple(c for c in old if c not in new)

@@ -15,7 +15,8 @@ from functools import partial
 
 from penstock.catalog import ObjectSpec, Project
 from penstock.engine.failures import describe
-from penstock.engine.loading import item_chunks, load_pending
+from penstock.engine.fused import stage_reading
+from penstock.engine.loading import item_chunks, load_pending, load_read_chunk
 from penstock.engine.rejections import ObjectRejections
 from penstock.engine.restage import restage_object
 from penstock.engine.results import BatchOutcome, RunResult, object_outcome
@@ -23,9 +24,10 @@ from penstock.engine.run_events import StepClock
 from penstock.engine.run_notes import RunNotes
 from penstock.errors import first_line
 from penstock.faults import fault_point
-from penstock.lake import Lake
+from penstock.lake import Lake, StagedBatch
 from penstock.lake.stage import extraction_order, known_files
 from penstock.observe import OBJECT_STEP, EventBus, ObjectCounted, new_id
+from penstock.quality.validate import ChunkRead
 from penstock.sources import FilesSourceReader, source_for
 from penstock.sources.base import SourceItem, StageResult
 from penstock.warehouse import DuckDBWarehouse
@@ -193,8 +195,17 @@ class Runner(RunNotes):
             )
         seen = list(found.unchanged)
         complete = not found.unsettled  # every file offered was read (or is known)
+        loaded = self.warehouse.loaded_batches(obj.name)
+        # new files load as soon as they are staged, read once for both (engine/fused.py),
+        # unless earlier batches wait to load first
+        fuse = not any(b.batch_id not in loaded and b.skip is None for b in staged)
+        noted = blocked = False
         for items in item_chunks(found.new, obj.micro_batch):
-            for staging in self._stage_items(result, obj, source, items, rejections):
+            stagings, reading = self._stage_items(
+                result, obj, source, items, rejections, fuse=fuse and not blocked
+            )
+            new: list[StagedBatch] = []
+            for staging in stagings:
                 if staging.status in ("changed", "failed"):
                     complete = False
                     continue
@@ -205,8 +216,22 @@ class Runner(RunNotes):
                 if staging.status == "staged" and staging.batch is not None:
                     if obj.load == "replace":  # elsewhere equal content is the same batch id
                         self._note_repeat(result, obj, staging.batch, staged)
-                    self._emit_schema_drift(result, obj, staging.batch, staged)
+                    # staged is in extraction order: its last batch is the latest before
+                    latest = staged[-1] if staged else None
+                    self._emit_schema_drift(result, obj, staging.batch, latest)
                     staged.append(staging.batch)
+                    new.append(staging.batch)
+            if reading is not None:
+                if not noted:
+                    self._note_added_columns(
+                        result, obj, [b for b in staged if b.batch_id in loaded]
+                    )
+                    noted = True
+                blocked = not load_read_chunk(self, result, obj, new, reading)
+        if blocked:  # a batch failed: the later ones wait (the run said so)
+            rejections.finish(complete=complete)
+            self.lake.write_file_index(obj.name, seen)
+            return
         rejections.finish(complete=complete)
         self.lake.write_file_index(obj.name, seen)
         loaded = self.warehouse.loaded_batches(obj.name)
@@ -215,7 +240,7 @@ class Runner(RunNotes):
             (b for b in staged if b.batch_id not in loaded and b.skip is None),
             key=extraction_order,
         )
-        if pending:
+        if pending and not noted:
             self._note_added_columns(result, obj, [b for b in staged if b.batch_id in loaded])
         # a rebuild killed halfway left batches to load again: they keep their first load time
         replayed = self.warehouse.original_load_times(obj) if pending else {}
@@ -236,20 +261,28 @@ class Runner(RunNotes):
         source: FilesSourceReader,
         items: list[SourceItem],
         rejections: ObjectRejections,
-    ) -> list[StageResult]:
+        *,
+        fuse: bool = False,
+    ) -> tuple[list[StageResult], ChunkRead | None]:
         """Stage `items` together (one stage step each); an item that could not be read is
-        recorded as a failed step (one that cannot be read at all as rejected)."""
+        recorded as a failed step (one that cannot be read at all as rejected). With `fuse`,
+        the read of new CSV files serves their validation too: it comes back with them."""
         step_ids = [
             self._step_started(result, obj, None, "stage", source_file=item.display_name)
             for item in items
         ]
+        conn = self.warehouse.conn
+        reading: ChunkRead | None = None
         try:
-            stagings = source.stage_many(self.warehouse.conn, obj, items, self.lake)
+            if fuse:
+                stagings, reading = stage_reading(conn, obj, source, items, self.lake)
+            else:
+                stagings = source.stage_many(conn, obj, items, self.lake)
         except Exception as exc:  # the machine's, not one file's: every item failed
             stagings = [StageResult("failed", item, error=exc) for item in items]
         for step_id, staging in zip(step_ids, stagings, strict=True):
             self._staged(result, obj, staging, step_id, rejections)
-        return stagings
+        return stagings, reading
 
     def _staged(
         self,

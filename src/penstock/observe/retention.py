@@ -182,18 +182,6 @@ def register(kind: str, planner: Planner) -> None:
         PLANNERS[kind].append(planner)
 
 
-def _import_sinks() -> None:
-    """Import the modules of the sinks (observe/sinks.py's registry): those with a table
-    register their planners when imported, so `penstock gc` prunes them too, not only the
-    runs whose session attached the sinks."""
-    import importlib
-
-    from penstock.observe.sinks import SINK_FACTORIES
-
-    for ref in SINK_FACTORIES:
-        importlib.import_module(ref.partition(":")[0])
-
-
 def collect(
     store: MetadataStore,
     periods: Mapping[str, timedelta],
@@ -205,7 +193,9 @@ def collect(
     dry_run: bool = False,
 ) -> GcReport:
     """Delete (or, `dry_run`, count) the project's records older than their kind's period."""
-    _import_sinks()
+    from penstock.observe.sinks import import_sinks
+
+    import_sinks()  # the sinks' own tables join their kinds when their modules load
     missing = [kind for kind in RETENTION_KINDS if kind not in periods]
     if missing:
         raise ValueError(f"no retention period for {', '.join(missing)}")

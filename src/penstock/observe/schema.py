@@ -198,6 +198,66 @@ batch_decisions = sa.Table(
     sa.Index("ix_batch_decisions_object", "object", "batch_id"),
 )
 
+# ---- what the metrics and lineage sinks record (observe/metrics.py, observe/lineage.py) ----
+
+# Measurements as data: per run, per object (or source), each measure the metrics sink
+# takes (rows by outcome, DQ pass ratio, quarantine ratio, bytes read, source up...).
+# Pruned by the `metrics` retention.
+metrics = sa.Table(
+    "metrics",
+    metadata,
+    sa.Column("id", _BigId, primary_key=True, autoincrement=True),
+    sa.Column("project", sa.String(255), nullable=False),
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("object", sa.String(255)),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("labels", sa.JSON(), nullable=False),
+    sa.Column("value", sa.Double(), nullable=False),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Index("ix_metrics_project_name_at", "project", "name", "at"),
+)
+
+# The running totals `penstock serve` exposes: one row per project, metric, object and label
+# set (counters and histogram buckets add up, gauges hold the latest value). Bounded by the
+# objects and labels, not by runs; the `metrics` retention drops the series of objects no
+# longer in the project.
+metric_totals = sa.Table(
+    "metric_totals",
+    metadata,
+    sa.Column("project", sa.String(255), primary_key=True),
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("object", sa.String(255), primary_key=True),  # '' when none
+    sa.Column("labels", sa.String(255), primary_key=True),  # 'k=v,k=v' sorted; '' when none
+    sa.Column("value", sa.Double(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+# Lineage: per step, each dataset it read (`input`) or wrote (`output`), named as OpenLineage
+# names it, with its schema and, for outputs, where each column came from. Pruned by the
+# `lineage` retention.
+lineage = sa.Table(
+    "lineage",
+    metadata,
+    sa.Column("id", _BigId, primary_key=True, autoincrement=True),
+    sa.Column("project", sa.String(255), nullable=False),
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("step_id", sa.String(64), nullable=False),
+    sa.Column("object", sa.String(255), nullable=False),
+    sa.Column("job", sa.String(255), nullable=False),
+    sa.Column("step", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("direction", sa.String(8), nullable=False),
+    sa.Column("namespace", sa.Text(), nullable=False),
+    sa.Column("name", sa.Text(), nullable=False),
+    sa.Column("role", sa.String(32), nullable=False),
+    sa.Column("fields", sa.JSON(), nullable=False),
+    sa.Column("column_lineage", sa.JSON()),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Index("ix_lineage_project_object", "project", "object"),
+    sa.Index("ix_lineage_step_id", "step_id"),
+    sa.Index("ix_lineage_at", "at"),
+)
+
 # Push alerts (observe/alert_state.py): the state of each rule's key, shared by every process
 # that alerts (a run, `penstock slo --check`, the scheduler), and the history of what was sent
 # or held back. Pruned with the logs (retention kind `logs`); a key still firing is kept.

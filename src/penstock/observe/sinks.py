@@ -25,9 +25,18 @@ if TYPE_CHECKING:
     from penstock.observe.store import MetadataStore
 
 SINK_FACTORIES: tuple[str, ...] = (
+    "penstock.observe.metrics:attach",
+    "penstock.observe.lineage:attach",
     "penstock.observe.hooks:attach_hooks",
     "penstock.observe.alerts:attach_alerts",
 )
+
+
+def import_sinks() -> None:
+    """Import every sink module: each registers its tables' retention when imported
+    (`penstock gc` collects them without attaching any sink)."""
+    for ref in SINK_FACTORIES:
+        importlib.import_module(ref.partition(":")[0])
 
 
 def attach_sinks(bus: EventBus, *, project: Project, store: MetadataStore, **context: Any) -> None:

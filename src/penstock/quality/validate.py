@@ -35,6 +35,7 @@ from penstock.lake.read import (
 from penstock.quality.compile import (
     FAILED_COLUMN,
     REASONS_COLUMN,
+    ColumnBinding,
     bind_columns,
     compile_validation,
     raw_alias,
@@ -46,7 +47,10 @@ __all__ = [
     "ENCODING",
     "MALFORMED",
     "BatchValidation",
+    "ChunkRead",
     "ChunkValidation",
+    "finish_chunk",
+    "read_chunk",
     "row_count_problem",
     "validate_batch",
     "validate_chunk",
@@ -143,63 +147,84 @@ def validate_chunk(
     that cannot be validated (its columns do not bind, the contract does not compile against
     it, it reads differently than staged, or it breaks the contract under on_invalid fail)
     raises, naming the first such batch; nothing of the chunk is kept."""
+    return finish_chunk(conn, read_chunk(conn, obj, batches), batches)
+
+
+@dataclass
+class ChunkRead:
+    """The first half of validating a chunk: its batches read and checked into one table
+    (`checked`), by read units (`read_units`); their counts not taken yet. A run that stages
+    CSV files and validates them in the same pass reads them here while they are still being
+    staged: what the read stored in each unit's rejects table (`unit_rejects`; a file's
+    `file_id` is its place in its unit) is what staging needs to decide each file."""
+
+    obj: ObjectSpec
+    suffix: str
+    units: list[list[int]]
+    bindings: list[list[ColumnBinding]]
+    failed_seqs: list[int]
+
+    @property
+    def checked(self) -> str:
+        return f"_checked_{self.suffix}"
+
+    def unit_rejects(self, unit: int) -> str:
+        return f"_read_rejects_{self.suffix}_{unit}"
+
+    @property
+    def temp_tables(self) -> list[str]:
+        rejects = [self.unit_rejects(n) for n in range(len(self.units))]
+        names = ("checked", "quarantine", "repeated", "firsts")
+        own = [f"_{name}_{self.suffix}" for name in names]
+        return [*own, *rejects, *(f"{r}_scan" for r in rejects)]
+
+    def rows(self, conn: duckdb.DuckDBPyConnection) -> dict[int, int]:
+        """Rows read, by SEQ."""
+        found = conn.execute(f"SELECT {SEQ}, count(*) FROM {self.checked} GROUP BY ALL")
+        return {int(seq): int(n) for seq, n in found.fetchall()}
+
+    def drop(self, conn: duckdb.DuckDBPyConnection) -> None:
+        _drop(conn, f"_load_{self.suffix}", self.temp_tables)
+
+
+def read_chunk(
+    conn: duckdb.DuckDBPyConnection, obj: ObjectSpec, batches: Sequence[StagedBatch]
+) -> ChunkRead:
+    """Read and check `batches` into one table (see `ChunkRead`); `finish_chunk` takes the
+    counts. Their row_count checks are judged from their manifests' records."""
     batches = list(batches)
-    suffix = uuid.uuid4().hex[:12]
-    checked, load, quarantine = f"_checked_{suffix}", f"_load_{suffix}", f"_quarantine_{suffix}"
-    repeated, firsts = f"_repeated_{suffix}", f"_firsts_{suffix}"
-    rejects = [f"_read_rejects_{suffix}_{i}" for i in range(len(batches))]
-    temp = [checked, quarantine, repeated, firsts, *rejects, *(f"{r}_scan" for r in rejects)]
-    chunk = ChunkValidation(
-        batches,
-        [BatchValidation(load, quarantine, rows_in=b.manifest.rows_in) for b in batches],
-        load,
-        quarantine,
-        temp,
-    )
+    failed = [s for s, b in enumerate(batches, 1) if row_count_problem(obj, b.manifest.rows_in)]
+    units = read_units(batches)
+    read = ChunkRead(obj, uuid.uuid4().hex[:12], units, [], failed)
     try:
-        _validate(conn, obj, chunk, checked, repeated, firsts, rejects)
+        _read(conn, obj, read, batches)
     except BaseException:
-        chunk.drop(conn)
+        read.drop(conn)
         raise
-    return chunk
+    return read
 
 
-def _validate(
-    conn: duckdb.DuckDBPyConnection,
-    obj: ObjectSpec,
-    chunk: ChunkValidation,
-    checked: str,
-    repeated: str,
-    firsts: str,
-    rejects: Sequence[str],
+def _read(
+    conn: duckdb.DuckDBPyConnection, obj: ObjectSpec, read: ChunkRead, batches: list[StagedBatch]
 ) -> None:
-    batches, results = chunk.batches, chunk.results
     seqs = list(range(1, len(batches) + 1))
-    for batch, result in zip(batches, results, strict=True):
+    for batch in batches:
         check_source_columns(batch)
-        if row_count_problem(obj, batch.manifest.rows_in):
-            result.failed_checks = [ROW_COUNT]
-    failed_seqs = [s for s, r in zip(seqs, results, strict=True) if r.failed_checks]
+    failed_seqs = read.failed_seqs
     quarantine_all = (
         _seq_in(failed_seqs) if failed_seqs and obj.on_invalid == "quarantine" else "false"
     )
-    for n, unit in enumerate(read_units(batches)):
+    for n, unit in enumerate(read.units):
         unit_batches = [batches[i] for i in unit]
-        schema = unit_batches[0].manifest.schema
-        bindings = bind_columns(obj, schema)
-        for i in unit:
-            results[i].missing_columns = (
-                [b.name for b in bindings if b.stage_column is None]
-                if batches[i].manifest.rows
-                else []  # an empty file has no header to miss columns from
-            )
-            results[i].extra_columns = unbound_columns(bindings, schema)
-        rows = staged_rows_sql(unit_batches, [seqs[i] for i in unit], rejects[n])
+        bindings = bind_columns(obj, unit_batches[0].manifest.schema)
+        read.bindings.append(bindings)
+        rows = staged_rows_sql(unit_batches, [seqs[i] for i in unit], read.unit_rejects(n))
         # one batch's extraction time is a constant; several batches each have their own
         now = NOW if len(unit) > 1 else unit_batches[0].manifest.extracted_at
         sql = compile_validation(
             obj, bindings, rows, now, keep_all_raw=quarantine_all, passthrough=[SEQ]
         )
+        checked = read.checked
         into = f"CREATE TEMP TABLE {checked} AS" if n == 0 else f"INSERT INTO {checked} BY NAME"
         try:
             conn.execute(f"{into} {sql}")
@@ -211,6 +236,51 @@ def _validate(
                 object=obj.name,
                 batch_id=first.batch_id,
             ) from exc
+
+
+def finish_chunk(
+    conn: duckdb.DuckDBPyConnection, read: ChunkRead, batches: Sequence[StagedBatch]
+) -> ChunkValidation:
+    """The second half of validating a chunk: counts, quarantine and the rows to load, for
+    `batches` (those read, in the same order; as staged, when they were read while being
+    staged)."""
+    obj, suffix = read.obj, read.suffix
+    batches = list(batches)
+    load, quarantine = f"_load_{suffix}", f"_quarantine_{suffix}"
+    chunk = ChunkValidation(
+        batches,
+        [BatchValidation(load, quarantine, rows_in=b.manifest.rows_in) for b in batches],
+        load,
+        quarantine,
+        read.temp_tables,
+    )
+    try:
+        _finish(conn, obj, chunk, read)
+    except BaseException:
+        chunk.drop(conn)
+        raise
+    return chunk
+
+
+def _finish(
+    conn: duckdb.DuckDBPyConnection, obj: ObjectSpec, chunk: ChunkValidation, read: ChunkRead
+) -> None:
+    batches, results = chunk.batches, chunk.results
+    checked, suffix = read.checked, read.suffix
+    repeated, firsts = f"_repeated_{suffix}", f"_firsts_{suffix}"
+    seqs = list(range(1, len(batches) + 1))
+    failed_seqs = read.failed_seqs
+    for seq in failed_seqs:
+        results[seq - 1].failed_checks = [ROW_COUNT]
+    for unit, bindings in zip(read.units, read.bindings, strict=True):
+        schema = batches[unit[0]].manifest.schema
+        for i in unit:
+            results[i].missing_columns = (
+                [b.name for b in bindings if b.stage_column is None]
+                if batches[i].manifest.rows
+                else []  # an empty file has no header to miss columns from
+            )
+            results[i].extra_columns = unbound_columns(bindings, schema)
     # each batch's rows are together, in file order: its first rowid numbers them
     conn.execute(
         f"CREATE TEMP TABLE {firsts} AS SELECT {SEQ}, min(rowid) AS _first, count(*) AS _rows "

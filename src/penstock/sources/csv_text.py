@@ -18,16 +18,15 @@ from __future__ import annotations
 import codecs
 import mmap
 import re
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
-import pyarrow as pa
+from typing import BinaryIO, cast
 
 from penstock.catalog import CsvOptions
 from penstock.errors import SourceError
-from penstock.sources.lines import BLOCK_BYTES, compression_of, described
+from penstock.sources.compression import BLOCK_BYTES, compression_of, described
 
 ESCAPE_ERRORS = "penstock-escape-bytes"
 INVALID_BYTES = re.compile("[\udc00-\udcff]")
@@ -78,7 +77,9 @@ class TextLines:
     def __iter__(self) -> Iterator[str]:
         try:
             yield from self._lines()
-        except (OSError, pa.ArrowException) as exc:
+        except Exception as exc:
+            if not isinstance(exc, OSError) and not _is_arrow_error(exc):
+                raise
             raise stream_error(self.path, self.display_name, self.object_name, exc) from exc
 
     def _lines(self) -> Iterator[str]:
@@ -86,7 +87,7 @@ class TextLines:
         carry = ""
         head = b""  # the first bytes, until a UTF-8 mark split across reads is decided
         first = True
-        with pa.input_stream(str(self.path), compression=compression_of(self.path)) as stream:
+        with open_stream(self.path) as stream:
             while True:
                 raw = stream.read(self.block_bytes)
                 if first and self.encoding == "utf-8":
@@ -124,17 +125,33 @@ def stream_error(path: Path, display_name: str, object_name: str, exc: Exception
     )
 
 
+def open_stream(path: Path) -> BinaryIO:
+    """`path`'s bytes, decompressed when its name says it is compressed (pyarrow streams
+    those; a plain file is opened as it is, pyarrow not even imported)."""
+    compression = compression_of(path)
+    if compression is None:
+        return path.open("rb")
+    import pyarrow as pa
+
+    return cast(BinaryIO, pa.input_stream(str(path), compression=compression))
+
+
+def _is_arrow_error(exc: Exception) -> bool:
+    """A pyarrow error (only a compressed stream can raise one: pyarrow is loaded then)."""
+    arrow = sys.modules.get("pyarrow")
+    return arrow is not None and isinstance(exc, arrow.ArrowException)
+
+
 def decompress(path: Path, target: Path, display_name: str, object_name: str) -> None:
     """Write the decompressed bytes of `path` to `target`, streamed (a damaged or cut-short
     stream raises SourceError, unreadable)."""
     try:
-        with (
-            pa.input_stream(str(path), compression=compression_of(path)) as stream,
-            target.open("wb") as out,
-        ):
+        with open_stream(path) as stream, target.open("wb") as out:
             while block := stream.read(BLOCK_BYTES):
                 out.write(block)
-    except (OSError, pa.ArrowException) as exc:
+    except Exception as exc:
+        if not isinstance(exc, OSError) and not _is_arrow_error(exc):
+            raise
         target.unlink(missing_ok=True)
         raise stream_error(path, display_name, object_name, exc) from exc
 
@@ -169,39 +186,38 @@ def scan_bytes(path: Path, csv: CsvOptions, new_line: str) -> ByteScan:
     with (
         path.open("rb") as file,
         mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as mapped,
-        memoryview(mapped) as view,
     ):
-        scan.last = bytes(view[-1:])
+        scan.last = mapped[-1:]
         if utf16:
-            if scan.trouble is None and _utf16_nul(view):
+            if scan.trouble is None and _utf16_nul(mapped):
                 scan.trouble = "a NUL character"
             return scan
-        _scan_octets(view, csv, ord(new_line[-1]), scan)
+        _scan_octets(mapped, csv, new_line[-1].encode(), scan)
     return scan
 
 
-def _scan_octets(view: memoryview, csv: CsvOptions, line_break: int, scan: ByteScan) -> None:
+def _scan_octets(mapped: mmap.mmap, csv: CsvOptions, line_break: bytes, scan: ByteScan) -> None:
+    """Line breaks and NUL bytes, block by block (bytes' own count and search are faster
+    than numpy's here); then a comment after a field of spaces."""
     breaks = 0
-    for start in range(0, len(view), BLOCK_BYTES):
-        with view[start : start + BLOCK_BYTES] as part:
-            octets = np.frombuffer(part, dtype=np.uint8)
-            breaks += int(np.count_nonzero(octets == line_break))
-            if scan.trouble is None and not octets.all():
-                scan.trouble = "a NUL character"
-            del octets  # before the view it reads is released
+    for start in range(0, len(mapped), BLOCK_BYTES):
+        block = mapped[start : start + BLOCK_BYTES]
+        breaks += block.count(line_break)
+        if scan.trouble is None and b"\0" in block:
+            scan.trouble = "a NUL character"
     scan.breaks = breaks
     if scan.trouble is None and csv.comment is not None:
         spaces = re.escape((csv.delimiter + " ").encode(csv.encoding)) + b" *"
-        if re.search(spaces + re.escape(csv.comment.encode(csv.encoding)), view):
+        if re.search(spaces + re.escape(csv.comment.encode(csv.encoding)), mapped):
             scan.trouble = "a comment after a field of spaces (DuckDB would drop its record)"
 
 
-def _utf16_nul(data: memoryview) -> bool:
-    """Any NUL code unit in `data` (its length made even), in blocks so that no array outlives
-    the call (the view may be of a memory map that is closed next)."""
+def _utf16_nul(data: mmap.mmap) -> bool:
+    """Any NUL code unit in `data` (its length made even), block by block."""
+    import numpy as np  # UTF-16 files only
+
     end = len(data) - len(data) % 2
     for start in range(0, end, BLOCK_BYTES):
-        with data[start : min(end, start + BLOCK_BYTES)] as part:
-            if not np.frombuffer(part, dtype=np.uint16).all():
-                return True
+        if not np.frombuffer(data[start : min(end, start + BLOCK_BYTES)], dtype=np.uint16).all():
+            return True
     return False

@@ -16,7 +16,7 @@ import hashlib
 import shutil
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,11 +26,20 @@ from penstock.catalog import ObjectSpec
 from penstock.catalog.columns import source_key
 from penstock.errors import SourceError, first_line
 from penstock.faults import fault_point
-from penstock.lake import Manifest, atomic_target
-from penstock.lake.csv_read import CsvRead
+from penstock.lake import Manifest, StagedBatch, atomic_target
 from penstock.lake.manifest import CSV_DATA_NAME, DATA_NAME, PARQUET, REJECTS_NAME
 from penstock.sources.base import SourceItem
-from penstock.sources.csv import CsvFile, CsvStaged, parquet_schema, stage_csv_files
+from penstock.sources.csv import (
+    CsvFacts,
+    CsvFile,
+    CsvPlan,
+    CsvStaged,
+    finish_plans,
+    parquet_schema,
+    plan_csv_files,
+    stage_plans,
+)
+from penstock.sources.csv_text import ByteScan
 from penstock.sources.unreadable import duckdb_refused
 from penstock.sql import ident, literal
 
@@ -98,6 +107,32 @@ def copy_item(obj: ObjectSpec, item: SourceItem, staging: Path) -> Copied | None
     return done
 
 
+@dataclass
+class Parsing:
+    """Copies being parsed (each with the batch id it is staged under), between `begin_parse`
+    and `end_parse`: the outcomes known so far, and the CSV files DuckDB is yet to read
+    (`plans`, by copy index), planned alike or not."""
+
+    obj: ObjectSpec
+    source: str
+    copies: list[tuple[Copied, str]]
+    outcomes: list[Manifest | Exception | None]
+    plans: dict[int, CsvPlan]
+    extracted_at: datetime
+
+    def provisional(self) -> list[StagedBatch]:
+        """The planned CSV files as batches (in copy order) whose rows are not counted yet:
+        enough to read them (their bytes are in place, their settings known)."""
+        return [
+            StagedBatch(self._manifest(i, CsvStaged(0, 0, [], plan.read)), plan.file.staging)
+            for i, plan in self.plans.items()
+        ]
+
+    def _manifest(self, index: int, staged: CsvStaged) -> Manifest:
+        copied, batch_id = self.copies[index]
+        return manifest(self.obj, self.source, copied, batch_id, staged, self.extracted_at)
+
+
 def parse(
     conn: duckdb.DuckDBPyConnection,
     obj: ObjectSpec,
@@ -107,47 +142,85 @@ def parse(
     """Parse each copy (with the batch id it is staged under) into its staging directory:
     its manifest, or the error it met (SourceError, `unreadable`, when it cannot be read at
     all)."""
+    return end_parse(conn, begin_parse(conn, obj, source, copies))
+
+
+def begin_parse(
+    conn: duckdb.DuckDBPyConnection,
+    obj: ObjectSpec,
+    source: str,
+    copies: Sequence[tuple[Copied, str]],
+) -> Parsing:
+    """Parse what needs no DuckDB read of CSV data (JSON, Parquet, empty files, CSV read
+    record by record), and plan the CSV files DuckDB reads."""
     fmt = obj.format or "csv"
-    outcomes: list[Manifest | Exception | None] = [None] * len(copies)
+    parsing = Parsing(obj, source, list(copies), [None] * len(copies), {}, datetime.now(UTC))
     csv_files: list[int] = []
-    for index, (copied, batch_id) in enumerate(copies):
+    for index, (copied, _) in enumerate(copies):
         if copied.item.size_bytes and fmt == "csv":
             csv_files.append(index)
             continue
         try:
-            outcomes[index] = _parse_one(conn, obj, source, copied, batch_id, fmt)
+            staged = _parse_one(conn, obj, copied, fmt)
+            parsing.outcomes[index] = _checked_manifest(conn, parsing, index, staged)
         except Exception as exc:
-            outcomes[index] = exc
-    staged = stage_csv_files(
-        conn,
-        obj,
-        [
-            CsvFile(copies[i][0].copy, copies[i][0].item.display_name, copies[i][0].staging)
-            for i in csv_files
-        ],
+            parsing.outcomes[index] = exc
+    files = [copies[i][0] for i in csv_files]
+    planned = plan_csv_files(
+        conn, obj, [CsvFile(c.copy, c.item.display_name, c.staging) for c in files]
     )
-    for index, outcome in zip(csv_files, staged, strict=True):
-        copied, batch_id = copies[index]
-        if isinstance(outcome, Exception):
-            outcomes[index] = outcome
-            continue
-        try:
-            outcomes[index] = _manifest(conn, obj, source, copied, batch_id, fmt, outcome)
-        except Exception as exc:
-            outcomes[index] = exc
-    for copied, _ in copies:
+    for index, plan in zip(csv_files, planned, strict=True):
+        if isinstance(plan, CsvPlan):
+            parsing.plans[index] = plan
+        elif isinstance(plan, Exception):
+            parsing.outcomes[index] = plan
+        else:
+            parsing.outcomes[index] = _checked_manifest(conn, parsing, index, plan)
+    return parsing
+
+
+def end_parse(
+    conn: duckdb.DuckDBPyConnection,
+    parsing: Parsing,
+    facts: Sequence[CsvFacts] | None = None,
+    scans: Sequence[ByteScan] | None = None,
+) -> list[Manifest | Exception]:
+    """Read the planned CSV files (or take what a read of them found: `facts` and `scans`, in
+    plan order) and decide them; every copy's manifest, or its error."""
+    indexes = list(parsing.plans)
+    plans = [parsing.plans[i] for i in indexes]
+    if facts is not None and scans is not None:
+        staged = finish_plans(conn, parsing.obj, plans, facts, scans)
+    else:
+        staged = stage_plans(conn, parsing.obj, plans, scans)
+    for index, outcome in zip(indexes, staged, strict=True):
+        parsing.outcomes[index] = (
+            outcome
+            if isinstance(outcome, Exception)
+            else _checked_manifest(conn, parsing, index, outcome)
+        )
+    for copied, _ in parsing.copies:
         copied.copy.unlink(missing_ok=True)
-    return [o if o is not None else RuntimeError("not parsed") for o in outcomes]
+    return [o if o is not None else RuntimeError("not parsed") for o in parsing.outcomes]
+
+
+def _checked_manifest(
+    conn: duckdb.DuckDBPyConnection, parsing: Parsing, index: int, staged: CsvStaged
+) -> Manifest | Exception:
+    try:
+        if staged.read is None:  # Parquet: its schema as written
+            copied = parsing.copies[index][0]
+            schema = parquet_schema(conn, copied.staging / DATA_NAME)
+            return replace(parsing._manifest(index, staged), columns=tuple(schema), schema=schema)
+        return parsing._manifest(index, staged)
+    except Exception as exc:
+        return exc
 
 
 def _parse_one(
-    conn: duckdb.DuckDBPyConnection,
-    obj: ObjectSpec,
-    source: str,
-    copied: Copied,
-    batch_id: str,
-    fmt: str,
-) -> Manifest:
+    conn: duckdb.DuckDBPyConnection, obj: ObjectSpec, copied: Copied, fmt: str
+) -> CsvStaged:
+    """An empty file, JSON Lines, a JSON array or Parquet, staged as Parquet."""
     from penstock.sources.json_array import ArrayReader
     from penstock.sources.jsonl import stage_json_records
     from penstock.sources.lines import LineReader
@@ -156,8 +229,8 @@ def _parse_one(
     name = copied.item.display_name
     if copied.item.size_bytes == 0:
         _stage_empty(conn, obj, data_path)
-        staged = CsvStaged(0, 0, [f"{name}: empty file"], None)
-    elif fmt in ("jsonl", "json"):
+        return CsvStaged(0, 0, [f"{name}: empty file"], None)
+    if fmt in ("jsonl", "json"):
         records = (
             LineReader(copied.copy, name, "JSON Lines", obj)
             if fmt == "jsonl"
@@ -166,27 +239,22 @@ def _parse_one(
         rows, malformed, warnings = stage_json_records(
             conn, obj, records, name, data_path, rejects_path
         )
-        staged = CsvStaged(rows, malformed, warnings, None)
-    else:
-        rows = _stage_parquet(conn, copied.copy, name, data_path)
-        staged = CsvStaged(rows, 0, [], None)
-    return _manifest(conn, obj, source, copied, batch_id, fmt, staged)
+        return CsvStaged(rows, malformed, warnings, None)
+    return CsvStaged(_stage_parquet(conn, copied.copy, name, data_path), 0, [], None)
 
 
-def _manifest(
-    conn: duckdb.DuckDBPyConnection,
+def manifest(
     obj: ObjectSpec,
     source: str,
     copied: Copied,
     batch_id: str,
-    fmt: str,
     staged: CsvStaged,
+    extracted_at: datetime,
 ) -> Manifest:
-    read: CsvRead | None = staged.read
-    if read is not None:  # the file's bytes, every column text
-        data_file, schema = CSV_DATA_NAME, dict.fromkeys(read.names, "VARCHAR")
-    else:
-        data_file, schema = DATA_NAME, parquet_schema(conn, copied.staging / DATA_NAME)
+    """The manifest of a copy staged as `staged` (a Parquet stage's schema is filled in by
+    the caller, from the file written)."""
+    read = staged.read
+    schema = dict.fromkeys(read.names, "VARCHAR") if read is not None else {}
     item = copied.item
     return Manifest(
         batch_id=batch_id,
@@ -198,14 +266,14 @@ def _manifest(
         mtime_ns=item.mtime_ns,
         ctime_ns=item.ctime_ns,
         inode=item.inode,
-        format=fmt,
+        format=obj.format or "csv",
         rows=staged.rows,
         rows_malformed=staged.malformed,
         columns=tuple(schema),
         schema=schema,
-        extracted_at=datetime.now(UTC),
+        extracted_at=extracted_at,
         warnings=tuple(staged.warnings),
-        data_file=data_file,
+        data_file=CSV_DATA_NAME if read is not None else DATA_NAME,
         csv_read=read,
     )
 

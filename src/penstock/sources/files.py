@@ -22,6 +22,7 @@ import json
 import shutil
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import ClassVar
@@ -34,7 +35,9 @@ from penstock.lake import Lake, Manifest, SeenFile, StagedBatch
 from penstock.lake.rejected import Rejection
 from penstock.lake.stage import FileKey
 from penstock.sources.base import Discovery, SourceItem, StageResult, batch_id_for, holds_batch
-from penstock.sources.file_staging import Copied, copy_item, parse
+from penstock.sources.csv import CsvFacts
+from penstock.sources.csv_text import ByteScan
+from penstock.sources.file_staging import Copied, Parsing, begin_parse, copy_item, end_parse, parse
 
 
 class FilesSourceReader:
@@ -151,10 +154,18 @@ class FilesSourceReader:
         in shared reads, and all committed with one sync. One result per item; an item that
         failed alone has status `failed` and its `error`. Of items with equal content only the
         first is parsed; the others share its fate (duplicate, or still rejected)."""
-        results: list[StageResult | None] = [None] * len(items)
-        leaders: dict[str, int] = {}
-        followers: list[tuple[int, int, Copied]] = []
-        todo: list[tuple[int, Copied, str]] = []
+        return self.finish_many(conn, self.prepare_many(conn, obj, items, lake))
+
+    def prepare_many(
+        self,
+        conn: duckdb.DuckDBPyConnection,
+        obj: ObjectSpec,
+        items: Sequence[SourceItem],
+        lake: Lake,
+    ) -> PreparedItems:
+        """The first half of `stage_many`: every item copied and hashed, what needs no CSV
+        read parsed, the CSV files planned (`PreparedItems.parsing`)."""
+        prepared = PreparedItems(obj, lake, [None] * len(items))
         try:
             for index, item in enumerate(items):
                 staging = lake.staging_dir(obj.name)
@@ -164,18 +175,37 @@ class FilesSourceReader:
                     ready = StageResult("failed", item, error=exc)
                 if isinstance(ready, StageResult):
                     shutil.rmtree(staging, ignore_errors=True)
-                    results[index] = ready
+                    prepared.results[index] = ready
                     continue
                 copied, batch_id = ready
-                if batch_id in leaders:
+                if batch_id in prepared.leaders:
                     shutil.rmtree(staging, ignore_errors=True)
-                    followers.append((index, leaders[batch_id], copied))
+                    prepared.followers.append((index, prepared.leaders[batch_id], copied))
                     continue
-                leaders[batch_id] = index
-                todo.append((index, copied, batch_id))
-            parsed = parse(conn, obj, self.name, [(c, b) for _, c, b in todo])
+                prepared.leaders[batch_id] = index
+                prepared.todo.append((index, copied, batch_id))
+            copies = [(c, b) for _, c, b in prepared.todo]
+            prepared.parsing = begin_parse(conn, obj, self.name, copies)
+        except BaseException:
+            prepared.discard()
+            raise
+        return prepared
+
+    def finish_many(
+        self,
+        conn: duckdb.DuckDBPyConnection,
+        prepared: PreparedItems,
+        facts: Sequence[CsvFacts] | None = None,
+        scans: Sequence[ByteScan] | None = None,
+    ) -> list[StageResult]:
+        """The second half of `stage_many`: the planned CSV files read (or decided from what
+        a read of them found: `facts` and `scans`), every batch committed with one sync."""
+        obj, lake, results = prepared.obj, prepared.lake, prepared.results
+        assert prepared.parsing is not None
+        try:
+            parsed = end_parse(conn, prepared.parsing, facts, scans)
             commit: list[tuple[int, Copied, Manifest]] = []
-            for (index, copied, batch_id), outcome in zip(todo, parsed, strict=True):
+            for (index, copied, batch_id), outcome in zip(prepared.todo, parsed, strict=True):
                 if isinstance(outcome, Manifest):
                     commit.append((index, copied, outcome))
                     continue
@@ -183,8 +213,7 @@ class FilesSourceReader:
                 results[index] = self._failure(obj, copied, batch_id, outcome)
             batches = lake.commit_batches([(c.staging, m) for _, c, m in commit])
         except BaseException:
-            for _, copied, _ in todo:
-                shutil.rmtree(copied.staging, ignore_errors=True)
+            prepared.discard()
             raise
         for (index, copied, manifest), batch in zip(commit, batches, strict=True):
             if batch is None:  # staged meanwhile under the same id
@@ -192,7 +221,7 @@ class FilesSourceReader:
                 results[index] = StageResult("duplicate", copied.item, existing, copied.digest)
             else:
                 results[index] = StageResult("staged", copied.item, batch, copied.digest)
-        for index, leader, copied in followers:
+        for index, leader, copied in prepared.followers:
             results[index] = _follow(results[leader], copied)
         return [r for r in results if r is not None]
 
@@ -259,6 +288,26 @@ class FilesSourceReader:
                 settings["columns"] = list(obj.columns)
         text = json.dumps(settings, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+@dataclass
+class PreparedItems:
+    """Items between `prepare_many` and `finish_many`: the results known already, the copies
+    to parse (`todo`: item index, copy, batch id) and how they parse (`parsing`), and the
+    items whose content an earlier one holds (`followers`: index, the earlier's index, copy)."""
+
+    obj: ObjectSpec
+    lake: Lake
+    results: list[StageResult | None]
+    leaders: dict[str, int] = field(default_factory=dict)
+    followers: list[tuple[int, int, Copied]] = field(default_factory=list)
+    todo: list[tuple[int, Copied, str]] = field(default_factory=list)
+    parsing: Parsing | None = None
+
+    def discard(self) -> None:
+        """Remove what was copied (an error stopped the staging)."""
+        for _, copied, _ in self.todo:
+            shutil.rmtree(copied.staging, ignore_errors=True)
 
 
 def _follow(leader: StageResult | None, copied: Copied) -> StageResult:

@@ -21,7 +21,6 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pyarrow as pa
@@ -29,6 +28,13 @@ import pyarrow.compute as pc
 
 from penstock.catalog import ObjectSpec
 from penstock.errors import SourceError
+from penstock.sources.compression import (
+    BLOCK_BYTES,
+    COMPRESSED_SUFFIXES,
+    Compression,
+    compression_of,
+    described,
+)
 from penstock.sources.damage import (
     EncodingErrors,
     cut_inside_character,
@@ -37,25 +43,19 @@ from penstock.sources.damage import (
 )
 from penstock.sources.unreadable import arrow_refused
 
-Compression = Literal["gzip", "zstd"]
-COMPRESSED_SUFFIXES: dict[str, Compression] = {".gz": "gzip", ".zst": "zstd"}
-BLOCK_BYTES = 16 * 1024 * 1024
+__all__ = [
+    "BLOCK_BYTES",
+    "COMPRESSED_SUFFIXES",
+    "Compression",
+    "compression_of",
+    "described",
+]
 # a record's number, its text, and why its bytes are not text (NULL: they are)
 LINES_SCHEMA = pa.schema(
     [("_row_number", pa.int64()), ("line", pa.large_string()), ("_error", pa.large_string())]
 )
 _BOM = b"\xef\xbb\xbf"
 _BLANK = " \t\r"
-
-
-def compression_of(path: Path) -> Compression | None:
-    """The compression a file's name announces (`orders.csv.gz` is gzip), or None."""
-    return COMPRESSED_SUFFIXES.get(path.suffix.lower())
-
-
-def described(compression: Compression | None, what: str) -> str:
-    """`what` qualified by its compression: 'gzip-compressed CSV'."""
-    return f"{compression}-compressed {what}" if compression else what
 
 
 def check_compressed(path: Path, display_name: str, what: str, object_name: str) -> None:

@@ -17,15 +17,15 @@ The staged copy of a landing file lives in the lake, so a reader's errors concer
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import duckdb
-import pyarrow as pa
 
 
 def duckdb_refused(exc: duckdb.Error, path: Path) -> bool:
     """Whether DuckDB's `exc` reading `path` is about the file's bytes."""
-    from penstock.sources.lines import compression_of  # lines imports this module
+    from penstock.sources.compression import compression_of
 
     if isinstance(exc, duckdb.InvalidInputException):
         return True
@@ -38,12 +38,15 @@ def arrow_refused(exc: BaseException) -> bool:
         return False
     if isinstance(exc, OSError):
         return exc.errno is None
-    return isinstance(exc, pa.ArrowException)
+    arrow = sys.modules.get("pyarrow")  # an Arrow error means pyarrow is loaded
+    return arrow is not None and isinstance(exc, arrow.ArrowException)
 
 
 def stream_damaged(path: Path) -> bool:
     """Whether the compressed stream of `path` fails to decompress (read to nowhere)."""
-    from penstock.sources.lines import BLOCK_BYTES, compression_of
+    import pyarrow as pa
+
+    from penstock.sources.compression import BLOCK_BYTES, compression_of
 
     try:
         with pa.input_stream(str(path), compression=compression_of(path)) as stream:

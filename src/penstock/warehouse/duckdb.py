@@ -24,8 +24,8 @@ from penstock.quality.validate import ChunkValidation
 from penstock.sql import literal
 from penstock.warehouse import duckdb_modes as modes
 from penstock.warehouse.base import LEDGER_SCHEMA, LEDGER_TABLE, QUARANTINE_SCHEMA, LoadResult
+from penstock.warehouse.duckdb_chunk import ChunkBatch, apply_batches
 from penstock.warehouse.duckdb_quarantine import read_quarantine, reason_counts
-from penstock.warehouse.duckdb_scd2 import scd2
 from penstock.warehouse.duckdb_tables import (
     LEDGER,
     LEDGER_COLUMNS,
@@ -256,23 +256,26 @@ class DuckDBWarehouse:
         seqs: list[int],
         loaded_at: Sequence[datetime],
     ) -> dict[int, modes.ModeCounts]:
-        counts: dict[int, modes.ModeCounts] = {}
-        for seq in seqs:
-            batch, validation = chunk.batches[seq - 1], chunk.results[seq - 1]
-            source = f"(SELECT * FROM {chunk.load_table} WHERE {SEQ} = {seq})"
-            when = loaded_at[seq - 1]
-            if obj.load == "append":
-                counts[seq] = modes.append(self.conn, obj, source, batch.batch_id, when)
-            elif obj.load == "replace":
-                counts[seq] = modes.replace(
-                    self.conn, obj, source, batch.batch_id, when, rows=validation.rows_loaded
-                )
-            elif obj.load == "merge":
-                counts[seq] = modes.merge(self.conn, obj, source, batch.batch_id, when)
-            else:
-                extracted_at = batch.manifest.extracted_at
-                counts[seq] = scd2(self.conn, obj, source, batch.batch_id, when, extracted_at)
-        return counts
+        """The chunk's batches `seqs` applied at once (duckdb_chunk.py), as if one by one."""
+        source = chunk.load_table
+        if seqs != list(range(1, len(chunk.batches) + 1)):  # some were loaded already
+            numbered = ", ".join(map(str, seqs))
+            source = (
+                f"(SELECT * REPLACE (list_position([{numbered}], {SEQ})::INTEGER AS {SEQ}) "
+                f"FROM {source} WHERE {SEQ} IN ({numbered}))"
+            )
+        batches = [
+            ChunkBatch(
+                seq=k,
+                batch_id=chunk.batches[seq - 1].batch_id,
+                extracted_at=chunk.batches[seq - 1].manifest.extracted_at,
+                loaded_at=loaded_at[seq - 1],
+                rows_loaded=chunk.results[seq - 1].rows_loaded,
+            )
+            for k, seq in enumerate(seqs, 1)
+        ]
+        counts = apply_batches(self.conn, obj, source, batches)
+        return dict(zip(seqs, counts, strict=True))
 
     def _insert_ledger(
         self,
