@@ -19,11 +19,14 @@ hook's events). It prints every sample, the medians, and the overhead: on / off 
 medians and as the median of each round's pair (the machine is noisy; rounds alternate which
 side goes first). The target is an overhead of at most 5%.
 
-Sinks join the "on" side here: settings in `ON_SETTINGS`, files in `ON_FILES`, a local
-receiver (a webhook, an SMTP server) in `on_receivers`, and a check of what they recorded in
-`check_on`. On now: the metadata store, a hook handling every event kind, the metrics sink
-(with a push to a local Pushgateway when the run ends, as `run --pushgateway` does) and the
-lineage sinks (the store's lineage table, OpenLineage events over HTTP to a local receiver).
+Sinks join the "on" side here: settings in `ON_SETTINGS` (and `ON_OBJECT_SETTINGS`, under
+the orders object), files in `ON_FILES`, a local receiver (a webhook, an SMTP server) in
+`on_receivers`, and a check of what they recorded in `check_on`. On now: the metadata store,
+a hook handling every event kind, the metrics sink (with a push to a local Pushgateway when
+the run ends, as `run --pushgateway` does), the lineage sinks (the store's lineage table,
+OpenLineage events over HTTP to a local receiver), and alerts (rules on every event kind, to
+a local webhook; the orders object's SLOs evaluated when the run ends). One local HTTP server
+plays the Pushgateway, the OpenLineage backend and the webhook.
 """
 
 from __future__ import annotations
@@ -47,12 +50,19 @@ from penstock.demo.templates import DEMO_PROJECT
 # ---- the "on" side: every sink penstock has -------------------------------------------------
 
 # appended to penstock.yml (the metrics and lineage sinks are on in every session: lineage goes
-# to a local OpenLineage receiver over HTTP, the heavier of its transports)
+# to a local OpenLineage receiver over HTTP, the heavier of its transports); the demo's orders
+# carry defects, so check_failed alerts with a sample of failing rows read from the lake
 ON_SETTINGS = """
 hooks:
   - {use: "bench_hook.py:EveryEvent", options: {path: "events.jsonl"}}
 lineage: {transport: http, url: "${env:BENCH_LINEAGE_URL}"}
+alerts:
+  - name: ops
+    on: [run_failed, check_failed, schema_drift, source_down, sla_missed]
+    to: ["json://${env:BENCH_WEBHOOK}/hook"]
 """
+# the orders object's service levels: evaluated when the run ends
+ON_OBJECT_SETTINGS = "    sla: {freshness: 2h, success_rate: 99%}\n"
 
 # written into the project
 ON_FILES = {
@@ -81,23 +91,28 @@ class EveryEvent:
 }
 
 
-RECEIVED: dict[str, list[bytes]] = {"lineage": [], "pushgateway": []}
+# what the local receiver was sent, by sink (its URL path)
+RECEIVED: dict[str, list[bytes]] = {"alerts": [], "lineage": [], "pushgateway": []}
 
 
 @contextlib.contextmanager
 def on_receivers(root: Path) -> Iterator[None]:
-    """Local servers the "on" side's sinks send to: an OpenLineage backend (lineage over
-    HTTP) and a Pushgateway (the "on" child pushes its metrics when its run ends, as
-    `penstock run --pushgateway` does); their URLs reach the children by environment."""
+    """Local servers the "on" side's sinks send to, one HTTP server for all: the alerts'
+    webhook (`/hook`), an OpenLineage backend (lineage over HTTP, `/api/v1/lineage`) and a
+    Pushgateway (`/metrics/job/...`: the "on" child pushes its metrics when its run ends, as
+    `penstock run --pushgateway` does); their addresses reach the children by environment."""
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    routes = {"/hook": "alerts", "/api/v1/lineage": "lineage", "/metrics/": "pushgateway"}
 
     class Receiver(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            kind = "lineage" if self.path.startswith("/api/v1/lineage") else "pushgateway"
-            RECEIVED[kind].append(body)
-            self.send_response(200)
+            kind = next((k for p, k in routes.items() if self.path.startswith(p)), None)
+            if kind is not None:
+                RECEIVED[kind].append(body)
+            self.send_response(404 if kind is None else 200)
             self.end_headers()
 
         def log_message(self, *_: object) -> None:
@@ -106,8 +121,9 @@ def on_receivers(root: Path) -> Iterator[None]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    url = f"http://127.0.0.1:{server.server_address[1]}"
-    os.environ["BENCH_LINEAGE_URL"] = os.environ["BENCH_PUSHGATEWAY"] = url
+    address = f"127.0.0.1:{server.server_address[1]}"
+    os.environ["BENCH_LINEAGE_URL"] = os.environ["BENCH_PUSHGATEWAY"] = f"http://{address}"
+    os.environ["BENCH_WEBHOOK"] = address
     try:
         yield
     finally:
@@ -138,6 +154,12 @@ def check_on(project: Path, child: dict[str, object]) -> None:
     kinds = [json.loads(x)["kind"] for x in (project / "events.jsonl").read_text().splitlines()]
     assert kinds[0] == "run_started" and kinds[-1] == "run_finished", kinds
     assert "batch_loaded" in kinds and "checks_evaluated" in kinds
+    # the alert reached the webhook before the run's session closed, with its sample
+    (post,) = [json.loads(b) for b in RECEIVED["alerts"]]
+    RECEIVED["alerts"].clear()
+    text = f"{post['title']}\n{post['message']}"
+    assert "ERROR shop_demo/orders" in text and "broke the contract" in text, text
+    assert "Sample of failing rows" in text and "penstock quarantine orders --batch" in text
     # this run's OpenLineage events: every START paired, then the push
     events = [json.loads(b) for b in RECEIVED["lineage"]]
     RECEIVED["lineage"].clear()
@@ -195,6 +217,7 @@ def make_project(root: Path, csv: Path, side: str) -> None:
     yml = DEMO_PROJECT.replace("include: [objects/*.yml]\n", "")
     yml = yml.replace("path: ./landing,", "path: ./landing, settle: 0s,")
     if side == "on":
+        yml = yml.replace("    columns:\n", ON_OBJECT_SETTINGS + "    columns:\n", 1)
         yml += ON_SETTINGS
         for name, text in ON_FILES.items():
             (root / name).write_text(text)

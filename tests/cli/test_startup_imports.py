@@ -29,6 +29,9 @@ HEAVY = (
     "penstock.catalog.models",
     "penstock.observe.store",
     "penstock.warehouse",
+    # push alerts: apprise (~90 ms) loads only when a run or a command sends one
+    "apprise",
+    "penstock.observe.alerts",
     # the observe extra: serve, --pushgateway and the OpenLineage sink load them
     "prometheus_client",
     "openlineage",
@@ -45,6 +48,8 @@ COMMANDS = (
     "batches",
     "sql",
     "gc",
+    "alerts",
+    "slo",
     "serve",
     "lineage",
 )

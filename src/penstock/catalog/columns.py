@@ -148,6 +148,8 @@ class ColumnSpec(_Model):
     in_: list[Scalar] | None = Field(default=None, alias="in")
     pattern: str | None = None
     description: str | None = None
+    # alerts show this column's values in their sample of failing rows (masked otherwise)
+    show_in_alerts: StrictBool = False
     from_: str | None = Field(default=None, alias="from")
     """The source name this column reads (a CSV header, a JSON key), when it differs from the
     column's own name; matched like a name, ignoring case and surrounding whitespace."""

@@ -20,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 
+from penstock.catalog.alerting import AlertRule, SlaSpec, check_alert_rules
 from penstock.catalog.columns import (
     Check,
     ColumnSpec,
@@ -60,6 +61,7 @@ from penstock.errors import UsageError
 
 __all__ = [
     "SOURCE_KINDS",
+    "AlertRule",
     "Check",
     "ColumnSpec",
     "CsvOptions",
@@ -72,6 +74,7 @@ __all__ = [
     "RetentionSettings",
     "RowCountBounds",
     "RowCountCheck",
+    "SlaSpec",
     "Source",
 ]
 
@@ -97,6 +100,7 @@ class Project(Model):
     lineage: LineageSettings = Field(default_factory=LineageSettings)  # where OpenLineage goes
     sources: dict[SourceName, Source] = Field(default_factory=dict)
     objects: dict[ObjectName, ObjectSpec] = Field(default_factory=dict)
+    alerts: list[AlertRule] = Field(default_factory=list)  # after objects: rules name them
     # Set by the loader, not by users.
     root: Path = Field(default_factory=Path.cwd)
     project_hash: str = ""
@@ -228,6 +232,15 @@ class Project(Model):
         if problems:
             raise LocatedError(problems)
         return merged
+
+    @field_validator("alerts")
+    @classmethod
+    def _check_alerts(cls, value: list[AlertRule], info: ValidationInfo) -> list[AlertRule]:
+        objects = info.data.get("objects")
+        problems = check_alert_rules(value, set(objects) if objects is not None else set())
+        if problems and objects is not None:
+            raise LocatedError(problems)
+        return value
 
     @field_validator("root")
     @classmethod

@@ -13,6 +13,7 @@ from pydantic import (
     model_validator,
 )
 
+from penstock.catalog.alerting import SlaSpec
 from penstock.catalog.columns import (
     IDENTIFIER,
     IDENTIFIER_RULE,
@@ -204,6 +205,7 @@ class ObjectSpec(Model, ValueDialect):
     owner: str | None = None
     checks: list[Check] = []
     micro_batch: MicroBatch = MicroBatch()
+    sla: SlaSpec | None = None  # service levels: `penstock slo` (catalog/alerting.py)
 
     @property
     def table_name(self) -> str:

@@ -32,6 +32,8 @@ COMMAND_MODULES = (
     "batches_command",
     "check_command",
     "gc_command",
+    "alerts_command",
+    "slo_command",
     "serve_command",
     "lineage_command",
 )

@@ -257,3 +257,45 @@ lineage = sa.Table(
     sa.Index("ix_lineage_step_id", "step_id"),
     sa.Index("ix_lineage_at", "at"),
 )
+
+# Push alerts (observe/alert_state.py): the state of each rule's key, shared by every process
+# that alerts (a run, `penstock slo --check`, the scheduler), and the history of what was sent
+# or held back. Pruned with the logs (retention kind `logs`); a key still firing is kept.
+alert_state = sa.Table(
+    "alert_state",
+    metadata,
+    sa.Column("project", sa.String(255), primary_key=True),
+    sa.Column("rule", sa.String(255), primary_key=True),
+    sa.Column("key", sa.String(512), primary_key=True),
+    sa.Column("event", sa.String(32), nullable=False),
+    sa.Column("object", sa.String(255)),
+    sa.Column("firing", sa.Boolean(), nullable=False),
+    sa.Column("since", UTCDateTime()),
+    sa.Column("last_seen_at", UTCDateTime(), nullable=False),
+    sa.Column("last_alert_at", UTCDateTime()),
+    sa.Column("last_message", sa.String(16)),
+    sa.Column("fingerprint", sa.String(512)),
+    sa.Column("held_back", sa.Integer(), nullable=False),
+    sa.Column("summary", sa.Text()),
+    sa.Column("version", sa.Integer(), nullable=False),
+)
+
+alert_log = sa.Table(
+    "alert_log",
+    metadata,
+    sa.Column("id", _BigId, primary_key=True, autoincrement=True),
+    sa.Column("project", sa.String(255), nullable=False),
+    sa.Column("rule", sa.String(255), nullable=False),
+    sa.Column("key", sa.String(512), nullable=False),
+    sa.Column("event", sa.String(32), nullable=False),
+    sa.Column("object", sa.String(255)),
+    sa.Column("run_id", sa.String(64)),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Column("action", sa.String(16), nullable=False),
+    sa.Column("severity", sa.String(16)),
+    sa.Column("title", sa.Text()),
+    sa.Column("delivered", sa.Integer(), nullable=False),
+    sa.Column("failed", sa.Integer(), nullable=False),
+    sa.Column("error", sa.Text()),
+    sa.Index("ix_alert_log_project_at", "project", "at"),
+)

@@ -28,6 +28,7 @@ SINK_FACTORIES: tuple[str, ...] = (
     "penstock.observe.metrics:attach",
     "penstock.observe.lineage:attach",
     "penstock.observe.hooks:attach_hooks",
+    "penstock.observe.alerts:attach_alerts",
 )
 
 
