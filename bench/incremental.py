@@ -48,24 +48,25 @@ def timed(owner, name, label):
     setattr(owner, name, wrapper)
 
 import penstock
-from penstock.engine import runner, session
+from penstock.engine import fused, loading, runner, session
 from penstock.lake import Lake
 from penstock.observe import MetadataStore
 from penstock.sources import FilesSourceReader
 from penstock.warehouse import duckdb as wh
 timed(penstock, "load_project", "load project")
-timed(session.Session, "__init__", "open session (warehouse, reconcile, catalog, prune)")
+timed(session.Session, "__init__", "open session (warehouse, reconcile, catalog)")
 timed(Lake, "batches", "read manifests")
 timed(FilesSourceReader, "discover", "discover files")
-timed(runner.Runner, "_stage_one", "stage")
-timed(runner, "validate_batch", "validate")
-timed(wh.DuckDBWarehouse, "write_quarantine_file", "quarantine file")
+timed(runner.Runner, "_stage_items", "stage (copy, hash, read: new files read once)")
+timed(fused, "read_chunk", "  of which the shared read (validation's)")
+timed(loading, "finish_chunk", "finish validation (counts, quarantine)")
+timed(loading, "validate_chunk", "validate (staged batches read again)")
+timed(wh.DuckDBWarehouse, "write_quarantine_files", "quarantine files")
 timed(wh.DuckDBWarehouse, "loaded_batches", "loaded batches")
-timed(wh.DuckDBWarehouse, "load_batch", "load transaction")
-timed(wh.modes, "merge", "  of which merge SQL")
-timed(wh, "scd2", "  of which scd2 SQL")
-timed(MetadataStore, "handle", "record events")
-timed(session.Session, "close", "close session")
+timed(wh.DuckDBWarehouse, "load_chunk", "load transaction")
+timed(wh, "apply_batches", "  of which the mode SQL")
+timed(MetadataStore, "handle_many", "record events (store thread)")
+timed(session.Session, "close", "close session (sinks flush, retention, checkpoint)")
 started = time.perf_counter()
 result = penstock.run(sys.argv[1])
 elapsed = time.perf_counter() - started
