@@ -35,6 +35,7 @@ from penstock.faults import fault_point
 from penstock.lake.atomic import (
     TMP_PREFIX,
     fsync_dir,
+    make_durable,
     remove_stale_temps,
     write_json,
     write_json_atomic,
@@ -125,7 +126,8 @@ class Lake:
                 write_json(staging / MANIFEST_NAME, manifest.to_dict())
                 todo.append((staging, manifest, target))
         if todo:
-            os.sync()  # the batches' files and manifests are on disk before any is renamed
+            # the batches' files and manifests are on disk before any is renamed
+            make_durable([staging for staging, _, _ in todo])
         committed: dict[Path, StagedBatch] = {}
         parents: set[Path] = set()
         for staging, manifest, target in todo:

@@ -6,7 +6,7 @@ whose id is already in the ledger is skipped, so a batch loads at most once.
 
 from __future__ import annotations
 
-import os
+import contextlib
 import re
 import shutil
 import time
@@ -22,7 +22,7 @@ from penstock.catalog import ObjectSpec
 from penstock.errors import WarehouseError, WarehouseLocked, first_line
 from penstock.faults import fault_point
 from penstock.lake import atomic_target
-from penstock.lake.atomic import TMP_PREFIX, fsync_dir
+from penstock.lake.atomic import TMP_PREFIX, fsync_dir, make_durable
 from penstock.lake.manifest import PARQUET
 from penstock.lake.read import SEQ
 from penstock.quality.validate import ChunkValidation
@@ -43,6 +43,7 @@ from penstock.warehouse.duckdb_tables import (
     object_table,
     quarantine_table,
 )
+from penstock.warehouse.duckdb_vacuum import defer_vacuum
 from penstock.warehouse.quarantine import QuarantinePage, QuarantineSelection
 
 # Bounded by default: a pipeline shares the machine. DuckDB spills past it to <db>.tmp/; on
@@ -131,8 +132,13 @@ class DuckDBWarehouse:
         self.conn.execute("SET enable_progress_bar = false")
         if not read_only:
             ensure_ledger(self.conn)
+        self._written: set[tuple[str, str]] = set()  # (schema, table) loaded since opening
 
     def close(self) -> None:
+        """Close the connection; its checkpoint vacuums only when a table written since
+        opening needs it (duckdb_vacuum.py)."""
+        with contextlib.suppress(duckdb.Error):  # then the checkpoint vacuums as usual
+            defer_vacuum(self.conn, self._written)
         self.conn.close()
 
     # -- the ledger ---------------------------------------------------------------------
@@ -212,6 +218,11 @@ class DuckDBWarehouse:
             self._insert_ledger(obj, chunk, counts, run_id, loaded_at)
             fault_point("inside_load_transaction")
             conn.execute("COMMIT")
+            self._written |= {
+                ("main", obj.table_name),
+                (QUARANTINE_SCHEMA, obj.name),
+                (LEDGER_SCHEMA, LEDGER_TABLE),
+            }
         except duckdb.Error as exc:
             conn.execute("ROLLBACK")
             raise WarehouseError(
@@ -334,7 +345,7 @@ class DuckDBWarehouse:
                 f"ORDER BY {SEQ}, _row_number) "
                 f"TO {literal(str(scratch))} ({PARQUET}, PARTITION_BY ({SEQ}))"
             )
-            os.sync()  # the files' bytes are on disk before any is moved into place
+            make_durable([scratch])  # the files' bytes are on disk before any is moved into place
             for seq, target in targets.items():
                 written = list((scratch / f"{SEQ}={seq}").glob("*.parquet"))
                 if len(written) == 1:
@@ -413,6 +424,7 @@ class DuckDBWarehouse:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+        self._written.add((LEDGER_SCHEMA, LEDGER_TABLE))
         return self.original_load_times(obj)
 
     def original_load_times(self, obj: ObjectSpec) -> dict[str, datetime]:

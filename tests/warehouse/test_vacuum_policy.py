@@ -1,0 +1,90 @@
+"""The closing checkpoint's vacuum is deferred while the written tables stay compact, and
+happens once a table holds too many dead rows or extra row groups; no query sees a difference."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from penstock.warehouse.duckdb_vacuum import ROW_GROUP_ROWS, defer_vacuum, table_is_compact
+
+ROWS = 3 * ROW_GROUP_ROWS  # three full row groups
+
+
+def _row_groups(conn: duckdb.DuckDBPyConnection) -> int:
+    return int(
+        conn.execute(
+            "SELECT count(DISTINCT row_group_id) FROM pragma_storage_info('main.t') "
+            "WHERE column_id = 0"
+        ).fetchone()[0]  # type: ignore[index]
+    )
+
+
+def _stored(conn: duckdb.DuckDBPyConnection) -> int:
+    return int(
+        conn.execute(
+            "SELECT estimated_size FROM duckdb_tables() WHERE table_name = 't'"
+        ).fetchone()[0]  # type: ignore[index]
+    )
+
+
+def _table(path: Path) -> None:
+    conn = duckdb.connect(str(path))
+    conn.execute(f"CREATE TABLE t AS SELECT range AS k, range::VARCHAR AS v FROM range({ROWS})")
+    conn.close()
+
+
+def _replace_some(path: Path, keys: range) -> bool:
+    """Delete and re-insert `keys` (a merge's update), close; whether the vacuum was deferred."""
+    conn = duckdb.connect(str(path))
+    conn.execute(f"DELETE FROM t WHERE k IN (SELECT range FROM range({keys.start}, {keys.stop}))")
+    conn.execute(
+        f"INSERT INTO t SELECT range, range::VARCHAR FROM range({keys.start}, {keys.stop})"
+    )
+    deferred = defer_vacuum(conn, [("main", "t")])
+    conn.close()
+    return deferred
+
+
+def test_a_compact_table_defers_the_vacuum_and_loses_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    _table(path)
+    assert _replace_some(path, range(0, 1000)) is True
+    conn = duckdb.connect(str(path))
+    # deferred: the deleted rows are still stored, the re-inserted ones in a fourth row group
+    assert _stored(conn) == ROWS + 1000
+    assert _row_groups(conn) == 4
+    assert conn.execute("SELECT count(*), count(DISTINCT k), sum(k) FROM t").fetchone() == (
+        ROWS,
+        ROWS,
+        ROWS * (ROWS - 1) // 2,
+    )
+    conn.close()
+
+
+def test_extra_row_groups_past_the_limit_bring_the_vacuum_back(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    _table(path)
+    deferred = [_replace_some(path, range(i * 100, i * 100 + 100)) for i in range(4)]
+    # three full row groups allow two extra: the third small append crosses the line
+    assert deferred == [True, True, False, True]
+    conn = duckdb.connect(str(path))
+    assert table_is_compact(conn, "main", "t")
+    assert _row_groups(conn) <= 3 + 2
+    assert conn.execute("SELECT count(*), count(DISTINCT k) FROM t").fetchone() == (ROWS, ROWS)
+    conn.close()
+
+
+def test_dead_rows_past_the_limit_bring_the_vacuum_back(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    _table(path)
+    conn = duckdb.connect(str(path))
+    conn.execute("SET max_vacuum_tasks = 0")  # a deferred history: 12% of the rows deleted
+    conn.execute("DELETE FROM t WHERE k % 8 = 0")
+    conn.close()
+    conn = duckdb.connect(str(path))
+    assert not table_is_compact(conn, "main", "t")
+    assert defer_vacuum(conn, [("main", "t"), ("main", "missing")]) is False
+    conn.close()
+    assert defer_vacuum(duckdb.connect(), []) is False  # nothing written: nothing to decide
