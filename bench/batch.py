@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -65,19 +64,30 @@ print(json.dumps({"seconds": elapsed, "rows": rows}))
 """
 
 
+# Peak RSS is the child's own VmHWM (the high-water mark of its address space), printed at exit.
+# Not os.wait4's ru_maxrss: on Linux a child started by subprocess (vfork + exec) carries the
+# parent's peak RSS into its ru_maxrss, so every child would read at least this script's own
+# peak (the data generation's: 1.5 GB for a 2 GB JSONL file, where penstock and bare DuckDB
+# both "peaked" at exactly that): a child that only reads /proc/self/status, started from a
+# parent that had touched 600 MB, reported VmHWM 8.7 MB and ru_maxrss 625 MB.
+PEAK = """
+import atexit as _atexit
+def _peak():
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                print("peak", int(line.split()[1]) * 1024, flush=True)
+_atexit.register(_peak)
+"""
+
+
 def run_child(code: str, *args: str) -> tuple[dict[str, object], int]:
     """Run `code` in a fresh interpreter; return its JSON line and its peak RSS in bytes."""
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
-    assert proc.stdout is not None and proc.stderr is not None
-    out = proc.stdout.read()
-    err = proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    proc = subprocess.run([sys.executable, "-c", PEAK + code, *args], capture_output=True)
     if proc.returncode != 0:
-        raise SystemExit(f"child failed ({proc.returncode}):\n{err.decode()}")
-    return json.loads(out.decode().strip().splitlines()[-1]), usage.ru_maxrss * 1024
+        raise SystemExit(f"child failed ({proc.returncode}):\n{proc.stderr.decode()}")
+    *_, result, peak = proc.stdout.decode().strip().splitlines()
+    return json.loads(result), int(peak.split()[1])
 
 
 def orders_only_project(root: Path) -> None:

@@ -8,7 +8,7 @@ penstock against a bare DuckDB load of the same file.
 Generates an N-row orders CSV with the demo's defect mix (for JSONL, the same rows written by
 DuckDB as JSON objects, one per line, every value a string; lines the CSV holds malformed are
 left out), compresses it if asked, then runs each side in a fresh process (peak RSS is the
-child's ru_maxrss), alternately `--repeat` times:
+child's own VmHWM, batch.PEAK), alternately `--repeat` times:
   * penstock: `penstock.run` on a one-object project (the demo's orders contract) at the
     warehouse's default memory_limit;
   * bare DuckDB: CREATE TABLE AS SELECT * FROM read_csv / read_json of the file, no checks,

@@ -6,7 +6,7 @@
     python bench/scale.py --axis incremental --base-rows 1000000 --sizes 0.001,0.01,0.1
 
 Three axes, each point run in fresh child processes (peak RSS is the child's own VmHWM, see
-`PEAK`), the two sides alternating `--repeat` times, medians reported:
+`batch.PEAK`), the two sides alternating `--repeat` times, medians reported:
   * rows: one orders CSV of N rows (the demo's defect mix); penstock runs the demo's orders
     object on it (bench/batch.py's child, its result checked against the file's expectation);
     the reference is bare DuckDB `CREATE TABLE AS SELECT * FROM read_csv(file)`, no checks.
@@ -23,17 +23,14 @@ each) and, with --png, writes a chart: per axis, time and peak RSS against the w
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from batch import PENSTOCK_CHILD, check, orders_only_project
+from batch import PENSTOCK_CHILD, check, orders_only_project, run_child
 from incremental import CHILD as INCREMENTAL_CHILD
 from incremental import copy_state, fresh_project, write_increment
 from large import reset
@@ -70,32 +67,6 @@ print(json.dumps({"seconds": elapsed, "status": result.status, "loads": len(load
                   "duplicates": sum(l.rows_duplicate for l in loads)}))
 """
 
-# Peak RSS is the child's own VmHWM (the high-water mark of its address space), printed at exit.
-# Not os.wait4's ru_maxrss as in batch.py / large.py: on Linux a child started by subprocess
-# (vfork + exec) carries the parent's peak RSS into its ru_maxrss, so every point would read at
-# least this script's own peak (the data generation's): a child that only reads
-# /proc/self/status, started from a parent that had touched 600 MB, reported VmHWM 8.7 MB and
-# ru_maxrss 625 MB.
-PEAK = """
-import atexit as _atexit
-def _peak():
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                print("peak", int(line.split()[1]) * 1024, flush=True)
-_atexit.register(_peak)
-"""
-
-
-def run_child(code: str, *args: str) -> tuple[dict[str, object], int]:
-    """Run `code` in a fresh interpreter; return its JSON line and its peak RSS in bytes."""
-    proc = subprocess.run([sys.executable, "-c", PEAK + code, *args], capture_output=True)
-    if proc.returncode != 0:
-        raise SystemExit(f"child failed ({proc.returncode}):\n{proc.stderr.decode()}")
-    *_, result, peak = proc.stdout.decode().strip().splitlines()
-    return json.loads(result), int(peak.split()[1])
-
-
 AXES = ("rows", "files", "incremental")
 WORK_LABEL = {
     "rows": "rows in one CSV file",
@@ -110,7 +81,7 @@ REFERENCE_LABEL = {
 
 OURS_LABEL = {
     "rows": "penstock run (stage, validate, quarantine, merge)",
-    "files": "penstock run (one batch per file)",
+    "files": "penstock run (a batch per file, loaded in micro-batches)",
     "incremental": "penstock incremental run (merge)",
 }
 
