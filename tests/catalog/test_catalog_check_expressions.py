@@ -3,6 +3,7 @@ object's own columns, or an error naming the file, line and key path."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -102,3 +103,46 @@ def test_unsafe_or_invalid_expressions_are_refused_at_their_line(
     text = error.message
     prefix = "penstock.yml:17: objects.orders.checks[1].expression: check 'probe': "
     assert text.startswith(prefix + message), text
+
+
+def test_a_valid_expression_is_remembered_and_a_bad_one_is_vetted_every_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Vetted-valid expressions are kept (hashed with the column types) in
+    .penstock/valid_checks.json and not vetted again; a problem is never remembered, a changed
+    column type vets again, and a damaged cache file is ignored."""
+    from penstock.catalog import expressions
+
+    vetted: list[str] = []
+    structure = expressions._structure_problem
+
+    def counting(text: str, columns: dict[str, str]) -> str | None:
+        vetted.append(text)
+        return structure(text, columns)
+
+    monkeypatch.setattr(expressions, "_structure_problem", counting)
+    project = _load(tmp_path / "a", '"order_id > 0"')
+    assert project.objects["orders"].checks[1].expression == "order_id > 0"
+    assert sorted(vetted) == ["amount >= 0", "order_id > 0"]
+    cache = tmp_path / "a" / ".penstock" / "valid_checks.json"
+    assert len(json.loads(cache.read_text())) == 2
+    vetted.clear()
+    load_project(tmp_path / "a")
+    assert vetted == []
+
+    yml = (tmp_path / "a" / "penstock.yml").read_text()
+    (tmp_path / "a" / "penstock.yml").write_text(yml.replace("type: bigint", "type: text"))
+    with pytest.raises(ProjectErrors, match=r"check 'probe': does not bind"):
+        load_project(tmp_path / "a")  # text > integer no longer binds: vetted again
+    assert "order_id > 0" in vetted
+    vetted.clear()
+    with pytest.raises(ProjectErrors, match=r"check 'probe': does not bind"):
+        load_project(tmp_path / "a")
+    assert "order_id > 0" in vetted  # a problem is found afresh each time
+
+    (tmp_path / "a" / "penstock.yml").write_text(yml)
+    cache.write_text("{not json")
+    vetted.clear()
+    load_project(tmp_path / "a")
+    assert sorted(vetted) == ["amount >= 0", "order_id > 0"]
+    assert len(json.loads(cache.read_text())) == 2

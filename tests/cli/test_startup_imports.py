@@ -143,3 +143,24 @@ def test_status_and_runs_read_the_store_without_the_engine(
             assert json.loads(out)[0]["status"] == "warning"
         else:
             assert "orders" in out if command == "status" else "warning" in out
+
+
+def test_a_run_with_the_default_lineage_file_and_a_vetted_check_loads_neither_library(
+    tmp_path: Path, cli: Callable[..., tuple[int, str, str]]
+) -> None:
+    """OpenLineage events for the default file are written without openlineage-python (its
+    import is ~0.3 s, most of a run with nothing new), and a check expression vetted by an
+    earlier load is not parsed again by sqlglot; both are still used where needed (the HTTP
+    transport, a changed expression)."""
+    project = write_project(tmp_path, PROJECT, {"landing/orders/a.csv": "id,qty\n1,1\n"})
+    assert cli("run", "-p", project)[0] == 0  # vets the expression, remembers it
+    events = (project / ".penstock" / "openlineage.jsonl").read_text().splitlines()
+    assert {json.loads(line)["eventType"] for line in events} == {"START", "COMPLETE"}
+    loaded, _ = loaded_after(f"import penstock\npenstock.run({str(project)!r})")
+    assert "openlineage" not in loaded and "sqlglot" not in loaded, loaded
+    assert "duckdb" in loaded
+    assert len((project / ".penstock" / "openlineage.jsonl").read_text().splitlines()) > len(events)
+    changed = (project / "penstock.yml").read_text().replace("qty < 1000", "qty < 999")
+    (project / "penstock.yml").write_text(changed)
+    loaded, _ = loaded_after(f"import penstock\npenstock.load_project({str(project)!r})")
+    assert "sqlglot" in loaded

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
+from penstock.catalog import expression_cache
 from penstock.catalog.scratch import scratch_connection
 
 if TYPE_CHECKING:
@@ -103,8 +104,14 @@ def _type_problem(text: str, columns: tuple[tuple[str, str], ...]) -> str | None
 
 
 def expression_problem(text: str, columns: Mapping[str, str]) -> str | None:
-    """Why `text` is not a valid check over `columns` (name → DuckDB type), or None."""
+    """Why `text` is not a valid check over `columns` (name → DuckDB type), or None. An
+    expression the project's cache knows as valid is not vetted again (expression_cache)."""
+    cache = expression_cache.current()
+    if cache is not None and cache.is_valid(text, columns):
+        return None
     problem = _structure_problem(text, columns)
-    if problem is not None:
-        return problem
-    return _type_problem(text, tuple(columns.items()))
+    if problem is None:
+        problem = _type_problem(text, tuple(columns.items()))
+    if problem is None and cache is not None:
+        cache.add_valid(text, columns)
+    return problem

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from penstock.catalog.diagnostics import allowed_keys, did_you_mean, translate
+from penstock.catalog.expression_cache import CACHE_FILE, remembered
 from penstock.catalog.models import ObjectSpec, Project
 from penstock.catalog.references import resolve_references
 from penstock.catalog.yaml_lines import (
@@ -78,7 +79,8 @@ class _Reader:
         }
         payload.update({section: self.sections[section] for section in mergeable})
         try:
-            project = Project.model_validate(payload)
+            with remembered(self.root / CACHE_FILE):
+                project = Project.model_validate(payload)
         except ValidationError as exc:
             # A value whose reference failed is still the raw `${...}` text: its other
             # complaints would only repeat the reference error.

@@ -317,6 +317,6 @@ def attach(bus: EventBus, *, project: Project, store: MetadataStore, **_context:
         return
     from penstock.observe.openlineage import openlineage_sink
 
-    sink = openlineage_sink(project)
-    if sink is not None:
-        bus.subscribe(sink, name="OpenLineage", queued=True, events=StepTracker.EVENTS)
+    bus.subscribe(
+        openlineage_sink(project), name="OpenLineage", queued=True, events=StepTracker.EVENTS
+    )

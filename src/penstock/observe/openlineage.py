@@ -1,5 +1,5 @@
-"""OpenLineage run events of a run's steps, built and sent with openlineage-python
-(observe/lineage.py says which events and jobs; `lineage:` in penstock.yml where they go).
+"""OpenLineage run events of a run's steps (observe/lineage.py says which events and jobs;
+`lineage:` in penstock.yml where they go).
 
 Per step: START when it starts; COMPLETE (success, warning, skipped) or FAIL (with the
 `errorMessage` facet) when it ends, with the `parent` facet (the object step, or the run; and
@@ -10,21 +10,22 @@ with `columnLineage` and `outputStatistics`; a load's staged batch (what was val
 A step a run left open when it ended is ABORTed. Only facets whose schema the OpenLineage
 spec publishes are emitted (tests validate every event against them).
 
-Transports are openlineage-python's own: the file transport appends one JSON event per line
-(`.penstock/openlineage.jsonl` by default); the HTTP transport POSTs to Marquez or any
-OpenLineage backend. The client's configuration files and environment are not read, so an
-event holds nothing but what penstock puts in it; strings penstock writes (errors, rules) are
-redacted of secrets.
+Events are built as the JSON the spec defines (each facet with its `_producer` and
+`_schemaURL`), the shape openlineage-python serialises its own classes to. The file transport
+(the default) appends one event per line to `.penstock/openlineage.jsonl`: a run that only
+writes that file does not import openlineage-python, whose client costs ~0.3 s of import and
+serialiser set-up (most of a run with nothing new). The HTTP transport, to Marquez or any
+OpenLineage backend, is openlineage-python's own. Its configuration files and environment are
+not read, so an event holds nothing but what penstock puts in it; strings penstock writes
+(errors, rules) are redacted of secrets.
 """
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
-import sys
-import threading
+import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from penstock import __version__
 from penstock.errors import MissingExtra
@@ -44,13 +45,24 @@ from penstock.secrets import redact
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from openlineage.client.transport import Transport
-
     from penstock.catalog import Project
 
 PRODUCER = f"urn:penstock:{__version__}"
 EXTRA_LINE = "pip install 'penstock[observe]'"
 INTEGRATION = "PENSTOCK"
+SPEC = "https://openlineage.io/spec"
+RUN_EVENT_SCHEMA = f"{SPEC}/2-0-2/OpenLineage.json#/$defs/RunEvent"
+# each facet's published schema, at the versions openlineage-python 1.3x writes
+FACET_SCHEMAS = {
+    "errorMessage": "1-0-1/ErrorMessageRunFacet",
+    "parent": "1-2-0/ParentRunFacet",
+    "jobType": "2-0-4/JobTypeJobFacet",
+    "schema": "1-2-0/SchemaDatasetFacet",
+    "columnLineage": "1-2-0/ColumnLineageDatasetFacet",
+    "outputStatistics": "1-0-2/OutputStatisticsOutputDatasetFacet",
+    "dataQualityAssertions": "1-1-0/DataQualityAssertionsDatasetFacet",
+    "dataQualityMetrics": "1-0-3/DataQualityMetricsInputDatasetFacet",
+}
 # the HTTP transport's retries, on top of the bus's: short, so a backend that is down is
 # found out in a second, not in half a minute per event
 HTTP_RETRY = {
@@ -64,34 +76,60 @@ HTTP_RETRY = {
 _SEVERITY = {"fail": "error", "quarantine": "warn", "warn": "warn"}
 
 
-def openlineage_sink(project: Project) -> OpenLineageSink | None:
-    """The sink for the project's `lineage:` settings; None (said once on stderr) when
-    openlineage-python is missing and `lineage:` was not written (the default file)."""
-    if importlib.util.find_spec("openlineage") is None:  # imported by the sink's own thread
-        if "lineage" in project.model_fields_set:
-            raise MissingExtra(
-                f"lineage: sending OpenLineage events needs openlineage-python: {EXTRA_LINE}",
-                extra="observe",
-            ) from None
-        print(
-            f"penstock: OpenLineage events are not written ({project.lineage.file}): "
-            f"{EXTRA_LINE} (or `lineage: {{transport: none}}`); lineage is still recorded "
-            "in the metadata store",
-            file=sys.stderr,
-            flush=True,
-        )
-        return None
-    # openlineage-python takes ~0.25 s to import: start now, on a thread of its own, while the
-    # session opens the warehouse and the store; the sink's first event finds it loaded
-    threading.Thread(
-        target=_import_openlineage, name="penstock-openlineage-import", daemon=True
-    ).start()
+class Transport(Protocol):
+    """Where events go: `emit` one event (a JSON-ready dict), `close` at the end."""
+
+    def emit(self, event: dict[str, Any]) -> Any: ...
+
+    def close(self) -> Any: ...
+
+
+def facet(key: str, **fields: Any) -> dict[str, Any]:
+    """The facet `key` (a name of `FACET_SCHEMAS`) with its producer and schema URL; fields
+    that are None are left out, as the spec's optional fields are."""
+    version, _, name = FACET_SCHEMAS[key].partition("/")
+    out: dict[str, Any] = {
+        "_producer": PRODUCER,
+        "_schemaURL": f"{SPEC}/facets/{version}/{name}.json#/$defs/{name}",
+    }
+    out.update((k, v) for k, v in fields.items() if v is not None)
+    return out
+
+
+def _dropping_none(**fields: Any) -> dict[str, Any]:
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+def openlineage_sink(project: Project) -> OpenLineageSink:
+    """The sink for the project's `lineage:` settings (`transport: none` never gets here)."""
+    if project.lineage.transport == "http" and importlib.util.find_spec("openlineage") is None:
+        raise MissingExtra(
+            f"lineage: sending OpenLineage events over HTTP needs openlineage-python: {EXTRA_LINE}",
+            extra="observe",
+        ) from None
     return OpenLineageSink(project)
 
 
-def _import_openlineage() -> None:
-    with contextlib.suppress(Exception):  # the sink imports it again and reports a failure
-        import openlineage.client.event_v2  # noqa: F401
+class FileTransport:
+    """Appends one event per line to a file, opened once (on the first event) in append mode;
+    each line is written whole and flushed, so another process appending to the same file
+    (two runs on one project) never interleaves inside a line."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: IO[str] | None = None
+
+    def emit(self, event: dict[str, Any]) -> None:
+        if self._file is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = self.path.open("a", encoding="utf-8")
+        self._file.write(json.dumps(event, sort_keys=True, default=str) + "\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
 
 def make_transport(project: Project) -> Transport:
@@ -110,7 +148,8 @@ def make_transport(project: Project) -> Transport:
             if settings.api_key
             else TokenProvider({})
         )
-        return HttpTransport(
+        # HttpTransport.emit serialises with openlineage's Serde, which takes a dict as it is
+        http: Transport = HttpTransport(  # type: ignore[assignment]
             HttpConfig(
                 url=settings.url,
                 endpoint=settings.endpoint,
@@ -119,19 +158,14 @@ def make_transport(project: Project) -> Transport:
                 retry=dict(HTTP_RETRY),
             )
         )
-    from openlineage.client.transport.file import FileConfig, FileTransport
-
+        return http
     path = Path(settings.file)
-    path = path if path.is_absolute() else project.root / path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return FileTransport(FileConfig(log_file_path=str(path), append=True))
+    return FileTransport(path if path.is_absolute() else project.root / path)
 
 
 class OpenLineageSink:
-    """The bus sink: builds each OpenLineage event and hands it to the transport.
-
-    openlineage-python takes ~0.25 s to import: it is imported on a thread of its own from
-    the start, and the transport is built with the first event, on the sink's thread."""
+    """The bus sink: builds each OpenLineage event and hands it to the transport, which is
+    built with the first event, on the sink's thread."""
 
     def __init__(self, project: Project, transport: Transport | None = None) -> None:
         self.project = project
@@ -147,33 +181,31 @@ class OpenLineageSink:
         return self._transport
 
     def handle(self, event: Event) -> None:
-        from openlineage.client.event_v2 import RunState
-
         self.tracker.note(event)
         match event:
             case RunStarted():
                 self.run_at[event.run_id] = event.at
-                self._send(RunState.START, event.at, event.run_id, event.command, None, event)
+                self._send("START", event.at, event.run_id, event.command, None, event)
             case StepStarted():
                 step = self.tracker.started(event)
-                self._send(RunState.START, event.at, step.step_id, step.job, step, event)
+                self._send("START", event.at, step.step_id, step.job, step, event)
             case StepFinished():
                 done = self.tracker.finished(event)
-                state = RunState.FAIL if event.status == "failed" else RunState.COMPLETE
+                state = "FAIL" if event.status == "failed" else "COMPLETE"
                 step = self.tracker.open[event.step_id]
                 self._send(state, event.at, event.step_id, done.job, step, event, done)
             case RunFinished():
                 command = self.tracker.commands.get(event.run_id, event.command or "run")
                 for left in self.tracker.unfinished(event.run_id):
-                    self._send(RunState.ABORT, event.at, left.step_id, left.job, left, event)
-                state = RunState.FAIL if event.status == "failed" else RunState.COMPLETE
+                    self._send("ABORT", event.at, left.step_id, left.job, left, event)
+                state = "FAIL" if event.status == "failed" else "COMPLETE"
                 self._send(state, event.at, event.run_id, command, None, event)
                 self.tracker.run_ended(event.run_id)
                 self.run_at.pop(event.run_id, None)
 
     def _send(
         self,
-        state: Any,
+        state: str,
         at: datetime,
         run_id: str,
         job: str,
@@ -181,88 +213,63 @@ class OpenLineageSink:
         event: Event,
         done: FinishedStep | None = None,
     ) -> None:
-        from openlineage.client.event_v2 import Job, Run, RunEvent
-
         run_facets: dict[str, Any] = {}
         if step is not None:
             run_facets["parent"] = self._parent(step)
         error = getattr(event, "error", None)
-        if state.value == "FAIL" and error:
-            from openlineage.client.generated.error_message_run import ErrorMessageRunFacet
-
-            run_facets["errorMessage"] = ErrorMessageRunFacet(
-                message=redact(str(error)), programmingLanguage="PYTHON", producer=PRODUCER
+        if state == "FAIL" and error:
+            run_facets["errorMessage"] = facet(
+                "errorMessage", message=redact(str(error)), programmingLanguage="PYTHON"
             )
         inputs, outputs = self._datasets(done) if done is not None else ([], [])
         self.transport.emit(
-            RunEvent(
-                eventType=state,
-                eventTime=at.isoformat(),
-                run=Run(runId=ol_uuid(run_id), facets=run_facets),
-                job=Job(
-                    namespace=self.namespace,
-                    name=job,
-                    facets={"jobType": self._job_type(step.step if step else "run")},
-                ),
-                inputs=inputs,
-                outputs=outputs,
-                producer=PRODUCER,
-            )
+            {
+                "eventTime": at.isoformat(),
+                "eventType": state,
+                "inputs": inputs,
+                "job": {
+                    "facets": {"jobType": _job_type(step.step if step else "run")},
+                    "name": job,
+                    "namespace": self.namespace,
+                },
+                "outputs": outputs,
+                "producer": PRODUCER,
+                "run": {"facets": run_facets, "runId": ol_uuid(run_id)},
+                "schemaURL": RUN_EVENT_SCHEMA,
+            }
         )
 
-    def _parent(self, step: OpenStep) -> Any:
-        from openlineage.client.generated.parent_run import (
-            Job,
-            ParentRunFacet,
-            Root,
-            RootJob,
-            RootRun,
-            Run,
-        )
-
+    def _parent(self, step: OpenStep) -> dict[str, Any]:
         command = self.tracker.commands.get(step.run_id, "run")
         parent_step = self.tracker.open.get(step.parent_id) if step.parent_id else None
         if parent_step is not None:
             parent_job, parent_run = parent_step.job, parent_step.step_id
         else:
             parent_job, parent_run = command, step.run_id
-        return ParentRunFacet(
-            run=Run(runId=ol_uuid(parent_run)),
-            job=Job(namespace=self.namespace, name=parent_job),
-            root=Root(
-                run=RootRun(runId=ol_uuid(step.run_id)),
-                job=RootJob(namespace=self.namespace, name=command),
-            ),
-            producer=PRODUCER,
-        )
-
-    @staticmethod
-    def _job_type(step: str) -> Any:
-        from openlineage.client.generated.job_type_job import JobTypeJobFacet
-
-        return JobTypeJobFacet(
-            processingType="BATCH",
-            integration=INTEGRATION,
-            jobType=step.upper(),
-            producer=PRODUCER,
+        return facet(
+            "parent",
+            job=_job_ref(self.namespace, parent_job),
+            root={
+                "job": _job_ref(self.namespace, command),
+                "run": _run_ref(step.run_id),
+            },
+            run=_run_ref(parent_run),
         )
 
     def _datasets(self, done: FinishedStep) -> tuple[list[Any], list[Any]]:
-        from openlineage.client.event_v2 import InputDataset, OutputDataset
-
         e = done.event
         inputs = []
         for d in e.inputs:
             input_facets: dict[str, Any] = {}
             if e.step == "load" and d.role == "stage":
-                input_facets = _quality_facets(e, done.checks, self.project)
+                input_facets = _quality_facets(e, done.checks)
             inputs.append(
-                InputDataset(
-                    namespace=d.namespace,
-                    name=d.name,
-                    facets=_dataset_facets(d),
-                    inputFacets=input_facets,
-                )
+                {
+                    "facets": _dataset_facets(d),
+                    "inputFacets": input_facets,
+                    "name": d.name,
+                    "namespace": d.namespace,
+                }
             )
         outputs = []
         for d in e.outputs:
@@ -271,12 +278,12 @@ class OpenLineageSink:
             if columns:
                 facets["columnLineage"] = _column_facet(columns)
             outputs.append(
-                OutputDataset(
-                    namespace=d.namespace,
-                    name=d.name,
-                    facets=facets,
-                    outputFacets=_statistics(e, d, done),
-                )
+                {
+                    "facets": facets,
+                    "name": d.name,
+                    "namespace": d.namespace,
+                    "outputFacets": _statistics(e, d, done),
+                }
             )
         return inputs, outputs
 
@@ -288,62 +295,60 @@ class OpenLineageSink:
             self._transport.close()
 
 
+def _job_ref(namespace: str, name: str) -> dict[str, Any]:
+    return {"facets": {}, "name": name, "namespace": namespace}
+
+
+def _run_ref(run_id: str) -> dict[str, Any]:
+    return {"facets": {}, "runId": ol_uuid(run_id)}
+
+
+def _job_type(step: str) -> dict[str, Any]:
+    return facet("jobType", integration=INTEGRATION, jobType=step.upper(), processingType="BATCH")
+
+
 def _dataset_facets(d: Dataset) -> dict[str, Any]:
     if not d.fields:
         return {}
-    from openlineage.client.generated.schema_dataset import (
-        SchemaDatasetFacet,
-        SchemaDatasetFacetFields,
-    )
-
     fields = [
-        SchemaDatasetFacetFields(
-            name=f.name,
-            type=f.type,
+        _dropping_none(
             description=redact(f.description) if f.description else None,
+            fields=[],
+            name=f.name,
             ordinal_position=i,
+            type=f.type,
         )
         for i, f in enumerate(d.fields, start=1)
     ]
-    return {"schema": SchemaDatasetFacet(fields=fields, producer=PRODUCER)}
+    return {"schema": facet("schema", fields=fields)}
 
 
-def _column_facet(columns: dict[str, Any]) -> Any:
-    from openlineage.client.generated.column_lineage_dataset import (
-        ColumnLineageDatasetFacet,
-        Fields,
-        InputField,
-        Transformation,
-    )
-
-    return ColumnLineageDatasetFacet(
+def _column_facet(columns: dict[str, Any]) -> dict[str, Any]:
+    return facet(
+        "columnLineage",
+        dataset=[],
         fields={
-            name: Fields(
-                inputFields=[
-                    InputField(
-                        namespace=c.namespace,
-                        name=c.name,
-                        field=c.field,
-                        transformations=[
-                            Transformation(
-                                type="DIRECT", subtype=c.subtype, description=c.description
+            name: {
+                "inputFields": [
+                    {
+                        "field": c.field,
+                        "name": c.name,
+                        "namespace": c.namespace,
+                        "transformations": [
+                            _dropping_none(
+                                description=c.description, subtype=c.subtype, type="DIRECT"
                             )
                         ],
-                    )
+                    }
                     for c in inputs
                 ]
-            )
+            }
             for name, inputs in columns.items()
         },
-        producer=PRODUCER,
     )
 
 
 def _statistics(e: StepFinished, d: Dataset, done: FinishedStep) -> dict[str, Any]:
-    from openlineage.client.generated.output_statistics_output_dataset import (
-        OutputStatisticsOutputDatasetFacet,
-    )
-
     rows: int | None = None
     size: int | None = None
     if d.role == "table":
@@ -355,51 +360,35 @@ def _statistics(e: StepFinished, d: Dataset, done: FinishedStep) -> dict[str, An
         size = done.staged.bytes
     if rows is None or e.status == "failed":
         return {}
-    return {
-        "outputStatistics": OutputStatisticsOutputDatasetFacet(
-            rowCount=rows, size=size, producer=PRODUCER
-        )
-    }
+    return {"outputStatistics": facet("outputStatistics", rowCount=rows, size=size)}
 
 
-def _quality_facets(
-    e: StepFinished, checks: ChecksEvaluated | None, project: Project
-) -> dict[str, Any]:
-    from openlineage.client.generated.data_quality_assertions_dataset import (
-        Assertion,
-        DataQualityAssertionsDatasetFacet,
-    )
-    from openlineage.client.generated.data_quality_metrics_input_dataset import (
-        ColumnMetrics,
-        DataQualityMetricsInputDatasetFacet,
-    )
-
+def _quality_facets(e: StepFinished, checks: ChecksEvaluated | None) -> dict[str, Any]:
     if checks is None:
         return {}
     missing = {c.column: c.failed_rows for c in checks.checks if c.rule == "required" and c.column}
-    facets: dict[str, Any] = {
-        "dataQualityMetrics": DataQualityMetricsInputDatasetFacet(
-            rowCount=checks.rows_in,
-            bytes=e.bytes_in,
-            fileCount=1,
-            columnMetrics={col: ColumnMetrics(nullCount=n) for col, n in missing.items()},
-            producer=PRODUCER,
+    return {
+        "dataQualityAssertions": facet(
+            "dataQualityAssertions", assertions=[_assertion(c, checks) for c in checks.checks]
         ),
-        "dataQualityAssertions": DataQualityAssertionsDatasetFacet(
-            assertions=[_assertion(c, checks, Assertion) for c in checks.checks],
-            producer=PRODUCER,
+        "dataQualityMetrics": facet(
+            "dataQualityMetrics",
+            bytes=e.bytes_in,
+            columnMetrics={col: {"nullCount": n, "quantiles": {}} for col, n in missing.items()},
+            fileCount=1,
+            rowCount=checks.rows_in,
         ),
     }
-    return facets
 
 
-def _assertion(c: CheckResult, checks: ChecksEvaluated, cls: Any) -> Any:
-    return cls(
-        assertion=c.rule,
-        success=c.passed,
-        column=c.column,
-        severity=_SEVERITY.get(checks.on_invalid, "warn"),
-        name=c.name,
-        expected=redact(c.expected) if c.expected is not None else None,
+def _assertion(c: CheckResult, checks: ChecksEvaluated) -> dict[str, Any]:
+    return _dropping_none(
         actual=f"{c.failed_rows} failing row(s)",
+        assertion=c.rule,
+        column=c.column,
+        expected=redact(c.expected) if c.expected is not None else None,
+        name=c.name,
+        params={},
+        severity=_SEVERITY.get(checks.on_invalid, "warn"),
+        success=c.passed,
     )

@@ -1,0 +1,94 @@
+"""Check expressions already found valid, remembered in the project's `.penstock/` directory.
+
+Vetting an expression (catalog/expressions.py) imports sqlglot and binds it in DuckDB: about
+0.12 s that every command loading the project would pay again, the largest part of a run
+with nothing new. While a project loads, `remembered(path)` makes the expressions found valid
+before skip the vetting. An entry is the hash of the expression, the object's column types,
+penstock's version and the installed sqlglot and DuckDB (their files' modification times),
+so an upgrade, a changed column type or an edited expression vets it again. Only valid
+expressions are kept: a problem is found and reported afresh each time. A cache that cannot
+be read or written is ignored (a read-only project still loads).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.util
+import json
+import os
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
+from functools import lru_cache
+from pathlib import Path
+
+from penstock import __version__
+
+CACHE_FILE = Path(".penstock") / "valid_checks.json"
+MAX_ENTRIES = 2048
+
+_current: ContextVar[ExpressionCache | None] = ContextVar("expression_cache", default=None)
+
+
+@lru_cache(maxsize=1)
+def _engines() -> str:
+    """What the vetting depends on besides the expression: penstock, sqlglot and DuckDB as
+    installed (a reinstall changes the files' modification times)."""
+    stamps = [__version__]
+    for package in ("sqlglot", "duckdb"):
+        spec = importlib.util.find_spec(package)
+        origin = spec.origin if spec is not None else None
+        stamps.append(str(Path(origin).stat().st_mtime_ns) if origin else "-")
+    return "/".join(stamps)
+
+
+class ExpressionCache:
+    """The valid expressions of one project's cache file (a JSON list of hashes)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.known: set[str] = set()
+        self.added = False
+        with contextlib.suppress(OSError, ValueError, TypeError):
+            entries = json.loads(path.read_text(encoding="utf-8"))
+            self.known = {e for e in entries if isinstance(e, str)}
+
+    @staticmethod
+    def key(text: str, columns: Mapping[str, str]) -> str:
+        payload = json.dumps([_engines(), text, sorted(columns.items())])
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+    def is_valid(self, text: str, columns: Mapping[str, str]) -> bool:
+        return self.key(text, columns) in self.known
+
+    def add_valid(self, text: str, columns: Mapping[str, str]) -> None:
+        key = self.key(text, columns)
+        if key not in self.known:
+            self.known.add(key)
+            self.added = True
+
+    def save(self) -> None:
+        if not self.added:
+            return
+        entries = sorted(self.known)[-MAX_ENTRIES:]
+        with contextlib.suppress(OSError):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(entries), encoding="utf-8")
+            tmp.replace(self.path)
+
+
+@contextlib.contextmanager
+def remembered(path: Path) -> Iterator[ExpressionCache]:
+    """Within the block, expressions vetted valid are looked up in and added to `path`."""
+    cache = ExpressionCache(path)
+    token = _current.set(cache)
+    try:
+        yield cache
+    finally:
+        _current.reset(token)
+        cache.save()
+
+
+def current() -> ExpressionCache | None:
+    return _current.get()
