@@ -28,6 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bytecode import allow_bytecode
 from penstock.demo import FileExpectation, write_orders_csv
 from penstock.demo.templates import DEMO_PROJECT
 
@@ -99,6 +100,7 @@ def orders_only_project(root: Path) -> None:
 
 
 def main() -> None:
+    allow_bytecode()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=2_000_000)
     parser.add_argument("--seed", type=int, help="default 7 (demo), 42 (shared)")

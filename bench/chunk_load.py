@@ -31,6 +31,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from bytecode import allow_bytecode
 from penstock.catalog import ObjectSpec
 from penstock.catalog.columns import ColumnSpec
 from penstock.warehouse.duckdb import DuckDBWarehouse
@@ -310,6 +311,7 @@ def single_batch(bench: Bench, args: argparse.Namespace, modes: list[str]) -> li
 
 
 def main() -> None:
+    allow_bytecode()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, default=1000)
     parser.add_argument("--batch-rows", type=int, default=100)

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import duckdb
 
+from bytecode import allow_bytecode
 from penstock.demo import write_orders_csv
 from penstock.demo.orders import COLUMNS
 from penstock.demo.templates import DEMO_PROJECT
@@ -179,6 +180,7 @@ def _columns(conn: duckdb.DuckDBPyConnection) -> set[str]:
 
 
 def main() -> None:
+    allow_bytecode()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=2_000_000)
     parser.add_argument("--seed", type=int, default=7)

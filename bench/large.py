@@ -30,6 +30,7 @@ import duckdb
 import pyarrow as pa
 
 from batch import run_child  # bench/ is the script's directory, first on sys.path
+from bytecode import allow_bytecode
 from penstock.demo import write_orders_csv
 from penstock.demo.templates import DEMO_PROJECT
 
@@ -110,6 +111,7 @@ def reset(root: Path) -> None:
 
 
 def main() -> None:
+    allow_bytecode()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=2_000_000)
     parser.add_argument("--format", choices=["csv", "jsonl"], default="csv")

@@ -44,6 +44,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from bytecode import allow_bytecode
 from penstock.demo import FileExpectation, write_orders_csv
 from penstock.demo.templates import DEMO_PROJECT
 
@@ -248,6 +249,7 @@ def check(child: dict[str, object], expected: FileExpectation) -> None:
 
 
 def main() -> None:
+    allow_bytecode()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=5, help="rounds of one run per side")

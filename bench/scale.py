@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from batch import PENSTOCK_CHILD, check, orders_only_project, run_child
+from bytecode import allow_bytecode
 from incremental import CHILD as INCREMENTAL_CHILD
 from incremental import copy_state, fresh_project, write_increment
 from large import reset
@@ -253,6 +254,7 @@ def numbers(text: str) -> list[int]:
 
 
 def main() -> None:
+    allow_bytecode()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--axis", choices=[*AXES, "all"], default="all")
     parser.add_argument("--rows", type=numbers, default=numbers("1e6,2e6,5e6,10e6,20e6"))

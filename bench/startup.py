@@ -33,6 +33,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bytecode import allow_bytecode
+
 ENTRY = "import sys; from penstock.cli.app import main; sys.exit(main())"
 # The floor of any typer CLI with rich help: an app with one command and no imports of its own.
 BARE_TYPER = (
@@ -82,6 +84,7 @@ def _env(src: str) -> dict[str, str]:
 
 
 def main() -> None:
+    allow_bytecode()
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--repeat", type=int, default=10, help="rounds (default 10)")
     parser.add_argument("--baseline-src", help="sources to compare with (a src/ directory)")

@@ -29,6 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bytecode import allow_bytecode
+
 ENTRY = "import sys; from penstock.cli.app import main; sys.exit(main())"
 
 
@@ -137,6 +139,7 @@ import json; print(json.dumps(seen), file=sys.stderr)
 
 
 def main() -> None:
+    allow_bytecode()
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--steps", type=int, default=100_000, help="step_runs to hold")
     parser.add_argument("--repeat", type=int, default=10, help="rounds (default 10)")
