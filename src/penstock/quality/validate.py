@@ -473,7 +473,7 @@ def _create_load_view(
     conn.execute(
         f"""
         CREATE TEMP VIEW {load} AS
-        WITH a AS ({accepted_rows})
+        WITH a AS NOT MATERIALIZED ({accepted_rows})
         SELECT * FROM (SELECT * FROM a ANTI JOIN {repeated} r ON {same})
         UNION ALL
         SELECT * FROM (
