@@ -36,6 +36,7 @@ from incremental import CHILD as INCREMENTAL_CHILD
 from incremental import copy_state, fresh_project, write_increment
 from large import reset
 from penstock.demo import FileExpectation, write_orders_csv
+from penstock.demo.orders import MIN_ROWS
 
 # batch.py's bare child with ignore_errors: without it DuckDB's sniffer gives up on some of the
 # demo's files (seed 7 at 1M rows: "not possible to automatically detect the CSV parsing
@@ -143,6 +144,9 @@ def files_axis(work: Path, counts: list[int], total: int, repeat: int, seed: int
     points = []
     for files in counts:
         per_file = total // files
+        if per_file < MIN_ROWS:
+            print(f"    {files:,} files: skipped (the generator writes {MIN_ROWS}+ rows a file)")
+            continue
         root = work / f"files-{files}"
         folder = root / "landing" / "orders"
         folder.mkdir(parents=True)
