@@ -23,10 +23,11 @@ Sinks join the "on" side here: settings in `ON_SETTINGS` (and `ON_OBJECT_SETTING
 the orders object), files in `ON_FILES`, a local receiver (a webhook, an SMTP server) in
 `on_receivers`, and a check of what they recorded in `check_on`. On now: the metadata store,
 a hook handling every event kind, the metrics sink (with a push to a local Pushgateway when
-the run ends, as `run --pushgateway` does), the lineage sinks (the store's lineage table,
-OpenLineage events over HTTP to a local receiver), and alerts (rules on every event kind, to
-a local webhook; the orders object's SLOs evaluated when the run ends). One local HTTP server
-plays the Pushgateway, the OpenLineage backend and the webhook.
+the run ends, as `run --pushgateway` does), the lineage sinks (the store's lineage table;
+OpenLineage events to the default file, or with `--lineage http` to a local receiver), and
+alerts (rules on every event kind, to a local webhook; the orders object's SLOs evaluated when
+the run ends). One local HTTP server plays the Pushgateway, the OpenLineage backend and the
+webhook.
 """
 
 from __future__ import annotations
@@ -50,13 +51,17 @@ from penstock.demo.templates import DEMO_PROJECT
 
 # ---- the "on" side: every sink penstock has -------------------------------------------------
 
-# appended to penstock.yml (the metrics and lineage sinks are on in every session: lineage goes
-# to a local OpenLineage receiver over HTTP, the heavier of its transports); the demo's orders
-# carry defects, so check_failed alerts with a sample of failing rows read from the lake
+# appended to penstock.yml (the metrics and lineage sinks are on in every session: OpenLineage
+# events go to the default file, or with --lineage http to a local receiver, the heavier
+# transport: openlineage-python's); the demo's orders carry defects, so check_failed alerts
+# with a sample of failing rows read from the lake
+LINEAGE = {
+    "file": "lineage: {transport: file}\n",
+    "http": 'lineage: {transport: http, url: "${env:BENCH_LINEAGE_URL}"}\n',
+}
 ON_SETTINGS = """
 hooks:
   - {use: "bench_hook.py:EveryEvent", options: {path: "events.jsonl"}}
-lineage: {transport: http, url: "${env:BENCH_LINEAGE_URL}"}
 alerts:
   - name: ops
     on: [run_failed, check_failed, schema_drift, source_down, sla_missed]
@@ -162,7 +167,9 @@ def check_on(project: Path, child: dict[str, object]) -> None:
     assert "ERROR shop_demo/orders" in text and "broke the contract" in text, text
     assert "Sample of failing rows" in text and "penstock quarantine orders --batch" in text
     # this run's OpenLineage events: every START paired, then the push
-    events = [json.loads(b) for b in RECEIVED["lineage"]]
+    sent = project / ".penstock" / "openlineage.jsonl"
+    lines = sent.read_bytes().splitlines() if sent.exists() else RECEIVED["lineage"]
+    events = [json.loads(b) for b in lines]
     RECEIVED["lineage"].clear()
     starts = sum(e["eventType"] == "START" for e in events)
     assert events and starts * 2 == len(events), [e["eventType"] for e in events]
@@ -210,7 +217,7 @@ print(json.dumps({"seconds": elapsed, "cpu": cpu, "status": result.status, "rows
 """
 
 
-def make_project(root: Path, csv: Path, side: str) -> None:
+def make_project(root: Path, csv: Path, side: str, lineage: str) -> None:
     if root.exists():
         shutil.rmtree(root)
     (root / "landing" / "orders").mkdir(parents=True)
@@ -219,7 +226,7 @@ def make_project(root: Path, csv: Path, side: str) -> None:
     yml = yml.replace("path: ./landing,", "path: ./landing, settle: 0s,")
     if side == "on":
         yml = yml.replace("    columns:\n", ON_OBJECT_SETTINGS + "    columns:\n", 1)
-        yml += ON_SETTINGS
+        yml += ON_SETTINGS + LINEAGE[lineage]
         for name, text in ON_FILES.items():
             (root / name).write_text(text)
     (root / "penstock.yml").write_text(yml)
@@ -254,6 +261,12 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=5, help="rounds of one run per side")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--lineage",
+        choices=sorted(LINEAGE),
+        default="file",
+        help="OpenLineage transport of the on side: file (the default one) or http",
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="penstock-observe-") as tmp:
@@ -272,7 +285,7 @@ def main() -> None:
                 sides = ("off", "on") if round_ % 2 else ("on", "off")
                 for side in sides:
                     root = work / side
-                    make_project(root, csv, side)
+                    make_project(root, csv, side, args.lineage)
                     child = run_child(side, root)
                     check(child, expected)
                     if side == "on":
