@@ -164,3 +164,30 @@ def test_a_sink_object_is_flushed_after_the_events_before_the_flush_then_closed(
     assert calls == ["StepStarted", "flush", "LogRecord", "close"]
     bus.emit(log(2))  # after close: dropped, counted, never delivered
     assert calls[-1] == "close" and bus.dropped == {"s": 1}
+
+
+def test_flush_asks_every_queued_sink_at_once() -> None:
+    """The first sink's flush can only finish once the second sink's flush has started: asked
+    one after the other (the first waited on before the second is asked), the first would
+    time out; asked together, both finish."""
+    second_started = threading.Event()
+
+    class First:
+        def handle(self, event: Event) -> None: ...
+
+        def flush(self) -> None:
+            assert second_started.wait(5), "the second sink was not asked to flush"
+
+    class Second:
+        def handle(self, event: Event) -> None: ...
+
+        def flush(self) -> None:
+            second_started.set()
+
+    bus = EventBus()
+    policy = DeliveryPolicy(flush_timeout_s=2.0)
+    bus.subscribe(First(), name="first", queued=True, policy=policy)
+    bus.subscribe(Second(), name="second", queued=True, policy=policy)
+    bus.emit(log(1))
+    assert bus.flush()
+    bus.close()

@@ -243,9 +243,11 @@ class EventBus:
 
     def flush(self, timeout_s: float | None = None) -> bool:
         """Wait until every queued sink has handled the events emitted so far (and run its
-        own `flush`); each waits up to its `flush_timeout_s` (or `timeout_s`), all within
-        one deadline. False if one did not catch up in time (said on stderr)."""
-        caught_up = True
+        own `flush`); each waits up to its `flush_timeout_s` (or `timeout_s`). Every queue is
+        asked first and waited on after, so the sinks' threads finish their work at the same
+        time, not one after the other. False if one did not catch up in time (said on
+        stderr)."""
+        asked: list[tuple[_Subscription, float, float]] = []
         for sub in self._subscriptions:
             if sub.queue is None:
                 if sub.on_flush is not None:
@@ -253,7 +255,11 @@ class EventBus:
                 continue
             limit = sub.policy.flush_timeout_s if timeout_s is None else timeout_s
             sub.queue.put(_FLUSH, wait_s=limit)
-            if not sub.queue.flush(limit):
+            asked.append((sub, limit, time.monotonic() + limit))
+        caught_up = True
+        for sub, limit, deadline in asked:
+            assert sub.queue is not None
+            if not sub.queue.flush(max(0.0, deadline - time.monotonic())):
                 caught_up = False
                 behind = _events(sub.queue.undelivered())
                 self._report(
