@@ -379,10 +379,17 @@ def write_totals(
 
 
 def _upsert(conn: sa.Connection, accumulate: bool) -> Any:
-    from sqlalchemy.dialects import postgresql, sqlite
+    # only the store's own dialect: importing PostgreSQL's from a SQLite store took 0.1 s of
+    # CPU at every run's end (bench/README.md, observe_overhead.py)
+    stmt: Any
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql
 
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(metric_totals)
+        stmt = postgresql.insert(metric_totals)
+    else:
+        from sqlalchemy.dialects import sqlite
+
+        stmt = sqlite.insert(metric_totals)
     c = metric_totals.c
     value = c.value + stmt.excluded.value if accumulate else stmt.excluded.value
     return stmt.on_conflict_do_update(
