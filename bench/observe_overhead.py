@@ -195,9 +195,12 @@ if side == "on":
     session = Session(project)
     started, cpu = time.perf_counter(), time.process_time()
     result = session.runner.run()
+    ran = time.perf_counter()
     session.close()
+    closed = time.perf_counter()
     with MetadataStore(project.metadata_url) as store:  # as `run --pushgateway` does
         push(store, project.name, os.environ["BENCH_PUSHGATEWAY"])
+    parts = {"run": ran - started, "close": closed - ran, "push": time.perf_counter() - closed}
 else:
     from penstock.engine.runner import Runner
     from penstock.lake import Lake
@@ -208,10 +211,13 @@ else:
     runner = Runner(project, EventBus(), warehouse, lake)
     started, cpu = time.perf_counter(), time.process_time()
     result = runner.run()
+    ran = time.perf_counter()
     warehouse.close()
+    parts = {"run": ran - started, "close": time.perf_counter() - ran, "push": 0.0}
 elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
 (load,) = result.loads()
-print(json.dumps({"seconds": elapsed, "cpu": cpu, "status": result.status, "rows_in": load.rows_in,
+print(json.dumps({"seconds": elapsed, "cpu": cpu, "parts": parts, "status": result.status,
+                  "rows_in": load.rows_in,
                   "loaded": load.rows_loaded, "quarantined": load.rows_quarantined,
                   "duplicates": load.rows_duplicate}))
 """
@@ -280,6 +286,7 @@ def main() -> None:
         )
         samples: dict[str, list[float]] = {"off": [], "on": []}
         cpu: dict[str, list[float]] = {"off": [], "on": []}
+        parts: dict[str, list[dict[str, float]]] = {"off": [], "on": []}
         with on_receivers(work):
             for round_ in range(1, args.repeat + 1):
                 sides = ("off", "on") if round_ % 2 else ("on", "off")
@@ -292,6 +299,7 @@ def main() -> None:
                         check_on(root, child)
                     samples[side].append(float(child["seconds"]))  # type: ignore[arg-type]
                     cpu[side].append(float(child["cpu"]))  # type: ignore[arg-type]
+                    parts[side].append(child["parts"])  # type: ignore[arg-type]
                 off, on = samples["off"][-1], samples["on"][-1]
                 print(
                     f"  round {round_} ({' then '.join(sides)}): off {off:.2f} s, on {on:.2f} s"
@@ -311,6 +319,9 @@ def main() -> None:
         f"CPU time (all threads) medians: off {cpu_off:.2f} s, on {cpu_on:.2f} s "
         f"({cpu_on / cpu_off - 1:+.1%}, {cpu_on - cpu_off:+.2f} s)"
     )
+    for side in ("off", "on"):
+        medians = {name: statistics.median(p[name] for p in parts[side]) for name in parts[side][0]}
+        print(f"  {side}: " + ", ".join(f"{n} {v:.3f} s" for n, v in medians.items()))
     print(
         f"overhead of the sinks: {on_s / off_s - 1:+.1%} (medians), "
         f"{pairs - 1:+.1%} (median of the rounds' pairs); target at most +5%"
