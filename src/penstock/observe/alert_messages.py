@@ -329,7 +329,7 @@ def _first_rows(path: Any, limit: int) -> list[dict[str, Any]]:
     import duckdb
 
     try:
-        with duckdb.connect() as conn:
+        with duckdb.connect(config={"threads": 1}) as conn:  # one thread: a few rows
             result = conn.execute(
                 "SELECT * FROM read_parquet(?) LIMIT ?", [str(path), max(limit, 0)]
             )
