@@ -4,6 +4,7 @@ waits for the sink to catch up, close gives up on a hung sink after its timeout.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 
@@ -191,3 +192,25 @@ def test_flush_asks_every_queued_sink_at_once() -> None:
     bus.emit(log(1))
     assert bus.flush()
     bus.close()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="per-thread niceness is Linux's")
+def test_a_queued_sink_runs_nicer_than_the_run() -> None:
+    """A sink's thread yields the cores to the data path: on Linux it runs SINK_NICENESS
+    nicer than the thread that emits (capped at 19); the emitting thread is unchanged."""
+    import os
+
+    from penstock.observe.queue import SINK_NICENESS
+
+    def niceness() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    seen: list[int] = []
+    bus = EventBus()
+    bus.subscribe(lambda e: seen.append(niceness()), name="n", queued=True)
+    before = niceness()
+    bus.emit(log(1))
+    assert bus.flush()
+    bus.close()
+    assert seen == [min(19, before + SINK_NICENESS)]
+    assert niceness() == before
