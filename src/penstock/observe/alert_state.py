@@ -157,15 +157,16 @@ class AlertLedger:
         """Move the key's state on by `occ` (compare-and-set, tried again when another
         process moved it first); the action to take, or None when nothing changes."""
         throttle = timedelta(seconds=throttle_s)
+        lost: Exception | None = None
         for attempt in range(_ATTEMPTS):
             try:
                 return self._decide_once(occ, throttle, recovery)
-            except _Lost:
-                pass
-            except (IntegrityError, OperationalError):
-                pass  # another process inserted the row, or held SQLite's write lock
+            except (_Lost, IntegrityError, OperationalError) as exc:
+                # another process moved the key first, inserted its row, or held SQLite's
+                # write lock: read the state again and decide anew
+                lost = exc
             time.sleep(min(0.01 * (attempt + 1), 0.2))
-        raise RuntimeError(f"alert state of {occ.rule}/{occ.key} kept changing: gave up")
+        raise RuntimeError(f"alert state of {occ.rule}/{occ.key} kept changing: gave up") from lost
 
     def _decide_once(self, occ: Occurrence, throttle: timedelta, recovery: bool) -> Decision | None:
         with self.engine.begin() as conn:

@@ -272,31 +272,54 @@ class AlertDispatcher:
                 self.notifier.report(label, reason)
             if not delivery.delivered and decision.action in ("alert", "reminder"):
                 self.ledger.give_back(occurrence, decision)
-        if decision.action != "cleared":
-            self.ledger.record(
-                rule=rule.name,
-                key=alert.key,
-                event=alert.event,
-                object=alert.object,
-                run_id=alert.run_id,
-                at=alert.at,
-                action=decision.action,
-                severity=rule.severity,
-                title=title,
-                delivered=len(delivery.delivered),
-                failed=len(delivery.failed),
-                errors=[f"{label}: {reason}" for label, reason in delivery.failed],
-            )
-        return Notice(
+        return _noticed(
+            self.ledger,
+            rule,
+            alert,
+            decision.action,
+            title,
+            delivery,
+            record=decision.action != "cleared",
+        )
+
+
+def _noticed(
+    ledger: AlertLedger,
+    rule: AlertRule,
+    alert: Alert,
+    action: str,
+    title: str,
+    delivery: Delivery,
+    *,
+    record: bool = True,
+) -> Notice:
+    """What was done about `alert`, recorded in the alert history (unless `record` is off)
+    and returned as a Notice."""
+    if record:
+        ledger.record(
             rule=rule.name,
             key=alert.key,
             event=alert.event,
             object=alert.object,
-            action=decision.action,
+            run_id=alert.run_id,
+            at=alert.at,
+            action=action,
+            severity=rule.severity,
             title=title,
-            delivered=tuple(delivery.delivered),
-            failed=tuple(delivery.failed),
+            delivered=len(delivery.delivered),
+            failed=len(delivery.failed),
+            errors=[f"{label}: {reason}" for label, reason in delivery.failed],
         )
+    return Notice(
+        rule=rule.name,
+        key=alert.key,
+        event=alert.event,
+        object=alert.object,
+        action=action,
+        title=title,
+        delivered=tuple(delivery.delivered),
+        failed=tuple(delivery.failed),
+    )
 
 
 # ---- the sink --------------------------------------------------------------------------------
@@ -465,31 +488,7 @@ def send_test(project: Project, name: str, *, store: MetadataStore) -> Notice:
     alert = _sample_alert(project, rule, object_name, utcnow())
     title, body = msg.render(project.name, rule, alert, None)
     delivery = notifier.send(rule, title, body, msg.notify_type(rule.severity, True))
-    ledger = AlertLedger(store, project.name)
-    ledger.record(
-        rule=rule.name,
-        key=alert.key,
-        event=alert.event,
-        object=object_name,
-        run_id=None,
-        at=alert.at,
-        action="test",
-        severity=rule.severity,
-        title=title,
-        delivered=len(delivery.delivered),
-        failed=len(delivery.failed),
-        errors=[f"{label}: {reason}" for label, reason in delivery.failed],
-    )
-    return Notice(
-        rule=rule.name,
-        key=alert.key,
-        event=alert.event,
-        object=object_name,
-        action="test",
-        title=title,
-        delivered=tuple(delivery.delivered),
-        failed=tuple(delivery.failed),
-    )
+    return _noticed(AlertLedger(store, project.name), rule, alert, "test", title, delivery)
 
 
 def _sample_alert(
