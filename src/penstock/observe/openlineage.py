@@ -92,7 +92,7 @@ def facet(key: str, **fields: Any) -> dict[str, Any]:
         "_producer": PRODUCER,
         "_schemaURL": f"{SPEC}/facets/{version}/{name}.json#/$defs/{name}",
     }
-    out.update((k, v) for k, v in fields.items() if v is not None)
+    out.update(_dropping_none(**fields))
     return out
 
 
