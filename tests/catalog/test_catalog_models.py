@@ -428,7 +428,7 @@ class TestProject:
         assert names("c, a") == ["a", "c"]
         assert names("group:raw") == ["a", "c"]
         assert names("group:core,a") == ["a", "b"]
-        assert proj.groups() == ["raw", "core"]
+        assert proj.group_names() == ["raw", "core"]
         with pytest.raises(UsageError) as info:
             proj.select("a,z")
         assert info.value.message == (

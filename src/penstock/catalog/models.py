@@ -57,6 +57,7 @@ from penstock.catalog.observability import (
     RetentionSettings,
     hook_list,
 )
+from penstock.catalog.orchestration import GroupSpec
 from penstock.errors import UsageError
 
 __all__ = [
@@ -67,6 +68,7 @@ __all__ = [
     "CsvOptions",
     "ExpressionCheck",
     "FilesSource",
+    "GroupSpec",
     "HookSpec",
     "LocatedError",
     "ObjectSpec",
@@ -100,6 +102,7 @@ class Project(Model):
     lineage: LineageSettings = Field(default_factory=LineageSettings)  # where OpenLineage goes
     sources: dict[SourceName, Source] = Field(default_factory=dict)
     objects: dict[ObjectName, ObjectSpec] = Field(default_factory=dict)
+    groups: dict[str, GroupSpec] = Field(default_factory=dict)  # after objects: it names theirs
     alerts: list[AlertRule] = Field(default_factory=list)  # after objects: rules name them
     # Set by the loader, not by users.
     root: Path = Field(default_factory=Path.cwd)
@@ -190,6 +193,55 @@ class Project(Model):
                 problems.append(
                     ((name,), f"missing required key 'files' (source '{spec.source}' is files)")
                 )
+        if problems:
+            raise LocatedError(problems)
+        return value
+
+    @field_validator("objects")
+    @classmethod
+    def _check_dependencies(cls, value: dict[str, ObjectSpec]) -> dict[str, ObjectSpec]:
+        """`depends_on` names declared objects. Cycles are the plan's to name (engine/plan.py)."""
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        for name, spec in value.items():
+            for index, other in enumerate(spec.depends_on):
+                if other == name:
+                    problems.append(
+                        ((name, "depends_on", index), "an object cannot depend on itself")
+                    )
+                elif other not in value:
+                    known = ", ".join(n for n in value if n != name) or "none"
+                    problems.append(
+                        (
+                            (name, "depends_on", index),
+                            f"unknown object '{other}' (objects: {known})",
+                        )
+                    )
+        if problems:
+            raise LocatedError(problems)
+        return value
+
+    @field_validator("groups")
+    @classmethod
+    def _check_groups(
+        cls, value: dict[str, GroupSpec], info: ValidationInfo
+    ) -> dict[str, GroupSpec]:
+        """`groups:` configures groups that objects are in, and orders them `after` such groups."""
+        objects: dict[str, ObjectSpec] | None = info.data.get("objects")
+        if objects is None:
+            return value
+        used = list(dict.fromkeys(spec.group for spec in objects.values()))
+        known = ", ".join(used) or "none"
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        for group, spec in value.items():
+            if group not in used:
+                problems.append(((group,), f"no object is in group '{group}' (groups: {known})"))
+            for index, other in enumerate(spec.after):
+                if other == group:
+                    problems.append(((group, "after", index), "a group cannot run after itself"))
+                elif other not in used:
+                    problems.append(
+                        ((group, "after", index), f"unknown group '{other}' (groups: {known})")
+                    )
         if problems:
             raise LocatedError(problems)
         return value
@@ -301,8 +353,8 @@ class Project(Model):
         """Objects in declaration order: penstock.yml first, then included files."""
         return list(self.objects.values())
 
-    def groups(self) -> list[str]:
-        """The distinct groups, in the order they first appear."""
+    def group_names(self) -> list[str]:
+        """The distinct groups of the objects, in the order they first appear."""
         return list(dict.fromkeys(spec.group for spec in self.objects.values()))
 
     def select(self, selector: str | None = None) -> list[ObjectSpec]:
@@ -322,7 +374,7 @@ class Project(Model):
                 group = part.removeprefix(_GROUP_PREFIX).strip()
                 members = {spec.name for spec in self.objects.values() if spec.group == group}
                 if not members:
-                    groups = ", ".join(self.groups()) or "none"
+                    groups = ", ".join(self.group_names()) or "none"
                     raise UsageError(
                         f"unknown group '{group}' (available groups: {groups})", selector=part
                     )
@@ -331,7 +383,7 @@ class Project(Model):
                 wanted.add(part)
             else:
                 names = ", ".join(self.objects) or "none"
-                groups = ", ".join(self.groups()) or "none"
+                groups = ", ".join(self.group_names()) or "none"
                 raise UsageError(
                     f"unknown object '{part}' (available objects: {names}; groups: {groups})",
                     selector=part,

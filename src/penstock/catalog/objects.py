@@ -29,6 +29,7 @@ from penstock.catalog.dialect import ValueDialect
 from penstock.catalog.encoding_limit import EncodingErrorLimit
 from penstock.catalog.expressions import expression_problem
 from penstock.catalog.micro_batch import MicroBatch
+from penstock.catalog.orchestration import Catchup, Cron, NameList, Trigger
 
 FileFormat = Literal["csv", "jsonl", "json", "parquet"]
 LoadMode = Literal["append", "merge", "scd2", "replace"]
@@ -206,6 +207,11 @@ class ObjectSpec(Model, ValueDialect):
     checks: list[Check] = []
     micro_batch: MicroBatch = MicroBatch()
     sla: SlaSpec | None = None  # service levels: `penstock slo` (catalog/alerting.py)
+    # orchestration (catalog/orchestration.py, engine/plan.py)
+    depends_on: NameList = Field(default_factory=list)
+    schedule: Cron | None = None
+    catchup: Catchup | None = None
+    trigger: Trigger | None = None
 
     @property
     def table_name(self) -> str:
