@@ -97,6 +97,44 @@ def test_help_lists_every_command_without_loading_the_engine() -> None:
     assert listed >= set(COMMANDS), out
 
 
+@pytest.mark.parametrize("argv", [["--help"], ["run", "--help"]])
+def test_help_loads_neither_markdown_nor_rich_tracebacks(argv: list[str]) -> None:
+    """typer's help renderer imports rich.markdown and rich.traceback (~0.055 s); penstock
+    renders help in rich markup mode without either, so help imports them only as stand-ins
+    (cli/typer_fixes.py), gone from sys.modules once the renderer has loaded."""
+    code = (
+        f"import sys\nfrom penstock.cli.app import main\nassert main({argv!r}) == 0\n"
+        "print(sorted(m for m in ('rich.markdown', 'markdown_it', 'rich.traceback') "
+        "if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+    assert "Usage: penstock" in done.stdout
+
+
+def test_the_stand_ins_make_the_real_rich_objects() -> None:
+    """After help, `rich.markdown` imports for real, and typer's renderer, holding the
+    stand-ins, still makes real Markdown and Traceback objects."""
+    code = (
+        "from penstock.cli.typer_fixes import light_rich_utils\n"
+        "light_rich_utils()\n"
+        "import typer.rich_utils as ru, rich.markdown, rich.traceback\n"
+        "assert rich.markdown.__file__ and rich.traceback.__file__\n"
+        "md = ru._make_rich_text(text='**bold**', markup_mode='markdown')\n"
+        "assert isinstance(md, rich.markdown.Markdown), type(md)\n"
+        "try:\n    1 / 0\nexcept ZeroDivisionError as exc:\n"
+        "    tb = ru.Traceback.from_exception(type(exc), exc, exc.__traceback__)\n"
+        "assert isinstance(tb, rich.traceback.Traceback), type(tb)\n"
+        "print('ok')"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == "ok"
+
+
 PROJECT = """
 name: quick
 sources:
