@@ -25,6 +25,12 @@ def register_secret(value: str) -> None:
             _secrets.add(value)
 
 
+def is_secret(value: str) -> bool:
+    """Was `value` resolved from a reference (and so is redacted)?"""
+    with _lock:
+        return value in _secrets
+
+
 def redact(text: str) -> str:
     """Return `text` with every registered secret replaced by `***` (longest first)."""
     if not _secrets or not text:

@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from penstock.catalog.dialect import check_formats
+from penstock.catalog.privacy import Pii
 from penstock.catalog.scratch import scratch_connection
 from penstock.catalog.types import ColumnType, TypeFamily, parse_type
 
@@ -150,6 +151,8 @@ class ColumnSpec(_Model):
     description: str | None = None
     # alerts show this column's values in their sample of failing rows (masked otherwise)
     show_in_alerts: StrictBool = False
+    # personal data: how it is stored (catalog/privacy.py); None: not personal data
+    pii: Pii | None = None
     from_: str | None = Field(default=None, alias="from")
     """The source name this column reads (a CSV header, a JSON key), when it differs from the
     column's own name; matched like a name, ignoring case and surrounding whitespace."""
@@ -157,6 +160,11 @@ class ColumnSpec(_Model):
     @property
     def column_type(self) -> ColumnType:
         return parse_type(self.type)
+
+    @property
+    def stored_duckdb_type(self) -> str:
+        """The warehouse type: a hashed or masked value is text, whatever was read."""
+        return "VARCHAR" if self.pii in ("hash", "mask") else self.column_type.duckdb_type
 
     def source_name(self, name: str) -> str:
         """The source name the column `name` (this spec's key) reads."""

@@ -58,7 +58,9 @@ from penstock.catalog.observability import (
     hook_list,
 )
 from penstock.catalog.orchestration import GroupSpec
+from penstock.catalog.privacy import MIN_KEY_CHARS, PrivacySettings
 from penstock.errors import UsageError
+from penstock.secrets import is_secret
 
 __all__ = [
     "SOURCE_KINDS",
@@ -101,6 +103,7 @@ class Project(Model):
     hooks: list[HookSpec] = Field(default_factory=list)
     lineage: LineageSettings = Field(default_factory=LineageSettings)  # where OpenLineage goes
     sources: dict[SourceName, Source] = Field(default_factory=dict)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)  # before objects
     objects: dict[ObjectName, ObjectSpec] = Field(default_factory=dict)
     groups: dict[str, GroupSpec] = Field(default_factory=dict)  # after objects: it names theirs
     alerts: list[AlertRule] = Field(default_factory=list)  # after objects: rules name them
@@ -193,6 +196,51 @@ class Project(Model):
                 problems.append(
                     ((name,), f"missing required key 'files' (source '{spec.source}' is files)")
                 )
+        if problems:
+            raise LocatedError(problems)
+        return value
+
+    @field_validator("privacy")
+    @classmethod
+    def _check_privacy(cls, value: PrivacySettings) -> PrivacySettings:
+        key = value.key
+        if key is None:
+            return value
+        if not is_secret(key):
+            raise LocatedError(
+                [
+                    (
+                        ("key",),
+                        "give the key by reference (${env:NAME} or ${file:PATH}), never the "
+                        "key itself: penstock.yml is not a place for secrets",
+                    )
+                ]
+            )
+        if len(key) < MIN_KEY_CHARS:
+            raise LocatedError(
+                [(("key",), f"the key is {len(key)} characters; use at least {MIN_KEY_CHARS}")]
+            )
+        return value
+
+    @field_validator("objects")
+    @classmethod
+    def _check_pii_key(
+        cls, value: dict[str, ObjectSpec], info: ValidationInfo
+    ) -> dict[str, ObjectSpec]:
+        """`pii: hash` needs `privacy: {key: ...}`."""
+        privacy: PrivacySettings | None = info.data.get("privacy")
+        if privacy is None or privacy.key is not None:
+            return value
+        problems: list[tuple[tuple[str | int, ...], str]] = [
+            (
+                (name, "columns", column, "pii"),
+                'pii: hash needs a key: add privacy: {key: "${env:PENSTOCK_PII_KEY}"} to '
+                "penstock.yml (a reference to a secret of 16 characters or more)",
+            )
+            for name, spec in value.items()
+            for column, treatment in spec.treated_columns.items()
+            if treatment == "hash"
+        ]
         if problems:
             raise LocatedError(problems)
         return value

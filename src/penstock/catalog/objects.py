@@ -30,6 +30,7 @@ from penstock.catalog.encoding_limit import EncodingErrorLimit
 from penstock.catalog.expressions import expression_problem
 from penstock.catalog.micro_batch import MicroBatch
 from penstock.catalog.orchestration import Catchup, Cron, NameList, Trigger
+from penstock.catalog.privacy import TREATED
 
 FileFormat = Literal["csv", "jsonl", "json", "parquet"]
 LoadMode = Literal["append", "merge", "scd2", "replace"]
@@ -217,6 +218,16 @@ class ObjectSpec(Model, ValueDialect):
     def table_name(self) -> str:
         return self.table or self.name
 
+    @property
+    def stored_columns(self) -> list[str]:
+        """The columns the warehouse table holds: all but those declared `pii: drop`."""
+        return [name for name, spec in self.columns.items() if spec.pii != "drop"]
+
+    @property
+    def treated_columns(self) -> dict[str, str]:
+        """Columns stored other than as read (`pii: hash | mask | drop`) → their treatment."""
+        return {n: s.pii for n, s in self.columns.items() if s.pii is not None and s.pii in TREATED}
+
     def is_required(self, column: str) -> bool:
         """Key and order_by columns are required whether or not they say so: a row without
         its key cannot be matched, a row without its order_by value cannot be ordered."""
@@ -321,6 +332,15 @@ class ObjectSpec(Model, ValueDialect):
                 for name in value
                 if name not in columns
             )
+        problems.extend(
+            (
+                (),
+                f"key column '{name}' is pii: {columns[name].pii}: a key must be stored as "
+                "read, or hashed (pii: hash) so that it still matches",
+            )
+            for name in value
+            if columns is not None and name in columns and columns[name].pii in ("mask", "drop")
+        )
         if problems:
             raise LocatedError(problems)
         return value
@@ -331,6 +351,11 @@ class ObjectSpec(Model, ValueDialect):
         columns = info.data.get("columns")
         if value is not None and columns is not None and value not in columns:
             raise ValueError(f"order_by column '{value}' is not a declared column")
+        if value is not None and columns is not None and columns[value].pii in TREATED:
+            raise ValueError(
+                f"order_by column '{value}' is pii: {columns[value].pii}: loads compare its "
+                "stored values, so it must be stored as read"
+            )
         return value
 
     @field_validator("load")

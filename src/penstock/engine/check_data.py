@@ -40,6 +40,7 @@ from penstock.errors import PenstockError, SourceError, first_line
 from penstock.lake import Lake, StagedBatch
 from penstock.lake.read import rejects_sql
 from penstock.quality.compile import bind_columns
+from penstock.quality.privacy_sql import install_key
 from penstock.quality.validate import ENCODING, MALFORMED, BatchValidation, validate_batch
 from penstock.sources import FilesSourceReader
 from penstock.sources.base import SourceItem
@@ -200,6 +201,7 @@ class _SampleCheck:
         report.header = list(batch.manifest.columns)
         report.sample_rows = batch.manifest.rows_in
         contract = self._contract(sample)
+        install_key(self.conn, self.project.privacy.key)
         try:
             validation = validate_batch(self.conn, contract, batch)
         except PenstockError as exc:

@@ -49,9 +49,16 @@ def raw_fields(schema: Mapping[str, str]) -> tuple[SchemaField, ...]:
 
 
 def contract_fields(obj: ObjectSpec) -> tuple[SchemaField, ...]:
+    """The object table's columns as stored: a dropped column is not there, a hashed or
+    masked one holds text (`pii:`)."""
     return tuple(
-        SchemaField(name=name, type=spec.type, description=spec.description)
+        SchemaField(
+            name=name,
+            type="text" if spec.pii in ("hash", "mask") else spec.type,
+            description=spec.description,
+        )
         for name, spec in obj.columns.items()
+        if spec.pii != "drop"
     )
 
 

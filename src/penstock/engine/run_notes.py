@@ -59,7 +59,7 @@ class RunNotes(RunEvents):
         carried it, say so: a rebuild fills it in from the stage zone (and only then do runs
         and a rebuild agree)."""
         table = {c.lower() for c in self.warehouse.table_columns(obj)}
-        added = [c for c in obj.columns if table and c.lower() not in table]
+        added = [c for c in obj.stored_columns if table and c.lower() not in table]
         if not added:
             return
         carried = [

@@ -31,6 +31,7 @@ from penstock.observe import (
     utcnow,
 )
 from penstock.observe.sinks import attach_sinks
+from penstock.quality.privacy_sql import install_key
 from penstock.secrets import redact
 from penstock.warehouse import DuckDBWarehouse, connect_warehouse
 
@@ -101,6 +102,8 @@ class Session:
         except BaseException:
             self.store.close()
             raise
+        # `pii: hash` reads its key from this connection's temp table (quality/privacy_sql.py)
+        install_key(self.warehouse.conn, project.privacy.key)
         self.lake.remove_stale_temps()  # the warehouse lock is held: no other run writes here
         self.reconciled_batches: list[str] = []
         try:

@@ -79,6 +79,7 @@ class InputColumn:
     field: str
     subtype: str  # IDENTITY (as it is) or TRANSFORMATION (typed)
     description: str
+    masking: bool = False  # the output holds no original value: hashed or masked (pii:)
 
 
 ColumnLineage = dict[str, list[InputColumn]]  # output column -> its input columns
@@ -109,16 +110,27 @@ def column_lineage(
         return {}  # ambiguous source names: the load said so
     out: ColumnLineage = {}
     for b in bound:
-        if b.stage_column is None:
-            continue  # missing from the file: read as empty, from nothing
+        if b.stage_column is None or b.spec.pii == "drop":
+            continue  # missing from the file (read as empty, from nothing), or not stored
         renamed = f" (from: '{b.stage_column}')" if b.stage_column != b.name else ""
         if output.role == "table":
             subtype, description = "TRANSFORMATION", f"validated and typed as {b.spec.type}"
         else:
             subtype, description = "IDENTITY", "raw text of a row that broke the contract"
+        masking = b.spec.pii in ("hash", "mask")
+        if masking:
+            subtype = "TRANSFORMATION"
+            description += ", then " + (
+                "hashed (HMAC-SHA256, pii: hash)" if b.spec.pii == "hash" else "masked (pii: mask)"
+            )
         out[b.name] = [
             InputColumn(
-                staged.namespace, staged.name, b.stage_column, subtype, description + renamed
+                staged.namespace,
+                staged.name,
+                b.stage_column,
+                subtype,
+                description + renamed,
+                masking,
             )
         ]
     return out

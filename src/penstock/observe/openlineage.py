@@ -336,7 +336,10 @@ def _column_facet(columns: dict[str, Any]) -> dict[str, Any]:
                         "namespace": c.namespace,
                         "transformations": [
                             _dropping_none(
-                                description=c.description, subtype=c.subtype, type="DIRECT"
+                                description=c.description,
+                                subtype=c.subtype,
+                                type="DIRECT",
+                                masking=c.masking or None,
                             )
                         ],
                     }

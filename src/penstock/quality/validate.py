@@ -41,6 +41,7 @@ from penstock.quality.compile import (
     raw_alias,
     unbound_columns,
 )
+from penstock.quality.privacy_sql import load_columns, quarantine_columns
 from penstock.sql import ident, idents, literal
 
 __all__ = [
@@ -461,7 +462,7 @@ def _create_load_view(
     order_by, the window runs per key and order_by value, so every dated version is kept and
     only rows with the same key and date collapse (the later record wins).
     """
-    accepted_rows = _numbered(checked, firsts, accepted, idents(obj.columns, "c."))
+    accepted_rows = _numbered(checked, firsts, accepted, load_columns(obj, "c."))
     versions = _version_columns(obj)
     if not versions or not duplicates:
         # a view: an initial load or an append reads it once, straight into the target table
@@ -501,8 +502,12 @@ def _create_quarantine_table(
     """
     batches = chunk.batches
     seqs = list(range(1, len(batches) + 1))
-    raw = ", ".join(f"c.{ident(raw_alias(i))} AS {ident(c)}" for i, c in enumerate(obj.columns))
+    raw = quarantine_columns(obj, "c.", [raw_alias(i) for i in range(len(obj.columns))])
     nulls = ", ".join(f"NULL::VARCHAR AS {ident(c)}" for c in obj.columns)
+    # a malformed record of an object with personal data keeps its line in the stage only
+    raw_line, error = "_raw_line", "_error"
+    if obj.treated_columns:
+        raw_line, error = "NULL::VARCHAR", "split_part(_error, ': ', 1)"
     reasons = REASONS_COLUMN
     if failed_seqs:
         reasons = (
@@ -526,7 +531,7 @@ def _create_quarantine_table(
             FROM ({with_record_numbers_sql(batches, seqs, failing)})
             UNION ALL BY NAME
             SELECT {nulls}, [_reason]::VARCHAR[] AS _reasons, false AS _loaded, {SEQ},
-                   _row_number, _raw_line, _error
+                   _row_number, {raw_line} AS _raw_line, {error} AS _error
             FROM ({rejects_sql(batches, seqs)})
         ) ORDER BY {SEQ}, _row_number
         """

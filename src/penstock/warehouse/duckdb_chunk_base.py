@@ -135,11 +135,11 @@ def insert_rows(
     conn: duckdb.DuckDBPyConnection, obj: ObjectSpec, chunk: Chunk, where: str = "true"
 ) -> int:
     """Insert the chunk's rows that `where` picks, each with its own batch's id and time."""
-    cols = idents(obj.columns)
+    cols = idents(obj.stored_columns)
     (inserted,) = scalar_counts(
         conn,
         f"INSERT INTO {object_table(obj)} ({cols}, _batch_id, _loaded_at) "
-        f"SELECT {idents(obj.columns, 's.')}, {chunk.value('batch_id')}, "
+        f"SELECT {idents(obj.stored_columns, 's.')}, {chunk.value('batch_id')}, "
         f"{chunk.value('loaded_at')} FROM {chunk.source} s{chunk.join('s')} WHERE {where}",
     )
     return inserted

@@ -87,10 +87,10 @@ def merge_chunk(
                 f"WHERE {FINAL} AND {STORED}) s WHERE {on}"
             )
         if written:
-            columns = idents([*obj.columns, *kept])
+            columns = idents([*obj.stored_columns, *kept])
             conn.execute(
                 f"INSERT INTO {table} ({columns}, _batch_id, _loaded_at) "
-                f"SELECT {idents([*obj.columns, *kept], 'a.')}, {chunk.value('batch_id')}, "
+                f"SELECT {idents([*obj.stored_columns, *kept], 'a.')}, {chunk.value('batch_id')}, "
                 f"{chunk.value('loaded_at')} FROM {actions} a{chunk.join('a')} WHERE a.{FINAL}"
             )
     finally:
@@ -104,7 +104,7 @@ def merge_chunk(
 def _actions_sql(obj: ObjectSpec, chunk: Chunk, table: str, kept: list[str]) -> str:
     """Each incoming row with its action, whether it is its key's final row, whether the key
     is stored, and the kept columns' stored values."""
-    cols = list(obj.columns)
+    cols = list(obj.stored_columns)
     keys = idents(obj.key, "s.")
     first_key = f"t.{ident(obj.key[0])}"
     kept_sql = "".join(f", t.{ident(c)}" for c in kept)

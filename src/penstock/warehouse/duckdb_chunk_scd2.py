@@ -90,7 +90,7 @@ def scd2_chunk(
             )
         if any(c[4] for c in easy.values()):
             _close_current(conn, obj, chunk, table, versions)
-        cols = idents(obj.columns)
+        cols = idents(obj.stored_columns)
         placed = (
             f" UNION ALL {_folded_rows_sql(obj, chunk, versions, stored, folded)}" if hard else ""
         )
@@ -130,7 +130,7 @@ def _versions_sql(obj: ObjectSpec, chunk: Chunk, table: str) -> str:
     )
     return f"""
         WITH incoming AS (
-            SELECT {idents(obj.columns, "s.")}, CAST(s.{SEQ} AS INTEGER) AS {SEQ},
+            SELECT {idents(obj.stored_columns, "s.")}, CAST(s.{SEQ} AS INTEGER) AS {SEQ},
                    {row_hash_sql(obj, "s")} AS {HASH},
                    {start} AS {START}
             FROM {chunk.source} s{chunk.join("s")}
@@ -155,7 +155,7 @@ def _easy_rows_sql(obj: ObjectSpec, chunk: Chunk, versions: str) -> str:
         else f"lead(v.{START}) OVER (PARTITION BY {idents(obj.key, 'v.')} ORDER BY v.{SEQ})"
     )
     return (
-        f"SELECT {idents(obj.columns, 'v.')}, {chunk.value('batch_id')} AS _batch_id, "
+        f"SELECT {idents(obj.stored_columns, 'v.')}, {chunk.value('batch_id')} AS _batch_id, "
         f"{chunk.value('loaded_at')} AS _loaded_at, "
         f"v.{START} AS _valid_from, {until} AS _valid_to, v.{HASH} AS _row_hash "
         f"FROM {versions} v{chunk.join('v')} WHERE v.{EASY} AND v.{ADDS}"
@@ -217,7 +217,7 @@ def _fold(
     keys = idents(obj.key)
     conn.execute(
         f"CREATE TEMP TABLE {stored} AS "
-        f"SELECT {idents(obj.columns, 't.')}, t._batch_id, t._loaded_at, t._valid_from, "
+        f"SELECT {idents(obj.stored_columns, 't.')}, t._batch_id, t._loaded_at, t._valid_from, "
         f"t._row_hash FROM {table} t SEMI JOIN (SELECT DISTINCT {keys} FROM {versions} "
         f"WHERE NOT {EASY}) k ON {join_on('t', 'k', obj.key)}"
     )
@@ -270,12 +270,13 @@ def _folded_rows_sql(obj: ObjectSpec, chunk: Chunk, versions: str, stored: str, 
         f"FROM (SELECT {keys}, unnest({ACC}.state) AS e FROM {folded}))"
     )
     return (
-        f"SELECT {idents(obj.columns, 'h.')}, h._batch_id, h._loaded_at, p.{START} AS _valid_from, "
+        f"SELECT {idents(obj.stored_columns, 'h.')}, h._batch_id, h._loaded_at, "
+        f"p.{START} AS _valid_from, "
         f"p.{UNTIL} AS _valid_to, p.{HASH} AS _row_hash "
         f"FROM {placed} p JOIN {stored} h ON {join_on('p', 'h', obj.key)} "
         f"AND h._valid_from = p.{START} WHERE p.{SEQ} = 0 "
         f"UNION ALL "
-        f"SELECT {idents(obj.columns, 'v.')}, {chunk.value('batch_id')}, "
+        f"SELECT {idents(obj.stored_columns, 'v.')}, {chunk.value('batch_id')}, "
         f"{chunk.value('loaded_at')}, p.{START}, p.{UNTIL}, "
         f"p.{HASH} FROM {placed} p JOIN {versions} v ON {join_on('p', 'v', obj.key)} "
         f"AND v.{SEQ} = p.{SEQ} AND v.{START} = p.{START} "

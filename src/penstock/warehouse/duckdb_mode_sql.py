@@ -53,13 +53,13 @@ def newer_sql(obj: ObjectSpec, new: str, old: str) -> str:
 def same_row_sql(obj: ObjectSpec, new: str, old: str) -> str:
     """Every contract column equal (NULL equals NULL): the incoming row changes nothing."""
     return " AND ".join(
-        f"{new}.{ident(c)} IS NOT DISTINCT FROM {old}.{ident(c)}" for c in obj.columns
+        f"{new}.{ident(c)} IS NOT DISTINCT FROM {old}.{ident(c)}" for c in obj.stored_columns
     )
 
 
 def kept_columns(conn: duckdb.DuckDBPyConnection, obj: ObjectSpec) -> list[str]:
     """The table's columns the contract no longer names (and the loader does not write)."""
-    declared = {c.lower() for c in obj.columns}
+    declared = {c.lower() for c in obj.stored_columns}
     return [
         c
         for c in existing_columns(conn, "main", obj.table_name)
@@ -78,7 +78,7 @@ def row_hash_sql(obj: ObjectSpec, alias: str) -> str:
     `to_json(struct_pack(...))`; '' and NULL still differ (`"c":""` vs no field).
     """
     skip = {*obj.key, obj.order_by}
-    attrs = [c for c in obj.columns if c not in skip] or list(obj.columns)
+    attrs = [c for c in obj.stored_columns if c not in skip] or list(obj.stored_columns)
     fields = ", ".join(
         f"CASE WHEN {alias}.{ident(c)} IS NOT NULL "
         f"THEN {literal(chr(34) + c + chr(34) + ':')} || to_json({alias}.{ident(c)}) END"

@@ -158,6 +158,9 @@ def _later_join(keys: list[str]) -> str:
 
 
 def _typed_key(obj: ObjectSpec, name: str) -> str:
-    """A key column's raw quarantined text cast as validation casts it (the object's dialect)."""
+    """A key column's raw quarantined text cast as validation casts it (the object's dialect);
+    a hashed key is stored hashed in both tables (quality/privacy_sql.py), so it compares as is."""
     spec = obj.columns[name]
+    if spec.pii == "hash":
+        return ident(name)
     return strict_cast_sql(name, spec, "VARCHAR", True, column_dialect(obj, spec))

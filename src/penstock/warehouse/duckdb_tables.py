@@ -160,7 +160,9 @@ def quarantine_table(obj: ObjectSpec) -> str:
 
 
 def _object_columns(obj: ObjectSpec) -> list[tuple[str, str]]:
-    cols = [(name, spec.column_type.duckdb_type) for name, spec in obj.columns.items()]
+    cols = [
+        (name, spec.stored_duckdb_type) for name, spec in obj.columns.items() if spec.pii != "drop"
+    ]
     cols += [("_batch_id", "VARCHAR"), ("_loaded_at", "TIMESTAMP")]
     if obj.load == "scd2":
         cols += [
