@@ -281,3 +281,22 @@ def test_lineage_says_which_columns_are_masked(tmp_path: Path, keyed: None) -> N
     schema = {f["name"]: f["type"] for f in table["facets"]["schema"]["fields"]}
     assert schema["email"] == "text" and schema["customer_id"] == "text"
     assert "notes" not in schema
+
+
+def test_the_catalog_records_which_columns_are_personal_data(tmp_path: Path, keyed: None) -> None:
+    project = write_project(tmp_path, YML, {"landing/customers/a.csv": FIRST})
+    penstock.run(project)
+    store = sqlite3.connect(project / ".penstock" / "metadata.db")
+    try:
+        rows = dict(store.execute("SELECT name, pii FROM catalog_attributes").fetchall())
+    finally:
+        store.close()
+    assert rows == {
+        "customer_id": "hash",
+        "email": "hash",
+        "phone": "mask",
+        "notes": "drop",
+        "name": "keep",
+        "age": None,
+        "updated_at": None,
+    }

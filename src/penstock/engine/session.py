@@ -74,6 +74,7 @@ def catalog_snapshot(project: Project) -> CatalogSnapshot:
                 type=spec.type,
                 required=o.is_required(name),
                 description=spec.description,
+                pii=spec.pii,
             )
             for o in objects
             for index, (name, spec) in enumerate(o.columns.items(), start=1)

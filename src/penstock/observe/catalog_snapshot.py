@@ -35,6 +35,7 @@ class AttributeRow:
     type: str
     required: bool
     description: str | None
+    pii: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -88,6 +88,7 @@ catalog_attributes = sa.Table(
     sa.Column("type", sa.String(128), nullable=False),
     sa.Column("required", sa.Boolean(), nullable=False),
     sa.Column("description", sa.Text()),
+    sa.Column("pii", sa.String(16)),  # hash | mask | drop | keep; NULL: not personal data
 )
 
 catalog_groups = sa.Table(

@@ -555,7 +555,7 @@ def _add_missing(conn: sa.Connection) -> None:
     """Bring a store written by an older penstock up to date: add the columns and indexes
     added since (nullable columns: old rows read NULL). Nothing else is migrated."""
     inspector = sa.inspect(conn)
-    for table in (job_runs, step_runs, object_counts, logs):
+    for table in (job_runs, step_runs, object_counts, logs, catalog_attributes):
         present = {c["name"] for c in inspector.get_columns(table.name)}
         for column in table.columns:
             if column.name not in present:
