@@ -23,6 +23,13 @@ from pydantic import (
 
 from penstock.catalog.dialect import check_formats
 from penstock.catalog.privacy import Pii
+from penstock.catalog.rules import (
+    LengthBounds,
+    RuleOptions,
+    Severity,
+    failure_rate,
+    split_rule_options,
+)
 from penstock.catalog.scratch import scratch_connection
 from penstock.catalog.types import ColumnType, TypeFamily, parse_type
 
@@ -148,6 +155,12 @@ class ColumnSpec(_Model):
     max: int | float | str | None = None
     in_: list[Scalar] | None = Field(default=None, alias="in")
     pattern: str | None = None
+    between: tuple[int | float | str, int | float | str] | None = None
+    length: LengthBounds | None = None
+    # another object's column every value must be found in (its warehouse table)
+    references: str | None = None
+    # a rule's severity and max_failure_rate (catalog/rules.py), by rule name
+    rule_options: dict[str, RuleOptions] = Field(default_factory=dict)
     description: str | None = None
     # alerts show this column's values in their sample of failing rows (masked otherwise)
     show_in_alerts: StrictBool = False
@@ -169,6 +182,15 @@ class ColumnSpec(_Model):
     def source_name(self, name: str) -> str:
         """The source name the column `name` (this spec's key) reads."""
         return self.from_ if self.from_ is not None else name
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_rule_options(cls, data: Any) -> Any:
+        return split_rule_options(data)
+
+    def options(self, rule: str) -> RuleOptions:
+        """The severity and max_failure_rate of the rule `rule` (e.g. `pattern`)."""
+        return self.rule_options.get(rule) or _DEFAULT_OPTIONS
 
     @field_validator("type")
     @classmethod
@@ -207,29 +229,53 @@ class ColumnSpec(_Model):
     def _check_bound(cls, value: Any, info: ValidationInfo) -> Any:
         if value is None:
             return None
-        family = _family(info)
-        if family is None:
-            if isinstance(value, bool) or not isinstance(value, int | float | str):
-                raise ValueError("expected a number, a date or a timestamp")
-            return value
-        if family == "number":
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise ValueError("expected a number")
-            if isinstance(value, float) and not math.isfinite(value):
-                raise ValueError("expected a finite number")
-            bound: int | float | str = value
-        elif family in ("date", "timestamp"):
-            bound = _temporal(value, family, allow_now=True)
-            problem = _offset_problem(bound, info)
-            if problem is not None:
-                raise ValueError(problem)
-        else:
-            raise ValueError(f"min/max apply to numbers, dates and timestamps, not {family}")
+        bound = _bound(value, info)
         low = info.data.get("min")
         zone = info.data.get("timezone")
         if info.field_name == "max" and low is not None and _greater(low, bound, zone):
             raise ValueError(f"max ({bound}) is less than min ({low})")
         return bound
+
+    @field_validator("between", mode="before")
+    @classmethod
+    def _check_between(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, list | tuple) or len(value) != 2:
+            raise ValueError("expected two bounds: between: [low, high]")
+        low, high = (_bound(v, info) for v in value)
+        if _greater(low, high, info.data.get("timezone")):
+            raise ValueError(f"the high bound ({high}) is less than the low one ({low})")
+        return (low, high)
+
+    @field_validator("length")
+    @classmethod
+    def _check_length(cls, value: LengthBounds | None, info: ValidationInfo) -> Any:
+        family = _family(info)
+        if value is not None and family is not None and family != "text":
+            raise ValueError(f"length applies to text columns, not {family}")
+        return value
+
+    @field_validator("references")
+    @classmethod
+    def _check_references(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        target, dot, column = value.partition(".")
+        if not dot or not IDENTIFIER.match(target.strip()) or not column.strip():
+            raise ValueError(f"expected object.column, got {value!r}")
+        return f"{target.strip()}.{column.strip()}"
+
+    @field_validator("rule_options")
+    @classmethod
+    def _check_rule_options(
+        cls, value: dict[str, RuleOptions], info: ValidationInfo
+    ) -> dict[str, RuleOptions]:
+        for rule in value:
+            field = "in_" if rule == "in" else rule
+            if info.data.get(field) in (None, False):
+                raise ValueError(f"{rule} has options but no rule: give its value")
+        return value
 
     @field_validator("in_", mode="before")
     @classmethod
@@ -284,6 +330,32 @@ class ColumnSpec(_Model):
         if problem is not None:
             raise ValueError(f"invalid regular expression: {problem}")
         return value
+
+
+_DEFAULT_OPTIONS = RuleOptions()
+
+
+def _bound(value: Any, info: ValidationInfo) -> int | float | str:
+    """A min / max / between bound checked against the column's type."""
+    family = _family(info)
+    if family is None:
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise ValueError("expected a number, a date or a timestamp")
+        return value
+    if family == "number":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError("expected a number")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError("expected a finite number")
+        bound: int | float | str = value
+    elif family in ("date", "timestamp"):
+        bound = _temporal(value, family, allow_now=True)
+        problem = _offset_problem(bound, info)
+        if problem is not None:
+            raise ValueError(problem)
+    else:
+        raise ValueError(f"min/max/between apply to numbers, dates and timestamps, not {family}")
+    return bound
 
 
 def _greater(low: Any, high: Any, zone: str | None) -> bool:
@@ -366,6 +438,20 @@ class ExpressionCheck(_Model):
 
     name: str
     expression: str
+    severity: Severity = "error"
+    max_failure_rate: float | None = None
+
+    @field_validator("max_failure_rate", mode="before")
+    @classmethod
+    def _rate(cls, value: Any) -> Any:
+        return None if value is None else failure_rate(value)
+
+    @property
+    def options(self) -> RuleOptions:
+        # already checked: built without validating the rate again
+        return RuleOptions.model_construct(
+            severity=self.severity, max_failure_rate=self.max_failure_rate
+        )
 
     @field_validator("name")
     @classmethod

@@ -61,6 +61,7 @@ from penstock.catalog.orchestration import GroupSpec
 from penstock.catalog.privacy import MIN_KEY_CHARS, PrivacySettings
 from penstock.errors import UsageError
 from penstock.secrets import is_secret
+from penstock.sql import ident
 
 __all__ = [
     "SOURCE_KINDS",
@@ -251,6 +252,10 @@ class Project(Model):
         """`depends_on` names declared objects. Cycles are the plan's to name (engine/plan.py)."""
         problems: list[tuple[tuple[str | int, ...], str]] = []
         for name, spec in value.items():
+            for column, column_spec in spec.columns.items():
+                problem = _reference_problem(value, name, column_spec)
+                if problem is not None:
+                    problems.append(((name, "columns", column, "references"), problem))
             for index, other in enumerate(spec.depends_on):
                 if other == name:
                     problems.append(
@@ -266,7 +271,7 @@ class Project(Model):
                     )
         if problems:
             raise LocatedError(problems)
-        return value
+        return {name: _with_reference_tables(spec, value) for name, spec in value.items()}
 
     @field_validator("groups")
     @classmethod
@@ -441,6 +446,35 @@ class Project(Model):
     def origin(self, key_path: str) -> tuple[str, int] | None:
         """(file, line) where `key_path` (e.g. `objects.orders`) was written, when known."""
         return self.origins.get(key_path)
+
+
+def _with_reference_tables(spec: ObjectSpec, objects: dict[str, ObjectSpec]) -> ObjectSpec:
+    """`spec` knowing the warehouse table of each object its columns reference."""
+    targets = {c.references.partition(".")[0] for c in spec.columns.values() if c.references}
+    if not targets:
+        return spec
+    tables = {t: ident(objects[t].table_name) for t in sorted(targets)}
+    return spec.model_copy(update={"reference_tables": tables})
+
+
+def _reference_problem(objects: dict[str, ObjectSpec], name: str, spec: ColumnSpec) -> str | None:
+    """What is wrong with a column's `references: object.column`, if anything."""
+    if spec.references is None:
+        return None
+    target, _, column = spec.references.partition(".")
+    other = objects.get(target)
+    if other is None:
+        known = ", ".join(n for n in objects if n != name) or "none"
+        return f"unknown object '{target}' (objects: {known})"
+    if column not in other.columns:
+        return f"object '{target}' has no column '{column}' (columns: {', '.join(other.columns)})"
+    referenced = other.columns[column]
+    if referenced.pii in ("hash", "mask", "drop") or spec.pii in ("hash", "mask", "drop"):
+        return "references compares stored values: neither column can be pii: hash, mask or drop"
+    mine, theirs = spec.column_type.family, referenced.column_type.family
+    if mine != theirs:
+        return f"{spec.type} values cannot be found in {target}.{column} ({referenced.type})"
+    return None
 
 
 def _replace_at(content: Any, path: tuple[str | int, ...], value: str) -> None:

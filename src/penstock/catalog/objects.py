@@ -186,7 +186,7 @@ Source = Annotated[FilesSource, Field(discriminator="kind")]
 class ObjectSpec(Model, ValueDialect):
     """One data object: where its files are, their contract and how they load."""
 
-    internal_fields: ClassVar[frozenset[str]] = frozenset({"name"})
+    internal_fields: ClassVar[frozenset[str]] = frozenset({"name", "reference_tables"})
 
     # Validation runs in field order: columns come first so that key and order_by can be
     # checked against them, format before csv, key before load.
@@ -208,6 +208,8 @@ class ObjectSpec(Model, ValueDialect):
     checks: list[Check] = []
     micro_batch: MicroBatch = MicroBatch()
     sla: SlaSpec | None = None  # service levels: `penstock slo` (catalog/alerting.py)
+    # set by the project: referenced object → its warehouse table, quoted (`references:`)
+    reference_tables: dict[str, str] = Field(default_factory=dict)
     # orchestration (catalog/orchestration.py, engine/plan.py)
     depends_on: NameList = Field(default_factory=list)
     schedule: Cron | None = None
@@ -217,6 +219,18 @@ class ObjectSpec(Model, ValueDialect):
     @property
     def table_name(self) -> str:
         return self.table or self.name
+
+    @model_validator(mode="after")
+    def _key_rules_are_errors(self) -> "ObjectSpec":
+        """A key or order_by value must be present: its `required` cannot be a warning."""
+        for column in {*self.key, *([self.order_by] if self.order_by else [])}:
+            spec = self.columns.get(column)
+            if spec is not None and spec.options("required").severity == "warn":
+                raise ValueError(
+                    f"column '{column}' is in the key or order_by: its required rule cannot "
+                    "be severity: warn"
+                )
+        return self
 
     @property
     def stored_columns(self) -> list[str]:

@@ -238,9 +238,26 @@ class _SampleCheck:
 
     def _contract(self, sample: Sample) -> ObjectSpec:
         """The object's contract as the sample can judge it: every failing row is counted
-        (on_invalid fail would stop at the first), and row_count applies to whole files only."""
+        (on_invalid fail would stop at the first), row_count applies to whole files only, and
+        `references` is left to runs (it reads the warehouse)."""
         checks = [c for c in self.obj.checks if sample.complete or not isinstance(c, RowCountCheck)]
-        return self.obj.model_copy(update={"on_invalid": "quarantine", "checks": checks})
+        # `references` looks values up in another object's warehouse table: not on a sample
+        columns = {
+            name: spec.model_copy(
+                update={
+                    "references": None,
+                    "rule_options": {
+                        r: o for r, o in spec.rule_options.items() if r != "references"
+                    },
+                }
+            )
+            if spec.references
+            else spec
+            for name, spec in self.obj.columns.items()
+        }
+        return self.obj.model_copy(
+            update={"on_invalid": "quarantine", "checks": checks, "columns": columns}
+        )
 
     def _blame(self, contract: ObjectSpec, batch: StagedBatch, error: PenstockError) -> str:
         """A contract that fails on the sample's values: name the check at fault if one is."""

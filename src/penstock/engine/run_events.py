@@ -409,6 +409,15 @@ def check_results(
             rules.append((f"in:{name}", "in", name, f"in {list(spec.in_)}"))
         if spec.pattern is not None:
             rules.append((f"pattern:{name}", "pattern", name, spec.pattern))
+        if spec.between is not None:
+            low, high = spec.between
+            rules.append((f"between:{name}", "between", name, f"between {low} and {high}"))
+        if spec.length is not None:
+            bounds = [f">= {spec.length.min}"] if spec.length.min is not None else []
+            bounds += [f"<= {spec.length.max}"] if spec.length.max is not None else []
+            rules.append((f"length:{name}", "length", name, "length " + " and ".join(bounds)))
+        if spec.references is not None:
+            rules.append((f"references:{name}", "references", name, f"in {spec.references}"))
     for check in obj.checks:
         if isinstance(check, RowCountCheck):
             bounds = check.row_count

@@ -16,6 +16,7 @@ from penstock.lake import StagedBatch
 from penstock.lake.stage import extraction_order
 from penstock.observe import EventBus, LogLevel
 from penstock.quality.compile import bind_columns
+from penstock.quality.set_rules import RATE_PREFIX
 from penstock.quality.validate import BatchValidation, row_count_problem
 from penstock.sources import FilesSourceReader
 from penstock.warehouse import DuckDBWarehouse
@@ -127,8 +128,23 @@ class RunNotes(RunEvents):
                 batch_id=batch.batch_id,
                 extra_columns=v.extra_columns,
             )
+        rates = [c for c in v.failed_checks if c.startswith(RATE_PREFIX)]
         problem = row_count_problem(obj, v.rows_in) if v.failed_checks else None
-        if problem is not None:
+        if rates:
+            what = "loaded anyway" if obj.on_invalid == "warn" else "every record quarantined"
+            rules = [c.removeprefix(RATE_PREFIX) for c in rates]
+            over = ", ".join(
+                f"{r} failed {v.reason_counts.get(r, 0)} of {v.rows_in} records" for r in rules
+            )
+            self._log(
+                result,
+                "warning",
+                f"{name}: the batch fails its max_failure_rate ({over}); {what}",
+                obj,
+                batch_id=batch.batch_id,
+                reasons=v.reason_counts,
+            )
+        elif problem is not None:
             what = "loaded anyway" if obj.on_invalid == "warn" else "every record quarantined"
             self._log(
                 result,

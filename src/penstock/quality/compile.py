@@ -3,11 +3,15 @@
 Every value is cast strictly to its declared type (quality/casts.py: exact or NULL); each
 rule becomes a CASE that yields a stable reason name, gathered into the row's `_reasons` list:
 
-    required:<col>  type:<col>  min:<col>  max:<col>  in:<col>  pattern:<col>  check:<name>
+    required:<col>  type:<col>  min:<col>  max:<col>  between:<col>  in:<col>  pattern:<col>
+    length:<col>  check:<name>  references:<col>
 
-Reasons come in column declaration order (per column: required, type, min, max, in, pattern),
-then expression checks in declaration order. An empty or blank value (whitespace only: space,
-tab, CR, LF, VT, FF, no-break space), or a text value that is one of the object's
+Reasons come in column declaration order (per column: required, type, min, max, between, in,
+pattern, length), then expression checks in declaration order, then `references` (checked
+after the pass, against another object's table: quality/set_rules.py). A rule of severity
+`warn` (catalog/rules.py) adds its reason but does not hold the row back. An empty or blank
+value (whitespace only: space, tab, CR, LF, VT, FF, no-break space), or a text value that is
+one of the object's
 `null_values`, counts as missing. The object's value dialect (catalog/dialect.py) is applied
 here, at validation, never at staging. Rules
 other than required/type apply only to values that cast; an expression check fails only when
@@ -22,6 +26,7 @@ from dataclasses import dataclass
 from penstock.catalog import ColumnSpec, ExpressionCheck, ObjectSpec
 from penstock.catalog.columns import source_key
 from penstock.catalog.dialect import ColumnDialect, column_dialect
+from penstock.catalog.rules import RuleOptions
 from penstock.errors import ContractViolation
 from penstock.lake.read import RESERVED_PREFIX
 from penstock.quality.bounds import Now, value_literal
@@ -30,7 +35,9 @@ from penstock.sql import ident, literal
 
 # internal names carry the reserved prefix: a source column cannot collide with them
 REASONS_COLUMN = f"{RESERVED_PREFIX}reasons"
-FAILED_COLUMN = f"{RESERVED_PREFIX}failed"
+FAILED_COLUMN = f"{RESERVED_PREFIX}failed"  # a rule of severity error failed: held back
+WARNED_COLUMN = f"{RESERVED_PREFIX}warned"  # only rules of severity warn failed: loads
+DEFAULT_OPTIONS = RuleOptions()
 
 
 @dataclass(frozen=True)
@@ -103,6 +110,11 @@ class Rule:
 
     condition: str
     reason: str
+    options: RuleOptions = DEFAULT_OPTIONS
+
+    @property
+    def warns(self) -> bool:
+        return self.options.severity == "warn"
 
 
 def column_rules(obj: ObjectSpec, binding: ColumnBinding, now: Now) -> list[Rule]:
@@ -115,7 +127,7 @@ def column_rules(obj: ObjectSpec, binding: ColumnBinding, now: Now) -> list[Rule
     if obj.is_required(name):
         # a value that cast is present: test for blank text only where the cast gave NULL
         absent = f"CASE WHEN {col} IS NULL THEN {missing} ELSE false END" if typed else missing
-        out.append(Rule(absent, f"required:{name}"))
+        out.append(Rule(absent, f"required:{name}", spec.options("required")))
     if typed:
         out.append(
             Rule(
@@ -124,28 +136,50 @@ def column_rules(obj: ObjectSpec, binding: ColumnBinding, now: Now) -> list[Rule
             )
         )
     if spec.min is not None:
-        out.append(Rule(f"{col} < {value_literal(spec, spec.min, now)}", f"min:{name}"))
+        low = value_literal(spec, spec.min, now)
+        out.append(Rule(f"{col} < {low}", f"min:{name}", spec.options("min")))
     if spec.max is not None:
-        out.append(Rule(f"{col} > {value_literal(spec, spec.max, now)}", f"max:{name}"))
+        high = value_literal(spec, spec.max, now)
+        out.append(Rule(f"{col} > {high}", f"max:{name}", spec.options("max")))
+    if spec.between is not None:
+        low, high = (value_literal(spec, v, now) for v in spec.between)
+        out.append(
+            Rule(f"{col} NOT BETWEEN {low} AND {high}", f"between:{name}", spec.options("between"))
+        )
     value_rules = []
     if spec.in_ is not None:
         values = ", ".join(value_literal(spec, v, now) for v in spec.in_)
-        value_rules.append(Rule(f"{col} NOT IN ({values})", f"in:{name}"))
+        value_rules.append(Rule(f"{col} NOT IN ({values})", f"in:{name}", spec.options("in")))
     if spec.pattern is not None:
         value_rules.append(
-            Rule(f"NOT regexp_matches({col}, {literal(spec.pattern)})", f"pattern:{name}")
+            Rule(
+                f"NOT regexp_matches({col}, {literal(spec.pattern)})",
+                f"pattern:{name}",
+                spec.options("pattern"),
+            )
+        )
+    if spec.length is not None:
+        bounds = spec.length
+        outside = [
+            *([f"length({col}) < {bounds.min}"] if bounds.min is not None else []),
+            *([f"length({col}) > {bounds.max}"] if bounds.max is not None else []),
+        ]
+        value_rules.append(
+            Rule(f"({' OR '.join(outside)})", f"length:{name}", spec.options("length"))
         )
     if not typed:
         # blank text is a missing value: `required` speaks for it, the value rules do not
         value_rules = [
-            Rule(f"CASE WHEN {missing} THEN false ELSE {r.condition} END", r.reason)
+            Rule(f"CASE WHEN {missing} THEN false ELSE {r.condition} END", r.reason, r.options)
             for r in value_rules
         ]
     return out + value_rules
 
 
 def check_rules(checks: Sequence[ExpressionCheck]) -> list[Rule]:
-    return [Rule(f"NOT coalesce(({c.expression}), true)", f"check:{c.name}") for c in checks]
+    return [
+        Rule(f"NOT coalesce(({c.expression}), true)", f"check:{c.name}", c.options) for c in checks
+    ]
 
 
 def typed_expr(obj: ObjectSpec, binding: ColumnBinding) -> str:
@@ -189,17 +223,18 @@ def compile_validation(
     typed_cols = ", ".join(f"{typed_expr(obj, b)} AS {ident(b.name)}" for b in bindings)
     rules = [r for b in bindings for r in column_rules(obj, b, rule_now)]
     rules += check_rules(expression_checks(obj))
-    # `_failed` is one cheap boolean per row; the list of reasons is built only for the rows
-    # that failed (CASE evaluates its THEN branch for the matching rows alone).
-    failed = " OR ".join(f"coalesce({r.condition}, false)" for r in rules) or "false"
+    # `_failed` and `_warned` are cheap booleans per row; the list of reasons is built only
+    # for the rows that failed a rule (CASE evaluates its THEN branch for those rows alone).
+    failed = " OR ".join(f"coalesce({r.condition}, false)" for r in rules if not r.warns)
+    warned = " OR ".join(f"coalesce({r.condition}, false)" for r in rules if r.warns)
     cases = ", ".join(f"CASE WHEN {r.condition} THEN {literal(r.reason)} END" for r in rules)
     reasons = (
-        f"CASE WHEN {FAILED_COLUMN} THEN list_filter([{cases}]::VARCHAR[], "
+        f"CASE WHEN {FAILED_COLUMN} OR {WARNED_COLUMN} THEN list_filter([{cases}]::VARCHAR[], "
         f"lambda x: x IS NOT NULL) ELSE []::VARCHAR[] END"
     )
     # raw text is kept only where a row failed: the quarantine needs it, loaded rows do not
-    # (unless a batch-level check already failed: then every row goes to quarantine)
-    keep = f"{FAILED_COLUMN} OR ({keep_all_raw})"
+    # (unless a batch-level check may fail: then every row may go to quarantine)
+    keep = f"{FAILED_COLUMN} OR {WARNED_COLUMN} OR ({keep_all_raw})"
     raw_if_failed = ", ".join(
         f"CASE WHEN {keep} THEN {raw_text_sql(ident(b.raw_alias), b.stage_type)} END "
         f"AS {ident(b.raw_alias)}"
@@ -207,13 +242,26 @@ def compile_validation(
     )
     typed_names = ", ".join(ident(b.name) for b in bindings)
     return f"""
-        SELECT {carried}{typed_names}, {FAILED_COLUMN}, {reasons} AS {REASONS_COLUMN},
-               {raw_if_failed}
+        SELECT {carried}{typed_names}, {FAILED_COLUMN}, {WARNED_COLUMN},
+               {reasons} AS {REASONS_COLUMN}, {raw_if_failed}
         FROM (
-            SELECT *, {failed} AS {FAILED_COLUMN}
+            SELECT *, {failed or "false"} AS {FAILED_COLUMN},
+                   {warned or "false"} AS {WARNED_COLUMN}
             FROM (
                 SELECT {inner}{raw_names}, {typed_cols}
                 FROM (SELECT {inner}{raw_cols} FROM ({stage_sql}) s0) s1
             ) s2
         ) s3
     """
+
+
+def rule_options(obj: ObjectSpec) -> dict[str, RuleOptions]:
+    """Every rule's reason name with its options, for the rules that have any."""
+    out: dict[str, RuleOptions] = {}
+    for name, spec in obj.columns.items():
+        for rule, options in spec.rule_options.items():
+            out[f"{rule}:{name}"] = options
+    for check in expression_checks(obj):
+        if check.severity != "error" or check.max_failure_rate is not None:
+            out[f"check:{check.name}"] = check.options
+    return out

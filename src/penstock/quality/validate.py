@@ -34,15 +34,24 @@ from penstock.lake.read import (
 )
 from penstock.quality.compile import (
     FAILED_COLUMN,
-    REASONS_COLUMN,
+    WARNED_COLUMN,
     ColumnBinding,
     bind_columns,
     compile_validation,
     raw_alias,
+    rule_options,
     unbound_columns,
 )
 from penstock.quality.privacy_sql import load_columns, quarantine_columns
-from penstock.sql import ident, idents, literal
+from penstock.quality.set_rules import (
+    all_reasons_sql,
+    apply_references,
+    failed_reasons_sql,
+    keeps_all_raw,
+    rate_failures,
+    warn_reasons,
+)
+from penstock.sql import ident, idents
 
 __all__ = [
     "ENCODING",
@@ -225,6 +234,8 @@ def _read(
     quarantine_all = (
         _seq_in(failed_seqs) if failed_seqs and obj.on_invalid == "quarantine" else "false"
     )
+    if keeps_all_raw(obj, rule_options(obj)):
+        quarantine_all = "true"  # rows may fail after the pass (quality/set_rules.py)
     for n, unit in enumerate(read.units):
         unit_batches = [batches[i] for i in unit]
         bindings = bind_columns(obj, unit_batches[0].manifest.schema)
@@ -280,8 +291,7 @@ def _finish(
     checked, suffix = read.checked, read.suffix
     repeated, firsts = f"_repeated_{suffix}", f"_firsts_{suffix}"
     seqs = list(range(1, len(batches) + 1))
-    failed_seqs = read.failed_seqs
-    for seq in failed_seqs:
+    for seq in read.failed_seqs:
         results[seq - 1].failed_checks = [ROW_COUNT]
     for unit, bindings in zip(read.units, read.bindings, strict=True):
         schema = batches[unit[0]].manifest.schema
@@ -298,7 +308,10 @@ def _finish(
         f"FROM {checked} GROUP BY ALL"
     )
     _check_rows_read(conn, batches, firsts)
+    apply_references(conn, obj, checked, obj.reference_tables)
     _count_reasons(conn, obj, chunk, checked, seqs)
+    # a failed batch check (row count, a rule over its max_failure_rate) holds the batch back
+    failed_seqs = [seq for seq, r in enumerate(results, 1) if r.failed_checks]
 
     accepted = _accepted_condition(obj, failed_seqs)
     _create_quarantine_table(conn, obj, chunk, checked, firsts, accepted, failed_seqs)
@@ -312,7 +325,7 @@ def _finish(
     per_seq = _per_seq(
         conn,
         f"SELECT {SEQ}, count(*) FILTER (WHERE {accepted}), count(*) FILTER (WHERE "
-        f"{FAILED_COLUMN}) FROM {checked} GROUP BY ALL",
+        f"{FAILED_COLUMN} OR {WARNED_COLUMN}) FROM {checked} GROUP BY ALL",
     )
     held = _per_seq(
         conn,
@@ -382,7 +395,7 @@ def _count_reasons(
     """Each batch's reason counts: the rows' reasons, its malformed and encoding records, a
     failed batch check (every record); under on_invalid fail, the first batch with any."""
     counts = conn.execute(
-        f"SELECT {SEQ}, r, count(*) FROM (SELECT {SEQ}, unnest({REASONS_COLUMN}) AS r "
+        f"SELECT {SEQ}, r, count(*) FROM (SELECT {SEQ}, unnest({all_reasons_sql(obj)}) AS r "
         f"FROM {checked}) GROUP BY ALL ORDER BY ALL"
     ).fetchall()
     if any(b.manifest.rows_malformed for b in chunk.batches):
@@ -393,12 +406,16 @@ def _count_reasons(
     for seq, reason, n in counts:
         reasons = chunk.results[int(seq) - 1].reason_counts
         reasons[str(reason)] = reasons.get(str(reason), 0) + int(n)
+    options = rule_options(obj)
+    warnings = warn_reasons(options)
     for batch, result in zip(chunk.batches, chunk.results, strict=True):
+        result.failed_checks += rate_failures(result.reason_counts, result.rows_in, options)
         for failure in result.failed_checks:
             result.reason_counts[failure] = result.rows_in
         result.reason_counts = dict(sorted(result.reason_counts.items()))
-        if obj.on_invalid == "fail" and result.reason_counts:
-            summary = ", ".join(f"{r} ×{n}" for r, n in result.reason_counts.items())
+        errors = {r: n for r, n in result.reason_counts.items() if r not in warnings}
+        if obj.on_invalid == "fail" and errors:
+            summary = ", ".join(f"{r} ×{n}" for r, n in errors.items())
             raise ContractViolation(
                 f"object '{obj.name}': {summary} in batch {batch.batch_id} "
                 f"({batch.manifest.source_file}): it breaks its contract and on_invalid is "
@@ -508,14 +525,19 @@ def _create_quarantine_table(
     raw_line, error = "_raw_line", "_error"
     if obj.treated_columns:
         raw_line, error = "NULL::VARCHAR", "split_part(_error, ': ', 1)"
-    reasons = REASONS_COLUMN
+    reasons = all_reasons_sql(obj)
     if failed_seqs:
+        failed = [(seq, chunk.results[seq - 1].failed_checks) for seq in failed_seqs]
         reasons = (
             f"CASE WHEN {_seq_in(failed_seqs)} THEN list_concat({reasons}, "
-            f"[{literal(ROW_COUNT)}]) ELSE {reasons} END"
+            f"{failed_reasons_sql(SEQ, failed)}) ELSE {reasons} END"
         )
     held_back = f"NOT coalesce(({accepted}), false)"
-    recorded = f"{FAILED_COLUMN} OR {held_back}" if obj.on_invalid == "warn" else held_back
+    # a row that broke a rule but loads (on_invalid warn, or a rule of severity warn) is
+    # recorded too, as loaded
+    recorded = f"{WARNED_COLUMN} OR {held_back}"
+    if obj.on_invalid == "warn":
+        recorded = f"{FAILED_COLUMN} OR {recorded}"
     failing = _numbered(
         checked,
         firsts,

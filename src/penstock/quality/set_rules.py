@@ -1,0 +1,123 @@
+"""Rules that need more than one row: `references` and `max_failure_rate`.
+
+The validation pass (quality/compile.py) is projections only, so the checked table keeps the
+records in file order (their record numbers come from it). A rule that joins would reorder
+them, so `references` is applied after the pass, as an UPDATE of the checked table's flags and
+of a text column of extra reasons (`SET_REASONS_COLUMN`: DuckDB updates a list column by
+deleting and appending the row, which would renumber it; a boolean or text column is updated
+in place). A value
+not found in the referenced object's warehouse table fails the row (`references:<col>`; NULL
+passes, as a foreign key does). The referenced table is read as it stands when the batch is
+validated: declare `depends_on` (or put the objects in ordered groups) so it loads first.
+
+`max_failure_rate` is judged per batch once the reasons are counted: a rule failing more than
+its share of the batch's records fails the batch (`failure_rate:<reason>`), as a failed row
+count does.
+
+An object with either keeps the raw text of every record through validation (not only of the
+failing ones), since a row can fail after the pass or with its whole batch: more memory for
+large batches of such objects, nothing for the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import duckdb
+
+from penstock.catalog import ObjectSpec
+from penstock.catalog.rules import RuleOptions
+from penstock.errors import ContractViolation
+from penstock.quality.compile import FAILED_COLUMN, REASONS_COLUMN, WARNED_COLUMN
+from penstock.sql import ident, literal
+
+RATE_PREFIX = "failure_rate:"
+SET_REASONS_COLUMN = "__penstock_set_reasons"  # comma-separated (reasons hold no comma)
+
+
+def keeps_all_raw(obj: ObjectSpec, options: Mapping[str, RuleOptions]) -> bool:
+    """Does any row of this object fail after the pass, or with its whole batch?"""
+    return any(spec.references for spec in obj.columns.values()) or any(
+        o.max_failure_rate is not None for o in options.values()
+    )
+
+
+def all_reasons_sql(obj: ObjectSpec) -> str:
+    """A row's reasons: those of the pass, then those found after it."""
+    if not any(spec.references for spec in obj.columns.values()):
+        return REASONS_COLUMN
+    return (
+        f"list_concat({REASONS_COLUMN}, "
+        f"coalesce(string_split({SET_REASONS_COLUMN}, ','), []::VARCHAR[]))"
+    )
+
+
+def apply_references(
+    conn: duckdb.DuckDBPyConnection, obj: ObjectSpec, checked: str, table_of: Mapping[str, str]
+) -> None:
+    """Fail (or warn) the checked rows whose value is not in the referenced table.
+
+    `table_of` maps an object name to its warehouse table (quoted). A referenced table that does
+    not exist yet refuses the batch: loading it later (after the referenced object) is right,
+    quarantining every row is not.
+    """
+    referencing = {c: s for c, s in obj.columns.items() if s.references}
+    if referencing:
+        conn.execute(f"ALTER TABLE {checked} ADD COLUMN {SET_REASONS_COLUMN} VARCHAR")
+    for column, spec in referencing.items():
+        assert spec.references is not None
+        target, _, target_column = spec.references.partition(".")
+        table = table_of[target]
+        try:
+            conn.execute(f"SELECT {ident(target_column)} FROM {table} LIMIT 0").fetchall()
+        except duckdb.Error as exc:
+            raise ContractViolation(
+                f"object '{obj.name}': column {column} references {spec.references}, but the "
+                f"table of '{target}' cannot be read ({first_words(exc)}): load '{target}' "
+                f"first (depends_on: [{target}])",
+                object=obj.name,
+                column=column,
+            ) from exc
+        warn = spec.options("references").severity == "warn"
+        flag = WARNED_COLUMN if warn else FAILED_COLUMN
+        col = ident(column)
+        conn.execute(
+            f"UPDATE {checked} SET {flag} = true, {SET_REASONS_COLUMN} = "
+            f"concat_ws(',', {SET_REASONS_COLUMN}, {literal('references:' + column)}) "
+            f"WHERE {col} IS NOT NULL AND {col} NOT IN "
+            f"(SELECT {ident(target_column)} FROM {table} "
+            f"WHERE {ident(target_column)} IS NOT NULL)"
+        )
+
+
+def first_words(exc: Exception) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def rate_failures(
+    reason_counts: Mapping[str, int], rows_in: int, options: Mapping[str, RuleOptions]
+) -> list[str]:
+    """The `failure_rate:<reason>` checks a batch fails: rules over their max_failure_rate."""
+    if rows_in <= 0:
+        return []
+    return [
+        f"{RATE_PREFIX}{reason}"
+        for reason, option in options.items()
+        if option.max_failure_rate is not None
+        and reason_counts.get(reason, 0) / rows_in > option.max_failure_rate
+    ]
+
+
+def warn_reasons(options: Mapping[str, RuleOptions]) -> set[str]:
+    return {reason for reason, option in options.items() if option.severity == "warn"}
+
+
+def failed_reasons_sql(seq_column: str, failed: Sequence[tuple[int, list[str]]]) -> str:
+    """A VARCHAR[] expression: the failed batch checks of the row's batch (by SEQ)."""
+    if not failed:
+        return "[]::VARCHAR[]"
+    whens = " ".join(
+        f"WHEN {seq} THEN [{', '.join(literal(r) for r in reasons)}]::VARCHAR[]"
+        for seq, reasons in failed
+    )
+    return f"CASE {seq_column} {whens} ELSE []::VARCHAR[] END"
