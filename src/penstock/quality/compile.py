@@ -11,11 +11,10 @@ pattern, length), then expression checks in declaration order, then `references`
 after the pass, against another object's table: quality/set_rules.py). A rule of severity
 `warn` (catalog/rules.py) adds its reason but does not hold the row back. An empty or blank
 value (whitespace only: space, tab, CR, LF, VT, FF, no-break space), or a text value that is
-one of the object's
-`null_values`, counts as missing. The object's value dialect (catalog/dialect.py) is applied
-here, at validation, never at staging. Rules
-other than required/type apply only to values that cast; an expression check fails only when
-it is FALSE (NULL passes, as in a SQL CHECK constraint).
+one of the object's `null_values`, counts as missing. The object's value dialect
+(catalog/dialect.py) is applied here, at validation, never at staging. Rules other than
+required/type apply only to values that cast; an expression check fails only when it is FALSE
+(NULL passes, as in a SQL CHECK constraint).
 """
 
 from __future__ import annotations
