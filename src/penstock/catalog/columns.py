@@ -159,6 +159,8 @@ class ColumnSpec(_Model):
     length: LengthBounds | None = None
     # another object's column every value must be found in (its warehouse table)
     references: str | None = None
+    # no other row (of another key) holds the value, in the batch or the warehouse table
+    unique: StrictBool = False
     # a rule's severity and max_failure_rate (catalog/rules.py), by rule name
     rule_options: dict[str, RuleOptions] = Field(default_factory=dict)
     description: str | None = None

@@ -221,6 +221,22 @@ class ObjectSpec(Model, ValueDialect):
         return self.table or self.name
 
     @model_validator(mode="after")
+    def _unique_is_comparable(self) -> "ObjectSpec":
+        """A unique value is compared with the stored ones: it must be stored comparably."""
+        for column, spec in self.columns.items():
+            if spec.unique and spec.pii in ("mask", "drop"):
+                raise ValueError(
+                    f"column '{column}' is unique and pii: {spec.pii}: its stored values "
+                    "cannot be compared (pii: hash can)"
+                )
+            if spec.unique and column in self.key and len(self.key) == 1:
+                raise ValueError(
+                    f"column '{column}' is the key: it is unique by definition (a repeated key "
+                    "is a duplicate, the later row wins); drop unique: true"
+                )
+        return self
+
+    @model_validator(mode="after")
     def _key_rules_are_errors(self) -> "ObjectSpec":
         """A key or order_by value must be present: its `required` cannot be a warning."""
         for column in {*self.key, *([self.order_by] if self.order_by else [])}:
@@ -231,6 +247,15 @@ class ObjectSpec(Model, ValueDialect):
                     "be severity: warn"
                 )
         return self
+
+    @property
+    def chunking(self) -> MicroBatch:
+        """How many batches validate and load together: `micro_batch`, but one at a time for an
+        object with a `unique` column, whose batches are judged against the table each earlier
+        batch left (so runs and a rebuild, which chunk batches differently, agree)."""
+        if any(spec.unique for spec in self.columns.values()):
+            return self.micro_batch.model_copy(update={"files": 1})
+        return self.micro_batch
 
     @property
     def stored_columns(self) -> list[str]:

@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, m
 Severity = Literal["error", "warn"]
 OPTION_KEYS = ("severity", "max_failure_rate")
 # the column rules that take options (`type` does not: a value that does not cast cannot load)
-RULES = ("required", "min", "max", "between", "in", "pattern", "length", "references")
+RULES = ("required", "min", "max", "between", "in", "pattern", "length", "references", "unique")
 _PERCENT = re.compile(r"^\s*(?P<number>\d+(?:\.\d+)?)\s*%\s*$")
 
 

@@ -93,7 +93,7 @@ def load_pending(
                 batch_id=batch.batch_id,
                 event="skipped",
             )
-    for chunk in chunks(to_load, obj.micro_batch):
+    for chunk in chunks(to_load, obj.chunking):
         outcomes = _load_chunk(runner, result, obj, chunk, loaded_at)
         result.outcomes.extend(outcomes)
         failed = next((o for o in outcomes if o.status == "failed"), None)

@@ -413,11 +413,13 @@ def check_results(
             low, high = spec.between
             rules.append((f"between:{name}", "between", name, f"between {low} and {high}"))
         if spec.length is not None:
-            bounds = [f">= {spec.length.min}"] if spec.length.min is not None else []
-            bounds += [f"<= {spec.length.max}"] if spec.length.max is not None else []
-            rules.append((f"length:{name}", "length", name, "length " + " and ".join(bounds)))
+            limits = [f">= {spec.length.min}"] if spec.length.min is not None else []
+            limits += [f"<= {spec.length.max}"] if spec.length.max is not None else []
+            rules.append((f"length:{name}", "length", name, "length " + " and ".join(limits)))
         if spec.references is not None:
             rules.append((f"references:{name}", "references", name, f"in {spec.references}"))
+        if spec.unique:
+            rules.append((f"unique:{name}", "unique", name, "no other row holds the value"))
     for check in obj.checks:
         if isinstance(check, RowCountCheck):
             bounds = check.row_count

@@ -200,7 +200,7 @@ class Runner(RunNotes):
         # unless earlier batches wait to load first
         fuse = not any(b.batch_id not in loaded and b.skip is None for b in staged)
         noted = blocked = False
-        for items in item_chunks(found.new, obj.micro_batch):
+        for items in item_chunks(found.new, obj.chunking):
             stagings, reading = self._stage_items(
                 result, obj, source, items, rejections, fuse=fuse and not blocked
             )

@@ -1,4 +1,4 @@
-"""Rules that need more than one row: `references` and `max_failure_rate`.
+"""Rules that need more than one row: `references`, `unique` and `max_failure_rate`.
 
 The validation pass (quality/compile.py) is projections only, so the checked table keeps the
 records in file order (their record numbers come from it). A rule that joins would reorder
@@ -9,6 +9,14 @@ in place). A value
 not found in the referenced object's warehouse table fails the row (`references:<col>`; NULL
 passes, as a foreign key does). The referenced table is read as it stands when the batch is
 validated: declare `depends_on` (or put the objects in ordered groups) so it loads first.
+
+`unique` fails a row whose value another row holds: a row of another key (any other row,
+without a key) in the warehouse table as it stands before the batch loads, or in the same
+batch; a row held back by another rule holds nothing. NULL is never a duplicate. Rows of one
+batch that share a value all fail. All conflicts are found first, then flagged, so one unique
+column does not change another's. Such an object loads one batch per transaction
+(`ObjectSpec.chunking`): each batch is judged against the table the earlier ones left, in a run
+as in a rebuild.
 
 `max_failure_rate` is judged per batch once the reasons are counted: a rule failing more than
 its share of the batch's records fails the batch (`failure_rate:<reason>`), as a failed row
@@ -35,16 +43,18 @@ RATE_PREFIX = "failure_rate:"
 SET_REASONS_COLUMN = "__penstock_set_reasons"  # comma-separated (reasons hold no comma)
 
 
+def has_set_rules(obj: ObjectSpec) -> bool:
+    return any(spec.references or spec.unique for spec in obj.columns.values())
+
+
 def keeps_all_raw(obj: ObjectSpec, options: Mapping[str, RuleOptions]) -> bool:
     """Does any row of this object fail after the pass, or with its whole batch?"""
-    return any(spec.references for spec in obj.columns.values()) or any(
-        o.max_failure_rate is not None for o in options.values()
-    )
+    return has_set_rules(obj) or any(o.max_failure_rate is not None for o in options.values())
 
 
 def all_reasons_sql(obj: ObjectSpec) -> str:
     """A row's reasons: those of the pass, then those found after it."""
-    if not any(spec.references for spec in obj.columns.values()):
+    if not has_set_rules(obj):
         return REASONS_COLUMN
     return (
         f"list_concat({REASONS_COLUMN}, "
@@ -62,7 +72,7 @@ def apply_references(
     quarantining every row is not.
     """
     referencing = {c: s for c, s in obj.columns.items() if s.references}
-    if referencing:
+    if has_set_rules(obj):
         conn.execute(f"ALTER TABLE {checked} ADD COLUMN {SET_REASONS_COLUMN} VARCHAR")
     for column, spec in referencing.items():
         assert spec.references is not None
@@ -121,3 +131,61 @@ def failed_reasons_sql(seq_column: str, failed: Sequence[tuple[int, list[str]]])
         for seq, reasons in failed
     )
     return f"CASE {seq_column} {whens} ELSE []::VARCHAR[] END"
+
+
+def apply_unique(conn: duckdb.DuckDBPyConnection, obj: ObjectSpec, checked: str, seq: str) -> None:
+    """Fail (or warn) the checked rows whose `unique` value another row holds (see above);
+    `seq` is the column numbering the batches of the micro-batch."""
+    uniques = [c for c, spec in obj.columns.items() if spec.unique]
+    if not uniques:
+        return
+    found = conn.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'main' AND table_name = ?",
+        [obj.table_name],
+    ).fetchall()
+    table = ident(obj.table_name) if found[0][0] else None
+    conflicts = f"{checked}_unique"
+    selects = [_conflicts_sql(obj, checked, table, seq, c) for c in uniques]
+    conn.execute(f"CREATE OR REPLACE TEMP TABLE {conflicts} AS {' UNION ALL '.join(selects)}")
+    try:
+        for column in uniques:
+            warn = obj.columns[column].options("unique").severity == "warn"
+            flag = WARNED_COLUMN if warn else FAILED_COLUMN
+            conn.execute(
+                f"UPDATE {checked} SET {flag} = true, {SET_REASONS_COLUMN} = "
+                f"concat_ws(',', {SET_REASONS_COLUMN}, {literal('unique:' + column)}) "
+                f"WHERE rowid IN (SELECT r FROM {conflicts} WHERE reason = "
+                f"{literal('unique:' + column)})"
+            )
+    finally:
+        conn.execute(f"DROP TABLE IF EXISTS {conflicts}")
+
+
+def _conflicts_sql(obj: ObjectSpec, checked: str, table: str | None, seq: str, column: str) -> str:
+    from penstock.quality.privacy_sql import stored_sql
+
+    col = ident(column)
+    key = list(obj.key)
+    if key:
+        other_key = " OR ".join(f"o.{ident(k)} IS DISTINCT FROM c.{ident(k)}" for k in key)
+    else:
+        other_key = "o.rowid <> c.rowid"
+    in_chunk = (
+        f"EXISTS (SELECT 1 FROM {checked} o WHERE o.{col} = c.{col} AND o.{seq} = c.{seq} "
+        f"AND NOT o.{FAILED_COLUMN} AND ({other_key}))"
+    )
+    found = [in_chunk]
+    if table is not None:
+        stored = stored_sql(obj, column, f"c.{col}") or f"c.{col}"
+        if key:
+            stored_keys = [stored_sql(obj, k, f"c.{ident(k)}") or f"c.{ident(k)}" for k in key]
+            other = " OR ".join(
+                f"t.{ident(k)} IS DISTINCT FROM {s}" for k, s in zip(key, stored_keys, strict=True)
+            )
+        else:
+            other = "true"
+        found.append(f"EXISTS (SELECT 1 FROM {table} t WHERE t.{col} = {stored} AND ({other}))")
+    return (
+        f"SELECT c.rowid AS r, {literal('unique:' + column)} AS reason FROM {checked} c "
+        f"WHERE c.{col} IS NOT NULL AND ({' OR '.join(found)})"
+    )

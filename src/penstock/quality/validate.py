@@ -46,6 +46,7 @@ from penstock.quality.privacy_sql import load_columns, quarantine_columns
 from penstock.quality.set_rules import (
     all_reasons_sql,
     apply_references,
+    apply_unique,
     failed_reasons_sql,
     keeps_all_raw,
     rate_failures,
@@ -309,6 +310,7 @@ def _finish(
     )
     _check_rows_read(conn, batches, firsts)
     apply_references(conn, obj, checked, obj.reference_tables)
+    apply_unique(conn, obj, checked, SEQ)
     _count_reasons(conn, obj, chunk, checked, seqs)
     # a failed batch check (row count, a rule over its max_failure_rate) holds the batch back
     failed_seqs = [seq for seq, r in enumerate(results, 1) if r.failed_checks]
