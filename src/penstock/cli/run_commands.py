@@ -60,7 +60,11 @@ def print_run(
     under it the run's notes (`result.notes`), each failure in full (stderr), and where to look
     further. `--json` carries the same: `status` (the run's outcome), `objects`, `notes`,
     `failures`, `rejected` (the landing files met that cannot be read at all)."""
-    names = [o.name for o in project.select(selector)]
+    names = result.selected
+    if not names:  # a result the runner did not make: select as it would
+        from penstock.engine.plan import build_plan
+
+        names = build_plan(project).select(selector)
     summaries = result.summary(names)
     if as_json:
         print_json(
