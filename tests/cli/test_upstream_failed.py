@@ -104,6 +104,17 @@ def test_a_failed_upstream_holds_back_its_downstream_only(tmp_path: Path, cli: C
     assert loads(project) == {"events": 1}
     assert query(project, "SELECT sum(id) FROM events") == [(93,)]
 
+    # OpenLineage: a held-back object's job was aborted, not failed nor completed
+    text = (project / ".penstock/openlineage.jsonl").read_text()
+    lineage = [json.loads(line) for line in text.splitlines()]
+    ends = {e["job"]["name"]: e["eventType"] for e in lineage if e["eventType"] != "START"}
+    assert [ends[n] for n in ("customers", "orders", "items", "events")] == [
+        "FAIL",
+        "ABORT",
+        "ABORT",
+        "COMPLETE",
+    ]
+
     code, out, _ = cli("status", "-p", project, "--json")
     status = {o["object"]: o["last_status"] for o in json.loads(out)["objects"]}
     assert status == {
