@@ -20,12 +20,12 @@ from penstock.catalog import ObjectSpec, Project
 from penstock.engine.failures import describe
 from penstock.engine.fused import stage_reading
 from penstock.engine.loading import item_chunks, load_pending, load_read_chunk
-from penstock.engine.plan import Plan, build_plan
 from penstock.engine.rejections import ObjectRejections
 from penstock.engine.restage import restage_object
 from penstock.engine.results import BatchOutcome, BatchStatus, RunResult, object_outcome
 from penstock.engine.run_events import StepClock
 from penstock.engine.run_notes import RunNotes
+from penstock.engine.run_order import planned, run_in_order
 from penstock.errors import first_line
 from penstock.faults import fault_point
 from penstock.lake import Lake, StagedBatch
@@ -50,11 +50,12 @@ class Runner(RunNotes):
     # -- commands -----------------------------------------------------------------------
     def run(self, selector: str | None = None) -> RunResult:
         """Extract, stage, validate and load every selected object, in the plan's order."""
-        plan = build_plan(self.project)
-        objects = self._selected(plan, selector)
+        plan, objects = planned(self.project, selector)
         result = self._start("run", selector, objects)
         with self._finishing(result):
-            self._each(result, plan, objects, lambda obj: partial(self._run_object, result, obj))
+            run_in_order(
+                self, result, plan, objects, lambda o: partial(self._run_object, result, o)
+            )
         result.nothing_matched = bool(objects) and len(result.no_match) == len(objects)
         return self._finish(result)
 
@@ -62,54 +63,14 @@ class Runner(RunNotes):
         """Empty the object tables and replay every staged batch in extraction order; with
         `restage`, first parse each batch's landing file again with the current settings
         (engine/restage.py)."""
-        plan = build_plan(self.project)
-        objects = self._selected(plan, selector)
+        plan, objects = planned(self.project, selector)
         result = self._start("rebuild", selector, objects)
         if restage:
             result.restage = []
         with self._finishing(result):
-            self._each(
-                result,
-                plan,
-                objects,
-                lambda obj: partial(self._replay_object, result, obj, restage),
-            )
+            replay = self._replay_object
+            run_in_order(self, result, plan, objects, lambda o: partial(replay, result, o, restage))
         return self._finish(result)
-
-    def _selected(self, plan: Plan, selector: str | None) -> list[ObjectSpec]:
-        return [self.project.objects[name] for name in plan.select(selector)]
-
-    def _each(
-        self,
-        result: RunResult,
-        plan: Plan,
-        objects: list[ObjectSpec],
-        work: Callable[[ObjectSpec], Callable[[], None]],
-    ) -> None:
-        """Each object's work in the plan's order. An object downstream of one that failed in
-        this run is not run: it is recorded `upstream_failed`, naming the failed ones; the
-        objects not downstream of a failure go on."""
-        failed: list[str] = []
-        for obj in objects:
-            upstream = plan.upstream(obj.name)
-            blocked = [name for name in failed if name in upstream]
-            if blocked:
-                self._upstream_failed(result, obj, blocked)
-            elif self._guard(result, obj, work(obj)) == "failed":
-                failed.append(obj.name)
-
-    def _upstream_failed(self, result: RunResult, obj: ObjectSpec, failed: list[str]) -> None:
-        """Record an object not run because objects upstream of it failed in this run."""
-        message = (
-            f"not run: upstream {', '.join(failed)} failed in this run "
-            f"(`penstock plan --select +{obj.name}` shows its upstream)"
-        )
-        step_id = self._step_started(result, obj, None, OBJECT_STEP, object_step=True)
-        self._log(result, "warning", message, obj, event="upstream_failed", upstream=failed)
-        self._step_finished(result, step_id, obj, None, OBJECT_STEP, "upstream_failed", message)
-        result.outcomes.append(
-            BatchOutcome(obj.name, None, None, OBJECT_STEP, "upstream_failed", error=message)
-        )
 
     # -- run plumbing -------------------------------------------------------------------
     def _start(self, command: str, selector: str | None, objects: list[ObjectSpec]) -> RunResult:
