@@ -27,7 +27,7 @@ everything downstream, `+orders+` both. Downstream and upstream are transitive.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from graphlib import CycleError, TopologicalSorter
 from itertools import pairwise
@@ -60,11 +60,18 @@ class Unit:
     kind: UnitKind
     group: str
     steps: tuple[str, ...]
-    upstream: tuple[Upstream, ...]
+    upstream: tuple[Upstream, ...]  # every unit directly upstream, with why
     index: int  # declaration order
+    depends: tuple[str, ...] = ()  # the units it declares it depends on
+    after: tuple[str, ...] = ()  # the groups its group runs after
 
     def node_id(self, step: str) -> str:
         return f"{self.name}.{step}"
+
+    @property
+    def last(self) -> str:
+        """The id of its last node: what the units downstream of it wait for."""
+        return self.node_id(self.steps[-1])
 
 
 @dataclass(frozen=True)
@@ -105,8 +112,9 @@ class Plan:
     project: Project
     nodes: dict[str, Node]
     units: dict[str, Unit]
-    _up: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
-    _down: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
+    _up: dict[str, int] = field(default_factory=dict, repr=False)  # unit → bits of its upstream
+    _down: dict[str, int] = field(default_factory=dict, repr=False)
+    _bit: dict[str, int] = field(default_factory=dict, repr=False)  # unit → its bit
 
     def order(self) -> list[str]:
         """Every unit's name, in run order."""
@@ -114,19 +122,53 @@ class Plan:
 
     def upstream(self, name: str) -> frozenset[str]:
         """Every unit `name` depends on, directly or not."""
-        if name not in self._up:
-            self._up[name] = _reach(name, lambda u: (x.unit for x in self.units[u].upstream))
-        return self._up[name]
+        return self._names(self._closures()[0][name])
 
     def downstream(self, name: str) -> frozenset[str]:
         """Every unit that depends on `name`, directly or not."""
-        if name not in self._down:
-            direct: dict[str, list[str]] = {u: [] for u in self.units}
-            for unit in self.units.values():
-                for up in unit.upstream:
-                    direct[up.unit].append(unit.name)
-            self._down[name] = _reach(name, lambda u: direct[u])
-        return self._down[name]
+        return self._names(self._closures()[1][name])
+
+    def depends(self, name: str, other: str) -> bool:
+        """Whether `name` depends on `other`, directly or not."""
+        return bool(self._closures()[0][name] & self._bit[other])
+
+    def _names(self, bits: int) -> frozenset[str]:
+        return frozenset(name for i, name in enumerate(self.units) if bits >> i & 1)
+
+    def _closures(self) -> tuple[dict[str, int], dict[str, int]]:
+        """Per unit, the units upstream and downstream of it as bits (bit i: the i-th unit in
+        run order), in one pass each way; a group's members count once for all the units of
+        the groups that run after it."""
+        if self._up or not self.units:
+            return self._up, self._down
+        bit = self._bit = {name: 1 << i for i, name in enumerate(self.units)}
+        group_up: dict[str, int] = {}  # a group's members and everything upstream of them
+        for name, unit in self.units.items():  # in run order: upstream first
+            bits = 0
+            for other in unit.depends:
+                bits |= self._up[other] | bit[other]
+            for group in unit.after:
+                bits |= group_up[group]
+            self._up[name] = bits
+            group_up[unit.group] = group_up.get(unit.group, 0) | bits | bit[name]
+        dependents: dict[str, list[str]] = {name: [] for name in self.units}
+        later: dict[str, set[str]] = {}  # group → the groups that run after it
+        for unit in self.units.values():
+            for other in unit.depends:
+                dependents[other].append(unit.name)
+            for group in unit.after:
+                later.setdefault(group, set()).add(unit.group)
+        group_down: dict[str, int] = {}
+        for name in reversed(self.units):  # downstream first
+            unit = self.units[name]
+            bits = 0
+            for other in dependents[name]:
+                bits |= self._down[other] | bit[other]
+            for group in later.get(unit.group, ()):
+                bits |= group_down[group]
+            self._down[name] = bits
+            group_down[unit.group] = group_down.get(unit.group, 0) | bits | bit[name]
+        return self._up, self._down
 
     def select(self, selector: str | None = None) -> list[str]:
         """The unit names `selector` picks, in run order (every unit for None or "").
@@ -164,18 +206,6 @@ class Plan:
         return [node for node in self.nodes.values() if node.unit in chosen]
 
 
-def _reach(start: str, neighbours: Callable[[str], Iterable[str]]) -> frozenset[str]:
-    """Every unit reachable from `start` (not itself) through `neighbours`."""
-    seen: set[str] = set()
-    todo = [start]
-    while todo:
-        for other in neighbours(todo.pop()):
-            if other not in seen and other != start:
-                seen.add(other)
-                todo.append(other)
-    return frozenset(seen)
-
-
 # ---- building -------------------------------------------------------------------------------
 
 
@@ -194,36 +224,69 @@ def build_plan(project: Project) -> Plan:
 
 
 def _units(project: Project) -> dict[str, Unit]:
-    """Every unit of the project in declaration order, with its direct upstream."""
+    """Every unit of the project in declaration order, with its direct upstream (a group's
+    upstream is one tuple, shared by its members)."""
+    objects = project.objects_in_order()
     members: dict[str, list[str]] = {}
-    for spec in project.objects_in_order():
+    for spec in objects:
         members.setdefault(spec.group, []).append(spec.name)
+    after = {g: tuple(project.groups[g].after) if g in project.groups else () for g in members}
+    by_group = {
+        group: tuple(
+            Upstream(other, "group_after", f"group {group} runs after {earlier}")
+            for earlier in earlier_groups
+            for other in members[earlier]
+        )
+        for group, earlier_groups in after.items()
+    }
     units: dict[str, Unit] = {}
-    for index, spec in enumerate(project.objects_in_order()):
-        upstream = [
+    for index, spec in enumerate(objects):
+        declared = tuple(
             Upstream(other, "depends_on", f"{spec.name} depends_on {other}")
             for other in spec.depends_on
-        ]
-        settings = project.groups.get(spec.group)
-        for earlier in settings.after if settings is not None else ():
-            upstream += [
-                Upstream(other, "group_after", f"group {spec.group} runs after {earlier}")
-                for other in members.get(earlier, [])
-            ]
+        )
         units[spec.name] = Unit(
-            spec.name, "object", spec.group, OBJECT_STEPS, tuple(upstream), index
+            name=spec.name,
+            kind="object",
+            group=spec.group,
+            steps=OBJECT_STEPS,
+            upstream=declared + by_group[spec.group],
+            index=index,
+            depends=tuple(spec.depends_on),
+            after=after[spec.group],
         )
     return units
 
 
+def _members(units: Mapping[str, Unit]) -> dict[str, list[str]]:
+    members: dict[str, list[str]] = {}
+    for unit in units.values():
+        members.setdefault(unit.group, []).append(unit.name)
+    return members
+
+
+def _barrier(group: str) -> str:
+    """The graphs' stand-in for "every unit of `group` done" (not a unit name: it holds ':'),
+    so that a group after another costs an edge per unit, not one per pair of units."""
+    return f"{_GROUP_PREFIX}{group}"
+
+
 def _nodes(units: dict[str, Unit]) -> dict[str, Node]:
+    last = {name: unit.last for name, unit in units.items()}
+    by_group: dict[str, tuple[Dependency, ...]] = {}  # shared by the units of a group
     nodes: dict[str, Node] = {}
     for unit in units.values():
         for position, step in enumerate(unit.steps):
             if position == 0:
-                deps = tuple(
-                    Dependency(units[up.unit].node_id(units[up.unit].steps[-1]), up.why, up.detail)
-                    for up in unit.upstream
+                declared = unit.upstream[: len(unit.depends)]
+                if unit.group not in by_group:
+                    by_group[unit.group] = tuple(
+                        Dependency(last[up.unit], up.why, up.detail)
+                        for up in unit.upstream[len(unit.depends) :]
+                    )
+                deps = (
+                    tuple(Dependency(last[up.unit], up.why, up.detail) for up in declared)
+                    + by_group[unit.group]
                 )
             else:
                 before = unit.node_id(unit.steps[position - 1])
@@ -237,21 +300,27 @@ def _stable_order(nodes: dict[str, Node], units: dict[str, Unit]) -> list[str]:
     """A topological order that, among the nodes ready at each point, takes the one declared
     first (its unit's declaration index, then its step's position)."""
     sorter: TopologicalSorter[str] = TopologicalSorter()
+    for group, names in _members(units).items():
+        sorter.add(_barrier(group), *(units[n].last for n in names))
+    rank: dict[str, tuple[int, int]] = {}
     for node in nodes.values():
-        sorter.add(node.id, *node.depends_on)
+        unit = units[node.unit]
+        position = unit.steps.index(node.step)
+        rank[node.id] = (unit.index, position)
+        if position == 0:
+            needs = [units[d].last for d in unit.depends]
+            sorter.add(node.id, *needs, *(_barrier(g) for g in unit.after))
+        else:
+            sorter.add(node.id, *node.depends_on)
     sorter.prepare()  # cycles were named before; this cannot raise
-
-    def rank(node_id: str) -> tuple[int, int]:
-        unit = units[nodes[node_id].unit]
-        return unit.index, unit.steps.index(nodes[node_id].step)
-
     ready: list[tuple[tuple[int, int], str]] = []
     order: list[str] = []
     while sorter.is_active():
         for node_id in sorter.get_ready():
-            heapq.heappush(ready, (rank(node_id), node_id))
+            heapq.heappush(ready, (rank.get(node_id, (-1, 0)), node_id))  # barriers at once
         _, node_id = heapq.heappop(ready)
-        order.append(node_id)
+        if node_id in nodes:
+            order.append(node_id)
         sorter.done(node_id)
     return order
 
@@ -272,8 +341,9 @@ def _cycle(graph: Mapping[str, Sequence[str]]) -> list[str] | None:
 
 
 def _rotated(cycle: list[str], first: Sequence[str]) -> list[str]:
-    """The cycle [a, b, c, a] starting at its node that comes first in `first`."""
-    ring = cycle[:-1]
+    """The cycle [a, b, c, a] starting at its node that comes first in `first`, without the
+    group barriers it passes through."""
+    ring = [node for node in cycle[:-1] if node in first]
     start = min(range(len(ring)), key=lambda i: first.index(ring[i]))
     ring = ring[start:] + ring[:start]
     return [*ring, ring[0]]
@@ -302,7 +372,10 @@ def _check_group_cycles(project: Project) -> None:
 
 
 def _check_unit_cycles(project: Project, units: dict[str, Unit]) -> None:
-    graph = {name: [up.unit for up in unit.upstream] for name, unit in units.items()}
+    graph: dict[str, list[str]] = {
+        name: [*unit.depends, *(_barrier(g) for g in unit.after)] for name, unit in units.items()
+    }
+    graph |= {_barrier(group): names for group, names in _members(units).items()}
     cycle = _cycle(graph)
     if cycle is None:
         return

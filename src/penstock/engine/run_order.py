@@ -40,8 +40,7 @@ def run_in_order(
     an object downstream of one that failed in this run is held back instead."""
     failed: list[str] = []
     for obj in objects:
-        upstream = plan.upstream(obj.name)
-        blocked = [name for name in failed if name in upstream]
+        blocked = [name for name in failed if plan.depends(obj.name, name)]
         if blocked:
             hold_back(runner, result, obj, blocked)
         elif runner._guard(result, obj, work(obj)) == "failed":
