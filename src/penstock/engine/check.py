@@ -93,7 +93,8 @@ def check_project(path: Path, *, sample_rows: int = CHECK_SAMPLE_ROWS) -> dict[s
     )
     try:
         order = build_plan(project).order()
-        checks.append(_item("dependencies", "ok", f"run order: {', '.join(order) or 'none'}"))
+        shown = ", ".join(order[:10]) + (f", … ({len(order)} objects)" if len(order) > 10 else "")
+        checks.append(_item("dependencies", "ok", f"no cycle; run order: {shown or 'none'}"))
     except ProjectError as exc:
         checks.append(_item("dependencies", "error", exc.message))
     checks += [
