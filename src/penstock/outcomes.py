@@ -10,6 +10,8 @@ Words, from best to worst:
   `on_invalid: warn`), a contract column was missing from a file, or a replace kept the
   previous snapshot;
 - `running`: still at it;
+- `upstream_failed`: not run, because an object it depends on (engine/plan.py) failed earlier
+  in the same run (that failure makes the run exit 1);
 - `failed`: a step failed (the run exits 1);
 - `abandoned`: its process ended mid-way (killed); the next command holding the warehouse lock
   marks it so.
@@ -26,9 +28,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Literal
 
-Outcome = Literal["success", "warning", "running", "failed", "abandoned"]
+Outcome = Literal["success", "warning", "running", "upstream_failed", "failed", "abandoned"]
 
-OUTCOMES: tuple[Outcome, ...] = ("success", "warning", "running", "failed", "abandoned")
+OUTCOMES: tuple[Outcome, ...] = (
+    "success",
+    "warning",
+    "running",
+    "upstream_failed",
+    "failed",
+    "abandoned",
+)
 """Every outcome word, from best to worst."""
 
 _RANK = {word: rank for rank, word in enumerate(OUTCOMES)}

@@ -113,12 +113,14 @@ def test_summary_status_and_runs_agree_run_after_run(tmp_path: Path, cli: Cli) -
 
 
 def test_the_outcome_rules() -> None:
-    assert OUTCOMES == ("success", "warning", "running", "failed", "abandoned")
+    assert OUTCOMES == ("success", "warning", "running", "upstream_failed", "failed", "abandoned")
     assert as_outcome("skipped") == "success"  # a step that had nothing to do did its job
     assert as_outcome("reconciled") == "success"  # a run recorded from the ledger
     assert worst([]) == "success"
     assert worst(["success", "skipped", "warning"]) == "warning"
     assert worst(["warning", "running"]) == "running"
+    assert worst(["running", "upstream_failed"]) == "upstream_failed"
+    assert worst(["upstream_failed", "failed"]) == "failed"
     assert worst(["running", "failed"]) == "failed"
     assert worst(["failed", "abandoned"]) == "abandoned"
     assert run_outcome("success", warned=True) == "warning"

@@ -196,11 +196,13 @@ class _Reader:
                 self.locations.setdefault(path, (document.file, line))
 
     def _origins(self) -> dict[str, tuple[str, int]]:
-        """Where each source, object, column, check, hook, alert rule and destination was
-        written."""
+        """Where each source, group, object, column, check, hook, alert rule and destination
+        was written."""
         origins: dict[str, tuple[str, int]] = {}
         for path, where in self.locations.items():
-            top = path[:1] in (("sources",), ("hooks",), ("alerts",)) and len(path) == 2
+            top = (
+                path[:1] in (("sources",), ("groups",), ("hooks",), ("alerts",)) and len(path) == 2
+            )
             top = top or (path[:1] == ("alerts",) and len(path) == 4 and path[2] == "to")
             part = path[:1] == ("objects",) and (
                 len(path) == 2 or (len(path) == 4 and path[2] in ("columns", "checks"))

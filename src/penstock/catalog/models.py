@@ -414,7 +414,8 @@ class Project(Model):
         """Objects named by `selector` (`orders`, `group:raw`, comma-separated), in order.
 
         None or an empty selector selects every object. Raises UsageError for an unknown
-        object or group.
+        object or group. The graph operators of `--select` (`+orders`, `orders+`) are the
+        plan's (engine/plan.py `Plan.select`), which resolves each name here.
         """
         if selector is None or not selector.strip():
             return self.objects_in_order()
@@ -423,6 +424,12 @@ class Project(Model):
             part = raw_part.strip()
             if not part:
                 continue
+            if "+" in part:
+                raise UsageError(
+                    f"'{part}': graph operators (+NAME, NAME+) follow dependencies, which the "
+                    "plan resolves: penstock.engine.plan.build_plan(project).select(selector)",
+                    selector=part,
+                )
             if part.startswith(_GROUP_PREFIX):
                 group = part.removeprefix(_GROUP_PREFIX).strip()
                 members = {spec.name for spec in self.objects.values() if spec.group == group}

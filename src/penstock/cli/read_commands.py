@@ -26,7 +26,8 @@ def status(project: ProjectOpt = Path(), as_json: JsonOpt = False) -> None:
     """Per object: last run and its outcome, rows in the warehouse and in quarantine.
 
     The outcome is success, warning (rows broke the contract, or files rejected earlier were
-    met), failed, running or abandoned, as `penstock runs` says of runs. The rows, batches,
+    met), failed, running or abandoned, as `penstock runs` says of runs; or upstream_failed:
+    not run, because an object it depends on failed in that run. The rows, batches,
     quarantine and rejected figures are those counted when the object's last run ended;
     `rejected` (a column once an object has one) counts landing files that cannot be read at
     all (`penstock batches OBJECT` lists them)."""

@@ -60,7 +60,11 @@ def print_run(
     under it the run's notes (`result.notes`), each failure in full (stderr), and where to look
     further. `--json` carries the same: `status` (the run's outcome), `objects`, `notes`,
     `failures`, `rejected` (the landing files met that cannot be read at all)."""
-    names = [o.name for o in project.select(selector)]
+    names = result.selected
+    if not names:  # a result the runner did not make: select as it would
+        from penstock.engine.plan import build_plan
+
+        names = build_plan(project).select(selector)
     summaries = result.summary(names)
     if as_json:
         print_json(
@@ -154,12 +158,14 @@ def run(
     """
     from penstock.cli.progress import ProgressSink
     from penstock.engine import Session
+    from penstock.engine.plan import build_plan
 
     if pushgateway:
         from penstock.observe.prometheus import require_prometheus
 
         require_prometheus("--pushgateway")  # before the run, not after it
     proj = load(project)
+    build_plan(proj).select(select)  # a cycle or an unknown name: before anything opens
     progress = ProgressSink(enabled=not as_json and err_console.is_terminal)
     with Session(proj, wait=wait, on_wait=waiting) as session, progress:
         session.bus.subscribe(progress.handle)
@@ -210,8 +216,10 @@ def rebuild(
     The summary is `penstock run`'s: the selected objects, their outcome, rows and DQ pass rate.
     """
     from penstock.engine import Session
+    from penstock.engine.plan import build_plan
 
     proj = load(project)
+    build_plan(proj).select(select)  # a cycle or an unknown name: before anything opens
     with Session(proj, wait=wait, on_wait=waiting) as session:
         result = session.runner.rebuild(select, restage=restage)
     print_run(result, proj, as_json, selector=select)

@@ -49,7 +49,11 @@ WaitOpt = Annotated[
 SelectOpt = Annotated[
     str | None,
     typer.Option(
-        "--select", "-s", metavar="NAMES", help="Object name(s) or group:G, comma-separated."
+        "--select",
+        "-s",
+        metavar="NAMES",
+        help="Object name(s) or group:G, comma-separated; +NAME adds everything upstream of "
+        "it, NAME+ everything downstream (`penstock plan` shows what that selects).",
     ),
 ]
 

@@ -22,6 +22,7 @@ from penstock.defaults import CHECK_SAMPLE_ROWS
 from penstock.engine.check_blame import blame_check
 from penstock.engine.check_data import DataCheck, Level, check_object_data
 from penstock.engine.check_stores import reach_metadata_store, reach_warehouse
+from penstock.engine.plan import build_plan
 from penstock.errors import PenstockError, ProjectError, ProjectErrors, first_line
 from penstock.quality.compile import bind_columns, compile_validation
 from penstock.secrets import SAFE_SECRET_LEN
@@ -90,6 +91,12 @@ def check_project(path: Path, *, sample_rows: int = CHECK_SAMPLE_ROWS) -> dict[s
             f"{project.name}: {len(project.sources)} source(s), {len(project.objects)} object(s)",
         )
     )
+    try:
+        order = build_plan(project).order()
+        shown = ", ".join(order[:10]) + (f", … ({len(order)} objects)" if len(order) > 10 else "")
+        checks.append(_item("dependencies", "ok", f"no cycle; run order: {shown or 'none'}"))
+    except ProjectError as exc:
+        checks.append(_item("dependencies", "error", exc.message))
     checks += [
         _item(
             "secret",

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 from penstock.engine.globs import NoMatch
 from penstock.outcomes import Outcome, worst
 
-BatchStatus = Literal["success", "warning", "failed", "skipped"]
+BatchStatus = Literal["success", "warning", "failed", "skipped", "upstream_failed"]
 
 
 @dataclass
@@ -50,11 +50,12 @@ class RejectedFile:
 
 def object_outcome(outcomes: Sequence[BatchOutcome]) -> BatchStatus:
     """One object's outcome in a run from its steps' outcomes: `failed` if one failed,
-    `warning` if one warned (rows broke the contract), else `success` (also for none)."""
+    `warning` if one warned (rows broke the contract), else `success` (also for none);
+    `upstream_failed` when it was not run because an object upstream of it failed."""
     outcome = worst(o.status for o in outcomes)
-    if outcome == "success" or outcome == "warning" or outcome == "failed":
-        return outcome
-    raise ValueError(f"a finished step cannot be {outcome!r}")  # steps end in the three
+    if outcome == "running" or outcome == "abandoned":
+        raise ValueError(f"a finished step cannot be {outcome!r}")  # steps end in the others
+    return outcome
 
 
 @dataclass
@@ -62,7 +63,9 @@ class ObjectSummary:
     """One object in a run: its outcome, the first error, and the rows of its loaded batches.
 
     `status` is `failed` if one of its steps failed, `warning` if rows broke its contract,
-    else `success` (also when there was nothing new); `error` is the first failed step's error.
+    `upstream_failed` if it was not run because an object upstream of it failed, else
+    `success` (also when there was nothing new); `error` is the first failed step's error (or
+    what held it back).
     Row counts cover the batches that loaded (a failed batch loads nothing).
     """
 
@@ -105,6 +108,7 @@ class RunResult:
     run_id: str
     command: str
     status: Literal["success", "failed"] = "success"
+    selected: list[str] = field(default_factory=list)  # the objects selected, in run order
     outcomes: list[BatchOutcome] = field(default_factory=list)
     # `rebuild --restage` only: what became of each staged batch (engine/restage.py)
     restage: list[RestageOutcome] | None = None
@@ -135,8 +139,8 @@ class RunResult:
             summary.status = worst((summary.status, outcome.status))
             if outcome.status == "failed":
                 summary.failed += 1
-                if summary.error is None:
-                    summary.error = outcome.error
+            if outcome.status in ("failed", "upstream_failed") and summary.error is None:
+                summary.error = outcome.error
             if outcome.step != "load" or outcome.status == "failed":
                 continue
             summary.batches += 1

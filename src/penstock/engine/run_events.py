@@ -72,7 +72,7 @@ class RunEvents:
                 project_hash=self.project.project_hash,
                 command=command,
                 selector=selector,
-                objects=tuple(o.name for o in self.project.select(selector)),
+                objects=tuple(result.selected),
                 pid=os.getpid(),
                 host=socket.gethostname(),
             )

@@ -1,5 +1,8 @@
 """The sequential runner: for each selected object, stage new files, then load pending batches.
 
+Objects run in the plan's order (engine/plan.py: their dependencies first, else declaration
+order); an object downstream of one that failed in the run is not run (`upstream_failed`).
+
 Steps report only through the event bus. A batch is pending while the lake has it and the
 warehouse ledger does not; so a run killed anywhere is repaired by the next one. Within an
 object, batches load in extraction order, and a failed batch stops the later ones of the same
@@ -19,9 +22,10 @@ from penstock.engine.fused import stage_reading
 from penstock.engine.loading import item_chunks, load_pending, load_read_chunk
 from penstock.engine.rejections import ObjectRejections
 from penstock.engine.restage import restage_object
-from penstock.engine.results import BatchOutcome, RunResult, object_outcome
+from penstock.engine.results import BatchOutcome, BatchStatus, RunResult, object_outcome
 from penstock.engine.run_events import StepClock
 from penstock.engine.run_notes import RunNotes
+from penstock.engine.run_order import planned, run_in_order
 from penstock.errors import first_line
 from penstock.faults import fault_point
 from penstock.lake import Lake, StagedBatch
@@ -45,12 +49,13 @@ class Runner(RunNotes):
 
     # -- commands -----------------------------------------------------------------------
     def run(self, selector: str | None = None) -> RunResult:
-        """Extract, stage, validate and load every selected object."""
-        objects = self.project.select(selector)
-        result = self._start("run", selector)
+        """Extract, stage, validate and load every selected object, in the plan's order."""
+        plan, objects = planned(self.project, selector)
+        result = self._start("run", selector, objects)
         with self._finishing(result):
-            for obj in objects:
-                self._guard(result, obj, partial(self._run_object, result, obj))
+            run_in_order(
+                self, result, plan, objects, lambda o: partial(self._run_object, result, o)
+            )
         result.nothing_matched = bool(objects) and len(result.no_match) == len(objects)
         return self._finish(result)
 
@@ -58,18 +63,18 @@ class Runner(RunNotes):
         """Empty the object tables and replay every staged batch in extraction order; with
         `restage`, first parse each batch's landing file again with the current settings
         (engine/restage.py)."""
-        objects = self.project.select(selector)
-        result = self._start("rebuild", selector)
+        plan, objects = planned(self.project, selector)
+        result = self._start("rebuild", selector, objects)
         if restage:
             result.restage = []
         with self._finishing(result):
-            for obj in objects:
-                self._guard(result, obj, partial(self._replay_object, result, obj, restage))
+            replay = self._replay_object
+            run_in_order(self, result, plan, objects, lambda o: partial(replay, result, o, restage))
         return self._finish(result)
 
     # -- run plumbing -------------------------------------------------------------------
-    def _start(self, command: str, selector: str | None) -> RunResult:
-        result = RunResult(run_id=new_id(), command=command)
+    def _start(self, command: str, selector: str | None, objects: list[ObjectSpec]) -> RunResult:
+        result = RunResult(run_id=new_id(), command=command, selected=[o.name for o in objects])
         self._emit_run_started(result, command, selector)
         return result
 
@@ -92,7 +97,7 @@ class Runner(RunNotes):
             self._finish(result, interrupted=f"{type(exc).__name__}: {first_line(exc)}")
             raise
 
-    def _guard(self, result: RunResult, obj: ObjectSpec, work: Callable[[], None]) -> None:
+    def _guard(self, result: RunResult, obj: ObjectSpec, work: Callable[[], None]) -> BatchStatus:
         """Run one object's work; any error fails that object only, recorded as a step.
 
         The work itself is recorded as an `object` step: running while it goes on, finished
@@ -121,6 +126,7 @@ class Runner(RunNotes):
         error = next((o.error for o in mine if o.status == "failed"), None)
         self._count(result, obj)
         self._step_finished(result, object_step, obj, None, OBJECT_STEP, outcome, error)
+        return outcome
 
     def _count(self, result: RunResult, obj: ObjectSpec) -> None:
         """Record the object's counts in the warehouse as its work ends (`penstock status`

@@ -4,8 +4,9 @@ An object's `last_status` is its outcome in the latest run that selected it (the
 `penstock.outcomes`): `failed` if a step of the object failed there, `warning` if rows broke
 its contract, `success` otherwise, also when that run had nothing new to do for it
 (`last_batch_at` still says when it last loaded a batch); `running` while that run is at it,
-`abandoned` if its process was killed before the object's work ended. The runner records each
-object's work as an `object` step.
+`abandoned` if its process was killed before the object's work ended, `upstream_failed` if
+that run did not run it because an object it depends on failed (engine/plan.py). The runner
+records each object's work as an `object` step.
 
 Its figures in the warehouse (rows in the table, batches in the ledger, quarantine rows held
 back and loaded anyway) and in the lake (landing files rejected as unreadable, `penstock

@@ -396,7 +396,8 @@ class AlertSink:
         run = self.runs.setdefault(event.run_id, _Run())
         if event.status == "failed":
             run.failed.setdefault(event.object, []).append(event)
-        if event.step == "object":
+        if event.step == "object" and event.status != "upstream_failed":
+            # (an object not run because its upstream failed has neither failed nor recovered)
             run.done.add(event.object)
             self._checks_done(event.run_id, run, event.object, event.at)
 

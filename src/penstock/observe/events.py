@@ -45,7 +45,7 @@ from penstock.observe.names import OBJECT_STEP as OBJECT_STEP
 from penstock.observe.names import LogLevel as LogLevel
 
 RunStatus = Literal["success", "failed"]
-StepStatus = Literal["success", "warning", "failed", "skipped"]
+StepStatus = Literal["success", "warning", "failed", "skipped", "upstream_failed"]
 DatasetRole = Literal["landing", "stage", "table", "quarantine"]
 
 

@@ -74,6 +74,9 @@ HTTP_RETRY = {
     "allowed_methods": ["HEAD", "POST"],
 }
 _SEVERITY = {"fail": "error", "quarantine": "warn", "warn": "warn"}
+# a step's status → its OpenLineage run state (an object not run for its upstream's failure
+# was stopped before it did anything: ABORT)
+_STEP_STATES = {"failed": "FAIL", "upstream_failed": "ABORT"}
 
 
 class Transport(Protocol):
@@ -191,7 +194,7 @@ class OpenLineageSink:
                 self._send("START", event.at, step.step_id, step.job, step, event)
             case StepFinished():
                 done = self.tracker.finished(event)
-                state = "FAIL" if event.status == "failed" else "COMPLETE"
+                state = _STEP_STATES.get(event.status, "COMPLETE")
                 step = self.tracker.open[event.step_id]
                 self._send(state, event.at, event.step_id, done.job, step, event, done)
             case RunFinished():

@@ -69,10 +69,10 @@ class ObjectStatus:
 
     `last_status` is the object's outcome in its last run (the latest run with a step of the
     object; every run that selects an object records an `object` step for it): the worst
-    status among the object's steps there (`penstock.outcomes`: abandoned > failed > running >
-    warning > success; a skipped step counts as success). `last_run_at` is when the object's
-    latest step started. Load counts cover successful load steps ('success' or 'warning');
-    `last_batch_at` is when the latest of them ended.
+    status among the object's steps there (`penstock.outcomes`: abandoned > failed >
+    upstream_failed > running > warning > success; a skipped step counts as success).
+    `last_run_at` is when the object's latest step started. Load counts cover successful load
+    steps ('success' or 'warning'); `last_batch_at` is when the latest of them ended.
     """
 
     object: str

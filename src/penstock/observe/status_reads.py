@@ -6,7 +6,8 @@ budget); on any other store through the store's SQLAlchemy engine. `MetadataStor
 `MetadataStore.object_status` run the same functions, so there is one implementation.
 
 Outcome words are those of `penstock.outcomes`: a run or an object is `success`, `warning`,
-`running`, `failed` or `abandoned`, derived from the stored statuses (nothing is migrated).
+`running`, `failed` or `abandoned` (an object also `upstream_failed`), derived from the stored
+statuses (nothing is migrated).
 """
 
 from __future__ import annotations
