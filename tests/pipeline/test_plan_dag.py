@@ -227,3 +227,34 @@ def test_project_select_points_graph_operators_to_the_plan(tmp_path: Path) -> No
     assert [o.name for o in project.select("orders,customers")] == ["customers", "orders"]
     with pytest.raises(UsageError, match=r"graph operators .* the plan"):
         project.select("+orders")
+
+
+def test_a_reference_to_another_object_puts_it_upstream(tmp_path: Path) -> None:
+    """`references: customers.id` reads customers' table: customers loads first, as if
+    declared in depends_on; a reference to the object itself adds no edge."""
+    root = write_project(
+        tmp_path,
+        """
+        name: refs
+        sources:
+          landing: {kind: files, path: ./landing, settle: 0s}
+        objects:
+          orders:
+            source: landing
+            files: "orders/*.csv"
+            columns:
+              id: {type: bigint}
+              customer_id: {type: bigint, references: customers.id}
+              parent_id: {type: bigint, references: orders.id}
+          customers:
+            source: landing
+            files: "customers/*.csv"
+            columns:
+              id: {type: bigint}
+        """,
+    )
+    plan = build_plan(load_project(root))
+    assert plan.order() == ["customers", "orders"]
+    extract = plan.nodes["orders.extract"]
+    assert extract.depends_on == ["customers.load"]
+    assert [d.why for d in extract.dependencies] == ["references"]

@@ -10,6 +10,8 @@ Within a unit each step depends on the one before it (`same_object`). A unit's f
 depends on the last step of every unit upstream of it:
 
 - `depends_on: [customers]` on an object: customers is upstream (`depends_on`);
+- `references: customers.id` on a column: its values are looked up in customers' table, so
+  customers is upstream (`references`) as if declared in depends_on;
 - `groups: {staging: {after: [raw]}}`: every object of raw is upstream of every object of
   staging (`group_after`); through groups the order is transitive (marts after staging after
   raw runs raw first).
@@ -37,7 +39,7 @@ from penstock.catalog import Project
 from penstock.errors import ProjectError, UsageError
 
 UnitKind = Literal["object"]  # consume models (issue 12) add "model"
-Why = Literal["same_object", "depends_on", "group_after"]
+Why = Literal["same_object", "depends_on", "references", "group_after"]
 OBJECT_STEPS: tuple[str, ...] = ("extract", "load")
 ARROW = " → "
 _GROUP_PREFIX = "group:"
@@ -245,6 +247,17 @@ def _units(project: Project) -> dict[str, Unit]:
             Upstream(other, "depends_on", f"{spec.name} depends_on {other}")
             for other in spec.depends_on
         )
+        referenced = sorted(
+            {
+                c.references.partition(".")[0]
+                for c in spec.columns.values()
+                if c.references and c.references.partition(".")[0] not in spec.depends_on
+            }
+            - {spec.name}
+        )
+        declared += tuple(
+            Upstream(other, "references", f"{spec.name} references {other}") for other in referenced
+        )
         units[spec.name] = Unit(
             name=spec.name,
             kind="object",
@@ -252,7 +265,7 @@ def _units(project: Project) -> dict[str, Unit]:
             steps=OBJECT_STEPS,
             upstream=declared + by_group[spec.group],
             index=index,
-            depends=tuple(spec.depends_on),
+            depends=(*spec.depends_on, *referenced),
             after=after[spec.group],
         )
     return units
