@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from types import TracebackType
@@ -17,6 +18,7 @@ from types import TracebackType
 from penstock.catalog import Project
 from penstock.catalog.observability import RETENTION_KINDS
 from penstock.defaults import DEFAULT_WAIT_SECONDS
+from penstock.engine.lease import PROJECT_LEASE, Lease
 from penstock.engine.runner import Runner
 from penstock.errors import first_line
 from penstock.lake import Lake
@@ -27,6 +29,7 @@ from penstock.observe import (
     LedgerLoad,
     MetadataStore,
     ObjectRow,
+    RunStarted,
     SourceRow,
     utcnow,
 )
@@ -91,14 +94,25 @@ class Session:
         record_catalog: bool = True,
         wait: float = DEFAULT_WAIT_SECONDS,
         on_wait: Callable[[str], None] | None = None,
+        command: str = "run",
     ) -> None:
-        """Open everything; while another run holds the warehouse, wait up to `wait` seconds."""
+        """Open everything; while another run holds the project's lease or the warehouse,
+        wait up to `wait` seconds in all (then `LeaseHeld` or `WarehouseLocked`)."""
         self.project = project
         self.lake = Lake(project.lake_path)
         self.store = MetadataStore(project.metadata_url)
+        started = time.monotonic()
+        # the project's lease before the warehouse (engine/lease.py): a second run on the
+        # project waits for the first's lease, naming it, instead of meeting its DuckDB lock
+        self.lease = Lease(
+            self.store, project.name, PROJECT_LEASE, command=command, on_lost=_say_lost
+        )
         try:
-            self.warehouse: DuckDBWarehouse = connect_warehouse(project, wait=wait, on_wait=on_wait)
+            self.lease.acquire(wait, on_wait)
+            left = max(wait - (time.monotonic() - started), 0.0)
+            self.warehouse: DuckDBWarehouse = connect_warehouse(project, wait=left, on_wait=on_wait)
         except BaseException:
+            self._release_lease()
             self.store.close()
             raise
         self.lake.remove_stale_temps()  # the warehouse lock is held: no other run writes here
@@ -121,6 +135,9 @@ class Session:
             self.close()
             raise
         self.bus = EventBus()
+        self.bus.subscribe(
+            self.lease.note_run_started, guarded=True, events=(RunStarted,), name="the lease"
+        )
         self.bus.subscribe(_StoreSink(self.store), queued=True, name="the metadata store")
         self.collect_garbage = False  # a session that did not open has nothing to collect
         try:
@@ -144,7 +161,17 @@ class Session:
             try:
                 self.warehouse.close()
             finally:
-                self.store.close()
+                try:
+                    self._release_lease()
+                finally:
+                    self.store.close()
+
+    def _release_lease(self) -> None:
+        """Give the project's lease back; if the store fails now, it expires on its own."""
+        try:
+            self.lease.release()
+        except Exception as exc:
+            _say_lost(f"the project's lease was not released (it expires): {first_line(exc)}")
 
     def _collect_garbage(self) -> None:
         """Retention after a run: never fails the command (said on stderr)."""
@@ -177,6 +204,11 @@ class Session:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _say_lost(message: str) -> None:
+    with contextlib.suppress(Exception):
+        print(redact(f"penstock: {message}"), file=sys.stderr, flush=True)
 
 
 class _StoreSink:
