@@ -24,6 +24,7 @@ from penstock.errors import PenstockError
 # Each module registers its commands on `app` when imported; `--help` lists them in this order.
 COMMAND_MODULES = (
     "run_commands",
+    "schedule_command",
     "read_commands",
     "logs_command",
     "quarantine_command",
