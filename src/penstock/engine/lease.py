@@ -87,16 +87,19 @@ class Lease:
         on_wait: Callable[[str], None] | None = None,
         *,
         sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
+    ) -> float:
         """Take the lease, waiting up to `wait` seconds while another holder keeps it
-        (`on_wait` hears once who); then raise `LeaseHeld` naming that holder."""
-        deadline = time.monotonic() + max(wait, 0.0)
+        (`on_wait` hears once who); then raise `LeaseHeld` naming that holder. Returns the
+        seconds waited (0.0 when the lease was free)."""
+        started = time.monotonic()
+        deadline = started + max(wait, 0.0)
         delay = 0.05
         told = False
+        tries = 0
         while True:
             other = self.try_acquire()
             if other is None:
-                return
+                return time.monotonic() - started if tries else 0.0
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise LeaseHeld(
@@ -118,6 +121,7 @@ class Lease:
                 told = True
             sleep(min(delay, remaining))
             delay = min(delay * 2, 0.5)
+            tries += 1
 
     def note_run(self, run_id: str, command: str | None = None) -> None:
         """Name the run this lease is held for (whoever waits for it reads it)."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import sys
-import time
 from collections.abc import Callable
 from datetime import timedelta
 from types import TracebackType
@@ -101,15 +100,14 @@ class Session:
         self.project = project
         self.lake = Lake(project.lake_path)
         self.store = MetadataStore(project.metadata_url)
-        started = time.monotonic()
         # the project's lease before the warehouse (engine/lease.py): a second run on the
         # project waits for the first's lease, naming it, instead of meeting its DuckDB lock
         self.lease = Lease(
             self.store, project.name, PROJECT_LEASE, command=command, on_lost=_say_lost
         )
         try:
-            self.lease.acquire(wait, on_wait)
-            left = max(wait - (time.monotonic() - started), 0.0)
+            waited = self.lease.acquire(wait, on_wait)
+            left = max(wait - waited, 0.0)  # one --wait in all
             self.warehouse: DuckDBWarehouse = connect_warehouse(project, wait=left, on_wait=on_wait)
         except BaseException:
             self._release_lease()
