@@ -238,8 +238,9 @@ class Scheduler:
         """The scheduled runs due at `now`, oldest tick first; objects whose missed ticks are
         skipped (`catchup: none`) move on here."""
         states = self.state.read()
-        since = self.active_since or now
-        on_time_after = min(since, now - self.grace)
+        # on time: since the scheduler became active (and a minute before: a tick seen by
+        # `--once` from cron a little late is still on time)
+        on_time_after = min(self.active_since or now, now) - self.grace
         by_tick: dict[datetime, list[str]] = {}
         for entry in self.entries:
             last = states[entry.object].last_tick if entry.object in states else None
