@@ -24,7 +24,7 @@ PollOpt = Annotated[
         "--poll",
         metavar="DURATION",
         help="How often to look for new settled files of `trigger: on_arrival` objects "
-        "(and to try deferred work again): 30s, 500ms, 1m.",
+        "(and to try deferred work again): 30s, 500ms, 1m (a bare number is seconds).",
     ),
 ]
 OnceOpt = Annotated[
@@ -64,7 +64,9 @@ def schedule(
     from penstock.observe.store import MetadataStore
 
     try:
-        poll_s = duration_seconds(poll)
+        poll_s = (
+            float(poll) if poll.strip().replace(".", "", 1).isdigit() else duration_seconds(poll)
+        )
     except ValueError as exc:
         raise UsageError(f"--poll: {exc}") from None
     if poll_s <= 0:
