@@ -52,9 +52,11 @@ def schedule(
     once: OnceOpt = False,
     wait: WaitOpt = DEFAULT_WAIT_SECONDS,
 ) -> None:
-    """Start due work on schedule: each object's `schedule:` (its own or its group's, a cron
-    expression in UTC) with its `catchup:` after downtime, and `trigger: on_arrival` objects
-    when new settled files land. Runs are ordinary runs (`penstock runs` lists them).
+    """The scheduler: start due work on `schedule:` (cron, UTC) and when files arrive.
+
+    Each object's `schedule:` (its own or its group's, a cron expression in UTC) with its
+    `catchup:` after downtime, and `trigger: on_arrival` objects when new settled files land.
+    Runs are ordinary runs (`penstock runs` lists them).
 
     One scheduler is active per project (a lease in the metadata store); another stands by
     and takes over if it stops. SIGINT or SIGTERM: the run in progress finishes, nothing new

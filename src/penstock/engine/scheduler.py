@@ -165,7 +165,7 @@ class Scheduler:
                 self.active_since = self.clock()
                 self.say("info", f"active: {self._summary()}")
                 while not self.stopping.is_set() and not self.lease.lost:
-                    self.tick()
+                    self._pass()
                     if once:
                         return 1 if self.failed else 0
                     self.sleep(self.seconds_to_wake())
@@ -176,6 +176,15 @@ class Scheduler:
             self.lease.release()
             if self.active_since is not None:
                 self.say("info", "stopped: the scheduler lease is released")
+
+    def _pass(self) -> None:
+        """One pass; an error (the store down, say) is said and the next pass tries again."""
+        try:
+            self.tick()
+        except Exception as exc:
+            self.failed += 1
+            self.pending = True
+            self.say("error", f"this pass failed: {describe(exc)[0]}; trying again")
 
     def _become_active(self, once: bool) -> bool:
         """Take the scheduler lease, standing by while another scheduler holds it."""

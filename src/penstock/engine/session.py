@@ -1,5 +1,9 @@
 """A session opens what a command needs — lake, warehouse, metadata store, event bus — once.
 
+Before the warehouse it takes the project's lease (engine/lease.py): a second session on the
+project waits for it up to `wait` seconds, then raises `LeaseHeld` naming the holder (the CLI
+defers: exit 0). The lease is released after the warehouse is closed.
+
 The bus feeds the metadata store through a queue (a slow store never slows a load; the
 runner flushes it when a run ends) and every sink of observe/sinks.py (the project's
 `hooks:`...). Closing the session flushes and stops the sinks, and, after a run or a
