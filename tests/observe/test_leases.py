@@ -171,3 +171,22 @@ def test_processes_racing_for_an_expired_lease_one_wins(
     )
     outs = race(store_url, 4, tmp_path)
     assert sorted(outs) == ["lost", "lost", "lost", "won"]
+
+
+def test_a_holder_that_lost_its_lease_knows_and_can_take_it_again(store: MetadataStore) -> None:
+    said: list[str] = []
+    first = Lease(store, "shop", "scheduler", command="schedule", on_lost=said.append)
+    first.acquire(0)
+    try:
+        # it stalled past its expiry and another process took the lease over
+        thief = holder("schedule")
+        later = datetime.now(UTC) + timedelta(hours=1)
+        leases = LeaseStore(store.engine, "shop")
+        assert leases.try_acquire("scheduler", thief, ttl=60, now=later) is None
+        assert not first.renew() and first.lost
+        assert said == ["lost the scheduler of 'shop': it expired and another process took it over"]
+        assert leases.release("scheduler", thief)
+        assert first.try_acquire() is None and first.held and not first.lost
+        assert first._thread is not None and first._thread.is_alive()  # beating again
+    finally:
+        first.release()

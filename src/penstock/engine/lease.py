@@ -160,7 +160,7 @@ class Lease:
     def _held(self) -> None:
         self.held = True
         self.lost = False
-        if self._thread is None:
+        if self._thread is None or not self._thread.is_alive():  # none yet, or it saw a loss
             self._stop.clear()
             self._thread = threading.Thread(
                 target=self._heartbeat, name=f"penstock-lease-{self.name}", daemon=True
