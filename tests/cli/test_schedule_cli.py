@@ -108,26 +108,30 @@ def run_statuses(project: Path) -> list[str]:
 @pytest.mark.chaos
 def test_two_schedulers_one_runs_the_other_takes_over_when_it_dies(tmp_path: Path) -> None:
     project = write_project(tmp_path / "p", PROJECT, FILES)
-    first = Daemon(project, "--poll", "200ms")
-    second: Daemon | None = None
+    both = [Daemon(project, "--poll", "200ms"), Daemon(project, "--poll", "200ms")]
     try:
-        first.wait_for("ended: success")  # active, ran the due tick
-        second = Daemon(project, "--poll", "200ms")
-        second.wait_for("standing by: penstock schedule (PID")
-        assert f"PID {first.proc.pid}" in next(x for x in second.lines if "standing by" in x)
-        first.proc.kill()  # SIGKILL: no release; its pid is gone on this host
-        assert first.finish() == -signal.SIGKILL
-        second.wait_for("schedule: active:")
+        deadline = time.monotonic() + 60
+        while not (
+            any(d.saw("ended: success") for d in both) and any(d.saw("standing by") for d in both)
+        ):
+            assert time.monotonic() < deadline, [d.lines for d in both]
+            time.sleep(0.05)
+        active = next(d for d in both if d.saw("ended: success"))
+        standby = next(d for d in both if d is not active)
+        line = next(x for x in standby.lines if "standing by" in x)
+        assert f"standing by: penstock schedule (PID {active.proc.pid} on " in line
+        active.proc.kill()  # SIGKILL: no release; its pid is gone on this host
+        assert active.finish() == -signal.SIGKILL
+        standby.wait_for("schedule: active:")
         time.sleep(1.0)  # a few passes: the tick the first ran is not run again
-        second.proc.send_signal(signal.SIGTERM)
-        assert second.finish() == 0, "\n".join(second.lines)
+        standby.proc.send_signal(signal.SIGTERM)
+        assert standby.finish() == 0, "\n".join(standby.lines)
     finally:
-        first.kill()
-        if second is not None:
-            second.kill()
-    assert second.saw("SIGTERM: stopping after the run in progress")
-    assert second.saw("stopped: the scheduler lease is released")
-    assert not second.saw("starting a run")
+        for daemon in both:
+            daemon.kill()
+    assert standby.saw("SIGTERM: stopping after the run in progress")
+    assert standby.saw("stopped: the scheduler lease is released")
+    assert not standby.saw("starting a run")
     assert run_statuses(project) == ["success"]  # the work ran once
     assert query(project, "SELECT count(*) FROM items") == [(3,)]
     assert leases(project) == []
