@@ -125,32 +125,46 @@ RACER = textwrap.dedent(
     """
     import sys, time
     from datetime import UTC, datetime
+    from pathlib import Path
     from penstock.observe import MetadataStore
     from penstock.observe.leases import Holder, LeaseStore
-    url, start = sys.argv[1], float(sys.argv[2])
+    url, folder = sys.argv[1], Path(sys.argv[2])
     store = MetadataStore(url)
     leases = LeaseStore(store.engine, "shop")
     me = Holder.this_process("run")
-    time.sleep(max(start - time.time(), 0))
+    with store.engine.connect():
+        pass  # connected: the race is about the statements, not the connecting
+    print("ready", flush=True)
+    while not (folder / "go").exists():
+        time.sleep(0.001)
     kept = leases.try_acquire("project", me, ttl=60, now=datetime.now(UTC))
     print("won" if kept is None else "lost", flush=True)
-    time.sleep(1.5)  # alive while the others look
+    while not (folder / "done").exists():  # alive while the others look
+        time.sleep(0.01)
     store.close()
     """
 )
 
 
 def race(url: str, racers: int, tmp_path: Path) -> list[str]:
+    """`racers` processes, all connected, try to take one lease at the same moment."""
     script = tmp_path / "racer.py"
     script.write_text(RACER)
-    start = time.time() + 2.0  # every racer connected and waiting by then
     procs = [
         subprocess.Popen(
-            [sys.executable, str(script), url, str(start)], stdout=subprocess.PIPE, text=True
+            [sys.executable, str(script), url, str(tmp_path)], stdout=subprocess.PIPE, text=True
         )
         for _ in range(racers)
     ]
-    outs = [p.communicate(timeout=60)[0].strip() for p in procs]
+    try:
+        for p in procs:
+            assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+        (tmp_path / "go").touch()
+        outs = [p.stdout.readline().strip() for p in procs if p.stdout is not None]
+    finally:
+        (tmp_path / "done").touch()
+        for p in procs:
+            p.communicate(timeout=60)
     assert all(p.returncode == 0 for p in procs), outs
     return outs
 
