@@ -41,6 +41,7 @@ from penstock.observe.schedule_state import ScheduleState
 
 DEFAULT_POLL_SECONDS = 30.0
 MAX_SLEEP_SECONDS = 60.0
+SLO_EVERY = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -146,6 +147,9 @@ class Scheduler:
             ttl=lease_ttl,
             on_lost=lambda message: self.say("warning", message),
         )
+        # service levels on the scheduler's clock: a freshness miss alerts with no run at all
+        self.slo_objects = [o.name for o in project.select(selector) if o.sla is not None]
+        self.last_slo_check: datetime | None = None
         self.active_since: datetime | None = None
         self.last_poll: datetime | None = None
         self.pending = False  # work was deferred or stopped: look again after `poll`
@@ -185,6 +189,25 @@ class Scheduler:
             self.failed += 1
             self.pending = True
             self.say("error", f"this pass failed: {describe(exc)[0]}; trying again")
+        self.check_slos()
+
+    def check_slos(self) -> None:
+        """Evaluate (and alert on) the `sla:` of the scheduled objects, once a minute."""
+        now = self.clock()
+        if not self.slo_objects or (
+            self.last_slo_check is not None and now < self.last_slo_check + SLO_EVERY
+        ):
+            return
+        self.last_slo_check = now
+        from penstock.observe.slo import check_slos
+
+        try:
+            report = check_slos(self.project, store=self.store, now=now, objects=self.slo_objects)
+        except Exception as exc:
+            self.say("warning", f"service levels not checked: {describe(exc)[0]}")
+            return
+        for missed in report.missed:
+            self.say("warning", f"{missed.object}: {missed.sla} SLO missed: {missed.message}")
 
     def _become_active(self, once: bool) -> bool:
         """Take the scheduler lease, standing by while another scheduler holds it."""
