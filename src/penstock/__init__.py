@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from penstock.defaults import DEFAULT_WAIT_SECONDS
 from penstock.errors import (
     ContractViolation,
+    LeaseHeld,
     PenstockError,
     ProjectError,
     RunFailed,
@@ -85,6 +86,7 @@ if not TYPE_CHECKING:  # hidden from mypy, so that a misspelt `penstock.X` stays
 __all__ = [
     "BatchOutcome",
     "ContractViolation",
+    "LeaseHeld",
     "ObjectSpec",
     "ObjectSummary",
     "PenstockError",

@@ -127,6 +127,11 @@ class WarehouseLocked(TransientError):
     """Another process holds the warehouse's lock (a run in progress); it may end soon."""
 
 
+class LeaseHeld(TransientError):
+    """Another process holds a lease this one waited for (a run on the same project, the
+    active scheduler): it may end soon. `fields` name the holder and what was waited for."""
+
+
 class RunFailed(PenstockError):
     """A run finished with one or more failed steps."""
 

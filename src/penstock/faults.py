@@ -3,7 +3,9 @@
 `PENSTOCK_FAULT=after_stage` kills the process (SIGKILL) right after a batch is staged, before
 it is loaded; tests then prove the next run repairs everything. A mode after a colon picks
 another failure: `after_stage:raise` raises a plain RuntimeError (an unexpected exception),
-`after_stage:interrupt` a KeyboardInterrupt, `after_stage:hang` sleeps (a live, stuck run).
+`after_stage:interrupt` a KeyboardInterrupt, `after_stage:hang` sleeps (a live, stuck run),
+`after_stage:pause` holds the run there until a test lets it go: it writes
+`$PENSTOCK_FAULT_DIR/paused` (its pid) and waits until `$PENSTOCK_FAULT_DIR/resume` exists.
 `after_copy@37` fails the 37th time the point is passed (the middle of a micro-batch).
 Unset, a fault point costs a dict lookup.
 
@@ -18,6 +20,7 @@ import signal
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 FAULT_ENV = "PENSTOCK_FAULT"
 FAULT_POINTS = (
@@ -32,7 +35,8 @@ FAULT_POINTS = (
     "inside_restage_swap",
     "after_restage_swap",
 )
-FAULT_MODES = ("kill", "raise", "interrupt", "hang")
+FAULT_DIR_ENV = "PENSTOCK_FAULT_DIR"
+FAULT_MODES = ("kill", "raise", "interrupt", "hang", "pause")
 HANG_SECONDS = 300
 
 
@@ -61,8 +65,20 @@ def fault_point(name: str) -> None:
         raise KeyboardInterrupt(f"fault injected at {name}")
     elif mode == "hang":
         time.sleep(HANG_SECONDS)
+    elif mode == "pause":
+        _pause()
     else:
         raise ValueError(f"{FAULT_ENV}: unknown mode {mode!r}; expected one of {FAULT_MODES}")
+
+
+def _pause() -> None:
+    """Say "paused" in the fault directory, then wait for "resume" there (bounded)."""
+    folder = Path(os.environ[FAULT_DIR_ENV])
+    (folder / "paused.tmp").write_text(str(os.getpid()))
+    (folder / "paused.tmp").replace(folder / "paused")
+    deadline = time.monotonic() + HANG_SECONDS
+    while not (folder / "resume").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
 @contextmanager

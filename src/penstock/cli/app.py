@@ -25,6 +25,7 @@ from penstock.errors import PenstockError
 COMMAND_MODULES = (
     "run_commands",
     "plan_command",
+    "schedule_command",
     "read_commands",
     "logs_command",
     "quarantine_command",

@@ -25,7 +25,7 @@ from penstock.cli.shared import (
     waiting,
 )
 from penstock.defaults import DEFAULT_WAIT_SECONDS
-from penstock.errors import PenstockError, RunFailed
+from penstock.errors import LeaseHeld, PenstockError, RunFailed
 
 if TYPE_CHECKING:
     from penstock.catalog import Project
@@ -115,6 +115,22 @@ def look_further(summaries: list[ObjectSummary], project: Project) -> str:
     )
 
 
+def defer(command: str, held: LeaseHeld, as_json: bool) -> None:
+    """Another run held the project for the whole wait: say so in one line (exit 0: the
+    other run does the work; run again later for anything it did not select)."""
+    if as_json:
+        print_json(
+            {"status": "deferred", "command": command, "message": held.message, **held.fields}
+        )
+        return
+    console.print(
+        f"[yellow]deferred:[/] {escape(held.message)}; nothing was done "
+        f"(run again later, or wait longer with --wait SECONDS)",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
 PushgatewayOpt = Annotated[
     str | None,
     typer.Option(
@@ -167,14 +183,18 @@ def run(
     proj = load(project)
     build_plan(proj).select(select)  # a cycle or an unknown name: before anything opens
     progress = ProgressSink(enabled=not as_json and err_console.is_terminal)
-    with Session(proj, wait=wait, on_wait=waiting) as session, progress:
-        session.bus.subscribe(progress.handle)
-        result = session.runner.run(select)
-        dropped = sum(session.bus.dropped.values())
-        try:
-            warnings = len(session.store.logs(result.run_id, "warning"))
-        except PenstockError:
-            warnings = 0  # the store is failing: already said on stderr
+    try:
+        with Session(proj, wait=wait, on_wait=waiting) as session, progress:
+            session.bus.subscribe(progress.handle)
+            result = session.runner.run(select)
+            dropped = sum(session.bus.dropped.values())
+            try:
+                warnings = len(session.store.logs(result.run_id, "warning"))
+            except PenstockError:
+                warnings = 0  # the store is failing: already said on stderr
+    except LeaseHeld as held:
+        defer("run", held, as_json)
+        return
     print_run(result, proj, as_json, selector=select)
     if pushgateway:
         push_metrics(proj, pushgateway)
@@ -220,8 +240,12 @@ def rebuild(
 
     proj = load(project)
     build_plan(proj).select(select)  # a cycle or an unknown name: before anything opens
-    with Session(proj, wait=wait, on_wait=waiting) as session:
-        result = session.runner.rebuild(select, restage=restage)
+    try:
+        with Session(proj, wait=wait, on_wait=waiting, command="rebuild") as session:
+            result = session.runner.rebuild(select, restage=restage)
+    except LeaseHeld as held:
+        defer("rebuild", held, as_json)
+        return
     print_run(result, proj, as_json, selector=select)
     if result.restage is not None and not as_json:
         print_restage(result)

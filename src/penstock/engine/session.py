@@ -1,5 +1,9 @@
 """A session opens what a command needs — lake, warehouse, metadata store, event bus — once.
 
+Before the warehouse it takes the project's lease (engine/lease.py): a second session on the
+project waits for it up to `wait` seconds, then raises `LeaseHeld` naming the holder (the CLI
+defers: exit 0). The lease is released after the warehouse is closed.
+
 The bus feeds the metadata store through a queue (a slow store never slows a load; the
 runner flushes it when a run ends) and every sink of observe/sinks.py (the project's
 `hooks:`...). Closing the session flushes and stops the sinks, and, after a run or a
@@ -17,6 +21,7 @@ from types import TracebackType
 from penstock.catalog import Project
 from penstock.catalog.observability import RETENTION_KINDS
 from penstock.defaults import DEFAULT_WAIT_SECONDS
+from penstock.engine.lease import PROJECT_LEASE, Lease
 from penstock.engine.runner import Runner
 from penstock.errors import first_line
 from penstock.lake import Lake
@@ -27,6 +32,7 @@ from penstock.observe import (
     LedgerLoad,
     MetadataStore,
     ObjectRow,
+    RunStarted,
     SourceRow,
     utcnow,
 )
@@ -93,14 +99,24 @@ class Session:
         record_catalog: bool = True,
         wait: float = DEFAULT_WAIT_SECONDS,
         on_wait: Callable[[str], None] | None = None,
+        command: str = "run",
     ) -> None:
-        """Open everything; while another run holds the warehouse, wait up to `wait` seconds."""
+        """Open everything; while another run holds the project's lease or the warehouse,
+        wait up to `wait` seconds in all (then `LeaseHeld` or `WarehouseLocked`)."""
         self.project = project
         self.lake = Lake(project.lake_path)
         self.store = MetadataStore(project.metadata_url)
+        # the project's lease before the warehouse (engine/lease.py): a second run on the
+        # project waits for the first's lease, naming it, instead of meeting its DuckDB lock
+        self.lease = Lease(
+            self.store, project.name, PROJECT_LEASE, command=command, on_lost=_say_lost
+        )
         try:
-            self.warehouse: DuckDBWarehouse = connect_warehouse(project, wait=wait, on_wait=on_wait)
+            waited = self.lease.acquire(wait, on_wait)
+            left = max(wait - waited, 0.0)  # one --wait in all
+            self.warehouse: DuckDBWarehouse = connect_warehouse(project, wait=left, on_wait=on_wait)
         except BaseException:
+            self._release_lease()
             self.store.close()
             raise
         # `pii: hash` reads its key from this connection's temp table (quality/privacy_sql.py)
@@ -125,6 +141,9 @@ class Session:
             self.close()
             raise
         self.bus = EventBus()
+        self.bus.subscribe(
+            self.lease.note_run_started, guarded=True, events=(RunStarted,), name="the lease"
+        )
         self.bus.subscribe(_StoreSink(self.store), queued=True, name="the metadata store")
         self.collect_garbage = False  # a session that did not open has nothing to collect
         try:
@@ -148,7 +167,17 @@ class Session:
             try:
                 self.warehouse.close()
             finally:
-                self.store.close()
+                try:
+                    self._release_lease()
+                finally:
+                    self.store.close()
+
+    def _release_lease(self) -> None:
+        """Give the project's lease back; if the store fails now, it expires on its own."""
+        try:
+            self.lease.release()
+        except Exception as exc:
+            _say_lost(f"the project's lease was not released (it expires): {first_line(exc)}")
 
     def _collect_garbage(self) -> None:
         """Retention after a run: never fails the command (said on stderr)."""
@@ -181,6 +210,11 @@ class Session:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _say_lost(message: str) -> None:
+    with contextlib.suppress(Exception):
+        print(redact(f"penstock: {message}"), file=sys.stderr, flush=True)
 
 
 class _StoreSink:

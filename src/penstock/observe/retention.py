@@ -9,6 +9,9 @@ What each kind covers (all scoped to the project; a store may hold several):
   object_counts of objects no longer in the project, counted before the cutoff.
 - `logs`: log records written before the cutoff (of the project's runs, and of runs the store
   does not know).
+- `runs` also drops leases that expired before the cutoff (their holder died without releasing
+  them) and the schedule state of objects no longer in the project: both tables hold one row
+  per lease or object.
 - `batch_decisions`: the skip/unskip audit rows decided before the cutoff (the skip marker in
   the lake, which runs honour, stays).
 - `metrics`, `dq_results`, `lineage`: the tables their sinks register here (`register`).
@@ -38,9 +41,11 @@ from penstock.observe.schema import (
     catalog_objects,
     catalog_sources,
     job_runs,
+    leases,
     logs,
     object_counts,
     project_versions,
+    schedule_state,
     step_runs,
 )
 
@@ -133,6 +138,24 @@ def _runs(ctx: PruneContext) -> list[Prune]:
     return steps
 
 
+def _orchestration(ctx: PruneContext) -> list[Prune]:
+    """Leases and schedule state hold one row per lease and per object already: drop the
+    leases that expired before the cutoff (a holder that died without releasing them) and
+    the schedule state of objects no longer in the project."""
+    lease, state = leases.c, schedule_state.c
+    steps = [
+        Prune(
+            "runs",
+            leases,
+            sa.and_(lease.project == ctx.project, lease.expires_at < ctx.cutoff("runs")),
+        )
+    ]
+    if ctx.objects is not None:
+        gone = state.object.not_in(ctx.objects) if ctx.objects else sa.true()
+        steps.append(Prune("runs", schedule_state, sa.and_(state.project == ctx.project, gone)))
+    return steps
+
+
 def _logs(ctx: PruneContext) -> list[Prune]:
     c, r = logs.c, job_runs.c
     mine = sa.select(r.run_id).where(r.project == ctx.project)
@@ -170,7 +193,7 @@ PLANNERS: dict[str, list[Planner]] = {
     "metrics": [],
     "dq_results": [],
     "lineage": [],
-    "runs": [_runs],
+    "runs": [_runs, _orchestration],
 }
 
 

@@ -300,3 +300,36 @@ alert_log = sa.Table(
     sa.Column("error", sa.Text()),
     sa.Index("ix_alert_log_project_at", "project", "at"),
 )
+
+# Leases (observe/leases.py, engine/lease.py): who holds a named piece of work of a project
+# (`project` while a run or rebuild writes the warehouse, `scheduler` for the active
+# `penstock schedule`), until when. One row per held lease: released leases are deleted, and
+# long-expired ones (a holder that died on another host) are pruned with the runs.
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("project", sa.String(255), primary_key=True),
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("holder_id", sa.String(64), nullable=False),
+    sa.Column("command", sa.String(64), nullable=False),
+    sa.Column("run_id", sa.String(64)),
+    sa.Column("pid", sa.Integer(), nullable=False),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("acquired_at", UTCDateTime(), nullable=False),
+    sa.Column("renewed_at", UTCDateTime(), nullable=False),
+    sa.Column("expires_at", UTCDateTime(), nullable=False),
+)
+
+# The scheduler's memory (observe/schedule_state.py): per object, the last schedule tick it
+# dealt with (ran, or skipped under `catchup: none`), and the run that tick started. One row
+# per project and object; rows of objects no longer in the project are pruned.
+schedule_state = sa.Table(
+    "schedule_state",
+    metadata,
+    sa.Column("project", sa.String(255), primary_key=True),
+    sa.Column("object", sa.String(255), primary_key=True),
+    sa.Column("last_tick", UTCDateTime(), nullable=False),
+    sa.Column("last_run_id", sa.String(64)),
+    sa.Column("last_status", sa.String(16), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+)
