@@ -371,8 +371,9 @@ def orders_with(old: str, new: str) -> str:
         (
             "    key: [order_id]",
             "    key: [order_id]\n    checks:\n      - {nam: a}",
-            "penstock.yml:10: objects.orders.checks[0]: a check is either "
-            "{name: ..., expression: ...} or {row_count: {min: ..., max: ...}}",
+            "penstock.yml:10: objects.orders.checks[0]: a check is one of "
+            "{name: ..., expression: ...}, {row_count: {min: ..., max: ...}}, "
+            "{freshness: {column: ..., max_age: ...}} or {duplicate_rate: {max: ...}}",
         ),
         (
             "    key: [order_id]",

@@ -219,7 +219,8 @@ class TestCsvAndChecks:
             obj(checks=[{"nom": "x"}])
         assert only_error(info) == (
             ("checks", 0),
-            "a check is either {name: ..., expression: ...} or {row_count: {min: ..., max: ...}}",
+            "a check is one of {name: ..., expression: ...}, {row_count: {min: ..., max: ...}}, "
+            "{freshness: {column: ..., max_age: ...}} or {duplicate_rate: {max: ...}}",
         )
         with pytest.raises(ValidationError) as info:
             obj(checks=[{"name": "1st", "expression": " "}])

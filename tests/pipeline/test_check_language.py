@@ -285,3 +285,84 @@ def test_unique_without_a_key_and_on_a_hashed_column(
     assert query(project, "SELECT n FROM events ORDER BY n") == [(1,), (2,), (4,)]
     held = json.loads(cli("quarantine", "events", "-p", project, "--json")[1])["rows"]
     assert [(r["_row_number"], r["_reasons"]) for r in held] == [(1, ["unique:token"])]
+
+
+BATCH_CHECKS = """
+name: batch_checks
+sources:
+  landing: {kind: files, path: ./landing, settle: 0s}
+objects:
+  readings:
+    source: landing
+    files: "readings/*.csv"
+    key: [sensor]
+    order_by: at
+    sla: {freshness: 1d}
+    columns:
+      sensor: {type: integer, required: true}
+      at:     {type: timestamp, required: true}
+    checks:
+      - {freshness: {column: at, severity: warn}}
+      - {duplicate_rate: {max: 30%}}
+"""
+
+
+def test_freshness_and_duplicate_rate_judge_each_batch(tmp_path: Path, cli: Cli) -> None:
+    from datetime import UTC, datetime
+
+    today = datetime.now(UTC).strftime("%Y-%m-%d")
+    project = write_project(
+        tmp_path,
+        BATCH_CHECKS,
+        {
+            "landing/readings/a_old.csv": "sensor,at\n1,2020-01-01 10:00\n2,2020-01-01 11:00\n",
+            "landing/readings/b_new.csv": f"sensor,at\n3,{today} 00:00\n4,{today} 00:01\n",
+            # 2 of 3 records repeat sensor 5: 67% > 30%
+            "landing/readings/c_dups.csv": (
+                f"sensor,at\n5,{today} 00:00\n5,{today} 00:01\n5,{today} 00:02\n"
+            ),
+            # 1 of 4 repeats: 25%, within the limit
+            "landing/readings/d_few.csv": (
+                f"sensor,at\n6,{today} 00:00\n6,{today} 00:01\n7,{today} 00:00\n8,{today} 00:00\n"
+            ),
+        },
+    )
+    assert penstock.run(project).status == "success"
+    ledger = query(
+        project,
+        "SELECT source_file, rows_loaded, rows_quarantined, rows_duplicate FROM penstock.loads "
+        "ORDER BY source_file",
+    )
+    assert ledger == [
+        ("landing/readings/a_old.csv", 2, 0, 0),  # stale, but freshness only warns
+        ("landing/readings/b_new.csv", 2, 0, 0),
+        ("landing/readings/c_dups.csv", 0, 3, 0),
+        ("landing/readings/d_few.csv", 3, 0, 1),
+    ]
+    held = json.loads(cli("quarantine", "readings", "-p", project, "--json")[1])["rows"]
+    assert {tuple(r["_reasons"]) for r in held} == {("check:duplicate_rate",)}
+    logs = cli("logs", "-p", project, "--level", "warning", "--json")[1]
+    assert "a_old.csv: the batch fails check:freshness (severity warn: loaded)" in logs
+
+
+@pytest.mark.parametrize(
+    ("check", "message"),
+    [
+        ("{freshness: {column: nope, max_age: 1h}}", "column 'nope' is not a declared column"),
+        ("{freshness: {column: sensor, max_age: 1h}}", "not a date or timestamp"),
+        ("{freshness: {column: at, max_age: 5}}", "expected a period"),
+        ("{duplicate_rate: {max: 0.3}}", "a percentage"),
+    ],
+)
+def test_bad_batch_checks_are_load_errors(tmp_path: Path, check: str, message: str) -> None:
+    yml = BATCH_CHECKS.replace("{duplicate_rate: {max: 30%}}", check)
+    with pytest.raises(ProjectError) as raised:
+        penstock.load_project(write_project(tmp_path, yml))
+    assert message in raised.value.message
+
+
+def test_freshness_without_max_age_needs_an_sla(tmp_path: Path) -> None:
+    yml = BATCH_CHECKS.replace("    sla: {freshness: 1d}\n", "")
+    with pytest.raises(ProjectError) as raised:
+        penstock.load_project(write_project(tmp_path, yml))
+    assert "needs sla: {freshness" in raised.value.message

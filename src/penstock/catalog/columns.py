@@ -21,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 
+from penstock.catalog.batch_checks import DuplicateRateCheck, FreshnessCheck
 from penstock.catalog.dialect import check_formats
 from penstock.catalog.privacy import Pii
 from penstock.catalog.rules import (
@@ -245,7 +246,7 @@ class ColumnSpec(_Model):
             return None
         if not isinstance(value, list | tuple) or len(value) != 2:
             raise ValueError("expected two bounds: between: [low, high]")
-        low, high = (_bound(v, info) for v in value)
+        low, high = (_bound(v, info, "between applies") for v in value)
         if _greater(low, high, info.data.get("timezone")):
             raise ValueError(f"the high bound ({high}) is less than the low one ({low})")
         return (low, high)
@@ -337,7 +338,7 @@ class ColumnSpec(_Model):
 _DEFAULT_OPTIONS = RuleOptions()
 
 
-def _bound(value: Any, info: ValidationInfo) -> int | float | str:
+def _bound(value: Any, info: ValidationInfo, rule: str = "min/max apply") -> int | float | str:
     """A min / max / between bound checked against the column's type."""
     family = _family(info)
     if family is None:
@@ -356,7 +357,7 @@ def _bound(value: Any, info: ValidationInfo) -> int | float | str:
         if problem is not None:
             raise ValueError(problem)
     else:
-        raise ValueError(f"min/max/between apply to numbers, dates and timestamps, not {family}")
+        raise ValueError(f"{rule} to numbers, dates and timestamps, not {family}")
     return bound
 
 
@@ -503,17 +504,28 @@ def _check_kind(value: Any) -> str | None:
         return "expression"
     if isinstance(value, RowCountCheck):
         return "row_count"
+    if isinstance(value, FreshnessCheck):
+        return "freshness"
+    if isinstance(value, DuplicateRateCheck):
+        return "duplicate_rate"
     if isinstance(value, dict):
-        if "row_count" in value:
-            return "row_count"
+        for kind in ("row_count", "freshness", "duplicate_rate"):
+            if kind in value:
+                return kind
         if "expression" in value or "name" in value:
             return "expression"
     return None
 
 
-CHECK_SHAPES = "a check is either {name: ..., expression: ...} or {row_count: {min: ..., max: ...}}"
+CHECK_SHAPES = (
+    "a check is one of {name: ..., expression: ...}, {row_count: {min: ..., max: ...}}, "
+    "{freshness: {column: ..., max_age: ...}} or {duplicate_rate: {max: ...}}"
+)
 
 Check = Annotated[
-    Annotated[ExpressionCheck, Tag("expression")] | Annotated[RowCountCheck, Tag("row_count")],
+    Annotated[ExpressionCheck, Tag("expression")]
+    | Annotated[RowCountCheck, Tag("row_count")]
+    | Annotated[FreshnessCheck, Tag("freshness")]
+    | Annotated[DuplicateRateCheck, Tag("duplicate_rate")],
     Discriminator(_check_kind, custom_error_type="check_kind", custom_error_message=CHECK_SHAPES),
 ]

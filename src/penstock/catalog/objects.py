@@ -14,6 +14,7 @@ from pydantic import (
 )
 
 from penstock.catalog.alerting import SlaSpec
+from penstock.catalog.batch_checks import DuplicateRateCheck, FreshnessCheck
 from penstock.catalog.columns import (
     IDENTIFIER,
     IDENTIFIER_RULE,
@@ -22,7 +23,6 @@ from penstock.catalog.columns import (
     CsvOptions,
     ExpressionCheck,
     LocatedError,
-    RowCountCheck,
     source_key,
 )
 from penstock.catalog.dialect import ValueDialect
@@ -221,6 +221,17 @@ class ObjectSpec(Model, ValueDialect):
         return self.table or self.name
 
     @model_validator(mode="after")
+    def _sla_freshness(self) -> "ObjectSpec":
+        """A freshness check without max_age takes the object's sla.freshness."""
+        for check in self.checks:
+            no_sla = self.sla is None or self.sla.freshness is None
+            if isinstance(check, FreshnessCheck) and check.freshness.max_age is None and no_sla:
+                raise ValueError(
+                    "a freshness check without max_age needs sla: {freshness: ...} on the object"
+                )
+        return self
+
+    @model_validator(mode="after")
     def _unique_is_comparable(self) -> "ObjectSpec":
         """A unique value is compared with the stored ones: it must be stored comparably."""
         for column, spec in self.columns.items():
@@ -247,6 +258,14 @@ class ObjectSpec(Model, ValueDialect):
                     "be severity: warn"
                 )
         return self
+
+    def freshness_seconds(self, check: FreshnessCheck) -> float:
+        """The max age of a freshness check: its own, else the object's SLA."""
+        from penstock.catalog.alerting import period_seconds
+
+        age = check.freshness.max_age or (self.sla.freshness if self.sla else None)
+        assert age is not None  # _sla_freshness
+        return period_seconds(age)
 
     @property
     def chunking(self) -> MicroBatch:
@@ -416,9 +435,7 @@ class ObjectSpec(Model, ValueDialect):
 
     @field_validator("checks")
     @classmethod
-    def _unique_checks(
-        cls, value: list[ExpressionCheck | RowCountCheck], info: ValidationInfo
-    ) -> list[Any]:
+    def _unique_checks(cls, value: list[Any], info: ValidationInfo) -> list[Any]:
         seen: set[str] = set()
         problems: list[tuple[tuple[str | int, ...], str]] = []
         columns: dict[str, ColumnSpec] | None = info.data.get("columns")
@@ -428,12 +445,32 @@ class ObjectSpec(Model, ValueDialect):
                 problem = expression_problem(check.expression, types)
                 if problem is not None:
                     problems.append(((index, "expression"), f"check '{check.name}': {problem}"))
+            problem = _batch_check_problem(check, columns, info.data.get("key"))
+            if problem is not None:
+                problems.append(((index,), problem))
             if check.name in seen:
                 where: tuple[str | int, ...] = (index, "name")
-                if isinstance(check, RowCountCheck):
+                if not isinstance(check, ExpressionCheck):
                     where = (index,)
                 problems.append((where, f"duplicate check name '{check.name}'"))
             seen.add(check.name)
         if problems:
             raise LocatedError(problems)
         return value
+
+
+def _batch_check_problem(
+    check: Any, columns: dict[str, ColumnSpec] | None, key: tuple[str, ...] | None
+) -> str | None:
+    """What is wrong with a freshness or duplicate_rate check, if anything (see
+    catalog/batch_checks.py); the SLA fallback of freshness is checked by `_sla_freshness`."""
+    if isinstance(check, FreshnessCheck) and columns is not None:
+        column = check.freshness.column
+        spec = columns.get(column)
+        if spec is None:
+            return f"freshness: column '{column}' is not a declared column"
+        if spec.column_type.family not in ("date", "timestamp"):
+            return f"freshness: column '{column}' is {spec.type}, not a date or timestamp"
+    if isinstance(check, DuplicateRateCheck) and key is not None and not key:
+        return "duplicate_rate needs a key (duplicates are records repeating a key)"
+    return None

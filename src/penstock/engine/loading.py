@@ -321,6 +321,7 @@ def _load_status(validation: BatchValidation, load: LoadResult) -> BatchStatus:
     if (
         validation.rows_invalid
         or validation.failed_checks
+        or validation.warned_checks
         or validation.missing_columns
         or load.kept_previous
     ):

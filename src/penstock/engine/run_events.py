@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from penstock.catalog import ObjectSpec, Project, RowCountCheck
+from penstock.catalog.batch_checks import DuplicateRateCheck, FreshnessCheck
 from penstock.engine import datasets
 from penstock.engine.results import BatchStatus, RunResult
 from penstock.errors import ContractViolation, PenstockError, TransientError
@@ -355,7 +356,7 @@ class RunEvents:
                 rows_invalid=v.rows_invalid,
                 rows_quarantined=v.rows_quarantined,
                 rows_warned=v.rows_warned,
-                checks=check_results(obj, v.reason_counts, v.failed_checks),
+                checks=check_results(obj, v.reason_counts, [*v.failed_checks, *v.warned_checks]),
                 reason_counts=dict(v.reason_counts),
                 missing_columns=tuple(v.missing_columns),
                 extra_columns=tuple(v.extra_columns),
@@ -426,6 +427,15 @@ def check_results(
             wanted = [f"at least {bounds.min}"] if bounds.min is not None else []
             wanted += [f"at most {bounds.max}"] if bounds.max is not None else []
             rules.append(("check:row_count", "row_count", None, " and ".join(wanted) + " rows"))
+        elif isinstance(check, FreshnessCheck):
+            age = check.freshness.max_age or (obj.sla.freshness if obj.sla else None)
+            column = check.freshness.column
+            rules.append(("check:freshness", "freshness", column, f"newest within {age}"))
+        elif isinstance(check, DuplicateRateCheck):
+            share = f"{check.duplicate_rate.max:.4%}".rstrip("0").rstrip(".")
+            rules.append(
+                ("check:duplicate_rate", "duplicate_rate", None, f"at most {share} duplicates")
+            )
         else:
             rules.append((f"check:{check.name}", "check", None, check.expression))
     rules += [(rule, rule, None, None) for rule in _RECORD_RULES]

@@ -128,6 +128,26 @@ class RunNotes(RunEvents):
                 batch_id=batch.batch_id,
                 extra_columns=v.extra_columns,
             )
+        if v.warned_checks:
+            self._log(
+                result,
+                "warning",
+                f"{name}: the batch fails {', '.join(v.warned_checks)} (severity warn: loaded)",
+                obj,
+                batch_id=batch.batch_id,
+                checks=v.warned_checks,
+            )
+        judged = [c for c in v.failed_checks if c in ("check:freshness", "check:duplicate_rate")]
+        if judged:
+            what = "loaded anyway" if obj.on_invalid == "warn" else "every record quarantined"
+            self._log(
+                result,
+                "warning",
+                f"{name}: the batch fails {', '.join(judged)}; {what}",
+                obj,
+                batch_id=batch.batch_id,
+                reasons=v.reason_counts,
+            )
         rates = [c for c in v.failed_checks if c.startswith(RATE_PREFIX)]
         problem = row_count_problem(obj, v.rows_in) if v.failed_checks else None
         if rates:

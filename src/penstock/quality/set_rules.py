@@ -34,8 +34,10 @@ from collections.abc import Mapping, Sequence
 import duckdb
 
 from penstock.catalog import ObjectSpec
+from penstock.catalog.batch_checks import DuplicateRateCheck, FreshnessCheck
 from penstock.catalog.rules import RuleOptions
 from penstock.errors import ContractViolation
+from penstock.lake import StagedBatch
 from penstock.quality.compile import FAILED_COLUMN, REASONS_COLUMN, WARNED_COLUMN
 from penstock.sql import ident, literal
 
@@ -49,7 +51,14 @@ def has_set_rules(obj: ObjectSpec) -> bool:
 
 def keeps_all_raw(obj: ObjectSpec, options: Mapping[str, RuleOptions]) -> bool:
     """Does any row of this object fail after the pass, or with its whole batch?"""
-    return has_set_rules(obj) or any(o.max_failure_rate is not None for o in options.values())
+    return (
+        has_set_rules(obj)
+        or any(o.max_failure_rate is not None for o in options.values())
+        or any(
+            isinstance(c, FreshnessCheck | DuplicateRateCheck) and c.severity == "error"
+            for c in obj.checks
+        )
+    )
 
 
 def all_reasons_sql(obj: ObjectSpec) -> str:
@@ -189,3 +198,47 @@ def _conflicts_sql(obj: ObjectSpec, checked: str, table: str | None, seq: str, c
         f"SELECT c.rowid AS r, {literal('unique:' + column)} AS reason FROM {checked} c "
         f"WHERE c.{col} IS NOT NULL AND ({' OR '.join(found)})"
     )
+
+
+def judge_batch_checks(
+    conn: duckdb.DuckDBPyConnection,
+    obj: ObjectSpec,
+    checked: str,
+    seq: str,
+    batches: Sequence[StagedBatch],
+    versions: Sequence[str],
+) -> list[tuple[int, str, bool]]:
+    """The freshness and duplicate_rate checks the chunk's batches fail (catalog/
+    batch_checks.py): (seq, reason, held back) for each, held back when its severity is
+    error. `versions` are the columns that make a record a duplicate (the key, and order_by
+    for SCD2 dated by it)."""
+    from penstock.quality.bounds import value_literal
+
+    failures: list[tuple[int, str, bool]] = []
+    for check in obj.checks:
+        if isinstance(check, FreshnessCheck):
+            column = check.freshness.column
+            spec = obj.columns[column]
+            seconds = obj.freshness_seconds(check)
+            oldest = " ".join(
+                f"WHEN {i} THEN {value_literal(spec, 'now', b.manifest.extracted_at)} "
+                f"- INTERVAL {literal(f'{seconds} seconds')}"
+                for i, b in enumerate(batches, 1)
+            )
+            rows = conn.execute(
+                f"SELECT {seq}, coalesce(max({ident(column)}) >= CASE {seq} {oldest} END, false) "
+                f"FROM {checked} GROUP BY {seq}"
+            ).fetchall()
+            stale = {int(s) for s, fresh in rows if not fresh}
+            failures += [(s, "check:freshness", check.severity == "error") for s in sorted(stale)]
+        elif isinstance(check, DuplicateRateCheck) and versions:
+            key = ", ".join(ident(v) for v in versions)
+            rows = conn.execute(
+                f"SELECT {seq}, count(*) - count(DISTINCT ({key})) FROM {checked} "
+                f"WHERE NOT {FAILED_COLUMN} GROUP BY ALL"
+            ).fetchall()
+            for s, repeats in rows:
+                rows_in = batches[int(s) - 1].manifest.rows_in
+                if rows_in and int(repeats) / rows_in > check.duplicate_rate.max:
+                    failures.append((int(s), "check:duplicate_rate", check.severity == "error"))
+    return failures

@@ -48,6 +48,7 @@ from penstock.quality.set_rules import (
     apply_references,
     apply_unique,
     failed_reasons_sql,
+    judge_batch_checks,
     keeps_all_raw,
     rate_failures,
     warn_reasons,
@@ -93,6 +94,8 @@ class BatchValidation:
     rows_warned: int = 0
     reason_counts: dict[str, int] = field(default_factory=dict)
     failed_checks: list[str] = field(default_factory=list)
+    # batch checks of severity warn that failed: reported, nothing held back
+    warned_checks: list[str] = field(default_factory=list)
     missing_columns: list[str] = field(default_factory=list)
     extra_columns: list[str] = field(default_factory=list)
     temp_tables: list[str] = field(default_factory=list)
@@ -311,6 +314,11 @@ def _finish(
     _check_rows_read(conn, batches, firsts)
     apply_references(conn, obj, checked, obj.reference_tables)
     apply_unique(conn, obj, checked, SEQ)
+    for seq, check, holds in judge_batch_checks(
+        conn, obj, checked, SEQ, batches, _version_columns(obj)
+    ):
+        result = results[seq - 1]
+        (result.failed_checks if holds else result.warned_checks).append(check)
     _count_reasons(conn, obj, chunk, checked, seqs)
     # a failed batch check (row count, a rule over its max_failure_rate) holds the batch back
     failed_seqs = [seq for seq, r in enumerate(results, 1) if r.failed_checks]
