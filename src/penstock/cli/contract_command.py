@@ -9,8 +9,8 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from penstock.cli.render import console, print_json, table
-from penstock.cli.shared import JsonOpt, app, example
+from penstock.cli.render import console, err_console, print_json, table
+from penstock.cli.shared import JsonOpt, ProjectOpt, app, example, load
 from penstock.cli.typer_fixes import HelpGroup, PenstockTyper
 from penstock.errors import UsageError
 
@@ -84,3 +84,45 @@ def diff(
         )
     if breaking:
         raise typer.Exit(1)
+
+
+@contract_app.command(
+    epilog=example(
+        "penstock contract export orders",
+        "penstock contract export orders --format odcs --output orders.odcs.yaml",
+    )
+)
+def export(
+    name: Annotated[str, typer.Argument(metavar="OBJECT", help="The object to export.")],
+    fmt: Annotated[
+        str, typer.Option("--format", metavar="FORMAT", help="The contract standard: odcs.")
+    ] = "odcs",
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", metavar="FILE", help="Write here instead of stdout."),
+    ] = None,
+    project: ProjectOpt = Path(),
+) -> None:
+    """Write an object's contract as an Open Data Contract Standard v3.1.0 document (YAML):
+    its columns with their types, required and key, its checks as quality rules named with
+    penstock's reason names, its owner and the warehouse as the server."""
+    import yaml
+
+    from penstock.contract.odcs_export import export_odcs
+
+    if fmt.lower() != "odcs":
+        raise UsageError(f"unknown format '{fmt}' (available: odcs)")
+    proj = load(project)
+    spec = proj.objects.get(name)
+    if spec is None:
+        names = ", ".join(proj.objects) or "none"
+        raise UsageError(f"unknown object '{name}' (objects: {names})")
+    text = yaml.safe_dump(export_odcs(proj, spec), sort_keys=False, allow_unicode=True, width=100)
+    if output is None:
+        print(text, end="")
+        return
+    from penstock.lake.atomic import atomic_target
+
+    with atomic_target(output) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    err_console.print(f"wrote {escape(str(output))}", highlight=False)
