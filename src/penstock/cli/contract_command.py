@@ -4,7 +4,7 @@ contract as ODCS (`export`), and turn an ODCS contract into penstock objects (`i
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -126,3 +126,99 @@ def export(
     with atomic_target(output) as tmp:
         tmp.write_text(text, encoding="utf-8")
     err_console.print(f"wrote {escape(str(output))}", highlight=False)
+
+
+@contract_app.command(
+    "import",
+    epilog=example(
+        "penstock contract import orders.odcs.yaml",
+        "penstock contract import orders.odcs.yaml --output objects --source landing --json",
+    ),
+)
+def import_(
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="An ODCS contract (YAML).")],
+    output: Annotated[
+        Path,
+        typer.Option("--output", "-o", metavar="DIR", help="Write the object files here."),
+    ] = Path("objects"),
+    source: Annotated[
+        str,
+        typer.Option("--source", metavar="NAME", help="The files source the objects read."),
+    ] = "landing",
+    force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Turn an ODCS contract into penstock object files, one per schema object
+    (`DIR/<object>.yml`, ready for `include: [objects/*.yml]`).
+
+    What penstock cannot map (servers, SLA properties, types it has no equivalent for,
+    quality rules it cannot enforce row by row...) is listed as warnings naming the ODCS
+    path, and as comments at the top of each file."""
+    from penstock.catalog.columns import IDENTIFIER, IDENTIFIER_RULE
+    from penstock.catalog.yaml_lines import load_yaml
+    from penstock.contract.odcs_import import import_odcs
+    from penstock.contract.yaml_out import object_file
+    from penstock.lake.atomic import atomic_target
+
+    if not IDENTIFIER.match(source):
+        raise UsageError(f"source name '{source}' {IDENTIFIER_RULE}")
+    document = load_yaml(file, str(file))
+    result = import_odcs(document.data, source=source)
+    targets = {o.name: output / f"{o.name}.yml" for o in result.objects}
+    existing = [str(p) for p in targets.values() if p.exists()]
+    if existing and not force:
+        raise UsageError(f"would overwrite {', '.join(existing)} (--force overwrites)")
+    contract = document.data.get("id", "?")
+    for imported in result.objects:
+        comments = [
+            f"Imported from {file.name} (ODCS contract {contract}) by penstock contract import.",
+        ]
+        if imported.warnings:
+            comments.append("Not mapped:")
+            comments += [f"  {w.path}: {w.message}" for w in imported.warnings]
+        text = object_file(imported.name, imported.spec, comments)
+        with atomic_target(targets[imported.name]) as tmp:
+            tmp.write_text(text, encoding="utf-8")
+    rows: list[dict[str, Any]] = [
+        {
+            "object": o.name,
+            "file": str(targets[o.name]),
+            "columns": len(o.spec["columns"]),
+            "key": list(o.spec.get("key", [])),
+            "checks": len(o.spec.get("checks", [])),
+        }
+        for o in result.objects
+    ]
+    if as_json:
+        print_json(
+            {
+                "objects": rows,
+                "warnings": [{"path": w.path, "message": w.message} for w in result.warnings],
+            }
+        )
+        return
+    for w in result.warnings:
+        err_console.print(
+            f"[yellow]warning:[/] {escape(w.path)}: {escape(w.message)}", highlight=False
+        )
+    if not rows:
+        console.print(f"{escape(str(file))} declares no schema objects: nothing written")
+        return
+    console.print(
+        table(
+            f"Imported {len(rows)} object(s) from {file.name}, {len(result.warnings)} warning(s)",
+            ["object", "file", "columns", "key", "checks"],
+            [
+                (r["object"], r["file"], r["columns"], ", ".join(r["key"]), r["checks"])
+                for r in rows
+            ],
+            text_columns=["file", "key"],
+        )
+    )
+    console.print(
+        escape(
+            f"include them with `include: [{output}/*.yml]` and declare source '{source}' "
+            "in penstock.yml"
+        ),
+        highlight=False,
+    )

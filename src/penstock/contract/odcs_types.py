@@ -140,6 +140,8 @@ def _from_physical(text: str, options: dict[str, Any]) -> ImportedType | None:
         simple = "timestamptz"
     if simple is not None:
         return ImportedType(simple)
+    if text.startswith("time") and not text.startswith("timestamp"):
+        return ImportedType("text", note=f"{text}: penstock has no time type, read as text")
     sized = _SIZED_TEXT.fullmatch(text)
     if sized is not None:
         return ImportedType("text", max_length=int(sized["length"]))
