@@ -62,6 +62,13 @@ def import_odcs(data: Any, *, source: str = "landing") -> ImportResult:
                         f"SLA property {what} is not mapped (declare sla: on the object)",
                     )
                 )
+        elif key == "customProperties" and isinstance(value, list):
+            for index, item in enumerate(value):
+                name = item.get("property") if isinstance(item, dict) else None
+                if not (isinstance(name, str) and name.startswith("penstock")):
+                    warnings.append(
+                        ImportWarning(f"{key}[{index}]", f"custom property {name!r} is not kept")
+                    )
         else:
             warnings.append(ImportWarning(key, "not kept: penstock has no place for it"))
     schema = data.get("schema") or []

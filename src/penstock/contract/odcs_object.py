@@ -206,7 +206,7 @@ class ObjectReader:
             column["description"] = " ".join(prop["description"].split())
         self.columns[name] = column
         for key in column:
-            self.origin[("columns", name, key)] = path
+            self.origin.setdefault(("columns", name, key), path)
         for index, rule in enumerate(prop.get("quality") or []):
             self._column_rule(name, rule, f"{path}.quality[{index}]")
         for key, value in prop.items():

@@ -181,10 +181,9 @@ def _from_logical(logical: Any, physical: Any, options: dict[str, Any]) -> Impor
         return ImportedType(
             "text", note="logicalType time: penstock has no time type, read as text"
         )
+    if logical in ("object", "array") and shown:
+        return ImportedType("text", note=f"{shown}logicalType {logical}: read as text")
     if logical in ("object", "array"):
-        return ImportedType(
-            "json",
-            note=f"{shown}logicalType {logical}: read as json (its inner shape is not checked)",
-        )
+        return ImportedType("json", note=f"logicalType {logical}: read as json (shape not checked)")
     what = f"logicalType {logical!r}" if logical is not None else "no logicalType"
     return ImportedType("text", note=f"{shown or ''}{what}: read as text")
