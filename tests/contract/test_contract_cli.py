@@ -137,3 +137,22 @@ def test_unknown_object_and_missing_file_are_usage_errors(tmp_path: Path, cli: C
     assert code == 2 and "unknown object 'nope' (objects: orders, customers)" in err
     code, _, err = cli("contract", "diff", old, tmp_path / "missing.yml")
     assert code == 2 and "missing.yml" in err
+
+
+def test_odcs_contracts_compare_as_they_import(tmp_path: Path, cli: Cli) -> None:
+    old = project(tmp_path / "old")
+    assert cli("contract", "export", "orders", "-p", old, "-o", tmp_path / "old.odcs.yaml")[0] == 0
+    text = (tmp_path / "old.odcs.yaml").read_text()
+    (tmp_path / "new.odcs.yaml").write_text(text.replace("minimum: 0", "minimum: 1"))
+    code, out, _ = cli("contract", "diff", old, tmp_path / "old.odcs.yaml", "--object", "orders")
+    assert (code, out.strip()) == (0, "no contract changes")
+    code, out, _ = cli(
+        "contract", "diff", tmp_path / "old.odcs.yaml", tmp_path / "new.odcs.yaml", "--json"
+    )
+    assert code == 1
+    (change,) = json.loads(out)
+    assert (change["kind"], change["column"], change["detail"]) == (
+        "check_tightened",
+        "amount",
+        "min raised 0 → 1: more values fail",
+    )

@@ -37,8 +37,14 @@ app.add_typer(
     )
 )
 def diff(
-    old: Annotated[Path, typer.Argument(help="The old contracts: a project or an object file.")],
-    new: Annotated[Path, typer.Argument(help="The new contracts: a project or an object file.")],
+    old: Annotated[
+        Path,
+        typer.Argument(help="The old contracts: a project, an object file or an ODCS contract."),
+    ],
+    new: Annotated[
+        Path,
+        typer.Argument(help="The new contracts: a project, an object file or an ODCS contract."),
+    ],
     only: Annotated[
         str | None, typer.Option("--object", metavar="NAME", help="Compare this object only.")
     ] = None,
@@ -47,10 +53,10 @@ def diff(
     """Every change between two versions of the contracts, object by object, and whether it
     breaks; exits 1 when a change is breaking.
 
-    OLD and NEW are project files (penstock.yml, with their includes), project directories or
-    object files (holding `objects:`). Breaking: data the old contract accepted may fail, or
-    readers of the table may break (a removed column, a narrower type, a new required column,
-    a tighter check, another key)."""
+    OLD and NEW are project files (penstock.yml, with their includes), project directories,
+    object files (holding `objects:`) or ODCS contracts. Breaking: data the old contract
+    accepted may fail, or readers of the table may break (a removed column, a narrower type,
+    a new required column, a tighter check, another key)."""
     from penstock.contract.diff import diff_contracts
     from penstock.contract.read import read_contracts
 
@@ -149,7 +155,7 @@ def import_(
     as_json: JsonOpt = False,
 ) -> None:
     """Turn an ODCS contract into penstock object files, one per schema object
-    (`DIR/<object>.yml`, ready for `include: [objects/*.yml]`).
+    (`DIR/<object>.yml`, for penstock.yml to `include:`).
 
     What penstock cannot map (servers, SLA properties, types it has no equivalent for,
     quality rules it cannot enforce row by row...) is listed as warnings naming the ODCS

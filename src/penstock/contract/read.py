@@ -1,6 +1,7 @@
-"""Read the contracts to compare: a whole project (penstock.yml with its includes) or one
-object file (an included file: `objects:` and perhaps `sources:`), each object validated as
-the loader validates it, errors naming the file and line as the user gave them."""
+"""Read the contracts to compare: a whole project (penstock.yml with its includes), one
+object file (an included file: `objects:` and perhaps `sources:`) or an ODCS contract, each
+object validated as the loader validates it, errors naming the file and line as the user gave
+them."""
 
 from __future__ import annotations
 
@@ -32,9 +33,20 @@ def read_contracts(path: str | Path) -> dict[str, ObjectSpec]:
     if given.is_dir() or given.name == PROJECT_FILE:
         return _project(given)
     document = _document(given)
+    if document.data.get("kind") == "DataContract":
+        return _odcs(document)
     if "name" in document.data:
         return _project(given)
     return _object_file(given, document)
+
+
+def _odcs(document: YamlDocument) -> dict[str, ObjectSpec]:
+    """The objects of an ODCS contract, as `contract import` reads them (what it cannot map
+    is left out of the comparison too)."""
+    from penstock.contract.odcs_import import import_odcs
+
+    result = import_odcs(document.data)
+    return {o.name: ObjectSpec.model_validate({**o.spec, "name": o.name}) for o in result.objects}
 
 
 def _project(given: Path) -> dict[str, ObjectSpec]:
