@@ -415,3 +415,7 @@ def test_the_commands_export_import_and_run_a_csv(tmp_path: Path, cli: Cli) -> N
     assert schema_errors(exported) == []
     code, out, _ = cli("contract", "export", "Air_Quality", "-p", root)
     assert code == 0 and yaml.safe_load(out) == exported
+    code, out, _ = cli("contract", "export", "Air_Quality", "-p", root, "--json")
+    assert code == 0 and json.loads(out) == exported
+    code, _, err = cli("contract", "export", "nope", "-p", root)
+    assert code == 2 and "unknown object 'nope' (objects: Air_Quality)" in err

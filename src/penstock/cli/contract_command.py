@@ -3,6 +3,7 @@ contract as ODCS (`export`), and turn an ODCS contract into penstock objects (`i
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -108,8 +109,10 @@ def export(
         typer.Option("--output", "-o", metavar="FILE", help="Write here instead of stdout."),
     ] = None,
     project: ProjectOpt = Path(),
+    as_json: JsonOpt = False,
 ) -> None:
-    """Write an object's contract as an Open Data Contract Standard v3.1.0 document (YAML):
+    """Write an object's contract as an Open Data Contract Standard v3.1.0 document (YAML;
+    JSON with --json):
     its columns with their types, required and key, its checks as quality rules named with
     penstock's reason names, its owner and the warehouse as the server."""
     import yaml
@@ -123,7 +126,15 @@ def export(
     if spec is None:
         names = ", ".join(proj.objects) or "none"
         raise UsageError(f"unknown object '{name}' (objects: {names})")
-    text = yaml.safe_dump(export_odcs(proj, spec), sort_keys=False, allow_unicode=True, width=100)
+    contract = export_odcs(proj, spec)
+    if as_json and output is None:
+        print_json(contract)
+        return
+    text = (
+        json.dumps(contract, indent=2, ensure_ascii=False) + "\n"
+        if as_json
+        else yaml.safe_dump(contract, sort_keys=False, allow_unicode=True, width=100)
+    )
     if output is None:
         print(text, end="")
         return
