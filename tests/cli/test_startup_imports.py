@@ -52,6 +52,7 @@ COMMANDS = (
     "slo",
     "serve",
     "lineage",
+    "contract",
 )
 
 

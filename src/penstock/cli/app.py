@@ -38,6 +38,7 @@ COMMAND_MODULES = (
     "slo_command",
     "serve_command",
     "lineage_command",
+    "contract_command",
 )
 for _module in COMMAND_MODULES:
     importlib.import_module(f"penstock.cli.{_module}")

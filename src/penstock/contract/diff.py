@@ -1,0 +1,315 @@
+"""Compare two versions of the contracts, object by object, and say which changes break.
+
+A change is *breaking* when data that met the old contract may fail the new one (a narrower
+type, a new required column, a tighter or changed check, another key), or when readers of
+the warehouse table may break (a removed column, a type read differently, another table or
+load mode). Additions of optional columns, loosened checks and wider types are not breaking.
+Column rules are compared one by one: `min` raised or `max` lowered is tighter, an `in` list
+that shrinks is tighter, a changed `pattern` is breaking unless identical, a new check
+expression is tighter; a bound that cannot be ordered (`now` against a date) is breaking.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from penstock.catalog.columns import ColumnSpec, ExpressionCheck, RowCountCheck
+from penstock.catalog.objects import ObjectSpec
+from penstock.contract.type_change import type_change
+
+
+@dataclass(frozen=True)
+class Change:
+    """One difference between two contracts: `kind` is a stable name (`column_removed`,
+    `type_narrowed`, `check_tightened`...), `detail` one line saying what and why."""
+
+    kind: str
+    object: str
+    column: str | None
+    breaking: bool
+    detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def diff_contracts(
+    old: dict[str, ObjectSpec], new: dict[str, ObjectSpec], *, only: str | None = None
+) -> list[Change]:
+    """Every change from `old` to `new` (objects by name), in declaration order; `only`
+    limits it to one object."""
+    names = [*old, *(name for name in new if name not in old)]
+    changes: list[Change] = []
+    for name in names:
+        if only is not None and name != only:
+            continue
+        before, after = old.get(name), new.get(name)
+        if before is None:
+            changes.append(Change("object_added", name, None, False, "a new object"))
+        elif after is None:
+            changes.append(Change("object_removed", name, None, True, "readers of its table break"))
+        else:
+            changes.extend(_ObjectDiff(before, after).changes())
+    return changes
+
+
+class _ObjectDiff:
+    def __init__(self, old: ObjectSpec, new: ObjectSpec) -> None:
+        self.old, self.new = old, new
+        self.out: list[Change] = []
+
+    def add(self, kind: str, column: str | None, breaking: bool, detail: str) -> None:
+        self.out.append(Change(kind, self.new.name, column, breaking, detail))
+
+    def changes(self) -> list[Change]:
+        old, new = self.old, self.new
+        if old.table_name != new.table_name:
+            self.add(
+                "table_changed",
+                None,
+                True,
+                f"table {old.table_name} → {new.table_name}: readers of the old table break",
+            )
+        if old.load != new.load:
+            self.add(
+                "load_changed",
+                None,
+                True,
+                f"load {old.load} → {new.load}: the table keeps its rows another way",
+            )
+        if old.key != new.key:
+            self.add(
+                "key_changed",
+                None,
+                True,
+                f"key {_names(old.key)} → {_names(new.key)}: rows are matched and "
+                "deduplicated by other columns",
+            )
+        if old.order_by != new.order_by:
+            self.add(
+                "order_by_changed",
+                None,
+                True,
+                f"order_by {old.order_by or 'none'} → {new.order_by or 'none'}: another "
+                "duplicate wins",
+            )
+        self._text("description", None, old.description, new.description)
+        self._text("owner", None, old.owner, new.owner)
+        for column in [*old.columns, *(c for c in new.columns if c not in old.columns)]:
+            self._column(column)
+        self._checks()
+        return self.out
+
+    def _text(self, what: str, column: str | None, old: str | None, new: str | None) -> None:
+        if (old or "").strip() != (new or "").strip():
+            self.add(f"{what}_changed", column, False, f"{what} {_quoted(old)} → {_quoted(new)}")
+
+    def _column(self, name: str) -> None:
+        old, new = self.old.columns.get(name), self.new.columns.get(name)
+        if old is None and new is not None:
+            if self.new.is_required(name):
+                self.add(
+                    "column_added",
+                    name,
+                    True,
+                    f"a new required {new.type} column: files without it fail",
+                )
+            else:
+                self.add("column_added", name, False, f"a new optional {new.type} column")
+            return
+        if new is None:
+            self.add("column_removed", name, True, "readers of this column break")
+            return
+        if old is None:
+            return
+        change = type_change(old.column_type, new.column_type)
+        if change is not None:
+            detail = f"{old.type} → {new.type}: {change.reason}"
+            self.add(change.kind, name, change.breaking, detail)
+        self._required(name)
+        self._settings(name, old, new)
+        self._bound(name, "min", old.min, new.min)
+        self._bound(name, "max", old.max, new.max)
+        self._in(name, old.in_, new.in_)
+        self._pattern(name, old.pattern, new.pattern)
+        self._text("description", name, old.description, new.description)
+
+    def _required(self, name: str) -> None:
+        before, after = self.old.is_required(name), self.new.is_required(name)
+        if before == after:
+            return
+        why = ""
+        if name in self.new.key or name == self.new.order_by:
+            why = " (as a key or order_by column)"
+        if after:
+            self.add("required_added", name, True, f"required{why}: rows without it fail")
+        else:
+            self.add("required_removed", name, False, "no longer required: it may be missing")
+
+    def _settings(self, name: str, old: ColumnSpec, new: ColumnSpec) -> None:
+        if old.timezone != new.timezone:
+            self.add(
+                "setting_changed",
+                name,
+                True,
+                f"timezone {old.timezone or 'none'} → {new.timezone or 'none'}: "
+                "times are read in another zone",
+            )
+        if old.from_ != new.from_:
+            self.add(
+                "setting_changed",
+                name,
+                True,
+                f"reads source column {new.source_name(name)!r}, was {old.source_name(name)!r}",
+            )
+        if old.format != new.format:
+            before, after = set(old.format or ()), set(new.format or ())
+            wider = bool(old.format) and before <= after
+            self.add(
+                "setting_changed",
+                name,
+                not wider,
+                f"format {_names(old.format or ())} → {_names(new.format or ())}: "
+                + ("more patterns are accepted" if wider else "values in a dropped format fail"),
+            )
+
+    def _bound(self, name: str, rule: str, old: Any, new: Any) -> None:
+        if old == new:
+            return
+        if old is None:
+            below = "below" if rule == "min" else "above"
+            self.add("check_added", name, True, f"{rule}: {new} added: values {below} it fail")
+            return
+        if new is None:
+            self.add("check_removed", name, False, f"{rule}: {old} removed")
+            return
+        order = _compare(old, new)
+        if order is None:
+            self.add(
+                "check_changed", name, True, f"{rule} {old} → {new}: the bounds cannot be ordered"
+            )
+            return
+        tighter = order < 0 if rule == "min" else order > 0
+        verb = "raised" if order < 0 else "lowered"
+        if tighter:
+            self.add(
+                "check_tightened", name, True, f"{rule} {verb} {old} → {new}: more values fail"
+            )
+        else:
+            self.add("check_loosened", name, False, f"{rule} {verb} {old} → {new}")
+
+    def _in(self, name: str, old: list[Any] | None, new: list[Any] | None) -> None:
+        if old is None and new is None:
+            return
+        if old is None:
+            self.add("check_added", name, True, f"in: {_names(new or [])} added: other values fail")
+            return
+        if new is None:
+            self.add("check_removed", name, False, "in: removed")
+            return
+        dropped = [v for v in old if v not in new]
+        allowed = [v for v in new if v not in old]
+        if dropped and allowed:
+            self.add(
+                "check_changed",
+                name,
+                True,
+                f"in: drops {_names(dropped)} and allows {_names(allowed)}",
+            )
+        elif dropped:
+            self.add("check_tightened", name, True, f"in: drops {_names(dropped)}: they fail")
+        elif allowed:
+            self.add("check_loosened", name, False, f"in: allows {_names(allowed)}")
+
+    def _pattern(self, name: str, old: str | None, new: str | None) -> None:
+        if old == new:
+            return
+        if old is None:
+            self.add("check_added", name, True, f"pattern {new!r} added: other values fail")
+        elif new is None:
+            self.add("check_removed", name, False, f"pattern {old!r} removed")
+        else:
+            self.add("check_changed", name, True, f"pattern {old!r} → {new!r}: values may now fail")
+
+    def _checks(self) -> None:
+        old = {c.name: c for c in self.old.checks if isinstance(c, ExpressionCheck)}
+        new = {c.name: c for c in self.new.checks if isinstance(c, ExpressionCheck)}
+        for name in [*old, *(n for n in new if n not in old)]:
+            before, after = old.get(name), new.get(name)
+            if before is None and after is not None:
+                self.add(
+                    "check_added",
+                    None,
+                    True,
+                    f"check {name}: {after.expression!r} added: rows where it is false fail",
+                )
+            elif after is None and before is not None:
+                self.add("check_removed", None, False, f"check {name} removed")
+            elif (
+                before is not None
+                and after is not None
+                and " ".join(before.expression.split()) != " ".join(after.expression.split())
+            ):
+                self.add(
+                    "check_changed",
+                    None,
+                    True,
+                    f"check {name}: {before.expression!r} → {after.expression!r}",
+                )
+        self._row_count()
+
+    def _row_count(self) -> None:
+        old = next((c for c in self.old.checks if isinstance(c, RowCountCheck)), None)
+        new = next((c for c in self.new.checks if isinstance(c, RowCountCheck)), None)
+        for rule in ("min", "max"):
+            before = getattr(old.row_count, rule) if old is not None else None
+            after = getattr(new.row_count, rule) if new is not None else None
+            if before == after:
+                continue
+            what = f"row_count {rule}"
+            if before is None:
+                self.add("check_added", None, True, f"{what}: {after} added: batches beyond fail")
+            elif after is None:
+                self.add("check_removed", None, False, f"{what}: {before} removed")
+            else:
+                tighter = after > before if rule == "min" else after < before
+                verb = "raised" if after > before else "lowered"
+                if tighter:
+                    self.add(
+                        "check_tightened",
+                        None,
+                        True,
+                        f"{what} {verb} {before} → {after}: more batches fail",
+                    )
+                else:
+                    self.add("check_loosened", None, False, f"{what} {verb} {before} → {after}")
+
+
+def _compare(old: Any, new: Any) -> int | None:
+    """-1, 0 or 1 as `old` is below, at or above `new`; None when they cannot be ordered."""
+    if isinstance(old, bool) or isinstance(new, bool):
+        return None
+    if isinstance(old, int | float) and isinstance(new, int | float):
+        return (old > new) - (old < new)
+    if not (isinstance(old, str) and isinstance(new, str)) or "now" in (old, new):
+        return None
+    try:
+        first, second = datetime.fromisoformat(old), datetime.fromisoformat(new)
+    except ValueError:
+        return None
+    if (first.tzinfo is None) != (second.tzinfo is None):
+        return None
+    return (first > second) - (first < second)
+
+
+def _names(values: Any) -> str:
+    return "[" + ", ".join(str(v) for v in values) + "]"
+
+
+def _quoted(text: str | None) -> str:
+    if not text:
+        return "none"
+    short = " ".join(text.split())
+    return repr(short if len(short) <= 40 else short[:39] + "…")
