@@ -186,6 +186,42 @@ CASES: list[tuple[str, Edit, list[tuple[str, str | None, bool]]]] = [
         [("check_added", None, True)],
     ),
     ("row_count removed", checks(POSITIVE), [("check_removed", None, False)]),
+    ("between added", col("qty", between=[1, 50]), [("check_added", "qty", True)]),
+    ("length added", col("code", length=2), [("check_added", "code", True)]),
+    ("length max lowered", col("ref", length={"max": 9}), [("check_added", "ref", True)]),
+    ("references added", col("ref", references="t.name"), [("check_added", "ref", True)]),
+    ("unique added", col("ref", unique=True), [("check_added", "ref", True)]),
+    ("pii hash added", col("ref", pii="hash"), [("setting_changed", "ref", True)]),
+    ("pii keep added", col("ref", pii="keep"), [("setting_changed", "ref", False)]),
+    (
+        "a rule becomes a warning",
+        col("code", pattern={"value": "^[A-Z]{2}$", "severity": "warn"}),
+        [("check_loosened", "code", False)],
+    ),
+    (
+        "a rule gets a max_failure_rate",
+        col("code", pattern={"value": "^[A-Z]{2}$", "max_failure_rate": "1%"}),
+        [("check_tightened", "code", True)],
+    ),
+    (
+        "a freshness check added as a warning",
+        checks(
+            POSITIVE,
+            ROW_COUNT,
+            {"freshness": {"column": "at", "max_age": "1d", "severity": "warn"}},
+        ),
+        [("check_added", None, False)],
+    ),
+    (
+        "a duplicate_rate check added",
+        checks(POSITIVE, ROW_COUNT, {"duplicate_rate": {"max": "1%"}}),
+        [("check_added", None, True)],
+    ),
+    (
+        "an expression check becomes a warning",
+        checks({**POSITIVE, "severity": "warn"}, ROW_COUNT),
+        [("check_loosened", None, False)],
+    ),
 ]
 
 

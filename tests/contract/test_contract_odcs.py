@@ -216,8 +216,9 @@ def test_full_example_maps_keys_types_rules_and_reports_the_rest() -> None:
         "varchar(18): the length is not checked (penstock text has none)"
     )
     assert found["schema[0].relationships"].startswith("not kept")
-    # unique on one column of a two-column key is not something penstock checks
-    assert found["schema[1].properties[0].unique"].startswith("unique: penstock keeps one row")
+    # unique on one column of a two-column key: penstock's unique rule (no other key holds it)
+    assert receivers["columns"]["id"]["unique"] is True
+    assert "schema[1].properties[0].unique" not in found
 
 
 def test_adventureworks_maps_physical_types() -> None:
@@ -419,3 +420,53 @@ def test_the_commands_export_import_and_run_a_csv(tmp_path: Path, cli: Cli) -> N
     assert code == 0 and json.loads(out) == exported
     code, _, err = cli("contract", "export", "nope", "-p", root)
     assert code == 2 and "unknown object 'nope' (objects: Air_Quality)" in err
+
+
+NEW_RULES = """
+name: rules
+privacy: {key: "${env:PENSTOCK_TEST_ODCS_PII_KEY}"}
+sources:
+  landing: {kind: files, path: ./landing, settle: 0s}
+objects:
+  t:
+    source: landing
+    files: "t/*.csv"
+    key: [id]
+    order_by: at
+    sla: {freshness: 1d}
+    columns:
+      id:     {type: bigint, required: true}
+      parent: {type: bigint, references: t.id}
+      qty:    {type: integer, between: {value: [1, 50], severity: warn}}
+      code:   {type: text, length: {min: 2, max: 3, max_failure_rate: 1%}, unique: true}
+      email:  {type: text, pattern: {value: "@", severity: warn}, pii: hash}
+      phone:  {type: text, pii: mask}
+      at:     {type: timestamp, required: true}
+    checks:
+      - {name: small, expression: "qty < 40", severity: warn, max_failure_rate: 5%}
+      - {freshness: {column: at, max_age: 1d, severity: warn}}
+      - {duplicate_rate: {max: 2%}}
+"""
+
+
+def test_export_then_import_keeps_the_newer_rules(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """between, length, references, unique, pii, rule options and the batch checks ride
+    through ODCS as penstock rules and properties, and come back the same."""
+    monkeypatch.setenv("PENSTOCK_TEST_ODCS_PII_KEY", "a-key-long-enough-for-the-test")
+    root = tmp_path / "rules"
+    root.mkdir()
+    (root / "penstock.yml").write_text(NEW_RULES)
+    project = load_project(root)
+    spec = project.objects["t"]
+    document = export_odcs(project, spec)
+    assert schema_errors(document) == []
+    result = import_odcs(document)
+    assert [w for w in result.warnings if not w.path.startswith("servers")] == []
+    (imported,) = result.objects
+    back = ObjectSpec.model_validate({**imported.spec, "name": "t"})
+    assert {n: c.model_dump() for n, c in back.columns.items()} == {
+        n: c.model_dump() for n, c in spec.columns.items()
+    }
+    assert [c.model_dump() for c in back.checks] == [c.model_dump() for c in spec.checks]

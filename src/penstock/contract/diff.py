@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
+from penstock.catalog.batch_checks import DuplicateRateCheck, FreshnessCheck
 from penstock.catalog.columns import ColumnSpec, ExpressionCheck, RowCountCheck
 from penstock.catalog.objects import ObjectSpec
 from penstock.contract.type_change import type_change
@@ -134,6 +135,7 @@ class _ObjectDiff:
         self._bound(name, "max", old.max, new.max)
         self._in(name, old.in_, new.in_)
         self._pattern(name, old.pattern, new.pattern)
+        self._more_rules(name, old, new)
         self._text("description", name, old.description, new.description)
 
     def _required(self, name: str) -> None:
@@ -233,6 +235,119 @@ class _ObjectDiff:
         else:
             self.add("check_changed", name, True, f"pattern {old!r} → {new!r}: values may now fail")
 
+    def _more_rules(self, name: str, old: ColumnSpec, new: ColumnSpec) -> None:
+        """between, length, references, unique, pii, and each rule's severity and
+        max_failure_rate (catalog/rules.py)."""
+        if old.between != new.between:
+            if old.between is None:
+                self.add("check_added", name, True, f"between {list(new.between or ())} added")
+            elif new.between is None:
+                self.add("check_removed", name, False, f"between {list(old.between)} removed")
+            else:
+                self._bound(name, "min", old.between[0], new.between[0])
+                self._bound(name, "max", old.between[1], new.between[1])
+        if old.length != new.length:
+            self._length(name, old, new)
+        if old.references != new.references:
+            if new.references is None:
+                self.add("check_removed", name, False, f"references {old.references} removed")
+            else:
+                verb = "added" if old.references is None else f"changed from {old.references}"
+                self.add(
+                    "check_added" if old.references is None else "check_changed",
+                    name,
+                    True,
+                    f"references {new.references} {verb}: values not found there fail",
+                )
+        if old.unique != new.unique:
+            if new.unique:
+                self.add("check_added", name, True, "unique added: repeated values fail")
+            else:
+                self.add("check_removed", name, False, "unique removed")
+        if old.pii != new.pii:
+            stored = {"hash", "mask", "drop"}
+            changes_storage = bool({old.pii, new.pii} & stored)
+            self.add(
+                "setting_changed",
+                name,
+                changes_storage,
+                f"pii {old.pii or 'none'} → {new.pii or 'none'}"
+                + (
+                    ": the stored values change; readers of the column break"
+                    if changes_storage
+                    else ""
+                ),
+            )
+        for rule in sorted({*old.rule_options, *new.rule_options}):
+            before, after = old.options(rule), new.options(rule)
+            if before.severity != after.severity:
+                tighter = after.severity == "error"
+                self.add(
+                    "check_tightened" if tighter else "check_loosened",
+                    name,
+                    tighter,
+                    f"{rule}: severity {before.severity} → {after.severity}"
+                    + (": failing rows are held back" if tighter else ": failing rows load"),
+                )
+            self._rate(name, rule, before.max_failure_rate, after.max_failure_rate)
+
+    def _length(self, name: str, old: ColumnSpec, new: ColumnSpec) -> None:
+        before, after = old.length, new.length
+        if before is None or after is None:
+            kind, breaking = ("check_added", True) if before is None else ("check_removed", False)
+            self.add(kind, name, breaking, f"length {'added' if before is None else 'removed'}")
+            return
+        lows = (before.min or 0, after.min or 0)
+        highs = (before.max, after.max)
+        tighter = lows[1] > lows[0] or (
+            highs[1] is not None and (highs[0] is None or highs[1] < highs[0])
+        )
+        looser = lows[1] < lows[0] or (
+            highs[0] is not None and (highs[1] is None or highs[1] > highs[0])
+        )
+        what = (
+            f"length {before.model_dump(exclude_none=True)} → {after.model_dump(exclude_none=True)}"
+        )
+        if tighter and looser:
+            self.add("check_changed", name, True, what)
+        elif tighter:
+            self.add("check_tightened", name, True, f"{what}: more values fail")
+        else:
+            self.add("check_loosened", name, False, what)
+
+    def _rate(self, name: str | None, rule: str, before: float | None, after: float | None) -> None:
+        if before == after:
+            return
+        label = f"{rule}: max_failure_rate"
+        if after is None:
+            self.add("check_loosened", name, False, f"{label} removed")
+        elif before is None or after < before:
+            self.add(
+                "check_tightened",
+                name,
+                True,
+                f"{label} {'added' if before is None else 'lowered'} ({after:.4%}): a batch "
+                "failing more fails whole",
+            )
+        else:
+            self.add("check_loosened", name, False, f"{label} raised to {after:.4%}")
+
+    def _batch_checks(self) -> None:
+        """freshness and duplicate_rate: added (of severity error) or tightened break."""
+        for kind in ("freshness", "duplicate_rate"):
+            old = next((c for c in _batch(self.old) if c.name == kind), None)
+            new = next((c for c in _batch(self.new) if c.name == kind), None)
+            if old == new:
+                continue
+            if old is None and new is not None:
+                holds = new.severity == "error"
+                what = ": batches failing it are held back" if holds else " (a warning)"
+                self.add("check_added", None, holds, f"{kind} check added{what}")
+            elif new is None:
+                self.add("check_removed", None, False, f"{kind} check removed")
+            else:
+                self.add("check_changed", None, True, f"{kind} check changed")
+
     def _checks(self) -> None:
         old = {c.name: c for c in self.old.checks if isinstance(c, ExpressionCheck)}
         new = {c.name: c for c in self.new.checks if isinstance(c, ExpressionCheck)}
@@ -258,7 +373,18 @@ class _ObjectDiff:
                     True,
                     f"check {name}: {before.expression!r} → {after.expression!r}",
                 )
+            if before is not None and after is not None:
+                if before.severity != after.severity:
+                    tighter = after.severity == "error"
+                    self.add(
+                        "check_tightened" if tighter else "check_loosened",
+                        None,
+                        tighter,
+                        f"check {name}: severity {before.severity} → {after.severity}",
+                    )
+                self._rate(None, f"check {name}", before.max_failure_rate, after.max_failure_rate)
         self._row_count()
+        self._batch_checks()
 
     def _row_count(self) -> None:
         old = next((c for c in self.old.checks if isinstance(c, RowCountCheck)), None)
@@ -285,6 +411,10 @@ class _ObjectDiff:
                     )
                 else:
                     self.add("check_loosened", None, False, f"{what} {verb} {before} → {after}")
+
+
+def _batch(spec: ObjectSpec) -> list[FreshnessCheck | DuplicateRateCheck]:
+    return [c for c in spec.checks if isinstance(c, FreshnessCheck | DuplicateRateCheck)]
 
 
 def _compare(old: Any, new: Any) -> int | None:

@@ -16,7 +16,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from penstock.catalog.columns import ColumnSpec, ExpressionCheck, RowCountCheck
+from penstock.catalog.batch_checks import DuplicateRateCheck, FreshnessCheck
+from penstock.catalog.columns import ColumnSpec, ExpressionCheck
 from penstock.catalog.models import ObjectSpec, Project
 from penstock.contract.odcs_types import logical_type, type_options
 
@@ -119,13 +120,20 @@ def _property(spec: ObjectSpec, name: str, column: ColumnSpec) -> dict[str, Any]
         out["primaryKeyPosition"] = spec.key.index(name) + 1
         if spec.load == "merge" and len(spec.key) == 1:
             out["unique"] = True
+    if column.unique:
+        out["unique"] = True
     if column.description:
         out["description"] = column.description
     quality = _column_rules(name, column)
     if quality:
         out["quality"] = quality
+    custom = []
     if column.from_ is not None:
-        out["customProperties"] = [{"property": "penstockFrom", "value": column.from_}]
+        custom.append({"property": "penstockFrom", "value": column.from_})
+    if column.pii is not None:
+        custom.append({"property": "penstockPii", "value": column.pii})
+    if custom:
+        out["customProperties"] = custom
     return out
 
 
@@ -143,8 +151,18 @@ def _column_rules(name: str, column: ColumnSpec) -> list[dict[str, Any]]:
                 "description": f"{name} is one of the listed values",
             }
         )
+    for rule, value in _penstock_rules(column).items():
+        rules.append(
+            {
+                "name": f"{rule}:{name}",
+                "type": "custom",
+                "engine": ENGINE,
+                "implementation": {rule: value},
+                "description": f"penstock rule {rule} of {name}",
+            }
+        )
     for rule, word in (("min", "least"), ("max", "most")):
-        if getattr(column, rule) == "now":
+        if getattr(column, rule) == "now" and rule not in column.rule_options:
             rules.append(
                 {
                     "name": f"{rule}:{name}",
@@ -158,8 +176,48 @@ def _column_rules(name: str, column: ColumnSpec) -> list[dict[str, Any]]:
     return rules
 
 
-def _table_rule(spec: ObjectSpec, check: ExpressionCheck | RowCountCheck) -> dict[str, Any]:
+def _penstock_rules(column: ColumnSpec) -> dict[str, Any]:
+    """The column rules ODCS has no words for, as penstock writes them: between, length,
+    references, and any rule with a severity or max_failure_rate (its value with them)."""
+    out: dict[str, Any] = {}
+    if column.between is not None:
+        out["between"] = list(column.between)
+    if column.length is not None:
+        out["length"] = column.length.model_dump(exclude_none=True)
+    if column.references is not None:
+        out["references"] = column.references
+    for rule, options in column.rule_options.items():
+        written = options.model_dump(exclude_defaults=True)
+        if "max_failure_rate" in written:
+            written["max_failure_rate"] = f"{written['max_failure_rate'] * 100:g}%"
+        value = out.get(rule, getattr(column, "in_" if rule == "in" else rule))
+        out[rule] = {**value, **written} if rule == "length" else {"value": value, **written}
+    return out
+
+
+def _table_rule(spec: ObjectSpec, check: Any) -> dict[str, Any]:
+    if isinstance(check, FreshnessCheck | DuplicateRateCheck):
+        kind = check.name
+        written = check.model_dump(exclude_defaults=True)[kind]
+        if isinstance(check, FreshnessCheck) and check.freshness.max_age is None and spec.sla:
+            written["max_age"] = spec.sla.freshness  # the bound it takes from the SLA
+        if isinstance(check, DuplicateRateCheck):
+            written["max"] = f"{check.duplicate_rate.max * 100:g}%"
+        return {
+            "name": f"check:{kind}",
+            "type": "custom",
+            "engine": ENGINE,
+            "implementation": {kind: written},
+            "dimension": "timeliness" if kind == "freshness" else "uniqueness",
+            "description": f"penstock batch check {kind}",
+        }
     if isinstance(check, ExpressionCheck):
+        custom = [{"property": "penstockExpression", "value": check.expression}]
+        if check.severity != "error":
+            custom.append({"property": "penstockSeverity", "value": check.severity})
+        if check.max_failure_rate is not None:
+            rate = f"{check.max_failure_rate * 100:g}%"
+            custom.append({"property": "penstockMaxFailureRate", "value": rate})
         return {
             "name": f"check:{check.name}",
             "type": "sql",
@@ -167,7 +225,7 @@ def _table_rule(spec: ObjectSpec, check: ExpressionCheck | RowCountCheck) -> dic
             "mustBe": 0,
             "dimension": "consistency",
             "description": f"no row where {check.expression} is false",
-            "customProperties": [{"property": "penstockExpression", "value": check.expression}],
+            "customProperties": custom,
         }
     low, high = check.row_count.min, check.row_count.max
     rule: dict[str, Any] = {"name": "check:row_count", "type": "library", "metric": "rowCount"}

@@ -45,7 +45,23 @@ _DEFAULTS = {"partitioned": False, "partitionKeyPosition": -1, "criticalDataElem
 _OPTION_BOUNDS = {"minimum": "min", "maximum": "max"}
 _EXCLUSIVE = {"exclusiveMinimum": ">", "exclusiveMaximum": "<"}
 _LENGTHS = {"minLength": ">=", "maxLength": "<="}
-_ORDER = ("type", "required", "min", "max", "in", "pattern", "timezone", "from", "description")
+_ORDER = (
+    "type",
+    "required",
+    "min",
+    "max",
+    "between",
+    "in",
+    "pattern",
+    "length",
+    "references",
+    "unique",
+    "pii",
+    "timezone",
+    "from",
+    "description",
+)
+_TABLE_RULES = ("freshness", "duplicate_rate")
 _SHARE = "penstock checks each row, a tolerated share is not mapped"
 
 
@@ -149,10 +165,9 @@ class ObjectReader:
         if owner:
             spec["owner"] = owner
         for column, where in self.unique:
-            if key != [column]:
-                self.warn(
-                    where, "unique: penstock keeps one row per key; other columns are not checked"
-                )
+            if key != [column] and column in self.columns:
+                self.columns[column]["unique"] = True
+                self.origin.setdefault(("columns", column, "unique"), where)
         spec["columns"] = {
             name: dict(sorted(column.items(), key=lambda item: _ORDER.index(item[0])))
             for name, column in self.columns.items()
@@ -197,6 +212,8 @@ class ObjectReader:
         if prop.get("unique") is True:
             self.unique.append((name, f"{path}.unique"))
         custom = self._custom(prop.get("customProperties"), f"{path}.customProperties")
+        if custom.get("penstockPii") in ("hash", "mask", "drop", "keep"):
+            column["pii"] = custom["penstockPii"]
         physical = custom.get("penstockFrom") or prop.get("physicalName")
         if isinstance(physical, str) and physical != name:
             column["from"] = physical
@@ -243,7 +260,7 @@ class ObjectReader:
                 self.warn(where, f"{key}: {value!r} is not checked by penstock")
 
     def _check(self, name: str, expression: str, path: str) -> None:
-        taken = {c["name"] for c in self.checks}
+        taken = {c.get("name") for c in self.checks}
         while name in taken:
             name += "_2"
         self.origin[("checks", len(self.checks))] = path
@@ -327,6 +344,22 @@ class ObjectReader:
                 self.warn(path, "a SQL rule penstock cannot run per row: not mapped")
             else:
                 self._check(check_name(rule, f"check_{len(self.checks) + 1}"), expression, path)
+                options = {
+                    item["property"].removeprefix("penstock").lower(): item.get("value")
+                    for item in rule.get("customProperties") or []
+                    if isinstance(item, dict)
+                    and item.get("property") in ("penstockSeverity", "penstockMaxFailureRate")
+                }
+                if "maxfailurerate" in options:
+                    options["max_failure_rate"] = options.pop("maxfailurerate")
+                self.checks[-1].update(options)
+        elif kind == "custom" and rule.get("engine") == "penstock":
+            implementation = rule.get("implementation")
+            if isinstance(implementation, dict) and set(implementation) <= set(_TABLE_RULES):
+                self.origin[("checks", len(self.checks))] = path
+                self.checks.append(dict(implementation))
+            else:
+                self.warn(path, "a penstock rule that is not a table check: not mapped")
         elif kind == "custom":
             self.warn(path, f"a rule for engine {rule.get('engine')!r}: not mapped")
         elif kind == "text":
