@@ -54,7 +54,7 @@ CLEAR = [
     "bob@example.com",
     "no-at-sign",
     "dan@example.com",
-    "7946",
+    "+44 20 7946 0958",  # whole values: a few digits alone turn up in ids and hashes
     "likes cats",
     "secret note",
     KEY,
