@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from penstock.catalog.dialect import check_formats
+from penstock.catalog.quality_settings import Dimension
 from penstock.catalog.scratch import scratch_connection
 from penstock.catalog.types import ColumnType, TypeFamily, parse_type
 
@@ -153,6 +154,9 @@ class ColumnSpec(_Model):
     from_: str | None = Field(default=None, alias="from")
     """The source name this column reads (a CSV header, a JSON key), when it differs from the
     column's own name; matched like a name, ignoring case and surrounding whitespace."""
+    dimensions: dict[str, Dimension] | None = None
+    """The DQ dimension of some of this column's rules, over their defaults (quality/
+    dimensions.py): `{min: accuracy}`; each key is a rule the column declares."""
 
     @property
     def column_type(self) -> ColumnType:
@@ -277,6 +281,33 @@ class ColumnSpec(_Model):
             raise ValueError(f"invalid regular expression: {problem}")
         return value
 
+    @model_validator(mode="after")
+    def _check_dimensions(self) -> "ColumnSpec":
+        if not self.dimensions:
+            return self
+        declared = {"type", "required"}  # required: a key or order_by column is, unwritten
+        declared |= {
+            rule
+            for rule, value in (
+                ("min", self.min),
+                ("max", self.max),
+                ("in", self.in_),
+                ("pattern", self.pattern),
+            )
+            if value is not None
+        }
+        problems: list[tuple[tuple[str | int, ...], str]] = [
+            (
+                ("dimensions", rule),
+                f"the column declares no {rule} rule (it has {', '.join(sorted(declared))})",
+            )
+            for rule in self.dimensions
+            if rule not in declared
+        ]
+        if problems:
+            raise LocatedError(problems)
+        return self
+
 
 def _greater(low: Any, high: Any, zone: str | None) -> bool:
     """True when both bounds are comparable and `low` is above `high`; a naive time is
@@ -358,6 +389,7 @@ class ExpressionCheck(_Model):
 
     name: str
     expression: str
+    dimension: Dimension | None = None  # the DQ dimension (default: consistency)
 
     @field_validator("name")
     @classmethod
@@ -396,6 +428,7 @@ class RowCountCheck(_Model):
     """A bound on how many rows a batch holds."""
 
     row_count: RowCountBounds
+    dimension: Dimension | None = None  # the DQ dimension (default: completeness)
 
     @property
     def name(self) -> str:

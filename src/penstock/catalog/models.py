@@ -58,6 +58,7 @@ from penstock.catalog.observability import (
     hook_list,
 )
 from penstock.catalog.orchestration import GroupSpec
+from penstock.catalog.quality_settings import AnomalySettings, QualitySettings
 from penstock.errors import UsageError
 
 __all__ = [
@@ -100,6 +101,7 @@ class Project(Model):
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     hooks: list[HookSpec] = Field(default_factory=list)
     lineage: LineageSettings = Field(default_factory=LineageSettings)  # where OpenLineage goes
+    quality: QualitySettings = Field(default_factory=QualitySettings)  # DQ weights, anomalies
     sources: dict[SourceName, Source] = Field(default_factory=dict)
     objects: dict[ObjectName, ObjectSpec] = Field(default_factory=dict)
     groups: dict[str, GroupSpec] = Field(default_factory=dict)  # after objects: it names theirs
@@ -325,6 +327,12 @@ class Project(Model):
         """How long the metadata store keeps records of `kind` (`retention:`, else
         `retention_days`)."""
         return self.retention.period(kind, self.retention_days)
+
+    def anomaly_settings(self, obj: str) -> AnomalySettings:
+        """The object's `anomalies:` over the project's default (`quality: anomalies:`)."""
+        default = self.quality.anomalies
+        spec = self.objects[obj].anomalies if obj in self.objects else None
+        return default if spec is None else spec.merged_over(default)
 
     def path(self, value: str | Path) -> Path:
         """`value` resolved against the project directory (an absolute path stays as is)."""

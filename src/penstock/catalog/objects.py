@@ -30,6 +30,7 @@ from penstock.catalog.encoding_limit import EncodingErrorLimit
 from penstock.catalog.expressions import expression_problem
 from penstock.catalog.micro_batch import MicroBatch
 from penstock.catalog.orchestration import Catchup, Cron, NameList, Trigger
+from penstock.catalog.quality_settings import AnomalySettings
 
 FileFormat = Literal["csv", "jsonl", "json", "parquet"]
 LoadMode = Literal["append", "merge", "scd2", "replace"]
@@ -207,6 +208,8 @@ class ObjectSpec(Model, ValueDialect):
     checks: list[Check] = []
     micro_batch: MicroBatch = MicroBatch()
     sla: SlaSpec | None = None  # service levels: `penstock slo` (catalog/alerting.py)
+    # control limits of its checkpoint metrics, over the project's `quality: anomalies:`
+    anomalies: AnomalySettings | None = None
     # orchestration (catalog/orchestration.py, engine/plan.py)
     depends_on: NameList = Field(default_factory=list)
     schedule: Cron | None = None
