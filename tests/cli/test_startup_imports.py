@@ -52,6 +52,8 @@ COMMANDS = (
     "slo",
     "serve",
     "lineage",
+    "quality",
+    "anomalies",
 )
 
 

@@ -8,7 +8,7 @@ quality:
     min_points: 10          # history points needed before limits are computed
     window: 30              # the training window: this many earlier points (of the season)
     method: stddev          # stddev: mean ± k·σ | mad: median ± k·1.4826·MAD
-    k: 3
+    k: 3                    # the limits' width in σ; default 3 (stddev), 3.5 (mad)
     seasonality: none       # none | day_of_week | hour_of_day: compare with the same weekday/hour
     direction: both         # spike | drop | both
     metrics: ["*"]          # which metrics to watch (globs: "quarantine_rate*", "null_rate:*")
@@ -56,7 +56,7 @@ class AnomalySettings(_Settings):
     min_points: Annotated[StrictInt, Field(ge=3)] = 10
     window: Annotated[StrictInt, Field(ge=3)] = 30
     method: Method = "stddev"
-    k: PositiveFloat = 3.0
+    k: PositiveFloat | None = None  # 3 for stddev, 3.5 for mad (quality/control.py)
     seasonality: Seasonality = "none"
     direction: Direction = "both"
     metrics: tuple[str, ...] = ("*",)

@@ -36,6 +36,7 @@ COMMAND_MODULES = (
     "slo_command",
     "serve_command",
     "lineage_command",
+    "quality_command",
 )
 for _module in COMMAND_MODULES:
     importlib.import_module(f"penstock.cli.{_module}")

@@ -113,6 +113,8 @@ class QualitySink:
             )
         out = []
         for metric, f in findings:
+            if not f.reported:  # outside, on a side `direction` does not report
+                continue
             conn.execute(
                 dq_anomalies.insert().values(
                     **batch,
@@ -135,12 +137,14 @@ class QualitySink:
         settings = self.project.anomaly_settings(ev.object)
         if not settings.enabled:
             return []
-        from penstock.quality.control import evaluate, watched
+        from penstock.quality.control import evaluate, keeps_outliers, watched
 
         metrics = {m: v for m, v in ev.metrics.items() if watched(m, settings)}
         if not metrics:
             return []
-        history = _history(conn, self.project.name, ev, settings, list(metrics))
+        history = _history(
+            conn, self.project.name, ev, settings, list(metrics), keeps_outliers(settings)
+        )
         found = []
         for metric, value in metrics.items():
             finding = evaluate(value, ev.batch_time, history.get(metric, []), settings)
@@ -155,9 +159,11 @@ def _history(
     ev: BatchMeasured,
     settings: AnomalySettings,
     metrics: list[str],
+    keep_outliers: bool,
 ) -> dict[str, list[tuple[datetime, float]]]:
-    """The earlier points of each metric that were not anomalies, oldest first: those of
-    the last `window × seasons` batches before this one (batch time, then file, then id)."""
+    """The earlier points of each metric (without those found outside their limits, unless
+    `keep_outliers`), oldest first: those of the last `window × seasons` batches before this
+    one (batch time, then file, then id)."""
     r, m = dq_results.c, dq_metrics.c
     here = sa.tuple_(
         sa.literal(ev.batch_time, dq_results.c.batch_time.type), ev.source_file, ev.batch_id
@@ -177,15 +183,17 @@ def _history(
     batches = [row.batch_id for row in conn.execute(earlier)]
     if not batches:
         return {}
+    where = [
+        m.project == project,
+        m.object == ev.object,
+        m.batch_id.in_(batches),
+        m.metric.in_(metrics),
+    ]
+    if not keep_outliers:
+        where.append(m.anomalous.is_(False))
     points = conn.execute(
         sa.select(m.metric, m.batch_time, m.value)
-        .where(
-            m.project == project,
-            m.object == ev.object,
-            m.batch_id.in_(batches),
-            m.metric.in_(metrics),
-            m.anomalous.is_(False),
-        )
+        .where(*where)
         .order_by(m.batch_time, m.source_file, m.batch_id)
     )
     out: dict[str, list[tuple[datetime, float]]] = {}

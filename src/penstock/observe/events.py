@@ -22,8 +22,8 @@ A run emits, in this order (tests/observe/test_run_events.py proves it on a real
     run_finished
 
 A failed step is a `step_finished` with `status == "failed"`, its `error` and `error_type`
-(the issue's "step failed"); a failed load emits no `batch_loaded`. `step_retried`,
-`sla_missed` are defined for the executors and evaluators that emit them (the local runner runs
+(the issue's "step failed"); a failed load emits no `batch_loaded`. `step_retried`
+and `sla_missed` are defined for the executors and evaluators that emit them (the local runner runs
 each step once; SLO evaluation lives outside the runner); `anomaly` is sent by the quality
 sink (observe/dq.py) when a batch's metric leaves its control limits.
 
