@@ -141,6 +141,7 @@ def test_history_carries_across_runs_and_before_min_points_nothing_is_judged(
     (landing / "2026-01-19.csv").write_text(bad)
     assert cli("run", "-p", project)[0] == 0
     code, out, _ = cli("anomalies", "-p", project, "--json")
+    assert code == 0
     found = json.loads(out)["anomalies"]
     assert {x["source_file"] for x in found} == {"landing/orders/2026-01-19.csv"}
     # the earlier spike is in the training window: the limits are wide, yet 0.4 is outside

@@ -139,17 +139,11 @@ def test_two_runs_add_up_rows_and_the_trend_shows_both(tmp_path: Path, cli: Cli)
     assert card["latest"]["scores"]["validity"]["score"] == 1.0
     assert card["trend"][0]["scores"]["validity"]["score"] == pytest.approx(8 / 11)
     code, out, _ = cli("quality", "-p", project)
-    assert "▲" in out  # validity rose from the first run to the second
+    assert code == 0 and "▲" in out  # validity rose from the first run to the second
 
 
-def test_dimensions_of_reasons_and_rows() -> None:
-    proj_yml = PROJECT
-    import yaml
-
-    from penstock.catalog.models import Project
-
-    data = yaml.safe_load(proj_yml)
-    obj = Project.model_validate(data).objects["orders"]
+def test_dimensions_of_reasons_and_rows(tmp_path: Path) -> None:
+    obj = load_project(write_project(tmp_path, PROJECT)).objects["orders"]
     dims = reason_dimensions(obj)
     assert dims["required:id"] == "completeness"  # a key column is required
     assert dims["min:amount"] == "accuracy"  # its override
