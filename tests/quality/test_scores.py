@@ -120,6 +120,19 @@ def test_hand_computed_scores_match(tmp_path: Path, cli: Cli) -> None:
     shown = card["latest"]["scores"]
     for dimension, score in expected.items():
         assert shown[dimension]["score"] == pytest.approx(float(score), abs=1e-12)
+    # each quarantined row's failed dimensions follow from its reasons
+    code, out, _ = cli("quarantine", "orders", "-p", project, "--json")
+    assert code == 0
+    per_row = {r["_row_number"]: r["_dimensions"] for r in json.loads(out)["rows"]}
+    assert per_row == {
+        2: ["consistency", "accuracy"],
+        3: ["completeness"],
+        4: ["validity"],
+        5: ["validity"],
+        6: ["timeliness"],
+        9: ["accuracy"],
+        11: ["validity"],
+    }
     code, out, _ = cli("quality", "orders", "-p", project)
     assert code == 0
     assert "accuracy" in out and "81.8%" in out and "87.01%" in out  # 9/11, 67/77
