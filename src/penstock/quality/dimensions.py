@@ -22,13 +22,12 @@ from collections.abc import Iterable, Mapping
 
 from penstock.catalog import ExpressionCheck, ObjectSpec, RowCountCheck
 from penstock.catalog.quality_settings import DIMENSIONS, Dimension
-from penstock.sql import literal
 
 __all__ = [
     "DEFAULT_DIMENSION",
     "DIMENSIONS",
     "checked_dimensions",
-    "dimension_case_sql",
+    "dimension_of",
     "reason_dimensions",
     "row_dimensions",
 ]
@@ -101,13 +100,3 @@ def checked_dimensions(obj: ObjectSpec) -> list[Dimension]:
     if obj.key:
         used.add("uniqueness")
     return [d for d in DIMENSIONS if d in used]
-
-
-def dimension_case_sql(dimensions: Mapping[str, Dimension], reason: str) -> str:
-    """SQL mapping the reason expression `reason` to its dimension's name."""
-    whens = " ".join(f"WHEN {literal(r)} THEN {literal(d)}" for r, d in dimensions.items())
-    fallback = " ".join(
-        f"WHEN starts_with({reason}, {literal(kind + ':')}) THEN {literal(d)}"
-        for kind, d in DEFAULT_DIMENSION.items()
-    )
-    return f"CASE {reason} {whens} ELSE CASE {fallback} ELSE 'validity' END END"

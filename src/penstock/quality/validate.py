@@ -41,12 +41,7 @@ from penstock.quality.compile import (
     raw_alias,
     unbound_columns,
 )
-from penstock.quality.dimensions import (
-    RECORD_RULES,
-    dimension_case_sql,
-    dimension_of,
-    reason_dimensions,
-)
+from penstock.quality.measures import count_dimensions, null_counts_sql, set_null_counts
 from penstock.sql import ident, idents, literal
 
 __all__ = [
@@ -87,8 +82,8 @@ class BatchValidation:
     rows_invalid: int = 0
     rows_warned: int = 0
     reason_counts: dict[str, int] = field(default_factory=dict)
-    # rows that broke at least one rule of each dimension (quality/dimensions.py), and
-    # missing values per contract column (NULL, not for a type failure)
+    # rows that broke at least one rule of each dimension, and missing values per contract
+    # column (NULL, not for a type failure): quality/measures.py
     dimension_rows: dict[str, int] = field(default_factory=dict)
     null_counts: dict[str, int] = field(default_factory=dict)
     failed_checks: list[str] = field(default_factory=list)
@@ -308,7 +303,7 @@ def _finish(
     )
     _check_rows_read(conn, batches, firsts)
     _count_reasons(conn, obj, chunk, checked, seqs)
-    _count_measures(conn, obj, chunk, checked)
+    count_dimensions(conn, obj, chunk.results, checked)
 
     accepted = _accepted_condition(obj, failed_seqs)
     _create_quarantine_table(conn, obj, chunk, checked, firsts, accepted, failed_seqs)
@@ -319,10 +314,10 @@ def _finish(
             f"count(*) - 1 AS _extra FROM {checked} WHERE {accepted} GROUP BY ALL "
             f"HAVING count(*) > 1"
         )
-    per_seq = _per_seq(
+    per_seq = _per_seq(  # and the missing values per column, in the same scan
         conn,
         f"SELECT {SEQ}, count(*) FILTER (WHERE {accepted}), count(*) FILTER (WHERE "
-        f"{FAILED_COLUMN}) FROM {checked} GROUP BY ALL",
+        f"{FAILED_COLUMN}), {null_counts_sql(obj)} FROM {checked} GROUP BY ALL",
     )
     held = _per_seq(
         conn,
@@ -336,7 +331,8 @@ def _finish(
     )
     duplicates = 0
     for seq, (batch, result) in enumerate(zip(batches, results, strict=True), 1):
-        accepted_rows, invalid = per_seq.get(seq, (0, 0))
+        accepted_rows, invalid, *nulls = per_seq.get(seq, (0,) * (2 + len(obj.columns)))
+        set_null_counts(obj, result, nulls)
         result.rows_duplicate = superseded.get(seq, (0,))[0]
         result.rows_loaded = accepted_rows - result.rows_duplicate
         result.rows_quarantined, result.rows_warned = held.get(seq, (0, 0))
@@ -417,40 +413,6 @@ def _count_reasons(
                 batch_id=batch.batch_id,
                 reasons=result.reason_counts,
             )
-
-
-def _count_measures(
-    conn: duckdb.DuckDBPyConnection, obj: ObjectSpec, chunk: ChunkValidation, checked: str
-) -> None:
-    """Each batch's rows failing each dimension (a row counts once per dimension, however
-    many of its rules it broke) and missing values per column: two aggregates over the
-    checked table, the first over its failing rows only."""
-    dimensions = reason_dimensions(obj)
-    case = dimension_case_sql(dimensions, "r")
-    found = conn.execute(
-        f"SELECT {SEQ}, d, count(*) FROM (SELECT {SEQ}, unnest(list_distinct("
-        f"list_transform({REASONS_COLUMN}, lambda r: {case}))) AS d FROM {checked} "
-        f"WHERE {FAILED_COLUMN}) GROUP BY ALL"
-    ).fetchall()
-    for seq, dimension, n in found:
-        rows = chunk.results[int(seq) - 1].dimension_rows
-        rows[str(dimension)] = int(n)
-    columns = list(obj.columns)
-    nulls = ", ".join(f"count(*) - count({ident(c)})" for c in columns)
-    by_seq = _per_seq(conn, f"SELECT {SEQ}, {nulls} FROM {checked} GROUP BY ALL")
-    for seq, result in enumerate(chunk.results, 1):
-        counts = by_seq.get(seq, (0,) * len(columns))
-        result.null_counts = {
-            c: n - result.reason_counts.get(f"type:{c}", 0)
-            for c, n in zip(columns, counts, strict=True)
-        }
-        rows = result.dimension_rows
-        for rule in RECORD_RULES:  # records read from the rejects, not in the checked table
-            if result.reason_counts.get(rule):
-                d = dimension_of(dimensions, rule)
-                rows[d] = rows.get(d, 0) + result.reason_counts[rule]
-        for failure in result.failed_checks:  # a failed batch check fails every record
-            rows[dimension_of(dimensions, failure)] = result.rows_in
 
 
 def _version_columns(obj: ObjectSpec) -> list[str]:
