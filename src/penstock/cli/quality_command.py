@@ -85,9 +85,8 @@ def quality(
         )
     )
     console.print(
-        "A dimension's score: 1 − rows failing one of its rules (once per row) / rows checked;"
-        " total: weighted mean (`quality: weights:`). "
-        "Rows: `penstock quarantine OBJECT`; anomalies: `penstock anomalies`.",
+        "score = 1 − rows failing a rule of the dimension / rows checked; total: the weighted\n"
+        "mean of the dimensions. Rows: penstock quarantine OBJECT · penstock anomalies",
         highlight=False,
     )
 
@@ -139,7 +138,7 @@ def anomalies(
     console.print(
         table(
             f"Anomalies of {proj.name} (latest batches first)",
-            ["batch time", "object", "metric", "value", "expected", "limits", "", "batch"],
+            ["batch time", "object", "metric", "value", "expected", "limits", "side", "file"],
             [
                 (
                     when(a.batch_time),
@@ -149,11 +148,11 @@ def anomalies(
                     f"{a.expected:.4g}",
                     f"[{a.lower:.4g}, {a.upper:.4g}]",
                     a.direction,
-                    escape(f"{a.batch_id} ({a.source_file})"),
+                    escape(a.source_file),
                 )
                 for a in found
             ],
-            text_columns=["object", "metric", "limits", "batch"],
+            text_columns=["object", "metric", "limits", "side", "file"],
         )
     )
 
