@@ -119,3 +119,20 @@ def test_the_window_keeps_the_latest_points() -> None:
     # the last 30 points are all 0: a level of 100 long ago does not count
     found = evaluate(5.0, START + timedelta(days=80), history, AnomalySettings(window=30))
     assert found is not None and found.limits.center == 0.0 and found.limits.points == 30
+
+
+@pytest.mark.parametrize("n", [3, 4, 10, 31, 200])
+def test_limits_agree_with_numpy(n: int) -> None:
+    rng = np.random.default_rng(n)
+    values = list(rng.normal(50.0, 7.0, n))
+    plain = control_limits(values, AnomalySettings(min_points=3))
+    assert plain is not None
+    sd = float(np.std(values, ddof=1))
+    assert plain.center == pytest.approx(float(np.mean(values)), rel=1e-12)
+    assert plain.upper == pytest.approx(float(np.mean(values)) + 3 * sd, rel=1e-12)
+    robust = control_limits(values, AnomalySettings(min_points=3, method="mad"))
+    assert robust is not None
+    median = float(np.median(values))
+    mad = float(np.median(np.abs(np.asarray(values) - median)))
+    assert robust.center == pytest.approx(median, rel=1e-12)
+    assert robust.lower == pytest.approx(median - 3.5 * 1.4826 * mad, rel=1e-12)
