@@ -43,10 +43,11 @@ def quality(
     ] = 10,
     as_json: JsonOpt = False,
 ) -> None:
-    """The data quality scorecard: per object and dimension (completeness, validity,
-    uniqueness, consistency, accuracy, timeliness) the score of its latest run (1 − rows
-    failing / rows checked over the batches it loaded) and the weighted total, with the trend
-    over its last --runs runs."""
+    """The data quality scorecard by dimension: each object's latest run, and the trend.
+
+    Per object and dimension (completeness, validity, uniqueness, consistency, accuracy,
+    timeliness) the score of its latest run (1 − rows failing / rows checked over the batches
+    it loaded) and the weighted total, with the trend over its last --runs runs."""
     from penstock.observe.dq_reads import scorecards
     from penstock.observe.store import MetadataStore
 
@@ -98,9 +99,10 @@ def anomalies(
     limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many.")] = 50,
     as_json: JsonOpt = False,
 ) -> None:
-    """Checkpoint metrics of loaded batches (rows in, quarantine rates, null rates, duplicate
-    rate, duration, freshness lag) that fell outside their control limits, the latest batches
-    first."""
+    """Checkpoint metrics of loaded batches found outside their control limits.
+
+    Rows in, quarantine rates (overall and per rule), null rates, duplicate rate, duration and
+    freshness lag, judged against the object's earlier batches; the latest batches first."""
     from penstock.observe.dq_reads import anomalies as read_anomalies
     from penstock.observe.store import MetadataStore
 
