@@ -113,11 +113,12 @@ def test_a_write_past_the_check_is_refused_by_the_store_itself(cli: CLI, project
 
 
 def test_an_unknown_table_lists_the_tables(cli: CLI, project: Path) -> None:
-    code, _, err = sql(cli, project, "SELECT * FROM dq_results")  # no sink records it yet
+    code, _, err = sql(cli, project, "SELECT * FROM dq_nothing")
     assert code == 2
-    assert "dq_results" in err and "tables: " in err
+    assert "dq_nothing" in err and "tables: " in err
     for table in ("job_runs", "logs", "runs", "step_runs", "steps", "metrics", "lineage"):
         assert table in err
+    assert "dq_results" in err and "dq_anomalies" in err
 
 
 def test_a_store_not_yet_created_is_said_so(tmp_path: Path, cli: CLI) -> None:

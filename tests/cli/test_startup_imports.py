@@ -53,6 +53,8 @@ COMMANDS = (
     "serve",
     "lineage",
     "contract",
+    "quality",
+    "anomalies",
 )
 
 

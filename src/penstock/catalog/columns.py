@@ -24,6 +24,7 @@ from pydantic import (
 from penstock.catalog.batch_checks import DuplicateRateCheck, FreshnessCheck
 from penstock.catalog.dialect import check_formats
 from penstock.catalog.privacy import Pii
+from penstock.catalog.quality_settings import Dimension
 from penstock.catalog.rules import (
     LengthBounds,
     RuleOptions,
@@ -172,6 +173,9 @@ class ColumnSpec(_Model):
     from_: str | None = Field(default=None, alias="from")
     """The source name this column reads (a CSV header, a JSON key), when it differs from the
     column's own name; matched like a name, ignoring case and surrounding whitespace."""
+    dimensions: dict[str, Dimension] | None = None
+    """The DQ dimension of some of this column's rules, over their defaults (quality/
+    dimensions.py): `{min: accuracy}`; each key is a rule the column declares."""
 
     @property
     def column_type(self) -> ColumnType:
@@ -334,6 +338,37 @@ class ColumnSpec(_Model):
             raise ValueError(f"invalid regular expression: {problem}")
         return value
 
+    @model_validator(mode="after")
+    def _check_dimensions(self) -> "ColumnSpec":
+        if not self.dimensions:
+            return self
+        declared = {"type", "required"}  # required: a key or order_by column is, unwritten
+        declared |= {
+            rule
+            for rule, value in (
+                ("min", self.min),
+                ("max", self.max),
+                ("in", self.in_),
+                ("pattern", self.pattern),
+                ("between", self.between),
+                ("length", self.length),
+                ("references", self.references),
+                ("unique", self.unique or None),
+            )
+            if value is not None
+        }
+        problems: list[tuple[tuple[str | int, ...], str]] = [
+            (
+                ("dimensions", rule),
+                f"the column declares no {rule} rule (it has {', '.join(sorted(declared))})",
+            )
+            for rule in self.dimensions
+            if rule not in declared
+        ]
+        if problems:
+            raise LocatedError(problems)
+        return self
+
 
 _DEFAULT_OPTIONS = RuleOptions()
 
@@ -456,6 +491,8 @@ class ExpressionCheck(_Model):
             severity=self.severity, max_failure_rate=self.max_failure_rate
         )
 
+    dimension: Dimension | None = None  # the DQ dimension (default: consistency)
+
     @field_validator("name")
     @classmethod
     def _check_name(cls, value: str) -> str:
@@ -493,6 +530,7 @@ class RowCountCheck(_Model):
     """A bound on how many rows a batch holds."""
 
     row_count: RowCountBounds
+    dimension: Dimension | None = None  # the DQ dimension (default: completeness)
 
     @property
     def name(self) -> str:

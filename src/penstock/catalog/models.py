@@ -59,6 +59,7 @@ from penstock.catalog.observability import (
 )
 from penstock.catalog.orchestration import GroupSpec
 from penstock.catalog.privacy import MIN_KEY_CHARS, PrivacySettings
+from penstock.catalog.quality_settings import AnomalySettings, QualitySettings
 from penstock.errors import UsageError
 from penstock.secrets import is_secret
 from penstock.sql import ident
@@ -103,6 +104,7 @@ class Project(Model):
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     hooks: list[HookSpec] = Field(default_factory=list)
     lineage: LineageSettings = Field(default_factory=LineageSettings)  # where OpenLineage goes
+    quality: QualitySettings = Field(default_factory=QualitySettings)  # DQ weights, anomalies
     sources: dict[SourceName, Source] = Field(default_factory=dict)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)  # before objects
     objects: dict[ObjectName, ObjectSpec] = Field(default_factory=dict)
@@ -378,6 +380,12 @@ class Project(Model):
         """How long the metadata store keeps records of `kind` (`retention:`, else
         `retention_days`)."""
         return self.retention.period(kind, self.retention_days)
+
+    def anomaly_settings(self, obj: str) -> AnomalySettings:
+        """The object's `anomalies:` over the project's default (`quality: anomalies:`)."""
+        default = self.quality.anomalies
+        spec = self.objects[obj].anomalies if obj in self.objects else None
+        return default if spec is None else spec.merged_over(default)
 
     def path(self, value: str | Path) -> Path:
         """`value` resolved against the project directory (an absolute path stays as is)."""

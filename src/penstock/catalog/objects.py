@@ -31,6 +31,7 @@ from penstock.catalog.expressions import expression_problem
 from penstock.catalog.micro_batch import MicroBatch
 from penstock.catalog.orchestration import Catchup, Cron, NameList, Trigger
 from penstock.catalog.privacy import TREATED
+from penstock.catalog.quality_settings import AnomalySettings
 
 FileFormat = Literal["csv", "jsonl", "json", "parquet"]
 LoadMode = Literal["append", "merge", "scd2", "replace"]
@@ -210,6 +211,8 @@ class ObjectSpec(Model, ValueDialect):
     sla: SlaSpec | None = None  # service levels: `penstock slo` (catalog/alerting.py)
     # set by the project: referenced object → its warehouse table, quoted (`references:`)
     reference_tables: dict[str, str] = Field(default_factory=dict)
+    # control limits of its checkpoint metrics, over the project's `quality: anomalies:`
+    anomalies: AnomalySettings | None = None
     # orchestration (catalog/orchestration.py, engine/plan.py)
     depends_on: NameList = Field(default_factory=list)
     schedule: Cron | None = None

@@ -39,6 +39,7 @@ COMMAND_MODULES = (
     "serve_command",
     "lineage_command",
     "contract_command",
+    "quality_command",
 )
 for _module in COMMAND_MODULES:
     importlib.import_module(f"penstock.cli.{_module}")

@@ -18,6 +18,7 @@ from penstock.cli.shared import JsonOpt, ProjectOpt, WaitOpt, app, example, load
 from penstock.defaults import DEFAULT_WAIT_SECONDS
 
 if TYPE_CHECKING:
+    from penstock.catalog import ObjectSpec
     from penstock.engine.quarantine_view import QuarantineView
 
 EXAMPLES = example(
@@ -106,19 +107,25 @@ def quarantine(
     for note in view.notes:
         err_console.print(f"[yellow]note:[/] {escape(note)}")
     if as_json:
-        print_json(_payload(view))
+        print_json(_payload(view, proj.objects[view.object]))
         return
     _print_table(view, limit)
 
 
-def _payload(view: QuarantineView) -> dict[str, Any]:
+def _payload(view: QuarantineView, obj: ObjectSpec) -> dict[str, Any]:
+    """The rows, each with the DQ dimensions its reasons failed (`_dimensions`)."""
+    from penstock.quality.dimensions import reason_dimensions, row_dimensions
     from penstock.warehouse.quarantine import page_row_dicts
 
+    dimensions = reason_dimensions(obj)
+    rows = page_row_dicts(view.page)
+    for row in rows:
+        row["_dimensions"] = row_dimensions(dimensions, row.get("_reasons") or ())
     return {
         "object": view.object,
         "total": view.page.total,
         "superseded": view.page.superseded,
-        "rows": page_row_dicts(view.page),
+        "rows": rows,
     }
 
 

@@ -21,10 +21,11 @@ from penstock.catalog import ObjectSpec, Project, RowCountCheck
 from penstock.catalog.batch_checks import DuplicateRateCheck, FreshnessCheck
 from penstock.engine import datasets
 from penstock.engine.results import BatchStatus, RunResult
-from penstock.errors import ContractViolation, PenstockError, TransientError
+from penstock.errors import ContractViolation, PenstockError, TransientError, first_line
 from penstock.lake import StagedBatch
 from penstock.observe import (
     BatchLoaded,
+    BatchMeasured,
     BatchStaged,
     CheckResult,
     ChecksEvaluated,
@@ -39,7 +40,9 @@ from penstock.observe import (
     new_id,
     utcnow,
 )
+from penstock.observe.names import QUALITY_SINK
 from penstock.quality.compile import bind_columns
+from penstock.quality.scores import batch_metrics, batch_scores
 from penstock.quality.validate import BatchValidation
 from penstock.warehouse import LoadResult
 
@@ -56,6 +59,7 @@ class StepClock:
     started: dict[str, tuple[float, datetime]] = field(default_factory=dict)
     current: dict[str, str] = field(default_factory=dict)  # object -> step running or just ended
     parent: dict[str, str] = field(default_factory=dict)  # object -> its object step
+    measured: bool = False  # a batch_measured was emitted since the last run ended
 
 
 class RunEvents:
@@ -81,6 +85,12 @@ class RunEvents:
 
     def _emit_run_finished(self, result: RunResult, error: str | None) -> None:
         loads = result.loads()
+        if self.clock.measured:
+            # the quality sink judges the batches' metrics on its thread and sends their
+            # anomalies: they reach the other sinks before the run's end does (only it is
+            # waited for here; a slow hook does not delay the run's end)
+            self.clock.measured = False
+            self.bus.flush(only=(QUALITY_SINK,))
         self.bus.emit(
             RunFinished(
                 run_id=result.run_id,
@@ -250,6 +260,59 @@ class RunEvents:
                 reason_counts=dict(v.reason_counts),
                 inputs=inputs,
                 outputs=self._load_outputs(obj, v),
+            )
+        )
+        if not load.skipped:
+            try:
+                self._emit_batch_measured(result, obj, batch, v, load, duration)
+            except Exception as exc:  # scoring never fails a load that committed
+                self.bus.log(
+                    result.run_id,
+                    "warning",
+                    f"{obj.name}: batch {batch.batch_id} not scored: {first_line(exc)}",
+                    object=obj.name,
+                    batch_id=batch.batch_id,
+                )
+
+    def _emit_batch_measured(
+        self,
+        result: RunResult,
+        obj: ObjectSpec,
+        batch: StagedBatch,
+        v: BatchValidation,
+        load: LoadResult,
+        duration: float | None,
+    ) -> None:
+        """The batch's DQ scores and checkpoint metrics (from the validation's counts)."""
+        m = batch.manifest
+        self.clock.measured = True
+        self.bus.emit(
+            BatchMeasured(
+                run_id=result.run_id,
+                object=obj.name,
+                batch_id=batch.batch_id,
+                source_file=m.source_file,
+                batch_time=m.extracted_at,
+                rows_in=v.rows_in,
+                scores=batch_scores(
+                    obj,
+                    self.project.quality,
+                    rows_in=v.rows_in,
+                    rows_invalid=v.rows_invalid,
+                    rows_duplicate=v.rows_duplicate,
+                    dimension_rows=v.dimension_rows,
+                ),
+                metrics=batch_metrics(
+                    obj,
+                    rows_in=v.rows_in,
+                    rows_quarantined=v.rows_quarantined,
+                    rows_duplicate=v.rows_duplicate,
+                    reason_counts=v.reason_counts,
+                    null_counts=v.null_counts,
+                    duration_s=duration,
+                    extracted_at=m.extracted_at,
+                    loaded_at=load.loaded_at,
+                ),
             )
         )
 

@@ -241,14 +241,17 @@ class EventBus:
                         f"take; the run goes on"
                     )
 
-    def flush(self, timeout_s: float | None = None) -> bool:
+    def flush(self, timeout_s: float | None = None, *, only: Iterable[str] | None = None) -> bool:
         """Wait until every queued sink has handled the events emitted so far (and run its
         own `flush`); each waits up to its `flush_timeout_s` (or `timeout_s`). Every queue is
         asked first and waited on after, so the sinks' threads finish their work at the same
         time, not one after the other. False if one did not catch up in time (said on
-        stderr)."""
+        stderr). `only` limits the flush to the sinks of those names."""
         asked: list[tuple[_Subscription, float, float]] = []
+        names = None if only is None else frozenset(only)
         for sub in self._subscriptions:
+            if names is not None and sub.name not in names:
+                continue
             if sub.queue is None:
                 if sub.on_flush is not None:
                     sub.deliver(_FLUSH)

@@ -14,16 +14,18 @@ A run emits, in this order (tests/observe/test_run_events.py proves it on a real
                    per new file:  step_started(stage) · batch_staged · step_finished(stage)
                                   · [schema_drift]
                    per pending batch:  step_started(load) · checks_evaluated ·
-                                  batch_loaded · step_finished(load)
+                                  batch_loaded · batch_measured · step_finished(load)
                                   (a refused or failed batch: no batch_loaded)
                    object_counted · step_finished(object)
       log records anywhere in between
+      [anomaly]…                  (the quality sink's, for the run's batches)
     run_finished
 
 A failed step is a `step_finished` with `status == "failed"`, its `error` and `error_type`
-(the issue's "step failed"); a failed load emits no `batch_loaded`. `step_retried`,
-`sla_missed` and `anomaly` are defined for the executors and evaluators that emit them (the
-local runner runs each step once; SLO and control-limit evaluation live outside the runner).
+(the issue's "step failed"); a failed load emits no `batch_loaded`. `step_retried`
+and `sla_missed` are defined for the executors and evaluators that emit them (the local runner runs
+each step once; SLO evaluation lives outside the runner); `anomaly` is sent by the quality
+sink (observe/dq.py) when a batch's metric leaves its control limits.
 
 Datasets are named as OpenLineage names them (`Dataset`: a namespace and a name, with their
 schema when known): a landing file is `file` + its absolute path, a staged batch `file` + its
@@ -111,6 +113,20 @@ class CheckResult:
     passed: bool
     failed_rows: int
     expected: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DimensionScore:
+    """A batch's data quality in one dimension (`completeness`, `validity`, `uniqueness`,
+    `consistency`, `accuracy`, `timeliness`, or `total`: the weighted whole): `rows_failed`
+    of `rows_checked` rows failed it (a row counts once however many of its rules it broke);
+    `score` = 1 − rows_failed / rows_checked (None when no row was checked; the total is
+    the weighted mean of the dimension scores, quality/scores.py)."""
+
+    dimension: str
+    rows_checked: int
+    rows_failed: int
+    score: float | None
 
 
 # ---- events --------------------------------------------------------------------------------
@@ -360,6 +376,24 @@ class BatchLoaded(_Base):
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class BatchMeasured(_Base):
+    """A loaded batch's quality scores by dimension and its checkpoint metrics (rows_in,
+    quarantine_rate and quarantine_rate:<reason>, null_rate:<column>, duplicate_rate,
+    duration_s, freshness_lag_s), keyed by the batch's own time (`batch_time`: its extraction
+    time) and place (`source_file`, `batch_id` break ties). Emitted after `batch_loaded`; the
+    quality sink (observe/dq.py) stores it and checks the metrics against control limits."""
+
+    kind: ClassVar[str] = "batch_measured"
+    object: str
+    batch_id: str
+    source_file: str
+    batch_time: datetime
+    rows_in: int
+    scores: tuple[DimensionScore, ...] = ()
+    metrics: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class SlaMissed(_Base):
     """An object missed a service level (`sla`: `freshness`, `success_rate`): `measured`
     against `expected`, in `unit`. `run_id` is the run, or the SLO evaluation, that found it."""
@@ -375,7 +409,9 @@ class SlaMissed(_Base):
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Anomaly(_Base):
-    """A measure of a batch or an object (`metric`) fell outside its control limits."""
+    """A measure of a batch or an object (`metric`) fell outside its control limits
+    (`lower`, `upper`, computed from `points` earlier values; `expected` their centre);
+    `batch_time` is the batch's own time."""
 
     kind: ClassVar[str] = "anomaly"
     object: str
@@ -385,6 +421,10 @@ class Anomaly(_Base):
     lower: float | None = None
     upper: float | None = None
     message: str = ""
+    expected: float | None = None
+    points: int = 0
+    batch_time: datetime | None = None
+    source_file: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -431,6 +471,7 @@ Event: TypeAlias = (
     | SchemaDrift
     | ChecksEvaluated
     | BatchLoaded
+    | BatchMeasured
     | SlaMissed
     | Anomaly
     | LogRecord
@@ -448,6 +489,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     SchemaDrift,
     ChecksEvaluated,
     BatchLoaded,
+    BatchMeasured,
     SlaMissed,
     Anomaly,
     LogRecord,

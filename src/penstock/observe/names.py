@@ -14,3 +14,7 @@ OBJECT_STEP = "object"
 up, finished with the object's outcome (`failed` if one of its steps failed, `warning` if rows
 broke its contract, else `success`). It carries no row counts (its batch steps do), and it is
 what tells `penstock status` that a run with nothing new to do still processed the object."""
+
+QUALITY_SINK = "quality"
+"""The bus name of the quality sink (observe/dq.py): a run waits for it alone before its end,
+so the anomalies it sends precede `run_finished`."""

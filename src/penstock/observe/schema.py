@@ -333,3 +333,69 @@ schedule_state = sa.Table(
     sa.Column("last_status", sa.String(16), nullable=False),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
 )
+
+# ---- what the quality sink records (observe/dq.py): scores, metric history, anomalies ----
+
+# One row per batch and dimension, plus its weighted `total` (quality/scores.py). A batch
+# loaded again (a rebuild) replaces its rows. Pruned by the `dq_results` retention.
+dq_results = sa.Table(
+    "dq_results",
+    metadata,
+    sa.Column("id", _BigId, primary_key=True, autoincrement=True),
+    sa.Column("project", sa.String(255), nullable=False),
+    sa.Column("object", sa.String(255), nullable=False),
+    sa.Column("batch_id", sa.String(255), nullable=False),
+    sa.Column("source_file", sa.Text(), nullable=False),
+    sa.Column("batch_time", UTCDateTime(), nullable=False),  # the batch's extraction time
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("dimension", sa.String(32), nullable=False),
+    sa.Column("rows_checked", sa.BigInteger(), nullable=False),
+    sa.Column("rows_failed", sa.BigInteger(), nullable=False),
+    sa.Column("score", sa.Double()),  # NULL: no row checked
+    sa.Column("measured_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_dq_results_object", "project", "object", "batch_time"),
+    sa.Index("ix_dq_results_batch", "batch_id"),
+)
+
+# The per-batch history of each checkpoint metric, keyed by the batch's own time (then its
+# file and id), which control limits are computed over. `anomalous`: the point left its
+# limits, and is kept out of later training windows. Pruned by the `dq_results` retention.
+dq_metrics = sa.Table(
+    "dq_metrics",
+    metadata,
+    sa.Column("id", _BigId, primary_key=True, autoincrement=True),
+    sa.Column("project", sa.String(255), nullable=False),
+    sa.Column("object", sa.String(255), nullable=False),
+    sa.Column("batch_id", sa.String(255), nullable=False),
+    sa.Column("source_file", sa.Text(), nullable=False),
+    sa.Column("batch_time", UTCDateTime(), nullable=False),
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("metric", sa.String(255), nullable=False),
+    sa.Column("value", sa.Double(), nullable=False),
+    sa.Column("anomalous", sa.Boolean(), nullable=False, default=False),
+    sa.Column("measured_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_dq_metrics_object_time", "project", "object", "batch_time"),
+    sa.Index("ix_dq_metrics_batch", "batch_id"),
+)
+
+# A metric of a batch outside its control limits (and the `anomaly` event sent for it).
+dq_anomalies = sa.Table(
+    "dq_anomalies",
+    metadata,
+    sa.Column("id", _BigId, primary_key=True, autoincrement=True),
+    sa.Column("project", sa.String(255), nullable=False),
+    sa.Column("object", sa.String(255), nullable=False),
+    sa.Column("batch_id", sa.String(255), nullable=False),
+    sa.Column("source_file", sa.Text(), nullable=False),
+    sa.Column("batch_time", UTCDateTime(), nullable=False),
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("metric", sa.String(255), nullable=False),
+    sa.Column("value", sa.Double(), nullable=False),
+    sa.Column("expected", sa.Double(), nullable=False),
+    sa.Column("lower", sa.Double(), nullable=False),
+    sa.Column("upper", sa.Double(), nullable=False),
+    sa.Column("points", sa.Integer(), nullable=False),
+    sa.Column("direction", sa.String(8), nullable=False),  # spike | drop
+    sa.Column("detected_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_dq_anomalies_object", "project", "object", "batch_time"),
+)

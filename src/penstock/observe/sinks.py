@@ -29,6 +29,7 @@ SINK_FACTORIES: tuple[str, ...] = (
     "penstock.observe.lineage:attach",
     "penstock.observe.hooks:attach_hooks",
     "penstock.observe.alerts:attach_alerts",
+    "penstock.observe.dq:attach",
 )
 
 

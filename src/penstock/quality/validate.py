@@ -42,6 +42,7 @@ from penstock.quality.compile import (
     rule_options,
     unbound_columns,
 )
+from penstock.quality.measures import count_dimensions, null_counts_sql, set_null_counts
 from penstock.quality.privacy_sql import load_columns, quarantine_columns
 from penstock.quality.set_rules import (
     all_reasons_sql,
@@ -93,6 +94,10 @@ class BatchValidation:
     rows_invalid: int = 0
     rows_warned: int = 0
     reason_counts: dict[str, int] = field(default_factory=dict)
+    # rows that broke at least one rule of each dimension, and missing values per contract
+    # column (NULL, not for a type failure): quality/measures.py
+    dimension_rows: dict[str, int] = field(default_factory=dict)
+    null_counts: dict[str, int] = field(default_factory=dict)
     failed_checks: list[str] = field(default_factory=list)
     # batch checks of severity warn that failed: reported, nothing held back
     warned_checks: list[str] = field(default_factory=list)
@@ -322,6 +327,7 @@ def _finish(
     _count_reasons(conn, obj, chunk, checked, seqs)
     # a failed batch check (row count, a rule over its max_failure_rate) holds the batch back
     failed_seqs = [seq for seq, r in enumerate(results, 1) if r.failed_checks]
+    count_dimensions(conn, obj, chunk.results, checked)
 
     accepted = _accepted_condition(obj, failed_seqs)
     _create_quarantine_table(conn, obj, chunk, checked, firsts, accepted, failed_seqs)
@@ -332,10 +338,10 @@ def _finish(
             f"count(*) - 1 AS _extra FROM {checked} WHERE {accepted} GROUP BY ALL "
             f"HAVING count(*) > 1"
         )
-    per_seq = _per_seq(
+    per_seq = _per_seq(  # and the missing values per column, in the same scan
         conn,
         f"SELECT {SEQ}, count(*) FILTER (WHERE {accepted}), count(*) FILTER (WHERE "
-        f"{FAILED_COLUMN} OR {WARNED_COLUMN}) FROM {checked} GROUP BY ALL",
+        f"{FAILED_COLUMN} OR {WARNED_COLUMN}), {null_counts_sql(obj)} FROM {checked} GROUP BY ALL",
     )
     held = _per_seq(
         conn,
@@ -349,7 +355,8 @@ def _finish(
     )
     duplicates = 0
     for seq, (batch, result) in enumerate(zip(batches, results, strict=True), 1):
-        accepted_rows, invalid = per_seq.get(seq, (0, 0))
+        accepted_rows, invalid, *nulls = per_seq.get(seq, (0,) * (2 + len(obj.columns)))
+        set_null_counts(obj, result, nulls)
         result.rows_duplicate = superseded.get(seq, (0,))[0]
         result.rows_loaded = accepted_rows - result.rows_duplicate
         result.rows_quarantined, result.rows_warned = held.get(seq, (0, 0))

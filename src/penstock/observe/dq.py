@@ -1,0 +1,268 @@
+"""The quality sink: each loaded batch's DQ scores and checkpoint metrics into the metadata
+store, and its metrics against their control limits.
+
+Every session subscribes it (observe/sinks.py), queued: it works on its own thread, never on
+the data path. For each `batch_measured` event, in one transaction, it
+
+- replaces the batch's rows of `dq_results` (one per dimension, plus `total`) and
+  `dq_metrics` (one per checkpoint metric: the per-batch history, keyed by the batch's own
+  time, so a backlog of daily files loaded in one run is still one point per file);
+- judges each watched metric against the limits computed from the object's earlier points
+  (quality/control.py; `anomalies:` settings; the latest `window × seasons` batches are read
+  from the store once per object and session, then kept as batches arrive in order: about
+  3 ms a batch of 50 metrics on SQLite); a point outside is recorded in `dq_anomalies`,
+  flagged in the history (so it stays out of later training windows), and sent on the bus as
+  an `anomaly` event (alerts, hooks).
+
+The runner flushes the bus before a run's `run_finished`, so the anomalies of its batches
+reach the other sinks before the run ends. Rows are pruned by the `dq_results` retention.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from penstock.observe import retention
+from penstock.observe.bus import EventBus
+from penstock.observe.events import Anomaly, BatchMeasured, Event, utcnow
+from penstock.observe.names import QUALITY_SINK
+from penstock.observe.schema import dq_anomalies, dq_metrics, dq_results
+
+if TYPE_CHECKING:
+    from penstock.catalog import Project
+    from penstock.observe.store import MetadataStore
+    from penstock.quality.control import Finding
+
+# how many earlier batches to read per point: the window, times the seasons that dilute it
+_SEASONS = {"none": 1, "day_of_week": 7, "hour_of_day": 24}
+
+
+class QualitySink:
+    EVENTS = (BatchMeasured,)
+
+    def __init__(self, store: MetadataStore, project: Project, bus: EventBus | None) -> None:
+        self.store = store
+        self.project = project
+        self.bus = bus
+        # per object, its latest batches' metrics (read from the store once per session, then
+        # kept as batches arrive in order): judging a batch reads no history from the store
+        self.series: dict[str, list[_Point]] = {}
+
+    def handle(self, event: Event) -> None:
+        if isinstance(event, BatchMeasured):
+            self.handle_many([event])
+
+    def handle_many(self, events: Sequence[Event]) -> None:
+        """Record the batches in one transaction; then send their anomalies."""
+        found: list[Anomaly] = []
+        with self.store.writing("record quality results") as conn:
+            for event in events:
+                if isinstance(event, BatchMeasured):
+                    found += self._record(conn, event)
+        if self.bus is not None:
+            for anomaly in found:
+                self.bus.emit(anomaly)
+
+    def _record(self, conn: sa.Connection, ev: BatchMeasured) -> list[Anomaly]:
+        project, now = self.project.name, utcnow()
+        batch = {
+            "project": project,
+            "object": ev.object,
+            "batch_id": ev.batch_id,
+            "source_file": ev.source_file,
+            "batch_time": ev.batch_time,
+            "run_id": ev.run_id,
+        }
+        for table in (dq_results, dq_metrics, dq_anomalies):  # a batch loaded again
+            c = table.c
+            conn.execute(
+                table.delete().where(
+                    c.project == project, c.object == ev.object, c.batch_id == ev.batch_id
+                )
+            )
+        if ev.scores:
+            conn.execute(
+                dq_results.insert(),
+                [
+                    {
+                        **batch,
+                        "dimension": s.dimension,
+                        "rows_checked": s.rows_checked,
+                        "rows_failed": s.rows_failed,
+                        "score": s.score,
+                        "measured_at": now,
+                    }
+                    for s in ev.scores
+                ],
+            )
+        findings = self._judge(conn, ev)
+        flagged = {metric for metric, _ in findings}
+        if ev.metrics:
+            conn.execute(
+                dq_metrics.insert(),
+                [
+                    {
+                        **batch,
+                        "metric": metric,
+                        "value": value,
+                        "anomalous": metric in flagged,
+                        "measured_at": now,
+                    }
+                    for metric, value in ev.metrics.items()
+                ],
+            )
+        out = []
+        for metric, f in findings:
+            if not f.reported:  # outside, on a side `direction` does not report
+                continue
+            conn.execute(
+                dq_anomalies.insert().values(
+                    **batch,
+                    metric=metric,
+                    value=f.value,
+                    expected=f.limits.center,
+                    lower=f.limits.lower,
+                    upper=f.limits.upper,
+                    points=f.limits.points,
+                    direction=f.direction,
+                    detected_at=now,
+                )
+            )
+            out.append(_anomaly(ev, metric, f))
+        return out
+
+    def _judge(self, conn: sa.Connection, ev: BatchMeasured) -> list[tuple[str, Finding]]:
+        """The watched metrics of the batch found outside their limits (on either side: those
+        `direction` reports are anomalies; all stay out of later mean/σ windows)."""
+        if ev.object not in self.project.objects:
+            return []
+        settings = self.project.anomaly_settings(ev.object)
+        if not settings.enabled:
+            return []
+        from penstock.quality.control import evaluate, keeps_outliers, watched
+
+        metrics = {m: v for m, v in ev.metrics.items() if watched(m, settings)}
+        if not metrics:
+            return []
+        key = (ev.batch_time, ev.source_file, ev.batch_id)
+        lookback = settings.window * _SEASONS[settings.seasonality]
+        cached = self.series.pop(ev.object, None)
+        in_order = cached is not None and (not cached or cached[-1].key < key)
+        points = cached if cached is not None and in_order else None
+        if points is None:  # first of the object in this session, or out of order: the store's
+            points = _earlier_points(conn, self.project.name, ev.object, key, lookback)
+        keep_all = keeps_outliers(settings)
+        found = []
+        for metric, value in metrics.items():
+            history = [
+                (p.key[0], p.values[metric])
+                for p in points
+                if metric in p.values and (keep_all or metric not in p.outside)
+            ]
+            finding = evaluate(value, ev.batch_time, history, settings)
+            if finding is not None:
+                found.append((metric, finding))
+        if in_order or cached is None:
+            # the series goes on from here (a batch out of order: the store is read again)
+            points.append(_Point(key, metrics, frozenset(m for m, _ in found)))
+            self.series[ev.object] = points[-lookback:]
+        return found
+
+
+@dataclass(frozen=True)
+class _Point:
+    """One batch of an object's metric history: its order key (batch time, file, id), its
+    values, and the metrics found outside their limits."""
+
+    key: tuple[datetime, str, str]
+    values: dict[str, float]
+    outside: frozenset[str]
+
+
+def _earlier_points(
+    conn: sa.Connection, project: str, obj: str, key: tuple[datetime, str, str], lookback: int
+) -> list[_Point]:
+    """The object's last `lookback` batches before `key` with their metrics, oldest first."""
+    r, m = dq_results.c, dq_metrics.c
+    at, source_file, batch_id = key
+    here = sa.tuple_(sa.literal(at, r.batch_time.type), source_file, batch_id)
+    earlier = (
+        sa.select(r.batch_id, r.batch_time, r.source_file)
+        .where(
+            r.project == project,
+            r.object == obj,
+            r.dimension == "total",
+            sa.tuple_(r.batch_time, r.source_file, r.batch_id) < here,
+        )
+        .order_by(r.batch_time.desc(), r.source_file.desc(), r.batch_id.desc())
+        .limit(lookback)
+    )
+    keys = {
+        row.batch_id: (row.batch_time, row.source_file, row.batch_id)
+        for row in conn.execute(earlier)
+    }
+    if not keys:
+        return []
+    values: dict[str, dict[str, float]] = {b: {} for b in keys}
+    outside: dict[str, set[str]] = {b: set() for b in keys}
+    rows = conn.execute(
+        sa.select(m.batch_id, m.metric, m.value, m.anomalous).where(
+            m.project == project, m.object == obj, m.batch_id.in_(list(keys))
+        )
+    )
+    for row in rows:
+        values[row.batch_id][row.metric] = float(row.value)
+        if row.anomalous:
+            outside[row.batch_id].add(row.metric)
+    return sorted(
+        (_Point(keys[b], values[b], frozenset(outside[b])) for b in keys), key=lambda p: p.key
+    )
+
+
+def _anomaly(ev: BatchMeasured, metric: str, f: Finding) -> Anomaly:
+    word = "above" if f.direction == "spike" else "below"
+    return Anomaly(
+        run_id=ev.run_id,
+        object=ev.object,
+        metric=metric,
+        value=f.value,
+        batch_id=ev.batch_id,
+        lower=f.limits.lower,
+        upper=f.limits.upper,
+        expected=f.limits.center,
+        points=f.limits.points,
+        batch_time=ev.batch_time,
+        source_file=ev.source_file,
+        message=(
+            f"{ev.object}: {metric} of batch {ev.batch_id} ({ev.source_file}) is {f.value:g}, "
+            f"{word} its control limits [{f.limits.lower:g}, {f.limits.upper:g}] "
+            f"(centre {f.limits.center:g} over {f.limits.points} earlier batches)"
+        ),
+    )
+
+
+def _prune(ctx: retention.PruneContext) -> list[retention.Prune]:
+    cutoff = ctx.cutoff("dq_results")
+    steps = []
+    for table, column in (
+        (dq_results, dq_results.c.measured_at),
+        (dq_metrics, dq_metrics.c.measured_at),
+        (dq_anomalies, dq_anomalies.c.detected_at),
+    ):
+        condition = sa.and_(table.c.project == ctx.project, column < cutoff)
+        steps.append(retention.Prune("dq_results", table, condition))
+    return steps
+
+
+retention.register("dq_results", _prune)
+
+
+def attach(bus: EventBus, *, project: Project, store: MetadataStore, **_context: Any) -> None:
+    """Subscribe the quality sink (queued: scoring and limits never slow or fail a load)."""
+    sink = QualitySink(store, project, bus)
+    bus.subscribe(sink, name=QUALITY_SINK, queued=True, events=QualitySink.EVENTS)

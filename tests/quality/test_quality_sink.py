@@ -1,0 +1,155 @@
+"""The quality sink on its own: a batch measured again replaces its rows; the history is
+ordered by the batches' own time, whatever order they arrive in; an object's `anomalies:`
+(merged over the project's) decides what is judged and how; retention prunes its tables."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from penstock.catalog import Project, load_project
+from penstock.observe import BatchMeasured, DimensionScore, EventBus, MetadataStore
+from penstock.observe.dq import QualitySink
+from penstock.observe.events import Anomaly, Event
+from penstock.observe.retention import RETENTION_KINDS, collect
+from penstock.observe.schema import dq_anomalies, dq_metrics, dq_results
+
+from helpers import write_project
+
+PROJECT = """
+name: shop
+quality:
+  anomalies: {min_points: 10, direction: drop}
+sources: {landing: {kind: files, path: ./landing, settle: 0s}}
+objects:
+  orders:
+    source: landing
+    files: "orders/*.csv"
+    anomalies: {seasonality: day_of_week, metrics: [rows_in]}
+    columns:
+      id: {type: bigint}
+  plain:
+    source: landing
+    files: "plain/*.csv"
+    anomalies: {metrics: [rows_in]}
+    columns:
+      id: {type: bigint}
+"""
+MONDAY = datetime(2026, 1, 5, 6, tzinfo=UTC)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    return load_project(write_project(tmp_path, PROJECT))
+
+
+@pytest.fixture
+def store(project: Project) -> Iterator[MetadataStore]:
+    with MetadataStore(project.metadata_url) as s:
+        yield s
+
+
+def measured(obj: str, day: int, rows: float, *, run: str = "r1") -> BatchMeasured:
+    return BatchMeasured(
+        run_id=run,
+        object=obj,
+        batch_id=f"{obj}-{day:03d}",
+        source_file=f"landing/{obj}/{day:03d}.csv",
+        batch_time=MONDAY + timedelta(days=day),
+        rows_in=int(rows),
+        scores=(
+            DimensionScore(dimension="total", rows_checked=int(rows), rows_failed=0, score=1.0),
+        ),
+        metrics={"rows_in": rows, "duration_s": 1.0},
+    )
+
+
+def weekly(day: int) -> float:
+    """1000 rows on weekdays, 100 at weekends, a little noise."""
+    base = 100.0 if (MONDAY + timedelta(days=day)).weekday() >= 5 else 1000.0
+    return base + (day * 7919 % 11) - 5
+
+
+def feed(project: Project, store: MetadataStore, events: list[BatchMeasured]) -> list[Anomaly]:
+    bus = EventBus()
+    sent: list[Event] = []
+    bus.subscribe(sent.append)
+    sink = QualitySink(store, project, bus)
+    for event in events:
+        sink.handle(event)
+    return [e for e in sent if isinstance(e, Anomaly)]
+
+
+def test_the_settings_merge_object_over_project(project: Project) -> None:
+    orders = project.anomaly_settings("orders")
+    assert orders.seasonality == "day_of_week" and orders.direction == "drop"
+    assert orders.min_points == 10 and orders.metrics == ("rows_in",)
+    assert project.anomaly_settings("plain").seasonality == "none"
+
+
+def test_weekly_seasons_find_a_drop_the_whole_week_hides(
+    project: Project, store: MetadataStore
+) -> None:
+    days = range(0, 84)  # 12 weeks: 12 points of each weekday
+    found = feed(
+        project,
+        store,
+        [measured("orders", d, weekly(d)) for d in days]
+        + [measured("plain", d, weekly(d)) for d in days],
+    )
+    assert found == []  # with seasons a Saturday is compared with Saturdays
+    # a drop to 400 on a Wednesday of week 13: far below that weekday's 1000 rows, but
+    # within the whole week's spread (weekends have 100)
+    wednesday = 86
+    assert (MONDAY + timedelta(days=wednesday)).weekday() == 2
+    found = feed(
+        project, store, [measured("orders", wednesday, 400.0), measured("plain", wednesday, 400.0)]
+    )
+    (drop,) = found
+    assert drop.object == "orders" and drop.batch_id == "orders-086"
+    assert drop.points == 12  # the 12 Wednesdays before it
+    assert drop.expected == pytest.approx(1000.0, abs=6)
+    assert drop.lower is not None and drop.value < drop.lower
+
+
+def test_a_batch_measured_again_replaces_its_rows_and_order_is_by_batch_time(
+    project: Project, store: MetadataStore
+) -> None:
+    # arrival order scrambled: the series is ordered by the batches' own time
+    events = [measured("plain", d, 1000.0 + d % 3) for d in range(12)]
+    feed(project, store, events[6:] + events[:6])
+    feed(project, store, [measured("plain", 3, 1001.0, run="r2")])  # rebuilt
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(dq_metrics.c.batch_id, dq_metrics.c.run_id).where(
+                dq_metrics.c.metric == "rows_in"
+            )
+        ).all()
+        results = conn.execute(sa.select(sa.func.count()).select_from(dq_results)).scalar_one()
+    assert len(rows) == 12 and results == 12
+    assert ("plain-003", "r2") in rows
+    # a drop after 12 points: judged against the batches before it in time
+    (drop,) = feed(project, store, [measured("plain", 12, 900.0)])
+    assert drop.points == 12 and drop.lower is not None and drop.lower > 990
+
+
+def test_retention_prunes_the_quality_tables(project: Project, store: MetadataStore) -> None:
+    feed(project, store, [measured("plain", d, 1000.0) for d in range(10)])
+    feed(project, store, [measured("plain", 10, 10.0)])
+    with store.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(dq_anomalies)).scalar_one() == 1
+    periods = {kind: project.retention_period(kind) for kind in RETENTION_KINDS}
+    soon = collect(store, periods, project="shop", now=datetime.now(UTC) + timedelta(days=30))
+    assert soon.rows.get("dq_results", 0) == 0
+    later = datetime.now(UTC) + timedelta(days=91)
+    dry = collect(store, periods, project="other", now=later, dry_run=True)
+    assert dry.rows.get("dq_metrics", 0) == 0  # another project's rows are not touched
+    counted = collect(store, periods, project="shop", now=later, dry_run=True)
+    done = collect(store, periods, project="shop", now=later)
+    assert counted.rows == done.rows
+    assert done.rows["dq_results"] == 11 and done.rows["dq_anomalies"] == 1
+    assert done.rows["dq_metrics"] == 22  # rows_in and duration_s of 11 batches
