@@ -177,30 +177,39 @@ class _ObjectDiff:
                 + ("more patterns are accepted" if wider else "values in a dropped format fail"),
             )
 
-    def _bound(self, name: str, rule: str, old: Any, new: Any) -> None:
+    def _bound(self, name: str, rule: str, old: Any, new: Any, label: str = "") -> None:
+        """A min (or between's low) or max (its high) bound changed; `label` names it."""
         if old == new:
             return
         if old is None:
             below = "below" if rule == "min" else "above"
-            self.add("check_added", name, True, f"{rule}: {new} added: values {below} it fail")
+            self.add(
+                "check_added", name, True, f"{label or rule}: {new} added: values {below} it fail"
+            )
             return
         if new is None:
-            self.add("check_removed", name, False, f"{rule}: {old} removed")
+            self.add("check_removed", name, False, f"{label or rule}: {old} removed")
             return
         order = _compare(old, new)
         if order is None:
             self.add(
-                "check_changed", name, True, f"{rule} {old} → {new}: the bounds cannot be ordered"
+                "check_changed",
+                name,
+                True,
+                f"{label or rule} {old} → {new}: the bounds cannot be ordered",
             )
             return
         tighter = order < 0 if rule == "min" else order > 0
         verb = "raised" if order < 0 else "lowered"
         if tighter:
             self.add(
-                "check_tightened", name, True, f"{rule} {verb} {old} → {new}: more values fail"
+                "check_tightened",
+                name,
+                True,
+                f"{label or rule} {verb} {old} → {new}: more values fail",
             )
         else:
-            self.add("check_loosened", name, False, f"{rule} {verb} {old} → {new}")
+            self.add("check_loosened", name, False, f"{label or rule} {verb} {old} → {new}")
 
     def _in(self, name: str, old: list[Any] | None, new: list[Any] | None) -> None:
         if old is None and new is None:
@@ -244,8 +253,8 @@ class _ObjectDiff:
             elif new.between is None:
                 self.add("check_removed", name, False, f"between {list(old.between)} removed")
             else:
-                self._bound(name, "min", old.between[0], new.between[0])
-                self._bound(name, "max", old.between[1], new.between[1])
+                self._bound(name, "min", old.between[0], new.between[0], "between low")
+                self._bound(name, "max", old.between[1], new.between[1], "between high")
         if old.length != new.length:
             self._length(name, old, new)
         if old.references != new.references:
