@@ -26,10 +26,10 @@ from penstock.catalog.dialect import check_formats
 from penstock.catalog.privacy import Pii
 from penstock.catalog.quality_settings import Dimension
 from penstock.catalog.rules import (
+    FailureRate,
     LengthBounds,
     RuleOptions,
     Severity,
-    failure_rate,
     split_rule_options,
 )
 from penstock.catalog.scratch import scratch_connection
@@ -477,12 +477,7 @@ class ExpressionCheck(_Model):
     name: str
     expression: str
     severity: Severity = "error"
-    max_failure_rate: float | None = None
-
-    @field_validator("max_failure_rate", mode="before")
-    @classmethod
-    def _rate(cls, value: Any) -> Any:
-        return None if value is None else failure_rate(value)
+    max_failure_rate: FailureRate = None
 
     @property
     def options(self) -> RuleOptions:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, model_validator
 
 Severity = Literal["error", "warn"]
 OPTION_KEYS = ("severity", "max_failure_rate")
@@ -48,16 +48,19 @@ def failure_rate(value: Any) -> float:
     raise ValueError(f"expected a percentage such as 0.5% or 2%, got {value!r}")
 
 
+def _optional_rate(value: Any) -> Any:
+    return None if value is None else failure_rate(value)
+
+
+# `max_failure_rate:` as written ('0.5%') → a share (0.005), None when not given
+FailureRate = Annotated[float | None, BeforeValidator(_optional_rate)]
+
+
 class RuleOptions(_Model):
     """The options of one rule (see the module docstring)."""
 
     severity: Severity = "error"
-    max_failure_rate: float | None = None
-
-    @field_validator("max_failure_rate", mode="before")
-    @classmethod
-    def _rate(cls, value: Any) -> Any:
-        return None if value is None else failure_rate(value)
+    max_failure_rate: FailureRate = None
 
 
 class LengthBounds(_Model):
