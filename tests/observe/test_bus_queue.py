@@ -194,6 +194,39 @@ def test_flush_asks_every_queued_sink_at_once() -> None:
     bus.close()
 
 
+def test_a_flush_last_sink_flushes_after_the_others_caught_up() -> None:
+    """The alerts sink evaluates SLOs from what the store sink records: subscribed
+    `flush_last`, its flush starts only once every other queued sink has handled the events
+    and run its own flush, however slow that one is (the SLO test raced without it)."""
+    recorded: list[str] = []
+    seen_at_flush: list[list[str]] = []
+
+    class SlowStore:
+        def handle(self, event: Event) -> None:
+            time.sleep(0.2)
+            recorded.append(type(event).__name__)
+
+        def flush(self) -> None:
+            time.sleep(0.1)
+            recorded.append("flushed")
+
+    class Reader:
+        def handle(self, event: Event) -> None: ...
+
+        def flush(self) -> None:
+            seen_at_flush.append(list(recorded))
+
+    bus = EventBus()
+    policy = DeliveryPolicy(flush_timeout_s=5.0)
+    bus.subscribe(Reader(), name="alerts", queued=True, policy=policy, flush_last=True)
+    bus.subscribe(SlowStore(), name="store", queued=True, policy=policy)
+    bus.emit(log(1))
+    bus.emit(log(2))
+    assert bus.flush()
+    assert seen_at_flush == [["LogRecord", "LogRecord", "flushed"]]
+    bus.close()
+
+
 @pytest.mark.skipif(sys.platform != "linux", reason="per-thread niceness is Linux's")
 def test_a_queued_sink_runs_nicer_than_the_run() -> None:
     """A sink's thread yields the cores to the data path: on Linux it runs SINK_NICENESS

@@ -469,7 +469,8 @@ def attach_alerts(bus: EventBus, *, project: Project, store: MetadataStore, **_:
     notifier = Notifier(project)
     notifier.check()
     sink = AlertSink(project, AlertDispatcher(project, store, notifier))
-    bus.subscribe(sink, name="alerts", queued=True, events=AlertSink.EVENTS)
+    # its flush evaluates SLOs from the store: after the store's queue has caught up
+    bus.subscribe(sink, name="alerts", queued=True, events=AlertSink.EVENTS, flush_last=True)
 
 
 # ---- penstock alerts test ----------------------------------------------------------------------

@@ -101,6 +101,7 @@ class _Subscription:
     resting_until: float = 0.0
     said_full: bool = False
     report: Callable[[str], None] = field(default=lambda _line: None)
+    flush_last: bool = False  # its flush reads what the other sinks record: flushed after them
 
     def wants(self, event: Event) -> bool:
         return self.events is None or isinstance(event, self.events)
@@ -191,9 +192,12 @@ class EventBus:
         queued: bool = False,
         events: Iterable[type[Event]] | None = None,
         policy: DeliveryPolicy | None = None,
+        flush_last: bool = False,
     ) -> None:
         """Subscribe a sink: a callable taking an event, or an object with `handle(event)`
-        (and optionally `flush()`, `close()`). `queued` implies `guarded`."""
+        (and optionally `flush()`, `close()`). `queued` implies `guarded`. `flush_last`: the
+        sink's `flush` reads what the other sinks record (the alerts sink evaluates SLOs from
+        the metadata store), so `EventBus.flush` flushes it once the others have caught up."""
         handler: Handler = sink.handle if isinstance(sink, Sink) else sink
         sub = _Subscription(
             handler=handler,
@@ -205,6 +209,7 @@ class EventBus:
             on_close=_optional_method(sink, "close"),
             on_many=_optional_method(sink, "handle_many"),
             report=self._report,
+            flush_last=flush_last,
         )
         if queued:
             many = sub.deliver_many if sub.on_many is not None else None
@@ -245,13 +250,18 @@ class EventBus:
         """Wait until every queued sink has handled the events emitted so far (and run its
         own `flush`); each waits up to its `flush_timeout_s` (or `timeout_s`). Every queue is
         asked first and waited on after, so the sinks' threads finish their work at the same
-        time, not one after the other. False if one did not catch up in time (said on
-        stderr). `only` limits the flush to the sinks of those names."""
-        asked: list[tuple[_Subscription, float, float]] = []
+        time, not one after the other; a `flush_last` sink is asked once the others have
+        caught up. False if one did not catch up in time (said on stderr). `only` limits the
+        flush to the sinks of those names."""
         names = None if only is None else frozenset(only)
-        for sub in self._subscriptions:
-            if names is not None and sub.name not in names:
-                continue
+        chosen = [s for s in self._subscriptions if names is None or s.name in names]
+        first = self._flush_all([s for s in chosen if not s.flush_last], timeout_s)
+        last = self._flush_all([s for s in chosen if s.flush_last], timeout_s)
+        return first and last
+
+    def _flush_all(self, subs: list[_Subscription], timeout_s: float | None) -> bool:
+        asked: list[tuple[_Subscription, float, float]] = []
+        for sub in subs:
             if sub.queue is None:
                 if sub.on_flush is not None:
                     sub.deliver(_FLUSH)
