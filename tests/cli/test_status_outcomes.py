@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -212,16 +213,33 @@ def test_a_run_killed_mid_object_never_shows_the_object_as_success(
 ) -> None:
     files = {"landing/items/a.csv": "id,qty\n1,1\n", "landing/orders/a.csv": "id,qty\n1,1\n"}
     project = write_project(tmp_path, PROJECT, files)
-    killed = subprocess.run(
+    # held after staging (not killed at once: the store's own thread may not have recorded the
+    # object's start yet, which a kill would then lose; a busy machine showed it), then killed
+    # once the store shows the object running
+    faults = tmp_path / "faults"
+    faults.mkdir()
+    paused = subprocess.Popen(
         [sys.executable, "-m", "penstock.cli.app", "run", "-s", "items", "-p", str(project)],
-        env={**os.environ, "PENSTOCK_FAULT": "after_stage"},
-        capture_output=True,
-        text=True,
-        timeout=120,
+        env={
+            **os.environ,
+            "PENSTOCK_FAULT": "after_stage:pause",
+            "PENSTOCK_FAULT_DIR": str(faults),
+        },
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
-    assert killed.returncode == -signal.SIGKILL
-    # its stage step succeeded, but the object's work never ended
-    assert status_json(cli, project)["items"]["last_status"] == "running"
+    try:
+        deadline = time.monotonic() + 60
+        while not (faults / "paused").exists():
+            assert paused.poll() is None and time.monotonic() < deadline, "the run never paused"
+            time.sleep(0.05)
+        # its stage step succeeded, but the object's work never ended
+        while status_json(cli, project).get("items", {}).get("last_status") != "running":
+            assert time.monotonic() < deadline, status_json(cli, project)
+            time.sleep(0.1)
+    finally:
+        paused.kill()
+        assert paused.wait(60) == -signal.SIGKILL
     # the next run holding the lock marks the killed run abandoned; it does not select items
     assert cli("run", "-p", project, "-s", "orders")[0] == 0
     runs = runs_json(cli, project)
