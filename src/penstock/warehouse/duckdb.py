@@ -36,6 +36,7 @@ from penstock.warehouse.duckdb_tables import (
     LEDGER_COLUMNS,
     REPLAYED,
     check_load_spec,
+    described_columns,
     ensure_ledger,
     ensure_object_tables,
     existing_columns,
@@ -100,6 +101,7 @@ class DuckDBWarehouse:
     ) -> None:
         """Open (and create) the warehouse; `read_only` opens an existing file for reading."""
         self.path = path
+        self._in_transaction = False  # between BEGIN and COMMIT/ROLLBACK of a load or reset
         if path is not None and not read_only:
             path.parent.mkdir(parents=True, exist_ok=True)
         config: dict[str, str | bool | int | float | list[str]] = {
@@ -141,9 +143,16 @@ class DuckDBWarehouse:
             defer_vacuum(self.conn, self._written)
         self.conn.close()
 
+    def _columns(self, schema: str, table: str) -> dict[str, str]:
+        """A table's columns (empty when it does not exist): by DESCRIBE between
+        transactions, by the catalog inside one (a missing table must not abort it)."""
+        if self._in_transaction:
+            return existing_columns(self.conn, schema, table)
+        return described_columns(self.conn, schema, table)
+
     # -- the ledger ---------------------------------------------------------------------
     def loaded_batches(self, object_name: str) -> set[str]:
-        if not existing_columns(self.conn, LEDGER_SCHEMA, LEDGER_TABLE):
+        if not self._columns(LEDGER_SCHEMA, LEDGER_TABLE):
             return set()  # a read-only warehouse that never loaded anything
         rows = self.conn.execute(
             f"SELECT batch_id FROM {LEDGER} WHERE object = ?", [object_name]
@@ -198,6 +207,7 @@ class DuckDBWarehouse:
         batches = chunk.batches
         ids = [b.batch_id for b in batches]
         conn.execute("BEGIN TRANSACTION")
+        self._in_transaction = True
         try:
             already = {
                 str(r[0])
@@ -235,6 +245,8 @@ class DuckDBWarehouse:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+        finally:
+            self._in_transaction = False
         results = []
         for seq, batch_id in enumerate(ids, 1):
             if seq not in counts:
@@ -371,7 +383,7 @@ class DuckDBWarehouse:
         return list(existing_columns(self.conn, "main", obj.table_name))
 
     def table_rows(self, obj: ObjectSpec) -> int | None:
-        if not existing_columns(self.conn, "main", obj.table_name):
+        if not self._columns("main", obj.table_name):
             return None
         # fetchall: DuckDB 2 refuses a later register() while a result is half read
         rows = self.conn.execute(f"SELECT count(*) FROM {object_table(obj)}").fetchall()
@@ -380,7 +392,7 @@ class DuckDBWarehouse:
     def quarantine_count(self, obj: ObjectSpec, *, loaded: bool | None = None) -> int:
         """Rows in the object's quarantine table; `loaded` False: only rows held back, True:
         only rows loaded anyway (on_invalid warn), None: all."""
-        columns = existing_columns(self.conn, QUARANTINE_SCHEMA, obj.name)
+        columns = self._columns(QUARANTINE_SCHEMA, obj.name)
         if not columns:
             return 0
         where = ""
@@ -409,6 +421,7 @@ class DuckDBWarehouse:
         """
         conn = self.conn
         conn.execute("BEGIN TRANSACTION")
+        self._in_transaction = True
         try:
             conn.execute(
                 f"INSERT OR REPLACE INTO {REPLAYED} (batch_id, object, loaded_at) "
@@ -424,6 +437,8 @@ class DuckDBWarehouse:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+        finally:
+            self._in_transaction = False
         self._written.add((LEDGER_SCHEMA, LEDGER_TABLE))
         return self.original_load_times(obj)
 

@@ -202,13 +202,25 @@ def ensure_object_tables(conn: duckdb.DuckDBPyConnection, obj: ObjectSpec) -> No
 
 def existing_columns(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> dict[str, str]:
     # duckdb_columns() is what information_schema.columns reads, at half its cost (it is
-    # asked a dozen times per load)
+    # asked a dozen times per load); it never fails, so it is safe inside a transaction, but it
+    # reads the whole catalog: `described_columns` is the quick way outside one
     rows = conn.execute(
         "SELECT column_name, data_type FROM duckdb_columns() "
         "WHERE schema_name = ? AND table_name = ? AND NOT internal ORDER BY column_index",
         [schema, table],
     ).fetchall()
     return {str(name): str(dtype) for name, dtype in rows}
+
+
+def described_columns(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> dict[str, str]:
+    """`existing_columns` by DESCRIBE: ~0.3 ms whatever the number of tables, where
+    duckdb_columns() reads the whole catalog (~2 ms at 1,000 tables). A missing table is a
+    catalog error, which would abort an open transaction: only outside one."""
+    try:
+        rows = conn.execute(f"DESCRIBE {qualified(schema, table)}").fetchall()
+    except duckdb.CatalogException:
+        return {}
+    return {str(row[0]): str(row[1]) for row in rows}
 
 
 def _ensure_table(
