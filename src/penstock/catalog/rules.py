@@ -93,8 +93,7 @@ def split_rule_options(data: Any) -> Any:
     data = dict(data)
     options: dict[str, Any] = {}
     for rule in RULES:
-        key = "in" if rule == "in" else rule
-        value = data.get(key)
+        value = data.get(rule)
         if not isinstance(value, dict) or not any(k in value for k in OPTION_KEYS):
             continue
         value = dict(value)
@@ -106,7 +105,7 @@ def split_rule_options(data: Any) -> Any:
                     f"value: (e.g. {rule}: {{value: ..., severity: warn}})"
                 )
             value = value["value"]
-        data[key] = value
+        data[rule] = value
     if options:
         data["rule_options"] = options
     return data

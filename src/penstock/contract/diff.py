@@ -289,16 +289,21 @@ class _ObjectDiff:
             )
         for rule in sorted({*old.rule_options, *new.rule_options}):
             before, after = old.options(rule), new.options(rule)
-            if before.severity != after.severity:
-                tighter = after.severity == "error"
-                self.add(
-                    "check_tightened" if tighter else "check_loosened",
-                    name,
-                    tighter,
-                    f"{rule}: severity {before.severity} → {after.severity}"
-                    + (": failing rows are held back" if tighter else ": failing rows load"),
-                )
+            self._severity(name, rule, before.severity, after.severity)
             self._rate(name, rule, before.max_failure_rate, after.max_failure_rate)
+
+    def _severity(self, name: str | None, rule: str, before: str, after: str) -> None:
+        """error → warn loosens (failing rows load), warn → error tightens."""
+        if before == after:
+            return
+        tighter = after == "error"
+        self.add(
+            "check_tightened" if tighter else "check_loosened",
+            name,
+            tighter,
+            f"{rule}: severity {before} → {after}"
+            + (": failing rows are held back" if tighter else ": failing rows load"),
+        )
 
     def _length(self, name: str, old: ColumnSpec, new: ColumnSpec) -> None:
         before, after = old.length, new.length
@@ -383,14 +388,7 @@ class _ObjectDiff:
                     f"check {name}: {before.expression!r} → {after.expression!r}",
                 )
             if before is not None and after is not None:
-                if before.severity != after.severity:
-                    tighter = after.severity == "error"
-                    self.add(
-                        "check_tightened" if tighter else "check_loosened",
-                        None,
-                        tighter,
-                        f"check {name}: severity {before.severity} → {after.severity}",
-                    )
+                self._severity(None, f"check {name}", before.severity, after.severity)
                 self._rate(None, f"check {name}", before.max_failure_rate, after.max_failure_rate)
         self._row_count()
         self._batch_checks()

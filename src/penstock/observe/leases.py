@@ -22,6 +22,7 @@ Times are the processes' clocks in UTC: hosts sharing a store need synchronised 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import time
@@ -139,12 +140,10 @@ class LeaseStore:
             )
             if took.rowcount == 1:
                 return None
-        try:
-            with self.engine.begin() as conn:  # nobody holds it
-                conn.execute(leases.insert().values(project=self.project, name=name, **values))
+        # nobody holds it: the insert takes it; somebody does: the primary key refuses it
+        with contextlib.suppress(IntegrityError), self.engine.begin() as conn:
+            conn.execute(leases.insert().values(project=self.project, name=name, **values))
             return None
-        except IntegrityError:
-            pass  # somebody holds it
         current = self.current(name)
         if current is None:
             raise _Moved  # released meanwhile: try again

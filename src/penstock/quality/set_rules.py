@@ -36,7 +36,7 @@ import duckdb
 from penstock.catalog import ObjectSpec
 from penstock.catalog.batch_checks import DuplicateRateCheck, FreshnessCheck
 from penstock.catalog.rules import RuleOptions
-from penstock.errors import ContractViolation
+from penstock.errors import ContractViolation, first_line
 from penstock.lake import StagedBatch
 from penstock.quality.compile import FAILED_COLUMN, REASONS_COLUMN, WARNED_COLUMN
 from penstock.sql import ident, literal
@@ -92,7 +92,7 @@ def apply_references(
         except duckdb.Error as exc:
             raise ContractViolation(
                 f"object '{obj.name}': column {column} references {spec.references}, but the "
-                f"table of '{target}' cannot be read ({first_words(exc)}): load '{target}' "
+                f"table of '{target}' cannot be read ({first_line(exc)}): load '{target}' "
                 f"first (depends_on: [{target}])",
                 object=obj.name,
                 column=column,
@@ -107,10 +107,6 @@ def apply_references(
             f"(SELECT {ident(target_column)} FROM {table} "
             f"WHERE {ident(target_column)} IS NOT NULL)"
         )
-
-
-def first_words(exc: Exception) -> str:
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def rate_failures(
