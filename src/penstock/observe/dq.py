@@ -38,6 +38,8 @@ if TYPE_CHECKING:
     from penstock.observe.store import MetadataStore
     from penstock.quality.control import Finding
 
+# batch ids per DELETE … IN (…) statement
+_IN_LIST = 500
 # how many earlier batches to read per point: the window, times the seasons that dilute it
 _SEASONS = {"none": 1, "day_of_week": 7, "hour_of_day": 24}
 
@@ -52,23 +54,72 @@ class QualitySink:
         # per object, its latest batches' metrics (read from the store once per session, then
         # kept as batches arrive in order): judging a batch reads no history from the store
         self.series: dict[str, list[_Point]] = {}
+        # within one delivery: the batches' rows not inserted yet, and the batches written
+        self._rows: dict[tuple[str, str], _BatchRows] = {}
+        self._written: set[tuple[str, str]] = set()
+        self._found: list[Anomaly] = []
 
     def handle(self, event: Event) -> None:
         if isinstance(event, BatchMeasured):
             self.handle_many([event])
 
     def handle_many(self, events: Sequence[Event]) -> None:
-        """Record the batches in one transaction; then send their anomalies."""
-        found: list[Anomaly] = []
-        with self.store.writing("record quality results") as conn:
-            for event in events:
-                if isinstance(event, BatchMeasured):
-                    found += self._record(conn, event)
+        """Record the batches in one transaction; then send their anomalies. The rows of all
+        the batches go in with a statement per table (thousands of small files make
+        thousands of batches); a batch measured twice in one delivery keeps its last rows."""
+        measured = [e for e in events if isinstance(e, BatchMeasured)]
+        if not measured:
+            return
+        try:
+            with self.store.writing("record quality results") as conn:
+                self._forget(conn, measured)
+                for event in measured:
+                    key = (event.object, event.batch_id)
+                    if self._rows.pop(key, None) is None and key in self._written:
+                        self._forget(conn, [event])  # measured again after its rows went in
+                    self._rows[key] = self._record(conn, event)
+                self._write_rows(conn)
+            found = list(self._found)
+        finally:
+            self._rows.clear()
+            self._written.clear()
+            self._found.clear()
         if self.bus is not None:
             for anomaly in found:
                 self.bus.emit(anomaly)
 
-    def _record(self, conn: sa.Connection, ev: BatchMeasured) -> list[Anomaly]:
+    def _write_rows(self, conn: sa.Connection) -> None:
+        """Insert the rows of the batches recorded so far in this delivery (a statement per
+        table)."""
+        for table in (dq_results, dq_metrics, dq_anomalies):
+            values = [row for batch in self._rows.values() for row in batch[table.name]]
+            if values:
+                conn.execute(table.insert(), values)
+        for batch in self._rows.values():
+            self._found.extend(batch.anomalies)
+        self._written.update(self._rows)
+        self._rows.clear()
+
+    def _forget(self, conn: sa.Connection, measured: Sequence[BatchMeasured]) -> None:
+        """Delete what the store holds of these batches (a batch loaded again)."""
+        by_object: dict[str, set[str]] = {}
+        for event in measured:
+            by_object.setdefault(event.object, set()).add(event.batch_id)
+        project = self.project.name
+        for obj, ids in by_object.items():
+            batch_ids = sorted(ids)
+            for start in range(0, len(batch_ids), _IN_LIST):
+                some = batch_ids[start : start + _IN_LIST]
+                for table in (dq_results, dq_metrics, dq_anomalies):
+                    c = table.c
+                    conn.execute(
+                        table.delete().where(
+                            c.batch_id.in_(some), c.project == project, c.object == obj
+                        )
+                    )
+
+    def _record(self, conn: sa.Connection, ev: BatchMeasured) -> _BatchRows:
+        """The batch's rows of each table, and its anomalies (judged against the history)."""
         project, now = self.project.name, utcnow()
         batch = {
             "project": project,
@@ -78,62 +129,47 @@ class QualitySink:
             "batch_time": ev.batch_time,
             "run_id": ev.run_id,
         }
-        for table in (dq_results, dq_metrics, dq_anomalies):  # a batch loaded again
-            c = table.c
-            conn.execute(
-                table.delete().where(
-                    c.project == project, c.object == ev.object, c.batch_id == ev.batch_id
-                )
-            )
-        if ev.scores:
-            conn.execute(
-                dq_results.insert(),
-                [
-                    {
-                        **batch,
-                        "dimension": s.dimension,
-                        "rows_checked": s.rows_checked,
-                        "rows_failed": s.rows_failed,
-                        "score": s.score,
-                        "measured_at": now,
-                    }
-                    for s in ev.scores
-                ],
-            )
+        out = _BatchRows()
+        out[dq_results.name] = [
+            {
+                **batch,
+                "dimension": s.dimension,
+                "rows_checked": s.rows_checked,
+                "rows_failed": s.rows_failed,
+                "score": s.score,
+                "measured_at": now,
+            }
+            for s in ev.scores
+        ]
         findings = self._judge(conn, ev)
         flagged = {metric for metric, _ in findings}
-        if ev.metrics:
-            conn.execute(
-                dq_metrics.insert(),
-                [
-                    {
-                        **batch,
-                        "metric": metric,
-                        "value": value,
-                        "anomalous": metric in flagged,
-                        "measured_at": now,
-                    }
-                    for metric, value in ev.metrics.items()
-                ],
-            )
-        out = []
+        out[dq_metrics.name] = [
+            {
+                **batch,
+                "metric": metric,
+                "value": value,
+                "anomalous": metric in flagged,
+                "measured_at": now,
+            }
+            for metric, value in ev.metrics.items()
+        ]
         for metric, f in findings:
             if not f.reported:  # outside, on a side `direction` does not report
                 continue
-            conn.execute(
-                dq_anomalies.insert().values(
+            out[dq_anomalies.name].append(
+                {
                     **batch,
-                    metric=metric,
-                    value=f.value,
-                    expected=f.limits.center,
-                    lower=f.limits.lower,
-                    upper=f.limits.upper,
-                    points=f.limits.points,
-                    direction=f.direction,
-                    detected_at=now,
-                )
+                    "metric": metric,
+                    "value": f.value,
+                    "expected": f.limits.center,
+                    "lower": f.limits.lower,
+                    "upper": f.limits.upper,
+                    "points": f.limits.points,
+                    "direction": f.direction,
+                    "detected_at": now,
+                }
             )
-            out.append(_anomaly(ev, metric, f))
+            out.anomalies.append(_anomaly(ev, metric, f))
         return out
 
     def _judge(self, conn: sa.Connection, ev: BatchMeasured) -> list[tuple[str, Finding]]:
@@ -155,6 +191,7 @@ class QualitySink:
         in_order = cached is not None and (not cached or cached[-1].key < key)
         points = cached if cached is not None and in_order else None
         if points is None:  # first of the object in this session, or out of order: the store's
+            self._write_rows(conn)  # with the batches recorded earlier in this delivery
             points = _earlier_points(conn, self.project.name, ev.object, key, lookback)
         keep_all = keeps_outliers(settings)
         found = []
@@ -172,6 +209,15 @@ class QualitySink:
             points.append(_Point(key, metrics, frozenset(m for m, _ in found)))
             self.series[ev.object] = points[-lookback:]
         return found
+
+
+class _BatchRows(dict[str, list[dict[str, Any]]]):
+    """One batch's rows by table name (`dq_results`, `dq_metrics`, `dq_anomalies`) and the
+    anomalies found in it."""
+
+    def __init__(self) -> None:
+        super().__init__({t.name: [] for t in (dq_results, dq_metrics, dq_anomalies)})
+        self.anomalies: list[Anomaly] = []
 
 
 @dataclass(frozen=True)

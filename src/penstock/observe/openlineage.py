@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
@@ -121,12 +123,33 @@ class FileTransport:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._file: IO[str] | None = None
+        self._held: list[str] | None = None
 
     def emit(self, event: dict[str, Any]) -> None:
+        line = json.dumps(event, sort_keys=True, default=str) + "\n"
+        if self._held is not None:
+            self._held.append(line)
+        else:
+            self._write(line)
+
+    @contextmanager
+    def holding(self) -> Iterator[None]:
+        """Emit the events of the block with one write at its end (whole lines, so a second
+        process appending still never splits one): a sink's delivery of many events."""
+        self._held = []
+        try:
+            yield
+            held = self._held
+        finally:
+            self._held = None  # on an error nothing is written: the bus delivers each again
+        if held:
+            self._write("".join(held))
+
+    def _write(self, text: str) -> None:
         if self._file is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file = self.path.open("a", encoding="utf-8")
-        self._file.write(json.dumps(event, sort_keys=True, default=str) + "\n")
+        self._file.write(text)
         self._file.flush()
 
     def close(self) -> None:
@@ -182,6 +205,14 @@ class OpenLineageSink:
         if self._transport is None:
             self._transport = make_transport(self.project)
         return self._transport
+
+    def handle_many(self, events: Sequence[Event]) -> None:
+        """Several events in order; to the default file with one write."""
+        transport = self.transport
+        held = transport.holding() if isinstance(transport, FileTransport) else nullcontext()
+        with held:
+            for event in events:
+                self.handle(event)
 
     def handle(self, event: Event) -> None:
         self.tracker.note(event)

@@ -354,7 +354,9 @@ dq_results = sa.Table(
     sa.Column("score", sa.Double()),  # NULL: no row checked
     sa.Column("measured_at", UTCDateTime(), nullable=False),
     sa.Index("ix_dq_results_object", "project", "object", "batch_time"),
-    sa.Index("ix_dq_results_batch", "batch_id"),
+    # a batch loaded again replaces its rows: found by all three, or SQLite picks the index
+    # above and scans the object's history for every batch
+    sa.Index("ix_dq_results_batch_key", "batch_id", "project", "object"),
 )
 
 # The per-batch history of each checkpoint metric, keyed by the batch's own time (then its
@@ -375,7 +377,9 @@ dq_metrics = sa.Table(
     sa.Column("anomalous", sa.Boolean(), nullable=False, default=False),
     sa.Column("measured_at", UTCDateTime(), nullable=False),
     sa.Index("ix_dq_metrics_object_time", "project", "object", "batch_time"),
-    sa.Index("ix_dq_metrics_batch", "batch_id"),
+    # a batch loaded again replaces its rows: found by all three, or SQLite picks the index
+    # above and scans the object's history for every batch
+    sa.Index("ix_dq_metrics_batch_key", "batch_id", "project", "object"),
 )
 
 # A metric of a batch outside its control limits (and the `anomaly` event sent for it).
@@ -398,4 +402,5 @@ dq_anomalies = sa.Table(
     sa.Column("direction", sa.String(8), nullable=False),  # spike | drop
     sa.Column("detected_at", UTCDateTime(), nullable=False),
     sa.Index("ix_dq_anomalies_object", "project", "object", "batch_time"),
+    sa.Index("ix_dq_anomalies_batch_key", "batch_id", "project", "object"),
 )
