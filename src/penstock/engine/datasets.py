@@ -45,7 +45,14 @@ def warehouse_namespace(project: Project) -> str:
 
 
 def raw_fields(schema: Mapping[str, str]) -> tuple[SchemaField, ...]:
-    return tuple(SchemaField(name=name, type=kind) for name, kind in schema.items())
+    return _fields(tuple(schema.items()))
+
+
+@lru_cache(maxsize=64)
+def _fields(schema: tuple[tuple[str, str], ...]) -> tuple[SchemaField, ...]:
+    """A schema's fields, built once (the batches of an object share theirs; every batch's
+    events name its landing file and staged batch with their fields)."""
+    return tuple(SchemaField(name=name, type=kind) for name, kind in schema)
 
 
 def contract_fields(obj: ObjectSpec) -> tuple[SchemaField, ...]:

@@ -4,7 +4,8 @@ Pending batches load in extraction order. Consecutive batches are validated toge
 loaded in one transaction, as many as fit the object's micro-batch target (rows, bytes, files:
 `MicroBatch`), so a landing zone of thousands of small files costs a handful of statements per
 chunk, not per file. Each batch keeps its identity: its own load step (events and log lines),
-its own ledger row and row accounting, its quarantine file, and the same results as if it had
+its own ledger row and row accounting, its quarantine rows in the lake (a file per chunk,
+every row with its batch id), and the same results as if it had
 loaded alone. A chunk that cannot load whole (a batch breaks `on_invalid: fail`, does not bind
 or compile, the load fails) is loaded again one batch at a time, so that exactly the batches
 before the failing one load and the failing one reports its own error; later batches wait.
@@ -177,13 +178,18 @@ def _load_chunk(
         for batch, v, step_id in zip(chunk, results, step_ids, strict=True):
             runner._working_on(obj, step_id)
             runner._report_validation(result, obj, batch, v)
-        targets = {
-            seq: runner.lake.quarantine_path(obj.name, batch.batch_id)
+        held = [
+            (seq, batch.batch_id)
             for seq, (batch, v) in enumerate(zip(chunk, results, strict=True), 1)
             if v.rows_recorded
-        }
-        if targets:
-            runner.warehouse.write_quarantine_files(validation, targets)
+        ]
+        if len(held) == 1:
+            seq, batch_id = held[0]
+            target = runner.lake.quarantine_path(obj.name, batch_id)
+            runner.warehouse.write_quarantine_file(validation, [seq], target)
+        elif held:  # one file for the chunk (a file per batch cost more than its rows)
+            target = runner.lake.quarantine_chunk_path(obj.name, [b for _, b in held])
+            runner.warehouse.write_quarantine_file(validation, [s for s, _ in held], target)
         fault_point("before_load_commit")
         loads = runner.warehouse.load_chunk(
             obj,

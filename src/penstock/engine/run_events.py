@@ -60,6 +60,8 @@ class StepClock:
     current: dict[str, str] = field(default_factory=dict)  # object -> step running or just ended
     parent: dict[str, str] = field(default_factory=dict)  # object -> its object step
     measured: bool = False  # a batch_measured was emitted since the last run ended
+    # a load step's outputs by (object, with its quarantine table), built once a run
+    outputs: dict[tuple[str, bool], tuple[Dataset, ...]] = field(default_factory=dict)
 
 
 class RunEvents:
@@ -70,6 +72,7 @@ class RunEvents:
     # -- runs -----------------------------------------------------------------------------
     def _emit_run_started(self, result: RunResult, command: str, selector: str | None) -> None:
         self.clock.run_started = time.monotonic()
+        self.clock.outputs.clear()
         self.bus.emit(
             RunStarted(
                 run_id=result.run_id,
@@ -218,10 +221,14 @@ class RunEvents:
     def _load_outputs(
         self, obj: ObjectSpec, validation: BatchValidation | None
     ) -> tuple[Dataset, ...]:
+        quarantined = validation is not None and validation.rows_recorded > 0
+        known = self.clock.outputs.get((obj.name, quarantined))
+        if known is not None:
+            return known
         table = datasets.object_table(self.project, obj)
-        if validation is not None and validation.rows_recorded:
-            return (table, datasets.quarantine_table(self.project, obj))
-        return (table,)
+        outputs = (table, datasets.quarantine_table(self.project, obj)) if quarantined else (table,)
+        self.clock.outputs[(obj.name, quarantined)] = outputs
+        return outputs
 
     def _emit_batch_loaded(
         self,

@@ -11,10 +11,12 @@ object (their order matters for merge and SCD2); other objects go on.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
+from pathlib import Path
 
 from penstock.catalog import ObjectSpec, Project
 from penstock.engine.failures import describe
@@ -266,7 +268,14 @@ class Runner(RunNotes):
         loaded_at = self.warehouse.reset_object(obj)
         fault_point("after_reset")
         self._log(result, "info", f"{obj.name}: replaying the stage zone", obj)
+        # the replay writes the lake's quarantine files anew: the older ones then go (those
+        # of a chunk the replay splits differently would otherwise hold its rows twice)
+        before = {p: _identity(p) for p in self.lake.quarantine_files(obj.name)}
         load_pending(self, result, obj, self.lake.batches(obj.name), loaded_at)
+        for path, identity in before.items():
+            with contextlib.suppress(FileNotFoundError):
+                if _identity(path) == identity:  # not written again by the replay
+                    path.unlink()
 
     def _stage_items(
         self,
@@ -380,3 +389,9 @@ class Runner(RunNotes):
             )
         )
         fault_point("after_stage")
+
+
+def _identity(path: Path) -> tuple[int, int]:
+    """A file's inode and mtime: a file written again (renamed into place) differs."""
+    stat = path.stat()
+    return stat.st_ino, stat.st_mtime_ns

@@ -18,7 +18,9 @@ MANIFEST_NAME = "manifest.json"
 DATA_NAME = "data.parquet"
 CSV_DATA_NAME = "data.csv"  # a CSV batch kept as delivered (lake/csv_read.py)
 REJECTS_NAME = "rejects.parquet"
-MANIFEST_VERSION = 4
+# Beside the batches' directories: rejects files shared by batches staged together
+SHARED_REJECTS = "_rejects"
+MANIFEST_VERSION = 5
 # COPY options for staged Parquet. zstd: smaller than DuckDB's default snappy and, measured on
 # 2M rows here, faster to write.
 PARQUET = "FORMAT parquet, COMPRESSION zstd"
@@ -54,6 +56,10 @@ class Manifest:
     # (`data.parquet`, every manifest before version 4) and `csv_read` is None.
     data_file: str = DATA_NAME
     csv_read: CsvRead | None = None
+    # Added in version 5: the malformed records are in a rejects file shared with the batches
+    # staged together (its path relative to the batch's directory, `../_rejects/<name>`; rows
+    # keyed by `_batch_id`); None: in the batch's own `rejects.parquet`.
+    rejects_file: str | None = None
     version: int = MANIFEST_VERSION
 
     @property
@@ -78,6 +84,7 @@ class Manifest:
             warnings=parse.warnings,
             data_file=parse.data_file,
             csv_read=parse.csv_read,
+            rejects_file=parse.rejects_file,
             restaged_at=parse.extracted_at,
             version=MANIFEST_VERSION,
         )

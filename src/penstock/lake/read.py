@@ -109,6 +109,16 @@ def rejects_sql(batches: Sequence[StagedBatch], seqs: Sequence[int]) -> str:
             "NULL::VARCHAR AS _raw_line, NULL::VARCHAR AS _error, NULL::VARCHAR AS _reason "
             "WHERE false"
         )
+    own = [(b, s) for b, s in held if not b.rejects_shared]
+    shared = [(b, s) for b, s in held if b.rejects_shared]
+    parts = [_own_rejects_sql(own)] if own else []
+    if shared:
+        parts.append(_shared_rejects_sql(shared))
+    return " UNION ALL ".join(parts)
+
+
+def _own_rejects_sql(held: Sequence[tuple[StagedBatch, int]]) -> str:
+    """The records of batches that have their own rejects file."""
     with_reason = [_has_reason(b) for b, _ in held]
     paths = [literal(str(b.rejects_path)) for b, _ in held]
     files = paths[0] if len(paths) == 1 else f"[{', '.join(paths)}]"
@@ -123,6 +133,19 @@ def rejects_sql(batches: Sequence[StagedBatch], seqs: Sequence[int]) -> str:
     return (
         f"SELECT {seq}::INTEGER AS {SEQ}, _row_number::BIGINT AS _row_number, _raw_line, "
         f"_error, {reason}::VARCHAR AS _reason FROM {source}"
+    )
+
+
+def _shared_rejects_sql(held: Sequence[tuple[StagedBatch, int]]) -> str:
+    """The records of batches whose rejects file is shared (each file read once, its rows
+    picked by `_batch_id`; a file may also hold batches not asked for)."""
+    paths = sorted({str(b.rejects_path) for b, _ in held})
+    files = f"[{', '.join(map(literal, paths))}]"
+    ids = ", ".join(f"({literal(b.batch_id)}, {s})" for b, s in held)
+    return (
+        f"SELECT k.seq::INTEGER AS {SEQ}, r._row_number::BIGINT AS _row_number, r._raw_line, "
+        f"r._error, r._reason::VARCHAR AS _reason FROM read_parquet({files}) r "
+        f"JOIN (VALUES {ids}) k(batch_id, seq) ON r._batch_id = k.batch_id"
     )
 
 

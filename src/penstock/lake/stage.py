@@ -22,6 +22,7 @@ so a batch always has its old parse or its new one, never neither, and never hal
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -48,6 +49,9 @@ from penstock.lake.skip import SKIP_NAME, SkipMarker
 # before they were recorded.
 FileKey = tuple[str, int, int, int | None, int | None]
 
+# The name of a quarantine file of several batches (a batch's own is named by its id)
+CHUNK_PREFIX = "chunk-"
+
 # The old parse of a batch being replaced; not a `.tmp-` name: the temp sweep must not take it.
 ASIDE_PREFIX = ".replaced-"
 
@@ -68,7 +72,15 @@ class StagedBatch:
 
     @property
     def rejects_path(self) -> Path:
-        return self.directory / REJECTS_NAME
+        """The file holding the batch's malformed records: its own, or one shared with the
+        batches staged with it (`rejects_shared`: rows keyed by `_batch_id`)."""
+        if self.manifest.rejects_file is None:
+            return self.directory / REJECTS_NAME
+        return Path(os.path.normpath(self.directory / self.manifest.rejects_file))
+
+    @property
+    def rejects_shared(self) -> bool:
+        return self.manifest.rejects_file is not None
 
 
 class Lake:
@@ -90,8 +102,26 @@ class Lake:
     def batch_dir(self, object_name: str, batch_id: str) -> Path:
         return self.stage_dir(object_name) / batch_id
 
+    def quarantine_dir(self, object_name: str) -> Path:
+        return self.root / "quarantine" / object_name
+
     def quarantine_path(self, object_name: str, batch_id: str) -> Path:
-        return self.root / "quarantine" / object_name / f"{batch_id}.parquet"
+        """The quarantine file of a batch loaded alone."""
+        return self.quarantine_dir(object_name) / f"{batch_id}.parquet"
+
+    def quarantine_chunk_path(self, object_name: str, batch_ids: Sequence[str]) -> Path:
+        """The quarantine file of batches loaded together (a micro-batch): named by their ids,
+        so loading the same chunk again writes the same file. Every row holds its
+        `_batch_id`."""
+        digest = hashlib.sha256("\n".join(batch_ids).encode()).hexdigest()[:24]
+        return self.quarantine_dir(object_name) / f"{CHUNK_PREFIX}{digest}.parquet"
+
+    def quarantine_files(self, object_name: str) -> list[Path]:
+        """Every quarantine file of the object in the lake (a batch's or a chunk's)."""
+        base = self.quarantine_dir(object_name)
+        if not base.is_dir():
+            return []
+        return sorted(p for p in base.glob("*.parquet") if not p.name.startswith(TMP_PREFIX))
 
     def staging_dir(self, object_name: str) -> Path:
         """A fresh temporary directory to stage one batch in (removed if a run is killed)."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from penstock.secrets import redact
@@ -305,6 +306,7 @@ def failing_rows_sample(
 ) -> tuple[str, ...]:
     """Up to `limit` failing rows of the batches' quarantine files in the lake, masked."""
     from penstock.lake import Lake
+    from penstock.lake.stage import CHUNK_PREFIX
 
     obj = project.objects.get(object_name)
     if obj is None:
@@ -312,27 +314,46 @@ def failing_rows_sample(
     lake = Lake(project.lake_path)
     shown = {name for name, spec in obj.columns.items() if spec.show_in_alerts}
     out: list[str] = []
+    chunked: list[str] = []  # batches loaded with others: their rows are in a chunk's file
     for batch_id in batch_ids:
         path = lake.quarantine_path(object_name, batch_id)
         if not path.is_file():
+            chunked.append(batch_id)
             continue
-        for row in _first_rows(path, limit - len(out)):
+        for row in _first_rows([path], limit - len(out)):
             out.append(_sample_line(row, list(obj.columns), shown))
         if len(out) >= limit:
-            break
+            return tuple(out)
+    chunks = [p for p in lake.quarantine_files(object_name) if p.name.startswith(CHUNK_PREFIX)]
+    if chunked and chunks:
+        for row in _first_rows(chunks, limit - len(out), chunked):
+            out.append(_sample_line(row, list(obj.columns), shown))
     return tuple(out)
 
 
-def _first_rows(path: Any, limit: int) -> list[dict[str, Any]]:
-    """The file's first `limit` rows, read by DuckDB (loaded by every run already; pyarrow
-    and numpy would cost ~0.2 s of CPU to import on the alert sink's thread, mid-run)."""
+def _first_rows(
+    paths: Sequence[Path], limit: int, batch_ids: Sequence[str] | None = None
+) -> list[dict[str, Any]]:
+    """The files' first `limit` rows (of `batch_ids` only, when given), read by DuckDB
+    (loaded by every run already; pyarrow and numpy would cost ~0.2 s of CPU to import on the
+    alert sink's thread, mid-run). A row written twice (a chunk loaded again after a crash)
+    is read once."""
     import duckdb
 
+    from penstock.sql import literal
+
+    files = f"[{', '.join(literal(str(p)) for p in paths)}]"
+    sql = f"SELECT * FROM read_parquet({files}) LIMIT ?"
+    if batch_ids is not None:
+        sql = (
+            f"SELECT * FROM read_parquet({files}, union_by_name = true) "
+            f"WHERE _batch_id IN ({', '.join(map(literal, batch_ids))}) "
+            "QUALIFY row_number() OVER (PARTITION BY _batch_id, _row_number) = 1 "
+            "ORDER BY _batch_id, _row_number LIMIT ?"
+        )
     try:
         with duckdb.connect(config={"threads": 1}) as conn:  # one thread: a few rows
-            result = conn.execute(
-                "SELECT * FROM read_parquet(?) LIMIT ?", [str(path), max(limit, 0)]
-            )
+            result = conn.execute(sql, [max(limit, 0)])
             names = [d[0] for d in result.description or ()]
             return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
     except (OSError, duckdb.Error):

@@ -31,6 +31,7 @@ costs a fraction of re-encoding the rows as Parquet. Staging is in three steps:
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -42,7 +43,13 @@ from penstock.catalog import CsvOptions, ObjectSpec
 from penstock.errors import first_line
 from penstock.lake import atomic_target
 from penstock.lake.csv_read import CsvRead
-from penstock.lake.manifest import CSV_DATA_NAME, DATA_NAME, PARQUET, REJECTS_NAME
+from penstock.lake.manifest import (
+    CSV_DATA_NAME,
+    DATA_NAME,
+    PARQUET,
+    REJECTS_NAME,
+    SHARED_REJECTS,
+)
 from penstock.sources.compression import compression_of
 from penstock.sources.csv_layout import Layout, csv_read, read_layout
 from penstock.sources.csv_rejects import (
@@ -54,6 +61,7 @@ from penstock.sources.csv_rejects import (
     too_long,
     write_all_rejects,
     write_rejects,
+    write_shared_rejects,
 )
 from penstock.sources.csv_text import ByteScan, decompress, scan_bytes
 from penstock.sql import ident, literal
@@ -72,6 +80,9 @@ class CsvStaged:
     malformed: int
     warnings: list[str]
     read: CsvRead | None
+    # the malformed records are in a rejects file shared with files staged together (its path
+    # relative to the staging directory; rows keyed by `_batch_id`), not in the batch's own
+    rejects_file: str | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +92,7 @@ class CsvFile:
     path: Path
     display_name: str
     staging: Path
+    batch_id: str = ""  # what its rows are staged under (rejects shared with other files)
 
 
 @dataclass(frozen=True)
@@ -359,7 +371,7 @@ def _decide(
             if copied is None:
                 return "the record numbers of its malformed records could not be confirmed"
             write_rejects(conn, rejects, rejects_path, copied)
-    return NumberedStaged(facts.rows, malformed, [], plan.read, tuple(numbers))
+    return NumberedStaged(facts.rows, malformed, [], plan.read, numbers=tuple(numbers))
 
 
 @dataclass(frozen=True)
@@ -376,23 +388,41 @@ def _write_numbered(
     facts: Sequence[CsvFacts | str],
     outcomes: list[CsvStaged | str | Exception],
 ) -> None:
-    """Write the rejects files of the files whose malformed records are numbered, those of
-    one rejects table with one statement. A file whose write fails fails alone."""
-    by_table: dict[str, list[tuple[int, Path, tuple[int, ...]]]] = {}
-    for index, (plan, fact, outcome) in enumerate(zip(plans, facts, outcomes, strict=True)):
+    """Write the malformed records of the files whose records are numbered: those of one
+    rejects table into one file shared by their batches (a file per batch cost more than
+    staging a small file), or, for a file read alone, its batch's own. A write that fails
+    fails its files alone."""
+    by_table: dict[str, list[tuple[int, int, tuple[int, ...]]]] = {}
+    for index, (fact, outcome) in enumerate(zip(facts, outcomes, strict=True)):
         if isinstance(outcome, NumberedStaged) and outcome.numbers:
             assert isinstance(fact, CsvFacts)
-            target = plan.file.staging / REJECTS_NAME
-            by_table.setdefault(fact.table, []).append((fact.file_id, target, outcome.numbers))
-            outcomes[index] = CsvStaged(outcome.rows, outcome.malformed, [], outcome.read)
+            by_table.setdefault(fact.table, []).append((index, fact.file_id, outcome.numbers))
     for table, files in by_table.items():
+        ids = [plans[i].file.batch_id for i, _, _ in files]
+        shared = len(files) > 1 and all(ids)
+        relative = None
         try:
-            write_all_rejects(conn, table, files)
+            if shared:
+                # a new name for every parse: a file an earlier parse's manifests name (a
+                # restage's old parse) is never written over
+                name = f"{uuid.uuid4().hex}.parquet"
+                target = plans[files[0][0]].file.staging.parent / SHARED_REJECTS / name
+                relative = f"../{SHARED_REJECTS}/{name}"
+                write_shared_rejects(
+                    conn, table, [(f, ids[k], n) for k, (_, f, n) in enumerate(files)], target
+                )
+            else:
+                write_all_rejects(
+                    conn, table, [(f, plans[i].file.staging / REJECTS_NAME, n) for i, f, n in files]
+                )
         except Exception as exc:
-            failed = {target for _, target, _ in files}
-            for index, plan in enumerate(plans):
-                if plan.file.staging / REJECTS_NAME in failed:
-                    outcomes[index] = exc
+            for index, _, _ in files:
+                outcomes[index] = exc
+            continue
+        for index, _, _ in files:
+            done = outcomes[index]
+            assert isinstance(done, NumberedStaged)
+            outcomes[index] = CsvStaged(done.rows, done.malformed, [], done.read, relative)
 
 
 def _recover(

@@ -349,3 +349,41 @@ def write_all_rejects(
                 write_rejects(conn, rejects, target, list(ns))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def write_shared_rejects(
+    conn: duckdb.DuckDBPyConnection,
+    rejects_table: str,
+    files: Sequence[tuple[int, str, Sequence[int]]],
+    target: Path,
+) -> None:
+    """The malformed records of several files of one read (file_id, batch id, record
+    numbers) as one Parquet file, every record with its `_batch_id`, in the files' order:
+    written under a temporary name, made durable and renamed into place (before the batches'
+    manifests name it)."""
+    numbers = ", ".join(
+        f"({file_id}, {i}, {n})" for file_id, _, ns in files for i, n in enumerate(ns, 1)
+    )
+    order = ", ".join(f"({file_id}, {k}, {literal(b)})" for k, (file_id, b, _) in enumerate(files))
+    with atomic_target(target) as tmp:
+        conn.execute(
+            f"""
+            COPY (
+                SELECT b.batch_id AS _batch_id, n.n AS _row_number, r._raw_line, r._error,
+                       'malformed' AS _reason
+                FROM (
+                    SELECT file_id, line,
+                           row_number() OVER (PARTITION BY file_id ORDER BY line) AS i,
+                           ltrim(any_value(csv_line), e'\\r\\n') AS _raw_line,
+                           lower(arg_min(error_type, column_idx)) || ': '
+                               || arg_min(error_message, column_idx) AS _error
+                    FROM {rejects_table}
+                    WHERE file_id IN ({", ".join(str(f) for f, _, _ in files)})
+                    GROUP BY file_id, line
+                ) r
+                JOIN (VALUES {numbers}) n(file_id, i, n) USING (file_id, i)
+                JOIN (VALUES {order}) b(file_id, k, batch_id) USING (file_id)
+                ORDER BY b.k, r.line
+            ) TO {literal(str(tmp))} ({PARQUET})
+            """
+        )

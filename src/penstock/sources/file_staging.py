@@ -165,9 +165,9 @@ def begin_parse(
             parsing.outcomes[index] = _checked_manifest(conn, parsing, index, staged)
         except Exception as exc:
             parsing.outcomes[index] = exc
-    files = [copies[i][0] for i in csv_files]
+    files = [copies[i] for i in csv_files]
     planned = plan_csv_files(
-        conn, obj, [CsvFile(c.copy, c.item.display_name, c.staging) for c in files]
+        conn, obj, [CsvFile(c.copy, c.item.display_name, c.staging, b) for c, b in files]
     )
     for index, plan in zip(csv_files, planned, strict=True):
         if isinstance(plan, CsvPlan):
@@ -275,6 +275,7 @@ def manifest(
         warnings=tuple(staged.warnings),
         data_file=CSV_DATA_NAME if read is not None else DATA_NAME,
         csv_read=read,
+        rejects_file=staged.rejects_file,
     )
 
 

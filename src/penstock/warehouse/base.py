@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -67,8 +67,8 @@ class Warehouse(Protocol):
 
     def quarantine_reasons(self, obj: ObjectSpec) -> list[tuple[str, int]]: ...
 
-    def write_quarantine_files(
-        self, chunk: ChunkValidation, targets: Mapping[int, Path]
+    def write_quarantine_file(
+        self, chunk: ChunkValidation, seqs: Sequence[int], target: Path
     ) -> None: ...
 
     def quarantine_count(self, obj: ObjectSpec, *, loaded: bool | None = None) -> int: ...

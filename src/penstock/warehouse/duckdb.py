@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-import shutil
 import time
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,7 +20,6 @@ from penstock.catalog import ObjectSpec
 from penstock.errors import WarehouseError, WarehouseLocked, first_line
 from penstock.faults import fault_point
 from penstock.lake import atomic_target
-from penstock.lake.atomic import TMP_PREFIX, fsync_dir, make_durable
 from penstock.lake.manifest import PARQUET
 from penstock.lake.read import SEQ
 from penstock.quality.validate import ChunkValidation
@@ -340,41 +337,18 @@ class DuckDBWarehouse:
             f"INSERT INTO {LEDGER} ({', '.join(LEDGER_COLUMNS)}) VALUES {', '.join(rows)}"
         )
 
-    def write_quarantine_files(self, chunk: ChunkValidation, targets: Mapping[int, Path]) -> None:
-        """The quarantine rows of the chunk's batches (`targets`: seq → its lake file; held
-        back or, under warn, loaded anyway) as Parquet in the lake, written before the
-        commit: one statement writes every batch's file (a file per SEQ, PARTITION_BY) into
-        a scratch directory; each is made durable and moved into place."""
+    def write_quarantine_file(
+        self, chunk: ChunkValidation, seqs: Sequence[int], target: Path
+    ) -> None:
+        """The quarantine rows of the chunk's batches `seqs` (held back or, under warn, loaded
+        anyway), each with its `_batch_id`, as one Parquet file in the lake: written and made
+        durable before the commit, under a temporary name renamed into place."""
         ids = ", ".join(literal(b.batch_id) for b in chunk.batches)
-        seqs = ", ".join(str(s) for s in targets)
-        first = next(iter(targets.values()))
-        first.parent.mkdir(parents=True, exist_ok=True)
-        scratch = first.parent / f"{TMP_PREFIX}quarantine-{uuid.uuid4().hex[:12]}"
-        try:
-            self.conn.execute(
-                f"COPY (SELECT *, list_extract([{ids}], {SEQ}) AS _batch_id "
-                f"FROM {chunk.quarantine_table} WHERE {SEQ} IN ({seqs}) "
-                f"ORDER BY {SEQ}, _row_number) "
-                f"TO {literal(str(scratch))} ({PARQUET}, PARTITION_BY ({SEQ}))"
-            )
-            make_durable([scratch])  # the files' bytes are on disk before any is moved into place
-            for seq, target in targets.items():
-                written = list((scratch / f"{SEQ}={seq}").glob("*.parquet"))
-                if len(written) == 1:
-                    written[0].replace(target)
-                else:  # DuckDB split the batch's rows over several files: write it alone
-                    self._write_quarantine_file(chunk, seq, target)
-            fsync_dir(first.parent)
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
-
-    def _write_quarantine_file(self, chunk: ChunkValidation, seq: int, target: Path) -> None:
-        batch_id = chunk.batches[seq - 1].batch_id
         with atomic_target(target) as tmp:
             self.conn.execute(
-                f"COPY (SELECT * EXCLUDE ({SEQ}), {literal(batch_id)} AS _batch_id "
-                f"FROM {chunk.quarantine_table} WHERE {SEQ} = {seq} ORDER BY _row_number) "
-                f"TO {literal(str(tmp))} ({PARQUET})"
+                f"COPY (SELECT * EXCLUDE ({SEQ}), list_extract([{ids}], {SEQ}) AS _batch_id "
+                f"FROM {chunk.quarantine_table} WHERE {SEQ} IN ({', '.join(map(str, seqs))}) "
+                f"ORDER BY {SEQ}, _row_number) TO {literal(str(tmp))} ({PARQUET})"
             )
 
     # -- reading ------------------------------------------------------------------------
