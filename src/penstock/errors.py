@@ -42,6 +42,10 @@ class TransientError(PenstockError):
     """May succeed on retry (a network blip, a locked file)."""
 
 
+class StepTimeout(TransientError):
+    """A step ran past its `timeout:` and was stopped (its open transaction rolled back)."""
+
+
 class TerminalError(PenstockError):
     """Will fail again until something changes (bad data, bad configuration)."""
 

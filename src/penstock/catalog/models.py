@@ -57,7 +57,7 @@ from penstock.catalog.observability import (
     RetentionSettings,
     hook_list,
 )
-from penstock.catalog.orchestration import GroupSpec
+from penstock.catalog.orchestration import GroupSpec, RetryPolicy, seconds
 from penstock.catalog.privacy import MIN_KEY_CHARS, PrivacySettings
 from penstock.catalog.quality_settings import AnomalySettings, QualitySettings
 from penstock.errors import UsageError
@@ -386,6 +386,20 @@ class Project(Model):
         default = self.quality.anomalies
         spec = self.objects[obj].anomalies if obj in self.objects else None
         return default if spec is None else spec.merged_over(default)
+
+    def retry_policy(self, obj: str) -> RetryPolicy:
+        """How the object's work is retried: its `retry:`, else its source's, else once."""
+        spec = self.objects[obj]
+        source = self.sources.get(spec.source)
+        return spec.retry or (source.retry if source is not None else None) or RetryPolicy()
+
+    def timeout_seconds(self, obj: str) -> float | None:
+        """How long one try of the object's work may take: its `timeout:`, else its
+        source's, else no limit."""
+        spec = self.objects[obj]
+        source = self.sources.get(spec.source)
+        text = spec.timeout or (source.timeout if source is not None else None)
+        return None if text is None else seconds(text)
 
     def path(self, value: str | Path) -> Path:
         """`value` resolved against the project directory (an absolute path stays as is)."""

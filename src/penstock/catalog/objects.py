@@ -29,7 +29,7 @@ from penstock.catalog.dialect import ValueDialect
 from penstock.catalog.encoding_limit import EncodingErrorLimit
 from penstock.catalog.expressions import expression_problem
 from penstock.catalog.micro_batch import MicroBatch
-from penstock.catalog.orchestration import Catchup, Cron, NameList, Trigger
+from penstock.catalog.orchestration import Catchup, Cron, Duration, NameList, Retry, Trigger
 from penstock.catalog.privacy import TREATED
 from penstock.catalog.quality_settings import AnomalySettings
 
@@ -148,6 +148,8 @@ class FilesSource(Model, ValueDialect):
     """Defaults for the CSV objects of this source; an object's own `csv:` wins key by key."""
     owner: str | None = None
     description: str | None = None
+    retry: Retry | None = None  # for its objects that set none (catalog/orchestration.py)
+    timeout: Duration | None = None
 
     @field_validator("path")
     @classmethod
@@ -218,6 +220,8 @@ class ObjectSpec(Model, ValueDialect):
     schedule: Cron | None = None
     catchup: Catchup | None = None
     trigger: Trigger | None = None
+    retry: Retry | None = None  # else its source's, else one attempt
+    timeout: Duration | None = None  # one try of its work; else its source's, else none
 
     @property
     def table_name(self) -> str:

@@ -8,6 +8,17 @@ objects:
   orders: {group: raw, depends_on: [customers], schedule: "*/15 * * * *", trigger: on_arrival}
 ```
 
+`retry:` and `timeout:` on a source or an object (the object's win) say how often an object's
+work is tried when it fails with a transient error (a connection refused, a locked file, a
+timeout) and how long one try may take:
+
+```yaml
+sources:
+  landing: {kind: files, path: ./landing, retry: {attempts: 3, backoff: 2s, max_delay: 1m}}
+objects:
+  orders: {source: landing, retry: 5, timeout: 10m}     # retry: N is {attempts: N}
+```
+
 `after` orders whole groups, `depends_on` single objects; the plan (engine/plan.py) turns both
 into a DAG and names any cycle. A schedule is a five-field cron expression (croniter), checked
 here so that a typo fails at load time with the file and line; `catchup` says what a scheduler
@@ -16,9 +27,11 @@ does with the runs it missed while it was down: `all` of them, the `latest` only
 
 from __future__ import annotations
 
+import random
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field, StrictInt
 
 from penstock.catalog.alerting import Model
 
@@ -60,3 +73,47 @@ class GroupSpec(Model):
     schedule: Cron | None = None
     catchup: Catchup | None = None
     description: str | None = None
+
+
+_DURATION = re.compile(r"^\s*(?P<amount>\d+(?:\.\d+)?)\s*(?P<unit>ms|s|m|h)\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def seconds(text: str) -> float:
+    """Seconds in a duration such as `2s`, `500ms`, `1.5m` or `1h`."""
+    match = _DURATION.match(text)
+    if match is None:
+        raise ValueError(f"expected a duration such as 500ms, 2s, 1m or 1h, got '{text}'")
+    return float(match["amount"]) * _UNITS[match["unit"]]
+
+
+def _check_duration(value: Any) -> Any:
+    if isinstance(value, str) and seconds(value) <= 0:
+        raise ValueError(f"expected a duration above zero, got '{value}'")
+    return value
+
+
+Duration = Annotated[str, AfterValidator(_check_duration)]
+
+
+def _attempts_alone(value: Any) -> Any:
+    """`retry: 3` is `retry: {attempts: 3}`."""
+    return {"attempts": value} if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+class RetryPolicy(Model):
+    """How often an object's work is tried when it fails with a transient error: `attempts`
+    in all (1: no retry), waiting a random time up to `backoff` × 2^(try − 1) between tries
+    (full jitter), at most `max_delay`."""
+
+    attempts: Annotated[StrictInt, Field(ge=1, le=100)] = 1
+    backoff: Duration = "1s"
+    max_delay: Duration = "60s"
+
+    def delay(self, failed_attempt: int, rng: random.Random | None = None) -> float:
+        """Seconds to wait after try number `failed_attempt` failed."""
+        cap = min(seconds(self.max_delay), seconds(self.backoff) * 2 ** (failed_attempt - 1))
+        return (rng or random).uniform(0.0, cap)
+
+
+Retry = Annotated[RetryPolicy, BeforeValidator(_attempts_alone)]

@@ -169,6 +169,7 @@ def _load_chunk(
     validation: ChunkValidation | None = None
     now = datetime.now(UTC)
     try:
+        runner._check_deadline()
         validation = (
             finish_chunk(conn, reading, chunk)
             if reading is not None
@@ -191,6 +192,7 @@ def _load_chunk(
             target = runner.lake.quarantine_chunk_path(obj.name, [b for _, b in held])
             runner.warehouse.write_quarantine_file(validation, [s for s, _ in held], target)
         fault_point("before_load_commit")
+        runner._check_deadline()  # a try past its time commits nothing more
         loads = runner.warehouse.load_chunk(
             obj,
             validation,
@@ -243,6 +245,7 @@ def _failed(
     exc: Exception,
 ) -> BatchOutcome:
     runner._working_on(obj, step_id)
+    exc = runner._timed(exc)
     message, fields = describe(exc)
     if not isinstance(exc, TransientError | TableMismatch):
         message = f"{message}; {skip_hint(obj.name, batch.batch_id)}"
@@ -258,6 +261,7 @@ def _failed(
         "failed",
         rows_in=batch.manifest.rows_in,
         error=message,
+        retryable=isinstance(exc, TransientError),
     )
 
 

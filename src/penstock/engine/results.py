@@ -34,6 +34,7 @@ class BatchOutcome:
     rows_warned: int = 0  # loaded although they broke the contract (on_invalid warn)
     reason_counts: dict[str, int] = field(default_factory=dict)
     error: str | None = None
+    retryable: bool = False  # failed with an error that may pass when tried again
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from penstock.engine.results import BatchStatus, RunResult
 from penstock.errors import ContractViolation, PenstockError, TransientError, first_line
 from penstock.lake import StagedBatch
 from penstock.observe import (
+    OBJECT_STEP,
     BatchLoaded,
     BatchMeasured,
     BatchStaged,
@@ -36,6 +37,7 @@ from penstock.observe import (
     SchemaDrift,
     SourceChecked,
     StepFinished,
+    StepRetried,
     StepStarted,
     new_id,
     utcnow,
@@ -68,6 +70,7 @@ class RunEvents:
     project: Project
     bus: EventBus
     clock: StepClock
+    attempt: int  # the try of the object's work going on (engine/attempts.py)
 
     # -- runs -----------------------------------------------------------------------------
     def _emit_run_started(self, result: RunResult, command: str, selector: str | None) -> None:
@@ -144,11 +147,36 @@ class RunEvents:
                 object=obj.name,
                 batch_id=batch_id,
                 step=step,
+                attempt=self.attempt,
                 source_file=source_file,
                 parent_step_id=parent,
             )
         )
         return step_id
+
+    def _retrying(
+        self,
+        result: RunResult,
+        obj: ObjectSpec,
+        step_id: str,
+        attempt: int,
+        error: str,
+        delay_s: float,
+    ) -> None:
+        """The object's try (its object step, `step_id`) failed transiently: try `attempt`
+        follows after `delay_s`."""
+        self.bus.emit(
+            StepRetried(
+                run_id=result.run_id,
+                step_id=step_id,
+                object=obj.name,
+                batch_id=None,
+                step=OBJECT_STEP,
+                attempt=attempt,
+                error=error,
+                delay_s=delay_s,
+            )
+        )
 
     def _step_finished(
         self,
@@ -198,6 +226,7 @@ class RunEvents:
                 batch_id=batch_id,
                 step=step,
                 status=status,
+                attempt=self.attempt,
                 error=error,
                 error_type=type(exc).__name__ if exc is not None else None,
                 retryable=isinstance(exc, TransientError),

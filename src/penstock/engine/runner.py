@@ -14,11 +14,12 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from functools import partial
 from pathlib import Path
 
 from penstock.catalog import ObjectSpec, Project
+from penstock.engine.attempts import Deadline, worth_retrying
 from penstock.engine.failures import describe
 from penstock.engine.fused import stage_reading
 from penstock.engine.loading import item_chunks, load_pending, load_read_chunk
@@ -28,7 +29,7 @@ from penstock.engine.results import BatchOutcome, BatchStatus, RunResult, object
 from penstock.engine.run_events import StepClock
 from penstock.engine.run_notes import RunNotes
 from penstock.engine.run_order import planned, run_in_order
-from penstock.errors import first_line
+from penstock.errors import TransientError, first_line
 from penstock.faults import fault_point
 from penstock.lake import Lake, StagedBatch
 from penstock.lake.stage import extraction_order, known_files
@@ -48,12 +49,15 @@ class Runner(RunNotes):
         self.warehouse = warehouse
         self.lake = lake
         self.clock = StepClock()  # step timings for the events (engine/run_events.py)
+        self.attempt = 1  # the try of the object's work going on (its steps carry it)
+        self.deadline: Deadline | None = None  # that try's time limit
 
     # -- commands -----------------------------------------------------------------------
-    def run(self, selector: str | None = None) -> RunResult:
-        """Extract, stage, validate and load every selected object, in the plan's order."""
+    def run(self, selector: str | None = None, *, command: str = "run") -> RunResult:
+        """Extract, stage, validate and load every selected object, in the plan's order
+        (`command`: how the run is recorded; `resume` for `run --resume`)."""
         plan, objects = planned(self.project, selector)
-        result = self._start("run", selector, objects)
+        result = self._start(command, selector, objects)
         with self._finishing(result):
             run_in_order(
                 self, result, plan, objects, lambda o: partial(self._run_object, result, o)
@@ -100,35 +104,92 @@ class Runner(RunNotes):
             raise
 
     def _guard(self, result: RunResult, obj: ObjectSpec, work: Callable[[], None]) -> BatchStatus:
-        """Run one object's work; any error fails that object only, recorded as a step.
+        """Run one object's work; any error fails that object only, recorded as a step. A
+        try that failed with transient errors only is tried again as the object's `retry:`
+        allows (engine/attempts.py); each try has the object's `timeout:`.
 
-        The work itself is recorded as an `object` step: running while it goes on, finished
-        with the object's outcome in this run, even when there was nothing to do. A process
+        Each try is recorded as an `object` step: running while it goes on, finished with
+        the object's outcome in this run, even when there was nothing to do. A process
         killed meanwhile leaves it running (the next run marks it abandoned); an interrupt
         finishes it failed.
         """
+        policy = self.project.retry_policy(obj.name)
+        attempt = 1
+        while True:
+            first = len(result.outcomes)
+            outcome, error, object_step = self._try(result, obj, work, attempt)
+            mine = result.outcomes[first:]
+            if attempt >= policy.attempts or not worth_retrying(mine):
+                self._count(result, obj)
+                self._step_finished(result, object_step, obj, None, OBJECT_STEP, outcome, error)
+                self.attempt = 1
+                return outcome
+            # the failed steps stay recorded; what this try did complete stays done
+            result.outcomes[first:] = [o for o in mine if o.status != "failed"]
+            delay = policy.delay(attempt)
+            assert error is not None
+            self._step_finished(result, object_step, obj, None, OBJECT_STEP, "failed", error)
+            self._retrying(result, obj, object_step, attempt + 1, error, delay)
+            self._log(
+                result,
+                "warning",
+                f"{obj.name}: try {attempt} failed ({error}); trying again in {delay:.1f} s",
+                obj,
+                event="retry",
+                attempt=attempt + 1,
+                delay_s=round(delay, 3),
+            )
+            time.sleep(delay)
+            attempt += 1
+
+    def _try(
+        self, result: RunResult, obj: ObjectSpec, work: Callable[[], None], attempt: int
+    ) -> tuple[BatchStatus, str | None, str]:
+        """One try of the object's work: its outcome, first error and object step."""
         first = len(result.outcomes)
+        self.attempt = attempt
         object_step = self._step_started(result, obj, None, OBJECT_STEP, object_step=True)
+        timeout = self.project.timeout_seconds(obj.name)
+        deadline = Deadline(obj.name, timeout, self.warehouse.conn) if timeout else None
+        self.deadline = deadline
         try:
-            work()
+            with deadline or nullcontext():
+                work()
         except Exception as exc:
+            exc = self._timed(exc)
             message, fields = describe(exc)
             step_id = self._step_started(result, obj, None, "extract")
             self._step_finished(result, step_id, obj, None, "extract", "failed", message, exc=exc)
             result.outcomes.append(
-                BatchOutcome(obj.name, None, None, "extract", "failed", error=message)
+                BatchOutcome(
+                    obj.name,
+                    None,
+                    None,
+                    "extract",
+                    "failed",
+                    error=message,
+                    retryable=isinstance(exc, TransientError),
+                )
             )
             self._log(result, "error", message, obj, **fields)
         except BaseException as exc:
             interrupted = f"interrupted: {type(exc).__name__}: {first_line(exc)}"
             self._step_finished(result, object_step, obj, None, OBJECT_STEP, "failed", interrupted)
             raise
+        finally:
+            self.deadline = None
         mine = result.outcomes[first:]
-        outcome = object_outcome(mine)
         error = next((o.error for o in mine if o.status == "failed"), None)
-        self._count(result, obj)
-        self._step_finished(result, object_step, obj, None, OBJECT_STEP, outcome, error)
-        return outcome
+        return object_outcome(mine), error, object_step
+
+    def _check_deadline(self) -> None:
+        """Stop the object's try here if it ran past its timeout (`StepTimeout`)."""
+        if self.deadline is not None:
+            self.deadline.check()
+
+    def _timed(self, exc: Exception) -> Exception:
+        """How a try's error is reported: as its timeout when the watchdog stopped it."""
+        return exc if self.deadline is None else self.deadline.translate(exc)
 
     def _count(self, result: RunResult, obj: ObjectSpec) -> None:
         """Record the object's counts in the warehouse as its work ends (`penstock status`
@@ -297,6 +358,7 @@ class Runner(RunNotes):
         conn = self.warehouse.conn
         reading: ChunkRead | None = None
         try:
+            self._check_deadline()
             if fuse:
                 stagings, reading = stage_reading(conn, obj, source, items, self.lake)
             else:
@@ -320,7 +382,8 @@ class Runner(RunNotes):
         self._working_on(obj, step_id)
         if staging.status == "failed":
             assert staging.error is not None
-            message, fields = describe(staging.error)
+            error = self._timed(staging.error)
+            message, fields = describe(error)
             self._step_finished(
                 result,
                 step_id,
@@ -329,11 +392,19 @@ class Runner(RunNotes):
                 "stage",
                 "failed",
                 message,
-                exc=staging.error,
+                exc=error,
                 bytes_in=item.size_bytes,
             )
             result.outcomes.append(
-                BatchOutcome(obj.name, None, item.display_name, "stage", "failed", error=message)
+                BatchOutcome(
+                    obj.name,
+                    None,
+                    item.display_name,
+                    "stage",
+                    "failed",
+                    error=message,
+                    retryable=isinstance(error, TransientError),
+                )
             )
             self._log(result, "error", message, obj, **fields)
             return
