@@ -25,11 +25,12 @@ from penstock.cli.shared import (
     waiting,
 )
 from penstock.defaults import DEFAULT_WAIT_SECONDS
-from penstock.errors import LeaseHeld, PenstockError, RunFailed
+from penstock.errors import LeaseHeld, PenstockError, RunFailed, UsageError
 
 if TYPE_CHECKING:
     from penstock.catalog import Project
     from penstock.engine import ObjectSummary, RunResult
+    from penstock.engine.resume import Resumption
 
 
 @app.command(epilog=example("penstock init shop --demo"))
@@ -155,13 +156,14 @@ def push_metrics(project: Project, gateway: str) -> None:
         err_console.print(f"[yellow]warning:[/] {escape(exc.message)}", highlight=False)
 
 
-@app.command(epilog=example("penstock run --select orders,group:raw"))
+@app.command(epilog=example("penstock run --select orders,group:raw", "penstock run --resume 3f2a"))
 def run(
     project: ProjectOpt = Path(),
     select: SelectOpt = None,
     wait: WaitOpt = DEFAULT_WAIT_SECONDS,
     as_json: JsonOpt = False,
     pushgateway: PushgatewayOpt = None,
+    resume: ResumeOpt = None,
 ) -> None:
     """Extract, stage, validate and load the selected objects.
 
@@ -175,18 +177,30 @@ def run(
     from penstock.cli.progress import ProgressSink
     from penstock.engine import Session
     from penstock.engine.plan import build_plan
+    from penstock.engine.resume import resumption
 
     if pushgateway:
         from penstock.observe.prometheus import require_prometheus
 
         require_prometheus("--pushgateway")  # before the run, not after it
     proj = load(project)
+    if resume is not None and select is not None:
+        raise UsageError("--resume redoes the objects that run left: do not give --select too")
     build_plan(proj).select(select)  # a cycle or an unknown name: before anything opens
     progress = ProgressSink(enabled=not as_json and err_console.is_terminal)
     try:
         with Session(proj, wait=wait, on_wait=waiting) as session, progress:
             session.bus.subscribe(progress.handle)
-            result = session.runner.run(select)
+            if resume is not None:
+                resuming = resumption(proj, session.store, resume)
+                if not resuming.todo:
+                    nothing_to_resume(resuming, as_json)
+                    return
+                say_resuming(resuming, as_json)
+                select = resuming.select
+                result = session.runner.run(select, command="resume")
+            else:
+                result = session.runner.run(select)
             dropped = sum(session.bus.dropped.values())
             try:
                 warnings = len(session.store.logs(result.run_id, "warning"))
@@ -209,6 +223,35 @@ def run(
         )
     if result.status == "failed":
         raise RunFailed(f"run {result.run_id} failed: {len(result.failures)} step(s) failed")
+
+
+ResumeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--resume",
+        metavar="RUN",
+        help="Redo only the objects run RUN (an id or its prefix, see `penstock runs`) did not "
+        "complete: failed, waiting on a failed upstream, or never reached (a killed run). "
+        "Staged files are not read again, loaded batches not loaded again.",
+    ),
+]
+
+
+def nothing_to_resume(resuming: Resumption, as_json: bool) -> None:
+    if as_json:
+        print_json({"resumed": resuming.run_id, "redone": [], "completed": resuming.done})
+        return
+    done = ", ".join(resuming.done) or "no object"
+    console.print(
+        f"run {resuming.run_id} completed every object it selected ({done}): nothing to resume"
+    )
+
+
+def say_resuming(resuming: Resumption, as_json: bool) -> None:
+    if as_json:
+        return
+    done = f"; completed then: {', '.join(resuming.done)}" if resuming.done else ""
+    err_console.print(f"resuming run {resuming.run_id}: redoing {', '.join(resuming.todo)}{done}")
 
 
 RestageOpt = Annotated[

@@ -508,6 +508,15 @@ class MetadataStore:
             raise UsageError(f"{what} has an id starting with '{prefix}'")
         return str(found[0])
 
+    def run_selector(self, run_id: str) -> tuple[str, str | None] | None:
+        """The run's command and selector, None when there is no such run."""
+        query = sa.select(job_runs.c.command, job_runs.c.selector).where(
+            job_runs.c.run_id == run_id
+        )
+        with self._guard("read a run"), self._engine.connect() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else (str(row[0]), row[1])
+
     def last_run_id(self) -> str | None:
         query = (
             sa.select(job_runs.c.run_id)
