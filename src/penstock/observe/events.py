@@ -36,6 +36,8 @@ quarantine table the same namespace + `quarantine.<object>` (engine/datasets.py 
 from __future__ import annotations
 
 import dataclasses
+import os
+import random
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -56,9 +58,18 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+_ids: tuple[int, random.Random] | None = None
+
+
 def new_id() -> str:
-    """A fresh run or step id (uuid4 hex)."""
-    return uuid.uuid4().hex
+    """A fresh run or step id (a random uuid4, hex). Drawn from a generator seeded from the
+    OS once per process (reseeded in a forked child): `uuid.uuid4()` reads `os.urandom`
+    each time, 0.05-0.2 ms on a busy VM, and a run of 1,000 small files makes 3,000 ids."""
+    global _ids
+    pid = os.getpid()
+    if _ids is None or _ids[0] != pid:
+        _ids = (pid, random.Random(os.urandom(32)))
+    return uuid.UUID(int=_ids[1].getrandbits(128), version=4).hex
 
 
 def _check_at(event: _Base) -> None:

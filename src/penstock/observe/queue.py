@@ -31,6 +31,10 @@ T = TypeVar("T")
 
 # how many queued items a sink that takes several at once (`deliver_many`) gets in one call
 BATCH = 512
+# how long such a sink's thread waits for more items once the first arrived, unless a flush
+# or close is waiting: thousands of small batches' events then go in a few deliveries, not
+# one wake-up (and one transaction) of each sink per event
+LINGER_S = 0.05
 # how much nicer than the run a sink's thread is (Linux: niceness is per thread)
 SINK_NICENESS = 10
 
@@ -71,6 +75,7 @@ class SinkQueue(Generic[T]):
         self._pending = 0  # queued plus the one being delivered
         self._current: list[T] = []  # the one being delivered
         self._stopping = False
+        self._flushing = 0  # flushes waiting: a lingering drainer delivers at once
         self._thread: threading.Thread | None = None
 
     def undelivered(self) -> list[T]:
@@ -97,19 +102,25 @@ class SinkQueue(Generic[T]):
                     target=self._drain, name=f"penstock-sink:{self._name}", daemon=True
                 )
                 self._thread.start()
-            self._cond.notify_all()
+            if len(self._items) == 1 or len(self._items) >= BATCH or self._deliver_many is None:
+                self._cond.notify_all()  # the drainer waits for a first item or a full batch
             return True
 
     def flush(self, timeout_s: float) -> bool:
         """Wait until every event queued so far is delivered; False if `timeout_s` passed."""
         deadline = time.monotonic() + timeout_s
         with self._cond:
-            while self._pending:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._cond.wait(remaining)
-            return True
+            self._flushing += 1
+            self._cond.notify_all()  # a lingering drainer delivers now
+            try:
+                while self._pending:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return False
+                    self._cond.wait(remaining)
+                return True
+            finally:
+                self._flushing -= 1
 
     def close(self, timeout_s: float) -> list[T]:
         """Flush (up to `timeout_s`), stop the thread; the items given up on (one still in
@@ -126,6 +137,18 @@ class SinkQueue(Generic[T]):
             thread.join(timeout=1.0)
         return left
 
+    def _linger(self) -> None:
+        """Wait (holding the condition's lock between waits) up to `LINGER_S` for a full
+        batch, unless a flush or close is waiting or the sink takes one event at a time."""
+        if self._deliver_many is None:
+            return
+        until = time.monotonic() + LINGER_S
+        while len(self._items) < BATCH and not self._flushing and not self._stopping:
+            remaining = until - time.monotonic()
+            if remaining <= 0:
+                return
+            self._cond.wait(remaining)
+
     def _drain(self) -> None:
         lower_thread_priority()
         while True:
@@ -134,6 +157,7 @@ class SinkQueue(Generic[T]):
                     self._cond.wait()
                 if not self._items:
                     return
+                self._linger()
                 take = min(len(self._items), BATCH) if self._deliver_many is not None else 1
                 items = [self._items.popleft() for _ in range(take)]
                 self._current[:] = items
