@@ -16,15 +16,18 @@ from rich.markup import escape
 from penstock.cli.render import console, err_console, print_json
 from penstock.cli.shared import JsonOpt, ProjectOpt, WaitOpt, app, example, load, waiting
 from penstock.defaults import DEFAULT_WAIT_SECONDS
+from penstock.errors import UsageError
 
 if TYPE_CHECKING:
-    from penstock.catalog import ObjectSpec
+    from penstock.catalog import ObjectSpec, Project
     from penstock.engine.quarantine_view import QuarantineView
 
 EXAMPLES = example(
     "penstock quarantine orders --reason type: --hide-superseded",
     "penstock quarantine orders --batch drop_002.csv --columns order_id,amount --limit 0",
+    "penstock quarantine purge orders --before 2026-01-01 --dry-run",
 )
+PURGE = "purge"
 # short batch ids in the table: the hash after "<object>-", as long as git's short hashes
 SHORT_ID = 10
 # a value column narrows to this before columns are left out for the width
@@ -39,7 +42,12 @@ def _split(values: list[str] | None) -> tuple[str, ...]:
 
 @app.command(epilog=EXAMPLES)
 def quarantine(
-    object_name: Annotated[str, typer.Argument(metavar="OBJECT", help="The object.")],
+    object_name: Annotated[
+        str, typer.Argument(metavar="OBJECT", help="The object (or `purge`, then the object).")
+    ],
+    purged_object: Annotated[
+        str | None, typer.Argument(metavar="[OBJECT]", help="After `purge`: the object.")
+    ] = None,
     project: ProjectOpt = Path(),
     reason: Annotated[
         list[str] | None,
@@ -84,6 +92,17 @@ def quarantine(
         ),
     ] = False,
     limit: Annotated[int, typer.Option(help="How many rows at most (0: all).", min=0)] = 50,
+    before: Annotated[
+        str | None,
+        typer.Option(
+            metavar="DATE",
+            help="purge: the rows of batches loaded before this date or time (UTC unless it "
+            "has an offset).",
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="purge: count what would go; delete nothing.")
+    ] = False,
     wait: WaitOpt = DEFAULT_WAIT_SECONDS,
     as_json: JsonOpt = False,
 ) -> None:
@@ -91,10 +110,24 @@ def quarantine(
 
     Per row: batch and source file, record number, whether it was loaded anyway (on_invalid:
     warn), whether a later batch superseded it, the reasons and the raw values. Oldest batch
-    first, then by record number."""
+    first, then by record number.
+
+    `penstock quarantine purge OBJECT --before DATE` deletes, for good, the quarantined rows of
+    the batches loaded before DATE, from the warehouse and the lake; the purge is recorded in
+    the lake, so a rebuild does not bring them back."""
     from penstock.engine.quarantine_view import QuarantineRequest, read_quarantine_view
 
     proj = load(project)
+    if object_name == PURGE and purged_object is not None:
+        _purge(proj, purged_object, before, dry_run, wait, as_json)
+        return
+    if purged_object is not None:
+        raise UsageError(
+            f"unexpected argument '{purged_object}': `penstock quarantine OBJECT` shows an "
+            "object's rows; `penstock quarantine purge OBJECT --before DATE` deletes old ones"
+        )
+    if before is not None or dry_run:
+        raise UsageError("--before and --dry-run belong to `penstock quarantine purge OBJECT`")
     request = QuarantineRequest(
         reasons=_split(reason),
         batch=batch,
@@ -110,6 +143,40 @@ def quarantine(
         print_json(_payload(view, proj.objects[view.object]))
         return
     _print_table(view, limit)
+
+
+def _purge(
+    proj: Project, name: str, before: str | None, dry_run: bool, wait: float, as_json: bool
+) -> None:
+    from penstock.engine.quarantine_purge import parse_before, purge_quarantine
+
+    if before is None:
+        raise UsageError("`penstock quarantine purge OBJECT` needs --before DATE")
+    result = purge_quarantine(
+        proj, name, parse_before(before), dry_run=dry_run, wait=wait, on_wait=waiting
+    )
+    if as_json:
+        print_json(
+            {
+                "object": result.object,
+                "before": result.before.isoformat(),
+                "dry_run": result.dry_run,
+                "rows": result.rows,
+                "batches": [{"batch_id": b, "rows": n} for b, n in result.batches.items()],
+            }
+        )
+        return
+    verb = "would delete" if dry_run else "deleted"
+    when = f"{result.before:%Y-%m-%d %H:%M} UTC"
+    if not result.batches:
+        console.print(
+            f"{escape(result.object)}: no quarantined rows of batches loaded before {when}"
+        )
+        return
+    console.print(
+        f"{escape(result.object)}: {verb} {result.rows:,} quarantined row(s) of "
+        f"{len(result.batches):,} batch(es) loaded before {when}"
+    )
 
 
 def _payload(view: QuarantineView, obj: ObjectSpec) -> dict[str, Any]:

@@ -23,6 +23,8 @@ from penstock.engine.results import BatchOutcome, BatchStatus, RunResult
 from penstock.errors import TableMismatch, TransientError
 from penstock.faults import fault_point
 from penstock.lake import StagedBatch
+from penstock.lake.purges import purged_batches
+from penstock.lake.read import SEQ
 from penstock.quality.validate import (
     BatchValidation,
     ChunkRead,
@@ -179,10 +181,11 @@ def _load_chunk(
         for batch, v, step_id in zip(chunk, results, step_ids, strict=True):
             runner._working_on(obj, step_id)
             runner._report_validation(result, obj, batch, v)
+        purged = _leave_out_purged(runner, obj, chunk, validation)
         held = [
             (seq, batch.batch_id)
             for seq, (batch, v) in enumerate(zip(chunk, results, strict=True), 1)
-            if v.rows_recorded
+            if v.rows_recorded and batch.batch_id not in purged
         ]
         if len(held) == 1:
             seq, batch_id = held[0]
@@ -214,6 +217,20 @@ def _load_chunk(
         _loaded(runner, result, obj, batch, step_id, v, load)
         for batch, step_id, v, load in zip(chunk, step_ids, results, loads, strict=True)
     ]
+
+
+def _leave_out_purged(
+    runner: Runner, obj: ObjectSpec, chunk: Sequence[StagedBatch], validation: ChunkValidation
+) -> frozenset[str]:
+    """The chunk's batches whose quarantined rows were purged (lake/purges.py): loaded again
+    (a rebuild), they keep their accounting but record no quarantine rows."""
+    purged = purged_batches(runner.lake.root, obj.name)
+    seqs = [str(s) for s, b in enumerate(chunk, 1) if b.batch_id in purged]
+    if seqs:
+        runner.warehouse.conn.execute(
+            f"DELETE FROM {validation.quarantine_table} WHERE {SEQ} IN ({', '.join(seqs)})"
+        )
+    return purged
 
 
 def _one_by_one(

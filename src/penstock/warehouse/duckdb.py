@@ -386,6 +386,24 @@ class DuckDBWarehouse:
         """How many quarantine rows carry each reason, most frequent first."""
         return reason_counts(self.conn, obj)
 
+    def quarantined_before(self, obj: ObjectSpec, before: datetime) -> dict[str, int]:
+        """The quarantine rows of each batch loaded before `before`, by batch id."""
+        if not self._columns(QUARANTINE_SCHEMA, obj.name):
+            return {}
+        rows = self.conn.execute(
+            f"SELECT q._batch_id, count(*) FROM {quarantine_table(obj)} q "
+            f"JOIN {LEDGER} l ON l.batch_id = q._batch_id AND l.object = ? "
+            "WHERE l.loaded_at < ? GROUP BY ALL ORDER BY 1",
+            [obj.name, before.astimezone(UTC).replace(tzinfo=None)],  # the ledger's is UTC
+        ).fetchall()
+        return {str(batch_id): int(n) for batch_id, n in rows}
+
+    def delete_quarantine(self, obj: ObjectSpec, batch_ids: Sequence[str]) -> None:
+        """Delete these batches' quarantine rows (a purge)."""
+        if batch_ids and self._columns(QUARANTINE_SCHEMA, obj.name):
+            ids = ", ".join(literal(b) for b in batch_ids)
+            self.conn.execute(f"DELETE FROM {quarantine_table(obj)} WHERE _batch_id IN ({ids})")
+
     # -- rebuild ------------------------------------------------------------------------
     def reset_object(self, obj: ObjectSpec) -> dict[str, datetime]:
         """Drop the object's tables and ledger rows; return each batch's original load time.
