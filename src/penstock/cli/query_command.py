@@ -36,6 +36,7 @@ class Tabular(Protocol):
 EXAMPLES = example(
     'penstock query "FROM orders LIMIT 5"',
     'penstock query "SELECT status, count(*) AS n FROM orders GROUP BY ALL" --json',
+    'penstock query --as-of 2026-01-31 "SELECT city, count(*) FROM customers GROUP BY ALL"',
 )
 _NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE", "DECIMAL")
 _UNSIGNED = tuple(f"U{t}" for t in _NUMERIC[:5])
@@ -48,6 +49,15 @@ def query(
     sql: Annotated[str, typer.Argument(metavar="SQL", help="One statement that reads.")],
     project: ProjectOpt = Path(),
     limit: Annotated[int, typer.Option(help="How many rows at most (0: all).", min=0)] = 100,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            metavar="TIME",
+            help="Read the scd2 objects' tables as they were at this date or time (their "
+            "versions valid then); other tables are read as they are now.",
+        ),
+    ] = None,
     wait: WaitOpt = DEFAULT_WAIT_SECONDS,
     as_json: JsonOpt = False,
 ) -> None:
@@ -59,8 +69,51 @@ def query(
     from penstock.warehouse.query import run_query
 
     proj = load(project)
+    if as_of is not None:
+        from penstock.cli.render import err_console
+        from penstock.warehouse.time_travel import as_of_sql, parse_as_of
+
+        travel = as_of_sql(sql, proj, parse_as_of(as_of))
+        if not travel.rewritten:
+            err_console.print(
+                "[yellow]note:[/] --as-of: the statement reads no scd2 object's table; "
+                "it runs as written"
+            )
+        elif travel.current and not as_json:
+            err_console.print(
+                f"[yellow]note:[/] --as-of applies to {', '.join(travel.rewritten)}; "
+                f"{', '.join(travel.current)} (not scd2) read as they are now"
+            )
+        sql = travel.sql
     result = run_query(proj, sql, limit=limit or None, wait=wait, on_wait=waiting)
     print_result(result, limit, as_json)
+
+
+@app.command(
+    epilog=example("penstock history customers 42", "penstock history prices EUR 2026 --json")
+)
+def history(
+    object_name: Annotated[str, typer.Argument(metavar="OBJECT", help="An scd2 object.")],
+    key: Annotated[
+        list[str], typer.Argument(metavar="KEY...", help="The key's value(s), in key order.")
+    ],
+    project: ProjectOpt = Path(),
+    wait: WaitOpt = DEFAULT_WAIT_SECONDS,
+    as_json: JsonOpt = False,
+) -> None:
+    """Every version of one key of an scd2 object: its validity, values, batch and file.
+
+    Oldest first; the current version has no _valid_to."""
+    from penstock.warehouse.query import run_query
+    from penstock.warehouse.time_travel import history_sql, scd2_object
+
+    proj = load(project)
+    obj = scd2_object(proj, object_name)
+    result = run_query(proj, history_sql(obj, tuple(key)), limit=None, wait=wait, on_wait=waiting)
+    if not result.rows and not as_json:
+        console.print(f"{escape(obj.name)}: no version of key {escape(', '.join(key))}")
+        return
+    print_result(result, 0, as_json)
 
 
 def print_result(result: Tabular, limit: int, as_json: bool) -> None:
