@@ -322,3 +322,33 @@ def test_the_scheduler_checks_service_levels_on_its_own_clock(tmp_path: Path) ->
     misses = [m for level, m in said if "SLO missed" in m]
     # nothing ever loaded: freshness is missed, said once a minute (alerts throttle by rule)
     assert len(misses) == 3 and misses[0].startswith("feed: freshness SLO missed: ")
+
+
+def test_trigger_schedule_without_a_cron_is_refused_at_load(tmp_path: Path) -> None:
+    yml = """
+    name: cronless
+    sources:
+      landing: {kind: files, path: ./landing}
+    groups:
+      hourly: {schedule: "0 * * * *"}
+    objects:
+      lonely:
+        source: landing
+        files: "a/*.csv"
+        trigger: schedule
+        columns: {id: {type: bigint}}
+      grouped:
+        source: landing
+        files: "b/*.csv"
+        group: hourly
+        trigger: schedule
+        columns: {id: {type: bigint}}
+    """
+    from penstock.errors import ProjectErrors
+
+    with pytest.raises(ProjectErrors) as caught:
+        load_project(write_project(tmp_path, yml))
+    text = str(caught.value)
+    # the object whose group has a cron is fine; the other is named with its line
+    assert "objects.lonely.trigger: trigger: schedule needs a schedule" in text
+    assert "penstock.yml:11:" in text and "grouped" not in text

@@ -364,6 +364,29 @@ class Project(Model):
         return self
 
     @model_validator(mode="after")
+    def _scheduled_has_a_schedule(self) -> "Project":
+        """`trigger: schedule` needs a cron on the object or its group (else it would never
+        run on its own, silently)."""
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        for name, spec in self.objects.items():
+            group = self.groups.get(spec.group)
+            if (
+                spec.trigger == "schedule"
+                and spec.schedule is None
+                and (group is None or group.schedule is None)
+            ):
+                problems.append(
+                    (
+                        ("objects", name, "trigger"),
+                        f"trigger: schedule needs a schedule: a cron on the object or on its "
+                        f"group '{spec.group}' (e.g. schedule: \"0 * * * *\")",
+                    )
+                )
+        if problems:
+            raise LocatedError(problems)
+        return self
+
+    @model_validator(mode="after")
     def _compute_hash(self) -> "Project":
         """The catalog version: a hash of the project as written. Values that came from
         references count as their `${...}` text, so rotating a secret is not a new version
