@@ -50,16 +50,26 @@ def run(
     select: str | None = None,
     *,
     wait: float = DEFAULT_WAIT_SECONDS,
+    executor: str = "local",
 ) -> RunResult:
     """Run a project (or the selected objects of it) once; return what it did.
 
-    While another process holds the warehouse, wait up to `wait` seconds for it."""
+    While another process holds the warehouse, wait up to `wait` seconds for it. `executor`:
+    `local`, `dask` (new files staged on a Dask cluster started on this machine) or a running
+    cluster's scheduler address (`tcp://HOST:8786`)."""
     from penstock.catalog import Project, load_project
     from penstock.engine import Session
+    from penstock.engine.dask_executor import executor_for
 
     proj = project if isinstance(project, Project) else load_project(project)
-    with Session(proj, wait=wait) as session:
-        return session.runner.run(select)
+    stager = executor_for(proj, executor)
+    try:
+        with Session(proj, wait=wait) as session:
+            session.runner.stager = stager
+            return session.runner.run(select)
+    finally:
+        if stager is not None:
+            stager.close()
 
 
 def rebuild(

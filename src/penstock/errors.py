@@ -37,6 +37,18 @@ class PenstockError(Exception):
     def to_dict(self) -> dict[str, Any]:
         return {"error": type(self).__name__, "message": self.message, **self.fields}
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled whole (a Dask worker's error reaches the run with its fields), whatever
+        the subclass's constructor takes."""
+        return (_restore, (type(self), self.message, dict(self.__dict__)))
+
+
+def _restore(cls: type[PenstockError], message: str, state: dict[str, Any]) -> PenstockError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    error.__dict__.update(state)
+    return error
+
 
 class TransientError(PenstockError):
     """May succeed on retry (a network blip, a locked file)."""

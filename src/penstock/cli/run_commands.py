@@ -164,6 +164,7 @@ def run(
     as_json: JsonOpt = False,
     pushgateway: PushgatewayOpt = None,
     resume: ResumeOpt = None,
+    executor: ExecutorOpt = "local",
 ) -> None:
     """Extract, stage, validate and load the selected objects.
 
@@ -176,6 +177,7 @@ def run(
     """
     from penstock.cli.progress import ProgressSink
     from penstock.engine import Session
+    from penstock.engine.dask_executor import executor_for
     from penstock.engine.plan import build_plan
     from penstock.engine.resume import resumption
 
@@ -188,9 +190,11 @@ def run(
         raise UsageError("--resume redoes the objects that run left: do not give --select too")
     build_plan(proj).select(select)  # a cycle or an unknown name: before anything opens
     progress = ProgressSink(enabled=not as_json and err_console.is_terminal)
+    stager = executor_for(proj, executor)
     try:
         with Session(proj, wait=wait, on_wait=waiting) as session, progress:
             session.bus.subscribe(progress.handle)
+            session.runner.stager = stager
             if resume is not None:
                 resuming = resumption(proj, session.store, resume)
                 if not resuming.todo:
@@ -209,6 +213,9 @@ def run(
     except LeaseHeld as held:
         defer("run", held, as_json)
         return
+    finally:
+        if stager is not None:
+            stager.close()
     print_run(result, proj, as_json, selector=select)
     if pushgateway:
         push_metrics(proj, pushgateway)
@@ -224,6 +231,17 @@ def run(
     if result.status == "failed":
         raise RunFailed(f"run {result.run_id} failed: {len(result.failures)} step(s) failed")
 
+
+ExecutorOpt = Annotated[
+    str,
+    typer.Option(
+        "--executor",
+        metavar="WHERE",
+        help="Where new files are staged: local (this process), dask (a Dask cluster of "
+        "worker processes on this machine) or a running cluster (tcp://HOST:8786; the lake "
+        "must be on storage its workers share). Validation and loading stay here.",
+    ),
+]
 
 ResumeOpt = Annotated[
     str | None,

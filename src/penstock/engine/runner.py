@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from penstock.catalog import ObjectSpec, Project
 from penstock.engine.attempts import Deadline, worth_retrying
@@ -39,6 +40,9 @@ from penstock.sources import FilesSourceReader, source_for
 from penstock.sources.base import SourceItem, StageResult
 from penstock.warehouse import DuckDBWarehouse
 
+if TYPE_CHECKING:
+    from penstock.engine.dask_executor import DaskStager
+
 
 class Runner(RunNotes):
     def __init__(
@@ -51,6 +55,8 @@ class Runner(RunNotes):
         self.clock = StepClock()  # step timings for the events (engine/run_events.py)
         self.attempt = 1  # the try of the object's work going on (its steps carry it)
         self.deadline: Deadline | None = None  # that try's time limit
+        # stages new files on Dask workers (`--executor`, engine/dask_executor.py); None: here
+        self.stager: DaskStager | None = None
 
     # -- commands -----------------------------------------------------------------------
     def run(self, selector: str | None = None, *, command: str = "run") -> RunResult:
@@ -359,7 +365,9 @@ class Runner(RunNotes):
         reading: ChunkRead | None = None
         try:
             self._check_deadline()
-            if fuse:
+            if self.stager is not None:
+                stagings = self.stager.stage(obj, source, items, self.lake)
+            elif fuse:
                 stagings, reading = stage_reading(conn, obj, source, items, self.lake)
             else:
                 stagings = source.stage_many(conn, obj, items, self.lake)

@@ -31,6 +31,8 @@ MALFORMED = "malformed"  # a record the parser could not split (the rejects' def
 ENCODING = "encoding"  # a record holding bytes that are not valid in the file's encoding
 # what DuckDB's multi-file readers add: the file's index in the list read
 _FILE_INDEX = "file_index"
+# the column naming each row's file, where a shared rejects file is read
+_FILENAME = f"{RESERVED_PREFIX}file"
 
 
 def check_source_columns(batch: StagedBatch) -> None:
@@ -138,14 +140,19 @@ def _own_rejects_sql(held: Sequence[tuple[StagedBatch, int]]) -> str:
 
 def _shared_rejects_sql(held: Sequence[tuple[StagedBatch, int]]) -> str:
     """The records of batches whose rejects file is shared (each file read once, its rows
-    picked by `_batch_id`; a file may also hold batches not asked for)."""
+    picked by `_batch_id` *and* file: a file may also hold rows of batches not asked for, or
+    of another parse of an asked batch, a restaged one or one a parallel part staged twice)."""
     paths = sorted({str(b.rejects_path) for b, _ in held})
     files = f"[{', '.join(map(literal, paths))}]"
-    ids = ", ".join(f"({literal(b.batch_id)}, {s})" for b, s in held)
+    ids = ", ".join(
+        f"({literal(b.batch_id)}, {literal(str(b.rejects_path))}, {s})" for b, s in held
+    )
     return (
         f"SELECT k.seq::INTEGER AS {SEQ}, r._row_number::BIGINT AS _row_number, r._raw_line, "
-        f"r._error, r._reason::VARCHAR AS _reason FROM read_parquet({files}) r "
-        f"JOIN (VALUES {ids}) k(batch_id, seq) ON r._batch_id = k.batch_id"
+        f"r._error, r._reason::VARCHAR AS _reason "
+        f"FROM read_parquet({files}, filename = {literal(_FILENAME)}) r "
+        f"JOIN (VALUES {ids}) k(batch_id, path, seq) "
+        f"ON r._batch_id = k.batch_id AND r.{_FILENAME} = k.path"
     )
 
 

@@ -150,11 +150,14 @@ def begin_parse(
     obj: ObjectSpec,
     source: str,
     copies: Sequence[tuple[Copied, str]],
+    extracted_at: datetime | None = None,
 ) -> Parsing:
     """Parse what needs no DuckDB read of CSV data (JSON, Parquet, empty files, CSV read
-    record by record), and plan the CSV files DuckDB reads."""
+    record by record), and plan the CSV files DuckDB reads. `extracted_at`: the batches'
+    extraction time (default now; files staged in parallel parts of one chunk share one)."""
     fmt = obj.format or "csv"
-    parsing = Parsing(obj, source, list(copies), [None] * len(copies), {}, datetime.now(UTC))
+    at = extracted_at or datetime.now(UTC)
+    parsing = Parsing(obj, source, list(copies), [None] * len(copies), {}, at)
     csv_files: list[int] = []
     for index, (copied, _) in enumerate(copies):
         if copied.item.size_bytes and fmt == "csv":

@@ -149,12 +149,14 @@ class FilesSourceReader:
         obj: ObjectSpec,
         items: Sequence[SourceItem],
         lake: Lake,
+        extracted_at: datetime | None = None,
     ) -> list[StageResult]:
         """Stage `items` (in order) together: each is copied and hashed, the new ones parsed
         in shared reads, and all committed with one sync. One result per item; an item that
         failed alone has status `failed` and its `error`. Of items with equal content only the
-        first is parsed; the others share its fate (duplicate, or still rejected)."""
-        return self.finish_many(conn, self.prepare_many(conn, obj, items, lake))
+        first is parsed; the others share its fate (duplicate, or still rejected).
+        `extracted_at`: the batches' extraction time (default now)."""
+        return self.finish_many(conn, self.prepare_many(conn, obj, items, lake, extracted_at))
 
     def prepare_many(
         self,
@@ -162,6 +164,7 @@ class FilesSourceReader:
         obj: ObjectSpec,
         items: Sequence[SourceItem],
         lake: Lake,
+        extracted_at: datetime | None = None,
     ) -> PreparedItems:
         """The first half of `stage_many`: every item copied and hashed, what needs no CSV
         read parsed, the CSV files planned (`PreparedItems.parsing`)."""
@@ -185,7 +188,7 @@ class FilesSourceReader:
                 prepared.leaders[batch_id] = index
                 prepared.todo.append((index, copied, batch_id))
             copies = [(c, b) for _, c, b in prepared.todo]
-            prepared.parsing = begin_parse(conn, obj, self.name, copies)
+            prepared.parsing = begin_parse(conn, obj, self.name, copies, extracted_at)
         except BaseException:
             prepared.discard()
             raise
@@ -200,7 +203,18 @@ class FilesSourceReader:
     ) -> list[StageResult]:
         """The second half of `stage_many`: the planned CSV files read (or decided from what
         a read of them found: `facts` and `scans`), every batch committed with one sync."""
-        obj, lake, results = prepared.obj, prepared.lake, prepared.results
+        return self.commit_parsed(self.parse_many(conn, prepared, facts, scans))
+
+    def parse_many(
+        self,
+        conn: duckdb.DuckDBPyConnection,
+        prepared: PreparedItems,
+        facts: Sequence[CsvFacts] | None = None,
+        scans: Sequence[ByteScan] | None = None,
+    ) -> ParsedItems:
+        """`finish_many` up to the commit: every copy parsed in its staging directory (a
+        Dask worker does this much; the run commits the parts in order)."""
+        obj, results = prepared.obj, prepared.results
         assert prepared.parsing is not None
         try:
             parsed = end_parse(conn, prepared.parsing, facts, scans)
@@ -211,6 +225,18 @@ class FilesSourceReader:
                     continue
                 shutil.rmtree(copied.staging, ignore_errors=True)
                 results[index] = self._failure(obj, copied, batch_id, outcome)
+        except BaseException:
+            prepared.discard()
+            raise
+        return ParsedItems(prepared, commit)
+
+    def commit_parsed(self, parsed: ParsedItems) -> list[StageResult]:
+        """Commit the parsed batches (one sync; a batch already staged under its id, by an
+        earlier part of the same chunk, say, makes the item its duplicate); one result per
+        item."""
+        prepared, commit = parsed.prepared, parsed.commit
+        obj, lake, results = prepared.obj, prepared.lake, prepared.results
+        try:
             batches = lake.commit_batches([(c.staging, m) for _, c, m in commit])
         except BaseException:
             prepared.discard()
@@ -308,6 +334,14 @@ class PreparedItems:
         """Remove what was copied (an error stopped the staging)."""
         for _, copied, _ in self.todo:
             shutil.rmtree(copied.staging, ignore_errors=True)
+
+
+@dataclass
+class ParsedItems:
+    """Items parsed and not committed yet (`commit`: item index, copy, manifest)."""
+
+    prepared: PreparedItems
+    commit: list[tuple[int, Copied, Manifest]]
 
 
 def _follow(leader: StageResult | None, copied: Copied) -> StageResult:
