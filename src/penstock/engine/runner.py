@@ -207,7 +207,7 @@ class Runner(RunNotes):
                 object=obj.name,
                 table=obj.table_name,
                 rows=self.warehouse.table_rows(obj),
-                batches_loaded=len(self.warehouse.loaded_batches(obj.name)),
+                batches_loaded=self.warehouse.loaded_batch_count(obj.name),
                 rows_quarantined=self.warehouse.quarantine_count(obj, loaded=False),
                 rows_warned=self.warehouse.quarantine_count(obj, loaded=True),
                 batches_rejected=self.lake.rejected_count(obj.name),

@@ -88,6 +88,7 @@ class Lake:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._rejecting: set[str] | None = None  # objects with a rejected/ directory
 
     def remove_stale_temps(self) -> int:
         """Finish the batch replacements a killed process left halfway, then delete its temp
@@ -262,6 +263,11 @@ class Lake:
 
     def rejected_count(self, object_name: str) -> int:
         """How many files of the object are rejected (without reading the records)."""
+        if self._rejecting is None:  # which objects have rejections: one listing a session
+            top = self.root / REJECTED_DIR
+            self._rejecting = {p.name for p in top.iterdir()} if top.is_dir() else set()
+        if object_name not in self._rejecting:
+            return 0
         base = self.rejected_dir(object_name)
         if not base.is_dir():
             return 0
@@ -275,6 +281,8 @@ class Lake:
         """Record a rejected file (atomically; replaces an earlier record of the same id)."""
         path = self.rejected_dir(rejection.object) / f"{rejection.batch_id}.json"
         write_json_atomic(path, rejection.to_dict())
+        if self._rejecting is not None:
+            self._rejecting.add(rejection.object)
 
     def clear_rejection(self, rejection: Rejection) -> None:
         """Forget a rejection: the next run reads the file again."""

@@ -132,6 +132,12 @@ class DuckDBWarehouse:
         if not read_only:
             ensure_ledger(self.conn)
         self._written: set[tuple[str, str]] = set()  # (schema, table) loaded since opening
+        # the tables there are, read once from the catalog and forgotten whenever this
+        # connection may create or drop one (a load, a reset): asking whether a table exists
+        # by DESCRIBE costs ~0.7 ms when it does not (DuckDB looks for a name to suggest), and
+        # `status` counts ask it of every object of a run (bench/dag_overhead.py)
+        self._tables: frozenset[tuple[str, str]] | None = None
+        self._batch_counts: dict[str, int] | None = None  # likewise: the ledger's, by object
 
     def close(self) -> None:
         """Close the connection; its checkpoint vacuums only when a table written since
@@ -145,11 +151,37 @@ class DuckDBWarehouse:
         transactions, by the catalog inside one (a missing table must not abort it)."""
         if self._in_transaction:
             return existing_columns(self.conn, schema, table)
+        if not self._exists(schema, table):
+            return {}
         return described_columns(self.conn, schema, table)
+
+    def _exists(self, schema: str, table: str) -> bool:
+        """Whether the table exists (outside a transaction: from the catalog read once)."""
+        if self._in_transaction:
+            return bool(existing_columns(self.conn, schema, table))
+        if self._tables is None:
+            rows = self.conn.execute(
+                "SELECT lower(schema_name), lower(table_name) FROM duckdb_tables() "
+                "WHERE NOT temporary"
+            ).fetchall()
+            self._tables = frozenset((str(a), str(b)) for a, b in rows)
+        return (schema.lower(), table.lower()) in self._tables
+
+    def loaded_batch_count(self, object_name: str) -> int:
+        """How many of the object's batches the ledger holds (every object's counted with
+        one query, kept until this connection loads or resets again)."""
+        if self._batch_counts is None:
+            if not self._exists(LEDGER_SCHEMA, LEDGER_TABLE):
+                return 0
+            rows = self.conn.execute(
+                f"SELECT object, count(*) FROM {LEDGER} GROUP BY object"
+            ).fetchall()
+            self._batch_counts = {str(o): int(n) for o, n in rows}
+        return self._batch_counts.get(object_name, 0)
 
     # -- the ledger ---------------------------------------------------------------------
     def loaded_batches(self, object_name: str) -> set[str]:
-        if not self._columns(LEDGER_SCHEMA, LEDGER_TABLE):
+        if not self._exists(LEDGER_SCHEMA, LEDGER_TABLE):
             return set()  # a read-only warehouse that never loaded anything
         rows = self.conn.execute(
             f"SELECT batch_id FROM {LEDGER} WHERE object = ?", [object_name]
@@ -203,6 +235,7 @@ class DuckDBWarehouse:
         conn = self.conn
         batches = chunk.batches
         ids = [b.batch_id for b in batches]
+        self._tables = self._batch_counts = None  # the load may create tables, adds batches
         conn.execute("BEGIN TRANSACTION")
         self._in_transaction = True
         try:
@@ -357,7 +390,7 @@ class DuckDBWarehouse:
         return list(existing_columns(self.conn, "main", obj.table_name))
 
     def table_rows(self, obj: ObjectSpec) -> int | None:
-        if not self._columns("main", obj.table_name):
+        if not self._exists("main", obj.table_name):
             return None
         # fetchall: DuckDB 2 refuses a later register() while a result is half read
         rows = self.conn.execute(f"SELECT count(*) FROM {object_table(obj)}").fetchall()
@@ -412,6 +445,7 @@ class DuckDBWarehouse:
         so a rebuild killed halfway is repeated with the same `_loaded_at` values.
         """
         conn = self.conn
+        self._tables = self._batch_counts = None  # its tables and ledger rows go
         conn.execute("BEGIN TRANSACTION")
         self._in_transaction = True
         try:
