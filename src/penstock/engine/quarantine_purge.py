@@ -20,7 +20,7 @@ from penstock.catalog import Project
 from penstock.defaults import DEFAULT_WAIT_SECONDS
 from penstock.engine.quarantine_view import object_spec
 from penstock.engine.session import Session
-from penstock.errors import UsageError
+from penstock.instants import parse_instant
 from penstock.lake.atomic import atomic_target
 from penstock.lake.manifest import PARQUET
 from penstock.lake.purges import PurgeRecord, add_purge, purged_batches
@@ -42,13 +42,7 @@ class PurgeResult:
 
 def parse_before(text: str) -> datetime:
     """`--before`: a date (midnight UTC) or a timestamp (UTC unless it has an offset)."""
-    try:
-        at = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise UsageError(
-            f"--before {text!r}: give a date (2026-01-31) or a timestamp (2026-01-31T12:00)",
-            value=text,
-        ) from None
+    at = parse_instant(text, "--before")
     return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
 
 

@@ -307,6 +307,28 @@ def write_rejects(
         conn.unregister(view)
 
 
+def _numbered_sql(rejects_table: str, files: Sequence[tuple[int, Sequence[int]]]) -> str:
+    """The malformed records of several files of one read (file_id, their record numbers in
+    order): `file_id`, `line`, `_row_number`, `_raw_line`, `_error`, a row per record."""
+    numbers = ", ".join(
+        f"({file_id}, {i}, {n})" for file_id, ns in files for i, n in enumerate(ns, 1)
+    )
+    return f"""
+        SELECT r.file_id, r.line, n.n AS _row_number, r._raw_line, r._error
+        FROM (
+            SELECT file_id, line,
+                   row_number() OVER (PARTITION BY file_id ORDER BY line) AS i,
+                   ltrim(any_value(csv_line), e'\\r\\n') AS _raw_line,
+                   lower(arg_min(error_type, column_idx)) || ': '
+                       || arg_min(error_message, column_idx) AS _error
+            FROM {rejects_table}
+            WHERE file_id IN ({", ".join(str(f) for f, _ in files)})
+            GROUP BY file_id, line
+        ) r
+        JOIN (VALUES {numbers}) n(file_id, i, n) USING (file_id, i)
+    """
+
+
 def write_all_rejects(
     conn: duckdb.DuckDBPyConnection,
     rejects_table: str,
@@ -315,30 +337,13 @@ def write_all_rejects(
     """`write_rejects` for several files of one read (file_id, target, record numbers), with
     one statement: DuckDB writes a file per file_id into a scratch directory (PARTITION_BY),
     each then moved to its target (made durable when its batch is committed)."""
-    numbers = ", ".join(
-        f"({file_id}, {i}, {n})" for file_id, _, ns in files for i, n in enumerate(ns, 1)
-    )
+    numbered = _numbered_sql(rejects_table, [(f, ns) for f, _, ns in files])
     scratch = files[0][1].parent.parent / f"{TMP_PREFIX}rejects-{uuid.uuid4().hex[:12]}"
     try:
         conn.execute(
-            f"""
-            COPY (
-                SELECT r.file_id, n.n AS _row_number, r._raw_line, r._error,
-                       'malformed' AS _reason
-                FROM (
-                    SELECT file_id, line,
-                           row_number() OVER (PARTITION BY file_id ORDER BY line) AS i,
-                           ltrim(any_value(csv_line), e'\\r\\n') AS _raw_line,
-                           lower(arg_min(error_type, column_idx)) || ': '
-                               || arg_min(error_message, column_idx) AS _error
-                    FROM {rejects_table}
-                    WHERE file_id IN ({", ".join(str(f) for f, _, _ in files)})
-                    GROUP BY file_id, line
-                ) r
-                JOIN (VALUES {numbers}) n(file_id, i, n) USING (file_id, i)
-                ORDER BY r.file_id, r.line
-            ) TO {literal(str(scratch))} ({PARQUET}, PARTITION_BY (file_id))
-            """
+            f"COPY (SELECT file_id, _row_number, _raw_line, _error, 'malformed' AS _reason "
+            f"FROM ({numbered}) ORDER BY file_id, line) "
+            f"TO {literal(str(scratch))} ({PARQUET}, PARTITION_BY (file_id))"
         )
         for file_id, target, ns in files:
             written = list((scratch / f"file_id={file_id}").glob("*.parquet"))
@@ -361,29 +366,12 @@ def write_shared_rejects(
     numbers) as one Parquet file, every record with its `_batch_id`, in the files' order:
     written under a temporary name, made durable and renamed into place (before the batches'
     manifests name it)."""
-    numbers = ", ".join(
-        f"({file_id}, {i}, {n})" for file_id, _, ns in files for i, n in enumerate(ns, 1)
-    )
+    numbered = _numbered_sql(rejects_table, [(f, ns) for f, _, ns in files])
     order = ", ".join(f"({file_id}, {k}, {literal(b)})" for k, (file_id, b, _) in enumerate(files))
     with atomic_target(target) as tmp:
         conn.execute(
-            f"""
-            COPY (
-                SELECT b.batch_id AS _batch_id, n.n AS _row_number, r._raw_line, r._error,
-                       'malformed' AS _reason
-                FROM (
-                    SELECT file_id, line,
-                           row_number() OVER (PARTITION BY file_id ORDER BY line) AS i,
-                           ltrim(any_value(csv_line), e'\\r\\n') AS _raw_line,
-                           lower(arg_min(error_type, column_idx)) || ': '
-                               || arg_min(error_message, column_idx) AS _error
-                    FROM {rejects_table}
-                    WHERE file_id IN ({", ".join(str(f) for f, _, _ in files)})
-                    GROUP BY file_id, line
-                ) r
-                JOIN (VALUES {numbers}) n(file_id, i, n) USING (file_id, i)
-                JOIN (VALUES {order}) b(file_id, k, batch_id) USING (file_id)
-                ORDER BY b.k, r.line
-            ) TO {literal(str(tmp))} ({PARQUET})
-            """
+            f"COPY (SELECT b.batch_id AS _batch_id, r._row_number, r._raw_line, r._error, "
+            f"'malformed' AS _reason FROM ({numbered}) r "
+            f"JOIN (VALUES {order}) b(file_id, k, batch_id) USING (file_id) "
+            f"ORDER BY b.k, r.line) TO {literal(str(tmp))} ({PARQUET})"
         )

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 
 from penstock.catalog import ObjectSpec, Project
 from penstock.errors import UsageError
+from penstock.instants import parse_instant
 from penstock.sql import ident, literal
 
 VALID = "_valid_from <= {t} AND (_valid_to IS NULL OR _valid_to > {t})"
@@ -32,13 +33,7 @@ VALID = "_valid_from <= {t} AND (_valid_to IS NULL OR _valid_to > {t})"
 
 def parse_as_of(text: str) -> datetime:
     """A date (its midnight) or a timestamp; with an offset, in UTC without it."""
-    try:
-        at = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise UsageError(
-            f"--as-of {text!r}: give a date (2026-01-31) or a timestamp (2026-01-31T12:00)",
-            value=text,
-        ) from None
+    at = parse_instant(text, "--as-of")
     return at if at.tzinfo is None else at.astimezone(UTC).replace(tzinfo=None)
 
 
