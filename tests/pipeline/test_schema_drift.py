@@ -404,3 +404,42 @@ def test_which_observed_types_are_type_changes(
     from penstock.quality.drift import converts as converts_into
 
     assert converts_into(observed, parse_type(declared)) is converts
+
+
+def test_the_drift_alert_says_what_the_policy_does() -> None:
+    from penstock.observe.alert_messages import schema_drift
+
+    first = SchemaDrift(
+        run_id="r",
+        object="items",
+        batch_id="b1",
+        source_file="landing/items/1.csv",
+        missing=("qty",),
+        extra=("promo",),
+        type_changes={"amount": ("decimal(10,2)", "DOUBLE")},
+        version=1,
+        policy={"new_columns": "evolve", "missing_columns": "quarantine", "type_changes": "fail"},
+    )
+    alert = schema_drift(first)
+    assert alert.title == "the columns of landing/items/1.csv differ from the contract"
+    assert alert.lines == (
+        "landing/items/1.csv (batch b1): the object's first schema",
+        "contract columns missing (rows quarantined): qty",
+        "columns the contract does not declare (added to the table as text): promo",
+        "column amount is DOUBLE, declared decimal(10,2) (batch failed)",
+        "schema version 1: penstock schema items",
+    )
+    later = SchemaDrift(
+        run_id="r",
+        object="items",
+        batch_id="b2",
+        source_file="landing/items/2.csv",
+        previous_batch_id="b1",
+        added=("promo",),
+        extra=("promo",),
+        version=2,
+        policy={"new_columns": "ignore"},
+    )
+    alert = schema_drift(later)
+    assert alert.title == "the columns of landing/items/2.csv changed (added promo)"
+    assert "columns the contract does not declare (staged only): promo" in alert.lines
