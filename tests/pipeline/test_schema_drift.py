@@ -443,3 +443,36 @@ def test_the_drift_alert_says_what_the_policy_does() -> None:
     alert = schema_drift(later)
     assert alert.title == "the columns of landing/items/2.csv changed (added promo)"
     assert "columns the contract does not declare (staged only): promo" in alert.lines
+
+
+def test_json_lines_drift_like_csv(tmp_path: Path) -> None:
+    yml = """
+    name: drift
+    sources:
+      landing: {kind: files, path: ./landing, settle: 0s}
+    objects:
+      events:
+        source: landing
+        files: "events/*.jsonl"
+        schema_drift: {new_columns: evolve, missing_columns: quarantine}
+        columns:
+          id:   {type: integer, required: true}
+          kind: {type: text}
+    """
+    project = write_project(
+        tmp_path,
+        yml,
+        {
+            "landing/events/1.jsonl": '{"id": 1, "kind": "a"}\n',
+            "landing/events/2.jsonl": '{"id": 2, "kind": "b", "source": "web"}\n',
+            "landing/events/3.jsonl": '{"id": 3}\n',
+        },
+    )
+    assert penstock.run(project).status == "success"
+    assert query(project, "SELECT id, kind, source FROM events ORDER BY id") == [
+        (1, "a", None),
+        (2, "b", "web"),
+    ]
+    assert query(project, "SELECT id, _reasons FROM quarantine.events") == [
+        ("3", ["schema:missing:kind"])
+    ]

@@ -140,9 +140,13 @@ def evolve(obj: ObjectSpec, batches: Sequence[StagedBatch]) -> ObjectSpec:
     if obj.schema_drift.new_columns != "evolve":
         return obj
     added: dict[str, StagedBatch] = {}
+    seen: dict[tuple[tuple[str, str], ...], tuple[str, ...]] = {}  # batches share few schemas
     for batch in batches:
         if batch.manifest.rows and batch.skip is None:
-            for column in schema_diff(obj, batch.manifest.schema).new_columns:
+            schema = tuple(batch.manifest.schema.items())
+            if schema not in seen:
+                seen[schema] = schema_diff(obj, batch.manifest.schema).new_columns
+            for column in seen[schema]:
                 added.setdefault(column, batch)
     taken = {name.lower(): name for name in obj.columns}
     for column, batch in added.items():
