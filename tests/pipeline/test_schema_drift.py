@@ -476,3 +476,79 @@ def test_json_lines_drift_like_csv(tmp_path: Path) -> None:
     assert query(project, "SELECT id, _reasons FROM quarantine.events") == [
         ("3", ["schema:missing:kind"])
     ]
+
+
+ALL = """
+name: drift
+sources:
+  landing: {kind: files, path: ./landing, settle: 0s}
+objects:
+  added:
+    source: landing
+    files: "added/*.csv"
+    key: [id]
+    schema_drift: {new_columns: NEW}
+    columns: {id: {type: integer, required: true}, qty: {type: integer}}
+  lost:
+    source: landing
+    files: "lost/*.csv"
+    schema_drift: {missing_columns: MISSING}
+    columns: {id: {type: integer, required: true}, qty: {type: integer}}
+  prices:
+    source: landing
+    files: "prices/*.parquet"
+    schema_drift: {type_changes: TYPES}
+    columns: {id: {type: integer, required: true}, amount: {type: "decimal(10,2)"}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("new", "missing", "types"),
+    [("evolve", "quarantine", "coerce"), ("ignore", "warn", "fail"), ("fail", "fail", "coerce")],
+)
+def test_a_rebuild_from_an_empty_warehouse_gives_what_the_runs_gave(
+    tmp_path: Path, new: str, missing: str, types: str
+) -> None:
+    yml = ALL.replace("NEW", new).replace("MISSING", missing).replace("TYPES", types)
+    project = write_project(
+        tmp_path,
+        yml,
+        {
+            "landing/added/1.csv": "id,qty\n1,5\n2,6\n",
+            "landing/lost/1.csv": "id,qty\n1,5\n",
+        },
+    )
+    prices_dir = project / "landing" / "prices"
+    prices_dir.mkdir(parents=True)
+    ids = pa.int32()  # INT64 into an `integer` would be a (narrowing) type change itself
+    first = {"id": pa.array([1], ids), "amount": [Decimal("1.25")]}
+    pq.write_table(pa.table(first), prices_dir / "1.parquet")
+    penstock.run(project)
+    deliver_to = project / "landing"
+    (deliver_to / "added" / "2.csv").write_text("id,qty,promo\n2,7,X\n3,8,Y\n")
+    (deliver_to / "lost" / "2.csv").write_text("id\n2\n")
+    second = {"id": pa.array([2, 3], ids), "amount": [1.5, 2.125]}
+    pq.write_table(pa.table(second), prices_dir / "2.parquet")
+    penstock.run(project)
+    tables = ["added", "lost", "prices"]
+    sql = {t: f"SELECT * EXCLUDE (_batch_id, _loaded_at) FROM {t} ORDER BY id" for t in tables} | {
+        f"quarantine.{t}": f"SELECT * EXCLUDE (_batch_id) FROM quarantine.{t} ORDER BY _row_number"
+        for t in tables
+    }
+    ran = {name: query(project, q) for name, q in sql.items()}
+    ledger = loaded_batches(project)
+    (project / "warehouse.duckdb").unlink()
+    penstock.rebuild(project)
+    assert {name: query(project, q) for name, q in sql.items()} == ran
+    assert loaded_batches(project) == ledger
+    # and what each policy left, in brief
+    if new == "evolve":
+        assert ran["added"] == [(1, 5, None), (2, 7, "X"), (3, 8, "Y")]
+    elif new == "ignore":
+        assert ran["added"] == [(1, 5), (2, 7), (3, 8)]
+    else:
+        assert ran["added"] == [(1, 5), (2, 6)]
+    expected_lost = {"quarantine": [(1, 5)], "warn": [(1, 5), (2, None)], "fail": [(1, 5)]}
+    assert ran["lost"] == expected_lost[missing]
+    expected_prices = [(1, Decimal("1.25")), (2, Decimal("1.50"))]
+    assert ran["prices"] == (expected_prices if types == "coerce" else expected_prices[:1])
