@@ -41,6 +41,8 @@ __all__ = [
     "SchemaDiff",
     "SchemaDrifted",
     "check_drift",
+    "converts",
+    "ensure_bindable",
     "evolve",
     "fingerprint",
     "schema_diff",
@@ -63,13 +65,6 @@ class SchemaDiff:
 
     def __bool__(self) -> bool:
         return bool(self.new_columns or self.missing_columns or self.type_changes)
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "new_columns": list(self.new_columns),
-            "missing_columns": list(self.missing_columns),
-            "type_changes": {c: list(t) for c, t in self.type_changes.items()},
-        }
 
 
 def fingerprint(schema: Mapping[str, str]) -> str:
@@ -95,6 +90,14 @@ def schema_diff(obj: ObjectSpec, schema: Mapping[str, str]) -> SchemaDiff:
     return SchemaDiff(tuple(unbound_columns(bindings, schema)), missing, changes)
 
 
+def ensure_bindable(obj: ObjectSpec, batch: StagedBatch) -> SchemaDiff | None:
+    """The batch's drift, or None when its columns do not bind (validation says why)."""
+    try:
+        return schema_diff(obj, batch.manifest.schema) if batch.manifest.rows else SchemaDiff()
+    except PenstockError:
+        return None
+
+
 def check_drift(obj: ObjectSpec, batch: StagedBatch) -> SchemaDiff:
     """The batch's drift from the contract; raises SchemaDrifted when the policy fails it."""
     m = batch.manifest
@@ -103,22 +106,20 @@ def check_drift(obj: ObjectSpec, batch: StagedBatch) -> SchemaDiff:
     diff = schema_diff(obj, m.schema)
     policy = obj.schema_drift
     problems: list[tuple[str, str]] = []  # (column, what)
-    if policy.new_columns == "fail":
+    fixes: list[str] = []  # the policy keys that would let the batch load
+    if policy.new_columns == "fail" and diff.new_columns:
         problems += [(c, f"new column '{c}' is not in the contract") for c in diff.new_columns]
-    if policy.missing_columns == "fail":
+        fixes.append("new_columns: ignore | evolve")
+    if policy.missing_columns == "fail" and diff.missing_columns:
         problems += [(c, f"contract column '{c}' is missing") for c in diff.missing_columns]
-    if policy.type_changes == "fail":
+        fixes.append("missing_columns: warn | quarantine")
+    if policy.type_changes == "fail" and diff.type_changes:
         problems += [
             (c, f"column '{c}' is {observed} in the file but {declared} in the contract")
             for c, (declared, observed) in diff.type_changes.items()
         ]
+        fixes.append("type_changes: coerce")
     if problems:
-        keys = {
-            "new": "new_columns: ignore | evolve",
-            "contract": "missing_columns: warn | quarantine",
-            "column": "type_changes: coerce",
-        }
-        fixes = list(dict.fromkeys(keys[what.split(" ", 1)[0]] for _, what in problems))
         raise SchemaDrifted(
             f"object '{obj.name}': {m.source_file} (batch {batch.batch_id}) drifts from its "
             f"contract: {'; '.join(what for _, what in problems)}; its schema_drift policy "
@@ -243,11 +244,3 @@ def converts(observed: str, declared: ColumnType) -> bool:
     if name == "timestamptz":
         return kind == "DATE" or kind.startswith("TIMESTAMP")
     return False
-
-
-def ensure_bindable(obj: ObjectSpec, batch: StagedBatch) -> SchemaDiff | None:
-    """The batch's drift, or None when its columns do not bind (validation says why)."""
-    try:
-        return schema_diff(obj, batch.manifest.schema) if batch.manifest.rows else SchemaDiff()
-    except PenstockError:
-        return None
