@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install lint typecheck unit bench clean
+.PHONY: demo test install lint typecheck unit bench bench-venv bench-validate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,5 +40,18 @@ test: lint typecheck unit
 bench: install
 	$(BIN)/python bench/batch.py --rows 2000000
 
+# bench/validate.py's rivals (pandera, Great Expectations) in a venv of their own: GX is heavy
+BENCH_VENV ?= .venv-bench
+$(BENCH_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install --quiet -e '.[bench]'
+	touch $@
+
+bench-venv: $(BENCH_VENV)/.installed
+
+bench-validate: bench-venv
+	PENSTOCK_SHARED=$${PENSTOCK_SHARED:-../shared} $(BENCH_VENV)/bin/python bench/validate.py --rows 2000000 --repeat 3
+
 clean:
-	rm -rf $(VENV) demo .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(BENCH_VENV) demo .mypy_cache .ruff_cache .pytest_cache

@@ -131,6 +131,16 @@ CASES: list[tuple[str, Edit, list[tuple[str, str | None, bool]]]] = [
         [("order_by_changed", None, True), ("required_added", "at", True)],
     ),
     ("load mode", top(load="scd2"), [("load_changed", None, True)]),
+    (
+        "schema drift stricter",
+        top(schema_drift={"missing_columns": "quarantine"}),
+        [("schema_drift_changed", None, True)],
+    ),
+    (
+        "schema drift evolves",
+        top(schema_drift={"new_columns": "evolve"}),
+        [("schema_drift_changed", None, False)],
+    ),
     ("table renamed", top(table="t_v2"), [("table_changed", None, True)]),
     ("description", top(description="new words"), [("description_changed", None, False)]),
     ("min raised", col("qty", min=2), [("check_tightened", "qty", True)]),

@@ -32,6 +32,7 @@ from penstock.catalog.micro_batch import MicroBatch
 from penstock.catalog.orchestration import Catchup, Cron, Duration, NameList, Retry, Trigger
 from penstock.catalog.privacy import TREATED
 from penstock.catalog.quality_settings import AnomalySettings
+from penstock.catalog.schema_drift import SchemaDriftPolicy
 
 FileFormat = Literal["csv", "jsonl", "json", "parquet"]
 LoadMode = Literal["append", "merge", "scd2", "replace"]
@@ -189,7 +190,9 @@ Source = Annotated[FilesSource, Field(discriminator="kind")]
 class ObjectSpec(Model, ValueDialect):
     """One data object: where its files are, their contract and how they load."""
 
-    internal_fields: ClassVar[frozenset[str]] = frozenset({"name", "reference_tables"})
+    internal_fields: ClassVar[frozenset[str]] = frozenset(
+        {"name", "reference_tables", "evolved_columns"}
+    )
 
     # Validation runs in field order: columns come first so that key and order_by can be
     # checked against them, format before csv, key before load.
@@ -215,6 +218,11 @@ class ObjectSpec(Model, ValueDialect):
     reference_tables: dict[str, str] = Field(default_factory=dict)
     # control limits of its checkpoint metrics, over the project's `quality: anomalies:`
     anomalies: AnomalySettings | None = None
+    # what a batch whose columns differ from `columns` does (catalog/schema_drift.py)
+    schema_drift: SchemaDriftPolicy = SchemaDriftPolicy()
+    # set while a chunk loads (quality/drift.py): the source columns `new_columns: evolve`
+    # added to `columns` as text; never written by users, never part of the project's hash
+    evolved_columns: tuple[str, ...] = Field(default=(), exclude=True)
     # orchestration (catalog/orchestration.py, engine/plan.py)
     depends_on: NameList = Field(default_factory=list)
     schedule: Cron | None = None

@@ -40,6 +40,7 @@ COMMAND_MODULES = (
     "lineage_command",
     "contract_command",
     "quality_command",
+    "schema_command",
 )
 for _module in COMMAND_MODULES:
     importlib.import_module(f"penstock.cli.{_module}")

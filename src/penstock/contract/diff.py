@@ -96,12 +96,24 @@ class _ObjectDiff:
                 f"order_by {old.order_by or 'none'} → {new.order_by or 'none'}: another "
                 "duplicate wins",
             )
+        self._schema_drift()
         self._text("description", None, old.description, new.description)
         self._text("owner", None, old.owner, new.owner)
         for column in [*old.columns, *(c for c in new.columns if c not in old.columns)]:
             self._column(column)
         self._checks()
         return self.out
+
+    def _schema_drift(self) -> None:
+        """A stricter `schema_drift:` policy is breaking: a file that loaded may now fail or
+        be quarantined (evolve only adds columns to the table: not stricter)."""
+        old, new = self.old.schema_drift.model_dump(), self.new.schema_drift.model_dump()
+        changed = [key for key in old if old[key] != new[key]]
+        if not changed:
+            return
+        stricter = any(_DRIFT_RANK[new[k]] > _DRIFT_RANK[old[k]] for k in changed)
+        detail = ", ".join(f"{k} {old[k]} → {new[k]}" for k in changed)
+        self.add("schema_drift_changed", None, stricter, f"schema_drift {detail}")
 
     def _text(self, what: str, column: str | None, old: str | None, new: str | None) -> None:
         if (old or "").strip() != (new or "").strip():
@@ -418,6 +430,10 @@ class _ObjectDiff:
                     )
                 else:
                     self.add("check_loosened", None, False, f"{what} {verb} {before} → {after}")
+
+
+# how strict each schema_drift choice is: a move up may fail or quarantine what loaded before
+_DRIFT_RANK = {"ignore": 0, "evolve": 0, "warn": 0, "coerce": 0, "quarantine": 1, "fail": 2}
 
 
 def _batch(spec: ObjectSpec) -> list[FreshnessCheck | DuplicateRateCheck]:

@@ -10,7 +10,8 @@ finished from the same table and loaded.
 
 The shared read is given up (staging then reads as usual) whenever it might not be the read a
 later replay makes: a file that must be read record by record, a file with columns the
-contract does not read (validation would not look at their bytes), a batch that fails its row_count
+contract does not read (validation would not look at their bytes), a file missing a
+contract column under `schema_drift: {missing_columns: fail}`, a batch that fails its row_count
 check (its rows' raw values were not kept), or any file not staged as planned. The
 caller fuses only when the staged files load next (no earlier batch of the object waits).
 """
@@ -89,6 +90,10 @@ def _fusable(obj: ObjectSpec, prepared: PreparedItems) -> list[StagedBatch]:
             return []
         if unbound_columns(bindings, batch.manifest.schema):
             return []
+        if obj.schema_drift.missing_columns == "fail" and any(
+            b.stage_column is None for b in bindings
+        ):
+            return []  # the batch fails once its rows are counted: staging reads as usual
     return provisional
 
 

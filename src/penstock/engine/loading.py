@@ -25,6 +25,8 @@ from penstock.faults import fault_point
 from penstock.lake import StagedBatch
 from penstock.lake.purges import purged_batches
 from penstock.lake.read import SEQ
+from penstock.lake.stage import extraction_order
+from penstock.quality.drift import evolve
 from penstock.quality.validate import (
     BatchValidation,
     ChunkRead,
@@ -80,9 +82,12 @@ def load_pending(
     obj: ObjectSpec,
     batches: list[StagedBatch],
     loaded_at: Mapping[str, datetime],
+    staged: Sequence[StagedBatch] = (),
 ) -> None:
     """Load `batches` (in order; skipped ones are logged and passed) chunk by chunk; after a
-    failed batch the later ones wait."""
+    failed batch the later ones wait. `staged`: every batch of the object in the stage zone
+    (for `schema_drift: {new_columns: evolve}`, see `_contract`)."""
+    history = sorted(staged, key=extraction_order)
     to_load = [b for b in batches if b.skip is None]
     _plan_note(runner, result, obj, len(to_load), len(batches) - len(to_load))
     for batch in batches:
@@ -97,12 +102,27 @@ def load_pending(
                 event="skipped",
             )
     for chunk in chunks(to_load, obj.chunking):
-        outcomes = _load_chunk(runner, result, obj, chunk, loaded_at)
+        outcomes = _load_chunk(runner, result, obj, chunk, loaded_at, history=history)
         result.outcomes.extend(outcomes)
         failed = next((o for o in outcomes if o.status == "failed"), None)
         if failed is not None and failed.batch_id is not None:
             _wait_note(runner, result, obj, failed.batch_id)
             return
+
+
+def _contract(
+    obj: ObjectSpec, chunk: Sequence[StagedBatch], history: Sequence[StagedBatch]
+) -> ObjectSpec:
+    """The contract `chunk` loads under: the object's, plus (`new_columns: evolve`) every new
+    column of the stage zone's batches up to the chunk's last, in extraction order. Taken from
+    the stage zone, not the chunk alone, so a batch loaded alone in a run and the same batch in
+    a rebuild's larger chunk load the same columns (an evolved column the batch lacks: NULL)."""
+    if obj.schema_drift.new_columns != "evolve":
+        return obj
+    last = max(extraction_order(b) for b in chunk)
+    ids = {b.batch_id for b in history}
+    earlier = [b for b in history if extraction_order(b) <= last]
+    return evolve(obj, [*earlier, *(b for b in chunk if b.batch_id not in ids)])
 
 
 def load_read_chunk(
@@ -156,6 +176,7 @@ def _load_chunk(
     loaded_at: Mapping[str, datetime],
     step_ids: list[str] | None = None,
     reading: ChunkRead | None = None,
+    history: Sequence[StagedBatch] = (),
 ) -> list[BatchOutcome]:
     """Validate and load `chunk` in one transaction (`reading`: its rows, read already while
     it was staged); its outcomes, one per batch (up to the first failed one when the chunk had
@@ -172,15 +193,16 @@ def _load_chunk(
     now = datetime.now(UTC)
     try:
         runner._check_deadline()
+        contract = _contract(obj, chunk, history)
         validation = (
             finish_chunk(conn, reading, chunk)
             if reading is not None
-            else validate_chunk(conn, obj, chunk)
+            else validate_chunk(conn, contract, chunk)
         )
         results = validation.results
         for batch, v, step_id in zip(chunk, results, step_ids, strict=True):
             runner._working_on(obj, step_id)
-            runner._report_validation(result, obj, batch, v)
+            runner._report_validation(result, contract, batch, v)
         purged = _leave_out_purged(runner, obj, chunk, validation)
         held = [
             (seq, batch.batch_id)
@@ -197,7 +219,7 @@ def _load_chunk(
         fault_point("before_load_commit")
         runner._check_deadline()  # a try past its time commits nothing more
         loads = runner.warehouse.load_chunk(
-            obj,
+            contract,
             validation,
             run_id=result.run_id,
             loaded_at=[loaded_at.get(b.batch_id) or now for b in chunk],
@@ -207,7 +229,7 @@ def _load_chunk(
             validation.drop(conn)
             validation = None
         if len(chunk) > 1:  # find the batch at fault: one at a time, in order
-            return _one_by_one(runner, result, obj, chunk, loaded_at, step_ids)
+            return _one_by_one(runner, result, obj, chunk, loaded_at, step_ids, history)
         return [_failed(runner, result, obj, chunk[0], step_ids[0], exc)]
     finally:
         if validation is not None:
@@ -240,10 +262,13 @@ def _one_by_one(
     chunk: list[StagedBatch],
     loaded_at: Mapping[str, datetime],
     step_ids: list[str],
+    history: Sequence[StagedBatch],
 ) -> list[BatchOutcome]:
     outcomes: list[BatchOutcome] = []
     for batch, step_id in zip(chunk, step_ids, strict=True):
-        (outcome,) = _load_chunk(runner, result, obj, [batch], loaded_at, [step_id])
+        (outcome,) = _load_chunk(
+            runner, result, obj, [batch], loaded_at, [step_id], history=history
+        )
         outcomes.append(outcome)
         if outcome.status == "failed":
             break

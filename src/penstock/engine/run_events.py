@@ -1,6 +1,7 @@
 """The runner's typed events (a base of `Runner`): run and step boundaries with durations,
 bytes, row counts per reason, the datasets read and written with their schemas, and the
-domain events sinks build on (`source_checked`, `batch_staged`, `schema_drift`,
+domain events sinks build on (`source_checked`, `batch_staged`, `schema_drift` (sent from
+engine/schema_history.py),
 `checks_evaluated`, `batch_loaded`). The runner calls these at its emit points; what each
 event holds, and the order a run emits them in, is documented in observe/events.py.
 
@@ -34,7 +35,6 @@ from penstock.observe import (
     EventBus,
     RunFinished,
     RunStarted,
-    SchemaDrift,
     SourceChecked,
     StepFinished,
     StepRetried,
@@ -43,7 +43,6 @@ from penstock.observe import (
     utcnow,
 )
 from penstock.observe.names import QUALITY_SINK
-from penstock.quality.compile import bind_columns
 from penstock.quality.scores import batch_metrics, batch_scores
 from penstock.quality.validate import BatchValidation
 from penstock.warehouse import LoadResult
@@ -404,38 +403,6 @@ class RunEvents:
                 duration_s=None if clock is None else time.monotonic() - clock[0],
                 input=datasets.landing_file(self.project, m.source_file, m.schema),
                 output=datasets.staged_batch(batch),
-            )
-        )
-
-    def _emit_schema_drift(
-        self, result: RunResult, obj: ObjectSpec, batch: StagedBatch, before: StagedBatch | None
-    ) -> None:
-        """Compare a newly staged batch's columns with the object's latest batch before it."""
-        if before is None or before.batch_id == batch.batch_id:
-            return
-        old, new = before.manifest.schema, batch.manifest.schema
-        added = tuple(c for c in new if c not in old)
-        removed = tuple(c for c in old if c not in new)
-        retyped = {c: (old[c], new[c]) for c in new if c in old and old[c] != new[c]}
-        if not (added or removed or retyped):
-            return
-        try:
-            bound = bind_columns(obj, new)
-        except PenstockError:
-            bound = []  # ambiguous names: validation says so when the batch loads
-        used = {b.stage_column for b in bound}
-        self.bus.emit(
-            SchemaDrift(
-                run_id=result.run_id,
-                object=obj.name,
-                batch_id=batch.batch_id,
-                source_file=batch.manifest.source_file,
-                previous_batch_id=before.batch_id,
-                added=added,
-                removed=removed,
-                retyped=retyped,
-                missing=tuple(b.name for b in bound if b.stage_column is None),
-                extra=tuple(c for c in new if c not in used and not c.startswith("_")),
             )
         )
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from penstock.catalog import ObjectSpec, Project
+from penstock.catalog.schema_drift import MISSING_REASON
 from penstock.engine.globs import no_match
 from penstock.engine.results import RunResult
 from penstock.engine.run_events import RunEvents
@@ -110,13 +111,30 @@ class RunNotes(RunEvents):
                 c if (s := obj.columns[c].source_name(c)) == c else f"{c} (from: {s!r})"
                 for c in v.missing_columns
             ]
+            effect = "read as empty"
+            if obj.schema_drift.missing_columns == "quarantine":
+                effect = (
+                    "its rows are quarantined as "
+                    + ", ".join(f"{MISSING_REASON}{c}" for c in v.missing_columns)
+                    + " (schema_drift missing_columns: quarantine)"
+                )
             self._log(
                 result,
                 "warning",
-                f"{name}: column(s) {', '.join(shown)} missing from the file; read as empty",
+                f"{name}: column(s) {', '.join(shown)} missing from the file; {effect}",
                 obj,
                 batch_id=batch.batch_id,
                 missing_columns=v.missing_columns,
+            )
+        if v.evolved_columns:
+            self._log(
+                result,
+                "info",
+                f"{name}: column(s) {', '.join(v.evolved_columns)} not in the contract; loaded "
+                f"into {obj.table_name} as text (schema_drift new_columns: evolve)",
+                obj,
+                batch_id=batch.batch_id,
+                evolved_columns=v.evolved_columns,
             )
         if v.extra_columns:
             self._log(

@@ -30,6 +30,7 @@ from penstock.engine.results import BatchOutcome, BatchStatus, RunResult, object
 from penstock.engine.run_events import StepClock
 from penstock.engine.run_notes import RunNotes
 from penstock.engine.run_order import planned, run_in_order
+from penstock.engine.schema_history import SchemaHistory
 from penstock.errors import TransientError, first_line
 from penstock.faults import fault_point
 from penstock.lake import Lake, StagedBatch
@@ -273,7 +274,12 @@ class Runner(RunNotes):
         loaded = self.warehouse.loaded_batches(obj.name)
         # new files load as soon as they are staged, read once for both (engine/fused.py),
         # unless earlier batches wait to load first
-        fuse = not any(b.batch_id not in loaded and b.skip is None for b in staged)
+        # (not for an object whose new columns evolve: its chunks are planned over the stage
+        # zone, engine/loading.py)
+        fuse = obj.schema_drift.new_columns != "evolve" and not any(
+            b.batch_id not in loaded and b.skip is None for b in staged
+        )
+        history: SchemaHistory | None = None  # schema versions, once a batch is staged
         noted = blocked = False
         for items in item_chunks(found.new, obj.chunking):
             stagings, reading = self._stage_items(
@@ -291,9 +297,10 @@ class Runner(RunNotes):
                 if staging.status == "staged" and staging.batch is not None:
                     if obj.load == "replace":  # elsewhere equal content is the same batch id
                         self._note_repeat(result, obj, staging.batch, staged)
-                    # staged is in extraction order: its last batch is the latest before
-                    latest = staged[-1] if staged else None
-                    self._emit_schema_drift(result, obj, staging.batch, latest)
+                    if history is None:
+                        history = SchemaHistory.of(obj, self.project.name, staged)
+                    for event in history.observe(result.run_id, staging.batch):
+                        self.bus.emit(event)
                     staged.append(staging.batch)
                     new.append(staging.batch)
             if reading is not None:
@@ -327,7 +334,7 @@ class Runner(RunNotes):
             self._note_added_columns(result, obj, [b for b in staged if b.batch_id in loaded])
         # a rebuild killed halfway left batches to load again: they keep their first load time
         replayed = self.warehouse.original_load_times(obj) if pending else {}
-        load_pending(self, result, obj, pending, replayed)
+        load_pending(self, result, obj, pending, replayed, staged)
 
     def _replay_object(self, result: RunResult, obj: ObjectSpec, restage: bool = False) -> None:
         if restage and not restage_object(self, result, obj):
@@ -335,10 +342,14 @@ class Runner(RunNotes):
         loaded_at = self.warehouse.reset_object(obj)
         fault_point("after_reset")
         self._log(result, "info", f"{obj.name}: replaying the stage zone", obj)
+        staged = self.lake.batches(obj.name)
+        # the metadata store gets every schema version again (it keeps the first it saw)
+        for event in SchemaHistory.of(obj, self.project.name, staged).replayed(result.run_id):
+            self.bus.emit(event)
         # the replay writes the lake's quarantine files anew: the older ones then go (those
         # of a chunk the replay splits differently would otherwise hold its rows twice)
         before = {p: _identity(p) for p in self.lake.quarantine_files(obj.name)}
-        load_pending(self, result, obj, self.lake.batches(obj.name), loaded_at)
+        load_pending(self, result, obj, staged, loaded_at, staged)
         for path, identity in before.items():
             with contextlib.suppress(FileNotFoundError):
                 if _identity(path) == identity:  # not written again by the replay

@@ -395,24 +395,41 @@ def schema_drift(ev: SchemaDrift) -> Alert:
         changes.append(f"removed {', '.join(ev.removed)}")
     for name, (before, now) in ev.retyped.items():
         changes.append(f"retyped {name}: {before} -> {now}")
-    lines = [
-        f"{ev.source_file} (batch {ev.batch_id}) against batch {ev.previous_batch_id}: "
-        + "; ".join(changes),
-        f"measured: {_count(len(changes), 'column change')}; expected: the previous schema",
-    ]
+    if ev.previous_batch_id is not None:
+        title = f"the columns of {ev.source_file} changed (" + "; ".join(changes) + ")"
+        lines = [
+            f"{ev.source_file} (batch {ev.batch_id}) against batch {ev.previous_batch_id}: "
+            + "; ".join(changes),
+            f"measured: {_count(len(changes), 'column change')}; expected: the previous schema",
+        ]
+    else:  # the object's first schema already differs from its contract
+        title = f"the columns of {ev.source_file} differ from the contract"
+        lines = [f"{ev.source_file} (batch {ev.batch_id}): the object's first schema"]
+    policy = ev.policy
     if ev.missing:
-        lines.append(f"contract columns missing (read as empty): {', '.join(ev.missing)}")
+        effect = {"quarantine": "rows quarantined", "fail": "batch failed"}.get(
+            policy.get("missing_columns", ""), "read as empty"
+        )
+        lines.append(f"contract columns missing ({effect}): {', '.join(ev.missing)}")
     if ev.extra:
-        lines.append(f"columns the contract does not declare (staged only): {', '.join(ev.extra)}")
+        effect = {"evolve": "added to the table as text", "fail": "batch failed"}.get(
+            policy.get("new_columns", ""), "staged only"
+        )
+        lines.append(f"columns the contract does not declare ({effect}): {', '.join(ev.extra)}")
+    for name, (declared, observed) in ev.type_changes.items():
+        effect = "batch failed" if policy.get("type_changes") == "fail" else "cast per row"
+        lines.append(f"column {name} is {observed}, declared {declared} ({effect})")
+    if ev.version is not None:
+        lines.append(f"schema version {ev.version}: penstock schema {ev.object}")
     return Alert(
         event="schema_drift",
         key=f"schema_drift:{ev.object}",
         object=ev.object,
-        title=f"the columns of {ev.source_file} changed (" + "; ".join(changes) + ")",
+        title=title,
         at=ev.at,
         run_id=ev.run_id,
         lines=tuple(lines),
-        commands=(f"penstock batches {ev.object}", "penstock check"),
+        commands=(f"penstock schema {ev.object}", f"penstock batches {ev.object}"),
         fingerprint=f"drift:{ev.batch_id}",
         one_shot=True,
     )

@@ -12,7 +12,7 @@ A run emits, in this order (tests/observe/test_run_events.py proves it on a real
       per object:  step_started(object)
                    source_checked                 the source was reached (or not: available False)
                    per new file:  step_started(stage) · batch_staged · step_finished(stage)
-                                  · [schema_drift]
+                                  · [schema_version · [schema_drift]]  (a new schema version)
                    per pending batch:  step_started(load) · checks_evaluated ·
                                   batch_loaded · batch_measured · step_finished(load)
                                   (a refused or failed batch: no batch_loaded)
@@ -295,21 +295,52 @@ class BatchStaged(_Base):
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class SchemaVersionSeen(_Base):
+    """A newly staged batch holds a schema (its columns and observed types, in any order) that
+    no earlier batch of the object held: schema `version` (1, 2, … in extraction order),
+    identified by `fingerprint` (quality/drift.py), first seen in `batch_id`. With it, how the
+    schema differs from the contract (`new_columns`, `missing_columns`, `type_changes`:
+    column → (declared, observed)) and the object's `schema_drift` policy (`policy`). The
+    metadata store keeps each version once (`schema_versions`); a rebuild sends them again."""
+
+    kind: ClassVar[str] = "schema_version"
+    project: str
+    object: str
+    version: int
+    fingerprint: str
+    batch_id: str
+    source_file: str
+    extracted_at: datetime
+    columns: Mapping[str, str] = field(default_factory=dict)
+    new_columns: tuple[str, ...] = ()
+    missing_columns: tuple[str, ...] = ()
+    type_changes: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    policy: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class SchemaDrift(_Base):
-    """A newly staged batch's columns differ from the object's previous batch: columns
-    `added`, `removed`, or `retyped` (name → (before, now)). `missing` are contract columns the
-    batch lacks (read as empty), `extra` source columns the contract does not declare."""
+    """A new schema version appeared (`version`, see `SchemaVersionSeen`) that differs from
+    the object's latest batch before it (`previous_batch_id`): columns `added`, `removed`, or
+    `retyped` (name → (before, now)); or the object's first version, when it differs from the
+    contract (`previous_batch_id` None). `missing` are contract columns the batch lacks, `extra`
+    source columns the contract does not declare, `type_changes` contract columns whose
+    observed type is not the declared one (column → (declared, observed)); `policy` is the
+    object's `schema_drift` (what each of those does to the batch)."""
 
     kind: ClassVar[str] = "schema_drift"
     object: str
     batch_id: str
     source_file: str
-    previous_batch_id: str
+    previous_batch_id: str | None = None
     added: tuple[str, ...] = ()
     removed: tuple[str, ...] = ()
     retyped: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     missing: tuple[str, ...] = ()
     extra: tuple[str, ...] = ()
+    type_changes: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    version: int | None = None
+    policy: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -479,6 +510,7 @@ Event: TypeAlias = (
     | StepRetried
     | SourceChecked
     | BatchStaged
+    | SchemaVersionSeen
     | SchemaDrift
     | ChecksEvaluated
     | BatchLoaded
@@ -497,6 +529,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     StepRetried,
     SourceChecked,
     BatchStaged,
+    SchemaVersionSeen,
     SchemaDrift,
     ChecksEvaluated,
     BatchLoaded,

@@ -404,3 +404,26 @@ dq_anomalies = sa.Table(
     sa.Index("ix_dq_anomalies_object", "project", "object", "batch_time"),
     sa.Index("ix_dq_anomalies_batch_key", "batch_id", "project", "object"),
 )
+
+# Every schema an object's staged batches were observed with (quality/drift.py), once each,
+# with the batch it was first seen in and how it differs from the contract then: written from
+# `schema_version` events; `penstock schema OBJECT` lists them. It grows with the sources'
+# schema changes, not with runs: no retention.
+schema_versions = sa.Table(
+    "schema_versions",
+    metadata,
+    sa.Column("project", sa.String(255), primary_key=True),
+    sa.Column("object", sa.String(255), primary_key=True),
+    sa.Column("fingerprint", sa.String(64), primary_key=True),
+    sa.Column("version", sa.Integer(), nullable=False),
+    sa.Column("batch_id", sa.String(255), nullable=False),
+    sa.Column("source_file", sa.Text(), nullable=False),
+    sa.Column("extracted_at", UTCDateTime(), nullable=False),
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("recorded_at", UTCDateTime(), nullable=False),
+    sa.Column("columns", sa.JSON(), nullable=False),  # [[name, observed type], ...] in file order
+    sa.Column("new_columns", sa.JSON(), nullable=False),
+    sa.Column("missing_columns", sa.JSON(), nullable=False),
+    sa.Column("type_changes", sa.JSON(), nullable=False),  # {column: [declared, observed]}
+    sa.Column("policy", sa.JSON(), nullable=False),
+)

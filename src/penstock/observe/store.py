@@ -29,6 +29,7 @@ from penstock.observe.events import (
     ObjectCounted,
     RunFinished,
     RunStarted,
+    SchemaVersionSeen,
     StepFinished,
     StepStarted,
     utcnow,
@@ -60,6 +61,11 @@ from penstock.observe.schema import (
     object_counts,
     project_versions,
     step_runs,
+)
+from penstock.observe.schema_versions import (
+    SchemaVersionRow,
+    read_schema_versions,
+    record_schema_version,
 )
 from penstock.observe.status_reads import ObjectCounts
 from penstock.secrets import redact
@@ -273,6 +279,8 @@ class MetadataStore:
                         batches_rejected=event.batches_rejected,
                     )
                 )
+            case SchemaVersionSeen():
+                record_schema_version(conn, event)
             case LogRecord():
                 conn.execute(logs.insert().values(**_log_row(event)))
 
@@ -511,6 +519,11 @@ class MetadataStore:
         """Where each object stands (objects never run get None/0 values)."""
         with self.reading("read object status") as rows:
             return status_reads.object_status(rows, objects)
+
+    def schema_versions(self, project: str, object_name: str) -> list[SchemaVersionRow]:
+        """The object's observed schema versions, oldest first (`penstock schema`)."""
+        with self._guard("read schema versions"):
+            return read_schema_versions(self._engine, project, object_name)
 
     def object_counts(self, project: str, objects: Sequence[str]) -> dict[str, ObjectCounts]:
         """The latest recorded warehouse counts of each object that has some."""

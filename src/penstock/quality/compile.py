@@ -26,6 +26,7 @@ from penstock.catalog import ColumnSpec, ExpressionCheck, ObjectSpec
 from penstock.catalog.columns import source_key
 from penstock.catalog.dialect import ColumnDialect, column_dialect
 from penstock.catalog.rules import RuleOptions
+from penstock.catalog.schema_drift import MISSING_REASON
 from penstock.errors import ContractViolation
 from penstock.lake.read import RESERVED_PREFIX
 from penstock.quality.bounds import Now, value_literal
@@ -191,6 +192,19 @@ def typed_expr(obj: ObjectSpec, binding: ColumnBinding) -> str:
     )
 
 
+def missing_column_rules(obj: ObjectSpec, bindings: Sequence[ColumnBinding]) -> list[Rule]:
+    """Under `schema_drift: {missing_columns: quarantine}`, a contract column the batch lacks
+    fails every row as `schema:missing:<column>` (a column `evolve` added is never missing)."""
+    if obj.schema_drift.missing_columns != "quarantine":
+        return []
+    evolved = set(obj.evolved_columns)
+    return [
+        Rule("true", f"{MISSING_REASON}{b.name}")
+        for b in bindings
+        if b.stage_column is None and b.name not in evolved
+    ]
+
+
 def expression_checks(obj: ObjectSpec) -> list[ExpressionCheck]:
     return [c for c in obj.checks if isinstance(c, ExpressionCheck)]
 
@@ -222,6 +236,7 @@ def compile_validation(
     typed_cols = ", ".join(f"{typed_expr(obj, b)} AS {ident(b.name)}" for b in bindings)
     rules = [r for b in bindings for r in column_rules(obj, b, rule_now)]
     rules += check_rules(expression_checks(obj))
+    rules += missing_column_rules(obj, bindings)
     # `_failed` and `_warned` are cheap booleans per row; the list of reasons is built only
     # for the rows that failed a rule (CASE evaluates its THEN branch for those rows alone).
     failed = " OR ".join(f"coalesce({r.condition}, false)" for r in rules if not r.warns)

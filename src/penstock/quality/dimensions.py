@@ -50,6 +50,7 @@ DEFAULT_DIMENSION: dict[str, Dimension] = {
     "length": "validity",
     "references": "consistency",
     "unique": "uniqueness",
+    "schema": "completeness",  # schema:missing:<column>: the file lacks a contract column
 }
 _BATCH_CHECKS: dict[str, Dimension] = {
     "check:freshness": "timeliness",

@@ -42,6 +42,7 @@ from penstock.quality.compile import (
     rule_options,
     unbound_columns,
 )
+from penstock.quality.drift import check_drift
 from penstock.quality.measures import count_dimensions, null_counts_sql, set_null_counts
 from penstock.quality.privacy_sql import load_columns, quarantine_columns
 from penstock.quality.set_rules import (
@@ -103,6 +104,8 @@ class BatchValidation:
     warned_checks: list[str] = field(default_factory=list)
     missing_columns: list[str] = field(default_factory=list)
     extra_columns: list[str] = field(default_factory=list)
+    # source columns not in the contract that loaded as text (schema_drift new_columns: evolve)
+    evolved_columns: list[str] = field(default_factory=list)
     temp_tables: list[str] = field(default_factory=list)
 
     @property
@@ -239,6 +242,7 @@ def _read(
     seqs = list(range(1, len(batches) + 1))
     for batch in batches:
         check_source_columns(batch)
+        check_drift(obj, batch)  # a schema_drift policy may fail the batch (quality/drift.py)
     failed_seqs = read.failed_seqs
     quarantine_all = (
         _seq_in(failed_seqs) if failed_seqs and obj.on_invalid == "quarantine" else "false"
@@ -306,11 +310,20 @@ def _finish(
         schema = batches[unit[0]].manifest.schema
         for i in unit:
             results[i].missing_columns = (
-                [b.name for b in bindings if b.stage_column is None]
+                [
+                    b.name
+                    for b in bindings
+                    if b.stage_column is None and b.name not in obj.evolved_columns
+                ]
                 if batches[i].manifest.rows
                 else []  # an empty file has no header to miss columns from
             )
             results[i].extra_columns = unbound_columns(bindings, schema)
+            results[i].evolved_columns = [
+                b.name
+                for b in bindings
+                if b.stage_column is not None and b.name in obj.evolved_columns
+            ]
     # each batch's rows are together, in file order: its first rowid numbers them
     conn.execute(
         f"CREATE TEMP TABLE {firsts} AS SELECT {SEQ}, min(rowid) AS _first, count(*) AS _rows "
