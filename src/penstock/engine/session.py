@@ -39,7 +39,7 @@ from penstock.observe import (
 from penstock.observe.sinks import attach_sinks
 from penstock.quality.privacy_sql import install_key
 from penstock.secrets import redact
-from penstock.warehouse import DuckDBWarehouse, connect_warehouse
+from penstock.warehouse import Warehouse, connect_warehouse
 
 
 def retention_periods(project: Project) -> dict[str, timedelta]:
@@ -114,7 +114,7 @@ class Session:
         try:
             waited = self.lease.acquire(wait, on_wait)
             left = max(wait - waited, 0.0)  # one --wait in all
-            self.warehouse: DuckDBWarehouse = connect_warehouse(project, wait=left, on_wait=on_wait)
+            self.warehouse: Warehouse = connect_warehouse(project, wait=left, on_wait=on_wait)
         except BaseException:
             self._release_lease()
             self.store.close()

@@ -6,7 +6,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
+
+import duckdb
 
 from penstock.catalog import ObjectSpec
 from penstock.quality.validate import ChunkValidation
@@ -36,13 +38,17 @@ class LoadResult:
 class Warehouse(Protocol):
     """One adapter per engine; capabilities are class constants.
 
-    Validation runs in DuckDB whatever the warehouse engine: the DuckDB adapter validates in its
-    own connection; a server engine will receive the validated rows as Arrow.
+    Validation runs in DuckDB whatever the warehouse engine: `conn` is that DuckDB (the DuckDB
+    adapter validates in its own connection; a server engine holds an embedded, in-memory
+    one) and `load_chunk` takes what it validated.
     """
 
     engine: ClassVar[str]
     supports_merge: ClassVar[bool]
     supports_transactional_ddl: ClassVar[bool]
+    conn: duckdb.DuckDBPyConnection
+
+    def ledger(self, since: datetime | None = None) -> list[dict[str, Any]]: ...
 
     def loaded_batches(self, object_name: str) -> set[str]: ...
 

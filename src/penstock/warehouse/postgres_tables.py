@@ -1,0 +1,278 @@
+"""DDL for the PostgreSQL warehouse: the type mapping, object and quarantine tables, the load
+ledger and what each object table was loaded with (`penstock.objects`).
+
+The same rules as DuckDB's (`duckdb_tables`): a column the contract adds is added to the table,
+a column whose type no longer matches is an error naming both types, and so is a changed load
+mode, key or order_by of an object whose table holds data. Every statement runs inside the
+caller's transaction (PostgreSQL's DDL is transactional): a load that fails creates nothing.
+
+Type mapping (penstock type → PostgreSQL type, as `format_type` names it):
+
+| penstock | PostgreSQL |
+| --- | --- |
+| text | text |
+| boolean | boolean |
+| integer | integer |
+| bigint | bigint |
+| double | double precision |
+| decimal(p,s) | numeric(p,s) |
+| date | date |
+| timestamp | timestamp without time zone (the wall time, as DuckDB's TIMESTAMP) |
+| timestamptz | timestamp with time zone (an instant; sessions run in UTC) |
+| json | json (the text as validated: compared as text, as DuckDB compares it) |
+
+A column with `pii: hash` or `pii: mask` is text, whatever its declared type.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import psycopg
+
+from penstock.catalog import ObjectSpec
+from penstock.errors import ProjectError, TableMismatch, WarehouseError
+from penstock.sql import ident, qualified
+from penstock.warehouse.base import LEDGER_SCHEMA, LEDGER_TABLE, QUARANTINE_SCHEMA
+
+PgConnection = psycopg.Connection[tuple[Any, ...]]
+
+LEDGER = qualified(LEDGER_SCHEMA, LEDGER_TABLE)
+REPLAYED = qualified(LEDGER_SCHEMA, "replayed_loads")
+OBJECTS = qualified(LEDGER_SCHEMA, "objects")
+# PostgreSQL cuts a longer identifier short (NAMEDATALEN - 1 bytes): refused, not truncated
+MAX_IDENTIFIER_BYTES = 63
+
+_SIMPLE_TYPES = {
+    "VARCHAR": "text",
+    "BOOLEAN": "boolean",
+    "INTEGER": "integer",
+    "BIGINT": "bigint",
+    "DOUBLE": "double precision",
+    "DATE": "date",
+    "TIMESTAMP": "timestamp without time zone",
+    "TIMESTAMPTZ": "timestamp with time zone",
+    "JSON": "json",
+}
+_DECIMAL = re.compile(r"DECIMAL\((\d+),(\d+)\)")
+
+LEDGER_DDL = f"""
+CREATE TABLE IF NOT EXISTS {LEDGER} (
+    batch_id text PRIMARY KEY,
+    object text NOT NULL,
+    table_name text NOT NULL,
+    load_mode text NOT NULL,
+    source_file text,
+    content_hash text,
+    rows_in bigint NOT NULL,
+    rows_loaded bigint NOT NULL,
+    rows_quarantined bigint NOT NULL,
+    rows_duplicate bigint NOT NULL,
+    rows_inserted bigint NOT NULL,
+    rows_updated bigint NOT NULL,
+    rows_unchanged bigint NOT NULL,
+    rows_stale bigint NOT NULL,
+    run_id text,
+    loaded_at timestamp NOT NULL,
+    rows_warned bigint NOT NULL DEFAULT 0
+)
+"""
+REPLAYED_DDL = (
+    f"CREATE TABLE IF NOT EXISTS {REPLAYED} (batch_id text PRIMARY KEY, "
+    f"object text NOT NULL, loaded_at timestamp NOT NULL)"
+)
+OBJECTS_DDL = (
+    f"CREATE TABLE IF NOT EXISTS {OBJECTS} (object text PRIMARY KEY, table_name text NOT NULL, "
+    f"load_mode text NOT NULL, key text[] NOT NULL, order_by text)"
+)
+
+
+def postgres_type(duckdb_type: str) -> str:
+    """The PostgreSQL type of a column DuckDB's validation types as `duckdb_type`."""
+    simple = _SIMPLE_TYPES.get(duckdb_type.upper())
+    if simple is not None:
+        return simple
+    match = _DECIMAL.fullmatch(duckdb_type.upper().replace(" ", ""))
+    if match is not None:
+        return f"numeric({match[1]},{match[2]})"
+    raise WarehouseError(f"no PostgreSQL type for the DuckDB type {duckdb_type}")
+
+
+def column_types(obj: ObjectSpec) -> dict[str, str]:
+    """The object's stored contract columns → their PostgreSQL types."""
+    return {
+        name: postgres_type(spec.stored_duckdb_type)
+        for name, spec in obj.columns.items()
+        if spec.pii != "drop"
+    }
+
+
+def check_identifiers(obj: ObjectSpec, schema: str) -> None:
+    """Refuse names PostgreSQL would silently cut short."""
+    names = [
+        ("warehouse schema", schema),
+        ("table", obj.table_name),
+        ("quarantine table", obj.name),
+        *(("column", c) for c in obj.columns),
+    ]
+    for what, name in names:
+        if len(name.encode()) > MAX_IDENTIFIER_BYTES:
+            raise ProjectError(
+                f"object {obj.name}: {what} name {name!r} is {len(name.encode())} bytes long; "
+                f"PostgreSQL keeps {MAX_IDENTIFIER_BYTES}: shorten it (or set `table:`)",
+                object=obj.name,
+            )
+
+
+def ensure_ledger(conn: PgConnection) -> None:
+    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(LEDGER_SCHEMA)}")
+    conn.execute(LEDGER_DDL)
+    conn.execute(REPLAYED_DDL)
+    conn.execute(OBJECTS_DDL)
+
+
+def existing_columns(conn: PgConnection, schema: str, table: str) -> dict[str, str]:
+    """A table's columns → their types (`format_type`), in order; empty when it does not
+    exist. Reads the catalog, so it is safe inside a transaction."""
+    rows = conn.execute(
+        "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
+        "JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = %s AND c.relname = %s AND c.relkind IN ('r', 'p') "
+        "AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+        [schema, table],
+    ).fetchall()
+    return {str(name): str(kind) for name, kind in rows}
+
+
+def object_columns(obj: ObjectSpec) -> list[tuple[str, str]]:
+    cols = list(column_types(obj).items())
+    cols += [("_batch_id", "text"), ("_loaded_at", "timestamp without time zone")]
+    if obj.load == "scd2":
+        cols += [
+            ("_valid_from", "timestamp without time zone"),
+            ("_valid_to", "timestamp without time zone"),
+            ("_is_current", "boolean"),
+            ("_row_hash", "text"),
+        ]
+    return cols
+
+
+QUARANTINE_DEFAULTS = {"_loaded": "false"}
+
+
+def quarantine_columns(obj: ObjectSpec) -> list[tuple[str, str]]:
+    cols = [(name, "text") for name in obj.columns]
+    cols += [
+        ("_reasons", "text[]"),
+        ("_loaded", "boolean"),
+        ("_batch_id", "text"),
+        ("_row_number", "bigint"),
+        ("_raw_line", "text"),
+        ("_error", "text"),
+    ]
+    return cols
+
+
+def ensure_object_tables(conn: PgConnection, obj: ObjectSpec, schema: str) -> None:
+    """The object's table (in `schema`, with an index on its key for merge and SCD2) and its
+    quarantine table, created or completed."""
+    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(schema)}")
+    created = _ensure_table(conn, obj, schema, obj.table_name, object_columns(obj))
+    if created and obj.key and obj.load in ("merge", "scd2"):
+        # the merge and SCD2 joins look stored rows up by key
+        # (PostgreSQL names the index after the table, uniquely)
+        conn.execute(
+            f"CREATE INDEX ON {qualified(schema, obj.table_name)} "
+            f"({', '.join(ident(k) for k in obj.key)})"
+        )
+    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(QUARANTINE_SCHEMA)}")
+    _ensure_table(
+        conn, obj, QUARANTINE_SCHEMA, obj.name, quarantine_columns(obj), QUARANTINE_DEFAULTS
+    )
+
+
+def _ensure_table(
+    conn: PgConnection,
+    obj: ObjectSpec,
+    schema: str,
+    table: str,
+    columns: list[tuple[str, str]],
+    defaults: Mapping[str, str] | None = None,
+) -> bool:
+    """Create the table (True), or add the columns it lacks (with their default)."""
+    name = qualified(schema, table)
+    current = existing_columns(conn, schema, table)
+    defaults = defaults or {}
+
+    def definition(column: str, declared: str) -> str:
+        default = f" DEFAULT {defaults[column]}" if column in defaults else ""
+        return f"{ident(column)} {declared}{default}"
+
+    if not current:
+        body = ", ".join(definition(c, t) for c, t in columns)
+        conn.execute(f"CREATE TABLE {name} ({body})")
+        return True
+    for column, declared in columns:
+        if column not in current:
+            conn.execute(f"ALTER TABLE {name} ADD COLUMN {definition(column, declared)}")
+            continue
+        actual = current[column]
+        if actual != declared:
+            raise TableMismatch(
+                f"table {schema}.{table}: column {column} is {actual} in the warehouse but "
+                f"{declared} in the contract; change it back, or run `penstock rebuild --select "
+                f"{obj.name}` to recreate the table from the stage zone",
+                table=f"{schema}.{table}",
+                column=column,
+            )
+    return False
+
+
+def check_load_spec(conn: PgConnection, obj: ObjectSpec, schema: str) -> None:
+    """As `duckdb_tables.check_load_spec`: refuse a changed load mode, key or order_by while
+    the table holds rows loaded under the old one; record them when new."""
+    declared: tuple[str, list[str], str | None] = (obj.load, list(obj.key), obj.order_by)
+    row = conn.execute(
+        f"SELECT load_mode, key, order_by, table_name FROM {OBJECTS} WHERE object = %s",
+        [obj.name],
+    ).fetchone()
+    recorded = (
+        [] if row is None else [("load", row[0]), ("key", list(row[1])), ("order_by", row[2])]
+    )
+    now = dict(zip(("load", "key", "order_by"), declared, strict=True))
+    changed = [(what, old, now[what]) for what, old in recorded if old != now[what]]
+    if changed and has_rows(conn, schema, obj.table_name):
+        what, old, new = changed[0]
+        raise TableMismatch(
+            f"object {obj.name}: {what} changed from {_show(old)} to {_show(new)}, but table "
+            f"{obj.table_name} holds rows loaded with {what} {_show(old)}; change it back, or run "
+            f"`penstock rebuild --select {obj.name}` to reload the table from the stage zone",
+            object=obj.name,
+            table=obj.table_name,
+        )
+    if row is not None and not changed and row[3] == obj.table_name:
+        return
+    conn.execute(f"DELETE FROM {OBJECTS} WHERE object = %s", [obj.name])
+    conn.execute(
+        f"INSERT INTO {OBJECTS} VALUES (%s, %s, %s, %s, %s)", [obj.name, obj.table_name, *declared]
+    )
+
+
+def forget_load_spec(conn: PgConnection, object_name: str) -> None:
+    conn.execute(f"DELETE FROM {OBJECTS} WHERE object = %s", [object_name])
+
+
+def has_rows(conn: PgConnection, schema: str, table: str) -> bool:
+    if not existing_columns(conn, schema, table):
+        return False
+    return conn.execute(f"SELECT 1 FROM {qualified(schema, table)} LIMIT 1").fetchone() is not None
+
+
+def _show(value: object) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, list):
+        return "[" + ", ".join(str(v) for v in value) + "]"
+    return str(value)
