@@ -6,6 +6,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
@@ -94,3 +95,37 @@ def no_secrets() -> Iterator[None]:
     clear_secrets()
     yield
     clear_secrets()
+
+
+@dataclass(frozen=True)
+class PgWarehouse:
+    """A PostgreSQL warehouse of a test's own: its URL and the schemas it writes."""
+
+    url: str  # postgresql://…/test?schema=<schema>
+    conninfo: str  # the database, for reading it back
+    schema: str  # object tables
+    ledger: str  # <schema>_penstock: loads, replayed_loads, objects
+    quarantine: str  # <schema>_quarantine
+
+
+@pytest.fixture
+def pg_warehouse() -> Iterator[PgWarehouse]:
+    """A warehouse URL in the shared `test` database with a schema of the test's own (a
+    uuid); its schemas are dropped afterwards."""
+    admin, user = _maintenance()
+    admin.close()
+    conninfo = f"postgresql://{user}@{PG_HOST}:{PG_PORT}/test"
+    schema = f"pw_{uuid.uuid4().hex[:12]}"
+    warehouse = PgWarehouse(
+        f"{conninfo}?schema={schema}",
+        conninfo,
+        schema,
+        f"{schema}_penstock",
+        f"{schema}_quarantine",
+    )
+    try:
+        yield warehouse
+    finally:
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            for name in (warehouse.schema, warehouse.ledger, warehouse.quarantine):
+                conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')

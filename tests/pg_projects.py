@@ -137,23 +137,35 @@ def contents_sql(mode: str, table: str, *, postgres: bool) -> str:
 def duckdb_contents(project: Path) -> dict[str, list[tuple[Any, ...]]]:
     conn = duckdb.connect(str(project / "warehouse.duckdb"), read_only=True)
     try:
-        return _contents(lambda sql: conn.execute(sql).fetchall(), postgres=False, schema="main")
+        return _contents(
+            lambda sql: conn.execute(sql).fetchall(), postgres=False, schemas=SCHEMAS_DUCKDB
+        )
     finally:
         conn.close()
 
 
-def postgres_contents(url: str, schema: str) -> dict[str, list[tuple[Any, ...]]]:
-    with psycopg.connect(url) as conn:
+SCHEMAS_DUCKDB = ("main", "penstock", "quarantine")
+
+
+def postgres_contents(pg: Any) -> dict[str, list[tuple[Any, ...]]]:
+    """The contents of the `pg_warehouse` fixture's warehouse."""
+    with psycopg.connect(pg.conninfo) as conn:
         conn.execute("SET TIME ZONE 'UTC'")
-        return _contents(lambda sql: conn.execute(sql).fetchall(), postgres=True, schema=schema)
+        return _contents(
+            lambda sql: conn.execute(sql).fetchall(),
+            postgres=True,
+            schemas=(pg.schema, pg.ledger, pg.quarantine),
+        )
 
 
-def _contents(fetch: Any, *, postgres: bool, schema: str) -> dict[str, list[tuple[Any, ...]]]:
+def _contents(
+    fetch: Any, *, postgres: bool, schemas: tuple[str, str, str]
+) -> dict[str, list[tuple[Any, ...]]]:
     """Each table's rows, sorted; a batch id shown as its source file (a replace snapshot's id
     carries its delivery, so the two projects' ids differ there)."""
-    files = {
-        b: f"batch of {f}" for b, f in fetch("SELECT batch_id, source_file FROM penstock.loads")
-    }
+    schema, ledger, quarantine = schemas
+    loads = f'"{ledger}".loads'
+    files = {b: f"batch of {f}" for b, f in fetch(f"SELECT batch_id, source_file FROM {loads}")}
 
     def rows(sql: str) -> list[tuple[Any, ...]]:
         return sorted(
@@ -171,6 +183,6 @@ def _contents(fetch: Any, *, postgres: bool, schema: str) -> dict[str, list[tupl
     modes = dict(zip(OBJECTS, ("append", "merge", "scd2", "replace"), strict=True))
     for obj, mode in modes.items():
         out[obj] = rows(contents_sql(mode, f'"{schema}"."{obj}"', postgres=postgres))
-        out[f"quarantine.{obj}"] = rows(f"SELECT {QUARANTINE} FROM quarantine.{obj}")
-    out["ledger"] = rows(f"SELECT {LEDGER} FROM penstock.loads")
+        out[f"quarantine.{obj}"] = rows(f'SELECT {QUARANTINE} FROM "{quarantine}".{obj}')
+    out["ledger"] = rows(f"SELECT {LEDGER} FROM {loads}")
     return out

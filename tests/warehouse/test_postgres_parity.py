@@ -5,12 +5,12 @@ rows all fail; the same quarantine rows and the same ledger counts."""
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 import pytest
 
 import penstock
+from conftest import PgWarehouse
 
 from pg_projects import (
     OBJECTS,
@@ -27,11 +27,12 @@ from pg_projects import (
 pytestmark = pytest.mark.services
 
 
-def test_duckdb_and_postgres_end_identical_for_every_load_mode(tmp_path: Path, pg_url: str) -> None:
-    schema = f"parity_{uuid.uuid4().hex[:8]}"
+def test_duckdb_and_postgres_end_identical_for_every_load_mode(
+    tmp_path: Path, pg_warehouse: PgWarehouse
+) -> None:
     projects = {
         "duckdb": make_project(tmp_path / "duck", "duckdb:///warehouse.duckdb"),
-        "postgres": make_project(tmp_path / "pg", f"{pg_url}?schema={schema}"),
+        "postgres": make_project(tmp_path / "pg", pg_warehouse.url),
     }
     rounds = [
         (ROUND_1, OBJECTS),
@@ -44,7 +45,7 @@ def test_duckdb_and_postgres_end_identical_for_every_load_mode(tmp_path: Path, p
             deliver(project, files, objects)
             penstock.run(project)
     duck = duckdb_contents(projects["duckdb"])
-    pg = postgres_contents(pg_url, schema)
+    pg = postgres_contents(pg_warehouse)
     assert duck.keys() == pg.keys()
     for name in duck:
         assert pg[name] == duck[name], name

@@ -30,8 +30,8 @@ from penstock.errors import WarehouseError, first_line
 from penstock.faults import fault_point
 from penstock.lake.read import SEQ
 from penstock.quality.validate import ChunkValidation
-from penstock.sql import ident, idents, literal, qualified
-from penstock.warehouse.base import QUARANTINE_SCHEMA, LoadResult
+from penstock.sql import ident, idents, literal
+from penstock.warehouse.base import LoadResult
 from penstock.warehouse.duckdb_chunk_base import ChunkBatch
 from penstock.warehouse.duckdb_mode_sql import ModeCounts, row_hash_sql, valid_from_sql
 from penstock.warehouse.duckdb_tables import LEDGER_COLUMNS
@@ -39,9 +39,8 @@ from penstock.warehouse.postgres_copy import copy_rows, pg_array_sql
 from penstock.warehouse.postgres_modes import Target, apply_staged
 from penstock.warehouse.postgres_quarantine import PostgresReads
 from penstock.warehouse.postgres_tables import (
-    LEDGER,
-    REPLAYED,
     PgConnection,
+    Schemas,
     check_identifiers,
     check_load_spec,
     column_types,
@@ -70,6 +69,7 @@ class PostgresWarehouse(PostgresReads):
         target = parse_postgres_url(url)
         self.target: PostgresTarget = target
         self.schema = target.schema
+        self.schemas = Schemas.of(target.schema)
         self.pg: PgConnection = connect_postgres(target)
         self._scratch = Path(tempfile.mkdtemp(prefix="penstock-duckdb-"))
         try:
@@ -80,7 +80,7 @@ class PostgresWarehouse(PostgresReads):
             self.conn.execute("SET enable_progress_bar = false")
             if not read_only:
                 with self._failing("preparing the ledger"), self.pg.transaction():
-                    ensure_ledger(self.pg)
+                    ensure_ledger(self.pg, self.schemas)
         except BaseException:
             self.close()
             raise
@@ -109,7 +109,7 @@ class PostgresWarehouse(PostgresReads):
         return text.replace(password, "***") if password else text
 
     def _table(self, obj: ObjectSpec) -> str:
-        return qualified(self.schema, obj.table_name)
+        return self.schemas.table(obj)
 
     # -- loading ------------------------------------------------------------------------
     def load_chunk(
@@ -124,7 +124,7 @@ class PostgresWarehouse(PostgresReads):
         its data (applied in the chunk's order) and its ledger row. A batch already in the
         ledger is skipped (`LoadResult.skipped`)."""
         ids = [b.batch_id for b in chunk.batches]
-        check_identifiers(obj, self.schema)
+        check_identifiers(obj, self.schemas)
         doing = (
             f"loading batch {ids[0]}"
             + (f" and {len(ids) - 1} more" if len(ids) > 1 else "")
@@ -137,12 +137,12 @@ class PostgresWarehouse(PostgresReads):
             already = {
                 str(r[0])
                 for r in self.pg.execute(
-                    f"SELECT batch_id FROM {LEDGER} WHERE batch_id = ANY(%s)", [ids]
+                    f"SELECT batch_id FROM {self.schemas.loads} WHERE batch_id = ANY(%s)", [ids]
                 ).fetchall()
             }
             if len(already) < len(ids):
-                check_load_spec(self.pg, obj, self.schema)
-                ensure_object_tables(self.pg, obj, self.schema)
+                check_load_spec(self.pg, obj, self.schemas)
+                ensure_object_tables(self.pg, obj, self.schemas)
                 seqs = [s for s, i in enumerate(ids, 1) if i not in already]
                 self._insert_quarantine(obj, chunk, seqs)
                 counts = self._apply_modes(obj, chunk, seqs, loaded_at)
@@ -191,7 +191,7 @@ class PostgresWarehouse(PostgresReads):
             self.pg,
             f"SELECT {', '.join(values)} FROM {chunk.quarantine_table} "
             f"WHERE {SEQ} IN ({', '.join(map(str, seqs))}) ORDER BY {SEQ}, _row_number",
-            qualified(QUARANTINE_SCHEMA, obj.name),
+            self.schemas.quarantine_table(obj),
             names,
         )
 
@@ -363,7 +363,8 @@ class PostgresWarehouse(PostgresReads):
         marks = ", ".join(["%s"] * len(LEDGER_COLUMNS))
         with self.pg.cursor() as cur:
             cur.executemany(
-                f"INSERT INTO {LEDGER} ({idents(LEDGER_COLUMNS)}) VALUES ({marks})", rows
+                f"INSERT INTO {self.schemas.loads} ({idents(LEDGER_COLUMNS)}) VALUES ({marks})",
+                rows,
             )
 
     def write_quarantine_files(self, chunk: ChunkValidation, targets: Mapping[int, Path]) -> None:
@@ -376,16 +377,16 @@ class PostgresWarehouse(PostgresReads):
         in `penstock.replayed_loads`, in the same transaction); return those load times."""
         with self._failing(f"resetting {obj.name}", object=obj.name), self.pg.transaction():
             self.pg.execute(
-                f"INSERT INTO {REPLAYED} (batch_id, object, loaded_at) "
-                f"SELECT batch_id, object, loaded_at FROM {LEDGER} WHERE object = %s "
+                f"INSERT INTO {self.schemas.replayed} (batch_id, object, loaded_at) "
+                f"SELECT batch_id, object, loaded_at FROM {self.schemas.loads} WHERE object = %s "
                 f"ON CONFLICT (batch_id) DO UPDATE SET object = excluded.object, "
                 f"loaded_at = excluded.loaded_at",
                 [obj.name],
             )
             self.pg.execute(f"DROP TABLE IF EXISTS {self._table(obj)}")
-            self.pg.execute(f"DROP TABLE IF EXISTS {qualified(QUARANTINE_SCHEMA, obj.name)}")
-            self.pg.execute(f"DELETE FROM {LEDGER} WHERE object = %s", [obj.name])
-            forget_load_spec(self.pg, obj.name)
+            self.pg.execute(f"DROP TABLE IF EXISTS {self.schemas.quarantine_table(obj)}")
+            self.pg.execute(f"DELETE FROM {self.schemas.loads} WHERE object = %s", [obj.name])
+            forget_load_spec(self.pg, self.schemas, obj.name)
             fault_point("inside_reset")
         return self.original_load_times(obj)
 

@@ -21,7 +21,7 @@ from penstock.catalog import ObjectSpec
 from penstock.sql import ident, idents, literal, qualified
 from penstock.warehouse.base import LEDGER_SCHEMA, LEDGER_TABLE, QUARANTINE_SCHEMA
 from penstock.warehouse.duckdb_quarantine import read_quarantine
-from penstock.warehouse.postgres_tables import LEDGER, REPLAYED, PgConnection, existing_columns
+from penstock.warehouse.postgres_tables import PgConnection, Schemas, existing_columns
 from penstock.warehouse.quarantine import QuarantinePage, QuarantineSelection
 
 # the quarantine table's own columns as DuckDB types (the contract's columns are text)
@@ -40,15 +40,16 @@ class PostgresReads:
 
     pg: PgConnection
     schema: str
+    schemas: Schemas
 
     def _has_ledger(self) -> bool:
-        return bool(existing_columns(self.pg, LEDGER_SCHEMA, LEDGER_TABLE))
+        return bool(existing_columns(self.pg, self.schemas.ledger, LEDGER_TABLE))
 
     def loaded_batches(self, object_name: str) -> set[str]:
         if not self._has_ledger():
             return set()
         rows = self.pg.execute(
-            f"SELECT batch_id FROM {LEDGER} WHERE object = %s", [object_name]
+            f"SELECT batch_id FROM {self.schemas.loads} WHERE object = %s", [object_name]
         ).fetchall()
         return {str(r[0]) for r in rows}
 
@@ -57,7 +58,7 @@ class PostgresReads:
         if not self._has_ledger():
             return []
         rows = self.pg.execute(
-            f"SELECT batch_id, source_file FROM {LEDGER} WHERE object = %s "
+            f"SELECT batch_id, source_file FROM {self.schemas.loads} WHERE object = %s "
             f'ORDER BY loaded_at, batch_id COLLATE "C"',
             [object_name],
         ).fetchall()
@@ -75,7 +76,7 @@ class PostgresReads:
         with self.pg.cursor() as cur:
             cur.execute(
                 f"SELECT batch_id, object, run_id, loaded_at, rows_in, rows_loaded, "
-                f"rows_quarantined, rows_duplicate FROM {LEDGER} {where}"
+                f"rows_quarantined, rows_duplicate FROM {self.schemas.loads} {where}"
                 f'ORDER BY loaded_at, batch_id COLLATE "C"',
                 params,
             )
@@ -87,10 +88,10 @@ class PostgresReads:
 
     def original_load_times(self, obj: ObjectSpec) -> dict[str, datetime]:
         """First load time of each batch a rebuild emptied (replays keep it)."""
-        if not existing_columns(self.pg, LEDGER_SCHEMA, "replayed_loads"):
+        if not existing_columns(self.pg, self.schemas.ledger, "replayed_loads"):
             return {}
         rows = self.pg.execute(
-            f"SELECT batch_id, loaded_at FROM {REPLAYED} WHERE object = %s", [obj.name]
+            f"SELECT batch_id, loaded_at FROM {self.schemas.replayed} WHERE object = %s", [obj.name]
         ).fetchall()
         return {str(b): t.replace(tzinfo=UTC) for b, t in rows}
 
@@ -109,7 +110,7 @@ class PostgresReads:
     def quarantine_count(self, obj: ObjectSpec, *, loaded: bool | None = None) -> int:
         """Rows in the object's quarantine table; `loaded` False: only rows held back, True:
         only rows loaded anyway (on_invalid warn), None: all."""
-        if not existing_columns(self.pg, QUARANTINE_SCHEMA, obj.name):
+        if not existing_columns(self.pg, self.schemas.quarantine, obj.name):
             return 0
         where = ""
         if loaded is not None:
@@ -119,17 +120,17 @@ class PostgresReads:
                 else " WHERE NOT coalesce(_loaded, false)"
             )
         row = self.pg.execute(
-            f"SELECT count(*) FROM {qualified(QUARANTINE_SCHEMA, obj.name)}{where}"
+            f"SELECT count(*) FROM {self.schemas.quarantine_table(obj)}{where}"
         ).fetchone()
         return int(row[0]) if row else 0
 
     def quarantine_reasons(self, obj: ObjectSpec) -> list[tuple[str, int]]:
         """How many quarantine rows carry each reason, most frequent first."""
-        if not existing_columns(self.pg, QUARANTINE_SCHEMA, obj.name):
+        if not existing_columns(self.pg, self.schemas.quarantine, obj.name):
             return []
         rows = self.pg.execute(
             f"SELECT reason, count(*) AS n FROM (SELECT unnest(_reasons) AS reason "
-            f"FROM {qualified(QUARANTINE_SCHEMA, obj.name)}) r "
+            f"FROM {self.schemas.quarantine_table(obj)}) r "
             f'GROUP BY reason ORDER BY n DESC, reason COLLATE "C"'
         ).fetchall()
         return [(str(r), int(n)) for r, n in rows]
@@ -137,7 +138,7 @@ class PostgresReads:
     def quarantine_page(self, obj: ObjectSpec, selection: QuarantineSelection) -> QuarantinePage:
         """The quarantine rows `selection` picks (`duckdb_quarantine.read_quarantine`, over
         copies of the tables it reads)."""
-        stored = existing_columns(self.pg, QUARANTINE_SCHEMA, obj.name)
+        stored = existing_columns(self.pg, self.schemas.quarantine, obj.name)
         with duckdb.connect(":memory:") as scratch, tempfile.TemporaryDirectory() as tmp:
             scratch.execute("SET TimeZone = 'UTC'")
             copy = _Copier(self.pg, scratch, Path(tmp))
@@ -146,7 +147,7 @@ class PostgresReads:
             if stored:
                 self._copy_quarantine(copy, obj, list(stored))
             copy.table(
-                f"SELECT batch_id, source_file, loaded_at FROM {LEDGER} "
+                f"SELECT batch_id, source_file, loaded_at FROM {self.schemas.loads} "
                 f"WHERE object = {literal(obj.name)}",
                 qualified(LEDGER_SCHEMA, LEDGER_TABLE),
                 [("batch_id", "VARCHAR"), ("source_file", "VARCHAR"), ("loaded_at", "TIMESTAMP")],
@@ -174,7 +175,7 @@ class PostgresReads:
             for c in stored
         ]
         copy.table(
-            f"SELECT {', '.join(values)} FROM {qualified(QUARANTINE_SCHEMA, obj.name)}",
+            f"SELECT {', '.join(values)} FROM {self.schemas.quarantine_table(obj)}",
             qualified(QUARANTINE_SCHEMA, obj.name),
             columns,
             replace={"_reasons": "CAST(CAST(_reasons AS JSON) AS VARCHAR[])"}

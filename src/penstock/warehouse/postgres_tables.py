@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -39,9 +40,48 @@ from penstock.warehouse.base import LEDGER_SCHEMA, LEDGER_TABLE, QUARANTINE_SCHE
 
 PgConnection = psycopg.Connection[tuple[Any, ...]]
 
-LEDGER = qualified(LEDGER_SCHEMA, LEDGER_TABLE)
-REPLAYED = qualified(LEDGER_SCHEMA, "replayed_loads")
-OBJECTS = qualified(LEDGER_SCHEMA, "objects")
+DEFAULT_SCHEMA = "public"
+
+
+@dataclass(frozen=True)
+class Schemas:
+    """Where a warehouse's tables live. With the default schema (`public`) the ledger is
+    `penstock.loads` and quarantine tables are `quarantine.<object>`, as on DuckDB; with
+    `?schema=S` they are `S_penstock.loads` and `S_quarantine.<object>`, so projects that
+    share a database in schemas of their own never share a ledger (batch ids are content
+    hashes: a shared ledger would skip the other project's identical files)."""
+
+    data: str
+    ledger: str
+    quarantine: str
+
+    @classmethod
+    def of(cls, schema: str) -> Schemas:
+        if schema == DEFAULT_SCHEMA:
+            return cls(schema, LEDGER_SCHEMA, QUARANTINE_SCHEMA)
+        return cls(schema, f"{schema}_{LEDGER_SCHEMA}", f"{schema}_{QUARANTINE_SCHEMA}")
+
+    @property
+    def loads(self) -> str:
+        return qualified(self.ledger, LEDGER_TABLE)
+
+    @property
+    def replayed(self) -> str:
+        """A batch's first load time, kept across rebuilds."""
+        return qualified(self.ledger, "replayed_loads")
+
+    @property
+    def objects(self) -> str:
+        """What each object table was loaded with (load mode, key, order_by)."""
+        return qualified(self.ledger, "objects")
+
+    def table(self, obj: ObjectSpec) -> str:
+        return qualified(self.data, obj.table_name)
+
+    def quarantine_table(self, obj: ObjectSpec) -> str:
+        return qualified(self.quarantine, obj.name)
+
+
 # PostgreSQL cuts a longer identifier short (NAMEDATALEN - 1 bytes): refused, not truncated
 MAX_IDENTIFIER_BYTES = 63
 
@@ -58,35 +98,35 @@ _SIMPLE_TYPES = {
 }
 _DECIMAL = re.compile(r"DECIMAL\((\d+),(\d+)\)")
 
-LEDGER_DDL = f"""
-CREATE TABLE IF NOT EXISTS {LEDGER} (
-    batch_id text PRIMARY KEY,
-    object text NOT NULL,
-    table_name text NOT NULL,
-    load_mode text NOT NULL,
-    source_file text,
-    content_hash text,
-    rows_in bigint NOT NULL,
-    rows_loaded bigint NOT NULL,
-    rows_quarantined bigint NOT NULL,
-    rows_duplicate bigint NOT NULL,
-    rows_inserted bigint NOT NULL,
-    rows_updated bigint NOT NULL,
-    rows_unchanged bigint NOT NULL,
-    rows_stale bigint NOT NULL,
-    run_id text,
-    loaded_at timestamp NOT NULL,
-    rows_warned bigint NOT NULL DEFAULT 0
-)
-"""
-REPLAYED_DDL = (
-    f"CREATE TABLE IF NOT EXISTS {REPLAYED} (batch_id text PRIMARY KEY, "
-    f"object text NOT NULL, loaded_at timestamp NOT NULL)"
-)
-OBJECTS_DDL = (
-    f"CREATE TABLE IF NOT EXISTS {OBJECTS} (object text PRIMARY KEY, table_name text NOT NULL, "
-    f"load_mode text NOT NULL, key text[] NOT NULL, order_by text)"
-)
+
+def _ledger_ddl(schemas: Schemas) -> list[str]:
+    return [
+        f"""
+        CREATE TABLE IF NOT EXISTS {schemas.loads} (
+            batch_id text PRIMARY KEY,
+            object text NOT NULL,
+            table_name text NOT NULL,
+            load_mode text NOT NULL,
+            source_file text,
+            content_hash text,
+            rows_in bigint NOT NULL,
+            rows_loaded bigint NOT NULL,
+            rows_quarantined bigint NOT NULL,
+            rows_duplicate bigint NOT NULL,
+            rows_inserted bigint NOT NULL,
+            rows_updated bigint NOT NULL,
+            rows_unchanged bigint NOT NULL,
+            rows_stale bigint NOT NULL,
+            run_id text,
+            loaded_at timestamp NOT NULL,
+            rows_warned bigint NOT NULL DEFAULT 0
+        )
+        """,
+        f"CREATE TABLE IF NOT EXISTS {schemas.replayed} (batch_id text PRIMARY KEY, "
+        f"object text NOT NULL, loaded_at timestamp NOT NULL)",
+        f"CREATE TABLE IF NOT EXISTS {schemas.objects} (object text PRIMARY KEY, "
+        f"table_name text NOT NULL, load_mode text NOT NULL, key text[] NOT NULL, order_by text)",
+    ]
 
 
 def postgres_type(duckdb_type: str) -> str:
@@ -109,10 +149,12 @@ def column_types(obj: ObjectSpec) -> dict[str, str]:
     }
 
 
-def check_identifiers(obj: ObjectSpec, schema: str) -> None:
+def check_identifiers(obj: ObjectSpec, schemas: Schemas) -> None:
     """Refuse names PostgreSQL would silently cut short."""
     names = [
-        ("warehouse schema", schema),
+        ("warehouse schema", schemas.data),
+        ("ledger schema", schemas.ledger),
+        ("quarantine schema", schemas.quarantine),
         ("table", obj.table_name),
         ("quarantine table", obj.name),
         *(("column", c) for c in obj.columns),
@@ -126,11 +168,10 @@ def check_identifiers(obj: ObjectSpec, schema: str) -> None:
             )
 
 
-def ensure_ledger(conn: PgConnection) -> None:
-    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(LEDGER_SCHEMA)}")
-    conn.execute(LEDGER_DDL)
-    conn.execute(REPLAYED_DDL)
-    conn.execute(OBJECTS_DDL)
+def ensure_ledger(conn: PgConnection, schemas: Schemas) -> None:
+    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(schemas.ledger)}")
+    for ddl in _ledger_ddl(schemas):
+        conn.execute(ddl)
 
 
 def existing_columns(conn: PgConnection, schema: str, table: str) -> dict[str, str]:
@@ -175,9 +216,10 @@ def quarantine_columns(obj: ObjectSpec) -> list[tuple[str, str]]:
     return cols
 
 
-def ensure_object_tables(conn: PgConnection, obj: ObjectSpec, schema: str) -> None:
+def ensure_object_tables(conn: PgConnection, obj: ObjectSpec, schemas: Schemas) -> None:
     """The object's table (in `schema`, with an index on its key for merge and SCD2) and its
     quarantine table, created or completed."""
+    schema = schemas.data
     conn.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(schema)}")
     created = _ensure_table(conn, obj, schema, obj.table_name, object_columns(obj))
     if created and obj.key and obj.load in ("merge", "scd2"):
@@ -187,9 +229,9 @@ def ensure_object_tables(conn: PgConnection, obj: ObjectSpec, schema: str) -> No
             f"CREATE INDEX ON {qualified(schema, obj.table_name)} "
             f"({', '.join(ident(k) for k in obj.key)})"
         )
-    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(QUARANTINE_SCHEMA)}")
+    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(schemas.quarantine)}")
     _ensure_table(
-        conn, obj, QUARANTINE_SCHEMA, obj.name, quarantine_columns(obj), QUARANTINE_DEFAULTS
+        conn, obj, schemas.quarantine, obj.name, quarantine_columns(obj), QUARANTINE_DEFAULTS
     )
 
 
@@ -230,12 +272,12 @@ def _ensure_table(
     return False
 
 
-def check_load_spec(conn: PgConnection, obj: ObjectSpec, schema: str) -> None:
+def check_load_spec(conn: PgConnection, obj: ObjectSpec, schemas: Schemas) -> None:
     """As `duckdb_tables.check_load_spec`: refuse a changed load mode, key or order_by while
     the table holds rows loaded under the old one; record them when new."""
     declared: tuple[str, list[str], str | None] = (obj.load, list(obj.key), obj.order_by)
     row = conn.execute(
-        f"SELECT load_mode, key, order_by, table_name FROM {OBJECTS} WHERE object = %s",
+        f"SELECT load_mode, key, order_by, table_name FROM {schemas.objects} WHERE object = %s",
         [obj.name],
     ).fetchone()
     recorded = (
@@ -243,7 +285,7 @@ def check_load_spec(conn: PgConnection, obj: ObjectSpec, schema: str) -> None:
     )
     now = dict(zip(("load", "key", "order_by"), declared, strict=True))
     changed = [(what, old, now[what]) for what, old in recorded if old != now[what]]
-    if changed and has_rows(conn, schema, obj.table_name):
+    if changed and has_rows(conn, schemas.data, obj.table_name):
         what, old, new = changed[0]
         raise TableMismatch(
             f"object {obj.name}: {what} changed from {_show(old)} to {_show(new)}, but table "
@@ -254,14 +296,15 @@ def check_load_spec(conn: PgConnection, obj: ObjectSpec, schema: str) -> None:
         )
     if row is not None and not changed and row[3] == obj.table_name:
         return
-    conn.execute(f"DELETE FROM {OBJECTS} WHERE object = %s", [obj.name])
+    conn.execute(f"DELETE FROM {schemas.objects} WHERE object = %s", [obj.name])
     conn.execute(
-        f"INSERT INTO {OBJECTS} VALUES (%s, %s, %s, %s, %s)", [obj.name, obj.table_name, *declared]
+        f"INSERT INTO {schemas.objects} VALUES (%s, %s, %s, %s, %s)",
+        [obj.name, obj.table_name, *declared],
     )
 
 
-def forget_load_spec(conn: PgConnection, object_name: str) -> None:
-    conn.execute(f"DELETE FROM {OBJECTS} WHERE object = %s", [object_name])
+def forget_load_spec(conn: PgConnection, schemas: Schemas, object_name: str) -> None:
+    conn.execute(f"DELETE FROM {schemas.objects} WHERE object = %s", [object_name])
 
 
 def has_rows(conn: PgConnection, schema: str, table: str) -> bool:
