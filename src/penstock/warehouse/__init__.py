@@ -58,8 +58,14 @@ def _open_postgres(
             f"a postgresql:// warehouse needs psycopg ({exc.name} is missing): "
             "pip install 'penstock[postgres]'"
         ) from None
+    from penstock.warehouse.postgres_tables import Schemas, check_identifiers
+    from penstock.warehouse.postgres_url import parse_postgres_url
+
     if not read_only and isinstance(project, Project):
         _refuse_set_rules(project)
+        schemas = Schemas.of(parse_postgres_url(project.warehouse).schema)
+        for obj in project.objects_in_order():
+            check_identifiers(obj, schemas)
     return PostgresWarehouse(project.warehouse, read_only=read_only)
 
 

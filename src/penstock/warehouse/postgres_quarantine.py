@@ -22,7 +22,7 @@ from penstock.sql import ident, idents, literal, qualified
 from penstock.warehouse.base import LEDGER_SCHEMA, LEDGER_TABLE, QUARANTINE_SCHEMA
 from penstock.warehouse.duckdb_quarantine import read_quarantine
 from penstock.warehouse.postgres_tables import PgConnection, Schemas, existing_columns
-from penstock.warehouse.quarantine import QuarantinePage, QuarantineSelection
+from penstock.warehouse.quarantine import FIELDS, QuarantinePage, QuarantineSelection
 
 # the quarantine table's own columns as DuckDB types (the contract's columns are text)
 _QUARANTINE_TYPES = {
@@ -139,13 +139,15 @@ class PostgresReads:
         """The quarantine rows `selection` picks (`duckdb_quarantine.read_quarantine`, over
         copies of the tables it reads)."""
         stored = existing_columns(self.pg, self.schemas.quarantine, obj.name)
+        if not stored or not self._has_ledger():
+            columns = tuple(selection.columns if selection.columns is not None else obj.columns)
+            return QuarantinePage((*FIELDS, *columns), [], 0, 0)
         with duckdb.connect(":memory:") as scratch, tempfile.TemporaryDirectory() as tmp:
             scratch.execute("SET TimeZone = 'UTC'")
             copy = _Copier(self.pg, scratch, Path(tmp))
             for schema in (QUARANTINE_SCHEMA, LEDGER_SCHEMA):
                 scratch.execute(f"CREATE SCHEMA {ident(schema)}")
-            if stored:
-                self._copy_quarantine(copy, obj, list(stored))
+            self._copy_quarantine(copy, obj, list(stored))
             copy.table(
                 f"SELECT batch_id, source_file, loaded_at FROM {self.schemas.loads} "
                 f"WHERE object = {literal(obj.name)}",

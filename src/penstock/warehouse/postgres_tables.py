@@ -152,19 +152,20 @@ def column_types(obj: ObjectSpec) -> dict[str, str]:
 def check_identifiers(obj: ObjectSpec, schemas: Schemas) -> None:
     """Refuse names PostgreSQL would silently cut short."""
     names = [
-        ("warehouse schema", schemas.data),
-        ("ledger schema", schemas.ledger),
-        ("quarantine schema", schemas.quarantine),
-        ("table", obj.table_name),
-        ("quarantine table", obj.name),
-        *(("column", c) for c in obj.columns),
+        ("warehouse", "schema", schemas.data),
+        ("warehouse", "ledger schema", schemas.ledger),
+        ("warehouse", "quarantine schema", schemas.quarantine),
+        (f"objects.{obj.name}", "table", obj.table_name),
+        (f"objects.{obj.name}", "quarantine table", obj.name),
+        *((f"objects.{obj.name}.columns.{c}", "column", c) for c in obj.columns),
     ]
-    for what, name in names:
+    for key_path, what, name in names:
         if len(name.encode()) > MAX_IDENTIFIER_BYTES:
             raise ProjectError(
-                f"object {obj.name}: {what} name {name!r} is {len(name.encode())} bytes long; "
-                f"PostgreSQL keeps {MAX_IDENTIFIER_BYTES}: shorten it (or set `table:`)",
-                object=obj.name,
+                f"{what} name {name!r} is {len(name.encode())} bytes long: a PostgreSQL "
+                f"warehouse keeps {MAX_IDENTIFIER_BYTES} bytes of a name; shorten it",
+                file="penstock.yml",
+                key_path=key_path,
             )
 
 
