@@ -35,21 +35,24 @@ from penstock.warehouse.base import LoadResult
 from penstock.warehouse.duckdb_chunk_base import ChunkBatch
 from penstock.warehouse.duckdb_mode_sql import ModeCounts, row_hash_sql, valid_from_sql
 from penstock.warehouse.duckdb_tables import LEDGER_COLUMNS
-from penstock.warehouse.postgres_copy import copy_rows, pg_array_sql
+from penstock.warehouse.postgres_copy import copy_rows
 from penstock.warehouse.postgres_modes import Target, apply_staged
 from penstock.warehouse.postgres_quarantine import PostgresReads
 from penstock.warehouse.postgres_tables import (
+    QUARANTINE_DUCKDB_TYPES,
     PgConnection,
     Schemas,
     check_identifiers,
     check_load_spec,
     column_types,
+    ensure_key_index,
     ensure_ledger,
     ensure_object_tables,
     existing_columns,
     forget_load_spec,
     has_rows,
     quarantine_columns,
+    typed_columns,
 )
 from penstock.warehouse.postgres_url import PostgresTarget, parse_postgres_url
 from penstock.warehouse.quarantine_files import write_quarantine_files
@@ -146,6 +149,7 @@ class PostgresWarehouse(PostgresReads):
                 seqs = [s for s, i in enumerate(ids, 1) if i not in already]
                 self._insert_quarantine(obj, chunk, seqs)
                 counts = self._apply_modes(obj, chunk, seqs, loaded_at)
+                ensure_key_index(self.pg, obj, self.schemas)
                 self._insert_ledger(obj, chunk, counts, run_id, loaded_at)
                 fault_point("inside_load_transaction")
         results = []
@@ -176,15 +180,12 @@ class PostgresWarehouse(PostgresReads):
         }
         ids = ", ".join(literal(b.batch_id) for b in chunk.batches)
         values = []
-        for column, _ in quarantine_columns(obj):
+        # binary COPY takes each value's bytes as the column's type: cast to exactly it
+        for column, kind in quarantine_columns(obj):
+            value = ident(column) if column in have else "NULL"
             if column == "_batch_id":
-                values.append(f"list_extract([{ids}], {SEQ})")
-            elif column not in have:
-                values.append("NULL")
-            elif column == "_reasons":
-                values.append(pg_array_sql(ident(column)))
-            else:
-                values.append(ident(column))
+                value = f"list_extract([{ids}], {SEQ})"
+            values.append(f"CAST({value} AS {QUARANTINE_DUCKDB_TYPES[kind]})")
         names = [c for c, _ in quarantine_columns(obj)]
         copy_rows(
             self.conn,
@@ -278,7 +279,7 @@ class PostgresWarehouse(PostgresReads):
         times = ", ".join(literal(t.replace(tzinfo=None)) for t in loaded_at)
         cols = list(column_types(obj))
         select = (
-            f"SELECT {idents(cols)}, list_extract([{ids}], {SEQ}) AS _batch_id, "
+            f"SELECT {typed_columns(obj, '')}, list_extract([{ids}], {SEQ}) AS _batch_id, "
             f"list_extract([{times}], {SEQ}) AS _loaded_at FROM {chunk.load_table} "
             f"WHERE {SEQ} IN ({', '.join(map(str, seqs))})"
         )
@@ -312,7 +313,7 @@ class PostgresWarehouse(PostgresReads):
         self.pg.execute(f"CREATE TEMP TABLE {stage} ({body}) ON COMMIT DROP")
         numbered = ", ".join(str(by_k[b.seq]) for b in batches)
         select = (
-            f"SELECT {idents(types, 's.')}, "
+            f"SELECT {typed_columns(obj, 's.')}, "
             f"CAST(list_position([{numbered}], s.{SEQ}) AS INTEGER)"
             + "".join(f", {expr}" for _, _, expr in extra)
             + f" FROM {chunk.load_table} s WHERE s.{SEQ} IN ({numbered})"

@@ -1,40 +1,33 @@
-"""Rows from the embedded DuckDB (validation's engine) into PostgreSQL, by COPY.
+"""Rows from the embedded DuckDB (validation's engine) into PostgreSQL, by binary COPY.
 
-DuckDB writes the query's rows as CSV (its C++ writer, all cores) into a named pipe while this
-thread streams the pipe into `COPY … FROM STDIN (FORMAT csv)` in 1 MiB writes: both engines
-work at once, nothing is converted row by row in Python, nothing lands on disk. DuckDB's CSV
-is what PostgreSQL's CSV reads: NULL is an empty field, an empty string is `""`, numbers print
-exactly (doubles in their shortest round-trip form), timestamps as `YYYY-MM-DD HH:MM:SS.ffffff`
-(TIMESTAMPTZ with `+00`: both sessions run in UTC). A list column must be turned into a
-PostgreSQL array literal first (`pg_array_sql`).
+DuckDB hands the query's rows over as Arrow record batches; pgpq (Rust) encodes each batch in
+PostgreSQL's binary COPY format; psycopg writes the blocks to `COPY … FROM STDIN (FORMAT
+binary)`. Nothing is converted row by row in Python, and PostgreSQL parses no text: a
+timestamp arrives as its 8 bytes, a decimal as numeric digits (measured on the orders bench,
+2M rows: the server took 4.1 s for binary where CSV cost it 7.1 s). A thread reads and encodes
+the next batches while this one writes, so DuckDB, the encoder and the server work at once.
+
+Binary COPY does not check a value's type name, only its bytes: the columns are the target
+table's types by construction (`postgres_tables.postgres_type` maps validation's DuckDB types);
+a timestamptz arrives as a UTC timestamp (the same bytes), json as its text, a list as a text
+array.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
+import queue
 import threading
-import time
 from collections.abc import Sequence
-from pathlib import Path
 
 import duckdb
+import pgpq
 
 from penstock.errors import WarehouseError, first_line
-from penstock.sql import idents, literal
+from penstock.sql import idents
 from penstock.warehouse.postgres_tables import PgConnection
 
-CHUNK_BYTES = 1 << 20
-
-
-def pg_array_sql(expression: str) -> str:
-    """A DuckDB VARCHAR[] expression as PostgreSQL's text[] input syntax (`{"a","b"}`):
-    each element double-quoted, its backslashes and quotes escaped; NULL stays NULL."""
-    element = "'\"' || replace(replace(__x, '\\', '\\\\'), '\"', '\\\"') || '\"'"
-    return (
-        f"'{{' || array_to_string(list_transform({expression}, lambda __x: {element}), ',') || '}}'"
-    )
+BATCH_ROWS = 100_000  # rows per Arrow batch read from DuckDB (a few MB encoded)
+AHEAD = 4  # encoded batches waiting for the server at most
 
 
 def copy_rows(
@@ -47,54 +40,49 @@ def copy_rows(
     """Copy the rows of the DuckDB query `select_sql` (its columns in `columns` order) into
     the PostgreSQL table `target` (quoted); the number of rows copied. A failure on either
     side raises (the COPY, and so the caller's transaction, fails)."""
-    scratch = Path(tempfile.mkdtemp(prefix="penstock-copy-"))
-    pipe = scratch / "rows.csv"
-    os.mkfifo(pipe)
+    blocks: queue.Queue[bytes | None] = queue.Queue(maxsize=AHEAD)  # None: the end
     failure: list[BaseException] = []
-    opened = threading.Event()  # the reading end is open
+    stop = threading.Event()  # the writer gave up: the reader stops too
 
-    def export() -> None:
+    def put(block: bytes | None) -> bool:
+        while not stop.is_set():
+            try:
+                blocks.put(block, timeout=0.1)
+            except queue.Full:
+                continue
+            return True
+        return False
+
+    def read() -> None:
         try:
-            duck.execute(
-                f"COPY ({select_sql}) TO {literal(str(pipe))} "
-                f"(FORMAT csv, HEADER false, USE_TMP_FILE false)"
-            )
-        except BaseException as exc:  # handed to the reading thread
+            reader = duck.sql(select_sql).to_arrow_reader(BATCH_ROWS)
+            encoder = pgpq.ArrowToPostgresBinaryEncoder(reader.schema)
+            if not put(bytes(encoder.write_header())):
+                return
+            for batch in reader:
+                if not put(bytes(encoder.write_batch(batch))):
+                    return
+            put(bytes(encoder.finish()))
+        except BaseException as exc:  # handed to the writing thread
             failure.append(exc)
-            _release_reader(pipe, opened)
+        finally:
+            put(None)
 
-    writer = threading.Thread(target=export, name="penstock-copy", daemon=True)
-    writer.start()
+    worker = threading.Thread(target=read, name="penstock-copy", daemon=True)
+    worker.start()
     try:
-        with pipe.open("rb") as rows:
-            opened.set()
-            with (
-                pg.cursor() as cur,
-                cur.copy(f"COPY {target} ({idents(columns)}) FROM STDIN (FORMAT csv)") as copy,
-            ):
-                while data := rows.read(CHUNK_BYTES):
-                    copy.write(data)
-                writer.join()
-                if failure:
-                    raise failure[0]
-            count = cur.rowcount
+        with (
+            pg.cursor() as cur,
+            cur.copy(f"COPY {target} ({idents(columns)}) FROM STDIN (FORMAT binary)") as copy,
+        ):
+            while (block := blocks.get()) is not None:
+                copy.write(block)
+            if failure:
+                raise failure[0]
+        count = cur.rowcount
     except duckdb.Error as exc:
         raise WarehouseError(f"reading the rows to copy failed: {first_line(exc)}") from exc
     finally:
-        # the reading end is closed: a writer still at work meets a broken pipe and ends
-        writer.join()
-        shutil.rmtree(scratch, ignore_errors=True)
+        stop.set()
+        worker.join()
     return int(count)
-
-
-def _release_reader(pipe: Path, opened: threading.Event) -> None:
-    """DuckDB failed, perhaps before it opened the pipe: a reader waiting in `open` is let
-    through (it then reads no rows and raises DuckDB's error)."""
-    while not opened.is_set():
-        try:
-            fd = os.open(pipe, os.O_WRONLY | os.O_NONBLOCK)
-        except OSError:  # no reader waiting yet (ENXIO)
-            time.sleep(0.005)
-            continue
-        os.close(fd)
-        return
