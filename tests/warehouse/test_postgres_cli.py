@@ -179,3 +179,24 @@ def test_a_malformed_url_names_the_key(tmp_path: Path, cli: Cli) -> None:
     assert code == 2
     assert "warehouse" in err and "expected postgresql://user@host:port/database" in err
     assert ":pw@" not in err
+
+
+def test_query_reads_the_postgres_warehouse_read_only(
+    tmp_path: Path, pg_warehouse: PgWarehouse, cli: Cli
+) -> None:
+    project = items_project(tmp_path / "p", pg_warehouse.url)
+    drop(project, "1.csv")
+    assert penstock.run(project).failures == []
+    # unqualified names find the warehouse schema; the ledger is read with its own
+    result = as_json(cli, "query", "-p", project, "SELECT k, qty FROM items ORDER BY k")
+    assert [(r["k"], r["qty"]) for r in result["rows"]] == [(1, 1)]
+    ledger = as_json(
+        cli, "query", "-p", project, f'SELECT rows_in FROM "{pg_warehouse.ledger}".loads'
+    )
+    assert ledger["rows"] == [{"rows_in": 3}]
+    for statement in ("DELETE FROM items", "SELECT 1; COMMIT; DELETE FROM items"):
+        code, _, err = cli("query", "-p", project, statement)
+        assert code == 2, err
+    with psycopg.connect(pg_warehouse.conninfo) as conn:
+        count = conn.execute(f'SELECT count(*) FROM "{pg_warehouse.schema}".items').fetchone()
+    assert count == (1,)
