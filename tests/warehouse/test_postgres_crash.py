@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -66,6 +67,11 @@ def test_a_load_killed_mid_transaction_leaves_neither_data_nor_ledger(
 
     result = penstock.run(project)
     assert result.failures == [], [f.error for f in result.failures]
+    # the killed run is recorded as abandoned (the project's lease proves no process runs it)
+    store = sqlite3.connect(project / ".penstock" / "metadata.db")
+    (first,) = store.execute("SELECT status FROM job_runs ORDER BY started_at LIMIT 1").fetchone()
+    store.close()
+    assert first == "abandoned"
     per_batch = fetch(pg, f'SELECT batch_id, count(*) FROM "{pg.ledger}".loads GROUP BY 1')
     assert len(per_batch) == len(OBJECTS) and all(n == 1 for _, n in per_batch)
     repaired = postgres_contents(pg)

@@ -1,8 +1,9 @@
 """`penstock query` on a PostgreSQL warehouse: one statement in a `READ ONLY` transaction.
 
 Guards: the statement goes by the extended protocol (asked for with binary results), which
-takes one statement only (`SELECT 1; COMMIT; DROP …` is refused by the server); the transaction is read-only, so any statement
-that writes fails; it is rolled back whatever happens. Unqualified names find the warehouse
+takes one statement only (`SELECT 1; COMMIT; DROP …` is refused by the server); the
+transaction is read-only, so any statement that writes fails; it is rolled back whatever
+happens. Unqualified names find the warehouse
 schema first (`search_path`), so `FROM orders` reads the object table; the ledger and the
 quarantine are read with their schemas (`penstock.loads`, or `<schema>_penstock.loads` under
 `?schema=`). Runs and queries never wait for each other.
