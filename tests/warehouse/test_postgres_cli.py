@@ -200,3 +200,16 @@ def test_query_reads_the_postgres_warehouse_read_only(
     with psycopg.connect(pg_warehouse.conninfo) as conn:
         count = conn.execute(f'SELECT count(*) FROM "{pg_warehouse.schema}".items').fetchone()
     assert count == (1,)
+
+
+def test_unique_and_references_are_refused_naming_the_column(tmp_path: Path, cli: Cli) -> None:
+    project = items_project(tmp_path / "p", "postgresql://ann@127.0.0.1:1/nowhere")
+    yml = project / "penstock.yml"
+    yml.write_text(
+        yml.read_text().replace(
+            "qty: {type: integer, min: 0}", "qty: {type: integer, unique: true}"
+        )
+    )
+    code, _, err = cli("run", "-p", project)
+    assert code == 2
+    assert "objects.items.columns.qty.unique: not available with a PostgreSQL warehouse" in err

@@ -20,7 +20,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
 from penstock.catalog import ObjectSpec
 from penstock.lake.read import RESERVED_PREFIX
@@ -276,7 +275,3 @@ def _rebuild_timelines(
     )
     conn.execute(f"DROP TABLE {timeline}")
     return new_keys, stored_keys
-
-
-def naive(value: datetime) -> datetime:
-    return value.replace(tzinfo=None)
