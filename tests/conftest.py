@@ -6,7 +6,6 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
@@ -16,6 +15,8 @@ from penstock.cli.app import main
 from penstock.demo import create_demo_project
 from penstock.demo.expectations import DemoExpectations
 from penstock.secrets import clear_secrets
+
+from pg_projects import PgWarehouse
 
 
 @pytest.fixture
@@ -95,17 +96,6 @@ def no_secrets() -> Iterator[None]:
     clear_secrets()
     yield
     clear_secrets()
-
-
-@dataclass(frozen=True)
-class PgWarehouse:
-    """A PostgreSQL warehouse of a test's own: its URL and the schemas it writes."""
-
-    url: str  # postgresql://…/test?schema=<schema>
-    conninfo: str  # the database, for reading it back
-    schema: str  # object tables
-    ledger: str  # <schema>_penstock: loads, replayed_loads, objects
-    quarantine: str  # <schema>_quarantine
 
 
 @pytest.fixture

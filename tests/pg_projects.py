@@ -3,6 +3,7 @@ readers that put both warehouses' contents side by side (tests/warehouse/test_po
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,18 @@ import duckdb
 import psycopg
 
 from helpers import write_project
+
+
+@dataclass(frozen=True)
+class PgWarehouse:
+    """A PostgreSQL warehouse of a test's own: its URL and the schemas it writes."""
+
+    url: str  # postgresql://…/test?schema=<schema>
+    conninfo: str  # the database, for reading it back
+    schema: str  # object tables
+    ledger: str  # <schema>_penstock: loads, replayed_loads, objects
+    quarantine: str  # <schema>_quarantine
+
 
 PROJECT = """
 name: parity
@@ -147,7 +160,7 @@ def duckdb_contents(project: Path) -> dict[str, list[tuple[Any, ...]]]:
 SCHEMAS_DUCKDB = ("main", "penstock", "quarantine")
 
 
-def postgres_contents(pg: Any) -> dict[str, list[tuple[Any, ...]]]:
+def postgres_contents(pg: PgWarehouse) -> dict[str, list[tuple[Any, ...]]]:
     """The contents of the `pg_warehouse` fixture's warehouse."""
     with psycopg.connect(pg.conninfo) as conn:
         conn.execute("SET TIME ZONE 'UTC'")

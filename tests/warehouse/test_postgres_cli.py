@@ -13,9 +13,9 @@ import psycopg
 import pytest
 
 import penstock
-from conftest import PgWarehouse
 
 from helpers import write_project
+from pg_projects import PgWarehouse
 
 pytestmark = pytest.mark.services
 

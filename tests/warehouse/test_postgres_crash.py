@@ -16,9 +16,16 @@ import psycopg
 import pytest
 
 import penstock
-from conftest import PgWarehouse
 
-from pg_projects import OBJECTS, ROUND_1, ROUND_2, deliver, make_project, postgres_contents
+from pg_projects import (
+    OBJECTS,
+    ROUND_1,
+    ROUND_2,
+    PgWarehouse,
+    deliver,
+    make_project,
+    postgres_contents,
+)
 
 pytestmark = [pytest.mark.services, pytest.mark.chaos]
 

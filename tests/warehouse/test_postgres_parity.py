@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 import penstock
-from conftest import PgWarehouse
 
 from pg_projects import (
     OBJECTS,
@@ -18,6 +17,7 @@ from pg_projects import (
     ROUND_2,
     ROUND_3,
     ROUND_3_PRICES,
+    PgWarehouse,
     deliver,
     duckdb_contents,
     make_project,
