@@ -93,11 +93,11 @@ def project_status(project: ProjectOutline) -> ProjectStatus:
     with status_reads.reading(project.metadata_url) as rows:
         states = status_reads.object_status(rows, names, totals=False)
         counts = status_reads.object_counts(rows, project.name, names)
-    from penstock.warehouse import is_server
+    from penstock.catalog.locations import is_server_warehouse
 
     notes: list[str] = []
     path = project.warehouse_path
-    if path is None and not is_server(project):
+    if path is None and not is_server_warehouse(project.warehouse):
         notes.append("the warehouse is in memory: it holds nothing between commands")
         counts = {}
     elif path is not None and not path.exists():

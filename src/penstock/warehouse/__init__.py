@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from penstock.catalog import Project
+from penstock.catalog.locations import is_server_warehouse
 from penstock.catalog.outline import ProjectOutline
 from penstock.errors import MissingExtra, ProjectError
 from penstock.warehouse.base import LoadResult, Warehouse
@@ -120,7 +121,7 @@ def connect_warehouse(
 
 def is_server(project: Project | ProjectOutline) -> bool:
     """Is the warehouse a server (no file of its own to find or lock)?"""
-    return warehouse_scheme(project) in ("postgresql", "postgres")
+    return is_server_warehouse(project.warehouse)
 
 
 __all__ = [
