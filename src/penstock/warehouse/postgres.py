@@ -59,7 +59,8 @@ from penstock.warehouse.quarantine_files import write_quarantine_files
 
 # the embedded DuckDB validates; it spills past this to a temp directory of its own
 DEFAULT_SETTINGS = {"memory_limit": "1GB"}
-STAGE_SEQ = "__penstock_seq"  # the batch's place among the chunk's batches being loaded
+STAGE_SEQ = "__penstock_seq"
+MIN_SERVER_VERSION = 150000  # MERGE  # the batch's place among the chunk's batches being loaded
 
 
 class PostgresWarehouse(PostgresReads):
@@ -406,6 +407,14 @@ def connect_postgres(target: PostgresTarget) -> PgConnection:
             f"cannot connect to the PostgreSQL warehouse {target.shown}: {text}",
             url=target.shown,
         ) from exc
+    if conn.info.server_version < MIN_SERVER_VERSION:
+        version = conn.info.server_version
+        conn.close()
+        raise WarehouseError(
+            f"the PostgreSQL warehouse {target.shown} runs PostgreSQL {version // 10000}; "
+            f"penstock needs 15 or later (merge loads use MERGE)",
+            url=target.shown,
+        )
     conn.execute("SET TIME ZONE 'UTC'")
     conn.execute("SET DateStyle = 'ISO, YMD'")
     return conn

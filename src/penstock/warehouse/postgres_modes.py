@@ -11,6 +11,8 @@ the same counts. All of it runs in the caller's transaction.
 - replace: a batch with rows to load becomes the table; one without keeps the previous one.
 - merge: new key → insert; identical in every contract column → unchanged (keeps its batch);
   not older by order_by (a stored NULL loses, a tie is a correction) → update; else stale.
+  The rows are counted by one join, then one MERGE writes the inserts and updates (an update
+  keeps the values of columns the contract no longer names, as DuckDB's merge carries them).
 - scd2: a version per start; a late version is placed into the history, a tie corrects the
   version at that start; a version equal to the one before it adds nothing.
 """
@@ -25,8 +27,8 @@ from penstock.catalog import ObjectSpec
 from penstock.lake.read import RESERVED_PREFIX
 from penstock.sql import ident, idents, join_on, literal
 from penstock.warehouse.duckdb_chunk_base import SEQ, ChunkBatch
-from penstock.warehouse.duckdb_mode_sql import WRITTEN_BY_LOADER, ModeCounts, newer_sql
-from penstock.warehouse.postgres_tables import PgConnection, existing_columns
+from penstock.warehouse.duckdb_mode_sql import ModeCounts, newer_sql
+from penstock.warehouse.postgres_tables import PgConnection
 
 SCD2_WRITTEN = "_batch_id, _loaded_at, _valid_from, _valid_to, _is_current, _row_hash"
 
@@ -107,48 +109,51 @@ def _replace(
     return ModeCounts(inserted=_insert(conn, obj, target, rows, b))
 
 
-def _kept_columns(conn: PgConnection, obj: ObjectSpec, target: Target) -> list[str]:
-    declared = {c.lower() for c in obj.stored_columns}
-    return [
-        c
-        for c in existing_columns(conn, target.schema, obj.table_name)
-        if c.lower() not in declared and c not in WRITTEN_BY_LOADER
-    ]
+def _classify(obj: ObjectSpec, target: Target) -> str:
+    """An incoming row `s` against its stored row `t` (the DuckDB merge's rules)."""
+    return (
+        f"CASE WHEN t.{ident(obj.key[0])} IS NULL THEN 'insert' "
+        f"WHEN {same_row_sql(obj, target, 's', 't')} THEN 'unchanged' "
+        f"WHEN {newer_sql(obj, 's', 't')} THEN 'update' ELSE 'stale' END"
+    )
 
 
 def _merge(
     conn: PgConnection, obj: ObjectSpec, target: Target, rows: str, b: ChunkBatch
 ) -> ModeCounts:
+    """Count the batch's rows by what they do (one join, nothing written), then apply the
+    inserts and updates with one MERGE (an update rewrites the contract's columns and the
+    batch's id and time; the columns the contract no longer names keep their values)."""
     table = target.table
     on = join_on("t", "s", obj.key)
-    cols = list(obj.stored_columns)
-    kept = _kept_columns(conn, obj, target)
-    kept_sql = "".join(f", t.{ident(c)}" for c in kept)
-    actions = _temp()
-    conn.execute(
-        f"CREATE TEMP TABLE {actions} ON COMMIT DROP AS "
-        f"SELECT {idents(cols, 's.')}{kept_sql}, CASE WHEN t.{ident(obj.key[0])} IS NULL "
-        f"THEN 'insert' WHEN {same_row_sql(obj, target, 's', 't')} THEN 'unchanged' "
-        f"WHEN {newer_sql(obj, 's', 't')} THEN 'update' ELSE 'stale' END AS _action "
-        f"FROM {rows} s LEFT JOIN {table} t ON {on}"
-    )
     inserted, updated, unchanged, stale = _counts(
         conn,
         "SELECT count(*) FILTER (WHERE _action = 'insert'), "
         "count(*) FILTER (WHERE _action = 'update'), "
         "count(*) FILTER (WHERE _action = 'unchanged'), "
-        f"count(*) FILTER (WHERE _action = 'stale') FROM {actions}",
+        "count(*) FILTER (WHERE _action = 'stale') "
+        f"FROM (SELECT {_classify(obj, target)} AS _action "
+        f"FROM {rows} s LEFT JOIN {table} t ON {on}) c",
     )
-    if updated:
-        conn.execute(f"DELETE FROM {table} t USING {actions} s WHERE {on} AND s._action = 'update'")
-    if inserted or updated:
-        written = idents([*cols, *kept])
-        conn.execute(
-            f"INSERT INTO {table} ({written}, _batch_id, _loaded_at) "
-            f"SELECT {written}, {_system_values(b)} FROM {actions} "
-            f"WHERE _action IN ('insert', 'update')"
-        )
-    conn.execute(f"DROP TABLE {actions}")
+    if not (inserted or updated):
+        return ModeCounts(unchanged=unchanged, stale=stale)
+    cols = list(obj.stored_columns)
+    batch_id, loaded_at = literal(b.batch_id), literal(b.loaded_at.replace(tzinfo=None))
+    sets = ", ".join(
+        [
+            *(f"{ident(c)} = s.{ident(c)}" for c in cols if c not in obj.key),
+            f"_batch_id = {batch_id}",
+            f"_loaded_at = {loaded_at}",
+        ]
+    )
+    merged = conn.execute(
+        f"MERGE INTO {table} t USING {rows} s ON {on} "
+        f"WHEN MATCHED AND NOT ({same_row_sql(obj, target, 's', 't')}) "
+        f"AND {newer_sql(obj, 's', 't')} THEN UPDATE SET {sets} "
+        f"WHEN NOT MATCHED THEN INSERT ({idents(cols)}, _batch_id, _loaded_at) "
+        f"VALUES ({idents(cols, 's.')}, {batch_id}, {loaded_at})"
+    ).rowcount
+    assert merged == inserted + updated, (merged, inserted, updated)
     return ModeCounts(inserted=inserted, updated=updated, unchanged=unchanged, stale=stale)
 
 
