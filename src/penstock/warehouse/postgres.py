@@ -60,7 +60,8 @@ from penstock.warehouse.quarantine_files import write_quarantine_files
 # the embedded DuckDB validates; it spills past this to a temp directory of its own
 DEFAULT_SETTINGS = {"memory_limit": "1GB"}
 STAGE_SEQ = "__penstock_seq"
-MIN_SERVER_VERSION = 150000  # MERGE  # the batch's place among the chunk's batches being loaded
+MIN_SERVER_VERSION = 150000  # MERGE
+LOAD_MEMORY = "256MB"  # per load session: work_mem, maintenance_work_mem, temp_buffers  # the batch's place among the chunk's batches being loaded
 
 
 class PostgresWarehouse(PostgresReads):
@@ -417,6 +418,12 @@ def connect_postgres(target: PostgresTarget) -> PgConnection:
         )
     conn.execute("SET TIME ZONE 'UTC'")
     conn.execute("SET DateStyle = 'ISO, YMD'")
+    # a load's joins, sorts and temp tables work in memory up to this (the server defaults,
+    # 4MB / 8MB, spill a 2M-row merge to disk); temp_buffers only counts before the session's
+    # first temp table
+    conn.execute(f"SET temp_buffers = '{LOAD_MEMORY}'")
+    conn.execute(f"SET work_mem = '{LOAD_MEMORY}'")
+    conn.execute(f"SET maintenance_work_mem = '{LOAD_MEMORY}'")
     return conn
 
 
