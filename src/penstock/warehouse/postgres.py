@@ -59,9 +59,9 @@ from penstock.warehouse.quarantine_files import write_quarantine_files
 
 # the embedded DuckDB validates; it spills past this to a temp directory of its own
 DEFAULT_SETTINGS = {"memory_limit": "1GB"}
-STAGE_SEQ = "__penstock_seq"
+STAGE_SEQ = "__penstock_seq"  # the batch's place among the chunk's batches being loaded
 MIN_SERVER_VERSION = 150000  # MERGE
-LOAD_MEMORY = "256MB"  # per load session: work_mem, maintenance_work_mem, temp_buffers  # the batch's place among the chunk's batches being loaded
+LOAD_MEMORY = "256MB"  # per load session: work_mem, maintenance_work_mem, temp_buffers
 
 
 class PostgresWarehouse(PostgresReads):
