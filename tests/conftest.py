@@ -16,6 +16,8 @@ from penstock.demo import create_demo_project
 from penstock.demo.expectations import DemoExpectations
 from penstock.secrets import clear_secrets
 
+from pg_projects import PgWarehouse
+
 
 @pytest.fixture
 def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str]]:
@@ -94,3 +96,26 @@ def no_secrets() -> Iterator[None]:
     clear_secrets()
     yield
     clear_secrets()
+
+
+@pytest.fixture
+def pg_warehouse() -> Iterator[PgWarehouse]:
+    """A warehouse URL in the shared `test` database with a schema of the test's own (a
+    uuid); its schemas are dropped afterwards."""
+    admin, user = _maintenance()
+    admin.close()
+    conninfo = f"postgresql://{user}@{PG_HOST}:{PG_PORT}/test"
+    schema = f"pw_{uuid.uuid4().hex[:12]}"
+    warehouse = PgWarehouse(
+        f"{conninfo}?schema={schema}",
+        conninfo,
+        schema,
+        f"{schema}_penstock",
+        f"{schema}_quarantine",
+    )
+    try:
+        yield warehouse
+    finally:
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            for name in (warehouse.schema, warehouse.ledger, warehouse.quarantine):
+                conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')

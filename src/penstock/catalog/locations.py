@@ -47,6 +47,15 @@ def warehouse_path(root: Path, warehouse: str) -> Path | None:
     return project_path(root, location)
 
 
+# warehouse URL schemes of a server (no file of its own to find or lock)
+SERVER_SCHEMES = ("postgresql", "postgres")
+
+
+def is_server_warehouse(warehouse: str) -> bool:
+    """Is the warehouse a server (PostgreSQL), not a DuckDB file?"""
+    return warehouse.split(":", 1)[0] in SERVER_SCHEMES
+
+
 def warehouse_options(warehouse: str) -> dict[str, str]:
     """Engine settings from the warehouse URL's query (`?memory_limit=4GB&threads=2`)."""
     _, _, query = warehouse.partition("?")

@@ -31,7 +31,8 @@ class Reached:
 
 
 def reach_warehouse(project: Project) -> Reached:
-    from penstock.warehouse import ENGINES, DuckDBWarehouse
+    from penstock.errors import PenstockError
+    from penstock.warehouse import ENGINES, DuckDBWarehouse, connect_warehouse, is_server
 
     url = redact(project.warehouse)
     scheme = project.warehouse.split(":", 1)[0]
@@ -40,6 +41,14 @@ def reach_warehouse(project: Project) -> Reached:
             "error",
             f"warehouse engine '{scheme}' is not available yet (available: {', '.join(ENGINES)})",
         )
+    if is_server(project):  # the server answers, and the URL names what can be read
+        from penstock.warehouse.postgres_url import hide_password
+
+        try:
+            connect_warehouse(project, read_only=True).close()
+        except PenstockError as exc:
+            return Reached("error", exc.message)
+        return Reached("ok", hide_password(url))
     try:  # the settings on the URL, tried on an empty database in memory
         DuckDBWarehouse(None, project.warehouse_options).close()
     except WarehouseError as exc:

@@ -14,9 +14,8 @@ from pathlib import Path
 
 from penstock.catalog import ObjectSpec, Project
 from penstock.engine.status import warehouse_file
-from penstock.errors import ProjectError, UsageError
-from penstock.warehouse import DuckDBWarehouse
-from penstock.warehouse.duckdb import open_waiting
+from penstock.errors import UsageError
+from penstock.warehouse import Warehouse, connect_warehouse, is_server
 from penstock.warehouse.quarantine import (
     FIELDS,
     REASON_KINDS,
@@ -142,21 +141,13 @@ def resolve_batches(
 
 def open_read_only(
     project: Project, notes: list[str], *, wait: float, on_wait: Callable[[str], None] | None
-) -> DuckDBWarehouse | None:
-    """The warehouse over a read-only connection, waiting up to `wait` seconds while a run
-    holds it (then WarehouseLocked names the run's process); None with a note when there is
-    no warehouse file to read."""
-    scheme = project.warehouse.split(":", 1)[0]
-    if scheme != "duckdb":
-        raise ProjectError(
-            f"warehouse engine '{scheme}' is not available yet (available: duckdb)",
-            file="penstock.yml",
-            key_path="warehouse",
-        )
-    path = warehouse_file(project, notes)
-    if path is None:
+) -> Warehouse | None:
+    """The warehouse over a read-only connection (through its engine's adapter), waiting up
+    to `wait` seconds while a run holds a DuckDB file (then WarehouseLocked names the run's
+    process); None with a note when there is no warehouse file to read."""
+    if not is_server(project) and warehouse_file(project, notes) is None:
         return None
-    return open_waiting(path, project.warehouse_options, wait=wait, on_wait=on_wait, read_only=True)
+    return connect_warehouse(project, wait=wait, on_wait=on_wait, read_only=True)
 
 
 def read_quarantine_view(

@@ -20,7 +20,7 @@ from penstock.quality.compile import bind_columns
 from penstock.quality.set_rules import RATE_PREFIX
 from penstock.quality.validate import BatchValidation, row_count_problem
 from penstock.sources import FilesSourceReader
-from penstock.warehouse import DuckDBWarehouse
+from penstock.warehouse import Warehouse
 
 
 class RunNotes(RunEvents):
@@ -29,7 +29,7 @@ class RunNotes(RunEvents):
 
     project: Project
     bus: EventBus
-    warehouse: DuckDBWarehouse
+    warehouse: Warehouse
 
     def _log(
         self, result: RunResult, level: LogLevel, message: str, obj: ObjectSpec, **fields: Any

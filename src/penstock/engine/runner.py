@@ -39,16 +39,14 @@ from penstock.observe import OBJECT_STEP, EventBus, ObjectCounted, new_id
 from penstock.quality.validate import ChunkRead
 from penstock.sources import FilesSourceReader, source_for
 from penstock.sources.base import SourceItem, StageResult
-from penstock.warehouse import DuckDBWarehouse
+from penstock.warehouse import Warehouse
 
 if TYPE_CHECKING:
     from penstock.engine.dask_executor import DaskStager
 
 
 class Runner(RunNotes):
-    def __init__(
-        self, project: Project, bus: EventBus, warehouse: DuckDBWarehouse, lake: Lake
-    ) -> None:
+    def __init__(self, project: Project, bus: EventBus, warehouse: Warehouse, lake: Lake) -> None:
         self.project = project
         self.bus = bus
         self.warehouse = warehouse

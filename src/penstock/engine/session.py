@@ -39,7 +39,7 @@ from penstock.observe import (
 from penstock.observe.sinks import attach_sinks
 from penstock.quality.privacy_sql import install_key
 from penstock.secrets import redact
-from penstock.warehouse import DuckDBWarehouse, connect_warehouse
+from penstock.warehouse import Warehouse, connect_warehouse, is_server
 
 
 def retention_periods(project: Project) -> dict[str, timedelta]:
@@ -114,7 +114,7 @@ class Session:
         try:
             waited = self.lease.acquire(wait, on_wait)
             left = max(wait - waited, 0.0)  # one --wait in all
-            self.warehouse: DuckDBWarehouse = connect_warehouse(project, wait=left, on_wait=on_wait)
+            self.warehouse: Warehouse = connect_warehouse(project, wait=left, on_wait=on_wait)
         except BaseException:
             self._release_lease()
             self.store.close()
@@ -134,8 +134,9 @@ class Session:
                 [LedgerLoad(**row) for row in self.warehouse.ledger(since)],
                 since=since,
             )
-            if project.warehouse_path is not None:
-                # the lock is the evidence: a run still `running` has no live process behind it
+            if project.warehouse_path is not None or is_server(project):
+                # the lock is the evidence (a server warehouse has none: the project's lease,
+                # held since above, is): a run still `running` has no live process behind it
                 self.store.mark_abandoned(project.name)
         except BaseException:
             self.close()

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from penstock.catalog import Project
     from penstock.catalog.outline import ProjectOutline
     from penstock.observe.status_reads import ObjectCounts
-    from penstock.warehouse import DuckDBWarehouse
+    from penstock.warehouse import Warehouse
 
 
 @dataclass(frozen=True)
@@ -70,16 +70,16 @@ def warehouse_file(project: Project | ProjectOutline, notes: list[str]) -> Path 
     return path
 
 
-def open_for_reading(project: Project | ProjectOutline, notes: list[str]) -> DuckDBWarehouse | None:
-    """The warehouse, read-only, or None with the reason appended to `notes`."""
+def open_for_reading(project: Project | ProjectOutline, notes: list[str]) -> Warehouse | None:
+    """The warehouse, read-only (through its engine's adapter), or None with the reason
+    appended to `notes`."""
     from penstock.errors import WarehouseError, WarehouseLocked
-    from penstock.warehouse import DuckDBWarehouse
+    from penstock.warehouse import connect_warehouse, is_server
 
-    path = warehouse_file(project, notes)
-    if path is None:
+    if not is_server(project) and warehouse_file(project, notes) is None:
         return None
     try:
-        return DuckDBWarehouse(path, project.warehouse_options, read_only=True)
+        return connect_warehouse(project, read_only=True)
     except (WarehouseError, WarehouseLocked) as exc:
         notes.append(f"warehouse figures unavailable (is a run holding it?): {exc.message}")
         return None
@@ -93,12 +93,14 @@ def project_status(project: ProjectOutline) -> ProjectStatus:
     with status_reads.reading(project.metadata_url) as rows:
         states = status_reads.object_status(rows, names, totals=False)
         counts = status_reads.object_counts(rows, project.name, names)
+    from penstock.catalog.locations import is_server_warehouse
+
     notes: list[str] = []
     path = project.warehouse_path
-    if path is None:
+    if path is None and not is_server_warehouse(project.warehouse):
         notes.append("the warehouse is in memory: it holds nothing between commands")
         counts = {}
-    elif not path.exists():
+    elif path is not None and not path.exists():
         notes.append("the warehouse does not exist yet: `penstock run` creates it")
         counts = {}
     else:

@@ -6,7 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
+
+import duckdb
 
 from penstock.catalog import ObjectSpec
 from penstock.quality.validate import ChunkValidation
@@ -36,15 +38,21 @@ class LoadResult:
 class Warehouse(Protocol):
     """One adapter per engine; capabilities are class constants.
 
-    Validation runs in DuckDB whatever the warehouse engine: the DuckDB adapter validates in its
-    own connection; a server engine will receive the validated rows as Arrow.
+    Validation runs in DuckDB whatever the warehouse engine: `conn` is that DuckDB (the DuckDB
+    adapter validates in its own connection; a server engine holds an embedded, in-memory
+    one) and `load_chunk` takes what it validated.
     """
 
     engine: ClassVar[str]
     supports_merge: ClassVar[bool]
     supports_transactional_ddl: ClassVar[bool]
+    conn: duckdb.DuckDBPyConnection
+
+    def ledger(self, since: datetime | None = None) -> list[dict[str, Any]]: ...
 
     def loaded_batches(self, object_name: str) -> set[str]: ...
+
+    def loaded_batch_count(self, object_name: str) -> int: ...
 
     def batch_files(self, object_name: str) -> list[tuple[str, str | None]]: ...
 
@@ -72,6 +80,10 @@ class Warehouse(Protocol):
     ) -> None: ...
 
     def quarantine_count(self, obj: ObjectSpec, *, loaded: bool | None = None) -> int: ...
+
+    def quarantined_before(self, obj: ObjectSpec, before: datetime) -> dict[str, int]: ...
+
+    def delete_quarantine(self, obj: ObjectSpec, batch_ids: list[str]) -> None: ...
 
     def reset_object(self, obj: ObjectSpec) -> dict[str, datetime]: ...
 

@@ -19,8 +19,6 @@ import duckdb
 from penstock.catalog import ObjectSpec
 from penstock.errors import WarehouseError, WarehouseLocked, first_line
 from penstock.faults import fault_point
-from penstock.lake import atomic_target
-from penstock.lake.manifest import PARQUET
 from penstock.lake.read import SEQ
 from penstock.quality.validate import ChunkValidation
 from penstock.sql import literal
@@ -43,6 +41,7 @@ from penstock.warehouse.duckdb_tables import (
 )
 from penstock.warehouse.duckdb_vacuum import defer_vacuum
 from penstock.warehouse.quarantine import QuarantinePage, QuarantineSelection
+from penstock.warehouse.quarantine_files import write_quarantine_file
 
 # Bounded by default: a pipeline shares the machine. DuckDB spills past it to <db>.tmp/; on
 # 2M-row batches 1GB cost no speed and kept a steady-state merge at 1.1 GB RSS instead of 1.6.
@@ -373,16 +372,8 @@ class DuckDBWarehouse:
     def write_quarantine_file(
         self, chunk: ChunkValidation, seqs: Sequence[int], target: Path
     ) -> None:
-        """The quarantine rows of the chunk's batches `seqs` (held back or, under warn, loaded
-        anyway), each with its `_batch_id`, as one Parquet file in the lake: written and made
-        durable before the commit, under a temporary name renamed into place."""
-        ids = ", ".join(literal(b.batch_id) for b in chunk.batches)
-        with atomic_target(target) as tmp:
-            self.conn.execute(
-                f"COPY (SELECT * EXCLUDE ({SEQ}), list_extract([{ids}], {SEQ}) AS _batch_id "
-                f"FROM {chunk.quarantine_table} WHERE {SEQ} IN ({', '.join(map(str, seqs))}) "
-                f"ORDER BY {SEQ}, _row_number) TO {literal(str(tmp))} ({PARQUET})"
-            )
+        """The chunk's quarantine rows of batches `seqs` as one Parquet file in the lake."""
+        write_quarantine_file(self.conn, chunk, seqs, target)
 
     # -- reading ------------------------------------------------------------------------
     def table_columns(self, obj: ObjectSpec) -> list[str]:
@@ -431,7 +422,7 @@ class DuckDBWarehouse:
         ).fetchall()
         return {str(batch_id): int(n) for batch_id, n in rows}
 
-    def delete_quarantine(self, obj: ObjectSpec, batch_ids: Sequence[str]) -> None:
+    def delete_quarantine(self, obj: ObjectSpec, batch_ids: list[str]) -> None:
         """Delete these batches' quarantine rows (a purge)."""
         if batch_ids and self._columns(QUARANTINE_SCHEMA, obj.name):
             ids = ", ".join(literal(b) for b in batch_ids)

@@ -5,7 +5,7 @@ its own read-only connection and refusing a statement that writes before running
 - duckdb (`duckdb_query`): a read-only connection to the file, which DuckDB cannot open while
   a run holds the file for writing, nor a run while it is open: the query waits up to `wait`
   seconds for a run to finish, and holds the file only while it runs;
-- a PostgreSQL warehouse would plug in here with a `READ ONLY` transaction (no file lock:
+- postgresql (`postgres_query`): one statement in a `READ ONLY` transaction (no file lock:
   queries and runs never wait for each other there).
 """
 
@@ -61,6 +61,10 @@ def unique_names(names: list[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
+def scheme_of(project: Project) -> str:
+    return project.warehouse.split(":", 1)[0]
+
+
 def run_query(
     project: Project,
     sql: str,
@@ -73,6 +77,10 @@ def run_query(
     from penstock.warehouse.duckdb_query import duckdb_query
 
     engines: dict[str, QueryEngine] = {"duckdb": duckdb_query}
+    if scheme_of(project) in ("postgresql", "postgres"):
+        from penstock.warehouse.postgres_query import postgres_query
+
+        engines = {"postgresql": postgres_query, "postgres": postgres_query}
     scheme = project.warehouse.split(":", 1)[0]
     engine = engines.get(scheme)
     if engine is None:

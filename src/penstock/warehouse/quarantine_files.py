@@ -1,0 +1,32 @@
+"""A chunk's quarantine rows as a Parquet file in the lake (any warehouse engine: the rows are
+in the embedded DuckDB that validated them). A batch loaded alone has its own file; the batches
+of a micro-batch share one (every row with its `_batch_id`): a file per batch cost more than
+its rows when thousands of small files load together (bench/README.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import duckdb
+
+from penstock.lake import atomic_target
+from penstock.lake.manifest import PARQUET
+from penstock.lake.read import SEQ
+from penstock.quality.validate import ChunkValidation
+from penstock.sql import literal
+
+
+def write_quarantine_file(
+    conn: duckdb.DuckDBPyConnection, chunk: ChunkValidation, seqs: Sequence[int], target: Path
+) -> None:
+    """The quarantine rows of the chunk's batches `seqs` (held back or, under warn, loaded
+    anyway), each with its `_batch_id`, as one Parquet file: written before the load's commit,
+    under a temporary name, made durable and renamed into place."""
+    ids = ", ".join(literal(b.batch_id) for b in chunk.batches)
+    with atomic_target(target) as tmp:
+        conn.execute(
+            f"COPY (SELECT * EXCLUDE ({SEQ}), list_extract([{ids}], {SEQ}) AS _batch_id "
+            f"FROM {chunk.quarantine_table} WHERE {SEQ} IN ({', '.join(map(str, seqs))}) "
+            f"ORDER BY {SEQ}, _row_number) TO {literal(str(tmp))} ({PARQUET})"
+        )
