@@ -105,11 +105,12 @@ def history(
 
     Oldest first; the current version has no _valid_to."""
     from penstock.warehouse.query import run_query
-    from penstock.warehouse.time_travel import history_sql, scd2_object
+    from penstock.warehouse.time_travel import history_sql, ledger_table, scd2_object
 
     proj = load(project)
     obj = scd2_object(proj, object_name)
-    result = run_query(proj, history_sql(obj, tuple(key)), limit=None, wait=wait, on_wait=waiting)
+    sql = history_sql(obj, tuple(key), ledger_table(proj))
+    result = run_query(proj, sql, limit=None, wait=wait, on_wait=waiting)
     if not result.rows and not as_json:
         console.print(f"{escape(obj.name)}: no version of key {escape(', '.join(key))}")
         return

@@ -111,7 +111,18 @@ def scd2_object(project: Project, name: str) -> ObjectSpec:
     return obj
 
 
-def history_sql(obj: ObjectSpec, key: tuple[str, ...]) -> str:
+def ledger_table(project: Project) -> str:
+    """The warehouse's ledger table as a query names it (PostgreSQL with `?schema=S` keeps it
+    in `S_penstock`)."""
+    if dialect_of(project) == "postgres":
+        from penstock.warehouse.postgres_tables import Schemas
+        from penstock.warehouse.postgres_url import parse_postgres_url
+
+        return Schemas.of(parse_postgres_url(project.warehouse).schema).loads
+    return "penstock.loads"
+
+
+def history_sql(obj: ObjectSpec, key: tuple[str, ...], ledger: str = "penstock.loads") -> str:
     """Every version of the key `key` (its values as text, in the object's key order), oldest
     first, with its validity, batch and the landing file the batch came from."""
     if len(key) != len(obj.key):
@@ -133,7 +144,7 @@ def history_sql(obj: ObjectSpec, key: tuple[str, ...]) -> str:
         "SELECT h._valid_from, h._valid_to, h._is_current, l.source_file, "
         f"{''.join(f'{c}, ' for c in shown)}h._batch_id "
         f"FROM {ident(obj.table_name)} h "
-        "LEFT JOIN penstock.loads l "
+        f"LEFT JOIN {ledger} l "
         f"ON l.batch_id = h._batch_id AND l.object = {literal(obj.name)} "
         f"WHERE {where} ORDER BY h._valid_from"
     )
