@@ -131,7 +131,7 @@ CASES: list[tuple[str, Edit, list[tuple[str, str | None, bool]]]] = [
         [("order_by_changed", None, True), ("required_added", "at", True)],
     ),
     ("load mode", top(load="scd2"), [("load_changed", None, True)]),
-    ("table renamed", top(table="t_v2"), [("table_changed", None, True)]),
+    ("table renamed", top(target="t_v2"), [("table_changed", None, True)]),
     ("description", top(description="new words"), [("description_changed", None, False)]),
     ("min raised", col("qty", min=2), [("check_tightened", "qty", True)]),
     ("min lowered", col("qty", min=0), [("check_loosened", "qty", False)]),
