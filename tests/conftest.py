@@ -7,6 +7,7 @@ import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -94,3 +95,44 @@ def no_secrets() -> Iterator[None]:
     clear_secrets()
     yield
     clear_secrets()
+
+
+MYSQL_HOST = "127.0.0.1"
+MYSQL_PORT = 3306
+
+
+def mysql_admin() -> Any:
+    """A root connection to MariaDB/MySQL; skips (fails under PENSTOCK_REQUIRE_SERVICES=1)
+    with the reason when the server is not reachable."""
+    import pymysql
+
+    try:
+        return pymysql.connect(
+            host=MYSQL_HOST,
+            port=MYSQL_PORT,
+            user="root",
+            password="",
+            connect_timeout=5,
+            autocommit=True,
+            charset="utf8mb4",
+        )
+    except pymysql.Error as exc:
+        reason = f"MariaDB/MySQL not reachable at {MYSQL_HOST}:{MYSQL_PORT}: {exc}"
+        if os.environ.get("PENSTOCK_REQUIRE_SERVICES") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
+@pytest.fixture
+def mysql_url() -> Iterator[str]:
+    """URL of a fresh, empty MariaDB/MySQL database, dropped after the test."""
+    admin = mysql_admin()
+    name = f"penstock_test_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin.cursor() as cur:
+            cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+        yield f"mysql://root@{MYSQL_HOST}:{MYSQL_PORT}/{name}"
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        admin.close()

@@ -300,7 +300,8 @@ def orders_with(old: str, new: str) -> str:
         (
             "{kind: files, path: ./landing}",
             "{kind: kafka, path: ./landing}",
-            "penstock.yml:3: sources.landing: unknown source kind 'kafka' (available: files, postgres, mysql)",
+            "penstock.yml:3: sources.landing: unknown source kind 'kafka' "
+            "(available: files, postgres, mysql)",
         ),
         (
             "{kind: files, path: ./landing}",
