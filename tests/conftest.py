@@ -7,7 +7,6 @@ import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import psycopg
 import pytest
@@ -16,6 +15,8 @@ from penstock.cli.app import main
 from penstock.demo import create_demo_project
 from penstock.demo.expectations import DemoExpectations
 from penstock.secrets import clear_secrets
+
+from db_sources import MYSQL_HOST, MYSQL_PORT, mysql_admin
 
 
 @pytest.fixture
@@ -95,32 +96,6 @@ def no_secrets() -> Iterator[None]:
     clear_secrets()
     yield
     clear_secrets()
-
-
-MYSQL_HOST = "127.0.0.1"
-MYSQL_PORT = 3306
-
-
-def mysql_admin() -> Any:
-    """A root connection to MariaDB/MySQL; skips (fails under PENSTOCK_REQUIRE_SERVICES=1)
-    with the reason when the server is not reachable."""
-    import pymysql
-
-    try:
-        return pymysql.connect(
-            host=MYSQL_HOST,
-            port=MYSQL_PORT,
-            user="root",
-            password="",
-            connect_timeout=5,
-            autocommit=True,
-            charset="utf8mb4",
-        )
-    except pymysql.Error as exc:
-        reason = f"MariaDB/MySQL not reachable at {MYSQL_HOST}:{MYSQL_PORT}: {exc}"
-        if os.environ.get("PENSTOCK_REQUIRE_SERVICES") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@ psycopg, MariaDB through PyMySQL) to seed and change source tables, and projects
 
 from __future__ import annotations
 
+import os
 import textwrap
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -11,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import psycopg
+import pytest
 
 import penstock
 
@@ -132,3 +134,29 @@ def ledger(project: Path) -> list[tuple[Any, ...]]:
 def run_ok(project: Path) -> None:
     result = penstock.run(project)
     assert result.status == "success", [o.error for o in result.outcomes if o.error]
+
+
+MYSQL_HOST = "127.0.0.1"
+MYSQL_PORT = 3306
+
+
+def mysql_admin() -> Any:
+    """A root connection to MariaDB/MySQL; skips (fails under PENSTOCK_REQUIRE_SERVICES=1)
+    with the reason when the server is not reachable."""
+    import pymysql
+
+    try:
+        return pymysql.connect(
+            host=MYSQL_HOST,
+            port=MYSQL_PORT,
+            user="root",
+            password="",
+            connect_timeout=5,
+            autocommit=True,
+            charset="utf8mb4",
+        )
+    except pymysql.Error as exc:
+        reason = f"MariaDB/MySQL not reachable at {MYSQL_HOST}:{MYSQL_PORT}: {exc}"
+        if os.environ.get("PENSTOCK_REQUIRE_SERVICES") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)

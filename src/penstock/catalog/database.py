@@ -71,9 +71,9 @@ class DatabaseSource(BaseModel):
             register_secret(password)
         return value
 
-    def display(self, name: str) -> str:
-        """The source as logs may name it: scheme, host, port and database, no credentials."""
+    def display(self) -> str:
+        """The database as logs may name it: scheme, host, port and database, no credentials."""
         parts = urlsplit(self.url)
         host = parts.hostname or "localhost"
         port = f":{parts.port}" if parts.port else ""
-        return f"{name} ({parts.scheme}://{host}{port}{parts.path})"
+        return f"{parts.scheme}://{host}{port}{parts.path}"

@@ -74,7 +74,7 @@ class DatabaseSourceReader:
         self.name = name
         self.spec = spec
         self.dialect = dialect_for(spec.kind)
-        self.display = spec.display(name)
+        self.display = spec.display()
 
     # -- the Source protocol's file-facing part: a database offers no files ------------------
     def discover(self, obj: ObjectSpec, known: Mapping[FileKey, SeenFile]) -> Discovery:
