@@ -184,14 +184,15 @@ class DatabaseSourceReader:
             return []
         cursor = self._column(columns, obj, obj.cursor or "")
         q = self.dialect.quote(cursor.name)
-        if window.high is None:  # nothing in the relation yet
-            return ["1 = 0"]
-        found = [f"{q} <= {self.dialect.cursor_literal(window.high, cursor, None)}"]
+        if window.high is None:  # no cursor value yet: only rows without one
+            return [f"{q} IS NULL"]
+        bounds = [f"{q} <= {self.dialect.cursor_literal(window.high, cursor, None)}"]
         if window.low is not None:
-            found.append(
-                f"{q} >= {self.dialect.cursor_literal(window.low, cursor, self._lookback(obj))}"
-            )
-        return found
+            low = self.dialect.cursor_literal(window.low, cursor, self._lookback(obj))
+            bounds.append(f"{q} >= {low}")
+        # a row without a cursor value belongs to no window: every window reads it (the key
+        # makes it unchanged), so it is never silently left behind
+        return [f"(({' AND '.join(bounds)}) OR {q} IS NULL)"]
 
     def _lookback(self, obj: ObjectSpec) -> float | None:
         if obj.lookback is None:

@@ -1,9 +1,10 @@
 """Windows of a database object: what one extraction reads, and the watermark it advances.
 
 A window is `cursor >= low AND cursor <= high` (both inclusive; `low` None: from the first
-row), or the whole relation when the object has no cursor. `high` is the relation's
-`max(cursor)` when the window was planned, so a window's rows are fixed by its bounds (and by
-what was committed when it was read). The watermark is the `high` of the latest staged batch
+row) plus the rows whose cursor is NULL (no window would hold them otherwise; the key makes
+them unchanged when read again), or the whole relation when the object has no cursor.
+`high` is the relation's `max(cursor)` when the window was planned, so a window's rows are
+fixed by its bounds (and by what was committed when it was read). The watermark is the `high` of the latest staged batch
 of the same read (`read`: a hash of the source, the table or query and the cursor): it lives
 in that batch's manifest, which is committed before the batch loads and loads in the
 warehouse ledger's transaction. A run killed before the manifest is written left nothing
