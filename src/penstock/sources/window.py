@@ -2,15 +2,15 @@
 
 A window is `cursor >= low AND cursor <= high` (both inclusive; `low` None: from the first
 row) plus the rows whose cursor is NULL (no window would hold them otherwise; the key makes
-them unchanged when read again), or the whole relation when the object has no cursor.
-`high` is the relation's `max(cursor)` when the window was planned, so a window's rows are
-fixed by its bounds (and by what was committed when it was read). The watermark is the `high` of the latest staged batch
-of the same read (`read`: a hash of the source, the table or query and the cursor): it lives
-in that batch's manifest, which is committed before the batch loads and loads in the
-warehouse ledger's transaction. A run killed before the manifest is written left nothing
-(the window is read again, the same batch); killed after, the batch is pending and loads on
-the next run before any later window, which starts at its `high`. So no window is skipped
-or read twice into the warehouse.
+them unchanged when read again), or the whole relation when the object has no cursor. `high`
+is the relation's `max(cursor)` when the window was planned, so a window's rows are fixed by
+its bounds (and by what was committed when it was read). The watermark is the `high` of the
+latest staged batch of the same read (`read`: a hash of the source, the table or query and
+the cursor): it lives in that batch's manifest, which is committed before the batch loads
+and loads in the warehouse ledger's transaction. A run killed before the manifest is written
+left nothing (the window is read again, the same batch); killed after, the batch is pending
+and loads on the next run before any later window, which starts at its `high`. So no window
+is skipped or read twice into the warehouse.
 
 The batch id is the object plus a hash of the window and the bytes staged: the same window
 holding the same rows is the same batch (a repeat of an unchanged window is a duplicate and
