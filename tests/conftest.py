@@ -16,6 +16,7 @@ from penstock.demo import create_demo_project
 from penstock.demo.expectations import DemoExpectations
 from penstock.secrets import clear_secrets
 
+from db_sources import MYSQL_HOST, MYSQL_PORT, mysql_admin
 from pg_projects import PgWarehouse
 
 
@@ -119,3 +120,17 @@ def pg_warehouse() -> Iterator[PgWarehouse]:
         with psycopg.connect(conninfo, autocommit=True) as conn:
             for name in (warehouse.schema, warehouse.ledger, warehouse.quarantine):
                 conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+
+
+def mysql_url() -> Iterator[str]:
+    """URL of a fresh, empty MariaDB/MySQL database, dropped after the test."""
+    admin = mysql_admin()
+    name = f"penstock_test_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin.cursor() as cur:
+            cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+        yield f"mysql://root@{MYSQL_HOST}:{MYSQL_PORT}/{name}"
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        admin.close()

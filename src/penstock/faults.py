@@ -25,6 +25,7 @@ from pathlib import Path
 FAULT_ENV = "PENSTOCK_FAULT"
 FAULT_POINTS = (
     "after_copy",
+    "after_extract",
     "before_manifest",
     "after_stage",
     "before_load_commit",

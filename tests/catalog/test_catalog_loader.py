@@ -35,7 +35,7 @@ objects:
     order_by: updated_at
     group: raw
     on_invalid: fail
-    table: orders_raw
+    target: orders_raw
     description: All orders
     owner: shop-team
     columns:
@@ -299,8 +299,9 @@ def orders_with(old: str, new: str) -> str:
         ),
         (
             "{kind: files, path: ./landing}",
-            "{kind: postgres, path: ./landing}",
-            "penstock.yml:3: sources.landing: unknown source kind 'postgres' (available: files)",
+            "{kind: kafka, path: ./landing}",
+            "penstock.yml:3: sources.landing: unknown source kind 'kafka' "
+            "(available: files, postgres, mysql)",
         ),
         (
             "{kind: files, path: ./landing}",

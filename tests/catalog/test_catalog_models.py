@@ -249,7 +249,7 @@ class TestObjectSpec:
         assert (spec.group, spec.on_invalid, spec.table_name) == ("default", "quarantine", "orders")
 
     def test_key_string_becomes_list_and_merge_default(self) -> None:
-        spec = obj(key="id", table="orders_raw")
+        spec = obj(key="id", target="orders_raw")
         assert spec.key == ("id",)
         assert spec.load == "merge"
         assert spec.table_name == "orders_raw"
@@ -395,7 +395,7 @@ class TestProject:
                 objects={
                     "a": {"source": "lnd", "files": "x.csv", "columns": columns},
                     "b": {"source": "landing", "columns": columns},
-                    "c": {"source": "landing", "files": "x.csv", "table": "A", "columns": columns},
+                    "c": {"source": "landing", "files": "x.csv", "target": "A", "columns": columns},
                 },
             )
         assert only_error(info) == (

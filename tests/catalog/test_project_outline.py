@@ -30,7 +30,7 @@ objects:
     files: "orders/*.csv"
     key: [id]
     load: merge
-    table: orders_raw
+    target: orders_raw
     columns: {id: {type: bigint}}
 """
 INCLUDED = {

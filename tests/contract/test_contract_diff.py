@@ -141,7 +141,7 @@ CASES: list[tuple[str, Edit, list[tuple[str, str | None, bool]]]] = [
         top(schema_drift={"new_columns": "evolve"}),
         [("schema_drift_changed", None, False)],
     ),
-    ("table renamed", top(table="t_v2"), [("table_changed", None, True)]),
+    ("table renamed", top(target="t_v2"), [("table_changed", None, True)]),
     ("description", top(description="new words"), [("description_changed", None, False)]),
     ("min raised", col("qty", min=2), [("check_tightened", "qty", True)]),
     ("min lowered", col("qty", min=0), [("check_loosened", "qty", False)]),

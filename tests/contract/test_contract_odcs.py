@@ -37,7 +37,7 @@ objects:
     key: [tenant, event_id]
     order_by: at
     load: scd2
-    table: event_log
+    target: event_log
     description: Events as they happen
     owner: "events team <events@example.com>"
     columns:
@@ -189,7 +189,7 @@ def warnings_of(result: ImportResult) -> dict[str, str]:
 def test_full_example_maps_keys_types_rules_and_reports_the_rest() -> None:
     result = import_odcs(read("full-example.odcs.yaml"))
     tbl, receivers = (o.spec for o in result.objects)
-    assert tbl["table"] == "tbl_1" and tbl["key"] == ["rcvr_id"] and tbl["load"] == "merge"
+    assert tbl["target"] == "tbl_1" and tbl["key"] == ["rcvr_id"] and tbl["load"] == "merge"
     assert tbl["owner"] == "my-team"
     assert tbl["columns"]["transaction_reference_date"] == {
         "type": "date",

@@ -30,6 +30,7 @@ from penstock.catalog.columns import (
     RowCountBounds,
     RowCountCheck,
 )
+from penstock.catalog.database import DatabaseSource
 from penstock.catalog.dialect import apply_source_defaults
 from penstock.catalog.lineage_settings import LineageSettings
 from penstock.catalog.locations import (
@@ -70,6 +71,7 @@ __all__ = [
     "Check",
     "ColumnSpec",
     "CsvOptions",
+    "DatabaseSource",
     "ExpressionCheck",
     "FilesSource",
     "GroupSpec",
@@ -198,6 +200,14 @@ class Project(Model):
             elif isinstance(source, FilesSource) and spec.files is None:
                 problems.append(
                     ((name,), f"missing required key 'files' (source '{spec.source}' is files)")
+                )
+            elif not isinstance(source, FilesSource) and not spec.reads_database:
+                problems.append(
+                    (
+                        (name,),
+                        f"give table: or query: (source '{spec.source}' is a {source.kind} "
+                        "database)",
+                    )
                 )
         if problems:
             raise LocatedError(problems)

@@ -25,6 +25,7 @@ from penstock.catalog.columns import (
     LocatedError,
     source_key,
 )
+from penstock.catalog.database import DatabaseSource
 from penstock.catalog.dialect import ValueDialect
 from penstock.catalog.encoding_limit import EncodingErrorLimit
 from penstock.catalog.expressions import expression_problem
@@ -180,11 +181,16 @@ class FilesSource(Model, ValueDialect):
 
 # Adding a source kind: write its class (with a `kind: Literal[...]` field), then list it here
 # and in `Source` (`FilesSource | NewSource`).
-SOURCE_TYPES: tuple[type[BaseModel], ...] = (FilesSource,)
+SOURCE_TYPES: tuple[type[BaseModel], ...] = (FilesSource, DatabaseSource)
 SOURCE_KINDS: tuple[str, ...] = tuple(
-    get_args(cls.model_fields["kind"].annotation)[0] for cls in SOURCE_TYPES
+    kind for cls in SOURCE_TYPES for kind in get_args(cls.model_fields["kind"].annotation)
 )
-Source = Annotated[FilesSource, Field(discriminator="kind")]
+Source = Annotated[FilesSource | DatabaseSource, Field(discriminator="kind")]
+_SOURCE_TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$")
+_TABLE_RENAMED = (
+    "table: now names the source table of a database object; the warehouse table of a files "
+    "object is target: (write target: {value})"
+)
 
 
 class ObjectSpec(Model, ValueDialect):
@@ -208,7 +214,13 @@ class ObjectSpec(Model, ValueDialect):
     load: LoadMode = "append"
     group: str = "default"
     on_invalid: OnInvalid = "quarantine"
-    table: Annotated[str, _identifier("table name")] | None = None
+    # a database object reads `table:` or `query:` (catalog/database.py)
+    table: str | None = None
+    query: str | None = None
+    cursor: str | None = None
+    lookback: str | Annotated[float, Field(gt=0)] | None = None
+    partitions: Annotated[int, Field(ge=1, le=64)] | None = None
+    target: Annotated[str, _identifier("target table name")] | None = None
     description: str | None = None
     owner: str | None = None
     checks: list[Check] = []
@@ -233,7 +245,61 @@ class ObjectSpec(Model, ValueDialect):
 
     @property
     def table_name(self) -> str:
-        return self.table or self.name
+        """The warehouse table: `target:`, else the object's name."""
+        return self.target or self.name
+
+    @property
+    def reads_database(self) -> bool:
+        return self.table is not None or self.query is not None
+
+    @model_validator(mode="after")
+    def _database_selectors(self) -> "ObjectSpec":
+        """`table:` / `query:`, `cursor:`, `lookback:` and `partitions:` agree."""
+        if self.table is not None and self.query is not None:
+            raise ValueError("give table: or query:, not both")
+        if self.reads_database and self.files is not None:
+            raise ValueError("files: reads a files source; table: and query: a database")
+        if self.table is not None and not _SOURCE_TABLE.match(self.table):
+            raise ValueError(
+                f"table '{self.table}' must be a table name or schema.table (letters, digits, _)"
+            )
+        if self.query is not None and not self.query.strip():
+            raise ValueError("query: is empty")
+        db_only = {"cursor": self.cursor, "lookback": self.lookback, "partitions": self.partitions}
+        for what, value in db_only.items():
+            if value is not None and not self.reads_database:
+                raise ValueError(f"{what}: applies to a database object (table: or query:)")
+        if self.lookback is not None and self.cursor is None:
+            raise ValueError("lookback: widens the cursor's window: declare cursor: too")
+        if self.cursor is not None:
+            spec = self.columns.get(self.cursor)
+            if spec is None:
+                raise ValueError(f"cursor column '{self.cursor}' is not a declared column")
+            family = _cursor_family(spec)
+            if family is None:
+                raise ValueError(
+                    f"cursor column '{self.cursor}' is {spec.type}: a cursor is a timestamp, "
+                    "date or integer column"
+                )
+            if not self.key:
+                raise ValueError(
+                    "cursor: needs a key: each window re-reads the rows tied on the watermark, "
+                    "and the key makes a re-read row unchanged (load: merge or scd2)"
+                )
+            if isinstance(self.lookback, str) and family == "integer":
+                raise ValueError(f"cursor '{self.cursor}' is a number: give lookback: as one")
+            if isinstance(self.lookback, str):
+                duration_seconds(self.lookback)
+            elif self.lookback is not None and family != "integer":
+                raise ValueError("give lookback: as a duration such as 10m or 1h")
+        if self.partitions is not None and self.partitions > 1:
+            key = self.key[0] if len(self.key) == 1 else None
+            if key is None or _cursor_family(self.columns[key]) != "integer":
+                raise ValueError(
+                    "partitions: splits the read into ranges of the key: it needs a key of "
+                    "one integer column"
+                )
+        return self
 
     @model_validator(mode="after")
     def _sla_freshness(self) -> "ObjectSpec":
@@ -329,6 +395,8 @@ class ObjectSpec(Model, ValueDialect):
                 data["format"] = inferred
         if data.get("load") is None:
             data["load"] = "merge" if data.get("key") else "append"
+        if data.get("files") is not None and isinstance(data.get("table"), str):
+            raise ValueError(_TABLE_RENAMED.format(value=data["table"]))
         return data
 
     @field_validator("columns")
@@ -472,6 +540,16 @@ class ObjectSpec(Model, ValueDialect):
         if problems:
             raise LocatedError(problems)
         return value
+
+
+def _cursor_family(spec: ColumnSpec) -> str | None:
+    """How a cursor or partition column orders: `integer`, `date`, `timestamp`, or None."""
+    kind = spec.column_type
+    if kind.name in ("integer", "bigint"):
+        return "integer"
+    if kind.family in ("date", "timestamp"):
+        return kind.family
+    return None
 
 
 def _batch_check_problem(

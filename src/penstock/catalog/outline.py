@@ -182,7 +182,7 @@ def _merge(objects: dict[str, ObjectOutline], section: str, entries: Any) -> Non
     for name, spec in entries.items():
         if name in objects or not isinstance(spec, dict):
             raise _Unsure(name)
-        table = spec.get("table") or name
+        table = spec.get("target") or name
         load = spec.get("load")
         if load is None:  # the loader's default: merge for an object with a key
             load = "merge" if spec.get("key") else "append"

@@ -32,6 +32,7 @@ COMMAND_MODULES = (
     "query_command",
     "sql_command",
     "batches_command",
+    "discover_command",
     "check_command",
     "gc_command",
     "alerts_command",

@@ -156,7 +156,7 @@ class ObjectReader:
         table = self.element.get("physicalName")
         if isinstance(table, str) and table != self.name:
             if identifier(table) == table:
-                spec["table"] = table
+                spec["target"] = table
             else:
                 self.warn(f"{self.path}.physicalName", f"{table!r} is not a penstock table name")
         description = self.element.get("description") or purpose

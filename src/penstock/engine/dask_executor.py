@@ -146,6 +146,7 @@ def parse_part(
 
     obj = project.objects[object_name]
     source = source_for(project, obj)
+    assert isinstance(source, FilesSourceReader)  # the run stages only files on workers
     with duckdb.connect(config={"threads": 1}) as conn:
         prepared = source.prepare_many(conn, obj, items, Lake(lake_root), extracted_at)
         return source.parse_many(conn, prepared)

@@ -5,6 +5,7 @@ name for the dataset in it.
 | dataset | namespace | name |
 | --- | --- | --- |
 | a landing file | `file` | its absolute path |
+| a database relation | `postgres://host:port/db` (`mysql://`) | `table`, `query:<object>` |
 | a staged batch | `file` | its directory in the lake (absolute) |
 | an object's table | `duckdb://<absolute warehouse file>` (`duckdb://:memory:`) | `main.<table>` |
 | its quarantine table | the same | `quarantine.<object>` |
@@ -21,7 +22,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from penstock.catalog import ObjectSpec, Project
-from penstock.lake import StagedBatch
+from penstock.lake import Manifest, StagedBatch
 from penstock.observe import Dataset, SchemaField
 
 QUARANTINE_SCHEMA = "quarantine"
@@ -74,6 +75,33 @@ def landing_file(project: Project, source_file: str, schema: Mapping[str, str] =
     path = Path(source_file)
     absolute = path if path.is_absolute() else project.root / path
     return Dataset(namespace="file", name=str(absolute), role="landing", fields=raw_fields(schema))
+
+
+def batch_origin(project: Project, manifest: Manifest) -> Dataset:
+    """Where a staged batch came from: its landing file, or its database relation."""
+    if manifest.window is None:
+        return landing_file(project, manifest.source_file, manifest.schema)
+    return database_relation(project, manifest.source, manifest.object, manifest.schema)
+
+
+def database_relation(
+    project: Project, source: str, object_name: str, schema: Mapping[str, str] = {}
+) -> Dataset:
+    """A database object's table or query, named without credentials."""
+    from urllib.parse import urlsplit
+
+    from penstock.catalog.database import DatabaseSource
+
+    spec = project.sources.get(source)
+    obj = project.objects.get(object_name)
+    namespace, name = source, f"query:{object_name}"
+    if isinstance(spec, DatabaseSource):
+        parts = urlsplit(spec.url)
+        port = f":{parts.port}" if parts.port else ""
+        namespace = f"{spec.kind}://{parts.hostname or 'localhost'}{port}{parts.path}"
+    if obj is not None and obj.table is not None:
+        name = obj.table
+    return Dataset(namespace=namespace, name=name, role="landing", fields=raw_fields(schema))
 
 
 def staged_batch(batch: StagedBatch) -> Dataset:

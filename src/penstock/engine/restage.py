@@ -26,7 +26,7 @@ from penstock.engine.failures import describe
 from penstock.engine.results import BatchOutcome, BatchStatus, RunResult
 from penstock.lake import StagedBatch
 from penstock.observe import LogLevel
-from penstock.sources import source_for
+from penstock.sources import FilesSourceReader, source_for
 from penstock.sources.base import Source
 
 if TYPE_CHECKING:
@@ -70,8 +70,8 @@ def restage_object(runner: Runner, result: RunResult, obj: ObjectSpec) -> bool:
     result.restage = report
     source = source_for(runner.project, obj)
     batches = runner.lake.batches(obj.name)
-    if source.cannot_restage is not None:
-        reason = source.cannot_restage
+    if source.cannot_restage is not None or not isinstance(source, FilesSourceReader):
+        reason = source.cannot_restage or "its kind cannot read a batch again"
         report += [_outcome(b, "unsupported", reason) for b in batches]
         runner._log(
             result,

@@ -203,7 +203,7 @@ class RunEvents:
         inputs: tuple[Dataset, ...] = ()
         outputs: tuple[Dataset, ...] = ()
         if batch is not None and manifest is not None:
-            landing = datasets.landing_file(self.project, manifest.source_file, manifest.schema)
+            landing = datasets.batch_origin(self.project, manifest)
             if step == "load":
                 inputs = (datasets.staged_batch(batch), landing)
                 outputs = self._load_outputs(obj, v)
@@ -401,7 +401,7 @@ class RunEvents:
                 content_hash=m.content_hash,
                 extracted_at=m.extracted_at,
                 duration_s=None if clock is None else time.monotonic() - clock[0],
-                input=datasets.landing_file(self.project, m.source_file, m.schema),
+                input=datasets.batch_origin(self.project, m),
                 output=datasets.staged_batch(batch),
             )
         )

@@ -222,6 +222,11 @@ class Runner(RunNotes):
     # -- one object ---------------------------------------------------------------------
     def _run_object(self, result: RunResult, obj: ObjectSpec) -> None:
         source = source_for(self.project, obj)
+        if not isinstance(source, FilesSourceReader):
+            from penstock.engine.database_run import run_database_object
+
+            run_database_object(self, result, obj, source)
+            return
         staged = self.lake.batches(obj.name)  # every manifest is read once per run
         rejections = ObjectRejections.start(self, result, obj, source, staged)
         index = self.lake.read_file_index(obj.name)

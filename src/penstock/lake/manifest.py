@@ -20,7 +20,7 @@ CSV_DATA_NAME = "data.csv"  # a CSV batch kept as delivered (lake/csv_read.py)
 REJECTS_NAME = "rejects.parquet"
 # Beside the batches' directories: rejects files shared by batches staged together
 SHARED_REJECTS = "_rejects"
-MANIFEST_VERSION = 5
+MANIFEST_VERSION = 6
 # COPY options for staged Parquet. zstd: smaller than DuckDB's default snappy and, measured on
 # 2M rows here, faster to write.
 PARQUET = "FORMAT parquet, COMPRESSION zstd"
@@ -60,6 +60,10 @@ class Manifest:
     # staged together (its path relative to the batch's directory, `../_rejects/<name>`; rows
     # keyed by `_batch_id`); None: in the batch's own `rejects.parquet`.
     rejects_file: str | None = None
+    # Added in version 6: the window of a database source this batch holds (sources/window.py:
+    # its read identity, cursor and bounds); None for a file. `data_file` may then be a glob
+    # of parts (`part-*.parquet`, one per partition read in parallel), read as one batch.
+    window: dict[str, Any] | None = None
     version: int = MANIFEST_VERSION
 
     @property

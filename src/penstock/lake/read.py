@@ -58,7 +58,8 @@ def read_units(batches: Sequence[StagedBatch]) -> list[list[int]]:
     alone: list[list[int]] = []
     for index, batch in enumerate(batches):
         manifest = batch.manifest
-        if any(c.lower() == _FILE_INDEX for c in manifest.schema):
+        # a batch of several parts (a glob) is read alone: the file index names parts, not batches
+        if "*" in manifest.data_file or any(c.lower() == _FILE_INDEX for c in manifest.schema):
             alone.append([index])
             continue
         key: object = (

@@ -1,0 +1,310 @@
+"""The database source kinds (`postgres`, `mysql`): plan a window, read it as Arrow into the
+stage zone's Parquet (lake/arrow_stage.py), describe it as a manifest.
+
+One extraction is one window (sources/window.py). Its rows are read in record batches and
+written as they arrive (memory holds a few batches); with `partitions: N` the window is
+split into N ranges of the integer key, each read on its own connection and thread into its
+own part (rows whose key is NULL go with the last range, so none is dropped). Rows are read
+in `cursor, key` order (key order without a cursor), so the same rows are the same bytes.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import ClassVar
+
+from penstock.catalog import ObjectSpec, Project
+from penstock.catalog.database import DatabaseSource
+from penstock.catalog.objects import duration_seconds
+from penstock.errors import PenstockError, SourceError
+from penstock.faults import fault_point
+from penstock.lake import Lake, Manifest, SeenFile, StagedBatch
+from penstock.lake.arrow_stage import StagedParts, finish_parts, part_path, write_part
+from penstock.lake.stage import FileKey
+from penstock.sources.base import Discovery
+from penstock.sources.db_driver import DbColumn, DbConnection, DbDialect, source_error
+from penstock.sources.window import Window, last_window, read_identity, window_batch_id
+
+FORMAT = "arrow"  # a manifest's format for rows read from a database
+
+
+def connect(kind: str, url: str) -> DbConnection:
+    if kind == "postgres":
+        from penstock.sources.postgres import PostgresConnection
+
+        return PostgresConnection(url)
+    from penstock.sources.mysql import MysqlConnection
+
+    return MysqlConnection(url)
+
+
+def dialect_for(kind: str) -> DbDialect:
+    if kind == "postgres":
+        from penstock.sources.postgres import PostgresDialect
+
+        return PostgresDialect()
+    from penstock.sources.mysql import MysqlDialect
+
+    return MysqlDialect()
+
+
+@dataclass(frozen=True)
+class Extracted:
+    """A window staged: the batch (new, or the one already staged for the same window and
+    rows: `duplicate`)."""
+
+    batch: StagedBatch
+    duplicate: bool
+    window: Window
+
+
+class DatabaseSourceReader:
+    """Reads the tables and queries of one database source."""
+
+    cannot_restage: ClassVar[str | None] = (
+        "a database window is staged as typed rows, not as a file to parse again"
+    )
+
+    def __init__(self, project: Project, name: str, spec: DatabaseSource) -> None:
+        self.name = name
+        self.spec = spec
+        self.dialect = dialect_for(spec.kind)
+        self.display = spec.display()
+
+    # -- the Source protocol's file-facing part: a database offers no files ------------------
+    def discover(self, obj: ObjectSpec, known: Mapping[FileKey, SeenFile]) -> Discovery:
+        return Discovery()
+
+    def locate(self, obj: ObjectSpec, batch: StagedBatch) -> None:
+        return None
+
+    def read_settings(self, obj: ObjectSpec) -> str:
+        return read_identity(self.name, self.relation(obj), obj.cursor)
+
+    # -- reading -----------------------------------------------------------------------------
+    def relation(self, obj: ObjectSpec) -> str:
+        if obj.table is not None:
+            return ".".join(self.dialect.quote(p) for p in obj.table.split("."))
+        assert obj.query is not None
+        return f"({obj.query.strip().rstrip(';')})"
+
+    def describe(self, obj: ObjectSpec) -> str:
+        """What the object reads, for logs and manifests (no credentials)."""
+        return f"{self.name}:{obj.table}" if obj.table is not None else f"{self.name}:query"
+
+    def connect(self) -> DbConnection:
+        try:
+            return connect(self.spec.kind, self.spec.url)
+        except PenstockError:
+            raise
+        except Exception as exc:
+            raise source_error(self.name, f"cannot connect to {self.display}", exc) from exc
+
+    def extract(self, obj: ObjectSpec, lake: Lake, staged: Sequence[StagedBatch]) -> Extracted:
+        """Plan the object's next window, read it into a staging directory and commit it as
+        a batch (or find it staged already). The watermark it advances is its manifest's."""
+        read = self.read_settings(obj)
+        previous = last_window(staged, read)
+        conn = self.connect()
+        try:
+            columns, window = self._plan(conn, obj, read, previous)
+            staging = lake.staging_dir(obj.name)
+            try:
+                extracted_at = datetime.now(UTC)
+                parts = self._read(conn, obj, columns, window, staging)
+                fault_point("after_extract")
+                batch_id = window_batch_id(obj.name, window, parts.digest)
+                existing = lake.staged_batch(obj.name, batch_id)
+                if existing is not None:
+                    shutil.rmtree(staging, ignore_errors=True)
+                    return Extracted(existing, True, window)
+                manifest = self._manifest(obj, batch_id, window, parts, extracted_at)
+                (batch,) = lake.commit_batches([(staging, manifest)])
+            except BaseException:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
+        finally:
+            conn.close()
+        if batch is None:  # committed meanwhile under the same id
+            found = lake.staged_batch(obj.name, batch_id)
+            assert found is not None
+            return Extracted(found, True, window)
+        return Extracted(batch, False, window)
+
+    def _plan(
+        self, conn: DbConnection, obj: ObjectSpec, read: str, previous: Window | None
+    ) -> tuple[list[DbColumn], Window]:
+        relation = self.relation(obj)
+        try:
+            columns = conn.columns(relation)
+        except Exception as exc:
+            raise source_error(self.name, f"cannot read {self.describe(obj)}", exc) from exc
+        partitions = obj.partitions or 1
+        if obj.cursor is None:
+            return columns, Window(read, partitions=partitions)
+        cursor = self._column(columns, obj, obj.cursor)
+        q = self.dialect.quote(cursor.name)
+        (high,) = self._scalars(
+            conn, obj, f"SELECT {self.dialect.text(f'max({q})')} FROM {relation} AS penstock_r"
+        )
+        low = previous.high if previous is not None else None
+        if low is not None and high is None:
+            high = low  # the table was emptied: an empty window at the watermark
+        return columns, Window(read, cursor.name, low, high, partitions)
+
+    def _column(self, columns: Sequence[DbColumn], obj: ObjectSpec, name: str) -> DbColumn:
+        source_name = obj.columns[name].source_name(name) if name in obj.columns else name
+        for column in columns:
+            if column.name == source_name:
+                return column
+        for column in columns:
+            if column.name.lower() == source_name.lower():
+                return column
+        raise SourceError(
+            f"source '{self.name}': {self.describe(obj)} has no column '{source_name}'",
+            source=self.name,
+            object=obj.name,
+        )
+
+    def _scalars(self, conn: DbConnection, obj: ObjectSpec, sql: str) -> tuple[str | None, ...]:
+        try:
+            return conn.scalars(sql)
+        except Exception as exc:
+            raise source_error(self.name, f"cannot read {self.describe(obj)}", exc) from exc
+
+    def _conditions(
+        self, obj: ObjectSpec, columns: Sequence[DbColumn], window: Window
+    ) -> list[str]:
+        if window.cursor is None:
+            return []
+        cursor = self._column(columns, obj, obj.cursor or "")
+        q = self.dialect.quote(cursor.name)
+        if window.high is None:  # no cursor value yet: only rows without one
+            return [f"{q} IS NULL"]
+        bounds = [f"{q} <= {self.dialect.cursor_literal(window.high, cursor, None)}"]
+        if window.low is not None:
+            low = self.dialect.cursor_literal(window.low, cursor, self._lookback(obj))
+            bounds.append(f"{q} >= {low}")
+        # a row without a cursor value belongs to no window: every window reads it (the key
+        # makes it unchanged), so it is never silently left behind
+        return [f"(({' AND '.join(bounds)}) OR {q} IS NULL)"]
+
+    def _lookback(self, obj: ObjectSpec) -> float | None:
+        if obj.lookback is None:
+            return None
+        if isinstance(obj.lookback, str):
+            return duration_seconds(obj.lookback)
+        return float(obj.lookback)
+
+    def _select(
+        self, obj: ObjectSpec, columns: Sequence[DbColumn], conditions: Sequence[str]
+    ) -> str:
+        listed = ", ".join(self.dialect.select_expr(c) for c in columns)
+        order = [obj.cursor] if obj.cursor else []
+        order += [k for k in obj.key if k != obj.cursor]
+        by = ", ".join(self.dialect.quote(self._column(columns, obj, n).name) for n in order)
+        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+        ordered = f" ORDER BY {by}" if by else ""
+        return f"SELECT {listed} FROM {self.relation(obj)} AS penstock_r{where}{ordered}"
+
+    def _read(
+        self,
+        conn: DbConnection,
+        obj: ObjectSpec,
+        columns: list[DbColumn],
+        window: Window,
+        staging: Path,
+    ) -> StagedParts:
+        conditions = self._conditions(obj, columns, window)
+        if window.partitions <= 1:
+            rows = self._read_part(conn, obj, columns, conditions, part_path(staging, 0))
+            return finish_parts(staging, [part_path(staging, 0)], rows)
+        ranges = self._ranges(conn, obj, columns, conditions, window.partitions)
+        paths = [part_path(staging, i) for i in range(len(ranges))]
+
+        def read_range(index: int) -> int:
+            mine = self.connect()
+            try:
+                where = [*conditions, ranges[index]]
+                return self._read_part(mine, obj, columns, where, paths[index])
+            finally:
+                mine.close()
+
+        with ThreadPoolExecutor(len(ranges)) as pool:
+            rows = sum(pool.map(read_range, range(len(ranges))))
+        return finish_parts(staging, paths, rows)
+
+    def _read_part(
+        self,
+        conn: DbConnection,
+        obj: ObjectSpec,
+        columns: list[DbColumn],
+        conditions: Sequence[str],
+        path: Path,
+    ) -> int:
+        sql = self._select(obj, columns, conditions)
+        try:
+            schema, batches = conn.stream(sql, self.spec.chunk_rows, columns)
+            return write_part(batches, schema, path)
+        except PenstockError:
+            raise
+        except Exception as exc:
+            raise source_error(self.name, f"cannot read {self.describe(obj)}", exc) from exc
+
+    def _ranges(
+        self,
+        conn: DbConnection,
+        obj: ObjectSpec,
+        columns: Sequence[DbColumn],
+        conditions: Sequence[str],
+        partitions: int,
+    ) -> list[str]:
+        """N conditions on the key that split the window; the last also takes NULL keys."""
+        key = self.dialect.quote(self._column(columns, obj, obj.key[0]).name)
+        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+        low, high = self._scalars(
+            conn,
+            obj,
+            f"SELECT {self.dialect.text(f'min({key})')}, {self.dialect.text(f'max({key})')} "
+            f"FROM {self.relation(obj)} AS penstock_r{where}",
+        )
+        if low is None or high is None:
+            return [f"({key} IS NULL OR {key} IS NOT NULL)"]
+        first, last = int(low), int(high)
+        span = last - first + 1
+        count = min(partitions, span)
+        edges = [first + span * i // count for i in range(count)] + [last + 1]
+        found = [f"{key} >= {edges[i]} AND {key} < {edges[i + 1]}" for i in range(count)]
+        found[-1] = f"(({found[-1]}) OR {key} IS NULL)"
+        return found
+
+    def _manifest(
+        self,
+        obj: ObjectSpec,
+        batch_id: str,
+        window: Window,
+        parts: StagedParts,
+        extracted_at: datetime,
+    ) -> Manifest:
+        return Manifest(
+            batch_id=batch_id,
+            object=obj.name,
+            source=self.name,
+            source_file=f"{self.describe(obj)} [{window.describe()}]",
+            content_hash=parts.digest,
+            size_bytes=parts.size_bytes,
+            mtime_ns=0,
+            format=FORMAT,
+            rows=parts.rows,
+            rows_malformed=0,
+            columns=tuple(parts.schema),
+            schema=parts.schema,
+            extracted_at=extracted_at,
+            data_file=parts.data_file,
+            window=window.to_dict(),
+        )
