@@ -54,7 +54,7 @@ class Scenario:
         }
         return ObjectSpec(
             name="items",
-            table=table,
+            target=table,
             source="landing",
             files="*.csv",
             columns=columns,

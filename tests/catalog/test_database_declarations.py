@@ -36,6 +36,8 @@ def test_a_table_and_its_selectors() -> None:
     assert db_object(query="SELECT 1 AS id", target="raw_orders").table_name == "raw_orders"
     assert db_object(table="t", key=["id"], cursor="seq", lookback=100).lookback == 100
     assert db_object(table="t", key=["id"], partitions=4).partitions == 4
+    assert db_object(table="t").load == "replace"  # no key: each full read is a snapshot
+    assert db_object(table="t", key=["id"]).load == "merge"
 
 
 @pytest.mark.parametrize(
@@ -57,6 +59,7 @@ def test_a_table_and_its_selectors() -> None:
         ),
         ({"table": "t", "key": ["amount"], "partitions": 2}, "partitions: splits the read"),
         ({"files": "x.csv", "cursor": "id"}, "cursor: applies to a database object"),
+        ({"table": "t", "load": "append"}, "load: merge or scd2 with a key, or replace"),
         (
             {"files": "x.csv", "table": "orders_raw"},
             "table: now names the source table of a database object; the warehouse table of "

@@ -140,9 +140,9 @@ def test_counts_of_another_table_or_a_missing_warehouse_are_not_shown(
     project = write_project(tmp_path, PROJECT, files)
     assert cli("run", "-p", project)[0] == 0
     assert by_object(status(cli, project))["orders"]["rows"] == 1
-    # `table:` changed since: the recorded counts were of orders, not of orders_v2
+    # `target:` changed since: the recorded counts were of orders, not of orders_v2
     (project / "penstock.yml").write_text(
-        (project / "penstock.yml").read_text().replace("load: merge", "load: merge\n    table: v2")
+        (project / "penstock.yml").read_text().replace("load: merge", "load: merge\n    target: v2")
     )
     orders = by_object(status(cli, project))["orders"]
     assert (orders["table"], orders["rows"], orders["batches_loaded"]) == ("v2", None, 1)

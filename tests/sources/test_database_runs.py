@@ -22,6 +22,7 @@ from db_sources import (
     insert_orders,
     ledger,
     run_ok,
+    source_db,
     source_rows,
     table_rows,
 )
@@ -135,3 +136,46 @@ def test_the_same_window_is_the_same_batch_in_any_lake(db: SourceDb, tmp_path: P
     run_ok(second)
     ids = [[b.batch_id for b in Lake(p / "lake").batches("orders")] for p in (first, second)]
     assert ids[0] == ids[1] and len(ids[0]) == 1
+
+
+def test_a_query_reads_incrementally(db: SourceDb, tmp_path: Path) -> None:
+    create_orders(db, 12)
+    objects = ORDERS.replace(
+        "table: orders",
+        "query: SELECT id, amount * 2 AS amount, status, updated_at FROM orders WHERE id > 2",
+    )
+    project = db_project(tmp_path / "p", db, objects)
+    run_ok(project)
+    db.execute("UPDATE orders SET amount = 100, updated_at = '2025-01-01 00:00:00' WHERE id = 5")
+    run_ok(project)
+    expected = [(r[0], r[1] * 2, r[2], r[3]) for r in source_rows(db) if r[0] > 2]
+    assert table_rows(project) == expected
+    assert sum(r[3] for r in ledger(project)) == 1
+
+
+def test_a_full_read_that_goes_back_loads_again(pg_url: str, tmp_path: Path) -> None:
+    db = source_db("postgres", pg_url)
+    create_orders(db, 5)
+    keyed = ORDERS.replace("  cursor: updated_at\n", "")
+    snapshot = keyed.replace("orders:", "snapshot:", 1).replace(
+        "  key: [id]\n", "  target: snapshot\n"
+    )
+    project = db_project(tmp_path / "p", db, keyed + snapshot)
+    states = []
+    for amount in ("1.00", "2.00", "1.00"):  # A, B, then A again
+        db.execute(f"UPDATE orders SET amount = {amount} WHERE id = 3")
+        run_ok(project)
+        states.append(
+            (
+                table_rows(project)[2][1],
+                table_rows(project, "snapshot")[2][1],
+                len(table_rows(project, "snapshot")),
+            )
+        )
+    assert states == [
+        (Decimal("1.00"), Decimal("1.00"), 5),
+        (Decimal("2.00"), Decimal("2.00"), 5),
+        (Decimal("1.00"), Decimal("1.00"), 5),
+    ]
+    run_ok(project)  # nothing changed: nothing staged
+    assert len(Lake(project / "lake").batches("orders")) == 3

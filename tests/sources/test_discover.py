@@ -50,7 +50,7 @@ def test_discover_prints_yaml_that_runs(
         "      created_at: {type: timestamp, required: true}",
         "      updated_at: {type: timestamptz}",  # MySQL's TIMESTAMP is an instant
         "  events:",
-        "    # no primary key: loads append (declare key: to merge)",
+        "    # no primary key: each full read replaces the table (key: to merge)",
     ):
         assert any(got.split("    #")[0] == line.split("    #")[0] for got in out.splitlines()), (
             line,

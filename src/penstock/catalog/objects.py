@@ -259,6 +259,12 @@ class ObjectSpec(Model, ValueDialect):
             raise ValueError("give table: or query:, not both")
         if self.reads_database and self.files is not None:
             raise ValueError("files: reads a files source; table: and query: a database")
+        if self.reads_database and self.load == "append":
+            raise ValueError(
+                "a database object reads rows again (the whole table without a cursor, the "
+                "rows tied on the watermark with one): load: merge or scd2 with a key, or "
+                "replace for a snapshot, not append"
+            )
         if self.table is not None and not _SOURCE_TABLE.match(self.table):
             raise ValueError(
                 f"table '{self.table}' must be a table name or schema.table (letters, digits, _)"
@@ -394,7 +400,9 @@ class ObjectSpec(Model, ValueDialect):
             if inferred is not None:
                 data["format"] = inferred
         if data.get("load") is None:
-            data["load"] = "merge" if data.get("key") else "append"
+            # a database object without a key reads a whole snapshot each run: it replaces
+            database = data.get("table") is not None or data.get("query") is not None
+            data["load"] = "merge" if data.get("key") else "replace" if database else "append"
         if data.get("files") is not None and isinstance(data.get("table"), str):
             raise ValueError(_TABLE_RENAMED.format(value=data["table"]))
         return data

@@ -28,7 +28,14 @@ from penstock.lake.arrow_stage import StagedParts, finish_parts, part_path, writ
 from penstock.lake.stage import FileKey
 from penstock.sources.base import Discovery
 from penstock.sources.db_driver import DbColumn, DbConnection, DbDialect, source_error
-from penstock.sources.window import Window, last_window, read_identity, window_batch_id
+from penstock.sources.window import (
+    Window,
+    last_batch,
+    read_identity,
+    repeats,
+    window_batch_id,
+    window_of,
+)
 
 FORMAT = "arrow"  # a manifest's format for rows read from a database
 
@@ -109,7 +116,8 @@ class DatabaseSourceReader:
         """Plan the object's next window, read it into a staging directory and commit it as
         a batch (or find it staged already). The watermark it advances is its manifest's."""
         read = self.read_settings(obj)
-        previous = last_window(staged, read)
+        latest = last_batch(staged, read)
+        previous = window_of(latest) if latest is not None else None
         conn = self.connect()
         try:
             columns, window = self._plan(conn, obj, read, previous)
@@ -118,11 +126,10 @@ class DatabaseSourceReader:
                 extracted_at = datetime.now(UTC)
                 parts = self._read(conn, obj, columns, window, staging)
                 fault_point("after_extract")
-                batch_id = window_batch_id(obj.name, window, parts.digest)
-                existing = lake.staged_batch(obj.name, batch_id)
-                if existing is not None:
+                if latest is not None and repeats(latest, window, parts.digest):
                     shutil.rmtree(staging, ignore_errors=True)
-                    return Extracted(existing, True, window)
+                    return Extracted(latest, True, window)
+                batch_id = window_batch_id(obj.name, window, parts.digest, latest)
                 manifest = self._manifest(obj, batch_id, window, parts, extracted_at)
                 (batch,) = lake.commit_batches([(staging, manifest)])
             except BaseException:

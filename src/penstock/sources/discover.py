@@ -230,7 +230,7 @@ def to_yaml(tables: Sequence[DiscoveredTable], source: str) -> str:
         if table.key:
             lines.append(f"    key: [{', '.join(table.key)}]")
         else:
-            lines.append("    # no primary key: loads append (declare key: to merge)")
+            lines.append("    # no primary key: each full read replaces the table (key: to merge)")
         if table.cursor is not None:
             lines.append(f"    cursor: {table.cursor}    # suggested: incremental by this column")
         lines.append("    columns:")

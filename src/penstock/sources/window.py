@@ -12,9 +12,11 @@ left nothing (the window is read again, the same batch); killed after, the batch
 and loads on the next run before any later window, which starts at its `high`. So no window
 is skipped or read twice into the warehouse.
 
-The batch id is the object plus a hash of the window and the bytes staged: the same window
-holding the same rows is the same batch (a repeat of an unchanged window is a duplicate and
-loads nothing); a window re-read with rows committed late is a new batch.
+A window that reads exactly what the latest batch of the read holds (the same bounds, the
+same bytes) is that batch: a quiet source stages nothing. Any other window is a new batch whose
+id is the object plus a hash of the window, the bytes staged and the latest batch's id: the
+same extraction repeated after a crash is the same batch, and a table that goes back to an
+earlier state (A, B, then A again) is a new batch that loads, not the first one's repeat.
 """
 
 from __future__ import annotations
@@ -51,19 +53,32 @@ class Window:
         return f"{self.cursor} {low} .. {self.high}"
 
 
-def last_window(batches: Sequence[StagedBatch], read: str) -> Window | None:
-    """The window of the latest staged batch (skipped ones too: their rows were decided on)
-    of the same read, or None: its `high` is the watermark."""
+def last_batch(batches: Sequence[StagedBatch], read: str) -> StagedBatch | None:
+    """The latest staged batch (skipped ones too: their rows were decided on) of the same
+    read, or None: its window's `high` is the watermark."""
     mine = [b for b in batches if b.manifest.window and b.manifest.window.get("read") == read]
-    if not mine:
-        return None
-    window = max(mine, key=extraction_order).manifest.window
-    assert window is not None
-    return Window.from_dict(window)
+    return max(mine, key=extraction_order) if mine else None
 
 
-def window_batch_id(object_name: str, window: Window, digest: str) -> str:
-    text = json.dumps(window.to_dict(), sort_keys=True) + "\0" + digest
+def window_of(batch: StagedBatch) -> Window:
+    assert batch.manifest.window is not None
+    return Window.from_dict(batch.manifest.window)
+
+
+def repeats(latest: StagedBatch | None, window: Window, digest: str) -> bool:
+    """Does `window`, whose bytes hash to `digest`, hold exactly what `latest` holds?"""
+    return (
+        latest is not None
+        and latest.manifest.content_hash == digest
+        and window_of(latest).to_dict() == window.to_dict()
+    )
+
+
+def window_batch_id(
+    object_name: str, window: Window, digest: str, latest: StagedBatch | None
+) -> str:
+    after = latest.batch_id if latest is not None else ""
+    text = "\0".join((json.dumps(window.to_dict(), sort_keys=True), digest, after))
     return f"{object_name}-{hashlib.sha256(text.encode()).hexdigest()[:20]}"
 
 
