@@ -122,6 +122,7 @@ def pg_warehouse() -> Iterator[PgWarehouse]:
                 conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
 
 
+@pytest.fixture
 def mysql_url() -> Iterator[str]:
     """URL of a fresh, empty MariaDB/MySQL database, dropped after the test."""
     admin = mysql_admin()

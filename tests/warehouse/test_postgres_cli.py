@@ -109,7 +109,7 @@ def test_odd_identifiers_are_quoted(tmp_path: Path, pg_warehouse: PgWarehouse) -
           odd:
             source: landing
             files: "odd/*.csv"
-            table: Order
+            target: Order
             key: [select]
             order_by: MixedCase
             load: merge
