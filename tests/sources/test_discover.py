@@ -75,3 +75,17 @@ def test_discover_prints_yaml_that_runs(
     code, out, err = cli("discover", "shop_db", "no_such_table", "-p", project)
     assert code == 2
     assert "source 'shop_db' has no table named 'no_such_table'" in err
+
+
+def test_plan_says_a_database_object_reads_its_next_window(
+    pg_url: str, tmp_path: Path, cli: Callable[..., tuple[int, str, str]]
+) -> None:
+    from db_sources import source_db
+
+    db = source_db("postgres", pg_url)
+    project = db_project(
+        tmp_path / "p", db, "t:\n  source: shop_db\n  table: t\n  columns:\n    a: {type: text}"
+    )
+    code, out, _ = cli("plan", "-p", project, "--json")
+    assert code == 0
+    assert "read its next window from the database" in out

@@ -53,6 +53,7 @@ class ObjectWork:
     batches_pending: int = 0  # staged, not loaded, not skipped
     blocked_by: FailedBatch | None = None  # the first pending batch, whose last load failed
     error: str | None = None
+    reads_window: bool = False  # a database object: a run reads its next window (unknown here)
 
     @property
     def state(self) -> str:
@@ -61,7 +62,7 @@ class ObjectWork:
             return "error"
         if self.blocked_by is not None:
             return "blocked"
-        return "work" if self.files_new or self.batches_pending else "nothing"
+        return "work" if self.files_new or self.batches_pending or self.reads_window else "nothing"
 
     @property
     def summary(self) -> str:
@@ -69,6 +70,8 @@ class ObjectWork:
         if self.error is not None:
             return f"cannot tell: {self.error}"
         parts = []
+        if self.reads_window:
+            parts.append("read its next window from the database")
         if self.files_new:
             parts.append(f"stage {self.files_new} new or changed file(s)")
         if self.blocked_by is not None:
@@ -128,7 +131,7 @@ def _object_work(
     attempts: dict[str, Attempt],
 ) -> ObjectWork:
     from penstock.errors import PenstockError
-    from penstock.sources import source_for
+    from penstock.sources import FilesSourceReader, source_for
 
     source = source_for(project, obj)
     staged = lake.batches(obj.name)
@@ -155,6 +158,7 @@ def _object_work(
         files_unsettled=len(found.unsettled),
         batches_pending=len(pending),
         blocked_by=blocked,
+        reads_window=not isinstance(source, FilesSourceReader),
     )
 
 
