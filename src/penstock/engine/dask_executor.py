@@ -149,7 +149,13 @@ def parse_part(
 
     obj = project.objects[object_name]
     source = source_for(project, obj)
-    assert isinstance(source, FilesSourceReader)  # the run stages only files on workers
+    if not isinstance(source, FilesSourceReader):  # the run sends only files' objects
+        raise UsageError(
+            f"object '{object_name}' reads source '{obj.source}', which is not a file source: "
+            f"only files are staged on Dask workers",
+            object=object_name,
+            source=obj.source,
+        )
     with duckdb.connect(config={"threads": 1}) as conn:
         prepared = source.prepare_many(conn, obj, items, Lake(lake_root), extracted_at)
         return source.parse_many(conn, prepared)
