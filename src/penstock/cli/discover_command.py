@@ -1,5 +1,5 @@
-"""`penstock discover SOURCE [TABLE...]`: read a database source's catalog and print object
-YAML ready to paste into penstock.yml (or `--json`)."""
+"""`penstock discover SOURCE [TABLE|GLOB...]`: read a database source's catalog, or a files
+source's files, and print object YAML ready to paste into penstock.yml (or `--json`)."""
 
 from __future__ import annotations
 
@@ -15,24 +15,42 @@ EXAMPLES = example(
     "penstock discover shop_db",
     "penstock discover shop_db orders sales.customers > objects/shop.yml",
     "penstock discover shop_db orders --json",
+    "penstock discover landing                      # a files source: one object per folder",
+    "penstock discover landing 'penguins/*.csv'",
 )
 
 
 @app.command(epilog=EXAMPLES)
 def discover(
-    source: Annotated[str, typer.Argument(help="A database source of the project.")],
+    source: Annotated[str, typer.Argument(help="A database or files source of the project.")],
     tables: Annotated[
         list[str] | None,
-        typer.Argument(help="Tables (name or schema.name); all of the database's by default."),
+        typer.Argument(
+            help="Tables (name or schema.name; all of the database's by default), or for a "
+            "files source globs under its path (one per folder holding data files by default)."
+        ),
     ] = None,
     project: ProjectOpt = Path(),
     as_json: JsonOpt = False,
 ) -> None:
-    """Print object YAML for a database's tables: columns with their contract types,
-    required from NOT NULL, key from the primary key, a suggested cursor."""
+    """Print object YAML for a database's tables or a files source's files.
+
+    A database's: columns with their contract types, required from NOT NULL, key from the
+    primary key, a suggested cursor. Files: the types, missing-value tokens and date formats
+    that read every value of the first file of each folder (or glob)."""
+    from penstock.catalog.objects import FilesSource
     from penstock.sources.discover import discover_tables, to_yaml
 
     proj = load(project)
+    if isinstance(proj.sources.get(source), FilesSource):
+        from penstock.sources.file_discover import discover_files, files_yaml
+
+        files = discover_files(proj, source, tables or [])
+        if as_json:
+            typer.echo(json.dumps({"objects": [f.to_dict(source) for f in files]}, indent=2))
+        else:
+            typer.echo(files_yaml(files, source), nl=False)
+        return
     found = discover_tables(proj, source, tables or [])
     if as_json:
         typer.echo(json.dumps({"objects": [t.to_dict(source) for t in found]}, indent=2))

@@ -78,8 +78,10 @@ class DiscoveredTable:
 
 
 def snake(name: str) -> str:
-    text = re.sub(r"[^0-9a-zA-Z]+", "_", name).strip("_").lower()
-    text = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", text) if text else "column"
+    """A source name as a penstock column name: `Culmen Length (mm)` → `culmen_length_mm`,
+    `studyName` → `study_name`."""
+    text = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)
+    text = re.sub(r"[^0-9a-zA-Z]+", "_", text).strip("_").lower() or "column"
     return text if text[:1].isalpha() else f"c_{text}"
 
 
@@ -92,7 +94,7 @@ def discover_tables(
     if not isinstance(spec, DatabaseSource):
         databases = [n for n, s in project.sources.items() if isinstance(s, DatabaseSource)]
         raise UsageError(
-            f"'{source}' is not a database source of this project "
+            f"'{source}' is not a database or files source of this project "
             f"(database sources: {', '.join(databases) or 'none'})"
         )
     reader = DatabaseSourceReader(project, source, spec)

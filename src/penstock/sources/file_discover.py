@@ -1,0 +1,436 @@
+"""`penstock discover SOURCE [GLOB...]` for a files source: object YAML read off the files.
+
+Each glob (relative to the source's `path:`; by default, one per folder of the landing zone)
+becomes an object. Its first file is read whole (up to `SAMPLE_ROWS` records) as text, and
+each column gets the narrowest contract type that reads *every* value seen exactly, proven
+with the contract's own strict casts (quality/casts.py), so the YAML printed loads that file
+without a row quarantined for its type:
+
+- missing-value tokens (`NA`, `N/A`, `null`...) seen where the other values are numbers or
+  dates become the object's `null_values:`;
+- dates and timestamps in ISO form need nothing; other layouts get the first strftime pattern
+  (`format:`) that reads every value of the column;
+- a timestamp with UTC offsets becomes `timestamptz`;
+- numbers with a fraction become `decimal(p,s)` wide enough for every value (`double` when
+  they carry exponents or more than 9 fraction digits);
+- a column with no missing value is `required: true`; a header that is not a penstock column
+  name gets a snake_case name and `from:` the header;
+- a column named like an id, unique and never missing, is suggested as the `key:` (merge).
+
+JSON lines and Parquet carry their own types: DuckDB reads them, and text values go through
+the same inference as CSV fields. What was seen is printed beside the YAML: the file, the rows
+read, each column's sample values.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from penstock.catalog import ColumnSpec, Project
+from penstock.catalog.dialect import ColumnDialect
+from penstock.catalog.objects import FilesSource
+from penstock.errors import UsageError, first_line
+from penstock.quality.casts import missing_sql, strict_cast_sql
+from penstock.sources.discover import snake
+from penstock.sql import ident, literal
+
+SAMPLE_ROWS = 100_000
+NULL_TOKENS = ("NA", "N/A", "n/a", "#N/A", "NULL", "null", "None", "none", "NaN", "nan", "-")
+DATE_FORMATS = (
+    "%m/%d/%Y",
+    "%d/%m/%Y",
+    "%d.%m.%Y",
+    "%Y/%m/%d",
+    "%d-%m-%Y",
+    "%m-%d-%Y",
+    "%m/%d/%y",
+    "%d/%m/%y",
+    "%Y%m%d",
+    "%d %b %Y",
+    "%b %d %Y",
+    "%b %d, %Y",
+    "%d-%b-%Y",
+    "%d-%b-%y",
+)
+TIME_PARTS = (" %H:%M:%S", " %H:%M", "T%H:%M:%S", " %I:%M:%S %p", " %I:%M %p")
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_ID_NAME = re.compile(r"(^|_)(id|key|code|number|no)$")
+_EXTENSIONS = {
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".txt": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "json",
+    ".parquet": "parquet",
+}
+
+
+@dataclass(frozen=True)
+class FoundColumn:
+    name: str  # the contract's
+    source_name: str  # the file's header or key
+    type: str
+    required: bool
+    format: str | None = None  # a strftime pattern when the values are not ISO
+    examples: tuple[str, ...] = ()
+
+
+@dataclass
+class FoundFiles:
+    object: str
+    files: str  # the glob, relative to the source's path
+    format: str
+    sample: str  # the file read, relative to the source's path
+    rows: int
+    delimiter: str = ","
+    columns: list[FoundColumn] = field(default_factory=list)
+    null_values: list[str] = field(default_factory=list)
+    key: list[str] = field(default_factory=list)
+
+    def to_dict(self, source: str) -> dict[str, Any]:
+        return {
+            "object": self.object,
+            "source": source,
+            "files": self.files,
+            "format": self.format,
+            "sample": self.sample,
+            "rows": self.rows,
+            "delimiter": self.delimiter,
+            "null_values": self.null_values,
+            "key": self.key,
+            "columns": [c.__dict__ | {"examples": list(c.examples)} for c in self.columns],
+        }
+
+
+def discover_files(project: Project, source: str, globs: Sequence[str] = ()) -> list[FoundFiles]:
+    """One object per glob (default: per folder of the source holding files)."""
+    spec = project.sources.get(source)
+    if not isinstance(spec, FilesSource):
+        raise UsageError(f"'{source}' is not a files source of this project", source=source)
+    root = (project.root / spec.path).resolve()
+    if not root.is_dir():
+        raise UsageError(f"source '{source}': its path {root} is not a directory", source=source)
+    wanted = list(globs) or _default_globs(root)
+    if not wanted:
+        raise UsageError(
+            f"source '{source}': no data files under {root} (looked for "
+            f"{', '.join(sorted(_EXTENSIONS))})",
+            source=source,
+        )
+    found = []
+    names: set[str] = set()
+    for glob in wanted:
+        matches = sorted(p for p in root.glob(glob) if p.is_file())
+        if not matches:
+            raise UsageError(f"source '{source}': no file matches {glob!r} under {root}")
+        name = snake(Path(glob.split("*")[0] or matches[0].stem).stem or matches[0].stem)
+        while name in names:
+            name += "_2"
+        names.add(name)
+        found.append(_discover_one(name, glob, root, matches[0]))
+    return found
+
+
+def _default_globs(root: Path) -> list[str]:
+    globs = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        kinds = sorted(
+            {_suffix(f) for f in folder.iterdir() if f.is_file() and _suffix(f) in _EXTENSIONS}
+        )
+        globs += [f"{folder.name}/*{kind}" for kind in kinds]
+    for file in sorted(p for p in root.iterdir() if p.is_file()):
+        if _suffix(file) in _EXTENSIONS:
+            globs.append(file.name)
+    return globs
+
+
+def _suffix(path: Path) -> str:
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] in (".gz", ".zst"):
+        suffixes.pop()
+    return suffixes[-1] if suffixes else ""
+
+
+def _discover_one(name: str, glob: str, root: Path, sample: Path) -> FoundFiles:
+    kind = _EXTENSIONS.get(_suffix(sample))
+    if kind is None:
+        raise UsageError(
+            f"{sample}: penstock reads {', '.join(sorted(_EXTENSIONS))} files; give a glob of those"
+        )
+    conn = duckdb.connect()
+    try:
+        found = FoundFiles(name, glob, kind, str(sample.relative_to(root)), 0)
+        text_columns = _load_sample(conn, kind, sample, found)
+        _infer(conn, found, text_columns)
+    except duckdb.Error as exc:
+        raise UsageError(
+            f"{sample}: cannot be read as {kind}: {first_line(exc)}", file=str(sample)
+        ) from exc
+    finally:
+        conn.close()
+    return found
+
+
+def _load_sample(
+    conn: duckdb.DuckDBPyConnection, kind: str, path: Path, found: FoundFiles
+) -> dict[str, str]:
+    """The sample as table `sample`; the columns read as text, with their DuckDB types for the
+    others (JSON and Parquet values that came typed)."""
+    if kind == "csv":
+        sniffed = conn.execute(
+            "SELECT Delimiter, Quote, HasHeader FROM sniff_csv(?, sample_size = 20480)",
+            [str(path)],
+        ).fetchall()[0]
+        found.delimiter = str(sniffed[0])
+        # the sniffer says "(empty)" when no field is quoted: then the default quote
+        quote = str(sniffed[1]) if len(str(sniffed[1] or "")) == 1 else '"'
+        source = (
+            f"read_csv({literal(str(path))}, all_varchar = true, delim = {literal(found.delimiter)}"
+            f", quote = {literal(quote)}, header = true)"
+        )
+    elif kind == "parquet":
+        source = f"read_parquet({literal(str(path))})"
+    else:
+        layout = "newline_delimited" if kind == "jsonl" else "array"
+        source = f"read_json({literal(str(path))}, format = {literal(layout)})"
+    conn.execute(f"CREATE TABLE sample AS SELECT * FROM {source} LIMIT {SAMPLE_ROWS}")
+    found.rows = int(conn.execute("SELECT count(*) FROM sample").fetchall()[0][0])
+    described = conn.execute("DESCRIBE sample").fetchall()
+    return {str(row[0]): str(row[1]) for row in described}
+
+
+def _infer(conn: duckdb.DuckDBPyConnection, found: FoundFiles, types: dict[str, str]) -> None:
+    texts = [c for c, t in types.items() if t == "VARCHAR"]
+    found.null_values = _null_tokens(conn, texts)
+    tokens = tuple(found.null_values)
+    used: set[str] = set()
+    for column, duck_type in types.items():
+        name = column if _NAME.match(column) else snake(column)
+        while name in used:
+            name += "_2"
+        used.add(name)
+        if duck_type == "VARCHAR":
+            contract, pattern = _text_type(conn, column, tokens)
+        else:
+            contract, pattern = _native_type(duck_type), None
+        text = duck_type == "VARCHAR"
+        dialect = ColumnDialect(null_values=tokens if text else ())
+        missing = missing_sql(ident(column), text, dialect)
+        absent, examples = conn.execute(
+            f"SELECT count(*) FILTER (WHERE {missing}), "
+            f"list(DISTINCT CAST({ident(column)} AS VARCHAR)) FILTER (WHERE NOT {missing}) "
+            f"FROM sample"
+        ).fetchall()[0]
+        shown = tuple(_example(str(e)) for e in sorted(str(e) for e in (examples or []))[:3])
+        required = found.rows > 0 and int(absent) == 0
+        found.columns.append(FoundColumn(name, column, contract, required, pattern, shown))
+    found.key = _key(conn, found)
+
+
+def _null_tokens(conn: duckdb.DuckDBPyConnection, columns: list[str]) -> list[str]:
+    """The tokens used for missing values: seen in a column whose other values all read as a
+    number, a date or a timestamp (in a text column, `NA` may be a value: Namibia)."""
+    seen: list[str] = []
+    listed = ", ".join(literal(t) for t in NULL_TOKENS)
+    for column in columns:
+        col = ident(column)
+        tokens = conn.execute(
+            f"SELECT DISTINCT trim({col}) FROM sample WHERE trim({col}) IN ({listed})"
+        ).fetchall()
+        if not tokens:
+            continue
+        candidate = tuple(str(t[0]) for t in tokens)
+        contract, _ = _text_type(conn, column, candidate)
+        if contract != "text":
+            seen += [t for t in candidate if t not in seen]
+    return sorted(seen, key=NULL_TOKENS.index)
+
+
+def _text_type(
+    conn: duckdb.DuckDBPyConnection, column: str, tokens: tuple[str, ...]
+) -> tuple[str, str | None]:
+    """The narrowest type (and strftime pattern) that reads every value of a text column.
+    Candidates are screened in Python on a probe of the column's distinct values; those left
+    are checked, in order, with the contract's strict casts against the whole sample."""
+    col = ident(column)
+    missing = missing_sql(col, True, ColumnDialect(null_values=tokens))
+    probe = [
+        str(row[0]).strip()
+        for row in conn.execute(
+            f"SELECT DISTINCT {col} FROM sample WHERE NOT {missing} LIMIT {PROBE_VALUES}"
+        ).fetchall()
+    ]
+    if not probe:
+        return "text", None
+    for candidate in _candidates(conn, col, missing, tokens):
+        if candidate.plausible(probe) and _reads_all(conn, column, candidate, missing):
+            return candidate.contract, candidate.pattern
+    return "text", None
+
+
+PROBE_VALUES = 64
+_BOOLEAN = frozenset(("true", "false", "t", "f", "yes", "no", "y", "n", "1", "0"))
+_INTEGER_TEXT = re.compile(r"[+-]?[0-9]+(\.0+)?")
+_NUMBER_TEXT = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_ISO_TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9:.]+)?")
+_ISO_INSTANT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9:.]+(Z|[+-][0-9:]+)")
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    contract: str
+    pattern: str | None
+    dialect: ColumnDialect
+
+    def plausible(self, probe: Sequence[str]) -> bool:
+        """A quick screen of the probe values (the strict cast decides)."""
+        if self.pattern is not None:
+            return all(_parses(value, self.pattern) for value in probe)
+        if self.contract == "boolean":
+            lowered = {v.lower() for v in probe}
+            return lowered <= _BOOLEAN and any(v.isalpha() for v in lowered)
+        if self.contract == "bigint":
+            return all(_INTEGER_TEXT.fullmatch(v) for v in probe)
+        if self.contract.startswith("decimal") or self.contract == "double":
+            return all(_NUMBER_TEXT.fullmatch(v) for v in probe)
+        if self.contract == "date":
+            return all(_ISO_DATE.fullmatch(v) for v in probe)
+        if self.contract == "timestamp":
+            return all(_ISO_TIMESTAMP.fullmatch(v) for v in probe)
+        return all(_ISO_INSTANT.fullmatch(v) for v in probe)  # timestamptz
+
+
+def _parses(value: str, pattern: str) -> bool:
+    try:
+        datetime.strptime(value, pattern)
+    except ValueError:
+        return False
+    return True
+
+
+def _candidates(
+    conn: duckdb.DuckDBPyConnection, col: str, missing: str, tokens: tuple[str, ...]
+) -> list[_Candidate]:
+    """The types a text column may have, narrowest first."""
+    plain = ColumnDialect(null_values=tokens)
+    numbers = ("boolean", "bigint", *_decimal(conn, col, missing), "double")
+    found = [_Candidate(c, None, plain) for c in (*numbers, "date", "timestamp", "timestamptz")]
+    found += [
+        _Candidate("date", p, ColumnDialect(null_values=tokens, formats=(p,))) for p in DATE_FORMATS
+    ]
+    found += [
+        _Candidate("timestamp", d + t, ColumnDialect(null_values=tokens, formats=(d + t,)))
+        for d in ("%Y-%m-%d", *DATE_FORMATS)
+        for t in TIME_PARTS
+    ]
+    return found
+
+
+def _reads_all(
+    conn: duckdb.DuckDBPyConnection, column: str, candidate: _Candidate, missing: str
+) -> bool:
+    spec = ColumnSpec.model_validate({"type": candidate.contract})
+    typed = strict_cast_sql(column, spec, "VARCHAR", True, candidate.dialect)
+    failing = conn.execute(
+        f"SELECT count(*) FROM sample WHERE NOT {missing} AND ({typed}) IS NULL"
+    ).fetchall()[0][0]
+    return int(failing) == 0
+
+
+def _decimal(conn: duckdb.DuckDBPyConnection, col: str, missing: str) -> list[str]:
+    """`decimal(p,s)` wide enough for the column's values, if they look like plain decimals."""
+    row = conn.execute(
+        f"SELECT max(length(regexp_extract(trim({col}), '^[+-]?0*([0-9]*)', 1))), "
+        f"max(length(regexp_extract(trim({col}), '[.]([0-9]*)$', 1))) "
+        f"FROM sample WHERE NOT {missing}"
+    ).fetchall()[0]
+    whole, scale = int(row[0] or 0), int(row[1] or 0)
+    if scale == 0 or scale > 9 or whole + scale > 38:
+        return []
+    return [f"decimal({max(18, whole + scale)},{scale})"]
+
+
+def _native_type(duck_type: str) -> str:
+    upper = duck_type.upper()
+    if upper in ("TINYINT", "SMALLINT", "INTEGER", "UTINYINT", "USMALLINT"):
+        return "integer"
+    if upper in ("BIGINT", "UINTEGER"):
+        return "bigint"
+    if upper in ("FLOAT", "DOUBLE"):
+        return "double"
+    if upper.startswith("DECIMAL"):
+        return upper.lower().replace(" ", "")
+    if upper == "BOOLEAN":
+        return "boolean"
+    if upper == "DATE":
+        return "date"
+    if upper.startswith("TIMESTAMP WITH TIME ZONE"):
+        return "timestamptz"
+    if upper.startswith("TIMESTAMP"):
+        return "timestamp"
+    return "text"
+
+
+def _key(conn: duckdb.DuckDBPyConnection, found: FoundFiles) -> list[str]:
+    """A column named like an id whose values are all present and distinct, if one is."""
+    for column in found.columns:
+        if not column.required or column.type not in ("integer", "bigint", "text"):
+            continue
+        if not _ID_NAME.search(column.name):
+            continue
+        col = ident(column.source_name)
+        distinct = conn.execute(f"SELECT count(DISTINCT {col}) FROM sample").fetchall()[0][0]
+        if int(distinct) == found.rows:
+            return [column.name]
+    return []
+
+
+def files_yaml(found: Sequence[FoundFiles], source: str) -> str:
+    """The objects as penstock.yml's `objects:` (or an included objects file)."""
+    lines = ["objects:"]
+    for obj in found:
+        lines += [
+            f"  {obj.object}:    # read off {obj.sample}: {obj.rows:,} record(s)",
+            f"    source: {source}",
+            f'    files: "{obj.files}"',
+            f"    format: {obj.format}",
+        ]
+        if obj.format == "csv" and obj.delimiter != ",":
+            lines.append(f"    csv: {{delimiter: {_quoted(obj.delimiter)}}}")
+        if obj.null_values:
+            lines.append(f"    null_values: [{', '.join(_quoted(t) for t in obj.null_values)}]")
+        if obj.key:
+            lines += [f"    key: [{', '.join(obj.key)}]", "    load: merge"]
+        lines.append("    columns:")
+        for c in obj.columns:
+            spec = [f"type: {_quoted(c.type) if '(' in c.type else c.type}"]
+            if c.required and c.name not in obj.key:
+                spec.append("required: true")
+            if c.format is not None:
+                spec.append(f"format: {_quoted(c.format)}")
+            if c.name != c.source_name:
+                spec.append(f"from: {_quoted(c.source_name)}")
+            seen = f"    # e.g. {', '.join(c.examples)}" if c.examples else "    # no value seen"
+            lines.append(f"      {c.name}: {{{', '.join(spec)}}}{seen}")
+    return "\n".join(lines) + "\n"
+
+
+def _example(value: str) -> str:
+    """A value as a YAML comment may show it: one line, at most 24 characters."""
+    flat = " ".join(value.split())
+    return flat if len(flat) <= 24 else flat[:23] + "…"
+
+
+def _quoted(text: str) -> str:
+    """A YAML double-quoted scalar."""
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\t", "\\t")
+    return f'"{escaped}"'

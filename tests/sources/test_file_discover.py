@@ -1,0 +1,126 @@
+"""`penstock discover SOURCE [GLOB...]` on a files source: the YAML it prints reads every value
+of the files it looked at, so pasted into penstock.yml the run loads them with nothing
+quarantined — headers with spaces, NA tokens, day-first dates, UTC offsets, a `;` delimiter,
+JSON lines."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+
+import yaml
+
+import penstock
+
+from helpers import query
+
+Cli = Callable[..., tuple[int, str, str]]
+
+MEASURES = (
+    "Sample ID,Taken On,Logged At,Mass (g),Ratio,Healthy,Notes,Station\n"
+    "S-1,24/12/2023,2023-12-24T08:15:00+01:00,12.50,0.125,Yes,first,7\n"
+    "S-2,NA,2023-12-25 09:00:00Z,NA,1e-3,No,NA means nothing here,8\n"
+    "S-3,01/02/2024,NA,7.25,NA,yes,,NA\n"
+    'S-4,31/01/2024,2024-01-31T23:59:59.5-05:00,100,2.5,NO,"with, comma",9\n'
+)
+PRICES = (
+    "symbol;day;close\nAAPL;Jan 2 2024;185.64\nMSFT;Jan 2 2024;370.87\nAAPL;Jan 3 2024;184.25\n"
+)
+EVENTS = (
+    '{"event_id": 1, "kind": "click", "at": "2024-03-01T10:00:00Z", "score": 0.5}\n'
+    '{"event_id": 2, "kind": "view", "at": "2024-03-01T10:05:00Z", "score": null}\n'
+)
+
+
+def project(tmp_path: Path) -> Path:
+    root = tmp_path / "p"
+    for name, text in {
+        "landing/measures/m1.csv": MEASURES,
+        "landing/prices/p1.csv": PRICES,
+        "landing/events/e1.jsonl": EVENTS,
+    }.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    (root / "penstock.yml").write_text(
+        "name: found\nsources:\n  landing: {kind: files, path: ./landing, settle: 0s}\n"
+    )
+    return root
+
+
+def test_the_yaml_printed_loads_every_value_it_looked_at(tmp_path: Path, cli: Cli) -> None:
+    root = project(tmp_path)
+    code, out, err = cli("discover", "landing", "-p", root)
+    assert code == 0, err
+    objects = yaml.safe_load(out)["objects"]
+    assert sorted(objects) == ["events", "measures", "prices"]
+
+    measures = objects["measures"]
+    assert measures["files"] == "measures/*.csv" and measures["format"] == "csv"
+    assert measures["null_values"] == ["NA"]
+    columns = measures["columns"]
+    assert columns["sample_id"] == {"type": "text", "from": "Sample ID"}  # the key: required
+    assert columns["taken_on"] == {"type": "date", "format": "%d/%m/%Y", "from": "Taken On"}
+    assert columns["logged_at"] == {"type": "timestamptz", "from": "Logged At"}
+    assert columns["mass_g"] == {"type": "decimal(18,2)", "from": "Mass (g)"}
+    assert columns["ratio"] == {"type": "double", "from": "Ratio"}  # an exponent: double
+    assert columns["healthy"] == {"type": "boolean", "required": True, "from": "Healthy"}
+    assert columns["notes"] == {"type": "text", "from": "Notes"}
+    assert columns["station"] == {"type": "bigint", "from": "Station"}
+    assert measures["key"] == ["sample_id"] and measures["load"] == "merge"
+
+    prices = objects["prices"]
+    assert prices["csv"] == {"delimiter": ";"}
+    assert prices["columns"]["day"] == {"type": "date", "required": True, "format": "%b %d %Y"}
+    assert prices["columns"]["close"] == {"type": "decimal(18,2)", "required": True}
+    assert "key" not in prices  # no column named like an id
+
+    events = objects["events"]
+    assert events["format"] == "jsonl" and events["key"] == ["event_id"]
+    assert events["columns"]["at"]["type"] == "timestamptz"
+    assert events["columns"]["score"] == {"type": "double"}
+
+    # pasted into the project, the run loads every record, none quarantined
+    text = (root / "penstock.yml").read_text() + out
+    (root / "penstock.yml").write_text(text)
+    result = penstock.run(root)
+    assert result.status == "success"
+    assert {o.object: (o.rows_in, o.rows_quarantined) for o in result.loads()} == {
+        "measures": (4, 0),
+        "prices": (3, 0),
+        "events": (2, 0),
+    }
+    assert query(
+        root,
+        "SELECT sample_id, taken_on::VARCHAR, timezone('UTC', logged_at)::VARCHAR, mass_g, "
+        "healthy, notes, station FROM measures ORDER BY sample_id",
+    ) == [
+        ("S-1", "2023-12-24", "2023-12-24 07:15:00", Decimal("12.50"), True, "first", 7),
+        ("S-2", None, "2023-12-25 09:00:00", None, False, "NA means nothing here", 8),
+        ("S-3", "2024-02-01", None, Decimal("7.25"), True, None, None),
+        ("S-4", "2024-01-31", "2024-02-01 04:59:59.5", Decimal("100.00"), False, "with, comma", 9),
+    ]
+
+
+def test_globs_json_and_what_cannot_be_discovered(tmp_path: Path, cli: Cli) -> None:
+    root = project(tmp_path)
+    code, out, _ = cli("discover", "landing", "prices/*.csv", "-p", root, "--json")
+    assert code == 0
+    (found,) = json.loads(out)["objects"]
+    assert (found["object"], found["files"], found["sample"], found["rows"]) == (
+        "prices",
+        "prices/*.csv",
+        "prices/p1.csv",
+        3,
+    )
+    assert found["delimiter"] == ";"
+    assert [c["name"] for c in found["columns"]] == ["symbol", "day", "close"]
+    assert found["columns"][2]["examples"] == ["184.25", "185.64", "370.87"]
+
+    code, out, err = cli("discover", "landing", "nothing/*.csv", "-p", root)
+    assert code == 2
+    assert "source 'landing': no file matches 'nothing/*.csv' under" in out + err
+    code, out, err = cli("discover", "nowhere", "-p", root)
+    assert code == 2
+    assert "'nowhere' is not a database or files source of this project" in out + err
