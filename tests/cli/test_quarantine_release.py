@@ -1,0 +1,154 @@
+"""`penstock quarantine release OBJECT` (issue 10, part 6): quarantined rows validated again
+against the current contract load exactly once, the accounting stays exact, and a rebuild ends
+where the release left the warehouse."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from helpers import query, write_project
+from pg_projects import PgWarehouse
+
+Cli = Callable[..., tuple[int, str, str]]
+
+PROJECT = """
+name: releasing
+warehouse: {warehouse}
+sources:
+  landing: {{kind: files, path: ./landing, settle: 0s}}
+objects:
+  items:
+    source: landing
+    files: "items/*.csv"
+    key: [id]
+    order_by: v
+    load: merge
+    columns:
+      id: {{type: bigint, required: true}}
+      v: {{type: integer, required: true}}
+      qty: {{type: integer, min: {qty_min}}}
+      country: {{type: text, pattern: "^[A-Z]{{2}}$"}}
+  events:
+    source: landing
+    files: "events/*.csv"
+    load: append
+    columns:
+      id: {{type: bigint, required: true}}
+      qty: {{type: integer, min: {qty_min}}}
+"""
+
+FILES = {
+    # batch a: rows 2 (qty -1) and 3 (qty -2) break min: 0; row 4 (country 'uk') its pattern
+    "landing/items/a.csv": "id,v,qty,country\n1,1,5,DE\n2,1,-1,FR\n3,1,-2,NL\n4,1,2,uk\n",
+    # batch b: id 3 again, later (v 2): it stays when a's row 3 is released (stale)
+    "landing/items/b.csv": "id,v,qty,country\n3,2,7,BE\n5,1,-3,AT\n6,1,x,IT\n",
+    "landing/events/a.csv": "id,qty\n1,1\n2,-1\n3,-1\n",
+}
+
+TABLES = ("items", "quarantine.items", "events", "quarantine.events")
+
+
+def configure(project: Path, warehouse: str, qty_min: int) -> None:
+    (project / "penstock.yml").write_text(PROJECT.format(warehouse=warehouse, qty_min=qty_min))
+
+
+def contents(project: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """Table rows (without the load time, which the merge check leaves to the ledger), the
+    quarantine's rows and reasons, and the ledger's accounting, as a release leaves them."""
+    return {
+        "items": query(project, "SELECT id, v, qty, country, _batch_id FROM items ORDER BY id"),
+        "events": query(project, "SELECT id, qty, _batch_id FROM events ORDER BY ALL"),
+        "quarantine": query(
+            project,
+            "SELECT _batch_id, _row_number, _reasons FROM quarantine.items "
+            "UNION ALL SELECT _batch_id, _row_number, _reasons FROM quarantine.events ORDER BY ALL",
+        ),
+        "ledger": ledger(project),
+    }
+
+
+def ledger(project: Path) -> list[tuple[Any, ...]]:
+    return query(
+        project,
+        "SELECT object, source_file, rows_in, rows_loaded, rows_quarantined, rows_duplicate "
+        "FROM penstock.loads ORDER BY object, source_file",
+    )
+
+
+def batch(project: Path, name: str) -> str:
+    rows = query(project, f"SELECT batch_id FROM penstock.loads WHERE source_file LIKE '%{name}'")
+    return str(rows[0][0])
+
+
+def test_release_after_a_contract_fix(tmp_path: Path, cli: Cli) -> None:
+    project = write_project(tmp_path, "name: x\n", FILES)
+    configure(project, "duckdb:///warehouse.duckdb", qty_min=0)
+    assert cli("run", "-p", project)[0] == 0
+    a, b = batch(project, "items/a.csv"), batch(project, "items/b.csv")
+    before = contents(project)
+    assert before["ledger"] == [
+        ("events", "landing/events/a.csv", 3, 1, 2, 0),
+        ("items", "landing/items/a.csv", 4, 1, 3, 0),
+        ("items", "landing/items/b.csv", 3, 1, 2, 0),
+    ]
+
+    # the contract relaxed: qty may go down to -2 (row 5 of b, qty -3, still fails)
+    configure(project, "duckdb:///warehouse.duckdb", qty_min=-2)
+    code, out, _ = cli("quarantine", "release", "items", "-p", project, "--dry-run", "--json")
+    assert code == 0
+    dry = json.loads(out)
+    assert (dry["examined"], dry["released"], dry["still_failing"]) == (5, 2, 3)
+    assert dry["reasons"] == {"min:qty": 1, "pattern:country": 1, "type:qty": 1}
+    assert contents(project) == before  # a dry run changes nothing
+    assert not (project / "lake/releases").exists()
+
+    # --where narrows: only batch a's row 2
+    where = f"_batch_id = '{a}' AND _row_number = 2"
+    code, out, _ = cli("quarantine", "release", "items", "-p", project, "--where", where)
+    assert code == 0 and "released 1 of 1 quarantined row(s) (1 loaded, 0 duplicate)" in out
+    assert query(project, "SELECT id, qty FROM items ORDER BY id") == [(1, 5), (2, -1), (3, 7)]
+
+    # the rest: a's row 3 (id 3, v 1) is older than b's stored id 3 (v 2): counted, not stored
+    code, out, _ = cli("quarantine", "release", "items", "-p", project, "--json")
+    assert code == 0
+    done = json.loads(out)
+    assert (done["examined"], done["released"], done["still_failing"]) == (4, 1, 3)
+    assert done["batches"] == [{"batch_id": a, "loaded": 1, "duplicate": 0, "stale": 1}]
+    after = contents(project)
+    assert after["items"] == [(1, 1, 5, "DE", a), (2, 1, -1, "FR", a), (3, 2, 7, "BE", b)]
+    held = query(
+        project, "SELECT _batch_id, _row_number, _reasons FROM quarantine.items ORDER BY ALL"
+    )
+    assert held == sorted([(a, 4, ["pattern:country"]), (b, 2, ["min:qty"]), (b, 3, ["type:qty"])])
+    # every released row left the quarantine and entered the accounting once
+    assert after["ledger"] == [
+        ("events", "landing/events/a.csv", 3, 1, 2, 0),
+        ("items", "landing/items/a.csv", 4, 3, 1, 0),
+        ("items", "landing/items/b.csv", 3, 1, 2, 0),
+    ]
+    assert query(project, f"SELECT rows_stale FROM penstock.loads WHERE batch_id = '{a}'") == [
+        (1,)
+    ]
+    code, out, _ = cli("status", "-p", project, "--json")
+    items = next(o for o in json.loads(out)["objects"] if o["object"] == "items")
+    assert (items["rows"], items["rows_quarantined"]) == (3, 3)
+
+    # nothing left to release of items; events (append) releases both its rows
+    code, out, _ = cli("quarantine", "release", "items", "-p", project, "--json")
+    assert json.loads(out)["released"] == 0
+    code, out, _ = cli("quarantine", "release", "events", "-p", project)
+    assert code == 0 and "released 2 of 2 quarantined row(s) (2 loaded" in out
+    after = contents(project)
+    e = batch(project, "events/a.csv")
+    assert after["events"] == [(1, 1, e), (2, -1, e), (3, -1, e)]
+    assert after["ledger"][0] == ("events", "landing/events/a.csv", 3, 3, 0, 0)
+    # a rebuild replays the stage zone under the same contract: it ends where the releases
+    # left the warehouse
+    assert cli("rebuild", "-p", project)[0] == 0
+    assert contents(project) == after
