@@ -5,6 +5,10 @@ where the release left the warehouse."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -132,9 +136,7 @@ def test_release_after_a_contract_fix(tmp_path: Path, cli: Cli) -> None:
         ("items", "landing/items/a.csv", 4, 3, 1, 0),
         ("items", "landing/items/b.csv", 3, 1, 2, 0),
     ]
-    assert query(project, f"SELECT rows_stale FROM penstock.loads WHERE batch_id = '{a}'") == [
-        (1,)
-    ]
+    assert query(project, f"SELECT rows_stale FROM penstock.loads WHERE batch_id = '{a}'") == [(1,)]
     code, out, _ = cli("status", "-p", project, "--json")
     items = next(o for o in json.loads(out)["objects"] if o["object"] == "items")
     assert (items["rows"], items["rows_quarantined"]) == (3, 3)
@@ -152,3 +154,114 @@ def test_release_after_a_contract_fix(tmp_path: Path, cli: Cli) -> None:
     # left the warehouse
     assert cli("rebuild", "-p", project)[0] == 0
     assert contents(project) == after
+
+
+def pg_contents(pg: PgWarehouse) -> dict[str, list[tuple[Any, ...]]]:
+    with psycopg.connect(pg.conninfo) as conn:
+
+        def rows(sql: str) -> list[tuple[Any, ...]]:
+            return [tuple(r) for r in conn.execute(sql).fetchall()]
+
+        return {
+            "items": rows(
+                f'SELECT id, v, qty, country, _batch_id FROM "{pg.schema}".items ORDER BY id'
+            ),
+            "quarantine": rows(
+                f'SELECT _batch_id, _row_number, _reasons FROM "{pg.quarantine}".items '
+                "ORDER BY 1, 2"
+            ),
+            "ledger": rows(
+                f"SELECT source_file, rows_in, rows_loaded, rows_quarantined, rows_duplicate "
+                f"FROM \"{pg.ledger}\".loads WHERE object = 'items' ORDER BY source_file"
+            ),
+        }
+
+
+@pytest.mark.services
+def test_release_with_a_correction_on_postgres(
+    tmp_path: Path, cli: Cli, pg_warehouse: PgWarehouse
+) -> None:
+    """On PostgreSQL: a correction (--set) releases a row the contract alone would not; the
+    rebuild, which reads the uncorrected stage, releases it again as recorded."""
+    project = write_project(tmp_path, "name: x\n", FILES)
+    configure(project, pg_warehouse.url, qty_min=0)
+    assert cli("run", "-p", project)[0] == 0
+    before = pg_contents(pg_warehouse)
+    with psycopg.connect(pg_warehouse.conninfo) as conn:
+        a, b = (
+            r[0]
+            for r in conn.execute(
+                f'SELECT batch_id FROM "{pg_warehouse.ledger}".loads '
+                "WHERE object = 'items' ORDER BY source_file"
+            ).fetchall()
+        )
+    assert before["ledger"] == [
+        ("landing/items/a.csv", 4, 1, 3, 0),
+        ("landing/items/b.csv", 3, 1, 2, 0),
+    ]
+    code, out, err = cli(
+        "quarantine", "release", "items", "-p", project,
+        "--set", "country=upper(country)", "--where", "_reasons = ['pattern:country']",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "released 1 of 1 quarantined row(s) (1 loaded, 0 duplicate)" in out
+    after = pg_contents(pg_warehouse)
+    assert after["items"] == [(1, 1, 5, "DE", a), (3, 2, 7, "BE", b), (4, 1, 2, "UK", a)]
+    assert after["quarantine"] == sorted(
+        [(a, 2, ["min:qty"]), (a, 3, ["min:qty"]), (b, 2, ["min:qty"]), (b, 3, ["type:qty"])]
+    )
+    assert after["ledger"] == [
+        ("landing/items/a.csv", 4, 2, 2, 0),
+        ("landing/items/b.csv", 3, 1, 2, 0),
+    ]
+    record = json.loads((project / "lake/releases/items.json").read_text())
+    assert [(r["set"], r["rows"]) for r in record] == [({"country": "upper(country)"}, {a: [4]})]
+    assert cli("rebuild", "-p", project)[0] == 0
+    assert pg_contents(pg_warehouse) == after
+
+
+def test_release_refuses_what_it_cannot_do(tmp_path: Path, cli: Cli) -> None:
+    project = write_project(tmp_path, "name: x\n", FILES)
+    configure(project, "duckdb:///warehouse.duckdb", qty_min=0)
+    assert cli("run", "-p", project)[0] == 0
+    code, _, err = cli("quarantine", "release", "items", "-p", project, "--set", "nope=1")
+    assert code == 2 and "'nope' is not a column of items" in err
+    code, _, err = cli("quarantine", "release", "items", "-p", project, "--where", "no_such > 1")
+    assert code == 2 and "--where 'no_such > 1'" in err
+    code, _, err = cli("quarantine", "release", "items", "-p", project, "--before", "2026-01-01")
+    assert code == 2 and "--before belongs to" in err
+    code, _, err = cli("quarantine", "items", "-p", project, "--where", "true")
+    assert code == 2 and "--where and --set belong to" in err
+    assert not (project / "lake/releases").exists()
+
+
+@pytest.mark.chaos
+def test_a_release_killed_in_its_transaction_loads_nothing_and_is_finished_later(
+    tmp_path: Path, cli: Cli
+) -> None:
+    project = write_project(tmp_path, "name: x\n", FILES)
+    configure(project, "duckdb:///warehouse.duckdb", qty_min=0)
+    assert cli("run", "-p", project)[0] == 0
+    configure(project, "duckdb:///warehouse.duckdb", qty_min=-2)
+    before = contents(project)
+    command = ["quarantine", "release", "events", "-p", str(project)]
+    done = subprocess.run(
+        [sys.executable, "-m", "penstock.cli.app", *command],
+        env={**os.environ, "PENSTOCK_FAULT": "inside_release_transaction"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    assert contents(project) == before  # the transaction never committed
+    assert (project / "lake/releases/events.json").is_file()  # the record was written first
+    # the next release finishes the recorded one first (then finds nothing more)
+    code, out, _ = cli("quarantine", "release", "events", "-p", project, "--json")
+    assert code == 0 and json.loads(out)["examined"] == 0
+    e = batch(project, "events/a.csv")
+    assert query(project, "SELECT id, qty FROM events ORDER BY id") == [(1, 1), (2, -1), (3, -1)]
+    assert ledger(project)[0] == ("events", "landing/events/a.csv", 3, 3, 0, 0)
+    assert query(project, "SELECT count(*) FROM quarantine.events") == [(0,)]
+    record = json.loads((project / "lake/releases/events.json").read_text())
+    assert [r["rows"] for r in record] == [{e: [2, 3]}]

@@ -387,7 +387,7 @@ class PostgresWarehouse(PostgresReads):
         with tempfile.TemporaryDirectory(dir=self._scratch) as tmp:
             TableCopier(self.pg, self.conn, Path(tmp)).table(
                 f"SELECT DISTINCT {idents([*columns, '_batch_id'])} FROM {self._table(obj)}",
-                f"temp.main.{ident(into)}",
+                ident(into),  # the embedded DuckDB is in memory: a table of its own
                 [*types.items(), ("_batch_id", "VARCHAR")],
             )
         return True
