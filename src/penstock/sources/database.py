@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from penstock.catalog import ObjectSpec, Project
+from penstock.catalog.batch_checks import ReconcileCheck
 from penstock.catalog.database import DatabaseSource
 from penstock.catalog.objects import duration_seconds
 from penstock.errors import PenstockError, SourceError
@@ -126,11 +127,12 @@ class DatabaseSourceReader:
                 extracted_at = datetime.now(UTC)
                 parts = self._read(conn, obj, columns, window, staging)
                 fault_point("after_extract")
+                counted = self._count(obj, columns, window) if _reconciles(obj) else None
                 if latest is not None and repeats(latest, window, parts.digest):
                     shutil.rmtree(staging, ignore_errors=True)
                     return Extracted(latest, True, window)
                 batch_id = window_batch_id(obj.name, window, parts.digest, latest)
-                manifest = self._manifest(obj, batch_id, window, parts, extracted_at)
+                manifest = self._manifest(obj, batch_id, window, parts, extracted_at, counted)
                 (batch,) = lake.commit_batches([(staging, manifest)])
             except BaseException:
                 shutil.rmtree(staging, ignore_errors=True)
@@ -263,6 +265,24 @@ class DatabaseSourceReader:
         except Exception as exc:
             raise source_error(self.name, f"cannot read {self.describe(obj)}", exc) from exc
 
+    def _count(self, obj: ObjectSpec, columns: list[DbColumn], window: Window) -> int:
+        """The source's count of the window's rows, now (for a `reconcile` check): the same
+        relation and conditions the rows were read with, on a connection of its own (the
+        read's may hold the snapshot it read, which agrees with itself by definition)."""
+        where = self._conditions(obj, columns, window)
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        counting = self.connect()
+        try:
+            (found,) = self._scalars(
+                counting,
+                obj,
+                f"SELECT {self.dialect.text('count(*)')} FROM {self.relation(obj)} "
+                f"AS penstock_r{clause}",
+            )
+        finally:
+            counting.close()
+        return int(found or 0)
+
     def _ranges(
         self,
         conn: DbConnection,
@@ -297,6 +317,7 @@ class DatabaseSourceReader:
         window: Window,
         parts: StagedParts,
         extracted_at: datetime,
+        source_rows: int | None = None,
     ) -> Manifest:
         return Manifest(
             batch_id=batch_id,
@@ -314,4 +335,9 @@ class DatabaseSourceReader:
             extracted_at=extracted_at,
             data_file=parts.data_file,
             window=window.to_dict(),
+            source_rows=source_rows,
         )
+
+
+def _reconciles(obj: ObjectSpec) -> bool:
+    return any(isinstance(c, ReconcileCheck) for c in obj.checks)
