@@ -265,3 +265,80 @@ def test_a_release_killed_in_its_transaction_loads_nothing_and_is_finished_later
     assert query(project, "SELECT count(*) FROM quarantine.events") == [(0,)]
     record = json.loads((project / "lake/releases/events.json").read_text())
     assert [r["rows"] for r in record] == [{e: [2, 3]}]
+
+
+MODES = """
+name: modes
+sources:
+  landing: {kind: files, path: ./landing, settle: 0s}
+objects:
+  cust:
+    source: landing
+    files: "c/*.csv"
+    key: [id]
+    order_by: ts
+    load: scd2
+    columns:
+      id: {type: bigint, required: true}
+      ts: {type: timestamp, required: true}
+      tier: {type: text, in: [gold, silver]}
+  snap:
+    source: landing
+    files: "r/*.csv"
+    load: replace
+    columns:
+      id: {type: bigint, required: true}
+      qty: {type: integer, min: 0}
+"""
+
+
+def test_release_into_scd2_history_and_a_replaced_snapshot(tmp_path: Path, cli: Cli) -> None:
+    """SCD2: a released row of an earlier batch is placed in the key's history, not made
+    current; replace: a released row of a snapshot the table no longer holds stays out."""
+    project = write_project(
+        tmp_path,
+        MODES,
+        {
+            "landing/c/a.csv": "id,ts,tier\n1,2024-01-01,gold\n2,2024-01-01,bronze\n",
+            "landing/r/a.csv": "id,qty\n1,1\n2,-1\n",
+        },
+    )
+    assert cli("run", "-p", project)[0] == 0
+    (project / "landing/c/b.csv").write_text(
+        "id,ts,tier\n1,2024-02-01,silver\n2,2024-02-01,silver\n"
+    )
+    (project / "landing/r/b.csv").write_text("id,qty\n3,1\n4,-2\n")
+    assert cli("run", "-p", project)[0] == 0
+    yml = project / "penstock.yml"
+    yml.write_text(
+        yml.read_text().replace("silver]", "silver, bronze]").replace("min: 0", "min: -5")
+    )
+    assert cli("quarantine", "release", "cust", "-p", project)[0] == 0
+    code, out, _ = cli("quarantine", "release", "snap", "-p", project, "--json")
+    assert code == 0
+    released = {b["stale"]: (b["loaded"], b["duplicate"]) for b in json.loads(out)["batches"]}
+    assert released == {0: (1, 0), 1: (1, 0)}  # b's row joins its snapshot, a's is stale
+
+    def state() -> dict[str, list[tuple[Any, ...]]]:
+        return {
+            "cust": query(
+                project,
+                "SELECT id, tier, _valid_from::DATE::VARCHAR, _valid_to::DATE::VARCHAR, "
+                "_is_current FROM cust ORDER BY id, _valid_from",
+            ),
+            "snap": query(project, "SELECT id, qty FROM snap ORDER BY id"),
+            "held": query(project, "SELECT count(*) FROM quarantine.cust, quarantine.snap"),
+            "ledger": ledger(project),
+        }
+
+    after = state()
+    assert after["cust"] == [
+        (1, "gold", "2024-01-01", "2024-02-01", False),
+        (1, "silver", "2024-02-01", None, True),
+        (2, "bronze", "2024-01-01", "2024-02-01", False),
+        (2, "silver", "2024-02-01", None, True),
+    ]
+    assert after["snap"] == [(3, 1), (4, -2)]
+    assert after["held"] == [(0,)]
+    assert cli("rebuild", "-p", project)[0] == 0
+    assert state() == after
