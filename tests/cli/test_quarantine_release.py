@@ -227,7 +227,15 @@ def test_release_refuses_what_it_cannot_do(tmp_path: Path, cli: Cli) -> None:
     code, _, err = cli("quarantine", "release", "items", "-p", project, "--set", "nope=1")
     assert code == 2 and "'nope' is not a column of items" in err
     code, _, err = cli("quarantine", "release", "items", "-p", project, "--where", "no_such > 1")
-    assert code == 2 and "--where 'no_such > 1'" in err
+    assert code == 2 and "--where 'no_such > 1': unknown column 'no_such'" in err
+    drop = "true; DROP TABLE items"
+    code, _, err = cli("quarantine", "release", "items", "-p", project, "--where", drop)
+    assert code == 2 and "must be a single expression (no ;)" in err
+    code, _, err = cli("quarantine", "release", "items", "-p", project, "--set", "qty=max(qty)")
+    assert code == 2 and "not an aggregate" in err
+    code, _, err = cli("quarantine", "release", "items", "-p", project, "--where", "qty > 'a")
+    assert code == 2 and "--where" in err
+    assert query(project, "SELECT count(*) FROM items") == [(2,)]
     code, _, err = cli("quarantine", "release", "items", "-p", project, "--before", "2026-01-01")
     assert code == 2 and "--before belongs to" in err
     code, _, err = cli("quarantine", "items", "-p", project, "--where", "true")

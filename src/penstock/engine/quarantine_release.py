@@ -42,6 +42,7 @@ import duckdb
 import pyarrow as pa
 
 from penstock.catalog import ObjectSpec, Project
+from penstock.catalog.expressions import scalar_problem
 from penstock.defaults import DEFAULT_WAIT_SECONDS
 from penstock.engine.quarantine_view import object_spec
 from penstock.engine.results import RunResult
@@ -64,7 +65,7 @@ from penstock.quality.validate import (
 )
 from penstock.sql import ident, idents, literal
 from penstock.warehouse.base import ReleaseCounts, ReleaseLoad
-from penstock.warehouse.quarantine import QuarantineSelection
+from penstock.warehouse.quarantine import FIELDS, QuarantineSelection
 
 if TYPE_CHECKING:
     from penstock.warehouse import Warehouse
@@ -93,6 +94,20 @@ class ReleaseResult:
         return self.examined - self.released
 
 
+def fields_of(obj: ObjectSpec) -> list[str]:
+    """What `--where` and `--set` expressions may name: the quarantine's fields (FIELDS) and
+    the contract columns (raw text)."""
+    return [*FIELDS, *obj.columns]
+
+
+def check_sql(option: str, text: str, obj: ObjectSpec) -> None:
+    """`--where` / `--set` SQL is pasted into the release's queries: one scalar expression
+    over the quarantine's fields, nothing else (catalog/expressions.py)."""
+    problem = scalar_problem(text, fields_of(obj))
+    if problem is not None:
+        raise UsageError(f"{option} {text!r}: {problem}")
+
+
 def parse_sets(values: Sequence[str], obj: ObjectSpec) -> dict[str, str]:
     """`--set COLUMN=EXPR` values as {column: expression}; the column must be the contract's."""
     sets: dict[str, str] = {}
@@ -108,6 +123,7 @@ def parse_sets(values: Sequence[str], obj: ObjectSpec) -> dict[str, str]:
                 f"--set {value!r}: '{column}' is not a column of {obj.name} "
                 f"(columns: {', '.join(obj.columns)})"
             )
+        check_sql("--set", expression, obj)
         sets[column] = expression
     return sets
 
@@ -126,6 +142,8 @@ def release_quarantine(
     `sets`) and load those that pass (with `dry_run`: count them, change nothing)."""
     obj = object_spec(project, object_name)
     corrections = parse_sets(sets, obj)
+    if where is not None:
+        check_sql("--where", where, obj)
     _check_releasable(obj)
     with Session(
         project, wait=wait, on_wait=on_wait, command="quarantine release", record_catalog=False
