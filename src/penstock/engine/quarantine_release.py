@@ -166,9 +166,26 @@ def release_quarantine(
             work.apply()
         finally:
             work.drop()
-        # `penstock status` shows the object's counts as they are now
-        counted = RunResult(run_id=f"release-{uuid.uuid4().hex[:12]}", command="release")
-        session.runner._count(counted, obj)
+        # the metadata store hears of it (`penstock logs`), and `penstock status` shows the
+        # object's counts as they are now
+        done = RunResult(run_id=f"release-{uuid.uuid4().hex[:12]}", command="release")
+        session.runner._log(
+            done,
+            "info",
+            f"{obj.name}: released {result.released} of {result.examined} quarantined row(s) "
+            f"({result.loaded} loaded, {result.released - result.loaded} duplicate)"
+            + (f" where {where}" if where else "")
+            + (
+                f" with {', '.join(f'{c}={e}' for c, e in corrections.items())}"
+                if corrections
+                else ""
+            ),
+            obj,
+            event="released",
+            rows=result.released,
+            batches={b: c.loaded + c.duplicate for b, c in result.batches.items()},
+        )
+        session.runner._count(done, obj)
         return result
 
 
