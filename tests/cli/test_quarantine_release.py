@@ -350,3 +350,26 @@ def test_release_into_scd2_history_and_a_replaced_snapshot(tmp_path: Path, cli: 
     assert after["held"] == [(0,)]
     assert cli("rebuild", "-p", project)[0] == 0
     assert state() == after
+
+
+def test_a_missing_column_holds_its_rows_while_the_policy_quarantines(
+    tmp_path: Path, cli: Cli
+) -> None:
+    strict = (
+        "name: mc\nsources:\n  landing: {kind: files, path: ./landing, settle: 0s}\n"
+        "objects:\n  items:\n    source: landing\n    files: 'i/*.csv'\n"
+        "    schema_drift: {missing_columns: quarantine}\n"
+        "    columns:\n      id: {type: bigint, required: true}\n      country: {type: text}\n"
+    )
+    project = write_project(tmp_path, strict, {"landing/i/a.csv": "id\n1\n2\n"})
+    assert cli("run", "-p", project)[0] == 0
+    code, out, _ = cli("quarantine", "release", "items", "-p", project, "--json")
+    assert code == 0 and json.loads(out)["reasons"] == {"schema:missing:country": 2}
+    assert query(project, "SELECT count(*) FROM items") == [(0,)]
+    # the policy back to its default (a missing column reads as NULL): they load
+    (project / "penstock.yml").write_text(
+        strict.replace("    schema_drift: {missing_columns: quarantine}\n", "")
+    )
+    code, out, _ = cli("quarantine", "release", "items", "-p", project, "--json")
+    assert code == 0 and json.loads(out)["released"] == 2
+    assert query(project, "SELECT id, country FROM items ORDER BY id") == [(1, None), (2, None)]

@@ -15,13 +15,20 @@ import duckdb
 import pyarrow as pa
 
 from penstock.catalog import ObjectSpec
+from penstock.catalog.schema_drift import MISSING_REASON
 from penstock.errors import UsageError, first_line
 from penstock.lake import Lake, StagedBatch
 from penstock.lake.atomic import atomic_target
 from penstock.lake.manifest import PARQUET
 from penstock.lake.read import NOW, ORDINAL, SEQ
 from penstock.lake.stage import extraction_order
-from penstock.quality.compile import ColumnBinding, compile_validation, raw_alias
+from penstock.quality.compile import (
+    FAILED_COLUMN,
+    REASONS_COLUMN,
+    ColumnBinding,
+    compile_validation,
+    raw_alias,
+)
 from penstock.quality.privacy_sql import load_columns
 from penstock.quality.set_rules import all_reasons_sql, apply_references, apply_unique
 from penstock.quality.validate import (
@@ -286,6 +293,7 @@ def _revalidate(
             + (f" (--set {shown})" if sets else "")
             + f": {first_line(exc)}"
         ) from exc
+    _keep_missing_columns(conn, obj, names)
     apply_references(conn, obj, names["checked"], obj.reference_tables)
     apply_unique(conn, obj, names["checked"], SEQ)
     accepted = accepted_condition(obj, [])
@@ -316,6 +324,27 @@ def _revalidate(
         f"CREATE TEMP TABLE {ident(names['failing'])} AS SELECT _batch_id AS batch_id, "
         f"_row_number::BIGINT AS row_number, ({all_reasons_sql(obj)})::VARCHAR[] AS reasons "
         f"FROM {checked} WHERE NOT coalesce(({accepted}), false)"
+    )
+
+
+def _keep_missing_columns(
+    conn: duckdb.DuckDBPyConnection, obj: ObjectSpec, names: Mapping[str, str]
+) -> None:
+    """A row held back because its file lacked a contract column (`schema:missing:<column>`,
+    under `schema_drift: {missing_columns: quarantine}`) still lacks it: while the policy and
+    the column stay, so does the reason (its text in the quarantine is NULL, not a value)."""
+    if obj.schema_drift.missing_columns != "quarantine":
+        return
+    kept = [f"{MISSING_REASON}{c}" for c in obj.columns if c not in obj.evolved_columns]
+    if not kept:
+        return
+    listed = f"[{', '.join(literal(r) for r in kept)}]::VARCHAR[]"
+    checked = ident(names["checked"])
+    conn.execute(
+        f"UPDATE {checked} SET {FAILED_COLUMN} = true, {REASONS_COLUMN} = list_concat("
+        f"{REASONS_COLUMN}, list_intersect(h._reasons, {listed})) FROM {ident(names['held'])} h "
+        f"WHERE h._batch_id = {checked}._batch_id AND h._row_number = {checked}._row_number "
+        f"AND list_has_any(h._reasons, {listed})"
     )
 
 
