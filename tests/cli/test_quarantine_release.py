@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import psycopg
 import pytest
 
@@ -77,6 +78,17 @@ def contents(project: Path) -> dict[str, list[tuple[Any, ...]]]:
     }
 
 
+def lake_rows(project: Path, name: str) -> list[tuple[Any, ...]]:
+    """(batch, record number) of the rows in the lake's quarantine files of `name`."""
+    files = sorted((project / "lake/quarantine" / name).glob("*.parquet"))
+    if not files:
+        return []
+    paths = ", ".join(f"'{f}'" for f in files)
+    return duckdb.sql(
+        f"SELECT _batch_id, _row_number FROM read_parquet([{paths}]) ORDER BY ALL"
+    ).fetchall()
+
+
 def ledger(project: Path) -> list[tuple[Any, ...]]:
     return query(
         project,
@@ -130,6 +142,7 @@ def test_release_after_a_contract_fix(tmp_path: Path, cli: Cli) -> None:
         project, "SELECT _batch_id, _row_number, _reasons FROM quarantine.items ORDER BY ALL"
     )
     assert held == sorted([(a, 4, ["pattern:country"]), (b, 2, ["min:qty"]), (b, 3, ["type:qty"])])
+    assert lake_rows(project, "items") == [r[:2] for r in held]  # the lake's files agree
     # every released row left the quarantine and entered the accounting once
     assert after["ledger"] == [
         ("events", "landing/events/a.csv", 3, 1, 2, 0),
@@ -154,6 +167,8 @@ def test_release_after_a_contract_fix(tmp_path: Path, cli: Cli) -> None:
     # left the warehouse
     assert cli("rebuild", "-p", project)[0] == 0
     assert contents(project) == after
+    assert lake_rows(project, "items") == [r[:2] for r in held]
+    assert lake_rows(project, "events") == []
 
 
 def pg_contents(pg: PgWarehouse) -> dict[str, list[tuple[Any, ...]]]:
