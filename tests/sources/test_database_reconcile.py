@@ -84,3 +84,24 @@ def test_a_warning_reconciliation_loads_and_says_so(db: SourceDb, tmp_path: Path
     )
     # the score still counts the check failed: every record, in completeness
     assert completeness(project) == [(outcome.batch_id, 5, 5)]
+
+
+def test_under_on_invalid_fail_the_batch_fails_naming_both_counts(
+    db: SourceDb, tmp_path: Path
+) -> None:
+    create_orders(db, 5)
+    strict = RECONCILED.replace("SEVERITY", "error").replace(
+        "  cursor: updated_at\n", "  cursor: updated_at\n  on_invalid: fail\n"
+    )
+    project = db_project(tmp_path / "p", db, strict)
+    late = insert_orders(range(100, 101), BASE + timedelta(minutes=3, seconds=30))
+    with fault_action("after_extract", lambda: db.execute(*late)):
+        result = penstock.run(project)
+    assert result.status == "failed"
+    (outcome,) = [o for o in result.outcomes if o.step == "load"]
+    assert outcome.status == "failed" and outcome.error is not None
+    assert (
+        "check:reconcile ×5 (the source counts 6 row(s) in the window, the batch holds 5)"
+        in outcome.error
+    )
+    assert query(project, "SELECT count(*) FROM penstock.loads") == [(0,)]

@@ -53,6 +53,7 @@ from penstock.quality.set_rules import (
     judge_batch_checks,
     keeps_all_raw,
     rate_failures,
+    reconcile_problem,
     warn_reasons,
 )
 from penstock.sql import ident, idents
@@ -446,6 +447,8 @@ def _count_reasons(
         errors = {r: n for r, n in result.reason_counts.items() if r not in warnings}
         if obj.on_invalid == "fail" and errors:
             summary = ", ".join(f"{r} ×{n}" for r, n in errors.items())
+            if "check:reconcile" in errors:
+                summary += f" ({reconcile_problem(batch.manifest)})"
             raise ContractViolation(
                 f"object '{obj.name}': {summary} in batch {batch.batch_id} "
                 f"({batch.manifest.source_file}): it breaks its contract and on_invalid is "
