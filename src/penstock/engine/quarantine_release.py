@@ -15,7 +15,9 @@ are not judged again.
 the later record of the batch wins as at a load, the others are duplicates. Each row loads by
 the object's mode *as of its own batch*: with its batch id and its batch's first load time,
 SCD2's `_valid_from` from its batch's extraction time; merge leaves a stored row that a later
-batch loaded, or with a greater `order_by`, in place (the released row is counted stale);
+batch loaded, or with a greater `order_by`, in place (the released row is counted stale). A
+stored row of the same batch stays too: the table does not say which of the two records came
+later, which a rebuild (keeping the later record of a batch) decides;
 replace loads a released row only into the snapshot of its own batch. A row that still fails
 stays quarantined, its reasons replaced by today's.
 

@@ -366,10 +366,12 @@ def _leave_out_stale(
             f"v(batch_id, pos)) p ON p.batch_id = t._batch_id"
         )
         same = " AND ".join(f"t.{ident(k)} = l.{ident(k)}" for k in obj.key)
-        later = "t.pos > b.pos"
+        # a stored row of the same batch stays: the load kept it from that delivery, and the
+        # table does not say which of the two records came later
+        later = "t.pos >= b.pos"
         if ob:
             o = ident(ob[0])
-            later = f"(t.{o} > l.{o} OR (t.{o} = l.{o} AND t.pos > b.pos))"
+            later = f"(t.{o} > l.{o} OR (t.{o} = l.{o} AND t.pos >= b.pos))"
         losing = f"EXISTS (SELECT 1 FROM {ident(stored + '_at')} t WHERE {same} AND {later})"
     elif obj.load == "replace":
         if not warehouse.stored_versions(obj, [], stored):
