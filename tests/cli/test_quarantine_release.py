@@ -253,6 +253,8 @@ def test_release_refuses_what_it_cannot_do(tmp_path: Path, cli: Cli) -> None:
     assert query(project, "SELECT count(*) FROM items") == [(2,)]
     code, _, err = cli("quarantine", "release", "items", "-p", project, "--before", "2026-01-01")
     assert code == 2 and "--before belongs to" in err
+    code, _, err = cli("quarantine", "release", "items", "-p", project, "--reason", "type:")
+    assert code == 2 and "picks rows with --where SQL" in err
     code, _, err = cli("quarantine", "items", "-p", project, "--where", "true")
     assert code == 2 and "--where and --set belong to" in err
     assert not (project / "lake/releases").exists()

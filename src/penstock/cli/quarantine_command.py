@@ -156,6 +156,11 @@ def quarantine(
     if object_name == RELEASE and purged_object is not None:
         if before is not None:
             raise UsageError("--before belongs to `penstock quarantine purge OBJECT`")
+        if reason or batch or file or columns or hide_superseded:
+            raise UsageError(
+                "`penstock quarantine release` picks rows with --where SQL, e.g. "
+                "--where \"list_contains(_reasons, 'type:amount') AND NOT _superseded\""
+            )
         _release(proj, purged_object, where, set_values or [], dry_run, wait, as_json)
         return
     if purged_object is not None:
