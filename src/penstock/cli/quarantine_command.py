@@ -244,6 +244,7 @@ def _release(
                 "object": result.object,
                 "dry_run": result.dry_run,
                 "examined": result.examined,
+                "replayed": result.replayed,
                 "released": result.released,
                 "loaded": result.loaded,
                 "duplicate": result.released - result.loaded,
@@ -262,6 +263,12 @@ def _release(
         )
         return
     obj = escape(result.object)
+    if result.replayed:
+        console.print(
+            f"{obj}: released {result.replayed:,} row(s) of earlier releases first, as recorded "
+            f"in the lake (releases/{escape(result.object)}.json)",
+            highlight=False,
+        )
     if not result.examined:
         console.print(f"{obj}: no held-back quarantined rows match; nothing to release")
         return

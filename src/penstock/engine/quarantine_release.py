@@ -112,11 +112,13 @@ def release_quarantine(
     with Session(
         project, wait=wait, on_wait=on_wait, command="quarantine release", record_catalog=False
     ) as session:
-        if not dry_run:  # a release killed before its commit: its rows go first
-            replay_releases(session.warehouse, session.lake, obj, None)
         result = ReleaseResult(obj.name, dry_run)
+        if not dry_run:  # recorded rows still held (a release killed before its commit) first
+            result.replayed = replay_releases(session.warehouse, session.lake, obj, None)
         work = prepare(session.warehouse, session.lake, obj, where, corrections, result)
         if work is None:
+            if result.replayed:
+                _count(session, obj)
             return result
         try:
             if dry_run:
@@ -152,6 +154,13 @@ def release_quarantine(
         )
         session.runner._count(done, obj)
         return result
+
+
+def _count(session: Session, obj: ObjectSpec) -> None:
+    """`penstock status` shows the object's counts as they are now."""
+    session.runner._count(
+        RunResult(run_id=f"release-{uuid.uuid4().hex[:12]}", command="release"), obj
+    )
 
 
 def replay_releases(

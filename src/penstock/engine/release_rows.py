@@ -54,6 +54,9 @@ class ReleaseResult:
     examined: int = 0  # quarantined rows selected and re-validated
     batches: dict[str, ReleaseCounts] = field(default_factory=dict)
     still_failing: dict[str, int] = field(default_factory=dict)  # reason -> rows
+    # rows of earlier, recorded releases released again first (a release killed before its
+    # commit, or recorded rows a stricter contract held back until now)
+    replayed: int = 0
 
     @property
     def released(self) -> int:
@@ -168,7 +171,8 @@ def prepare(
 def _select(warehouse: Warehouse, obj: ObjectSpec, where: str | None, into: str) -> bool:
     """The held-back, non-malformed quarantine rows `where` picks, as a temp table `into`
     (every contract column as text); False when the object has no quarantine rows at all."""
-    page = warehouse.quarantine_page(obj, QuarantineSelection(limit=None))
+    superseded = where is not None and "_superseded" in where
+    page = warehouse.quarantine_page(obj, QuarantineSelection(limit=None, superseded=superseded))
     if not page.rows:
         return False
     types: dict[str, pa.DataType] = {

@@ -155,7 +155,7 @@ class PostgresReads:
                 [("batch_id", "VARCHAR"), ("source_file", "VARCHAR"), ("loaded_at", "TIMESTAMP")],
             )
             table = existing_columns(self.pg, self.schema, obj.table_name)
-            if table and "_batch_id" in table:
+            if table and "_batch_id" in table and selection.superseded:
                 keys = [k for k in obj.key if k in table] if obj.load != "replace" else []
                 types = {k: obj.columns[k].stored_duckdb_type for k in keys}
                 copy.table(
