@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from penstock.catalog import ObjectSpec
 from penstock.catalog.columns import ColumnSpec
 from penstock.lake.read import ORDINAL
-from penstock.quality.validate import _version_columns
+from penstock.quality.validate import version_columns
 from penstock.sql import ident, idents
 from penstock.warehouse.duckdb_chunk import SEQ, ChunkBatch, apply_batches
 from penstock.warehouse.duckdb_modes import ModeCounts
@@ -133,7 +133,7 @@ def load_view(
         conn.execute(f"INSERT INTO {checked} VALUES ({', '.join('?' for _ in record)})", record)
     # within a batch, each key (version) keeps its greatest order_by, at a tie its later
     # record: the one-batch load view's rule, written out here as its definition
-    versions = _version_columns(obj)
+    versions = version_columns(obj)
     qualify = ""
     if versions:
         by_value = obj.order_by and obj.order_by not in versions

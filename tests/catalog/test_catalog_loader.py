@@ -374,7 +374,8 @@ def orders_with(old: str, new: str) -> str:
             "    key: [order_id]\n    checks:\n      - {nam: a}",
             "penstock.yml:10: objects.orders.checks[0]: a check is one of "
             "{name: ..., expression: ...}, {row_count: {min: ..., max: ...}}, "
-            "{freshness: {column: ..., max_age: ...}} or {duplicate_rate: {max: ...}}",
+            "{freshness: {column: ..., max_age: ...}}, {duplicate_rate: {max: ...}} or "
+            "{reconcile: {severity: ...}}",
         ),
         (
             "    key: [order_id]",

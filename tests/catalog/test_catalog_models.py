@@ -214,13 +214,37 @@ class TestCsvAndChecks:
         ]
         assert [c.name for c in spec.checks] == ["pos", "row_count"]
 
+    def test_reconcile_is_a_database_check(self) -> None:
+        """`reconcile` compares a database window's count on the source with the batch: a
+        files object has no count to compare with; on a table it loads, dimension and all."""
+        with pytest.raises(ValidationError) as info:
+            obj(checks=[{"reconcile": {}}])
+        assert "reconcile: compares a database window's count" in str(info.value)
+        spec = obj(
+            files=None,
+            table="orders",
+            key=["id"],
+            load="merge",
+            checks=[{"reconcile": {"severity": "warn"}, "dimension": "consistency"}],
+        )
+        (check,) = spec.checks
+        assert (check.name, check.severity, check.dimension) == ("reconcile", "warn", "consistency")
+        from penstock.quality.dimensions import reason_dimensions
+
+        assert reason_dimensions(spec)["check:reconcile"] == "consistency"
+        default = spec.model_copy(
+            update={"checks": [type(check).model_validate({"reconcile": {}})]}
+        )
+        assert reason_dimensions(default)["check:reconcile"] == "completeness"
+
     def test_check_errors(self) -> None:
         with pytest.raises(ValidationError) as info:
             obj(checks=[{"nom": "x"}])
         assert only_error(info) == (
             ("checks", 0),
             "a check is one of {name: ..., expression: ...}, {row_count: {min: ..., max: ...}}, "
-            "{freshness: {column: ..., max_age: ...}} or {duplicate_rate: {max: ...}}",
+            "{freshness: {column: ..., max_age: ...}}, {duplicate_rate: {max: ...}} or "
+            "{reconcile: {severity: ...}}",
         )
         with pytest.raises(ValidationError) as info:
             obj(checks=[{"name": "1st", "expression": " "}])

@@ -470,3 +470,38 @@ def test_export_then_import_keeps_the_newer_rules(
         n: c.model_dump() for n, c in spec.columns.items()
     }
     assert [c.model_dump() for c in back.checks] == [c.model_dump() for c in spec.checks]
+
+
+def test_a_reconcile_check_exports_and_is_reported_where_it_cannot_import(tmp_path: Path) -> None:
+    """`reconcile` (a database object's check) exports as a penstock table rule in its
+    dimension, the document validates, and an import, which makes a files object, reports
+    it instead of dropping it silently."""
+    root = tmp_path / "db"
+    root.mkdir()
+    (root / "penstock.yml").write_text(
+        textwrap.dedent(
+            """
+            name: reconciled
+            sources:
+              shop: {kind: postgres, url: "postgresql://reader@127.0.0.1:5432/shop"}
+            objects:
+              orders:
+                source: shop
+                table: orders
+                key: [id]
+                columns:
+                  id: {type: bigint, required: true}
+                checks:
+                  - {reconcile: {severity: warn}, dimension: consistency}
+            """
+        )
+    )
+    project = load_project(root)
+    document = export_odcs(project, project.objects["orders"])
+    assert schema_errors(document) == []
+    rules = [r for s in document["schema"] for r in s.get("quality", [])]
+    (rule,) = [r for r in rules if r["name"] == "check:reconcile"]
+    assert rule["implementation"] == {"reconcile": {"severity": "warn"}}
+    assert rule["dimension"] == "consistency"
+    result = import_odcs(document)
+    assert any("reconcile" in w.message for w in result.warnings), result.warnings

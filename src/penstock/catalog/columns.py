@@ -21,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from penstock.catalog.batch_checks import DuplicateRateCheck, FreshnessCheck
+from penstock.catalog.batch_checks import DuplicateRateCheck, FreshnessCheck, ReconcileCheck
 from penstock.catalog.dialect import check_formats
 from penstock.catalog.privacy import Pii
 from penstock.catalog.quality_settings import Dimension
@@ -541,8 +541,10 @@ def _check_kind(value: Any) -> str | None:
         return "freshness"
     if isinstance(value, DuplicateRateCheck):
         return "duplicate_rate"
+    if isinstance(value, ReconcileCheck):
+        return "reconcile"
     if isinstance(value, dict):
-        for kind in ("row_count", "freshness", "duplicate_rate"):
+        for kind in ("row_count", "freshness", "duplicate_rate", "reconcile"):
             if kind in value:
                 return kind
         if "expression" in value or "name" in value:
@@ -552,13 +554,15 @@ def _check_kind(value: Any) -> str | None:
 
 CHECK_SHAPES = (
     "a check is one of {name: ..., expression: ...}, {row_count: {min: ..., max: ...}}, "
-    "{freshness: {column: ..., max_age: ...}} or {duplicate_rate: {max: ...}}"
+    "{freshness: {column: ..., max_age: ...}}, {duplicate_rate: {max: ...}} or "
+    "{reconcile: {severity: ...}}"
 )
 
 Check = Annotated[
     Annotated[ExpressionCheck, Tag("expression")]
     | Annotated[RowCountCheck, Tag("row_count")]
     | Annotated[FreshnessCheck, Tag("freshness")]
-    | Annotated[DuplicateRateCheck, Tag("duplicate_rate")],
+    | Annotated[DuplicateRateCheck, Tag("duplicate_rate")]
+    | Annotated[ReconcileCheck, Tag("reconcile")],
     Discriminator(_check_kind, custom_error_type="check_kind", custom_error_message=CHECK_SHAPES),
 ]

@@ -9,7 +9,7 @@ of the object's columns (unqualified). DuckDB then binds it over a row of the de
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -101,6 +101,13 @@ def _type_problem(text: str, columns: tuple[tuple[str, str], ...]) -> str | None
     if result_type != "BOOLEAN":
         return f"must be a boolean expression (true when the row passes), not {result_type}"
     return None
+
+
+def scalar_problem(text: str, columns: Sequence[str]) -> str | None:
+    """Why `text` is not one scalar SQL expression over `columns` (structure only: no
+    statement, `;`, comment, subquery, table, aggregate or window; only these columns), or
+    None: for SQL a command takes from its user (`quarantine release --where/--set`)."""
+    return _structure_problem(text, dict.fromkeys(columns, "VARCHAR"))
 
 
 def expression_problem(text: str, columns: Mapping[str, str]) -> str | None:

@@ -14,7 +14,7 @@ from pydantic import (
 )
 
 from penstock.catalog.alerting import SlaSpec
-from penstock.catalog.batch_checks import DuplicateRateCheck, FreshnessCheck
+from penstock.catalog.batch_checks import DuplicateRateCheck, FreshnessCheck, ReconcileCheck
 from penstock.catalog.columns import (
     IDENTIFIER,
     IDENTIFIER_RULE,
@@ -275,6 +275,12 @@ class ObjectSpec(Model, ValueDialect):
         for what, value in db_only.items():
             if value is not None and not self.reads_database:
                 raise ValueError(f"{what}: applies to a database object (table: or query:)")
+        if not self.reads_database and any(isinstance(c, ReconcileCheck) for c in self.checks):
+            raise ValueError(
+                "reconcile: compares a database window's count on the source with the rows "
+                "extracted: it applies to a database object (table: or query:); a file "
+                "declares no count of its own"
+            )
         if self.lookback is not None and self.cursor is None:
             raise ValueError("lookback: widens the cursor's window: declare cursor: too")
         if self.cursor is not None:

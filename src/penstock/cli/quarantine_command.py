@@ -26,8 +26,11 @@ EXAMPLES = example(
     "penstock quarantine orders --reason type: --hide-superseded",
     "penstock quarantine orders --batch drop_002.csv --columns order_id,amount --limit 0",
     "penstock quarantine purge orders --before 2026-01-01 --dry-run",
+    "penstock quarantine release orders --where \"list_contains(_reasons, 'in:status')\" --dry-run",
+    'penstock quarantine release orders --set "country=upper(country)" --where "len(country) = 2"',
 )
 PURGE = "purge"
+RELEASE = "release"
 # short batch ids in the table: the hash after "<object>-", as long as git's short hashes
 SHORT_ID = 10
 # a value column narrows to this before columns are left out for the width
@@ -43,10 +46,14 @@ def _split(values: list[str] | None) -> tuple[str, ...]:
 @app.command(epilog=EXAMPLES)
 def quarantine(
     object_name: Annotated[
-        str, typer.Argument(metavar="OBJECT", help="The object (or `purge`, then the object).")
+        str,
+        typer.Argument(
+            metavar="OBJECT", help="The object (or `purge` / `release`, then the object)."
+        ),
     ],
     purged_object: Annotated[
-        str | None, typer.Argument(metavar="[OBJECT]", help="After `purge`: the object.")
+        str | None,
+        typer.Argument(metavar="[OBJECT]", help="After `purge` or `release`: the object."),
     ] = None,
     project: ProjectOpt = Path(),
     reason: Annotated[
@@ -100,8 +107,26 @@ def quarantine(
             "has an offset).",
         ),
     ] = None,
+    where: Annotated[
+        str | None,
+        typer.Option(
+            metavar="SQL",
+            help="release: only the rows this DuckDB condition picks (over the contract "
+            "columns as text, _reasons, _batch_id, _row_number, _source_file, _superseded).",
+        ),
+    ] = None,
+    set_values: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            metavar="COLUMN=EXPR",
+            help="release: correct a column of the released rows first (EXPR: DuckDB SQL over "
+            "the same fields, taken as the column's raw text); repeat for more columns.",
+        ),
+    ] = None,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="purge: count what would go; delete nothing.")
+        bool,
+        typer.Option("--dry-run", help="purge / release: count what would change; change nothing."),
     ] = False,
     wait: WaitOpt = DEFAULT_WAIT_SECONDS,
     as_json: JsonOpt = False,
@@ -114,20 +139,40 @@ def quarantine(
 
     `penstock quarantine purge OBJECT --before DATE` deletes, for good, the quarantined rows of
     the batches loaded before DATE, from the warehouse and the lake; the purge is recorded in
-    the lake, so a rebuild does not bring them back."""
+    the lake, so a rebuild does not bring them back.
+
+    `penstock quarantine release OBJECT [--where SQL] [--set COLUMN=EXPR]` validates the
+    held-back rows again against the current contract (corrected by --set) and loads those
+    that pass, by the object's load mode; the release is recorded in the lake, so a rebuild
+    releases the same rows again."""
     from penstock.engine.quarantine_view import QuarantineRequest, read_quarantine_view
 
     proj = load(project)
     if object_name == PURGE and purged_object is not None:
+        if where is not None or set_values:
+            raise UsageError("--where and --set belong to `penstock quarantine release OBJECT`")
         _purge(proj, purged_object, before, dry_run, wait, as_json)
+        return
+    if object_name == RELEASE and purged_object is not None:
+        if before is not None:
+            raise UsageError("--before belongs to `penstock quarantine purge OBJECT`")
+        if reason or batch or file or columns or hide_superseded:
+            raise UsageError(
+                "`penstock quarantine release` picks rows with --where SQL, e.g. "
+                "--where \"list_contains(_reasons, 'type:amount') AND NOT _superseded\""
+            )
+        _release(proj, purged_object, where, set_values or [], dry_run, wait, as_json)
         return
     if purged_object is not None:
         raise UsageError(
             f"unexpected argument '{purged_object}': `penstock quarantine OBJECT` shows an "
-            "object's rows; `penstock quarantine purge OBJECT --before DATE` deletes old ones"
+            "object's rows; `penstock quarantine purge OBJECT --before DATE` deletes old ones, "
+            "`penstock quarantine release OBJECT` loads those that pass the contract now"
         )
     if before is not None or dry_run:
         raise UsageError("--before and --dry-run belong to `penstock quarantine purge OBJECT`")
+    if where is not None or set_values:
+        raise UsageError("--where and --set belong to `penstock quarantine release OBJECT`")
     request = QuarantineRequest(
         reasons=_split(reason),
         batch=batch,
@@ -177,6 +222,69 @@ def _purge(
         f"{escape(result.object)}: {verb} {result.rows:,} quarantined row(s) of "
         f"{len(result.batches):,} batch(es) loaded before {when}"
     )
+
+
+def _release(
+    proj: Project,
+    name: str,
+    where: str | None,
+    sets: list[str],
+    dry_run: bool,
+    wait: float,
+    as_json: bool,
+) -> None:
+    from penstock.engine.quarantine_release import release_quarantine
+
+    result = release_quarantine(
+        proj, name, where=where, sets=sets, dry_run=dry_run, wait=wait, on_wait=waiting
+    )
+    if as_json:
+        print_json(
+            {
+                "object": result.object,
+                "dry_run": result.dry_run,
+                "examined": result.examined,
+                "replayed": result.replayed,
+                "released": result.released,
+                "loaded": result.loaded,
+                "duplicate": result.released - result.loaded,
+                "still_failing": result.failing,
+                "reasons": result.still_failing,
+                "batches": [
+                    {
+                        "batch_id": b,
+                        "loaded": c.loaded,
+                        "duplicate": c.duplicate,
+                        "stale": c.stale,
+                    }
+                    for b, c in result.batches.items()
+                ],
+            }
+        )
+        return
+    obj = escape(result.object)
+    if result.replayed:
+        console.print(
+            f"{obj}: released {result.replayed:,} row(s) of earlier releases first, as recorded "
+            f"in the lake (releases/{escape(result.object)}.json)",
+            highlight=False,
+        )
+    if not result.examined:
+        console.print(f"{obj}: no held-back quarantined rows match; nothing to release")
+        return
+    verb = "would release" if dry_run else "released"
+    line = (
+        f"{obj}: {verb} {result.released:,} of {result.examined:,} quarantined row(s) "
+        f"({result.loaded:,} loaded, {result.released - result.loaded:,} duplicate) "
+        f"from {len(result.batches):,} batch(es)"
+    )
+    console.print(line, highlight=False)
+    if result.still_failing:
+        held = ", ".join(f"{r} ({n:,})" for r, n in list(result.still_failing.items())[:8])
+        console.print(
+            escape(f"{result.failing:,} still fail and stay quarantined: {held}"),
+            highlight=False,
+        )
 
 
 def _payload(view: QuarantineView, obj: ObjectSpec) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from penstock.catalog.batch_checks import DuplicateRateCheck, FreshnessCheck
+from penstock.catalog.batch_checks import DuplicateRateCheck, FreshnessCheck, ReconcileCheck
 from penstock.catalog.columns import ColumnSpec, ExpressionCheck, RowCountCheck
 from penstock.catalog.objects import ObjectSpec
 from penstock.contract.type_change import type_change
@@ -359,8 +359,9 @@ class _ObjectDiff:
             self.add("check_loosened", name, False, f"{label} raised to {after:.4%}")
 
     def _batch_checks(self) -> None:
-        """freshness and duplicate_rate: added (of severity error) or tightened break."""
-        for kind in ("freshness", "duplicate_rate"):
+        """freshness, duplicate_rate and reconcile: added (of severity error) or changed
+        break."""
+        for kind in ("freshness", "duplicate_rate", "reconcile"):
             old = next((c for c in _batch(self.old) if c.name == kind), None)
             new = next((c for c in _batch(self.new) if c.name == kind), None)
             if old == new:
@@ -436,8 +437,9 @@ class _ObjectDiff:
 _DRIFT_RANK = {"ignore": 0, "evolve": 0, "warn": 0, "coerce": 0, "quarantine": 1, "fail": 2}
 
 
-def _batch(spec: ObjectSpec) -> list[FreshnessCheck | DuplicateRateCheck]:
-    return [c for c in spec.checks if isinstance(c, FreshnessCheck | DuplicateRateCheck)]
+def _batch(spec: ObjectSpec) -> list[FreshnessCheck | DuplicateRateCheck | ReconcileCheck]:
+    kinds = FreshnessCheck | DuplicateRateCheck | ReconcileCheck
+    return [c for c in spec.checks if isinstance(c, kinds)]
 
 
 def _compare(old: Any, new: Any) -> int | None:

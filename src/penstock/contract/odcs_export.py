@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from penstock.catalog.batch_checks import DuplicateRateCheck, FreshnessCheck
+from penstock.catalog.batch_checks import DuplicateRateCheck, FreshnessCheck, ReconcileCheck
 from penstock.catalog.columns import ColumnSpec, ExpressionCheck
 from penstock.catalog.models import ObjectSpec, Project
 from penstock.contract.odcs_types import logical_type, type_options
@@ -196,6 +196,16 @@ def _penstock_rules(column: ColumnSpec) -> dict[str, Any]:
 
 
 def _table_rule(spec: ObjectSpec, check: Any) -> dict[str, Any]:
+    if isinstance(check, ReconcileCheck):
+        return {
+            "name": "check:reconcile",
+            "type": "custom",
+            "engine": ENGINE,
+            "implementation": {"reconcile": check.reconcile.model_dump(exclude_defaults=True)},
+            "dimension": check.dimension or "completeness",
+            "description": "penstock batch check reconcile: as many rows as the source counts "
+            "in the batch's window",
+        }
     if isinstance(check, FreshnessCheck | DuplicateRateCheck):
         kind = check.name
         written = check.model_dump(exclude_defaults=True)[kind]

@@ -355,7 +355,10 @@ class ObjectReader:
                 self.checks[-1].update(options)
         elif kind == "custom" and rule.get("engine") == "penstock":
             implementation = rule.get("implementation")
-            if isinstance(implementation, dict) and set(implementation) <= set(_TABLE_RULES):
+            if isinstance(implementation, dict) and "reconcile" in implementation:
+                # an import makes a files object; reconcile compares a database window
+                self.warn(path, "a reconcile check applies to a database object: not mapped")
+            elif isinstance(implementation, dict) and set(implementation) <= set(_TABLE_RULES):
                 self.origin[("checks", len(self.checks))] = path
                 self.checks.append(dict(implementation))
             else:

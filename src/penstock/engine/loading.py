@@ -101,13 +101,51 @@ def load_pending(
                 batch_id=batch.batch_id,
                 event="skipped",
             )
+    loaded: set[str] = set()
     for chunk in chunks(to_load, obj.chunking):
         outcomes = _load_chunk(runner, result, obj, chunk, loaded_at, history=history)
         result.outcomes.extend(outcomes)
+        loaded |= {o.batch_id for o in outcomes if o.batch_id and o.status != "failed"}
         failed = next((o for o in outcomes if o.status == "failed"), None)
         if failed is not None and failed.batch_id is not None:
             _wait_note(runner, result, obj, failed.batch_id)
-            return
+            break
+    _release_again(runner, result, obj, loaded)
+
+
+def _release_again(runner: Runner, result: RunResult, obj: ObjectSpec, loaded: set[str]) -> None:
+    """Batches a release took rows from (lake/releases.py), loaded again (a rebuild): the
+    same rows are released again, with the same corrections."""
+    from penstock.engine.quarantine_release import replay_releases
+    from penstock.lake.releases import read_releases
+
+    if not loaded or not any(
+        loaded & set(r.rows) for r in read_releases(runner.lake.root, obj.name)
+    ):
+        return
+    try:
+        released = replay_releases(runner.warehouse, runner.lake, obj, loaded)
+    except Exception as exc:
+        message, fields = describe(exc)
+        runner._log(
+            result,
+            "error",
+            f"{obj.name}: recorded releases not applied again: {message}; "
+            f"`penstock quarantine release {obj.name}` applies them",
+            obj,
+            **fields,
+        )
+        return
+    if released:
+        runner._log(
+            result,
+            "info",
+            f"{obj.name}: {released} quarantined row(s) released again, as recorded in "
+            f"{runner.lake.root.name}/releases/{obj.name}.json",
+            obj,
+            event="released",
+            rows=released,
+        )
 
 
 def _contract(

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from penstock.catalog import ObjectSpec, Project, RowCountCheck
-from penstock.catalog.batch_checks import DuplicateRateCheck, FreshnessCheck
+from penstock.catalog.batch_checks import DuplicateRateCheck, FreshnessCheck, ReconcileCheck
 from penstock.engine import datasets
 from penstock.engine.results import BatchStatus, RunResult
 from penstock.errors import ContractViolation, PenstockError, TransientError, first_line
@@ -501,6 +501,10 @@ def check_results(
             share = f"{check.duplicate_rate.max:.4%}".rstrip("0").rstrip(".")
             rules.append(
                 ("check:duplicate_rate", "duplicate_rate", None, f"at most {share} duplicates")
+            )
+        elif isinstance(check, ReconcileCheck):
+            rules.append(
+                ("check:reconcile", "reconcile", None, "as many rows as the source counts")
             )
         else:
             rules.append((f"check:{check.name}", "check", None, check.expression))

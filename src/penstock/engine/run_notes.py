@@ -17,7 +17,7 @@ from penstock.lake import StagedBatch
 from penstock.lake.stage import extraction_order
 from penstock.observe import EventBus, LogLevel
 from penstock.quality.compile import bind_columns
-from penstock.quality.set_rules import RATE_PREFIX
+from penstock.quality.set_rules import RATE_PREFIX, reconcile_problem
 from penstock.quality.validate import BatchValidation, row_count_problem
 from penstock.sources import FilesSourceReader
 from penstock.warehouse import Warehouse
@@ -154,6 +154,25 @@ class RunNotes(RunEvents):
                 obj,
                 batch_id=batch.batch_id,
                 checks=v.warned_checks,
+            )
+        if "check:reconcile" in v.failed_checks or "check:reconcile" in v.warned_checks:
+            held = "check:reconcile" in v.failed_checks
+            what = (
+                "severity warn: loaded"
+                if not held
+                else "loaded anyway"
+                if obj.on_invalid == "warn"
+                else "every record quarantined"
+            )
+            self._log(
+                result,
+                "error" if held else "warning",
+                f"{name}: the batch fails check:reconcile "
+                f"({reconcile_problem(batch.manifest)}); {what}",
+                obj,
+                batch_id=batch.batch_id,
+                source_rows=batch.manifest.source_rows,
+                rows_in=batch.manifest.rows_in,
             )
         judged = [c for c in v.failed_checks if c in ("check:freshness", "check:duplicate_rate")]
         if judged:

@@ -20,7 +20,7 @@ CSV_DATA_NAME = "data.csv"  # a CSV batch kept as delivered (lake/csv_read.py)
 REJECTS_NAME = "rejects.parquet"
 # Beside the batches' directories: rejects files shared by batches staged together
 SHARED_REJECTS = "_rejects"
-MANIFEST_VERSION = 6
+MANIFEST_VERSION = 7
 # COPY options for staged Parquet. zstd: smaller than DuckDB's default snappy and, measured on
 # 2M rows here, faster to write.
 PARQUET = "FORMAT parquet, COMPRESSION zstd"
@@ -64,6 +64,9 @@ class Manifest:
     # its read identity, cursor and bounds); None for a file. `data_file` may then be a glob
     # of parts (`part-*.parquet`, one per partition read in parallel), read as one batch.
     window: dict[str, Any] | None = None
+    # Added in version 7: the source's own count of the window's rows, taken right after they
+    # were read (an object with a `reconcile` check, catalog/batch_checks.py); None: not counted.
+    source_rows: int | None = None
     version: int = MANIFEST_VERSION
 
     @property

@@ -5,7 +5,7 @@ overrides them):
 
 | dimension | rules |
 | --- | --- |
-| completeness | `required`, `row_count` |
+| completeness | `required`, `row_count`, `reconcile` |
 | validity | `type`, `in`, `pattern`, `min`, `max`, `between`, `length`, `malformed`, `encoding` |
 | uniqueness | `unique`, `duplicate_rate`, and the batch's duplicates of a key |
 | consistency | expression checks (`check:<name>`), `references` |
@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from penstock.catalog import ExpressionCheck, ObjectSpec, RowCountCheck
+from penstock.catalog.batch_checks import ReconcileCheck
 from penstock.catalog.quality_settings import DIMENSIONS, Dimension
 
 __all__ = [
@@ -95,6 +96,8 @@ def reason_dimensions(obj: ObjectSpec) -> dict[str, Dimension]:
     for check in obj.checks:
         if isinstance(check, RowCountCheck):
             out["check:row_count"] = check.dimension or "completeness"
+        elif isinstance(check, ReconcileCheck):
+            out["check:reconcile"] = check.dimension or "completeness"
         elif isinstance(check, ExpressionCheck):
             out[f"check:{check.name}"] = check.dimension or "consistency"
         elif f"check:{check.name}" in _BATCH_CHECKS:

@@ -34,10 +34,10 @@ from collections.abc import Mapping, Sequence
 import duckdb
 
 from penstock.catalog import ObjectSpec
-from penstock.catalog.batch_checks import DuplicateRateCheck, FreshnessCheck
+from penstock.catalog.batch_checks import DuplicateRateCheck, FreshnessCheck, ReconcileCheck
 from penstock.catalog.rules import RuleOptions
 from penstock.errors import ContractViolation, first_line
-from penstock.lake import StagedBatch
+from penstock.lake import Manifest, StagedBatch
 from penstock.quality.compile import FAILED_COLUMN, REASONS_COLUMN, WARNED_COLUMN
 from penstock.sql import ident, literal
 
@@ -55,7 +55,8 @@ def keeps_all_raw(obj: ObjectSpec, options: Mapping[str, RuleOptions]) -> bool:
         has_set_rules(obj)
         or any(o.max_failure_rate is not None for o in options.values())
         or any(
-            isinstance(c, FreshnessCheck | DuplicateRateCheck) and c.severity == "error"
+            isinstance(c, FreshnessCheck | DuplicateRateCheck | ReconcileCheck)
+            and c.severity == "error"
             for c in obj.checks
         )
     )
@@ -204,7 +205,7 @@ def judge_batch_checks(
     batches: Sequence[StagedBatch],
     versions: Sequence[str],
 ) -> list[tuple[int, str, bool]]:
-    """The freshness and duplicate_rate checks the chunk's batches fail (catalog/
+    """The freshness, duplicate_rate and reconcile checks the chunk's batches fail (catalog/
     batch_checks.py): (seq, reason, held back) for each, held back when its severity is
     error. `versions` are the columns that make a record a duplicate (the key, and order_by
     for SCD2 dated by it)."""
@@ -237,4 +238,19 @@ def judge_batch_checks(
                 rows_in = batches[int(s) - 1].manifest.rows_in
                 if rows_in and int(repeats) / rows_in > check.duplicate_rate.max:
                     failures.append((int(s), "check:duplicate_rate", check.severity == "error"))
+        elif isinstance(check, ReconcileCheck):
+            failures += [
+                (i, "check:reconcile", check.severity == "error")
+                for i, b in enumerate(batches, 1)
+                if reconcile_problem(b.manifest) is not None
+            ]
     return failures
+
+
+def reconcile_problem(manifest: Manifest) -> str | None:
+    """Why a batch fails its `reconcile` check (both counts), or None: the counts agree, or
+    the source was not counted (a batch staged before the check was declared)."""
+    counted = manifest.source_rows
+    if counted is None or counted == manifest.rows_in:
+        return None
+    return f"the source counts {counted} row(s) in the window, the batch holds {manifest.rows_in}"

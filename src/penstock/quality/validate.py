@@ -53,6 +53,7 @@ from penstock.quality.set_rules import (
     judge_batch_checks,
     keeps_all_raw,
     rate_failures,
+    reconcile_problem,
     warn_reasons,
 )
 from penstock.sql import ident, idents
@@ -333,7 +334,7 @@ def _finish(
     apply_references(conn, obj, checked, obj.reference_tables)
     apply_unique(conn, obj, checked, SEQ)
     for seq, check, holds in judge_batch_checks(
-        conn, obj, checked, SEQ, batches, _version_columns(obj)
+        conn, obj, checked, SEQ, batches, version_columns(obj)
     ):
         result = results[seq - 1]
         (result.failed_checks if holds else result.warned_checks).append(check)
@@ -342,9 +343,9 @@ def _finish(
     failed_seqs = [seq for seq, r in enumerate(results, 1) if r.failed_checks]
     count_dimensions(conn, obj, chunk.results, checked)
 
-    accepted = _accepted_condition(obj, failed_seqs)
+    accepted = accepted_condition(obj, failed_seqs)
     _create_quarantine_table(conn, obj, chunk, checked, firsts, accepted, failed_seqs)
-    versions = _version_columns(obj)
+    versions = version_columns(obj)
     if versions:  # the keys (versions) that more than one loadable row of a batch holds
         conn.execute(
             f"CREATE TEMP TABLE {repeated} AS SELECT {SEQ}, {idents(versions)}, "
@@ -446,6 +447,8 @@ def _count_reasons(
         errors = {r: n for r, n in result.reason_counts.items() if r not in warnings}
         if obj.on_invalid == "fail" and errors:
             summary = ", ".join(f"{r} ×{n}" for r, n in errors.items())
+            if "check:reconcile" in errors:
+                summary += f" ({reconcile_problem(batch.manifest)})"
             raise ContractViolation(
                 f"object '{obj.name}': {summary} in batch {batch.batch_id} "
                 f"({batch.manifest.source_file}): it breaks its contract and on_invalid is "
@@ -456,7 +459,7 @@ def _count_reasons(
             )
 
 
-def _version_columns(obj: ObjectSpec) -> list[str]:
+def version_columns(obj: ObjectSpec) -> list[str]:
     """The columns that tell one loadable row from another in a batch; rows equal in them are
     duplicates and collapse to one. merge: the key. scd2 dated by order_by: the key and the
     order_by value (each distinct date is a version of its own). No key: nothing collapses."""
@@ -467,7 +470,7 @@ def _version_columns(obj: ObjectSpec) -> list[str]:
     return list(obj.key)
 
 
-def _accepted_condition(obj: ObjectSpec, failed_seqs: Sequence[int]) -> str:
+def accepted_condition(obj: ObjectSpec, failed_seqs: Sequence[int]) -> str:
     """Which validated rows go on to load (the others are quarantined)."""
     if obj.on_invalid == "warn":
         if obj.load in ("merge", "scd2") and obj.key:
@@ -510,7 +513,7 @@ def _create_load_view(
     only rows with the same key and date collapse (the later record wins).
     """
     accepted_rows = _numbered(checked, firsts, accepted, load_columns(obj, "c."))
-    versions = _version_columns(obj)
+    versions = version_columns(obj)
     if not versions or not duplicates:
         # a view: an initial load or an append reads it once, straight into the target table
         conn.execute(f"CREATE TEMP VIEW {load} AS {accepted_rows}")

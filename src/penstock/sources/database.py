@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from penstock.catalog import ObjectSpec, Project
+from penstock.catalog.batch_checks import ReconcileCheck
 from penstock.catalog.database import DatabaseSource
 from penstock.catalog.objects import duration_seconds
 from penstock.errors import PenstockError, SourceError, TransientError
@@ -170,11 +171,14 @@ class DatabaseSourceReader:
                 extracted_at = datetime.now(UTC)
                 parts = self._read(conn, obj, columns, window, staging, served.url)
                 fault_point("after_extract")
+                counted = None
+                if _reconciles(obj):
+                    counted = self._count(obj, columns, window, served.url)
                 if latest is not None and repeats(latest, window, parts.digest):
                     shutil.rmtree(staging, ignore_errors=True)
                     return Extracted(latest, True, window, served)
                 batch_id = window_batch_id(obj.name, window, parts.digest, latest)
-                manifest = self._manifest(obj, batch_id, window, parts, extracted_at)
+                manifest = self._manifest(obj, batch_id, window, parts, extracted_at, counted)
                 if served.failover:
                     manifest = replace(manifest, warnings=(served.describe(),))
                 (batch,) = lake.commit_batches([(staging, manifest)])
@@ -310,6 +314,25 @@ class DatabaseSourceReader:
         except Exception as exc:
             raise source_error(self.name, f"cannot read {self.describe(obj)}", exc) from exc
 
+    def _count(self, obj: ObjectSpec, columns: list[DbColumn], window: Window, url: str) -> int:
+        """The source's count of the window's rows, now (for a `reconcile` check): the same
+        relation and conditions the rows were read with, on a connection of its own to the
+        server that served them (the read's may hold the snapshot it read, which agrees with
+        itself by definition)."""
+        where = self._conditions(obj, columns, window)
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        counting = self.connect(url)
+        try:
+            (found,) = self._scalars(
+                counting,
+                obj,
+                f"SELECT {self.dialect.text('count(*)')} FROM {self.relation(obj)} "
+                f"AS penstock_r{clause}",
+            )
+        finally:
+            counting.close()
+        return int(found or 0)
+
     def _ranges(
         self,
         conn: DbConnection,
@@ -344,6 +367,7 @@ class DatabaseSourceReader:
         window: Window,
         parts: StagedParts,
         extracted_at: datetime,
+        source_rows: int | None = None,
     ) -> Manifest:
         return Manifest(
             batch_id=batch_id,
@@ -361,4 +385,9 @@ class DatabaseSourceReader:
             extracted_at=extracted_at,
             data_file=parts.data_file,
             window=window.to_dict(),
+            source_rows=source_rows,
         )
+
+
+def _reconciles(obj: ObjectSpec) -> bool:
+    return any(isinstance(c, ReconcileCheck) for c in obj.checks)

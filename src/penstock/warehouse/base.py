@@ -6,13 +6,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import duckdb
 
 from penstock.catalog import ObjectSpec
 from penstock.quality.validate import ChunkValidation
 from penstock.warehouse.quarantine import QuarantinePage, QuarantineSelection
+
+if TYPE_CHECKING:
+    from penstock.warehouse.duckdb_mode_sql import ModeCounts
 
 LEDGER_SCHEMA = "penstock"
 LEDGER_TABLE = "loads"
@@ -33,6 +36,34 @@ class LoadResult:
     rows_stale: int = 0
     loaded_at: datetime | None = None
     kept_previous: bool = False  # replace: nothing to load, the previous snapshot stays
+
+
+@dataclass(frozen=True)
+class ReleaseCounts:
+    """What a release does to one batch's accounting: rows leaving its quarantine into the
+    table (`loaded`, of which `stale` lost to a stored row before the load) and rows that
+    leave it as duplicates of a released row of the same key and batch."""
+
+    loaded: int = 0
+    duplicate: int = 0
+    stale: int = 0
+
+
+@dataclass(frozen=True)
+class ReleaseLoad:
+    """Quarantined rows that now pass, ready for `Warehouse.release_rows` (one transaction).
+
+    `chunk.load_table` holds the rows to load by the load mode (`SEQ` i + 1 is the batch
+    `chunk.batches[i]`, applied with its own batch id and `loaded_at[i]`, its ledger load
+    time); `released` (batch_id, row_number) the rows that leave the quarantine; `failing`
+    (batch_id, row_number, reasons) the rows that stay, with their reasons now. Both are
+    tables of the adapter's DuckDB `conn`."""
+
+    chunk: ChunkValidation
+    loaded_at: list[datetime]
+    released: str
+    failing: str
+    counts: dict[str, ReleaseCounts]
 
 
 class Warehouse(Protocol):
@@ -84,6 +115,10 @@ class Warehouse(Protocol):
     def quarantined_before(self, obj: ObjectSpec, before: datetime) -> dict[str, int]: ...
 
     def delete_quarantine(self, obj: ObjectSpec, batch_ids: list[str]) -> None: ...
+
+    def stored_versions(self, obj: ObjectSpec, columns: Sequence[str], into: str) -> bool: ...
+
+    def release_rows(self, obj: ObjectSpec, release: ReleaseLoad) -> dict[str, ModeCounts]: ...
 
     def reset_object(self, obj: ObjectSpec) -> dict[str, datetime]: ...
 

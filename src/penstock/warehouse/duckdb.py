@@ -21,9 +21,15 @@ from penstock.errors import WarehouseError, WarehouseLocked, first_line
 from penstock.faults import fault_point
 from penstock.lake.read import SEQ
 from penstock.quality.validate import ChunkValidation
-from penstock.sql import literal
+from penstock.sql import ident, idents, literal
 from penstock.warehouse import duckdb_modes as modes
-from penstock.warehouse.base import LEDGER_SCHEMA, LEDGER_TABLE, QUARANTINE_SCHEMA, LoadResult
+from penstock.warehouse.base import (
+    LEDGER_SCHEMA,
+    LEDGER_TABLE,
+    QUARANTINE_SCHEMA,
+    LoadResult,
+    ReleaseLoad,
+)
 from penstock.warehouse.duckdb_chunk import ChunkBatch, apply_batches
 from penstock.warehouse.duckdb_quarantine import read_quarantine, reason_counts
 from penstock.warehouse.duckdb_tables import (
@@ -427,6 +433,78 @@ class DuckDBWarehouse:
         if batch_ids and self._columns(QUARANTINE_SCHEMA, obj.name):
             ids = ", ".join(literal(b) for b in batch_ids)
             self.conn.execute(f"DELETE FROM {quarantine_table(obj)} WHERE _batch_id IN ({ids})")
+
+    # -- release ------------------------------------------------------------------------
+    def stored_versions(self, obj: ObjectSpec, columns: Sequence[str], into: str) -> bool:
+        """A temp table `into` of `columns` and `_batch_id` of the object table's rows
+        (distinct); False when the table does not exist (nothing is created)."""
+        if not self._exists("main", obj.table_name):
+            return False
+        self.conn.execute(
+            f"CREATE OR REPLACE TEMP TABLE {ident(into)} AS SELECT DISTINCT "
+            f"{idents([*columns, '_batch_id'])} FROM {object_table(obj)}"
+        )
+        return True
+
+    def release_rows(self, obj: ObjectSpec, release: ReleaseLoad) -> dict[str, modes.ModeCounts]:
+        """Load released quarantine rows in one transaction: the rows by the load mode, each
+        as of its own batch; the released rows out of the quarantine, the failing ones with
+        their reasons now; the ledger's accounting of each batch moved to match."""
+        conn, chunk = self.conn, release.chunk
+        seqs = list(range(1, len(chunk.batches) + 1))
+        self._tables = self._batch_counts = None
+        conn.execute("BEGIN TRANSACTION")
+        self._in_transaction = True
+        try:
+            counts = self._apply_modes(obj, chunk, seqs, release.loaded_at)
+            q = quarantine_table(obj)
+            conn.execute(
+                f"DELETE FROM {q} USING {ident(release.released)} r "
+                f"WHERE {q}._batch_id = r.batch_id AND {q}._row_number = r.row_number"
+            )
+            conn.execute(
+                f"UPDATE {q} SET _reasons = f.reasons FROM {ident(release.failing)} f "
+                f"WHERE {q}._batch_id = f.batch_id AND {q}._row_number = f.row_number"
+            )
+            by_batch = {chunk.batches[s - 1].batch_id: c for s, c in counts.items()}
+            for batch_id, change in release.counts.items():
+                c = by_batch.get(batch_id, modes.ModeCounts())
+                conn.execute(
+                    f"UPDATE {LEDGER} SET rows_loaded = rows_loaded + ?, "
+                    "rows_duplicate = rows_duplicate + ?, rows_quarantined = rows_quarantined - ?, "
+                    "rows_inserted = rows_inserted + ?, rows_updated = rows_updated + ?, "
+                    "rows_unchanged = rows_unchanged + ?, rows_stale = rows_stale + ? "
+                    "WHERE batch_id = ?",
+                    [
+                        change.loaded,
+                        change.duplicate,
+                        change.loaded + change.duplicate,
+                        c.inserted,
+                        c.updated,
+                        c.unchanged,
+                        c.stale + change.stale,
+                        batch_id,
+                    ],
+                )
+            fault_point("inside_release_transaction")
+            conn.execute("COMMIT")
+            self._written |= {
+                ("main", obj.table_name),
+                (QUARANTINE_SCHEMA, obj.name),
+                (LEDGER_SCHEMA, LEDGER_TABLE),
+            }
+        except duckdb.Error as exc:
+            conn.execute("ROLLBACK")
+            raise WarehouseError(
+                f"releasing quarantined rows into {obj.table_name} failed: {first_line(exc)}",
+                object=obj.name,
+            ) from exc
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        finally:
+            self._in_transaction = False
+        return by_batch
 
     # -- rebuild ------------------------------------------------------------------------
     def reset_object(self, obj: ObjectSpec) -> dict[str, datetime]:

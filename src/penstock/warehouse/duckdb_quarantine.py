@@ -40,11 +40,13 @@ def read_quarantine(
     stored = existing_columns(conn, QUARANTINE_SCHEMA, obj.name)
     if not stored:
         return QuarantinePage(fields, [], 0, 0)
-    superseded, later, keyed = _superseded_sql(conn, obj, stored)
+    superseded, later, keyed = (
+        _superseded_sql(conn, obj, stored) if selection.superseded else ("false", "", False)
+    )
     keys = [_KEY.format(i) for i in range(len(obj.key))] if keyed else []
     typed_keys = "".join(
         f", {_typed_key(obj, name)} AS {ident(alias)}"
-        for name, alias in zip(obj.key, keys, strict=True)
+        for name, alias in zip(obj.key if keyed else [], keys, strict=True)
     )
     loaded = "coalesce(q._loaded, false)" if "_loaded" in stored else "false"
     values = "".join(

@@ -31,13 +31,13 @@ from penstock.faults import fault_point
 from penstock.lake.read import SEQ
 from penstock.quality.validate import ChunkValidation
 from penstock.sql import ident, idents, literal
-from penstock.warehouse.base import LoadResult
+from penstock.warehouse.base import LoadResult, ReleaseLoad
 from penstock.warehouse.duckdb_chunk_base import ChunkBatch
 from penstock.warehouse.duckdb_mode_sql import ModeCounts, row_hash_sql, valid_from_sql
 from penstock.warehouse.duckdb_tables import LEDGER_COLUMNS
 from penstock.warehouse.postgres_copy import copy_rows
 from penstock.warehouse.postgres_modes import Target, apply_staged
-from penstock.warehouse.postgres_quarantine import PostgresReads
+from penstock.warehouse.postgres_quarantine import PostgresReads, TableCopier
 from penstock.warehouse.postgres_tables import (
     QUARANTINE_DUCKDB_TYPES,
     PgConnection,
@@ -375,6 +375,90 @@ class PostgresWarehouse(PostgresReads):
     ) -> None:
         """The chunk's quarantine rows of batches `seqs` as one Parquet file in the lake."""
         write_quarantine_file(self.conn, chunk, seqs, target)
+
+    # -- release ------------------------------------------------------------------------
+    def stored_versions(self, obj: ObjectSpec, columns: Sequence[str], into: str) -> bool:
+        """A temp table `into` of the embedded DuckDB: `columns` and `_batch_id` of the object
+        table's rows (distinct), copied from PostgreSQL; False when the table does not exist."""
+        if not existing_columns(self.pg, self.schema, obj.table_name):
+            return False
+        types = {c: obj.columns[c].stored_duckdb_type for c in columns}
+        self.conn.execute(f"DROP TABLE IF EXISTS {ident(into)}")
+        with tempfile.TemporaryDirectory(dir=self._scratch) as tmp:
+            TableCopier(self.pg, self.conn, Path(tmp)).table(
+                f"SELECT DISTINCT {idents([*columns, '_batch_id'])} FROM {self._table(obj)}",
+                ident(into),  # the embedded DuckDB is in memory: a table of its own
+                [*types.items(), ("_batch_id", "VARCHAR")],
+            )
+        return True
+
+    def release_rows(self, obj: ObjectSpec, release: ReleaseLoad) -> dict[str, ModeCounts]:
+        """Load released quarantine rows in one transaction (`DuckDBWarehouse.release_rows`)."""
+        chunk = release.chunk
+        seqs = list(range(1, len(chunk.batches) + 1))
+        check_identifiers(obj, self.schemas)
+        q = self.schemas.quarantine_table(obj)
+        done = ident(f"__penstock_released_{uuid.uuid4().hex[:12]}")
+        kept = ident(f"__penstock_failing_{uuid.uuid4().hex[:12]}")
+        doing = f"releasing quarantined rows into {obj.table_name}"
+        with self._failing(doing, object=obj.name), self.pg.transaction():
+            self.pg.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"penstock:{obj.name}"])
+            counts = self._apply_modes(obj, chunk, seqs, release.loaded_at)
+            self.pg.execute(
+                f"CREATE TEMP TABLE {done} (batch_id text, row_number bigint) ON COMMIT DROP"
+            )
+            copy_rows(
+                self.conn,
+                self.pg,
+                f"SELECT batch_id::VARCHAR, row_number::BIGINT FROM {ident(release.released)}",
+                done,
+                ["batch_id", "row_number"],
+            )
+            self.pg.execute(
+                f"DELETE FROM {q} USING {done} r "
+                f"WHERE {q}._batch_id = r.batch_id AND {q}._row_number = r.row_number"
+            )
+            self.pg.execute(
+                f"CREATE TEMP TABLE {kept} (batch_id text, row_number bigint, reasons text[]) "
+                "ON COMMIT DROP"
+            )
+            copy_rows(
+                self.conn,
+                self.pg,
+                f"SELECT batch_id::VARCHAR, row_number::BIGINT, reasons::VARCHAR[] "
+                f"FROM {ident(release.failing)}",
+                kept,
+                ["batch_id", "row_number", "reasons"],
+            )
+            self.pg.execute(
+                f"UPDATE {q} SET _reasons = f.reasons FROM {kept} f "
+                f"WHERE {q}._batch_id = f.batch_id AND {q}._row_number = f.row_number"
+            )
+            by_batch = {chunk.batches[s - 1].batch_id: c for s, c in counts.items()}
+            with self.pg.cursor() as cur:
+                cur.executemany(
+                    f"UPDATE {self.schemas.loads} SET rows_loaded = rows_loaded + %s, "
+                    "rows_duplicate = rows_duplicate + %s, "
+                    "rows_quarantined = rows_quarantined - %s, "
+                    "rows_inserted = rows_inserted + %s, rows_updated = rows_updated + %s, "
+                    "rows_unchanged = rows_unchanged + %s, rows_stale = rows_stale + %s "
+                    "WHERE batch_id = %s",
+                    [
+                        (
+                            change.loaded,
+                            change.duplicate,
+                            change.loaded + change.duplicate,
+                            by_batch.get(b, ModeCounts()).inserted,
+                            by_batch.get(b, ModeCounts()).updated,
+                            by_batch.get(b, ModeCounts()).unchanged,
+                            by_batch.get(b, ModeCounts()).stale + change.stale,
+                            b,
+                        )
+                        for b, change in release.counts.items()
+                    ],
+                )
+            fault_point("inside_release_transaction")
+        return by_batch
 
     # -- rebuild ------------------------------------------------------------------------
     def reset_object(self, obj: ObjectSpec) -> dict[str, datetime]:

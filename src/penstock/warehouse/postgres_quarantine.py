@@ -144,7 +144,7 @@ class PostgresReads:
             return QuarantinePage((*FIELDS, *columns), [], 0, 0)
         with duckdb.connect(":memory:") as scratch, tempfile.TemporaryDirectory() as tmp:
             scratch.execute("SET TimeZone = 'UTC'")
-            copy = _Copier(self.pg, scratch, Path(tmp))
+            copy = TableCopier(self.pg, scratch, Path(tmp))
             for schema in (QUARANTINE_SCHEMA, LEDGER_SCHEMA):
                 scratch.execute(f"CREATE SCHEMA {ident(schema)}")
             self._copy_quarantine(copy, obj, list(stored))
@@ -155,7 +155,7 @@ class PostgresReads:
                 [("batch_id", "VARCHAR"), ("source_file", "VARCHAR"), ("loaded_at", "TIMESTAMP")],
             )
             table = existing_columns(self.pg, self.schema, obj.table_name)
-            if table and "_batch_id" in table:
+            if table and "_batch_id" in table and selection.superseded:
                 keys = [k for k in obj.key if k in table] if obj.load != "replace" else []
                 types = {k: obj.columns[k].stored_duckdb_type for k in keys}
                 copy.table(
@@ -166,7 +166,7 @@ class PostgresReads:
                 )
             return read_quarantine(scratch, obj, selection)
 
-    def _copy_quarantine(self, copy: _Copier, obj: ObjectSpec, stored: list[str]) -> None:
+    def _copy_quarantine(self, copy: TableCopier, obj: ObjectSpec, stored: list[str]) -> None:
         columns = [(c, _QUARANTINE_TYPES.get(c, "VARCHAR")) for c in stored]
         values = [
             "array_to_json(_reasons)::text"
@@ -217,7 +217,7 @@ class PostgresReads:
             )
 
 
-class _Copier:
+class TableCopier:
     """PostgreSQL query results into tables of a DuckDB connection, by COPY through CSV."""
 
     def __init__(self, pg: PgConnection, duck: duckdb.DuckDBPyConnection, tmp: Path) -> None:

@@ -66,6 +66,9 @@ class QuarantineSelection:
     hide_superseded: bool = False
     columns: tuple[str, ...] | None = None  # contract columns to return; None: all of them
     limit: int | None = 50  # None: every matching row
+    # False: `_superseded` is not worked out (always false), which spares a join with the
+    # object table (a release reads every row and needs it only when --where names it)
+    superseded: bool = True
 
 
 @dataclass(frozen=True)
