@@ -197,6 +197,8 @@ def column_sources(runner: Runner, model: Model) -> dict[str, tuple[ColumnSource
     by_table = {r.table: r.unit for r in model.reads}
     out: dict[str, tuple[ColumnSource, ...]] = {}
     for column, (sources, subtype) in model.analysis.lineage.items():
+        if not sources:
+            continue  # made of no column (count(*), a constant)
         out[column] = tuple(
             ColumnSource(
                 namespace=namespace,
