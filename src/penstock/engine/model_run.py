@@ -160,6 +160,7 @@ def _log(
     level: LogLevel,
     message: str,
     step_id: str,
+    /,
     **fields: Any,
 ) -> None:
     extra = {k: v for k, v in fields.items() if k not in ("object", "batch_id")}

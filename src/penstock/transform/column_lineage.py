@@ -85,7 +85,7 @@ def _sources(node: Node) -> tuple[SourceColumn, ...]:
 def _subtype(node: Node) -> str:
     subtype = IDENTITY
     for n in node.walk():
-        if not n.downstream:
+        if not n.downstream and isinstance(n.source, exp.Table):
             continue  # a table's column itself
         inner = n.expression.this if isinstance(n.expression, exp.Alias) else n.expression
         if inner.find(exp.AggFunc) is not None:

@@ -248,8 +248,8 @@ def _checked(model: Model, engine: ModelEngine, relation: str) -> tuple[int, dic
         allowed = check.max_failure_rate
         if check.severity == "error" and (allowed is None or bad / max(total, 1) > allowed):
             raise ModelCheckFailed(
-                f"model '{model.name}': check {check.name} failed on {bad} of {total} row(s) "
-                f"({check.expression}); nothing was written",
+                f"{_where(model, check.name)}model '{model.name}': check {check.name} "
+                f"failed on {bad} of {total} row(s) ({check.expression}); nothing was written",
                 file=model.file.file,
                 line=model.file.line_of("checks"),
                 model=model.name,
@@ -271,14 +271,26 @@ def _checked(model: Model, engine: ModelEngine, relation: str) -> tuple[int, dic
                 if w
             )
             raise ModelCheckFailed(
-                f"model '{model.name}': check row_count failed: {total} row(s), wanted "
-                f"{wanted}; nothing was written",
+                f"{_where(model)}model '{model.name}': check row_count failed: {total} "
+                f"row(s), wanted {wanted}; nothing was written",
                 file=model.file.file,
                 line=model.file.line_of("checks"),
                 model=model.name,
                 check="row_count",
             )
     return total, failing
+
+
+def _where(model: Model, check: str = "row_count") -> str:
+    """`file:line: ` of the check `check` in the model's header (else of `checks:`)."""
+    line = model.file.line_of("checks")
+    header = model.file.sql.splitlines()[: model.file.body_line - 1]
+    word = re.compile(rf"(?<!\w){re.escape(check)}(?!\w)")
+    for number, text in enumerate(header, start=1):
+        if line is not None and number > line and word.search(text):
+            line = number
+            break
+    return f"{model.file.file}:{line}: " if line else f"{model.file.file}: "
 
 
 def _expression(model: Model, check: ExpressionCheck, dialect: str) -> str:

@@ -21,6 +21,7 @@ warehouse's errors name the file's own lines.
 from __future__ import annotations
 
 import re
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
@@ -130,7 +131,7 @@ def _leading_comment(text: str) -> tuple[list[str], int, int]:
             end = line.find("*/")
             if end >= 0:
                 body.append(line[:end])
-                return body, start + 1, i + 2
+                return textwrap.dedent("\n".join(body)).splitlines(), start + 1, i + 2
             body.append(line)
         return [], 1, 1  # an unclosed comment: the SQL parser will say so
     body = []
@@ -151,7 +152,10 @@ def _header(comment: list[str], first_line: int, file: str) -> tuple[ModelHeader
         if (m := re.match(r"^([A-Za-z_][A-Za-z0-9_]*)\s*:", line))
     ]
     lines = {key: first_line + i for i, key in keyed}
-    looks_like_header = any(key in HEADER_KEYS for _, key in keyed)
+    # a mapping with a header key, or a near miss of one (`materialised`), is a header
+    looks_like_header = any(
+        key in HEADER_KEYS or did_you_mean(key, HEADER_KEYS) for _, key in keyed
+    )
     try:
         data = yaml.safe_load(text) if text.strip() else None
     except yaml.YAMLError as exc:

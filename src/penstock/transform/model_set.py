@@ -201,7 +201,7 @@ def _reads(
 ) -> tuple[Read, ...]:
     ctes = {cte.alias_or_name.lower() for cte in query.find_all(exp.CTE)}
     found: dict[str, Read] = {}
-    for table in query.find_all(exp.Table):
+    for table in sorted(query.find_all(exp.Table), key=_position):
         name = table.name
         if not name or (not table.db and name.lower() in ctes):
             continue  # a table function (read_csv(...)), or a CTE
@@ -232,6 +232,13 @@ def _reads(
                 line=line,
             )
     return tuple(found.values())
+
+
+def _position(table: exp.Table) -> int:
+    """Where the table's name starts in the SQL (the order the reads are written in)."""
+    meta = table.this.meta if isinstance(table.this, exp.Expression) else {}
+    start = meta.get("start")
+    return start if isinstance(start, int) else 0
 
 
 def _order(
