@@ -354,3 +354,24 @@ def test_error_line_finds_the_word_the_engine_quotes() -> None:
     assert error_line(sql, 'column "amount" does not exist', 2) == 5
     assert error_line(sql, 'Referenced column "t.b" not found', 2) == 3
     assert error_line(sql, "syntax error at end of input", 2) == 2
+
+
+def test_rebuild_of_an_object_rebuilds_it_and_its_models(runs: Runs, cli: Cli) -> None:
+    code, out, _ = cli("rebuild", "orders", "-p", runs.root, "--json")
+    assert code == 0
+    done = json.loads(out)
+    assert [o["object"] for o in done["objects"]] == [
+        "orders",
+        "order_log",
+        "revenue",
+        "status_per_customer",
+        "top_country",
+    ]
+    after = contents(runs.root)
+    assert {k: v for k, v in after.items() if k != "status_per_customer"} == {
+        k: v for k, v in runs.after_second.items() if k != "status_per_customer"
+    }
+    # the keyed incremental model read both batches at once: one row per customer over both
+    assert after["status_per_customer"] == [(1, "shipped", 3), (2, "shipped", 1), (3, "shipped", 1)]
+    code, _, err = cli("rebuild", "orders", "--select", "customers", "-p", runs.root)
+    assert code == 2 and "give OBJECT or --select, not both" in err

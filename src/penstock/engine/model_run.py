@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from penstock.catalog import Project
 from penstock.engine import datasets
 from penstock.engine.failures import describe
 from penstock.engine.plan import Plan
@@ -72,6 +73,26 @@ def run_models(
             rows=built.rows,
         )
         _finished(runner, result, model, step_id, built.status, None, built=built)
+
+
+def views_over(project: Project, plan: Plan, objects: list[str]) -> list[str]:
+    """The view models that read any of `objects`, directly or through other models."""
+    if not objects or not any(u.kind == "model" for u in plan.units.values()):
+        return []
+    models = load_models(project)
+    return [n for n in models.downstream(objects) if models[n].materialized == "view"]
+
+
+def drop_models(runner: Runner, names: list[str]) -> None:
+    """Drop the relations of the models `names` (built again later in the run)."""
+    if not names:
+        return
+    from penstock.transform.materialize import drop_relation
+
+    engine = model_engine(runner.warehouse)
+    with engine.transaction():
+        for name in names:
+            drop_relation(engine, name)
 
 
 def _step(runner: Runner, result: RunResult, model: Model, status: BatchStatus, msg: str) -> None:

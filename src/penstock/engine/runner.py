@@ -24,7 +24,7 @@ from penstock.engine.attempts import Deadline, worth_retrying
 from penstock.engine.failures import describe
 from penstock.engine.fused import stage_reading
 from penstock.engine.loading import item_chunks, load_pending, load_read_chunk
-from penstock.engine.model_run import run_models
+from penstock.engine.model_run import drop_models, run_models, views_over
 from penstock.engine.rejections import ObjectRejections
 from penstock.engine.restage import restage_object
 from penstock.engine.results import BatchOutcome, BatchStatus, RunResult, object_outcome
@@ -77,11 +77,16 @@ class Runner(RunNotes):
         `restage`, first parse each batch's landing file again with the current settings
         (engine/restage.py)."""
         plan, objects, models = planned(self.project, selector)
+        # views over the objects replayed are dropped first (PostgreSQL will not drop a table a
+        # view reads) and built again after them
+        views = views_over(self.project, plan, [o.name for o in objects])
+        models = [n for n in plan.order() if n in models or n in views]
         result = self._start("rebuild", selector, objects, models)
         if restage:
             result.restage = []
         with self._finishing(result):
             replay = self._replay_object
+            drop_models(self, views)
             run_in_order(self, result, plan, objects, lambda o: partial(replay, result, o, restage))
             run_models(self, result, plan, models, rebuild=True)
         return self._finish(result)

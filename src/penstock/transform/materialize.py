@@ -115,7 +115,7 @@ def compiled(
 def _build_view(model: Model, engine: ModelEngine) -> Built:
     sql = compiled(model, engine)
     with engine.transaction():
-        _drop(engine, model.name)
+        drop_relation(engine, model.name)
         _run(model, engine, f"CREATE VIEW {engine.table(model.name)} AS {sql}")
         rows, failing = _checked(model, engine, model.name)
     return _done(model, rows, failing, f"view {model.name}")
@@ -125,7 +125,7 @@ def _build_table(model: Model, engine: ModelEngine) -> Built:
     sql = compiled(model, engine)
     new = model.name + NEW_SUFFIX
     with engine.transaction():
-        _drop(engine, new)
+        drop_relation(engine, new)
         _run(model, engine, f"CREATE TABLE {engine.table(new)} AS {sql}")
         rows, failing = _checked(model, engine, new)
         _put_in_place(engine, model.name, new)
@@ -164,11 +164,11 @@ def _build_incremental(model: Model, engine: ModelEngine, run_id: str, fresh: bo
         if not loaded and exists:
             return Built("skipped", 0, f"no new batches of {driving.unit}")
         sql = compiled(model, engine, {driving.unit: loaded or ["-"]})
-        _drop(engine, new)
+        drop_relation(engine, new)
         _run(model, engine, f"CREATE TABLE {engine.table(new)} AS {sql}")
         rows, failing = _checked(model, engine, new)
         if not exists:
-            _drop(engine, model.name)
+            drop_relation(engine, model.name)
             engine.execute(f"ALTER TABLE {engine.table(new)} RENAME TO {ident(model.name)}")
         else:
             columns = ", ".join(ident(c) for c, _ in engine.columns(new))
@@ -202,7 +202,8 @@ def _build_incremental(model: Model, engine: ModelEngine, run_id: str, fresh: bo
     return built
 
 
-def _drop(engine: ModelEngine, name: str) -> None:
+def drop_relation(engine: ModelEngine, name: str) -> None:
+    """Drop the table or view `name` of the default schema, if there is one."""
     kind = engine.relation_kind(name)
     if kind is not None:
         engine.execute(f"DROP {kind.upper()} {engine.table(name)}{engine.cascade}")
@@ -215,7 +216,7 @@ def _put_in_place(engine: ModelEngine, name: str, new: str) -> None:
         engine.execute(f"INSERT INTO {engine.table(name)} SELECT * FROM {engine.table(new)}")
         engine.execute(f"DROP TABLE {engine.table(new)}")
         return
-    _drop(engine, name)
+    drop_relation(engine, name)
     engine.execute(f"ALTER TABLE {engine.table(new)} RENAME TO {ident(name)}")
 
 
