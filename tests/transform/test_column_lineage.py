@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from penstock.catalog import load_project
-from penstock.transform import ModelSet, load_models
+from penstock.transform.model_set import ModelSet, load_models
 
 from helpers import write_project
 

@@ -69,7 +69,7 @@ def lineage(
         raise UsageError(f"--format must be table, mermaid or dot, got '{fmt}'")
     if upstream and downstream:
         raise UsageError("give --upstream or --downstream, not both (neither: both directions)")
-    from penstock.transform.model_set import model_files
+    from penstock.transform.files import model_files
 
     proj = read_outline(project)
     names = [o.name for o in proj.objects]

@@ -75,7 +75,7 @@ def plan(
         plan_work(proj, [proj.objects[n] for n in dag.objects_of(names)], notes)
     )
     if dag.models_of(names):
-        from penstock.transform import load_models
+        from penstock.transform.model_set import load_models
 
         models = load_models(proj)
         work += [

@@ -305,9 +305,10 @@ def rebuild(
     wait: WaitOpt = DEFAULT_WAIT_SECONDS,
     as_json: JsonOpt = False,
 ) -> None:
-    """Empty the object tables and replay every staged batch from the stage zone, then build
-    the selected models again (an incremental one from every batch; views over the replayed
-    objects are always built again).
+    """Empty the object tables, replay every staged batch and build the models again.
+
+    Models are built after their inputs (an incremental one from every batch); views over
+    the replayed objects are always built again.
 
     The summary is `penstock run`'s: the selected objects, their outcome, rows and DQ pass rate.
     """

@@ -21,12 +21,12 @@ from penstock.engine.results import BatchOutcome, BatchStatus, RunResult
 from penstock.errors import TransientError
 from penstock.observe import Dataset, SchemaField, StepFinished, StepStarted, new_id, utcnow
 from penstock.observe.events import ColumnSource, LogLevel
-from penstock.transform import Model, load_models
 from penstock.transform.engines import model_engine
-from penstock.transform.materialize import Built, build_model
 
 if TYPE_CHECKING:
     from penstock.engine.runner import Runner
+    from penstock.transform.materialize import Built
+    from penstock.transform.model_set import Model
 
 MODEL_STEP = "build"
 
@@ -38,6 +38,9 @@ def run_models(
     failed in this run; with `rebuild`, an incremental model starts again from every batch."""
     if not names:
         return
+    from penstock.transform.materialize import build_model
+    from penstock.transform.model_set import load_models
+
     models = load_models(runner.project)
     engine = None
     for name in names:
@@ -79,6 +82,8 @@ def views_over(project: Project, plan: Plan, objects: list[str]) -> list[str]:
     """The view models that read any of `objects`, directly or through other models."""
     if not objects or not any(u.kind == "model" for u in plan.units.values()):
         return []
+    from penstock.transform.model_set import load_models
+
     models = load_models(project)
     return [n for n in models.downstream(objects) if models[n].materialized == "view"]
 
@@ -202,6 +207,8 @@ def _table(runner: Runner, name: str, columns: tuple[str, ...] = ()) -> Dataset:
 
 def model_datasets(runner: Runner, model: Model) -> tuple[tuple[Dataset, ...], Dataset]:
     """What a model's build reads (its inputs' tables) and writes (its own)."""
+    from penstock.transform.model_set import load_models
+
     project = runner.project
     inputs = []
     models = load_models(project)

@@ -292,7 +292,11 @@ def _units(project: Project) -> dict[str, Unit]:
             depends=(*spec.depends_on, *referenced),
             after=after[spec.group],
         )
-    from penstock.transform import load_models
+    from penstock.transform.files import model_files
+
+    if not model_files(project.root):
+        return units  # no models: sqlglot is not loaded
+    from penstock.transform.model_set import load_models
 
     for index, model in enumerate(load_models(project).models.values(), start=len(units)):
         reads = tuple(

@@ -28,9 +28,9 @@ from sqlglot.errors import ParseError, SqlglotError
 from penstock.catalog import ObjectSpec, Project
 from penstock.errors import ProjectError
 from penstock.transform.column_lineage import Analysis, analyse
+from penstock.transform.files import model_files
 from penstock.transform.model_file import ModelFile, read_model_file
 
-MODELS_DIR = "models"
 DEFAULT_SCHEMAS = ("main", "public")  # a read qualified with the default schema is the same
 SYSTEM_TYPES = {"_batch_id": "text", "_loaded_at": "timestamp"}
 SCD2_TYPES = {
@@ -104,11 +104,6 @@ class ModelSet:
 
 
 _cache: dict[tuple[object, ...], ModelSet] = {}
-
-
-def model_files(root: Path) -> list[Path]:
-    directory = root / MODELS_DIR
-    return sorted(directory.glob("*.sql")) if directory.is_dir() else []
 
 
 def load_models(project: Project) -> ModelSet:
