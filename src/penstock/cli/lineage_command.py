@@ -54,8 +54,10 @@ def lineage(
 ) -> None:
     """The object's lineage: datasets (landing files, the stage zone, its table, its
     quarantine) joined by the jobs that read and wrote them, and where each column of its
-    table comes from. For MODEL.COLUMN: the columns that feed it, through models of models,
-    down to the objects' columns and their landing files or source tables.
+    table comes from.
+
+    For MODEL.COLUMN: the columns that feed it, through models of models, down to the
+    objects' columns and their landing files or source tables.
 
     Recorded by every run in the metadata store (kept `retention: lineage`); landing files and
     staged batches of one directory show as one node. Both directions unless --upstream or
