@@ -105,10 +105,10 @@ def lineage(
     elif fmt == "dot":
         print(lineage_graph.dot(graph))
     else:
-        print_table(graph)
+        print_table(graph, model=object_name in models)
 
 
-def print_table(graph: LineageGraph) -> None:
+def print_table(graph: LineageGraph, *, model: bool = False) -> None:
     labels = {n.id: n.label for n in graph.nodes}
     if graph.edges:
         console.print(
@@ -136,14 +136,23 @@ def print_table(graph: LineageGraph) -> None:
     if graph.columns:
         console.print(
             table(
-                f"Columns of {graph.object}'s table, read from the staged batches",
+                f"Columns of {graph.object}'s table, "
+                + ("from its SQL" if model else "read from the staged batches"),
                 ["column", "source column", "how"],
                 [
                     (
                         name,
-                        ", ".join(i["field"] for i in inputs),
                         ", ".join(
-                            HOW.get(i["transformation"], i["transformation"]) for i in inputs
+                            f"{i['dataset'].split('.', 1)[-1]}.{i['field']}"
+                            if model
+                            else i["field"]
+                            for i in inputs
+                        ),
+                        ", ".join(
+                            (MODEL_HOW if model else HOW).get(
+                                i["transformation"], i["transformation"]
+                            )
+                            for i in inputs
                         ),
                     )
                     for name, inputs in graph.columns.items()
