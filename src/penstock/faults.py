@@ -35,6 +35,7 @@ FAULT_POINTS = (
     "after_reset",
     "inside_restage_swap",
     "after_restage_swap",
+    "inside_model_transaction",
 )
 FAULT_DIR_ENV = "PENSTOCK_FAULT_DIR"
 FAULT_MODES = ("kill", "raise", "interrupt", "hang", "pause")

@@ -7,6 +7,10 @@ and `penstock lineage MODEL.COLUMN`. One project per module, run twice."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -375,3 +379,34 @@ def test_rebuild_of_an_object_rebuilds_it_and_its_models(runs: Runs, cli: Cli) -
     assert after["status_per_customer"] == [(1, "shipped", 3), (2, "shipped", 1), (3, "shipped", 1)]
     code, _, err = cli("rebuild", "orders", "--select", "customers", "-p", runs.root)
     assert code == 2 and "give OBJECT or --select, not both" in err
+
+
+@pytest.mark.chaos
+def test_a_run_killed_inside_an_incremental_build_neither_doubles_nor_skips(
+    tmp_path: Path,
+) -> None:
+    """SIGKILL after the model's rows are written, before its progress is: the next run
+    adds that batch's rows exactly once."""
+    files = {
+        "models/order_log.sql": MODELS["order_log"],
+        "landing/customers/c1.csv": CUSTOMERS,
+        "landing/orders/o1.csv": ORDERS_1,
+    }
+    root = write_project(tmp_path, PROJECT, files)
+    assert penstock.run(root).status == "success"
+    (root / "landing/orders/o2.csv").write_text(ORDERS_2)
+    killed = subprocess.run(
+        [sys.executable, "-m", "penstock.cli.app", "run", "-p", str(root)],
+        env={**os.environ, "PENSTOCK_FAULT": "inside_model_transaction"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    # the orders loaded; the model's write died with its transaction
+    assert query(root, "SELECT count(*) FROM orders") == [(5,)]
+    assert query(root, "SELECT count(*) FROM order_log") == [(3,)]
+    assert penstock.run(root).status == "success"
+    assert query(root, "SELECT order_id FROM order_log ORDER BY 1") == [(i,) for i in range(1, 6)]
+    assert query(root, "SELECT count(*) FROM penstock.model_batches") == [(2,)]

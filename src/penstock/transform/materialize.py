@@ -34,6 +34,7 @@ from sqlglot.errors import SqlglotError
 
 from penstock.catalog.columns import ExpressionCheck, RowCountCheck
 from penstock.errors import ContractViolation, ProjectError, WarehouseError
+from penstock.faults import fault_point
 from penstock.sql import ident, literal
 from penstock.transform.engines import EngineError, ModelEngine
 from penstock.transform.model_set import Model
@@ -188,6 +189,7 @@ def _build_incremental(model: Model, engine: ModelEngine, run_id: str, fresh: bo
                 f"INSERT INTO {target} ({columns}) SELECT {columns} FROM {engine.table(new)}",
             )
             engine.execute(f"DROP TABLE {engine.table(new)}")
+        fault_point("inside_model_transaction")  # written, its progress not yet
         now = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")
         if loaded:
             values = ", ".join(
