@@ -95,10 +95,12 @@ def print_run(
     for note in result.notes:
         console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
     for failure in result.failures:
-        where = failure.source_file or failure.batch_id or ""
+        where = failure.source_file or failure.batch_id
         err_console.print(
-            f"[red]failed[/] {failure.object} {failure.step} {escape(where)}: "
-            f"{escape(failure.error or '')}",
+            f"[red]failed[/] {failure.object} {failure.step}"
+            + (f" {escape(where)}" if where else "")
+            + ": "
+            + escape(failure.error or ""),
             highlight=False,
         )
     console.print(look_further(summaries, project), highlight=False)

@@ -166,7 +166,7 @@ def _finished(
         BatchOutcome(
             model.name,
             None,
-            model.file.file,
+            None,  # its errors name the file (and line) themselves
             MODEL_STEP,
             status,
             rows_in=rows,
