@@ -210,7 +210,8 @@ class Plan:
         if base in models:
             return [base]
         if base == f"{_GROUP_PREFIX}{MODELS_GROUP}" and models:
-            return models
+            objects = [o.name for o in self.project.objects_in_order() if o.group == MODELS_GROUP]
+            return objects + models
         try:
             return [spec.name for spec in self.project.select(base)]
         except UsageError as exc:
