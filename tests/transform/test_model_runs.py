@@ -290,6 +290,20 @@ def test_lineage_of_a_model_column_goes_down_to_the_landing_files(runs: Runs, cl
     assert code == 0
     assert "└ aggregated from orders.amount (object, main.orders)" in out
     assert "read from: landing/orders/o2.csv, landing/orders/o1.csv" in out
+    # an object's column: typed from its staged batches, read from its landing files
+    code, out, _ = cli("lineage", "customers.country", "-p", runs.root, "--json")
+    assert code == 0
+    assert json.loads(out) == {
+        "unit": "customers",
+        "kind": "object",
+        "column": "country",
+        "dataset": "main.customers",
+        "how": None,
+        "stage_column": "country",
+        "origins": [str(runs.root / "landing/customers/c1.csv")],
+        "origins_total": 1,
+        "sources": [],
+    }
     code, _, err = cli("lineage", "revenue.nope", "-p", runs.root)
     assert code == 2
     assert "'revenue' has no column 'nope'" in err
