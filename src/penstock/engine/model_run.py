@@ -151,7 +151,7 @@ def _finished(
             error=error,
             error_type=type(exc).__name__ if exc is not None else None,
             retryable=isinstance(exc, TransientError),
-            rows_loaded=rows,  # rows written (a model reads tables, not batches: no rows_in)
+            rows_written=rows if built is not None else None,
             rows_warned=sum(failing.values()),
             reason_counts=failing,
             started_at=started_at,

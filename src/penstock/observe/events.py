@@ -247,8 +247,10 @@ class StepFinished(_Base):
     inputs: tuple[Dataset, ...] = ()
     outputs: tuple[Dataset, ...] = ()
     parent_step_id: str | None = None
-    # a model's build: where each column of its table (its `table` output) comes from
+    # a model's build: where each column of its table (its `table` output) comes from, and
+    # the rows it wrote (not in rows_loaded: a run's row totals are its batches')
     column_lineage: Mapping[str, tuple[ColumnSource, ...]] = field(default_factory=dict)
+    rows_written: int | None = None
 
     @property
     def failed(self) -> bool:
