@@ -23,7 +23,7 @@ demo: install
 	@echo
 	@echo "penstock is installed in .venv: 'source .venv/bin/activate', then in demo/:"
 	@echo "  penstock status · penstock runs · penstock quarantine orders · penstock rebuild"
-	@echo "  penstock query \"FROM orders LIMIT 5\""
+	@echo "  penstock query \"FROM orders LIMIT 5\" · penstock lineage revenue_by_country.revenue"
 
 lint: install
 	$(BIN)/ruff check src tests bench

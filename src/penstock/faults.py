@@ -36,6 +36,7 @@ FAULT_POINTS = (
     "inside_restage_swap",
     "after_restage_swap",
     "inside_release_transaction",
+    "inside_model_transaction",
 )
 FAULT_DIR_ENV = "PENSTOCK_FAULT_DIR"
 FAULT_MODES = ("kill", "raise", "interrupt", "hang", "pause")

@@ -14,7 +14,7 @@ from penstock.errors import UsageError
 
 if TYPE_CHECKING:
     from penstock.engine.plan import Plan, Unit
-    from penstock.engine.plan_work import ObjectWork
+    from penstock.engine.plan_work import ModelWork, ObjectWork
 
 PlanFormat = Literal["text", "mermaid", "dot"]
 FormatOpt = Annotated[
@@ -68,10 +68,19 @@ def plan(
         drawn = to_mermaid(dag, names) if output == "mermaid" else to_dot(dag, names)
         print(drawn, end="")
         return
-    from penstock.engine.plan_work import plan_work
+    from penstock.engine.plan_work import ModelWork, plan_work
 
     notes: list[str] = []
-    work = plan_work(proj, [proj.objects[n] for n in names], notes)
+    work: list[ObjectWork | ModelWork] = list(
+        plan_work(proj, [proj.objects[n] for n in dag.objects_of(names)], notes)
+    )
+    if dag.models_of(names):
+        from penstock.transform.model_set import load_models
+
+        models = load_models(proj)
+        work += [
+            ModelWork(n, models[n].materialized, models[n].upstream) for n in dag.models_of(names)
+        ]
     if as_json:
         print_json(_as_json(dag, names, work, select, notes))
         return
@@ -86,7 +95,11 @@ def _upstream(unit: Unit, selected: set[str]) -> list[dict[str, Any]]:
 
 
 def _as_json(
-    dag: Plan, names: list[str], work: list[ObjectWork], select: str | None, notes: list[str]
+    dag: Plan,
+    names: list[str],
+    work: list[ObjectWork | ModelWork],
+    select: str | None,
+    notes: list[str],
 ) -> dict[str, Any]:
     selected = set(names)
     by_name = {w.object: w for w in work}
@@ -109,6 +122,7 @@ def _as_json(
         "objects": [
             {
                 "object": name,
+                "kind": dag.units[name].kind,
                 "group": dag.units[name].group,
                 "state": by_name[name].state,
                 "would": by_name[name].summary,
@@ -121,7 +135,9 @@ def _as_json(
     }
 
 
-def _print_text(dag: Plan, names: list[str], work: list[ObjectWork], notes: list[str]) -> None:
+def _print_text(
+    dag: Plan, names: list[str], work: list[ObjectWork | ModelWork], notes: list[str]
+) -> None:
     selected = set(names)
     by_name = {w.object: w for w in work}
     rows = []
@@ -136,7 +152,13 @@ def _print_text(dag: Plan, names: list[str], work: list[ObjectWork], notes: list
         rows.append((index, name, unit.group, by_name[name].summary, upstream or None))
     console.print(
         table(
-            f"Plan for {dag.project.name}: {len(names)} object(s), steps extract → load each",
+            f"Plan for {dag.project.name}: {len(dag.objects_of(names))} object(s), steps "
+            "extract → load each"
+            + (
+                f"; {len(dag.models_of(names))} model(s), built after their inputs"
+                if dag.models_of(names)
+                else ""
+            ),
             ["#", "object", "group", "would", "upstream"],
             rows,
             text_columns=["object", "group", "would", "upstream"],

@@ -95,10 +95,12 @@ def print_run(
     for note in result.notes:
         console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
     for failure in result.failures:
-        where = failure.source_file or failure.batch_id or ""
+        where = failure.source_file or failure.batch_id
         err_console.print(
-            f"[red]failed[/] {failure.object} {failure.step} {escape(where)}: "
-            f"{escape(failure.error or '')}",
+            f"[red]failed[/] {failure.object} {failure.step}"
+            + (f" {escape(where)}" if where else "")
+            + ": "
+            + escape(failure.error or ""),
             highlight=False,
         )
     console.print(look_further(summaries, project), highlight=False)
@@ -284,21 +286,41 @@ RestageOpt = Annotated[
 ]
 
 
-@app.command(epilog=example("penstock rebuild --restage --select orders"))
+@app.command(
+    epilog=example(
+        "penstock rebuild orders    # orders and everything downstream of it",
+        "penstock rebuild --restage --select orders",
+    )
+)
 def rebuild(
+    object_name: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[OBJECT]",
+            help="Rebuild this object or model and everything downstream of it (its "
+            "dependent objects and the models reading it): the same as --select OBJECT+.",
+        ),
+    ] = None,
     project: ProjectOpt = Path(),
     select: SelectOpt = None,
     restage: RestageOpt = False,
     wait: WaitOpt = DEFAULT_WAIT_SECONDS,
     as_json: JsonOpt = False,
 ) -> None:
-    """Empty the object tables and replay every staged batch from the stage zone.
+    """Empty the object tables, replay every staged batch and build the models again.
+
+    Models are built after their inputs (an incremental one from every batch); views over
+    the replayed objects are always built again.
 
     The summary is `penstock run`'s: the selected objects, their outcome, rows and DQ pass rate.
     """
     from penstock.engine import Session
     from penstock.engine.plan import build_plan
 
+    if object_name is not None:
+        if select:
+            raise UsageError("give OBJECT or --select, not both (OBJECT is --select OBJECT+)")
+        select = f"{object_name}+"
     proj = load(project)
     build_plan(proj).select(select)  # a cycle or an unknown name: before anything opens
     try:

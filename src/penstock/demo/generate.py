@@ -15,7 +15,13 @@ from pathlib import Path
 from penstock.demo import _common as c
 from penstock.demo import customers, orders
 from penstock.demo.expectations import EXPECTED_PATH, DemoExpectations, FileExpectation
-from penstock.demo.templates import DEMO_CUSTOMERS, DEMO_PROJECT, empty_project
+from penstock.demo.templates import (
+    DEMO_CUSTOMERS,
+    DEMO_MODEL,
+    DEMO_MODEL_PATH,
+    DEMO_PROJECT,
+    empty_project,
+)
 from penstock.errors import UsageError
 
 PROJECT_FILE = "penstock.yml"
@@ -147,6 +153,7 @@ def create_demo_project(
     _delivered_earlier(directory, [*customer_paths, *order_paths])
     c.write_text(directory / EXPECTED_PATH, expected.to_json())
     c.write_text(directory / "objects" / "customers.yml", DEMO_CUSTOMERS)
+    c.write_text(directory / DEMO_MODEL_PATH, DEMO_MODEL)
     c.write_text(directory / PROJECT_FILE, DEMO_PROJECT)
     return expected
 

@@ -58,6 +58,26 @@ objects:
       updated_at:  {type: timestamp, required: true}
 """
 
+# a consume model (models/*.sql): what it reads comes from its SQL, no ref()
+DEMO_MODEL_PATH = "models/revenue_by_country.sql"
+DEMO_MODEL = """\
+-- materialized: table
+-- checks:
+--   - {name: revenue_not_negative, expression: "revenue >= 0"}
+--   - {row_count: {min: 1}}
+
+-- Revenue per customer country and segment: the orders (not cancelled) with their
+-- customers' current versions. `penstock lineage revenue_by_country.revenue` traces it.
+SELECT c.country,
+       c.segment,
+       count(*) AS orders,
+       sum(o.amount) AS revenue
+FROM orders o
+JOIN customers c ON c.customer_id = o.customer_id AND c._is_current
+WHERE o.status <> 'cancelled'
+GROUP BY c.country, c.segment
+"""
+
 _EMPTY_PROJECT = """\
 # penstock project. Declare sources and objects; `penstock check` validates this file,
 # `penstock run` extracts, validates, quarantines and loads every object.

@@ -1,10 +1,11 @@
 """The plan: the catalog as a DAG of steps, in the order a run takes them.
 
-One node per (unit, step). A unit is a catalog entry that does work of its own: today an
-object, whose steps are `extract` (discover and stage new files) and `load` (validate and load
-the pending batches). Consume models (issue 12) join as units of another kind, with their own
-steps and their upstream read from their SQL references: `_units` is the one place that lists
-units, everything below it works on any kind.
+One node per (unit, step). A unit is a catalog entry that does work of its own: an object,
+whose steps are `extract` (discover and stage new files) and `load` (validate and load the
+pending batches), or a consume model (`models/*.sql`, transform/), whose one step is `build`
+and whose upstream is what its SQL reads (`reads`: objects or other models). Models are in
+the group `models`. `_units` is the one place that lists units, everything below it works on
+any kind.
 
 Within a unit each step depends on the one before it (`same_object`). A unit's first step
 depends on the last step of every unit upstream of it:
@@ -38,9 +39,11 @@ from typing import Literal
 from penstock.catalog import Project
 from penstock.errors import ProjectError, UsageError
 
-UnitKind = Literal["object"]  # consume models (issue 12) add "model"
-Why = Literal["same_object", "depends_on", "references", "group_after"]
+UnitKind = Literal["object", "model"]
+Why = Literal["same_object", "depends_on", "references", "group_after", "reads"]
 OBJECT_STEPS: tuple[str, ...] = ("extract", "load")
+MODEL_STEPS: tuple[str, ...] = ("build",)
+MODELS_GROUP = "models"
 ARROW = " → "
 _GROUP_PREFIX = "group:"
 
@@ -193,7 +196,7 @@ class Plan:
                     "upstream) or NAME+ (with its downstream)",
                     selector=term,
                 )
-            members = [spec.name for spec in self.project.select(base)]
+            members = self._members(base)
             wanted.update(members)
             for name in members:
                 if up:
@@ -201,6 +204,28 @@ class Plan:
                 if down:
                     wanted |= self.downstream(name)
         return [name for name in self.units if name in wanted]
+
+    def _members(self, base: str) -> list[str]:
+        models = [n for n, u in self.units.items() if u.kind == "model"]
+        if base in models:
+            return [base]
+        if base == f"{_GROUP_PREFIX}{MODELS_GROUP}" and models:
+            objects = [o.name for o in self.project.objects_in_order() if o.group == MODELS_GROUP]
+            return objects + models
+        try:
+            return [spec.name for spec in self.project.select(base)]
+        except UsageError as exc:
+            if not models or base.startswith(_GROUP_PREFIX):
+                raise
+            raise UsageError(f"{exc.message} (models: {', '.join(models)})", **exc.fields) from None
+
+    def objects_of(self, names: Iterable[str]) -> list[str]:
+        """The objects among the unit names `names`."""
+        return [n for n in names if self.units[n].kind == "object"]
+
+    def models_of(self, names: Iterable[str]) -> list[str]:
+        """The models among the unit names `names`."""
+        return [n for n in names if self.units[n].kind == "model"]
 
     def nodes_of(self, names: Iterable[str]) -> list[Node]:
         """The nodes of the units `names`, in run order."""
@@ -267,6 +292,25 @@ def _units(project: Project) -> dict[str, Unit]:
             index=index,
             depends=(*spec.depends_on, *referenced),
             after=after[spec.group],
+        )
+    from penstock.transform.files import model_files
+
+    if not model_files(project.root):
+        return units  # no models: sqlglot is not loaded
+    from penstock.transform.model_set import load_models
+
+    for index, model in enumerate(load_models(project).models.values(), start=len(units)):
+        reads = tuple(
+            Upstream(r.unit, "reads", f"{model.name} reads {r.unit}") for r in model.reads
+        )
+        units[model.name] = Unit(
+            name=model.name,
+            kind="model",
+            group=MODELS_GROUP,
+            steps=MODEL_STEPS,
+            upstream=reads,
+            index=index,
+            depends=model.upstream,
         )
     return units
 

@@ -44,6 +44,26 @@ class FailedBatch:
 
 
 @dataclass(frozen=True)
+class ModelWork:
+    """What a run would do for one consume model: build it (its inputs' state decides what
+    rows it reads)."""
+
+    object: str
+    materialized: str
+    reads: tuple[str, ...]
+
+    @property
+    def state(self) -> str:
+        return "work"
+
+    @property
+    def summary(self) -> str:
+        how = {"incremental": "incremental table (new batches only)"}
+        what = how.get(self.materialized, self.materialized)
+        return f"build the {what} from {', '.join(self.reads)}"
+
+
+@dataclass(frozen=True)
 class ObjectWork:
     """What a run would do for one object (`error`: what could not be looked at)."""
 

@@ -142,6 +142,10 @@ class RunResult:
                 summary.failed += 1
             if outcome.status in ("failed", "upstream_failed") and summary.error is None:
                 summary.error = outcome.error
+            if outcome.step == "build" and outcome.status != "failed":  # a consume model
+                summary.rows_loaded += outcome.rows_loaded
+                summary.rows_warned += outcome.rows_warned
+                continue
             if outcome.step != "load" or outcome.status == "failed":
                 continue
             summary.batches += 1

@@ -22,11 +22,12 @@ if TYPE_CHECKING:
     from penstock.engine.runner import Runner
 
 
-def planned(project: Project, selector: str | None) -> tuple[Plan, list[ObjectSpec]]:
-    """The project's plan and the objects `selector` picks, in its order (a cycle is a
-    ProjectError, an unknown name a UsageError)."""
+def planned(project: Project, selector: str | None) -> tuple[Plan, list[ObjectSpec], list[str]]:
+    """The project's plan, and the objects and the models `selector` picks, in its order (a
+    cycle is a ProjectError, an unknown name a UsageError)."""
     plan = build_plan(project)
-    return plan, [project.objects[name] for name in plan.select(selector)]
+    names = plan.select(selector)
+    return plan, [project.objects[n] for n in plan.objects_of(names)], plan.models_of(names)
 
 
 def run_in_order(

@@ -24,6 +24,7 @@ from penstock.engine.attempts import Deadline, worth_retrying
 from penstock.engine.failures import describe
 from penstock.engine.fused import stage_reading
 from penstock.engine.loading import item_chunks, load_pending, load_read_chunk
+from penstock.engine.model_run import drop_models, run_models, views_over
 from penstock.engine.rejections import ObjectRejections
 from penstock.engine.restage import restage_object
 from penstock.engine.results import BatchOutcome, BatchStatus, RunResult, object_outcome
@@ -62,12 +63,13 @@ class Runner(RunNotes):
     def run(self, selector: str | None = None, *, command: str = "run") -> RunResult:
         """Extract, stage, validate and load every selected object, in the plan's order
         (`command`: how the run is recorded; `resume` for `run --resume`)."""
-        plan, objects = planned(self.project, selector)
-        result = self._start(command, selector, objects)
+        plan, objects, models = planned(self.project, selector)
+        result = self._start(command, selector, objects, models)
         with self._finishing(result):
             run_in_order(
                 self, result, plan, objects, lambda o: partial(self._run_object, result, o)
             )
+            run_models(self, result, plan, models)
         result.nothing_matched = bool(objects) and len(result.no_match) == len(objects)
         return self._finish(result)
 
@@ -75,18 +77,31 @@ class Runner(RunNotes):
         """Empty the object tables and replay every staged batch in extraction order; with
         `restage`, first parse each batch's landing file again with the current settings
         (engine/restage.py)."""
-        plan, objects = planned(self.project, selector)
-        result = self._start("rebuild", selector, objects)
+        plan, objects, models = planned(self.project, selector)
+        # views over the objects replayed are dropped first (PostgreSQL will not drop a table a
+        # view reads) and built again after them
+        views = views_over(self.project, plan, [o.name for o in objects])
+        models = [n for n in plan.order() if n in models or n in views]
+        result = self._start("rebuild", selector, objects, models)
         if restage:
             result.restage = []
         with self._finishing(result):
             replay = self._replay_object
+            drop_models(self, views)
             run_in_order(self, result, plan, objects, lambda o: partial(replay, result, o, restage))
+            run_models(self, result, plan, models, rebuild=True)
         return self._finish(result)
 
     # -- run plumbing -------------------------------------------------------------------
-    def _start(self, command: str, selector: str | None, objects: list[ObjectSpec]) -> RunResult:
-        result = RunResult(run_id=new_id(), command=command, selected=[o.name for o in objects])
+    def _start(
+        self,
+        command: str,
+        selector: str | None,
+        objects: list[ObjectSpec],
+        models: list[str] = [],  # noqa: B006 (read only)
+    ) -> RunResult:
+        selected = [o.name for o in objects] + models
+        result = RunResult(run_id=new_id(), command=command, selected=selected)
         self._emit_run_started(result, command, selector)
         return result
 

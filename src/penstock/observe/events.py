@@ -109,6 +109,18 @@ class Dataset:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class ColumnSource:
+    """Where a column a step wrote comes from: column `field` of the dataset `namespace`,
+    `name`; `subtype` says how (IDENTITY, TRANSFORMATION or AGGREGATION)."""
+
+    namespace: str
+    name: str
+    field: str
+    subtype: str
+    description: str = ""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class CheckResult:
     """One rule of a contract as a batch met it.
 
@@ -235,6 +247,10 @@ class StepFinished(_Base):
     inputs: tuple[Dataset, ...] = ()
     outputs: tuple[Dataset, ...] = ()
     parent_step_id: str | None = None
+    # a model's build: where each column of its table (its `table` output) comes from, and
+    # the rows it wrote (not in rows_loaded: a run's row totals are its batches')
+    column_lineage: Mapping[str, tuple[ColumnSource, ...]] = field(default_factory=dict)
+    rows_written: int | None = None
 
     @property
     def failed(self) -> bool:

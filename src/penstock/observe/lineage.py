@@ -40,6 +40,7 @@ from penstock.observe.events import (
     OBJECT_STEP,
     BatchStaged,
     ChecksEvaluated,
+    ColumnSource,
     Dataset,
     Event,
     RunFinished,
@@ -86,9 +87,21 @@ ColumnLineage = dict[str, list[InputColumn]]  # output column -> its input colum
 
 
 def column_lineage(
-    obj: ObjectSpec | None, step: str, inputs: tuple[Dataset, ...], output: Dataset
+    obj: ObjectSpec | None,
+    step: str,
+    inputs: tuple[Dataset, ...],
+    output: Dataset,
+    given: Mapping[str, tuple[ColumnSource, ...]] | None = None,
 ) -> ColumnLineage:
-    """Where each column of `output` comes from, as far as a step of `step` knows it."""
+    """Where each column of `output` comes from, as far as a step of `step` knows it (a
+    model's build says it itself: `given`, from its SQL)."""
+    if given and output.role == "table":
+        return {
+            column: [
+                InputColumn(c.namespace, c.name, c.field, c.subtype, c.description) for c in sources
+            ]
+            for column, sources in given.items()
+        }
     if step == "stage" and output.role == "stage":
         landing = next((d for d in inputs if d.role == "landing"), None)
         if landing is None:
@@ -209,7 +222,9 @@ class StepTracker:
             checks=self.checks.pop(event.step_id, None),
             staged=self.staged.pop(event.step_id, None),
             columns={
-                (o.namespace, o.name): column_lineage(obj, event.step, event.inputs, o)
+                (o.namespace, o.name): column_lineage(
+                    obj, event.step, event.inputs, o, event.column_lineage
+                )
                 for o in event.outputs
             },
         )

@@ -389,7 +389,7 @@ def _statistics(e: StepFinished, d: Dataset, done: FinishedStep) -> dict[str, An
     rows: int | None = None
     size: int | None = None
     if d.role == "table":
-        rows = e.rows_loaded
+        rows = e.rows_loaded if e.rows_written is None else e.rows_written
     elif d.role == "quarantine":
         rows = e.rows_quarantined
     elif d.role == "stage" and done.staged is not None:
