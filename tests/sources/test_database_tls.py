@@ -188,13 +188,13 @@ def test_a_remote_server_without_tls_is_refused_with_how_to_opt_out(
     url = f"postgresql://USER:${{env:SHOP_DB_PASSWORD}}@{REMOTE}:5432/test?hostaddr=127.0.0.1"
     line = connect_error(project(tmp_path / "d", pg_user, url))
     assert line == (
-        f"source 'shop_db': postgresql://{REMOTE}:5432/test does not offer TLS, and tls mode "
-        "verify (the default for a host that is not loopback) requires it; to connect "
-        "without TLS, set tls: {mode: disable} on source 'shop_db'"
+        f"source 'shop_db': postgresql://{REMOTE}:5432/test does not offer TLS, required by "
+        "tls mode verify (the default for a host that is not loopback); to connect without "
+        "TLS, set tls: {mode: disable} on source 'shop_db'"
     )
     assert connect_rows(project(tmp_path / "o", pg_user, url, "{mode: disable}")) == [(42,)]
     line = connect_error(project(tmp_path / "r", pg_user, url, "{mode: require}"))
-    assert "does not offer TLS, and tls mode require requires it" in line and secret not in line
+    assert "does not offer TLS, required by tls mode require;" in line and secret not in line
 
 
 def test_disable_and_prefer_on_loopback_reach_the_plain_server(
@@ -222,7 +222,10 @@ def test_the_urls_own_tls_parameters_are_kept_or_clash_with_tls(
     url = f"postgresql://USER@127.0.0.1:{front.port}/test?sslmode=verify-full&sslrootcert={cas[0].pem}"
     assert connect_rows(project(tmp_path / "u", pg_user, url)) == [(42,)]
     plain = "postgresql://USER@127.0.0.1:5432/test?sslmode=require"
-    assert "does not offer TLS" in connect_error(project(tmp_path / "p", pg_user, plain))
+    assert connect_error(project(tmp_path / "p", pg_user, plain)).endswith(
+        "does not offer TLS, required by the url's own TLS parameters; to connect without "
+        "TLS, change the url's own TLS parameters on source 'shop_db'"
+    )
     root = project(tmp_path / "c", pg_user, url, "{mode: verify}")
     with pytest.raises(PenstockError) as caught:
         penstock.load_project(root)
@@ -246,3 +249,32 @@ def test_tls_applies_to_failover_servers(
     reader = DatabaseSourceReader(loaded, "shop_db", loaded.sources["shop_db"])  # type: ignore[arg-type]
     with pytest.raises(SourceError, match="certificate verify failed"):
         reader.connect_serving()
+
+
+def test_no_secret_in_any_tls_error(
+    pg_user: str,
+    front: PgTlsFront,
+    cas: tuple[DemoCa, DemoCa],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    cli: Callable[..., tuple[int, str, str]],
+    no_secrets: None,
+) -> None:
+    secret = f"Pw-{uuid.uuid4().hex}"
+    monkeypatch.setenv("SHOP_DB_PASSWORD", secret)
+    monkeypatch.setenv("SHOP_CA", str(cas[1].pem))
+    url = (
+        f"postgresql://USER:${{env:SHOP_DB_PASSWORD}}@{REMOTE}:{front.port}/test?hostaddr=127.0.0.1"
+    )
+    root = project(tmp_path, pg_user, url, "{ca_file: '${env:SHOP_CA}'}")
+    code, out, err = cli("run", "-p", root)
+    assert code == 1
+    assert (
+        f"source 'shop_db': cannot verify the TLS certificate of postgresql://{REMOTE}" in out + err
+    )
+    code, logs, _ = cli("logs", "-p", root, "--level", "error", "--json")
+    assert code == 0 and "certificate verify failed" in logs
+    written = b"".join(p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file())
+    for shown in (out, err, logs):
+        assert secret not in shown
+    assert secret.encode() not in written

@@ -141,8 +141,8 @@ def test_the_plain_server(table: str, tmp_path: Path) -> None:
     url = f"mysql://root@{MYSQL_HOST}:{MYSQL_PORT}/test"
     line = connect_error(project(tmp_path / "r", table, url, "{mode: require}"))
     assert line == (
-        f"source 'shop_db': mysql://{MYSQL_HOST}:{MYSQL_PORT}/test does not offer TLS, and tls "
-        "mode require requires it; to connect without TLS, set tls: {mode: disable} on "
+        f"source 'shop_db': mysql://{MYSQL_HOST}:{MYSQL_PORT}/test does not offer TLS, "
+        "required by tls mode require; to connect without TLS, set tls: {mode: disable} on "
         "source 'shop_db'"
     )
     # the url's own ssl-mode is kept (and read by the catalog connection as well)

@@ -70,7 +70,7 @@ class TlsPlan:
 
     def describe(self) -> str:
         if self.mode == "url":
-            return "TLS as the url's own parameters say"
+            return "the url's own TLS parameters"
         why = " (the default for a host that is not loopback)" if self.default else ""
         return f"tls mode {self.mode}{why}"
 

@@ -151,9 +151,14 @@ def tls_error(source: str, display: str, plan: TlsPlan, exc: BaseException) -> P
     text = redact(first_line(exc))
     lowered = text.lower()
     if any(s in lowered for s in _NO_TLS):
+        how = (
+            "change the url's own TLS parameters"
+            if plan.mode == "url"
+            else "set tls: {mode: disable}"
+        )
         return SourceError(
-            f"source '{source}': {display} does not offer TLS, and {plan.describe()} requires "
-            f"it; to connect without TLS, set tls: {{mode: disable}} on source '{source}'",
+            f"source '{source}': {display} does not offer TLS, required by {plan.describe()}; "
+            f"to connect without TLS, {how} on source '{source}'",
             source=source,
         )
     if any(s in lowered for s in _BAD_CERT):
