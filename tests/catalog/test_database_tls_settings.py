@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import ssl
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
+import trustme
 
 from penstock.catalog.database import DatabaseSource
 from penstock.catalog.tls import Tls, TlsPlan, is_local_host, plan_tls, url_hosts
@@ -57,7 +59,7 @@ def test_a_tls_block_verifies_unless_told_and_paths_are_the_projects() -> None:
     assert postgres_tls_url(own, plan_tls("postgres", own, None, ROOT)) == own  # kept
 
 
-def test_mysql_modes_for_pymysql_and_connectorx() -> None:
+def test_mysql_modes_for_pymysql_and_connectorx(tmp_path: Path) -> None:
     url = "mysql://root@db.example.com:3306/shop?charset=utf8mb4"
     disable = mysql_tls(url, TlsPlan("disable"))
     assert disable.pymysql == {"ssl_disabled": True} and disable.connectorx_url(True) == url
@@ -72,6 +74,14 @@ def test_mysql_modes_for_pymysql_and_connectorx() -> None:
     context = verify.pymysql["ssl"]
     assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
     assert verify.connectorx_url(True) == url + "&ssl-mode=VERIFY_IDENTITY"
+    ca = tmp_path / "ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(ca))
+    with_ca = mysql_tls(url, TlsPlan("verify", ca_file=ca))
+    assert with_ca.pymysql["ssl"].get_ca_certs()  # PyMySQL trusts that CA
+    assert (
+        with_ca.connectorx_url(False)
+        == f"{url}&{urlencode({'ssl-mode': 'VERIFY_IDENTITY', 'ssl-ca': ca})}"
+    )
     own = mysql_tls(url + "&ssl-mode=VERIFY_CA", TlsPlan("url"))
     assert own.url == url and own.connectorx_url(True) == url + "&ssl-mode=VERIFY_CA"
     assert not own.pymysql["ssl"].check_hostname

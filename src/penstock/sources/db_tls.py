@@ -8,7 +8,7 @@ MySQL: PyMySQL (the catalog connection, opened first) takes an `ssl.SSLContext`;
 (the rows) takes `ssl-mode` and `ssl-ca` URL parameters (`VERIFY_IDENTITY` checks the chain and
 the host name). connectorx cannot present a client certificate, so a mysql source refuses
 `client_cert`. Its `PREFERRED` is `REQUIRED` (no fallback to plain), so `prefer` asks for TLS
-from connectorx only when the catalog connection found the server offering it.
+from connectorx only when the catalog connection, opened first, uses TLS.
 """
 
 from __future__ import annotations
@@ -75,11 +75,11 @@ class MysqlTls:
     pymysql: dict[str, Any] = field(default_factory=dict)  # PyMySQL's TLS arguments
     ca_file: Path | None = None
 
-    def connectorx_url(self, server_offers_tls: bool) -> str:
-        """connectorx's URL: TLS as the plan says (`prefer`: as the catalog connection found)."""
+    def connectorx_url(self, catalog_tls: bool) -> str:
+        """connectorx's URL: TLS as the plan says (`prefer`: as the catalog connection has)."""
         mode = self.mode
         if mode == "prefer":
-            mode = "require" if server_offers_tls else "disable"
+            mode = "require" if catalog_tls else "disable"
         if mode == "disable":
             return self.url
         names = {"require": "REQUIRED", "verify_ca": "VERIFY_CA", "verify": "VERIFY_IDENTITY"}

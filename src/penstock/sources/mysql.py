@@ -11,6 +11,7 @@ text. Read as text (`CAST(... AS CHAR)`): decimal (exact digits), tinyint(1) (My
 from __future__ import annotations
 
 from collections.abc import Iterator
+from ssl import SSLSocket
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -135,8 +136,9 @@ class MysqlConnection:
         )
         # the catalog connection, opened first with the same TLS, has failed fast if TLS
         # cannot be had; connectorx (whose connection pool retries for ~30 s) follows it
-        offers_tls = bool(self.conn.server_capabilities & pymysql.constants.CLIENT.SSL)
-        self.url = self.tls.connectorx_url(offers_tls)
+        # `prefer`: connectorx uses TLS when the catalog connection does (PyMySQL upgrades
+        # when the server offers it; PyMySQL before 1.2 never did, and neither does the read)
+        self.url = self.tls.connectorx_url(isinstance(getattr(self.conn, "_sock", None), SSLSocket))
 
     def columns(self, relation: str) -> list[DbColumn]:
         with self.conn.cursor() as cur:
