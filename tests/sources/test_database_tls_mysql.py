@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 import penstock
+from penstock.catalog.tls import is_local_host
 from penstock.errors import PenstockError, SourceError
 from penstock.sources.database import DatabaseSourceReader
 from tls_front import DemoCa, FrontProcess, mysql_tls_front
@@ -165,3 +166,37 @@ def test_mysql_tls_settings_that_cannot_hold_are_load_errors(table: str, tmp_pat
     for n, (suffix, (tls, message)) in enumerate(cases.items()):
         with pytest.raises(PenstockError, match=message.replace("(", r"\(").replace(")", r"\)")):
             penstock.load_project(project(tmp_path / str(n), table, url + suffix, tls))
+
+
+def loopback_alias() -> str | None:
+    """A name in /etc/hosts for 127.0.0.1 that penstock's rule does not count as loopback."""
+    try:
+        lines = Path("/etc/hosts").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        fields = line.split("#", 1)[0].split()
+        if fields and fields[0] == "127.0.0.1":
+            for name in fields[1:]:
+                if not is_local_host(name):
+                    return name
+    return None
+
+
+def test_a_remote_host_is_verified_by_default_by_both_drivers(
+    table: str,
+    cas: tuple[DemoCa, DemoCa],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    alias = loopback_alias()
+    if alias is None:
+        pytest.skip("no name for 127.0.0.1 in /etc/hosts other than localhost")
+    with mysql_tls_front(cas[0].leaf(alias), PLAIN) as aliased:
+        root = project(tmp_path, table, f"mysql://root@{alias}:{aliased.port}/test")  # no tls:
+        line = connect_error(root)
+        assert "certificate verify failed" in line and "the system CA store" in line
+        # the test CA as the system store: PyMySQL and connectorx both verify and read
+        monkeypatch.setenv("SSL_CERT_FILE", str(cas[0].pem))
+        assert run_rows(root) == ROWS
+        assert aliased.handshakes >= 2
