@@ -31,6 +31,8 @@ def test_loopback_and_sockets_prefer_and_every_other_host_verifies() -> None:
         "postgresql://u@db.example.com/db": "verify",
         "postgresql://u@db.example.com/db?host=/tmp": "prefer",  # host= wins, as for libpq
         "postgresql://u@127.0.0.1:5432,db.example.com:5432/db": "verify",  # any remote host
+        "postgresql://u@localhost/db?hostaddr=10.0.0.5": "verify",  # where libpq connects
+        "postgresql://u@db.example.com/db?hostaddr=127.0.0.1": "verify",  # the name verified
         "mysql://root@127.0.0.1:3306/db": "prefer",
         "mysql://root@db.example.com/db": "verify",
     }

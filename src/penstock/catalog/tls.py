@@ -88,16 +88,20 @@ def url_tls_params(kind: str, url: str) -> list[str]:
 
 
 def url_hosts(kind: str, url: str) -> list[str]:
-    """The hosts a URL connects to ('' for the driver's default: a Unix socket for libpq)."""
+    """The hosts a URL names, and the addresses it connects to ('' for the driver's default:
+    a Unix socket for libpq). Loopback only when every one of them is."""
     parts = urlsplit(url)
-    if kind == "postgres":
-        params = dict(parse_qsl(parts.query))
-        if "host" in params:
-            return params["host"].split(",")
+    if kind != "postgres":
+        return [parts.hostname or ""]
+    params = dict(parse_qsl(parts.query))
+    if "host" in params:
+        hosts = params["host"].split(",")
+    else:
         netloc = parts.netloc.rpartition("@")[2]
         hosts = [h if h.startswith("[") else h.rsplit(":", 1)[0] for h in netloc.split(",")]
-        return [unquote(h) for h in hosts]
-    return [parts.hostname or ""]
+    # libpq connects to `hostaddr` when given (and checks certificates against `host`)
+    addresses = params["hostaddr"].split(",") if params.get("hostaddr") else []
+    return [unquote(h) for h in hosts] + addresses
 
 
 def is_local_host(host: str) -> bool:
