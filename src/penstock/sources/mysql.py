@@ -134,11 +134,11 @@ class MysqlConnection:
             init_command="SET time_zone = '+00:00'",
             **self.tls.pymysql,
         )
-        # the catalog connection, opened first with the same TLS, has failed fast if TLS
-        # cannot be had; connectorx (whose connection pool retries for ~30 s) follows it
-        # `prefer`: connectorx uses TLS when the catalog connection does (PyMySQL upgrades
-        # when the server offers it; PyMySQL before 1.2 never did, and neither does the read)
-        self.url = self.tls.connectorx_url(isinstance(getattr(self.conn, "_sock", None), SSLSocket))
+        # This catalog connection, opened first with the same TLS, has failed fast if TLS
+        # cannot be had, before connectorx (whose pool retries for ~30 s) tries. Under
+        # `prefer`, connectorx uses TLS when this connection does.
+        secure = isinstance(getattr(self.conn, "_sock", None), SSLSocket)
+        self.url = self.tls.connectorx_url(secure)
 
     def columns(self, relation: str) -> list[DbColumn]:
         with self.conn.cursor() as cur:
