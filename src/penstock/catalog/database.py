@@ -12,6 +12,7 @@ lower bound is inclusive, so rows tied on the watermark are read again and the k
 (an identical row is unchanged). `lookback:` widens the window to catch rows committed late
 (a duration such as `10m` for a temporal cursor, a number for a numeric one).
 `partitions: N` reads a window in N ranges of the (single, integer) key, in parallel.
+`tls:` (catalog/tls.py) applies to every URL of the source, failover replicas included.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from __future__ import annotations
 from typing import Any, ClassVar, Literal
 from urllib.parse import unquote, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from penstock.catalog.orchestration import Duration, Retry
+from penstock.catalog.tls import Tls, url_tls_params
 from penstock.secrets import is_secret, register_secret
 
 DatabaseKind = Literal["postgres", "mysql"]
@@ -52,6 +54,9 @@ class DatabaseSource(BaseModel):
     """Read replicas tried in order when the primary (`url`) cannot be reached: each is a URL
     of the same kind, vetted as `url` is."""
 
+    tls: Tls | None = None
+    """TLS for every URL of the source; without it, verified unless the host is loopback."""
+
     @field_validator("url")
     @classmethod
     def _check_url(cls, value: str, info: Any) -> str:
@@ -66,6 +71,25 @@ class DatabaseSource(BaseModel):
             except ValueError as exc:
                 raise ValueError(f"failover url {n}: {exc}") from None
         return value
+
+    @model_validator(mode="after")
+    def _one_tls_setting(self) -> DatabaseSource:
+        if self.tls is None:
+            return self
+        if self.kind == "mysql" and self.tls.client_cert is not None:
+            raise ValueError(
+                "tls client_cert: a mysql source cannot present a client certificate "
+                "(connectorx, which reads its rows, has no option for one)"
+            )
+        for n, url in enumerate(self.urls):
+            params = url_tls_params(self.kind, url)
+            if params:
+                which = "url" if n == 0 else f"failover url {n}"
+                raise ValueError(
+                    f"{which} carries its own TLS parameters ({', '.join(params)}) and tls: "
+                    "is set too: give TLS settings in one place (tls:, or the url alone)"
+                )
+        return self
 
     @property
     def urls(self) -> tuple[str, ...]:

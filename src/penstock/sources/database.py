@@ -22,6 +22,7 @@ from penstock.catalog import ObjectSpec, Project
 from penstock.catalog.batch_checks import ReconcileCheck
 from penstock.catalog.database import DatabaseSource
 from penstock.catalog.objects import duration_seconds
+from penstock.catalog.tls import TlsPlan, plan_tls
 from penstock.errors import PenstockError, SourceError, TransientError
 from penstock.faults import fault_point
 from penstock.lake import Lake, Manifest, SeenFile, StagedBatch
@@ -29,6 +30,7 @@ from penstock.lake.arrow_stage import StagedParts, finish_parts, part_path, writ
 from penstock.lake.stage import FileKey
 from penstock.sources.base import Discovery
 from penstock.sources.db_driver import DbColumn, DbConnection, DbDialect, source_error
+from penstock.sources.db_tls import tls_error
 from penstock.sources.window import (
     Window,
     last_batch,
@@ -41,14 +43,14 @@ from penstock.sources.window import (
 FORMAT = "arrow"  # a manifest's format for rows read from a database
 
 
-def connect(kind: str, url: str) -> DbConnection:
+def connect(kind: str, url: str, tls: TlsPlan) -> DbConnection:
     if kind == "postgres":
         from penstock.sources.postgres import PostgresConnection
 
-        return PostgresConnection(url)
+        return PostgresConnection(url, tls)
     from penstock.sources.mysql import MysqlConnection
 
-    return MysqlConnection(url)
+    return MysqlConnection(url, tls)
 
 
 def dialect_for(kind: str) -> DbDialect:
@@ -103,6 +105,7 @@ class DatabaseSourceReader:
         self.spec = spec
         self.dialect = dialect_for(spec.kind)
         self.display = spec.display()
+        self.root = project.root
 
     # -- the Source protocol's file-facing part: a database offers no files ------------------
     def discover(self, obj: ObjectSpec, known: Mapping[FileKey, SeenFile]) -> Discovery:
@@ -128,13 +131,34 @@ class DatabaseSourceReader:
     def connect(self, url: str | None = None) -> DbConnection:
         """A connection to the primary (or to `url`, one of the source's servers)."""
         url = self.spec.url if url is None else url
+        display = self.spec.display(url)
+        tls = self.tls(url)
         try:
-            return connect(self.spec.kind, url)
-        except PenstockError:
+            return connect(self.spec.kind, url, tls)
+        except PenstockError as exc:
+            if isinstance(exc, SourceError) and exc.fields.get("source") is None:
+                raise SourceError(
+                    f"source '{self.name}': cannot connect to {display}: {exc.message}",
+                    source=self.name,
+                ) from exc
             raise
         except Exception as exc:
-            where = f"cannot connect to {self.spec.display(url)}"
-            raise source_error(self.name, where, exc) from exc
+            refused = tls_error(self.name, display, tls, exc)
+            if refused is not None:
+                raise refused from exc
+            raise source_error(self.name, f"cannot connect to {display}", exc) from exc
+
+    def tls(self, url: str) -> TlsPlan:
+        """The TLS of a connection to `url` (one of the source's servers), its files checked."""
+        plan = plan_tls(self.spec.kind, url, self.spec.tls, self.root)
+        for key in ("ca_file", "client_cert", "client_key"):
+            path = getattr(plan, key)
+            if path is not None and not path.is_file():
+                raise SourceError(
+                    f"source '{self.name}': tls {key} is not a readable file: {path}",
+                    source=self.name,
+                )
+        return plan
 
     def connect_serving(self) -> tuple[DbConnection, Served]:
         """A connection to the first of the source's servers that answers: the primary, then

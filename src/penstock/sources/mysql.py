@@ -11,11 +11,14 @@ text. Read as text (`CAST(... AS CHAR)`): decimal (exact digits), tinyint(1) (My
 from __future__ import annotations
 
 from collections.abc import Iterator
+from ssl import SSLSocket
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from penstock.catalog.tls import TlsPlan
 from penstock.errors import MissingExtra
 from penstock.sources.db_driver import DbColumn, number_literal, quote_text
+from penstock.sources.db_tls import mysql_tls
 
 _INSTALL = "pip install 'penstock[mysql]'"
 # PyMySQL's field type codes (pymysql.constants.FIELD_TYPE)
@@ -116,10 +119,11 @@ def _column_type(description: tuple[Any, ...]) -> str:
 
 
 class MysqlConnection:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, tls: TlsPlan) -> None:
         parts = urlsplit(url)
-        self.url = url.replace("mariadb://", "mysql://", 1)
-        self.conn = _pymysql().connect(
+        self.tls = mysql_tls(url.replace("mariadb://", "mysql://", 1), tls)
+        pymysql = _pymysql()
+        self.conn = pymysql.connect(
             host=parts.hostname or "localhost",
             port=parts.port or 3306,
             user=unquote(parts.username or ""),
@@ -128,7 +132,13 @@ class MysqlConnection:
             charset="utf8mb4",
             connect_timeout=10,
             init_command="SET time_zone = '+00:00'",
+            **self.tls.pymysql,
         )
+        # This catalog connection, opened first with the same TLS, has failed fast if TLS
+        # cannot be had, before connectorx (whose pool retries for ~30 s) tries. Under
+        # `prefer`, connectorx uses TLS when this connection does.
+        secure = isinstance(getattr(self.conn, "_sock", None), SSLSocket)
+        self.url = self.tls.connectorx_url(secure)
 
     def columns(self, relation: str) -> list[DbColumn]:
         with self.conn.cursor() as cur:

@@ -14,8 +14,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from penstock.catalog.tls import TlsPlan
 from penstock.errors import MissingExtra
 from penstock.sources.db_driver import DbColumn, number_literal, quote_text
+from penstock.sources.db_tls import postgres_tls_url
 
 _INSTALL = "pip install 'penstock[postgres]'"
 NATIVE = frozenset(
@@ -48,9 +50,9 @@ def _dbapi() -> Any:
     return dbapi
 
 
-def postgres_url(url: str) -> str:
-    """libpq takes postgresql:// and postgres://; nothing to change."""
-    return url
+def postgres_url(url: str, tls: TlsPlan) -> str:
+    """libpq takes postgresql:// and postgres://; TLS as URL parameters (sources/db_tls.py)."""
+    return postgres_tls_url(url, tls)
 
 
 class PostgresDialect:
@@ -78,8 +80,8 @@ class PostgresDialect:
 
 
 class PostgresConnection:
-    def __init__(self, url: str) -> None:
-        self.conn = _dbapi().connect(postgres_url(url))
+    def __init__(self, url: str, tls: TlsPlan) -> None:
+        self.conn = _dbapi().connect(postgres_url(url, tls))
         self._execute("SET TIME ZONE 'UTC'")
 
     def _execute(self, sql: str) -> None:
