@@ -21,11 +21,10 @@ from penstock.defaults import DEFAULT_WAIT_SECONDS
 from penstock.engine.quarantine_view import object_spec
 from penstock.engine.session import Session
 from penstock.instants import parse_instant
-from penstock.lake.atomic import atomic_target
-from penstock.lake.manifest import PARQUET
 from penstock.lake.purges import PurgeRecord, add_purge, purged_batches
 from penstock.lake.stage import CHUNK_PREFIX, Lake
 from penstock.sql import literal
+from penstock.warehouse.quarantine_files import drop_rows_from_files
 
 
 @dataclass(frozen=True)
@@ -79,25 +78,8 @@ def drop_lake_rows(
     for batch_id in batch_ids:
         lake.quarantine_path(object_name, batch_id).unlink(missing_ok=True)
     ids = ", ".join(literal(b) for b in sorted(batch_ids))
-    for path in lake.quarantine_files(object_name):
-        if not path.name.startswith(CHUNK_PREFIX):
-            continue
-        source = f"read_parquet({literal(str(path))})"
-        counted = conn.execute(
-            f"SELECT count(*) FILTER (_batch_id IN ({ids})), "
-            f"count(*) FILTER (_batch_id NOT IN ({ids})) FROM {source}"
-        ).fetchone()
-        held, left = counted if counted is not None else (0, 0)
-        if not held:
-            continue
-        if not left:
-            path.unlink()
-            continue
-        with atomic_target(path) as tmp:
-            conn.execute(
-                f"COPY (SELECT * FROM {source} WHERE _batch_id NOT IN ({ids})) "
-                f"TO {literal(str(tmp))} ({PARQUET})"
-            )
+    chunks = [p for p in lake.quarantine_files(object_name) if p.name.startswith(CHUNK_PREFIX)]
+    drop_rows_from_files(conn, chunks, f"q._batch_id IN ({ids})")
 
 
 def purged(lake: Lake, object_name: str) -> frozenset[str]:

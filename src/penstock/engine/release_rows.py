@@ -18,8 +18,6 @@ from penstock.catalog import ObjectSpec
 from penstock.catalog.schema_drift import MISSING_REASON
 from penstock.errors import UsageError, first_line
 from penstock.lake import Lake, StagedBatch
-from penstock.lake.atomic import atomic_target
-from penstock.lake.manifest import PARQUET
 from penstock.lake.read import NOW, ORDINAL, SEQ
 from penstock.lake.stage import extraction_order
 from penstock.quality.compile import (
@@ -40,6 +38,7 @@ from penstock.quality.validate import (
 from penstock.sql import ident, idents, literal
 from penstock.warehouse.base import ReleaseCounts, ReleaseLoad
 from penstock.warehouse.quarantine import QuarantineSelection
+from penstock.warehouse.quarantine_files import drop_rows_from_files
 
 if TYPE_CHECKING:
     from penstock.warehouse import Warehouse
@@ -432,22 +431,5 @@ def _drop_lake_rows(
 ) -> None:
     """Remove the released rows from the object's quarantine files in the lake."""
     pairs = f"(SELECT batch_id, row_number FROM {ident(released)})"
-    for path in lake.quarantine_files(object_name):
-        source = f"read_parquet({literal(str(path))})"
-        counted = conn.execute(
-            f"SELECT count(*) FILTER (r.batch_id IS NOT NULL), count(*) FILTER "
-            f"(r.batch_id IS NULL) FROM {source} q LEFT JOIN {pairs} r "
-            f"ON r.batch_id = q._batch_id AND r.row_number = q._row_number"
-        ).fetchone()
-        held, left = counted if counted is not None else (0, 0)
-        if not held:
-            continue
-        if not left:
-            path.unlink()
-            continue
-        with atomic_target(path) as tmp:
-            conn.execute(
-                f"COPY (SELECT q.* FROM {source} q ANTI JOIN {pairs} r "
-                f"ON r.batch_id = q._batch_id AND r.row_number = q._row_number) "
-                f"TO {literal(str(tmp))} ({PARQUET})"
-            )
+    join = f"LEFT JOIN {pairs} r ON r.batch_id = q._batch_id AND r.row_number = q._row_number"
+    drop_rows_from_files(conn, lake.quarantine_files(object_name), "r.batch_id IS NOT NULL", join)

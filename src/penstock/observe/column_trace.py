@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from penstock.errors import UsageError
+from penstock.observe.lineage_graph import latest_column_lineage
 from penstock.observe.schema import lineage
 
 MAX_ORIGINS = 20  # landing files listed per object (the newest)
@@ -65,7 +66,7 @@ def trace_column(
     """The tree of where `unit`.`column` comes from; `kinds`: unit → object | model,
     `tables`: a warehouse table's name → its unit."""
     with engine.connect() as conn:
-        recorded = _latest_columns(conn, project, unit)
+        recorded = latest_column_lineage(conn, project, unit)
         if recorded is None:
             raise UsageError(
                 f"no column lineage recorded for '{unit}': run it first (`penstock run`)",
@@ -96,7 +97,7 @@ def _node(
     if (unit, column) in seen or kind == "unknown":
         return node
     seen = seen | {(unit, column)}
-    recorded = _latest_columns(conn, project, unit) or {}
+    recorded = latest_column_lineage(conn, project, unit) or {}
     inputs = recorded.get(column, [])
     if kind == "object":
         node.stage_column = ", ".join(dict.fromkeys(i[2] for i in inputs)) or None
@@ -111,28 +112,6 @@ def _node(
 
 def _table_of(unit: str, tables: Mapping[str, str]) -> str:
     return next((t for t, u in tables.items() if u == unit), unit)
-
-
-def _latest_columns(
-    conn: sa.Connection, project: str, unit: str
-) -> dict[str, list[list[str]]] | None:
-    c = lineage.c
-    row = conn.execute(
-        sa.select(c.column_lineage)
-        .where(
-            c.project == project,
-            c.object == unit,
-            c.role == "table",
-            c.direction == "output",
-            c.column_lineage.is_not(None),
-        )
-        .order_by(c.at.desc(), c.id.desc())
-        .limit(1)
-    ).first()
-    if row is None:
-        return None
-    value: dict[str, list[list[str]]] = row.column_lineage or {}
-    return value
 
 
 def _origins(conn: sa.Connection, project: str, unit: str) -> tuple[list[str], int]:

@@ -200,16 +200,17 @@ def _relative(path: Path, root: Path) -> str:
         return str(path)
 
 
-def _columns(
-    conn: sa.Connection, project: str, object_name: str
-) -> dict[str, list[dict[str, str]]]:
-    """Where each column of the object's table came from, as its latest load recorded it."""
+def latest_column_lineage(
+    conn: sa.Connection, project: str, unit: str
+) -> dict[str, list[list[str]]] | None:
+    """The column lineage (output column → [namespace, dataset, field, transformation] of
+    each input) of the latest load or build of `unit`'s table; None when none was recorded."""
     c = lineage.c
     row = conn.execute(
         sa.select(c.column_lineage)
         .where(
             c.project == project,
-            c.object == object_name,
+            c.object == unit,
             c.role == "table",
             c.direction == "output",
             c.column_lineage.is_not(None),
@@ -217,11 +218,20 @@ def _columns(
         .order_by(c.at.desc(), c.id.desc())
         .limit(1)
     ).first()
-    if row is None or not row.column_lineage:
-        return {}
+    if row is None:
+        return None
+    value: dict[str, list[list[str]]] = row.column_lineage or {}
+    return value
+
+
+def _columns(
+    conn: sa.Connection, project: str, object_name: str
+) -> dict[str, list[dict[str, str]]]:
+    """Where each column of the object's table came from, as its latest load recorded it."""
+    found = latest_column_lineage(conn, project, object_name) or {}
     return {
         name: [{"dataset": ds, "field": fld, "transformation": sub} for _ns, ds, fld, sub in inputs]
-        for name, inputs in row.column_lineage.items()
+        for name, inputs in found.items()
     }
 
 

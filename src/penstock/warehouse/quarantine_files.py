@@ -5,7 +5,7 @@ its rows when thousands of small files load together (bench/README.md)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import duckdb
@@ -30,3 +30,27 @@ def write_quarantine_file(
             f"FROM {chunk.quarantine_table} WHERE {SEQ} IN ({', '.join(map(str, seqs))}) "
             f"ORDER BY {SEQ}, _row_number) TO {literal(str(tmp))} ({PARQUET})"
         )
+
+
+def drop_rows_from_files(
+    conn: duckdb.DuckDBPyConnection, paths: Iterable[Path], removed: str, join: str = ""
+) -> None:
+    """Rewrite the lake quarantine files `paths` without the rows `removed` picks (an SQL
+    condition over `q`, a file's rows, and whatever `join` joins to them): a file left with
+    none is deleted, one that held none is not touched, the others are replaced atomically."""
+    for path in paths:
+        source = f"read_parquet({literal(str(path))}) q {join}"
+        counted = conn.execute(
+            f"SELECT count(*) FILTER ({removed}), count(*) FILTER (NOT ({removed})) FROM {source}"
+        ).fetchone()
+        held, left = counted if counted is not None else (0, 0)
+        if not held:
+            continue
+        if not left:
+            path.unlink()
+            continue
+        with atomic_target(path) as tmp:
+            conn.execute(
+                f"COPY (SELECT q.* FROM {source} WHERE NOT ({removed})) "
+                f"TO {literal(str(tmp))} ({PARQUET})"
+            )
