@@ -12,6 +12,7 @@ import duckdb
 
 from penstock.catalog import ObjectSpec
 from penstock.quality.validate import ChunkValidation
+from penstock.warehouse.partition_ledger import PartitionReplace
 from penstock.warehouse.quarantine import QuarantinePage, QuarantineSelection
 
 LEDGER_SCHEMA = "penstock"
@@ -63,7 +64,14 @@ class Warehouse(Protocol):
         *,
         run_id: str,
         loaded_at: Sequence[datetime],
+        replacing: PartitionReplace | None = None,
     ) -> list[LoadResult]: ...
+
+    def clear_partition(
+        self, obj: ObjectSpec, replacing: PartitionReplace, run_id: str
+    ) -> None: ...
+
+    def partitions(self, object_name: str) -> dict[str, dict[str, Any]]: ...
 
     def table_columns(self, obj: ObjectSpec) -> list[str]: ...
 

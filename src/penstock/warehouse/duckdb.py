@@ -21,7 +21,7 @@ from penstock.errors import WarehouseError, WarehouseLocked, first_line
 from penstock.faults import fault_point
 from penstock.lake.read import SEQ
 from penstock.quality.validate import ChunkValidation
-from penstock.sql import literal
+from penstock.sql import literal, qualified
 from penstock.warehouse import duckdb_modes as modes
 from penstock.warehouse.base import LEDGER_SCHEMA, LEDGER_TABLE, QUARANTINE_SCHEMA, LoadResult
 from penstock.warehouse.duckdb_chunk import ChunkBatch, apply_batches
@@ -40,6 +40,14 @@ from penstock.warehouse.duckdb_tables import (
     quarantine_table,
 )
 from penstock.warehouse.duckdb_vacuum import defer_vacuum
+from penstock.warehouse.partition_ledger import (
+    PARTITION_COLUMNS,
+    PARTITIONS_TABLE,
+    PartitionReplace,
+    read_partitions,
+    record_partition,
+    replace_partition,
+)
 from penstock.warehouse.quarantine import QuarantinePage, QuarantineSelection
 from penstock.warehouse.quarantine_files import write_quarantine_file
 
@@ -50,6 +58,7 @@ DEFAULT_SETTINGS = {"memory_limit": "1GB"}
 # DuckDB: 'Could not set lock on file "...": Conflicting lock is held in /usr/bin/python (PID 7)'
 _LOCK_HELD = re.compile(r"Conflicting lock is held in (?P<program>.*?) \(PID (?P<pid>\d+)\)")
 _LOCK_POLL_SECONDS = 0.25
+PARTITIONS = qualified(LEDGER_SCHEMA, PARTITIONS_TABLE)
 
 
 def open_waiting(
@@ -227,10 +236,13 @@ class DuckDBWarehouse:
         *,
         run_id: str,
         loaded_at: Sequence[datetime],
+        replacing: PartitionReplace | None = None,
     ) -> list[LoadResult]:
         """Load a validated chunk of batches in one transaction: each batch's quarantine rows,
         its data (applied in the chunk's order, as if each batch loaded alone) and its ledger
-        row. A batch already in the ledger is skipped (`LoadResult.skipped`)."""
+        row. A batch already in the ledger is skipped (`LoadResult.skipped`). With
+        `replacing`, the partition's rows go first and its `penstock.partitions` row is
+        written last, in the same transaction (warehouse/partition_ledger.py)."""
         conn = self.conn
         batches = chunk.batches
         ids = [b.batch_id for b in batches]
@@ -238,6 +250,8 @@ class DuckDBWarehouse:
         conn.execute("BEGIN TRANSACTION")
         self._in_transaction = True
         try:
+            if replacing is not None:
+                self._replace_partition(obj, replacing, ids)
             already = {
                 str(r[0])
                 for r in conn.execute(
@@ -255,6 +269,18 @@ class DuckDBWarehouse:
             self._insert_quarantine(obj, chunk, seqs)
             counts = self._apply_modes(obj, chunk, seqs, loaded_at)
             self._insert_ledger(obj, chunk, counts, run_id, loaded_at)
+            if replacing is not None:
+                record_partition(
+                    conn.execute,
+                    object_name=obj.name,
+                    partitions=PARTITIONS,
+                    replacing=replacing,
+                    batch_ids=ids,
+                    rows_loaded=sum(v.rows_loaded for v in chunk.results),
+                    rows_quarantined=sum(v.rows_quarantined for v in chunk.results),
+                    run_id=run_id,
+                    loaded_at=max(loaded_at).astimezone(UTC),
+                )
             fault_point("inside_load_transaction")
             conn.execute("COMMIT")
             self._written |= {
@@ -295,6 +321,56 @@ class DuckDBWarehouse:
                 )
             )
         return results
+
+    def _replace_partition(
+        self, obj: ObjectSpec, replacing: PartitionReplace, batch_ids: Sequence[str]
+    ) -> None:
+        conn = self.conn
+        replace_partition(
+            conn.execute,
+            object_name=obj.name,
+            table=object_table(obj) if existing_columns(conn, "main", obj.table_name) else None,
+            quarantine=quarantine_table(obj)
+            if existing_columns(conn, QUARANTINE_SCHEMA, obj.name)
+            else None,
+            ledger=LEDGER,
+            partitions=PARTITIONS,
+            replacing=replacing,
+            batch_ids=batch_ids,
+        )
+
+    def clear_partition(self, obj: ObjectSpec, replacing: PartitionReplace, run_id: str) -> None:
+        """A partition the source holds nothing for: its rows go, it is recorded empty."""
+        conn = self.conn
+        self._tables = self._batch_counts = None
+        conn.execute("BEGIN TRANSACTION")
+        try:
+            self._replace_partition(obj, replacing, [])
+            record_partition(
+                conn.execute,
+                object_name=obj.name,
+                partitions=PARTITIONS,
+                replacing=replacing,
+                batch_ids=[],
+                rows_loaded=0,
+                rows_quarantined=0,
+                run_id=run_id,
+                loaded_at=datetime.now(UTC),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def partitions(self, object_name: str) -> dict[str, dict[str, Any]]:
+        """The object's recorded partitions (`penstock.partitions`) by key."""
+        if not existing_columns(self.conn, LEDGER_SCHEMA, PARTITIONS_TABLE):
+            return {}
+        rows = self.conn.execute(
+            f"SELECT {PARTITION_COLUMNS} FROM {PARTITIONS} WHERE object = ? ORDER BY partition_key",
+            [object_name],
+        ).fetchall()
+        return read_partitions(rows)
 
     def _insert_quarantine(self, obj: ObjectSpec, chunk: ChunkValidation, seqs: list[int]) -> None:
         if not any(chunk.results[s - 1].rows_recorded for s in seqs):
