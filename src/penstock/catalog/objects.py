@@ -432,7 +432,8 @@ class ObjectSpec(Model, ValueDialect):
             return data
         data = dict(data)
         partition_by = data.get("partition_by")
-        if data.get("files") is None and isinstance(partition_by, dict):
+        database = data.get("table") is not None or data.get("query") is not None
+        if data.get("files") is None and isinstance(partition_by, dict) and not database:
             path = partition_by.get("path")
             if isinstance(path, str):  # the files a run reads: those the partitions name
                 data["files"] = re.sub(r"\{date:[^{}]+\}", "*", path)

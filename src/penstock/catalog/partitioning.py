@@ -96,7 +96,7 @@ def path_grain(pattern: str) -> Grain:
             "'orders/{date:%Y-%m-%d}/*.csv'"
         )
     grains = [g for _, g in _format_parts(fields[0]) if g is not None]
-    if not grains or "month" not in grains:
+    if "%Y" not in fields[0].replace("%%", "") and "%y" not in fields[0].replace("%%", ""):
         raise ValueError(f"the date format '{fields[0]}' in path '{pattern}' must name a year")
     return min(grains, key=GRAINS.index)
 
