@@ -54,12 +54,14 @@ def run(
     *,
     wait: float = DEFAULT_WAIT_SECONDS,
     executor: str = "local",
+    workers: int | None = None,
 ) -> RunResult:
     """Run a project (or the selected objects of it) once; return what it did.
 
     While another process holds the warehouse, wait up to `wait` seconds for it. `executor`:
     `local`, `dask` (new files staged on a Dask cluster started on this machine) or a running
-    cluster's scheduler address (`tcp://HOST:8786`)."""
+    cluster's scheduler address (`tcp://HOST:8786`). `workers`: objects worked on at once
+    (default: the core count)."""
     from penstock.catalog import Project, load_project
     from penstock.engine import Session
     from penstock.engine.dask_executor import executor_for
@@ -69,7 +71,7 @@ def run(
     try:
         with Session(proj, wait=wait) as session:
             session.runner.stager = stager
-            return session.runner.run(select)
+            return session.runner.run(select, workers=workers)
     finally:
         if stager is not None:
             stager.close()
@@ -81,6 +83,7 @@ def rebuild(
     *,
     restage: bool = False,
     wait: float = DEFAULT_WAIT_SECONDS,
+    workers: int | None = None,
 ) -> RunResult:
     """Replay the stage zone into emptied object tables; with `restage`, first parse the
     landing files of the staged batches again with the current settings."""
@@ -89,7 +92,7 @@ def rebuild(
 
     proj = project if isinstance(project, Project) else load_project(project)
     with Session(proj, wait=wait) as session:
-        return session.runner.rebuild(select, restage=restage)
+        return session.runner.rebuild(select, restage=restage, workers=workers)
 
 
 def backfill(

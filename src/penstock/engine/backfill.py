@@ -120,7 +120,7 @@ class Backfill:
         cap = getattr(self.source.spec, "max_connections", None)
         self.source_slots = threading.BoundedSemaphore(cap) if cap else None
         self.events = threading.RLock()  # one emitter at a time: the bus, the result
-        self.loading = threading.Lock()  # one load at a time into the warehouse
+        self.loading = runner.write_lock  # one load at a time into the warehouse
         self.local = threading.local()
         self.cursors: list[duckdb.DuckDBPyConnection] = []
         self.loaded_at: dict[str, datetime] = {}

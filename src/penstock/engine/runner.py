@@ -12,6 +12,8 @@ object (their order matters for merge and SCD2); other objects go on.
 from __future__ import annotations
 
 import contextlib
+import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
@@ -24,6 +26,8 @@ from penstock.engine.attempts import Deadline, worth_retrying
 from penstock.engine.failures import describe
 from penstock.engine.fused import stage_reading
 from penstock.engine.loading import item_chunks, load_pending, load_read_chunk
+from penstock.engine.parallel import Work, run_parallel
+from penstock.engine.plan import Plan
 from penstock.engine.rejections import ObjectRejections
 from penstock.engine.restage import restage_object
 from penstock.engine.results import BatchOutcome, BatchStatus, RunResult, object_outcome
@@ -56,21 +60,26 @@ class Runner(RunNotes):
         self.deadline: Deadline | None = None  # that try's time limit
         # stages new files on Dask workers (`--executor`, engine/dask_executor.py); None: here
         self.stager: DaskStager | None = None
+        # loads take it: one at a time into the warehouse, whichever worker (engine/parallel.py)
+        self.write_lock = threading.RLock()
 
     # -- commands -----------------------------------------------------------------------
-    def run(self, selector: str | None = None, *, command: str = "run") -> RunResult:
+    def run(
+        self, selector: str | None = None, *, command: str = "run", workers: int | None = None
+    ) -> RunResult:
         """Extract, stage, validate and load every selected object, in the plan's order
-        (`command`: how the run is recorded; `resume` for `run --resume`)."""
+        (`command`: how the run is recorded; `resume` for `run --resume`), independent ones
+        on up to `workers` threads (default: the core count; engine/parallel.py)."""
         plan, objects = planned(self.project, selector)
         result = self._start(command, selector, objects)
         with self._finishing(result):
-            run_in_order(
-                self, result, plan, objects, lambda o: partial(self._run_object, result, o)
-            )
+            self._run_units(result, plan, objects, Runner._run_object, workers)
         result.nothing_matched = bool(objects) and len(result.no_match) == len(objects)
         return self._finish(result)
 
-    def rebuild(self, selector: str | None = None, *, restage: bool = False) -> RunResult:
+    def rebuild(
+        self, selector: str | None = None, *, restage: bool = False, workers: int | None = None
+    ) -> RunResult:
         """Empty the object tables and replay every staged batch in extraction order; with
         `restage`, first parse each batch's landing file again with the current settings
         (engine/restage.py)."""
@@ -79,9 +88,24 @@ class Runner(RunNotes):
         if restage:
             result.restage = []
         with self._finishing(result):
-            replay = self._replay_object
-            run_in_order(self, result, plan, objects, lambda o: partial(replay, result, o, restage))
+            replay = partial(_replay, restage=restage)
+            self._run_units(result, plan, objects, replay, workers)
         return self._finish(result)
+
+    def _run_units(
+        self,
+        result: RunResult,
+        plan: Plan,
+        objects: list[ObjectSpec],
+        work: Work,
+        workers: int | None,
+    ) -> None:
+        """Each object's `work`, one after the other or on worker threads."""
+        count = default_workers() if workers is None else max(1, workers)
+        if count == 1 or len(objects) < 2 or self.stager is not None:
+            run_in_order(self, result, plan, objects, work)
+            return
+        run_parallel(self, result, plan, objects, work, min(count, len(objects)))
 
     # -- run plumbing -------------------------------------------------------------------
     def _start(self, command: str, selector: str | None, objects: list[ObjectSpec]) -> RunResult:
@@ -342,7 +366,8 @@ class Runner(RunNotes):
     def _replay_object(self, result: RunResult, obj: ObjectSpec, restage: bool = False) -> None:
         if restage and not restage_object(self, result, obj):
             return  # a file failed to parse: the object is left as it was (logged)
-        loaded_at = self.warehouse.reset_object(obj)
+        with self.write_lock:
+            loaded_at = self.warehouse.reset_object(obj)
         fault_point("after_reset")
         self._log(result, "info", f"{obj.name}: replaying the stage zone", obj)
         staged = self.lake.batches(obj.name)
@@ -482,6 +507,15 @@ class Runner(RunNotes):
             )
         )
         fault_point("after_stage")
+
+
+def default_workers() -> int:
+    """How many objects a run works on at once unless told: the core count."""
+    return os.cpu_count() or 1
+
+
+def _replay(runner: Runner, result: RunResult, obj: ObjectSpec, *, restage: bool) -> None:
+    runner._replay_object(result, obj, restage)
 
 
 def _identity(path: Path) -> tuple[int, int]:
