@@ -22,7 +22,6 @@ The batches a partition held before and no longer holds are marked skipped in th
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -34,6 +33,7 @@ from typing import TYPE_CHECKING, Literal
 import duckdb
 
 from penstock.catalog import ObjectSpec
+from penstock.defaults import default_workers
 from penstock.engine.failures import describe
 from penstock.engine.loading import _contract, _failed, _loaded
 from penstock.engine.partition_plan import PartitionPlan, PartitionWork, plan_partitions
@@ -93,10 +93,6 @@ class BackfillResult:
 
 class _Failed(Exception):
     """A partition's step failed; already recorded (its message is the partition's error)."""
-
-
-def default_workers() -> int:
-    return os.cpu_count() or 1
 
 
 class Backfill:

@@ -45,6 +45,9 @@ def worker_view(runner: Runner, result: RunResult) -> tuple[Runner, RunResult]:
     cursor.execute("SET enable_progress_bar = false")
     install_key(cursor, runner.project.privacy.key)
     warehouse.conn = cursor
+    for cache in ("_tables", "_batch_counts"):  # the adapter's, read afresh: others load too
+        if hasattr(warehouse, cache):
+            setattr(warehouse, cache, None)
     view = copy.copy(runner)
     view.warehouse = warehouse
     view.attempt = 1

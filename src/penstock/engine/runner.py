@@ -12,7 +12,6 @@ object (their order matters for merge and SCD2); other objects go on.
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from penstock.catalog import ObjectSpec, Project
+from penstock.defaults import default_workers
 from penstock.engine.attempts import Deadline, worth_retrying
 from penstock.engine.failures import describe
 from penstock.engine.fused import stage_reading
@@ -507,11 +507,6 @@ class Runner(RunNotes):
             )
         )
         fault_point("after_stage")
-
-
-def default_workers() -> int:
-    """How many objects a run works on at once unless told: the core count."""
-    return os.cpu_count() or 1
 
 
 def _replay(runner: Runner, result: RunResult, obj: ObjectSpec, *, restage: bool) -> None:
