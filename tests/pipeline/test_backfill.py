@@ -194,6 +194,9 @@ def test_a_failed_partition_keeps_its_rows_and_is_retried_alone(tmp_path: Path) 
     day2 = "SELECT * FROM orders WHERE order_date = DATE '2026-01-02' ORDER BY 1"
     assert query(root, day2) == [r for r in before["orders"] if str(r[1]) == "2026-01-02"]
     assert query(root, "SELECT count(*) FROM orders")[0][0] == 2 + 3 * 3
+    # its new batch waits for the partition's retry: a plain run does not append it
+    assert penstock.run(root).loads() == []
+    assert query(root, day2) == [r for r in before["orders"] if str(r[1]) == "2026-01-02"]
     # its failure is recorded in the metadata store, and `partitions` shows it
     steps = step_rows(root, result.run.run_id, "partition")
     assert sorted((f, s) for f, s, _, _ in steps) == [

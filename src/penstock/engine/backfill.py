@@ -35,7 +35,7 @@ import duckdb
 from penstock.catalog import ObjectSpec
 from penstock.defaults import default_workers
 from penstock.engine.failures import describe
-from penstock.engine.loading import _contract, _failed, _loaded
+from penstock.engine.loading import _contract, _loaded
 from penstock.engine.partition_plan import PartitionPlan, PartitionWork, plan_partitions
 from penstock.engine.results import BatchOutcome, BatchStatus, RunResult, object_outcome
 from penstock.errors import SourceError, TransientError
@@ -234,6 +234,7 @@ class Backfill:
                 self._supersede(result, work, outcome)
         except Exception as exc:
             outcome.status = "failed"
+            self._hold(result, work, outcome)
             if isinstance(exc, _Failed):
                 outcome.error = str(exc)
             else:
@@ -275,6 +276,24 @@ class Backfill:
                 source_file=work.key,
             )
         return outcome
+
+    def _hold(self, result: RunResult, work: PartitionWork, outcome: PartitionOutcome) -> None:
+        """A partition failed: the batches it staged that never loaded are marked skipped, so
+        a plain `penstock run` does not load them without replacing the partition (back-filling
+        it again takes them back)."""
+        lake = self.runner.lake
+        marker = SkipMarker(
+            reason=f"the backfill of partition {work.key} failed (run {result.run_id}): "
+            f"back-fill it again (penstock backfill {self.obj.name} --partition {work.key})",
+            by="penstock backfill",
+            at=utcnow(),
+        )
+        for batch_id in outcome.batches:
+            if batch_id in self.loaded_at:
+                continue
+            batch = lake.staged_batch(self.obj.name, batch_id)
+            if batch is not None and batch.skip is None:
+                lake.skip_batch(batch, marker)
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         """This thread's own connection to the warehouse's DuckDB (for staging, validation
@@ -439,12 +458,28 @@ class Backfill:
                     replacing=work.replacing,
                 )
         except Exception as exc:
+            message, fields = describe(exc)
             with self.events:
-                failed = _failed(runner, result, obj, batches[0], step_ids[0], exc)
-                result.outcomes.append(failed)
+                first = batches[0]
+                runner._step_finished(
+                    result, step_ids[0], obj, first.batch_id, "load", "failed", message, exc=exc
+                )
+                runner._log(result, "error", message, obj, partition=work.key, **fields)
+                result.outcomes.append(
+                    BatchOutcome(
+                        obj.name,
+                        first.batch_id,
+                        first.manifest.source_file,
+                        "load",
+                        "failed",
+                        rows_in=first.manifest.rows_in,
+                        error=message,
+                        retryable=isinstance(exc, TransientError),
+                    )
+                )
                 for batch, step_id in zip(batches[1:], step_ids[1:], strict=True):
                     runner._step_finished(result, step_id, obj, batch.batch_id, "load", "skipped")
-            raise _Failed(failed.error or "load failed") from exc
+            raise _Failed(message) from exc
         finally:
             if validation is not None:
                 validation.drop(cursor)
