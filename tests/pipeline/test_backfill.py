@@ -288,3 +288,17 @@ def test_what_a_backfill_refuses(tmp_path: Path) -> None:
         penstock.backfill(root, "orders", partitions=["yesterday"])
     with pytest.raises(penstock.UsageError, match="unknown object 'nope'"):
         penstock.backfill(root, "nope", partitions=["2026-01-01"])
+
+
+def test_a_row_dated_outside_its_files_partition_is_quarantined(tmp_path: Path) -> None:
+    root = project(tmp_path, days=2)
+    stray = "order_id,order_date,amount\n11,2026-01-01,1.00\n12,2026-01-02,2.00\n"
+    (root / "landing/orders/2026-01-01/a.csv").write_text(stray)
+    result = penstock.backfill(root, "orders", first="2026-01-01", last="2026-01-02", workers=2)
+    assert [(p.key, p.status, p.rows_loaded) for p in result.partitions] == [
+        ("2026-01-01", "warning", 1),
+        ("2026-01-02", "warning", 2),  # its own rows; its -1 amount is quarantined
+    ]
+    assert query(root, "SELECT order_id FROM orders ORDER BY 1") == [(11,), (21,), (22,)]
+    reasons = query(root, "SELECT order_id, _reasons FROM quarantine.orders ORDER BY 1")
+    assert reasons == [("12", ["check:in_partition"]), ("29", ["min:amount"])]

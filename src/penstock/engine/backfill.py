@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Literal
 import duckdb
 
 from penstock.catalog import ObjectSpec
+from penstock.catalog.columns import ExpressionCheck
 from penstock.defaults import default_workers
 from penstock.engine.failures import describe
 from penstock.engine.loading import _contract, _loaded
@@ -47,6 +48,7 @@ from penstock.quality.privacy_sql import install_key
 from penstock.quality.validate import validate_chunk
 from penstock.sources import FilesSourceReader, source_for
 from penstock.sources.database import DatabaseSourceReader
+from penstock.sql import ident
 
 if TYPE_CHECKING:
     from penstock.engine.runner import Runner
@@ -433,7 +435,7 @@ class Backfill:
         validation = None
         now = datetime.now(UTC)
         try:
-            contract = _contract(obj, batches, self.history)
+            contract = self._in_partition(_contract(obj, batches, self.history), work)
             validation = validate_chunk(cursor, contract, batches)
             with self.events:
                 for batch, v, step_id in zip(batches, validation.results, step_ids, strict=True):
@@ -496,6 +498,17 @@ class Backfill:
         outcome.rows_in = sum(o.rows_in for o in done)
         outcome.rows_loaded = sum(o.rows_loaded for o in done)
         outcome.rows_quarantined = sum(o.rows_quarantined for o in done)
+
+    def _in_partition(self, contract: ObjectSpec, work: PartitionWork) -> ObjectSpec:
+        """A files object with a partition column: a row of the partition's files whose
+        column falls outside the partition breaks the check `in_partition` (quarantined,
+        never loaded into another partition's range, so partitions replace independently)."""
+        spec = contract.partition_by
+        if spec is None or spec.column is None or not isinstance(self.source, FilesSourceReader):
+            return contract
+        within = f"{ident(spec.column)} IS NULL OR {work.replacing.within()}"
+        check = ExpressionCheck(name="in_partition", expression=within)
+        return contract.model_copy(update={"checks": [*contract.checks, check]})
 
     @contextmanager
     def _borrowed(self, cursor: duckdb.DuckDBPyConnection) -> Iterator[None]:

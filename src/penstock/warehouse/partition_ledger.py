@@ -40,10 +40,14 @@ class PartitionReplace:
         if ids:
             parts.append(f"_batch_id IN ({', '.join(literal(i) for i in ids)})")
         if self.column is not None:
-            col = ident(self.column)
-            low, high = self._bound(self.start), self._bound(self.end)
-            parts.append(f"({col} >= {low} AND {col} < {high})")
+            parts.append(self.within())
         return " OR ".join(parts) or "FALSE"
+
+    def within(self) -> str:
+        """The rows whose partition column falls in the partition."""
+        assert self.column is not None
+        col = ident(self.column)
+        return f"({col} >= {self._bound(self.start)} AND {col} < {self._bound(self.end)})"
 
     def _bound(self, at: datetime) -> str:
         text = at.isoformat(sep=" ")
