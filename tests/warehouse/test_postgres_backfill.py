@@ -90,3 +90,41 @@ def test_backfills_on_postgres(tmp_path: Path, pg_warehouse: PgWarehouse) -> Non
     assert after["orders"][:2] == before["orders"][:2]
     assert len(after["loads"]) == 2
     assert [(k, n) for k, _, n in after["partitions"]] == [("2026-01-01", 2), ("2026-01-02", 2)]
+
+
+PARALLEL = """
+name: par
+warehouse: {warehouse}
+sources:
+  landing: {{kind: files, path: ./landing, settle: 0s}}
+objects:
+"""
+
+
+def test_objects_on_workers_into_postgres(tmp_path: Path, pg_warehouse: PgWarehouse) -> None:
+    """Each worker its own server connection; loads take turns; a rebuild on workers too."""
+    yml = PARALLEL.format(warehouse=pg_warehouse.url)
+    files = {}
+    for name in "abc":
+        yml += (
+            f"  {name}: {{source: landing, files: '{name}/*.csv', key: [id], load: merge, "
+            "columns: {id: {type: bigint}, q: {type: integer, min: 0}}}\n"
+        )
+        files[f"landing/{name}/1.csv"] = "id,q\n1,1\n2,-1\n3,3\n"
+    root = write_project(tmp_path, yml, files)
+    result = penstock.run(root, workers=3)
+    assert result.status == "success"
+    assert [
+        (s.object, s.rows_loaded, s.rows_quarantined) for s in result.summary(["a", "b", "c"])
+    ] == [
+        ("a", 2, 1),
+        ("b", 2, 1),
+        ("c", 2, 1),
+    ]
+    assert penstock.rebuild(root, workers=3).status == "success"
+    with psycopg.connect(pg_warehouse.conninfo) as conn:
+        for name in "abc":
+            rows = conn.execute(f'SELECT id, q FROM "{pg_warehouse.schema}".{name} ORDER BY 1')
+            assert rows.fetchall() == [(1, 1), (3, 3)]
+        loads = conn.execute(f'SELECT count(*) FROM "{pg_warehouse.ledger}".loads').fetchone()
+        assert loads == (3,)

@@ -121,7 +121,8 @@ class Backfill:
         self.loading = runner.write_lock  # one load at a time into the warehouse
         self.local = threading.local()
         self.cursors: list[duckdb.DuckDBPyConnection] = []
-        self.loaded_at: dict[str, datetime] = {}
+        self.loaded_at: dict[str, datetime] = {}  # the object's loaded batches: first load time
+        self.history: list[StagedBatch] = []  # its stage zone (for new_columns: evolve)
 
     # -- the run ------------------------------------------------------------------------------
     def run(self, starts: Sequence[datetime]) -> BackfillResult:

@@ -39,15 +39,8 @@ Work = Callable[["Runner", RunResult, ObjectSpec], None]
 def worker_view(runner: Runner, result: RunResult) -> tuple[Runner, RunResult]:
     """A runner for one worker thread, and the result it records into (see the module
     docstring); `close_view` closes its connection."""
-    warehouse = copy.copy(runner.warehouse)
-    cursor = runner.warehouse.conn.cursor()
-    cursor.execute("SET TimeZone = 'UTC'")
-    cursor.execute("SET enable_progress_bar = false")
-    install_key(cursor, runner.project.privacy.key)
-    warehouse.conn = cursor
-    for cache in ("_tables", "_batch_counts"):  # the adapter's, read afresh: others load too
-        if hasattr(warehouse, cache):
-            setattr(warehouse, cache, None)
+    warehouse = runner.warehouse.for_worker()
+    install_key(warehouse.conn, runner.project.privacy.key)
     view = copy.copy(runner)
     view.warehouse = warehouse
     view.attempt = 1
@@ -62,7 +55,7 @@ def worker_view(runner: Runner, result: RunResult) -> tuple[Runner, RunResult]:
 
 
 def close_view(view: Runner) -> None:
-    view.warehouse.conn.close()
+    view.warehouse.close_worker()
 
 
 def merge(result: RunResult, part: RunResult) -> None:

@@ -7,6 +7,7 @@ whose id is already in the ledger is skipped, so a batch loads at most once.
 from __future__ import annotations
 
 import contextlib
+import copy
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -146,6 +147,19 @@ class DuckDBWarehouse:
         # `status` counts ask it of every object of a run (bench/dag_overhead.py)
         self._tables: frozenset[tuple[str, str]] | None = None
         self._batch_counts: dict[str, int] | None = None  # likewise: the ledger's, by object
+
+    def for_worker(self) -> DuckDBWarehouse:
+        """This warehouse for a worker thread (engine/parallel.py): its own connection (a
+        cursor) and table caches; `close_worker` closes it."""
+        view = copy.copy(self)
+        view.conn = self.conn.cursor()
+        view.conn.execute("SET TimeZone = 'UTC'")
+        view.conn.execute("SET enable_progress_bar = false")
+        view._tables = view._batch_counts = None  # read afresh: other workers load too
+        return view
+
+    def close_worker(self) -> None:
+        self.conn.close()
 
     def close(self) -> None:
         """Close the connection; its checkpoint vacuums only when a table written since

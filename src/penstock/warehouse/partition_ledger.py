@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from penstock.sql import ident, literal
 
@@ -134,7 +134,7 @@ def read_partitions(
             "rows_loaded": loaded,
             "rows_quarantined": quarantined,
             "run_id": run_id,
-            "loaded_at": at,
+            "loaded_at": at.replace(tzinfo=UTC) if isinstance(at, datetime) else at,  # UTC
         }
     return out
 

@@ -14,6 +14,7 @@ table and applies the mode's SQL there (`postgres_modes`).
 from __future__ import annotations
 
 import contextlib
+import copy
 import shutil
 import tempfile
 import uuid
@@ -97,6 +98,22 @@ class PostgresWarehouse(PostgresReads):
         except BaseException:
             self.close()
             raise
+
+    def for_worker(self) -> PostgresWarehouse:
+        """This warehouse for a worker thread (engine/parallel.py): its own server
+        connection and its own cursor of the embedded DuckDB; `close_worker` closes them."""
+        view = copy.copy(self)
+        view.pg = connect_postgres(self.target)
+        view.conn = self.conn.cursor()
+        view.conn.execute("SET TimeZone = 'UTC'")
+        view.conn.execute("SET enable_progress_bar = false")
+        return view
+
+    def close_worker(self) -> None:
+        with contextlib.suppress(Exception):
+            self.pg.close()
+        with contextlib.suppress(duckdb.Error):
+            self.conn.close()
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
