@@ -26,6 +26,7 @@ from penstock.sql import literal, qualified
 from penstock.warehouse import duckdb_modes as modes
 from penstock.warehouse.base import LEDGER_SCHEMA, LEDGER_TABLE, QUARANTINE_SCHEMA, LoadResult
 from penstock.warehouse.duckdb_chunk import ChunkBatch, apply_batches
+from penstock.warehouse.duckdb_known import Known
 from penstock.warehouse.duckdb_quarantine import read_quarantine, reason_counts
 from penstock.warehouse.duckdb_tables import (
     LEDGER,
@@ -145,8 +146,8 @@ class DuckDBWarehouse:
         # connection may create or drop one (a load, a reset): asking whether a table exists
         # by DESCRIBE costs ~0.7 ms when it does not (DuckDB looks for a name to suggest), and
         # `status` counts ask it of every object of a run (bench/dag_overhead.py)
-        self._tables: frozenset[tuple[str, str]] | None = None
-        self._batch_counts: dict[str, int] | None = None  # likewise: the ledger's, by object
+        # (shared with the warehouse's worker views: `for_worker`)
+        self._known = Known()
 
     def for_worker(self) -> DuckDBWarehouse:
         """This warehouse for a worker thread (engine/parallel.py): its own connection (a
@@ -155,8 +156,7 @@ class DuckDBWarehouse:
         view.conn = self.conn.cursor()
         view.conn.execute("SET TimeZone = 'UTC'")
         view.conn.execute("SET enable_progress_bar = false")
-        view._tables = view._batch_counts = None  # read afresh: other workers load too
-        return view
+        return view  # it shares `_known`: a load by any view makes every view read afresh
 
     def close_worker(self) -> None:
         self.conn.close()
@@ -181,25 +181,31 @@ class DuckDBWarehouse:
         """Whether the table exists (outside a transaction: from the catalog read once)."""
         if self._in_transaction:
             return bool(existing_columns(self.conn, schema, table))
-        if self._tables is None:
+        known = self._known
+        tables, generation = known.tables, known.generation
+        if tables is None:
             rows = self.conn.execute(
                 "SELECT lower(schema_name), lower(table_name) FROM duckdb_tables() "
                 "WHERE NOT temporary"
             ).fetchall()
-            self._tables = frozenset((str(a), str(b)) for a, b in rows)
-        return (schema.lower(), table.lower()) in self._tables
+            tables = frozenset((str(a), str(b)) for a, b in rows)
+            known.keep(generation, tables=tables)
+        return (schema.lower(), table.lower()) in tables
 
     def loaded_batch_count(self, object_name: str) -> int:
         """How many of the object's batches the ledger holds (every object's counted with
         one query, kept until this connection loads or resets again)."""
-        if self._batch_counts is None:
+        known = self._known
+        counts, generation = known.batch_counts, known.generation
+        if counts is None:
             if not self._exists(LEDGER_SCHEMA, LEDGER_TABLE):
                 return 0
             rows = self.conn.execute(
                 f"SELECT object, count(*) FROM {LEDGER} GROUP BY object"
             ).fetchall()
-            self._batch_counts = {str(o): int(n) for o, n in rows}
-        return self._batch_counts.get(object_name, 0)
+            counts = {str(o): int(n) for o, n in rows}
+            known.keep(generation, batch_counts=counts)
+        return counts.get(object_name, 0)
 
     # -- the ledger ---------------------------------------------------------------------
     def loaded_batches(self, object_name: str) -> set[str]:
@@ -260,7 +266,7 @@ class DuckDBWarehouse:
         conn = self.conn
         batches = chunk.batches
         ids = [b.batch_id for b in batches]
-        self._tables = self._batch_counts = None  # the load may create tables, adds batches
+        self._known.forget()  # the load may create tables, adds batches
         conn.execute("BEGIN TRANSACTION")
         self._in_transaction = True
         try:
@@ -316,6 +322,7 @@ class DuckDBWarehouse:
             raise
         finally:
             self._in_transaction = False
+            self._known.forget()  # what a view read while this load was open is stale now
         results = []
         for seq, batch_id in enumerate(ids, 1):
             if seq not in counts:
@@ -356,7 +363,7 @@ class DuckDBWarehouse:
     def clear_partition(self, obj: ObjectSpec, replacing: PartitionReplace, run_id: str) -> None:
         """A partition the source holds nothing for: its rows go, it is recorded empty."""
         conn = self.conn
-        self._tables = self._batch_counts = None
+        self._known.forget()
         conn.execute("BEGIN TRANSACTION")
         try:
             self._replace_partition(obj, replacing, [])
@@ -375,6 +382,8 @@ class DuckDBWarehouse:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+        finally:
+            self._known.forget()
 
     def partitions(self, object_name: str) -> dict[str, dict[str, Any]]:
         """The object's recorded partitions (`penstock.partitions`) by key."""
@@ -526,7 +535,7 @@ class DuckDBWarehouse:
         so a rebuild killed halfway is repeated with the same `_loaded_at` values.
         """
         conn = self.conn
-        self._tables = self._batch_counts = None  # its tables and ledger rows go
+        self._known.forget()  # its tables and ledger rows go
         conn.execute("BEGIN TRANSACTION")
         self._in_transaction = True
         try:
@@ -546,6 +555,7 @@ class DuckDBWarehouse:
             raise
         finally:
             self._in_transaction = False
+            self._known.forget()
         self._written.add((LEDGER_SCHEMA, LEDGER_TABLE))
         return self.original_load_times(obj)
 
