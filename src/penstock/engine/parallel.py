@@ -19,6 +19,7 @@ from the workers (observe/bus.py).
 from __future__ import annotations
 
 import copy
+import threading
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from functools import partial
@@ -29,6 +30,7 @@ from penstock.engine.plan import Plan
 from penstock.engine.results import BatchStatus, RunResult
 from penstock.engine.run_order import hold_back
 from penstock.quality.privacy_sql import install_key
+from penstock.warehouse import Warehouse
 
 if TYPE_CHECKING:
     from penstock.engine.runner import Runner
@@ -36,13 +38,35 @@ if TYPE_CHECKING:
 Work = Callable[["Runner", RunResult, ObjectSpec], None]
 
 
+class _Connections:
+    """One warehouse view per worker thread (its own connection), made on the thread's first
+    object and kept for its next ones; closed when the run's objects are done."""
+
+    def __init__(self, runner: Runner) -> None:
+        self.runner = runner
+        self.local = threading.local()
+        self.opened: list[Warehouse] = []
+        self.lock = threading.Lock()
+
+    def mine(self) -> Warehouse:
+        warehouse: Warehouse | None = getattr(self.local, "warehouse", None)
+        if warehouse is None:
+            warehouse = self.runner.warehouse.for_worker()
+            install_key(warehouse.conn, self.runner.project.privacy.key)
+            self.local.warehouse = warehouse
+            with self.lock:
+                self.opened.append(warehouse)
+        return warehouse
+
+    def close(self) -> None:
+        for warehouse in self.opened:
+            warehouse.close_worker()
+
+
 def worker_view(runner: Runner, result: RunResult) -> tuple[Runner, RunResult]:
-    """A runner for one worker thread, and the result it records into (see the module
-    docstring); `close_view` closes its connection."""
-    warehouse = runner.warehouse.for_worker()
-    install_key(warehouse.conn, runner.project.privacy.key)
+    """A runner for one object on a worker thread (its warehouse view is set on the thread),
+    and the result it records into (see the module docstring)."""
     view = copy.copy(runner)
-    view.warehouse = warehouse
     view.attempt = 1
     view.deadline = None
     mine = RunResult(
@@ -54,8 +78,11 @@ def worker_view(runner: Runner, result: RunResult) -> tuple[Runner, RunResult]:
     return view, mine
 
 
-def close_view(view: Runner) -> None:
-    view.warehouse.close_worker()
+def _on_worker(
+    connections: _Connections, view: Runner, mine: RunResult, obj: ObjectSpec, work: Work
+) -> BatchStatus:
+    view.warehouse = connections.mine()
+    return view._guard(mine, obj, partial(work, view, mine, obj))
 
 
 def merge(result: RunResult, part: RunResult) -> None:
@@ -78,12 +105,28 @@ def run_parallel(
 ) -> None:
     """Each object's `work` on up to `workers` threads, in dependency order (module
     docstring)."""
+    connections = _Connections(runner)
+    try:
+        _schedule(runner, result, plan, objects, work, workers, connections)
+    finally:
+        connections.close()
+
+
+def _schedule(
+    runner: Runner,
+    result: RunResult,
+    plan: Plan,
+    objects: list[ObjectSpec],
+    work: Work,
+    workers: int,
+    connections: _Connections,
+) -> None:
     selected = {o.name for o in objects}
     pending = list(objects)
     finished: set[str] = set()
     failed: list[str] = []
     busy: dict[str, int] = {}  # source -> its objects running
-    running: dict[Future[BatchStatus], tuple[ObjectSpec, Runner, RunResult]] = {}
+    running: dict[Future[BatchStatus], tuple[ObjectSpec, RunResult]] = {}
 
     def cap(obj: ObjectSpec) -> int | None:
         source = runner.project.sources.get(obj.source)
@@ -111,18 +154,17 @@ def run_parallel(
                 pending.remove(obj)
                 busy[obj.source] = busy.get(obj.source, 0) + 1
                 view, mine = worker_view(runner, result)
-                job = partial(work, view, mine, obj)
-                running[pool.submit(view._guard, mine, obj, job)] = (obj, view, mine)
+                future = pool.submit(_on_worker, connections, view, mine, obj, work)
+                running[future] = (obj, mine)
             if not running:
                 continue  # held back objects freed others: look again
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
-                obj, view, mine = running.pop(future)
+                obj, mine = running.pop(future)
                 busy[obj.source] -= 1
                 try:
                     status = future.result()
                 finally:
-                    close_view(view)
                     merge(result, mine)
                 finished.add(obj.name)
                 if status == "failed":
