@@ -91,6 +91,9 @@ def test_what_partition_by_refuses() -> None:
     assert "is text: a partition column is a date" in refused(
         partition_by={"path": "{date:%Y-%m-%d}.csv", "column": "name"}
     )
+    assert "cannot hold hour partitions" in refused(
+        table="orders", key=["id"], partition_by={"column": "day", "grain": "hour"}
+    )
     assert "a files object partitions by the path" in refused(partition_by={"column": "day"})
     assert "a database object partitions by column" in refused(
         table="orders", key=["id"], partition_by={"path": "{date:%Y-%m-%d}.csv"}

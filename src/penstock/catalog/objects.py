@@ -327,6 +327,11 @@ class ObjectSpec(Model, ValueDialect):
                     f"partition_by column '{spec.column}' is {column.type}: a partition column "
                     "is a date, timestamp or timestamptz"
                 )
+            if column.type == "date" and spec.unit == "hour":
+                raise ValueError(
+                    f"partition_by column '{spec.column}' is a date: it cannot hold hour "
+                    "partitions (grain: day or month)"
+                )
         if self.reads_database and spec.path is not None:
             raise ValueError(
                 "partition_by path: picks files; a database object partitions by column:"
