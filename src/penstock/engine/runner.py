@@ -1,7 +1,9 @@
-"""The sequential runner: for each selected object, stage new files, then load pending batches.
+"""The runner: for each selected object, stage new files, then load pending batches.
 
 Objects run in the plan's order (engine/plan.py: their dependencies first, else declaration
-order); an object downstream of one that failed in the run is not run (`upstream_failed`).
+order), one after the other (engine/run_order.py) or, with several workers, each as soon as
+its upstream is done (engine/parallel.py); an object downstream of one that failed in the run
+is not run (`upstream_failed`).
 
 Steps report only through the event bus. A batch is pending while the lake has it and the
 warehouse ledger does not; so a run killed anywhere is repaired by the next one. Within an
