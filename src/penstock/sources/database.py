@@ -198,7 +198,7 @@ class DatabaseSourceReader:
         never moves the watermark of the object's own windows."""
         spec = obj.partition_by
         assert spec is not None and spec.column is not None
-        conn = self.connect()
+        conn, served = self.connect_serving()
         try:
             relation = self.relation(obj)
             try:
@@ -222,8 +222,10 @@ class DatabaseSourceReader:
                 found = lake.staged_batch(obj.name, batch_id)
                 if found is not None:
                     shutil.rmtree(staging, ignore_errors=True)
-                    return Extracted(found, True, window)
+                    return Extracted(found, True, window, served)
                 manifest = self._manifest(obj, batch_id, window, parts, extracted_at)
+                if served.failover:
+                    manifest = replace(manifest, warnings=(served.describe(),))
                 (batch,) = lake.commit_batches([(staging, manifest)])
             except BaseException:
                 shutil.rmtree(staging, ignore_errors=True)
@@ -233,8 +235,8 @@ class DatabaseSourceReader:
         if batch is None:  # committed meanwhile under the same id
             again = lake.staged_batch(obj.name, batch_id)
             assert again is not None
-            return Extracted(again, True, window)
-        return Extracted(batch, False, window)
+            return Extracted(again, True, window, served)
+        return Extracted(batch, False, window, served)
 
     def _plan(
         self, conn: DbConnection, obj: ObjectSpec, read: str, previous: Window | None
