@@ -12,12 +12,18 @@ import psycopg
 import pytest
 
 from penstock.cli.app import main
+from penstock.defaults import WORKERS_ENV
 from penstock.demo import create_demo_project
 from penstock.demo.expectations import DemoExpectations
 from penstock.secrets import clear_secrets
 
 from db_sources import MYSQL_HOST, MYSQL_PORT, mysql_admin
 from pg_projects import PgWarehouse
+
+# Runs work on one object at a time unless a test asks for workers (`workers=N`,
+# `--workers N`): tests that read steps or logs in the plan's order stay deterministic, and
+# the parallel executor has its own tests (tests/pipeline/test_parallel_run.py).
+os.environ.setdefault(WORKERS_ENV, "1")
 
 
 @pytest.fixture

@@ -10,3 +10,17 @@ DEFAULT_WAIT_SECONDS = 30.0
 
 CHECK_SAMPLE_ROWS = 1_000
 """How many records of each object's first file `penstock check` reads and validates."""
+
+WORKERS_ENV = "PENSTOCK_WORKERS"
+"""How many objects (or a backfill's partitions) a run works on at once when `--workers` is
+not given: this variable, else the core count (engine/parallel.py)."""
+
+
+def default_workers() -> int:
+    """`PENSTOCK_WORKERS` when set to a whole number of at least 1, else the core count."""
+    import os
+
+    text = os.environ.get(WORKERS_ENV, "").strip()
+    if text.isdigit() and int(text) >= 1:
+        return int(text)
+    return os.cpu_count() or 1

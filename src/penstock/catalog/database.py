@@ -17,7 +17,7 @@ lower bound is inclusive, so rows tied on the watermark are read again and the k
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -49,6 +49,8 @@ class DatabaseSource(BaseModel):
     description: str | None = None
     retry: Retry | None = None
     timeout: Duration | None = None
+    # how many partitions of a backfill may read from it at once (engine/backfill.py)
+    max_connections: Annotated[int, Field(ge=1, le=256)] | None = None
 
     failover: tuple[str, ...] = ()
     """Read replicas tried in order when the primary (`url`) cannot be reached: each is a URL

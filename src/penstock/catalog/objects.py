@@ -31,6 +31,7 @@ from penstock.catalog.encoding_limit import EncodingErrorLimit
 from penstock.catalog.expressions import expression_problem
 from penstock.catalog.micro_batch import MicroBatch
 from penstock.catalog.orchestration import Catchup, Cron, Duration, NameList, Retry, Trigger
+from penstock.catalog.partitioning import PartitionBy
 from penstock.catalog.privacy import TREATED
 from penstock.catalog.quality_settings import AnomalySettings
 from penstock.catalog.schema_drift import SchemaDriftPolicy
@@ -152,6 +153,8 @@ class FilesSource(Model, ValueDialect):
     description: str | None = None
     retry: Retry | None = None  # for its objects that set none (catalog/orchestration.py)
     timeout: Duration | None = None
+    # how many partitions of a backfill may read from it at once (engine/backfill.py)
+    max_connections: Annotated[int, Field(ge=1, le=256)] | None = None
 
     @field_validator("path")
     @classmethod
@@ -242,6 +245,8 @@ class ObjectSpec(Model, ValueDialect):
     trigger: Trigger | None = None
     retry: Retry | None = None  # else its source's, else one attempt
     timeout: Duration | None = None  # one try of its work; else its source's, else none
+    # partitions a backfill replaces whole (catalog/partitioning.py, engine/backfill.py)
+    partition_by: PartitionBy | None = None
 
     @property
     def table_name(self) -> str:
@@ -311,6 +316,42 @@ class ObjectSpec(Model, ValueDialect):
                     "partitions: splits the read into ranges of the key: it needs a key of "
                     "one integer column"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _partitions_fit(self) -> "ObjectSpec":
+        """`partition_by:` names a date column, fits the source kind and the load mode."""
+        spec = self.partition_by
+        if spec is None:
+            return self
+        if spec.column is not None:
+            column = self.columns.get(spec.column)
+            if column is None:
+                raise ValueError(f"partition_by column '{spec.column}' is not a declared column")
+            if column.type not in ("date", "timestamp", "timestamptz"):
+                raise ValueError(
+                    f"partition_by column '{spec.column}' is {column.type}: a partition column "
+                    "is a date, timestamp or timestamptz"
+                )
+            if column.type == "date" and spec.unit == "hour":
+                raise ValueError(
+                    f"partition_by column '{spec.column}' is a date: it cannot hold hour "
+                    "partitions (grain: day or month)"
+                )
+        if self.reads_database and spec.path is not None:
+            raise ValueError(
+                "partition_by path: picks files; a database object partitions by column:"
+            )
+        if not self.reads_database and spec.path is None:
+            raise ValueError(
+                "a files object partitions by the path of its files: give partition_by "
+                "{path: 'orders/{date:%Y-%m-%d}/*.csv'} (column: beside it is optional)"
+            )
+        if self.load not in ("append", "merge"):
+            raise ValueError(
+                f"partition_by needs load: append or merge (a backfill replaces a partition's "
+                f"rows; load: {self.load} cannot)"
+            )
         return self
 
     @model_validator(mode="after")
@@ -401,6 +442,12 @@ class ObjectSpec(Model, ValueDialect):
         if not isinstance(data, dict):
             return data
         data = dict(data)
+        partition_by = data.get("partition_by")
+        database = data.get("table") is not None or data.get("query") is not None
+        if data.get("files") is None and isinstance(partition_by, dict) and not database:
+            path = partition_by.get("path")
+            if isinstance(path, str):  # the files a run reads: those the partitions name
+                data["files"] = re.sub(r"\{date:[^{}]+\}", "*", path)
         if data.get("format") is None and isinstance(data.get("files"), str):
             inferred = infer_format(data["files"])
             if inferred is not None:

@@ -24,6 +24,7 @@ from penstock.errors import PenstockError
 # Each module registers its commands on `app` when imported; `--help` lists them in this order.
 COMMAND_MODULES = (
     "run_commands",
+    "backfill_command",
     "plan_command",
     "schedule_command",
     "read_commands",

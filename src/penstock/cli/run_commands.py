@@ -167,6 +167,7 @@ def run(
     pushgateway: PushgatewayOpt = None,
     resume: ResumeOpt = None,
     executor: ExecutorOpt = "local",
+    workers: WorkersOpt = None,
 ) -> None:
     """Extract, stage, validate and load the selected objects.
 
@@ -204,9 +205,9 @@ def run(
                     return
                 say_resuming(resuming, as_json)
                 select = resuming.select
-                result = session.runner.run(select, command="resume")
+                result = session.runner.run(select, command="resume", workers=workers)
             else:
-                result = session.runner.run(select)
+                result = session.runner.run(select, workers=workers)
             dropped = sum(session.bus.dropped.values())
             try:
                 warnings = len(session.store.logs(result.run_id, "warning"))
@@ -233,6 +234,18 @@ def run(
     if result.status == "failed":
         raise RunFailed(f"run {result.run_id} failed: {len(result.failures)} step(s) failed")
 
+
+WorkersOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--workers",
+        metavar="N",
+        min=1,
+        help="Objects worked on at once, each as soon as its upstream is done (default: the "
+        "core count; 1: one after the other). A source's max_connections caps its own; loads "
+        "into the warehouse go one at a time.",
+    ),
+]
 
 ExecutorOpt = Annotated[
     str,
@@ -306,6 +319,7 @@ def rebuild(
     restage: RestageOpt = False,
     wait: WaitOpt = DEFAULT_WAIT_SECONDS,
     as_json: JsonOpt = False,
+    workers: WorkersOpt = None,
 ) -> None:
     """Empty the object tables, replay every staged batch and build the models again.
 
@@ -325,7 +339,7 @@ def rebuild(
     build_plan(proj).select(select)  # a cycle or an unknown name: before anything opens
     try:
         with Session(proj, wait=wait, on_wait=waiting, command="rebuild") as session:
-            result = session.runner.rebuild(select, restage=restage)
+            result = session.runner.rebuild(select, restage=restage, workers=workers)
     except LeaseHeld as held:
         defer("rebuild", held, as_json)
         return

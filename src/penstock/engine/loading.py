@@ -254,14 +254,15 @@ def _load_chunk(
         elif held:  # one file for the chunk (a file per batch cost more than its rows)
             target = runner.lake.quarantine_chunk_path(obj.name, [b for _, b in held])
             runner.warehouse.write_quarantine_file(validation, [s for s, _ in held], target)
-        fault_point("before_load_commit")
-        runner._check_deadline()  # a try past its time commits nothing more
-        loads = runner.warehouse.load_chunk(
-            contract,
-            validation,
-            run_id=result.run_id,
-            loaded_at=[loaded_at.get(b.batch_id) or now for b in chunk],
-        )
+        with runner.write_lock:  # one load at a time, whichever worker (engine/parallel.py)
+            fault_point("before_load_commit")
+            runner._check_deadline()  # a try past its time commits nothing more
+            loads = runner.warehouse.load_chunk(
+                contract,
+                validation,
+                run_id=result.run_id,
+                loaded_at=[loaded_at.get(b.batch_id) or now for b in chunk],
+            )
     except Exception as exc:
         if validation is not None:
             validation.drop(conn)

@@ -42,7 +42,7 @@ from penstock.observe import (
     new_id,
     utcnow,
 )
-from penstock.observe.names import QUALITY_SINK
+from penstock.observe.names import METADATA_SINK, QUALITY_SINK
 from penstock.quality.scores import batch_metrics, batch_scores
 from penstock.quality.validate import BatchValidation
 from penstock.warehouse import LoadResult
@@ -87,6 +87,9 @@ class RunEvents:
                 host=socket.gethostname(),
             )
         )
+        # the run is recorded before any work starts (workers reach their first step soon):
+        # a run killed from here on is found `running`, then marked abandoned
+        self.bus.flush(only=(METADATA_SINK,))
 
     def _emit_run_finished(self, result: RunResult, error: str | None) -> None:
         loads = result.loads()

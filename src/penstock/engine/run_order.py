@@ -11,6 +11,7 @@ when its upstream has finished, and not at all when part of it failed.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING
 
 from penstock.catalog import ObjectSpec, Project
@@ -35,7 +36,7 @@ def run_in_order(
     result: RunResult,
     plan: Plan,
     objects: list[ObjectSpec],
-    work: Callable[[ObjectSpec], Callable[[], None]],
+    work: Callable[[Runner, RunResult, ObjectSpec], None],
 ) -> None:
     """Each object's `work` (guarded: an error fails that object only), in `objects`' order;
     an object downstream of one that failed in this run is held back instead."""
@@ -44,7 +45,7 @@ def run_in_order(
         blocked = [name for name in failed if plan.depends(obj.name, name)]
         if blocked:
             hold_back(runner, result, obj, blocked)
-        elif runner._guard(result, obj, work(obj)) == "failed":
+        elif runner._guard(result, obj, partial(work, runner, result, obj)) == "failed":
             failed.append(obj.name)
 
 

@@ -1,7 +1,9 @@
-"""The sequential runner: for each selected object, stage new files, then load pending batches.
+"""The runner: for each selected object, stage new files, then load pending batches.
 
 Objects run in the plan's order (engine/plan.py: their dependencies first, else declaration
-order); an object downstream of one that failed in the run is not run (`upstream_failed`).
+order), one after the other (engine/run_order.py) or, with several workers, each as soon as
+its upstream is done (engine/parallel.py); an object downstream of one that failed in the run
+is not run (`upstream_failed`).
 
 Steps report only through the event bus. A batch is pending while the lake has it and the
 warehouse ledger does not; so a run killed anywhere is repaired by the next one. Within an
@@ -12,6 +14,7 @@ object (their order matters for merge and SCD2); other objects go on.
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
@@ -20,11 +23,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from penstock.catalog import ObjectSpec, Project
+from penstock.defaults import default_workers
 from penstock.engine.attempts import Deadline, worth_retrying
 from penstock.engine.failures import describe
 from penstock.engine.fused import stage_reading
 from penstock.engine.loading import item_chunks, load_pending, load_read_chunk
 from penstock.engine.model_run import drop_models, run_models, views_over
+from penstock.engine.parallel import Work, run_parallel
+from penstock.engine.plan import Plan
 from penstock.engine.rejections import ObjectRejections
 from penstock.engine.restage import restage_object
 from penstock.engine.results import BatchOutcome, BatchStatus, RunResult, object_outcome
@@ -58,22 +64,28 @@ class Runner(RunNotes):
         self.deadline: Deadline | None = None  # that try's time limit
         # stages new files on Dask workers (`--executor`, engine/dask_executor.py); None: here
         self.stager: DaskStager | None = None
+        # loads take it: one at a time into the warehouse, whichever worker (engine/parallel.py)
+        self.write_lock = threading.RLock()
 
     # -- commands -----------------------------------------------------------------------
-    def run(self, selector: str | None = None, *, command: str = "run") -> RunResult:
+    def run(
+        self, selector: str | None = None, *, command: str = "run", workers: int | None = None
+    ) -> RunResult:
         """Extract, stage, validate and load every selected object, in the plan's order
-        (`command`: how the run is recorded; `resume` for `run --resume`)."""
+        (`command`: how the run is recorded; `resume` for `run --resume`), independent ones
+        on up to `workers` threads (default: the core count; engine/parallel.py); the models
+        after them, in plan order (engine/model_run.py)."""
         plan, objects, models = planned(self.project, selector)
         result = self._start(command, selector, objects, models)
         with self._finishing(result):
-            run_in_order(
-                self, result, plan, objects, lambda o: partial(self._run_object, result, o)
-            )
+            self._run_units(result, plan, objects, Runner._run_object, workers)
             run_models(self, result, plan, models)
         result.nothing_matched = bool(objects) and len(result.no_match) == len(objects)
         return self._finish(result)
 
-    def rebuild(self, selector: str | None = None, *, restage: bool = False) -> RunResult:
+    def rebuild(
+        self, selector: str | None = None, *, restage: bool = False, workers: int | None = None
+    ) -> RunResult:
         """Empty the object tables and replay every staged batch in extraction order; with
         `restage`, first parse each batch's landing file again with the current settings
         (engine/restage.py)."""
@@ -86,11 +98,26 @@ class Runner(RunNotes):
         if restage:
             result.restage = []
         with self._finishing(result):
-            replay = self._replay_object
             drop_models(self, views)
-            run_in_order(self, result, plan, objects, lambda o: partial(replay, result, o, restage))
+            replay = partial(_replay, restage=restage)
+            self._run_units(result, plan, objects, replay, workers)
             run_models(self, result, plan, models, rebuild=True)
         return self._finish(result)
+
+    def _run_units(
+        self,
+        result: RunResult,
+        plan: Plan,
+        objects: list[ObjectSpec],
+        work: Work,
+        workers: int | None,
+    ) -> None:
+        """Each object's `work`, one after the other or on worker threads."""
+        count = default_workers() if workers is None else max(1, workers)
+        if count == 1 or len(objects) < 2 or self.stager is not None:
+            run_in_order(self, result, plan, objects, work)
+            return
+        run_parallel(self, result, plan, objects, work, min(count, len(objects)))
 
     # -- run plumbing -------------------------------------------------------------------
     def _start(
@@ -362,7 +389,8 @@ class Runner(RunNotes):
     def _replay_object(self, result: RunResult, obj: ObjectSpec, restage: bool = False) -> None:
         if restage and not restage_object(self, result, obj):
             return  # a file failed to parse: the object is left as it was (logged)
-        loaded_at = self.warehouse.reset_object(obj)
+        with self.write_lock:
+            loaded_at = self.warehouse.reset_object(obj)
         fault_point("after_reset")
         self._log(result, "info", f"{obj.name}: replaying the stage zone", obj)
         staged = self.lake.batches(obj.name)
@@ -502,6 +530,10 @@ class Runner(RunNotes):
             )
         )
         fault_point("after_stage")
+
+
+def _replay(runner: Runner, result: RunResult, obj: ObjectSpec, *, restage: bool) -> None:
+    runner._replay_object(result, obj, restage)
 
 
 def _identity(path: Path) -> tuple[int, int]:

@@ -25,12 +25,18 @@ A sink is a callable taking an event, or an object with `handle(event)` and, opt
 sync a file) and `close()` (called once, last). `events=` limits a sink to some event types.
 Subscribing is the whole plugin API; observe/sinks.py attaches the built-in sinks and the
 project's `hooks:` (observe/hooks.py) to a session's bus.
+
+Steps may emit from several threads at once (a run's workers, engine/parallel.py): a plain or
+guarded sink is called by one of them at a time (a lock), so it never sees two events at
+once; a queued sink's queue is safe to put into from any thread, and is not held by the lock
+(its thread may emit too).
 """
 
 from __future__ import annotations
 
 import contextlib
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -182,6 +188,7 @@ class EventBus:
     def __init__(self) -> None:
         self._subscriptions: list[_Subscription] = []
         self._closed = False
+        self._delivering = threading.RLock()  # one emitter at a time in the synchronous sinks
 
     def subscribe(
         self,
@@ -233,7 +240,8 @@ class EventBus:
             if not sub.wants(event):
                 continue
             if sub.queue is None:
-                sub.deliver(event)
+                with self._delivering:
+                    sub.deliver(event)
                 continue
             wait = sub.policy.full_wait_s if isinstance(event, PRECIOUS) else 0.0
             if not sub.queue.put(event, wait_s=wait):

@@ -73,6 +73,8 @@ class SinkQueue(Generic[T]):
         self._items: deque[T] = deque()
         self._cond = threading.Condition()
         self._pending = 0  # queued plus the one being delivered
+        self._put_count = 0  # items ever queued
+        self._done_count = 0  # items ever delivered or given up on (in queue order)
         self._current: list[T] = []  # the one being delivered
         self._stopping = False
         self._flushing = 0  # flushes waiting: a lingering drainer delivers at once
@@ -97,6 +99,7 @@ class SinkQueue(Generic[T]):
                     self._cond.wait(remaining)
             self._items.append(item)
             self._pending += 1
+            self._put_count += 1
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._drain, name=f"penstock-sink:{self._name}", daemon=True
@@ -107,13 +110,15 @@ class SinkQueue(Generic[T]):
             return True
 
     def flush(self, timeout_s: float) -> bool:
-        """Wait until every event queued so far is delivered; False if `timeout_s` passed."""
+        """Wait until every event queued so far is delivered (not those queued meanwhile by
+        other threads); False if `timeout_s` passed."""
         deadline = time.monotonic() + timeout_s
         with self._cond:
             self._flushing += 1
             self._cond.notify_all()  # a lingering drainer delivers now
+            target = self._put_count
             try:
-                while self._pending:
+                while self._done_count < target:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         return False
@@ -130,6 +135,7 @@ class SinkQueue(Generic[T]):
             self._stopping = True
             left = [*self._current, *self._items]
             self._pending -= len(self._items)
+            self._done_count += len(self._items)
             self._items.clear()
             self._cond.notify_all()
             thread = self._thread
@@ -172,4 +178,5 @@ class SinkQueue(Generic[T]):
                 with self._cond:
                     self._current.clear()
                     self._pending = max(0, self._pending - len(items))
+                    self._done_count += len(items)
                     self._cond.notify_all()

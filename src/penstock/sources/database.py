@@ -217,6 +217,55 @@ class DatabaseSourceReader:
             return Extracted(found, True, window, served)
         return Extracted(batch, False, window, served)
 
+    def extract_partition(
+        self, obj: ObjectSpec, lake: Lake, start: datetime, end: datetime
+    ) -> Extracted:
+        """Read one partition (`partition_by: {column: ...}`): the rows whose column is in
+        [start, end), as a batch whose id is the partition's window and its rows' bytes (the
+        same rows again are the same batch). Its window's `read` is the partition's, so it
+        never moves the watermark of the object's own windows."""
+        spec = obj.partition_by
+        assert spec is not None and spec.column is not None
+        conn, served = self.connect_serving()
+        try:
+            relation = self.relation(obj)
+            try:
+                columns = conn.columns(relation)
+            except Exception as exc:
+                raise source_error(self.name, f"cannot read {self.describe(obj)}", exc) from exc
+            column = self._column(columns, obj, spec.column)
+            q = self.dialect.quote(column.name)
+            low = self.dialect.cursor_literal(start.isoformat(sep=" "), column, None)
+            high = self.dialect.cursor_literal(end.isoformat(sep=" "), column, None)
+            read = f"partition:{self.read_settings(obj)}"
+            window = Window(read, column.name, start.isoformat(), end.isoformat())
+            staging = lake.staging_dir(obj.name)
+            try:
+                extracted_at = datetime.now(UTC)
+                path = part_path(staging, 0)
+                rows = self._read_part(conn, obj, columns, [f"{q} >= {low} AND {q} < {high}"], path)
+                parts = finish_parts(staging, [path], rows)
+                fault_point("after_extract")
+                batch_id = window_batch_id(obj.name, window, parts.digest, None)
+                found = lake.staged_batch(obj.name, batch_id)
+                if found is not None:
+                    shutil.rmtree(staging, ignore_errors=True)
+                    return Extracted(found, True, window, served)
+                manifest = self._manifest(obj, batch_id, window, parts, extracted_at)
+                if served.failover:
+                    manifest = replace(manifest, warnings=(served.describe(),))
+                (batch,) = lake.commit_batches([(staging, manifest)])
+            except BaseException:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
+        finally:
+            conn.close()
+        if batch is None:  # committed meanwhile under the same id
+            again = lake.staged_batch(obj.name, batch_id)
+            assert again is not None
+            return Extracted(again, True, window, served)
+        return Extracted(batch, False, window, served)
+
     def _plan(
         self, conn: DbConnection, obj: ObjectSpec, read: str, previous: Window | None
     ) -> tuple[list[DbColumn], Window]:

@@ -12,6 +12,7 @@ import duckdb
 
 from penstock.catalog import ObjectSpec
 from penstock.quality.validate import ChunkValidation
+from penstock.warehouse.partition_ledger import PartitionReplace
 from penstock.warehouse.quarantine import QuarantinePage, QuarantineSelection
 
 if TYPE_CHECKING:
@@ -94,7 +95,14 @@ class Warehouse(Protocol):
         *,
         run_id: str,
         loaded_at: Sequence[datetime],
+        replacing: PartitionReplace | None = None,
     ) -> list[LoadResult]: ...
+
+    def clear_partition(
+        self, obj: ObjectSpec, replacing: PartitionReplace, run_id: str
+    ) -> None: ...
+
+    def partitions(self, object_name: str) -> dict[str, dict[str, Any]]: ...
 
     def table_columns(self, obj: ObjectSpec) -> list[str]: ...
 
@@ -123,5 +131,9 @@ class Warehouse(Protocol):
     def reset_object(self, obj: ObjectSpec) -> dict[str, datetime]: ...
 
     def original_load_times(self, obj: ObjectSpec) -> dict[str, datetime]: ...
+
+    def for_worker(self) -> Warehouse: ...
+
+    def close_worker(self) -> None: ...
 
     def close(self) -> None: ...

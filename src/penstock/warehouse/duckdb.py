@@ -7,6 +7,7 @@ whose id is already in the ledger is skipped, so a batch loads at most once.
 from __future__ import annotations
 
 import contextlib
+import copy
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -21,7 +22,7 @@ from penstock.errors import WarehouseError, WarehouseLocked, first_line
 from penstock.faults import fault_point
 from penstock.lake.read import SEQ
 from penstock.quality.validate import ChunkValidation
-from penstock.sql import ident, idents, literal
+from penstock.sql import ident, idents, literal, qualified
 from penstock.warehouse import duckdb_modes as modes
 from penstock.warehouse.base import (
     LEDGER_SCHEMA,
@@ -31,6 +32,7 @@ from penstock.warehouse.base import (
     ReleaseLoad,
 )
 from penstock.warehouse.duckdb_chunk import ChunkBatch, apply_batches
+from penstock.warehouse.duckdb_known import Known
 from penstock.warehouse.duckdb_quarantine import read_quarantine, reason_counts
 from penstock.warehouse.duckdb_tables import (
     LEDGER,
@@ -46,6 +48,14 @@ from penstock.warehouse.duckdb_tables import (
     quarantine_table,
 )
 from penstock.warehouse.duckdb_vacuum import defer_vacuum
+from penstock.warehouse.partition_ledger import (
+    PARTITION_COLUMNS,
+    PARTITIONS_TABLE,
+    PartitionReplace,
+    read_partitions,
+    record_partition,
+    replace_partition,
+)
 from penstock.warehouse.quarantine import QuarantinePage, QuarantineSelection
 from penstock.warehouse.quarantine_files import write_quarantine_file
 
@@ -56,6 +66,7 @@ DEFAULT_SETTINGS = {"memory_limit": "1GB"}
 # DuckDB: 'Could not set lock on file "...": Conflicting lock is held in /usr/bin/python (PID 7)'
 _LOCK_HELD = re.compile(r"Conflicting lock is held in (?P<program>.*?) \(PID (?P<pid>\d+)\)")
 _LOCK_POLL_SECONDS = 0.25
+PARTITIONS = qualified(LEDGER_SCHEMA, PARTITIONS_TABLE)
 
 
 def open_waiting(
@@ -141,8 +152,20 @@ class DuckDBWarehouse:
         # connection may create or drop one (a load, a reset): asking whether a table exists
         # by DESCRIBE costs ~0.7 ms when it does not (DuckDB looks for a name to suggest), and
         # `status` counts ask it of every object of a run (bench/dag_overhead.py)
-        self._tables: frozenset[tuple[str, str]] | None = None
-        self._batch_counts: dict[str, int] | None = None  # likewise: the ledger's, by object
+        # (shared with the warehouse's worker views: `for_worker`)
+        self._known = Known()
+
+    def for_worker(self) -> DuckDBWarehouse:
+        """This warehouse for a worker thread (engine/parallel.py): its own connection (a
+        cursor) and table caches; `close_worker` closes it."""
+        view = copy.copy(self)
+        view.conn = self.conn.cursor()
+        view.conn.execute("SET TimeZone = 'UTC'")
+        view.conn.execute("SET enable_progress_bar = false")
+        return view  # it shares `_known`: a load by any view makes every view read afresh
+
+    def close_worker(self) -> None:
+        self.conn.close()
 
     def close(self) -> None:
         """Close the connection; its checkpoint vacuums only when a table written since
@@ -164,25 +187,31 @@ class DuckDBWarehouse:
         """Whether the table exists (outside a transaction: from the catalog read once)."""
         if self._in_transaction:
             return bool(existing_columns(self.conn, schema, table))
-        if self._tables is None:
+        known = self._known
+        tables, generation = known.tables, known.generation
+        if tables is None:
             rows = self.conn.execute(
                 "SELECT lower(schema_name), lower(table_name) FROM duckdb_tables() "
                 "WHERE NOT temporary"
             ).fetchall()
-            self._tables = frozenset((str(a), str(b)) for a, b in rows)
-        return (schema.lower(), table.lower()) in self._tables
+            tables = frozenset((str(a), str(b)) for a, b in rows)
+            known.keep(generation, tables=tables)
+        return (schema.lower(), table.lower()) in tables
 
     def loaded_batch_count(self, object_name: str) -> int:
         """How many of the object's batches the ledger holds (every object's counted with
         one query, kept until this connection loads or resets again)."""
-        if self._batch_counts is None:
+        known = self._known
+        counts, generation = known.batch_counts, known.generation
+        if counts is None:
             if not self._exists(LEDGER_SCHEMA, LEDGER_TABLE):
                 return 0
             rows = self.conn.execute(
                 f"SELECT object, count(*) FROM {LEDGER} GROUP BY object"
             ).fetchall()
-            self._batch_counts = {str(o): int(n) for o, n in rows}
-        return self._batch_counts.get(object_name, 0)
+            counts = {str(o): int(n) for o, n in rows}
+            known.keep(generation, batch_counts=counts)
+        return counts.get(object_name, 0)
 
     # -- the ledger ---------------------------------------------------------------------
     def loaded_batches(self, object_name: str) -> set[str]:
@@ -233,17 +262,22 @@ class DuckDBWarehouse:
         *,
         run_id: str,
         loaded_at: Sequence[datetime],
+        replacing: PartitionReplace | None = None,
     ) -> list[LoadResult]:
         """Load a validated chunk of batches in one transaction: each batch's quarantine rows,
         its data (applied in the chunk's order, as if each batch loaded alone) and its ledger
-        row. A batch already in the ledger is skipped (`LoadResult.skipped`)."""
+        row. A batch already in the ledger is skipped (`LoadResult.skipped`). With
+        `replacing`, the partition's rows go first and its `penstock.partitions` row is
+        written last, in the same transaction (warehouse/partition_ledger.py)."""
         conn = self.conn
         batches = chunk.batches
         ids = [b.batch_id for b in batches]
-        self._tables = self._batch_counts = None  # the load may create tables, adds batches
+        self._known.forget()  # the load may create tables, adds batches
         conn.execute("BEGIN TRANSACTION")
         self._in_transaction = True
         try:
+            if replacing is not None:
+                self._replace_partition(obj, replacing, ids)
             already = {
                 str(r[0])
                 for r in conn.execute(
@@ -261,6 +295,18 @@ class DuckDBWarehouse:
             self._insert_quarantine(obj, chunk, seqs)
             counts = self._apply_modes(obj, chunk, seqs, loaded_at)
             self._insert_ledger(obj, chunk, counts, run_id, loaded_at)
+            if replacing is not None:
+                record_partition(
+                    conn.execute,
+                    object_name=obj.name,
+                    partitions=PARTITIONS,
+                    replacing=replacing,
+                    batch_ids=ids,
+                    rows_loaded=sum(v.rows_loaded for v in chunk.results),
+                    rows_quarantined=sum(v.rows_quarantined for v in chunk.results),
+                    run_id=run_id,
+                    loaded_at=max(loaded_at).astimezone(UTC),
+                )
             fault_point("inside_load_transaction")
             conn.execute("COMMIT")
             self._written |= {
@@ -282,6 +328,7 @@ class DuckDBWarehouse:
             raise
         finally:
             self._in_transaction = False
+            self._known.forget()  # what a view read while this load was open is stale now
         results = []
         for seq, batch_id in enumerate(ids, 1):
             if seq not in counts:
@@ -301,6 +348,58 @@ class DuckDBWarehouse:
                 )
             )
         return results
+
+    def _replace_partition(
+        self, obj: ObjectSpec, replacing: PartitionReplace, batch_ids: Sequence[str]
+    ) -> None:
+        conn = self.conn
+        replace_partition(
+            conn.execute,
+            object_name=obj.name,
+            table=object_table(obj) if existing_columns(conn, "main", obj.table_name) else None,
+            quarantine=quarantine_table(obj)
+            if existing_columns(conn, QUARANTINE_SCHEMA, obj.name)
+            else None,
+            ledger=LEDGER,
+            partitions=PARTITIONS,
+            replacing=replacing,
+            batch_ids=batch_ids,
+        )
+
+    def clear_partition(self, obj: ObjectSpec, replacing: PartitionReplace, run_id: str) -> None:
+        """A partition the source holds nothing for: its rows go, it is recorded empty."""
+        conn = self.conn
+        self._known.forget()
+        conn.execute("BEGIN TRANSACTION")
+        try:
+            self._replace_partition(obj, replacing, [])
+            record_partition(
+                conn.execute,
+                object_name=obj.name,
+                partitions=PARTITIONS,
+                replacing=replacing,
+                batch_ids=[],
+                rows_loaded=0,
+                rows_quarantined=0,
+                run_id=run_id,
+                loaded_at=datetime.now(UTC),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        finally:
+            self._known.forget()
+
+    def partitions(self, object_name: str) -> dict[str, dict[str, Any]]:
+        """The object's recorded partitions (`penstock.partitions`) by key."""
+        if not existing_columns(self.conn, LEDGER_SCHEMA, PARTITIONS_TABLE):
+            return {}
+        rows = self.conn.execute(
+            f"SELECT {PARTITION_COLUMNS} FROM {PARTITIONS} WHERE object = ? ORDER BY partition_key",
+            [object_name],
+        ).fetchall()
+        return read_partitions(rows)
 
     def _insert_quarantine(self, obj: ObjectSpec, chunk: ChunkValidation, seqs: list[int]) -> None:
         if not any(chunk.results[s - 1].rows_recorded for s in seqs):
@@ -514,7 +613,7 @@ class DuckDBWarehouse:
         so a rebuild killed halfway is repeated with the same `_loaded_at` values.
         """
         conn = self.conn
-        self._tables = self._batch_counts = None  # its tables and ledger rows go
+        self._known.forget()  # its tables and ledger rows go
         conn.execute("BEGIN TRANSACTION")
         self._in_transaction = True
         try:
@@ -534,6 +633,7 @@ class DuckDBWarehouse:
             raise
         finally:
             self._in_transaction = False
+            self._known.forget()
         self._written.add((LEDGER_SCHEMA, LEDGER_TABLE))
         return self.original_load_times(obj)
 

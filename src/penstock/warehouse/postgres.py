@@ -14,6 +14,7 @@ table and applies the mode's SQL there (`postgres_modes`).
 from __future__ import annotations
 
 import contextlib
+import copy
 import shutil
 import tempfile
 import uuid
@@ -30,11 +31,19 @@ from penstock.errors import WarehouseError, first_line
 from penstock.faults import fault_point
 from penstock.lake.read import SEQ
 from penstock.quality.validate import ChunkValidation
-from penstock.sql import ident, idents, literal
+from penstock.sql import ident, idents, literal, qualified
 from penstock.warehouse.base import LoadResult, ReleaseLoad
 from penstock.warehouse.duckdb_chunk_base import ChunkBatch
 from penstock.warehouse.duckdb_mode_sql import ModeCounts, row_hash_sql, valid_from_sql
 from penstock.warehouse.duckdb_tables import LEDGER_COLUMNS
+from penstock.warehouse.partition_ledger import (
+    PARTITION_COLUMNS,
+    PARTITIONS_TABLE,
+    PartitionReplace,
+    read_partitions,
+    record_partition,
+    replace_partition,
+)
 from penstock.warehouse.postgres_copy import copy_rows
 from penstock.warehouse.postgres_modes import Target, apply_staged
 from penstock.warehouse.postgres_quarantine import PostgresReads, TableCopier
@@ -90,6 +99,22 @@ class PostgresWarehouse(PostgresReads):
             self.close()
             raise
 
+    def for_worker(self) -> PostgresWarehouse:
+        """This warehouse for a worker thread (engine/parallel.py): its own server
+        connection and its own cursor of the embedded DuckDB; `close_worker` closes them."""
+        view = copy.copy(self)
+        view.pg = connect_postgres(self.target)
+        view.conn = self.conn.cursor()
+        view.conn.execute("SET TimeZone = 'UTC'")
+        view.conn.execute("SET enable_progress_bar = false")
+        return view
+
+    def close_worker(self) -> None:
+        with contextlib.suppress(Exception):
+            self.pg.close()
+        with contextlib.suppress(duckdb.Error):
+            self.conn.close()
+
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.pg.close()
@@ -124,10 +149,13 @@ class PostgresWarehouse(PostgresReads):
         *,
         run_id: str,
         loaded_at: Sequence[datetime],
+        replacing: PartitionReplace | None = None,
     ) -> list[LoadResult]:
         """Load a validated chunk of batches in one transaction: each batch's quarantine rows,
         its data (applied in the chunk's order) and its ledger row. A batch already in the
-        ledger is skipped (`LoadResult.skipped`)."""
+        ledger is skipped (`LoadResult.skipped`). With `replacing`, the partition's rows go
+        first and its partition row is written last, in the same transaction
+        (warehouse/partition_ledger.py)."""
         ids = [b.batch_id for b in chunk.batches]
         check_identifiers(obj, self.schemas)
         doing = (
@@ -139,6 +167,8 @@ class PostgresWarehouse(PostgresReads):
         with self._failing(doing, object=obj.name, batch_id=ids[0]), self.pg.transaction():
             # one load of an object at a time, whichever process runs it
             self.pg.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"penstock:{obj.name}"])
+            if replacing is not None:
+                self._replace_partition(obj, replacing, ids)
             already = {
                 str(r[0])
                 for r in self.pg.execute(
@@ -153,6 +183,18 @@ class PostgresWarehouse(PostgresReads):
                 counts = self._apply_modes(obj, chunk, seqs, loaded_at)
                 ensure_key_index(self.pg, obj, self.schemas)
                 self._insert_ledger(obj, chunk, counts, run_id, loaded_at)
+                if replacing is not None:
+                    record_partition(
+                        self.pg.execute,
+                        object_name=obj.name,
+                        partitions=self._partitions,
+                        replacing=replacing,
+                        batch_ids=ids,
+                        rows_loaded=sum(v.rows_loaded for v in chunk.results),
+                        rows_quarantined=sum(v.rows_quarantined for v in chunk.results),
+                        run_id=run_id,
+                        loaded_at=max(loaded_at).astimezone(UTC),
+                    )
                 fault_point("inside_load_transaction")
         results = []
         for seq, batch_id in enumerate(ids, 1):
@@ -173,6 +215,56 @@ class PostgresWarehouse(PostgresReads):
                 )
             )
         return results
+
+    @property
+    def _partitions(self) -> str:
+        return qualified(self.schemas.ledger, PARTITIONS_TABLE)
+
+    def _replace_partition(
+        self, obj: ObjectSpec, replacing: PartitionReplace, batch_ids: Sequence[str]
+    ) -> None:
+        quarantine = self.schemas.quarantine_table(obj)
+        replace_partition(
+            self.pg.execute,
+            object_name=obj.name,
+            table=self._table(obj) if self._exists(self.schemas.data, obj.table_name) else None,
+            quarantine=quarantine if self._exists(self.schemas.quarantine, obj.name) else None,
+            ledger=self.schemas.loads,
+            partitions=self._partitions,
+            replacing=replacing,
+            batch_ids=batch_ids,
+        )
+
+    def _exists(self, schema: str, table: str) -> bool:
+        return bool(existing_columns(self.pg, schema, table))
+
+    def clear_partition(self, obj: ObjectSpec, replacing: PartitionReplace, run_id: str) -> None:
+        """A partition the source holds nothing for: its rows go, it is recorded empty."""
+        doing = f"clearing {obj.name} {replacing.key}"
+        with self._failing(doing, object=obj.name), self.pg.transaction():
+            self._replace_partition(obj, replacing, [])
+            record_partition(
+                self.pg.execute,
+                object_name=obj.name,
+                partitions=self._partitions,
+                replacing=replacing,
+                batch_ids=[],
+                rows_loaded=0,
+                rows_quarantined=0,
+                run_id=run_id,
+                loaded_at=datetime.now(UTC),
+            )
+
+    def partitions(self, object_name: str) -> dict[str, dict[str, Any]]:
+        """The object's recorded partitions by key."""
+        if not self._exists(self.schemas.ledger, PARTITIONS_TABLE):
+            return {}
+        rows = self.pg.execute(
+            f"SELECT {PARTITION_COLUMNS} FROM {self._partitions} WHERE object = %s "
+            "ORDER BY partition_key",
+            [object_name],
+        ).fetchall()
+        return read_partitions(rows)
 
     def _insert_quarantine(self, obj: ObjectSpec, chunk: ChunkValidation, seqs: list[int]) -> None:
         if not any(chunk.results[s - 1].rows_recorded for s in seqs):
