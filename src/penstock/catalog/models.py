@@ -31,7 +31,6 @@ from penstock.catalog.columns import (
     RowCountCheck,
 )
 from penstock.catalog.database import DatabaseSource
-from penstock.catalog.rest import RestSource
 from penstock.catalog.dialect import apply_source_defaults
 from penstock.catalog.lineage_settings import LineageSettings
 from penstock.catalog.locations import (
@@ -62,6 +61,7 @@ from penstock.catalog.observability import (
 from penstock.catalog.orchestration import GroupSpec, RetryPolicy, seconds
 from penstock.catalog.privacy import MIN_KEY_CHARS, PrivacySettings
 from penstock.catalog.quality_settings import AnomalySettings, QualitySettings
+from penstock.catalog.rest import RestSource
 from penstock.errors import UsageError
 from penstock.secrets import is_secret
 from penstock.sql import ident
@@ -73,7 +73,6 @@ __all__ = [
     "ColumnSpec",
     "CsvOptions",
     "DatabaseSource",
-    "RestSource",
     "ExpressionCheck",
     "FilesSource",
     "GroupSpec",
@@ -81,6 +80,7 @@ __all__ = [
     "LocatedError",
     "ObjectSpec",
     "Project",
+    "RestSource",
     "RetentionSettings",
     "RowCountBounds",
     "RowCountCheck",
@@ -209,8 +209,7 @@ class Project(Model):
                         (name,),
                         f"give endpoint: (source '{spec.source}' is a REST API)"
                         if isinstance(source, RestSource)
-                        else f"endpoint: reads a REST API; source '{spec.source}' is "
-                        f"{source.kind}",
+                        else f"endpoint: reads a REST API; source '{spec.source}' is {source.kind}",
                     )
                 )
             elif isinstance(source, DatabaseSource) and not spec.reads_database:

@@ -26,6 +26,13 @@ from penstock.catalog.columns import (
     source_key,
 )
 from penstock.catalog.database import DatabaseSource
+from penstock.catalog.dialect import ValueDialect
+from penstock.catalog.encoding_limit import EncodingErrorLimit
+from penstock.catalog.expressions import expression_problem
+from penstock.catalog.micro_batch import MicroBatch
+from penstock.catalog.orchestration import Catchup, Cron, Duration, NameList, Retry, Trigger
+from penstock.catalog.privacy import TREATED
+from penstock.catalog.quality_settings import AnomalySettings
 from penstock.catalog.rest import (
     Incremental,
     Pagination,
@@ -34,13 +41,6 @@ from penstock.catalog.rest import (
     check_api_object,
     check_endpoint,
 )
-from penstock.catalog.dialect import ValueDialect
-from penstock.catalog.encoding_limit import EncodingErrorLimit
-from penstock.catalog.expressions import expression_problem
-from penstock.catalog.micro_batch import MicroBatch
-from penstock.catalog.orchestration import Catchup, Cron, Duration, NameList, Retry, Trigger
-from penstock.catalog.privacy import TREATED
-from penstock.catalog.quality_settings import AnomalySettings
 from penstock.catalog.schema_drift import SchemaDriftPolicy
 
 FileFormat = Literal["csv", "jsonl", "json", "parquet"]

@@ -120,9 +120,7 @@ class WindowRecords:
         self.warnings: list[str] = []
         # contract columns reading a nested value (`from: address.city`)
         self.paths = [
-            n
-            for n in (spec.source_name(name) for name, spec in obj.columns.items())
-            if "." in n
+            n for n in (spec.source_name(name) for name, spec in obj.columns.items()) if "." in n
         ]
 
     def write(self, pages: Iterator[list[Any]]) -> None:

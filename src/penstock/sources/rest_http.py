@@ -200,4 +200,3 @@ class RestClient:
 def _answered(response: httpx.Response) -> str:
     phrase = f" {response.reason_phrase}" if response.reason_phrase else ""
     return f"answered {response.status_code}{phrase}"
-

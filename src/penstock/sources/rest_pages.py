@@ -73,9 +73,7 @@ def at_path(body: Any, path: str) -> tuple[bool, Any]:
 class PageReader:
     """Reads an object's pages in order (`pages()`), with `extra` params (the watermark)."""
 
-    def __init__(
-        self, client: RestClient, obj: ObjectSpec, base_url: str, extra: Params
-    ) -> None:
+    def __init__(self, client: RestClient, obj: ObjectSpec, base_url: str, extra: Params) -> None:
         assert obj.endpoint is not None
         self.client = client
         self.obj = obj
