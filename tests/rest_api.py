@@ -1,7 +1,7 @@
 """A real JSON API for the REST source tests: `http.server` on 127.0.0.1 (port 0) in a thread.
 
-It serves `records` (dicts with `id` and `updated_at`) in pages, one endpoint per pagination
-style, filtered by `updated_since` (records with `updated_at >= it`, as most APIs do), and
+It serves `records` (dicts with `id` and `updated_at`, in id order) in pages, one endpoint per
+pagination style, filtered by `updated_since` (records with `updated_at >= it`, as most APIs do), and
 checks the credentials a test expects. Tests script faults (`faults`: responses answered before
 the normal ones, in order) and see every request it received (`requests`).
 """
@@ -91,7 +91,7 @@ class Api:
             self._send(request, fault.status, fault.headers, fault.body or b"")
             return
         status, headers, body = self._answer(parts.path, query)
-        data = json.dumps(body).encode()
+        data = _dumps(body)
         if fault.truncate:
             data = data[: len(data) // 2]
         self._send(request, status, {**headers, **fault.headers}, data)
@@ -123,8 +123,11 @@ class Api:
 
     def selected(self, query: dict[str, str]) -> list[dict[str, Any]]:
         since = query.get("updated_since")
-        rows = sorted(self.records, key=lambda r: r["id"])
-        return [r for r in rows if since is None or str(r["updated_at"]) >= since]
+        return [
+            r
+            for r in self.records
+            if since is None or not isinstance(r, dict) or str(r["updated_at"]) >= since
+        ]
 
     def _answer(self, path: str, query: dict[str, str]) -> tuple[int, dict[str, str], Any]:
         rows = self.selected(query)
@@ -156,6 +159,12 @@ class Api:
                 headers["Link"] = f'<{self.url}/link?after={start + PAGE}>; rel="next"'
             return 200, headers, rows[start : start + PAGE]
         return 404, {}, {"error": "no such endpoint"}
+
+
+def _dumps(body: Any) -> bytes:
+    """JSON, a Decimal written as a number with all its digits."""
+    text = json.dumps(body, default=lambda d: f"@@{d}@@")
+    return text.replace('"@@', "").replace('@@"', "").encode()
 
 
 def serve() -> Iterator[Api]:

@@ -77,6 +77,14 @@ def dump_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+def value_text(value: Any) -> str | None:
+    """A JSON value as staged: a string as itself, a number with its digits, true / false,
+    an object or a list as its JSON text; null as None."""
+    if value is None or isinstance(value, str):
+        return value
+    return dump_json(value)
+
+
 def cursor_order(value: Any, family: str) -> Any:
     """A cursor value as something that orders (None: not a value of its family)."""
     try:
@@ -144,12 +152,16 @@ class WindowRecords:
                 )
 
     def _line(self, record: Any) -> str:
-        if isinstance(record, dict):
-            if self.paths:
-                record = self._reach(record)
-            if self.cursor is not None:
-                self._advance(record)
-        return dump_json(record)
+        """A record as the JSON object of its values' texts (JSON text of anything else):
+        staged from strings, numbers keep every digit the API sent."""
+        if not isinstance(record, dict):
+            return dump_json(record)
+        if self.paths:
+            record = self._reach(record)
+        if self.cursor is not None:
+            self._advance(record)
+        texts = {k: value_text(v) for k, v in record.items()}
+        return json.dumps(texts, ensure_ascii=False, separators=(",", ":"))
 
     def _reach(self, record: dict[str, Any]) -> dict[str, Any]:
         from penstock.sources.rest_pages import at_path

@@ -128,7 +128,8 @@ class RestClient:
 
     def shown(self, url: str, params: Params | None = None) -> str:
         """`url` with `params` as logs and errors may show it (no query credential)."""
-        text = str(httpx.URL(url, params=dict(params)) if params else httpx.URL(url))
+        target = httpx.URL(url)
+        text = str(target.copy_merge_params(dict(params)) if params else target)
         return redact(text)
 
     def get(self, url: str, params: Params | None = None, *, where: str = "") -> httpx.Response:
@@ -170,9 +171,12 @@ class RestClient:
     def _send(self, url: str, params: Params | None, shown: str) -> httpx.Response:
         if self.limiter is not None:
             self.limiter.wait(self.sleep)
+        target = httpx.URL(url)  # params join the URL's own query (a next page's link)
         query = {**(params or {}), **self.query_auth}
+        if query:
+            target = target.copy_merge_params(query)
         try:
-            response = self.client.get(url, params=query or None)
+            response = self.client.get(target)
         except httpx.TimeoutException as exc:
             phase = "connecting" if isinstance(exc, httpx.ConnectTimeout) else "waiting"
             limit = self.spec.connect_timeout if phase == "connecting" else self.spec.read_timeout
