@@ -1,8 +1,8 @@
 """A real JSON API for the REST source tests: `http.server` on 127.0.0.1 (port 0) in a thread.
 
 It serves `records` (dicts with `id` and `updated_at`, in id order) in pages, one endpoint per
-pagination style, filtered by `updated_since` (records with `updated_at >= it`, as most APIs do), and
-checks the credentials a test expects. Tests script faults (`faults`: responses answered before
+pagination style, filtered by `updated_since` (records with `updated_at >= it`, as most APIs do),
+and checks the credentials a test expects. Tests script faults (`faults`: responses answered before
 the normal ones, in order) and see every request it received (`requests`).
 """
 
