@@ -395,3 +395,29 @@ def test_settings_are_checked_at_load(
     assert code == 2
     assert message in " ".join((out + err).split())
     assert "tok-in-clear-123" not in out + err
+
+
+def test_the_rate_limit_spaces_requests(api: Api, tmp_path: Path) -> None:
+    project = api_project(
+        tmp_path / "p", api, {"customers": STYLES["pages"]}, f"rate_limit: 20/s, {FAST}"
+    )
+    run_ok(project)
+    assert table(project) == expected(api)
+    at = [r.at for r in api.requests]
+    assert len(at) == 4
+    assert all(b - a >= 0.045 for a, b in zip(at, at[1:], strict=False))  # 50 ms apart
+
+
+def test_unreachable_host_and_a_foreign_next_page(api: Api, tmp_path: Path) -> None:
+    closed = api_project(tmp_path / "closed", api, {"customers": STYLES["plain"]})
+    yml = closed / "penstock.yml"
+    yml.write_text(yml.read_text().replace(api.url, "http://127.0.0.1:1"))
+    error = error_of(run(closed))
+    assert error.startswith("source 'shop': GET http://127.0.0.1:1/plain (page 1): no answer: ")
+    assert error.endswith("after 3 tries")
+
+    api.faults = [Fault(body=b'{"items": [], "next": "http://localhost:9/steal"}')]
+    project = api_project(tmp_path / "p", api, {"customers": STYLES["next_url"]})
+    error = error_of(run(project))
+    assert "the next page is on another host (http://localhost:9/steal)" in error
+    assert "sends the source's credentials to its base_url's host only" in error
