@@ -52,7 +52,7 @@ class Model(BaseModel):
 
 
 def _secret(what: str, value: str) -> str:
-    if not is_secret(value):
+    if not is_secret(value) and "${" not in value:  # (a reference not resolved is reported)
         raise ValueError(_CLEAR.format(what=f"penstock.yml is not a place for the {what}"))
     return value
 
