@@ -112,6 +112,7 @@ def _checked(
     started: float,
     exc: Exception | None,
 ) -> None:
+    elapsed = time.monotonic() - started
     error = None
     if exc is not None:
         error = exc.message if isinstance(exc, PenstockError) else type(exc).__name__
@@ -122,7 +123,8 @@ def _checked(
             source=source.name,
             source_kind=source.spec.kind,
             available=exc is None,
-            latency_s=time.monotonic() - started,
+            # the first answer's time (a connection, a response); else how long until it failed
+            latency_s=source.reached_s if source.reached_s is not None else elapsed,
             error=error,
             dataset=datasets.database_relation(runner.project, source.name, obj.name),
         )

@@ -11,6 +11,7 @@ in `cursor, key` order (key order without a cursor), so the same rows are the sa
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -82,6 +83,7 @@ class DatabaseSourceReader:
         self.spec = spec
         self.dialect = dialect_for(spec.kind)
         self.display = spec.display()
+        self.reached_s: float | None = None  # how long the first connection took
 
     # -- the Source protocol's file-facing part: a database offers no files ------------------
     def discover(self, obj: ObjectSpec, known: Mapping[FileKey, SeenFile]) -> Discovery:
@@ -105,8 +107,12 @@ class DatabaseSourceReader:
         return f"{self.name}:{obj.table}" if obj.table is not None else f"{self.name}:query"
 
     def connect(self) -> DbConnection:
+        started = time.monotonic()
         try:
-            return connect(self.spec.kind, self.spec.url)
+            conn = connect(self.spec.kind, self.spec.url)
+            if self.reached_s is None:
+                self.reached_s = time.monotonic() - started
+            return conn
         except PenstockError:
             raise
         except Exception as exc:

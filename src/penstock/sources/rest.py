@@ -203,6 +203,7 @@ class RestSourceReader:
         self.name = name
         self.spec = spec
         self.display = spec.display()
+        self.reached_s: float | None = None  # how long the first request took to answer
 
     # -- the Source protocol's file-facing part: an API offers no files ----------------------
     def discover(self, obj: ObjectSpec, known: Mapping[FileKey, SeenFile]) -> Discovery:
@@ -246,7 +247,10 @@ class RestSourceReader:
             records = WindowRecords(obj, staging / _RECORDS_NAME, self._cursor(obj))
             with self.client() as client:
                 pages = PageReader(client, obj, self.spec.base_url, extra).pages()
-                records.write(page.records for page in pages)
+                try:
+                    records.write(page.records for page in pages)
+                finally:
+                    self.reached_s = client.first_answer_s
             rows, malformed, warnings = self._stage(obj, records, staging)
             high = records.high[1] if records.high is not None else low
             cursor = incremental.cursor if incremental is not None else None

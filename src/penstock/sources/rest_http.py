@@ -98,6 +98,7 @@ class RestClient:
         self.sleep = sleep
         self.policy = spec.request_retry
         self.limiter = limiter_for(name, spec.rate_limit) if spec.rate_limit else None
+        self.first_answer_s: float | None = None  # how long the first answer took
         connect, read = spec.timeouts
         headers = dict(spec.headers)
         headers.setdefault("Accept", "application/json")
@@ -175,6 +176,7 @@ class RestClient:
         query = {**(params or {}), **self.query_auth}
         if query:
             target = target.copy_merge_params(query)
+        started = time.monotonic()
         try:
             response = self.client.get(target)
         except httpx.TimeoutException as exc:
@@ -183,6 +185,8 @@ class RestClient:
             raise _Retryable(f"timed out {phase} ({limit})", None, None) from exc
         except httpx.TransportError as exc:
             raise _Retryable(f"no answer: {redact(first_line(exc))}", None, None) from exc
+        if self.first_answer_s is None:
+            self.first_answer_s = time.monotonic() - started
         status = response.status_code
         if status == 429 or status >= 500:
             asked = retry_after_seconds(response.headers.get("Retry-After"))
