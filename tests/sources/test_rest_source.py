@@ -375,6 +375,7 @@ def test_values_that_do_not_fit_are_quarantined_not_rewritten(api: Api, tmp_path
             "penstock.yml is not a place for the token",
         ),
         ("rate_limit: fast", "endpoint: /plain", "expected a rate such as 10/s"),
+        ("", "endpoint: http://elsewhere/x", "endpoint: is a path under base_url"),
         ("", "files: '*.json'", "give endpoint: (source 'shop' is a REST API)"),
         ("", "endpoint: /plain\n    load: append", "load: merge or scd2 with a key"),
         (
@@ -426,3 +427,19 @@ def test_unreachable_host_and_a_foreign_next_page(api: Api, tmp_path: Path) -> N
     error = error_of(run(project))
     assert "the next page is on another host (http://localhost:9/steal)" in error
     assert "sends the source's credentials to its base_url's host only" in error
+
+
+def test_a_redirect_to_another_host_is_refused(
+    api: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret_header = 'auth: {type: api_key, name: X-Key, value: "${env:REST_SECRET}"}'
+    monkeypatch.setenv("REST_SECRET", "Tok-3f9a1c7e5b2d")
+    api.faults = [Fault(302, {"Location": "http://localhost:9/elsewhere?x=1"})]
+    project = api_project(
+        tmp_path / "p", api, {"customers": STYLES["plain"]}, f"{secret_header}, {FAST}"
+    )
+    error = error_of(run(project))
+    assert error == (
+        "source 'shop': a request was sent on to another host (http://localhost:9/elsewhere); "
+        "penstock sends the source's credentials to its base_url's host only"
+    )

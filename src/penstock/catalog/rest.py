@@ -223,6 +223,11 @@ ParamValue = str | int | float | bool
 def check_endpoint(value: Any) -> Any:
     if isinstance(value, str) and not value.strip():
         raise ValueError("endpoint: is empty")
+    if isinstance(value, str) and urlsplit(value).scheme:
+        raise ValueError(
+            f"endpoint: is a path under base_url (/customers), not a URL: '{value}' (the "
+            "source's credentials go to its base_url's host only)"
+        )
     return value
 
 

@@ -113,13 +113,27 @@ class RestClient:
                 headers[key] = value
             case ApiKeyAuth(name=key, value=value):
                 self.query_auth[key] = value
+        self.origin = _origin(httpx.URL(spec.base_url))
         self.client = httpx.Client(
             timeout=httpx.Timeout(read, connect=connect, pool=connect),
             headers=headers,
             auth=auth,
             verify=spec.verify,
             follow_redirects=True,
+            event_hooks={"request": [self._same_origin]},
         )
+
+    def _same_origin(self, request: httpx.Request) -> None:
+        """Credentials go to the base_url's host only: a redirect elsewhere is refused."""
+        if _origin(request.url) != self.origin:
+            raise SourceError(
+                redact(
+                    f"source '{self.name}': a request was sent on to another host "
+                    f"({self.shown(str(request.url.copy_with(query=None)))}); penstock sends the "
+                    "source's credentials to its base_url's host only"
+                ),
+                source=self.name,
+            )
 
     def __enter__(self) -> RestClient:
         return self
@@ -203,6 +217,11 @@ class RestClient:
                 status=status,
             )
         return response
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    default = {"http": 80, "https": 443}.get(url.scheme)
+    return url.scheme, url.host, url.port or default
 
 
 def _answered(response: httpx.Response) -> str:

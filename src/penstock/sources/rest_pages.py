@@ -53,10 +53,8 @@ class Page:
 
 
 def endpoint_url(base_url: str, endpoint: str) -> str:
-    """`base_url` joined with `endpoint` (`/customers` under `https://h/v1` is `/v1/customers`);
-    an absolute endpoint URL stands as it is."""
-    if urlsplit(endpoint).scheme:
-        return endpoint
+    """`base_url` joined with `endpoint` (`/customers` under `https://h/v1` is
+    `/v1/customers`)."""
     return base_url.rstrip("/") + "/" + endpoint.lstrip("/")
 
 
