@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from itertools import pairwise
 from pathlib import Path
@@ -443,3 +444,15 @@ def test_a_redirect_to_another_host_is_refused(
         "source 'shop': a request was sent on to another host (http://localhost:9/elsewhere); "
         "penstock sends the source's credentials to its base_url's host only"
     )
+
+
+def test_retry_after_in_seconds_or_as_a_date() -> None:
+    from email.utils import format_datetime
+
+    from penstock.sources.rest_http import retry_after_seconds
+
+    later = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
+    assert retry_after_seconds("0") == 0.0 and retry_after_seconds(" 7 ") == 7.0
+    assert 25 < (retry_after_seconds(later) or 0) <= 30
+    assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # past: at once
+    assert retry_after_seconds(None) is None and retry_after_seconds("soon") is None
