@@ -66,7 +66,12 @@ _INSTALL = "pip install 'penstock[rest]'"
 
 
 def dump_json(value: Any) -> str:
-    """JSON text of a value parsed with `parse_float=Decimal`: numbers keep their digits."""
+    """Compact JSON text of a value parsed with `parse_float=Decimal`: numbers keep their
+    digits."""
+    try:  # the C encoder, when no Decimal is inside
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    except TypeError:
+        pass
     if isinstance(value, dict):
         items = (f"{json.dumps(k, ensure_ascii=False)}:{dump_json(v)}" for k, v in value.items())
         return "{" + ",".join(items) + "}"
@@ -74,14 +79,19 @@ def dump_json(value: Any) -> str:
         return "[" + ",".join(dump_json(v) for v in value) + "]"
     if isinstance(value, Decimal):
         return str(value)
-    return json.dumps(value, ensure_ascii=False)
+    raise TypeError(f"not a JSON value: {value!r}")
 
 
 def value_text(value: Any) -> str | None:
     """A JSON value as staged: a string as itself, a number with its digits, true / false,
     an object or a list as its JSON text; null as None."""
-    if value is None or isinstance(value, str):
-        return value
+    kind = type(value)
+    if value is None or kind is str:
+        return value  # type: ignore[no-any-return]
+    if kind is int or kind is Decimal:
+        return str(value)
+    if kind is bool:
+        return "true" if value else "false"
     return dump_json(value)
 
 
