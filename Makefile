@@ -32,8 +32,10 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
+# every core: tests share no ports, databases or files (each has its own); a module's tests
+# stay on one worker, so its module-scoped project fixture is built once
 unit: install
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n auto --dist loadscope
 
 test: lint typecheck unit
 

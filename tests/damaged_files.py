@@ -274,10 +274,13 @@ def mutate(
                 "long": b"x" * LONG_FIELD,
             }[m.kind]
             after_quote = csv and d.data[p - 1 : p] == b'"'
+            before_quote = csv and d.data[p : p + 1] == b'"'
             _insert(d, p, inserted)
             # a quote moves a boundary; in CSV so do bytes right after a closing quote (text
-            # after it fails the quote: reading resyncs at the record's next line)
-            if m.kind == "quote" or after_quote:
+            # after it fails the quote: reading resyncs at the record's next line) and bytes
+            # right before an opening one (the field is no longer quoted: its line breaks and
+            # commas split it)
+            if m.kind == "quote" or after_quote or before_quote:
                 _moved(d, p, len(inserted))
     d.touched.discard(-1)
     return d

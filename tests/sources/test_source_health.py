@@ -84,22 +84,31 @@ def test_check_reaches_every_api_and_directory(
 
 @pytest.mark.services
 def test_check_reaches_a_database(pg_url: str, tmp_path: Path, cli: Any) -> None:
+    closed = "postgresql://postgres@127.0.0.1:1/test"
     project = project_with(
         tmp_path / "p",
         {
             "db": f'kind: postgres, url: "{pg_url}"',
-            "gone": 'kind: postgres, url: "postgresql://postgres@127.0.0.1:1/test"',
+            "gone": f'kind: postgres, url: "{closed}"',
+            "replica": f'kind: postgres, url: "{closed}", failover: ["{pg_url}"]',
         },
         {},
     )
     found = checked(cli, project)
-    db, gone = found["source db"], found["source gone"]
+    db, gone, replica = found["source db"], found["source gone"], found["source replica"]
+    shown = "postgresql://127.0.0.1:5432/" + pg_url.rsplit("/", 1)[1]
     assert db["level"] == "ok" and db["latency_s"] > 0
-    assert db["detail"].startswith(f"{pg_url.split('@')[0].split('//')[0]}//127.0.0.1:5432/")
-    assert gone["level"] == "error"
+    assert db["detail"].startswith(f"{shown} answered in ")
+    assert gone["level"] == "error" and "latency_s" not in gone
     assert gone["detail"].startswith(
         "source 'gone': cannot connect to postgresql://127.0.0.1:1/test: "
     )
+    # the primary is out of reach, its replica answers: reachable, with a warning saying so
+    assert replica["level"] == "warning"
+    assert replica["detail"].startswith(
+        f"read from failover server 1 ({shown}): cannot connect to postgresql://127.0.0.1:1/test"
+    )
+    assert "; it answered in " in replica["detail"]
 
 
 def test_status_shows_each_sources_recent_uptime(api: Api, tmp_path: Path, cli: Any) -> None:

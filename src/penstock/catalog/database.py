@@ -48,32 +48,57 @@ class DatabaseSource(BaseModel):
     retry: Retry | None = None
     timeout: Duration | None = None
 
+    failover: tuple[str, ...] = ()
+    """Read replicas tried in order when the primary (`url`) cannot be reached: each is a URL
+    of the same kind, vetted as `url` is."""
+
     @field_validator("url")
     @classmethod
     def _check_url(cls, value: str, info: Any) -> str:
-        kind = info.data.get("kind")
-        parts = urlsplit(value)
-        schemes = URL_SCHEMES.get(kind or "", ())
-        if schemes and parts.scheme not in schemes:
-            shown = value if not is_secret(value) else "the url"
-            raise ValueError(
-                f"a {kind} source needs a {schemes[0]}:// url, not {shown.split(':', 1)[0]}://"
-            )
-        if not parts.hostname and not parts.path.strip("/"):
-            raise ValueError("the url names no host or database")
-        password = unquote(parts.password) if parts.password else ""
-        if password and not is_secret(value) and not is_secret(password):
-            raise ValueError(
-                "the url holds a password in clear: give it by reference "
-                '(url: "${env:SHOP_DB_URL}", or postgresql://user:${env:DB_PASSWORD}@host/db)'
-            )
-        if password:  # also the decoded form a driver may echo
-            register_secret(password)
+        return _vetted_url(info.data.get("kind"), value)
+
+    @field_validator("failover")
+    @classmethod
+    def _check_failover(cls, value: tuple[str, ...], info: Any) -> tuple[str, ...]:
+        for n, url in enumerate(value, 1):
+            try:
+                _vetted_url(info.data.get("kind"), url)
+            except ValueError as exc:
+                raise ValueError(f"failover url {n}: {exc}") from None
         return value
 
-    def display(self) -> str:
-        """The database as logs may name it: scheme, host, port and database, no credentials."""
-        parts = urlsplit(self.url)
+    @property
+    def urls(self) -> tuple[str, ...]:
+        """The servers to try, in order: the primary, then each failover."""
+        return (self.url, *self.failover)
+
+    def display(self, url: str | None = None) -> str:
+        """The database (or `url`, one of its servers) as logs may name it: scheme, host,
+        port and database, no credentials."""
+        parts = urlsplit(self.url if url is None else url)
         host = parts.hostname or "localhost"
         port = f":{parts.port}" if parts.port else ""
         return f"{parts.scheme}://{host}{port}{parts.path}"
+
+
+def _vetted_url(kind: str | None, value: str) -> str:
+    """`value` as a database source's URL: the kind's scheme, a host or database, and a
+    password only by reference (registered as a secret, so that it is redacted everywhere)."""
+    parts = urlsplit(value)
+    schemes = URL_SCHEMES.get(kind or "", ())
+    if schemes and parts.scheme not in schemes:
+        shown = value if not is_secret(value) else "the url"
+        raise ValueError(
+            f"a {kind} source needs a {schemes[0]}:// url, not {shown.split(':', 1)[0]}://"
+        )
+    if not parts.hostname and not parts.path.strip("/"):
+        raise ValueError("the url names no host or database")
+    password = unquote(parts.password) if parts.password else ""
+    if password and not is_secret(value) and not is_secret(password):
+        raise ValueError(
+            "the url holds a password in clear: give it by reference "
+            '(url: "${env:SHOP_DB_URL}", or postgresql://user:${env:DB_PASSWORD}@host/db)'
+        )
+    if password:  # also the decoded form a driver may echo
+        register_secret(password)
+    return value

@@ -27,10 +27,12 @@ at the same path.
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from penstock.catalog import ObjectSpec, Project
 from penstock.errors import MissingExtra, UsageError
@@ -79,12 +81,13 @@ class DaskStager:
                 n_workers=workers,
                 threads_per_worker=1,
                 processes=True,
-                dashboard_address=None,
+                dashboard_address=":0",  # a free port: 8787 may be taken by another cluster
                 silence_logs=40,  # errors only: workers' info lines would flood the console
             )
             self.client = dask.Client(self.cluster)
         else:
             try:
+                _reachable(address)  # a refused port fails at once; Dask retries for 10 s
                 self.client = dask.Client(address, timeout="10s")
             except OSError as exc:
                 raise UsageError(
@@ -146,7 +149,13 @@ def parse_part(
 
     obj = project.objects[object_name]
     source = source_for(project, obj)
-    assert isinstance(source, FilesSourceReader)  # the run stages only files on workers
+    if not isinstance(source, FilesSourceReader):  # the run sends only files' objects
+        raise UsageError(
+            f"object '{object_name}' reads source '{obj.source}', which is not a file source: "
+            f"only files are staged on Dask workers",
+            object=object_name,
+            source=obj.source,
+        )
     with duckdb.connect(config={"threads": 1}) as conn:
         prepared = source.prepare_many(conn, obj, items, Lake(lake_root), extracted_at)
         return source.parse_many(conn, prepared)
@@ -163,3 +172,11 @@ def _split(items: list[SourceItem], parts: int) -> list[list[SourceItem]]:
             out.append(items[start:end])
         start = end
     return out
+
+
+def _reachable(address: str) -> None:
+    """Raise OSError when nothing listens at a `tcp://HOST:PORT` scheduler address."""
+    parts = urlsplit(address if "://" in address else f"tcp://{address}")
+    if parts.scheme == "tcp" and parts.hostname and parts.port:
+        with socket.create_connection((parts.hostname, parts.port), timeout=5):
+            pass

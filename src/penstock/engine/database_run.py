@@ -58,6 +58,18 @@ def run_database_object(
         _checked(runner, result, obj, source, started, None)
         batch = extracted.batch
         window = extracted.window.describe()
+        served = extracted.served
+        if served.failover:
+            runner._log(
+                result,
+                "warning",
+                f"{what}: window {window} {served.describe()}",
+                obj,
+                batch_id=batch.batch_id,
+                event="failover",
+                server=served.display,
+                failover=served.index,
+            )
         if extracted.duplicate:
             runner._step_finished(result, step_id, obj, batch.batch_id, "stage", "skipped")
             result.outcomes.append(BatchOutcome(obj.name, batch.batch_id, what, "stage", "skipped"))

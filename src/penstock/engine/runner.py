@@ -36,6 +36,7 @@ from penstock.faults import fault_point
 from penstock.lake import Lake, StagedBatch
 from penstock.lake.stage import extraction_order, known_files
 from penstock.observe import OBJECT_STEP, EventBus, ObjectCounted, new_id
+from penstock.observe.names import METADATA_SINK
 from penstock.quality.validate import ChunkRead
 from penstock.sources import FilesSourceReader, source_for
 from penstock.sources.base import SourceItem, StageResult
@@ -127,6 +128,10 @@ class Runner(RunNotes):
             if attempt >= policy.attempts or not worth_retrying(mine):
                 self._count(result, obj)
                 self._step_finished(result, object_step, obj, None, OBJECT_STEP, outcome, error)
+                if any(o.step == "load" and o.status in ("success", "warning") for o in mine):
+                    # what it committed is recorded before the next object starts, so a
+                    # later kill resumes without it; an object with nothing new costs nothing
+                    self.bus.flush(only=(METADATA_SINK,))
                 self.attempt = 1
                 return outcome
             # the failed steps stay recorded; what this try did complete stays done

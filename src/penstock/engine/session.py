@@ -36,6 +36,7 @@ from penstock.observe import (
     SourceRow,
     utcnow,
 )
+from penstock.observe.names import METADATA_SINK
 from penstock.observe.sinks import attach_sinks
 from penstock.quality.privacy_sql import install_key
 from penstock.secrets import redact
@@ -145,7 +146,7 @@ class Session:
         self.bus.subscribe(
             self.lease.note_run_started, guarded=True, events=(RunStarted,), name="the lease"
         )
-        self.bus.subscribe(_StoreSink(self.store), queued=True, name="the metadata store")
+        self.bus.subscribe(_StoreSink(self.store), queued=True, name=METADATA_SINK)
         self.collect_garbage = False  # a session that did not open has nothing to collect
         try:
             attach_sinks(self.bus, project=project, store=self.store)

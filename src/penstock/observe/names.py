@@ -18,3 +18,8 @@ what tells `penstock status` that a run with nothing new to do still processed t
 QUALITY_SINK = "quality"
 """The bus name of the quality sink (observe/dq.py): a run waits for it alone before its end,
 so the anomalies it sends precede `run_finished`."""
+
+METADATA_SINK = "the metadata store"
+"""The bus name of the metadata store's sink (engine/session.py). An object that committed
+loads waits for it once at its end, so its finished `object` step is on disk before the next
+object starts: a run killed later is resumed without that object (engine/resume.py)."""

@@ -336,18 +336,28 @@ schedule_state = sa.Table(
 
 # ---- what the quality sink records (observe/dq.py): scores, metric history, anomalies ----
 
+
+def _batch_columns() -> list[sa.Column[Any]]:
+    """The columns that place a quality row: its id, then the batch it measures (`batch_time`
+    is the batch's own time, its extraction time) and the run that loaded it. Each table gets
+    new Column objects (SQLAlchemy binds a column to one table)."""
+    return [
+        sa.Column("id", _BigId, primary_key=True, autoincrement=True),
+        sa.Column("project", sa.String(255), nullable=False),
+        sa.Column("object", sa.String(255), nullable=False),
+        sa.Column("batch_id", sa.String(255), nullable=False),
+        sa.Column("source_file", sa.Text(), nullable=False),
+        sa.Column("batch_time", UTCDateTime(), nullable=False),
+        sa.Column("run_id", sa.String(64), nullable=False),
+    ]
+
+
 # One row per batch and dimension, plus its weighted `total` (quality/scores.py). A batch
 # loaded again (a rebuild) replaces its rows. Pruned by the `dq_results` retention.
 dq_results = sa.Table(
     "dq_results",
     metadata,
-    sa.Column("id", _BigId, primary_key=True, autoincrement=True),
-    sa.Column("project", sa.String(255), nullable=False),
-    sa.Column("object", sa.String(255), nullable=False),
-    sa.Column("batch_id", sa.String(255), nullable=False),
-    sa.Column("source_file", sa.Text(), nullable=False),
-    sa.Column("batch_time", UTCDateTime(), nullable=False),  # the batch's extraction time
-    sa.Column("run_id", sa.String(64), nullable=False),
+    *_batch_columns(),
     sa.Column("dimension", sa.String(32), nullable=False),
     sa.Column("rows_checked", sa.BigInteger(), nullable=False),
     sa.Column("rows_failed", sa.BigInteger(), nullable=False),
@@ -365,13 +375,7 @@ dq_results = sa.Table(
 dq_metrics = sa.Table(
     "dq_metrics",
     metadata,
-    sa.Column("id", _BigId, primary_key=True, autoincrement=True),
-    sa.Column("project", sa.String(255), nullable=False),
-    sa.Column("object", sa.String(255), nullable=False),
-    sa.Column("batch_id", sa.String(255), nullable=False),
-    sa.Column("source_file", sa.Text(), nullable=False),
-    sa.Column("batch_time", UTCDateTime(), nullable=False),
-    sa.Column("run_id", sa.String(64), nullable=False),
+    *_batch_columns(),
     sa.Column("metric", sa.String(255), nullable=False),
     sa.Column("value", sa.Double(), nullable=False),
     sa.Column("anomalous", sa.Boolean(), nullable=False, default=False),
@@ -386,13 +390,7 @@ dq_metrics = sa.Table(
 dq_anomalies = sa.Table(
     "dq_anomalies",
     metadata,
-    sa.Column("id", _BigId, primary_key=True, autoincrement=True),
-    sa.Column("project", sa.String(255), nullable=False),
-    sa.Column("object", sa.String(255), nullable=False),
-    sa.Column("batch_id", sa.String(255), nullable=False),
-    sa.Column("source_file", sa.Text(), nullable=False),
-    sa.Column("batch_time", UTCDateTime(), nullable=False),
-    sa.Column("run_id", sa.String(64), nullable=False),
+    *_batch_columns(),
     sa.Column("metric", sa.String(255), nullable=False),
     sa.Column("value", sa.Double(), nullable=False),
     sa.Column("expected", sa.Double(), nullable=False),

@@ -14,7 +14,7 @@ import shutil
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import ClassVar
@@ -22,7 +22,7 @@ from typing import ClassVar
 from penstock.catalog import ObjectSpec, Project
 from penstock.catalog.database import DatabaseSource
 from penstock.catalog.objects import duration_seconds
-from penstock.errors import PenstockError, SourceError
+from penstock.errors import PenstockError, SourceError, TransientError
 from penstock.faults import fault_point
 from penstock.lake import Lake, Manifest, SeenFile, StagedBatch
 from penstock.lake.arrow_stage import StagedParts, finish_parts, part_path, write_part
@@ -62,13 +62,33 @@ def dialect_for(kind: str) -> DbDialect:
 
 
 @dataclass(frozen=True)
+class Served:
+    """The server a window was read from: `index` 0 is the primary, n the n-th `failover:`
+    URL; `passed` holds why each server before it was passed over."""
+
+    index: int
+    url: str
+    display: str
+    passed: tuple[str, ...] = ()
+
+    @property
+    def failover(self) -> bool:
+        return self.index > 0
+
+    def describe(self) -> str:
+        why = "; ".join(self.passed)
+        return f"read from failover server {self.index} ({self.display}): {why}"
+
+
+@dataclass(frozen=True)
 class Extracted:
     """A window staged: the batch (new, or the one already staged for the same window and
-    rows: `duplicate`)."""
+    rows: `duplicate`), and the server that served it."""
 
     batch: StagedBatch
     duplicate: bool
     window: Window
+    served: Served
 
 
 class DatabaseSourceReader:
@@ -106,17 +126,41 @@ class DatabaseSourceReader:
         """What the object reads, for logs and manifests (no credentials)."""
         return f"{self.name}:{obj.table}" if obj.table is not None else f"{self.name}:query"
 
-    def connect(self) -> DbConnection:
+    def connect(self, url: str | None = None) -> DbConnection:
+        """A connection to the primary (or to `url`, one of the source's servers)."""
+        url = self.spec.url if url is None else url
         started = time.monotonic()
         try:
-            conn = connect(self.spec.kind, self.spec.url)
+            conn = connect(self.spec.kind, url)
             if self.reached_s is None:
                 self.reached_s = time.monotonic() - started
             return conn
         except PenstockError:
             raise
         except Exception as exc:
-            raise source_error(self.name, f"cannot connect to {self.display}", exc) from exc
+            where = f"cannot connect to {self.spec.display(url)}"
+            raise source_error(self.name, where, exc) from exc
+
+    def connect_serving(self) -> tuple[DbConnection, Served]:
+        """A connection to the first of the source's servers that answers: the primary, then
+        each `failover:` URL in order. Only an unreachable server (a transient error) passes
+        to the next; a refused login or an unknown database fails at once. When none answers,
+        the error names each server tried."""
+        errors: list[str] = []
+        for n, url in enumerate(self.spec.urls):
+            try:
+                return self.connect(url), Served(n, url, self.spec.display(url), tuple(errors))
+            except TransientError as exc:
+                if n + 1 == len(self.spec.urls):
+                    if not errors:
+                        raise
+                    last = exc.message.removeprefix(f"source '{self.name}': ")
+                    tried = "; ".join([*errors, last])
+                    raise TransientError(
+                        f"source '{self.name}': no server answers ({tried})", source=self.name
+                    ) from exc
+                errors.append(exc.message.removeprefix(f"source '{self.name}': "))
+        raise AssertionError("a source has at least one url")
 
     def extract(self, obj: ObjectSpec, lake: Lake, staged: Sequence[StagedBatch]) -> Extracted:
         """Plan the object's next window, read it into a staging directory and commit it as
@@ -124,19 +168,21 @@ class DatabaseSourceReader:
         read = self.read_settings(obj)
         latest = last_batch(staged, read)
         previous = window_of(latest) if latest is not None else None
-        conn = self.connect()
+        conn, served = self.connect_serving()
         try:
             columns, window = self._plan(conn, obj, read, previous)
             staging = lake.staging_dir(obj.name)
             try:
                 extracted_at = datetime.now(UTC)
-                parts = self._read(conn, obj, columns, window, staging)
+                parts = self._read(conn, obj, columns, window, staging, served.url)
                 fault_point("after_extract")
                 if latest is not None and repeats(latest, window, parts.digest):
                     shutil.rmtree(staging, ignore_errors=True)
-                    return Extracted(latest, True, window)
+                    return Extracted(latest, True, window, served)
                 batch_id = window_batch_id(obj.name, window, parts.digest, latest)
                 manifest = self._manifest(obj, batch_id, window, parts, extracted_at)
+                if served.failover:
+                    manifest = replace(manifest, warnings=(served.describe(),))
                 (batch,) = lake.commit_batches([(staging, manifest)])
             except BaseException:
                 shutil.rmtree(staging, ignore_errors=True)
@@ -146,8 +192,8 @@ class DatabaseSourceReader:
         if batch is None:  # committed meanwhile under the same id
             found = lake.staged_batch(obj.name, batch_id)
             assert found is not None
-            return Extracted(found, True, window)
-        return Extracted(batch, False, window)
+            return Extracted(found, True, window, served)
+        return Extracted(batch, False, window, served)
 
     def _plan(
         self, conn: DbConnection, obj: ObjectSpec, read: str, previous: Window | None
@@ -232,6 +278,7 @@ class DatabaseSourceReader:
         columns: list[DbColumn],
         window: Window,
         staging: Path,
+        url: str,
     ) -> StagedParts:
         conditions = self._conditions(obj, columns, window)
         if window.partitions <= 1:
@@ -241,7 +288,7 @@ class DatabaseSourceReader:
         paths = [part_path(staging, i) for i in range(len(ranges))]
 
         def read_range(index: int) -> int:
-            mine = self.connect()
+            mine = self.connect(url)  # the server that serves this window
             try:
                 where = [*conditions, ranges[index]]
                 return self._read_part(mine, obj, columns, where, paths[index])

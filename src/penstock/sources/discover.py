@@ -96,7 +96,7 @@ def discover_tables(
             f"(database sources: {', '.join(databases) or 'none'})"
         )
     reader = DatabaseSourceReader(project, source, spec)
-    conn = reader.connect()
+    conn, _ = reader.connect_serving()
     try:
         from penstock.sources.db_driver import source_error
 

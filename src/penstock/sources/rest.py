@@ -48,7 +48,7 @@ from penstock.lake import Lake, Manifest, SeenFile, StagedBatch
 from penstock.lake.manifest import DATA_NAME, PARQUET, REJECTS_NAME
 from penstock.lake.stage import FileKey
 from penstock.sources.base import Discovery
-from penstock.sources.database import Extracted
+from penstock.sources.database import Extracted, Served
 from penstock.sources.lines import LINES_SCHEMA
 from penstock.sources.window import (
     Window,
@@ -269,7 +269,7 @@ class RestSourceReader:
             fault_point("after_extract")
             if latest is not None and repeats(latest, window, digest):
                 shutil.rmtree(staging, ignore_errors=True)
-                return Extracted(latest, True, window)
+                return Extracted(latest, True, window, self._served())
             batch_id = window_batch_id(obj.name, window, digest, latest)
             manifest = self._manifest(
                 obj, batch_id, window, digest, staging, (rows, malformed), warnings, extracted_at
@@ -281,8 +281,12 @@ class RestSourceReader:
         if batch is None:  # committed meanwhile under the same id
             found = lake.staged_batch(obj.name, batch_id)
             assert found is not None
-            return Extracted(found, True, window)
-        return Extracted(batch, False, window)
+            return Extracted(found, True, window, self._served())
+        return Extracted(batch, False, window, self._served())
+
+    def _served(self) -> Served:
+        """An API has one server: its base_url."""
+        return Served(0, self.spec.base_url, self.display)
 
     def _cursor(self, obj: ObjectSpec) -> tuple[str, str] | None:
         if obj.incremental is None:
