@@ -11,7 +11,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP): pyproject.toml $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev,observe,alerts,postgres,mysql]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,observe,alerts,postgres,mysql,rest]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -301,7 +301,7 @@ def orders_with(old: str, new: str) -> str:
             "{kind: files, path: ./landing}",
             "{kind: kafka, path: ./landing}",
             "penstock.yml:3: sources.landing: unknown source kind 'kafka' "
-            "(available: files, postgres, mysql)",
+            "(available: files, postgres, mysql, rest)",
         ),
         (
             "{kind: files, path: ./landing}",

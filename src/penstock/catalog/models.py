@@ -61,6 +61,7 @@ from penstock.catalog.observability import (
 from penstock.catalog.orchestration import GroupSpec, RetryPolicy, seconds
 from penstock.catalog.privacy import MIN_KEY_CHARS, PrivacySettings
 from penstock.catalog.quality_settings import AnomalySettings, QualitySettings
+from penstock.catalog.rest import RestSource
 from penstock.errors import UsageError
 from penstock.secrets import is_secret
 from penstock.sql import ident
@@ -79,6 +80,7 @@ __all__ = [
     "LocatedError",
     "ObjectSpec",
     "Project",
+    "RestSource",
     "RetentionSettings",
     "RowCountBounds",
     "RowCountCheck",
@@ -201,7 +203,16 @@ class Project(Model):
                 problems.append(
                     ((name,), f"missing required key 'files' (source '{spec.source}' is files)")
                 )
-            elif not isinstance(source, FilesSource) and not spec.reads_database:
+            elif isinstance(source, RestSource) != spec.reads_api:
+                problems.append(
+                    (
+                        (name,),
+                        f"give endpoint: (source '{spec.source}' is a REST API)"
+                        if isinstance(source, RestSource)
+                        else f"endpoint: reads a REST API; source '{spec.source}' is {source.kind}",
+                    )
+                )
+            elif isinstance(source, DatabaseSource) and not spec.reads_database:
                 problems.append(
                     (
                         (name,),
@@ -421,9 +432,12 @@ class Project(Model):
         return default if spec is None else spec.merged_over(default)
 
     def retry_policy(self, obj: str) -> RetryPolicy:
-        """How the object's work is retried: its `retry:`, else its source's, else once."""
+        """How the object's work is retried: its `retry:`, else its source's (not a REST
+        source's: that is each request's), else once."""
         spec = self.objects[obj]
         source = self.sources.get(spec.source)
+        if isinstance(source, RestSource):  # a REST source's retry: is each request's
+            return spec.retry or RetryPolicy()
         return spec.retry or (source.retry if source is not None else None) or RetryPolicy()
 
     def timeout_seconds(self, obj: str) -> float | None:

@@ -34,6 +34,14 @@ from penstock.catalog.orchestration import Catchup, Cron, Duration, NameList, Re
 from penstock.catalog.partitioning import PartitionBy
 from penstock.catalog.privacy import TREATED
 from penstock.catalog.quality_settings import AnomalySettings
+from penstock.catalog.rest import (
+    Incremental,
+    Pagination,
+    ParamValue,
+    RestSource,
+    check_api_object,
+    check_endpoint,
+)
 from penstock.catalog.schema_drift import SchemaDriftPolicy
 
 FileFormat = Literal["csv", "jsonl", "json", "parquet"]
@@ -184,11 +192,11 @@ class FilesSource(Model, ValueDialect):
 
 # Adding a source kind: write its class (with a `kind: Literal[...]` field), then list it here
 # and in `Source` (`FilesSource | NewSource`).
-SOURCE_TYPES: tuple[type[BaseModel], ...] = (FilesSource, DatabaseSource)
+SOURCE_TYPES: tuple[type[BaseModel], ...] = (FilesSource, DatabaseSource, RestSource)
 SOURCE_KINDS: tuple[str, ...] = tuple(
     kind for cls in SOURCE_TYPES for kind in get_args(cls.model_fields["kind"].annotation)
 )
-Source = Annotated[FilesSource | DatabaseSource, Field(discriminator="kind")]
+Source = Annotated[FilesSource | DatabaseSource | RestSource, Field(discriminator="kind")]
 _SOURCE_TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$")
 _TABLE_RENAMED = (
     "table: now names the source table of a database object; the warehouse table of a files "
@@ -224,6 +232,12 @@ class ObjectSpec(Model, ValueDialect):
     lookback: str | Annotated[float, Field(gt=0)] | None = None
     partitions: Annotated[int, Field(ge=1, le=64)] | None = None
     target: Annotated[str, _identifier("target table name")] | None = None
+    # an object of a REST source reads `endpoint:` (catalog/rest.py)
+    endpoint: Annotated[str, AfterValidator(check_endpoint)] | None = None
+    params: dict[str, ParamValue] = Field(default_factory=dict)
+    records: str | None = None
+    pagination: Pagination | None = None
+    incremental: Incremental | None = None
     description: str | None = None
     owner: str | None = None
     checks: list[Check] = []
@@ -256,6 +270,16 @@ class ObjectSpec(Model, ValueDialect):
     @property
     def reads_database(self) -> bool:
         return self.table is not None or self.query is not None
+
+    @property
+    def reads_api(self) -> bool:
+        return self.endpoint is not None
+
+    @model_validator(mode="after")
+    def _api_selectors(self) -> "ObjectSpec":
+        """`endpoint:` and the keys that only a REST object reads agree."""
+        check_api_object(self, _cursor_family)
+        return self
 
     @model_validator(mode="after")
     def _database_selectors(self) -> "ObjectSpec":
@@ -454,7 +478,7 @@ class ObjectSpec(Model, ValueDialect):
                 data["format"] = inferred
         if data.get("load") is None:
             # a database object without a key reads a whole snapshot each run: it replaces
-            database = data.get("table") is not None or data.get("query") is not None
+            database = any(data.get(k) is not None for k in ("table", "query", "endpoint"))
             data["load"] = "merge" if data.get("key") else "replace" if database else "append"
         if data.get("files") is not None and isinstance(data.get("table"), str):
             raise ValueError(_TABLE_RENAMED.format(value=data["table"]))

@@ -1,5 +1,6 @@
-"""A project's outline: its name, objects (name, table, load mode, in order) and where its
-warehouse and metadata store are. What `penstock status` and `penstock runs` need, read fast.
+"""A project's outline: its name, sources (name, kind), objects (name, table, load mode, in
+order) and where its warehouse and metadata store are. What `penstock status` and `penstock
+runs` need, read fast.
 
 Loading the whole project validates every contract: pydantic models, check expressions
 compiled by sqlglot and vetted by DuckDB, ~0.4 s before anything is shown. The outline reads
@@ -54,6 +55,7 @@ class ProjectOutline:
     warehouse: str
     metadata: str
     objects: tuple[ObjectOutline, ...]
+    sources: tuple[tuple[str, str], ...] = ()  # (name, kind), as declared
 
     def objects_in_order(self) -> list[ObjectOutline]:
         return list(self.objects)
@@ -82,6 +84,7 @@ def outline_of(project: Project, file: Path | None = None) -> ProjectOutline:
         objects=tuple(
             ObjectOutline(o.name, o.table_name, o.load) for o in project.objects_in_order()
         ),
+        sources=tuple((name, spec.kind) for name, spec in project.sources.items()),
     )
 
 
@@ -108,13 +111,14 @@ def _read(given: Path) -> ProjectOutline | None:
     try:
         main = _document(project_file, project_file.name, root)
         objects: dict[str, ObjectOutline] = {}
+        sources: dict[str, str] = {}
         for section in _SECTIONS:
-            _merge(objects, section, main.get(section))
+            _merge(objects, sources, section, main.get(section))
         for document in _includes(main.get("include"), project_file, root):
             for key, value in document.items():
                 if key not in _SECTIONS:
                     raise _Unsure(key)
-                _merge(objects, key, value)
+                _merge(objects, sources, key, value)
         name = main.get("name")
         warehouse = main.get("warehouse", DEFAULT_WAREHOUSE)
         metadata = main.get("metadata", DEFAULT_METADATA)
@@ -126,7 +130,15 @@ def _read(given: Path) -> ProjectOutline | None:
             raise _Unsure("url")
     except _Unsure:
         return None
-    return ProjectOutline(name, root, project_file, warehouse, metadata, tuple(objects.values()))
+    return ProjectOutline(
+        name,
+        root,
+        project_file,
+        warehouse,
+        metadata,
+        tuple(objects.values()),
+        tuple(sources.items()),
+    )
 
 
 def _document(path: Path, name: str, root: Path) -> dict[str, Any]:
@@ -172,20 +184,29 @@ def _includes(patterns: Any, project_file: Path, root: Path) -> list[dict[str, A
     return documents
 
 
-def _merge(objects: dict[str, ObjectOutline], section: str, entries: Any) -> None:
+def _merge(
+    objects: dict[str, ObjectOutline], sources: dict[str, str], section: str, entries: Any
+) -> None:
     if entries is None:
         return
     if not isinstance(entries, dict):
         raise _Unsure(section)
-    if section != "objects":
+    if section == "sources":
+        for name, spec in entries.items():
+            kind = spec.get("kind") if isinstance(spec, dict) else None
+            if name in sources or not isinstance(kind, str):
+                raise _Unsure(name)
+            sources[name] = kind
         return
     for name, spec in entries.items():
         if name in objects or not isinstance(spec, dict):
             raise _Unsure(name)
         table = spec.get("target") or name
         load = spec.get("load")
-        if load is None:  # the loader's default: merge for an object with a key
-            load = "merge" if spec.get("key") else "append"
+        if load is None:  # the loader's default: merge for an object with a key, else a
+            # snapshot (replace) for a database or REST object, append for files
+            reread = any(spec.get(k) is not None for k in ("table", "query", "endpoint"))
+            load = "merge" if spec.get("key") else "replace" if reread else "append"
         if not isinstance(table, str) or load not in LOAD_MODES:
             raise _Unsure(name)
         objects[name] = ObjectOutline(name, table, load)

@@ -34,10 +34,13 @@ def check(
 ) -> None:
     """Validate the project, reach its stores and sources, sample each object's data.
 
+    Each source is reached and timed: a files source's directory, a database's connection
+    (`SELECT 1`), a REST API's base_url (one GET with its credentials, not retried).
+
     The head of each object's first file goes through staging and validation in a temporary
     directory; nothing is written to the project.
 
-    Exits 2 when something is broken: the project, an unreachable store or directory, a file
+    Exits 2 when something is broken: the project, an unreachable store or source, a file
     that cannot be read, a required column missing from a header. Warnings (a glob matching
     no file, rows that would fail a rule, extra columns) keep exit code 0.
     """

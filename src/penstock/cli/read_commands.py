@@ -7,7 +7,7 @@ SQLite metadata store, the store through sqlite3 (observe/status_reads.py: no SQ
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -19,6 +19,22 @@ from penstock.cli.render import (
     table,
 )
 from penstock.cli.shared import JsonOpt, ProjectOpt, app, example, when
+from penstock.observe.source_health import WINDOW_DAYS
+
+
+def source_cells(health: dict[str, Any]) -> tuple[Any, ...]:
+    """A source's row: up or down at its last check, uptime, checks, when, latency."""
+    uptime = health["uptime"]
+    latency = health["last_latency_s"]
+    return (
+        health["source"],
+        health["kind"],
+        "up" if health["last_up"] else "down",
+        f"{uptime:.1%}" if uptime is not None else None,
+        health["checks"],
+        when(health["last_checked_at"]),
+        f"{latency * 1000:.0f} ms" if latency is not None else None,
+    )
 
 
 @app.command(epilog=example("penstock status --json"))
@@ -37,8 +53,11 @@ def status(project: ProjectOpt = Path(), as_json: JsonOpt = False) -> None:
     proj = read_outline(project)
     report = project_status(proj)
     rows = [vars(state) for state in report.objects]
+    sources = [s.to_dict() for s in report.sources]
     if as_json:
-        print_json({"project": report.project, "objects": rows, "notes": report.notes})
+        print_json(
+            {"project": report.project, "objects": rows, "sources": sources, "notes": report.notes}
+        )
         return
     columns = ["object", "load", "last status", "last run", "last batch", "batches", "rows"]
     columns.append("quarantined")
@@ -63,6 +82,16 @@ def status(project: ProjectOpt = Path(), as_json: JsonOpt = False) -> None:
     console.print(
         table(f"Project {proj.name}", columns, cells, text_columns=["load", "last status"])
     )
+    checked = [s for s in sources if s["checks"]]
+    if checked:
+        console.print(
+            table(
+                f"Sources, as runs reached them (last {WINDOW_DAYS} days)",
+                ["source", "kind", "now", "uptime", "checks", "last checked", "latency"],
+                [source_cells(s) for s in checked],
+                text_columns=["kind", "now"],
+            )
+        )
     for note in report.notes:
         err_console.print(f"[yellow]note:[/] {escape(note)}")
 

@@ -17,10 +17,11 @@ from typing import Any
 
 import duckdb
 
-from penstock.catalog import FilesSource, ObjectSpec, Project, load_project
+from penstock.catalog import ObjectSpec, Project, load_project
 from penstock.defaults import CHECK_SAMPLE_ROWS
 from penstock.engine.check_blame import blame_check
 from penstock.engine.check_data import DataCheck, Level, check_object_data
+from penstock.engine.check_sources import reach_source
 from penstock.engine.check_stores import reach_metadata_store, reach_warehouse
 from penstock.engine.plan import build_plan
 from penstock.errors import PenstockError, ProjectError, ProjectErrors, first_line
@@ -107,11 +108,11 @@ def check_project(path: Path, *, sample_rows: int = CHECK_SAMPLE_ROWS) -> dict[s
         )
         for where in project.weak_secrets
     ]
-    for name, source in project.sources.items():
-        if isinstance(source, FilesSource):
-            ok = project.path(source.path).is_dir()
-            detail = f"{source.path} exists" if ok else f"directory {source.path} does not exist"
-            checks.append(_item(f"source {name}", "ok" if ok else "error", detail))
+    for name in project.sources:
+        reached, took = reach_source(project, name)
+        checks.append(_item(f"source {name}", reached.level, reached.detail))
+        if took is not None:
+            checks[-1]["latency_s"] = took
     for what, reach in (("warehouse", reach_warehouse), ("metadata store", reach_metadata_store)):
         try:
             reached = reach(project)

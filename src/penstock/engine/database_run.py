@@ -1,4 +1,4 @@
-"""A run of a database object: extract its next window into the stage zone, then load every
+"""A run of a database or REST object: extract its next window into the stage zone, then load every
 pending batch in extraction order (the window just staged last).
 
 The window's watermark is in its batch's manifest (sources/window.py): a run killed after
@@ -21,14 +21,14 @@ from penstock.errors import PenstockError, TransientError
 from penstock.faults import fault_point
 from penstock.lake.stage import extraction_order
 from penstock.observe import SourceChecked
-from penstock.sources.database import DatabaseSourceReader
 
 if TYPE_CHECKING:
     from penstock.engine.runner import Runner
+    from penstock.sources import WindowSource
 
 
 def run_database_object(
-    runner: Runner, result: RunResult, obj: ObjectSpec, source: DatabaseSourceReader
+    runner: Runner, result: RunResult, obj: ObjectSpec, source: WindowSource
 ) -> None:
     staged = runner.lake.batches(obj.name)
     what = source.describe(obj)
@@ -120,10 +120,11 @@ def _checked(
     runner: Runner,
     result: RunResult,
     obj: ObjectSpec,
-    source: DatabaseSourceReader,
+    source: WindowSource,
     started: float,
     exc: Exception | None,
 ) -> None:
+    elapsed = time.monotonic() - started
     error = None
     if exc is not None:
         error = exc.message if isinstance(exc, PenstockError) else type(exc).__name__
@@ -134,7 +135,8 @@ def _checked(
             source=source.name,
             source_kind=source.spec.kind,
             available=exc is None,
-            latency_s=time.monotonic() - started,
+            # the first answer's time (a connection, a response); else how long until it failed
+            latency_s=source.reached_s if source.reached_s is not None else elapsed,
             error=error,
             dataset=datasets.database_relation(runner.project, source.name, obj.name),
         )

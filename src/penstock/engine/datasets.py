@@ -87,14 +87,21 @@ def batch_origin(project: Project, manifest: Manifest) -> Dataset:
 def database_relation(
     project: Project, source: str, object_name: str, schema: Mapping[str, str] = {}
 ) -> Dataset:
-    """A database object's table or query, named without credentials."""
+    """A database object's table or query, or a REST object's endpoint, named without
+    credentials."""
     from urllib.parse import urlsplit
 
     from penstock.catalog.database import DatabaseSource
+    from penstock.catalog.rest import RestSource
 
     spec = project.sources.get(source)
     obj = project.objects.get(object_name)
     namespace, name = source, f"query:{object_name}"
+    if isinstance(spec, RestSource):
+        endpoint = obj.endpoint if obj is not None and obj.endpoint else object_name
+        return Dataset(
+            namespace=spec.display(), name=endpoint, role="landing", fields=raw_fields(schema)
+        )
     if isinstance(spec, DatabaseSource):
         parts = urlsplit(spec.url)
         port = f":{parts.port}" if parts.port else ""

@@ -73,7 +73,8 @@ class ObjectWork:
     batches_pending: int = 0  # staged, not loaded, not skipped
     blocked_by: FailedBatch | None = None  # the first pending batch, whose last load failed
     error: str | None = None
-    reads_window: bool = False  # a database object: a run reads its next window (unknown here)
+    # a database or REST object: a run reads its next window (what it holds is unknown here)
+    reads_window: str | None = None  # where from: "the database", "the API"
 
     @property
     def state(self) -> str:
@@ -91,7 +92,7 @@ class ObjectWork:
             return f"cannot tell: {self.error}"
         parts = []
         if self.reads_window:
-            parts.append("read its next window from the database")
+            parts.append(f"read its next window from {self.reads_window}")
         if self.files_new:
             parts.append(f"stage {self.files_new} new or changed file(s)")
         if self.blocked_by is not None:
@@ -178,7 +179,11 @@ def _object_work(
         files_unsettled=len(found.unsettled),
         batches_pending=len(pending),
         blocked_by=blocked,
-        reads_window=not isinstance(source, FilesSourceReader),
+        reads_window=None
+        if isinstance(source, FilesSourceReader)
+        else "the API"
+        if obj.reads_api
+        else "the database",
     )
 
 

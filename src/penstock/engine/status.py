@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
     from penstock.catalog import Project
     from penstock.catalog.outline import ProjectOutline
+    from penstock.observe.source_health import SourceHealth
     from penstock.observe.status_reads import ObjectCounts
     from penstock.warehouse import Warehouse
 
@@ -55,6 +56,8 @@ class ProjectStatus:
     project: str
     objects: list[ObjectState]
     notes: list[str] = field(default_factory=list)
+    # each source's recent availability, from the samples runs recorded (observe/source_health)
+    sources: list[SourceHealth] = field(default_factory=list)
 
 
 def warehouse_file(project: Project | ProjectOutline, notes: list[str]) -> Path | None:
@@ -90,9 +93,12 @@ def project_status(project: ProjectOutline) -> ProjectStatus:
 
     objects = project.objects_in_order()
     names = [o.name for o in objects]
+    from penstock.observe.source_health import source_health
+
     with status_reads.reading(project.metadata_url) as rows:
         states = status_reads.object_status(rows, names, totals=False)
         counts = status_reads.object_counts(rows, project.name, names)
+        sources = source_health(rows, project.name, project.sources)
     from penstock.catalog.locations import is_server_warehouse
 
     notes: list[str] = []
@@ -130,7 +136,7 @@ def project_status(project: ProjectOutline) -> ProjectStatus:
                 batches_rejected=counted.batches_rejected if counted else None,
             )
         )
-    return ProjectStatus(project.name, out, notes)
+    return ProjectStatus(project.name, out, notes, sources)
 
 
 def _count_in_warehouse(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias
 
 from penstock.catalog import FilesSource, ObjectSpec, Project
 from penstock.sources.base import Source, SourceItem, batch_id_for
@@ -10,13 +10,20 @@ from penstock.sources.files import FilesSourceReader
 
 if TYPE_CHECKING:
     from penstock.sources.database import DatabaseSourceReader
+    from penstock.sources.rest import RestSourceReader
+
+    WindowSource: TypeAlias = DatabaseSourceReader | RestSourceReader
 
 
-def source_for(project: Project, obj: ObjectSpec) -> FilesSourceReader | DatabaseSourceReader:
+def source_for(project: Project, obj: ObjectSpec) -> FilesSourceReader | WindowSource:
     """The reader for the source an object names."""
     spec = project.sources[obj.source]
     if isinstance(spec, FilesSource):
         return FilesSourceReader(project, obj.source, spec)
+    if spec.kind == "rest":
+        from penstock.sources.rest import RestSourceReader
+
+        return RestSourceReader(project, obj.source, spec)
     from penstock.sources.database import DatabaseSourceReader
 
     return DatabaseSourceReader(project, obj.source, spec)

@@ -11,6 +11,7 @@ in `cursor, key` order (key order without a cursor), so the same rows are the sa
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -106,6 +107,7 @@ class DatabaseSourceReader:
         self.dialect = dialect_for(spec.kind)
         self.display = spec.display()
         self.root = project.root
+        self.reached_s: float | None = None  # how long the first connection took
 
     # -- the Source protocol's file-facing part: a database offers no files ------------------
     def discover(self, obj: ObjectSpec, known: Mapping[FileKey, SeenFile]) -> Discovery:
@@ -133,8 +135,12 @@ class DatabaseSourceReader:
         url = self.spec.url if url is None else url
         display = self.spec.display(url)
         tls = self.tls(url)
+        started = time.monotonic()
         try:
-            return connect(self.spec.kind, url, tls)
+            conn = connect(self.spec.kind, url, tls)
+            if self.reached_s is None:
+                self.reached_s = time.monotonic() - started
+            return conn
         except PenstockError as exc:
             if isinstance(exc, SourceError) and exc.fields.get("source") is None:
                 raise SourceError(
