@@ -67,7 +67,8 @@ def without_times(value: Any) -> Any:
         return {
             k: without_times(v)
             for k, v in value.items()
-            if not k.endswith("_at") and k not in ("last_run_id",)
+            # times, and durations such as a source's latency, differ between any two runs
+            if not k.endswith(("_at", "_s")) and k not in ("last_run_id",)
         }
     if isinstance(value, list):
         return [without_times(v) for v in value]
