@@ -234,10 +234,10 @@ def compile_validation(
 ) -> str:
     """One SELECT over the staged rows: typed values, failed flag, reasons, and the raw values
     (as text, a list in column order: `raw_value_sql`) of failing rows, or of every row where
-    `keep_all_raw` (SQL) holds. It keeps the
-    rows in file order (projections only), so a table created from it numbers them in file
-    order. `passthrough` names columns of `stage_sql` carried through as they are. `now` is
-    the extraction time, or the name of a column of `stage_sql` holding it (TIMESTAMPTZ)."""
+    `keep_all_raw` (SQL) holds. It keeps the rows in file order (projections only), so a table
+    created from it numbers them in file order. `passthrough` names columns of `stage_sql`
+    carried through as they are. `now` is the extraction time, or the name of a column of
+    `stage_sql` holding it (TIMESTAMPTZ)."""
     carried = "".join(f"{ident(c)}, " for c in passthrough)
     # `now` may be a column of the stage rows (a chunk's batches each have their own): it is
     # carried to where the rules are evaluated, not into the output
