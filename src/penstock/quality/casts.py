@@ -2,7 +2,7 @@
 
 Nothing is rounded, truncated, widened or reinterpreted; a value that is not exact is NULL
 here, which the contract reports as `type:<column>`. Everything is one SQL expression per
-column (set-based, cheap: a regular expression on the trimmed text, then DuckDB's cast).
+column (set-based: a regular expression on the trimmed text, then DuckDB's cast).
 
 Text values (CSV, JSONL, Parquet strings). Whitespace around a value is ignored
 (space, \\t, \\n, \\r, \\v, \\f and no-break space), for typed columns only:
@@ -38,6 +38,13 @@ The value dialect (catalog/dialect.py) changes what text is accepted, when an ob
                    number columns: the declared decimal mark; groups of three digits
                    between thousands marks (or none at all); then the rules above
 Nothing here is evaluated per value in Python: each is one SQL expression per column.
+
+Speed: a regular expression per value is the costly part. For the plain spellings a cheaper
+proof comes first and the pattern runs only where it fails: an integer or decimal written
+exactly as DuckDB writes its value (`canonical_sql`), a date `YYYY-MM-DD` and a timestamp
+`YYYY-MM-DD[T ]HH:MM:SS` that read back as themselves (`plain_date_sql`,
+`plain_timestamp_sql`). Each proof holds only for text its column's pattern accepts, so what
+a value becomes never depends on which path proved it (tests/quality/test_cast_fast_paths.py).
 """
 
 from __future__ import annotations
@@ -156,10 +163,16 @@ def to_instant_sql(local: str, zone: str | None) -> str:
 Branch = tuple[str, Callable[[str], str]]
 
 
-def _exact(raw: str, branches: Sequence[Branch]) -> str:
+def _exact(raw: str, branches: Sequence[Branch], fast: str | None = None) -> str:
     """The first branch whose pattern matches the whole text casts it; surrounding whitespace
-    is trimmed only for the rare values that carry it (trimming a character set is slow)."""
+    is trimmed only for the rare values that carry it (trimming a character set is slow).
+
+    `fast` (SQL over `raw`) is a cheaper proof tried first for the common spelling: where it
+    holds, the first branch's pattern matches too, so the first branch casts the value without
+    its regular expression; where it does not, the patterns decide as before."""
     whens = [f"WHEN {_matches(raw, pattern)} THEN {cast(raw)}" for pattern, cast in branches]
+    if fast is not None:
+        whens.insert(0, f"WHEN {fast} THEN {branches[0][1](raw)}")
     trimmed = f"trim({raw}, {WHITESPACE_SQL})"
     inner = " ".join(
         f"WHEN {_matches(trimmed, pattern)} THEN {cast(trimmed)}" for pattern, cast in branches
@@ -168,6 +181,34 @@ def _exact(raw: str, branches: Sequence[Branch]) -> str:
     wrapped = f"{_WS}*({either}){_WS}*"
     whens.append(f"WHEN {_matches(raw, wrapped)} THEN CASE {inner} END")
     return f"CASE {' '.join(whens)} END"
+
+
+def canonical_sql(raw: str, target: str) -> str:
+    """TRUE when `raw` is the very text DuckDB writes for its value in `target` (an integer or
+    a decimal type): then it has the plain form the strict pattern accepts (no sign but `-`,
+    no leading zeros, no exponent or whitespace; a decimal with exactly its scale's digits),
+    and casting it loses nothing. Values written otherwise (`+5`, `007`, `1.5` into
+    decimal(…,2)) are left to the pattern."""
+    return f"(CAST(TRY_CAST({raw} AS {target}) AS VARCHAR) = {raw})"
+
+
+def plain_date_sql(raw: str) -> str:
+    """TRUE when `raw` is a real day written `YYYY-MM-DD` exactly as DuckDB writes it (the
+    length rules out a year of five digits, which the date pattern refuses)."""
+    return f"(CAST(TRY_CAST({raw} AS DATE) AS VARCHAR) = {raw} AND strlen({raw}) = 10)"
+
+
+def plain_timestamp_sql(raw: str) -> str:
+    """TRUE when `raw` is a real wall-clock time written `YYYY-MM-DDTHH:MM:SS` or
+    `YYYY-MM-DD HH:MM:SS` (whole seconds, four-digit year) exactly as it reads back: fixed
+    positions, all digits, in range (no 24:00, no leap second, no 30 February). The length and
+    the first character rule out the years the timestamp pattern refuses (five digits, or a
+    minus sign: strftime writes year -999 as `-999`); anything else is left to the pattern."""
+    value = f"TRY_CAST({raw} AS TIMESTAMP)"
+    layouts = " OR ".join(
+        f"strftime({value}, {literal(f'%Y-%m-%d{sep}%H:%M:%S')}) = {raw}" for sep in ("T", " ")
+    )
+    return f"(({layouts}) AND strlen({raw}) = 19 AND {raw} >= '0')"
 
 
 def _timestamp_branches(spec: ColumnSpec) -> list[Branch]:
@@ -256,7 +297,9 @@ def _by_patterns(raw: str, spec: ColumnSpec, patterns: Sequence[str]) -> str:
     )
 
 
-def _from_text(raw: str, spec: ColumnSpec, dialect: ColumnDialect = PLAIN) -> str:
+def _from_text(
+    raw: str, spec: ColumnSpec, dialect: ColumnDialect = PLAIN, *, fast: bool = True
+) -> str:
     column_type = spec.column_type
     target = column_type.duckdb_type
 
@@ -275,18 +318,19 @@ def _from_text(raw: str, spec: ColumnSpec, dialect: ColumnDialect = PLAIN) -> st
         return _by_patterns(raw, spec, dialect.formats)
 
     if column_type.name in ("integer", "bigint"):
-        return _exact(raw, [(_INTEGER, cast)])
+        return _exact(raw, [(_INTEGER, cast)], canonical_sql(raw, target) if fast else None)
     if column_type.precision is not None and column_type.scale is not None:
         pattern = decimal_pattern(column_type.precision, column_type.scale)
-        return _exact(raw, [(pattern, cast)])
+        return _exact(raw, [(pattern, cast)], canonical_sql(raw, target) if fast else None)
     if column_type.name == "double":
         return _exact(raw, [(_DOUBLE, finite)])
     if column_type.family == "boolean":
         return _exact(raw, [(_TRUE, lambda _: "true"), (_FALSE, lambda _: "false")])
     if column_type.family == "date":
-        return _exact(raw, [(_DATE, cast)])
+        return _exact(raw, [(_DATE, cast)], plain_date_sql(raw) if fast else None)
     if column_type.family == "timestamp":
-        return _exact(raw, _timestamp_branches(spec))
+        # the first branch reads a local time without offset (_NAIVE): the fast proof's kind
+        return _exact(raw, _timestamp_branches(spec), plain_timestamp_sql(raw) if fast else None)
     return cast(raw)
 
 
@@ -347,13 +391,17 @@ def strict_cast_sql(
     stage_type: str,
     raw_is_text: bool,
     dialect: ColumnDialect = PLAIN,
+    *,
+    fast: bool = True,
 ) -> str:
-    """The typed value of a raw column: exact, or NULL (see the module docstring)."""
+    """The typed value of a raw column: exact, or NULL (see the module docstring). `fast`
+    false leaves out the fast proofs of the common spellings: the patterns alone decide (the
+    reference the tests hold the fast proofs to; the value is the same either way)."""
     raw = ident(raw_alias)
     if spec.column_type.family == "text":
         value = raw if raw_is_text else raw_text_sql(raw, stage_type)
     elif raw_is_text:
-        value = _from_text(raw, spec, dialect)
+        value = _from_text(raw, spec, dialect, fast=fast)
     else:
         value = _from_native(raw, spec, stage_type)
     if raw_is_text and dialect.null_values:

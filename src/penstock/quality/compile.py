@@ -37,6 +37,9 @@ from penstock.sql import ident, literal
 REASONS_COLUMN = f"{RESERVED_PREFIX}reasons"
 FAILED_COLUMN = f"{RESERVED_PREFIX}failed"  # a rule of severity error failed: held back
 WARNED_COLUMN = f"{RESERVED_PREFIX}warned"  # only rules of severity warn failed: loads
+# the raw values (as text) of a row that may go to quarantine, one list for all columns (one
+# column of mostly NULLs costs less to materialise than one per contract column)
+RAW_COLUMN = f"{RESERVED_PREFIX}raw"
 DEFAULT_OPTIONS = RuleOptions()
 
 
@@ -91,6 +94,12 @@ def raw_alias(index: int) -> str:
     return f"{RESERVED_PREFIX}raw_{index}"
 
 
+def raw_value_sql(alias: str, index: int) -> str:
+    """The raw value (text) of the contract's `index`-th column in a checked row (table alias
+    `alias`, with its dot): NULL unless the row kept its raw values."""
+    return f"{alias}{RAW_COLUMN}[{index + 1}]"
+
+
 def unbound_columns(
     bindings: Sequence[ColumnBinding], stage_schema: Mapping[str, str]
 ) -> list[str]:
@@ -117,11 +126,16 @@ class Rule:
         return self.options.severity == "warn"
 
 
-def column_rules(obj: ObjectSpec, binding: ColumnBinding, now: Now) -> list[Rule]:
-    """The rules of one column, in the documented order."""
+def column_rules(
+    obj: ObjectSpec, binding: ColumnBinding, now: Now, missing: str | None = None
+) -> list[Rule]:
+    """The rules of one column, in the documented order. `missing` names a column that holds
+    the raw value's missing test (`missing_sql`) where it is computed once for the row's rules
+    (a text column's rules all need it); by default the rules carry the test themselves."""
     spec, name = binding.spec, binding.name
     col = ident(name)
-    missing = _missing(binding, column_dialect(obj, spec))
+    if missing is None:
+        missing = _missing(binding, column_dialect(obj, spec))
     out = []
     typed = spec.column_type.family != "text"
     if obj.is_required(name):
@@ -219,10 +233,11 @@ def compile_validation(
     passthrough: Sequence[str] = (),
 ) -> str:
     """One SELECT over the staged rows: typed values, failed flag, reasons, and the raw values
-    (as text) of failing rows, or of every row where `keep_all_raw` (SQL) holds. It keeps the
-    rows in file order (projections only), so a table created from it numbers them in file
-    order. `passthrough` names columns of `stage_sql` carried through as they are. `now` is
-    the extraction time, or the name of a column of `stage_sql` holding it (TIMESTAMPTZ)."""
+    (as text, a list in column order: `raw_value_sql`) of failing rows, or of every row where
+    `keep_all_raw` (SQL) holds. It keeps the rows in file order (projections only), so a table
+    created from it numbers them in file order. `passthrough` names columns of `stage_sql`
+    carried through as they are. `now` is the extraction time, or the name of a column of
+    `stage_sql` holding it (TIMESTAMPTZ)."""
     carried = "".join(f"{ident(c)}, " for c in passthrough)
     # `now` may be a column of the stage rows (a chunk's batches each have their own): it is
     # carried to where the rules are evaluated, not into the output
@@ -233,8 +248,27 @@ def compile_validation(
         for b in bindings
     )
     raw_names = ", ".join(ident(b.raw_alias) for b in bindings)
-    typed_cols = ", ".join(f"{typed_expr(obj, b)} AS {ident(b.name)}" for b in bindings)
-    rules = [r for b in bindings for r in column_rules(obj, b, rule_now)]
+    typed_cols = "".join(f", {typed_expr(obj, b)} AS {ident(b.name)}" for b in bindings)
+    # a text column's missing test is needed for every row, by its required rule and each
+    # value rule (and again for the reasons of a failing row): computed once, beside the casts
+    # (a typed column's rules test it only where the cast gave NULL: rare, left in place)
+    missing = {
+        b.name: f"{RESERVED_PREFIX}missing_{i}"
+        for i, b in enumerate(bindings)
+        if b.spec.column_type.family == "text"
+    }
+    missing_cols = "".join(
+        f", {_missing(b, column_dialect(obj, b.spec))} AS {ident(missing[b.name])}"
+        for b in bindings
+        if b.name in missing
+    )
+    rules = [
+        r
+        for b in bindings
+        for r in column_rules(
+            obj, b, rule_now, ident(missing[b.name]) if b.name in missing else None
+        )
+    ]
     rules += check_rules(expression_checks(obj))
     rules += missing_column_rules(obj, bindings)
     # `_failed` and `_warned` are cheap booleans per row; the list of reasons is built only
@@ -249,11 +283,8 @@ def compile_validation(
     # raw text is kept only where a row failed: the quarantine needs it, loaded rows do not
     # (unless a batch-level check may fail: then every row may go to quarantine)
     keep = f"{FAILED_COLUMN} OR {WARNED_COLUMN} OR ({keep_all_raw})"
-    raw_if_failed = ", ".join(
-        f"CASE WHEN {keep} THEN {raw_text_sql(ident(b.raw_alias), b.stage_type)} END "
-        f"AS {ident(b.raw_alias)}"
-        for b in bindings
-    )
+    raw_texts = ", ".join(raw_text_sql(ident(b.raw_alias), b.stage_type) for b in bindings)
+    raw_if_failed = f"CASE WHEN {keep} THEN [{raw_texts}]::VARCHAR[] END AS {RAW_COLUMN}"
     typed_names = ", ".join(ident(b.name) for b in bindings)
     return f"""
         SELECT {carried}{typed_names}, {FAILED_COLUMN}, {WARNED_COLUMN},
@@ -262,7 +293,7 @@ def compile_validation(
             SELECT *, {failed or "false"} AS {FAILED_COLUMN},
                    {warned or "false"} AS {WARNED_COLUMN}
             FROM (
-                SELECT {inner}{raw_names}, {typed_cols}
+                SELECT {inner}{raw_names}{typed_cols}{missing_cols}
                 FROM (SELECT {inner}{raw_cols} FROM ({stage_sql}) s0) s1
             ) s2
         ) s3

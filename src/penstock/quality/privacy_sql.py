@@ -86,11 +86,11 @@ def load_columns(obj: ObjectSpec, alias: str) -> str:
     return ", ".join(parts)
 
 
-def quarantine_columns(obj: ObjectSpec, alias: str, raw_names: list[str]) -> str:
-    """The quarantine's text columns: raw values as read, treated; a dropped column NULL."""
+def quarantine_columns(obj: ObjectSpec, alias: str, raw_values: list[str]) -> str:
+    """The quarantine's text columns: raw values as read (`raw_values`: SQL, one per contract
+    column), treated; a dropped column NULL."""
     parts = []
-    for column, raw_name in zip(obj.columns, raw_names, strict=True):
-        raw = f"{alias}{ident(raw_name)}"
+    for column, raw in zip(obj.columns, raw_values, strict=True):
         treatment = obj.columns[column].pii
         if treatment == "drop":
             parts.append(f"NULL::VARCHAR AS {ident(column)}")

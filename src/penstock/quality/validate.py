@@ -38,7 +38,7 @@ from penstock.quality.compile import (
     ColumnBinding,
     bind_columns,
     compile_validation,
-    raw_alias,
+    raw_value_sql,
     rule_options,
     unbound_columns,
 )
@@ -552,7 +552,8 @@ def _create_quarantine_table(
     """
     batches = chunk.batches
     seqs = list(range(1, len(batches) + 1))
-    raw = quarantine_columns(obj, "c.", [raw_alias(i) for i in range(len(obj.columns))])
+    raw_values = [raw_value_sql("c.", i) for i in range(len(obj.columns))]
+    raw = quarantine_columns(obj, "c.", raw_values)
     nulls = ", ".join(f"NULL::VARCHAR AS {ident(c)}" for c in obj.columns)
     # a malformed record of an object with personal data keeps its line in the stage only
     raw_line, error = "_raw_line", "_error"
