@@ -76,7 +76,7 @@ def one_round(root: Path, workers: int = 1) -> dict[str, float]:
     with Session(project) as session:
         runner = session.runner
         started = time.perf_counter()
-        plan, objects = planned(project, None)
+        plan, objects, _models = planned(project, None)
         planned_at = time.perf_counter()
         result = runner._start("run", None, objects)
         if workers == 1:
@@ -102,7 +102,7 @@ def dask_round(root: Path, client: Any) -> float:
     from penstock.catalog import load_project
     from penstock.engine.run_order import planned
 
-    plan, _ = planned(load_project(root), None)
+    plan, _, _ = planned(load_project(root), None)
     started = time.perf_counter()
     futures: dict[str, object] = {}
     for node in plan.nodes.values():
