@@ -9,7 +9,11 @@ exceeded, loads never overlap; the result equals a run on one worker."""
 
 from __future__ import annotations
 
+import os
+import signal
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -219,6 +223,46 @@ def test_a_failed_partition_keeps_its_rows_and_is_retried_alone(tmp_path: Path) 
     clean = project(tmp_path / "clean")
     for i, d in enumerate(DAYS, 1):
         (clean / f"landing/orders/{d}/a.csv").write_text(day_file(i, rows=3))
+    penstock.backfill(clean, "orders", first="2026-01-01", last="2026-01-04")
+    assert _comparable(state(root)) == _comparable(state(clean))
+
+
+@pytest.mark.chaos
+def test_a_backfill_killed_inside_a_load_leaves_nothing_a_plain_run_would_append(
+    tmp_path: Path,
+) -> None:
+    """The batches a partition is about to load are held (marked skipped) until its load
+    commits: after a SIGKILL inside the second partition's transaction, a plain run does not
+    append that partition's batch behind its back; back-filling again ends as one clean
+    backfill does."""
+    root = project(tmp_path)
+    killed = subprocess.run(
+        [
+            *(sys.executable, "-m", "penstock.cli.app", "backfill", "orders", "-p", str(root)),
+            *("--from", "2026-01-01", "--to", "2026-01-04", "--workers", "1"),
+        ],
+        env={**os.environ, "PENSTOCK_FAULT": "inside_load_transaction@2"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert query(root, "SELECT DISTINCT order_date::VARCHAR FROM orders") == [("2026-01-01",)]
+    held = [b for b in Lake(root / "lake").batches("orders") if b.skip is not None]
+    assert len(held) == 1 and "did not finish" in held[0].skip.reason  # type: ignore[union-attr]
+    # a plain run loads the files no backfill reached, never the held batch of day 2
+    plain = penstock.run(root)
+    assert sorted(str(o.source_file) for o in plain.loads()) == [
+        "landing/orders/2026-01-03/a.csv",
+        "landing/orders/2026-01-04/a.csv",
+    ]
+    day2 = "SELECT count(*) FROM orders WHERE order_date = DATE '2026-01-02'"
+    assert query(root, day2) == [(0,)]
+    again = penstock.backfill(root, "orders", first="2026-01-01", last="2026-01-04", workers=1)
+    assert [p.status for p in again.partitions] == ["unchanged"] + ["warning"] * 3
+    assert not [b for b in Lake(root / "lake").batches("orders") if b.skip is not None]
+    clean = project(tmp_path / "clean")
     penstock.backfill(clean, "orders", first="2026-01-01", last="2026-01-04")
     assert _comparable(state(root)) == _comparable(state(clean))
 

@@ -17,7 +17,10 @@ step at a time; every partition is a `partition` step (its key as `source_file`)
 step_runs, and `penstock partitions OBJECT` reads their latest statuses back.
 
 The batches a partition held before and no longer holds are marked skipped in the lake
-(`lake/skip.py`), so neither `penstock run` nor `penstock rebuild` loads them again.
+(`lake/skip.py`), so neither `penstock run` nor `penstock rebuild` loads them again. The
+batches it is about to load are marked skipped too, until its load commits: a backfill that
+fails, or a process killed in between, leaves them held, so a plain `penstock run` cannot
+append them without the partition's rows being replaced; back-filling it again takes them.
 """
 
 from __future__ import annotations
@@ -232,8 +235,10 @@ class Backfill:
                 and all(b in self.loaded_at for b in outcome.batches)
             ):
                 outcome.status = "unchanged"
+                self._release(batches)
             else:
                 self._load(result, work, batches, cursor, outcome)
+                self._release(batches)
                 self._supersede(result, work, outcome)
         except Exception as exc:
             outcome.status = "failed"
@@ -295,8 +300,25 @@ class Backfill:
             if batch_id in self.loaded_at:
                 continue
             batch = lake.staged_batch(self.obj.name, batch_id)
-            if batch is not None and batch.skip is None:
+            if batch is not None:
                 lake.skip_batch(batch, marker)
+
+    def _held(self, result: RunResult, work: PartitionWork, batch: StagedBatch) -> StagedBatch:
+        """A batch the partition is about to load, marked skipped until its load commits: a
+        process killed in between leaves it held, so a plain `penstock run` cannot load it
+        without replacing the partition (back-filling it again takes it back)."""
+        marker = SkipMarker(
+            reason=f"the backfill of partition {work.key} did not finish (run {result.run_id}): "
+            f"back-fill it again (penstock backfill {self.obj.name} --partition {work.key})",
+            by="penstock backfill",
+            at=utcnow(),
+        )
+        return self.runner.lake.skip_batch(batch, marker)
+
+    def _release(self, batches: Sequence[StagedBatch]) -> None:
+        """The partition's batches loaded (or were loaded already): no longer held."""
+        for batch in batches:
+            self.runner.lake.unskip_batch(batch)
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         """This thread's own connection to the warehouse's DuckDB (for staging, validation
@@ -340,8 +362,7 @@ class Backfill:
             for step_id, staging in zip(step_ids, stagings, strict=True):
                 batch = staging.batch
                 if staging.status in ("staged", "duplicate") and batch is not None:
-                    if batch.skip is not None:  # replaced once, its content is back
-                        batch = lake.unskip_batch(batch)
+                    batch = self._held(result, work, batch)
                     if staging.status == "staged":
                         runner._emit_batch_staged(result, step_id, obj, batch)
                         runner._step_finished(
@@ -390,9 +411,7 @@ class Backfill:
             with self.events:
                 runner._step_finished(result, step_id, obj, None, "stage", "failed", message)
             raise
-        batch = extracted.batch
-        if batch.skip is not None:
-            batch = runner.lake.unskip_batch(batch)
+        batch = self._held(result, work, extracted.batch)
         with self.events:
             if extracted.duplicate:
                 runner._step_finished(result, step_id, obj, batch.batch_id, "stage", "skipped")
