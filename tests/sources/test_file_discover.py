@@ -124,3 +124,39 @@ def test_globs_json_and_what_cannot_be_discovered(tmp_path: Path, cli: Cli) -> N
     code, out, err = cli("discover", "nowhere", "-p", root)
     assert code == 2
     assert "'nowhere' is not a database or files source of this project" in out + err
+
+
+def test_a_few_damaged_values_are_named_and_do_not_make_a_column_text(
+    tmp_path: Path, cli: Cli
+) -> None:
+    """Real files carry a few damaged values (the demo plants them): the type still reads the
+    rest, and the comment says how many values a run would quarantine, with one of them; a
+    malformed line does not sway the delimiter. Past 2% of the values, the column is text."""
+    rows = [f"{i},2024-01-{i % 28 + 1:02d},{i}.25,{i}" for i in range(1, 101)]
+    rows[10] = "11,2024-02-30,11.25,eleven"  # a date that does not exist, a word in a number
+    rows[20] = "21,2024-01-22"  # a malformed record (two fields)
+    body = "id,day,price,count\n" + "\n".join(rows) + "\n"
+    for n in (41, 42):
+        body = body.replace(f"\n{n},", f"\n{n}x,", 1)  # 2 of 99 ids damaged: over 2%
+    root = tmp_path / "p"
+    (root / "landing/sales").mkdir(parents=True)
+    (root / "landing/sales/s.csv").write_text(body)
+    (root / "penstock.yml").write_text(
+        "name: messy\nsources:\n  landing: {kind: files, path: ./landing, settle: 0s}\n"
+    )
+    code, out, err = cli("discover", "landing", "-p", root)
+    assert code == 0, err
+    columns = yaml.safe_load(out)["objects"]["sales"]["columns"]
+    assert columns["day"]["type"] == "date"
+    assert columns["count"]["type"] == "bigint"
+    assert columns["price"]["type"] == "decimal(18,2)"
+    assert columns["id"]["type"] == "text"  # 41x and 42x: too many strays for bigint
+    day_line = next(line for line in out.splitlines() if line.strip().startswith("day:"))
+    assert "1 value(s) it does not read would be quarantined (type:day), e.g. 2024-02-30" in (
+        day_line
+    )
+    code, out, _ = cli("discover", "landing", "-p", root, "--json")
+    (found,) = json.loads(out)["objects"]
+    assert found["delimiter"] == ","
+    count = next(c for c in found["columns"] if c["name"] == "count")
+    assert (count["stray"], count["stray_example"]) == (1, "eleven")

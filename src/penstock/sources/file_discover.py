@@ -1,10 +1,11 @@
 """`penstock discover SOURCE [GLOB...]` for a files source: object YAML read off the files.
 
 Each glob (relative to the source's `path:`; by default, one per folder of the landing zone)
-becomes an object. Its first file is read whole (up to `SAMPLE_ROWS` records) as text, and
-each column gets the narrowest contract type that reads *every* value seen exactly, proven
-with the contract's own strict casts (quality/casts.py), so the YAML printed loads that file
-without a row quarantined for its type:
+becomes an object. Its first file is read whole (up to `SAMPLE_ROWS` records; a malformed
+record, which a run would quarantine, is left out of the sample) as text, and each column
+gets the narrowest contract type that reads every value seen exactly (or all but a few
+damaged ones, named), proven with the contract's own strict casts (quality/casts.py), so the
+YAML printed loads that file without a row quarantined for a type it chose:
 
 - missing-value tokens (`NA`, `N/A`, `null`...) seen where the other values are numbers or
   dates become the object's `null_values:`;
@@ -15,7 +16,9 @@ without a row quarantined for its type:
   they carry exponents or more than 9 fraction digits);
 - a column with no missing value is `required: true`; a header that is not a penstock column
   name gets a snake_case name and `from:` the header;
-- a column named like an id, unique and never missing, is suggested as the `key:` (merge).
+- a column named like an id, unique and never missing, is suggested as the `key:` (merge);
+- a few damaged values (at most 2%) do not make a column text: the type reads the others,
+  and the column's comment counts the values a run would quarantine, with one of them.
 
 JSON lines and Parquet carry their own types: DuckDB reads them, and text values go through
 the same inference as CSV fields. What was seen is printed beside the YAML: the file, the rows
@@ -24,6 +27,7 @@ read, each column's sample values.
 
 from __future__ import annotations
 
+import csv
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -81,6 +85,8 @@ class FoundColumn:
     required: bool
     format: str | None = None  # a strftime pattern when the values are not ISO
     examples: tuple[str, ...] = ()
+    stray: int = 0  # values seen that the type does not read: a run quarantines their rows
+    stray_example: str | None = None
 
 
 @dataclass
@@ -185,26 +191,53 @@ def _load_sample(
     """The sample as table `sample`; the columns read as text, with their DuckDB types for the
     others (JSON and Parquet values that came typed)."""
     if kind == "csv":
-        sniffed = conn.execute(
-            "SELECT Delimiter, Quote, HasHeader FROM sniff_csv(?, sample_size = 20480)",
-            [str(path)],
-        ).fetchall()[0]
-        found.delimiter = str(sniffed[0])
-        # the sniffer says "(empty)" when no field is quoted: then the default quote
-        quote = str(sniffed[1]) if len(str(sniffed[1] or "")) == 1 else '"'
+        found.delimiter = _delimiter(path)
         source = (
             f"read_csv({literal(str(path))}, all_varchar = true, delim = {literal(found.delimiter)}"
-            f", quote = {literal(quote)}, header = true)"
+            ", quote = '\"', header = true, ignore_errors = true)"
         )
     elif kind == "parquet":
         source = f"read_parquet({literal(str(path))})"
     else:
         layout = "newline_delimited" if kind == "jsonl" else "array"
-        source = f"read_json({literal(str(path))}, format = {literal(layout)})"
+        source = (
+            f"read_json({literal(str(path))}, format = {literal(layout)}, ignore_errors = true)"
+        )
     conn.execute(f"CREATE TABLE sample AS SELECT * FROM {source} LIMIT {SAMPLE_ROWS}")
     found.rows = int(conn.execute("SELECT count(*) FROM sample").fetchall()[0][0])
     described = conn.execute("DESCRIBE sample").fetchall()
+    for name, duck_type, *_ in described:
+        if str(duck_type) == "JSON":  # values of mixed kinds: their text, unquoted
+            col = ident(str(name))
+            conn.execute(f"ALTER TABLE sample ALTER {col} TYPE VARCHAR USING ({col} ->> '$')")
+    described = conn.execute("DESCRIBE sample").fetchall()
     return {str(row[0]): str(row[1]) for row in described}
+
+
+DELIMITERS = (",", ";", "\t", "|")
+
+
+def _delimiter(path: Path) -> str:
+    """The delimiter that splits the file's first lines most consistently into more than one
+    field (damaged lines, which a run quarantines, do not sway it)."""
+    with path.open("rb") as handle:
+        head = handle.read(65536)
+    if path.suffix.lower() == ".gz":
+        import gzip
+
+        with gzip.open(path, "rb") as handle:
+            head = handle.read(65536)
+    lines = [ln for ln in head.decode("utf-8", errors="replace").splitlines()[:200] if ln.strip()]
+    best, score = ",", (False, 0.0, 0)
+    for candidate in DELIMITERS:
+        widths = [len(row) for row in csv.reader(lines, delimiter=candidate)]
+        if not widths:
+            continue
+        width = max(set(widths), key=widths.count)
+        found = (width > 1, widths.count(width) / len(widths), width)
+        if found > score:
+            best, score = candidate, found
+    return best
 
 
 def _infer(conn: duckdb.DuckDBPyConnection, found: FoundFiles, types: dict[str, str]) -> None:
@@ -217,8 +250,9 @@ def _infer(conn: duckdb.DuckDBPyConnection, found: FoundFiles, types: dict[str, 
         while name in used:
             name += "_2"
         used.add(name)
+        stray, stray_example = 0, None
         if duck_type == "VARCHAR":
-            contract, pattern = _text_type(conn, column, tokens)
+            contract, pattern, stray, stray_example = _text_type(conn, column, tokens)
         else:
             contract, pattern = _native_type(duck_type), None
         text = duck_type == "VARCHAR"
@@ -231,7 +265,9 @@ def _infer(conn: duckdb.DuckDBPyConnection, found: FoundFiles, types: dict[str, 
         ).fetchall()[0]
         shown = tuple(_example(str(e)) for e in sorted(str(e) for e in (examples or []))[:3])
         required = found.rows > 0 and int(absent) == 0
-        found.columns.append(FoundColumn(name, column, contract, required, pattern, shown))
+        found.columns.append(
+            FoundColumn(name, column, contract, required, pattern, shown, stray, stray_example)
+        )
     found.key = _key(conn, found)
 
 
@@ -248,18 +284,19 @@ def _null_tokens(conn: duckdb.DuckDBPyConnection, columns: list[str]) -> list[st
         if not tokens:
             continue
         candidate = tuple(str(t[0]) for t in tokens)
-        contract, _ = _text_type(conn, column, candidate)
-        if contract != "text":
+        if _text_type(conn, column, candidate)[0] != "text":
             seen += [t for t in candidate if t not in seen]
     return sorted(seen, key=NULL_TOKENS.index)
 
 
 def _text_type(
     conn: duckdb.DuckDBPyConnection, column: str, tokens: tuple[str, ...]
-) -> tuple[str, str | None]:
-    """The narrowest type (and strftime pattern) that reads every value of a text column.
-    Candidates are screened in Python on a probe of the column's distinct values; those left
-    are checked, in order, with the contract's strict casts against the whole sample."""
+) -> tuple[str, str | None, int, str | None]:
+    """The narrowest type (and strftime pattern) that reads the values of a text column: every
+    one, or all but a few strays (at most `STRAY_SHARE` of them: damaged values a run would
+    quarantine), with their count and one of them. Candidates are screened in Python on a
+    probe of the column's distinct values; those left are checked, in order, with the
+    contract's strict casts against the whole sample."""
     col = ident(column)
     missing = missing_sql(col, True, ColumnDialect(null_values=tokens))
     probe = [
@@ -269,13 +306,18 @@ def _text_type(
         ).fetchall()
     ]
     if not probe:
-        return "text", None
+        return "text", None, 0, None
+    present = int(conn.execute(f"SELECT count(*) FROM sample WHERE NOT {missing}").fetchall()[0][0])
     for candidate in _candidates(conn, col, missing, tokens):
-        if candidate.plausible(probe) and _reads_all(conn, column, candidate, missing):
-            return candidate.contract, candidate.pattern
-    return "text", None
+        if not candidate.plausible(probe):
+            continue
+        stray, example = _strays(conn, column, candidate, missing)
+        if stray <= present * STRAY_SHARE:
+            return candidate.contract, candidate.pattern, stray, example
+    return "text", None, 0, None
 
 
+STRAY_SHARE = 0.02
 PROBE_VALUES = 64
 _BOOLEAN = frozenset(("true", "false", "t", "f", "yes", "no", "y", "n", "1", "0"))
 _INTEGER_TEXT = re.compile(r"[+-]?[0-9]+(\.0+)?")
@@ -292,21 +334,29 @@ class _Candidate:
     dialect: ColumnDialect
 
     def plausible(self, probe: Sequence[str]) -> bool:
-        """A quick screen of the probe values (the strict cast decides)."""
-        if self.pattern is not None:
-            return all(_parses(value, self.pattern) for value in probe)
+        """A quick screen of the probe values (the strict cast decides): nearly all of them
+        look like the type (a few may be strays)."""
         if self.contract == "boolean":
             lowered = {v.lower() for v in probe}
             return lowered <= _BOOLEAN and any(v.isalpha() for v in lowered)
+        passing = sum(1 for value in probe if self._looks(value))
+        return passing >= max(1, PLAUSIBLE_SHARE * len(probe))
+
+    def _looks(self, value: str) -> bool:
+        if self.pattern is not None:
+            return _parses(value, self.pattern)
         if self.contract == "bigint":
-            return all(_INTEGER_TEXT.fullmatch(v) for v in probe)
+            return bool(_INTEGER_TEXT.fullmatch(value))
         if self.contract.startswith("decimal") or self.contract == "double":
-            return all(_NUMBER_TEXT.fullmatch(v) for v in probe)
+            return bool(_NUMBER_TEXT.fullmatch(value))
         if self.contract == "date":
-            return all(_ISO_DATE.fullmatch(v) for v in probe)
+            return bool(_ISO_DATE.fullmatch(value))
         if self.contract == "timestamp":
-            return all(_ISO_TIMESTAMP.fullmatch(v) for v in probe)
-        return all(_ISO_INSTANT.fullmatch(v) for v in probe)  # timestamptz
+            return bool(_ISO_TIMESTAMP.fullmatch(value))
+        return bool(_ISO_INSTANT.fullmatch(value))  # timestamptz
+
+
+PLAUSIBLE_SHARE = 0.9
 
 
 def _parses(value: str, pattern: str) -> bool:
@@ -335,15 +385,17 @@ def _candidates(
     return found
 
 
-def _reads_all(
+def _strays(
     conn: duckdb.DuckDBPyConnection, column: str, candidate: _Candidate, missing: str
-) -> bool:
+) -> tuple[int, str | None]:
+    """How many present values the candidate cannot read, and the first of them."""
     spec = ColumnSpec.model_validate({"type": candidate.contract})
     typed = strict_cast_sql(column, spec, "VARCHAR", True, candidate.dialect)
-    failing = conn.execute(
-        f"SELECT count(*) FROM sample WHERE NOT {missing} AND ({typed}) IS NULL"
-    ).fetchall()[0][0]
-    return int(failing) == 0
+    count, example = conn.execute(
+        f"SELECT count(*), min({ident(column)}) FROM sample "
+        f"WHERE NOT {missing} AND ({typed}) IS NULL"
+    ).fetchall()[0]
+    return int(count), None if example is None else str(example)
 
 
 def _decimal(conn: duckdb.DuckDBPyConnection, col: str, missing: str) -> list[str]:
@@ -420,6 +472,11 @@ def files_yaml(found: Sequence[FoundFiles], source: str) -> str:
             if c.name != c.source_name:
                 spec.append(f"from: {_quoted(c.source_name)}")
             seen = f"    # e.g. {', '.join(c.examples)}" if c.examples else "    # no value seen"
+            if c.stray:
+                seen += (
+                    f"; {c.stray} value(s) it does not read would be quarantined "
+                    f"(type:{c.name}), e.g. {_example(c.stray_example or '')}"
+                )
             lines.append(f"      {c.name}: {{{', '.join(spec)}}}{seen}")
     return "\n".join(lines) + "\n"
 
