@@ -209,19 +209,12 @@ class DatabaseSourceReader:
                     return Extracted(latest, True, window, served)
                 batch_id = window_batch_id(obj.name, window, parts.digest, latest)
                 manifest = self._manifest(obj, batch_id, window, parts, extracted_at, counted)
-                if served.failover:
-                    manifest = replace(manifest, warnings=(served.describe(),))
-                (batch,) = lake.commit_batches([(staging, manifest)])
+                return _committed(lake, staging, manifest, window, served)
             except BaseException:
                 shutil.rmtree(staging, ignore_errors=True)
                 raise
         finally:
             conn.close()
-        if batch is None:  # committed meanwhile under the same id
-            found = lake.staged_batch(obj.name, batch_id)
-            assert found is not None
-            return Extracted(found, True, window, served)
-        return Extracted(batch, False, window, served)
 
     def extract_partition(
         self, obj: ObjectSpec, lake: Lake, start: datetime, end: datetime
@@ -258,19 +251,12 @@ class DatabaseSourceReader:
                     shutil.rmtree(staging, ignore_errors=True)
                     return Extracted(found, True, window, served)
                 manifest = self._manifest(obj, batch_id, window, parts, extracted_at)
-                if served.failover:
-                    manifest = replace(manifest, warnings=(served.describe(),))
-                (batch,) = lake.commit_batches([(staging, manifest)])
+                return _committed(lake, staging, manifest, window, served)
             except BaseException:
                 shutil.rmtree(staging, ignore_errors=True)
                 raise
         finally:
             conn.close()
-        if batch is None:  # committed meanwhile under the same id
-            again = lake.staged_batch(obj.name, batch_id)
-            assert again is not None
-            return Extracted(again, True, window, served)
-        return Extracted(batch, False, window, served)
 
     def _plan(
         self, conn: DbConnection, obj: ObjectSpec, read: str, previous: Window | None
@@ -470,3 +456,18 @@ class DatabaseSourceReader:
 
 def _reconciles(obj: ObjectSpec) -> bool:
     return any(isinstance(c, ReconcileCheck) for c in obj.checks)
+
+
+def _committed(
+    lake: Lake, staging: Path, manifest: Manifest, window: Window, served: Served
+) -> Extracted:
+    """A window's staging directory committed as its batch (with a failover's warning), or
+    the batch committed meanwhile under the same id."""
+    if served.failover:
+        manifest = replace(manifest, warnings=(served.describe(),))
+    (batch,) = lake.commit_batches([(staging, manifest)])
+    if batch is None:  # committed meanwhile under the same id
+        found = lake.staged_batch(manifest.object, manifest.batch_id)
+        assert found is not None
+        return Extracted(found, True, window, served)
+    return Extracted(batch, False, window, served)

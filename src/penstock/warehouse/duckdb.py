@@ -309,11 +309,7 @@ class DuckDBWarehouse:
                 )
             fault_point("inside_load_transaction")
             conn.execute("COMMIT")
-            self._written |= {
-                ("main", obj.table_name),
-                (QUARANTINE_SCHEMA, obj.name),
-                (LEDGER_SCHEMA, LEDGER_TABLE),
-            }
+            self._wrote(obj)
         except duckdb.Error as exc:
             conn.execute("ROLLBACK")
             raise WarehouseError(
@@ -410,6 +406,15 @@ class DuckDBWarehouse:
             f"SELECT * EXCLUDE ({SEQ}), list_extract([{', '.join(ids)}], {SEQ}) AS _batch_id "
             f"FROM {chunk.quarantine_table} WHERE {SEQ} IN ({', '.join(map(str, seqs))})"
         )
+
+    def _wrote(self, obj: ObjectSpec) -> None:
+        """A transaction wrote the object's table, its quarantine and the ledger: the close's
+        vacuum decision looks at them (warehouse/duckdb_vacuum.py)."""
+        self._written |= {
+            ("main", obj.table_name),
+            (QUARANTINE_SCHEMA, obj.name),
+            (LEDGER_SCHEMA, LEDGER_TABLE),
+        }
 
     def _apply_modes(
         self,
@@ -587,11 +592,7 @@ class DuckDBWarehouse:
                 )
             fault_point("inside_release_transaction")
             conn.execute("COMMIT")
-            self._written |= {
-                ("main", obj.table_name),
-                (QUARANTINE_SCHEMA, obj.name),
-                (LEDGER_SCHEMA, LEDGER_TABLE),
-            }
+            self._wrote(obj)
         except duckdb.Error as exc:
             conn.execute("ROLLBACK")
             raise WarehouseError(
