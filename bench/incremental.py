@@ -65,7 +65,7 @@ timed(runner.Runner, "_stage_items", "stage (copy, hash, read: new files read on
 timed(fused, "read_chunk", "  of which the shared read (validation's)")
 timed(loading, "finish_chunk", "finish validation (counts, quarantine)")
 timed(loading, "validate_chunk", "validate (staged batches read again)")
-timed(wh.DuckDBWarehouse, "write_quarantine_files", "quarantine files")
+timed(wh.DuckDBWarehouse, "write_quarantine_file", "quarantine file")
 timed(wh.DuckDBWarehouse, "loaded_batches", "loaded batches")
 timed(wh.DuckDBWarehouse, "load_chunk", "load transaction")
 timed(wh, "apply_batches", "  of which the mode SQL")
