@@ -22,7 +22,7 @@ from penstock.errors import WarehouseError, WarehouseLocked, first_line
 from penstock.faults import fault_point
 from penstock.lake.read import SEQ
 from penstock.quality.validate import ChunkValidation
-from penstock.sql import ident, idents, literal, qualified
+from penstock.sql import literal, qualified
 from penstock.warehouse import duckdb_modes as modes
 from penstock.warehouse.base import (
     LEDGER_SCHEMA,
@@ -114,7 +114,7 @@ class DuckDBWarehouse:
     ) -> None:
         """Open (and create) the warehouse; `read_only` opens an existing file for reading."""
         self.path = path
-        self._in_transaction = False  # between BEGIN and COMMIT/ROLLBACK of a load or reset
+        self.in_transaction = False  # between BEGIN and COMMIT/ROLLBACK of a load or reset
         if path is not None and not read_only:
             path.parent.mkdir(parents=True, exist_ok=True)
         config: dict[str, str | bool | int | float | list[str]] = {
@@ -177,7 +177,7 @@ class DuckDBWarehouse:
     def _columns(self, schema: str, table: str) -> dict[str, str]:
         """A table's columns (empty when it does not exist): by DESCRIBE between
         transactions, by the catalog inside one (a missing table must not abort it)."""
-        if self._in_transaction:
+        if self.in_transaction:
             return existing_columns(self.conn, schema, table)
         if not self._exists(schema, table):
             return {}
@@ -185,7 +185,7 @@ class DuckDBWarehouse:
 
     def _exists(self, schema: str, table: str) -> bool:
         """Whether the table exists (outside a transaction: from the catalog read once)."""
-        if self._in_transaction:
+        if self.in_transaction:
             return bool(existing_columns(self.conn, schema, table))
         known = self._known
         tables, generation = known.tables, known.generation
@@ -272,9 +272,9 @@ class DuckDBWarehouse:
         conn = self.conn
         batches = chunk.batches
         ids = [b.batch_id for b in batches]
-        self._known.forget()  # the load may create tables, adds batches
+        self.forget_catalog()  # the load may create tables, adds batches
         conn.execute("BEGIN TRANSACTION")
-        self._in_transaction = True
+        self.in_transaction = True
         try:
             if replacing is not None:
                 self._replace_partition(obj, replacing, ids)
@@ -293,7 +293,7 @@ class DuckDBWarehouse:
             ensure_object_tables(conn, obj)
             seqs = [s for s, i in enumerate(ids, 1) if i not in already]
             self._insert_quarantine(obj, chunk, seqs)
-            counts = self._apply_modes(obj, chunk, seqs, loaded_at)
+            counts = self.apply_modes(obj, chunk, seqs, loaded_at)
             self._insert_ledger(obj, chunk, counts, run_id, loaded_at)
             if replacing is not None:
                 record_partition(
@@ -309,7 +309,7 @@ class DuckDBWarehouse:
                 )
             fault_point("inside_load_transaction")
             conn.execute("COMMIT")
-            self._wrote(obj)
+            self.wrote(obj)
         except duckdb.Error as exc:
             conn.execute("ROLLBACK")
             raise WarehouseError(
@@ -323,7 +323,7 @@ class DuckDBWarehouse:
             conn.execute("ROLLBACK")
             raise
         finally:
-            self._in_transaction = False
+            self.in_transaction = False
             self._known.forget()  # what a view read while this load was open is stale now
         results = []
         for seq, batch_id in enumerate(ids, 1):
@@ -407,7 +407,11 @@ class DuckDBWarehouse:
             f"FROM {chunk.quarantine_table} WHERE {SEQ} IN ({', '.join(map(str, seqs))})"
         )
 
-    def _wrote(self, obj: ObjectSpec) -> None:
+    def forget_catalog(self) -> None:
+        """A transaction is about to change tables or the ledger: what was read of them goes."""
+        self._known.forget()
+
+    def wrote(self, obj: ObjectSpec) -> None:
         """A transaction wrote the object's table, its quarantine and the ledger: the close's
         vacuum decision looks at them (warehouse/duckdb_vacuum.py)."""
         self._written |= {
@@ -416,7 +420,7 @@ class DuckDBWarehouse:
             (LEDGER_SCHEMA, LEDGER_TABLE),
         }
 
-    def _apply_modes(
+    def apply_modes(
         self,
         obj: ObjectSpec,
         chunk: ChunkValidation,
@@ -538,73 +542,16 @@ class DuckDBWarehouse:
             ids = ", ".join(literal(b) for b in batch_ids)
             self.conn.execute(f"DELETE FROM {quarantine_table(obj)} WHERE _batch_id IN ({ids})")
 
-    # -- release ------------------------------------------------------------------------
+    # -- release (warehouse/duckdb_release.py) --------------------------------------------
     def stored_versions(self, obj: ObjectSpec, columns: Sequence[str], into: str) -> bool:
-        """A temp table `into` of `columns` and `_batch_id` of the object table's rows
-        (distinct); False when the table does not exist (nothing is created)."""
-        if not self._exists("main", obj.table_name):
-            return False
-        self.conn.execute(
-            f"CREATE OR REPLACE TEMP TABLE {ident(into)} AS SELECT DISTINCT "
-            f"{idents([*columns, '_batch_id'])} FROM {object_table(obj)}"
-        )
-        return True
+        from penstock.warehouse.duckdb_release import stored_versions
+
+        return stored_versions(self, obj, columns, into)
 
     def release_rows(self, obj: ObjectSpec, release: ReleaseLoad) -> dict[str, modes.ModeCounts]:
-        """Load released quarantine rows in one transaction: the rows by the load mode, each
-        as of its own batch; the released rows out of the quarantine, the failing ones with
-        their reasons now; the ledger's accounting of each batch moved to match."""
-        conn, chunk = self.conn, release.chunk
-        seqs = list(range(1, len(chunk.batches) + 1))
-        self._tables = self._batch_counts = None
-        conn.execute("BEGIN TRANSACTION")
-        self._in_transaction = True
-        try:
-            counts = self._apply_modes(obj, chunk, seqs, release.loaded_at)
-            q = quarantine_table(obj)
-            conn.execute(
-                f"DELETE FROM {q} USING {ident(release.released)} r "
-                f"WHERE {q}._batch_id = r.batch_id AND {q}._row_number = r.row_number"
-            )
-            conn.execute(
-                f"UPDATE {q} SET _reasons = f.reasons FROM {ident(release.failing)} f "
-                f"WHERE {q}._batch_id = f.batch_id AND {q}._row_number = f.row_number"
-            )
-            by_batch = {chunk.batches[s - 1].batch_id: c for s, c in counts.items()}
-            for batch_id, change in release.counts.items():
-                c = by_batch.get(batch_id, modes.ModeCounts())
-                conn.execute(
-                    f"UPDATE {LEDGER} SET rows_loaded = rows_loaded + ?, "
-                    "rows_duplicate = rows_duplicate + ?, rows_quarantined = rows_quarantined - ?, "
-                    "rows_inserted = rows_inserted + ?, rows_updated = rows_updated + ?, "
-                    "rows_unchanged = rows_unchanged + ?, rows_stale = rows_stale + ? "
-                    "WHERE batch_id = ?",
-                    [
-                        change.loaded,
-                        change.duplicate,
-                        change.loaded + change.duplicate,
-                        c.inserted,
-                        c.updated,
-                        c.unchanged,
-                        c.stale + change.stale,
-                        batch_id,
-                    ],
-                )
-            fault_point("inside_release_transaction")
-            conn.execute("COMMIT")
-            self._wrote(obj)
-        except duckdb.Error as exc:
-            conn.execute("ROLLBACK")
-            raise WarehouseError(
-                f"releasing quarantined rows into {obj.table_name} failed: {first_line(exc)}",
-                object=obj.name,
-            ) from exc
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        finally:
-            self._in_transaction = False
-        return by_batch
+        from penstock.warehouse.duckdb_release import release_rows
+
+        return release_rows(self, obj, release)
 
     # -- rebuild ------------------------------------------------------------------------
     def reset_object(self, obj: ObjectSpec) -> dict[str, datetime]:
@@ -616,7 +563,7 @@ class DuckDBWarehouse:
         conn = self.conn
         self._known.forget()  # its tables and ledger rows go
         conn.execute("BEGIN TRANSACTION")
-        self._in_transaction = True
+        self.in_transaction = True
         try:
             conn.execute(
                 f"INSERT OR REPLACE INTO {REPLAYED} (batch_id, object, loaded_at) "
@@ -633,7 +580,7 @@ class DuckDBWarehouse:
             conn.execute("ROLLBACK")
             raise
         finally:
-            self._in_transaction = False
+            self.in_transaction = False
             self._known.forget()
         self._written.add((LEDGER_SCHEMA, LEDGER_TABLE))
         return self.original_load_times(obj)

@@ -65,6 +65,12 @@ from penstock.warehouse.postgres_tables import (
 )
 from penstock.warehouse.postgres_url import PostgresTarget, parse_postgres_url
 from penstock.warehouse.quarantine_files import write_quarantine_file
+from penstock.warehouse.release_sql import (
+    drop_released_sql,
+    ledger_update_sql,
+    ledger_updates,
+    new_reasons_sql,
+)
 
 # the embedded DuckDB validates; it spills past this to a temp directory of its own
 DEFAULT_SETTINGS = {"memory_limit": "1GB"}
@@ -506,10 +512,7 @@ class PostgresWarehouse(PostgresReads):
                 done,
                 ["batch_id", "row_number"],
             )
-            self.pg.execute(
-                f"DELETE FROM {q} USING {done} r "
-                f"WHERE {q}._batch_id = r.batch_id AND {q}._row_number = r.row_number"
-            )
+            self.pg.execute(drop_released_sql(q, done))
             self.pg.execute(
                 f"CREATE TEMP TABLE {kept} (batch_id text, row_number bigint, reasons text[]) "
                 "ON COMMIT DROP"
@@ -522,32 +525,11 @@ class PostgresWarehouse(PostgresReads):
                 kept,
                 ["batch_id", "row_number", "reasons"],
             )
-            self.pg.execute(
-                f"UPDATE {q} SET _reasons = f.reasons FROM {kept} f "
-                f"WHERE {q}._batch_id = f.batch_id AND {q}._row_number = f.row_number"
-            )
+            self.pg.execute(new_reasons_sql(q, kept))
             by_batch = {chunk.batches[s - 1].batch_id: c for s, c in counts.items()}
             with self.pg.cursor() as cur:
                 cur.executemany(
-                    f"UPDATE {self.schemas.loads} SET rows_loaded = rows_loaded + %s, "
-                    "rows_duplicate = rows_duplicate + %s, "
-                    "rows_quarantined = rows_quarantined - %s, "
-                    "rows_inserted = rows_inserted + %s, rows_updated = rows_updated + %s, "
-                    "rows_unchanged = rows_unchanged + %s, rows_stale = rows_stale + %s "
-                    "WHERE batch_id = %s",
-                    [
-                        (
-                            change.loaded,
-                            change.duplicate,
-                            change.loaded + change.duplicate,
-                            by_batch.get(b, ModeCounts()).inserted,
-                            by_batch.get(b, ModeCounts()).updated,
-                            by_batch.get(b, ModeCounts()).unchanged,
-                            by_batch.get(b, ModeCounts()).stale + change.stale,
-                            b,
-                        )
-                        for b, change in release.counts.items()
-                    ],
+                    ledger_update_sql(self.schemas.loads, "%s"), ledger_updates(release, by_batch)
                 )
             fault_point("inside_release_transaction")
         return by_batch
