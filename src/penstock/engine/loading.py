@@ -116,13 +116,15 @@ def load_pending(
 def _release_again(runner: Runner, result: RunResult, obj: ObjectSpec, loaded: set[str]) -> None:
     """Batches a release took rows from (lake/releases.py), loaded again (a rebuild): the
     same rows are released again, with the same corrections."""
-    from penstock.engine.quarantine_release import replay_releases
+    if not loaded:
+        return
     from penstock.lake.releases import read_releases
 
-    if not loaded or not any(
-        loaded & set(r.rows) for r in read_releases(runner.lake.root, obj.name)
-    ):
+    if not any(loaded & set(r.rows) for r in read_releases(runner.lake.root, obj.name)):
         return
+    # Imported only here: the release machinery loads pyarrow (~0.1 s of every run otherwise).
+    from penstock.engine.quarantine_release import replay_releases
+
     try:
         released = replay_releases(runner.warehouse, runner.lake, obj, loaded)
     except Exception as exc:
