@@ -273,7 +273,7 @@ def compile_validation(
     rules += missing_column_rules(obj, bindings)
     # `_failed` and `_warned` are cheap booleans per row; the list of reasons is built only
     # for the rows that failed a rule (CASE evaluates its THEN branch for those rows alone).
-    failed = " OR ".join(f"coalesce({r.condition}, false)" for r in rules if not r.warns)
+    failed = " OR ".join(_flag_terms(obj, bindings, [r for r in rules if not r.warns]))
     warned = " OR ".join(f"coalesce({r.condition}, false)" for r in rules if r.warns)
     cases = ", ".join(f"CASE WHEN {r.condition} THEN {literal(r.reason)} END" for r in rules)
     reasons = (
@@ -298,6 +298,31 @@ def compile_validation(
             ) s2
         ) s3
     """
+
+
+def _flag_terms(
+    obj: ObjectSpec, bindings: Sequence[ColumnBinding], rules: Sequence[Rule]
+) -> list[str]:
+    """The terms of a row's failed flag, one per rule, except that a required typed column's
+    `required` and `type` rules, both in `rules`, are one term: between them they fail every
+    row whose cast gave NULL (blank: required; anything else: type), so the flag needs no
+    blank test (the reasons still tell the two apart)."""
+    reasons = {r.reason for r in rules}
+    folded: dict[str, str] = {}
+    for b in bindings:
+        name = b.name
+        pair = (f"required:{name}", f"type:{name}")
+        if b.spec.column_type.family != "text" and all(p in reasons for p in pair):
+            folded[pair[0]] = f"{ident(name)} IS NULL"
+            folded[pair[1]] = ""
+    terms = []
+    for r in rules:
+        term = folded.get(r.reason)
+        if term is None:
+            terms.append(f"coalesce({r.condition}, false)")
+        elif term:
+            terms.append(term)
+    return terms
 
 
 def rule_options(obj: ObjectSpec) -> dict[str, RuleOptions]:
