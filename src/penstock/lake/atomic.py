@@ -5,9 +5,11 @@ A reader never sees a half-written file: either the old one, the new one, or non
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -53,6 +55,23 @@ def fsync_file(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def start_writeback(path: Path) -> None:
+    """Start writing `path`'s data to disk on a background thread and return at once: the
+    fsync that makes it durable later (`make_durable`) then finds the pages written, instead of
+    waiting for all of a large copy there (0.1 s for the 206 MB orders file), while the run reads
+    the file. Only a head start: failures are ignored, the later fsync is the guarantee."""
+
+    def write_back() -> None:
+        with contextlib.suppress(OSError):
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+    threading.Thread(target=write_back, name="penstock-writeback", daemon=True).start()
 
 
 def fsync_dir(path: Path) -> None:

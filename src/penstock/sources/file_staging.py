@@ -27,6 +27,7 @@ from penstock.catalog.columns import source_key
 from penstock.errors import SourceError, first_line
 from penstock.faults import fault_point
 from penstock.lake import Manifest, StagedBatch, atomic_target
+from penstock.lake.atomic import start_writeback
 from penstock.lake.manifest import CSV_DATA_NAME, DATA_NAME, PARQUET, REJECTS_NAME
 from penstock.sources.base import SourceItem
 from penstock.sources.csv import (
@@ -63,6 +64,7 @@ def copy_hashing(source: Path, target: Path) -> tuple[str, int]:
         with source.open("rb") as reader:
             digest = hashlib.file_digest(reader, "sha256")
         copying.result()
+    start_writeback(target)  # made durable at the batch's commit; its pages go to disk now
     return digest.hexdigest(), target.stat().st_size
 
 
