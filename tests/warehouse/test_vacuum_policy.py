@@ -11,6 +11,7 @@ import duckdb
 from penstock.warehouse.duckdb_known import Known
 from penstock.warehouse.duckdb_vacuum import (
     ROW_GROUP_ROWS,
+    SMALL_TABLE_EXTRA_ROW_GROUPS,
     _metric,
     defer_vacuum,
     row_groups,
@@ -162,3 +163,31 @@ def test_a_count_the_session_took_is_not_asked_again(tmp_path: Path) -> None:
     assert known.rows == {}
     known.keep_rows(before, ("main", "t"), 5)  # counted while it ran: stale
     assert known.rows == {}
+
+
+def test_a_small_table_s_appends_do_not_bring_the_vacuum_back_every_third_run(
+    tmp_path: Path,
+) -> None:
+    """Every load appends a one-row row group to the ledger; the vacuum is the checkpoint's,
+    for every table, so with 2 extra groups allowed the ledger alone made the 2M table's
+    vacuum come back every third run. A table under one row group's rows may have
+    SMALL_TABLE_EXTRA_ROW_GROUPS extra groups; past that it is vacuumed as before."""
+    path = tmp_path / "w.duckdb"
+    conn = duckdb.connect(str(path))
+    conn.execute("CREATE TABLE ledger AS SELECT 0 AS k")
+    conn.close()
+    deferred = []
+    for k in range(1, SMALL_TABLE_EXTRA_ROW_GROUPS + 3):
+        conn = duckdb.connect(str(path))
+        conn.execute(f"INSERT INTO ledger VALUES ({k})")
+        deferred.append(defer_vacuum(conn, [("main", "ledger")]))
+        conn.close()
+    extra = SMALL_TABLE_EXTRA_ROW_GROUPS
+    assert deferred == [True] * extra + [False, True]  # the ninth extra group: vacuumed
+    conn = duckdb.connect(str(path))
+    assert _row_groups(conn, "main.ledger") <= 2
+    assert conn.execute("SELECT count(*), sum(k) FROM ledger").fetchone() == (
+        extra + 3,
+        sum(range(extra + 3)),
+    )
+    conn.close()
