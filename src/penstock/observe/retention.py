@@ -296,4 +296,6 @@ def collect_when_due(
 
 
 def _periods_key(periods: Mapping[str, timedelta]) -> str:
-    return ",".join(f"{kind}={periods[kind].total_seconds():g}" for kind in RETENTION_KINDS)
+    """The periods as exact text: microseconds per kind."""
+    micro = timedelta(microseconds=1)
+    return ",".join(f"{kind}={periods[kind] // micro}" for kind in RETENTION_KINDS)

@@ -433,6 +433,6 @@ retention_state = sa.Table(
     "retention_state",
     metadata,
     sa.Column("project", sa.String(255), primary_key=True),
-    sa.Column("periods", sa.String(255), nullable=False),
+    sa.Column("periods", sa.Text(), nullable=False),  # e.g. runs=7776000000000,logs=...
     sa.Column("collected_at", UTCDateTime(), nullable=False),
 )
