@@ -84,3 +84,45 @@ def test_time_zones_are_still_known_from_duckdb(tmp_path: Path, zone: str) -> No
     )
     answer = _problems(write_project(tmp_path, yml, {"landing/.keep": ""}))
     assert (answer == "ok") == (zone == "Europe/Paris"), answer
+
+
+def test_valid_patterns_are_remembered_and_a_bad_one_is_vetted_every_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run loads the project afresh in a new process: a pattern DuckDB accepted (regular
+    expression, strftime format) is kept in .penstock/valid_checks.json and not vetted again
+    (opening the scratch database alone cost ~0.02 s a run); a refused one never is."""
+    from penstock.catalog import columns, dialect
+
+    asked: list[str] = []
+    regex, strftime = columns.regex_problem, dialect.format_problem
+
+    def counting_regex(pattern: str) -> str | None:
+        asked.append(pattern)
+        return regex(pattern)
+
+    def counting_format(pattern: str, family: dialect.TemporalFamily) -> str | None:
+        asked.append(f"{family} {pattern}")
+        return strftime(pattern, family)
+
+    monkeypatch.setattr(columns, "regex_problem", counting_regex)
+    monkeypatch.setattr(dialect, "format_problem", counting_format)
+    yml = PROJECT.replace("PATTERN", "^[A-Z]{2}$").replace("EXPRESSION", "order_id > 0")
+    yml = yml.replace("timezone: Europe/Paris}", "format: '%d/%m/%Y %H:%M'}")
+    project = write_project(tmp_path, yml, {"landing/.keep": ""})
+    loaded = load_project(project)
+    assert loaded.objects["orders"].columns["placed_at"].format == ("%d/%m/%Y %H:%M",)
+    assert sorted(asked) == ["^[A-Z]{2}$", "timestamp %d/%m/%Y %H:%M"]
+    asked.clear()
+    load_project(project)
+    assert asked == []  # remembered
+
+    (project / "penstock.yml").write_text(yml.replace("^[A-Z]{2}$", "[a-"))
+    for _ in range(2):
+        asked.clear()
+        with pytest.raises(ProjectErrors, match="invalid regular expression: missing ]"):
+            load_project(project)
+        assert asked == ["[a-"]  # a refused pattern is asked afresh each time
+    (project / "penstock.yml").write_text(yml.replace("%d/%m/%Y %H:%M", "%d/%m/%Q"))
+    with pytest.raises(ProjectErrors, match="invalid strftime pattern"):
+        load_project(project)

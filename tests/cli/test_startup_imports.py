@@ -205,3 +205,19 @@ def test_a_run_with_the_default_lineage_file_and_a_vetted_check_loads_neither_li
     (project / "penstock.yml").write_text(changed)
     loaded, _ = loaded_after(f"import penstock\npenstock.load_project({str(project)!r})")
     assert "sqlglot" in loaded
+
+
+def test_a_run_without_alerts_does_not_import_them(
+    tmp_path: Path, cli: Callable[..., tuple[int, str, str]]
+) -> None:
+    """The alerts sink attaches nothing without `alerts:`; its module (~7 ms to import) is
+    not loaded by such a run (the run within the hour after the last collection of old
+    metadata: a collection imports every sink module for its retention planners)."""
+    project = write_project(tmp_path, PROJECT, {"landing/orders/a.csv": "id,qty\n1,1\n"})
+    assert cli("run", "-p", project)[0] == 0
+    (project / "landing" / "orders" / "b.csv").write_text("id,qty\n2,2\n")
+    loaded, _ = loaded_after(
+        f"import penstock\nassert penstock.run({str(project)!r}).status == 'success'"
+    )
+    assert "penstock.observe.alerts" not in loaded, loaded
+    assert "duckdb" in loaded

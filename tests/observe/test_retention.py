@@ -27,7 +27,7 @@ from penstock.observe import (
     StepFinished,
     StepStarted,
 )
-from penstock.observe.retention import RETENTION_KINDS, collect
+from penstock.observe.retention import COLLECT_EVERY, RETENTION_KINDS, collect, collect_when_due
 from penstock.observe.schema import project_versions
 
 from helpers import write_project
@@ -237,6 +237,54 @@ def test_every_run_applies_retention_when_it_ends(tmp_path: Path) -> None:
         assert remaining(store, "SELECT run_id FROM job_runs") == sorted([run_id, "run-35d"])
         # run-35d stays (runs: 40d) but its 35-day-old log goes (logs: 30d)
         assert remaining(store, "SELECT DISTINCT run_id FROM logs") == [run_id]
+
+
+def test_a_run_collects_at_most_once_an_hour_unless_the_periods_change(tmp_path: Path) -> None:
+    """A collection costs a run ~0.02 s (twenty-odd DELETEs compiled in a fresh process): the
+    runs within COLLECT_EVERY of the last collection skip it; a changed retention: collects
+    at the next run; `collect` (penstock gc) always does, and resets the clock."""
+    project = write_project(
+        tmp_path, PROJECT.format(runs="40d"), {"landing/items/a.csv": "id\n1\n"}
+    )
+    proj = load_project(project)
+    periods = {k: proj.retention_period(k) for k in RETENTION_KINDS}
+    start = datetime.now(UTC)
+
+    def due(at: datetime, kept: dict[str, timedelta] = periods) -> bool:
+        with MetadataStore(proj.metadata_url) as store:
+            report = collect_when_due(store, kept, project="kept", now=at)
+        return report is not None
+
+    assert due(start)  # never collected
+    old_history(project, 50)
+    assert not due(start + COLLECT_EVERY / 2)  # collected half an hour ago: skipped
+    with MetadataStore(proj.metadata_url) as store:
+        assert remaining(store, "SELECT run_id FROM job_runs") == ["run-50d"]
+    assert due(start + COLLECT_EVERY)  # an hour later: collected
+    with MetadataStore(proj.metadata_url) as store:
+        assert remaining(store, "SELECT run_id FROM job_runs") == []
+    later = start + COLLECT_EVERY
+    assert not due(later + timedelta(minutes=1))
+    assert due(later + timedelta(minutes=2), {**periods, "logs": 7 * DAY})  # periods changed
+    assert not due(later + timedelta(minutes=3), {**periods, "logs": 7 * DAY})
+    assert due(later - timedelta(minutes=5), {**periods, "logs": 7 * DAY})  # clock went back
+    with MetadataStore(proj.metadata_url) as store:
+        collect(store, periods, project="kept", now=later + timedelta(minutes=4))
+    assert not due(later + timedelta(minutes=5))  # penstock gc collected under these
+
+    # through runs: the first collects, the next (seconds later) does not
+    other = write_project(
+        tmp_path / "b", PROJECT.format(runs="40d"), {"landing/items/a.csv": "id\n1\n"}
+    )
+    old_history(other, 50)
+    with Session(load_project(other)) as session:
+        first = session.runner.run().run_id
+    old_history(other, 45)
+    (other / "landing" / "items" / "b.csv").write_text("id\n2\n")
+    with Session(load_project(other)) as session:
+        second = session.runner.run().run_id
+    with MetadataStore(load_project(other).metadata_url) as store:
+        assert remaining(store, "SELECT run_id FROM job_runs") == sorted([first, second, "run-45d"])
 
 
 def test_penstock_gc_reports_and_deletes(

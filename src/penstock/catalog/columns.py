@@ -21,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 
+from penstock.catalog import expression_cache
 from penstock.catalog.batch_checks import DuplicateRateCheck, FreshnessCheck, ReconcileCheck
 from penstock.catalog.dialect import check_formats
 from penstock.catalog.privacy import Pii
@@ -333,7 +334,7 @@ class ColumnSpec(_Model):
         family = _family(info)
         if family is not None and family != "text":
             raise ValueError(f"pattern applies to text columns, not {family}")
-        problem = regex_problem(value)
+        problem = expression_cache.vetted("regex", value, lambda: regex_problem(value))
         if problem is not None:
             raise ValueError(f"invalid regular expression: {problem}")
         return value

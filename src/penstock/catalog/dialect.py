@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import duckdb
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from penstock.catalog import expression_cache
 from penstock.catalog.scratch import scratch_connection
 
 if TYPE_CHECKING:
@@ -109,6 +110,13 @@ def format_problem(pattern: str, family: TemporalFamily) -> str | None:
     return None
 
 
+def _vetted_format(pattern: str, family: TemporalFamily) -> str | None:
+    """`format_problem`, unless the project's cache knows the pattern as valid."""
+    return expression_cache.vetted(
+        f"strftime {family}", pattern, lambda: format_problem(pattern, family)
+    )
+
+
 def check_formats(value: Any, family: TemporalFamily) -> tuple[str, ...] | None:
     """A pattern or a list of patterns, checked, as a tuple (None stays None)."""
     from penstock.catalog.columns import LocatedError  # columns.py imports this module
@@ -116,7 +124,7 @@ def check_formats(value: Any, family: TemporalFamily) -> tuple[str, ...] | None:
     if value is None:
         return None
     if isinstance(value, str):
-        problem = format_problem(value, family)
+        problem = _vetted_format(value, family)
         if problem is not None:
             raise ValueError(problem)
         return (value,)
@@ -129,7 +137,7 @@ def check_formats(value: Any, family: TemporalFamily) -> tuple[str, ...] | None:
         if not isinstance(item, str):
             problems.append(((index,), "expected a strftime pattern (a string)"))
             continue
-        problem = format_problem(item, family)
+        problem = _vetted_format(item, family)
         if problem is not None:
             problems.append(((index,), problem))
     if problems:

@@ -1,5 +1,5 @@
-"""`penstock gc`: delete the metadata older than the project's `retention:` now (every run
-does it when it ends; observe/retention.py says what each kind covers)."""
+"""`penstock gc`: delete the metadata older than the project's `retention:` now (runs do it
+when they end, at most once an hour; observe/retention.py says what each kind covers)."""
 
 from __future__ import annotations
 

@@ -7,7 +7,8 @@ defers: exit 0). The lease is released after the warehouse is closed.
 The bus feeds the metadata store through a queue (a slow store never slows a load; the
 runner flushes it when a run ends) and every sink of observe/sinks.py (the project's
 `hooks:`...). Closing the session flushes and stops the sinks, and, after a run or a
-rebuild, deletes the metadata older than the project's `retention:` (observe/retention.py).
+rebuild, deletes the metadata older than the project's `retention:` (observe/retention.py;
+at most once an hour).
 """
 
 from __future__ import annotations
@@ -182,12 +183,13 @@ class Session:
             _say_lost(f"the project's lease was not released (it expires): {first_line(exc)}")
 
     def _collect_garbage(self) -> None:
-        """Retention after a run: never fails the command (said on stderr)."""
-        from penstock.observe.retention import collect
+        """Retention after a run (at most once an hour: observe/retention.py): never fails
+        the command (said on stderr)."""
+        from penstock.observe.retention import collect_when_due
 
         self.collect_garbage = False
         try:
-            collect(
+            collect_when_due(
                 self.store,
                 retention_periods(self.project),
                 project=self.project.name,

@@ -425,3 +425,14 @@ schema_versions = sa.Table(
     sa.Column("type_changes", sa.JSON(), nullable=False),  # {column: [declared, observed]}
     sa.Column("policy", sa.JSON(), nullable=False),
 )
+
+# When retention last deleted a project's old records, and under which periods
+# (observe/retention.py: a run collects at most once every `COLLECT_EVERY`, at once when the
+# periods change). One row per project: no retention.
+retention_state = sa.Table(
+    "retention_state",
+    metadata,
+    sa.Column("project", sa.String(255), primary_key=True),
+    sa.Column("periods", sa.Text(), nullable=False),  # e.g. runs=7776000000000,logs=...
+    sa.Column("collected_at", UTCDateTime(), nullable=False),
+)

@@ -171,7 +171,7 @@ class DuckDBWarehouse:
         """Close the connection; its checkpoint vacuums only when a table written since
         opening needs it (duckdb_vacuum.py)."""
         with contextlib.suppress(duckdb.Error):  # then the checkpoint vacuums as usual
-            defer_vacuum(self.conn, self._written)
+            defer_vacuum(self.conn, self._written, self._known.rows)
         self.conn.close()
 
     def _columns(self, schema: str, table: str) -> dict[str, str]:
@@ -497,9 +497,11 @@ class DuckDBWarehouse:
     def table_rows(self, obj: ObjectSpec) -> int | None:
         if not self._exists("main", obj.table_name):
             return None
+        generation = self._known.generation
         # fetchall: DuckDB 2 refuses a later register() while a result is half read
-        rows = self.conn.execute(f"SELECT count(*) FROM {object_table(obj)}").fetchall()
-        return int(rows[0][0]) if rows else 0
+        count = int(self.conn.execute(f"SELECT count(*) FROM {object_table(obj)}").fetchall()[0][0])
+        self._known.keep_rows(generation, ("main", obj.table_name), count)  # for close()
+        return count
 
     def quarantine_count(self, obj: ObjectSpec, *, loaded: bool | None = None) -> int:
         """Rows in the object's quarantine table; `loaded` False: only rows held back, True:
