@@ -24,6 +24,7 @@ from penstock.engine import datasets
 from penstock.engine.results import BatchStatus, RunResult
 from penstock.errors import ContractViolation, PenstockError, TransientError, first_line
 from penstock.lake import StagedBatch
+from penstock.memo import per_spec
 from penstock.observe import (
     OBJECT_STEP,
     BatchLoaded,
@@ -466,7 +467,31 @@ def check_results(
     failed), in contract order, then the record rules (malformed, encoding) and any other
     reason the batch's rows carry."""
     counts = dict(reason_counts)
-    rules: list[tuple[str, str, str | None, str | None]] = []  # name, rule, column, expected
+    rules = list(_contract_rules(obj))
+    named = {name for name, *_ in rules}
+    rules += [(r, r.split(":", 1)[0], None, None) for r in sorted(counts) if r not in named]
+    failed = set(failed_checks)
+    return tuple(
+        CheckResult(
+            name=name,
+            rule=rule,
+            column=column,
+            passed=counts.get(name, 0) == 0 and name not in failed,
+            failed_rows=counts.get(name, 0),
+            expected=expected,
+        )
+        for name, rule, column, expected in rules
+    )
+
+
+_Rule = tuple[str, str, str | None, str | None]  # name, rule, column, expected
+
+
+@per_spec
+def _contract_rules(obj: ObjectSpec) -> tuple[_Rule, ...]:
+    """Every rule of `obj`'s contract as `check_results` lists them (once per spec: asked
+    for every batch)."""
+    rules: list[_Rule] = []
     for name, spec in obj.columns.items():
         rules.append((f"type:{name}", "type", name, spec.type))
         if obj.is_required(name):
@@ -512,17 +537,4 @@ def check_results(
         else:
             rules.append((f"check:{check.name}", "check", None, check.expression))
     rules += [(rule, rule, None, None) for rule in _RECORD_RULES]
-    named = {name for name, *_ in rules}
-    rules += [(r, r.split(":", 1)[0], None, None) for r in sorted(counts) if r not in named]
-    failed = set(failed_checks)
-    return tuple(
-        CheckResult(
-            name=name,
-            rule=rule,
-            column=column,
-            passed=counts.get(name, 0) == 0 and name not in failed,
-            failed_rows=counts.get(name, 0),
-            expected=expected,
-        )
-        for name, rule, column, expected in rules
-    )
+    return tuple(rules)

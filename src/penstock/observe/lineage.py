@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from penstock.errors import PenstockError
+from penstock.memo import per_spec
 from penstock.observe import retention
 from penstock.observe.bus import EventBus
 from penstock.observe.events import (
@@ -45,6 +46,7 @@ from penstock.observe.events import (
     Event,
     RunFinished,
     RunStarted,
+    SchemaField,
     StepFinished,
     StepStarted,
 )
@@ -53,6 +55,7 @@ from penstock.observe.schema import lineage
 if TYPE_CHECKING:
     from penstock.catalog import ObjectSpec, Project
     from penstock.observe.store import MetadataStore
+    from penstock.quality.compile import ColumnBinding
 
 WRITE_EVERY_S = 10.0
 WRITE_ROWS = 5_000
@@ -115,11 +118,10 @@ def column_lineage(
     staged = next((d for d in inputs if d.role == "stage"), None)
     if staged is None:
         return {}
-    from penstock.quality.compile import bind_columns
-
-    try:
-        bound = bind_columns(obj, {f.name: f.type for f in staged.fields})
-    except PenstockError:
+    bound = _bound(obj).get(staged.fields, ())
+    if bound == ():
+        bound = _bind(obj, staged.fields)
+    if bound is None:
         return {}  # ambiguous source names: the load said so
     out: ColumnLineage = {}
     for b in bound:
@@ -147,6 +149,27 @@ def column_lineage(
             )
         ]
     return out
+
+
+@per_spec
+def _bound(obj: ObjectSpec) -> dict[tuple[SchemaField, ...], list[ColumnBinding] | None]:
+    """The object's columns bound to each staged schema met so far (every batch of an object
+    usually has the same: bound once, not per batch)."""
+    return {}
+
+
+def _bind(obj: ObjectSpec, fields: tuple[SchemaField, ...]) -> list[ColumnBinding] | None:
+    from penstock.quality.compile import bind_columns
+
+    try:
+        bound: list[ColumnBinding] | None = bind_columns(obj, {f.name: f.type for f in fields})
+    except PenstockError:
+        bound = None
+    known = _bound(obj)
+    if len(known) >= 64:
+        known.clear()
+    known[fields] = bound
+    return bound
 
 
 @dataclass
