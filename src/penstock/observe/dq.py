@@ -58,6 +58,8 @@ class QualitySink:
         self._rows: dict[tuple[str, str], _BatchRows] = {}
         self._written: set[tuple[str, str]] = set()
         self._found: list[Anomaly] = []
+        # per object, whether its `anomalies: metrics:` globs watch a metric (asked per batch)
+        self._watched: dict[str, dict[str, bool]] = {}
 
     def handle(self, event: Event) -> None:
         if isinstance(event, BatchMeasured):
@@ -180,9 +182,16 @@ class QualitySink:
         settings = self.project.anomaly_settings(ev.object)
         if not settings.enabled:
             return []
-        from penstock.quality.control import evaluate, keeps_outliers, watched
+        from penstock.quality.control import evaluate, judge, keeps_outliers, watched
 
-        metrics = {m: v for m, v in ev.metrics.items() if watched(m, settings)}
+        known = self._watched.setdefault(ev.object, {})
+        metrics = {}
+        for m, v in ev.metrics.items():
+            wanted = known.get(m)
+            if wanted is None:
+                wanted = known[m] = watched(m, settings)
+            if wanted:
+                metrics[m] = v
         if not metrics:
             return []
         key = (ev.batch_time, ev.source_file, ev.batch_id)
@@ -195,13 +204,22 @@ class QualitySink:
             points = _earlier_points(conn, self.project.name, ev.object, key, lookback)
         keep_all = keeps_outliers(settings)
         found = []
+        seasonal = settings.seasonality != "none"
         for metric, value in metrics.items():
-            history = [
-                (p.key[0], p.values[metric])
-                for p in points
-                if metric in p.values and (keep_all or metric not in p.outside)
-            ]
-            finding = evaluate(value, ev.batch_time, history, settings)
+            if seasonal:
+                history = [
+                    (p.key[0], p.values[metric])
+                    for p in points
+                    if metric in p.values and (keep_all or metric not in p.outside)
+                ]
+                finding = evaluate(value, ev.batch_time, history, settings)
+            else:  # `evaluate`'s window, without the times it needs only for seasons
+                train = [
+                    p.values[metric]
+                    for p in points
+                    if metric in p.values and (keep_all or metric not in p.outside)
+                ]
+                finding = judge(value, train[-settings.window :], settings)
             if finding is not None:
                 found.append((metric, finding))
         if in_order or cached is None:

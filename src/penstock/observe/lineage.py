@@ -280,6 +280,7 @@ class LineageRecorder:
         self.project = project
         self.tracker = StepTracker(project)
         self.pending: dict[str, list[dict[str, Any]]] = {}  # step id -> rows (idempotent)
+        self.held = 0  # rows in `pending` (counted as they come, not summed per event)
         self.last_write = time.monotonic()
 
     def handle(self, event: Event) -> None:
@@ -288,11 +289,14 @@ class LineageRecorder:
             case StepStarted():
                 self.tracker.started(event)
             case StepFinished():
-                self.pending[event.step_id] = self.rows(self.tracker.finished(event))
+                rows = self.rows(self.tracker.finished(event))
+                replaced = self.pending.get(event.step_id)
+                self.held += len(rows) - (len(replaced) if replaced is not None else 0)
+                self.pending[event.step_id] = rows
             case RunFinished():
                 self.tracker.run_ended(event.run_id)
         waited = time.monotonic() - self.last_write
-        if waited > WRITE_EVERY_S or sum(map(len, self.pending.values())) > WRITE_ROWS:
+        if waited > WRITE_EVERY_S or self.held > WRITE_ROWS:
             with contextlib.suppress(Exception):  # kept for the next write
                 self.flush()
 
@@ -327,6 +331,7 @@ class LineageRecorder:
 
     def flush(self) -> None:
         pending, self.pending = self.pending, {}
+        self.held = 0
         self.last_write = time.monotonic()
         rows = [row for step_rows in pending.values() for row in step_rows]
         if not rows:
@@ -336,6 +341,7 @@ class LineageRecorder:
                 conn.execute(lineage.insert(), rows)
         except BaseException:
             self.pending = {**pending, **self.pending}  # tried again with the next write
+            self.held = sum(map(len, self.pending.values()))
             raise
 
     def close(self) -> None:

@@ -37,11 +37,12 @@ from typing import Generic, TypeVar
 T = TypeVar("T")
 
 
-# how many queued items a sink that takes several at once (`deliver_many`) gets in one call
+# how many queued items a sink's thread takes at once (a sink that takes several at once,
+# `deliver_many`, gets them in one call; another gets them one by one)
 BATCH = 512
-# how long such a sink's thread waits for more items once the first arrived, unless a flush
-# or close is waiting: thousands of small batches' events then go in a few deliveries, not
-# one wake-up (and one transaction) of each sink per event
+# how long a sink's thread waits for more items once the first arrived, unless a flush or
+# close is waiting: thousands of small batches' events then go in a few deliveries, not one
+# wake-up (and one transaction) of each sink per event
 LINGER_S = 0.05
 # how much nicer than the run a sink's thread is (Linux: niceness is per thread)
 SINK_NICENESS = 10
@@ -143,7 +144,7 @@ class SinkQueue(Generic[T]):
                     target=self._drain, name=f"penstock-sink:{self._name}", daemon=True
                 )
                 self._thread.start()
-            if len(self._items) == 1 or len(self._items) >= BATCH or self._deliver_many is None:
+            if len(self._items) == 1 or len(self._items) >= BATCH:
                 self._cond.notify_all()  # the drainer waits for a first item or a full batch
             return True
 
@@ -183,9 +184,7 @@ class SinkQueue(Generic[T]):
 
     def _linger(self) -> None:
         """Wait (holding the condition's lock between waits) up to `LINGER_S` for a full
-        batch, unless a flush or close is waiting or the sink takes one event at a time."""
-        if self._deliver_many is None:
-            return
+        batch, unless a flush or close is waiting."""
         until = time.monotonic() + LINGER_S
         while len(self._items) < BATCH and not self._flushing and not self._stopping:
             remaining = until - time.monotonic()
@@ -202,6 +201,9 @@ class SinkQueue(Generic[T]):
             _usual_switches()
 
     def _drain_items(self) -> None:
+        """Take the queued items a batch at a time (after lingering for more): to
+        `deliver_many` at once, or to `deliver` one by one (each counted delivered as it
+        is), so a sink taking one event at a time is not woken for every event either."""
         while True:
             with self._cond:
                 while not self._items and not self._stopping:
@@ -209,19 +211,32 @@ class SinkQueue(Generic[T]):
                 if not self._items:
                     return
                 self._linger()
-                take = min(len(self._items), BATCH) if self._deliver_many is not None else 1
+                take = min(len(self._items), BATCH)
                 items = [self._items.popleft() for _ in range(take)]
                 self._current[:] = items
                 self._cond.notify_all()  # room for a precious put waiting on a full queue
+            if self._deliver_many is None:
+                for item in items:
+                    self._deliver_one(item)
+                continue
             try:
                 with contextlib.suppress(Exception):  # deliver guards sink errors already
-                    if self._deliver_many is not None:
-                        self._deliver_many(items)
-                    else:
-                        self._deliver(items[0])
+                    self._deliver_many(items)
             finally:
                 with self._cond:
                     self._current.clear()
                     self._pending = max(0, self._pending - len(items))
                     self._done_count += len(items)
                     self._cond.notify_all()
+
+    def _deliver_one(self, item: T) -> None:
+        try:
+            with contextlib.suppress(Exception):  # deliver guards sink errors already
+                self._deliver(item)
+        finally:
+            with self._cond:
+                if self._current:
+                    del self._current[0]
+                self._pending = max(0, self._pending - 1)
+                self._done_count += 1
+                self._cond.notify_all()
