@@ -30,6 +30,7 @@ import sqlalchemy as sa
 from penstock.observe import retention
 from penstock.observe.bus import EventBus
 from penstock.observe.events import Anomaly, BatchMeasured, Event, utcnow
+from penstock.observe.insert_many import insert_many
 from penstock.observe.names import QUALITY_SINK
 from penstock.observe.schema import dq_anomalies, dq_metrics, dq_results
 
@@ -95,8 +96,7 @@ class QualitySink:
         table)."""
         for table in (dq_results, dq_metrics, dq_anomalies):
             values = [row for batch in self._rows.values() for row in batch[table.name]]
-            if values:
-                conn.execute(table.insert(), values)
+            insert_many(conn, table, values)
         for batch in self._rows.values():
             self._found.extend(batch.anomalies)
         self._written.update(self._rows)

@@ -50,6 +50,7 @@ from penstock.observe.events import (
     StepFinished,
     StepStarted,
 )
+from penstock.observe.insert_many import insert_many
 from penstock.observe.schema import lineage
 
 if TYPE_CHECKING:
@@ -338,7 +339,7 @@ class LineageRecorder:
             return
         try:
             with self.store.writing("record lineage") as conn:
-                conn.execute(lineage.insert(), rows)
+                insert_many(conn, lineage, rows)
         except BaseException:
             self.pending = {**pending, **self.pending}  # tried again with the next write
             self.held = sum(map(len, self.pending.values()))
