@@ -467,30 +467,36 @@ def check_results(
     failed), in contract order, then the record rules (malformed, encoding) and any other
     reason the batch's rows carry."""
     counts = dict(reason_counts)
-    rules = list(_contract_rules(obj))
+    rules, met = _contract_rules(obj)
     named = {name for name, *_ in rules}
-    rules += [(r, r.split(":", 1)[0], None, None) for r in sorted(counts) if r not in named]
+    extra = [(r, r.split(":", 1)[0], None, None) for r in sorted(counts) if r not in named]
     failed = set(failed_checks)
-    return tuple(
-        CheckResult(
-            name=name,
-            rule=rule,
-            column=column,
-            passed=counts.get(name, 0) == 0 and name not in failed,
-            failed_rows=counts.get(name, 0),
-            expected=expected,
+    out = []
+    for n, (name, rule, column, expected) in enumerate((*rules, *extra)):
+        rows = counts.get(name, 0)
+        if rows == 0 and name not in failed and n < len(met):
+            out.append(met[n])  # the same passed result for every batch that met the rule
+            continue
+        out.append(
+            CheckResult(
+                name=name,
+                rule=rule,
+                column=column,
+                passed=rows == 0 and name not in failed,
+                failed_rows=rows,
+                expected=expected,
+            )
         )
-        for name, rule, column, expected in rules
-    )
+    return tuple(out)
 
 
 _Rule = tuple[str, str, str | None, str | None]  # name, rule, column, expected
 
 
 @per_spec
-def _contract_rules(obj: ObjectSpec) -> tuple[_Rule, ...]:
-    """Every rule of `obj`'s contract as `check_results` lists them (once per spec: asked
-    for every batch)."""
+def _contract_rules(obj: ObjectSpec) -> tuple[tuple[_Rule, ...], tuple[CheckResult, ...]]:
+    """Every rule of `obj`'s contract as `check_results` lists them, and each one's result
+    when a batch met it, in the same order (once per spec: asked for every batch)."""
     rules: list[_Rule] = []
     for name, spec in obj.columns.items():
         rules.append((f"type:{name}", "type", name, spec.type))
@@ -537,4 +543,10 @@ def _contract_rules(obj: ObjectSpec) -> tuple[_Rule, ...]:
         else:
             rules.append((f"check:{check.name}", "check", None, check.expression))
     rules += [(rule, rule, None, None) for rule in _RECORD_RULES]
-    return tuple(rules)
+    met = tuple(
+        CheckResult(
+            name=name, rule=rule, column=column, passed=True, failed_rows=0, expected=expected
+        )
+        for name, rule, column, expected in rules
+    )
+    return tuple(rules), met

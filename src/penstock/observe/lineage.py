@@ -25,6 +25,7 @@ column to the staged batch as it is; a load reads each contract column from its 
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 import uuid
 from collections.abc import Mapping
@@ -62,6 +63,7 @@ WRITE_EVERY_S = 10.0
 WRITE_ROWS = 5_000
 
 
+@functools.lru_cache(maxsize=4096)
 def ol_uuid(penstock_id: str) -> str:
     """A run or step id as the UUID OpenLineage wants (ids are uuid4 hex; another id maps
     to a stable uuid5)."""
