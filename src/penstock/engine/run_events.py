@@ -83,6 +83,7 @@ class RunEvents:
     def _emit_run_started(self, result: RunResult, command: str, selector: str | None) -> None:
         self.clock.run_started = time.monotonic()
         self.clock.outputs.clear()
+        self.clock.batches.clear()
         self.bus.emit(
             RunStarted(
                 run_id=result.run_id,
