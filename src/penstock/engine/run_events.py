@@ -17,13 +17,15 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 from penstock.catalog import ObjectSpec, Project, RowCountCheck
 from penstock.catalog.batch_checks import DuplicateRateCheck, FreshnessCheck, ReconcileCheck
 from penstock.engine import datasets
 from penstock.engine.results import BatchStatus, RunResult
 from penstock.errors import ContractViolation, PenstockError, TransientError, first_line
-from penstock.lake import StagedBatch
+from penstock.lake import Manifest, StagedBatch
+from penstock.memo import per_spec
 from penstock.observe import (
     OBJECT_STEP,
     BatchLoaded,
@@ -52,6 +54,9 @@ from penstock.warehouse import LoadResult
 _RECORD_RULES = ("malformed", "encoding")
 
 
+BATCHES_KEPT = 4096  # batches whose datasets a runner keeps (`StepClock.batches`)
+
+
 @dataclass
 class StepClock:
     """When each open step started, and which step each object is at (for log lines)."""
@@ -63,6 +68,9 @@ class StepClock:
     measured: bool = False  # a batch_measured was emitted since the last run ended
     # a load step's outputs by (object, with its quarantine table), built once a run
     outputs: dict[tuple[str, bool], tuple[Dataset, ...]] = field(default_factory=dict)
+    # a batch's origin and stage datasets by batch id (with the manifest and directory they
+    # were built from), up to `BATCHES_KEPT`
+    batches: dict[str, tuple[Manifest, Path, Dataset, Dataset]] = field(default_factory=dict)
 
 
 class RunEvents:
@@ -75,6 +83,7 @@ class RunEvents:
     def _emit_run_started(self, result: RunResult, command: str, selector: str | None) -> None:
         self.clock.run_started = time.monotonic()
         self.clock.outputs.clear()
+        self.clock.batches.clear()
         self.bus.emit(
             RunStarted(
                 run_id=result.run_id,
@@ -206,12 +215,12 @@ class RunEvents:
         inputs: tuple[Dataset, ...] = ()
         outputs: tuple[Dataset, ...] = ()
         if batch is not None and manifest is not None:
-            landing = datasets.batch_origin(self.project, manifest)
+            landing, staged = self._batch_datasets(batch)
             if step == "load":
-                inputs = (datasets.staged_batch(batch), landing)
+                inputs = (staged, landing)
                 outputs = self._load_outputs(obj, v)
             else:
-                inputs, outputs = (landing,), (datasets.staged_batch(batch),)
+                inputs, outputs = (landing,), (staged,)
         if load is not None and v is not None and batch is not None and status != "failed":
             self._emit_batch_loaded(result, step_id, obj, batch, v, load, duration, inputs)
         if step == "load" and status == "failed" and v is None and batch is not None:
@@ -248,6 +257,21 @@ class RunEvents:
                 parent_step_id=None if step_id == parent else parent,
             )
         )
+
+    def _batch_datasets(self, batch: StagedBatch) -> tuple[Dataset, Dataset]:
+        """A batch's origin (its landing file or database relation) and its stage directory
+        as datasets: built once for its stage step, its batch_staged event and its load step
+        (thousands of small files: three times each was a path resolved and a schema listed
+        three times)."""
+        known = self.clock.batches.get(batch.batch_id)
+        if known is not None and known[0] is batch.manifest and known[1] == batch.directory:
+            return known[2], known[3]
+        landing = datasets.batch_origin(self.project, batch.manifest)
+        staged = datasets.staged_batch(batch)
+        if len(self.clock.batches) >= BATCHES_KEPT:
+            self.clock.batches.clear()
+        self.clock.batches[batch.batch_id] = (batch.manifest, batch.directory, landing, staged)
+        return landing, staged
 
     def _load_outputs(
         self, obj: ObjectSpec, validation: BatchValidation | None
@@ -389,6 +413,7 @@ class RunEvents:
     ) -> None:
         m = batch.manifest
         clock = self.clock.started.get(step_id)
+        landing, staged = self._batch_datasets(batch)
         self.bus.emit(
             BatchStaged(
                 run_id=result.run_id,
@@ -404,8 +429,8 @@ class RunEvents:
                 content_hash=m.content_hash,
                 extracted_at=m.extracted_at,
                 duration_s=None if clock is None else time.monotonic() - clock[0],
-                input=datasets.batch_origin(self.project, m),
-                output=datasets.staged_batch(batch),
+                input=landing,
+                output=staged,
             )
         )
 
@@ -466,7 +491,37 @@ def check_results(
     failed), in contract order, then the record rules (malformed, encoding) and any other
     reason the batch's rows carry."""
     counts = dict(reason_counts)
-    rules: list[tuple[str, str, str | None, str | None]] = []  # name, rule, column, expected
+    rules, met = _contract_rules(obj)
+    named = {name for name, *_ in rules}
+    extra = [(r, r.split(":", 1)[0], None, None) for r in sorted(counts) if r not in named]
+    failed = set(failed_checks)
+    out = []
+    for n, (name, rule, column, expected) in enumerate((*rules, *extra)):
+        rows = counts.get(name, 0)
+        if rows == 0 and name not in failed and n < len(met):
+            out.append(met[n])  # the same passed result for every batch that met the rule
+            continue
+        out.append(
+            CheckResult(
+                name=name,
+                rule=rule,
+                column=column,
+                passed=rows == 0 and name not in failed,
+                failed_rows=rows,
+                expected=expected,
+            )
+        )
+    return tuple(out)
+
+
+_Rule = tuple[str, str, str | None, str | None]  # name, rule, column, expected
+
+
+@per_spec
+def _contract_rules(obj: ObjectSpec) -> tuple[tuple[_Rule, ...], tuple[CheckResult, ...]]:
+    """Every rule of `obj`'s contract as `check_results` lists them, and each one's result
+    when a batch met it, in the same order (once per spec: asked for every batch)."""
+    rules: list[_Rule] = []
     for name, spec in obj.columns.items():
         rules.append((f"type:{name}", "type", name, spec.type))
         if obj.is_required(name):
@@ -512,17 +567,10 @@ def check_results(
         else:
             rules.append((f"check:{check.name}", "check", None, check.expression))
     rules += [(rule, rule, None, None) for rule in _RECORD_RULES]
-    named = {name for name, *_ in rules}
-    rules += [(r, r.split(":", 1)[0], None, None) for r in sorted(counts) if r not in named]
-    failed = set(failed_checks)
-    return tuple(
+    met = tuple(
         CheckResult(
-            name=name,
-            rule=rule,
-            column=column,
-            passed=counts.get(name, 0) == 0 and name not in failed,
-            failed_rows=counts.get(name, 0),
-            expected=expected,
+            name=name, rule=rule, column=column, passed=True, failed_rows=0, expected=expected
         )
         for name, rule, column, expected in rules
     )
+    return tuple(rules), met

@@ -39,6 +39,7 @@ from penstock.observe import (
 )
 from penstock.observe.names import METADATA_SINK
 from penstock.observe.sinks import attach_sinks
+from penstock.observe.store import RECORDED_EVENTS
 from penstock.quality.privacy_sql import install_key
 from penstock.secrets import redact
 from penstock.warehouse import Warehouse, connect_warehouse, is_server
@@ -147,7 +148,9 @@ class Session:
         self.bus.subscribe(
             self.lease.note_run_started, guarded=True, events=(RunStarted,), name="the lease"
         )
-        self.bus.subscribe(_StoreSink(self.store), queued=True, name=METADATA_SINK)
+        self.bus.subscribe(
+            _StoreSink(self.store), queued=True, name=METADATA_SINK, events=RECORDED_EVENTS
+        )
         self.collect_garbage = False  # a session that did not open has nothing to collect
         try:
             attach_sinks(self.bus, project=project, store=self.store)

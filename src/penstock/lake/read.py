@@ -143,10 +143,12 @@ def _shared_rejects_sql(held: Sequence[tuple[StagedBatch, int]]) -> str:
     """The records of batches whose rejects file is shared (each file read once, its rows
     picked by `_batch_id` *and* file: a file may also hold rows of batches not asked for, or
     of another parse of an asked batch, a restaged one or one a parallel part staged twice)."""
-    paths = sorted({str(b.rejects_path) for b, _ in held})
+    each = [str(b.rejects_path) for b, _ in held]  # once a batch: a normalised path each
+    paths = sorted(set(each))
     files = f"[{', '.join(map(literal, paths))}]"
     ids = ", ".join(
-        f"({literal(b.batch_id)}, {literal(str(b.rejects_path))}, {s})" for b, s in held
+        f"({literal(b.batch_id)}, {literal(path)}, {s})"
+        for (b, s), path in zip(held, each, strict=True)
     )
     return (
         f"SELECT k.seq::INTEGER AS {SEQ}, r._row_number::BIGINT AS _row_number, r._raw_line, "

@@ -28,7 +28,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -305,8 +305,9 @@ class Lake:
 
     def write_file_index(self, object_name: str, seen: Iterable[SeenFile]) -> None:
         """Replace the index with `seen` (the files offered now); no write when unchanged."""
-        entries = sorted((asdict(s) for s in seen), key=lambda e: str(e["source_file"]))
-        if [asdict(s) for s in self.read_file_index(object_name)] != entries:
+        # a SeenFile's fields are plain values: `vars` is `asdict` without its deep copy
+        entries = sorted((dict(vars(s)) for s in seen), key=lambda e: str(e["source_file"]))
+        if [vars(s) for s in self.read_file_index(object_name)] != entries:
             write_json_atomic(self.file_index_path(object_name), entries)
 
 

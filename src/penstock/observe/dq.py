@@ -30,6 +30,7 @@ import sqlalchemy as sa
 from penstock.observe import retention
 from penstock.observe.bus import EventBus
 from penstock.observe.events import Anomaly, BatchMeasured, Event, utcnow
+from penstock.observe.insert_many import insert_many
 from penstock.observe.names import QUALITY_SINK
 from penstock.observe.schema import dq_anomalies, dq_metrics, dq_results
 
@@ -58,6 +59,8 @@ class QualitySink:
         self._rows: dict[tuple[str, str], _BatchRows] = {}
         self._written: set[tuple[str, str]] = set()
         self._found: list[Anomaly] = []
+        # per object, whether its `anomalies: metrics:` globs watch a metric (asked per batch)
+        self._watched: dict[str, dict[str, bool]] = {}
 
     def handle(self, event: Event) -> None:
         if isinstance(event, BatchMeasured):
@@ -93,8 +96,7 @@ class QualitySink:
         table)."""
         for table in (dq_results, dq_metrics, dq_anomalies):
             values = [row for batch in self._rows.values() for row in batch[table.name]]
-            if values:
-                conn.execute(table.insert(), values)
+            insert_many(conn, table, values)
         for batch in self._rows.values():
             self._found.extend(batch.anomalies)
         self._written.update(self._rows)
@@ -180,9 +182,16 @@ class QualitySink:
         settings = self.project.anomaly_settings(ev.object)
         if not settings.enabled:
             return []
-        from penstock.quality.control import evaluate, keeps_outliers, watched
+        from penstock.quality.control import evaluate, judge, keeps_outliers, watched
 
-        metrics = {m: v for m, v in ev.metrics.items() if watched(m, settings)}
+        known = self._watched.setdefault(ev.object, {})
+        metrics = {}
+        for m, v in ev.metrics.items():
+            wanted = known.get(m)
+            if wanted is None:
+                wanted = known[m] = watched(m, settings)
+            if wanted:
+                metrics[m] = v
         if not metrics:
             return []
         key = (ev.batch_time, ev.source_file, ev.batch_id)
@@ -195,13 +204,22 @@ class QualitySink:
             points = _earlier_points(conn, self.project.name, ev.object, key, lookback)
         keep_all = keeps_outliers(settings)
         found = []
+        seasonal = settings.seasonality != "none"
         for metric, value in metrics.items():
-            history = [
-                (p.key[0], p.values[metric])
-                for p in points
-                if metric in p.values and (keep_all or metric not in p.outside)
-            ]
-            finding = evaluate(value, ev.batch_time, history, settings)
+            if seasonal:
+                history = [
+                    (p.key[0], p.values[metric])
+                    for p in points
+                    if metric in p.values and (keep_all or metric not in p.outside)
+                ]
+                finding = evaluate(value, ev.batch_time, history, settings)
+            else:  # `evaluate`'s window, without the times it needs only for seasons
+                train = [
+                    p.values[metric]
+                    for p in points
+                    if metric in p.values and (keep_all or metric not in p.outside)
+                ]
+                finding = judge(value, train[-settings.window :], settings)
             if finding is not None:
                 found.append((metric, finding))
         if in_order or cached is None:

@@ -25,6 +25,7 @@ column to the staged batch as it is; a load reads each contract column from its 
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 import uuid
 from collections.abc import Mapping
@@ -34,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from penstock.errors import PenstockError
+from penstock.memo import per_spec
 from penstock.observe import retention
 from penstock.observe.bus import EventBus
 from penstock.observe.events import (
@@ -45,19 +47,23 @@ from penstock.observe.events import (
     Event,
     RunFinished,
     RunStarted,
+    SchemaField,
     StepFinished,
     StepStarted,
 )
+from penstock.observe.insert_many import insert_many
 from penstock.observe.schema import lineage
 
 if TYPE_CHECKING:
     from penstock.catalog import ObjectSpec, Project
     from penstock.observe.store import MetadataStore
+    from penstock.quality.compile import ColumnBinding
 
 WRITE_EVERY_S = 10.0
 WRITE_ROWS = 5_000
 
 
+@functools.lru_cache(maxsize=4096)
 def ol_uuid(penstock_id: str) -> str:
     """A run or step id as the UUID OpenLineage wants (ids are uuid4 hex; another id maps
     to a stable uuid5)."""
@@ -115,11 +121,10 @@ def column_lineage(
     staged = next((d for d in inputs if d.role == "stage"), None)
     if staged is None:
         return {}
-    from penstock.quality.compile import bind_columns
-
-    try:
-        bound = bind_columns(obj, {f.name: f.type for f in staged.fields})
-    except PenstockError:
+    bound = _bound(obj).get(staged.fields, ())
+    if bound == ():
+        bound = _bind(obj, staged.fields)
+    if bound is None:
         return {}  # ambiguous source names: the load said so
     out: ColumnLineage = {}
     for b in bound:
@@ -147,6 +152,27 @@ def column_lineage(
             )
         ]
     return out
+
+
+@per_spec
+def _bound(obj: ObjectSpec) -> dict[tuple[SchemaField, ...], list[ColumnBinding] | None]:
+    """The object's columns bound to each staged schema met so far (every batch of an object
+    usually has the same: bound once, not per batch)."""
+    return {}
+
+
+def _bind(obj: ObjectSpec, fields: tuple[SchemaField, ...]) -> list[ColumnBinding] | None:
+    from penstock.quality.compile import bind_columns
+
+    try:
+        bound: list[ColumnBinding] | None = bind_columns(obj, {f.name: f.type for f in fields})
+    except PenstockError:
+        bound = None
+    known = _bound(obj)
+    if len(known) >= 64:
+        known.clear()
+    known[fields] = bound
+    return bound
 
 
 @dataclass
@@ -257,6 +283,7 @@ class LineageRecorder:
         self.project = project
         self.tracker = StepTracker(project)
         self.pending: dict[str, list[dict[str, Any]]] = {}  # step id -> rows (idempotent)
+        self.held = 0  # rows in `pending` (counted as they come, not summed per event)
         self.last_write = time.monotonic()
 
     def handle(self, event: Event) -> None:
@@ -265,11 +292,14 @@ class LineageRecorder:
             case StepStarted():
                 self.tracker.started(event)
             case StepFinished():
-                self.pending[event.step_id] = self.rows(self.tracker.finished(event))
+                rows = self.rows(self.tracker.finished(event))
+                replaced = self.pending.get(event.step_id)
+                self.held += len(rows) - (len(replaced) if replaced is not None else 0)
+                self.pending[event.step_id] = rows
             case RunFinished():
                 self.tracker.run_ended(event.run_id)
         waited = time.monotonic() - self.last_write
-        if waited > WRITE_EVERY_S or sum(map(len, self.pending.values())) > WRITE_ROWS:
+        if waited > WRITE_EVERY_S or self.held > WRITE_ROWS:
             with contextlib.suppress(Exception):  # kept for the next write
                 self.flush()
 
@@ -304,15 +334,17 @@ class LineageRecorder:
 
     def flush(self) -> None:
         pending, self.pending = self.pending, {}
+        self.held = 0
         self.last_write = time.monotonic()
         rows = [row for step_rows in pending.values() for row in step_rows]
         if not rows:
             return
         try:
             with self.store.writing("record lineage") as conn:
-                conn.execute(lineage.insert(), rows)
+                insert_many(conn, lineage, rows)
         except BaseException:
             self.pending = {**pending, **self.pending}  # tried again with the next write
+            self.held = sum(map(len, self.pending.values()))
             raise
 
     def close(self) -> None:

@@ -22,6 +22,7 @@ not read, so an event holds nothing but what penstock puts in it; strings pensto
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 from collections.abc import Iterator, Sequence
@@ -38,6 +39,7 @@ from penstock.observe.events import (
     Event,
     RunFinished,
     RunStarted,
+    SchemaField,
     StepFinished,
     StepStarted,
 )
@@ -344,7 +346,20 @@ def _job_type(step: str) -> dict[str, Any]:
 def _dataset_facets(d: Dataset) -> dict[str, Any]:
     if not d.fields:
         return {}
-    fields = [
+    if all(f.description is None for f in d.fields):  # nothing to redact: the same facet
+        return {"schema": _plain_schema_facet(d.fields)}
+    return {"schema": _schema_facet(d.fields)}
+
+
+@functools.lru_cache(maxsize=64)
+def _plain_schema_facet(fields: tuple[SchemaField, ...]) -> dict[str, Any]:
+    """The schema facet of fields without descriptions: the same for every batch of an
+    object (thousands of small files' events share one; it is only ever serialised)."""
+    return _schema_facet(fields)
+
+
+def _schema_facet(fields: tuple[SchemaField, ...]) -> dict[str, Any]:
+    described = [
         _dropping_none(
             description=redact(f.description) if f.description else None,
             fields=[],
@@ -352,9 +367,9 @@ def _dataset_facets(d: Dataset) -> dict[str, Any]:
             ordinal_position=i,
             type=f.type,
         )
-        for i, f in enumerate(d.fields, start=1)
+        for i, f in enumerate(fields, start=1)
     ]
-    return {"schema": facet("schema", fields=fields)}
+    return facet("schema", fields=described)
 
 
 def _column_facet(columns: dict[str, Any]) -> dict[str, Any]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,6 +30,13 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
         if dialect.name == "sqlite":
             return value.replace(tzinfo=None)
         return value
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        """The bound value's conversion, remembered for the last values: the rows written
+        together repeat a few times many times (a batch's metric rows share its batch time
+        and measurement time: 40,000 rows for 1,000 small files, two conversions each)."""
+        process = super().bind_processor(dialect)
+        return None if process is None else functools.lru_cache(maxsize=256)(process)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:

@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from penstock.observe.events import Event, LogRecord, StepFinished, StepStarted
+from penstock.observe.insert_many import insert_many
 from penstock.observe.jsonable import to_jsonable
 from penstock.observe.redaction import redact_opt, redact_value
 from penstock.observe.schema import logs, step_runs
@@ -129,10 +130,10 @@ class PendingRows:
 
     def write(self, conn: sa.Connection) -> None:
         if self.steps:
-            conn.execute(step_runs.insert(), list(self.steps.values()))
+            insert_many(conn, step_runs, list(self.steps.values()))
             self.steps.clear()
         if self.logs:
-            conn.execute(logs.insert(), self.logs)
+            insert_many(conn, logs, self.logs)
             self.logs.clear()
         if self.finishes:
             finishes, self.finishes = self.finishes, []

@@ -69,6 +69,20 @@ from penstock.observe.schema_versions import (
 from penstock.observe.status_reads import ObjectCounts
 from penstock.observe.step_rows import PendingRows, finish_step, log_row, started_row
 
+# The events the store records (`_record`); the others (batch_staged, batch_loaded, ...) are
+# the other sinks': the session subscribes the store to these alone, so thousands of small
+# files do not queue thousands of events the store has nothing to do with, and a delivery's
+# step and log rows are not split into many statements by events it skips.
+RECORDED_EVENTS: tuple[type[Event], ...] = (
+    RunStarted,
+    RunFinished,
+    StepStarted,
+    StepFinished,
+    ObjectCounted,
+    SchemaVersionSeen,
+    LogRecord,
+)
+
 
 class MetadataStoreError(TerminalError):
     """The metadata store refused a write or a read (a constraint, a missing run)."""
@@ -221,6 +235,8 @@ class MetadataStore:
         ):
             pending = PendingRows()
             for event in events:
+                if not isinstance(event, RECORDED_EVENTS):
+                    continue  # nothing of it is recorded: the held rows need not go first
                 if not pending.take(event):
                     pending.write(conn)
                     self._record(conn, event)

@@ -34,6 +34,7 @@ __all__ = [
     "control_limits",
     "detect_series",
     "evaluate",
+    "judge",
     "k_of",
     "keeps_outliers",
     "season",
@@ -104,7 +105,7 @@ def control_limits(values: Sequence[float], settings: AnomalySettings) -> Limits
         spread = MAD_SCALE * _median([abs(v - center) for v in values])
     else:
         center = math.fsum(values) / n
-        spread = math.sqrt(math.fsum((v - center) ** 2 for v in values) / (n - 1))
+        spread = math.sqrt(math.fsum([(v - center) ** 2 for v in values]) / (n - 1))
     width = k_of(settings) * spread
     return Limits(center, center - width, center + width, n)
 
@@ -140,6 +141,13 @@ def evaluate(
     else:
         train = [v for t, v in history if season(t, settings.seasonality) == wanted]
         train = train[-settings.window :]
+    return judge(value, train, settings, index)
+
+
+def judge(
+    value: float, train: Sequence[float], settings: AnomalySettings, index: int = 0
+) -> Finding | None:
+    """Judge one point against its training window `train` (as `evaluate` picks it)."""
     limits = control_limits(train, settings)
     if limits is None:
         return None

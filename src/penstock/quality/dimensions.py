@@ -26,6 +26,7 @@ from collections.abc import Iterable, Mapping
 from penstock.catalog import ExpressionCheck, ObjectSpec, RowCountCheck
 from penstock.catalog.batch_checks import ReconcileCheck
 from penstock.catalog.quality_settings import DIMENSIONS, Dimension
+from penstock.memo import per_spec
 
 __all__ = [
     "DEFAULT_DIMENSION",
@@ -33,6 +34,7 @@ __all__ = [
     "checked_dimensions",
     "dimension_of",
     "reason_dimensions",
+    "reason_names",
     "row_dimensions",
 ]
 
@@ -67,6 +69,12 @@ def _kind(reason: str) -> str:
 
 def reason_dimensions(obj: ObjectSpec) -> dict[str, Dimension]:
     """Every reason the object's rows can carry, with its dimension (contract order)."""
+    return dict(_reason_dimensions(obj))
+
+
+@per_spec
+def _reason_dimensions(obj: ObjectSpec) -> dict[str, Dimension]:
+    """`reason_dimensions`, once per spec (asked for every batch: shared, never changed)."""
     out: dict[str, Dimension] = {}
     for name, spec in obj.columns.items():
         override = spec.dimensions or {}
@@ -107,6 +115,12 @@ def reason_dimensions(obj: ObjectSpec) -> dict[str, Dimension]:
     return out
 
 
+@per_spec
+def reason_names(obj: ObjectSpec) -> tuple[str, ...]:
+    """The keys of `reason_dimensions` (contract order), once per spec."""
+    return tuple(_reason_dimensions(obj))
+
+
 def dimension_of(dimensions: Mapping[str, Dimension], reason: str) -> Dimension:
     """A reason's dimension: the contract's, else its kind's default, else validity."""
     found = dimensions.get(reason)
@@ -126,7 +140,12 @@ def row_dimensions(dimensions: Mapping[str, Dimension], reasons: Iterable[str]) 
 def checked_dimensions(obj: ObjectSpec) -> list[Dimension]:
     """The dimensions the object's contract measures: those with at least one rule, and
     uniqueness when rows can repeat a key (a key is declared)."""
-    used = set(reason_dimensions(obj).values())
+    return list(_checked_dimensions(obj))
+
+
+@per_spec
+def _checked_dimensions(obj: ObjectSpec) -> tuple[Dimension, ...]:
+    used = set(_reason_dimensions(obj).values())
     if obj.key:
         used.add("uniqueness")
-    return [d for d in DIMENSIONS if d in used]
+    return tuple(d for d in DIMENSIONS if d in used)

@@ -25,7 +25,7 @@ from datetime import datetime
 from penstock.catalog import ObjectSpec
 from penstock.catalog.quality_settings import DIMENSIONS, TOTAL, QualitySettings
 from penstock.observe.events import DimensionScore
-from penstock.quality.dimensions import checked_dimensions, reason_dimensions
+from penstock.quality.dimensions import checked_dimensions, reason_names
 
 __all__ = ["batch_metrics", "batch_scores", "combine_scores", "weighted_total"]
 
@@ -122,7 +122,7 @@ def batch_metrics(
     metrics: dict[str, float] = {"rows_in": float(rows_in)}
     if rows_in > 0:
         metrics["quarantine_rate"] = rows_quarantined / rows_in
-        for reason in reason_dimensions(obj):
+        for reason in reason_names(obj):
             metrics[f"quarantine_rate:{reason}"] = reason_counts.get(reason, 0) / rows_in
         metrics["duplicate_rate"] = rows_duplicate / rows_in
         for column in obj.columns:

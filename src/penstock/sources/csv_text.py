@@ -16,6 +16,7 @@ and the record-by-record recovery of a damaged file); DuckDB reads the data itse
 from __future__ import annotations
 
 import codecs
+import os
 import re
 import sys
 from collections.abc import Iterator
@@ -27,6 +28,9 @@ from typing import BinaryIO, cast
 from penstock.catalog import CsvOptions
 from penstock.errors import SourceError
 from penstock.sources.compression import BLOCK_BYTES, compression_of, described
+
+# the smallest block `_blocks` reads a file in (a file growing meanwhile is read on in these)
+SMALL_BLOCK_BYTES = 64 * 1024
 
 ESCAPE_ERRORS = "penstock-escape-bytes"
 INVALID_BYTES = re.compile("[\udc00-\udcff]")
@@ -199,10 +203,13 @@ def scan_bytes(path: Path, csv: CsvOptions, new_line: str) -> ByteScan:
 
 def _blocks(file: FileIO) -> Iterator[bytearray]:
     """The file's bytes in blocks of `BLOCK_BYTES` (the last one shorter): one buffer, which
-    the next block overwrites."""
-    buffer = bytearray(BLOCK_BYTES)
+    the next block overwrites. The buffer is no larger than the file needs (one byte more
+    than its size, at least `SMALL_BLOCK_BYTES`, at most `BLOCK_BYTES`): a 16 MB buffer
+    zeroed for each of a thousand 10 kB files held the GIL ~0.4 s of their run."""
+    length = min(BLOCK_BYTES, max(os.fstat(file.fileno()).st_size + 1, SMALL_BLOCK_BYTES))
+    buffer = bytearray(length)
     while size := file.readinto(buffer):
-        yield buffer if size == BLOCK_BYTES else buffer[:size]
+        yield buffer if size == length else buffer[:size]
 
 
 def _scan_octets(file: FileIO, csv: CsvOptions, line_break: bytes, scan: ByteScan) -> None:

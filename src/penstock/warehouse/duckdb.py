@@ -456,10 +456,10 @@ class DuckDBWarehouse:
         run_id: str,
         loaded_at: Sequence[datetime],
     ) -> None:
-        rows = []
+        rows: list[list[object]] = []
         for seq, c in counts.items():
             batch, v = chunk.batches[seq - 1], chunk.results[seq - 1]
-            values = [
+            values: list[object] = [
                 batch.batch_id,
                 obj.name,
                 obj.table_name,
@@ -478,9 +478,16 @@ class DuckDBWarehouse:
                 loaded_at[seq - 1].astimezone(UTC).replace(tzinfo=None),
                 v.rows_warned,
             ]
-            rows.append(f"({', '.join(literal(x) for x in values)})")
+            rows.append(values)
+        if not rows:
+            return
+        # a list parameter per column, unnested side by side: a chunk of 1,000 small files'
+        # rows as one VALUES list of literals took DuckDB 0.16 s to parse, this 0.015 s
+        columns = [list(column) for column in zip(*rows, strict=True)]
         self.conn.execute(
-            f"INSERT INTO {LEDGER} ({', '.join(LEDGER_COLUMNS)}) VALUES {', '.join(rows)}"
+            f"INSERT INTO {LEDGER} ({', '.join(LEDGER_COLUMNS)}) "
+            f"SELECT {', '.join(f'unnest(${n})' for n in range(1, len(columns) + 1))}",
+            columns,
         )
 
     def write_quarantine_file(

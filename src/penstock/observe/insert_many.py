@@ -1,0 +1,53 @@
+"""Many rows into one metadata table at once, for less than SQLAlchemy's executemany costs.
+
+SQLAlchemy's executemany builds and converts every row's parameters in Python (a dict, then
+each value through its column type): the 40,000 metric rows of 1,000 small files' quality
+results held the GIL ~0.5 s of their run, on the sink's thread, while the run waited for it.
+On SQLite `insert_many` compiles the statement once and hands the driver's `executemany` one
+tuple per row, each value converted by the column type's own bind processor (the conversion
+SQLAlchemy applies, so the stored values are the same). Elsewhere (PostgreSQL) SQLAlchemy's
+own path is kept: it batches rows into multi-row statements, which a driver's executemany
+would not.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+
+def insert_many(conn: sa.Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert `rows` (dicts of the same keys: column names) into `table`."""
+    if not rows:
+        return
+    keys = list(rows[0])
+    if conn.dialect.name != "sqlite" or any(len(row) != len(keys) for row in rows):
+        conn.execute(table.insert(), list(rows))
+        return
+    compiled = table.insert().compile(dialect=conn.dialect, column_keys=keys)
+    names = compiled.positiontup
+    if names is None or sorted(names) != sorted(keys):
+        conn.execute(table.insert(), list(rows))
+        return
+    dialect = conn.dialect
+    convert = [
+        (i, fn)
+        for i, name in enumerate(names)
+        if (fn := table.c[name].type._cached_bind_processor(dialect)) is not None
+    ]
+    pick = operator.itemgetter(*names)
+    params: list[tuple[Any, ...]] = []
+    try:
+        for row in rows:
+            picked = pick(row)
+            values = list(picked) if len(names) > 1 else [picked]
+            for i, fn in convert:  # None too, as SQLAlchemy does (JSON's None is 'null')
+                values[i] = fn(values[i])
+            params.append(tuple(values))
+    except KeyError:  # a row without one of the first row's keys
+        conn.execute(table.insert(), list(rows))
+        return
+    conn.exec_driver_sql(compiled.string, params)

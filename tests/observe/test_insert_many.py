@@ -1,0 +1,111 @@
+"""`insert_many` stores exactly what SQLAlchemy's executemany stores (each column type's own
+conversion: aware timestamps as UTC, booleans, JSON, a JSON None as 'null', NULLs), on SQLite
+where it takes its own path."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from penstock.observe.insert_many import insert_many
+from penstock.observe.schema import dq_metrics, lineage, metadata, step_runs
+
+AT = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+EAST = timezone(timedelta(hours=5, minutes=30))
+
+
+def _metric(n: int) -> dict[str, Any]:
+    return {
+        "project": "shop",
+        "object": "orders",
+        "batch_id": f"b{n}",
+        "source_file": f"orders_{n}.csv",
+        "batch_time": (AT + timedelta(minutes=n)).astimezone(EAST),  # stored as UTC
+        "run_id": "r",
+        "metric": "quarantine_rate",
+        "value": n / 7,
+        "anomalous": n % 2 == 0,
+        "measured_at": AT,
+    }
+
+
+def _lineage(n: int) -> dict[str, Any]:
+    return {
+        "project": "shop",
+        "run_id": "r",
+        "step_id": f"s{n}",
+        "object": "orders",
+        "job": "orders.load",
+        "step": "load",
+        "status": "success",
+        "direction": "output",
+        "namespace": "duckdb",
+        "name": "main.orders",
+        "role": "table",
+        "fields": [["order_id", "BIGINT"]],
+        "column_lineage": None if n % 2 else {"order_id": [["file", "x", "order_id", "T"]]},
+        "at": AT,
+    }
+
+
+def _step(n: int) -> dict[str, Any]:
+    return {
+        "step_id": f"s{n}",
+        "run_id": "r",
+        "object": "orders",
+        "batch_id": None if n % 2 else f"b{n}",
+        "step": "load",
+        "status": "running",
+        "attempt": 1,
+        "source_file": None,
+        "rows_in": n,
+        "rows_loaded": 0,
+        "rows_quarantined": 0,
+        "rows_duplicate": 0,
+        "started_at": AT,
+        "ended_at": None,
+        "error": None,
+        "bytes_in": None,
+    }
+
+
+@pytest.mark.parametrize(
+    ("table", "row"), [(dq_metrics, _metric), (lineage, _lineage), (step_runs, _step)]
+)
+def test_the_rows_stored_are_sqlalchemys(table: sa.Table, row: Any) -> None:
+    rows = [row(n) for n in range(5)]
+    stored = []
+    for way in ("sqlalchemy", "insert_many"):
+        engine = sa.create_engine("sqlite://")
+        metadata.create_all(engine, tables=[table])
+        with engine.begin() as conn:
+            if way == "sqlalchemy":
+                conn.execute(table.insert(), rows)
+            else:
+                insert_many(conn, table, rows)
+        with engine.connect() as conn:
+            raw = conn.exec_driver_sql(f"SELECT * FROM {table.name} ORDER BY 1").fetchall()
+            typed = conn.execute(
+                sa.select(table).order_by(table.c[table.primary_key.columns.keys()[0]])
+            ).fetchall()
+        stored.append((raw, typed))
+    assert stored[0] == stored[1]
+    assert len(stored[1][0]) == 5
+
+
+def test_a_column_left_out_gets_its_default() -> None:
+    engine = sa.create_engine("sqlite://")
+    metadata.create_all(engine, tables=[dq_metrics])
+    rows = [_metric(1), _metric(2)]
+    for row in rows:
+        del row["anomalous"]  # the column's default (False) is SQLAlchemy's to add
+    with engine.begin() as conn:
+        insert_many(conn, dq_metrics, rows)
+    with engine.connect() as conn:
+        got = conn.execute(
+            sa.select(dq_metrics.c.batch_id, dq_metrics.c.anomalous).order_by(dq_metrics.c.id)
+        ).fetchall()
+    assert [tuple(r) for r in got] == [("b1", False), ("b2", False)]
