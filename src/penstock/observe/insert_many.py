@@ -36,7 +36,7 @@ def insert_many(conn: sa.Connection, table: sa.Table, rows: Sequence[dict[str, A
     convert = [
         (i, fn)
         for i, name in enumerate(names)
-        if (fn := table.c[name].type._cached_bind_processor(dialect)) is not None
+        if (fn := table.c[name].type.bind_processor(dialect)) is not None
     ]
     pick = operator.itemgetter(*names)
     params: list[tuple[Any, ...]] = []

@@ -14,16 +14,12 @@ data path leaves idle instead of taking them from DuckDB's threads (on two cores
 CPU-second a sink took mid-run was a second added to the run: bench/README.md,
 observe_overhead.py). A flush, which waits for the sinks, leaves them the cores anyway.
 
-Niceness does not share the GIL, though: a run staging thousands of small files makes
-thousands of short system calls (a directory, a copy, a manifest per file), each of which lets
-go of the GIL, and a busy sink thread that took it meanwhile may keep it for up to the
-interpreter's switch interval (5 ms) before the run gets it back (1,000 directory creations
-and 2,000 small writes took 2-5x as long beside one busy niced thread). While sink threads
-live, the switch interval is `SWITCH_INTERVAL_S` (the smaller of it and the process's own);
-the process's own is put back when the last of them stops. On 1,000 files x 100 rows, 11
-alternating runs each on a shared machine: 5 ms (Python's default) 6.45 s median, 2 ms
-6.21 s, 1 ms 6.54 s (6 runs), 0.5 ms 6.53 s (5 runs, with ~0.3 s more CPU in the sinks: the
-run's thread is made to let go of the GIL more often too). A small gain, within the noise.
+Niceness does not share the GIL, though: a busy sink thread may hold it for up to the
+interpreter's switch interval (5 ms) each time the run lets go of it for a system call. A
+shorter interval while sink threads live was tried on 1,000 files x 100 rows (11 alternating
+runs each on a shared machine: 5 ms 6.45 s median, 2 ms 6.21 s, 0.5 ms 6.53 s with ~0.3 s
+more CPU in the sinks): within the noise, and the interval is the whole process's, which an
+application embedding penstock owns, so it is left alone.
 """
 
 from __future__ import annotations
@@ -49,36 +45,6 @@ BATCH = 512
 LINGER_S = 0.05
 # how much nicer than the run a sink's thread is (Linux: niceness is per thread)
 SINK_NICENESS = 10
-# the interpreter's switch interval while sink threads run (see the module docstring)
-SWITCH_INTERVAL_S = 0.002
-
-_switch_lock = threading.Lock()
-_switch_users = 0
-_switch_before: float | None = None
-
-
-def _shorter_switches() -> None:
-    """A sink thread starts: the GIL changes hands every `SWITCH_INTERVAL_S` at most."""
-    global _switch_users, _switch_before
-    with _switch_lock:
-        _switch_users += 1
-        if _switch_users == 1:
-            before = sys.getswitchinterval()
-            if before > SWITCH_INTERVAL_S:
-                _switch_before = before
-                sys.setswitchinterval(SWITCH_INTERVAL_S)
-
-
-def _usual_switches() -> None:
-    """A sink thread stops: the last one puts the process's own switch interval back (unless
-    someone changed it meanwhile)."""
-    global _switch_users, _switch_before
-    with _switch_lock:
-        _switch_users -= 1
-        if _switch_users == 0 and _switch_before is not None:
-            if sys.getswitchinterval() == SWITCH_INTERVAL_S:
-                sys.setswitchinterval(_switch_before)
-            _switch_before = None
 
 
 def lower_thread_priority(step: int = SINK_NICENESS) -> None:
@@ -197,11 +163,7 @@ class SinkQueue(Generic[T]):
 
     def _drain(self) -> None:
         lower_thread_priority()
-        _shorter_switches()
-        try:
-            self._drain_items()
-        finally:
-            _usual_switches()
+        self._drain_items()
 
     def _drain_items(self) -> None:
         """Take the queued items a batch at a time (after lingering for more): to
