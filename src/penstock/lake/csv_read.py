@@ -20,6 +20,9 @@ from penstock.sql import literal
 # orders file's validation read spent ~10% more CPU (2.92 s against 2.63 s, the same SQL) than
 # with buffers of 16 MiB, and 32 or 64 MiB gained nothing more (bench/README.md, validate.py).
 BUFFER_BYTES = 16 * 1024 * 1024
+# the longest record DuckDB reads: its default, said explicitly because a larger buffer would
+# otherwise raise it (staging's record-by-record path refuses the same records, csv_recover.py)
+MAX_LINE_BYTES = 2_000_000
 
 _NEW_LINE_OPTION = {"\n": "\\n", "\r\n": "\\r\\n", "\r": "\\r"}
 
@@ -61,6 +64,7 @@ class CsvRead:
             f"skip = {self.skip}",
             f"new_line = {literal(_NEW_LINE_OPTION[self.new_line])}",
             f"buffer_size = {BUFFER_BYTES}",
+            f"max_line_size = {MAX_LINE_BYTES}",
             "store_rejects = true",
         ]
         if rejects_table is not None:

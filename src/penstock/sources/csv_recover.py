@@ -40,6 +40,7 @@ import pyarrow.parquet as pq
 from penstock.catalog import CsvOptions, ObjectSpec
 from penstock.errors import SourceError
 from penstock.lake import atomic_target
+from penstock.lake.csv_read import MAX_LINE_BYTES
 from penstock.lake.manifest import PARQUET
 from penstock.sources.csv_grammar import Grammar, Line
 from penstock.sources.csv_layout import Layout, read_options
@@ -57,9 +58,9 @@ REJECTS_SCHEMA = pa.schema(
     ]
 )
 _FLUSH = 50_000  # records written to the clean copy (or rejects) per write
-# DuckDB's reader refuses a record longer than 2,000,000 bytes (its max_line_size); the clean
+# DuckDB's reader refuses a record longer than its max_line_size (lake/csv_read.py); the clean
 # copy adds the record number before it, so penstock refuses a little less, with the raw text
-_LONGEST = 2_000_000 - 32
+_LONGEST = MAX_LINE_BYTES - 32
 
 
 @dataclass(frozen=True)
