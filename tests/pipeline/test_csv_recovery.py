@@ -348,12 +348,30 @@ def test_a_clean_file_is_read_by_duckdb_alone(tmp_path: Path) -> None:
     assert staging_warnings(project) == []
 
 
-def test_a_record_longer_than_duckdb_reads_is_malformed_with_its_raw_text(tmp_path: Path) -> None:
-    long_name = "y" * 3_000_000
+def test_a_record_longer_than_penstock_reads_is_malformed_with_its_raw_text(tmp_path: Path) -> None:
+    long_name = "y" * 4_100_000
     lines = [good(1), f"2,{long_name},2.00", good(3)]
     project = project_with(tmp_path, {"landing/items/a.csv": body(lines)})
     run(project)
     assert ids(project) == [1, 3]
     ((number, reasons, raw, error),) = rejects(project)
     assert (number, reasons, raw) == (2, ["malformed"], f"2,{long_name},2.00")
-    assert error == "line size over maximum: the record is longer than DuckDB reads (2 MB)"
+    assert error == (
+        "line size over maximum: the record is longer than penstock reads (4,000,000 bytes)"
+    )
+
+
+def test_a_record_under_the_limit_loads_on_both_staging_paths(tmp_path: Path) -> None:
+    """A 3 MB record is under the 4,000,000-byte limit: DuckDB's direct read and the
+    record-by-record read (a bare CR elsewhere in the file sends the file there) load it whole."""
+    row = f"2,{'y' * 3_000_000},2.00"
+    clean = project_with(tmp_path / "clean", {"landing/items/a.csv": body([good(1), row])})
+    damaged_text = body([good(1), row]) + "4,bare\rcr,4.00\n"
+    damaged = project_with(tmp_path / "damaged", {"landing/items/a.csv": damaged_text})
+    for project in (clean, damaged):
+        run(project)
+        assert ids(project) == [1, 2]
+        (name,) = query(project, "SELECT length(name) FROM items WHERE id = 2")
+        assert name == (3_000_000,)
+    assert rejects(clean) == []
+    assert [(n, r) for n, r, _, _ in rejects(damaged)] == [(3, ["malformed"])]

@@ -16,13 +16,12 @@ from typing import Any
 
 from penstock.sql import literal
 
-# DuckDB's CSV reader hands each thread one buffer at a time; at its default size the 2M-row
-# orders file's validation read spent ~10% more CPU (2.92 s against 2.63 s, the same SQL) than
-# with buffers of 16 MiB, and 32 or 64 MiB gained nothing more (bench/README.md, validate.py).
-BUFFER_BYTES = 16 * 1024 * 1024
-# the longest record DuckDB reads: its default, said explicitly because a larger buffer would
-# otherwise raise it (staging's record-by-record path refuses the same records, csv_recover.py)
-MAX_LINE_BYTES = 2_000_000
+# The longest record penstock reads, in bytes: a longer one is malformed, with its raw text
+# (staging's record-by-record path refuses the same records, csv_recover.py). DuckDB's own
+# default is 2,000,000; from about 3,000,000 up its reader spends ~10-25% less CPU on the same
+# file (DuckDB 2.0.1: the 2M-row orders file read as text 0.92 s -> 0.67 s, its validation
+# pass 2.95 -> 2.67 s CPU; 2,500,000 was as slow as the default; bench/README.md).
+MAX_LINE_BYTES = 4_000_000
 
 _NEW_LINE_OPTION = {"\n": "\\n", "\r\n": "\\r\\n", "\r": "\\r"}
 
@@ -63,7 +62,6 @@ class CsvRead:
             f"compression = {literal(compression or 'none')}",
             f"skip = {self.skip}",
             f"new_line = {literal(_NEW_LINE_OPTION[self.new_line])}",
-            f"buffer_size = {BUFFER_BYTES}",
             f"max_line_size = {MAX_LINE_BYTES}",
             "store_rejects = true",
         ]

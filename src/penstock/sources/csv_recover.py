@@ -9,7 +9,7 @@ here, streamed:
 1. The text is split into records by DuckDB's own quoting rules (csv_grammar.py), line by line.
    A record that cannot be split is `malformed`; a record holding bytes that are not valid in
    the declared encoding is `encoding` (raw text kept with `\\xNN` for each invalid byte); a
-   record holding a NUL character, or longer than DuckDB reads (2 MB), is `malformed`. Each
+   record holding a NUL character, or longer than penstock reads (4 MB), is `malformed`. Each
    such record goes to the rejects with its record number, raw text and the reason.
 2. **Resync.** A quote that fails (a quoted value still open after `max_line_span` lines or at
    the end of the file, or text after a closing quote) makes the record's *first line* one
@@ -239,7 +239,10 @@ def _split_file(
                 error = "nul character: the record holds a NUL (0x00), which is not text"
                 rejects.add(found.records, piece.text, error, MALFORMED)
             elif len(piece.text) > _LONGEST // 4 and len(piece.text.encode()) > _LONGEST:
-                error = "line size over maximum: the record is longer than DuckDB reads (2 MB)"
+                error = (
+                    f"line size over maximum: the record is longer than penstock reads "
+                    f"({MAX_LINE_BYTES:,} bytes)"
+                )
                 rejects.add(found.records, piece.text, error, MALFORMED)
             else:
                 out.append(f"{found.records}{prefix}{piece.text}\n")
