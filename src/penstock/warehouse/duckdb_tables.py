@@ -8,7 +8,9 @@ load mode, key or order_by of an object whose table holds data.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import duckdb
 
@@ -16,6 +18,10 @@ from penstock.catalog import ObjectSpec
 from penstock.errors import TableMismatch
 from penstock.sql import ident, literal, qualified
 from penstock.warehouse.base import LEDGER_SCHEMA, LEDGER_TABLE, QUARANTINE_SCHEMA
+
+if TYPE_CHECKING:
+    from penstock.quality.validate import ChunkValidation
+    from penstock.warehouse.duckdb_mode_sql import ModeCounts
 
 LEDGER = qualified(LEDGER_SCHEMA, LEDGER_TABLE)
 # A batch's first load time, kept across rebuilds (one row per batch, like the ledger).
@@ -267,3 +273,47 @@ def _same_type(conn: duckdb.DuckDBPyConnection, actual: str, declared: str) -> b
         f"typeof(NULL::{actual})"
     ).fetchone()
     return bool(row and row[0])
+
+
+def insert_ledger(
+    conn: duckdb.DuckDBPyConnection,
+    obj: ObjectSpec,
+    chunk: ChunkValidation,
+    counts: dict[int, ModeCounts],
+    run_id: str,
+    loaded_at: Sequence[datetime],
+) -> None:
+    """The ledger rows of a chunk's loaded batches (in its load transaction)."""
+    rows: list[list[object]] = []
+    for seq, c in counts.items():
+        batch, v = chunk.batches[seq - 1], chunk.results[seq - 1]
+        values: list[object] = [
+            batch.batch_id,
+            obj.name,
+            obj.table_name,
+            obj.load,
+            batch.manifest.source_file,
+            batch.manifest.content_hash,
+            v.rows_in,
+            v.rows_loaded,
+            v.rows_quarantined,
+            v.rows_duplicate,
+            c.inserted,
+            c.updated,
+            c.unchanged,
+            c.stale,
+            run_id,
+            loaded_at[seq - 1].astimezone(UTC).replace(tzinfo=None),
+            v.rows_warned,
+        ]
+        rows.append(values)
+    if not rows:
+        return
+    # a list parameter per column, unnested side by side: a chunk of 1,000 small files'
+    # rows as one VALUES list of literals took DuckDB 0.16 s to parse, this 0.015 s
+    columns = [list(column) for column in zip(*rows, strict=True)]
+    conn.execute(
+        f"INSERT INTO {LEDGER} ({', '.join(LEDGER_COLUMNS)}) "
+        f"SELECT {', '.join(f'unnest(${n})' for n in range(1, len(columns) + 1))}",
+        columns,
+    )
