@@ -275,6 +275,42 @@ def _same_type(conn: duckdb.DuckDBPyConnection, actual: str, declared: str) -> b
     return bool(row and row[0])
 
 
+def ledger_rows(
+    obj: ObjectSpec,
+    chunk: ChunkValidation,
+    counts: dict[int, ModeCounts],
+    run_id: str,
+    loaded_at: Sequence[datetime],
+) -> list[tuple[object, ...]]:
+    """A chunk's loaded batches as ledger rows, in `LEDGER_COLUMNS` order (every warehouse
+    writes these; `loaded_at` naive UTC)."""
+    rows: list[tuple[object, ...]] = []
+    for seq, c in counts.items():
+        batch, v = chunk.batches[seq - 1], chunk.results[seq - 1]
+        rows.append(
+            (
+                batch.batch_id,
+                obj.name,
+                obj.table_name,
+                obj.load,
+                batch.manifest.source_file,
+                batch.manifest.content_hash,
+                v.rows_in,
+                v.rows_loaded,
+                v.rows_quarantined,
+                v.rows_duplicate,
+                c.inserted,
+                c.updated,
+                c.unchanged,
+                c.stale,
+                run_id,
+                loaded_at[seq - 1].astimezone(UTC).replace(tzinfo=None),
+                v.rows_warned,
+            )
+        )
+    return rows
+
+
 def insert_ledger(
     conn: duckdb.DuckDBPyConnection,
     obj: ObjectSpec,
@@ -284,29 +320,7 @@ def insert_ledger(
     loaded_at: Sequence[datetime],
 ) -> None:
     """The ledger rows of a chunk's loaded batches (in its load transaction)."""
-    rows: list[list[object]] = []
-    for seq, c in counts.items():
-        batch, v = chunk.batches[seq - 1], chunk.results[seq - 1]
-        values: list[object] = [
-            batch.batch_id,
-            obj.name,
-            obj.table_name,
-            obj.load,
-            batch.manifest.source_file,
-            batch.manifest.content_hash,
-            v.rows_in,
-            v.rows_loaded,
-            v.rows_quarantined,
-            v.rows_duplicate,
-            c.inserted,
-            c.updated,
-            c.unchanged,
-            c.stale,
-            run_id,
-            loaded_at[seq - 1].astimezone(UTC).replace(tzinfo=None),
-            v.rows_warned,
-        ]
-        rows.append(values)
+    rows = ledger_rows(obj, chunk, counts, run_id, loaded_at)
     if not rows:
         return
     # a list parameter per column, unnested side by side: a chunk of 1,000 small files'

@@ -35,7 +35,7 @@ from penstock.sql import ident, idents, literal, qualified
 from penstock.warehouse.base import LoadResult, ReleaseLoad
 from penstock.warehouse.duckdb_chunk_base import ChunkBatch
 from penstock.warehouse.duckdb_mode_sql import ModeCounts, row_hash_sql, valid_from_sql
-from penstock.warehouse.duckdb_tables import LEDGER_COLUMNS
+from penstock.warehouse.duckdb_tables import LEDGER_COLUMNS, ledger_rows
 from penstock.warehouse.partition_ledger import (
     PARTITION_COLUMNS,
     PARTITIONS_TABLE,
@@ -437,30 +437,7 @@ class PostgresWarehouse(PostgresReads):
         run_id: str,
         loaded_at: Sequence[datetime],
     ) -> None:
-        rows = []
-        for seq, c in counts.items():
-            batch, v = chunk.batches[seq - 1], chunk.results[seq - 1]
-            rows.append(
-                (
-                    batch.batch_id,
-                    obj.name,
-                    obj.table_name,
-                    obj.load,
-                    batch.manifest.source_file,
-                    batch.manifest.content_hash,
-                    v.rows_in,
-                    v.rows_loaded,
-                    v.rows_quarantined,
-                    v.rows_duplicate,
-                    c.inserted,
-                    c.updated,
-                    c.unchanged,
-                    c.stale,
-                    run_id,
-                    loaded_at[seq - 1].astimezone(UTC).replace(tzinfo=None),
-                    v.rows_warned,
-                )
-            )
+        rows = ledger_rows(obj, chunk, counts, run_id, loaded_at)
         marks = ", ".join(["%s"] * len(LEDGER_COLUMNS))
         with self.pg.cursor() as cur:
             cur.executemany(
