@@ -21,7 +21,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from penstock.catalog.objects import Model
+from penstock.catalog.base import Model
 
 LineageTransport = Literal["file", "http", "none"]
 DEFAULT_LINEAGE_FILE = ".penstock/openlineage.jsonl"

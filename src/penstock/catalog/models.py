@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from penstock.catalog.alerting import AlertRule, SlaSpec, check_alert_rules
+from penstock.catalog.base import Model
 from penstock.catalog.columns import (
     Check,
     ColumnSpec,
@@ -32,6 +33,7 @@ from penstock.catalog.columns import (
 )
 from penstock.catalog.database import DatabaseSource
 from penstock.catalog.dialect import apply_source_defaults
+from penstock.catalog.files_source import FilesSource
 from penstock.catalog.lineage_settings import LineageSettings
 from penstock.catalog.locations import (
     DEFAULT_METADATA,
@@ -45,8 +47,6 @@ from penstock.catalog.locations import (
 )
 from penstock.catalog.objects import (
     SOURCE_KINDS,
-    FilesSource,
-    Model,
     ObjectName,
     ObjectSpec,
     Source,

@@ -6,7 +6,6 @@ from typing import Annotated, Any, ClassVar, Literal, get_args
 from pydantic import (
     AfterValidator,
     BaseModel,
-    ConfigDict,
     Field,
     ValidationInfo,
     field_validator,
@@ -14,6 +13,7 @@ from pydantic import (
 )
 
 from penstock.catalog.alerting import SlaSpec
+from penstock.catalog.base import Model
 from penstock.catalog.batch_checks import DuplicateRateCheck, FreshnessCheck, ReconcileCheck
 from penstock.catalog.columns import (
     IDENTIFIER,
@@ -29,6 +29,7 @@ from penstock.catalog.database import DatabaseSource
 from penstock.catalog.dialect import ValueDialect
 from penstock.catalog.encoding_limit import EncodingErrorLimit
 from penstock.catalog.expressions import expression_problem
+from penstock.catalog.files_source import FileFormat, FilesSource, duration_seconds, infer_format
 from penstock.catalog.micro_batch import MicroBatch
 from penstock.catalog.orchestration import Catchup, Cron, Duration, NameList, Retry, Trigger
 from penstock.catalog.partitioning import PartitionBy
@@ -44,27 +45,10 @@ from penstock.catalog.rest import (
 )
 from penstock.catalog.schema_drift import SchemaDriftPolicy
 
-FileFormat = Literal["csv", "jsonl", "json", "parquet"]
 LoadMode = Literal["append", "merge", "scd2", "replace"]
 OnInvalid = Literal["quarantine", "fail", "warn"]
 
 _GROUP = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
-_FORMAT_SUFFIXES: dict[str, FileFormat] = {
-    ".csv": "csv",
-    ".jsonl": "jsonl",
-    ".ndjson": "jsonl",
-    ".json": "json",
-    ".parquet": "parquet",
-}
-_COMPRESSION_SUFFIXES = (".gz", ".zst")
-
-
-class Model(BaseModel):
-    """Base of the project models: unknown keys are errors, instances are immutable."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    # Fields the loader fills in; users may not write them.
-    internal_fields: ClassVar[frozenset[str]] = frozenset()
 
 
 def _shared_source_names(
@@ -120,76 +104,6 @@ ObjectName = Annotated[str, _identifier("object name")]
 SourceName = Annotated[str, _identifier("source name")]
 
 
-def infer_format(files: str) -> FileFormat | None:
-    """The file format implied by a glob's extension (`orders/*.csv.gz` is csv), or None."""
-    name = files.lower()
-    for suffix in _COMPRESSION_SUFFIXES:
-        name = name.removesuffix(suffix)
-    for suffix, file_format in _FORMAT_SUFFIXES.items():
-        if name.endswith(suffix):
-            return file_format
-    return None
-
-
-_DURATION = re.compile(r"^\s*(?P<amount>\d+(?:\.\d+)?)\s*(?P<unit>ms|s|m|h)\s*$")
-_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-DEFAULT_SETTLE = "2s"
-
-
-def duration_seconds(text: str) -> float:
-    """Seconds in a duration such as `2s`, `500ms`, `1.5m` or `1h`."""
-    match = _DURATION.match(text)
-    if match is None:
-        raise ValueError(f"expected a duration such as 2s, 500ms, 1m or 0s, got '{text}'")
-    return float(match["amount"]) * _DURATION_UNITS[match["unit"]]
-
-
-class FilesSource(Model, ValueDialect):
-    """Files in a directory (local, for now): objects pick theirs with a glob.
-
-    `settle`: a file modified more recently than this is still being delivered and waits for
-    a later run (a writer that is still copying it would otherwise be read half).
-    Value-dialect keys (`null_values`, `date_format`...) are defaults for its objects.
-    """
-
-    kind: Literal["files"]
-    path: str
-    settle: str = DEFAULT_SETTLE
-    csv: CsvOptions | None = None
-    """Defaults for the CSV objects of this source; an object's own `csv:` wins key by key."""
-    owner: str | None = None
-    description: str | None = None
-    retry: Retry | None = None  # for its objects that set none (catalog/orchestration.py)
-    timeout: Duration | None = None
-    # how many partitions of a backfill may read from it at once (engine/backfill.py)
-    max_connections: Annotated[int, Field(ge=1, le=256)] | None = None
-
-    @field_validator("path")
-    @classmethod
-    def _non_empty(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must not be empty")
-        return value
-
-    @field_validator("settle", mode="before")
-    @classmethod
-    def _check_settle(cls, value: Any) -> Any:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            if value == 0:
-                return "0s"
-            number = f"{value:g}"
-            raise ValueError(
-                f"give the unit: '{number}s', '{number}ms', '{number}m' or '{number}h'"
-            )
-        if isinstance(value, str):
-            duration_seconds(value)
-        return value
-
-    @property
-    def settle_seconds(self) -> float:
-        return duration_seconds(self.settle)
-
-
 # Adding a source kind: write its class (with a `kind: Literal[...]` field), then list it here
 # and in `Source` (`FilesSource | NewSource`).
 SOURCE_TYPES: tuple[type[BaseModel], ...] = (FilesSource, DatabaseSource, RestSource)
@@ -240,7 +154,7 @@ class ObjectSpec(Model, ValueDialect):
     incremental: Incremental | None = None
     description: str | None = None
     owner: str | None = None
-    checks: list[Check] = []
+    checks: list[Check] = Field(default_factory=list)
     micro_batch: MicroBatch = MicroBatch()
     sla: SlaSpec | None = None  # service levels: `penstock slo` (catalog/alerting.py)
     # set by the project: referenced object → its warehouse table, quoted (`references:`)

@@ -26,7 +26,7 @@ from typing import Any, Literal, get_args
 
 from pydantic import Field, field_validator
 
-from penstock.catalog.objects import Model
+from penstock.catalog.base import Model
 
 RetentionKind = Literal["runs", "logs", "metrics", "dq_results", "lineage", "batch_decisions"]
 RETENTION_KINDS: tuple[RetentionKind, ...] = get_args(RetentionKind)

@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from penstock.catalog import base
 from penstock.catalog.orchestration import Duration, Retry, RetryPolicy, seconds
 from penstock.secrets import is_secret
 
@@ -44,11 +45,10 @@ _RATE_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
 _CLEAR = "give it by reference (${{env:NAME}} or ${{file:PATH}}), never in clear: {what}"
 
 
-class Model(BaseModel):
-    """As catalog.objects.Model (which imports this module): unknown keys are errors."""
+class Model(base.Model):
+    """The project's model base, with fields also settable by their Python names."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-    internal_fields: ClassVar[frozenset[str]] = frozenset()
 
 
 def _secret(what: str, value: str) -> str:

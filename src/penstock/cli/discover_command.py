@@ -38,7 +38,7 @@ def discover(
     A database's: columns with their contract types, required from NOT NULL, key from the
     primary key, a suggested cursor. Files: the types, missing-value tokens and date formats
     that read every value of the first file of each folder (or glob)."""
-    from penstock.catalog.objects import FilesSource
+    from penstock.catalog.files_source import FilesSource
     from penstock.sources.discover import discover_tables, to_yaml
 
     proj = load(project)

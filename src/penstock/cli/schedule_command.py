@@ -61,7 +61,7 @@ def schedule(
     One scheduler is active per project (a lease in the metadata store); another stands by
     and takes over if it stops. SIGINT or SIGTERM: the run in progress finishes, nothing new
     starts, exit 0; a second signal interrupts the run (recorded as failed)."""
-    from penstock.catalog.objects import duration_seconds
+    from penstock.catalog.files_source import duration_seconds
     from penstock.engine.scheduler import Scheduler, run_in_session
     from penstock.observe.store import MetadataStore
 

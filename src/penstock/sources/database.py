@@ -22,7 +22,7 @@ from typing import ClassVar
 from penstock.catalog import ObjectSpec, Project
 from penstock.catalog.batch_checks import ReconcileCheck
 from penstock.catalog.database import DatabaseSource
-from penstock.catalog.objects import duration_seconds
+from penstock.catalog.files_source import duration_seconds
 from penstock.catalog.tls import TlsPlan, plan_tls
 from penstock.errors import PenstockError, SourceError, TransientError
 from penstock.faults import fault_point

@@ -39,7 +39,7 @@ import duckdb
 
 from penstock.catalog import ColumnSpec, Project
 from penstock.catalog.dialect import ColumnDialect
-from penstock.catalog.objects import FilesSource
+from penstock.catalog.files_source import FilesSource
 from penstock.errors import UsageError, first_line
 from penstock.quality.casts import missing_sql, strict_cast_sql
 from penstock.sources.discover import snake
