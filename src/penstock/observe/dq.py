@@ -206,20 +206,15 @@ class QualitySink:
         found = []
         seasonal = settings.seasonality != "none"
         for metric, value in metrics.items():
+            kept = [
+                p for p in points if metric in p.values and (keep_all or metric not in p.outside)
+            ]
             if seasonal:
-                history = [
-                    (p.key[0], p.values[metric])
-                    for p in points
-                    if metric in p.values and (keep_all or metric not in p.outside)
-                ]
+                history = [(p.key[0], p.values[metric]) for p in kept]
                 finding = evaluate(value, ev.batch_time, history, settings)
             else:  # `evaluate`'s window, without the times it needs only for seasons
-                train = [
-                    p.values[metric]
-                    for p in points
-                    if metric in p.values and (keep_all or metric not in p.outside)
-                ]
-                finding = judge(value, train[-settings.window :], settings)
+                train = [p.values[metric] for p in kept[-settings.window :]]
+                finding = judge(value, train, settings)
             if finding is not None:
                 found.append((metric, finding))
         if in_order or cached is None:
