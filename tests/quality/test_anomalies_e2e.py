@@ -147,3 +147,23 @@ def test_history_carries_across_runs_and_before_min_points_nothing_is_judged(
     # the earlier spike is in the training window: the limits are wide, yet 0.4 is outside
     spike = next(x for x in found if x["metric"] == "quarantine_rate")
     assert spike["points"] == 12 and 0 < spike["upper"] < 0.4
+
+
+def test_files_loaded_together_record_no_duration_of_their_own(tmp_path: Path, cli: Cli) -> None:
+    """A micro-batch's files share one transaction's time: judging each file's `duration_s`
+    against the others flagged the later ones of a long chunk. A file loaded alone keeps it."""
+    project = write_project(
+        tmp_path,
+        PROJECT.replace("hooks: [record_anomalies.py:Recorder]\n", ""),
+        {f"landing/orders/2026-01-{d:02d}.csv": day_file(d) for d in range(1, 4)},
+    )
+    assert cli("run", "-p", project)[0] == 0  # three small files: one micro-batch
+    (project / "landing" / "orders" / "2026-01-04.csv").write_text(day_file(4))
+    assert cli("run", "-p", project)[0] == 0  # one file, loaded alone
+    proj = load_project(project)
+    with MetadataStore(proj.metadata_url) as store, store.engine.connect() as conn:
+        m = dq_metrics.c
+        rows = conn.execute(sa.select(m.source_file, m.metric).where(m.metric == "rows_in")).all()
+        timed = conn.execute(sa.select(m.source_file).where(m.metric == "duration_s")).all()
+    assert len(rows) == 4
+    assert [r.source_file for r in timed] == ["landing/orders/2026-01-04.csv"]

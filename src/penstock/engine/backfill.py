@@ -508,7 +508,7 @@ class Backfill:
         fault_point("after_load")
         with self.events:
             done = [
-                _loaded(runner, result, obj, batch, step_id, v, load)
+                _loaded(runner, result, obj, batch, step_id, v, load, shared=len(batches) > 1)
                 for batch, step_id, v, load in zip(
                     batches, step_ids, validation.results, loads, strict=True
                 )

@@ -276,8 +276,9 @@ def _load_chunk(
         if validation is not None:
             validation.drop(conn)
     fault_point("after_load")
+    shared = len(chunk) > 1
     return [
-        _loaded(runner, result, obj, batch, step_id, v, load)
+        _loaded(runner, result, obj, batch, step_id, v, load, shared=shared)
         for batch, step_id, v, load in zip(chunk, step_ids, results, loads, strict=True)
     ]
 
@@ -356,7 +357,11 @@ def _loaded(
     step_id: str,
     validation: BatchValidation,
     load: LoadResult,
+    *,
+    shared: bool = False,
 ) -> BatchOutcome:
+    """A batch's load step finished: its events, its log line, its outcome. `shared`: it was
+    loaded in one transaction with other batches (its step's duration is theirs too)."""
     runner._working_on(obj, step_id)
     status = _load_status(validation, load)
     if load.kept_previous:
@@ -378,6 +383,7 @@ def _loaded(
         validation=validation,
         batch=batch,
         load=load,
+        shared=shared,
     )
     runner._log(
         result,

@@ -205,7 +205,10 @@ class RunEvents:
         source_file: str | None = None,
         bytes_in: int | None = None,
         exc: BaseException | None = None,
+        shared: bool = False,
     ) -> None:
+        """A step ended: its `StepFinished` and, for a loaded batch, `BatchLoaded` and
+        `BatchMeasured`. `shared`: the batch was loaded together with others (micro-batch)."""
         clock, started_at = self.clock.started.pop(step_id, (None, None))
         if bytes_in is None and batch is not None:
             bytes_in = batch.manifest.size_bytes
@@ -222,7 +225,9 @@ class RunEvents:
             else:
                 inputs, outputs = (landing,), (staged,)
         if load is not None and v is not None and batch is not None and status != "failed":
-            self._emit_batch_loaded(result, step_id, obj, batch, v, load, duration, inputs)
+            self._emit_batch_loaded(
+                result, step_id, obj, batch, v, load, duration, inputs, shared=shared
+            )
         if step == "load" and status == "failed" and v is None and batch is not None:
             self._emit_checks_refused(result, step_id, obj, batch, exc)
         parent = self.clock.parent.get(obj.name)
@@ -295,6 +300,8 @@ class RunEvents:
         load: LoadResult,
         duration: float | None,
         inputs: tuple[Dataset, ...],
+        *,
+        shared: bool = False,
     ) -> None:
         self.bus.emit(
             BatchLoaded(
@@ -325,8 +332,10 @@ class RunEvents:
             )
         )
         if not load.skipped:
+            # a batch loaded with others took their time: no duration of its own to watch
+            measured = None if shared else duration
             try:
-                self._emit_batch_measured(result, obj, batch, v, load, duration)
+                self._emit_batch_measured(result, obj, batch, v, load, measured)
             except Exception as exc:  # scoring never fails a load that committed
                 self.bus.log(
                     result.run_id,

@@ -8,7 +8,8 @@ the data path. For each `batch_measured` event, in one transaction, it
   `dq_metrics` (one per checkpoint metric: the per-batch history, keyed by the batch's own
   time, so a backlog of daily files loaded in one run is still one point per file);
 - judges each watched metric against the limits computed from the object's earlier points
-  (quality/control.py; `anomalies:` settings; the latest `window × seasons` batches are read
+  (quality/control.py; a rate's limits cover its sampling noise at the batch's row count;
+  `anomalies:` settings; the latest `window × seasons` batches are read
   from the store once per object and session, then kept as batches arrive in order: about
   3 ms a batch of 50 metrics on SQLite); a point outside is recorded in `dq_anomalies`,
   flagged in the history (so it stays out of later training windows), and sent on the bus as
@@ -183,6 +184,7 @@ class QualitySink:
         if not settings.enabled:
             return []
         from penstock.quality.control import evaluate, judge, keeps_outliers, watched
+        from penstock.quality.scores import is_rate
 
         known = self._watched.setdefault(ev.object, {})
         metrics = {}
@@ -209,12 +211,13 @@ class QualitySink:
             kept = [
                 p for p in points if metric in p.values and (keep_all or metric not in p.outside)
             ]
+            rows = ev.rows_in if is_rate(metric) else None  # limits cover sampling noise
             if seasonal:
                 history = [(p.key[0], p.values[metric]) for p in kept]
-                finding = evaluate(value, ev.batch_time, history, settings)
+                finding = evaluate(value, ev.batch_time, history, settings, rows=rows)
             else:  # `evaluate`'s window, without the times it needs only for seasons
                 train = [p.values[metric] for p in kept[-settings.window :]]
-                finding = judge(value, train, settings)
+                finding = judge(value, train, settings, rows=rows)
             if finding is not None:
                 found.append((metric, finding))
         if in_order or cached is None:

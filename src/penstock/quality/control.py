@@ -7,6 +7,11 @@ limits yet. The limits are mean ± k·σ (`stddev`, σ the sample standard devia
 median ± k·1.4826·MAD (`mad`; k 3.5 by default). `direction` says which side is reported:
 `spike` (above the upper limit), `drop` (below the lower), or `both`.
 
+A rate of rows (`rows` given: the batch's row count) has limits no narrower than its sampling
+noise: a count a binomial draw of that many rows at the window's mean rate reaches by chance
+is not an anomaly (quality/sampling.py; on 100-row files the σ limits alone flagged a third
+of them).
+
 A point outside its limits, on either side, stays out of the later `stddev` windows (an
 outlier would widen them); `mad` windows keep every point: the median and MAD ignore a few
 outliers by themselves, and leaving the tails out would narrow them batch after batch.
@@ -27,6 +32,7 @@ from fnmatch import fnmatchcase
 from typing import Literal
 
 from penstock.catalog.quality_settings import AnomalySettings, Seasonality
+from penstock.quality.sampling import count_bounds
 
 __all__ = [
     "Finding",
@@ -37,6 +43,7 @@ __all__ = [
     "judge",
     "k_of",
     "keeps_outliers",
+    "sampling_floor",
     "season",
     "watched",
 ]
@@ -125,32 +132,54 @@ def _outside(value: float, limits: Limits) -> Literal["spike", "drop"] | None:
     return None
 
 
+def sampling_floor(limits: Limits, train: Sequence[float], rows: int, k: float) -> Limits:
+    """`limits` of a rate widened to what sampling `rows` rows at the window's mean rate
+    explains: a count is outside only where a binomial draw reaches it with a probability
+    below a normal's tail at `k` σ."""
+    rate = math.fsum(train) / len(train)
+    lo, hi = count_bounds(rows, rate, k)
+    lower = min(limits.lower, (lo + 1) / rows)
+    upper = max(limits.upper, (hi - 1) / rows)
+    return Limits(limits.center, lower, upper, limits.points)
+
+
 def evaluate(
     value: float,
     at: datetime,
     history: Sequence[tuple[datetime, float]],
     settings: AnomalySettings,
     index: int = 0,
+    *,
+    rows: int | None = None,
 ) -> Finding | None:
     """Judge one point against `history` (the earlier points, oldest first; see the module
     docstring for which): the training window is the last `window` of them in the point's
-    season. None when it is inside its limits or there are none yet."""
+    season. None when it is inside its limits or there are none yet. `rows`: the value is a
+    rate of that many rows (its limits then cover its sampling noise)."""
     wanted = season(at, settings.seasonality)
     if wanted is None:
         train = [v for _, v in history[-settings.window :]]
     else:
         train = [v for t, v in history if season(t, settings.seasonality) == wanted]
         train = train[-settings.window :]
-    return judge(value, train, settings, index)
+    return judge(value, train, settings, index, rows=rows)
 
 
 def judge(
-    value: float, train: Sequence[float], settings: AnomalySettings, index: int = 0
+    value: float,
+    train: Sequence[float],
+    settings: AnomalySettings,
+    index: int = 0,
+    *,
+    rows: int | None = None,
 ) -> Finding | None:
-    """Judge one point against its training window `train` (as `evaluate` picks it)."""
+    """Judge one point against its training window `train` (as `evaluate` picks it); `rows`
+    as for `evaluate`."""
     limits = control_limits(train, settings)
     if limits is None:
         return None
+    if rows:
+        limits = sampling_floor(limits, train, rows, k_of(settings))
     direction = _outside(value, limits)
     if direction is None:
         return None
@@ -158,15 +187,20 @@ def judge(
 
 
 def detect_series(
-    times: Sequence[datetime], values: Sequence[float], settings: AnomalySettings
+    times: Sequence[datetime],
+    values: Sequence[float],
+    settings: AnomalySettings,
+    rows: Sequence[int] | None = None,
 ) -> list[Finding]:
     """The points of a whole series (in time order) outside the limits of the points before
-    it, each judged as it would have been when it arrived; those `direction` reports."""
+    it, each judged as it would have been when it arrived; those `direction` reports.
+    `rows`: the values are rates of that many rows each."""
     history: list[tuple[datetime, float]] = []
     found: list[Finding] = []
     keep_all = keeps_outliers(settings)
     for i, (at, value) in enumerate(zip(times, values, strict=True)):
-        finding = evaluate(float(value), at, history, settings, i)
+        n = None if rows is None else rows[i]
+        finding = evaluate(float(value), at, history, settings, i, rows=n)
         if finding is None or keep_all:
             history.append((at, float(value)))
         if finding is not None and finding.reported:

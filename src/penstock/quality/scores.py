@@ -27,7 +27,7 @@ from penstock.catalog.quality_settings import DIMENSIONS, TOTAL, QualitySettings
 from penstock.observe.events import DimensionScore
 from penstock.quality.dimensions import checked_dimensions, reason_names
 
-__all__ = ["batch_metrics", "batch_scores", "combine_scores", "weighted_total"]
+__all__ = ["batch_metrics", "batch_scores", "combine_scores", "is_rate", "weighted_total"]
 
 
 def _score(failed: int, checked: int) -> float | None:
@@ -102,6 +102,16 @@ def combine_scores(
             )
         )
     return tuple(out)
+
+
+def is_rate(metric: str) -> bool:
+    """Is the metric (of `batch_metrics`) a rate of the batch's rows? Its control limits then
+    cover its sampling noise (quality/control.py)."""
+    return metric in _RATES or metric.startswith(_RATE_FAMILIES)
+
+
+_RATES = frozenset({"quarantine_rate", "duplicate_rate"})
+_RATE_FAMILIES = ("quarantine_rate:", "null_rate:")
 
 
 def batch_metrics(
