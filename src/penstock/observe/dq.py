@@ -208,15 +208,16 @@ class QualitySink:
         found = []
         seasonal = settings.seasonality != "none"
         for metric, value in metrics.items():
-            kept = [
-                p for p in points if metric in p.values and (keep_all or metric not in p.outside)
-            ]
             rows = ev.rows_in if is_rate(metric) else None  # limits cover sampling noise
             if seasonal:
-                history = [(p.key[0], p.values[metric]) for p in kept]
+                history = [
+                    (p.key[0], p.values[metric])
+                    for p in points
+                    if metric in p.values and (keep_all or metric not in p.outside)
+                ]
                 finding = evaluate(value, ev.batch_time, history, settings, rows=rows)
             else:  # `evaluate`'s window, without the times it needs only for seasons
-                train = [p.values[metric] for p in kept[-settings.window :]]
+                train = _window(points, metric, settings.window, keep_all)
                 finding = judge(value, train, settings, rows=rows)
             if finding is not None:
                 found.append((metric, finding))
@@ -225,6 +226,21 @@ class QualitySink:
             points.append(_Point(key, metrics, frozenset(m for m, _ in found)))
             self.series[ev.object] = points[-lookback:]
         return found
+
+
+def _window(points: Sequence[_Point], metric: str, size: int, keep_all: bool) -> list[float]:
+    """The metric's values of the latest `size` points that have it (and, unless `keep_all`,
+    were not found outside their limits), oldest first: read from the end, as the window is
+    a fraction of the points kept (37 metrics a batch judged on 1,000 small files)."""
+    train: list[float] = []
+    for point in reversed(points):
+        value = point.values.get(metric)
+        if value is not None and (keep_all or metric not in point.outside):
+            train.append(value)
+            if len(train) == size:
+                break
+    train.reverse()
+    return train
 
 
 class _BatchRows(dict[str, list[dict[str, Any]]]):

@@ -178,9 +178,10 @@ def judge(
     limits = control_limits(train, settings)
     if limits is None:
         return None
-    if rows:
-        limits = sampling_floor(limits, train, rows, k_of(settings))
     direction = _outside(value, limits)
+    if direction is not None and rows:  # the floor only widens: needed for a point outside
+        limits = sampling_floor(limits, train, rows, k_of(settings))
+        direction = _outside(value, limits)
     if direction is None:
         return None
     return Finding(index, value, limits, direction, settings.direction in (direction, "both"))
