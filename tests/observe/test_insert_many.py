@@ -51,6 +51,19 @@ def _lineage(n: int) -> dict[str, Any]:
     }
 
 
+# two schemas' `fields`, each one list its rows share (as the lineage recorder's rows do), and
+# column lineage as tuples: each object converted once per insert, into what a fresh list is
+SHARED_FIELDS = ([("order_id", "BIGINT")], [("order_id", "BIGINT"), ("amount", "DOUBLE")])
+
+
+def _shared_lineage(n: int) -> dict[str, Any]:
+    row = _lineage(n)
+    row["fields"] = SHARED_FIELDS[n % 3 == 0]
+    if row["column_lineage"] is not None:
+        row["column_lineage"] = {"order_id": [("file", f"x{n}", "order_id", "T")]}
+    return row
+
+
 def _step(n: int) -> dict[str, Any]:
     return {
         "step_id": f"s{n}",
@@ -73,7 +86,8 @@ def _step(n: int) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(
-    ("table", "row"), [(dq_metrics, _metric), (lineage, _lineage), (step_runs, _step)]
+    ("table", "row"),
+    [(dq_metrics, _metric), (lineage, _lineage), (lineage, _shared_lineage), (step_runs, _step)],
 )
 def test_the_rows_stored_are_sqlalchemys(table: sa.Table, row: Any) -> None:
     rows = [row(n) for n in range(5)]

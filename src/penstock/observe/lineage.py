@@ -326,7 +326,7 @@ class LineageRecorder:
                         "namespace": d.namespace,
                         "name": d.name,
                         "role": d.role,
-                        "fields": [[f.name, f.type] for f in d.fields],
+                        "fields": _fields_json(d.fields),
                         "column_lineage": _columns_json(columns) if columns else None,
                     }
                 )
@@ -351,9 +351,22 @@ class LineageRecorder:
         self.flush()
 
 
-def _columns_json(columns: Mapping[str, list[InputColumn]]) -> dict[str, list[list[str]]]:
+@per_spec
+def _fields_json(fields: tuple[SchemaField, ...]) -> list[tuple[str, str]]:
+    """A dataset's `fields` value, built once per schema object (the events of an object's
+    batches share one) and shared by its rows: they are only serialised (as [[name, type],
+    ...]). Rows held until a write, each with its own ten lists, had the garbage collector
+    scan them again and again: the recorder's CPU on 1,000 small files' events was half
+    collection (0.40 s, 0.19 s with the collector off: bench/sink_replay.py)."""
+    return [(f.name, f.type) for f in fields]
+
+
+def _columns_json(columns: Mapping[str, list[InputColumn]]) -> dict[str, list[tuple[str, ...]]]:
+    """[[namespace, name, field, subtype], ...] per output column, as tuples of strings: the
+    same JSON, and tuples of strings are containers the garbage collector stops tracking (see
+    `_fields_json`)."""
     return {
-        name: [[c.namespace, c.name, c.field, c.subtype] for c in inputs]
+        name: [(c.namespace, c.name, c.field, c.subtype) for c in inputs]
         for name, inputs in columns.items()
     }
 
