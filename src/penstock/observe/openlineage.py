@@ -124,7 +124,8 @@ def event_json(event: dict[str, Any]) -> str:
 
 def _encode(value: Any, descend: bool) -> str:
     """`value`'s JSON; a dict or list under a key of `_DESCEND` (`descend`) is walked, to
-    reach the shared facets it holds, the rest encoded whole by json's C encoder."""
+    reach the shared facets it holds, the rest encoded whole by json's C encoder (strings,
+    the most common, and shared facets without a call of their own)."""
     kind = type(value)
     if kind is Shared:
         return value.json  # type: ignore[no-any-return]
@@ -132,14 +133,22 @@ def _encode(value: Any, descend: bool) -> str:
         parts = []
         try:
             for k, v in sorted(value.items()):
-                parts.append(f"{_encode_str(k)}: {_encode(v, k in _DESCEND)}")
+                if type(v) is str:
+                    text = _encode_str(v)
+                elif type(v) is Shared:
+                    text = v.json
+                else:
+                    text = _encode(v, k in _DESCEND)
+                parts.append(f"{_encode_str(k)}: {text}")
         except TypeError:  # a key that is not a string: json.dumps's to turn into one
             return _ENCODER.encode(value)
         return "{" + ", ".join(parts) + "}"
     if descend and kind is list:
-        return "[" + ", ".join([_encode(v, True) for v in value]) + "]"
-    if kind is str:
-        return _encode_str(value)
+        return (
+            "["
+            + ", ".join([v.json if type(v) is Shared else _encode(v, True) for v in value])
+            + "]"
+        )
     return _ENCODER.encode(value)
 
 
