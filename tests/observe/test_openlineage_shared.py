@@ -117,6 +117,28 @@ def test_each_batch_shows_its_own_schema_when_it_changes_mid_run(tmp_path: Path,
             if d["name"].endswith(".csv"):
                 names = [f["name"] for f in d["facets"]["schema"]["fields"]]
                 landing.setdefault(Path(d["name"]).name, set()).add(tuple(names))
+    # column lineage (its shape worked out once per schema): each batch's own columns, from
+    # its own input dataset
+    for e in events_of(project):
+        if e["eventType"] != "COMPLETE" or not e["outputs"]:
+            continue
+        source = e["inputs"][0] if e["job"]["name"].endswith(".stage") else None
+        for d in e["inputs"]:
+            if d["inputFacets"].get("dataQualityAssertions"):
+                source = d  # a load's staged batch
+        assert source is not None
+        for out in e["outputs"]:
+            lineage = out["facets"]["columnLineage"]["fields"]
+            inputs = [i for column in lineage.values() for i in column["inputFields"]]
+            assert {i["name"] for i in inputs} == {source["name"]}
+            if e["job"]["name"].endswith(".stage"):
+                columns = [f["name"] for f in source["facets"]["schema"]["fields"]]
+                assert sorted(lineage) == sorted(columns)
+                assert {c: v["inputFields"][0]["field"] for c, v in lineage.items()} == {
+                    c: c for c in columns
+                }
+            else:
+                assert lineage["order_ts"]["inputFields"][0]["field"] == "Order Time"
     assert landing == {
         "a.csv": {("order_id", "Order Time", "amount")},
         "b.csv": {("order_id", "Order Time", "amount")},
