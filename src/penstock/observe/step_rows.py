@@ -97,8 +97,26 @@ def log_row(event: LogRecord) -> dict[str, Any]:
         "batch_id": event.batch_id,
         "step_id": event.step_id,
         "message": redact(event.message),
-        "fields": to_jsonable(redact_value(dict(event.fields))),
+        "fields": log_fields(event.fields),
     }
+
+
+_AS_THEY_ARE = frozenset({int, float, bool, type(None)})
+
+
+def log_fields(value: Any) -> Any:
+    """`to_jsonable(redact_value(value))`, the same value, without their isinstance chains
+    for the strings, numbers and dicts log fields hold: 0.04 s of the store's 0.15 s CPU on
+    1,000 small files' events (a rejected batch's reasons dict; bench/sink_replay.py).
+    Anything else goes their way."""
+    kind = type(value)
+    if kind is str:
+        return redact(value)
+    if kind in _AS_THEY_ARE:
+        return value
+    if kind is dict:  # redact_value keeps the keys, to_jsonable makes them strings
+        return {str(k): log_fields(v) for k, v in value.items()}
+    return to_jsonable(redact_value(value))
 
 
 class PendingRows:
