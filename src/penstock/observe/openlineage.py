@@ -155,13 +155,21 @@ def _encode(value: Any, descend: bool) -> str:
 def facet(key: str, **fields: Any) -> dict[str, Any]:
     """The facet `key` (a name of `FACET_SCHEMAS`) with its producer and schema URL; fields
     that are None are left out, as the spec's optional fields are."""
+    out = dict(_FACET_HEADS[key])
+    out.update(_dropping_none(**fields))
+    return out
+
+
+def _facet_head(key: str) -> dict[str, str]:
     version, _, name = FACET_SCHEMAS[key].partition("/")
-    out: dict[str, Any] = {
+    return {
         "_producer": PRODUCER,
         "_schemaURL": f"{SPEC}/facets/{version}/{name}.json#/$defs/{name}",
     }
-    out.update(_dropping_none(**fields))
-    return out
+
+
+# each facet's first two fields, worked out once (12,000 facets on 1,000 small files)
+_FACET_HEADS = {key: _facet_head(key) for key in FACET_SCHEMAS}
 
 
 def _dropping_none(**fields: Any) -> dict[str, Any]:
@@ -324,11 +332,7 @@ class OpenLineageSink:
                 "eventTime": at.isoformat(),
                 "eventType": state,
                 "inputs": inputs,
-                "job": {
-                    "facets": {"jobType": _job_type(step.step if step else "run")},
-                    "name": job,
-                    "namespace": self.namespace,
-                },
+                "job": _job(step.step if step else "run", job, self.namespace),
                 "outputs": outputs,
                 "producer": PRODUCER,
                 "run": {"facets": run_facets, "runId": ol_uuid(run_id)},
@@ -400,6 +404,13 @@ def _run_ref(run_id: str) -> dict[str, Any]:
     return {"facets": {}, "runId": ol_uuid(run_id)}
 
 
+@functools.lru_cache(maxsize=1024)
+def _job(step: str, name: str, namespace: str) -> Shared:
+    """An event's job: one per job (an object's, or one of its step kinds), shared by the
+    events of its runs."""
+    return Shared({"facets": {"jobType": _job_type(step)}, "name": name, "namespace": namespace})
+
+
 @functools.lru_cache(maxsize=64)
 def _job_type(step: str) -> Shared:
     """The jobType facet of a step kind: one per kind (a few), shared by its events."""
@@ -449,14 +460,7 @@ def _column_facet(columns: dict[str, Any]) -> dict[str, Any]:
                         "field": c.field,
                         "name": c.name,
                         "namespace": c.namespace,
-                        "transformations": [
-                            _dropping_none(
-                                description=c.description,
-                                subtype=c.subtype,
-                                type="DIRECT",
-                                masking=c.masking or None,
-                            )
-                        ],
+                        "transformations": _transformations(c.description, c.subtype, c.masking),
                     }
                     for c in inputs
                 ]
@@ -464,6 +468,17 @@ def _column_facet(columns: dict[str, Any]) -> dict[str, Any]:
             for name, inputs in columns.items()
         },
     )
+
+
+@functools.lru_cache(maxsize=256)
+def _transformations(description: str, subtype: str, masking: bool) -> list[dict[str, Any]]:
+    """An input column's transformations: a few kinds, each shared by the columns of every
+    batch (27,000 on 1,000 small files; they are only ever serialised)."""
+    return [
+        _dropping_none(
+            description=description, subtype=subtype, type="DIRECT", masking=masking or None
+        )
+    ]
 
 
 def _statistics(e: StepFinished, d: Dataset, done: FinishedStep) -> dict[str, Any]:
