@@ -144,3 +144,21 @@ def test_each_batch_shows_its_own_schema_when_it_changes_mid_run(tmp_path: Path,
         "b.csv": {("order_id", "Order Time", "amount")},
         "c.csv": {("order_id", "Order Time", "amount", "note")},
     }
+
+
+def test_column_lineage_from_a_template_is_the_facet_encoded() -> None:
+    from penstock.observe.lineage import from_shape
+    from penstock.observe.openlineage import _NAME_MARK, _column_facet, _column_facet_of
+
+    plain = (("id", "id", "IDENTITY", "as read", False), ("x", "X", "TRANSFORMATION", "t", True))
+    other = (("id", "id", "IDENTITY", "as read", False),)
+    marked = ((_NAME_MARK, "id", "IDENTITY", "as read", False),)  # the mark elsewhere: no template
+    for shape in (plain, other, plain, marked):
+        for namespace, name in (("file", "/l/a.csv"), ("file", 'é "b".csv'), ("duckdb://w", "s")):
+            columns = from_shape(shape, namespace, name)
+            got = _column_facet(columns)
+            assert got == _column_facet_of(columns)
+            assert event_json({"facets": got}) == json.dumps(
+                {"facets": _column_facet_of(columns)}, sort_keys=True
+            )
+            assert isinstance(got, Shared) == (shape is not marked)

@@ -121,11 +121,30 @@ def column_lineage(
         shape = _load_shape(obj, source.fields, output.role)
     else:
         return {}
-    namespace, name = source.namespace, source.name
-    return {
-        column: [InputColumn(namespace, name, field, subtype, description, masking)]
-        for column, field, subtype, description, masking in shape
-    }
+    return from_shape(shape, source.namespace, source.name)
+
+
+class ShapedLineage(dict[str, list[InputColumn]]):
+    """Column lineage that is a shape (below) applied to one source dataset: what it says
+    is the same for every batch of an object and schema but for that dataset's name, which
+    the OpenLineage sink uses to write its JSON from a template per shape."""
+
+    __slots__ = ("name", "namespace", "shape")
+
+    shape: Shape
+    namespace: str
+    name: str
+
+
+def from_shape(shape: Shape, namespace: str, name: str) -> ShapedLineage:
+    out = ShapedLineage(
+        {
+            column: [InputColumn(namespace, name, field, subtype, description, masking)]
+            for column, field, subtype, description, masking in shape
+        }
+    )
+    out.shape, out.namespace, out.name = shape, namespace, name
+    return out
 
 
 # per output column: (column, source field, subtype, description, masking); the same for

@@ -45,7 +45,16 @@ from penstock.observe.events import (
     StepFinished,
     StepStarted,
 )
-from penstock.observe.lineage import FinishedStep, OpenStep, StepTracker, ol_uuid
+from penstock.observe.lineage import (
+    ColumnLineage,
+    FinishedStep,
+    OpenStep,
+    Shape,
+    ShapedLineage,
+    StepTracker,
+    from_shape,
+    ol_uuid,
+)
 from penstock.secrets import redact
 
 if TYPE_CHECKING:
@@ -99,9 +108,10 @@ class Shared(dict[str, Any]):
 
     __slots__ = ("json",)
 
-    def __init__(self, value: dict[str, Any]) -> None:
+    def __init__(self, value: dict[str, Any], json: str | None = None) -> None:
+        """`json`: `value`'s JSON when the caller knows it (encoded here otherwise)."""
         super().__init__(value)
-        self.json = _ENCODER.encode(self)
+        self.json = _ENCODER.encode(self) if json is None else json
 
 
 # the file's serialisation: json.dumps(event, sort_keys=True, default=str), without its
@@ -449,7 +459,34 @@ def _schema_facet(fields: tuple[SchemaField, ...]) -> dict[str, Any]:
     return facet("schema", fields=described)
 
 
-def _column_facet(columns: dict[str, Any]) -> dict[str, Any]:
+def _column_facet(columns: ColumnLineage) -> dict[str, Any]:
+    """The columnLineage facet; with its JSON, from its shape's template, when the columns
+    are a shape's (`ShapedLineage`): each batch's facet differs from the last only in its
+    source dataset's name. (The facets were ~8 KB of a batch's ~20 KB of events on 1,000
+    small files: their encoding ~0.04 s of the sink's ~0.26 s.)"""
+    built = _column_facet_of(columns)
+    if type(columns) is ShapedLineage:
+        parts = _column_template(columns.shape, columns.namespace)
+        if parts is not None:
+            return Shared(built, _encode_str(columns.name).join(parts))
+    return built
+
+
+# a name no dataset has, whose JSON marks where a template's dataset name goes
+_NAME_MARK = "\x00penstock: the source dataset's name\x00"
+
+
+@functools.lru_cache(maxsize=256)
+def _column_template(shape: Shape, namespace: str) -> tuple[str, ...] | None:
+    """The JSON of a shape's facet split where its source dataset's name goes; None if the
+    mark is found anywhere else (then the facet is encoded as it is)."""
+    sample = _column_facet_of(from_shape(shape, namespace, _NAME_MARK))
+    parts = tuple(_ENCODER.encode(sample).split(_encode_str(_NAME_MARK)))
+    names = sum(len(field["inputFields"]) for field in sample["fields"].values())
+    return parts if len(parts) == names + 1 else None
+
+
+def _column_facet_of(columns: ColumnLineage) -> dict[str, Any]:
     return facet(
         "columnLineage",
         dataset=[],
