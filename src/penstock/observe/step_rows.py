@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from penstock.observe.events import Event, LogRecord, StepFinished, StepStarted
-from penstock.observe.insert_many import insert_many
+from penstock.observe.insert_many import insert_many, update_many
 from penstock.observe.jsonable import to_jsonable
 from penstock.observe.redaction import redact_opt, redact_value
 from penstock.observe.schema import logs, step_runs
@@ -159,7 +159,7 @@ class PendingRows:
                 {f"b_{k}": v for k, v in finished_values(f, every=True).items()} for f in finishes
             ]
             rows = [{**row, "b_step_id": f.step_id} for row, f in zip(rows, finishes, strict=True)]
-            if conn.execute(_FINISH_MANY, rows).rowcount != len(rows):
+            if update_many(conn, _FINISH_MANY, rows) != len(rows):
                 for event in finishes:  # a step whose start the store missed: one at a time
                     finish_step(conn, event)
 
