@@ -11,7 +11,10 @@ A step a run left open when it ended is ABORTed. Only facets whose schema the Op
 spec publishes are emitted (tests validate every event against them).
 
 Events are built as the JSON the spec defines (each facet with its `_producer` and
-`_schemaURL`), the shape openlineage-python serialises its own classes to. The file transport
+`_schemaURL`), the shape openlineage-python serialises its own classes to. The facets that every
+batch of an object repeats (its schemas, job, quality assertions, column lineage but for the
+source's name) are built once and shared (`Shared`), their JSON too: the file's lines are
+what json.dumps writes, written from those pieces (`event_json`). The file transport
 (the default) appends one event per line to `.penstock/openlineage.jsonl`: a run that only
 writes that file does not import openlineage-python, whose client costs ~0.3 s of import and
 serialiser set-up (most of a run with nothing new). The HTTP transport, to Marquez or any
