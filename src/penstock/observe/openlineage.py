@@ -510,7 +510,7 @@ def _column_facet_of(columns: ColumnLineage) -> dict[str, Any]:
     )
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=256, typed=True)  # masking True and 1 write differently
 def _transformations(description: str, subtype: str, masking: bool) -> list[dict[str, Any]]:
     """An input column's transformations: a few kinds, each shared by the columns of every
     batch (27,000 on 1,000 small files; they are only ever serialised)."""
