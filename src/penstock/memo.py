@@ -5,6 +5,9 @@ every batch (its reasons and their dimensions, its rules as check results, its c
 lineage): `per_spec` keeps the answer per spec *object* (specs are frozen, so the answer
 cannot go stale), keyed by identity with the spec held, so an id is never reused while its
 entry lives. A few specs at most are alive at once; the memo is emptied past `LIMIT`.
+
+Any immutable object that many events share serves as well: the lineage sinks key on the
+schema tuple (`Dataset.fields`) that every batch of an object shares.
 """
 
 from __future__ import annotations

@@ -16,13 +16,19 @@ import threading
 SAFE_SECRET_LEN = 4
 _lock = threading.Lock()
 _secrets: set[str] = set()
+# `_secrets` longest first, as `redact` goes through them: sorted when one is registered, not
+# at every call (logs, errors and each batch's rules pass ~30,000 texts through `redact` on
+# 1,000 small files; with three secrets a call took 1.3 us, sorting them under the lock)
+_ordered: tuple[str, ...] = ()
 
 
 def register_secret(value: str) -> None:
     """Remember a resolved secret value so that `redact` hides it."""
+    global _ordered
     if value:
         with _lock:
             _secrets.add(value)
+            _ordered = tuple(sorted(_secrets, key=len, reverse=True))
 
 
 def is_secret(value: str) -> bool:
@@ -33,10 +39,9 @@ def is_secret(value: str) -> bool:
 
 def redact(text: str) -> str:
     """Return `text` with every registered secret replaced by `***` (longest first)."""
-    if not _secrets or not text:
+    ordered = _ordered  # replaced whole, never changed: read without the lock
+    if not ordered or not text:
         return text
-    with _lock:
-        ordered = sorted(_secrets, key=len, reverse=True)
     for secret in ordered:
         if secret in text:
             text = text.replace(secret, "***")
@@ -45,5 +50,7 @@ def redact(text: str) -> str:
 
 def clear_secrets() -> None:
     """Forget every registered secret (tests use this between projects)."""
+    global _ordered
     with _lock:
         _secrets.clear()
+        _ordered = ()

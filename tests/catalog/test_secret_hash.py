@@ -100,3 +100,17 @@ def test_check_warns_about_secrets_too_short_to_redact(
     code, out, _ = cli("check", "-p", root)
     assert code == 0
     assert "warning  secret: penstock.yml:4 sources.landing.description: ${env:NOTE} is " in out
+
+
+def test_the_longest_secret_is_redacted_first_and_cleared_ones_no_more() -> None:
+    """`redact` goes through the secrets longest first (ordered when one is registered)."""
+    from penstock.secrets import clear_secrets, register_secret
+
+    try:
+        register_secret("abc")
+        assert redact("xabcdefx") == "x***defx"
+        register_secret("abcdef")
+        assert redact("xabcdefx abc") == "x***x ***"
+    finally:
+        clear_secrets()
+    assert redact("xabcdefx") == "xabcdefx"

@@ -51,6 +51,19 @@ def _lineage(n: int) -> dict[str, Any]:
     }
 
 
+# two schemas' `fields`, each one list its rows share (as the lineage recorder's rows do), and
+# column lineage as tuples: each object converted once per insert, into what a fresh list is
+SHARED_FIELDS = ([("order_id", "BIGINT")], [("order_id", "BIGINT"), ("amount", "DOUBLE")])
+
+
+def _shared_lineage(n: int) -> dict[str, Any]:
+    row = _lineage(n)
+    row["fields"] = SHARED_FIELDS[n % 3 == 0]
+    if row["column_lineage"] is not None:
+        row["column_lineage"] = {"order_id": [("file", f"x{n}", "order_id", "T")]}
+    return row
+
+
 def _step(n: int) -> dict[str, Any]:
     return {
         "step_id": f"s{n}",
@@ -73,7 +86,8 @@ def _step(n: int) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(
-    ("table", "row"), [(dq_metrics, _metric), (lineage, _lineage), (step_runs, _step)]
+    ("table", "row"),
+    [(dq_metrics, _metric), (lineage, _lineage), (lineage, _shared_lineage), (step_runs, _step)],
 )
 def test_the_rows_stored_are_sqlalchemys(table: sa.Table, row: Any) -> None:
     rows = [row(n) for n in range(5)]
@@ -109,3 +123,45 @@ def test_a_column_left_out_gets_its_default() -> None:
             sa.select(dq_metrics.c.batch_id, dq_metrics.c.anomalous).order_by(dq_metrics.c.id)
         ).fetchall()
     assert [tuple(r) for r in got] == [("b1", False), ("b2", False)]
+
+
+def test_update_many_changes_what_sqlalchemys_executemany_changes() -> None:
+    """The store's finishes of many steps (step_rows._FINISH_MANY): the same rows stored, the
+    same count of rows changed (a step the store never saw changes none)."""
+    from penstock.observe.insert_many import update_many
+    from penstock.observe.step_rows import _FINISH_MANY
+
+    finishes = [
+        {
+            "b_step_id": f"s{n}",
+            "b_batch_id": f"b{n}",
+            "b_status": "success",
+            "b_attempt": 1,
+            "b_rows_in": n,
+            "b_rows_loaded": n,
+            "b_rows_quarantined": 0,
+            "b_rows_duplicate": 0,
+            "b_ended_at": (AT + timedelta(seconds=n)).astimezone(EAST),
+            "b_error": None if n % 2 else "boom",
+            "b_source_file": None if n % 3 else f"orders_{n}.csv",  # None keeps the stored
+            "b_bytes_in": None if n == 4 else n * 10,
+        }
+        for n in range(7)  # s5 and s6 were never started
+    ]
+    stored = []
+    for way in ("sqlalchemy", "update_many"):
+        engine = sa.create_engine("sqlite://")
+        metadata.create_all(engine, tables=[step_runs])
+        with engine.begin() as conn:
+            insert_many(
+                conn, step_runs, [{**_step(n), "source_file": "kept.csv"} for n in range(5)]
+            )
+            if way == "sqlalchemy":
+                changed = conn.execute(_FINISH_MANY, finishes).rowcount
+            else:
+                changed = update_many(conn, _FINISH_MANY, finishes)
+        with engine.connect() as conn:
+            raw = conn.exec_driver_sql("SELECT * FROM step_runs ORDER BY step_id").fetchall()
+        stored.append((changed, raw))
+    assert stored[0] == stored[1]
+    assert stored[1][0] == 5

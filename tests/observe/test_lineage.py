@@ -301,3 +301,17 @@ def test_bad_lineage_settings_name_the_file_and_key(tmp_path: Path, cli: CLI) ->
     code, _, err = cli("run", "-p", project)
     assert code == 2
     assert "penstock.yml" in err and "lineage" in err and "url" in err
+
+
+def test_the_recorders_fields_are_each_schemas_own() -> None:
+    """`fields` built once per schema object serialise as a list built per row would: two
+    schemas, one changed mid-run, and a schema equal to another but its own object."""
+    from penstock.observe.events import SchemaField
+    from penstock.observe.lineage import _fields_json
+
+    a = (SchemaField(name="order_id", type="BIGINT"), SchemaField(name="amount", type="DOUBLE"))
+    b = (SchemaField(name="order_id", type="VARCHAR"),)
+    a_again = tuple(SchemaField(name=f.name, type=f.type) for f in a)
+    for fields in (a, b, a, a_again, b):
+        assert json.dumps(_fields_json(fields)) == json.dumps([[f.name, f.type] for f in fields])
+    assert _fields_json(a) is _fields_json(a)

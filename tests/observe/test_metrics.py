@@ -292,3 +292,41 @@ def test_a_failing_metrics_sink_never_fails_a_load(tmp_path: Path, capsys: Any) 
     with sqlite3.connect(db) as conn:  # the store's own records are whole
         (status,) = conn.execute("SELECT status FROM job_runs").fetchone()
     assert status == "success"
+
+
+def test_histogram_series_built_once_per_label_set_are_those_each_observation_builds(
+    tmp_path: Path,
+) -> None:
+    """The sink's cached histogram keys and label JSON: the series and values an observation
+    adds, for several label sets met again and again, are what building them afresh gives."""
+    from penstock.observe.metrics import METRICS, MetricsSink, labels_key, le_text
+    from penstock.observe.store import MetadataStore
+
+    store = MetadataStore(f"sqlite:///{tmp_path / 'metrics.db'}")
+    sink = MetricsSink(store, "shop")
+    expected: dict[tuple[str, str, str], float] = {}
+
+    def add(name: str, obj: str, labels: dict[str, str], value: float) -> None:
+        key = (name, obj, json.dumps(dict(sorted(labels.items())), separators=(",", ":")))
+        expected[key] = expected.get(key, 0.0) + value
+
+    observations = [
+        ("step_duration_seconds", "orders", {"step": "stage"}, 0.004),
+        ("step_duration_seconds", "orders", {"step": "load"}, 0.05),
+        ("step_duration_seconds", "customers", {"step": "load"}, 7200.0),
+        ("step_duration_seconds", "orders", {"step": "stage"}, 0.3),
+        ("run_duration_seconds", "", {"command": "run"}, 1.5),
+        ("run_duration_seconds", "", {"command": "rebuild"}, 1e9),
+    ]
+    for name, obj, labels, value in observations:
+        sink.observe(name, value, object=obj, **labels)
+        for bound in METRICS[name].buckets:
+            if value <= bound:
+                add(f"{name}_bucket", obj, {**labels, "le": le_text(bound)}, 1)
+        add(f"{name}_bucket", obj, {**labels, "le": "+Inf"}, 1)
+        add(f"{name}_sum", obj, labels, value)
+        add(f"{name}_count", obj, labels, 1)
+    assert list(sink.pending.adds.items()) == list(expected.items())
+    assert labels_key({"step": "load", "le": "0.5"}) == '{"le":"0.5","step":"load"}'
+    assert labels_key({}) == ""
+    store.close()

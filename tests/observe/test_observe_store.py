@@ -665,3 +665,37 @@ def test_an_older_store_gets_the_columns_and_indexes_added_since(tmp_path: Path)
     assert "ix_step_runs_object_step_status" in indexes
     assert conn.execute("SELECT pid FROM job_runs").fetchall() == [(7,)]
     conn.close()
+
+
+def test_log_fields_are_the_redacted_jsonable_fields() -> None:
+    """The store's fast path for log fields gives what to_jsonable(redact_value(...)) gives."""
+    from datetime import date
+    from decimal import Decimal
+    from pathlib import PurePosixPath
+
+    from penstock.observe.jsonable import to_jsonable
+    from penstock.observe.redaction import redact_value
+    from penstock.observe.step_rows import log_fields
+    from penstock.secrets import clear_secrets, register_secret
+
+    class Text(str):
+        pass
+
+    values: list[Any] = [
+        {"rows": 3, "ratio": 0.5, "ok": True, "none": None, "event": "staged"},
+        {"reasons": {"min:amount": 2, "required:id": 0}, 7: "int key", 1.5: ("a", 1)},
+        {"when": datetime(2026, 1, 2, tzinfo=UTC), "day": date(2026, 1, 2), "n": Decimal("2")},
+        {"path": PurePosixPath("/a/b"), "items": ["x-secret-x", {"k": "secret!"}], "s": {2, 1}},
+        {"nested": {"deeper": {"token": "my secret value"}}, "sub": Text("secret")},
+        {},
+    ]
+    try:
+        for secret in (None, "secret"):
+            if secret:
+                register_secret(secret)
+            for value in values:
+                expected = to_jsonable(redact_value(dict(value)))
+                assert log_fields(value) == expected
+                assert json.dumps(log_fields(value)) == json.dumps(expected)
+    finally:
+        clear_secrets()

@@ -34,7 +34,7 @@ def insert_many(conn: sa.Connection, table: sa.Table, rows: Sequence[dict[str, A
         return
     dialect = conn.dialect
     convert = [
-        (i, fn)
+        (i, _once_per_object(fn) if isinstance(table.c[name].type, sa.JSON) else fn)
         for i, name in enumerate(names)
         if (fn := table.c[name].type.bind_processor(dialect)) is not None
     ]
@@ -51,3 +51,49 @@ def insert_many(conn: sa.Connection, table: sa.Table, rows: Sequence[dict[str, A
         conn.execute(table.insert(), list(rows))
         return
     conn.exec_driver_sql(compiled.string, params)
+
+
+def update_many(conn: sa.Connection, stmt: sa.Update, rows: Sequence[dict[str, Any]]) -> int:
+    """Execute `stmt` once per row (dicts of its bind parameters' names), on SQLite the way
+    `insert_many` inserts: compiled once, each value converted by its bind parameter's type.
+    The rows it changed. (The finishes of 1,000 small files' steps started in an earlier
+    delivery: 2,000 rows, ~0.02 s of the store sink's ~0.13 s CPU through SQLAlchemy's
+    executemany.)"""
+    if conn.dialect.name != "sqlite" or not rows:
+        return int(conn.execute(stmt, list(rows)).rowcount)
+    compiled = stmt.compile(dialect=conn.dialect)
+    names = compiled.positiontup
+    if names is None or any(row.keys() != rows[0].keys() for row in rows):
+        return int(conn.execute(stmt, list(rows)).rowcount)
+    dialect = conn.dialect
+    convert = [
+        (i, fn)
+        for i, name in enumerate(names)
+        if (fn := compiled.binds[name].type.bind_processor(dialect)) is not None
+    ]
+    params: list[tuple[Any, ...]] = []
+    try:
+        for row in rows:
+            values = [row[name] for name in names]
+            for i, fn in convert:
+                values[i] = fn(values[i])
+            params.append(tuple(values))
+    except KeyError:  # a bind parameter no row gives: SQLAlchemy's to say so
+        return int(conn.execute(stmt, list(rows)).rowcount)
+    return int(conn.exec_driver_sql(compiled.string, params).rowcount)
+
+
+def _once_per_object(fn: Any) -> Any:
+    """A JSON column's conversion, made once per value object: rows often share one (the
+    lineage rows of an object's batches share their schema's `fields` list: 6,000 of 12,000
+    serialisations on 1,000 small files). Keyed by identity, which is sound because `rows`
+    holds every value alive, unchanged, for the whole insert."""
+    done: dict[int, Any] = {}
+
+    def convert(value: Any) -> Any:
+        key = id(value)
+        if key not in done:
+            done[key] = fn(value)
+        return done[key]
+
+    return convert

@@ -21,6 +21,7 @@ object, outcome, step, status, command, source; never a batch id or a file name.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import time
 from collections.abc import Mapping, Sequence
@@ -148,7 +149,30 @@ SeriesKey = tuple[str, str, str]  # name, object ('' for none), labels as sorted
 
 
 def labels_key(labels: Mapping[str, str]) -> str:
-    return json.dumps(dict(sorted(labels.items())), separators=(",", ":")) if labels else ""
+    return _labels_json(tuple(sorted(labels.items()))) if labels else ""
+
+
+@functools.lru_cache(maxsize=1024)
+def _labels_json(items: tuple[tuple[str, str], ...]) -> str:
+    """Labels are few and bounded (module docstring): each set is serialised once."""
+    return json.dumps(dict(items), separators=(",", ":"))
+
+
+@functools.lru_cache(maxsize=1024)
+def _histogram_keys(
+    name: str, obj: str, items: tuple[tuple[str, str], ...]
+) -> tuple[tuple[tuple[float, SeriesKey], ...], SeriesKey, SeriesKey, SeriesKey]:
+    """A histogram's series keys for one label set: each finite bucket's (its bound, its
+    key), then the +Inf bucket's, `_sum`'s and `_count`'s. Built per step before: the ~15
+    keys of every finished step were 0.08 s of the sink's 0.13 s on 1,000 small files'
+    events (bench/sink_replay.py)."""
+    labels = dict(items)
+
+    def key(suffix: str, **more: str) -> SeriesKey:
+        return (f"{name}{suffix}", obj, labels_key({**labels, **more}))
+
+    buckets = tuple((b, key("_bucket", le=le_text(b))) for b in METRICS[name].buckets)
+    return buckets, key("_bucket", le="+Inf"), key("_sum"), key("_count")
 
 
 @dataclass
@@ -195,12 +219,13 @@ class MetricsSink:
         self.pending.sets[(name, object, labels_key(labels))] = value
 
     def observe(self, name: str, value: float, *, object: str = "", **labels: str) -> None:
-        for bound in METRICS[name].buckets:
+        buckets, inf, total, count = _histogram_keys(name, object, tuple(sorted(labels.items())))
+        adds = self.pending.adds
+        for bound, key in buckets:
             if value <= bound:
-                self.add(f"{name}_bucket", 1, object=object, **labels, le=le_text(bound))
-        self.add(f"{name}_bucket", 1, object=object, **labels, le="+Inf")
-        self.add(f"{name}_sum", value, object=object, **labels)
-        self.add(f"{name}_count", 1, object=object, **labels)
+                adds[key] = adds.get(key, 0.0) + 1
+        for key, add in ((inf, 1), (total, value), (count, 1)):
+            adds[key] = adds.get(key, 0.0) + add
 
     def measure(
         self,
