@@ -213,7 +213,8 @@ def plan_csv_files(
         except Exception as exc:
             out.append(exc)
         finally:
-            (file.staging / _PLAIN).unlink(missing_ok=True)
+            if compression_of(file.path) is not None:  # a plain file is never decompressed
+                (file.staging / _PLAIN).unlink(missing_ok=True)
     return out
 
 
@@ -227,17 +228,23 @@ def _plan(
         plain = file.staging / _PLAIN
         decompress(path, plain, file.display_name, obj.name)
         path = plain
+    data = file.staging / CSV_DATA_NAME
     layout = read_layout(path, obj, csv, file.display_name)
     if layout is None:
         _stage_no_columns(conn, obj, file.staging / DATA_NAME)
+        if path == data:  # a copy written under the data's name is not the data
+            path.unlink()
         why = f"{file.display_name}: no header (only blank, comment or skipped lines)"
         return CsvStaged(0, 0, [why], None)
     if layout.duck_skip is None:
-        return _recover(conn, obj, csv, file, layout, path, layout.why_not_duckdb)
+        staged = _recover(conn, obj, csv, file, layout, path, layout.why_not_duckdb)
+        if path == data:
+            path.unlink()
+        return staged
     read = csv_read(csv, layout.names, skip=layout.duck_skip, new_line=layout.new_line)
-    plan = CsvPlan(file, read, layout)
-    path.rename(plan.data)  # made durable when the batch is committed
-    return plan
+    if path != data:  # a copy under another name (or a decompressed one) becomes the data
+        path.rename(data)  # made durable when the batch is committed
+    return CsvPlan(file, read, layout)
 
 
 def scan_plans(obj: ObjectSpec, plans: Sequence[CsvPlan]) -> list[ByteScan]:

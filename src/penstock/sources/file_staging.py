@@ -30,6 +30,7 @@ from penstock.lake import Manifest, StagedBatch, atomic_target
 from penstock.lake.atomic import start_writeback
 from penstock.lake.manifest import CSV_DATA_NAME, DATA_NAME, PARQUET, REJECTS_NAME
 from penstock.sources.base import SourceItem
+from penstock.sources.compression import compression_of
 from penstock.sources.csv import (
     CsvFacts,
     CsvFile,
@@ -89,9 +90,19 @@ class Copied:
         return now == (item.size_bytes, item.mtime_ns, item.ctime_ns, item.inode)
 
 
+def copy_name(obj: ObjectSpec, item: SourceItem) -> str:
+    """The name of `item`'s copy in its staging directory. A plain CSV file's copy is written
+    as the batch's data file (`data.csv`), which it stays when DuckDB reads it whole: no rename
+    into place and no unlink of a copy already gone, per file (a thousand small files staged
+    together did both a thousand times). Any other copy is `landed…`, removed once parsed."""
+    if (obj.format or "csv") == "csv" and item.size_bytes and compression_of(item.path) is None:
+        return CSV_DATA_NAME
+    return "landed" + "".join(item.path.suffixes[-2:])
+
+
 def copy_item(obj: ObjectSpec, item: SourceItem, staging: Path) -> Copied | None:
     """Copy `item` into `staging` while hashing it; None if it changed or vanished meanwhile."""
-    copy = staging / ("landed" + "".join(item.path.suffixes[-2:]))
+    copy = staging / copy_name(obj, item)
     try:
         digest, copied = copy_hashing(item.path, copy)
     except FileNotFoundError:
@@ -205,7 +216,8 @@ def end_parse(
             else _checked_manifest(conn, parsing, index, outcome)
         )
     for copied, _ in parsing.copies:
-        copied.copy.unlink(missing_ok=True)
+        if copied.copy.name != CSV_DATA_NAME:  # a `data.csv` copy is the data, or gone
+            copied.copy.unlink(missing_ok=True)
     return [o if o is not None else RuntimeError("not parsed") for o in parsing.outcomes]
 
 
