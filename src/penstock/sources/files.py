@@ -17,14 +17,17 @@ same read settings is not parsed again.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import os
 import shutil
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from stat import S_ISREG
 from typing import ClassVar
 
 import duckdb
@@ -63,10 +66,12 @@ class FilesSourceReader:
         settle_ns = round(self.spec.settle_seconds * 1e9)
         now_ns = time.time_ns()
         found = Discovery()
-        for path in sorted(p for p in self.root.glob(pattern) if p.is_file()):
+        for path in sorted(self.root.glob(pattern)):
             if path.name.startswith("."):
                 continue
-            stat = path.stat()
+            stat = _file_stat(path)
+            if stat is None:
+                continue
             item = SourceItem(
                 object=obj.name,
                 source=self.name,
@@ -342,6 +347,23 @@ class ParsedItems:
 
     prepared: PreparedItems
     commit: list[tuple[int, Copied, Manifest]]
+
+
+def _file_stat(path: Path) -> os.stat_result | None:
+    """`path`'s stat when it is a regular file (symbolic links followed), else None: what
+    `Path.is_file` and then `Path.stat` told, with one system call instead of two a file."""
+    try:
+        stat = path.stat()
+    except OSError as exc:
+        if exc.errno in _GONE:  # the errors `Path.is_file` takes for "not a file"
+            return None
+        raise
+    except ValueError:
+        return None
+    return stat if S_ISREG(stat.st_mode) else None
+
+
+_GONE = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP})
 
 
 def _follow(leader: StageResult | None, copied: Copied) -> StageResult:
