@@ -175,10 +175,12 @@ class FilesSourceReader:
         read parsed, the CSV files planned (`PreparedItems.parsing`)."""
         prepared = PreparedItems(obj, lake, [None] * len(items))
         try:
+            # what is staged or rejected already, looked up once for the chunk
+            lookup = _Lookup(lake.staged_names(obj.name, len(items)), lake.has_rejections(obj.name))
             for index, item in enumerate(items):
                 staging = lake.staging_dir(obj.name)
                 try:
-                    ready = self._prepare(obj, item, lake, staging)
+                    ready = self._prepare(obj, item, lake, staging, lookup)
                 except Exception as exc:
                     ready = StageResult("failed", item, error=exc)
                 if isinstance(ready, StageResult):
@@ -257,7 +259,7 @@ class FilesSourceReader:
         return [r for r in results if r is not None]
 
     def _prepare(
-        self, obj: ObjectSpec, item: SourceItem, lake: Lake, staging: Path
+        self, obj: ObjectSpec, item: SourceItem, lake: Lake, staging: Path, lookup: _Lookup
     ) -> StageResult | tuple[Copied, str]:
         """Copy and hash `item`: the copy and its batch id, or why it is not parsed."""
         copied = copy_item(obj, item, staging)
@@ -265,9 +267,10 @@ class FilesSourceReader:
             return StageResult("changed", item)
         delivery = (item.display_name, item.mtime_ns) if obj.load == "replace" else None
         batch_id = batch_id_for(obj.name, copied.digest, delivery)
-        if (existing := lake.staged_batch(obj.name, batch_id)) is not None:
+        existing = lake.staged_batch(obj.name, batch_id) if lookup.maybe_staged(batch_id) else None
+        if existing is not None:
             return StageResult("duplicate", item, existing, copied.digest)
-        rejected = lake.rejection(obj.name, batch_id)
+        rejected = lake.rejection(obj.name, batch_id) if lookup.rejecting else None
         if rejected is not None and rejected.read_settings == self.read_settings(obj):
             return StageResult(
                 "still_rejected", item, content_hash=copied.digest, rejection=rejected
@@ -319,6 +322,20 @@ class FilesSourceReader:
                 settings["columns"] = list(obj.columns)
         text = json.dumps(settings, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+@dataclass(frozen=True)
+class _Lookup:
+    """What one look at the lake told for a chunk: the names in the object's stage directory
+    (None when it was not listed: each batch is looked up), and whether the object has any
+    rejection. A batch staged meanwhile (by another part of the same chunk) is found when
+    the batches are committed, with the same outcome (`commit_parsed`)."""
+
+    staged: frozenset[str] | None
+    rejecting: bool
+
+    def maybe_staged(self, batch_id: str) -> bool:
+        return self.staged is None or batch_id in self.staged
 
 
 @dataclass
