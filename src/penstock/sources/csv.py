@@ -93,6 +93,9 @@ class CsvFile:
     display_name: str
     staging: Path
     batch_id: str = ""  # what its rows are staged under (rejects shared with other files)
+    # the bytes of `path`, when they are in memory already (a small plain copy just written):
+    # the header read and the byte scan take them instead of opening the file again
+    content: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,12 @@ class CsvPlan:
     @property
     def data(self) -> Path:
         return self.file.staging / CSV_DATA_NAME
+
+    @property
+    def content(self) -> bytes | None:
+        """The data's bytes, when in memory (they are the file's own: it was not
+        decompressed)."""
+        return self.file.content if self.file.path == self.data else None
 
 
 @dataclass(frozen=True)
@@ -229,7 +238,8 @@ def _plan(
         decompress(path, plain, file.display_name, obj.name)
         path = plain
     data = file.staging / CSV_DATA_NAME
-    layout = read_layout(path, obj, csv, file.display_name)
+    content = file.content if path == file.path else None
+    layout = read_layout(path, obj, csv, file.display_name, content)
     if layout is None:
         _stage_no_columns(conn, obj, file.staging / DATA_NAME)
         if path == data:  # a copy written under the data's name is not the data
@@ -250,7 +260,7 @@ def _plan(
 def scan_plans(obj: ObjectSpec, plans: Sequence[CsvPlan]) -> list[ByteScan]:
     """The byte scan of each planned file (run beside DuckDB's read)."""
     csv = obj.csv or CsvOptions()
-    return [scan_bytes(p.data, csv, p.layout.new_line) for p in plans]
+    return [scan_bytes(p.data, csv, p.layout.new_line, p.content) for p in plans]
 
 
 def count_plans(

@@ -40,7 +40,15 @@ from penstock.lake.stage import FileKey
 from penstock.sources.base import Discovery, SourceItem, StageResult, batch_id_for, holds_batch
 from penstock.sources.csv import CsvFacts
 from penstock.sources.csv_text import ByteScan
-from penstock.sources.file_staging import Copied, Parsing, begin_parse, copy_item, end_parse, parse
+from penstock.sources.file_staging import (
+    KEEP_BUDGET,
+    Copied,
+    Parsing,
+    begin_parse,
+    copy_item,
+    end_parse,
+    parse,
+)
 
 
 class FilesSourceReader:
@@ -177,10 +185,11 @@ class FilesSourceReader:
         try:
             # what is staged or rejected already, looked up once for the chunk
             lookup = _Lookup(lake.staged_names(obj.name, len(items)), lake.has_rejections(obj.name))
+            kept = 0  # the bytes of copies kept in memory until they are parsed
             for index, item in enumerate(items):
                 staging = lake.staging_dir(obj.name)
                 try:
-                    ready = self._prepare(obj, item, lake, staging, lookup)
+                    ready = self._prepare(obj, item, lake, staging, lookup, kept < KEEP_BUDGET)
                 except Exception as exc:
                     ready = StageResult("failed", item, error=exc)
                 if isinstance(ready, StageResult):
@@ -188,6 +197,7 @@ class FilesSourceReader:
                     prepared.results[index] = ready
                     continue
                 copied, batch_id = ready
+                kept += len(copied.content or b"")
                 if batch_id in prepared.leaders:
                     shutil.rmtree(staging, ignore_errors=True)
                     prepared.followers.append((index, prepared.leaders[batch_id], copied))
@@ -259,10 +269,17 @@ class FilesSourceReader:
         return [r for r in results if r is not None]
 
     def _prepare(
-        self, obj: ObjectSpec, item: SourceItem, lake: Lake, staging: Path, lookup: _Lookup
+        self,
+        obj: ObjectSpec,
+        item: SourceItem,
+        lake: Lake,
+        staging: Path,
+        lookup: _Lookup,
+        keep: bool,
     ) -> StageResult | tuple[Copied, str]:
-        """Copy and hash `item`: the copy and its batch id, or why it is not parsed."""
-        copied = copy_item(obj, item, staging)
+        """Copy and hash `item`: the copy and its batch id, or why it is not parsed. `keep`:
+        the copy may keep its bytes in memory (file_staging.KEEP_BUDGET)."""
+        copied = copy_item(obj, item, staging, keep)
         if copied is None:
             return StageResult("changed", item)
         delivery = (item.display_name, item.mtime_ns) if obj.load == "replace" else None
