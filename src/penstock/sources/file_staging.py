@@ -87,6 +87,10 @@ class Copied:
     digest: str
     content: bytes | None = None  # the copy's bytes, kept in memory (see _KEEP)
 
+    def parsed(self) -> Copied:
+        """The copy without its bytes in memory (its parse no longer needs them)."""
+        return replace(self, content=None) if self.content is not None else self
+
     def unchanged(self) -> bool:
         """The landing file is still the one discovery saw (it did not grow, was not
         rewritten, replaced or removed while it was being copied)."""

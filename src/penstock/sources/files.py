@@ -200,7 +200,8 @@ class FilesSourceReader:
                 kept += len(copied.content or b"")
                 if batch_id in prepared.leaders:
                     shutil.rmtree(staging, ignore_errors=True)
-                    prepared.followers.append((index, prepared.leaders[batch_id], copied))
+                    leader = prepared.leaders[batch_id]
+                    prepared.followers.append((index, leader, copied.parsed()))
                     continue
                 prepared.leaders[batch_id] = index
                 prepared.todo.append((index, copied, batch_id))
@@ -235,6 +236,10 @@ class FilesSourceReader:
         assert prepared.parsing is not None
         try:
             parsed = end_parse(conn, prepared.parsing, facts, scans)
+            # the copies' bytes kept for the parse are not kept longer (nor sent back from a
+            # Dask worker): the plans holding them are done with
+            prepared.parsing = None
+            prepared.todo = [(i, copied.parsed(), b) for i, copied, b in prepared.todo]
             commit: list[tuple[int, Copied, Manifest]] = []
             for (index, copied, batch_id), outcome in zip(prepared.todo, parsed, strict=True):
                 if isinstance(outcome, Manifest):
