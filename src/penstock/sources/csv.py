@@ -93,6 +93,9 @@ class CsvFile:
     display_name: str
     staging: Path
     batch_id: str = ""  # what its rows are staged under (rejects shared with other files)
+    # the bytes of `path`, when they are in memory already (a small plain copy just written):
+    # the header read and the byte scan take them instead of opening the file again
+    content: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,12 @@ class CsvPlan:
     @property
     def data(self) -> Path:
         return self.file.staging / CSV_DATA_NAME
+
+    @property
+    def content(self) -> bytes | None:
+        """The data's bytes, when in memory (they are the file's own: it was not
+        decompressed)."""
+        return self.file.content if self.file.path == self.data else None
 
 
 @dataclass(frozen=True)
@@ -213,7 +222,8 @@ def plan_csv_files(
         except Exception as exc:
             out.append(exc)
         finally:
-            (file.staging / _PLAIN).unlink(missing_ok=True)
+            if compression_of(file.path) is not None:  # a plain file is never decompressed
+                (file.staging / _PLAIN).unlink(missing_ok=True)
     return out
 
 
@@ -227,23 +237,30 @@ def _plan(
         plain = file.staging / _PLAIN
         decompress(path, plain, file.display_name, obj.name)
         path = plain
-    layout = read_layout(path, obj, csv, file.display_name)
+    data = file.staging / CSV_DATA_NAME
+    content = file.content if path == file.path else None
+    layout = read_layout(path, obj, csv, file.display_name, content)
     if layout is None:
         _stage_no_columns(conn, obj, file.staging / DATA_NAME)
+        if path == data:  # a copy written under the data's name is not the data
+            path.unlink()
         why = f"{file.display_name}: no header (only blank, comment or skipped lines)"
         return CsvStaged(0, 0, [why], None)
     if layout.duck_skip is None:
-        return _recover(conn, obj, csv, file, layout, path, layout.why_not_duckdb)
+        staged = _recover(conn, obj, csv, file, layout, path, layout.why_not_duckdb)
+        if path == data:
+            path.unlink()
+        return staged
     read = csv_read(csv, layout.names, skip=layout.duck_skip, new_line=layout.new_line)
-    plan = CsvPlan(file, read, layout)
-    path.rename(plan.data)  # made durable when the batch is committed
-    return plan
+    if path != data:  # a copy under another name (or a decompressed one) becomes the data
+        path.rename(data)  # made durable when the batch is committed
+    return CsvPlan(file, read, layout)
 
 
 def scan_plans(obj: ObjectSpec, plans: Sequence[CsvPlan]) -> list[ByteScan]:
     """The byte scan of each planned file (run beside DuckDB's read)."""
     csv = obj.csv or CsvOptions()
-    return [scan_bytes(p.data, csv, p.layout.new_line) for p in plans]
+    return [scan_bytes(p.data, csv, p.layout.new_line, p.content) for p in plans]
 
 
 def count_plans(

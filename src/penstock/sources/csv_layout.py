@@ -40,10 +40,19 @@ class Layout:
     why_not_duckdb: str = ""  # when duck_skip is None
 
 
-def read_layout(path: Path, obj: ObjectSpec, csv: CsvOptions, display_name: str) -> Layout | None:
-    """The layout of `path`; None when it has a header but no record to read it from."""
+def read_layout(
+    path: Path,
+    obj: ObjectSpec,
+    csv: CsvOptions,
+    display_name: str,
+    content: bytes | None = None,
+) -> Layout | None:
+    """The layout of `path` (read from `content`, its bytes, when they are in memory); None
+    when it has a header but no record to read it from."""
     grammar = Grammar.of(csv)
-    text = TextLines(path, csv.encoding, display_name, obj.name, block_bytes=_HEAD_BLOCK)
+    text = TextLines(
+        path, csv.encoding, display_name, obj.name, block_bytes=_HEAD_BLOCK, content=content
+    )
     lines = enumerate(text, 1)
     new_line = "\n"
     doubt = ""

@@ -19,9 +19,9 @@ import codecs
 import os
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from io import FileIO
+from io import BytesIO, FileIO
 from pathlib import Path
 from typing import BinaryIO, cast
 
@@ -54,7 +54,8 @@ def escaped(text: str) -> str:
 
 
 class TextLines:
-    """The lines of `path` decoded from `encoding`, plain or compressed, streamed in blocks.
+    """The lines of `path` decoded from `encoding`, plain or compressed, streamed in blocks
+    (from `content`, the plain file's bytes, when they are in memory).
 
     Iterating yields each line without its LF (a CR before the LF stays). `had_bom` and
     `separator` are known once the first line has been yielded. A damaged compressed stream or
@@ -69,8 +70,10 @@ class TextLines:
         object_name: str,
         *,
         block_bytes: int = BLOCK_BYTES,
+        content: bytes | None = None,
     ) -> None:
         self.path = path
+        self.content = content  # the file's bytes, when in memory already: no file opened
         self.encoding = encoding
         self.display_name = display_name
         self.object_name = object_name
@@ -91,7 +94,8 @@ class TextLines:
         carry = ""
         head = b""  # the first bytes, until a UTF-8 mark split across reads is decided
         first = True
-        with open_stream(self.path) as stream:
+        opened = open_stream(self.path) if self.content is None else BytesIO(self.content)
+        with opened as stream:
             while True:
                 raw = stream.read(self.block_bytes)
                 if first and self.encoding == "utf-8":
@@ -177,10 +181,14 @@ class ByteScan:
         return self.breaks + (0 if ends_with_break or not self.last else 1) - (data_line - 1)
 
 
-def scan_bytes(path: Path, csv: CsvOptions, new_line: str) -> ByteScan:
+def scan_bytes(
+    path: Path, csv: CsvOptions, new_line: str, content: bytes | None = None
+) -> ByteScan:
     """Read the whole of a plain (not compressed) file, block by block, for a NUL character (a
     NUL byte; in UTF-16 a NUL code unit) and, with a comment prefix, a comment after a field of
-    spaces (DuckDB drops such a record whole); and count its line breaks.
+    spaces (DuckDB drops such a record whole); and count its line breaks. `content`: the
+    file's bytes when they are in memory already (a small copy just written): no file is
+    opened.
 
     Plain reads into one reused buffer, not a memory map: every page of a mapped file read
     through counts in the process's resident set (a 2 GB file peaked at 2.4 GB RSS)."""
@@ -188,17 +196,35 @@ def scan_bytes(path: Path, csv: CsvOptions, new_line: str) -> ByteScan:
     scan = ByteScan(breaks=None if utf16 else 0)
     if utf16 and csv.comment is not None:
         scan.trouble = "comments in a UTF-16 file"
+    if content is not None:
+        if content:
+            length = _block_length(len(content))
+            blocks = (content[at : at + length] for at in range(0, len(content), length))
+            _scan_blocks(blocks, csv, new_line, utf16, scan)
+            scan.last = content[-1:]
+        return scan
     if not path.stat().st_size:
         return scan
     with path.open("rb", buffering=0) as file:
-        if utf16:
-            if scan.trouble is None and _utf16_nul(file):
-                scan.trouble = "a NUL character"
-        else:
-            _scan_octets(file, csv, new_line[-1].encode(), scan)
+        _scan_blocks(_blocks(file), csv, new_line, utf16, scan)
         file.seek(-1, 2)
         scan.last = file.read(1)
     return scan
+
+
+def _scan_blocks(
+    blocks: Iterable[bytes | bytearray], csv: CsvOptions, new_line: str, utf16: bool, scan: ByteScan
+) -> None:
+    if utf16:
+        if scan.trouble is None and _utf16_nul(blocks):
+            scan.trouble = "a NUL character"
+    else:
+        _scan_octets(blocks, csv, new_line[-1].encode(), scan)
+
+
+def _block_length(size: int) -> int:
+    """The block a file of `size` bytes is read in (see `_blocks`)."""
+    return min(BLOCK_BYTES, max(size + 1, SMALL_BLOCK_BYTES))
 
 
 def _blocks(file: FileIO) -> Iterator[bytearray]:
@@ -206,13 +232,15 @@ def _blocks(file: FileIO) -> Iterator[bytearray]:
     the next block overwrites. The buffer is no larger than the file needs (one byte more
     than its size, at least `SMALL_BLOCK_BYTES`, at most `BLOCK_BYTES`): a 16 MB buffer
     zeroed for each of a thousand 10 kB files held the GIL ~0.4 s of their run."""
-    length = min(BLOCK_BYTES, max(os.fstat(file.fileno()).st_size + 1, SMALL_BLOCK_BYTES))
+    length = _block_length(os.fstat(file.fileno()).st_size)
     buffer = bytearray(length)
     while size := file.readinto(buffer):
         yield buffer if size == length else buffer[:size]
 
 
-def _scan_octets(file: FileIO, csv: CsvOptions, line_break: bytes, scan: ByteScan) -> None:
+def _scan_octets(
+    blocks: Iterable[bytes | bytearray], csv: CsvOptions, line_break: bytes, scan: ByteScan
+) -> None:
     """Line breaks and NUL bytes, block by block (bytes' own count and search are faster
     than numpy's here); and, with a comment prefix, a comment after a field of spaces,
     searched line-wise: the part of a block after its last line break is searched again with
@@ -223,7 +251,7 @@ def _scan_octets(file: FileIO, csv: CsvOptions, line_break: bytes, scan: ByteSca
         spaces = re.escape((csv.delimiter + " ").encode(csv.encoding)) + b" *"
         comment = re.compile(spaces + re.escape(csv.comment.encode(csv.encoding)))
     carried = b""
-    for block in _blocks(file):
+    for block in blocks:
         breaks += block.count(line_break)
         if scan.trouble is None and b"\0" in block:
             scan.trouble = "a NUL character"
@@ -235,13 +263,13 @@ def _scan_octets(file: FileIO, csv: CsvOptions, line_break: bytes, scan: ByteSca
     scan.breaks = breaks
 
 
-def _utf16_nul(file: FileIO) -> bool:
+def _utf16_nul(blocks: Iterable[bytes | bytearray]) -> bool:
     """Any NUL code unit in the file (a last odd byte left out), block by block; a code unit
     split by a block's end is completed with the next block."""
     import numpy as np  # UTF-16 files only
 
     odd = b""
-    for block in _blocks(file):
+    for block in blocks:
         data = odd + block if odd else block
         cut = len(data) - len(data) % 2
         if not np.frombuffer(memoryview(data)[:cut], dtype=np.uint16).all():

@@ -30,6 +30,7 @@ from penstock.lake import Manifest, StagedBatch, atomic_target
 from penstock.lake.atomic import start_writeback
 from penstock.lake.manifest import CSV_DATA_NAME, DATA_NAME, PARQUET, REJECTS_NAME
 from penstock.sources.base import SourceItem
+from penstock.sources.compression import compression_of
 from penstock.sources.csv import (
     CsvFacts,
     CsvFile,
@@ -48,24 +49,32 @@ from penstock.sql import ident, literal
 # for a kernel copy (thousands of small files stage in a chunk).
 _SMALL = 4 * 1024 * 1024
 
+# A plain CSV copy up to this size keeps its bytes in memory (`Copied.content`) until it is
+# parsed: its header read and byte scan then open no file (two opens and reads a file, of a
+# thousand small files staged together); while the bytes kept for a chunk stay within
+# KEEP_BUDGET, so that a chunk of many such files does not grow the process by much.
+_KEEP = 64 * 1024
+KEEP_BUDGET = 16 * 1024 * 1024
 
-def copy_hashing(source: Path, target: Path) -> tuple[str, int]:
-    """Copy `source` to `target` and hash `source`: (sha256, bytes copied). A large file is
-    copied in the kernel (sendfile) on another thread while this one hashes; the caller
-    checks that the file did not change meanwhile (its size, mtime, ctime and inode), so the
-    copy holds exactly the bytes hashed."""
+
+def copy_hashing(source: Path, target: Path) -> tuple[str, int, bytes | None]:
+    """Copy `source` to `target` and hash `source`: (sha256, bytes copied, the bytes when the
+    file was small enough to be read whole). A large file is copied in the kernel (sendfile)
+    on another thread while this one hashes; the caller checks that the file did not change
+    meanwhile (its size, mtime, ctime and inode), so the copy holds exactly the bytes
+    hashed."""
     with source.open("rb") as reader:
         head = reader.read(_SMALL + 1)
         if len(head) <= _SMALL:
             target.write_bytes(head)
-            return hashlib.sha256(head).hexdigest(), len(head)
+            return hashlib.sha256(head).hexdigest(), len(head), head
     with ThreadPoolExecutor(1) as pool:
         copying = pool.submit(shutil.copyfile, source, target)
         with source.open("rb") as reader:
             digest = hashlib.file_digest(reader, "sha256")
         copying.result()
     start_writeback(target)  # made durable at the batch's commit; its pages go to disk now
-    return digest.hexdigest(), target.stat().st_size
+    return digest.hexdigest(), target.stat().st_size, None
 
 
 @dataclass(frozen=True)
@@ -76,6 +85,11 @@ class Copied:
     staging: Path
     copy: Path
     digest: str
+    content: bytes | None = None  # the copy's bytes, kept in memory (see _KEEP)
+
+    def parsed(self) -> Copied:
+        """The copy without its bytes in memory (its parse no longer needs them)."""
+        return replace(self, content=None) if self.content is not None else self
 
     def unchanged(self) -> bool:
         """The landing file is still the one discovery saw (it did not grow, was not
@@ -89,11 +103,22 @@ class Copied:
         return now == (item.size_bytes, item.mtime_ns, item.ctime_ns, item.inode)
 
 
-def copy_item(obj: ObjectSpec, item: SourceItem, staging: Path) -> Copied | None:
-    """Copy `item` into `staging` while hashing it; None if it changed or vanished meanwhile."""
-    copy = staging / ("landed" + "".join(item.path.suffixes[-2:]))
+def copy_name(obj: ObjectSpec, item: SourceItem) -> str:
+    """The name of `item`'s copy in its staging directory. A plain CSV file's copy is written
+    as the batch's data file (`data.csv`), which it stays when DuckDB reads it whole: no rename
+    into place and no unlink of a copy already gone, per file (a thousand small files staged
+    together did both a thousand times). Any other copy is `landed…`, removed once parsed."""
+    if (obj.format or "csv") == "csv" and item.size_bytes and compression_of(item.path) is None:
+        return CSV_DATA_NAME
+    return "landed" + "".join(item.path.suffixes[-2:])
+
+
+def copy_item(obj: ObjectSpec, item: SourceItem, staging: Path, keep: bool = True) -> Copied | None:
+    """Copy `item` into `staging` while hashing it; None if it changed or vanished meanwhile.
+    `keep`: a small plain CSV copy may keep its bytes in memory (see _KEEP)."""
+    copy = staging / copy_name(obj, item)
     try:
-        digest, copied = copy_hashing(item.path, copy)
+        digest, copied, content = copy_hashing(item.path, copy)
     except FileNotFoundError:
         return None
     except OSError as exc:
@@ -103,7 +128,9 @@ def copy_item(obj: ObjectSpec, item: SourceItem, staging: Path) -> Copied | None
             object=obj.name,
         ) from exc
     fault_point("after_copy")
-    done = Copied(item, staging, copy, digest)
+    if not keep or content is None or len(content) > _KEEP or copy.name != CSV_DATA_NAME:
+        content = None
+    done = Copied(item, staging, copy, digest, content)
     if copied != item.size_bytes or not done.unchanged():
         return None
     return done
@@ -172,7 +199,7 @@ def begin_parse(
             parsing.outcomes[index] = exc
     files = [copies[i] for i in csv_files]
     planned = plan_csv_files(
-        conn, obj, [CsvFile(c.copy, c.item.display_name, c.staging, b) for c, b in files]
+        conn, obj, [CsvFile(c.copy, c.item.display_name, c.staging, b, c.content) for c, b in files]
     )
     for index, plan in zip(csv_files, planned, strict=True):
         if isinstance(plan, CsvPlan):
@@ -205,7 +232,8 @@ def end_parse(
             else _checked_manifest(conn, parsing, index, outcome)
         )
     for copied, _ in parsing.copies:
-        copied.copy.unlink(missing_ok=True)
+        if copied.copy.name != CSV_DATA_NAME:  # a `data.csv` copy is the data, or gone
+            copied.copy.unlink(missing_ok=True)
     return [o if o is not None else RuntimeError("not parsed") for o in parsing.outcomes]
 
 

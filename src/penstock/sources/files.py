@@ -17,14 +17,17 @@ same read settings is not parsed again.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import os
 import shutil
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from stat import S_ISREG
 from typing import ClassVar
 
 import duckdb
@@ -37,7 +40,15 @@ from penstock.lake.stage import FileKey
 from penstock.sources.base import Discovery, SourceItem, StageResult, batch_id_for, holds_batch
 from penstock.sources.csv import CsvFacts
 from penstock.sources.csv_text import ByteScan
-from penstock.sources.file_staging import Copied, Parsing, begin_parse, copy_item, end_parse, parse
+from penstock.sources.file_staging import (
+    KEEP_BUDGET,
+    Copied,
+    Parsing,
+    begin_parse,
+    copy_item,
+    end_parse,
+    parse,
+)
 
 
 class FilesSourceReader:
@@ -63,10 +74,12 @@ class FilesSourceReader:
         settle_ns = round(self.spec.settle_seconds * 1e9)
         now_ns = time.time_ns()
         found = Discovery()
-        for path in sorted(p for p in self.root.glob(pattern) if p.is_file()):
+        for path in sorted(self.root.glob(pattern)):
             if path.name.startswith("."):
                 continue
-            stat = path.stat()
+            stat = _file_stat(path)
+            if stat is None:
+                continue
             item = SourceItem(
                 object=obj.name,
                 source=self.name,
@@ -170,10 +183,13 @@ class FilesSourceReader:
         read parsed, the CSV files planned (`PreparedItems.parsing`)."""
         prepared = PreparedItems(obj, lake, [None] * len(items))
         try:
+            # what is staged or rejected already, looked up once for the chunk
+            lookup = _Lookup(lake.staged_names(obj.name, len(items)), lake.has_rejections(obj.name))
+            kept = 0  # the bytes of copies kept in memory until they are parsed
             for index, item in enumerate(items):
                 staging = lake.staging_dir(obj.name)
                 try:
-                    ready = self._prepare(obj, item, lake, staging)
+                    ready = self._prepare(obj, item, lake, staging, lookup, kept < KEEP_BUDGET)
                 except Exception as exc:
                     ready = StageResult("failed", item, error=exc)
                 if isinstance(ready, StageResult):
@@ -181,9 +197,11 @@ class FilesSourceReader:
                     prepared.results[index] = ready
                     continue
                 copied, batch_id = ready
+                kept += len(copied.content or b"")
                 if batch_id in prepared.leaders:
                     shutil.rmtree(staging, ignore_errors=True)
-                    prepared.followers.append((index, prepared.leaders[batch_id], copied))
+                    leader = prepared.leaders[batch_id]
+                    prepared.followers.append((index, leader, copied.parsed()))
                     continue
                 prepared.leaders[batch_id] = index
                 prepared.todo.append((index, copied, batch_id))
@@ -218,6 +236,10 @@ class FilesSourceReader:
         assert prepared.parsing is not None
         try:
             parsed = end_parse(conn, prepared.parsing, facts, scans)
+            # the copies' bytes kept for the parse are not kept longer (nor sent back from a
+            # Dask worker): the plans holding them are done with
+            prepared.parsing = None
+            prepared.todo = [(i, copied.parsed(), b) for i, copied, b in prepared.todo]
             commit: list[tuple[int, Copied, Manifest]] = []
             for (index, copied, batch_id), outcome in zip(prepared.todo, parsed, strict=True):
                 if isinstance(outcome, Manifest):
@@ -252,17 +274,25 @@ class FilesSourceReader:
         return [r for r in results if r is not None]
 
     def _prepare(
-        self, obj: ObjectSpec, item: SourceItem, lake: Lake, staging: Path
+        self,
+        obj: ObjectSpec,
+        item: SourceItem,
+        lake: Lake,
+        staging: Path,
+        lookup: _Lookup,
+        keep: bool,
     ) -> StageResult | tuple[Copied, str]:
-        """Copy and hash `item`: the copy and its batch id, or why it is not parsed."""
-        copied = copy_item(obj, item, staging)
+        """Copy and hash `item`: the copy and its batch id, or why it is not parsed. `keep`:
+        the copy may keep its bytes in memory (file_staging.KEEP_BUDGET)."""
+        copied = copy_item(obj, item, staging, keep)
         if copied is None:
             return StageResult("changed", item)
         delivery = (item.display_name, item.mtime_ns) if obj.load == "replace" else None
         batch_id = batch_id_for(obj.name, copied.digest, delivery)
-        if (existing := lake.staged_batch(obj.name, batch_id)) is not None:
+        existing = lake.staged_batch(obj.name, batch_id) if lookup.maybe_staged(batch_id) else None
+        if existing is not None:
             return StageResult("duplicate", item, existing, copied.digest)
-        rejected = lake.rejection(obj.name, batch_id)
+        rejected = lake.rejection(obj.name, batch_id) if lookup.rejecting else None
         if rejected is not None and rejected.read_settings == self.read_settings(obj):
             return StageResult(
                 "still_rejected", item, content_hash=copied.digest, rejection=rejected
@@ -316,6 +346,20 @@ class FilesSourceReader:
         return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
+@dataclass(frozen=True)
+class _Lookup:
+    """What one look at the lake told for a chunk: the names in the object's stage directory
+    (None when it was not listed: each batch is looked up), and whether the object has any
+    rejection. A batch staged meanwhile (by another part of the same chunk) is found when
+    the batches are committed, with the same outcome (`commit_parsed`)."""
+
+    staged: frozenset[str] | None
+    rejecting: bool
+
+    def maybe_staged(self, batch_id: str) -> bool:
+        return self.staged is None or batch_id in self.staged
+
+
 @dataclass
 class PreparedItems:
     """Items between `prepare_many` and `finish_many`: the results known already, the copies
@@ -342,6 +386,23 @@ class ParsedItems:
 
     prepared: PreparedItems
     commit: list[tuple[int, Copied, Manifest]]
+
+
+def _file_stat(path: Path) -> os.stat_result | None:
+    """`path`'s stat when it is a regular file (symbolic links followed), else None: what
+    `Path.is_file` and then `Path.stat` told, with one system call instead of two a file."""
+    try:
+        stat = path.stat()
+    except OSError as exc:
+        if exc.errno in _GONE:  # the errors `Path.is_file` takes for "not a file"
+            return None
+        raise
+    except ValueError:
+        return None
+    return stat if S_ISREG(stat.st_mode) else None
+
+
+_GONE = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP})
 
 
 def _follow(leader: StageResult | None, copied: Copied) -> StageResult:
