@@ -79,3 +79,24 @@ def test_outcomes_are_the_same_listed_or_looked_up(
     assert batches[0].directory == batch.directory
     assert sorted(p.name for p in batch.directory.iterdir()) == [CSV_DATA_NAME, MANIFEST_NAME]
     assert _stage(root, ["a.csv", "b.csv", "c.csv"]) == ["duplicate"] * 3
+
+
+def test_json_text_reads_back_as_json_dumps_wrote_it() -> None:
+    """Manifests are written a key per line by json's C encoder (not `indent`, whose pure
+    Python encoder was ~0.15 s of staging 1,000 small files): the same value reads back."""
+    import json
+    from datetime import UTC, datetime
+
+    from penstock.lake.atomic import json_text
+
+    payload = {
+        "b": [1, 2, {"x": None}],
+        "a": 'é"\n',
+        "c": {"z": 1, "y": datetime(2026, 1, 1, tzinfo=UTC)},
+        "d": 1.5,
+        "e": {},
+    }
+    text = json_text(payload)
+    assert json.loads(text) == json.loads(json.dumps(payload, default=str))
+    assert text.splitlines()[1:3] == ['  "a": "\\u00e9\\"\\n",', '  "b": [1, 2, {"x": null}],']
+    assert json.loads(json_text([1, 2])) == [1, 2] and json.loads(json_text({})) == {}

@@ -46,7 +46,21 @@ def write_json_atomic(target: Path, payload: Any) -> None:
 def write_json(target: Path, payload: Any) -> None:
     """`payload` as JSON text (not synced: for a file inside a directory made durable and
     renamed into place as a whole)."""
-    target.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
+    target.write_text(json_text(payload))
+
+
+# a top-level value per line, each written by json's C encoder: `indent` would send every
+# manifest through the pure-Python encoder (~0.15 s of a run staging 1,000 small files)
+_VALUE = json.JSONEncoder(sort_keys=True, default=str)
+
+
+def json_text(payload: Any) -> str:
+    """`payload` as JSON text: a dict with a key per line (sorted), its values on one line
+    each; anything else on one line."""
+    if not isinstance(payload, dict) or not payload:
+        return _VALUE.encode(payload) + "\n"
+    lines = [f"  {_VALUE.encode(str(k))}: {_VALUE.encode(v)}" for k, v in sorted(payload.items())]
+    return "{\n" + ",\n".join(lines) + "\n}\n"
 
 
 def fsync_file(path: Path) -> None:
