@@ -153,3 +153,78 @@ def test_retention_prunes_the_quality_tables(project: Project, store: MetadataSt
     assert counted.rows == done.rows
     assert done.rows["dq_results"] == 11 and done.rows["dq_anomalies"] == 1
     assert done.rows["dq_metrics"] == 22  # rows_in and duration_s of 11 batches
+
+
+SLIDING = """
+name: slide
+sources: {landing: {kind: files, path: ./landing, settle: 0s}}
+objects:
+  events:
+    source: landing
+    files: "events/*.csv"
+    anomalies: {metrics: ["*"], min_points: 5, window: 8, method: METHOD}
+    columns:
+      id: {type: bigint}
+"""
+
+
+@pytest.mark.parametrize("method", ["stddev", "mad"])
+def test_windows_slid_along_a_session_equal_windows_read_from_the_store(
+    tmp_path: Path, method: str
+) -> None:
+    """The sink keeps each metric's training window and slides it as batches arrive; a sink
+    that reads the history from the store for every batch finds the same anomalies, with the
+    same limits (metrics missing from some batches, spikes left out of later windows)."""
+    import random
+
+    rng = random.Random(7)
+    events = []
+    for day in range(120):
+        metrics = {"rows_in": float(rng.choice([95, 100, 105])), "null_rate:a": 0.0}
+        if day % 9:
+            metrics["quarantine_rate"] = rng.choice([0.0, 0.01, 0.02])
+        if day % 4 == 0:
+            metrics["duration_s"] = 1.0 + rng.random() / 10
+        if day in (30, 31, 70):
+            metrics["null_rate:a"] = 0.5  # spikes: out of the windows after them
+            metrics["rows_in"] = 400.0
+        events.append(
+            BatchMeasured(
+                run_id="r1",
+                object="events",
+                batch_id=f"events-{day:03d}",
+                source_file=f"landing/events/{day:03d}.csv",
+                batch_time=MONDAY + timedelta(hours=day),
+                rows_in=100,
+                scores=(
+                    DimensionScore(dimension="total", rows_checked=100, rows_failed=0, score=1.0),
+                ),
+                metrics=metrics,
+            )
+        )
+
+    def found(root: Path, forget: bool) -> list[tuple[str, str, float, float, float, int]]:
+        project = load_project(write_project(root, SLIDING.replace("METHOD", method)))
+        with MetadataStore(project.metadata_url) as store:
+            bus = EventBus()
+            sent: list[Event] = []
+            bus.subscribe(sent.append)
+            sink = QualitySink(store, project, bus)
+            for event in events:
+                if forget:  # every batch judged from the history the store holds
+                    sink.series.clear()
+                    sink.trains.clear()
+                sink.handle(event)
+        return [
+            (a.batch_id, a.metric, a.value, a.lower, a.upper, a.points)
+            for a in sent
+            if isinstance(a, Anomaly)
+        ]
+
+    slid = found(tmp_path / "slid", forget=False)
+    read = found(tmp_path / "read", forget=True)
+    assert slid == read
+    assert {(b, m) for b, m, *_ in slid} >= {
+        ("events-030", "null_rate:a"),
+        ("events-070", "rows_in"),
+    }

@@ -175,6 +175,8 @@ def judge(
 ) -> Finding | None:
     """Judge one point against its training window `train` (as `evaluate` picks it); `rows`
     as for `evaluate`."""
+    if len(train) >= settings.min_points and train.count(value) == len(train):
+        return None  # a window of this very value: limits [value, value], and it is inside
     limits = control_limits(train, settings)
     if limits is None:
         return None
