@@ -98,7 +98,8 @@ def test_the_floor_is_what_the_limits_show_and_large_batches_keep_their_limits()
     assert judge(0.02, train, settings, rows=100) is None
     found = judge(0.03, train, settings, rows=100)
     assert found is not None and found.direction == "spike"
-    lo, hi = count_bounds(100, sum(train) / len(train), 3.0)
+    rate = (sum(train) * 100 + 0.5) / (len(train) * 100 + 1)  # half a row more: Jeffreys
+    lo, hi = count_bounds(100, rate, 3.0)
     assert found.limits.upper == pytest.approx((hi - 1) / 100)
     assert found.limits.lower <= (lo + 1) / 100
     # without rows (not a rate), the σ limits alone: 0.02 is outside them
@@ -107,3 +108,19 @@ def test_the_floor_is_what_the_limits_show_and_large_batches_keep_their_limits()
     sigma = judge(0.03, train, settings)
     big = judge(0.03, train, settings, rows=1_000_000)
     assert sigma is not None and big is not None and big.limits == sigma.limits
+
+
+def test_a_rare_value_that_comes_back_is_not_found_every_time() -> None:
+    """One missing value in a 40-row file, every eighth file, after files without any: with a
+    window's rate of exactly 0 each return was an anomaly, and stayed out of later windows, so
+    the next one was too. With half a row of prior the single ones are ordinary; two in one
+    file, after 30 files without, are not."""
+    settings = AnomalySettings()
+    values = [0.025 if i % 8 == 7 else 0.0 for i in range(160)]
+    times = [START + timedelta(hours=i) for i in range(len(values))]
+    assert detect_series(times, values, settings, rows=[40] * len(values)) == []
+    assert len(detect_series(times, values, settings)) > 10  # the σ limits alone
+    zeros = [0.0] * 30
+    assert judge(0.025, zeros, settings, rows=40) is None
+    found = judge(0.05, zeros, settings, rows=40)
+    assert found is not None and found.limits.upper == 0.025

@@ -8,9 +8,9 @@ median ± k·1.4826·MAD (`mad`; k 3.5 by default). `direction` says which side 
 `spike` (above the upper limit), `drop` (below the lower), or `both`.
 
 A rate of rows (`rows` given: the batch's row count) has limits no narrower than its sampling
-noise: a count a binomial draw of that many rows at the window's mean rate reaches by chance
-is not an anomaly (quality/sampling.py; on 100-row files the σ limits alone flagged a third
-of them).
+noise: a count a binomial draw of that many rows at the window's rate reaches by chance is not
+an anomaly (quality/sampling.py, `sampling_floor`; on 100-row files the σ limits alone flagged
+a third of them).
 
 A point outside its limits, on either side, stays out of the later `stddev` windows (an
 outlier would widen them); `mad` windows keep every point: the median and MAD ignore a few
@@ -133,10 +133,15 @@ def _outside(value: float, limits: Limits) -> Literal["spike", "drop"] | None:
 
 
 def sampling_floor(limits: Limits, train: Sequence[float], rows: int, k: float) -> Limits:
-    """`limits` of a rate widened to what sampling `rows` rows at the window's mean rate
-    explains: a count is outside only where a binomial draw reaches it with a probability
-    below a normal's tail at `k` σ."""
-    rate = math.fsum(train) / len(train)
+    """`limits` of a rate widened to what sampling `rows` rows at the window's rate explains:
+    a count is outside only where a binomial draw reaches it with a probability below a
+    normal's tail at `k` σ. The window's rate counts its points as `rows` rows each (their
+    own counts are not kept) and half a row more that has the trait (Jeffreys' prior): a
+    window of zeros makes a single row unlikely, not impossible. Without it, a trait rare
+    enough to miss most windows (12 missing cities in 3,376 airports, 40 to a file) was an
+    anomaly every time it came back, since each one found stayed out of later windows."""
+    seen = len(train) * rows
+    rate = (math.fsum(train) * rows + 0.5) / (seen + 1)
     lo, hi = count_bounds(rows, rate, k)
     lower = min(limits.lower, (lo + 1) / rows)
     upper = max(limits.upper, (hi - 1) / rows)
