@@ -243,8 +243,9 @@ class QualitySink:
 
 def _window(points: Sequence[_Point], metric: str, size: int, keep_all: bool) -> list[float]:
     """The metric's values of the latest `size` points that have it (and, unless `keep_all`,
-    were not found outside their limits), oldest first: read from the end, as the window is
-    a fraction of the points kept (37 metrics a batch judged on 1,000 small files)."""
+    were not found outside their limits), oldest first: a window not kept yet (the metric's
+    first batch of the session, or the series read again from the store); `_slide` moves it
+    along from there."""
     train: list[float] = []
     for point in reversed(points):
         value = point.values.get(metric)
