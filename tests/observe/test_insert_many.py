@@ -165,3 +165,21 @@ def test_update_many_changes_what_sqlalchemys_executemany_changes() -> None:
         stored.append((changed, raw))
     assert stored[0] == stored[1]
     assert stored[1][0] == 5
+
+
+def test_times_are_bound_as_the_text_sqlite3_adapter_wrote() -> None:
+    """UTCDateTime hands SQLite the text the driver's default adapter made of a naive UTC
+    datetime (`isoformat(" ")`, microseconds only when there are some), converted once per
+    value: the stored text is what it was, without the adapter Python 3.12 deprecates."""
+    from sqlalchemy.dialects import sqlite
+
+    from penstock.observe.schema import UTCDateTime
+
+    bind = UTCDateTime().bind_processor(sqlite.dialect())
+    assert bind is not None
+    at = datetime(2026, 1, 2, 3, 4, 5, 120000, tzinfo=UTC)
+    assert bind(at) == "2026-01-02 03:04:05.120000"
+    assert bind(at.replace(microsecond=0)) == "2026-01-02 03:04:05"
+    plus_two = at.astimezone(timezone(timedelta(hours=2)))
+    assert bind(plus_two) == "2026-01-02 03:04:05.120000"  # stored as UTC
+    assert bind(None) is None

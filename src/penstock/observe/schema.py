@@ -11,6 +11,19 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 
 
+def _as_sqlite_text(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """`process`, then, for a datetime it returns, the text sqlite3's default adapter made of it
+    (`isoformat(" ")`): the same stored text, converted once per value by the cache above
+    instead of once per parameter by the driver (86,000 times for 1,000 small files' quality
+    rows), and without the adapter Python 3.12 deprecates."""
+
+    def to_text(value: Any) -> Any:
+        bound = process(value)
+        return bound.isoformat(" ") if isinstance(bound, datetime) else bound
+
+    return to_text
+
+
 class UTCDateTime(sa.TypeDecorator[datetime]):
     """A timestamp stored as UTC and always returned timezone-aware UTC.
 
@@ -36,7 +49,10 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
         together repeat a few times many times (a batch's metric rows share its batch time
         and measurement time: 40,000 rows for 1,000 small files, two conversions each)."""
         process = super().bind_processor(dialect)
-        return None if process is None else functools.lru_cache(maxsize=256)(process)
+        if process is None:
+            return None
+        convert = _as_sqlite_text(process) if dialect.name == "sqlite" else process
+        return functools.lru_cache(maxsize=256)(convert)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
