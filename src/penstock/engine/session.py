@@ -188,17 +188,20 @@ class Session:
     def _collect_garbage(self) -> None:
         """Retention after a run (at most once an hour: observe/retention.py): never fails
         the command (said on stderr)."""
-        from penstock.observe.retention import collect_when_due
+        from penstock.observe.retention import collect, collection_due
 
         self.collect_garbage = False
+        project = self.project
         try:
-            collect_when_due(
-                self.store,
-                retention_periods(self.project),
-                project=self.project.name,
-                project_hash=self.project.project_hash,
-                objects=list(self.project.objects),
-            )
+            periods = retention_periods(project)
+            if collection_due(self.store, periods, project=project.name):
+                collect(
+                    self.store,
+                    periods,
+                    project=project.name,
+                    project_hash=project.project_hash,
+                    objects=list(project.objects),
+                )
         except Exception as exc:
             with contextlib.suppress(Exception):
                 print(

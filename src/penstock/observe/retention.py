@@ -25,7 +25,7 @@ anything is deleted, so `--dry-run` counts exactly what a real collection delete
 deletes in plan order in one transaction.
 
 A run collects when it ends, but at most once every `COLLECT_EVERY` per project
-(`collect_when_due`): a collection compiles and runs some twenty DELETEs, ~0.02 s of a run in a
+(`collection_due`): a collection compiles and runs some twenty DELETEs, ~0.02 s of a run in a
 fresh process, while a retention is at least a day, so a record outlives its period by an hour
 at most. A collection records when it ran and under which periods (`retention_state`); a
 changed `retention:` collects at the next run. `penstock gc` always collects.
@@ -267,31 +267,25 @@ def collect(
     return report
 
 
-def collect_when_due(
+def collection_due(
     store: MetadataStore,
     periods: Mapping[str, timedelta],
     *,
     project: str,
-    project_hash: str | None = None,
-    objects: Sequence[str] | None = None,
     now: datetime | None = None,
-) -> GcReport | None:
-    """`collect`, unless the project's records were collected under the same periods less
-    than `COLLECT_EVERY` ago (then None): what a run does when it ends."""
+) -> bool:
+    """Whether a run should `collect` now: not if the project's records were collected under
+    the same periods less than `COLLECT_EVERY` ago."""
     now = now or utcnow()
     state = retention_state.c
     with store.writing("read when retention last ran") as conn:
         last = conn.execute(
             sa.select(state.periods, state.collected_at).where(state.project == project)
         ).first()
-    if (
+    return not (
         last is not None
         and last.periods == _periods_key(periods)
         and timedelta(0) <= now - last.collected_at < COLLECT_EVERY
-    ):
-        return None
-    return collect(
-        store, periods, project=project, project_hash=project_hash, objects=objects, now=now
     )
 
 
