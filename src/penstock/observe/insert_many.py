@@ -34,7 +34,7 @@ def insert_many(conn: sa.Connection, table: sa.Table, rows: Sequence[dict[str, A
         return
     dialect = conn.dialect
     convert = [
-        (i, _once_per_object(fn) if isinstance(table.c[name].type, _SHARED) else fn)
+        (i, _once_per_object(fn) if isinstance(table.c[name].type, sa.JSON) else fn)
         for i, name in enumerate(names)
         if (fn := table.c[name].type.bind_processor(dialect)) is not None
     ]
@@ -81,12 +81,6 @@ def update_many(conn: sa.Connection, stmt: sa.Update, rows: Sequence[dict[str, A
     except KeyError:  # a bind parameter no row gives: SQLAlchemy's to say so
         return int(conn.execute(stmt, list(rows)).rowcount)
     return int(conn.exec_driver_sql(compiled.string, params).rowcount)
-
-
-# column types whose values rows often share, and whose conversion costs more than a lookup:
-# JSON, and times (a batch's quality rows share its batch time and measuring time: 86,000
-# conversions of 1,000 small files' ~44,000 rows, a few thousand distinct)
-_SHARED = (sa.JSON, sa.DateTime)
 
 
 def _once_per_object(fn: Any) -> Any:
