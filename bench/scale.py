@@ -23,6 +23,7 @@ each) and, with --png, writes a chart: per axis, time and peak RSS against the w
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import tempfile
@@ -99,14 +100,22 @@ class Point:
     ref_rss: list[int] = field(default_factory=list)
     ours_rss: list[int] = field(default_factory=list)
 
-    def add(self, ref: dict[str, object], ref_rss: int, ours: dict[str, object], rss: int) -> None:
+    def add(
+        self,
+        ref: dict[str, object],
+        ref_rss: int,
+        ours: dict[str, object],
+        rss: int,
+        note: str = "",
+    ) -> None:
         self.ref_s.append(float(ref["seconds"]))  # type: ignore[arg-type]
         self.ours_s.append(float(ours["seconds"]))  # type: ignore[arg-type]
         self.ref_rss.append(ref_rss)
         self.ours_rss.append(rss)
         print(
             f"    {self.label}: reference {self.ref_s[-1]:.2f} s ({ref_rss / 2**20:,.0f} MB), "
-            f"penstock {self.ours_s[-1]:.2f} s ({rss / 2**20:,.0f} MB)",
+            f"penstock {self.ours_s[-1]:.2f} s ({rss / 2**20:,.0f} MB)"
+            + (f"; {note}" if note else ""),
             flush=True,
         )
 
@@ -140,6 +149,19 @@ def rows_axis(work: Path, counts: list[int], repeat: int, seed: int) -> list[Poi
     return points
 
 
+def creation_cost(directory: Path, count: int = 200) -> float:
+    """Microseconds of CPU to create one empty file in `directory` now (the files are left in
+    place: deleting them would change the cost being measured). Staging creates three a file
+    (its directory, its copy, its manifest); on this project's VM the cost swings from ~20 to
+    ~700 us with the file system's state, so each sample of the files axis prints it."""
+    probe = directory / f"probe-{time.time_ns()}"
+    probe.mkdir(parents=True)
+    started = time.process_time()
+    for n in range(count):
+        os.close(os.open(probe / str(n), os.O_CREAT | os.O_WRONLY, 0o644))
+    return (time.process_time() - started) / count * 1e6
+
+
 def files_axis(work: Path, counts: list[int], total: int, repeat: int, seed: int) -> list[Point]:
     points = []
     for files in counts:
@@ -170,10 +192,11 @@ def files_axis(work: Path, counts: list[int], total: int, repeat: int, seed: int
             reset(root)
             bare, bare_rss = run_child(BARE_CHILD, str(root / "bare.duckdb"), str(folder / "*.csv"))
             reset(root)
+            creating = creation_cost(work / "probes")
             ours, rss = run_child(FILES_CHILD, str(root))
             got = {name: ours[name] for name in want}
             assert got == want, (files, got, want)
-            point.add(bare, bare_rss, ours, rss)
+            point.add(bare, bare_rss, ours, rss, f"creating a file {creating:,.0f} us")
         shutil.rmtree(root)
         points.append(point)
     return points
