@@ -51,7 +51,11 @@ CSV_CASES: list[tuple[str, str, str]] = [
     ("t_integer", "-7", "-7"),
     ("t_integer", "007", "7"),
     ("t_integer", "7.00", "7"),
-    ("t_integer", "1e3", TYPE),
+    # exponent notation: only when the value is a whole number (R writes 1000 as 1e3)
+    ("t_integer", "1e3", "1000"),
+    ("t_integer", "1.5e1", "15"),
+    ("t_integer", "15e-1", TYPE),
+    ("t_integer", "1e10", TYPE),
     ("t_integer", "1_000", TYPE),
     ("t_integer", "1,000", TYPE),
     ("t_integer", "2147483647", "2147483647"),
@@ -71,7 +75,12 @@ CSV_CASES: list[tuple[str, str, str]] = [
     ("t_decimal", "-0.01", "-0.01"),
     ("t_decimal", "1234567890.12", "1234567890.12"),
     ("t_decimal", "12345678901", TYPE),
-    ("t_decimal", "1e2", TYPE),
+    # exponent notation: when the value fits the scale exactly
+    ("t_decimal", "1e2", "100.00"),
+    ("t_decimal", "1.25e-1", TYPE),
+    ("t_decimal", "1.2e-1", "0.12"),
+    ("t_decimal", "-5E+1", "-50.00"),
+    ("t_decimal", "1e10", TYPE),
     ("t_decimal", "0x10", TYPE),
     # double: decimal or exponent notation; no hex, NaN or infinity
     ("t_double", "1.5", "1.5"),

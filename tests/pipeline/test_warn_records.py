@@ -33,8 +33,8 @@ WARN = "load: append\n    on_invalid: warn"
 QUARANTINE = "load: append\n    on_invalid: quarantine"
 MERGE_WARN = "key: [id]\n    load: merge\n    on_invalid: warn"
 
-# record 1: a type failure (1e3 is not an integer); record 2: an `in:` failure; record 3 clean
-BODY = "id,status,amount,day\n1,ok,1e3,2024-01-01\n2,bogus,5,2024-01-02\n3,ok,7,2024-01-03\n"
+# record 1: a type failure (1.5 is not an integer); record 2: an `in:` failure; record 3 clean
+BODY = "id,status,amount,day\n1,ok,1.5,2024-01-01\n2,bogus,5,2024-01-02\n3,ok,7,2024-01-03\n"
 QUARANTINE_ROWS = (
     "SELECT id, status, amount, day, _reasons, _row_number, _loaded "
     "FROM quarantine.readings ORDER BY _batch_id, _row_number"
@@ -62,7 +62,7 @@ def test_warn_loads_every_row_and_records_the_failing_ones(tmp_path: Path) -> No
     ]
     # ... and the failing rows are recorded with their raw text, reasons and record number
     assert query(project, QUARANTINE_ROWS) == [
-        ("1", "ok", "1e3", "2024-01-01", ["type:amount"], 1, True),
+        ("1", "ok", "1.5", "2024-01-01", ["type:amount"], 1, True),
         ("2", "bogus", "5", "2024-01-02", ["in:status"], 2, True),
     ]
     batch_ids = query(project, "SELECT DISTINCT _batch_id FROM quarantine.readings")
@@ -96,7 +96,7 @@ def test_warn_writes_the_recorded_rows_to_the_lake_quarantine_file(tmp_path: Pat
         f"FROM read_parquet('{path}') ORDER BY _row_number"
     ).fetchall()
     assert rows == [
-        ("1e3", "ok", ["type:amount"], 1, True, load.batch_id),
+        ("1.5", "ok", ["type:amount"], 1, True, load.batch_id),
         ("5", "bogus", ["in:status"], 2, True, load.batch_id),
     ]
 
@@ -106,7 +106,7 @@ def test_quarantine_mode_marks_the_same_rows_as_held_back(tmp_path: Path) -> Non
     (load,) = penstock.run(project).loads()
     assert query(project, "SELECT id FROM readings") == [(3,)]
     assert query(project, QUARANTINE_ROWS) == [
-        ("1", "ok", "1e3", "2024-01-01", ["type:amount"], 1, False),
+        ("1", "ok", "1.5", "2024-01-01", ["type:amount"], 1, False),
         ("2", "bogus", "5", "2024-01-02", ["in:status"], 2, False),
     ]
     assert query(project, LEDGER) == [(3, 1, 2, 0, 0)]
@@ -114,12 +114,12 @@ def test_quarantine_mode_marks_the_same_rows_as_held_back(tmp_path: Path) -> Non
 
 
 def test_warn_merge_holds_back_a_row_without_its_key(tmp_path: Path) -> None:
-    body = "id,status,amount,day\n1,ok,1e3,2024-01-01\n,ok,5,2024-01-02\n3,late,7,2024-01-03\n"
+    body = "id,status,amount,day\n1,ok,1.5,2024-01-01\n,ok,5,2024-01-02\n3,late,7,2024-01-03\n"
     project = project_with(tmp_path, MERGE_WARN, {"landing/readings/01.csv": body})
     (load,) = penstock.run(project).loads()
     assert query(project, "SELECT id, amount FROM readings ORDER BY id") == [(1, None), (3, 7)]
     assert query(project, QUARANTINE_ROWS) == [
-        ("1", "ok", "1e3", "2024-01-01", ["type:amount"], 1, True),
+        ("1", "ok", "1.5", "2024-01-01", ["type:amount"], 1, True),
         (None, "ok", "5", "2024-01-02", ["required:id"], 2, False),
     ]
     assert query(project, LEDGER) == [(3, 2, 1, 0, 1)]
@@ -129,7 +129,7 @@ def test_warn_merge_holds_back_a_row_without_its_key(tmp_path: Path) -> None:
 def test_warn_counts_a_superseded_failing_row_as_a_duplicate(tmp_path: Path) -> None:
     """A failing row that a later row of its key supersedes went on to load (`_loaded` true,
     counted in rows_warned) and collapsed like any duplicate (rows_duplicate)."""
-    body = "id,status,amount,day\n1,ok,1e3,2024-01-01\n1,ok,5,2024-01-02\n"
+    body = "id,status,amount,day\n1,ok,1.5,2024-01-01\n1,ok,5,2024-01-02\n"
     project = project_with(tmp_path, MERGE_WARN, {"landing/readings/01.csv": body})
     (load,) = penstock.run(project).loads()
     assert query(project, "SELECT id, amount FROM readings") == [(1, 5)]
@@ -139,7 +139,7 @@ def test_warn_counts_a_superseded_failing_row_as_a_duplicate(tmp_path: Path) -> 
 
 
 def test_warn_keeps_a_malformed_record_held_back(tmp_path: Path) -> None:
-    body = "id,status,amount,day\n1,ok,1e3,2024-01-01\n2,ok\n"
+    body = "id,status,amount,day\n1,ok,1.5,2024-01-01\n2,ok\n"
     project = project_with(tmp_path, WARN, {"landing/readings/01.csv": body})
     (load,) = penstock.run(project).loads()
     recorded = query(

@@ -28,8 +28,12 @@ from penstock.quality.casts import (
 NOT_CANONICAL_INTEGERS = [
     "+5", "007", "-0", "1e3", " 12", "12 ", "\t12", "7.00", "7.", "0x10", "1_000", "1,000",
     "9223372036854775808", "-9223372036854775809", "", " ", "12\u00a0", "٣",
+    "1.5e1", "15e-1", "1e+05", " 1e3", "1e19",
 ]  # fmt: skip
-NOT_CANONICAL_DECIMALS_1 = ["1.50", "1", "+1.5", "01.5", ".5", "1.", "1.5e0", " 1.5", "-0.0"]
+NOT_CANONICAL_DECIMALS_1 = [
+    "1.50", "1", "+1.5", "01.5", ".5", "1.", "1.5e0", " 1.5", "-0.0", "1e3", "1.25e-1", "15E-2",
+    "0e9",
+]  # fmt: skip
 NOT_PLAIN_DATES = [
     "2024-02-30", "2024-1-1", "2024-01-1", " 2024-01-01", "2024-01-01 ", "10000-01-01",
     "-999-01-01", "+2024-01-01", "2024-01-01T00:00:00", "2024/01/01", "20240101",
@@ -167,10 +171,14 @@ def test_the_documented_edge_cases_keep_their_outcome(conn: duckdb.DuckDBPyConne
         assert row is not None
         return row[0]
 
-    assert [cast("bigint", v) for v in ("+5", "007", "1e3", " 12", "7.00", "-0")] == [
-        "5", "7", None, "12", "7", "0",
+    assert [cast("bigint", v) for v in ("+5", "007", "1e3", " 12", "7.00", "-0", "15e-1")] == [
+        "5", "7", "1000", "12", "7", "0", None,
     ]  # fmt: skip
     assert [cast("decimal(10,1)", v) for v in ("1.50", "1.55", "1.5")] == ["1.5", None, "1.5"]
+    # exponent notation: exact or nothing (DuckDB's own cast would round 1.25e-1 to 0.1)
+    assert [
+        cast("decimal(10,1)", v) for v in ("1e3", "1.5E+2", "1.25e-1", "0.000e-400", "1e12")
+    ] == ["1000.0", "150.0", None, "0.0", None]
     assert [
         cast("timestamp", v)
         for v in (

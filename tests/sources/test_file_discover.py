@@ -19,11 +19,12 @@ from helpers import query
 Cli = Callable[..., tuple[int, str, str]]
 
 MEASURES = (
+    # R writes 100 as 1e2: read as the number it is
     "Sample ID,Taken On,Logged At,Mass (g),Ratio,Healthy,Notes,Station\n"
     "S-1,24/12/2023,2023-12-24T08:15:00+01:00,12.50,0.125,Yes,first,7\n"
     "S-2,NA,2023-12-25 09:00:00Z,NA,1e-3,No,NA means nothing here,8\n"
     "S-3,01/02/2024,NA,7.25,NA,yes,,NA\n"
-    'S-4,31/01/2024,2024-01-31T23:59:59.5-05:00,100,2.5,NO,"with, comma",9\n'
+    'S-4,31/01/2024,2024-01-31T23:59:59.5-05:00,1e2,2.5,NO,"with, comma",9\n'
 )
 PRICES = (
     "symbol;day;close\nAAPL;Jan 2 2024;185.64\nMSFT;Jan 2 2024;370.87\nAAPL;Jan 3 2024;184.25\n"
@@ -64,7 +65,8 @@ def test_the_yaml_printed_loads_every_value_it_looked_at(tmp_path: Path, cli: Cl
     assert columns["taken_on"] == {"type": "date", "format": "%d/%m/%Y", "from": "Taken On"}
     assert columns["logged_at"] == {"type": "timestamptz", "from": "Logged At"}
     assert columns["mass_g"] == {"type": "decimal(18,2)", "from": "Mass (g)"}
-    assert columns["ratio"] == {"type": "double", "from": "Ratio"}  # an exponent: double
+    # 1e-3 is 0.001 exactly: three fraction digits, as 0.125 needs
+    assert columns["ratio"] == {"type": "decimal(18,3)", "from": "Ratio"}
     assert columns["healthy"] == {"type": "boolean", "required": True, "from": "Healthy"}
     assert columns["notes"] == {"type": "text", "from": "Notes"}
     assert columns["station"] == {"type": "bigint", "from": "Station"}

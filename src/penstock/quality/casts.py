@@ -7,9 +7,13 @@ column (set-based: a regular expression on the trimmed text, then DuckDB's cast)
 Text values (CSV, JSONL, Parquet strings). Whitespace around a value is ignored
 (space, \\t, \\n, \\r, \\v, \\f and no-break space), for typed columns only:
   integer, bigint  an optional sign and digits; a fraction of zeros only (`7.00` is 7);
-                   no exponent, hex, `_` or `,` separators; out of range fails
+                   no hex, `_` or `,` separators; out of range fails
   decimal(p,s)     an optional sign, at most p-s integer digits, fraction digits beyond s must
-                   be zeros (`1.500` is 1.50, `9.999` fails for s=2); no exponent
+                   be zeros (`1.500` is 1.50, `9.999` fails for s=2)
+                   Both also read exponent notation when the value it writes is exact in the
+                   type (R writes 1000 as `1e3` and 100000 as `1e+05`): `1e3` is 1000,
+                   `1.5e1` is the integer 15, `1.25e-1` is 0.125 in decimal(p,3) and fails for
+                   s=2 (the value would need rounding), `15e-1` fails for an integer
   double           a decimal number with an optional exponent (`1.5e3`); no hex, no
                    nan/inf/infinity, no value that overflows to infinity
   boolean          true/false, t/f, yes/no, y/n, 1/0 (any letter case)
@@ -65,6 +69,7 @@ _TRUE = r"(?i)(true|t|yes|y|1)"
 _FALSE = r"(?i)(false|f|no|n|0)"
 _INTEGER = r"[+-]?[0-9]+(\.0+)?"
 _DOUBLE = r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?"
+EXPONENT = r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)[eE][+-]?[0-9]+"
 _DATE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
 _TIME = r"([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6}0*)?)?"
 _NAIVE = f"{_DATE}([T ]{_TIME})?"
@@ -132,6 +137,41 @@ def decimal_pattern(precision: int, scale: int) -> str:
     integer = f"0*[0-9]{{1,{whole}}}" if whole else "0+"
     fraction = rf"\.[0-9]{{1,{scale}}}0*" if scale else r"\.0+"
     return f"[+-]?({integer}({fraction})?|{fraction})"
+
+
+def exponent_scale_sql(text: str) -> str:
+    """The fraction digits a number written in exponent notation (`text` matches EXPONENT)
+    needs to be written exactly: 3 for `1.25e-1`, 0 for `1.5e1`, -3 for `1e3` (a whole
+    number: at most 0), 0 for a zero; NULL when the exponent is out of INTEGER's range."""
+    mantissa = f"regexp_extract({text}, '^[+-]?([0-9.]*)', 1)"
+    digits = f"replace({mantissa}, '.', '')"
+    fraction = f"length(regexp_extract({mantissa}, '[.]([0-9]*)', 1))"
+    zeros = f"(length({digits}) - length(rtrim({digits}, '0')))"  # trailing zeros say nothing
+    exponent = f"TRY_CAST(regexp_extract({text}, '[eE]([+-]?[0-9]+)$', 1) AS INTEGER)"
+    return f"CASE WHEN ltrim({digits}, '0') = '' THEN 0 ELSE {fraction} - {zeros} - {exponent} END"
+
+
+def exponent_digits_sql(text: str) -> str:
+    """The integer digits of a number written in exponent notation (`text` matches EXPONENT):
+    4 for `1e3`, 2 for `0.05e3`, 0 below 1; NULL when the exponent is out of range."""
+    mantissa = f"regexp_extract({text}, '^[+-]?([0-9.]*)', 1)"
+    significant = f"length(ltrim(replace({mantissa}, '.', ''), '0'))"
+    fraction = f"length(regexp_extract({mantissa}, '[.]([0-9]*)', 1))"
+    exponent = f"TRY_CAST(regexp_extract({text}, '[eE]([+-]?[0-9]+)$', 1) AS INTEGER)"
+    return f"greatest({significant} - {fraction} + {exponent}, 0)"
+
+
+def _exact_exponent(target: str, scale: int) -> Callable[[str], str]:
+    """The cast of a number in exponent notation into an integer or decimal type of `scale`
+    fraction digits: only when the value needs no more (DuckDB's cast would round it; the
+    digits it reads are exact, and too many integer digits overflow to NULL)."""
+
+    def cast(text: str) -> str:
+        return (
+            f"CASE WHEN {exponent_scale_sql(text)} <= {scale} THEN TRY_CAST({text} AS {target}) END"
+        )
+
+    return cast
 
 
 def _matches(text: str, pattern: str) -> str:
@@ -318,10 +358,12 @@ def _from_text(
         return _by_patterns(raw, spec, dialect.formats)
 
     if column_type.name in ("integer", "bigint"):
-        return _exact(raw, [(_INTEGER, cast)], canonical_sql(raw, target) if fast else None)
+        branches = [(_INTEGER, cast), (EXPONENT, _exact_exponent(target, 0))]
+        return _exact(raw, branches, canonical_sql(raw, target) if fast else None)
     if column_type.precision is not None and column_type.scale is not None:
         pattern = decimal_pattern(column_type.precision, column_type.scale)
-        return _exact(raw, [(pattern, cast)], canonical_sql(raw, target) if fast else None)
+        branches = [(pattern, cast), (EXPONENT, _exact_exponent(target, column_type.scale))]
+        return _exact(raw, branches, canonical_sql(raw, target) if fast else None)
     if column_type.name == "double":
         return _exact(raw, [(_DOUBLE, finite)])
     if column_type.family == "boolean":

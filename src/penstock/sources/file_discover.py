@@ -12,8 +12,9 @@ YAML printed loads that file without a row quarantined for a type it chose:
 - dates and timestamps in ISO form need nothing; other layouts get the first strftime pattern
   (`format:`) that reads every value of the column;
 - a timestamp with UTC offsets becomes `timestamptz`;
-- numbers with a fraction become `decimal(p,s)` wide enough for every value (`double` when
-  they carry exponents or more than 9 fraction digits);
+- numbers with a fraction become `decimal(p,s)` wide enough for every value, a value in
+  exponent notation by what it is exactly (`1e3` is 1000, `1e-3` needs 3 fraction digits);
+  `double` when one needs more than 9 fraction digits (or 38 digits in all);
 - a column with no missing value is `required: true`; a header that is not a penstock column
   name gets a snake_case name and `from:` the header;
 - a column named like an id, unique and never missing, is suggested as the `key:` (merge);
@@ -41,7 +42,13 @@ from penstock.catalog import ColumnSpec, Project
 from penstock.catalog.dialect import ColumnDialect
 from penstock.catalog.files_source import FilesSource
 from penstock.errors import UsageError, first_line
-from penstock.quality.casts import missing_sql, strict_cast_sql
+from penstock.quality.casts import (
+    EXPONENT,
+    exponent_digits_sql,
+    exponent_scale_sql,
+    missing_sql,
+    strict_cast_sql,
+)
 from penstock.sources.discover import snake
 from penstock.sql import ident, literal
 
@@ -399,13 +406,19 @@ def _strays(
 
 
 def _decimal(conn: duckdb.DuckDBPyConnection, col: str, missing: str) -> list[str]:
-    """`decimal(p,s)` wide enough for the column's values, if they look like plain decimals."""
+    """`decimal(p,s)` wide enough for the column's values, if they look like decimals: the
+    integer and fraction digits each value needs, a value in exponent notation counted by
+    what it is exactly (`1e3`: 4 and 0, `1.25e-1`: 0 and 3)."""
+    text = f"trim({col})"
+    exponent = f"regexp_full_match({text}, {literal(EXPONENT)})"
     row = conn.execute(
-        f"SELECT max(length(regexp_extract(trim({col}), '^[+-]?0*([0-9]*)', 1))), "
-        f"max(length(regexp_extract(trim({col}), '[.]([0-9]*)$', 1))) "
+        f"SELECT max(CASE WHEN {exponent} THEN {exponent_digits_sql(text)} "
+        f"ELSE length(regexp_extract({text}, '^[+-]?0*([0-9]*)', 1)) END), "
+        f"max(CASE WHEN {exponent} THEN {exponent_scale_sql(text)} "
+        f"ELSE length(regexp_extract({text}, '[.]([0-9]*)$', 1)) END) "
         f"FROM sample WHERE NOT {missing}"
     ).fetchall()[0]
-    whole, scale = int(row[0] or 0), int(row[1] or 0)
+    whole, scale = int(row[0] or 0), max(int(row[1] or 0), 0)  # 1e3 needs -3: none
     if scale == 0 or scale > 9 or whole + scale > 38:
         return []
     return [f"decimal({max(18, whole + scale)},{scale})"]
