@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from penstock.catalog.quality_settings import AnomalySettings
-from penstock.quality.control import control_limits, detect_series, evaluate
+from penstock.quality.control import control_limits, detect_series, evaluate, trains_windows
 
 START = datetime(2026, 1, 5, 6, tzinfo=UTC)  # a Monday
 DAYS = 420
@@ -136,3 +136,34 @@ def test_limits_agree_with_numpy(n: int) -> None:
     mad = float(np.median(np.abs(np.asarray(values) - median)))
     assert robust.center == pytest.approx(median, rel=1e-12)
     assert robust.lower == pytest.approx(median - 3.5 * 1.4826 * mad, rel=1e-12)
+
+
+def test_a_lasting_shift_is_learned_and_a_lone_outlier_is_not() -> None:
+    """Points outside their limits stay out of later mean/σ windows, except from the third of
+    a run on: a lasting shift is a new level the limits follow, not an anomaly for good."""
+    rng = np.random.default_rng(3)
+    times = [START + timedelta(days=i) for i in range(200)]
+    values = list(1000.0 + rng.normal(0.0, 20.0, 200))
+    values[40] += 200.0  # a lone spike
+    values[60] += 200.0  # two in a row: still outliers, they do not train
+    values[61] += 200.0
+    for i in range(100, 200):
+        values[i] += 300.0  # a new level
+    found = [f.index for f in detect_series(times, values, AnomalySettings())]
+    assert {40, 60, 61, 100} <= set(found)
+    shifted = [i for i in found if i >= 100]
+    assert len(shifted) <= 8, shifted  # every one of the 100 before runs trained windows
+    assert shifted == list(range(100, 100 + len(shifted)))  # the first ones, then learned
+    # the two outliers in a row stayed out: the points after them are judged as before
+    assert not [i for i in found if 62 <= i < 100]
+
+
+def test_which_points_train_windows() -> None:
+    assert trains_windows(False, [])
+    assert trains_windows(False, [True, True])
+    assert not trains_windows(True, [])
+    assert not trains_windows(True, [True])
+    assert not trains_windows(True, [False, True])
+    assert not trains_windows(True, [True, False])
+    assert trains_windows(True, [True, True])  # the third of a run
+    assert trains_windows(True, [False, True, True, True])

@@ -12,8 +12,9 @@ the data path. For each `batch_measured` event, in one transaction, it
   `anomalies:` settings; the latest `window × seasons` batches are read
   from the store once per object and session, then kept as batches arrive in order: about
   3 ms a batch of 50 metrics on SQLite); a point outside is recorded in `dq_anomalies`,
-  flagged in the history (so it stays out of later training windows), and sent on the bus as
-  an `anomaly` event (alerts, hooks).
+  flagged in the history (so it stays out of later training windows, unless it is the third or
+  later of a run of points outside: a new level, `control.trains_windows`), and sent on the
+  bus as an `anomaly` event (alerts, hooks).
 
 The runner flushes the bus before a run's `run_finished`, so the anomalies of its batches
 reach the other sinks before the run ends. Rows are pruned by the `dq_results` retention.
@@ -181,13 +182,20 @@ class QualitySink:
 
     def _judge(self, conn: sa.Connection, ev: BatchMeasured) -> list[tuple[str, Finding]]:
         """The watched metrics of the batch found outside their limits (on either side: those
-        `direction` reports are anomalies; all stay out of later mean/σ windows)."""
+        `direction` reports are anomalies; all stay out of later mean/σ windows but the third
+        and later of a run: `control.trains_windows`)."""
         if ev.object not in self.project.objects:
             return []
         settings = self.project.anomaly_settings(ev.object)
         if not settings.enabled:
             return []
-        from penstock.quality.control import evaluate, judge, keeps_outliers, watched
+        from penstock.quality.control import (
+            evaluate,
+            judge,
+            keeps_outliers,
+            trains_windows,
+            watched,
+        )
         from penstock.quality.scores import is_rate
 
         known = self._watched.setdefault(ev.object, {})
@@ -219,7 +227,7 @@ class QualitySink:
                 history = [
                     (p.key[0], p.values[metric])
                     for p in points
-                    if metric in p.values and (keep_all or metric not in p.outside)
+                    if metric in p.values and (keep_all or metric not in p.excluded)
                 ]
                 finding = evaluate(value, ev.batch_time, history, settings, rows=rows)
             else:  # `evaluate`'s window, without the times it needs only for seasons
@@ -231,7 +239,12 @@ class QualitySink:
                 found.append((metric, finding))
         if in_order or cached is None:
             # the series goes on from here (a batch out of order: the store is read again)
-            point = _Point(key, metrics, frozenset(m for m, _ in found))
+            outside = frozenset(m for m, _ in found)
+            before = points[-2:]
+            excluded = frozenset(
+                m for m in outside if not trains_windows(True, [m in p.outside for p in before])
+            )
+            point = _Point(key, metrics, outside, excluded)
             points.append(point)
             dropped = points[: max(0, len(points) - lookback)]
             self.series[ev.object] = points[-lookback:]
@@ -243,13 +256,13 @@ class QualitySink:
 
 def _window(points: Sequence[_Point], metric: str, size: int, keep_all: bool) -> list[float]:
     """The metric's values of the latest `size` points that have it (and, unless `keep_all`,
-    were not found outside their limits), oldest first: a window not kept yet (the metric's
+    train windows: `_Point.excluded`), oldest first: a window not kept yet (the metric's
     first batch of the session, or the series read again from the store); `_slide` moves it
     along from there."""
     train: list[float] = []
     for point in reversed(points):
         value = point.values.get(metric)
-        if value is not None and (keep_all or metric not in point.outside):
+        if value is not None and (keep_all or metric not in point.excluded):
             train.append(value)
             if len(train) == size:
                 break
@@ -265,9 +278,9 @@ def _slide(
     `window` points, so a window is every kept value of its metric in it, oldest first."""
     for metric, train in trains.items():
         for point in dropped:
-            if metric in point.values and (keep_all or metric not in point.outside):
+            if metric in point.values and (keep_all or metric not in point.excluded):
                 del train[0]
-        if metric in added.values and (keep_all or metric not in added.outside):
+        if metric in added.values and (keep_all or metric not in added.excluded):
             train.append(added.values[metric])
 
 
@@ -283,17 +296,22 @@ class _BatchRows(dict[str, list[dict[str, Any]]]):
 @dataclass(frozen=True)
 class _Point:
     """One batch of an object's metric history: its order key (batch time, file, id), its
-    values, and the metrics found outside their limits."""
+    values, the metrics found outside their limits, and those of them that do not train
+    later mean/σ windows (all but the third and later of a run: `control.trains_windows`)."""
 
     key: tuple[datetime, str, str]
     values: dict[str, float]
     outside: frozenset[str]
+    excluded: frozenset[str]
 
 
 def _earlier_points(
     conn: sa.Connection, project: str, obj: str, key: tuple[datetime, str, str], lookback: int
 ) -> list[_Point]:
-    """The object's last `lookback` batches before `key` with their metrics, oldest first."""
+    """The object's last `lookback` batches before `key` with their metrics, oldest first
+    (read with the two batches before them: whether a point outside trains depends on them)."""
+    from penstock.quality.control import RUN_TRAINS, trains_windows
+
     r, m = dq_results.c, dq_metrics.c
     at, source_file, batch_id = key
     here = sa.tuple_(sa.literal(at, r.batch_time.type), source_file, batch_id)
@@ -306,7 +324,7 @@ def _earlier_points(
             sa.tuple_(r.batch_time, r.source_file, r.batch_id) < here,
         )
         .order_by(r.batch_time.desc(), r.source_file.desc(), r.batch_id.desc())
-        .limit(lookback)
+        .limit(lookback + RUN_TRAINS - 1)
     )
     keys = {
         row.batch_id: (row.batch_time, row.source_file, row.batch_id)
@@ -325,9 +343,14 @@ def _earlier_points(
         values[row.batch_id][row.metric] = float(row.value)
         if row.anomalous:
             outside[row.batch_id].add(row.metric)
-    return sorted(
-        (_Point(keys[b], values[b], frozenset(outside[b])) for b in keys), key=lambda p: p.key
-    )
+    points: list[_Point] = []
+    for b in sorted(keys, key=keys.__getitem__):
+        before = points[-2:]
+        excluded = frozenset(
+            m for m in outside[b] if not trains_windows(True, [m in p.outside for p in before])
+        )
+        points.append(_Point(keys[b], values[b], frozenset(outside[b]), excluded))
+    return points[-lookback:]
 
 
 def _anomaly(ev: BatchMeasured, metric: str, f: Finding) -> Anomaly:

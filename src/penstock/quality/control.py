@@ -13,8 +13,12 @@ an anomaly (quality/sampling.py, `sampling_floor`; on 100-row files the σ limit
 a third of them).
 
 A point outside its limits, on either side, stays out of the later `stddev` windows (an
-outlier would widen them); `mad` windows keep every point: the median and MAD ignore a few
-outliers by themselves, and leaving the tails out would narrow them batch after batch.
+outlier would widen them), unless it is the third or later of a run of points outside (the
+two batches before it were outside too): such a run is a new level, and its points train the
+windows from the third on, so the limits follow it (`trains_windows`). Without that, a lasting
+shift (a feed whose rows per batch doubled) was an anomaly in every batch after it, for good:
+the new level never entered a window. `mad` windows keep every point: the median and MAD ignore a
+few outliers by themselves, and leaving the tails out would narrow them batch after batch.
 Measured on the seeded series of tests/quality/test_control_limits.py, the MAD's σ is the
 noisier estimate from a window of 10 to 30 points: at k = 3 it flags about one ordinary point
 in 60, hence its wider default.
@@ -45,6 +49,7 @@ __all__ = [
     "keeps_outliers",
     "sampling_floor",
     "season",
+    "trains_windows",
     "watched",
 ]
 
@@ -75,6 +80,17 @@ class Finding:
 def keeps_outliers(settings: AnomalySettings) -> bool:
     """Do training windows keep the points found outside their limits? (`mad`: yes)"""
     return settings.method == "mad"
+
+
+# the points outside their limits in a row (this one included) from which they train windows
+RUN_TRAINS = 3
+
+
+def trains_windows(outside: bool, before: Sequence[bool]) -> bool:
+    """Does a point train later (`stddev`) windows? `outside`: it left its limits; `before`:
+    whether each earlier batch of the series left them, oldest first (the last two count).
+    Yes when inside, or when it extends a run of points outside to RUN_TRAINS (a new level)."""
+    return not outside or (len(before) >= RUN_TRAINS - 1 and all(before[1 - RUN_TRAINS :]))
 
 
 def k_of(settings: AnomalySettings) -> float:
@@ -205,12 +221,14 @@ def detect_series(
     `rows`: the values are rates of that many rows each."""
     history: list[tuple[datetime, float]] = []
     found: list[Finding] = []
+    outside: list[bool] = []  # each point's: did it leave its limits?
     keep_all = keeps_outliers(settings)
     for i, (at, value) in enumerate(zip(times, values, strict=True)):
         n = None if rows is None else rows[i]
         finding = evaluate(float(value), at, history, settings, i, rows=n)
-        if finding is None or keep_all:
+        if keep_all or trains_windows(finding is not None, outside):
             history.append((at, float(value)))
+        outside.append(finding is not None)
         if finding is not None and finding.reported:
             found.append(finding)
     return found
