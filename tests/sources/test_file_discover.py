@@ -162,3 +162,79 @@ def test_a_few_damaged_values_are_named_and_do_not_make_a_column_text(
     assert found["delimiter"] == ","
     count = next(c for c in found["columns"] if c["name"] == "count")
     assert (count["stray"], count["stray_example"]) == (1, "eleven")
+
+
+def test_a_folder_of_daily_files_is_sampled_across_its_files(tmp_path: Path, cli: Cli) -> None:
+    """A folder of 20 daily files (gzip-compressed): the first day has every tail number and
+    whole prices; later days lack a tail number (NA) or carry cents, and the last has a new
+    column. The sample reads 8 of the files, first and last included, so the YAML printed
+    loads every file with nothing quarantined."""
+    import gzip
+
+    root = tmp_path / "p"
+    folder = root / "landing/flights"
+    folder.mkdir(parents=True)
+    for day in range(1, 21):
+        lines = ["id,tail,price"] + [
+            f"{day * 100 + n},N{n:03d}{day:02d},{10 + n}" for n in range(30)
+        ]
+        if day > 1:
+            lines[5] = f"{day * 100 + 4},,NA"  # no tail, no price
+            lines[6] = f"{day * 100 + 5},N005{day:02d},{15 + day / 100:.2f}"  # a price with cents
+        if day == 20:
+            lines = [line + (",gate" if i == 0 else f",G{i}") for i, line in enumerate(lines)]
+        (folder / f"flights_2024-01-{day:02d}.csv.gz").write_bytes(
+            gzip.compress(("\n".join(lines) + "\n").encode())
+        )
+    (root / "penstock.yml").write_text(
+        "name: daily\nsources:\n  landing: {kind: files, path: ./landing, settle: 0s}\n"
+    )
+    code, out, err = cli("discover", "landing", "-p", root)
+    assert code == 0, err
+    assert (
+        "flights:    # read off 8 of 20 files, flights/flights_2024-01-01.csv.gz to "
+        "flights/flights_2024-01-20.csv.gz: 240 record(s)"
+    ) in out
+    found = yaml.safe_load(out)["objects"]["flights"]
+    assert found["files"] == "flights/*.csv.gz"  # the compressed files' own glob
+    assert found["null_values"] == ["NA"]
+    assert found["columns"]["tail"] == {"type": "text"}  # missing on later days: not required
+    assert found["columns"]["price"] == {"type": "decimal(18,2)"}
+    assert found["columns"]["gate"] == {"type": "text"}  # the last file's new column
+    code, out, _ = cli("discover", "landing", "-p", root, "--json")
+    (listed,) = json.loads(out)["objects"]
+    assert listed["files_matched"] == 20
+    assert [Path(f).name[-9:-7] for f in listed["files_read"]] == [
+        "01", "04", "06", "09", "12", "15", "17", "20",
+    ]  # fmt: skip
+
+    (root / "penstock.yml").write_text(
+        (root / "penstock.yml").read_text()
+        + "objects:\n"
+        + yaml.safe_dump({"flights": {**found, "source": "landing"}}, sort_keys=False)
+        .replace("\n", "\n  ")
+        .rstrip()
+        .join(["  ", "\n"])
+    )
+    result = penstock.run(root)
+    loads = result.loads()
+    assert result.status == "success", result.outcomes
+    assert (len(loads), sum(x.rows_loaded for x in loads)) == (20, 600)
+    assert sum(x.rows_quarantined for x in loads) == 0
+
+
+def test_a_sampled_file_that_cannot_be_read_is_named(tmp_path: Path, cli: Cli) -> None:
+    import gzip
+
+    root = tmp_path / "p"
+    folder = root / "landing/events"
+    folder.mkdir(parents=True)
+    for n in range(1, 4):
+        (folder / f"e{n}.csv.gz").write_bytes(gzip.compress(f"id\n{n}\n".encode()))
+    (folder / "e4.csv.gz").write_bytes(b"not gzip at all\n")
+    (root / "penstock.yml").write_text(
+        "name: broken\nsources:\n  landing: {kind: files, path: ./landing, settle: 0s}\n"
+    )
+    code, out, err = cli("discover", "landing", "-p", root)
+    assert code == 2
+    assert "e4.csv.gz: cannot be read as csv like e1.csv.gz:" in out + err

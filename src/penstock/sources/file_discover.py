@@ -1,8 +1,11 @@
 """`penstock discover SOURCE [GLOB...]` for a files source: object YAML read off the files.
 
 Each glob (relative to the source's `path:`; by default, one per folder of the landing zone)
-becomes an object. Its first file is read whole (up to `SAMPLE_ROWS` records; a malformed
-record, which a run would quarantine, is left out of the sample) as text, and each column
+becomes an object. Its files are sampled: up to `SAMPLE_FILES` of them, the first, the last
+and others evenly between (a folder of daily files is read across its days: a column missing
+from none of the first day's rows may be missing on others), each read up to its share of
+`SAMPLE_ROWS` records (a malformed record, which a run would quarantine, is left out of the
+sample), the later ones with the first one's CSV delimiter, as text, and each column
 gets the narrowest contract type that reads every value seen exactly (or all but a few
 damaged ones, named), proven with the contract's own strict casts (quality/casts.py), so the
 YAML printed loads that file without a row quarantined for a type it chose:
@@ -53,6 +56,7 @@ from penstock.sources.discover import snake
 from penstock.sql import ident, literal
 
 SAMPLE_ROWS = 100_000
+SAMPLE_FILES = 8
 NULL_TOKENS = ("NA", "N/A", "n/a", "#N/A", "NULL", "null", "None", "none", "NaN", "nan", "-")
 DATE_FORMATS = (
     "%m/%d/%Y",
@@ -101,8 +105,10 @@ class FoundFiles:
     object: str
     files: str  # the glob, relative to the source's path
     format: str
-    sample: str  # the file read, relative to the source's path
+    sample: str  # the first file read, relative to the source's path
     rows: int
+    files_read: list[str] = field(default_factory=list)  # every file sampled, in order
+    files_matched: int = 1
     delimiter: str = ","
     columns: list[FoundColumn] = field(default_factory=list)
     null_values: list[str] = field(default_factory=list)
@@ -115,6 +121,8 @@ class FoundFiles:
             "files": self.files,
             "format": self.format,
             "sample": self.sample,
+            "files_read": self.files_read,
+            "files_matched": self.files_matched,
             "rows": self.rows,
             "delimiter": self.delimiter,
             "null_values": self.null_values,
@@ -148,21 +156,38 @@ def discover_files(project: Project, source: str, globs: Sequence[str] = ()) -> 
         while name in names:
             name += "_2"
         names.add(name)
-        found.append(_discover_one(name, glob, root, matches[0]))
+        found.append(_discover_one(name, glob, root, matches))
     return found
+
+
+def sample_files(matches: Sequence[Path]) -> list[Path]:
+    """The files a glob's sample reads: all up to SAMPLE_FILES, else the first, the last and
+    evenly spaced ones between (in the matches' order)."""
+    if len(matches) <= SAMPLE_FILES:
+        return list(matches)
+    step = (len(matches) - 1) / (SAMPLE_FILES - 1)
+    return [matches[round(i * step)] for i in range(SAMPLE_FILES)]
 
 
 def _default_globs(root: Path) -> list[str]:
     globs = []
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         kinds = sorted(
-            {_suffix(f) for f in folder.iterdir() if f.is_file() and _suffix(f) in _EXTENSIONS}
+            {_ending(f) for f in folder.iterdir() if f.is_file() and _suffix(f) in _EXTENSIONS}
         )
         globs += [f"{folder.name}/*{kind}" for kind in kinds]
     for file in sorted(p for p in root.iterdir() if p.is_file()):
         if _suffix(file) in _EXTENSIONS:
             globs.append(file.name)
     return globs
+
+
+def _ending(path: Path) -> str:
+    """The end of a data file's name a glob of its folder matches: `.csv`, `.csv.gz`..."""
+    suffixes = path.suffixes
+    if len(suffixes) > 1 and suffixes[-1].lower() in (".gz", ".zst"):
+        return "".join(suffixes[-2:])
+    return suffixes[-1]
 
 
 def _suffix(path: Path) -> str:
@@ -172,45 +197,60 @@ def _suffix(path: Path) -> str:
     return suffixes[-1] if suffixes else ""
 
 
-def _discover_one(name: str, glob: str, root: Path, sample: Path) -> FoundFiles:
-    kind = _EXTENSIONS.get(_suffix(sample))
+def _discover_one(name: str, glob: str, root: Path, matches: Sequence[Path]) -> FoundFiles:
+    first = matches[0]
+    kind = _EXTENSIONS.get(_suffix(first))
     if kind is None:
         raise UsageError(
-            f"{sample}: penstock reads {', '.join(sorted(_EXTENSIONS))} files; give a glob of those"
+            f"{first}: penstock reads {', '.join(sorted(_EXTENSIONS))} files; give a glob of those"
         )
+    files = [f for f in sample_files(matches) if _EXTENSIONS.get(_suffix(f)) == kind]
+    found = FoundFiles(name, glob, kind, str(first.relative_to(root)), 0)
+    found.files_read = [str(f.relative_to(root)) for f in files]
+    found.files_matched = len(matches)
     conn = duckdb.connect()
     try:
-        found = FoundFiles(name, glob, kind, str(sample.relative_to(root)), 0)
-        text_columns = _load_sample(conn, kind, sample, found)
-        _infer(conn, found, text_columns)
-    except duckdb.Error as exc:
-        raise UsageError(
-            f"{sample}: cannot be read as {kind}: {first_line(exc)}", file=str(sample)
-        ) from exc
+        text_columns = _load_sample(conn, kind, files, found)
+        try:
+            _infer(conn, found, text_columns)
+        except duckdb.Error as exc:
+            raise UsageError(
+                f"{first}: cannot be read as {kind}: {first_line(exc)}", file=str(first)
+            ) from exc
     finally:
         conn.close()
     return found
 
 
 def _load_sample(
-    conn: duckdb.DuckDBPyConnection, kind: str, path: Path, found: FoundFiles
+    conn: duckdb.DuckDBPyConnection, kind: str, paths: Sequence[Path], found: FoundFiles
 ) -> dict[str, str]:
-    """The sample as table `sample`; the columns read as text, with their DuckDB types for the
-    others (JSON and Parquet values that came typed)."""
+    """The sample of `paths` (each up to its share of SAMPLE_ROWS records; columns matched by
+    name, a column some files lack is missing in their rows) as table `sample`; the columns
+    read as text, with their DuckDB types for the others (JSON and Parquet values that came
+    typed)."""
     if kind == "csv":
-        found.delimiter = _delimiter(path)
-        source = (
-            f"read_csv({literal(str(path))}, all_varchar = true, delim = {literal(found.delimiter)}"
-            ", quote = '\"', header = true, ignore_errors = true)"
-        )
-    elif kind == "parquet":
-        source = f"read_parquet({literal(str(path))})"
-    else:
-        layout = "newline_delimited" if kind == "jsonl" else "array"
-        source = (
-            f"read_json({literal(str(path))}, format = {literal(layout)}, ignore_errors = true)"
-        )
-    conn.execute(f"CREATE TABLE sample AS SELECT * FROM {source} LIMIT {SAMPLE_ROWS}")
+        found.delimiter = _delimiter(paths[0])
+    share = SAMPLE_ROWS // len(paths)
+    for n, path in enumerate(paths):
+        try:
+            conn.execute(
+                f"CREATE TABLE part AS SELECT * FROM {_reader(kind, path, found)} LIMIT {share}"
+            )
+        except duckdb.Error as exc:
+            raise UsageError(
+                f"{path}: cannot be read as {kind}"
+                f"{' like ' + str(paths[0].name) if n else ''}: {first_line(exc)}",
+                file=str(path),
+            ) from exc
+        if n == 0:
+            conn.execute("ALTER TABLE part RENAME TO sample")
+        else:
+            conn.execute(
+                "CREATE OR REPLACE TABLE sample AS "
+                "SELECT * FROM sample UNION ALL BY NAME SELECT * FROM part"
+            )
+            conn.execute("DROP TABLE part")
     found.rows = int(conn.execute("SELECT count(*) FROM sample").fetchall()[0][0])
     described = conn.execute("DESCRIBE sample").fetchall()
     for name, duck_type, *_ in described:
@@ -219,6 +259,19 @@ def _load_sample(
             conn.execute(f"ALTER TABLE sample ALTER {col} TYPE VARCHAR USING ({col} ->> '$')")
     described = conn.execute("DESCRIBE sample").fetchall()
     return {str(row[0]): str(row[1]) for row in described}
+
+
+def _reader(kind: str, path: Path, found: FoundFiles) -> str:
+    """The DuckDB table function reading one sampled file (a CSV file as text)."""
+    if kind == "csv":
+        return (
+            f"read_csv({literal(str(path))}, all_varchar = true, delim = {literal(found.delimiter)}"
+            ", quote = '\"', header = true, ignore_errors = true)"
+        )
+    if kind == "parquet":
+        return f"read_parquet({literal(str(path))})"
+    layout = "newline_delimited" if kind == "jsonl" else "array"
+    return f"read_json({literal(str(path))}, format = {literal(layout)}, ignore_errors = true)"
 
 
 DELIMITERS = (",", ";", "\t", "|")
@@ -464,7 +517,7 @@ def files_yaml(found: Sequence[FoundFiles], source: str) -> str:
     lines = ["objects:"]
     for obj in found:
         lines += [
-            f"  {obj.object}:    # read off {obj.sample}: {obj.rows:,} record(s)",
+            f"  {obj.object}:    # read off {_read_off(obj)}: {obj.rows:,} record(s)",
             f"    source: {source}",
             f'    files: "{obj.files}"',
             f"    format: {obj.format}",
@@ -492,6 +545,16 @@ def files_yaml(found: Sequence[FoundFiles], source: str) -> str:
                 )
             lines.append(f"      {c.name}: {{{', '.join(spec)}}}{seen}")
     return "\n".join(lines) + "\n"
+
+
+def _read_off(obj: FoundFiles) -> str:
+    """The files a sample read, as the YAML comment names them."""
+    if len(obj.files_read) <= 1:
+        return obj.sample
+    return (
+        f"{len(obj.files_read)} of {obj.files_matched:,} files, "
+        f"{obj.files_read[0]} to {obj.files_read[-1]}"
+    )
 
 
 def _example(value: str) -> str:
