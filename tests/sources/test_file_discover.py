@@ -238,3 +238,53 @@ def test_a_sampled_file_that_cannot_be_read_is_named(tmp_path: Path, cli: Cli) -
     code, out, err = cli("discover", "landing", "-p", root)
     assert code == 2
     assert "e4.csv.gz: cannot be read as csv like e1.csv.gz:" in out + err
+
+
+def test_layouts_of_real_files_a_header_alone_would_misread(tmp_path: Path, cli: Cli) -> None:
+    """scikit-learn's CSV files open with counts above headerless records
+    (`569,30,malignant,benign`, then 31 numbers a line: here 4 fields above 5); its diabetes
+    file is numbers split by spaces; linnerud's has a header split by spaces. discover prints
+    the CSV layout that reads them (`skip_rows`, `header: false`: columns named by place,
+    `delimiter: " "`), and a trailing delimiter on every record is not taken for a title
+    line. The YAML printed loads every file with nothing quarantined."""
+    files = {
+        "cancer/c.csv": "40,4,benign,malignant\n"
+        + "".join(f"{n}.5,{n}.25,{n * 2},{n % 3},{n % 2}\n" for n in range(1, 41)),
+        "diabetes/d.csv": "".join(f"{50 + n} {n % 2 + 1} {20 + n}.{n % 10}\n" for n in range(40)),
+        "linnerud/l.csv": "Chins Situps Jumps\n"
+        + "".join(f"{n} {100 + n} {60 + n}\n" for n in range(20)),
+        "trailing/t.csv": "id,name\n" + "".join(f"{n},n{n},\n" for n in range(20)),
+        "counts/k.csv": "id,count\n" + "".join(f"{n},{n * 3}\n" for n in range(60)) + "60,42.5\n",
+    }
+    root = tmp_path / "p"
+    for name, text in files.items():
+        (root / "landing" / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / "landing" / name).write_text(text)
+    (root / "penstock.yml").write_text(
+        "name: layouts\nsources:\n  landing: {kind: files, path: ./landing, settle: 0s}\n"
+    )
+    code, out, err = cli("discover", "landing", "-p", root)
+    assert code == 0, err
+    found = yaml.safe_load(out)["objects"]
+    assert found["cancer"]["csv"] == {"skip_rows": 1, "header": False}
+    assert list(found["cancer"]["columns"]) == [f"column_{n}" for n in range(1, 6)]
+    assert found["cancer"]["columns"]["column_1"]["type"] == "decimal(18,1)"
+    assert found["diabetes"]["csv"] == {"delimiter": " ", "header": False}
+    assert found["diabetes"]["columns"]["column_3"]["type"] == "decimal(18,1)"
+    assert found["linnerud"]["csv"] == {"delimiter": " "}
+    assert list(found["linnerud"]["columns"]) == ["chins", "situps", "jumps"]
+    assert "csv" not in found["trailing"]  # the header is one short of `n,name,`: no title
+    # 42.5 among integers: a decimal reads every value, so it is not a stray of a bigint
+    assert found["counts"]["columns"]["count"] == {"type": "decimal(18,1)", "required": True}
+
+    (root / "penstock.yml").write_text((root / "penstock.yml").read_text() + out)
+    result = penstock.run(root)
+    assert result.status == "success", result.outcomes
+    rows = {x.object: 0 for x in result.loads()}
+    for load in result.loads():
+        assert load.rows_quarantined == 0, load
+        rows[load.object] += load.rows_loaded
+    assert rows == {"cancer": 40, "diabetes": 40, "linnerud": 20, "trailing": 20, "counts": 61}
+    assert query(root, "SELECT column_1, column_5 FROM cancer ORDER BY column_1 LIMIT 1") == [
+        (Decimal("1.5"), 1)
+    ]

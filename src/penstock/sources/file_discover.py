@@ -5,11 +5,13 @@ becomes an object. Its files are sampled: up to `SAMPLE_FILES` of them, the firs
 and others evenly between (a folder of daily files is read across its days: a column missing
 from none of the first day's rows may be missing on others), each read up to its share of
 `SAMPLE_ROWS` records (a malformed record, which a run would quarantine, is left out of the
-sample), the later ones with the first one's CSV delimiter, as text, and each column
+sample), the later ones with the first one's CSV layout, as text, and each column
 gets the narrowest contract type that reads every value seen exactly (or all but a few
 damaged ones, named), proven with the contract's own strict casts (quality/casts.py), so the
 YAML printed loads that file without a row quarantined for a type it chose:
 
+- the CSV layout comes from the first file's first lines (sources/discover_layout.py): the
+  delimiter, the lines above the records to skip, whether the first line left is a header;
 - missing-value tokens (`NA`, `N/A`, `null`...) seen where the other values are numbers or
   dates become the object's `null_values:`;
 - dates and timestamps in ISO form need nothing; other layouts get the first strftime pattern
@@ -21,8 +23,9 @@ YAML printed loads that file without a row quarantined for a type it chose:
 - a column with no missing value is `required: true`; a header that is not a penstock column
   name gets a snake_case name and `from:` the header;
 - a column named like an id, unique and never missing, is suggested as the `key:` (merge);
-- a few damaged values (at most 2%) do not make a column text: the type reads the others,
-  and the column's comment counts the values a run would quarantine, with one of them.
+- a few damaged values (at most 2%) do not make a column text: when no type reads every
+  value, the narrowest that reads the others does, and the column's comment counts the values
+  a run would quarantine, with one of them.
 
 JSON lines and Parquet carry their own types: DuckDB reads them, and text values go through
 the same inference as CSV fields. What was seen is printed beside the YAML: the file, the rows
@@ -31,7 +34,6 @@ read, each column's sample values.
 
 from __future__ import annotations
 
-import csv
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -53,6 +55,7 @@ from penstock.quality.casts import (
     strict_cast_sql,
 )
 from penstock.sources.discover import snake
+from penstock.sources.discover_layout import csv_layout
 from penstock.sql import ident, literal
 
 SAMPLE_ROWS = 100_000
@@ -110,9 +113,12 @@ class FoundFiles:
     files_read: list[str] = field(default_factory=list)  # every file sampled, in order
     files_matched: int = 1
     delimiter: str = ","
+    skip_rows: int = 0  # lines before the header (or the first record): a title, counts
+    header: bool = True
     columns: list[FoundColumn] = field(default_factory=list)
     null_values: list[str] = field(default_factory=list)
     key: list[str] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)  # the columns' names, without a header
 
     def to_dict(self, source: str) -> dict[str, Any]:
         return {
@@ -125,6 +131,8 @@ class FoundFiles:
             "files_matched": self.files_matched,
             "rows": self.rows,
             "delimiter": self.delimiter,
+            "skip_rows": self.skip_rows,
+            "header": self.header,
             "null_values": self.null_values,
             "key": self.key,
             "columns": [c.__dict__ | {"examples": list(c.examples)} for c in self.columns],
@@ -230,7 +238,9 @@ def _load_sample(
     read as text, with their DuckDB types for the others (JSON and Parquet values that came
     typed)."""
     if kind == "csv":
-        found.delimiter = _delimiter(paths[0])
+        found.delimiter, found.skip_rows, found.header, width = csv_layout(paths[0])
+        if not found.header:  # the columns are named by their place
+            found.names = [f"column_{n}" for n in range(1, width + 1)]
     share = SAMPLE_ROWS // len(paths)
     for n, path in enumerate(paths):
         try:
@@ -264,40 +274,16 @@ def _load_sample(
 def _reader(kind: str, path: Path, found: FoundFiles) -> str:
     """The DuckDB table function reading one sampled file (a CSV file as text)."""
     if kind == "csv":
+        names = f", names = {found.names!r}" if found.names else ""
         return (
             f"read_csv({literal(str(path))}, all_varchar = true, delim = {literal(found.delimiter)}"
-            ", quote = '\"', header = true, ignore_errors = true)"
+            f", quote = '\"', header = {str(found.header).lower()}, skip = {found.skip_rows}"
+            f"{names}, ignore_errors = true)"
         )
     if kind == "parquet":
         return f"read_parquet({literal(str(path))})"
     layout = "newline_delimited" if kind == "jsonl" else "array"
     return f"read_json({literal(str(path))}, format = {literal(layout)}, ignore_errors = true)"
-
-
-DELIMITERS = (",", ";", "\t", "|")
-
-
-def _delimiter(path: Path) -> str:
-    """The delimiter that splits the file's first lines most consistently into more than one
-    field (damaged lines, which a run quarantines, do not sway it)."""
-    with path.open("rb") as handle:
-        head = handle.read(65536)
-    if path.suffix.lower() == ".gz":
-        import gzip
-
-        with gzip.open(path, "rb") as handle:
-            head = handle.read(65536)
-    lines = [ln for ln in head.decode("utf-8", errors="replace").splitlines()[:200] if ln.strip()]
-    best, score = ",", (False, 0.0, 0)
-    for candidate in DELIMITERS:
-        widths = [len(row) for row in csv.reader(lines, delimiter=candidate)]
-        if not widths:
-            continue
-        width = max(set(widths), key=widths.count)
-        found = (width > 1, widths.count(width) / len(widths), width)
-        if found > score:
-            best, score = candidate, found
-    return best
 
 
 def _infer(conn: duckdb.DuckDBPyConnection, found: FoundFiles, types: dict[str, str]) -> None:
@@ -352,11 +338,12 @@ def _null_tokens(conn: duckdb.DuckDBPyConnection, columns: list[str]) -> list[st
 def _text_type(
     conn: duckdb.DuckDBPyConnection, column: str, tokens: tuple[str, ...]
 ) -> tuple[str, str | None, int, str | None]:
-    """The narrowest type (and strftime pattern) that reads the values of a text column: every
-    one, or all but a few strays (at most `STRAY_SHARE` of them: damaged values a run would
-    quarantine), with their count and one of them. Candidates are screened in Python on a
-    probe of the column's distinct values; those left are checked, in order, with the
-    contract's strict casts against the whole sample."""
+    """The narrowest type (and strftime pattern) that reads every value of a text column; when
+    none does, the narrowest that reads all but a few strays (at most `STRAY_SHARE` of them:
+    damaged values a run would quarantine), with their count and one of them. So `42.5` among
+    integers makes a decimal, while `eleven` among them stays a stray of a bigint. Candidates
+    are screened in Python on a probe of the column's distinct values; those left are
+    checked, in order, with the contract's strict casts against the whole sample."""
     col = ident(column)
     missing = missing_sql(col, True, ColumnDialect(null_values=tokens))
     probe = [
@@ -368,13 +355,16 @@ def _text_type(
     if not probe:
         return "text", None, 0, None
     present = int(conn.execute(f"SELECT count(*) FROM sample WHERE NOT {missing}").fetchall()[0][0])
+    tolerated: tuple[str, str | None, int, str | None] | None = None
     for candidate in _candidates(conn, col, missing, tokens):
         if not candidate.plausible(probe):
             continue
         stray, example = _strays(conn, column, candidate, missing)
-        if stray <= present * STRAY_SHARE:
-            return candidate.contract, candidate.pattern, stray, example
-    return "text", None, 0, None
+        if stray == 0:
+            return candidate.contract, candidate.pattern, 0, None
+        if tolerated is None and stray <= present * STRAY_SHARE:
+            tolerated = candidate.contract, candidate.pattern, stray, example
+    return tolerated or ("text", None, 0, None)
 
 
 STRAY_SHARE = 0.02
@@ -522,8 +512,12 @@ def files_yaml(found: Sequence[FoundFiles], source: str) -> str:
             f'    files: "{obj.files}"',
             f"    format: {obj.format}",
         ]
-        if obj.format == "csv" and obj.delimiter != ",":
-            lines.append(f"    csv: {{delimiter: {_quoted(obj.delimiter)}}}")
+        if obj.format == "csv":
+            layout = [f"delimiter: {_quoted(obj.delimiter)}"] if obj.delimiter != "," else []
+            layout += [f"skip_rows: {obj.skip_rows}"] if obj.skip_rows else []
+            layout += [] if obj.header else ["header: false"]
+            if layout:
+                lines.append(f"    csv: {{{', '.join(layout)}}}")
         if obj.null_values:
             lines.append(f"    null_values: [{', '.join(_quoted(t) for t in obj.null_values)}]")
         if obj.key:

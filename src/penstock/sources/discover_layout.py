@@ -1,0 +1,75 @@
+"""The layout of a CSV file `penstock discover` proposes, read off its first lines: the
+delimiter, the lines above the records to skip (`skip_rows`), and whether the first line left
+is a header. Real files carry all three: scikit-learn's open with counts above headerless
+records, its diabetes file is numbers split by spaces.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+
+# a space last: only when no other character splits the lines as consistently
+DELIMITERS = (",", ";", "\t", "|", " ")
+_NUMBER_FIELD = re.compile(r"\s*[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?\s*")
+_MOST_SKIPPED = 10
+
+
+def _head(path: Path, size: int) -> bytes:
+    """The first `size` bytes of a file's content (a gzip or zstd file decompressed)."""
+    suffix = path.suffix.lower()
+    if suffix == ".gz":
+        import gzip
+
+        with gzip.open(path, "rb") as handle:
+            return handle.read(size)
+    if suffix == ".zst":
+        import pyarrow as pa
+
+        with pa.input_stream(str(path), compression="zstd") as stream:
+            return bytes(stream.read(size))
+    with path.open("rb") as handle:
+        return handle.read(size)
+
+
+def csv_layout(path: Path) -> tuple[str, int, bool, int]:
+    """How the file's first lines are laid out: (delimiter, lines to skip, has a header,
+    fields per record).
+
+    The delimiter splits the lines most consistently into more than one field (damaged lines,
+    which a run quarantines, do not sway it). Lines at the top with another number of fields
+    than the records after them are skipped (a title, or counts: scikit-learn's CSV files open
+    with `569,30,malignant,benign` above 31 fields a record), unless they are one field short
+    of records whose last field is always empty (a trailing delimiter). The first line left
+    is a header unless every field of it is a number, as in the records (a file of numbers
+    without names)."""
+    head = _head(path, 65536)
+    text = head.decode("utf-8", errors="replace")
+    if len(head) == 65536:  # the last line may be cut
+        text = text[: text.rfind("\n") + 1] or text
+    lines = [ln for ln in text.splitlines()[:200] if ln.strip()]
+    best, score, widths = ",", (False, 0.0, 0), [1] * len(lines)
+    for candidate in DELIMITERS:
+        found = [len(row) for row in csv.reader(lines, delimiter=candidate)]
+        if not found:
+            continue
+        width = max(set(found), key=found.count)
+        rank = (width > 1, found.count(width) / len(found), width)
+        if rank > score:
+            best, score, widths = candidate, rank, found
+    if not lines:
+        return best, 0, True, 1
+    rows = list(csv.reader(lines, delimiter=best))
+    later = widths[1:] or widths
+    width = max(set(later), key=later.count)
+    skip = 0
+    while skip < min(_MOST_SKIPPED, len(rows) - 1) and widths[skip] != width:
+        skip += 1
+    trailing = all(r and r[-1] == "" for r in rows[skip:] if len(r) == width)
+    if skip and (widths[skip - 1] == width - 1 and trailing):
+        skip = 0  # records end with the delimiter: the header is one field short, not a title
+    if skip == len(rows) or widths[skip] != width:
+        skip = 0  # no record line to start from: read the file as it is
+    header = not all(_NUMBER_FIELD.fullmatch(field) for field in rows[skip])
+    return best, skip, header, width
