@@ -155,6 +155,36 @@ def test_retention_prunes_the_quality_tables(project: Project, store: MetadataSt
     assert done.rows["dq_metrics"] == 22  # rows_in and duration_s of 11 batches
 
 
+def events_batch(day: int, at: datetime, metrics: dict[str, float]) -> BatchMeasured:
+    """Batch `day` of object `events`: 100 rows, all passing, with these metrics."""
+    return BatchMeasured(
+        run_id="r1",
+        object="events",
+        batch_id=f"events-{day:03d}",
+        source_file=f"landing/events/{day:03d}.csv",
+        batch_time=at,
+        rows_in=100,
+        scores=(DimensionScore(dimension="total", rows_checked=100, rows_failed=0, score=1.0),),
+        metrics=metrics,
+    )
+
+
+def anomalies_of(project: Project, events: list[BatchMeasured], forget: bool) -> list[Anomaly]:
+    """The anomalies a quality sink sends for `events`, handled in order; with `forget`, the
+    sink reads the history from the store for every batch."""
+    with MetadataStore(project.metadata_url) as store:
+        bus = EventBus()
+        sent: list[Event] = []
+        bus.subscribe(sent.append)
+        sink = QualitySink(store, project, bus)
+        for event in events:
+            if forget:
+                sink.series.clear()
+                sink.trains.clear()
+            sink.handle(event)
+    return [a for a in sent if isinstance(a, Anomaly)]
+
+
 SLIDING = """
 name: slide
 sources: {landing: {kind: files, path: ./landing, settle: 0s}}
@@ -191,37 +221,13 @@ def test_windows_slid_along_a_session_equal_windows_read_from_the_store(
             metrics["rows_in"] = 400.0
         if day >= 90:
             metrics["rows_in"] += 100.0  # a lasting shift: a new level from here on
-        events.append(
-            BatchMeasured(
-                run_id="r1",
-                object="events",
-                batch_id=f"events-{day:03d}",
-                source_file=f"landing/events/{day:03d}.csv",
-                batch_time=MONDAY + timedelta(hours=day),
-                rows_in=100,
-                scores=(
-                    DimensionScore(dimension="total", rows_checked=100, rows_failed=0, score=1.0),
-                ),
-                metrics=metrics,
-            )
-        )
+        events.append(events_batch(day, MONDAY + timedelta(hours=day), metrics))
 
     def found(root: Path, forget: bool) -> list[tuple[str, str, float, float, float, int]]:
         project = load_project(write_project(root, SLIDING.replace("METHOD", method)))
-        with MetadataStore(project.metadata_url) as store:
-            bus = EventBus()
-            sent: list[Event] = []
-            bus.subscribe(sent.append)
-            sink = QualitySink(store, project, bus)
-            for event in events:
-                if forget:  # every batch judged from the history the store holds
-                    sink.series.clear()
-                    sink.trains.clear()
-                sink.handle(event)
         return [
             (a.batch_id, a.metric, a.value, a.lower, a.upper, a.points)
-            for a in sent
-            if isinstance(a, Anomaly)
+            for a in anomalies_of(project, events, forget)
         ]
 
     slid = found(tmp_path / "slid", forget=False)
@@ -235,21 +241,13 @@ def test_windows_slid_along_a_session_equal_windows_read_from_the_store(
     # the shift is found where it starts, then learned: not an anomaly in all 30 batches
     # (MAD windows keep every point: they follow it more slowly, its median and MAD in between)
     shifted = [b for b, m, *_ in slid if m == "rows_in" and b >= "events-090"]
-    print("SHIFTED", method, shifted)
     assert 1 <= len(shifted) <= (6 if method == "stddev" else 15), shifted
 
 
-SHIFT = """
-name: shift
-sources: {landing: {kind: files, path: ./landing, settle: 0s}}
-objects:
-  events:
-    source: landing
-    files: "events/*.csv"
-    anomalies: {metrics: ["rows_in"]}
-    columns:
-      id: {type: bigint}
-"""
+# the defaults but the metrics watched
+SHIFT = SLIDING.replace(
+    '{metrics: ["*"], min_points: 5, window: 8, method: METHOD}', '{metrics: ["rows_in"]}'
+)
 
 
 def test_a_lasting_shift_is_an_anomaly_in_its_first_batches_only(tmp_path: Path) -> None:
@@ -266,28 +264,10 @@ def test_a_lasting_shift_is_an_anomaly_in_its_first_batches_only(tmp_path: Path)
     for day in range(250, 365):
         values[day] += 40
     project = load_project(write_project(tmp_path, SHIFT))
-    with MetadataStore(project.metadata_url) as store:
-        bus = EventBus()
-        sent: list[Event] = []
-        bus.subscribe(sent.append)
-        sink = QualitySink(store, project, bus)
-        for day, value in enumerate(values):
-            sink.handle(
-                BatchMeasured(
-                    run_id="r1",
-                    object="events",
-                    batch_id=f"events-{day:03d}",
-                    source_file=f"landing/events/{day:03d}.csv",
-                    batch_time=MONDAY + timedelta(days=day),
-                    rows_in=100,
-                    scores=(
-                        DimensionScore(
-                            dimension="total", rows_checked=100, rows_failed=0, score=1.0
-                        ),
-                    ),
-                    metrics={"rows_in": value},
-                )
-            )
-    found = [int(a.batch_id[-3:]) for a in sent if isinstance(a, Anomaly)]
+    events = [
+        events_batch(day, MONDAY + timedelta(days=day), {"rows_in": value})
+        for day, value in enumerate(values)
+    ]
+    found = [int(a.batch_id[-3:]) for a in anomalies_of(project, events, forget=False)]
     assert {60, 61, 150} <= set(found)
     assert [day for day in found if 250 <= day < 300] == list(range(250, 256))
