@@ -193,7 +193,6 @@ class QualitySink:
             evaluate,
             judge,
             keeps_outliers,
-            trains_windows,
             watched,
         )
         from penstock.quality.scores import is_rate
@@ -239,12 +238,7 @@ class QualitySink:
                 found.append((metric, finding))
         if in_order or cached is None:
             # the series goes on from here (a batch out of order: the store is read again)
-            outside = frozenset(m for m, _ in found)
-            before = points[-2:]
-            excluded = frozenset(
-                m for m in outside if not trains_windows(True, [m in p.outside for p in before])
-            )
-            point = _Point(key, metrics, outside, excluded)
+            point = _next_point(points, key, metrics, frozenset(m for m, _ in found))
             points.append(point)
             dropped = points[: max(0, len(points) - lookback)]
             self.series[ev.object] = points[-lookback:]
@@ -305,12 +299,29 @@ class _Point:
     excluded: frozenset[str]
 
 
+def _next_point(
+    series: Sequence[_Point],
+    key: tuple[datetime, str, str],
+    values: dict[str, float],
+    outside: frozenset[str],
+) -> _Point:
+    """The point after `series` (oldest first): which of its metrics found `outside` train
+    later windows depends on the points just before it (`control.trains_windows`)."""
+    from penstock.quality.control import RUN_TRAINS, trains_windows
+
+    before = series[1 - RUN_TRAINS :]
+    excluded = frozenset(
+        m for m in outside if not trains_windows(True, [m in p.outside for p in before])
+    )
+    return _Point(key, values, outside, excluded)
+
+
 def _earlier_points(
     conn: sa.Connection, project: str, obj: str, key: tuple[datetime, str, str], lookback: int
 ) -> list[_Point]:
     """The object's last `lookback` batches before `key` with their metrics, oldest first
     (read with the two batches before them: whether a point outside trains depends on them)."""
-    from penstock.quality.control import RUN_TRAINS, trains_windows
+    from penstock.quality.control import RUN_TRAINS
 
     r, m = dq_results.c, dq_metrics.c
     at, source_file, batch_id = key
@@ -345,11 +356,7 @@ def _earlier_points(
             outside[row.batch_id].add(row.metric)
     points: list[_Point] = []
     for b in sorted(keys, key=keys.__getitem__):
-        before = points[-2:]
-        excluded = frozenset(
-            m for m in outside[b] if not trains_windows(True, [m in p.outside for p in before])
-        )
-        points.append(_Point(keys[b], values[b], frozenset(outside[b]), excluded))
+        points.append(_next_point(points, keys[b], values[b], frozenset(outside[b])))
     return points[-lookback:]
 
 

@@ -139,26 +139,29 @@ def decimal_pattern(precision: int, scale: int) -> str:
     return f"[+-]?({integer}({fraction})?|{fraction})"
 
 
+def _exponent_parts(text: str) -> tuple[str, str, str]:
+    """SQL over a number in exponent notation (`text` matches EXPONENT): its mantissa's digits
+    (no point), how many of them follow the point, and its exponent (NULL past INTEGER)."""
+    mantissa = f"regexp_extract({text}, '^[+-]?([0-9.]*)', 1)"
+    fraction = f"length(regexp_extract({mantissa}, '[.]([0-9]*)', 1))"
+    exponent = f"TRY_CAST(regexp_extract({text}, '[eE]([+-]?[0-9]+)$', 1) AS INTEGER)"
+    return f"replace({mantissa}, '.', '')", fraction, exponent
+
+
 def exponent_scale_sql(text: str) -> str:
     """The fraction digits a number written in exponent notation (`text` matches EXPONENT)
     needs to be written exactly: 3 for `1.25e-1`, 0 for `1.5e1`, -3 for `1e3` (a whole
     number: at most 0), 0 for a zero; NULL when the exponent is out of INTEGER's range."""
-    mantissa = f"regexp_extract({text}, '^[+-]?([0-9.]*)', 1)"
-    digits = f"replace({mantissa}, '.', '')"
-    fraction = f"length(regexp_extract({mantissa}, '[.]([0-9]*)', 1))"
+    digits, fraction, exponent = _exponent_parts(text)
     zeros = f"(length({digits}) - length(rtrim({digits}, '0')))"  # trailing zeros say nothing
-    exponent = f"TRY_CAST(regexp_extract({text}, '[eE]([+-]?[0-9]+)$', 1) AS INTEGER)"
     return f"CASE WHEN ltrim({digits}, '0') = '' THEN 0 ELSE {fraction} - {zeros} - {exponent} END"
 
 
 def exponent_digits_sql(text: str) -> str:
     """The integer digits of a number written in exponent notation (`text` matches EXPONENT):
     4 for `1e3`, 2 for `0.05e3`, 0 below 1; NULL when the exponent is out of range."""
-    mantissa = f"regexp_extract({text}, '^[+-]?([0-9.]*)', 1)"
-    significant = f"length(ltrim(replace({mantissa}, '.', ''), '0'))"
-    fraction = f"length(regexp_extract({mantissa}, '[.]([0-9]*)', 1))"
-    exponent = f"TRY_CAST(regexp_extract({text}, '[eE]([+-]?[0-9]+)$', 1) AS INTEGER)"
-    return f"greatest({significant} - {fraction} + {exponent}, 0)"
+    digits, fraction, exponent = _exponent_parts(text)
+    return f"greatest(length(ltrim({digits}, '0')) - {fraction} + {exponent}, 0)"
 
 
 def _exact_exponent(target: str, scale: int) -> Callable[[str], str]:

@@ -10,27 +10,13 @@ import csv
 import re
 from pathlib import Path
 
+from penstock.sources.csv_text import open_stream
+
 # a space last: only when no other character splits the lines as consistently
 DELIMITERS = (",", ";", "\t", "|", " ")
-_NUMBER_FIELD = re.compile(r"\s*[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?\s*")
+# a number as text: a decimal, or in exponent notation (what a `double` column reads)
+NUMBER_TEXT = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
 _MOST_SKIPPED = 10
-
-
-def _head(path: Path, size: int) -> bytes:
-    """The first `size` bytes of a file's content (a gzip or zstd file decompressed)."""
-    suffix = path.suffix.lower()
-    if suffix == ".gz":
-        import gzip
-
-        with gzip.open(path, "rb") as handle:
-            return handle.read(size)
-    if suffix == ".zst":
-        import pyarrow as pa
-
-        with pa.input_stream(str(path), compression="zstd") as stream:
-            return bytes(stream.read(size))
-    with path.open("rb") as handle:
-        return handle.read(size)
 
 
 def csv_layout(path: Path) -> tuple[str, int, bool, int]:
@@ -44,11 +30,14 @@ def csv_layout(path: Path) -> tuple[str, int, bool, int]:
     of records whose last field is always empty (a trailing delimiter). The first line left
     is a header unless every field of it is a number, as in the records (a file of numbers
     without names)."""
-    head = _head(path, 65536)
+    with open_stream(path) as stream:  # a gzip or zstd file decompressed
+        head = stream.read(65536)
     text = head.decode("utf-8", errors="replace")
     if len(head) == 65536:  # the last line may be cut
         text = text[: text.rfind("\n") + 1] or text
     lines = [ln for ln in text.splitlines()[:200] if ln.strip()]
+    if not lines:
+        return ",", 0, True, 1
     best, score, widths = ",", (False, 0.0, 0), [1] * len(lines)
     for candidate in DELIMITERS:
         found = [len(row) for row in csv.reader(lines, delimiter=candidate)]
@@ -58,8 +47,6 @@ def csv_layout(path: Path) -> tuple[str, int, bool, int]:
         rank = (width > 1, found.count(width) / len(found), width)
         if rank > score:
             best, score, widths = candidate, rank, found
-    if not lines:
-        return best, 0, True, 1
     rows = list(csv.reader(lines, delimiter=best))
     later = widths[1:] or widths
     width = max(set(later), key=later.count)
@@ -71,5 +58,5 @@ def csv_layout(path: Path) -> tuple[str, int, bool, int]:
         skip = 0  # records end with the delimiter: the header is one field short, not a title
     if skip == len(rows) or widths[skip] != width:
         skip = 0  # no record line to start from: read the file as it is
-    header = not all(_NUMBER_FIELD.fullmatch(field) for field in rows[skip])
+    header = not all(NUMBER_TEXT.fullmatch(field.strip()) for field in rows[skip])
     return best, skip, header, width

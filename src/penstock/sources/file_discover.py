@@ -54,8 +54,9 @@ from penstock.quality.casts import (
     missing_sql,
     strict_cast_sql,
 )
+from penstock.sources.compression import COMPRESSED_SUFFIXES
 from penstock.sources.discover import snake
-from penstock.sources.discover_layout import csv_layout
+from penstock.sources.discover_layout import NUMBER_TEXT, csv_layout
 from penstock.sql import ident, literal
 
 SAMPLE_ROWS = 100_000
@@ -108,10 +109,9 @@ class FoundFiles:
     object: str
     files: str  # the glob, relative to the source's path
     format: str
-    sample: str  # the first file read, relative to the source's path
-    rows: int
-    files_read: list[str] = field(default_factory=list)  # every file sampled, in order
-    files_matched: int = 1
+    files_read: list[str]  # every file sampled, in order, relative to the source's path
+    files_matched: int
+    rows: int = 0
     delimiter: str = ","
     skip_rows: int = 0  # lines before the header (or the first record): a title, counts
     header: bool = True
@@ -119,6 +119,11 @@ class FoundFiles:
     null_values: list[str] = field(default_factory=list)
     key: list[str] = field(default_factory=list)
     names: list[str] = field(default_factory=list)  # the columns' names, without a header
+
+    @property
+    def sample(self) -> str:
+        """The first file read."""
+        return self.files_read[0]
 
     def to_dict(self, source: str) -> dict[str, Any]:
         return {
@@ -193,14 +198,14 @@ def _default_globs(root: Path) -> list[str]:
 def _ending(path: Path) -> str:
     """The end of a data file's name a glob of its folder matches: `.csv`, `.csv.gz`..."""
     suffixes = path.suffixes
-    if len(suffixes) > 1 and suffixes[-1].lower() in (".gz", ".zst"):
+    if len(suffixes) > 1 and suffixes[-1].lower() in COMPRESSED_SUFFIXES:
         return "".join(suffixes[-2:])
     return suffixes[-1]
 
 
 def _suffix(path: Path) -> str:
     suffixes = [s.lower() for s in path.suffixes]
-    if suffixes and suffixes[-1] in (".gz", ".zst"):
+    if suffixes and suffixes[-1] in COMPRESSED_SUFFIXES:
         suffixes.pop()
     return suffixes[-1] if suffixes else ""
 
@@ -213,9 +218,7 @@ def _discover_one(name: str, glob: str, root: Path, matches: Sequence[Path]) -> 
             f"{first}: penstock reads {', '.join(sorted(_EXTENSIONS))} files; give a glob of those"
         )
     files = [f for f in sample_files(matches) if _EXTENSIONS.get(_suffix(f)) == kind]
-    found = FoundFiles(name, glob, kind, str(first.relative_to(root)), 0)
-    found.files_read = [str(f.relative_to(root)) for f in files]
-    found.files_matched = len(matches)
+    found = FoundFiles(name, glob, kind, [str(f.relative_to(root)) for f in files], len(matches))
     conn = duckdb.connect()
     try:
         text_columns = _load_sample(conn, kind, files, found)
@@ -371,7 +374,6 @@ STRAY_SHARE = 0.02
 PROBE_VALUES = 64
 _BOOLEAN = frozenset(("true", "false", "t", "f", "yes", "no", "y", "n", "1", "0"))
 _INTEGER_TEXT = re.compile(r"[+-]?[0-9]+(\.0+)?")
-_NUMBER_TEXT = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _ISO_TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9:.]+)?")
 _ISO_INSTANT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9:.]+(Z|[+-][0-9:]+)")
@@ -398,7 +400,7 @@ class _Candidate:
         if self.contract == "bigint":
             return bool(_INTEGER_TEXT.fullmatch(value))
         if self.contract.startswith("decimal") or self.contract == "double":
-            return bool(_NUMBER_TEXT.fullmatch(value))
+            return bool(NUMBER_TEXT.fullmatch(value))
         if self.contract == "date":
             return bool(_ISO_DATE.fullmatch(value))
         if self.contract == "timestamp":
