@@ -201,6 +201,9 @@ def test_include_order_and_no_match(write_files: WriteFiles) -> None:
             "more/b.yml": f"objects:\n  bravo:\n{spec}",
             "more/a.yml": f"objects:\n  alpha:\n{spec}",
             "other.yml": f"objects:\n  omega:\n{spec}",
+            # no document: declares nothing (`discover > more/c.yml` empties it first)
+            "more/c.yml": "",
+            "more/d.yml": "# objects to come\n",
         }
     )
     names = [o.name for o in load_project(root).objects_in_order()]

@@ -97,11 +97,13 @@ class _Reader:
             raise ProjectErrors(self.errors)
         return project
 
-    def _document(self, path: Path, name: str) -> YamlDocument | None:
-        """Parse one file and resolve its references; None when it cannot be parsed."""
+    def _document(self, path: Path, name: str, *, included: bool = False) -> YamlDocument | None:
+        """Parse one file and resolve its references; None when it cannot be parsed. An
+        included file with no document declares nothing (`penstock discover ... >
+        objects/x.yml` empties the file it writes before the command loads the project)."""
         self.files.append(name)
         try:
-            document = load_yaml(path, name)
+            document = load_yaml(path, name, empty_ok=included)
         except ProjectErrors as exc:
             self.errors.extend(exc.errors)
             return None
@@ -144,7 +146,7 @@ class _Reader:
                     continue
                 seen.add(path)
                 name = Path(os.path.relpath(path, self.root)).as_posix()
-                document = self._document(path, name)
+                document = self._document(path, name, included=True)
                 if document is not None:
                     documents.append(document)
         return documents

@@ -51,27 +51,31 @@ def line_for(lines: Mapping[KeyPath, int], path: KeyPath) -> int | None:
     return None
 
 
-def load_yaml(path: Path, file: str) -> YamlDocument:
-    """Read and parse `path`; `file` is the name used in error messages."""
+def load_yaml(path: Path, file: str, *, empty_ok: bool = False) -> YamlDocument:
+    """Read and parse `path`; `file` is the name used in error messages. `empty_ok`: a file
+    with no document (empty, or only comments) is an empty mapping, not an error."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
         raise ProjectError("cannot read: not valid UTF-8 text", file=file) from None
     except OSError as exc:
         raise ProjectError(f"cannot read: {exc.strerror or exc}", file=file) from None
-    return parse_yaml(text, file)
+    return parse_yaml(text, file, empty_ok=empty_ok)
 
 
-def parse_yaml(text: str, file: str) -> YamlDocument:
+def parse_yaml(text: str, file: str, *, empty_ok: bool = False) -> YamlDocument:
     """Parse YAML text whose top level must be a mapping.
 
     Raises ProjectErrors naming the file and line for invalid YAML, duplicate keys,
-    an empty document or a top level that is not a mapping.
+    an empty document (unless `empty_ok`: then an empty mapping) or a top level that is not a
+    mapping.
     """
     loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()
         if node is None:
+            if empty_ok:
+                return YamlDocument(file=file, data={}, lines={})
             raise ProjectErrors([ProjectError("the file is empty", file=file)])
         if not isinstance(node, MappingNode):
             what = "a list" if isinstance(node, SequenceNode) else "a single value"
