@@ -288,3 +288,62 @@ def test_layouts_of_real_files_a_header_alone_would_misread(tmp_path: Path, cli:
     assert query(root, "SELECT column_1, column_5 FROM cancer ORDER BY column_1 LIMIT 1") == [
         (Decimal("1.5"), 1)
     ]
+
+
+def test_r_row_names_and_a_regenerated_objects_file(tmp_path: Path, cli: Cli) -> None:
+    """R's write.csv puts its row names under an empty header name (`""`). A run calls that
+    column `column0`; discover names it so too (DuckDB's own name, `column00` past nine
+    columns, would be missing from every record: all 32 rows of mtcars were quarantined). A
+    file whose header a run rejects (names equal but for case) is named on stderr with exit
+    code 1, and the other globs' objects are printed all the same. Regenerating an included
+    objects file (`discover > objects/x.yml`, which the shell empties first) works."""
+    header = '"","mpg","cyl","disp","hp","drat","wt","qsec","vs","am","gear","carb"\n'
+    cars = header + "".join(
+        f'"Car {n}",{20 + n}.5,{4 + n % 3 * 2},{100 + n},{90 + n},3.{n},2.{n}5,1{n}.5,'
+        f"{n % 2},{n % 2},{3 + n % 3},{1 + n % 4}\n"
+        for n in range(32)
+    )
+    root = tmp_path / "p"
+    for name, text in {
+        "landing/datasets/mtcars.csv": cars,
+        "landing/datasets/women.csv": '"","height","weight"\n"1",58,115\n"2",59,117\n',
+        "landing/ecdat/income.csv": '"","Year","p95","P95"\n"1",1947,1,2\n',
+    }.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    (root / "objects").mkdir()
+    (root / "penstock.yml").write_text(
+        "name: r\nsources:\n  landing: {kind: files, path: ./landing, settle: 0s}\n"
+        "include: [objects/*.yml]\n"
+    )
+    globs = ("datasets/mtcars.csv", "ecdat/income.csv", "datasets/women.csv")
+    code, out, err = cli("discover", "landing", *globs, "-p", root)
+    assert code == 1
+    assert (
+        "income.csv: header names 'p95' and 'P95' differ only in case; every record would be "
+        "ambiguous (rename one in the file); a run rejects the file"
+    ) in err
+    found = yaml.safe_load(out)["objects"]
+    assert sorted(found) == ["mtcars", "women"]
+    assert list(found["mtcars"]["columns"])[:2] == ["column0", "mpg"]
+    assert found["mtcars"]["columns"]["column0"] == {"type": "text", "required": True}
+    assert list(found["women"]["columns"]) == ["column0", "height", "weight"]
+    code, listed, _ = cli("discover", "landing", *globs, "-p", root, "--json")
+    assert code == 1
+    (error,) = json.loads(listed)["errors"]
+    assert error["error"] == "UsageError" and error["file"].endswith("income.csv")
+
+    (root / "objects/r.yml").write_text(out)
+    (root / "objects/r.yml").write_text("")  # what `discover ... > objects/r.yml` does first
+    code, again, err = cli("discover", "landing", *globs, "-p", root)
+    assert code == 1 and again == out
+    (root / "objects/r.yml").write_text(again)
+    result = penstock.run(root)
+    assert result.status == "success", result.outcomes
+    assert {(x.object, x.rows_loaded, x.rows_quarantined) for x in result.loads()} == {
+        ("mtcars", 32, 0),
+        ("women", 2, 0),
+    }
+    assert query(root, "SELECT column0, mpg FROM mtcars ORDER BY mpg LIMIT 1") == [
+        ("Car 0", Decimal("20.5"))
+    ]

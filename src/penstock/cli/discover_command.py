@@ -37,19 +37,33 @@ def discover(
 
     A database's: columns with their contract types, required from NOT NULL, key from the
     primary key, a suggested cursor. Files: the types, missing-value tokens and date formats
-    that read every value of the first file of each folder (or glob)."""
+    that read every value of a sample of each folder's (or glob's) files: up to 8 of them, the
+    first, the last and others between. A glob whose files cannot be read is named on stderr
+    (exit code 1); the objects of the others are printed all the same."""
     from penstock.catalog.files_source import FilesSource
+    from penstock.errors import UsageError
     from penstock.sources.discover import discover_tables, to_yaml
 
     proj = load(project)
     if isinstance(proj.sources.get(source), FilesSource):
         from penstock.sources.file_discover import discover_files, files_yaml
 
-        files = discover_files(proj, source, tables or [])
+        problems: list[UsageError] = []
+        files = discover_files(proj, source, tables or [], problems)
+        if problems and not files:
+            raise problems[0]
         if as_json:
-            typer.echo(json.dumps({"objects": [f.to_dict(source) for f in files]}, indent=2))
+            payload = {
+                "objects": [f.to_dict(source) for f in files],
+                "errors": [p.to_dict() for p in problems],
+            }
+            typer.echo(json.dumps(payload, indent=2, default=str))
         else:
             typer.echo(files_yaml(files, source), nl=False)
+        for problem in problems:  # the objects of the other globs are printed all the same
+            typer.echo(f"error: {problem.message}", err=True)
+        if problems:
+            raise typer.Exit(1)
         return
     found = discover_tables(proj, source, tables or [])
     if as_json:

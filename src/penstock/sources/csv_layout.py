@@ -17,7 +17,7 @@ opens a quote or looks like a comment, no comment line behind a byte order mark)
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -133,6 +133,15 @@ def _header(
         raise refuse(f"the header cannot be read: {exc}", unreadable=True) from exc
     if "\0" in text:
         raise refuse("the header holds a NUL character (0x00)", unreadable=True)
+    problem = ambiguous_names(written)
+    if problem is not None:
+        raise refuse(problem, unreadable=True)
+    return header_names(written), len(record)
+
+
+def ambiguous_names(written: Sequence[str]) -> str | None:
+    """Why a header's names cannot name its columns (two equal ignoring case and surrounding
+    spaces), or None."""
     seen: dict[str, int] = {}
     for index, name in enumerate(written):
         if not _trimmed(name):
@@ -146,12 +155,15 @@ def _header(
                 if first_seen.lower() == name.lower()
                 else f"'{first_seen}' and '{name}' differ only in case or surrounding spaces"
             )
-            raise refuse(
-                f"header names {what}; every record would be ambiguous (rename one in the file)",
-                unreadable=True,
-            )
-    names = [_trimmed(name) or f"column{index}" for index, name in enumerate(written)]
-    return names, len(record)
+            return f"header names {what}; every record would be ambiguous (rename one in the file)"
+    return None
+
+
+def header_names(written: Sequence[str]) -> list[str]:
+    """The column names of a header's fields: spaces around a name dropped, an empty one
+    `column<i>` (0-based; R writes its row names under an empty name). `penstock discover`
+    names a file's columns with this too, so its YAML names what a run reads."""
+    return [_trimmed(name) or f"column{index}" for index, name in enumerate(written)]
 
 
 def _trimmed(name: str) -> str:

@@ -55,8 +55,9 @@ from penstock.quality.casts import (
     strict_cast_sql,
 )
 from penstock.sources.compression import COMPRESSED_SUFFIXES
+from penstock.sources.csv_layout import ambiguous_names, header_names
 from penstock.sources.discover import snake
-from penstock.sources.discover_layout import NUMBER_TEXT, csv_layout
+from penstock.sources.discover_layout import NUMBER_TEXT, csv_layout, header_fields
 from penstock.sql import ident, literal
 
 SAMPLE_ROWS = 100_000
@@ -144,8 +145,15 @@ class FoundFiles:
         }
 
 
-def discover_files(project: Project, source: str, globs: Sequence[str] = ()) -> list[FoundFiles]:
-    """One object per glob (default: per folder of the source holding files)."""
+def discover_files(
+    project: Project,
+    source: str,
+    globs: Sequence[str] = (),
+    problems: list[UsageError] | None = None,
+) -> list[FoundFiles]:
+    """One object per glob (default: per folder of the source holding files). With
+    `problems`, a glob whose files cannot be read is recorded there and the others are still
+    discovered; without, it stops the discovery."""
     spec = project.sources.get(source)
     if not isinstance(spec, FilesSource):
         raise UsageError(f"'{source}' is not a files source of this project", source=source)
@@ -161,15 +169,25 @@ def discover_files(project: Project, source: str, globs: Sequence[str] = ()) -> 
         )
     found = []
     names: set[str] = set()
-    for glob in wanted:
-        matches = sorted(p for p in root.glob(glob) if p.is_file())
-        if not matches:
-            raise UsageError(f"source '{source}': no file matches {glob!r} under {root}")
-        name = snake(Path(glob.split("*")[0] or matches[0].stem).stem or matches[0].stem)
-        while name in names:
-            name += "_2"
-        names.add(name)
-        found.append(_discover_one(name, glob, root, matches))
+    conn = duckdb.connect()  # one for every glob: opening one costs ~15 ms
+    try:
+        for glob in wanted:
+            matches = sorted(p for p in root.glob(glob) if p.is_file())
+            if not matches:
+                raise UsageError(f"source '{source}': no file matches {glob!r} under {root}")
+            name = snake(Path(glob.split("*")[0] or matches[0].stem).stem or matches[0].stem)
+            while name in names:
+                name += "_2"
+            try:
+                found.append(_discover_one(conn, name, glob, root, matches))
+            except UsageError as exc:
+                if problems is None:
+                    raise
+                problems.append(exc)
+                continue
+            names.add(name)
+    finally:
+        conn.close()
     return found
 
 
@@ -210,7 +228,9 @@ def _suffix(path: Path) -> str:
     return suffixes[-1] if suffixes else ""
 
 
-def _discover_one(name: str, glob: str, root: Path, matches: Sequence[Path]) -> FoundFiles:
+def _discover_one(
+    conn: duckdb.DuckDBPyConnection, name: str, glob: str, root: Path, matches: Sequence[Path]
+) -> FoundFiles:
     first = matches[0]
     kind = _EXTENSIONS.get(_suffix(first))
     if kind is None:
@@ -219,7 +239,6 @@ def _discover_one(name: str, glob: str, root: Path, matches: Sequence[Path]) -> 
         )
     files = [f for f in sample_files(matches) if _EXTENSIONS.get(_suffix(f)) == kind]
     found = FoundFiles(name, glob, kind, [str(f.relative_to(root)) for f in files], len(matches))
-    conn = duckdb.connect()
     try:
         text_columns = _load_sample(conn, kind, files, found)
         try:
@@ -229,7 +248,7 @@ def _discover_one(name: str, glob: str, root: Path, matches: Sequence[Path]) -> 
                 f"{first}: cannot be read as {kind}: {first_line(exc)}", file=str(first)
             ) from exc
     finally:
-        conn.close()
+        conn.execute("DROP TABLE IF EXISTS sample; DROP TABLE IF EXISTS part")
     return found
 
 
@@ -278,6 +297,13 @@ def _reader(kind: str, path: Path, found: FoundFiles) -> str:
     """The DuckDB table function reading one sampled file (a CSV file as text)."""
     if kind == "csv":
         names = f", names = {found.names!r}" if found.names else ""
+        if found.header:  # the names a run gives (an empty one: column<i>, not DuckDB's)
+            fields = header_fields(path, found.delimiter, found.skip_rows)
+            problem = ambiguous_names(fields)
+            if problem is not None:
+                raise UsageError(f"{path}: {problem}; a run rejects the file", file=str(path))
+            if any(not name.strip() for name in fields):
+                names = f", names = {header_names(fields)!r}"
         return (
             f"read_csv({literal(str(path))}, all_varchar = true, delim = {literal(found.delimiter)}"
             f", quote = '\"', header = {str(found.header).lower()}, skip = {found.skip_rows}"
@@ -359,7 +385,8 @@ def _text_type(
         return "text", None, 0, None
     present = int(conn.execute(f"SELECT count(*) FROM sample WHERE NOT {missing}").fetchall()[0][0])
     tolerated: tuple[str, str | None, int, str | None] | None = None
-    for candidate in _candidates(conn, col, missing, tokens):
+    numeric = any(NUMBER_TEXT.fullmatch(value) for value in probe)
+    for candidate in _candidates(conn, col, missing, tokens, numeric):
         if not candidate.plausible(probe):
             continue
         stray, example = _strays(conn, column, candidate, missing)
@@ -420,11 +447,17 @@ def _parses(value: str, pattern: str) -> bool:
 
 
 def _candidates(
-    conn: duckdb.DuckDBPyConnection, col: str, missing: str, tokens: tuple[str, ...]
+    conn: duckdb.DuckDBPyConnection,
+    col: str,
+    missing: str,
+    tokens: tuple[str, ...],
+    numeric: bool = True,
 ) -> list[_Candidate]:
-    """The types a text column may have, narrowest first."""
+    """The types a text column may have, narrowest first. `numeric`: some value of the probe
+    is a number (else no decimal is sized: a query of the whole sample saved)."""
     plain = ColumnDialect(null_values=tokens)
-    numbers = ("boolean", "bigint", *_decimal(conn, col, missing), "double")
+    decimal = _decimal(conn, col, missing) if numeric else []
+    numbers = ("boolean", "bigint", *decimal, "double")
     found = [_Candidate(c, None, plain) for c in (*numbers, "date", "timestamp", "timestamptz")]
     found += [
         _Candidate("date", p, ColumnDialect(null_values=tokens, formats=(p,))) for p in DATE_FORMATS
