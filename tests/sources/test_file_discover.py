@@ -347,3 +347,47 @@ def test_r_row_names_and_a_regenerated_objects_file(tmp_path: Path, cli: Cli) ->
     assert query(root, "SELECT column0, mpg FROM mtcars ORDER BY mpg LIMIT 1") == [
         ("Car 0", Decimal("20.5"))
     ]
+
+
+def test_a_folder_of_two_kinds_of_file_is_two_objects(tmp_path: Path, cli: Cli) -> None:
+    """A folder holding two kinds of file (orders and customers drops; palmerpenguins' two
+    tables) is one object per kind, not one object mixing both (each file's columns missing
+    from the other would read as NULL). Files named alike (daily drops) are one kind whatever
+    their headers say; files named otherwise with one header are one kind too."""
+    root = tmp_path / "p"
+    files = {
+        "shop/orders_2024-01-01.csv": "order_id,amount\n1,2.5\n",
+        "shop/orders_2024-01-02.csv": "order_id,amount,coupon\n2,3.5,X\n",  # a new column
+        "shop/customers_2024-01-01.csv": "customer_id,name\n1,Ann\n",
+        "shop/customers_2024-01-02.csv": "customer_id,name\n2,Bo\n",
+        "penguins/penguins.csv": "species,island,year\nAdelie,Dream,2007\n",
+        "penguins/penguins-raw.csv": "studyName,Species,Island\nPAL0708,Adelie Penguin,Dream\n",
+        "sales/east.csv": "day,total\n2024-01-01,5\n",
+        "sales/west.csv": "day,total\n2024-01-01,7\n",
+    }
+    for name, text in files.items():
+        (root / "landing" / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / "landing" / name).write_text(text)
+    (root / "penstock.yml").write_text(
+        "name: kinds\nsources:\n  landing: {kind: files, path: ./landing, settle: 0s}\n"
+    )
+    code, out, err = cli("discover", "landing", "-p", root)
+    assert code == 0, err
+    found = yaml.safe_load(out)["objects"]
+    assert {name: spec["files"] for name, spec in found.items()} == {
+        "penguins_raw": "penguins/penguins-raw.csv",
+        "penguins": "penguins/penguins.csv",
+        "sales": "sales/*.csv",
+        "customers": "shop/customers_*.csv",
+        "orders": "shop/orders_*.csv",
+    }
+    assert list(found["orders"]["columns"]) == ["order_id", "amount", "coupon"]
+
+    (root / "penstock.yml").write_text((root / "penstock.yml").read_text() + out)
+    result = penstock.run(root)
+    assert result.status == "success", result.outcomes
+    loaded: dict[str, int] = {}
+    for load in result.loads():
+        assert load.rows_quarantined == 0, load
+        loaded[load.object] = loaded.get(load.object, 0) + load.rows_loaded
+    assert loaded == {"penguins_raw": 1, "penguins": 1, "sales": 2, "customers": 2, "orders": 2}

@@ -54,9 +54,9 @@ from penstock.quality.casts import (
     missing_sql,
     strict_cast_sql,
 )
-from penstock.sources.compression import COMPRESSED_SUFFIXES
 from penstock.sources.csv_layout import ambiguous_names, header_names
 from penstock.sources.discover import snake
+from penstock.sources.discover_globs import EXTENSIONS, data_suffix, default_globs
 from penstock.sources.discover_layout import NUMBER_TEXT, csv_layout, header_fields
 from penstock.sql import ident, literal
 
@@ -82,15 +82,6 @@ DATE_FORMATS = (
 TIME_PARTS = (" %H:%M:%S", " %H:%M", "T%H:%M:%S", " %I:%M:%S %p", " %I:%M %p")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _ID_NAME = re.compile(r"(^|_)(id|key|code|number|no)$")
-_EXTENSIONS = {
-    ".csv": "csv",
-    ".tsv": "csv",
-    ".txt": "csv",
-    ".jsonl": "jsonl",
-    ".ndjson": "jsonl",
-    ".json": "json",
-    ".parquet": "parquet",
-}
 
 
 @dataclass(frozen=True)
@@ -160,11 +151,11 @@ def discover_files(
     root = (project.root / spec.path).resolve()
     if not root.is_dir():
         raise UsageError(f"source '{source}': its path {root} is not a directory", source=source)
-    wanted = list(globs) or _default_globs(root)
+    wanted = list(globs) or default_globs(root)
     if not wanted:
         raise UsageError(
             f"source '{source}': no data files under {root} (looked for "
-            f"{', '.join(sorted(_EXTENSIONS))})",
+            f"{', '.join(sorted(EXTENSIONS))})",
             source=source,
         )
     found = []
@@ -200,44 +191,16 @@ def sample_files(matches: Sequence[Path]) -> list[Path]:
     return [matches[round(i * step)] for i in range(SAMPLE_FILES)]
 
 
-def _default_globs(root: Path) -> list[str]:
-    globs = []
-    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        kinds = sorted(
-            {_ending(f) for f in folder.iterdir() if f.is_file() and _suffix(f) in _EXTENSIONS}
-        )
-        globs += [f"{folder.name}/*{kind}" for kind in kinds]
-    for file in sorted(p for p in root.iterdir() if p.is_file()):
-        if _suffix(file) in _EXTENSIONS:
-            globs.append(file.name)
-    return globs
-
-
-def _ending(path: Path) -> str:
-    """The end of a data file's name a glob of its folder matches: `.csv`, `.csv.gz`..."""
-    suffixes = path.suffixes
-    if len(suffixes) > 1 and suffixes[-1].lower() in COMPRESSED_SUFFIXES:
-        return "".join(suffixes[-2:])
-    return suffixes[-1]
-
-
-def _suffix(path: Path) -> str:
-    suffixes = [s.lower() for s in path.suffixes]
-    if suffixes and suffixes[-1] in COMPRESSED_SUFFIXES:
-        suffixes.pop()
-    return suffixes[-1] if suffixes else ""
-
-
 def _discover_one(
     conn: duckdb.DuckDBPyConnection, name: str, glob: str, root: Path, matches: Sequence[Path]
 ) -> FoundFiles:
     first = matches[0]
-    kind = _EXTENSIONS.get(_suffix(first))
+    kind = EXTENSIONS.get(data_suffix(first))
     if kind is None:
         raise UsageError(
-            f"{first}: penstock reads {', '.join(sorted(_EXTENSIONS))} files; give a glob of those"
+            f"{first}: penstock reads {', '.join(sorted(EXTENSIONS))} files; give a glob of those"
         )
-    files = [f for f in sample_files(matches) if _EXTENSIONS.get(_suffix(f)) == kind]
+    files = [f for f in sample_files(matches) if EXTENSIONS.get(data_suffix(f)) == kind]
     found = FoundFiles(name, glob, kind, [str(f.relative_to(root)) for f in files], len(matches))
     try:
         text_columns = _load_sample(conn, kind, files, found)

@@ -1,0 +1,119 @@
+"""The globs `penstock discover` proposes for a files source when given none: one object per
+kind of file in each folder.
+
+A folder's data files of one ending (`.csv`, `.csv.gz`, `.jsonl`...) are one object, with the
+glob `folder/*.csv`, as long as they are the same kind of file. Files are told apart by the
+shape of their names first (digits stand for any digits: `orders_2024-01-01.csv` and
+`orders_2024-01-02.csv` have one shape): files of one shape are one object, whatever their
+headers say (a later day may add a column). Files of different shapes are one object when their
+first lines (a CSV file's header) are the same; when they differ, each kind gets its own glob:
+the shared start of its names and `*` when that matches no other kind's file
+(`shop/orders_*.csv` beside `shop/customers_*.csv`), else each shape as written
+(`penguins/penguins.csv` beside `penguins/penguins-raw.csv`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from fnmatch import fnmatchcase
+from pathlib import Path
+
+from penstock.sources.compression import COMPRESSED_SUFFIXES
+from penstock.sources.csv_text import open_stream
+
+EXTENSIONS = {
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".txt": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "json",
+    ".parquet": "parquet",
+}
+# the kinds whose first line says what the file holds (a header; a first record's keys)
+_FIRST_LINE_KINDS = frozenset({"csv", "jsonl"})
+_DIGITS = re.compile(r"[0-9]+")
+_HEAD_BYTES = 8192
+
+
+def data_suffix(path: Path) -> str:
+    """The suffix saying what a file holds, behind a compression suffix: `.csv` of `x.csv.gz`."""
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] in COMPRESSED_SUFFIXES:
+        suffixes.pop()
+    return suffixes[-1] if suffixes else ""
+
+
+def ending(path: Path) -> str:
+    """The end of a data file's name a glob of its folder matches: `.csv`, `.csv.gz`..."""
+    suffixes = path.suffixes
+    if len(suffixes) > 1 and suffixes[-1].lower() in COMPRESSED_SUFFIXES:
+        return "".join(suffixes[-2:])
+    return suffixes[-1]
+
+
+def default_globs(root: Path) -> list[str]:
+    """One glob per kind of data file in each folder under `root`, then one per data file
+    directly in it."""
+    globs = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        by_ending: dict[str, list[Path]] = {}
+        for file in sorted(folder.iterdir()):
+            if file.is_file() and not file.name.startswith(".") and _is_data(file):
+                by_ending.setdefault(ending(file), []).append(file)
+        for end, files in sorted(by_ending.items()):
+            globs += [f"{folder.name}/{g}" for g in _folder_globs(files, end)]
+    for file in sorted(p for p in root.iterdir() if p.is_file()):
+        if not file.name.startswith(".") and _is_data(file):
+            globs.append(file.name)
+    return globs
+
+
+def _is_data(path: Path) -> bool:
+    return data_suffix(path) in EXTENSIONS
+
+
+def _folder_globs(files: Sequence[Path], end: str) -> list[str]:
+    """The globs of one folder's files of one ending: `*<end>` when they are one kind."""
+    shapes: dict[str, list[Path]] = {}
+    for file in files:
+        shapes.setdefault(_DIGITS.sub("*", file.name), []).append(file)
+    if len(shapes) == 1 or EXTENSIONS[data_suffix(files[0])] not in _FIRST_LINE_KINDS:
+        return [f"*{end}"]
+    kinds: dict[str, list[str]] = {}  # first line -> the shapes of the files starting with it
+    for shape, members in shapes.items():
+        kinds.setdefault(_first_line(members[0]), []).append(shape)
+    if len(kinds) == 1:
+        return [f"*{end}"]
+    names = [f.name for f in files]
+    globs = []
+    for kind_shapes in kinds.values():
+        mine = [n for n in names if _DIGITS.sub("*", n) in kind_shapes]
+        start = _DIGITS.split(_shared_start(mine), maxsplit=1)[0]
+        shared = f"{start}*{end}"
+        if len(mine) > 1 and start and [n for n in names if fnmatchcase(n, shared)] == mine:
+            globs.append(shared)
+        else:
+            globs += sorted(kind_shapes)
+    return sorted(globs)
+
+
+def _shared_start(names: Sequence[str]) -> str:
+    """The characters every name starts with."""
+    first, last = min(names), max(names)
+    size = 0
+    while size < len(first) and first[size] == last[size]:
+        size += 1
+    return first[:size]
+
+
+def _first_line(path: Path) -> str:
+    """The file's first non-blank line (decompressed), or '' when it cannot be read."""
+    try:
+        with open_stream(path) as stream:
+            head = stream.read(_HEAD_BYTES)
+    except Exception:  # a damaged stream: reading its records says why
+        return ""
+    text = head.decode("utf-8", errors="replace").lstrip("\ufeff")
+    return next((line.strip() for line in text.splitlines() if line.strip()), "")
