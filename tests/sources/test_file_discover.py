@@ -391,3 +391,28 @@ def test_a_folder_of_two_kinds_of_file_is_two_objects(tmp_path: Path, cli: Cli) 
         assert load.rows_quarantined == 0, load
         loaded[load.object] = loaded.get(load.object, 0) + load.rows_loaded
     assert loaded == {"penguins_raw": 1, "penguins": 1, "sales": 2, "customers": 2, "orders": 2}
+
+
+def test_numbers_with_leading_zeros_are_codes(tmp_path: Path, cli: Cli) -> None:
+    """HistData's GaltonFamilies numbers families 001, 002... (and 136A): a number type would
+    load 001 as 1, so the column is text, and nothing is quarantined. ZIP codes alike; a
+    fraction such as 0.5 is still a number."""
+    rows = [f"{n:03d},0{n % 9 + 1}134,0.{n % 10}" for n in range(1, 60)] + ["136A,02134,0.5"]
+    root = tmp_path / "p"
+    (root / "landing/families").mkdir(parents=True)
+    (root / "landing/families/f.csv").write_text("family,zip,share\n" + "\n".join(rows) + "\n")
+    (root / "penstock.yml").write_text(
+        "name: codes\nsources:\n  landing: {kind: files, path: ./landing, settle: 0s}\n"
+    )
+    code, out, err = cli("discover", "landing", "-p", root)
+    assert code == 0, err
+    columns = yaml.safe_load(out)["objects"]["families"]["columns"]
+    assert columns["family"] == {"type": "text", "required": True}
+    assert columns["zip"] == {"type": "text", "required": True}
+    assert columns["share"] == {"type": "decimal(18,1)", "required": True}
+    (root / "penstock.yml").write_text((root / "penstock.yml").read_text() + out)
+    result = penstock.run(root)
+    assert [(x.rows_loaded, x.rows_quarantined) for x in result.loads()] == [(60, 0)]
+    assert query(root, "SELECT family, zip FROM families ORDER BY family LIMIT 1") == [
+        ("001", "02134")
+    ]

@@ -335,7 +335,9 @@ def _text_type(
     damaged values a run would quarantine), with their count and one of them. So `42.5` among
     integers makes a decimal, while `eleven` among them stays a stray of a bigint. Candidates
     are screened in Python on a probe of the column's distinct values; those left are
-    checked, in order, with the contract's strict casts against the whole sample."""
+    checked, in order, with the contract's strict casts against the whole sample. A column
+    with a number written with leading zeros (`001`, a ZIP code `02134`) holds codes: no
+    number type is proposed, since it would read `001` as 1."""
     col = ident(column)
     missing = missing_sql(col, True, ColumnDialect(null_values=tokens))
     probe = [
@@ -346,10 +348,16 @@ def _text_type(
     ]
     if not probe:
         return "text", None, 0, None
-    present = int(conn.execute(f"SELECT count(*) FROM sample WHERE NOT {missing}").fetchall()[0][0])
+    present, padded = conn.execute(
+        f"SELECT count(*), count(*) FILTER (WHERE regexp_full_match(trim({col}), "
+        f"{literal(_PADDED)})) FROM sample WHERE NOT {missing}"
+    ).fetchall()[0]
     tolerated: tuple[str, str | None, int, str | None] | None = None
-    numeric = any(NUMBER_TEXT.fullmatch(value) for value in probe)
+    # a number written with leading zeros (001, 02134) is a code: a number type would drop them
+    numeric = not padded and any(NUMBER_TEXT.fullmatch(value) for value in probe)
     for candidate in _candidates(conn, col, missing, tokens, numeric):
+        if padded and _is_number(candidate.contract):
+            continue
         if not candidate.plausible(probe):
             continue
         stray, example = _strays(conn, column, candidate, missing)
@@ -361,6 +369,14 @@ def _text_type(
 
 
 STRAY_SHARE = 0.02
+# a number with a leading zero before another digit (001, -02.5); 0.5 and 0 are not
+_PADDED = r"[+-]?0[0-9]+([.][0-9]*)?"
+
+
+def _is_number(contract: str) -> bool:
+    return contract in ("boolean", "bigint", "double") or contract.startswith("decimal")
+
+
 PROBE_VALUES = 64
 _BOOLEAN = frozenset(("true", "false", "t", "f", "yes", "no", "y", "n", "1", "0"))
 _INTEGER_TEXT = re.compile(r"[+-]?[0-9]+(\.0+)?")
