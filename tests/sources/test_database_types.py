@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 import penstock
+from penstock.catalog import load_project
+from penstock.sources.discover import discover_tables
 
 from db_sources import db_project, source_db
 from helpers import query
@@ -104,11 +106,18 @@ MYSQL_COLUMNS = {
     "c_datetime": ("datetime(6)", "timestamp", datetime(2024, 2, 29, 23, 59, 59, 123456)),
     "c_ts": ("timestamp(6) NULL", "timestamptz", INSTANT),
     "c_json": ("json", "json", '{"a": [1, 2.50]}'),
+    # bits as their number (their bytes as text were not UTF-8: b'10100101' came back as ?)
+    "c_bit1": ("bit(1)", "boolean", True),
+    "c_bit8": ("bit(8)", "bigint", 165),
+    "c_bit64": ("bit(64)", "decimal(20,0)", Decimal(2**64 - 1)),
+    # bytes as DuckDB writes them in text: every byte kept, a backslash as \x5C
+    "c_blob": ("blob", "text", "\\x00\\xFF\\x5CA"),
 }
 MYSQL_VALUES = (
     f"-128, -32768, 8388607, 2147483647, -9223372036854775808, 42, 1.5, 2.5e300, {BIG}, 1, "
     f"'{UNICODE}', '{UNICODE}', 'large', '2024-02-29', '2024-02-29 23:59:59.123456', "
-    "'2024-06-01 12:00:00.5', '{\"a\": [1, 2.50]}'"
+    "'2024-06-01 12:00:00.5', '{\"a\": [1, 2.50]}', b'1', b'10100101', x'FFFFFFFFFFFFFFFF', "
+    "x'00ff5c41'"
 )
 
 
@@ -123,6 +132,11 @@ def test_mysql_types(mysql_url: str, tmp_path: Path) -> None:
         f"INSERT INTO types VALUES (1, {MYSQL_VALUES}), (2, {nulls}), (3, {over})",
     )
     project = load_types(tmp_path, "mysql", mysql_url, {n: t[1] for n, t in MYSQL_COLUMNS.items()})
+    (found,) = discover_tables(load_project(project), "shop_db", ["types"])
+    proposed = {c.name: c.type for c in found.columns}
+    assert {n: proposed[n] for n in MYSQL_COLUMNS if n.startswith(("c_bit", "c_blob"))} == {
+        n: t[1] for n, t in MYSQL_COLUMNS.items() if n.startswith(("c_bit", "c_blob"))
+    }
     got = read_back(project, list(MYSQL_COLUMNS))
     assert got[1] == tuple(t[2] for t in MYSQL_COLUMNS.values())
     assert got[2] == tuple(None for _ in MYSQL_COLUMNS)

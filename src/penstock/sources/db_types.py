@@ -85,6 +85,9 @@ def _mysql(column: CatalogColumn) -> str:
     unsigned = "unsigned" in full
     if data_type == "tinyint" and full.startswith("tinyint(1)"):
         return "boolean"
+    if data_type == "bit":  # read as its number (sources/mysql.py)
+        width = column.precision or 1
+        return "boolean" if width == 1 else "bigint" if width < 64 else "decimal(20,0)"
     if data_type in ("decimal", "numeric"):
         return _decimal(column)
     if data_type == "int" and unsigned:

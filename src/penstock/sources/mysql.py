@@ -4,8 +4,11 @@ decodes the server's result into Arrow record batches in Rust (`return_type="arr
 Read natively: tinyint, smallint, mediumint, int, bigint (signed or unsigned: an unsigned
 value beyond bigint fails the contract's `type:`, never wraps), float, double, date, datetime,
 timestamp (an instant: the session is UTC and it is staged as a UTC timestamp), char, varchar,
-text. Read as text (`CAST(... AS CHAR)`): decimal (exact digits), tinyint(1) (MySQL's boolean:
-`1`/`0`, which a boolean or integer column takes), json, time, year, bit, enum, set.
+text, and binary strings (blob, binary, varbinary: as DuckDB writes bytes in text, `\x00\xff`,
+a backslash as `\x5c`, so every byte comes back). Read as text (`CAST(... AS CHAR)`): decimal
+(exact digits), tinyint(1) (MySQL's boolean: `1`/`0`, which a boolean or integer column takes),
+json, time, year, enum, set; bit as its number (`bit + 0`: `165` for b'10100101'; its bytes
+cast to text were not UTF-8 and came back as `?`).
 """
 
 from __future__ import annotations
@@ -96,6 +99,8 @@ class MysqlDialect:
         quoted = self.quote(column.name)
         if column.db_type in NATIVE:
             return quoted
+        if column.db_type == "bit":
+            return f"CAST({quoted} + 0 AS CHAR) AS {quoted}"
         return f"CAST({quoted} AS CHAR) AS {quoted}"
 
     def text(self, expr: str) -> str:
