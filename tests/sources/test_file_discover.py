@@ -364,6 +364,9 @@ def test_a_folder_of_two_kinds_of_file_is_two_objects(tmp_path: Path, cli: Cli) 
         "penguins/penguins-raw.csv": "studyName,Species,Island\nPAL0708,Adelie Penguin,Dream\n",
         "sales/east.csv": "day,total\n2024-01-01,5\n",
         "sales/west.csv": "day,total\n2024-01-01,7\n",
+        # HistData's Wages.csv beside Wages1.csv: `wages*.csv` would match both
+        "stats/wages.csv": "year,wage\n1900,3\n",
+        "stats/wages1.csv": "trade,pay\nmason,4\n",
     }
     for name, text in files.items():
         (root / "landing" / name).parent.mkdir(parents=True, exist_ok=True)
@@ -380,6 +383,8 @@ def test_a_folder_of_two_kinds_of_file_is_two_objects(tmp_path: Path, cli: Cli) 
         "sales": "sales/*.csv",
         "customers": "shop/customers_*.csv",
         "orders": "shop/orders_*.csv",
+        "wages": "stats/wages.csv",
+        "wages1": "stats/wages1.csv",
     }
     assert list(found["orders"]["columns"]) == ["order_id", "amount", "coupon"]
 
@@ -390,7 +395,15 @@ def test_a_folder_of_two_kinds_of_file_is_two_objects(tmp_path: Path, cli: Cli) 
     for load in result.loads():
         assert load.rows_quarantined == 0, load
         loaded[load.object] = loaded.get(load.object, 0) + load.rows_loaded
-    assert loaded == {"penguins_raw": 1, "penguins": 1, "sales": 2, "customers": 2, "orders": 2}
+    assert loaded == {
+        "penguins_raw": 1,
+        "penguins": 1,
+        "sales": 2,
+        "customers": 2,
+        "orders": 2,
+        "wages": 1,
+        "wages1": 1,
+    }
 
 
 def test_numbers_with_leading_zeros_are_codes(tmp_path: Path, cli: Cli) -> None:

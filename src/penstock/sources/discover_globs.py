@@ -9,11 +9,13 @@ headers say (a later day may add a column). Files of different shapes are one ob
 first lines (a CSV file's header) are the same; when they differ, each kind gets its own glob:
 the shared start of its names and `*` when that matches no other kind's file
 (`shop/orders_*.csv` beside `shop/customers_*.csv`), else each shape as written
-(`penguins/penguins.csv` beside `penguins/penguins-raw.csv`).
+(`penguins/penguins.csv` beside `penguins/penguins-raw.csv`), or, where a shape would match
+another kind's file (`Wages*.csv` matches `Wages.csv`), its files by name.
 """
 
 from __future__ import annotations
 
+import glob
 import re
 from collections.abc import Sequence
 from fnmatch import fnmatchcase
@@ -94,8 +96,13 @@ def _folder_globs(files: Sequence[Path], end: str) -> list[str]:
         shared = f"{start}*{end}"
         if len(mine) > 1 and start and [n for n in names if fnmatchcase(n, shared)] == mine:
             globs.append(shared)
-        else:
-            globs += sorted(kind_shapes)
+            continue
+        for shape in sorted(kind_shapes):
+            own = [n for n in mine if _DIGITS.sub("*", n) == shape]
+            if all(n in own for n in names if fnmatchcase(n, shape)):
+                globs.append(shape)
+            else:  # the shape matches another kind's file too (`Wages*.csv`, `Wages.csv`)
+                globs += [glob.escape(n) for n in own]
     return sorted(globs)
 
 
