@@ -429,3 +429,51 @@ def test_numbers_with_leading_zeros_are_codes(tmp_path: Path, cli: Cli) -> None:
     assert query(root, "SELECT family, zip FROM families ORDER BY family LIMIT 1") == [
         ("001", "02134")
     ]
+
+
+def test_numbers_with_a_decimal_comma_or_grouped_by_commas(tmp_path: Path, cli: Cli) -> None:
+    """A German export writes 1.234,50; an American one "1,234.50": discover proposes the
+    object's separators, under which the amounts are decimals read exactly. A value either
+    reading fits (1,234 alone: 1234 or 1.234?) decides nothing: that column stays text."""
+    files = {
+        "umsatz/umsatz_2024.csv": "Kunde;Datum;Betrag;Menge\n"
+        "Müller GmbH;24.12.2023;1.234,50;3\nSchmidt;01.02.2024;12,00;1\n"
+        "Weber AG;15.03.2024;-7,25;2\nKoch;31.01.2024;1.000.000,00;10\n",
+        "sales/sales.csv": 'id,amount,units\n1,"1,234.50",3\n2,"12,345,678.00",1\n3,7.25,2\n',
+        "vague/v.csv": "id;weight\n1;1,234\n2;2,500\n",
+    }
+    root = tmp_path / "p"
+    for name, text in files.items():
+        (root / "landing" / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / "landing" / name).write_text(text)
+    (root / "penstock.yml").write_text(
+        "name: marks\nsources:\n  landing: {kind: files, path: ./landing, settle: 0s}\n"
+    )
+    code, out, err = cli("discover", "landing", "-p", root)
+    assert code == 0, err
+    found = yaml.safe_load(out)["objects"]
+    umsatz, sales, vague = found["umsatz"], found["sales"], found["vague"]
+    assert (umsatz["decimal_separator"], umsatz["thousands_separator"]) == (",", ".")
+    assert umsatz["columns"]["betrag"]["type"] == "decimal(18,2)"
+    assert umsatz["columns"]["datum"]["format"] == "%d.%m.%Y"
+    assert "decimal_separator" not in sales and sales["thousands_separator"] == ","
+    assert sales["columns"]["amount"] == {"type": "decimal(18,2)", "required": True}
+    assert "decimal_separator" not in vague and "thousands_separator" not in vague
+    assert vague["columns"]["weight"]["type"] == "text"
+
+    (root / "penstock.yml").write_text((root / "penstock.yml").read_text() + out)
+    result = penstock.run(root)
+    assert result.status == "success", result.outcomes
+    assert sum(x.rows_quarantined for x in result.loads()) == 0
+    assert query(root, "SELECT betrag FROM umsatz ORDER BY betrag") == [
+        (Decimal("-7.25"),),
+        (Decimal("12.00"),),
+        (Decimal("1234.50"),),
+        (Decimal("1000000.00"),),
+    ]
+    assert query(root, "SELECT amount FROM sales ORDER BY id") == [
+        (Decimal("1234.50"),),
+        (Decimal("12345678.00"),),
+        (Decimal("7.25"),),
+    ]
+    assert query(root, "SELECT weight FROM vague ORDER BY id") == [("1,234",), ("2,500",)]

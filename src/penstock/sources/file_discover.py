@@ -37,49 +37,26 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from penstock.catalog import ColumnSpec, Project
+from penstock.catalog import Project
 from penstock.catalog.dialect import ColumnDialect
 from penstock.catalog.files_source import FilesSource
 from penstock.errors import UsageError, first_line
-from penstock.quality.casts import (
-    EXPONENT,
-    exponent_digits_sql,
-    exponent_scale_sql,
-    missing_sql,
-    strict_cast_sql,
-)
+from penstock.quality.casts import missing_sql
 from penstock.sources.csv_layout import ambiguous_names, header_names
 from penstock.sources.discover import snake
 from penstock.sources.discover_globs import EXTENSIONS, data_suffix, default_globs
-from penstock.sources.discover_layout import NUMBER_TEXT, csv_layout, header_fields
+from penstock.sources.discover_layout import csv_layout, header_fields
+from penstock.sources.discover_types import PLAIN_MARKS, NumberMarks, number_marks, text_type
 from penstock.sql import ident, literal
 
 SAMPLE_ROWS = 100_000
 SAMPLE_FILES = 8
 NULL_TOKENS = ("NA", "N/A", "n/a", "#N/A", "NULL", "null", "None", "none", "NaN", "nan", "-")
-DATE_FORMATS = (
-    "%m/%d/%Y",
-    "%d/%m/%Y",
-    "%d.%m.%Y",
-    "%Y/%m/%d",
-    "%d-%m-%Y",
-    "%m-%d-%Y",
-    "%m/%d/%y",
-    "%d/%m/%y",
-    "%Y%m%d",
-    "%d %b %Y",
-    "%b %d %Y",
-    "%b %d, %Y",
-    "%d-%b-%Y",
-    "%d-%b-%y",
-)
-TIME_PARTS = (" %H:%M:%S", " %H:%M", "T%H:%M:%S", " %I:%M:%S %p", " %I:%M %p")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _ID_NAME = re.compile(r"(^|_)(id|key|code|number|no)$")
 
@@ -111,6 +88,7 @@ class FoundFiles:
     null_values: list[str] = field(default_factory=list)
     key: list[str] = field(default_factory=list)
     names: list[str] = field(default_factory=list)  # the columns' names, without a header
+    marks: NumberMarks = PLAIN_MARKS  # how numbers are written (`1.234,50`)
 
     @property
     def sample(self) -> str:
@@ -131,6 +109,8 @@ class FoundFiles:
             "skip_rows": self.skip_rows,
             "header": self.header,
             "null_values": self.null_values,
+            "decimal_separator": self.marks.decimal,
+            "thousands_separator": self.marks.thousands,
             "key": self.key,
             "columns": [c.__dict__ | {"examples": list(c.examples)} for c in self.columns],
         }
@@ -280,7 +260,8 @@ def _reader(kind: str, path: Path, found: FoundFiles) -> str:
 
 def _infer(conn: duckdb.DuckDBPyConnection, found: FoundFiles, types: dict[str, str]) -> None:
     texts = [c for c, t in types.items() if t == "VARCHAR"]
-    found.null_values = _null_tokens(conn, texts)
+    found.marks = number_marks(conn, texts, NULL_TOKENS)
+    found.null_values = _null_tokens(conn, texts, found.marks)
     tokens = tuple(found.null_values)
     used: set[str] = set()
     for column, duck_type in types.items():
@@ -290,7 +271,7 @@ def _infer(conn: duckdb.DuckDBPyConnection, found: FoundFiles, types: dict[str, 
         used.add(name)
         stray, stray_example = 0, None
         if duck_type == "VARCHAR":
-            contract, pattern, stray, stray_example = _text_type(conn, column, tokens)
+            contract, pattern, stray, stray_example = text_type(conn, column, tokens, found.marks)
         else:
             contract, pattern = _native_type(duck_type), None
         text = duck_type == "VARCHAR"
@@ -309,7 +290,9 @@ def _infer(conn: duckdb.DuckDBPyConnection, found: FoundFiles, types: dict[str, 
     found.key = _key(conn, found)
 
 
-def _null_tokens(conn: duckdb.DuckDBPyConnection, columns: list[str]) -> list[str]:
+def _null_tokens(
+    conn: duckdb.DuckDBPyConnection, columns: list[str], marks: NumberMarks
+) -> list[str]:
     """The tokens used for missing values: seen in a column whose other values all read as a
     number, a date or a timestamp (in a text column, `NA` may be a value: Namibia)."""
     seen: list[str] = []
@@ -322,163 +305,9 @@ def _null_tokens(conn: duckdb.DuckDBPyConnection, columns: list[str]) -> list[st
         if not tokens:
             continue
         candidate = tuple(str(t[0]) for t in tokens)
-        if _text_type(conn, column, candidate)[0] != "text":
+        if text_type(conn, column, candidate, marks)[0] != "text":
             seen += [t for t in candidate if t not in seen]
     return sorted(seen, key=NULL_TOKENS.index)
-
-
-def _text_type(
-    conn: duckdb.DuckDBPyConnection, column: str, tokens: tuple[str, ...]
-) -> tuple[str, str | None, int, str | None]:
-    """The narrowest type (and strftime pattern) that reads every value of a text column; when
-    none does, the narrowest that reads all but a few strays (at most `STRAY_SHARE` of them:
-    damaged values a run would quarantine), with their count and one of them. So `42.5` among
-    integers makes a decimal, while `eleven` among them stays a stray of a bigint. Candidates
-    are screened in Python on a probe of the column's distinct values; those left are
-    checked, in order, with the contract's strict casts against the whole sample. A column
-    with a number written with leading zeros (`001`, a ZIP code `02134`) holds codes: no
-    number type is proposed, since it would read `001` as 1."""
-    col = ident(column)
-    missing = missing_sql(col, True, ColumnDialect(null_values=tokens))
-    probe = [
-        str(row[0]).strip()
-        for row in conn.execute(
-            f"SELECT DISTINCT {col} FROM sample WHERE NOT {missing} LIMIT {PROBE_VALUES}"
-        ).fetchall()
-    ]
-    if not probe:
-        return "text", None, 0, None
-    present, padded = conn.execute(
-        f"SELECT count(*), count(*) FILTER (WHERE regexp_full_match(trim({col}), "
-        f"{literal(_PADDED)})) FROM sample WHERE NOT {missing}"
-    ).fetchall()[0]
-    tolerated: tuple[str, str | None, int, str | None] | None = None
-    # a number written with leading zeros (001, 02134) is a code: a number type would drop them
-    numeric = not padded and any(NUMBER_TEXT.fullmatch(value) for value in probe)
-    for candidate in _candidates(conn, col, missing, tokens, numeric):
-        if padded and _is_number(candidate.contract):
-            continue
-        if not candidate.plausible(probe):
-            continue
-        stray, example = _strays(conn, column, candidate, missing)
-        if stray == 0:
-            return candidate.contract, candidate.pattern, 0, None
-        if tolerated is None and stray <= present * STRAY_SHARE:
-            tolerated = candidate.contract, candidate.pattern, stray, example
-    return tolerated or ("text", None, 0, None)
-
-
-STRAY_SHARE = 0.02
-# a number with a leading zero before another digit (001, -02.5); 0.5 and 0 are not
-_PADDED = r"[+-]?0[0-9]+([.][0-9]*)?"
-
-
-def _is_number(contract: str) -> bool:
-    return contract in ("boolean", "bigint", "double") or contract.startswith("decimal")
-
-
-PROBE_VALUES = 64
-_BOOLEAN = frozenset(("true", "false", "t", "f", "yes", "no", "y", "n", "1", "0"))
-_INTEGER_TEXT = re.compile(r"[+-]?[0-9]+(\.0+)?")
-_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_ISO_TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9:.]+)?")
-_ISO_INSTANT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9:.]+(Z|[+-][0-9:]+)")
-
-
-@dataclass(frozen=True)
-class _Candidate:
-    contract: str
-    pattern: str | None
-    dialect: ColumnDialect
-
-    def plausible(self, probe: Sequence[str]) -> bool:
-        """A quick screen of the probe values (the strict cast decides): nearly all of them
-        look like the type (a few may be strays)."""
-        if self.contract == "boolean":
-            lowered = {v.lower() for v in probe}
-            return lowered <= _BOOLEAN and any(v.isalpha() for v in lowered)
-        passing = sum(1 for value in probe if self._looks(value))
-        return passing >= max(1, PLAUSIBLE_SHARE * len(probe))
-
-    def _looks(self, value: str) -> bool:
-        if self.pattern is not None:
-            return _parses(value, self.pattern)
-        if self.contract == "bigint":
-            return bool(_INTEGER_TEXT.fullmatch(value))
-        if self.contract.startswith("decimal") or self.contract == "double":
-            return bool(NUMBER_TEXT.fullmatch(value))
-        if self.contract == "date":
-            return bool(_ISO_DATE.fullmatch(value))
-        if self.contract == "timestamp":
-            return bool(_ISO_TIMESTAMP.fullmatch(value))
-        return bool(_ISO_INSTANT.fullmatch(value))  # timestamptz
-
-
-PLAUSIBLE_SHARE = 0.9
-
-
-def _parses(value: str, pattern: str) -> bool:
-    try:
-        datetime.strptime(value, pattern)
-    except ValueError:
-        return False
-    return True
-
-
-def _candidates(
-    conn: duckdb.DuckDBPyConnection,
-    col: str,
-    missing: str,
-    tokens: tuple[str, ...],
-    numeric: bool = True,
-) -> list[_Candidate]:
-    """The types a text column may have, narrowest first. `numeric`: some value of the probe
-    is a number (else no decimal is sized: a query of the whole sample saved)."""
-    plain = ColumnDialect(null_values=tokens)
-    decimal = _decimal(conn, col, missing) if numeric else []
-    numbers = ("boolean", "bigint", *decimal, "double")
-    found = [_Candidate(c, None, plain) for c in (*numbers, "date", "timestamp", "timestamptz")]
-    found += [
-        _Candidate("date", p, ColumnDialect(null_values=tokens, formats=(p,))) for p in DATE_FORMATS
-    ]
-    found += [
-        _Candidate("timestamp", d + t, ColumnDialect(null_values=tokens, formats=(d + t,)))
-        for d in ("%Y-%m-%d", *DATE_FORMATS)
-        for t in TIME_PARTS
-    ]
-    return found
-
-
-def _strays(
-    conn: duckdb.DuckDBPyConnection, column: str, candidate: _Candidate, missing: str
-) -> tuple[int, str | None]:
-    """How many present values the candidate cannot read, and the first of them."""
-    spec = ColumnSpec.model_validate({"type": candidate.contract})
-    typed = strict_cast_sql(column, spec, "VARCHAR", True, candidate.dialect)
-    count, example = conn.execute(
-        f"SELECT count(*), min({ident(column)}) FROM sample "
-        f"WHERE NOT {missing} AND ({typed}) IS NULL"
-    ).fetchall()[0]
-    return int(count), None if example is None else str(example)
-
-
-def _decimal(conn: duckdb.DuckDBPyConnection, col: str, missing: str) -> list[str]:
-    """`decimal(p,s)` wide enough for the column's values, if they look like decimals: the
-    integer and fraction digits each value needs, a value in exponent notation counted by
-    what it is exactly (`1e3`: 4 and 0, `1.25e-1`: 0 and 3)."""
-    text = f"trim({col})"
-    exponent = f"regexp_full_match({text}, {literal(EXPONENT)})"
-    row = conn.execute(
-        f"SELECT max(CASE WHEN {exponent} THEN {exponent_digits_sql(text)} "
-        f"ELSE length(regexp_extract({text}, '^[+-]?0*([0-9]*)', 1)) END), "
-        f"max(CASE WHEN {exponent} THEN {exponent_scale_sql(text)} "
-        f"ELSE length(regexp_extract({text}, '[.]([0-9]*)$', 1)) END) "
-        f"FROM sample WHERE NOT {missing}"
-    ).fetchall()[0]
-    whole, scale = int(row[0] or 0), max(int(row[1] or 0), 0)  # 1e3 needs -3: none
-    if scale == 0 or scale > 9 or whole + scale > 38:
-        return []
-    return [f"decimal({max(18, whole + scale)},{scale})"]
 
 
 def _native_type(duck_type: str) -> str:
@@ -534,6 +363,10 @@ def files_yaml(found: Sequence[FoundFiles], source: str) -> str:
                 lines.append(f"    csv: {{{', '.join(layout)}}}")
         if obj.null_values:
             lines.append(f"    null_values: [{', '.join(_quoted(t) for t in obj.null_values)}]")
+        if obj.marks.decimal != ".":
+            lines.append(f"    decimal_separator: {_quoted(obj.marks.decimal)}")
+        if obj.marks.thousands is not None:
+            lines.append(f"    thousands_separator: {_quoted(obj.marks.thousands)}")
         if obj.key:
             lines += [f"    key: [{', '.join(obj.key)}]", "    load: merge"]
         lines.append("    columns:")
