@@ -441,6 +441,8 @@ def test_numbers_with_a_decimal_comma_or_grouped_by_commas(tmp_path: Path, cli: 
         "Weber AG;15.03.2024;-7,25;2\nKoch;31.01.2024;1.000.000,00;10\n",
         "sales/sales.csv": 'id,amount,units\n1,"1,234.50",3\n2,"12,345,678.00",1\n3,7.25,2\n',
         "vague/v.csv": "id;weight\n1;1,234\n2;2,500\n",
+        # JSON may not declare separators (README): its strings stay text
+        "feed/f.jsonl": '{"id": 1, "price": "1.234,50"}\n{"id": 2, "price": "12,5"}\n',
     }
     root = tmp_path / "p"
     for name, text in files.items():
@@ -460,6 +462,8 @@ def test_numbers_with_a_decimal_comma_or_grouped_by_commas(tmp_path: Path, cli: 
     assert sales["columns"]["amount"] == {"type": "decimal(18,2)", "required": True}
     assert "decimal_separator" not in vague and "thousands_separator" not in vague
     assert vague["columns"]["weight"]["type"] == "text"
+    assert "decimal_separator" not in found["feed"]
+    assert found["feed"]["columns"]["price"]["type"] == "text"
 
     (root / "penstock.yml").write_text((root / "penstock.yml").read_text() + out)
     result = penstock.run(root)

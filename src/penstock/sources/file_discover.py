@@ -260,7 +260,8 @@ def _reader(kind: str, path: Path, found: FoundFiles) -> str:
 
 def _infer(conn: duckdb.DuckDBPyConnection, found: FoundFiles, types: dict[str, str]) -> None:
     texts = [c for c, t in types.items() if t == "VARCHAR"]
-    found.marks = number_marks(conn, texts, NULL_TOKENS)
+    if found.format in ("csv", "parquet"):  # JSON objects may not declare separators
+        found.marks = number_marks(conn, texts, NULL_TOKENS)
     found.null_values = _null_tokens(conn, texts, found.marks)
     tokens = tuple(found.null_values)
     used: set[str] = set()
