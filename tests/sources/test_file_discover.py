@@ -441,6 +441,8 @@ def test_numbers_with_a_decimal_comma_or_grouped_by_commas(tmp_path: Path, cli: 
         "Weber AG;15.03.2024;-7,25;2\nKoch;31.01.2024;1.000.000,00;10\n",
         "sales/sales.csv": 'id,amount,units\n1,"1,234.50",3\n2,"12,345,678.00",1\n3,7.25,2\n',
         "vague/v.csv": "id;weight\n1;1,234\n2;2,500\n",
+        # 2,3 beside 3.5: the dot is this file's decimal mark, the comma something else
+        "mixed/m.csv": "id;grades;ratio\n1;2,3;3.5\n2;4,1;0.25\n",
         # JSON may not declare separators (README): its strings stay text
         "feed/f.jsonl": '{"id": 1, "price": "1.234,50"}\n{"id": 2, "price": "12,5"}\n',
     }
@@ -463,6 +465,9 @@ def test_numbers_with_a_decimal_comma_or_grouped_by_commas(tmp_path: Path, cli: 
     assert "decimal_separator" not in vague and "thousands_separator" not in vague
     assert vague["columns"]["weight"]["type"] == "text"
     assert "decimal_separator" not in found["feed"]
+    assert "decimal_separator" not in found["mixed"]
+    assert found["mixed"]["columns"]["grades"]["type"] == "text"
+    assert found["mixed"]["columns"]["ratio"]["type"] == "decimal(18,2)"
     assert found["feed"]["columns"]["price"]["type"] == "text"
 
     (root / "penstock.yml").write_text((root / "penstock.yml").read_text() + out)

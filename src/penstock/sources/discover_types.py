@@ -74,6 +74,9 @@ _US_SURE = r"[+-]?([0-9]{1,3}(,[0-9]{3}){2,}([.][0-9]+)?|[0-9]{1,3}(,[0-9]{3})+[
 _EU_GROUPS = r"[+-]?[0-9]{1,3}([.][0-9]{3})+(,[0-9]+)?"
 _COMMA_GROUP = r"[+-]?[0-9]{1,3}(,[0-9]{3})+"  # 1,234: a group, unless the column says else
 _DOT_DECIMAL = r"[+-]?[0-9]*[.][0-9]+"  # 3.5: the dot is the decimal mark
+# a plain number whose dot can only be a decimal mark (3.5, 0.0001): no decimal comma here
+_PLAIN_NUMBER = r"[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)"
+_DOT_SURE = r"[+-]?[0-9]*[.]([0-9]{1,2}|[0-9]{4,})"
 _MARK_PATTERNS = (
     _EU_NUMBER,
     _US_NUMBER,
@@ -82,6 +85,8 @@ _MARK_PATTERNS = (
     _EU_GROUPS,
     _COMMA_GROUP,
     _DOT_DECIMAL,
+    _PLAIN_NUMBER,
+    _DOT_SURE,
 )
 
 
@@ -93,8 +98,9 @@ def number_marks(
     `decimal_separator: ","` (and `thousands_separator: "."` when some value groups digits
     with dots); one whose every value is a number grouped by commas (`1,234,567`, `1,234.50`,
     or `1,234` beside `3.5`) makes `thousands_separator: ","`. Values that fit both (`1,234`
-    alone) decide nothing; columns that disagree leave the marks plain, and the numbers text."""
-    decimal_comma = grouped_dots = grouped_commas = False
+    alone) decide nothing; columns that disagree (`2,3` in one, `3.5` in another) leave the
+    marks plain."""
+    decimal_comma = grouped_dots = grouped_commas = dot_decimal = False
     for column in columns:
         col = ident(column)
         missing = missing_sql(col, True, ColumnDialect(null_values=tokens))
@@ -105,7 +111,8 @@ def number_marks(
         row = conn.execute(f"SELECT count(*), {counts} FROM sample WHERE NOT {missing}").fetchall()[
             0
         ]
-        present, eu, us, eu_sure, us_sure, eu_groups, comma_groups, dot_decimals = row
+        present, eu, us, eu_sure, us_sure, eu_groups, comma_groups, dot_decimals = row[:8]
+        plain, dot_sure = row[8:]
         if not present:
             continue
         if eu == present and eu_sure:
@@ -113,7 +120,9 @@ def number_marks(
             grouped_dots = grouped_dots or bool(eu_groups)
         elif us == present and (us_sure or (comma_groups and dot_decimals)):
             grouped_commas = True
-    if decimal_comma and not grouped_commas:
+        elif plain == present and dot_sure:
+            dot_decimal = True  # 3.5 beside 2,3: the comma is no decimal mark here
+    if decimal_comma and not grouped_commas and not dot_decimal:
         return NumberMarks(",", "." if grouped_dots else None)
     if grouped_commas and not decimal_comma:
         return NumberMarks(".", ",")
