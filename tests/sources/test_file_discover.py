@@ -50,6 +50,18 @@ def project(tmp_path: Path) -> Path:
     return root
 
 
+def landing_project(tmp_path: Path, name: str, files: dict[str, str]) -> Path:
+    """A project named `name` whose files source `landing` holds `files` (path -> text)."""
+    root = tmp_path / "p"
+    for path, text in files.items():
+        (root / "landing" / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / "landing" / path).write_text(text)
+    (root / "penstock.yml").write_text(
+        f"name: {name}\nsources:\n  landing: {{kind: files, path: ./landing, settle: 0s}}\n"
+    )
+    return root
+
+
 def test_the_yaml_printed_loads_every_value_it_looked_at(tmp_path: Path, cli: Cli) -> None:
     root = project(tmp_path)
     code, out, err = cli("discover", "landing", "-p", root)
@@ -256,13 +268,7 @@ def test_layouts_of_real_files_a_header_alone_would_misread(tmp_path: Path, cli:
         "trailing/t.csv": "id,name\n" + "".join(f"{n},n{n},\n" for n in range(20)),
         "counts/k.csv": "id,count\n" + "".join(f"{n},{n * 3}\n" for n in range(60)) + "60,42.5\n",
     }
-    root = tmp_path / "p"
-    for name, text in files.items():
-        (root / "landing" / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / "landing" / name).write_text(text)
-    (root / "penstock.yml").write_text(
-        "name: layouts\nsources:\n  landing: {kind: files, path: ./landing, settle: 0s}\n"
-    )
+    root = landing_project(tmp_path, "layouts", files)
     code, out, err = cli("discover", "landing", "-p", root)
     assert code == 0, err
     found = yaml.safe_load(out)["objects"]
@@ -354,7 +360,6 @@ def test_a_folder_of_two_kinds_of_file_is_two_objects(tmp_path: Path, cli: Cli) 
     tables) is one object per kind, not one object mixing both (each file's columns missing
     from the other would read as NULL). Files named alike (daily drops) are one kind whatever
     their headers say; files named otherwise with one header are one kind too."""
-    root = tmp_path / "p"
     files = {
         "shop/orders_2024-01-01.csv": "order_id,amount\n1,2.5\n",
         "shop/orders_2024-01-02.csv": "order_id,amount,coupon\n2,3.5,X\n",  # a new column
@@ -368,12 +373,7 @@ def test_a_folder_of_two_kinds_of_file_is_two_objects(tmp_path: Path, cli: Cli) 
         "stats/wages.csv": "year,wage\n1900,3\n",
         "stats/wages1.csv": "trade,pay\nmason,4\n",
     }
-    for name, text in files.items():
-        (root / "landing" / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / "landing" / name).write_text(text)
-    (root / "penstock.yml").write_text(
-        "name: kinds\nsources:\n  landing: {kind: files, path: ./landing, settle: 0s}\n"
-    )
+    root = landing_project(tmp_path, "kinds", files)
     code, out, err = cli("discover", "landing", "-p", root)
     assert code == 0, err
     found = yaml.safe_load(out)["objects"]
@@ -446,13 +446,7 @@ def test_numbers_with_a_decimal_comma_or_grouped_by_commas(tmp_path: Path, cli: 
         # JSON may not declare separators (README): its strings stay text
         "feed/f.jsonl": '{"id": 1, "price": "1.234,50"}\n{"id": 2, "price": "12,5"}\n',
     }
-    root = tmp_path / "p"
-    for name, text in files.items():
-        (root / "landing" / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / "landing" / name).write_text(text)
-    (root / "penstock.yml").write_text(
-        "name: marks\nsources:\n  landing: {kind: files, path: ./landing, settle: 0s}\n"
-    )
+    root = landing_project(tmp_path, "marks", files)
     code, out, err = cli("discover", "landing", "-p", root)
     assert code == 0, err
     found = yaml.safe_load(out)["objects"]
