@@ -480,3 +480,35 @@ def test_numbers_with_a_decimal_comma_or_grouped_by_commas(tmp_path: Path, cli: 
         (Decimal("7.25"),),
     ]
     assert query(root, "SELECT weight FROM vague ORDER BY id") == [("1,234",), ("2,500",)]
+
+
+def test_json_files_of_two_kinds_and_a_key_of_two_types(tmp_path: Path, cli: Cli) -> None:
+    """vega_datasets keeps CSV and JSON files of different datasets in one folder: each JSON
+    file of its own keys is an object of its own (told apart by their first record's keys),
+    while files of one name shape stay one object even when a key reads as a number in one
+    file and a date in another (that stopped discover with DuckDB's cast error: the sampled
+    files are now joined with that column as text)."""
+    files = {
+        "vega/cars.json": '[{"Name": "ford", "Miles_per_Gallon": 18}, {"Name": "vw", '
+        '"Miles_per_Gallon": null}]',
+        "vega/iris.json": '[{"sepalLength": 5.1, "species": "setosa"}]',
+        "vega/crimea.json": '[{"date": "1854-04-01", "wounds": 0}]',
+        "feed/feed_1.jsonl": '{"id": 1, "year": 2020}\n',
+        "feed/feed_2.jsonl": '{"id": 2, "year": "2021-01-01"}\n',
+    }
+    root = landing_project(tmp_path, "json_kinds", files)
+    code, out, err = cli("discover", "landing", "-p", root)
+    assert code == 0, err
+    found = yaml.safe_load(out)["objects"]
+    assert {name: spec["files"] for name, spec in found.items()} == {
+        "feed": "feed/*.jsonl",
+        "cars": "vega/cars.json",
+        "crimea": "vega/crimea.json",
+        "iris": "vega/iris.json",
+    }
+    assert found["feed"]["columns"]["year"]["type"] == "text"
+    (root / "penstock.yml").write_text((root / "penstock.yml").read_text() + out)
+    result = penstock.run(root)
+    assert result.status == "success", result.outcomes
+    assert sum(x.rows_quarantined for x in result.loads()) == 0
+    assert query(root, "SELECT year FROM feed ORDER BY id") == [("2020",), ("2021-01-01",)]

@@ -6,7 +6,8 @@ glob `folder/*.csv`, as long as they are the same kind of file. Files are told a
 shape of their names first (digits stand for any digits: `orders_2024-01-01.csv` and
 `orders_2024-01-02.csv` have one shape): files of one shape are one object, whatever their
 headers say (a later day may add a column). Files of different shapes are one object when their
-first lines (a CSV file's header) are the same; when they differ, each kind gets its own glob:
+columns are the same (a CSV file's header line, the keys of the first JSON record, a Parquet
+file's column names); when they differ, each kind gets its own glob:
 the shared start of its names and `*` when that matches no other kind's file
 (`shop/orders_*.csv` beside `shop/customers_*.csv`), else each shape as written
 (`penguins/penguins.csv` beside `penguins/penguins-raw.csv`), or, where a shape would match
@@ -16,6 +17,7 @@ another kind's file (`Wages*.csv` matches `Wages.csv`), its files by name.
 from __future__ import annotations
 
 import glob
+import json
 import re
 from collections.abc import Sequence
 from fnmatch import fnmatchcase
@@ -33,8 +35,6 @@ EXTENSIONS = {
     ".json": "json",
     ".parquet": "parquet",
 }
-# the kinds whose first line says what the file holds (a header; a first record's keys)
-_FIRST_LINE_KINDS = frozenset({"csv", "jsonl"})
 _DIGITS = re.compile(r"[0-9]+")
 _HEAD_BYTES = 8192
 
@@ -81,11 +81,12 @@ def _folder_globs(files: Sequence[Path], end: str) -> list[str]:
     shapes: dict[str, list[Path]] = {}
     for file in files:
         shapes.setdefault(_DIGITS.sub("*", file.name), []).append(file)
-    if len(shapes) == 1 or EXTENSIONS[data_suffix(files[0])] not in _FIRST_LINE_KINDS:
+    if len(shapes) == 1:
         return [f"*{end}"]
-    kinds: dict[str, list[str]] = {}  # first line -> the shapes of the files starting with it
+    kind = EXTENSIONS[data_suffix(files[0])]
+    kinds: dict[str, list[str]] = {}  # what the files hold -> their shapes
     for shape, members in shapes.items():
-        kinds.setdefault(_first_line(members[0]), []).append(shape)
+        kinds.setdefault(_columns(members[0], kind), []).append(shape)
     if len(kinds) == 1:
         return [f"*{end}"]
     names = [f.name for f in files]
@@ -115,12 +116,26 @@ def _shared_start(names: Sequence[str]) -> str:
     return first[:size]
 
 
-def _first_line(path: Path) -> str:
-    """The file's first non-blank line (decompressed), or '' when it cannot be read."""
+def _columns(path: Path, kind: str) -> str:
+    """What a file's records hold, cheaply: a CSV file's header line, the keys of a JSON Lines
+    file's first record or a JSON array's first element, a Parquet file's column names; ''
+    when that cannot be read (the records' read then says why)."""
     try:
+        if kind == "parquet":
+            import pyarrow.parquet as pq
+
+            return "\t".join(pq.read_schema(path).names)
         with open_stream(path) as stream:
             head = stream.read(_HEAD_BYTES)
-    except Exception:  # a damaged stream: reading its records says why
+    except Exception:  # a damaged stream or footer
         return ""
     text = head.decode("utf-8", errors="replace").lstrip("\ufeff")
-    return next((line.strip() for line in text.splitlines() if line.strip()), "")
+    if kind == "csv":
+        return next((line.strip() for line in text.splitlines() if line.strip()), "")
+    if kind == "json":
+        text = text.lstrip().removeprefix("[")
+    try:
+        first, _ = json.JSONDecoder().raw_decode(text.lstrip())
+    except ValueError:  # a first record past the head, or damaged
+        return ""
+    return "\t".join(sorted(first)) if isinstance(first, dict) else ""

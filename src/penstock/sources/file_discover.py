@@ -221,11 +221,7 @@ def _load_sample(
         if n == 0:
             conn.execute("ALTER TABLE part RENAME TO sample")
         else:
-            conn.execute(
-                "CREATE OR REPLACE TABLE sample AS "
-                "SELECT * FROM sample UNION ALL BY NAME SELECT * FROM part"
-            )
-            conn.execute("DROP TABLE part")
+            _append_part(conn)
     found.rows = int(conn.execute("SELECT count(*) FROM sample").fetchall()[0][0])
     described = conn.execute("DESCRIBE sample").fetchall()
     for name, duck_type, *_ in described:
@@ -234,6 +230,26 @@ def _load_sample(
             conn.execute(f"ALTER TABLE sample ALTER {col} TYPE VARCHAR USING ({col} ->> '$')")
     described = conn.execute("DESCRIBE sample").fetchall()
     return {str(row[0]): str(row[1]) for row in described}
+
+
+def _append_part(conn: duckdb.DuckDBPyConnection) -> None:
+    """Add table `part` (one sampled file) to `sample`, by column name. A column the two read
+    as different types (a JSON `year` as a number in one file, a date in another) is joined as
+    text: discover then types it from the text of both."""
+    have = {str(r[0]): str(r[1]) for r in conn.execute("DESCRIBE sample").fetchall()}
+    new = {str(r[0]): str(r[1]) for r in conn.execute("DESCRIBE part").fetchall()}
+    differ = {c for c in have.keys() & new.keys() if have[c] != new[c]}
+
+    def columns(names: dict[str, str]) -> str:
+        return ", ".join(
+            f"CAST({ident(c)} AS VARCHAR) AS {ident(c)}" if c in differ else ident(c) for c in names
+        )
+
+    conn.execute(
+        f"CREATE OR REPLACE TABLE sample AS SELECT {columns(have)} FROM sample "
+        f"UNION ALL BY NAME SELECT {columns(new)} FROM part"
+    )
+    conn.execute("DROP TABLE part")
 
 
 def _reader(kind: str, path: Path, found: FoundFiles) -> str:
