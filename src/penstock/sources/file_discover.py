@@ -183,13 +183,11 @@ def _discover_one(
     files = [f for f in sample_files(matches) if EXTENSIONS.get(data_suffix(f)) == kind]
     found = FoundFiles(name, glob, kind, [str(f.relative_to(root)) for f in files], len(matches))
     try:
-        text_columns = _load_sample(conn, kind, files, found)
-        try:
-            _infer(conn, found, text_columns)
-        except duckdb.Error as exc:
-            raise UsageError(
-                f"{first}: cannot be read as {kind}: {first_line(exc)}", file=str(first)
-            ) from exc
+        _infer(conn, found, _load_sample(conn, kind, files, found))
+    except duckdb.Error as exc:  # a sampled file's own read error names that file
+        raise UsageError(
+            f"{glob}: cannot be discovered as {kind}: {first_line(exc)}", file=str(first)
+        ) from exc
     finally:
         conn.execute("DROP TABLE IF EXISTS sample; DROP TABLE IF EXISTS part")
     return found
