@@ -27,7 +27,8 @@ def discover(
         list[str] | None,
         typer.Argument(
             help="Tables (name or schema.name; all of the database's by default), or for a "
-            "files source globs under its path (one per folder holding data files by default)."
+            "files source globs under its path (by default one per kind of file in each "
+            "folder: files named alike, or with the same columns)."
         ),
     ] = None,
     project: ProjectOpt = Path(),
@@ -36,9 +37,9 @@ def discover(
     """Print object YAML for a database's tables or a files source's files.
 
     A database's: columns with their contract types, required from NOT NULL, key from the
-    primary key, a suggested cursor. Files: the types, missing-value tokens and date formats
-    that read every value of a sample of each folder's (or glob's) files: up to 8 of them, the
-    first, the last and others between. A glob whose files cannot be read is named on stderr
+    primary key, a suggested cursor. Files: the types, missing-value tokens, date formats and
+    number separators that read every value of a sample of each glob's files: up to 8 of them,
+    the first, the last and others between. A glob whose files cannot be read is named on stderr
     (exit code 1); the objects of the others are printed all the same."""
     from penstock.catalog.files_source import FilesSource
     from penstock.errors import UsageError
