@@ -53,6 +53,7 @@ def project(tmp_path: Path) -> Path:
 def landing_project(tmp_path: Path, name: str, files: dict[str, str]) -> Path:
     """A project named `name` whose files source `landing` holds `files` (path -> text)."""
     root = tmp_path / "p"
+    (root / "landing").mkdir(parents=True)
     for path, text in files.items():
         (root / "landing" / path).parent.mkdir(parents=True, exist_ok=True)
         (root / "landing" / path).write_text(text)
@@ -512,3 +513,25 @@ def test_json_files_of_two_kinds_and_a_key_of_two_types(tmp_path: Path, cli: Cli
     assert result.status == "success", result.outcomes
     assert sum(x.rows_quarantined for x in result.loads()) == 0
     assert query(root, "SELECT year FROM feed ORDER BY id") == [("2020",), ("2021-01-01",)]
+
+
+def test_parquet_unsigned_64_bit_integers_are_exact(tmp_path: Path, cli: Cli) -> None:
+    """A Parquet UINT64 may exceed bigint: discover proposes decimal(20,0) (as for MySQL's
+    bigint unsigned), which reads 18446744073709551615 exactly, not text."""
+    import duckdb
+
+    root = landing_project(tmp_path, "unsigned", {})
+    (root / "landing/counters").mkdir(parents=True)
+    duckdb.connect().execute(
+        "COPY (SELECT range AS id, (18446744073709551615 - range)::UBIGINT AS hits "
+        f"FROM range(3)) TO '{root / 'landing/counters/c.parquet'}'"
+    )
+    code, out, err = cli("discover", "landing", "-p", root)
+    assert code == 0, err
+    assert yaml.safe_load(out)["objects"]["counters"]["columns"]["hits"] == {
+        "type": "decimal(20,0)",
+        "required": True,
+    }
+    (root / "penstock.yml").write_text((root / "penstock.yml").read_text() + out)
+    assert penstock.run(root).status == "success"
+    assert query(root, "SELECT max(hits) FROM counters") == [(Decimal(2**64 - 1),)]

@@ -331,6 +331,8 @@ def _native_type(duck_type: str) -> str:
         return "integer"
     if upper in ("BIGINT", "UINTEGER"):
         return "bigint"
+    if upper == "UBIGINT":  # beyond bigint: every value of 20 digits, exactly
+        return "decimal(20,0)"
     if upper in ("FLOAT", "DOUBLE"):
         return "double"
     if upper.startswith("DECIMAL"):
