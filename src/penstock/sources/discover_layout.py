@@ -29,8 +29,10 @@ def csv_layout(path: Path) -> tuple[str, int, bool, int]:
     with `569,30,malignant,benign` above 31 fields a record), unless they are one field short
     of records whose last field is always empty (a trailing delimiter). The first line left
     is a header unless every field of it is a number, as in the records (a file of numbers
-    without names)."""
-    lines = _head_lines(path)
+    without names). The lines to skip are counted as a run skips them: every line above the
+    first line kept, blank ones too (a title, a blank line, a note above the header is 3)."""
+    numbered = _head_lines(path)
+    lines = [line for _, line in numbered]
     if not lines:
         return ",", 0, True, 1
     best, score, widths = ",", (False, 0.0, 0), [1] * len(lines)
@@ -54,24 +56,25 @@ def csv_layout(path: Path) -> tuple[str, int, bool, int]:
     if skip == len(rows) or widths[skip] != width:
         skip = 0  # no record line to start from: read the file as it is
     header = not all(NUMBER_TEXT.fullmatch(field.strip()) for field in rows[skip])
-    return best, skip, header, width
+    return best, numbered[skip][0] if skip else 0, header, width
 
 
 def header_fields(path: Path, delimiter: str, skip_rows: int) -> list[str]:
     """The fields of the file's header as written: its first line after `skip_rows` (none
     when the file cannot be read: reading its records then says why)."""
     try:
-        lines = _head_lines(path)[skip_rows : skip_rows + 1]
+        lines = [line for number, line in _head_lines(path) if number >= skip_rows][:1]
     except Exception:  # a damaged gzip or zstd stream, a file gone
         return []
     return next(csv.reader(lines, delimiter=delimiter), [])
 
 
-def _head_lines(path: Path) -> list[str]:
-    """The file's first non-blank lines (up to 200, from its first 64 KiB, decompressed)."""
+def _head_lines(path: Path) -> list[tuple[int, str]]:
+    """The file's first non-blank lines (up to 200 lines read, from its first 64 KiB,
+    decompressed), each with the number of lines above it."""
     with open_stream(path) as stream:  # a gzip or zstd file decompressed
         head = stream.read(65536)
     text = head.decode("utf-8", errors="replace")
     if len(head) == 65536:  # the last line may be cut
         text = text[: text.rfind("\n") + 1] or text
-    return [ln for ln in text.splitlines()[:200] if ln.strip()]
+    return [(n, ln) for n, ln in enumerate(text.splitlines()[:200]) if ln.strip()]
