@@ -535,3 +535,32 @@ def test_parquet_unsigned_64_bit_integers_are_exact(tmp_path: Path, cli: Cli) ->
     (root / "penstock.yml").write_text((root / "penstock.yml").read_text() + out)
     assert penstock.run(root).status == "success"
     assert query(root, "SELECT max(hits) FROM counters") == [(Decimal(2**64 - 1),)]
+
+
+def test_a_header_one_field_off_its_records_is_named(tmp_path: Path, cli: Cli) -> None:
+    """Two real shapes a run reads as all malformed: R's write.table (its header leaves the
+    row names unnamed: one field short) and a BLS series file (its header ends with a
+    delimiter the records lack). Taking the first record for the header instead would lose
+    it and name the columns by its values: discover names the file and what to change."""
+    files = {
+        "scot/scotvote.csv": '"Starts" "Rent" "Tax"\n"Aberdeen" 1142 96.8 712\n'
+        '"Angus" 533 87.1 643\n',
+        "bls/unemp.csv": "Series Id: LNS14000000Q\n\nSeries id,Year,Period,Value,\n"
+        "LNS14000000Q,1959,Q01,5.8\nLNS14000000Q,1959,Q02,5.1\n",
+        "ok/titled.csv": "Sales, north region\nid,day,total\n1,2024-01-01,5\n2,2024-01-02,7\n",
+    }
+    root = landing_project(tmp_path, "shapes", files)
+    code, out, err = cli("discover", "landing", "-p", root)
+    assert code == 1
+    assert (
+        "unemp.csv: its header ends with a delimiter its records lack (5 fields above records "
+        "of 4): remove the last delimiter of the header; a run would read every record as "
+        "malformed"
+    ) in err
+    assert (
+        "scotvote.csv: its header names 3 columns above records of 4 fields (R's write.table "
+        "leaves its row names unnamed)"
+    ) in err
+    found = yaml.safe_load(out)["objects"]
+    assert list(found) == ["ok"]  # a two-field title above the header is still a title
+    assert found["ok"]["csv"] == {"skip_rows": 1}

@@ -10,6 +10,7 @@ import csv
 import re
 from pathlib import Path
 
+from penstock.errors import UsageError
 from penstock.sources.csv_text import open_stream
 
 # a space last: only when no other character splits the lines as consistently
@@ -53,10 +54,37 @@ def csv_layout(path: Path) -> tuple[str, int, bool, int]:
     trailing = all(r and r[-1] == "" for r in rows[skip:] if len(r) == width)
     if skip and (widths[skip - 1] == width - 1 and trailing):
         skip = 0  # records end with the delimiter: the header is one field short, not a title
+    elif skip and _names(rows[skip - 1]):
+        _refuse_header(path, rows[skip - 1], width)
     if skip == len(rows) or widths[skip] != width:
         skip = 0  # no record line to start from: read the file as it is
     header = not all(NUMBER_TEXT.fullmatch(field.strip()) for field in rows[skip])
     return best, numbered[skip][0] if skip else 0, header, width
+
+
+def _names(row: list[str]) -> bool:
+    """Whether a line looks like a header: two or more fields, none of them a number."""
+    named = [field.strip() for field in row if field.strip()]
+    return len(named) > 1 and not any(NUMBER_TEXT.fullmatch(field) for field in named)
+
+
+def _refuse_header(path: Path, row: list[str], width: int) -> None:
+    """A header line one field off its records, in a way a run cannot read: say so (taking
+    the first record for the header would lose it, and name the columns by its values)."""
+    if len(row) == width + 1 and row[-1].strip() == "":
+        why = (
+            f"its header ends with a delimiter its records lack ({len(row)} fields above "
+            f"records of {width}): remove the last delimiter of the header"
+        )
+    elif len(row) == width - 1 and len(row) > 2:  # not a title such as `Sales, north`
+        why = (
+            f"its header names {len(row)} columns above records of {width} fields (R's "
+            "write.table leaves its row names unnamed): write the file with a name for every "
+            "column (write.csv does)"
+        )
+    else:
+        return
+    raise UsageError(f"{path}: {why}; a run would read every record as malformed", file=str(path))
 
 
 def header_fields(path: Path, delimiter: str, skip_rows: int) -> list[str]:
