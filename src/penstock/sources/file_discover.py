@@ -48,6 +48,7 @@ from penstock.catalog.files_source import FilesSource
 from penstock.errors import UsageError, first_line
 from penstock.quality.casts import missing_sql
 from penstock.sources.csv_layout import ambiguous_names, header_names
+from penstock.sources.csv_text import open_stream
 from penstock.sources.discover import snake
 from penstock.sources.discover_globs import EXTENSIONS, data_suffix, default_globs
 from penstock.sources.discover_layout import csv_layout, header_fields
@@ -211,9 +212,16 @@ def _load_sample(
                 f"CREATE TABLE part AS SELECT * FROM {_reader(kind, path, found)} LIMIT {share}"
             )
         except duckdb.Error as exc:
+            why = first_line(exc)
+            if kind == "json" and _starts_with(path, b"{"):
+                why = (
+                    "it holds one JSON object, not an array of records (a GeoJSON file, an "
+                    "API's response): penstock reads a JSON file as an array of objects, and "
+                    "JSON Lines as one object a line"
+                )
             raise UsageError(
                 f"{path}: cannot be read as {kind}"
-                f"{' like ' + str(paths[0].name) if n else ''}: {first_line(exc)}",
+                f"{' like ' + str(paths[0].name) if n else ''}: {why}",
                 file=str(path),
             ) from exc
         if n == 0:
@@ -228,6 +236,17 @@ def _load_sample(
             conn.execute(f"ALTER TABLE sample ALTER {col} TYPE VARCHAR USING ({col} ->> '$')")
     described = conn.execute("DESCRIBE sample").fetchall()
     return {str(row[0]): str(row[1]) for row in described}
+
+
+def _starts_with(path: Path, start: bytes) -> bool:
+    """Whether the file's text (decompressed, after whitespace and a byte order mark) starts
+    with `start`."""
+    try:
+        with open_stream(path) as stream:
+            head = stream.read(4096)
+    except Exception:  # a damaged stream
+        return False
+    return head.removeprefix(b"\xef\xbb\xbf").lstrip().startswith(start)
 
 
 def _append_part(conn: duckdb.DuckDBPyConnection) -> None:
