@@ -15,6 +15,7 @@ import pytest
 
 import penstock
 from penstock.errors import ProjectErrors
+from penstock.sources.csv_layout import fit_header
 
 from helpers import query, write_project
 
@@ -227,3 +228,34 @@ def test_parquet_columns_equal_but_for_case_or_spaces_fail_the_file(tmp_path: Pa
         "landing/a.parquet: columns 'Amount' and ' amount' differ only in case or surrounding "
         "spaces; every row would be ambiguous (rename one in the file)"
     ]
+
+
+@pytest.mark.parametrize(
+    ("header", "record", "names"),
+    [
+        # BLS series files: the header line alone ends with a delimiter
+        (
+            ["Series id", "Year", "Value", ""],
+            ["LNS1", "1959", "5.8"],
+            ["Series id", "Year", "Value"],
+        ),
+        # an unnamed last column holding values keeps its place
+        (["a", "b", ""], ["1", "2", "x"], ["a", "b", "column2"]),
+        # R's write.table: its row names unnamed, in front
+        (
+            ["Starts", "Rent", "Tax"],
+            ["Aberdeen", "1142", "96.8", "712"],
+            ["column0", "Starts", "Rent", "Tax"],
+        ),
+        # records ending with a delimiter: the header stays as it is
+        (["id", "name", "city"], ["1", "a", "x", ""], ["id", "name", "city"]),
+        # two names over three fields: too few to take the first field for row names
+        (["a", "b"], ["1", "2", "3"], ["a", "b"]),
+        # a first record that spans lines (or cannot be split) fits nothing
+        (["a", "b", ""], None, ["a", "b", "column2"]),
+    ],
+)
+def test_a_header_is_fitted_to_its_first_record(
+    header: list[str], record: list[str] | None, names: list[str]
+) -> None:
+    assert fit_header(header, record) == names

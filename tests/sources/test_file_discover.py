@@ -537,30 +537,48 @@ def test_parquet_unsigned_64_bit_integers_are_exact(tmp_path: Path, cli: Cli) ->
     assert query(root, "SELECT max(hits) FROM counters") == [(Decimal(2**64 - 1),)]
 
 
-def test_a_header_one_field_off_its_records_is_named(tmp_path: Path, cli: Cli) -> None:
-    """Two real shapes a run reads as all malformed: R's write.table (its header leaves the
-    row names unnamed: one field short) and a BLS series file (its header ends with a
-    delimiter the records lack). Taking the first record for the header instead would lose
-    it and name the columns by its values: discover names the file and what to change."""
+def test_a_header_one_field_off_its_records(tmp_path: Path, cli: Cli) -> None:
+    """Real shapes whose header and records differ by one field, which a run read as all
+    malformed and discover misread (it took the first record for the header, losing it): a
+    BLS series file's header ends with a delimiter its records lack, and R's write.table
+    leaves its row names unnamed. A run fits the header to its first record (the empty last
+    name dropped; `column0` for the row names), and discover proposes what it reads. With
+    write.table's default space delimiter the quoted names read as one (DuckDB): discover
+    names the file instead."""
     files = {
-        "scot/scotvote.csv": '"Starts" "Rent" "Tax"\n"Aberdeen" 1142 96.8 712\n'
-        '"Angus" 533 87.1 643\n',
         "bls/unemp.csv": "Series Id: LNS14000000Q\n\nSeries id,Year,Period,Value,\n"
         "LNS14000000Q,1959,Q01,5.8\nLNS14000000Q,1959,Q02,5.1\n",
+        "scot/scot.csv": '"Starts","Rent","Tax"\n"Aberdeen",1142,96.8,712\n"Angus",533,87.1,643\n',
+        "spaced/scotvote.csv": '"Starts" "Rent" "Tax"\n"Aberdeen" 1142 96.8 712\n',
         "ok/titled.csv": "Sales, north region\nid,day,total\n1,2024-01-01,5\n2,2024-01-02,7\n",
+        # records ending with a delimiter: the header is one short, and stays as it is
+        "trailing/t.csv": "id,name,city\n1,a,x,\n2,b,y,\n",
     }
     root = landing_project(tmp_path, "shapes", files)
     code, out, err = cli("discover", "landing", "-p", root)
     assert code == 1
     assert (
-        "unemp.csv: its header ends with a delimiter its records lack (5 fields above records "
-        "of 4): remove the last delimiter of the header; a run would read every record as "
-        "malformed"
-    ) in err
-    assert (
-        "scotvote.csv: its header names 3 columns above records of 4 fields (R's write.table "
-        "leaves its row names unnamed)"
+        "scotvote.csv: its header names 3 columns above records of 4 fields, in quotes split "
+        "by spaces (R's write.table leaves its row names unnamed)"
     ) in err
     found = yaml.safe_load(out)["objects"]
-    assert list(found) == ["ok"]  # a two-field title above the header is still a title
-    assert found["ok"]["csv"] == {"skip_rows": 1}
+    assert sorted(found) == ["bls", "ok", "scot", "trailing"]
+    assert found["bls"]["csv"] == {"skip_rows": 2}
+    assert list(found["bls"]["columns"]) == ["series_id", "year", "period", "value"]
+    assert list(found["scot"]["columns"]) == ["column0", "starts", "rent", "tax"]
+    assert found["ok"]["csv"] == {"skip_rows": 1}  # a two-field title above the header
+    assert list(found["trailing"]["columns"]) == ["id", "name", "city"]
+
+    (root / "penstock.yml").write_text((root / "penstock.yml").read_text() + out)
+    result = penstock.run(root)
+    assert result.status == "success", result.outcomes
+    loaded = {x.object: (x.rows_loaded, x.rows_quarantined) for x in result.loads()}
+    assert loaded == {"bls": (2, 0), "scot": (2, 0), "ok": (2, 0), "trailing": (2, 0)}
+    assert query(root, "SELECT series_id, value FROM bls ORDER BY period") == [
+        ("LNS14000000Q", Decimal("5.8")),
+        ("LNS14000000Q", Decimal("5.1")),
+    ]
+    assert query(root, "SELECT column0, starts, tax FROM scot ORDER BY column0") == [
+        ("Aberdeen", 1142, 712),
+        ("Angus", 533, 643),
+    ]

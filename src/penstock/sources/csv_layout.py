@@ -73,7 +73,8 @@ def read_layout(
             if number == 1 and text.had_bom:
                 doubt = doubt or "a comment line behind a byte order mark"
             continue
-        names, lines_used = _header(grammar, csv, obj, display_name, number, line, lines)
+        written, lines_used = _header(grammar, csv, obj, display_name, number, line, lines)
+        names = fit_header(written, _first_record(grammar, lines))
         skip = csv.skip_rows + blank + 1
         return _layout(names, number + lines_used, skip, new_line, doubt)
     if not csv.header:
@@ -136,7 +137,35 @@ def _header(
     problem = ambiguous_names(written)
     if problem is not None:
         raise refuse(problem, unreadable=True)
-    return header_names(written), len(record)
+    return written, len(record)
+
+
+def _first_record(grammar: Grammar, rest: Iterator[tuple[int, str]]) -> list[str] | None:
+    """The fields of the first record after the header, when it is one line (else None)."""
+    for _, line in rest:
+        if not line.strip(" \t\r") or grammar.is_comment(line):
+            continue
+        if grammar.start(line) is not Line.CLOSED:
+            return None
+        try:
+            return grammar.fields(grammar.without_comment(line, False))
+        except FieldError:
+            return None
+    return None
+
+
+def fit_header(written: Sequence[str], record: Sequence[str] | None) -> list[str]:
+    """The column names of a header's fields, fitted to the first record below it (`record`)
+    when the two are one field apart in a way real files are: a header line ending with a
+    delimiter its records lack (BLS series files) loses that last, empty name; a header of
+    three or more names above records with one more field, not an empty one (R's write.table,
+    which leaves its row names unnamed), gains `column0` in front. Otherwise `header_names`."""
+    if record is not None and len(written) > 1:
+        if len(record) == len(written) - 1 and not _trimmed(written[-1]):
+            return header_names(written[:-1])
+        if len(record) == len(written) + 1 and len(written) > 2 and record[-1].strip():
+            return header_names(["", *written])
+    return header_names(written)
 
 
 def ambiguous_names(written: Sequence[str]) -> str | None:

@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 from penstock.errors import UsageError
+from penstock.sources.csv_layout import fit_header, header_names
 from penstock.sources.csv_text import open_stream
 
 # a space last: only when no other character splits the lines as consistently
@@ -28,7 +29,9 @@ def csv_layout(path: Path) -> tuple[str, int, bool, int]:
     which a run quarantines, do not sway it). Lines at the top with another number of fields
     than the records after them are skipped (a title, or counts: scikit-learn's CSV files open
     with `569,30,malignant,benign` above 31 fields a record), unless they are one field short
-    of records whose last field is always empty (a trailing delimiter). The first line left
+    of records whose last field is always empty (a trailing delimiter), or a header a run
+    fits to its records (csv_layout.fit_header: a BLS header's trailing delimiter, R's unnamed
+    row names). The first line left
     is a header unless every field of it is a number, as in the records (a file of numbers
     without names). The lines to skip are counted as a run skips them: every line above the
     first line kept, blank ones too (a title, a blank line, a note above the header is 3)."""
@@ -52,11 +55,16 @@ def csv_layout(path: Path) -> tuple[str, int, bool, int]:
     while skip < min(_MOST_SKIPPED, len(rows) - 1) and widths[skip] != width:
         skip += 1
     trailing = all(r and r[-1] == "" for r in rows[skip:] if len(r) == width)
+    fitted = False  # the header is one field off its records, and a run fits it to them
     if skip and (widths[skip - 1] == width - 1 and trailing):
         skip = 0  # records end with the delimiter: the header is one field short, not a title
     elif skip and _names(rows[skip - 1]):
-        _refuse_header(path, rows[skip - 1], width)
-    if skip == len(rows) or widths[skip] != width:
+        above = rows[skip - 1]
+        fitted = fit_header(above, rows[skip]) != header_names(above)
+        if fitted and best == " " and len(above) < width:  # `"a" "b"`: DuckDB reads one name
+            _refuse_header(path, above, width)
+        skip -= 1 if fitted else 0
+    if not fitted and (skip == len(rows) or widths[skip] != width):
         skip = 0  # no record line to start from: read the file as it is
     header = not all(NUMBER_TEXT.fullmatch(field.strip()) for field in rows[skip])
     return best, numbered[skip][0] if skip else 0, header, width
@@ -69,32 +77,29 @@ def _names(row: list[str]) -> bool:
 
 
 def _refuse_header(path: Path, row: list[str], width: int) -> None:
-    """A header line one field off its records, in a way a run cannot read: say so (taking
-    the first record for the header would lose it, and name the columns by its values)."""
-    if len(row) == width + 1 and row[-1].strip() == "":
-        why = (
-            f"its header ends with a delimiter its records lack ({len(row)} fields above "
-            f"records of {width}): remove the last delimiter of the header"
-        )
-    elif len(row) == width - 1 and len(row) > 2:  # not a title such as `Sales, north`
-        why = (
-            f"its header names {len(row)} columns above records of {width} fields (R's "
-            "write.table leaves its row names unnamed): write the file with a name for every "
-            "column (write.csv does)"
-        )
-    else:
-        return
-    raise UsageError(f"{path}: {why}; a run would read every record as malformed", file=str(path))
+    """R's write.table with its default space delimiter: a header naming one column fewer
+    than its records hold, its names quoted and split by spaces, which DuckDB (and so a run)
+    reads as one name. Say so: taking the first record for the header would lose it."""
+    raise UsageError(
+        f"{path}: its header names {len(row)} columns above records of {width} fields, in "
+        "quotes split by spaces (R's write.table leaves its row names unnamed): DuckDB reads "
+        "such a header as one name, so a run would read every record as malformed; write the "
+        "file with a delimiter (write.csv)",
+        file=str(path),
+    )
 
 
-def header_fields(path: Path, delimiter: str, skip_rows: int) -> list[str]:
-    """The fields of the file's header as written: its first line after `skip_rows` (none
-    when the file cannot be read: reading its records then says why)."""
+def header_and_record(
+    path: Path, delimiter: str, skip_rows: int
+) -> tuple[list[str], list[str] | None]:
+    """The fields of the file's header as written (its first line after `skip_rows`) and of
+    the record below it; none when the file cannot be read (reading its records says why)."""
     try:
-        lines = [line for number, line in _head_lines(path) if number >= skip_rows][:1]
+        lines = [line for number, line in _head_lines(path) if number >= skip_rows][:2]
     except Exception:  # a damaged gzip or zstd stream, a file gone
-        return []
-    return next(csv.reader(lines, delimiter=delimiter), [])
+        return [], None
+    rows = list(csv.reader(lines, delimiter=delimiter))
+    return (rows[0] if rows else []), (rows[1] if len(rows) > 1 else None)
 
 
 def _head_lines(path: Path) -> list[tuple[int, str]]:

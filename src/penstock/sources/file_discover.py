@@ -47,11 +47,11 @@ from penstock.catalog.dialect import ColumnDialect
 from penstock.catalog.files_source import FilesSource
 from penstock.errors import UsageError, first_line
 from penstock.quality.casts import missing_sql
-from penstock.sources.csv_layout import ambiguous_names, header_names
+from penstock.sources.csv_layout import ambiguous_names, fit_header, header_names
 from penstock.sources.csv_text import open_stream
 from penstock.sources.discover import snake
 from penstock.sources.discover_globs import EXTENSIONS, data_suffix, default_globs
-from penstock.sources.discover_layout import csv_layout, header_fields
+from penstock.sources.discover_layout import csv_layout, header_and_record
 from penstock.sources.discover_types import PLAIN_MARKS, NumberMarks, number_marks, text_type
 from penstock.sql import ident, literal
 
@@ -273,16 +273,20 @@ def _reader(kind: str, path: Path, found: FoundFiles) -> str:
     """The DuckDB table function reading one sampled file (a CSV file as text)."""
     if kind == "csv":
         names = f", names = {found.names!r}" if found.names else ""
+        header, skip = str(found.header).lower(), found.skip_rows
         if found.header:  # the names a run gives (an empty one: column<i>, not DuckDB's)
-            fields = header_fields(path, found.delimiter, found.skip_rows)
+            fields, record = header_and_record(path, found.delimiter, found.skip_rows)
             problem = ambiguous_names(fields)
             if problem is not None:
                 raise UsageError(f"{path}: {problem}; a run rejects the file", file=str(path))
-            if any(not name.strip() for name in fields):
-                names = f", names = {header_names(fields)!r}"
+            fitted = fit_header(fields, record)
+            if fitted != header_names(fields):  # one name more or fewer than DuckDB's
+                header, skip, names = "false", skip + 1, f", names = {fitted!r}"
+            elif any(not name.strip() for name in fields):
+                names = f", names = {fitted!r}"
         return (
             f"read_csv({literal(str(path))}, all_varchar = true, delim = {literal(found.delimiter)}"
-            f", quote = '\"', header = {str(found.header).lower()}, skip = {found.skip_rows}"
+            f", quote = '\"', header = {header}, skip = {skip}"
             f"{names}, ignore_errors = true)"
         )
     if kind == "parquet":
