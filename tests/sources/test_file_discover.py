@@ -9,6 +9,7 @@ import json
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -61,6 +62,21 @@ def landing_project(tmp_path: Path, name: str, files: dict[str, str]) -> Path:
         f"name: {name}\nsources:\n  landing: {{kind: files, path: ./landing, settle: 0s}}\n"
     )
     return root
+
+
+def discovered(cli: Cli, root: Path, expect: int = 0) -> tuple[str, str, dict[str, Any]]:
+    """`penstock discover landing` on `root`: its YAML, its stderr and the objects printed."""
+    code, out, err = cli("discover", "landing", "-p", root)
+    assert code == expect, err
+    return out, err, yaml.safe_load(out)["objects"]
+
+
+def paste_and_run(root: Path, out: str) -> penstock.RunResult:
+    """The YAML printed pasted under penstock.yml, and a run of it that succeeded."""
+    (root / "penstock.yml").write_text((root / "penstock.yml").read_text() + out)
+    result = penstock.run(root)
+    assert result.status == "success", result.outcomes
+    return result
 
 
 def test_the_yaml_printed_loads_every_value_it_looked_at(tmp_path: Path, cli: Cli) -> None:
@@ -270,9 +286,7 @@ def test_layouts_of_real_files_a_header_alone_would_misread(tmp_path: Path, cli:
         "counts/k.csv": "id,count\n" + "".join(f"{n},{n * 3}\n" for n in range(60)) + "60,42.5\n",
     }
     root = landing_project(tmp_path, "layouts", files)
-    code, out, err = cli("discover", "landing", "-p", root)
-    assert code == 0, err
-    found = yaml.safe_load(out)["objects"]
+    out, _, found = discovered(cli, root)
     assert found["cancer"]["csv"] == {"skip_rows": 1, "header": False}
     assert list(found["cancer"]["columns"]) == [f"column_{n}" for n in range(1, 6)]
     assert found["cancer"]["columns"]["column_1"]["type"] == "decimal(18,1)"
@@ -284,9 +298,7 @@ def test_layouts_of_real_files_a_header_alone_would_misread(tmp_path: Path, cli:
     # 42.5 among integers: a decimal reads every value, so it is not a stray of a bigint
     assert found["counts"]["columns"]["count"] == {"type": "decimal(18,1)", "required": True}
 
-    (root / "penstock.yml").write_text((root / "penstock.yml").read_text() + out)
-    result = penstock.run(root)
-    assert result.status == "success", result.outcomes
+    result = paste_and_run(root, out)
     rows = {x.object: 0 for x in result.loads()}
     for load in result.loads():
         assert load.rows_quarantined == 0, load
@@ -375,9 +387,7 @@ def test_a_folder_of_two_kinds_of_file_is_two_objects(tmp_path: Path, cli: Cli) 
         "stats/wages1.csv": "trade,pay\nmason,4\n",
     }
     root = landing_project(tmp_path, "kinds", files)
-    code, out, err = cli("discover", "landing", "-p", root)
-    assert code == 0, err
-    found = yaml.safe_load(out)["objects"]
+    out, _, found = discovered(cli, root)
     assert {name: spec["files"] for name, spec in found.items()} == {
         "penguins_raw": "penguins/penguins-raw.csv",
         "penguins": "penguins/penguins.csv",
@@ -389,9 +399,7 @@ def test_a_folder_of_two_kinds_of_file_is_two_objects(tmp_path: Path, cli: Cli) 
     }
     assert list(found["orders"]["columns"]) == ["order_id", "amount", "coupon"]
 
-    (root / "penstock.yml").write_text((root / "penstock.yml").read_text() + out)
-    result = penstock.run(root)
-    assert result.status == "success", result.outcomes
+    result = paste_and_run(root, out)
     loaded: dict[str, int] = {}
     for load in result.loads():
         assert load.rows_quarantined == 0, load
@@ -448,9 +456,7 @@ def test_numbers_with_a_decimal_comma_or_grouped_by_commas(tmp_path: Path, cli: 
         "feed/f.jsonl": '{"id": 1, "price": "1.234,50"}\n{"id": 2, "price": "12,5"}\n',
     }
     root = landing_project(tmp_path, "marks", files)
-    code, out, err = cli("discover", "landing", "-p", root)
-    assert code == 0, err
-    found = yaml.safe_load(out)["objects"]
+    out, _, found = discovered(cli, root)
     umsatz, sales, vague = found["umsatz"], found["sales"], found["vague"]
     assert (umsatz["decimal_separator"], umsatz["thousands_separator"]) == (",", ".")
     assert umsatz["columns"]["betrag"]["type"] == "decimal(18,2)"
@@ -465,9 +471,7 @@ def test_numbers_with_a_decimal_comma_or_grouped_by_commas(tmp_path: Path, cli: 
     assert found["mixed"]["columns"]["ratio"]["type"] == "decimal(18,2)"
     assert found["feed"]["columns"]["price"]["type"] == "text"
 
-    (root / "penstock.yml").write_text((root / "penstock.yml").read_text() + out)
-    result = penstock.run(root)
-    assert result.status == "success", result.outcomes
+    result = paste_and_run(root, out)
     assert sum(x.rows_quarantined for x in result.loads()) == 0
     assert query(root, "SELECT betrag FROM umsatz ORDER BY betrag") == [
         (Decimal("-7.25"),),
@@ -496,11 +500,12 @@ def test_json_files_of_two_kinds_and_a_key_of_two_types(tmp_path: Path, cli: Cli
         "vega/crimea.json": '[{"date": "1854-04-01", "wounds": 0}]',
         "feed/feed_1.jsonl": '{"id": 1, "year": 2020}\n',
         "feed/feed_2.jsonl": '{"id": 2, "year": "2021-01-01"}\n',
+        # a GeoJSON file (an API's response alike) is one object, not an array of records
+        "geo/election.json": '{"type": "FeatureCollection", "features": []}',
     }
     root = landing_project(tmp_path, "json_kinds", files)
-    code, out, err = cli("discover", "landing", "-p", root)
-    assert code == 0, err
-    found = yaml.safe_load(out)["objects"]
+    out, err, found = discovered(cli, root, expect=1)
+    assert "election.json: cannot be read as json: it holds one JSON object, not an array" in err
     assert {name: spec["files"] for name, spec in found.items()} == {
         "feed": "feed/*.jsonl",
         "cars": "vega/cars.json",
@@ -508,9 +513,7 @@ def test_json_files_of_two_kinds_and_a_key_of_two_types(tmp_path: Path, cli: Cli
         "iris": "vega/iris.json",
     }
     assert found["feed"]["columns"]["year"]["type"] == "text"
-    (root / "penstock.yml").write_text((root / "penstock.yml").read_text() + out)
-    result = penstock.run(root)
-    assert result.status == "success", result.outcomes
+    result = paste_and_run(root, out)
     assert sum(x.rows_quarantined for x in result.loads()) == 0
     assert query(root, "SELECT year FROM feed ORDER BY id") == [("2020",), ("2021-01-01",)]
 
@@ -569,9 +572,7 @@ def test_a_header_one_field_off_its_records(tmp_path: Path, cli: Cli) -> None:
     assert found["ok"]["csv"] == {"skip_rows": 1}  # a two-field title above the header
     assert list(found["trailing"]["columns"]) == ["id", "name", "city"]
 
-    (root / "penstock.yml").write_text((root / "penstock.yml").read_text() + out)
-    result = penstock.run(root)
-    assert result.status == "success", result.outcomes
+    result = paste_and_run(root, out)
     loaded = {x.object: (x.rows_loaded, x.rows_quarantined) for x in result.loads()}
     assert loaded == {"bls": (2, 0), "scot": (2, 0), "ok": (2, 0), "trailing": (2, 0)}
     assert query(root, "SELECT series_id, value FROM bls ORDER BY period") == [
