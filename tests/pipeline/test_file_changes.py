@@ -104,6 +104,11 @@ def test_a_file_younger_than_the_settle_time_waits(tmp_path: Path) -> None:
     with MetadataStore(penstock.load_project(project).metadata_url) as store:
         warnings = [row.message for row in store.logs(result.run_id, "warning")]
     assert any("younger than settle time" in m for m in warnings)
+    # and under the run's summary: a run that loaded nothing new says why
+    assert result.notes == [
+        "items: 1 file(s) written less than 1h ago wait for the next run (the source's "
+        "settle: time; 0s suits writers that rename complete files into place)"
+    ]
     settled = time.time_ns() - 2 * 3600 * 10**9
     os.utime(fresh, ns=(settled, settled))
     assert penstock.run(project).status == "success"

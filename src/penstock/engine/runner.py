@@ -319,6 +319,12 @@ class Runner(RunNotes):
                 event="unsettled",
                 unsettled=found.unsettled,
             )
+            # under the summary too: a run that loaded nothing should say why
+            result.notes.append(
+                f"{obj.name}: {len(found.unsettled)} file(s) written less than "
+                f"{source.spec.settle} ago wait for the next run (the source's settle: time; "
+                "0s suits writers that rename complete files into place)"
+            )
         seen = list(found.unchanged)
         complete = not found.unsettled  # every file offered was read (or is known)
         loaded = self.warehouse.loaded_batches(obj.name)
