@@ -267,6 +267,13 @@ def test_a_sampled_file_that_cannot_be_read_is_named(tmp_path: Path, cli: Cli) -
     code, out, err = cli("discover", "landing", "-p", root)
     assert code == 2
     assert "e4.csv.gz: cannot be read as csv like e1.csv.gz:" in out + err
+    # the first (or only) file damaged: named too, not an unexpected error of the layout sniff
+    for n in range(1, 4):
+        (folder / f"e{n}.csv.gz").unlink()
+    code, out, err = cli("discover", "landing", "-p", root)
+    assert code == 2
+    assert "e4.csv.gz: cannot be read as csv: IO Error: Input is not a GZIP stream" in out + err
+    assert "unexpected error" not in out + err
 
 
 def test_layouts_of_real_files_a_header_alone_would_misread(tmp_path: Path, cli: Cli) -> None:

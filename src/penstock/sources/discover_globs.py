@@ -24,7 +24,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 
 from penstock.sources.compression import COMPRESSED_SUFFIXES
-from penstock.sources.csv_text import open_stream
+from penstock.sources.discover_layout import file_head
 
 EXTENSIONS = {
     ".csv": "csv",
@@ -120,14 +120,15 @@ def _columns(path: Path, kind: str) -> str:
     """What a file's records hold, cheaply: a CSV file's header line, the keys of a JSON Lines
     file's first record or a JSON array's first element, a Parquet file's column names; ''
     when that cannot be read (the records' read then says why)."""
-    try:
-        if kind == "parquet":
-            import pyarrow.parquet as pq
+    if kind == "parquet":
+        import pyarrow.parquet as pq
 
+        try:
             return "\t".join(pq.read_schema(path).names)
-        with open_stream(path) as stream:
-            head = stream.read(_HEAD_BYTES)
-    except Exception:  # a damaged stream or footer
+        except Exception:  # a damaged footer
+            return ""
+    head = file_head(path, _HEAD_BYTES)
+    if head is None:
         return ""
     text = head.decode("utf-8", errors="replace").lstrip("\ufeff")
     if kind == "csv":

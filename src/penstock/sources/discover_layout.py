@@ -94,19 +94,28 @@ def header_and_record(
 ) -> tuple[list[str], list[str] | None]:
     """The fields of the file's header as written (its first line after `skip_rows`) and of
     the record below it; none when the file cannot be read (reading its records says why)."""
-    try:
-        lines = [line for number, line in _head_lines(path) if number >= skip_rows][:2]
-    except Exception:  # a damaged gzip or zstd stream, a file gone
-        return [], None
+    lines = [line for number, line in _head_lines(path) if number >= skip_rows][:2]
     rows = list(csv.reader(lines, delimiter=delimiter))
     return (rows[0] if rows else []), (rows[1] if len(rows) > 1 else None)
 
 
+def file_head(path: Path, size: int) -> bytes | None:
+    """The first `size` bytes of the file's content (a gzip or zstd file decompressed); None
+    when it cannot be read (a damaged stream, a file gone): reading its records says why."""
+    try:
+        with open_stream(path) as stream:
+            head: bytes = stream.read(size)
+    except Exception:  # the stream's own errors: OSError, EOFError, zstd's
+        return None
+    return head
+
+
 def _head_lines(path: Path) -> list[tuple[int, str]]:
     """The file's first non-blank lines (up to 200 lines read, from its first 64 KiB,
-    decompressed), each with the number of lines above it."""
-    with open_stream(path) as stream:  # a gzip or zstd file decompressed
-        head = stream.read(65536)
+    decompressed), each with the number of lines above it; none when it cannot be read."""
+    head = file_head(path, 65536)
+    if head is None:
+        return []
     text = head.decode("utf-8", errors="replace")
     if len(head) == 65536:  # the last line may be cut
         text = text[: text.rfind("\n") + 1] or text

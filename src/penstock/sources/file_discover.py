@@ -48,10 +48,9 @@ from penstock.catalog.files_source import FilesSource
 from penstock.errors import UsageError, first_line
 from penstock.quality.casts import missing_sql
 from penstock.sources.csv_layout import ambiguous_names, fit_header, header_names
-from penstock.sources.csv_text import open_stream
 from penstock.sources.discover import snake
 from penstock.sources.discover_globs import EXTENSIONS, data_suffix, default_globs
-from penstock.sources.discover_layout import csv_layout, header_and_record
+from penstock.sources.discover_layout import csv_layout, file_head, header_and_record
 from penstock.sources.discover_types import PLAIN_MARKS, NumberMarks, number_marks, text_type
 from penstock.sql import ident, literal
 
@@ -241,12 +240,8 @@ def _load_sample(
 def _starts_with(path: Path, start: bytes) -> bool:
     """Whether the file's text (decompressed, after whitespace and a byte order mark) starts
     with `start`."""
-    try:
-        with open_stream(path) as stream:
-            head = stream.read(4096)
-    except Exception:  # a damaged stream
-        return False
-    return head.removeprefix(b"\xef\xbb\xbf").lstrip().startswith(start)
+    head = file_head(path, 4096)
+    return head is not None and head.removeprefix(b"\xef\xbb\xbf").lstrip().startswith(start)
 
 
 def _append_part(conn: duckdb.DuckDBPyConnection) -> None:
