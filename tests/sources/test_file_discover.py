@@ -552,15 +552,16 @@ def test_a_header_one_field_off_its_records(tmp_path: Path, cli: Cli) -> None:
     """Real shapes whose header and records differ by one field, which a run read as all
     malformed and discover misread (it took the first record for the header, losing it): a
     BLS series file's header ends with a delimiter its records lack, and R's write.table
-    leaves its row names unnamed. A run fits the header to its first record (the empty last
-    name dropped; `column0` for the row names), and discover proposes what it reads. With
-    write.table's default space delimiter the quoted names read as one (DuckDB): discover
-    names the file instead."""
+    leaves its row names unnamed. A run fits the header to its first records when they
+    agree (the empty last name dropped; `column0` for the row names), and discover proposes
+    what it reads. With write.table's default space delimiter the quoted names read as one
+    (DuckDB): discover names the file instead."""
     files = {
         "bls/unemp.csv": "Series Id: LNS14000000Q\n\nSeries id,Year,Period,Value,\n"
         "LNS14000000Q,1959,Q01,5.8\nLNS14000000Q,1959,Q02,5.1\n",
         "scot/scot.csv": '"Starts","Rent","Tax"\n"Aberdeen",1142,96.8,712\n"Angus",533,87.1,643\n',
-        "spaced/scotvote.csv": '"Starts" "Rent" "Tax"\n"Aberdeen" 1142 96.8 712\n',
+        "spaced/scotvote.csv": '"Starts" "Rent" "Tax"\n"Aberdeen" 1142 96.8 712\n'
+        '"Angus" 533 87.1 643\n',
         "ok/titled.csv": "Sales, north region\nid,day,total\n1,2024-01-01,5\n2,2024-01-02,7\n",
         # records ending with a delimiter: the header is one short, and stays as it is
         "trailing/t.csv": "id,name,city\n1,a,x,\n2,b,y,\n",

@@ -74,7 +74,7 @@ def read_layout(
                 doubt = doubt or "a comment line behind a byte order mark"
             continue
         written, lines_used = _header(grammar, csv, obj, display_name, number, line, lines)
-        names = fit_header(written, _first_record(grammar, lines))
+        names = fit_header(written, _first_records(grammar, lines))
         skip = csv.skip_rows + blank + 1
         return _layout(names, number + lines_used, skip, new_line, doubt)
     if not csv.header:
@@ -140,30 +140,46 @@ def _header(
     return written, len(record)
 
 
-def _first_record(grammar: Grammar, rest: Iterator[tuple[int, str]]) -> list[str] | None:
-    """The fields of the first record after the header, when it is one line (else None)."""
+def _first_records(grammar: Grammar, rest: Iterator[tuple[int, str]]) -> list[list[str]]:
+    """The fields of the first records after the header (up to FIT_RECORDS, within the block
+    read), as long as each is one line: a record spanning lines or not split ends them."""
+    found: list[list[str]] = []
     for _, line in rest:
+        if len(found) == FIT_RECORDS:
+            break
         if not line.strip(" \t\r") or grammar.is_comment(line):
             continue
         if grammar.start(line) is not Line.CLOSED:
-            return None
+            break
         try:
-            return grammar.fields(grammar.without_comment(line, False))
+            found.append(grammar.fields(grammar.without_comment(line, False)))
         except FieldError:
-            return None
-    return None
+            break
+    return found
 
 
-def fit_header(written: Sequence[str], record: Sequence[str] | None) -> list[str]:
-    """The column names of a header's fields, fitted to the first record below it (`record`)
-    when the two are one field apart in a way real files are: a header line ending with a
-    delimiter its records lack (BLS series files) loses that last, empty name; a header of
-    three or more names above records with one more field, not an empty one (R's write.table,
-    which leaves its row names unnamed), gains `column0` in front. Otherwise `header_names`."""
-    if record is not None and len(written) > 1:
-        if len(record) == len(written) - 1 and not _trimmed(written[-1]):
+FIT_RECORDS = 5  # the records a header is fitted to
+
+
+def fit_header(written: Sequence[str], records: Sequence[Sequence[str]]) -> list[str]:
+    """The column names of a header's fields, fitted to the first records below it (up to
+    FIT_RECORDS) when every one of them is one field off the header in a way real files are:
+    a header line ending with a delimiter its records lack (BLS series files) loses that last,
+    empty name; a header of three or more names above two or more records each with one more
+    field, not an empty one (R's write.table, which leaves its row names unnamed), gains
+    `column0` in front. A single malformed record (one field too many or too few) fits
+    nothing: the records after it decide, and it is quarantined as it would be anywhere else.
+    Otherwise `header_names`."""
+    if records and len(written) > 1:
+        widths = {len(record) for record in records}
+        if widths == {len(written) - 1} and not _trimmed(written[-1]):
             return header_names(written[:-1])
-        if len(record) == len(written) + 1 and len(written) > 2 and record[-1].strip():
+        if (
+            widths == {len(written) + 1}
+            and len(records) > 1
+            and len(written) > 2
+            and all(record[-1].strip() for record in records)
+        ):
             return header_names(["", *written])
     return header_names(written)
 

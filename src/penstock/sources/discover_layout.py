@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 from penstock.errors import UsageError
-from penstock.sources.csv_layout import fit_header, header_names
+from penstock.sources.csv_layout import FIT_RECORDS, fit_header, header_names
 from penstock.sources.csv_text import open_stream
 
 # a space last: only when no other character splits the lines as consistently
@@ -60,7 +60,7 @@ def csv_layout(path: Path) -> tuple[str, int, bool, int]:
         skip = 0  # records end with the delimiter: the header is one field short, not a title
     elif skip and _names(rows[skip - 1]):
         above = rows[skip - 1]
-        fitted = fit_header(above, rows[skip]) != header_names(above)
+        fitted = fit_header(above, rows[skip : skip + FIT_RECORDS]) != header_names(above)
         if fitted and best == " " and len(above) < width:  # `"a" "b"`: DuckDB reads one name
             _refuse_header(path, above, width)
         skip -= 1 if fitted else 0
@@ -89,14 +89,15 @@ def _refuse_header(path: Path, row: list[str], width: int) -> None:
     )
 
 
-def header_and_record(
+def header_and_records(
     path: Path, delimiter: str, skip_rows: int
-) -> tuple[list[str], list[str] | None]:
+) -> tuple[list[str], list[list[str]]]:
     """The fields of the file's header as written (its first line after `skip_rows`) and of
-    the record below it; none when the file cannot be read (reading its records says why)."""
-    lines = [line for number, line in _head_lines(path) if number >= skip_rows][:2]
-    rows = list(csv.reader(lines, delimiter=delimiter))
-    return (rows[0] if rows else []), (rows[1] if len(rows) > 1 else None)
+    the records below it a run fits the header to (csv_layout.FIT_RECORDS); none when the
+    file cannot be read (reading its records says why)."""
+    lines = [line for number, line in _head_lines(path) if number >= skip_rows]
+    rows = list(csv.reader(lines[: FIT_RECORDS + 1], delimiter=delimiter))
+    return (rows[0] if rows else []), rows[1:]
 
 
 def file_head(path: Path, size: int) -> bytes | None:

@@ -50,7 +50,7 @@ from penstock.quality.casts import missing_sql
 from penstock.sources.csv_layout import ambiguous_names, fit_header, header_names
 from penstock.sources.discover import snake
 from penstock.sources.discover_globs import EXTENSIONS, data_suffix, default_globs
-from penstock.sources.discover_layout import csv_layout, file_head, header_and_record
+from penstock.sources.discover_layout import csv_layout, file_head, header_and_records
 from penstock.sources.discover_types import PLAIN_MARKS, NumberMarks, number_marks, text_type
 from penstock.sql import ident, literal
 
@@ -270,11 +270,11 @@ def _reader(kind: str, path: Path, found: FoundFiles) -> str:
         names = f", names = {found.names!r}" if found.names else ""
         header, skip = str(found.header).lower(), found.skip_rows
         if found.header:  # the names a run gives (an empty one: column<i>, not DuckDB's)
-            fields, record = header_and_record(path, found.delimiter, found.skip_rows)
+            fields, records = header_and_records(path, found.delimiter, found.skip_rows)
             problem = ambiguous_names(fields)
             if problem is not None:
                 raise UsageError(f"{path}: {problem}; a run rejects the file", file=str(path))
-            fitted = fit_header(fields, record)
+            fitted = fit_header(fields, records)
             if fitted != header_names(fields):  # one name more or fewer than DuckDB's
                 header, skip, names = "false", skip + 1, f", names = {fitted!r}"
             elif any(not name.strip() for name in fields):
