@@ -74,7 +74,7 @@ def read_layout(
                 doubt = doubt or "a comment line behind a byte order mark"
             continue
         written, lines_used = _header(grammar, csv, obj, display_name, number, line, lines)
-        names = fit_header(written, _first_records(grammar, lines))
+        names = fit_header(written, _first_records(grammar, lines, len(written)))
         skip = csv.skip_rows + blank + 1
         return _layout(names, number + lines_used, skip, new_line, doubt)
     if not csv.header:
@@ -140,12 +140,16 @@ def _header(
     return written, len(record)
 
 
-def _first_records(grammar: Grammar, rest: Iterator[tuple[int, str]]) -> list[list[str]]:
+def _first_records(
+    grammar: Grammar, rest: Iterator[tuple[int, str]], width: int
+) -> list[list[str]]:
     """The fields of the first records after the header (up to FIT_RECORDS, within the block
-    read), as long as each is one line: a record spanning lines or not split ends them."""
+    read), as long as each is one line: a record spanning lines or not split ends them, and
+    so does one that is not one field off the header's `width` (it decides: nothing is
+    fitted, and most files stop at their first record)."""
     found: list[list[str]] = []
     for _, line in rest:
-        if len(found) == FIT_RECORDS:
+        if len(found) == FIT_RECORDS or (found and abs(len(found[-1]) - width) != 1):
             break
         if not line.strip(" \t\r") or grammar.is_comment(line):
             continue
