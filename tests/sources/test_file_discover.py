@@ -592,3 +592,25 @@ def test_a_header_one_field_off_its_records(tmp_path: Path, cli: Cli) -> None:
         ("Aberdeen", 1142, 712),
         ("Angus", 533, 643),
     ]
+
+
+def test_a_table_lined_up_with_spaces_is_named_not_misread(tmp_path: Path, cli: Cli) -> None:
+    """matplotlib's `data_x_x2_x3.csv` lines its numbers up with runs of spaces. discover
+    proposed a space delimiter, five lines to skip and the sixth record as the header: a run
+    of that YAML dropped six of the eleven records unseen. The file is now named, with what to
+    change; a headerless file of numbers whose first record has an empty field is read as
+    records (the empty field made it a header)."""
+    files = {
+        "aligned/data_x_x2_x3.csv": "".join(f"{x:2d} {x * x:3d} {x**3:4d}\n" for x in range(11)),
+        "gaps/g.csv": "1,,3\n4,5,6\n7,8,9\n",
+    }
+    root = landing_project(tmp_path, "aligned", files)
+    out, err, found = discovered(cli, root, expect=1)
+    assert "data_x_x2_x3.csv:1: its fields are lined up with runs of spaces" in " ".join(
+        err.split()
+    )
+    assert sorted(found) == ["gaps"]
+    assert found["gaps"]["csv"] == {"header": False}
+    result = paste_and_run(root, out)
+    (load,) = result.loads()
+    assert (load.rows_in, load.rows_loaded, load.rows_quarantined) == (3, 3, 0)

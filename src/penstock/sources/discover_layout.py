@@ -48,6 +48,8 @@ def csv_layout(path: Path) -> tuple[str, int, bool, int]:
         rank = (width > 1, found.count(width) / len(found), width)
         if rank > score:
             best, score, widths = candidate, rank, found
+    if best == " ":
+        _refuse_aligned(path, numbered)
     rows = list(csv.reader(lines, delimiter=best))
     later = widths[1:] or widths
     width = max(set(later), key=later.count)
@@ -66,7 +68,8 @@ def csv_layout(path: Path) -> tuple[str, int, bool, int]:
         skip -= 1 if fitted else 0
     if not fitted and (skip == len(rows) or widths[skip] != width):
         skip = 0  # no record line to start from: read the file as it is
-    header = not all(NUMBER_TEXT.fullmatch(field.strip()) for field in rows[skip])
+    named = [field.strip() for field in rows[skip] if field.strip()]
+    header = not named or not all(NUMBER_TEXT.fullmatch(field) for field in named)
     return best, numbered[skip][0] if skip else 0, header, width
 
 
@@ -74,6 +77,25 @@ def _names(row: list[str]) -> bool:
     """Whether a line looks like a header: two or more fields, none of them a number."""
     named = [field.strip() for field in row if field.strip()]
     return len(named) > 1 and not any(NUMBER_TEXT.fullmatch(field) for field in named)
+
+
+_ALIGNED = re.compile(r'^ |  (?=(?:[^"]*"[^"]*")*[^"]*$)')  # a leading space, or two outside quotes
+
+
+def _refuse_aligned(path: Path, numbered: list[tuple[int, str]]) -> None:
+    """A table whose fields are lined up with runs of spaces (printed by a program, or fixed
+    width): a run reads one delimiter between two fields, so each extra space would be an
+    empty field and the lines would differ in width. Say so rather than propose a layout that
+    takes records for a title or a header."""
+    aligned = [above + 1 for above, line in numbered if _ALIGNED.search(line)]
+    if aligned:
+        raise UsageError(
+            f"{path}:{aligned[0]}: its fields are lined up with runs of spaces, which a CSV "
+            "delimiter cannot split (a run reads one character between two fields); write the "
+            "file with one delimiter between fields (e.g. `sed -E 's/^ +//; s/ +/,/g'`)",
+            file=str(path),
+            line=aligned[0],
+        )
 
 
 def _refuse_header(path: Path, row: list[str], width: int) -> None:
