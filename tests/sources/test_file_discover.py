@@ -614,3 +614,44 @@ def test_a_table_lined_up_with_spaces_is_named_not_misread(tmp_path: Path, cli: 
     result = paste_and_run(root, out)
     (load,) = result.loads()
     assert (load.rows_in, load.rows_loaded, load.rows_quarantined) == (3, 3, 0)
+
+
+def test_files_named_alike_with_no_column_in_common_are_two_objects(
+    tmp_path: Path, cli: Cli
+) -> None:
+    """pingouin's `anova2_unbalanced.csv` and `anova3_unbalanced.csv` differ only in a digit
+    but hold two tables with no column in common: they were one object of eight columns, each
+    file's rows empty in the other's four. Files of one name shape stay one object when their
+    columns overlap (a later day adds one) or cannot be told (no header); an object is named
+    by its glob's file name without wildcards (`chi*_independence.csv`: chi_independence)."""
+    files = {
+        "stats/anova2_unbalanced.csv": "Ss,Diet,Exercise,Scores\n1,Low,Moderate,-20\n",
+        "stats/anova3_unbalanced.csv": "Sex,Risk,Drug,Cholesterol\nM,Low,A,4.86\n",
+        "stats/chi2_independence.csv": "age,sex,target\n63,1,1\n",
+        "days/orders_01.csv": "id,amount\n1,2.5\n",
+        "days/orders_02.csv": "id,amount,note\n2,3.5,late\n",  # a later day adds a column
+        "raw/part_1.csv": "1,2,3\n",
+        "raw/part_2.csv": "4,5,6\n",  # no header: one kind with part_1
+    }
+    root = landing_project(tmp_path, "alike", files)
+    out, _, found = discovered(cli, root)
+    assert {name: spec["files"] for name, spec in found.items()} == {
+        "anova2_unbalanced": "stats/anova2_unbalanced.csv",
+        "anova3_unbalanced": "stats/anova3_unbalanced.csv",
+        "chi_independence": "stats/chi*_independence.csv",
+        "days": "days/*.csv",
+        "raw": "raw/*.csv",
+    }
+    assert list(found["anova3_unbalanced"]["columns"]) == ["sex", "risk", "drug", "cholesterol"]
+    result = paste_and_run(root, out)
+    loaded: dict[str, int] = {}
+    for load in result.loads():
+        loaded[load.object] = loaded.get(load.object, 0) + load.rows_loaded
+    assert loaded == {
+        "anova2_unbalanced": 1,
+        "anova3_unbalanced": 1,
+        "chi_independence": 1,
+        "days": 2,
+        "raw": 2,
+    }
+    assert query(root, "SELECT id, note FROM days ORDER BY id") == [(1, None), (2, "late")]

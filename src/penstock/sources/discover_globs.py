@@ -5,7 +5,10 @@ A folder's data files of one ending (`.csv`, `.csv.gz`, `.jsonl`...) are one obj
 glob `folder/*.csv`, as long as they are the same kind of file. Files are told apart by the
 shape of their names first (digits stand for any digits: `orders_2024-01-01.csv` and
 `orders_2024-01-02.csv` have one shape): files of one shape are one object, whatever their
-headers say (a later day may add a column). Files of different shapes are one object when their
+headers say (a later day may add a column), unless their column names have none in common
+(pingouin's `anova2_unbalanced.csv` and `anova3_unbalanced.csv` are two tables; a CSV file
+whose first line is not names, a headerless file, joins the first kind of its shape). Files of
+different shapes are one object when their
 columns are the same (a CSV file's header line, the keys of the first JSON record, a Parquet
 file's column names); when they differ, each kind gets its own glob:
 the shared start of its names and `*` when that matches no other kind's file
@@ -16,6 +19,7 @@ another kind's file (`Wages*.csv` matches `Wages.csv`), its files by name.
 
 from __future__ import annotations
 
+import csv
 import glob
 import json
 import re
@@ -23,8 +27,9 @@ from collections.abc import Sequence
 from fnmatch import fnmatchcase
 from pathlib import Path
 
+from penstock.catalog.columns import source_key
 from penstock.sources.compression import COMPRESSED_SUFFIXES
-from penstock.sources.discover_layout import file_head
+from penstock.sources.discover_layout import DELIMITERS, file_head, looks_like_names
 
 EXTENSIONS = {
     ".csv": "csv",
@@ -78,33 +83,69 @@ def _is_data(path: Path) -> bool:
 
 def _folder_globs(files: Sequence[Path], end: str) -> list[str]:
     """The globs of one folder's files of one ending: `*<end>` when they are one kind."""
+    kind = EXTENSIONS[data_suffix(files[0])]
     shapes: dict[str, list[Path]] = {}
     for file in files:
         shapes.setdefault(_DIGITS.sub("*", file.name), []).append(file)
-    if len(shapes) == 1:
+    groups = [
+        (shape, part) for shape, members in shapes.items() for part in _shape_kinds(members, kind)
+    ]
+    if len(groups) == 1:
         return [f"*{end}"]
-    kind = EXTENSIONS[data_suffix(files[0])]
-    kinds: dict[str, list[str]] = {}  # what the files hold -> their shapes
-    for shape, members in shapes.items():
-        kinds.setdefault(_columns(members[0], kind), []).append(shape)
+    kinds: dict[str, list[tuple[str, list[str]]]] = {}  # what files hold -> (shape, names)
+    for shape, part in groups:
+        kinds.setdefault(_columns(part[0], kind), []).append((shape, [f.name for f in part]))
     if len(kinds) == 1:
         return [f"*{end}"]
     names = [f.name for f in files]
     globs = []
-    for kind_shapes in kinds.values():
-        mine = [n for n in names if _DIGITS.sub("*", n) in kind_shapes]
+    for kind_groups in kinds.values():
+        mine = [n for _, own in kind_groups for n in own]
         start = _DIGITS.split(_shared_start(mine), maxsplit=1)[0]
         shared = f"{start}*{end}"
-        if len(mine) > 1 and start and [n for n in names if fnmatchcase(n, shared)] == mine:
+        if (
+            len(mine) > 1
+            and start
+            and sorted(n for n in names if fnmatchcase(n, shared)) == sorted(mine)
+        ):
             globs.append(shared)
             continue
-        for shape in sorted(kind_shapes):
-            own = [n for n in mine if _DIGITS.sub("*", n) == shape]
+        for shape, own in sorted(kind_groups):
             if all(n in own for n in names if fnmatchcase(n, shape)):
                 globs.append(shape)
             else:  # the shape matches another kind's file too (`Wages*.csv`, `Wages.csv`)
                 globs += [glob.escape(n) for n in own]
     return sorted(globs)
+
+
+def _shape_kinds(members: list[Path], kind: str) -> list[list[Path]]:
+    """The files of one name shape, in groups whose column names overlap: a file joins the
+    first group sharing a name with it (or whose names, or its own, cannot be told)."""
+    if len(members) == 1:
+        return [members]
+    groups: list[tuple[frozenset[str] | None, list[Path]]] = []
+    for file in members:
+        names = _column_names(file, kind)
+        for held, part in groups:
+            if names is None or held is None or names & held:
+                part.append(file)
+                break
+        else:
+            groups.append((names, [file]))
+    return [part for _, part in groups]
+
+
+def _column_names(path: Path, kind: str) -> frozenset[str] | None:
+    """A file's column names, compared ignoring case and surrounding spaces; None when its
+    first line is not names (a headerless CSV file) or cannot be read."""
+    held = _columns(path, kind)
+    if not held:
+        return None
+    if kind != "csv":
+        return frozenset(source_key(name) for name in held.split("\t"))
+    rows = [next(csv.reader([held], delimiter=d)) for d in DELIMITERS]
+    row = max(rows, key=len)
+    return frozenset(source_key(n) for n in row) if looks_like_names(row) else None
 
 
 def _shared_start(names: Sequence[str]) -> str:

@@ -60,7 +60,7 @@ def csv_layout(path: Path) -> tuple[str, int, bool, int]:
     fitted = False  # the header is one field off its records, and a run fits it to them
     if skip and (widths[skip - 1] == width - 1 and trailing):
         skip = 0  # records end with the delimiter: the header is one field short, not a title
-    elif skip and _names(rows[skip - 1]):
+    elif skip and looks_like_names(rows[skip - 1]):
         above = rows[skip - 1]
         fitted = fit_header(above, rows[skip : skip + FIT_RECORDS]) != header_names(above)
         if fitted and best == " " and len(above) < width:  # `"a" "b"`: DuckDB reads one name
@@ -73,13 +73,15 @@ def csv_layout(path: Path) -> tuple[str, int, bool, int]:
     return best, numbered[skip][0] if skip else 0, header, width
 
 
-def _names(row: list[str]) -> bool:
+def looks_like_names(row: list[str]) -> bool:
     """Whether a line looks like a header: two or more fields, none of them a number."""
     named = [field.strip() for field in row if field.strip()]
     return len(named) > 1 and not any(NUMBER_TEXT.fullmatch(field) for field in named)
 
 
-_ALIGNED = re.compile(r'^ |  (?=(?:[^"]*"[^"]*")*[^"]*$)')  # a leading space, or two outside quotes
+# two spaces outside quotes (one leading space is an empty first field: pandas' to_csv with
+# sep=" " writes its index under an empty name)
+_ALIGNED = re.compile(r'  (?=(?:[^"]*"[^"]*")*[^"]*$)')
 
 
 def _refuse_aligned(path: Path, numbered: list[tuple[int, str]]) -> None:

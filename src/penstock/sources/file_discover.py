@@ -49,7 +49,7 @@ from penstock.errors import UsageError, first_line
 from penstock.quality.casts import missing_sql
 from penstock.sources.csv_layout import ambiguous_names, fit_header, header_names
 from penstock.sources.discover import snake
-from penstock.sources.discover_globs import EXTENSIONS, data_suffix, default_globs
+from penstock.sources.discover_globs import EXTENSIONS, data_suffix, default_globs, ending
 from penstock.sources.discover_layout import csv_layout, file_head, header_and_records
 from penstock.sources.discover_types import PLAIN_MARKS, NumberMarks, number_marks, text_type
 from penstock.sql import ident, literal
@@ -146,7 +146,7 @@ def discover_files(
             matches = sorted(p for p in root.glob(glob) if p.is_file())
             if not matches:
                 raise UsageError(f"source '{source}': no file matches {glob!r} under {root}")
-            name = snake(Path(glob.split("*")[0] or matches[0].stem).stem or matches[0].stem)
+            name = _object_name(glob, matches)
             while name in names:
                 name += "_2"
             try:
@@ -160,6 +160,21 @@ def discover_files(
     finally:
         conn.close()
     return found
+
+
+def _object_name(glob: str, matches: Sequence[Path]) -> str:
+    """The object a glob's files become: its file name without the ending and wildcards
+    (`orders_*.csv`: orders; `chi*_independence.csv`: chi_independence), its folder's name for
+    a whole folder or names without letters (`penguins/*.csv`, `orders/2024-*.csv`: the
+    folder's name)."""
+    folder, _, part = glob.rpartition("/")
+    end = ending(matches[0])
+    if part.lower().endswith(end.lower()):
+        part = part[: -len(end)]
+    plain = re.sub(r"\[(.)\]", r"\1", part)  # glob.escape's [*], [?], [[]
+    if not any(c.isalpha() for c in plain) or (part.startswith("*") and folder):
+        return snake(Path(folder).name if folder else matches[0].name.removesuffix(end))
+    return snake(plain)
 
 
 def sample_files(matches: Sequence[Path]) -> list[Path]:
