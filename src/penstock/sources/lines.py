@@ -1,12 +1,13 @@
 """Reading a text file as its non-blank lines, streamed, plain or compressed.
 
-A file named `*.gz` is gzip, `*.zst` is zstd (decompressed on the fly, never whole). The file
-is read in blocks cut at the last newline; each block is split into lines, their trailing
-carriage returns dropped and blank lines (only spaces, tabs, carriage returns) left out, all
-vectorised in Arrow. A line's record number counts the non-blank lines before it, so it is
-exact across blocks. A UTF-8 byte order mark at the start of the file is not part of line 1.
-Memory stays a few blocks, whatever the file's size (a single line longer than a block is
-held whole). Only a line feed ends a line: a bare carriage return inside a line is part of it.
+A file named `*.gz` is gzip, `*.zst` zstd, `*.bz2` bzip2 (decompressed on the fly, never
+whole). The file is read in blocks cut at the last newline; each block is split into lines,
+their trailing carriage returns dropped and blank lines (only spaces, tabs, carriage returns)
+left out, all vectorised in Arrow. A line's record number counts the non-blank lines before it,
+so it is exact across blocks. A UTF-8 byte order mark at the start of the file is not part of
+line 1. Memory stays a few blocks, whatever the file's size (a single line longer than a block
+is held whole). Only a line feed ends a line: a bare carriage return inside a line is part of
+it.
 
 A line holding bytes that are not UTF-8 is still a record: its text is its bytes escaped
 (`\\xNN` for each invalid byte) and its `_error` says which byte is wrong, so it is quarantined
