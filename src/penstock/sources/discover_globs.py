@@ -43,6 +43,7 @@ EXTENSIONS = {
 }
 _DIGITS = re.compile(r"[0-9]+")
 _HEAD_BYTES = 8192
+_FIRST_KEY = re.compile(r'\s*\{\s*"((?:[^"\\]|\\.)*)"')
 
 
 def data_suffix(path: Path) -> str:
@@ -183,6 +184,9 @@ def _columns(path: Path, kind: str) -> str:
     if kind == "csv":
         return next((line.strip() for line in text.splitlines() if line.strip()), "")
     if kind == "json":
+        opening = _FIRST_KEY.match(text)
+        if opening is not None:  # one object holding the records: named by its first key
+            return "{" + opening.group(1)
         text = text.lstrip().removeprefix("[")
     try:
         first, _ = json.JSONDecoder().raw_decode(text.lstrip())

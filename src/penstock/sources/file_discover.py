@@ -54,6 +54,7 @@ from penstock.sources.csv_layout import ambiguous_names, fit_header, header_name
 from penstock.sources.csv_text import open_stream
 from penstock.sources.discover import snake
 from penstock.sources.discover_globs import EXTENSIONS, data_suffix, default_globs, ending
+from penstock.sources.discover_json import records_sample
 from penstock.sources.discover_layout import csv_layout, file_head, header_and_records
 from penstock.sources.discover_types import PLAIN_MARKS, NumberMarks, number_marks, text_type
 from penstock.sql import ident, literal
@@ -96,6 +97,7 @@ class FoundFiles:
     key: list[str] = field(default_factory=list)
     names: list[str] = field(default_factory=list)  # the columns' names, without a header
     marks: NumberMarks = PLAIN_MARKS  # how numbers are written (`1.234,50`)
+    records: str | None = None  # a JSON file's key path to its array of records
 
     @property
     def sample(self) -> str:
@@ -115,6 +117,7 @@ class FoundFiles:
             "delimiter": self.delimiter,
             "skip_rows": self.skip_rows,
             "header": self.header,
+            "records": self.records,
             "null_values": self.null_values,
             "decimal_separator": self.marks.decimal,
             "thousands_separator": self.marks.thousands,
@@ -232,8 +235,23 @@ def _load_sample(
     share = SAMPLE_ROWS // len(paths)
     with tempfile.TemporaryDirectory(prefix="penstock-discover-") as scratch:
         for n, path in enumerate(paths):
-            readable = _duckdb_readable(path, Path(scratch))
-            _sample_part(conn, kind, path, readable, found, share, paths[0] if n else None)
+            readable, read_as = _duckdb_readable(path, Path(scratch)), kind
+            if kind == "json" and _starts_with(path, b"{"):  # records under a key
+                if n and found.records is None:
+                    raise UsageError(
+                        f"{path}: one JSON object, where {paths[0].name} is an array: the glob "
+                        "mixes two kinds of JSON file",
+                        file=str(path),
+                    )
+                found.records, readable = records_sample(path, Path(scratch), found.records, share)
+                read_as = "jsonl"
+            elif n and found.records is not None:
+                raise UsageError(
+                    f"{path}: not one JSON object, where {paths[0].name} holds its records "
+                    f"under '{found.records}': the glob mixes two kinds of JSON file",
+                    file=str(path),
+                )
+            _sample_part(conn, read_as, path, readable, found, share, paths[0] if n else None)
             if n == 0:
                 conn.execute("ALTER TABLE part RENAME TO sample")
             else:
@@ -280,12 +298,6 @@ def _sample_part(
         )
     except duckdb.Error as exc:
         why = first_line(exc)
-        if kind == "json" and _starts_with(path, b"{"):
-            why = (
-                "it holds one JSON object, not an array of records (a GeoJSON file, an "
-                "API's response): penstock reads a JSON file as an array of objects, and "
-                "JSON Lines as one object a line"
-            )
         raise UsageError(
             f"{path}: cannot be read as {kind}{' like ' + like.name if like else ''}: {why}",
             file=str(path),
@@ -445,6 +457,8 @@ def files_yaml(found: Sequence[FoundFiles], source: str) -> str:
             f'    files: "{obj.files}"',
             f"    format: {obj.format}",
         ]
+        if obj.records is not None:
+            lines.append(f"    records: {_quoted(obj.records)}")
         if obj.format == "csv":
             layout = [f"delimiter: {_quoted(obj.delimiter)}"] if obj.delimiter != "," else []
             layout += [f"skip_rows: {obj.skip_rows}"] if obj.skip_rows else []

@@ -334,7 +334,8 @@ class FilesSourceReader:
 
     def read_settings(self, obj: ObjectSpec) -> str:
         """A hash of what the parse of a file depends on besides its bytes: the format and,
-        for CSV, the `csv:` options (and, without a header, the contract's column names)."""
+        for CSV, the `csv:` options (and, without a header, the contract's column names), for
+        JSON `records:`."""
         fmt = obj.format or "csv"
         settings: dict[str, object] = {"format": fmt}
         if fmt == "csv":
@@ -342,6 +343,8 @@ class FilesSourceReader:
             settings["csv"] = csv.model_dump(mode="json")
             if not csv.header:
                 settings["columns"] = list(obj.columns)
+        if fmt == "json" and obj.records is not None:  # the keys leading to the records
+            settings["records"] = obj.records
         text = json.dumps(settings, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:20]
 

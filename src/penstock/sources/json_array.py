@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +49,7 @@ from penstock.sources.damage import (
     encoding_problem,
     escaped,
 )
+from penstock.sources.json_path import PathError, PathWalker, walk_in, walk_out
 from penstock.sources.lines import LINES_SCHEMA, RecordStream
 
 BLOCK_BYTES = 8 * 1024 * 1024
@@ -127,6 +128,7 @@ class ArrayReader(RecordStream):
     def __init__(self, path: Path, display_name: str, obj: ObjectSpec) -> None:
         super().__init__(path, display_name, "JSON array", obj, "elements")
         self._elements = 0
+        self._records = obj.records  # the keys leading to the array (json_path.py), or None
 
     def _fail(self, message: str, line: int) -> SourceError:
         """The file is not one JSON array: it cannot be read at all."""
@@ -141,6 +143,8 @@ class ArrayReader(RecordStream):
     def _batches(self) -> Iterator[pa.RecordBatch]:
         with pa.input_stream(str(self.path), compression=self.compression) as stream:
             carry, line = self._opening(stream)
+            if self._records is not None:
+                carry, line = self._walk(walk_in, PathWalker(stream, carry, line, BLOCK_BYTES))
             more = True
             while True:
                 separators, end = split_elements(carry)
@@ -163,7 +167,11 @@ class ArrayReader(RecordStream):
                 if empty:  # `[]`, not an array of one empty element
                     bounds = []
                 yield from self._emit(carry, bounds, line)
-                self._trailing(stream, carry[end + 1 :], line + carry.count(b"\n", 0, end))
+                line += carry.count(b"\n", 0, end)
+                if self._records is not None:
+                    self._walk(walk_out, PathWalker(stream, carry[end + 1 :], line, BLOCK_BYTES))
+                else:
+                    self._trailing(stream, carry[end + 1 :], line)
                 self.encoding.finish(self._elements)
                 return
 
@@ -197,8 +205,20 @@ class ArrayReader(RecordStream):
             f"before its closing ']' (it may be cut short)"
         )
 
+    def _walk(
+        self, walk: Callable[[PathWalker, str], None], walker: PathWalker
+    ) -> tuple[bytes, int]:
+        """`walk` the JSON around the records' array (json_path.py): (what is left, its line)."""
+        assert self._records is not None
+        try:
+            walk(walker, self._records)
+        except PathError as exc:
+            raise self._fail(str(exc), exc.line) from exc
+        return walker.rest(), walker.line
+
     def _opening(self, stream: pa.NativeFile) -> tuple[bytes, int]:
-        """Read up to the array's opening `[`: (the bytes from it on, its line)."""
+        """Read up to the array's opening `[` (with `records:`, the object around it): (the
+        bytes from it on, its line)."""
         data = b""
         line = 1
         first = True
@@ -219,9 +239,14 @@ class ArrayReader(RecordStream):
         data = data[start:]
         if not data:
             raise self._fail("no JSON array: the file holds only whitespace", line)
+        if self._records is not None:
+            return data, line
         if data[:1] != b"[":
             hint = (
-                " (a file of one JSON object per line is format: jsonl)" if data[:1] == b"{" else ""
+                " (a file of one JSON object per line is format: jsonl; one object holding the "
+                "records under a key, such as GeoJSON's features, is records: that key)"
+                if data[:1] == b"{"
+                else ""
             )
             shown = data.split(b"\n", 1)[0][:20].decode("utf-8", "replace").rstrip()
             raise self._fail(f"not a JSON array: it starts with {shown!r}{hint}", line)
