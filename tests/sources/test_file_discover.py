@@ -734,3 +734,23 @@ def test_json_files_holding_their_records_under_a_key(tmp_path: Path, cli: Cli) 
         (3, "2024-01-03"),
     ]
     assert query(root, "SELECT numeric FROM iso3166_1 ORDER BY 1") == [("004",), ("533",)]
+
+
+def test_hidden_files_are_left_out_as_a_run_leaves_them(tmp_path: Path, cli: Cli) -> None:
+    """pydataset's archive holds a macOS `._bmw.csv` (binary resource data) beside each file:
+    discover sampled it first, laid the glob out by it and then failed on `bmw.csv` itself. A
+    run leaves hidden files out; so does discover."""
+    files = {
+        "evir/bmw.csv": "obs,bmw\n1,0.047\n2,0.008\n",
+        # values YAML may not hold (an escape, a DEL) are shown escaped in the comments
+        "log/log.csv": "id,msg\n1,\x1b[31mred\x7f\n",
+    }
+    root = landing_project(tmp_path, "hidden", files)
+    (root / "landing" / "evir" / "._bmw.csv").write_bytes(b"\x00\x05\x16\x07\x00\x02\x00\x00Mac")
+    out, _, found = discovered(cli, root)
+    assert found["evir"]["files"] == "evir/*.csv"
+    assert "._bmw" not in out
+    assert "# e.g. \\x1b[31mred\\x7f" in out
+    loads = {x.object: (x.rows_in, x.rows_loaded) for x in paste_and_run(root, out).loads()}
+    assert loads == {"evir": (2, 2), "log": (1, 1)}
+    assert query(root, "SELECT msg FROM log") == [("\x1b[31mred\x7f",)]

@@ -153,7 +153,7 @@ def discover_files(
     conn = duckdb.connect()  # one for every glob: opening one costs ~15 ms
     try:
         for glob in wanted:
-            matches = sorted(p for p in root.glob(glob) if p.is_file())
+            matches = _matching(root, glob)
             if not matches:
                 raise UsageError(f"source '{source}': no file matches {glob!r} under {root}")
             name = _object_name(glob, matches)
@@ -170,6 +170,12 @@ def discover_files(
     finally:
         conn.close()
     return found
+
+
+def _matching(root: Path, glob: str) -> list[Path]:
+    """The files a run's glob reads: hidden ones (`.x.csv`, macOS's `._x.csv`) left out, as a
+    run leaves them out."""
+    return sorted(p for p in root.glob(glob) if not p.name.startswith(".") and p.is_file())
 
 
 def _object_name(glob: str, matches: Sequence[Path]) -> str:
@@ -503,12 +509,23 @@ def _read_off(obj: FoundFiles) -> str:
 
 
 def _example(value: str) -> str:
-    """A value as a YAML comment may show it: one line, at most 24 characters."""
-    flat = " ".join(value.split())
+    """A value as a YAML comment may show it: one line, at most 24 characters, a character
+    YAML does not allow (a NUL, a control character) shown as its escape."""
+    flat = _UNPRINTABLE.sub(_escape, " ".join(value.split()))
     return flat if len(flat) <= 24 else flat[:23] + "…"
+
+
+# what YAML does not allow in a document (its `printable` set's complement)
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def _quoted(text: str) -> str:
     """A YAML double-quoted scalar."""
     escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\t", "\\t")
+    escaped = _UNPRINTABLE.sub(_escape, escaped)
     return f'"{escaped}"'
