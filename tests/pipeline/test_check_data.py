@@ -183,8 +183,8 @@ def test_a_file_in_another_encoding_is_an_error_with_the_setting_that_reads_it(
     assert report["ok"] is False
     assert _lines(report, "error") == [
         "landing/orders/a.csv:2: not valid utf-8 text; set `csv: {encoding: ...}` on object "
-        "'orders' (utf-8, utf-16 or latin-1); 2 of 2 records hold invalid bytes, more than "
-        "max_encoding_errors allows (1% of the records, at most 1,000)"
+        "'orders' (utf-8, utf-16, latin-1 or windows-1252); 2 of 2 records hold invalid bytes, "
+        "more than max_encoding_errors allows (1% of the records, at most 1,000)"
     ]
     (suggestion,) = _data(report).suggested_settings
     assert suggestion.yaml == "csv: {encoding: latin-1}"

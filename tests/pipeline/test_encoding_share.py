@@ -91,8 +91,8 @@ def test_invalid_bytes_past_the_share_fail_the_file_naming_its_first_bad_line(
     assert info.value.fields["line"] == 7
     assert info.value.message == (
         "landing/items/a.csv:7: not valid utf-8 text; set `csv: {encoding: ...}` on object "
-        "'items' (utf-8, utf-16 or latin-1); 2 of 20 records hold invalid bytes, more than "
-        "max_encoding_errors allows (1% of the records, at most 1,000)"
+        "'items' (utf-8, utf-16, latin-1 or windows-1252); 2 of 20 records hold invalid bytes, "
+        "more than max_encoding_errors allows (1% of the records, at most 1,000)"
     )
     result = penstock.run(project)
     assert result.status == "failed"

@@ -754,3 +754,40 @@ def test_hidden_files_are_left_out_as_a_run_leaves_them(tmp_path: Path, cli: Cli
     loads = {x.object: (x.rows_in, x.rows_loaded) for x in paste_and_run(root, out).loads()}
     assert loads == {"evir": (2, 2), "log": (1, 1)}
     assert query(root, "SELECT msg FROM log") == [("\x1b[31mred\x7f",)]
+
+
+def test_excel_exports_in_other_encodings(tmp_path: Path, cli: Cli) -> None:
+    """Excel's "Unicode Text" (UTF-16 with a byte order mark, tabs) stopped discover with
+    DuckDB's sniffing error, and a Windows CSV (Windows-1252) was proposed as 0 records of
+    text: now each gets its `encoding`, and a latin-1 file without Windows-1252's bytes gets
+    latin-1. A UTF-8 file with one damaged byte stays UTF-8 (a run quarantines that record)."""
+    rows = [("id", "name"), ("1", "Café “Müller”"), ("2", "Zoë’s €uro")]
+    root = landing_project(tmp_path, "excel", {})
+    landing = root / "landing"
+    for folder in ("u16", "win", "latin", "damaged"):
+        (landing / folder).mkdir()
+    unicode_text = "\r\n".join("\t".join(r) for r in rows) + "\r\n"
+    (landing / "u16" / "export.txt").write_bytes(unicode_text.encode("utf-16"))
+    (landing / "win" / "sales.csv").write_bytes(
+        ("\r\n".join(",".join(r) for r in rows) + "\r\n").encode("cp1252")
+    )
+    (landing / "latin" / "l.csv").write_bytes("id,name\n1,café\n2,Ångström\n".encode("latin-1"))
+    (landing / "damaged" / "d.csv").write_bytes(
+        "id,name\n1,café\n2,naïve Zoë\n".encode() + b"3,caf\xe9\n"
+    )
+    out, _, found = discovered(cli, root)
+    assert {name: spec.get("csv") for name, spec in found.items()} == {
+        "damaged": None,
+        "latin": {"encoding": "latin-1"},
+        "u16": {"encoding": "utf-16", "delimiter": "\t"},
+        "win": {"encoding": "windows-1252"},
+    }
+    (root / "penstock.yml").write_text((root / "penstock.yml").read_text() + out)
+    result = penstock.run(root)
+    loaded = {x.object: (x.rows_loaded, x.rows_quarantined) for x in result.loads()}
+    assert loaded == {"damaged": (2, 1), "latin": (2, 0), "u16": (2, 0), "win": (2, 0)}
+    for name in ("u16", "win"):
+        assert query(root, f"SELECT name FROM {name} ORDER BY id") == [
+            ("Café “Müller”",),
+            ("Zoë’s €uro",),
+        ]

@@ -416,6 +416,17 @@ def _greater(low: Any, high: Any, zone: str | None) -> bool:
     return False
 
 
+_ENCODING_NAMES = {
+    "utf8": "utf-8",
+    "utf16": "utf-16",
+    "latin1": "latin-1",
+    "iso-8859-1": "latin-1",
+    "cp1252": "windows-1252",
+    "windows1252": "windows-1252",
+    "win-1252": "windows-1252",
+}
+
+
 class CsvOptions(_Model):
     """How CSV files of an object are read.
 
@@ -425,14 +436,16 @@ class CsvOptions(_Model):
     kind of line counts in record numbers. `max_line_span`: when a file is read record by
     record because part of it cannot be split (sources/csv_recover.py), a quote still open
     after this many lines is unbalanced: the record's first line is malformed and reading
-    resumes at the line after it.
+    resumes at the line after it. `encoding`: utf-8, utf-16, latin-1 (whose control bytes
+    0x80-0x9F are not text, as in DuckDB) or windows-1252 (Excel's CSV on Windows: € ’ “ ” – —
+    in those bytes; staged as UTF-8).
     """
 
     delimiter: str = ","
     quote: str = '"'
     escape: str = '"'
     header: StrictBool = True
-    encoding: Literal["utf-8", "utf-16", "latin-1"] = "utf-8"
+    encoding: Literal["utf-8", "utf-16", "latin-1", "windows-1252"] = "utf-8"
     skip_rows: Annotated[StrictInt, Field(ge=0)] = 0
     comment: str | None = None
     max_line_span: Annotated[StrictInt, Field(ge=1, le=MAX_LINE_SPAN_LIMIT)] = DEFAULT_MAX_LINE_SPAN
@@ -453,8 +466,15 @@ class CsvOptions(_Model):
     def _normalise_encoding(cls, value: Any) -> Any:
         if isinstance(value, str):
             value = value.strip().lower()
-            return {"utf8": "utf-8", "utf16": "utf-16", "latin1": "latin-1"}.get(value, value)
+            return _ENCODING_NAMES.get(value, value)
         return value
+
+    def as_staged(self) -> "CsvOptions":
+        """These options as they read a staged copy: a Windows-1252 file is staged as UTF-8
+        (DuckDB reads no Windows-1252), the rest as delivered."""
+        if self.encoding != "windows-1252":
+            return self
+        return self.model_copy(update={"encoding": "utf-8"})
 
     @model_validator(mode="after")
     def _distinct(self) -> "CsvOptions":

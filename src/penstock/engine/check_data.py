@@ -457,7 +457,8 @@ class _SampleCheck:
         if error is not None and "not valid" not in error.message:
             return
         head = sample.path.read_bytes()[:2]
-        for encoding in ("utf-16",) if head in (b"\xff\xfe", b"\xfe\xff") else ("latin-1",):
+        utf16 = head in (b"\xff\xfe", b"\xfe\xff")
+        for encoding in ("utf-16",) if utf16 else ("latin-1", "windows-1252"):
             if encoding == csv.encoding:
                 continue
             other = self.obj.model_copy(
@@ -475,6 +476,7 @@ class _SampleCheck:
                 f"csv: {{encoding: {encoding}}}",
                 f"the sample reads as {encoding}",
             )
+            return  # the first that reads it: latin-1 before windows-1252, which reads more
 
     def _encoding_records(self, batch: StagedBatch) -> int:
         row = self.conn.execute(

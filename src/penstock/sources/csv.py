@@ -63,10 +63,11 @@ from penstock.sources.csv_rejects import (
     write_rejects,
     write_shared_rejects,
 )
-from penstock.sources.csv_text import ByteScan, decompress, scan_bytes
+from penstock.sources.csv_text import ByteScan, decompress, scan_bytes, transcode
 from penstock.sql import ident, literal
 
 _PLAIN = "_decompressed.csv"
+_TRANSCODED = "_utf8.csv"
 
 
 @dataclass(frozen=True)
@@ -214,29 +215,43 @@ def plan_csv_files(
 ) -> list[CsvPlan | CsvStaged | Exception]:
     """How DuckDB reads each file (a plan), or its outcome when DuckDB cannot read it (staged
     record by record) or it has no header, or the error it met."""
-    csv = obj.csv or CsvOptions()
+    declared = obj.csv or CsvOptions()
+    csv = declared.as_staged()
     out: list[CsvPlan | CsvStaged | Exception] = []
     for file in files:
         try:
-            out.append(_plan(conn, obj, csv, file))
+            out.append(_plan(conn, obj, csv, file, declared.encoding))
         except Exception as exc:
             out.append(exc)
         finally:
             if compression_of(file.path) is not None:  # a plain file is never decompressed
                 (file.staging / _PLAIN).unlink(missing_ok=True)
+            if csv is not declared:
+                (file.staging / _TRANSCODED).unlink(missing_ok=True)
     return out
 
 
 def _plan(
-    conn: duckdb.DuckDBPyConnection, obj: ObjectSpec, csv: CsvOptions, file: CsvFile
+    conn: duckdb.DuckDBPyConnection,
+    obj: ObjectSpec,
+    csv: CsvOptions,
+    file: CsvFile,
+    encoding: str,
 ) -> CsvPlan | CsvStaged:
     """A file decompressed once (DuckDB then reads in parallel, and every pass reads it
-    again), its header read by penstock, its bytes put in place as the batch's data."""
+    again) and, declared in an `encoding` DuckDB does not read (Windows-1252), transcoded to
+    UTF-8 (`csv` reads that copy); its header read by penstock, its bytes put in place as the
+    batch's data."""
     path = file.path
     if compression_of(path) is not None:
         plain = file.staging / _PLAIN
         decompress(path, plain, file.display_name, obj.name)
         path = plain
+    if encoding != csv.encoding:
+        transcode(path, file.staging / _TRANSCODED, encoding)
+        if path != file.path:
+            path.unlink()
+        path = file.staging / _TRANSCODED
     data = file.staging / CSV_DATA_NAME
     content = file.content if path == file.path else None
     layout = read_layout(path, obj, csv, file.display_name, content)
@@ -259,7 +274,7 @@ def _plan(
 
 def scan_plans(obj: ObjectSpec, plans: Sequence[CsvPlan]) -> list[ByteScan]:
     """The byte scan of each planned file (run beside DuckDB's read)."""
-    csv = obj.csv or CsvOptions()
+    csv = (obj.csv or CsvOptions()).as_staged()
     return [scan_bytes(p.data, csv, p.layout.new_line, p.content) for p in plans]
 
 
@@ -310,7 +325,7 @@ def finish_plans(
     scan found: staged as its bytes, with its malformed records in its rejects file; or
     read record by record. The malformed records of files read together are counted and
     written together (csv_rejects.py): a statement per file cost more than reading them."""
-    csv = obj.csv or CsvOptions()
+    csv = (obj.csv or CsvOptions()).as_staged()
     out: list[CsvStaged | str | Exception] = []
     lines = _rejected_lines(conn, facts)
     for plan, fact, scan in zip(plans, facts, scans, strict=True):

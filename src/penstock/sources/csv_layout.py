@@ -118,7 +118,7 @@ def _header(
     if INVALID_BYTES.search(text):
         raise refuse(
             f"not valid {csv.encoding} text; set `csv: {{encoding: ...}}` on object "
-            f"'{obj.name}' (utf-8, utf-16 or latin-1) (the header)",
+            f"'{obj.name}' (utf-8, utf-16, latin-1 or windows-1252) (the header)",
             unreadable=True,
         )
     if state is not Line.CLOSED:

@@ -27,6 +27,7 @@ records; a malformed or encoding record is one record. Records with invalid byte
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -170,6 +171,7 @@ class _Pass:
     written: int = 0
     bad_encoding: int = 0
     first_bad_line: int | None = None
+    first_bad_text: str = ""  # the first record holding invalid bytes (escaped as surrogates)
 
 
 def stage_recovered(
@@ -225,12 +227,13 @@ def _split_file(
                 found.bad_encoding += 1
                 if found.first_bad_line is None:
                     found.first_bad_line = piece.line + piece.text.count("\n", 0, bad.start())
+                    found.first_bad_text = piece.text
                 if found.bad_encoding > limit.count:
                     return found  # past the limit whatever the file's length: stop reading
                 error = (
                     f"invalid encoding: not valid {csv.encoding} text (each invalid byte "
                     f"shown as \\xNN; if the file is in another encoding, set csv: {{encoding: "
-                    f"...}})"
+                    f"{_likely(csv.encoding, piece.text)}}})"
                 )
                 rejects.add(found.records, escaped(piece.text), error, ENCODING)
             elif piece.problem is not None:
@@ -262,8 +265,9 @@ def _refuse_bad_encoding(obj: ObjectSpec, csv: CsvOptions, display_name: str, fo
     share = f" of {found.records:,}" if complete else ""
     line = found.first_bad_line
     raise SourceError(
-        f"{display_name}:{line}: not valid {csv.encoding} text; set `csv: {{encoding: ...}}` on "
-        f"object '{obj.name}' (utf-8, utf-16 or latin-1); {found.bad_encoding:,}"
+        f"{display_name}:{line}: not valid {csv.encoding} text; set `csv: {{encoding: "
+        f"{_likely(csv.encoding, found.first_bad_text)}}}` on "
+        f"object '{obj.name}' (utf-8, utf-16, latin-1 or windows-1252); {found.bad_encoding:,}"
         f"{'' if complete else '+'}{share} records hold invalid bytes, more than "
         f"max_encoding_errors allows ({limit.describe()})",
         file=display_name,
@@ -354,3 +358,15 @@ def _parquet_rows(conn: duckdb.DuckDBPyConnection, path: Path) -> int:
         f"SELECT coalesce(sum(num_rows), 0) FROM parquet_file_metadata({literal(str(path))})"
     ).fetchone()
     return int(row[0]) if row else 0
+
+
+_WINDOWS_1252_BYTES = re.compile("[\udc80-\udc9f]")
+
+
+def _likely(encoding: str, text: str) -> str:
+    """The encoding to suggest for a file read in `encoding` whose record `text` holds invalid
+    bytes: windows-1252 when latin-1 met the bytes Windows-1252 uses for € ’ “ ” – —, else
+    `...` (the file's own)."""
+    if encoding == "latin-1" and _WINDOWS_1252_BYTES.search(text):
+        return "windows-1252"
+    return "..."

@@ -23,11 +23,14 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from io import BytesIO, FileIO
 from pathlib import Path
-from typing import BinaryIO, cast
+from typing import TYPE_CHECKING, BinaryIO, cast
 
 from penstock.catalog import CsvOptions
 from penstock.errors import SourceError
 from penstock.sources.compression import BLOCK_BYTES, compression_of, described
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer
 
 # the smallest block `_blocks` reads a file in (a file growing meanwhile is read on in these)
 SMALL_BLOCK_BYTES = 64 * 1024
@@ -35,7 +38,40 @@ SMALL_BLOCK_BYTES = 64 * 1024
 ESCAPE_ERRORS = "penstock-escape-bytes"
 INVALID_BYTES = re.compile("[\udc00-\udcff]")
 _BOM = b"\xef\xbb\xbf"
-_CODECS = {"utf-8": "utf-8", "utf-16": "utf-16", "latin-1": "latin-1"}
+# latin-1 as DuckDB reads it: its C1 control bytes 0x80-0x9F are not text (they are what a
+# Windows-1252 file holds for € ’ “ ” – —: read as latin-1, those would load as controls)
+_LATIN_1 = "penstock-latin-1"
+_LATIN_1_TABLE = "".join(chr(b) if not 0x80 <= b <= 0x9F else "\ufffe" for b in range(256))
+_CODECS = {
+    "utf-8": "utf-8",
+    "utf-16": "utf-16",
+    "latin-1": _LATIN_1,
+    "windows-1252": "cp1252",  # its five undefined bytes are not text either
+}
+
+
+class _Latin1Decoder(codecs.IncrementalDecoder):
+    def decode(self, data: Buffer, final: bool = False) -> str:
+        return codecs.charmap_decode(bytes(data), self.errors, _LATIN_1_TABLE)[0]
+
+
+def _find_codec(name: str) -> codecs.CodecInfo | None:
+    if name.replace("_", "-") != _LATIN_1:  # Python hands the name over with underscores
+        return None
+    return codecs.CodecInfo(
+        name=_LATIN_1,
+        encode=codecs.latin_1_encode,
+        decode=lambda data, errors="strict": codecs.charmap_decode(data, errors, _LATIN_1_TABLE),
+        incrementaldecoder=_Latin1Decoder,
+    )
+
+
+codecs.register(_find_codec)
+
+
+def python_codec(encoding: str) -> str:
+    """The Python codec that decodes a CSV `encoding` as penstock reads it."""
+    return _CODECS[encoding]
 
 
 def _escape_bytes(error: UnicodeError) -> tuple[str, int]:
@@ -148,6 +184,17 @@ def _is_arrow_error(exc: Exception) -> bool:
     """A pyarrow error (only a compressed stream can raise one: pyarrow is loaded then)."""
     arrow = sys.modules.get("pyarrow")
     return arrow is not None and isinstance(exc, arrow.ArrowException)
+
+
+def transcode(source: Path, target: Path, encoding: str) -> None:
+    """Write `source`'s text (in `encoding`, a single-byte one) to `target` as UTF-8, streamed.
+    Bytes the encoding leaves undefined are written as they are, so that they stay invalid
+    bytes a read names and quarantines (each file line keeps its number)."""
+    decoder = codecs.getincrementaldecoder(_CODECS[encoding])("surrogateescape")
+    with source.open("rb") as stream, target.open("wb") as out:
+        while block := stream.read(BLOCK_BYTES):
+            out.write(decoder.decode(block).encode("utf-8", "surrogateescape"))
+        out.write(decoder.decode(b"", True).encode("utf-8", "surrogateescape"))
 
 
 def decompress(path: Path, target: Path, display_name: str, object_name: str) -> None:

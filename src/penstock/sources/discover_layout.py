@@ -6,13 +6,16 @@ records, its diabetes file is numbers split by spaces.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import re
+import shutil
 from pathlib import Path
 
 from penstock.errors import UsageError
+from penstock.sources.compression import compression_of
 from penstock.sources.csv_layout import FIT_RECORDS, fit_header, header_names
-from penstock.sources.csv_text import open_stream
+from penstock.sources.csv_text import open_stream, python_codec
 
 # a space last: only when no other character splits the lines as consistently
 DELIMITERS = (",", ";", "\t", "|", " ")
@@ -145,3 +148,43 @@ def _head_lines(path: Path) -> list[tuple[int, str]]:
     if len(head) == 65536:  # the last line may be cut
         text = text[: text.rfind("\n") + 1] or text
     return [(n, ln) for n, ln in enumerate(text.splitlines()[:200]) if ln.strip()]
+
+
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
+def csv_encoding(path: Path) -> str:
+    """The encoding of a CSV file, from its first 64 KiB: utf-16 by its byte order mark; utf-8
+    when its bytes are UTF-8, or mostly (a few damaged bytes among UTF-8 letters are records a
+    run quarantines); else windows-1252 when it holds bytes 0x80-0x9F (Excel's € ’ “ ” – —,
+    which latin-1 reads as control characters), else latin-1."""
+    head = file_head(path, 65536) or b""
+    if head[:2] in _UTF16_BOMS:
+        return "utf-16"
+    text = codecs.getincrementaldecoder("utf-8")("surrogateescape").decode(head)
+    invalid = sum(1 for c in text if "\udc80" <= c <= "\udcff")
+    if invalid == 0 or sum(1 for c in text if c > "\x7f") > 2 * invalid:
+        return "utf-8"
+    return "windows-1252" if any(0x80 <= b <= 0x9F for b in head) else "latin-1"
+
+
+def readable_copy(path: Path, scratch: Path, encoding: str) -> Path:
+    """`path`, or a copy of it in `scratch` that DuckDB reads: decompressed when DuckDB cannot
+    read its compression (bzip2; gzip and zstd it reads itself), as UTF-8 when in another
+    encoding (undecodable bytes replaced: the sample is for typing, a run names them)."""
+    if compression_of(path) != "bz2" and encoding == "utf-8":
+        return path
+    name = path.name.removesuffix(path.suffix) if compression_of(path) else path.name
+    plain = scratch / f"{len(list(scratch.iterdir()))}-{name}"  # read as plain text
+    try:
+        with open_stream(path) as stream, plain.open("wb") as out:
+            if encoding == "utf-8":
+                shutil.copyfileobj(stream, out, 1 << 20)
+            else:
+                decoder = codecs.getincrementaldecoder(python_codec(encoding))("replace")
+                while block := stream.read(1 << 20):
+                    out.write(decoder.decode(block).encode("utf-8"))
+                out.write(decoder.decode(b"", True).encode("utf-8"))
+    except Exception as exc:  # the stream's own errors: OSError, EOFError
+        raise UsageError(f"{path}: cannot be read: {exc}", file=str(path)) from exc
+    return plain

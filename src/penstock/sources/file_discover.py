@@ -35,7 +35,6 @@ read, each column's sample values.
 from __future__ import annotations
 
 import re
-import shutil
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -49,13 +48,17 @@ from penstock.catalog.dialect import ColumnDialect
 from penstock.catalog.files_source import FilesSource
 from penstock.errors import UsageError, first_line
 from penstock.quality.casts import missing_sql
-from penstock.sources.compression import compression_of
 from penstock.sources.csv_layout import ambiguous_names, fit_header, header_names
-from penstock.sources.csv_text import open_stream
 from penstock.sources.discover import snake
 from penstock.sources.discover_globs import EXTENSIONS, data_suffix, default_globs, ending
 from penstock.sources.discover_json import records_sample
-from penstock.sources.discover_layout import csv_layout, file_head, header_and_records
+from penstock.sources.discover_layout import (
+    csv_encoding,
+    csv_layout,
+    file_head,
+    header_and_records,
+    readable_copy,
+)
 from penstock.sources.discover_types import PLAIN_MARKS, NumberMarks, number_marks, text_type
 from penstock.sql import ident, literal
 
@@ -98,6 +101,7 @@ class FoundFiles:
     names: list[str] = field(default_factory=list)  # the columns' names, without a header
     marks: NumberMarks = PLAIN_MARKS  # how numbers are written (`1.234,50`)
     records: str | None = None  # a JSON file's key path to its array of records
+    encoding: str = "utf-8"  # a CSV file's
 
     @property
     def sample(self) -> str:
@@ -117,6 +121,7 @@ class FoundFiles:
             "delimiter": self.delimiter,
             "skip_rows": self.skip_rows,
             "header": self.header,
+            "encoding": self.encoding,
             "records": self.records,
             "null_values": self.null_values,
             "decimal_separator": self.marks.decimal,
@@ -234,14 +239,17 @@ def _load_sample(
     name, a column some files lack is missing in their rows) as table `sample`; the columns
     read as text, with their DuckDB types for the others (JSON and Parquet values that came
     typed)."""
-    if kind == "csv":
-        found.delimiter, found.skip_rows, found.header, width = csv_layout(paths[0])
-        if not found.header:  # the columns are named by their place
-            found.names = [f"column_{n}" for n in range(1, width + 1)]
     share = SAMPLE_ROWS // len(paths)
     with tempfile.TemporaryDirectory(prefix="penstock-discover-") as scratch:
+        if kind == "csv":  # the layout is read off the first file, as UTF-8 text
+            found.encoding = csv_encoding(paths[0])
+            first = readable_copy(paths[0], Path(scratch), found.encoding)
+            found.delimiter, found.skip_rows, found.header, width = csv_layout(first)
+            if not found.header:  # the columns are named by their place
+                found.names = [f"column_{n}" for n in range(1, width + 1)]
         for n, path in enumerate(paths):
-            readable, read_as = _duckdb_readable(path, Path(scratch)), kind
+            readable = readable_copy(path, Path(scratch), found.encoding)
+            read_as = kind
             if kind == "json" and _starts_with(path, b"{"):  # records under a key
                 if n and found.records is None:
                     raise UsageError(
@@ -270,22 +278,6 @@ def _load_sample(
             conn.execute(f"ALTER TABLE sample ALTER {col} TYPE VARCHAR USING ({col} ->> '$')")
     described = conn.execute("DESCRIBE sample").fetchall()
     return {str(row[0]): str(row[1]) for row in described}
-
-
-def _duckdb_readable(path: Path, scratch: Path) -> Path:
-    """`path`, or a decompressed copy of it in `scratch` when DuckDB cannot read its
-    compression (bzip2; gzip and zstd it reads itself)."""
-    if compression_of(path) != "bz2":
-        return path
-    plain = scratch / path.name.removesuffix(path.suffix)
-    try:
-        with open_stream(path) as stream, plain.open("wb") as out:
-            shutil.copyfileobj(stream, out, 1 << 20)
-    except Exception as exc:  # the stream's own errors: OSError, EOFError
-        raise UsageError(
-            f"{path}: cannot be read as bzip2-compressed data: {first_line(exc)}", file=str(path)
-        ) from exc
-    return plain
 
 
 def _sample_part(
@@ -466,7 +458,8 @@ def files_yaml(found: Sequence[FoundFiles], source: str) -> str:
         if obj.records is not None:
             lines.append(f"    records: {_quoted(obj.records)}")
         if obj.format == "csv":
-            layout = [f"delimiter: {_quoted(obj.delimiter)}"] if obj.delimiter != "," else []
+            layout = [f"encoding: {obj.encoding}"] if obj.encoding != "utf-8" else []
+            layout += [f"delimiter: {_quoted(obj.delimiter)}"] if obj.delimiter != "," else []
             layout += [f"skip_rows: {obj.skip_rows}"] if obj.skip_rows else []
             layout += [] if obj.header else ["header: false"]
             if layout:

@@ -107,8 +107,14 @@ def copy_name(obj: ObjectSpec, item: SourceItem) -> str:
     """The name of `item`'s copy in its staging directory. A plain CSV file's copy is written
     as the batch's data file (`data.csv`), which it stays when DuckDB reads it whole: no rename
     into place and no unlink of a copy already gone, per file (a thousand small files staged
-    together did both a thousand times). Any other copy is `landed…`, removed once parsed."""
-    if (obj.format or "csv") == "csv" and item.size_bytes and compression_of(item.path) is None:
+    together did both a thousand times). Any other copy (compressed, or transcoded to UTF-8 for
+    DuckDB) is `landed…`, removed once parsed."""
+    if (
+        (obj.format or "csv") == "csv"
+        and item.size_bytes
+        and compression_of(item.path) is None
+        and (obj.csv is None or obj.csv.as_staged() is obj.csv)  # not transcoded
+    ):
         return CSV_DATA_NAME
     return "landed" + "".join(item.path.suffixes[-2:])
 
