@@ -791,3 +791,16 @@ def test_excel_exports_in_other_encodings(tmp_path: Path, cli: Cli) -> None:
             ("Café “Müller”",),
             ("Zoë’s €uro",),
         ]
+
+
+def test_discover_tells_its_progress_glob_by_glob(tmp_path: Path) -> None:
+    from penstock.sources.file_discover import discover_files
+
+    files = {"a/x.csv": "id\n1\n", "b/y.csv": "id\n2\n", "c/z.csv": "name\nq\n"}
+    root = landing_project(tmp_path, "told", files)
+    told: list[tuple[int, int, str]] = []
+    found = discover_files(
+        penstock.load_project(root), "landing", progress=lambda *step: told.append(step)
+    )
+    assert [f.object for f in found] == ["a", "b", "c"]
+    assert told == [(0, 3, "a/*.csv"), (1, 3, "b/*.csv"), (2, 3, "c/*.csv")]

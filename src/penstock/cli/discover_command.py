@@ -4,6 +4,8 @@ source's files, and print object YAML ready to paste into penstock.yml (or `--js
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -50,7 +52,8 @@ def discover(
         from penstock.sources.file_discover import discover_files, files_yaml
 
         problems: list[UsageError] = []
-        files = discover_files(proj, source, tables or [], problems)
+        with _globs_progress(as_json) as progress:
+            files = discover_files(proj, source, tables or [], problems, progress)
         if problems and not files:
             raise problems[0]
         if as_json:
@@ -71,3 +74,28 @@ def discover(
         typer.echo(json.dumps({"objects": [t.to_dict(source) for t in found]}, indent=2))
     else:
         typer.echo(to_yaml(found, source), nl=False)
+
+
+@contextmanager
+def _globs_progress(as_json: bool) -> Iterator[Callable[[int, int, str], None]]:
+    """A bar on stderr (a terminal only) counting the globs sampled, the current one named."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from penstock.cli.render import err_console
+
+    bar = Progress(
+        TextColumn("[bold]discover"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.description}"),
+        console=err_console,
+        disable=as_json or not err_console.is_terminal,
+        transient=True,
+    )
+    task = bar.add_task("", total=None)
+
+    def advance(done: int, total: int, glob: str) -> None:
+        bar.update(task, completed=done, total=total, description=glob)
+
+    with bar:
+        yield advance

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import re
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -136,10 +136,12 @@ def discover_files(
     source: str,
     globs: Sequence[str] = (),
     problems: list[UsageError] | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
 ) -> list[FoundFiles]:
     """One object per glob (default: per folder of the source holding files). With
     `problems`, a glob whose files cannot be read is recorded there and the others are still
-    discovered; without, it stops the discovery."""
+    discovered; without, it stops the discovery. `progress(done, total, glob)` is told before
+    each glob is sampled (a folder of hundreds of files takes minutes)."""
     spec = project.sources.get(source)
     if not isinstance(spec, FilesSource):
         raise UsageError(f"'{source}' is not a files source of this project", source=source)
@@ -157,7 +159,9 @@ def discover_files(
     names: set[str] = set()
     conn = duckdb.connect()  # one for every glob: opening one costs ~15 ms
     try:
-        for glob in wanted:
+        for done, glob in enumerate(wanted):
+            if progress is not None:
+                progress(done, len(wanted), glob)
             matches = _matching(root, glob)
             if not matches:
                 raise UsageError(f"source '{source}': no file matches {glob!r} under {root}")
