@@ -239,9 +239,13 @@ def mutate(
         if m.kind == "flip":
             old = d.data[p]
             new = old ^ (m.arg % 255 + 1)
+            # in CSV, a byte changed right before an opening quote or right after a closing one
+            # moves a boundary as an inserted one does (`186274,"` made `186274("`: the quote
+            # is inside a field, not quoting it, and the line break it held ends the record)
+            near_quote = csv and b'"' in (d.data[p - 1 : p], d.data[p + 1 : p + 2])
             d.data = d.data[:p] + bytes([new]) + d.data[p + 1 :]
             d.touched.add(d.owner[p])
-            if old in b'"\r\n' or new in b'"\r\n':
+            if old in b'"\r\n' or new in b'"\r\n' or near_quote:
                 _moved(d, p, 1)
         elif m.kind == "truncate":  # what follows the cut is gone: no boundary moves
             p = max(p, first + 1)
