@@ -69,11 +69,6 @@ def _find_codec(name: str) -> codecs.CodecInfo | None:
 codecs.register(_find_codec)
 
 
-def python_codec(encoding: str) -> str:
-    """The Python codec that decodes a CSV `encoding` as penstock reads it."""
-    return _CODECS[encoding]
-
-
 def _escape_bytes(error: UnicodeError) -> tuple[str, int]:
     if not isinstance(error, UnicodeDecodeError):
         raise error
@@ -186,15 +181,16 @@ def _is_arrow_error(exc: Exception) -> bool:
     return arrow is not None and isinstance(exc, arrow.ArrowException)
 
 
-def transcode(source: Path, target: Path, encoding: str) -> None:
-    """Write `source`'s text (in `encoding`, a single-byte one) to `target` as UTF-8, streamed.
-    Bytes the encoding leaves undefined are written as they are, so that they stay invalid
-    bytes a read names and quarantines (each file line keeps its number)."""
-    decoder = codecs.getincrementaldecoder(_CODECS[encoding])("surrogateescape")
-    with source.open("rb") as stream, target.open("wb") as out:
+def transcode(source: Path, target: Path, encoding: str, errors: str = "surrogateescape") -> None:
+    """Write `source`'s text (in `encoding`; decompressed when its name says so) to `target` as
+    UTF-8, streamed. With `surrogateescape`, bytes the encoding leaves undefined are written as
+    they are, so that they stay invalid bytes a read names and quarantines (each file line
+    keeps its number); with `replace` they become U+FFFD (discover's sample)."""
+    decoder = codecs.getincrementaldecoder(_CODECS[encoding])(errors)
+    with open_stream(source) as stream, target.open("wb") as out:
         while block := stream.read(BLOCK_BYTES):
-            out.write(decoder.decode(block).encode("utf-8", "surrogateescape"))
-        out.write(decoder.decode(b"", True).encode("utf-8", "surrogateescape"))
+            out.write(decoder.decode(block).encode("utf-8", errors))
+        out.write(decoder.decode(b"", True).encode("utf-8", errors))
 
 
 def decompress(path: Path, target: Path, display_name: str, object_name: str) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 
 from penstock.errors import UsageError
 from penstock.sources.csv_text import open_stream
+from penstock.sources.json_path import at_path
 
 MAX_OBJECT_BYTES = 256 * 1024 * 1024
 _DEPTH = 3
@@ -44,7 +45,7 @@ def records_sample(path: Path, scratch: Path, records: str | None, limit: int) -
             "object (records:), or JSON Lines",
             file=str(path),
         )
-    items = _at(value, chosen)
+    items = at_path(value, chosen)[1]
     if not isinstance(items, list):
         raise UsageError(
             f"{path}: no array of records under '{chosen}' (the glob's first file has one)",
@@ -113,11 +114,3 @@ def _keyed(obj: dict[str, Any]) -> bool:
     for v in values:
         shapes[frozenset(v)] = shapes.get(frozenset(v), 0) + 1
     return 2 * max(shapes.values()) > len(values)
-
-
-def _at(value: Any, path: str) -> Any:
-    for part in path.split("."):
-        if not isinstance(value, dict):
-            return None
-        value = value.get(part)
-    return value

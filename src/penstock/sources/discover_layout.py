@@ -9,13 +9,12 @@ from __future__ import annotations
 import codecs
 import csv
 import re
-import shutil
 from pathlib import Path
 
 from penstock.errors import UsageError
 from penstock.sources.compression import compression_of
 from penstock.sources.csv_layout import FIT_RECORDS, fit_header, header_names
-from penstock.sources.csv_text import open_stream, python_codec
+from penstock.sources.csv_text import open_stream, transcode
 
 # a space last: only when no other character splits the lines as consistently
 DELIMITERS = (",", ";", "\t", "|", " ")
@@ -177,14 +176,7 @@ def readable_copy(path: Path, scratch: Path, encoding: str) -> Path:
     name = path.name.removesuffix(path.suffix) if compression_of(path) else path.name
     plain = scratch / f"{len(list(scratch.iterdir()))}-{name}"  # read as plain text
     try:
-        with open_stream(path) as stream, plain.open("wb") as out:
-            if encoding == "utf-8":
-                shutil.copyfileobj(stream, out, 1 << 20)
-            else:
-                decoder = codecs.getincrementaldecoder(python_codec(encoding))("replace")
-                while block := stream.read(1 << 20):
-                    out.write(decoder.decode(block).encode("utf-8"))
-                out.write(decoder.decode(b"", True).encode("utf-8"))
+        transcode(path, plain, encoding, "replace")
     except Exception as exc:  # the stream's own errors: OSError, EOFError
         raise UsageError(f"{path}: cannot be read: {exc}", file=str(path)) from exc
     return plain

@@ -245,14 +245,15 @@ def _load_sample(
     typed)."""
     share = SAMPLE_ROWS // len(paths)
     with tempfile.TemporaryDirectory(prefix="penstock-discover-") as scratch:
-        if kind == "csv":  # the layout is read off the first file, as UTF-8 text
+        if kind == "csv":  # the encoding and layout are read off the first file
             found.encoding = csv_encoding(paths[0])
-            first = readable_copy(paths[0], Path(scratch), found.encoding)
+        first = readable_copy(paths[0], Path(scratch), found.encoding)
+        if kind == "csv":
             found.delimiter, found.skip_rows, found.header, width = csv_layout(first)
             if not found.header:  # the columns are named by their place
                 found.names = [f"column_{n}" for n in range(1, width + 1)]
         for n, path in enumerate(paths):
-            readable = readable_copy(path, Path(scratch), found.encoding)
+            readable = first if n == 0 else readable_copy(path, Path(scratch), found.encoding)
             read_as = kind
             if kind == "json" and _starts_with(path, b"{"):  # records under a key
                 if n and found.records is None:

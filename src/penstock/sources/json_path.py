@@ -14,6 +14,7 @@ not an array, content after the last brace) is a `PathError` naming the line.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pyarrow as pa
 
@@ -226,3 +227,14 @@ def walk_out(walker: PathWalker, path: str) -> None:
 
 def _shown(raw: bytes) -> str:
     return repr(raw.split(b"\n", 1)[0][:20].decode("utf-8", "replace").rstrip())
+
+
+def at_path(body: Any, path: str) -> tuple[bool, Any]:
+    """(found, value) at a dotted path of parsed JSON objects (a REST page's `records:`, a
+    discovered file's)."""
+    value = body
+    for part in path.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return False, None
+        value = value[part]
+    return True, value

@@ -174,7 +174,7 @@ class WindowRecords:
         return json.dumps(texts, ensure_ascii=False, separators=(",", ":"))
 
     def _reach(self, record: dict[str, Any]) -> dict[str, Any]:
-        from penstock.sources.rest_pages import at_path
+        from penstock.sources.json_path import at_path
 
         added = dict(record)
         for path in self.paths:

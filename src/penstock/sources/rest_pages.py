@@ -42,6 +42,7 @@ from penstock.catalog.rest import (
     PageNumber,
 )
 from penstock.errors import SourceError
+from penstock.sources.json_path import at_path
 from penstock.sources.rest_http import Params, RestClient
 
 
@@ -56,16 +57,6 @@ def endpoint_url(base_url: str, endpoint: str) -> str:
     """`base_url` joined with `endpoint` (`/customers` under `https://h/v1` is
     `/v1/customers`)."""
     return base_url.rstrip("/") + "/" + endpoint.lstrip("/")
-
-
-def at_path(body: Any, path: str) -> tuple[bool, Any]:
-    """(found, value) at a dotted path of JSON objects."""
-    value = body
-    for part in path.split("."):
-        if not isinstance(value, dict) or part not in value:
-            return False, None
-        value = value[part]
-    return True, value
 
 
 class PageReader:
