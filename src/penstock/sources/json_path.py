@@ -79,16 +79,7 @@ class PathWalker:
         """The string starting at the next byte (a key), decoded, walked past."""
         if self.peek() != b'"':
             raise PathError(f"a key is not a JSON string: {_shown(self.rest())}", self.line)
-        end = self.pos + 1
-        while True:
-            while end < len(self.data) and self.data[end] != 0x22:
-                end += 2 if self.data[end] == 0x5C else 1
-            if end < len(self.data):
-                break
-            block = self.stream.read(self.block)
-            if not block:
-                raise PathError("the file ends inside a key", self.line)
-            self.data += block
+        end = self._string_end()
         raw = self.data[self.pos : end + 1]
         try:
             text: str = json.loads(raw)
@@ -124,22 +115,25 @@ class PathWalker:
         return self.pos + over
 
     def _skip_string(self) -> None:
-        end: int | None = self.pos + 1  # past the opening quote
-        while end is not None:
+        self._advance(self._string_end() + 1)
+
+    def _string_end(self) -> int:
+        """Where the string starting at the position (its opening quote) closes. A JSON string
+        holds no line break, so it is held whole while it is looked through."""
+        end = self.pos + 1
+        while True:
             while end < len(self.data):
                 byte = self.data[end]
-                if byte == 0x5C:  # a backslash escapes the next byte
-                    end += 2
-                    continue
                 if byte == 0x22:
-                    self._advance(end + 1)
-                    return
+                    return end
                 if byte == 0x0A:
                     self._advance(end)
                     raise PathError("a string runs past the end of its line", self.line)
-                end += 1
-            end = self._refill(end)
-        raise PathError("the file ends inside a string", self.line)
+                end += 2 if byte == 0x5C else 1  # a backslash escapes the next byte
+            block = self.stream.read(self.block)
+            if not block:
+                raise PathError("the file ends inside a string", self.line)
+            self.data += block
 
     def _skip_nested(self) -> None:
         depth, inside = 0, False
