@@ -125,6 +125,7 @@ class Session:
         # `pii: hash` reads its key from this connection's temp table (quality/privacy_sql.py)
         install_key(self.warehouse.conn, project.privacy.key)
         self.lake.remove_stale_temps()  # the warehouse lock is held: no other run writes here
+        self.lake.keep_catalog = True  # and none changes a batch: the catalogs may be written
         self.reconciled_batches: list[str] = []
         try:
             # the ledger is the truth for what loaded: record the loads the store missed

@@ -10,7 +10,7 @@ import json
 import os
 import shutil
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -126,16 +126,30 @@ def make_durable(paths: Sequence[Path]) -> None:
             fsync_file(path)
 
 
-def remove_stale_temps(directory: Path) -> int:
-    """Delete temporary files and directories a killed process left behind; return how many."""
+def remove_stale_temps(
+    directory: Path, only_into: Callable[[Path], Collection[str] | None] | None = None
+) -> int:
+    """Delete temporary files and directories a killed process left behind under `directory`;
+    return how many. `only_into`: for a directory walked, the names of the subdirectories to
+    look into (None: all of them)."""
     if not directory.is_dir():
         return 0
     removed = 0
-    for path in sorted(directory.rglob(f"{TMP_PREFIX}*"), key=lambda p: len(p.parts)):
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path, ignore_errors=True)
-            removed += 1
-        elif path.is_file():
-            path.unlink(missing_ok=True)
-            removed += 1
+    for top, subdirs, files in os.walk(directory):
+        base = Path(top)
+        into = None if only_into is None else only_into(base)
+        for name in list(subdirs):
+            if name.startswith(TMP_PREFIX):
+                subdirs.remove(name)
+                path = base / name
+                if not path.is_symlink():
+                    shutil.rmtree(path, ignore_errors=True)
+                    removed += 1
+            elif into is not None and name not in into:
+                subdirs.remove(name)
+        for name in files:
+            path = base / name
+            if name.startswith(TMP_PREFIX) and path.is_file():
+                path.unlink(missing_ok=True)
+                removed += 1
     return removed

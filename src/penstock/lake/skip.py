@@ -37,10 +37,12 @@ class SkipMarker:
         except (OSError, ValueError) as exc:
             raise TerminalError(f"{path}: unreadable skip marker: {exc}", file=str(path)) from exc
         try:
-            return cls(
-                reason=str(data["reason"]),
-                by=str(data["by"]),
-                at=datetime.fromisoformat(data["at"]),
-            )
+            return cls.from_dict(data)
         except (KeyError, TypeError, ValueError) as exc:
             raise TerminalError(f"{path}: unreadable skip marker: {exc}", file=str(path)) from exc
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SkipMarker:
+        return cls(
+            reason=str(data["reason"]), by=str(data["by"]), at=datetime.fromisoformat(data["at"])
+        )

@@ -9,6 +9,9 @@ exactly when its directory does, complete with its manifest.
 `<lake>/index/<object>.json` caches which landing file states (name, size, mtime, ctime,
 inode) were already read and to which batch they belong, so unchanged files are not read again;
 deleting it costs one re-read of the landing files, nothing else.
+`<lake>/index/<object>.batches.json` caches the manifests and skip markers of the batch
+directories (lake/stage_catalog.py), so a command does not open every batch's files; deleting
+it costs one read of them.
 A `skipped.json` beside the manifest records that the batch was skipped (lake/skip.py).
 `<lake>/rejected/<object>/<batch_id>.json` records a landing file that cannot be read at all
 and was never staged (lake/rejected.py).
@@ -22,15 +25,17 @@ so a batch always has its old parse or its new one, never neither, and never hal
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from penstock.faults import fault_point
 from penstock.lake.atomic import (
@@ -41,9 +46,10 @@ from penstock.lake.atomic import (
     write_json,
     write_json_atomic,
 )
-from penstock.lake.manifest import MANIFEST_NAME, REJECTS_NAME, Manifest
+from penstock.lake.manifest import MANIFEST_NAME, REJECTS_NAME, SHARED_REJECTS, Manifest
 from penstock.lake.rejected import REJECTED_DIR, Rejection
 from penstock.lake.skip import SKIP_NAME, SkipMarker
+from penstock.lake.stage_catalog import Catalog, Cataloged, catalog_path, dir_stamp, drop_catalog
 
 # (source_file, size, mtime_ns, ctime_ns, inode); ctime and inode are None for a batch staged
 # before they were recorded.
@@ -51,6 +57,12 @@ FileKey = tuple[str, int, int, int | None, int | None]
 
 # The name of a quarantine file of several batches (a batch's own is named by its id)
 CHUNK_PREFIX = "chunk-"
+
+# What the temp sweep looks into in an object's stage directory: not the batches' own
+# directories (a stage zone of 10,000 batches cost every command 0.15 s of it). The one temp
+# file a batch's may hold, a skip marker's write killed halfway, goes with its next skip or
+# unskip.
+_NOT_BATCHES = frozenset({SHARED_REJECTS})
 
 # The old parse of a batch being replaced; not a `.tmp-` name: the temp sweep must not take it.
 ASIDE_PREFIX = ".replaced-"
@@ -95,13 +107,21 @@ class Lake:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._rejecting: set[str] | None = None  # objects with a rejected/ directory
+        # whether `batches` writes the objects' catalogs: only while holding the warehouse
+        # lock, as the commands that change batches do (lake/stage_catalog.py)
+        self.keep_catalog = False
+        # per object, the file index's entries as last read or written here
+        self._indexed: dict[str, list[tuple[Any, ...]]] = {}
 
     def remove_stale_temps(self) -> int:
         """Finish the batch replacements a killed process left halfway, then delete its temp
         files. Call only while holding the warehouse lock, so that no other run can be writing
         into this lake."""
         self.finish_replacements()
-        return remove_stale_temps(self.root)
+        stage = self.root / "stage"
+        return remove_stale_temps(
+            self.root, only_into=lambda d: _NOT_BATCHES if d.parent == stage else None
+        )
 
     def stage_dir(self, object_name: str) -> Path:
         return self.root / "stage" / object_name
@@ -209,16 +229,50 @@ class Lake:
         return done
 
     def batches(self, object_name: str) -> list[StagedBatch]:
-        """Every complete staged batch of an object, in extraction order."""
+        """Every complete staged batch of an object, in extraction order. A batch whose
+        directory is unchanged since the object's catalog read it comes from the catalog
+        (lake/stage_catalog.py); a command holding the warehouse lock writes the catalog
+        anew when it missed some."""
         base = self.stage_dir(object_name)
-        if not base.is_dir():
+        try:
+            with os.scandir(base) as listing:
+                entries = [e for e in listing if not e.name.startswith(TMP_PREFIX)]
+        except (FileNotFoundError, NotADirectoryError):
             return []
-        found = [
-            StagedBatch(Manifest.read(path), path.parent, SkipMarker.read(path.parent / SKIP_NAME))
-            for path in base.glob(f"*/{MANIFEST_NAME}")
-            if _is_batch_dir(path.parent)
-        ]
+        catalog = Catalog.read(catalog_path(self.root, object_name), object_name)
+        cataloged = catalog.entries
+        found: list[StagedBatch] = []
+        kept: list[tuple[str, Cataloged]] = []
+        for entry in entries:
+            directory = base / entry.name
+            if entry.name.startswith(ASIDE_PREFIX):  # never cataloged: read as it is
+                if _is_batch_dir(directory) and (directory / MANIFEST_NAME).is_file():
+                    found.append(_read_batch(directory))
+                continue
+            try:
+                if not entry.is_dir():
+                    continue
+                stamp = dir_stamp(entry)  # before the files are read: a later change shows
+            except FileNotFoundError:
+                continue
+            read = cataloged.get(entry.name)
+            if read is None or read.stamp != stamp:
+                if not (directory / MANIFEST_NAME).is_file():
+                    continue  # incomplete, or not a batch (the shared rejects' directory)
+                batch = _read_batch(directory)
+                read = Cataloged(stamp, batch.manifest, batch.skip)
+            kept.append((entry.name, read))
+            found.append(StagedBatch(read.manifest, directory, read.skip))
+        if self.keep_catalog and (
+            len(kept) != len(cataloged) or any(r is not cataloged.get(n) for n, r in kept)
+        ):
+            with contextlib.suppress(OSError):  # a cache: the next command reads the files
+                catalog.write(kept)
         return sorted(found, key=extraction_order)
+
+    def _forget_catalog(self, object_name: str) -> None:
+        """Drop the object's catalog before a batch of it changes in place."""
+        drop_catalog(catalog_path(self.root, object_name))
 
     def replace_batch(self, old: StagedBatch, parse: StagedBatch) -> StagedBatch:
         """Put a new parse of a staged batch in place of its old one; return the batch.
@@ -233,6 +287,7 @@ class Lake:
             raise ValueError(f"{parse.directory}: not a parse of batch {old.batch_id}")
         target = self.batch_dir(manifest.object, manifest.batch_id)
         staging = parse.directory
+        self._forget_catalog(manifest.object)
         skip = SkipMarker.read(target / SKIP_NAME)
         if skip is not None:
             write_json_atomic(staging / SKIP_NAME, skip.to_dict())
@@ -255,6 +310,7 @@ class Lake:
         finished = 0
         for aside in sorted(self.root.glob(f"stage/*/{ASIDE_PREFIX}*")):
             target = aside.with_name(aside.name.removeprefix(ASIDE_PREFIX))
+            self._forget_catalog(aside.parent.name)
             if (target / MANIFEST_NAME).is_file():
                 self._drop_aside(aside)
             else:
@@ -273,11 +329,15 @@ class Lake:
 
     def skip_batch(self, batch: StagedBatch, marker: SkipMarker) -> StagedBatch:
         """Mark `batch` skipped (atomically): run and rebuild will never load it."""
+        self._forget_catalog(batch.manifest.object)
+        remove_stale_temps(batch.directory)
         write_json_atomic(batch.directory / SKIP_NAME, marker.to_dict())
         return StagedBatch(batch.manifest, batch.directory, marker)
 
     def unskip_batch(self, batch: StagedBatch) -> StagedBatch:
         """Take a skip back: the batch loads again in its place on the next run."""
+        self._forget_catalog(batch.manifest.object)
+        remove_stale_temps(batch.directory)
         (batch.directory / SKIP_NAME).unlink(missing_ok=True)
         return StagedBatch(batch.manifest, batch.directory, None)
 
@@ -337,17 +397,31 @@ class Lake:
     def read_file_index(self, object_name: str) -> list[SeenFile]:
         """The landing file states already read for an object (empty when unreadable)."""
         try:
-            entries = json.loads(self.file_index_path(object_name).read_text())
-            return [SeenFile(**entry) for entry in entries]
+            entries = json.loads(self.file_index_path(object_name).read_bytes())
+            found = [SeenFile(**entry) for entry in entries]
         except (OSError, ValueError, TypeError):
             return []
+        self._indexed[object_name] = [s.row for s in found]
+        return found
 
     def write_file_index(self, object_name: str, seen: Iterable[SeenFile]) -> None:
-        """Replace the index with `seen` (the files offered now); no write when unchanged."""
-        # a SeenFile's fields are plain values: `vars` is `asdict` without its deep copy
-        entries = sorted((dict(vars(s)) for s in seen), key=lambda e: str(e["source_file"]))
-        if [vars(s) for s in self.read_file_index(object_name)] != entries:
+        """Replace the index with `seen` (the files offered now); no write when unchanged
+        (from what this lake last read or wrote of it: only a command holding the warehouse
+        lock writes it, so no other changes it meanwhile)."""
+        rows = sorted((s.row for s in seen), key=lambda r: r[0])
+        if object_name not in self._indexed:
+            self.read_file_index(object_name)
+        if self._indexed.get(object_name) != rows:
+            entries = [dict(zip(_SEEN_FIELDS, row, strict=True)) for row in rows]
             write_json_atomic(self.file_index_path(object_name), entries)
+            self._indexed[object_name] = rows
+
+
+def _read_batch(directory: Path) -> StagedBatch:
+    """A batch from its own files."""
+    return StagedBatch(
+        Manifest.read(directory / MANIFEST_NAME), directory, SkipMarker.read(directory / SKIP_NAME)
+    )
 
 
 def _is_batch_dir(directory: Path) -> bool:
@@ -382,6 +456,14 @@ class SeenFile:
     @property
     def key(self) -> FileKey:
         return (self.source_file, self.size_bytes, self.mtime_ns, self.ctime_ns, self.inode)
+
+    @property
+    def row(self) -> tuple[Any, ...]:
+        """Every field, in order (`_SEEN_FIELDS`)."""
+        return (*self.key, self.content_hash, self.batch_id)
+
+
+_SEEN_FIELDS = tuple(f.name for f in fields(SeenFile))
 
 
 def known_files(
