@@ -380,7 +380,8 @@ class Runner(RunNotes):
             return
         rejections.finish(complete=complete)
         self.lake.write_file_index(obj.name, seen)
-        loaded = self.warehouse.loaded_batches(obj.name)
+        if found.new:  # this run staged and loaded: ask the ledger again
+            loaded = self.warehouse.loaded_batches(obj.name)
         # a skipped batch never loads: it is not pending (the run said so when it was skipped)
         pending = sorted(
             (b for b in staged if b.batch_id not in loaded and b.skip is None),
