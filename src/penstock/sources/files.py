@@ -61,6 +61,7 @@ class FilesSourceReader:
         self.spec = spec
         self.root = project.path(spec.path)
         self.project_root = project.root
+        self._root_prefix = str(project.root).rstrip(os.sep) + os.sep
 
     def discover(self, obj: ObjectSpec, known: Mapping[FileKey, SeenFile]) -> Discovery:
         if not self.root.is_dir():
@@ -74,7 +75,9 @@ class FilesSourceReader:
         settle_ns = round(self.spec.settle_seconds * 1e9)
         now_ns = time.time_ns()
         found = Discovery()
-        for path in sorted(self.root.glob(pattern)):
+        # ordered as paths order (by their parts), compared as tuples of strings: sorting
+        # 10,000 paths with pathlib's own comparison took ~0.1 s of every run
+        for path in sorted(self.root.glob(pattern), key=_parts):
             if path.name.startswith("."):
                 continue
             stat = _file_stat(path)
@@ -101,10 +104,13 @@ class FilesSourceReader:
         return found
 
     def _display(self, path: Path) -> str:
+        text, root = str(path), self._root_prefix
+        if text.startswith(root):  # what relative_to gives, for a tenth of its time
+            return text[len(root) :]
         try:
             return str(path.relative_to(self.project_root))
         except ValueError:
-            return str(path)
+            return text
 
     def locate(self, obj: ObjectSpec, batch: StagedBatch) -> SourceItem | None:
         """The landing file `batch` was staged from (the path its manifest names, even if the
@@ -389,6 +395,10 @@ class ParsedItems:
 
     prepared: PreparedItems
     commit: list[tuple[int, Copied, Manifest]]
+
+
+def _parts(path: Path) -> tuple[str, ...]:
+    return path.parts
 
 
 def _file_stat(path: Path) -> os.stat_result | None:
