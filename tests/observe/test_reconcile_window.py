@@ -131,3 +131,63 @@ def test_an_older_store_gains_the_batch_index(tmp_path: Path) -> None:
     finally:
         conn.close()
     assert any("ix_step_runs_batch_id" in str(row) for row in plan), plan
+
+
+def _batches_by_id(project: Path) -> dict[int, str]:
+    conn = duckdb.connect(str(project / "warehouse.duckdb"), read_only=True)
+    try:
+        rows = conn.execute(
+            "SELECT i.id, l.batch_id FROM penstock.loads l JOIN items i ON i._batch_id = l.batch_id"
+        ).fetchall()
+    finally:
+        conn.close()
+    return {int(i): str(b) for i, b in rows}
+
+
+def test_a_session_checks_the_loads_since_the_last_check(tmp_path: Path) -> None:
+    """Each session records up to which load time the ledger was complete in the store; the
+    next reads the ledger from there less a day, not the whole retention window. A new store
+    has no such record: the whole window is checked again."""
+    db = tmp_path / "meta.db"
+    project = write_project(tmp_path / "p", PROJECT.format(db=db), {})
+    (project / "landing" / "items").mkdir(parents=True)
+    for n in (1, 2, 3):
+        (project / "landing" / "items" / f"f{n}.csv").write_text(f"id,qty\n{n},{n}\n")
+        with Session(load_project(project)) as session:
+            assert len(session.runner.run().loads()) == 1
+    batch = _batches_by_id(project)
+    conn = sqlite3.connect(db)
+    try:
+        (checked,) = conn.execute("SELECT checked_through FROM ledger_checks").fetchone()
+    finally:
+        conn.close()
+    # the third session checked the first two loads: it found them all in the store
+    loaded = duckdb.connect(str(project / "warehouse.duckdb"), read_only=True)
+    try:
+        (second,) = loaded.execute(
+            "SELECT strftime(loaded_at, '%Y-%m-%d %H:%M:%S.%f') FROM penstock.loads "
+            "WHERE batch_id = ?",
+            [batch[2]],
+        ).fetchone()
+    finally:
+        loaded.close()
+    assert checked == second
+    # the first two loads three days older (before the last check, less its day of margin),
+    # and the store has lost every load step
+    conn = duckdb.connect(str(project / "warehouse.duckdb"))
+    try:
+        conn.execute(
+            "UPDATE penstock.loads SET loaded_at = loaded_at - INTERVAL 3 DAY "
+            "WHERE batch_id IN (?, ?)",
+            [batch[1], batch[2]],
+        )
+    finally:
+        conn.close()
+    _forget_load_steps(db)
+    with Session(load_project(project)) as session:
+        assert session.reconciled_batches == [batch[3]]
+    db.unlink()  # a new store: the whole retention window is checked
+    for suffix in ("-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    with Session(load_project(project)) as session:
+        assert sorted(session.reconciled_batches) == sorted(batch.values())

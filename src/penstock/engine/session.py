@@ -130,8 +130,11 @@ class Session:
         try:
             # the ledger is the truth for what loaded: record the loads the store missed
             # only the retention window: older batches' steps may be pruned (filtered in SQL,
-            # so a run reads the ledger rows of the window, not the whole history)
-            since = utcnow() - project.retention_period("runs")
+            # so a run reads the ledger rows of the window, not the whole history); and of
+            # that, the loads since the last session's check (observe/ledger_checks.py)
+            since = self.store.ledger_check_from(
+                project.name, utcnow() - project.retention_period("runs")
+            )
             self.reconciled_batches = self.store.reconcile_loads(
                 project.name,
                 project.project_hash,

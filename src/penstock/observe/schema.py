@@ -461,3 +461,14 @@ retention_state = sa.Table(
     sa.Column("periods", sa.Text(), nullable=False),  # e.g. runs=7776000000000,logs=...
     sa.Column("collected_at", UTCDateTime(), nullable=False),
 )
+
+# Up to which load time every ledger load of a project was found in the store (or recorded
+# from the ledger) when a session opened (MetadataStore.reconcile_loads): the next session
+# checks the loads after it (less a margin), not the whole retention window again. One row
+# per project: no retention.
+ledger_checks = sa.Table(
+    "ledger_checks",
+    metadata,
+    sa.Column("project", sa.String(255), primary_key=True),
+    sa.Column("checked_through", UTCDateTime(), nullable=False),
+)

@@ -34,6 +34,7 @@ from penstock.observe.events import (
     StepStarted,
     utcnow,
 )
+from penstock.observe.ledger_checks import check_from, checked_through, record_checked
 from penstock.observe.reconcile import record_reconciled
 from penstock.observe.records import (
     BatchAttempt,
@@ -418,7 +419,14 @@ class MetadataStore:
             missing = [entry for entry in ledger if entry.batch_id not in done]
             for entry in missing:
                 record_reconciled(conn, project, project_hash, entry)
+            record_checked(conn, project, max(entry.loaded_at for entry in ledger))
         return [entry.batch_id for entry in missing]
+
+    def ledger_check_from(self, project: str, cutoff: datetime) -> datetime:
+        """Where a session reads the ledger from to reconcile: the retention cutoff, or just
+        before the loads the last session found complete (observe/ledger_checks.py)."""
+        with self._guard("read the ledger check"), self._engine.connect() as conn:
+            return check_from(cutoff, checked_through(conn, project))
 
     def record_batch_decision(self, project: str, decision: BatchDecision) -> None:
         """Keep a skip/unskip of a batch for audit (the lake marker is what runs honour)."""
