@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import json
 import os
+import random
+import shutil
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,7 +18,8 @@ import pytest
 import penstock
 from penstock import load_project
 from penstock.engine.batches import skip_batch, unskip_batch
-from penstock.lake import Lake, StagedBatch
+from penstock.lake import Lake, Manifest, StagedBatch
+from penstock.lake import stage as stage_module
 from penstock.lake.skip import SKIP_NAME, SkipMarker
 from penstock.lake.stage_catalog import catalog_path
 
@@ -157,8 +162,6 @@ def test_a_batch_directory_changed_by_hand_is_read_again(project: Path) -> None:
 
 
 def test_a_deleted_batch_directory_is_gone_from_the_catalog_too(project: Path) -> None:
-    import shutil
-
     lake_root = project / "lake"
     gone = Lake(lake_root).batches("orders")[0]
     shutil.rmtree(gone.directory)
@@ -257,3 +260,93 @@ def test_the_file_index_is_written_only_when_it_changes(project: Path) -> None:
     assert (path.stat().st_mtime_ns, path.stat().st_ino) == stamp
     lake.write_file_index("orders", seen[:2])
     assert Lake(lake_root).read_file_index("orders") == seen[:2]
+
+
+def _manifest(batch_id: str, n: int, schema: dict[str, str]) -> Manifest:
+    return Manifest(
+        batch_id=batch_id,
+        object="orders",
+        source="landing",
+        source_file=f"landing/orders/f{n:03d}.csv",
+        content_hash=f"{n:064x}",
+        size_bytes=10 + n,
+        mtime_ns=1_000_000 + n,
+        format="csv",
+        rows=n % 7,
+        rows_malformed=n % 2,
+        columns=tuple(schema),
+        schema=dict(schema),
+        extracted_at=datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=n),
+        ctime_ns=2_000_000 + n,
+        inode=n,
+        data_file="data.csv",
+        warnings=("a warning",) if n % 5 == 0 else (),
+    )
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("coarse", [False, True], ids=["stat", "coarse_clock"])
+def test_any_sequence_of_changes_reads_as_the_files_hold(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int, coarse: bool
+) -> None:
+    """Batches staged, skipped, unskipped, restaged, deleted or changed by hand, and the
+    catalog damaged, in a random order: a command holding the lock (which writes the
+    catalog) and one that does not both read exactly what the batch directories hold.
+    `coarse_clock`: a file system whose times never move (a change within one tick of its
+    clock), where only the catalog's being dropped before a change keeps it right; changes by
+    hand are then left out (they are seen by the directory's times alone)."""
+    if coarse:
+        monkeypatch.setattr(stage_module, "dir_stamp", lambda entry: (entry.inode(), 0, 0))
+    rng = random.Random(seed)
+    root = tmp_path / "lake"
+    writer = Lake(root)
+    writer.keep_catalog = True
+    schemas = [{"id": "VARCHAR"}, {"id": "VARCHAR", "qty": "VARCHAR"}]
+    made = 0
+    for _ in range(60):
+        ops = ["stage", "stage", "skip", "unskip", "restage", "delete", "damage"]
+        op = rng.choice(ops if coarse else [*ops, "hand", "hand"])
+        batches = writer.batches("orders")
+        if op == "stage" or not batches:
+            staged = []
+            for _ in range(rng.randint(1, 4)):
+                made += 1
+                staging = writer.staging_dir("orders")
+                (staging / "data.csv").write_text("id\n1\n")
+                staged.append((staging, _manifest(f"orders-{made:04d}", made, schemas[made % 2])))
+            writer.commit_batches(staged)
+        elif op == "skip":
+            batch = rng.choice(batches)
+            marker = SkipMarker(reason=f"r{made}", by="t", at=batch.manifest.extracted_at)
+            writer.skip_batch(batch, marker)
+        elif op == "unskip":
+            writer.unskip_batch(rng.choice(batches))
+        elif op == "restage":
+            old = rng.choice(batches)
+            staging = writer.staging_dir("orders")
+            (staging / "data.csv").write_text("id\n2\n")
+            parse = replace(
+                old.manifest, rows=old.manifest.rows + 1, schema=dict(schemas[rng.randint(0, 1)])
+            )
+            writer.replace_batch(old, StagedBatch(parse, staging))
+        elif op == "delete":
+            shutil.rmtree(rng.choice(batches).directory)
+        elif op == "hand":  # a marker written or removed by hand, the directory's times moved
+            batch = rng.choice(batches)
+            marker_path = batch.directory / SKIP_NAME
+            if marker_path.exists():
+                marker_path.unlink()
+            else:
+                marker = SkipMarker(reason="hand", by="h", at=batch.manifest.extracted_at)
+                marker_path.write_text(json.dumps(marker.to_dict()))
+            made += 1
+            os.utime(batch.directory, ns=(made * 10**9, made * 10**9))
+        else:
+            path = catalog_path(root, "orders")
+            if path.exists():
+                data = path.read_bytes()
+                path.write_bytes(data[: rng.randint(0, len(data))])
+        expected = _from_files(root)
+        assert _view(Lake(root).batches("orders")) == expected, op
+        assert _view(writer.batches("orders")) == expected, op
+        assert _view(writer.batches("orders")) == expected, op  # from the catalog just written
