@@ -83,24 +83,30 @@ class FilesSourceReader:
             stat = _file_stat(path)
             if stat is None:
                 continue
-            item = SourceItem(
-                object=obj.name,
-                source=self.name,
-                path=path,
-                display_name=self._display(path),
-                size_bytes=stat.st_size,
-                mtime_ns=stat.st_mtime_ns,
-                ctime_ns=stat.st_ctime_ns,
-                inode=stat.st_ino,
+            name = self._display(path)
+            size, mtime = stat.st_size, stat.st_mtime_ns
+            # the item's key (SourceItem.key), and the one of a batch staged before ctime and
+            # inode were recorded; an item is made for a file not seen before only
+            seen = known.get((name, size, mtime, stat.st_ctime_ns, stat.st_ino)) or known.get(
+                (name, size, mtime, None, None)
             )
-            legacy = (item.display_name, item.size_bytes, item.mtime_ns, None, None)
-            seen = known.get(item.key) or known.get(legacy)
             if seen is not None:
                 found.unchanged.append(seen)
-            elif settle_ns and now_ns - stat.st_mtime_ns < settle_ns:
-                found.unsettled.append(item.display_name)
+            elif settle_ns and now_ns - mtime < settle_ns:
+                found.unsettled.append(name)
             else:
-                found.new.append(item)
+                found.new.append(
+                    SourceItem(
+                        object=obj.name,
+                        source=self.name,
+                        path=path,
+                        display_name=name,
+                        size_bytes=size,
+                        mtime_ns=mtime,
+                        ctime_ns=stat.st_ctime_ns,
+                        inode=stat.st_ino,
+                    )
+                )
         return found
 
     def _display(self, path: Path) -> str:
