@@ -4,7 +4,7 @@ scheduler poll, once 10,000 small files are staged; a landing zone dropping a fi
 gets there in a week).
 
 `<lake>/index/<object>.batches.json` holds, for each batch directory of the object's stage
-zone, the directory's identity when it was read (inode, mtime and ctime: one `stat`, ~6 µs)
+zone, the directory's identity when it was read (inode, mtime and ctime: one `stat`, ~3 µs)
 with the batch's manifest and skip marker. `Lake.batches` lists the stage directory, stats each
 batch directory, and takes a batch from the catalog only when its directory is still the one
 the catalog read; any other (staged since, restaged, skipped or unskipped, a file in it
@@ -18,8 +18,9 @@ one made within the resolution of the file system's clock. It is written atomica
 cannot be read, or that was written for other manifest fields, is ignored.
 
 Values the batches share (a CSV read's options, a schema, the column list) are stored once
-and referenced by index: on 10,000 batches the file is a quarter of the manifests' size and
-reads in a fifth of their time.
+and referenced by index: on 10,000 batches the file held 4.6 MB against the manifests' 12.4 MB
+and read in 0.06-0.13 s against their 0.65 s; the rows of batches read from it are written back
+as they were read, so a rewrite encodes only the batches new to it.
 """
 
 from __future__ import annotations
