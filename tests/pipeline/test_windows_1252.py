@@ -67,6 +67,20 @@ def test_compressed_and_aliased_alike(tmp_path: Path) -> None:
     assert CsvOptions.model_validate({"encoding": "CP1252"}).encoding == "windows-1252"
 
 
+def test_a_cut_short_compressed_file_fails_naming_it(tmp_path: Path) -> None:
+    """Decompressed as it is transcoded (one pass), a damaged stream still names the file."""
+    root = project(
+        tmp_path, "windows-1252", gzip.compress((TEXT * 200).encode("cp1252"))[:-30], glob="csv.gz"
+    )
+    result = penstock.run(root)
+    assert result.status == "failed"
+    (failure,) = result.failures
+    assert str(failure.error).startswith(
+        "landing/sales.csv.gz: cannot read as gzip-compressed CSV: "
+    ), failure.error
+    assert query(root, "SELECT count(*) FROM penstock.loads") == [(0,)]
+
+
 def test_an_undefined_byte_is_an_encoding_record_with_its_number(tmp_path: Path) -> None:
     # 0x81 has no character in Windows-1252: that record is quarantined, raw bytes escaped
     data = TEXT.encode("cp1252") + b"4,bad \x81 byte,1.00\r\n" + b"5,ok,2.00\r\n" * 200

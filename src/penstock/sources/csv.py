@@ -63,7 +63,7 @@ from penstock.sources.csv_rejects import (
     write_rejects,
     write_shared_rejects,
 )
-from penstock.sources.csv_text import ByteScan, decompress, scan_bytes, transcode
+from penstock.sources.csv_text import ByteScan, scan_bytes, staged_copy
 from penstock.sql import ident, literal
 
 _PLAIN = "_decompressed.csv"
@@ -224,10 +224,9 @@ def plan_csv_files(
         except Exception as exc:
             out.append(exc)
         finally:
-            if compression_of(file.path) is not None:  # a plain file is never decompressed
-                (file.staging / _PLAIN).unlink(missing_ok=True)
-            if csv is not declared:
-                (file.staging / _TRANSCODED).unlink(missing_ok=True)
+            # the copy DuckDB read (a plain file in its encoding is read where it is)
+            (file.staging / _PLAIN).unlink(missing_ok=True)
+            (file.staging / _TRANSCODED).unlink(missing_ok=True)
     return out
 
 
@@ -239,19 +238,16 @@ def _plan(
     encoding: str,
 ) -> CsvPlan | CsvStaged:
     """A file decompressed once (DuckDB then reads in parallel, and every pass reads it
-    again) and, declared in an `encoding` DuckDB does not read (Windows-1252), transcoded to
-    UTF-8 (`csv` reads that copy); its header read by penstock, its bytes put in place as the
-    batch's data."""
+    again), or, declared in an `encoding` DuckDB does not read (Windows-1252), transcoded to
+    UTF-8 in the same pass (`csv` reads that copy); its header read by penstock, its bytes put
+    in place as the batch's data."""
     path = file.path
-    if compression_of(path) is not None:
-        plain = file.staging / _PLAIN
-        decompress(path, plain, file.display_name, obj.name)
-        path = plain
-    if encoding != csv.encoding:
-        transcode(path, file.staging / _TRANSCODED, encoding)
-        if path != file.path:
-            path.unlink()
+    if encoding != csv.encoding:  # decompressed as it is transcoded
         path = file.staging / _TRANSCODED
+        staged_copy(file.path, path, encoding, file.display_name, obj.name)
+    elif compression_of(path) is not None:
+        path = file.staging / _PLAIN
+        staged_copy(file.path, path, None, file.display_name, obj.name)
     data = file.staging / CSV_DATA_NAME
     content = file.content if path == file.path else None
     layout = read_layout(path, obj, csv, file.display_name, content)

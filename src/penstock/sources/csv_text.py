@@ -185,7 +185,8 @@ def transcode(source: Path, target: Path, encoding: str, errors: str = "surrogat
     """Write `source`'s text (in `encoding`; decompressed when its name says so) to `target` as
     UTF-8, streamed. With `surrogateescape`, bytes the encoding leaves undefined are written as
     they are, so that they stay invalid bytes a read names and quarantines (each file line
-    keeps its number); with `replace` they become U+FFFD (discover's sample)."""
+    keeps its number); with `replace` they become U+FFFD (discover's sample). A damaged stream
+    raises the stream's own error (`staged_copy` names the file)."""
     decoder = codecs.getincrementaldecoder(_CODECS[encoding])(errors)
     with open_stream(source) as stream, target.open("wb") as out:
         while block := stream.read(BLOCK_BYTES):
@@ -193,13 +194,24 @@ def transcode(source: Path, target: Path, encoding: str, errors: str = "surrogat
         out.write(decoder.decode(b"", True).encode("utf-8", errors))
 
 
-def decompress(path: Path, target: Path, display_name: str, object_name: str) -> None:
-    """Write the decompressed bytes of `path` to `target`, streamed (a damaged or cut-short
-    stream raises SourceError, unreadable)."""
+def decompress(path: Path, target: Path) -> None:
+    """Write the decompressed bytes of `path` to `target`, streamed."""
+    with open_stream(path) as stream, target.open("wb") as out:
+        while block := stream.read(BLOCK_BYTES):
+            out.write(block)
+
+
+def staged_copy(
+    path: Path, target: Path, encoding: str | None, display_name: str, object_name: str
+) -> None:
+    """`path` written to `target` as DuckDB reads it, in one pass: decompressed, and as UTF-8
+    when `encoding` (DuckDB reads none such) is given. A damaged or cut-short stream raises
+    SourceError, unreadable, naming the file."""
     try:
-        with open_stream(path) as stream, target.open("wb") as out:
-            while block := stream.read(BLOCK_BYTES):
-                out.write(block)
+        if encoding is None:
+            decompress(path, target)
+        else:
+            transcode(path, target, encoding)
     except Exception as exc:
         if not isinstance(exc, OSError) and not _is_arrow_error(exc):
             raise
