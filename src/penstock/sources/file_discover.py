@@ -245,15 +245,14 @@ def _load_sample(
     typed)."""
     share = SAMPLE_ROWS // len(paths)
     with tempfile.TemporaryDirectory(prefix="penstock-discover-") as scratch:
+        first: Path | None = None  # the first file's copy, read for its layout
         if kind == "csv":  # the encoding and layout are read off the first file
             found.encoding = csv_encoding(paths[0])
-        first = readable_copy(paths[0], Path(scratch), found.encoding)
-        if kind == "csv":
+            first = readable_copy(paths[0], Path(scratch), found.encoding)
             found.delimiter, found.skip_rows, found.header, width = csv_layout(first)
             if not found.header:  # the columns are named by their place
                 found.names = [f"column_{n}" for n in range(1, width + 1)]
         for n, path in enumerate(paths):
-            readable = first if n == 0 else readable_copy(path, Path(scratch), found.encoding)
             read_as = kind
             if kind == "json" and _starts_with(path, b"{"):  # records under a key
                 if n and found.records is None:
@@ -262,6 +261,7 @@ def _load_sample(
                         "mixes two kinds of JSON file",
                         file=str(path),
                     )
+                # parsed (and decompressed) there: no readable copy of the object itself
                 found.records, readable = records_sample(path, Path(scratch), found.records, share)
                 read_as = "jsonl"
             elif n and found.records is not None:
@@ -269,6 +269,12 @@ def _load_sample(
                     f"{path}: not one JSON object, where {paths[0].name} holds its records "
                     f"under '{found.records}': the glob mixes two kinds of JSON file",
                     file=str(path),
+                )
+            else:
+                readable = (
+                    first
+                    if n == 0 and first
+                    else readable_copy(path, Path(scratch), found.encoding)
                 )
             _sample_part(conn, read_as, path, readable, found, share, paths[0] if n else None)
             if n == 0:
