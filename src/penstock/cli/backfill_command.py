@@ -79,8 +79,7 @@ def backfill(
     partition whose data did not change since it was loaded is left as it is (`unchanged`);
     one that fails leaves the table as it was: back-fill it again alone with --partition.
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
+    from penstock.cli.render import counting_bar
     from penstock.engine import Session
     from penstock.engine.backfill import Backfill
     from penstock.engine.partition_plan import partition_spec, requested_starts
@@ -91,14 +90,7 @@ def backfill(
     if keys and (first or last):
         raise UsageError("give --partition KEY or --from/--to, not both")
     starts = requested_starts(spec, _instant(first, "--from"), _instant(last, "--to"), keys)
-    progress = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[detail]}"),
-        console=err_console,
-        disable=as_json or not err_console.is_terminal,
-    )
+    progress = counting_bar("[bold]{task.description}", shown=not as_json)
     task = progress.add_task(f"{obj.name} partitions", total=len(starts), detail="")
 
     def advanced(outcome: Any) -> None:

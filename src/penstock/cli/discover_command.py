@@ -79,23 +79,13 @@ def discover(
 @contextmanager
 def _globs_progress(as_json: bool) -> Iterator[Callable[[int, int, str], None]]:
     """A bar on stderr (a terminal only) counting the globs sampled, the current one named."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    from penstock.cli.render import counting_bar
 
-    from penstock.cli.render import err_console
-
-    bar = Progress(
-        TextColumn("[bold]discover"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.description}"),
-        console=err_console,
-        disable=as_json or not err_console.is_terminal,
-        transient=True,
-    )
-    task = bar.add_task("", total=None)
+    bar = counting_bar("[bold]discover", shown=not as_json, transient=True)
+    task = bar.add_task("", total=None, detail="")
 
     def advance(done: int, total: int, glob: str) -> None:
-        bar.update(task, completed=done, total=total, description=glob)
+        bar.update(task, completed=done, total=total, detail=glob)
 
     with bar:
         yield advance

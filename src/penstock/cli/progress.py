@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
+from rich.progress import TaskID
 
-from penstock.cli.render import err_console
+from penstock.cli.render import counting_bar
 from penstock.observe import OBJECT_STEP, Event, LogRecord, StepFinished
 
 
@@ -12,15 +12,7 @@ class ProgressSink:
     """Subscribe `handle` to the bus; use as a context manager around the run."""
 
     def __init__(self, enabled: bool) -> None:
-        self.progress = Progress(
-            TextColumn("[bold]{task.description:<16}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[detail]}"),
-            console=err_console,
-            disable=not enabled,
-            transient=False,
-        )
+        self.progress = counting_bar("[bold]{task.description:<16}", shown=enabled)
         self.tasks: dict[str, TaskID] = {}
 
     def _task(self, name: str) -> TaskID:

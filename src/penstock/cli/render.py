@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 
 if TYPE_CHECKING:
+    from rich.progress import Progress
     from rich.table import Table
 
     from penstock.engine import ObjectSummary
@@ -23,6 +24,23 @@ console = Console() if Console().is_terminal else Console(width=_WIDE)
 err_console = (
     Console(stderr=True) if Console(stderr=True).is_terminal else Console(stderr=True, width=_WIDE)
 )
+
+
+def counting_bar(label: str, *, shown: bool, transient: bool = False) -> Progress:
+    """A bar on stderr counting done of total, after `label` (a format of the task's
+    `description`) and before the task's `detail` field; drawn only when `shown` and stderr is
+    a terminal."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    return Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[detail]}"),
+        console=err_console,
+        disable=not (shown and err_console.is_terminal),
+        transient=transient,
+    )
 
 
 def print_json(payload: Any) -> None:

@@ -53,7 +53,7 @@ class Cataloged(NamedTuple):
     """A batch directory as read: its identity then, its manifest and skip marker, and (read
     from a catalog) its row there, written again as it is."""
 
-    stamp: tuple[int, ...]
+    stamp: DirStamp
     manifest: Manifest
     skip: SkipMarker | None
     row: list[Any] | None = None
