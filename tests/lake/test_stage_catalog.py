@@ -192,11 +192,17 @@ def test_a_damaged_catalog_is_ignored_and_written_again(project: Path, damage: b
     assert _view(Lake(lake_root).batches("orders")) == expected
 
 
-def test_a_catalog_of_other_manifest_fields_is_ignored(project: Path) -> None:
+@pytest.mark.parametrize("change", ["one_fewer", "renamed"])
+def test_a_catalog_of_other_manifest_fields_is_ignored(project: Path, change: str) -> None:
     lake_root = project / "lake"
     path = catalog_path(lake_root, "orders")
     data = json.loads(path.read_text())
-    data["fields"] = data["fields"][:-1]
+    fields = data["fields"]
+    if change == "one_fewer":
+        data["fields"] = fields[:-1]
+    else:  # as many fields, two of them in each other's place: rows of another version
+        a, b = fields.index("source"), fields.index("source_file")
+        fields[a], fields[b] = fields[b], fields[a]
     # rows that would give every batch another source file, if they were taken
     for row in data["batches"]:
         row[3][data["fields"].index("source_file")] = "elsewhere.csv"
