@@ -19,6 +19,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from types import TracebackType
 
+from penstock import heap
 from penstock.catalog import Project
 from penstock.catalog.observability import RETENTION_KINDS
 from penstock.defaults import DEFAULT_WAIT_SECONDS
@@ -107,6 +108,7 @@ class Session:
         """Open everything; while another run holds the project's lease or the warehouse,
         wait up to `wait` seconds in all (then `LeaseHeld` or `WarehouseLocked`)."""
         self.project = project
+        self.holds_heap = False  # see the end of __init__
         self.lake = Lake(project.lake_path)
         self.store = MetadataStore(project.metadata_url)
         # the project's lease before the warehouse (engine/lease.py): a second run on the
@@ -165,6 +167,10 @@ class Session:
             raise
         self.collect_garbage = record_catalog  # runs and rebuilds: retention when they close
         self.runner = Runner(project, self.bus, self.warehouse, self.lake)
+        # what is imported and open now lives as long as the session: out of the cycle
+        # collector's walks until it closes (penstock/heap.py)
+        heap.hold()
+        self.holds_heap = True
 
     def close(self) -> None:
         try:
@@ -180,7 +186,12 @@ class Session:
                 try:
                     self._release_lease()
                 finally:
-                    self.store.close()
+                    try:
+                        self.store.close()
+                    finally:
+                        if self.holds_heap:
+                            self.holds_heap = False
+                            heap.release()
 
     def _release_lease(self) -> None:
         """Give the project's lease back; if the store fails now, it expires on its own."""

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from penstock.faults import fault_point
+from penstock.heap import bulk
 from penstock.lake.atomic import (
     TMP_PREFIX,
     fsync_dir,
@@ -228,6 +229,7 @@ class Lake:
             done.append(committed.get(staging))
         return done
 
+    @bulk()
     def batches(self, object_name: str) -> list[StagedBatch]:
         """Every complete staged batch of an object, in extraction order. A batch whose
         directory is unchanged since the object's catalog read it comes from the catalog
@@ -394,6 +396,7 @@ class Lake:
     def file_index_path(self, object_name: str) -> Path:
         return self.root / "index" / f"{object_name}.json"
 
+    @bulk()
     def read_file_index(self, object_name: str) -> list[SeenFile]:
         """The landing file states already read for an object (empty when unreadable)."""
         try:
@@ -466,6 +469,7 @@ class SeenFile:
 _SEEN_FIELDS = tuple(f.name for f in fields(SeenFile))
 
 
+@bulk()
 def known_files(
     batches: Iterable[StagedBatch],
     index: Iterable[SeenFile],

@@ -34,6 +34,7 @@ import duckdb
 
 from penstock.catalog import CsvOptions, FilesSource, ObjectSpec, Project
 from penstock.errors import SourceError
+from penstock.heap import bulk
 from penstock.lake import Lake, Manifest, SeenFile, StagedBatch
 from penstock.lake.rejected import Rejection
 from penstock.lake.stage import FileKey
@@ -63,6 +64,7 @@ class FilesSourceReader:
         self.project_root = project.root
         self._root_prefix = str(project.root).rstrip(os.sep) + os.sep
 
+    @bulk()
     def discover(self, obj: ObjectSpec, known: Mapping[FileKey, SeenFile]) -> Discovery:
         if not self.root.is_dir():
             raise SourceError(
