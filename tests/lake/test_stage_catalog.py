@@ -21,6 +21,7 @@ from penstock.engine.batches import skip_batch, unskip_batch
 from penstock.lake import Lake, Manifest, StagedBatch
 from penstock.lake import stage as stage_module
 from penstock.lake.skip import SKIP_NAME, SkipMarker
+from penstock.lake.stage import manifest_state
 from penstock.lake.stage_catalog import catalog_path
 
 from helpers import query, write_project
@@ -260,11 +261,18 @@ def test_the_file_index_is_written_only_when_it_changes(project: Path) -> None:
     assert penstock.run(str(project)).status == "success"
     assert (path.stat().st_mtime_ns, path.stat().st_ino) == stamp
     lake = Lake(lake_root)
-    seen = lake.read_file_index("orders")
-    assert len(seen) == 3
-    lake.write_file_index("orders", reversed(seen))  # the same entries: nothing written
+    assert lake.read_file_index("orders") == []  # the manifests record the three files' states
+    staged = lake.batches("orders")
+    # states no manifest records: the same files as they would be after a touch
+    seen = [replace(manifest_state(b), mtime_ns=b.manifest.mtime_ns + 1) for b in staged]
+    lake.write_file_index("orders", [manifest_state(b) for b in staged], staged)
+    assert (path.stat().st_mtime_ns, path.stat().st_ino) == stamp  # nothing to keep: no write
+    lake.write_file_index("orders", seen, staged)
+    assert Lake(lake_root).read_file_index("orders") == seen
+    stamp = path.stat().st_mtime_ns, path.stat().st_ino
+    lake.write_file_index("orders", reversed(seen), staged)  # the same entries: nothing written
     assert (path.stat().st_mtime_ns, path.stat().st_ino) == stamp
-    lake.write_file_index("orders", seen[:2])
+    lake.write_file_index("orders", seen[:2], staged)
     assert Lake(lake_root).read_file_index("orders") == seen[:2]
 
 

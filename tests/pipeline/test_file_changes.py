@@ -197,3 +197,81 @@ def test_a_batch_staged_before_ctime_and_inode_were_recorded_still_counts(
     assert result.status == "success" and result.loads() == []
     assert "items: 1 file(s), 0 new or changed" in log_messages(project, result.run_id)
     assert ids(project) == [1]
+
+
+def _index(project: Path) -> list[dict[str, object]]:
+    entries: list[dict[str, object]] = json.loads(
+        (project / "lake" / "index" / "items.json").read_text()
+    )
+    return entries
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    stat = path.stat()
+    return stat.st_mtime_ns, stat.st_ino
+
+
+def test_staging_new_files_leaves_the_file_index_alone(tmp_path: Path) -> None:
+    """The manifests record the states they were staged from: the index holds none of them,
+    and a run that stages new files (a per-minute landing zone's every run) does not write it."""
+    project = project_with(tmp_path)
+    for n in range(3):
+        land(project, f"{n}.csv", f"id\n{n}\n")
+    assert penstock.run(project).status == "success"
+    assert _index(project) == []
+    index = project / "lake" / "index" / "items.json"
+    before = _stamp(index)
+    land(project, "3.csv", "id\n3\n")
+    staged = penstock.run(project)
+    assert staged.status == "success" and len(staged.loads()) == 1
+    assert _stamp(index) == before
+    quiet = penstock.run(project)
+    assert quiet.status == "success" and quiet.loads() == []
+    assert "items: 4 file(s), 0 new or changed" in log_messages(project, quiet.run_id)
+    assert ids(project) == [0, 1, 2, 3]
+
+
+def test_the_file_index_keeps_the_states_no_manifest_records(tmp_path: Path) -> None:
+    project = project_with(tmp_path)
+    first = land(project, "a.csv", "id\n1\n")
+    assert penstock.run(project).status == "success"
+    (batch,) = [p.name for p in (project / "lake" / "stage" / "items").iterdir()]
+    # a second file with the same bytes, and the first touched: both hashed once, both
+    # found to hold the staged batch, both remembered
+    land(project, "copy.csv", "id\n1\n")
+    touched = HOUR_AGO + 10**9
+    os.utime(first, ns=(touched, touched))
+    again = penstock.run(project)
+    assert again.status == "success" and again.loads() == []
+    assert "items: 2 file(s), 2 new or changed" in log_messages(project, again.run_id)
+    entries = _index(project)
+    assert [(e["source_file"], e["mtime_ns"], e["batch_id"]) for e in entries] == [
+        ("landing/items/a.csv", touched, batch),
+        ("landing/items/copy.csv", HOUR_AGO, batch),
+    ]
+    quiet = penstock.run(project)
+    assert "items: 2 file(s), 0 new or changed" in log_messages(project, quiet.run_id)
+    assert _index(project) == entries
+    assert ids(project) == [1]
+
+
+def test_a_file_index_that_lists_every_state_is_read_then_trimmed(tmp_path: Path) -> None:
+    """An index written by an earlier version, which listed the manifests' states too."""
+    project = project_with(tmp_path)
+    for n in range(2):
+        land(project, f"{n}.csv", f"id\n{n}\n")
+    assert penstock.run(project).status == "success"
+    full = []
+    for manifest in sorted((project / "lake" / "stage" / "items").glob("*/manifest.json")):
+        m = json.loads(manifest.read_text())
+        full.append(
+            {k: m[k] for k in ("source_file", "size_bytes", "mtime_ns", "ctime_ns", "inode")}
+            | {"content_hash": m["content_hash"], "batch_id": m["batch_id"]}
+        )
+    index = project / "lake" / "index" / "items.json"
+    index.write_text(json.dumps(full))
+    quiet = penstock.run(project)
+    assert quiet.status == "success" and quiet.loads() == []
+    assert "items: 2 file(s), 0 new or changed" in log_messages(project, quiet.run_id)
+    assert _index(project) == []
+    assert ids(project) == [0, 1]

@@ -376,10 +376,10 @@ class Runner(RunNotes):
                 blocked = not load_read_chunk(self, result, obj, new, reading)
         if blocked:  # a batch failed: the later ones wait (the run said so)
             rejections.finish(complete=complete)
-            self.lake.write_file_index(obj.name, seen)
+            self.lake.write_file_index(obj.name, seen, staged)
             return
         rejections.finish(complete=complete)
-        self.lake.write_file_index(obj.name, seen)
+        self.lake.write_file_index(obj.name, seen, staged)
         if found.new:  # this run staged and loaded: ask the ledger again
             loaded = self.warehouse.loaded_batches(obj.name)
         # a skipped batch never loads: it is not pending (the run said so when it was skipped)

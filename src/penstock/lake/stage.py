@@ -6,9 +6,10 @@ A batch is staged in a temporary directory (`.tmp-…`, the landing file's priva
 it), its manifest written last, and the directory renamed to the batch id: a batch exists
 exactly when its directory does, complete with its manifest.
 
-`<lake>/index/<object>.json` caches which landing file states (name, size, mtime, ctime,
-inode) were already read and to which batch they belong, so unchanged files are not read again;
-deleting it costs one re-read of the landing files, nothing else.
+A landing file state (name, size, mtime, ctime, inode) already read is not read again: a batch's
+manifest records the state it was staged from, and `<lake>/index/<object>.json` records the
+other states read and the batch each belongs to (a second file holding a staged batch's bytes,
+a file touched since it was staged); deleting it costs one re-read of those files, nothing else.
 `<lake>/index/<object>.batches.json` caches the manifests and skip markers of the batch
 directories (lake/stage_catalog.py), so a command does not open every batch's files; deleting
 it costs one read of them.
@@ -407,11 +408,18 @@ class Lake:
         self._indexed[object_name] = [s.row for s in found]
         return found
 
-    def write_file_index(self, object_name: str, seen: Iterable[SeenFile]) -> None:
-        """Replace the index with `seen` (the files offered now); no write when unchanged
-        (from what this lake last read or wrote of it: only a command holding the warehouse
-        lock writes it, so no other changes it meanwhile)."""
-        rows = sorted((s.row for s in seen), key=lambda r: r[0])
+    @bulk()
+    def write_file_index(
+        self, object_name: str, seen: Iterable[SeenFile], staged: Iterable[StagedBatch] = ()
+    ) -> None:
+        """Replace the index with `seen` (the files offered now) less the states the `staged`
+        batches' manifests record (`known_files` takes those from the manifests): a run that
+        stages new files and meets no other state writes nothing, however many files it has
+        seen before. No write when unchanged (from what this lake last read or wrote of it:
+        only a command holding the warehouse lock writes it, so no other changes it
+        meanwhile)."""
+        recorded = {manifest_state(b).row for b in staged}
+        rows = sorted((r for r in (s.row for s in seen) if r not in recorded), key=lambda r: r[0])
         if object_name not in self._indexed:
             self.read_file_index(object_name)
         if self._indexed.get(object_name) != rows:
@@ -469,6 +477,14 @@ class SeenFile:
 _SEEN_FIELDS = tuple(f.name for f in fields(SeenFile))
 
 
+def manifest_state(batch: StagedBatch) -> SeenFile:
+    """The landing file state `batch` was staged from, as its manifest records it."""
+    m = batch.manifest
+    return SeenFile(
+        m.source_file, m.size_bytes, m.mtime_ns, m.ctime_ns, m.inode, m.content_hash, batch.batch_id
+    )
+
+
 @bulk()
 def known_files(
     batches: Iterable[StagedBatch],
@@ -483,10 +499,7 @@ def known_files(
     held: set[str] = set()  # the batch ids whose file states are worth remembering
     for b in batches:
         held.add(b.batch_id)
-        m = b.manifest
-        seen = SeenFile(
-            m.source_file, m.size_bytes, m.mtime_ns, m.ctime_ns, m.inode, m.content_hash, b.batch_id
-        )
+        seen = manifest_state(b)
         known[seen.key] = seen
     for r in rejected:
         held.add(r.batch_id)
