@@ -17,7 +17,8 @@ So:
   what was built joins the frozen objects while a session holds them.
 
 Freezing hides objects from the cycle collector only: reference counting frees what it frees
-as before, and a cycle that became garbage while frozen is collected after the thaw. A process
+as before, and a cycle frozen as garbage, or become garbage since, is collected after the thaw
+(a run of 1,000 small files peaked 10-30 MB higher). A process
 that froze objects itself (a server that freezes before it forks) is left alone: no session
 freezes or thaws, `bulk()` only holds the collection back.
 """
