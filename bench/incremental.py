@@ -6,7 +6,8 @@ For each load mode (merge, and SCD2 on the same orders object: key order_id, ord
 updated_at) and each repeat, in fresh child processes:
   * T_full: `penstock.run` on a project whose landing holds the N-row orders CSV;
   * T_inc: from a copy of that state, `penstock.run` after a second file arrives with p% of N
-    rows (half changed existing keys, a tenth identical rows, the rest new keys), for each p;
+    rows (half changed existing keys, a tenth identical rows (`--identical`), the rest new
+    keys), for each p;
   * T_idle: from a copy of that state, `penstock.run` with nothing new: a run's fixed cost
     (project, session, discovery, events, close), so T_inc - T_idle is what the batch costs.
 The child imports penstock's engine before the clock starts (on both sides alike).
@@ -133,12 +134,14 @@ def copy_state(src: Path, dst: Path) -> None:
     os.sync()
 
 
-def write_increment(warehouse: Path, target: Path, rows: int, seed: int) -> dict[str, int]:
+def write_increment(
+    warehouse: Path, target: Path, rows: int, seed: int, identical_share: float = 0.1
+) -> dict[str, int]:
     """A CSV of `rows` rows drawn from the loaded table: half changed existing keys (new
-    status, amount + 1, updated_at one day later), a tenth identical rows, the rest new keys.
-    Keys are drawn uniformly over the table (the worst case for zone maps)."""
+    status, amount + 1, updated_at one day later), `identical_share` (a tenth) identical rows,
+    the rest new keys. Keys are drawn uniformly over the table (the worst case for zone maps)."""
     changed = rows // 2
-    identical = rows // 10
+    identical = round(rows * identical_share)
     new = rows - changed - identical
     cols = ", ".join(COLUMNS)
     changed_cols = ", ".join(
@@ -187,6 +190,13 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--sizes", default="0.001,0.01,0.1", help="fractions of --rows")
     parser.add_argument("--modes", default="merge,scd2")
+    parser.add_argument(
+        "--identical",
+        type=float,
+        default=0.1,
+        help="share of the increment's rows identical to the stored ones (default 0.1); 0 is a "
+        "feed of changes only, each with a newer updated_at",
+    )
     args = parser.parse_args()
     sizes = [float(s) for s in args.sizes.split(",")]
     modes = args.modes.split(",")
@@ -224,7 +234,11 @@ def main() -> None:
                     if (mode, p) not in increments:
                         csv = work / f"{mode}-inc-{p}.csv"
                         expect = write_increment(
-                            base / "warehouse.duckdb", csv, round(args.rows * p), args.seed
+                            base / "warehouse.duckdb",
+                            csv,
+                            round(args.rows * p),
+                            args.seed,
+                            args.identical,
                         )
                         increments[mode, p] = (csv, expect)
                     csv, expect = increments[mode, p]

@@ -95,6 +95,36 @@ def test_merge_a_stored_null_order_by_loses_and_the_kept_column_stays() -> None:
     ]
 
 
+def test_merge_one_batch_against_the_stored_rows_every_case_at_once() -> None:
+    """A batch alone is classified by order_by first; only the rows whose order_by equals the
+    stored one's are compared in every column (duckdb_chunk_merge)."""
+    stored = [row(1, "A"), row(2, "B"), row(3, "C", T2), row(4, "D"), row(5, "E")]
+    out = example(
+        "merge",
+        [
+            [
+                row(1, "A"),  # the same row: unchanged
+                row(2, "X"),  # the same order_by, another value: a correction, an update
+                row(3, "Y", T1),  # older: stale
+                row(4, "Z", T2),  # newer: an update
+                row(5, "E", T2),  # the stored order_by is NULL: it loses
+                row(6, "N"),  # a new key
+            ]
+        ],
+        history=[stored],
+        null_order_by=(5,),
+    )
+    assert out.counts == [ModeCounts(inserted=1, updated=3, unchanged=1, stale=1)]
+    assert out.pick("k1", "v", "_batch_id") == [
+        (1, "A", "h-0"),
+        (2, "X", "b-1"),
+        (3, "C", "h-0"),
+        (4, "Z", "b-1"),
+        (5, "E", "b-1"),
+        (6, "N", "b-1"),
+    ]
+
+
 def test_replace_with_an_empty_last_batch_keeps_the_snapshot_before_it() -> None:
     out = example("replace", [[row(1, "A"), row(2, "B")], [row(3, "C")], []], order_by=None)
     assert out.counts == [

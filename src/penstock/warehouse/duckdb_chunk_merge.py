@@ -13,6 +13,14 @@ dropped.
 
 A key that occurs in one batch of the chunk only (every key when n=1) skips the windows: it is
 classified against the stored row alone, exactly like the single-batch merge.
+
+A chunk of one batch, on an object with an `order_by` column, is classified first from the
+stored rows' key and order_by alone: an incoming row whose order_by differs from the stored
+one's differs from it, so it is an update or stale without comparing the rest. Only the rows
+whose order_by equals the stored one's (both NULL included) are compared in every column, in a
+second statement that reads the stored rows' other columns for those keys only; a batch of
+changes that each carry a newer order_by never reads them (decoding every column of a large
+table's vectors was most of a small merge's statement, bench/README.md).
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ from penstock.warehouse.duckdb_mode_sql import (
 from penstock.warehouse.duckdb_tables import object_table
 
 ACTION = ident(f"{RESERVED_PREFIX}action")
+TIE = "'tie'"  # an action until settled: the incoming order_by equals the stored one
 FINAL = ident(f"{RESERVED_PREFIX}final")  # the key's last insert or update: the row that stays
 STORED = ident(f"{RESERVED_PREFIX}stored")  # the key has a stored row
 REPEATS = ident(f"{RESERVED_PREFIX}repeats")  # the key's rows in the chunk
@@ -71,6 +80,8 @@ def merge_chunk(
     actions = chunk.temp("merge")
     conn.execute(f"CREATE TEMP TABLE {actions} AS {_actions_sql(obj, chunk, table, kept)}")
     try:
+        if _splits_ties(obj, chunk):
+            _settle_ties(conn, obj, actions, table)
         counts = per_batch(
             conn,
             chunk,
@@ -101,6 +112,40 @@ def merge_chunk(
     }
 
 
+def _splits_ties(obj: ObjectSpec, chunk: Chunk) -> bool:
+    """Whether the chunk's rows are classified by order_by first (see the module's doc): one
+    batch, and an order_by that is a contract column (so a row whose order_by differs from
+    the stored one is never the same row)."""
+    return chunk.single and obj.order_by is not None and obj.order_by in obj.stored_columns
+
+
+def _classify_by_order(obj: ObjectSpec, old_key: str) -> str:
+    """`_classify` without the full comparison: a row whose order_by equals the stored one's is
+    a tie, for `_settle_ties`."""
+    ob = ident(obj.order_by or "")
+    return (
+        f"CASE WHEN {old_key} IS NULL THEN 'insert' "
+        f"WHEN s.{ob} IS NOT DISTINCT FROM t.{ob} THEN {TIE} "
+        f"WHEN {newer_sql(obj, 's', 't')} THEN 'update' ELSE 'stale' END"
+    )
+
+
+def _settle_ties(
+    conn: duckdb.DuckDBPyConnection, obj: ObjectSpec, actions: str, table: str
+) -> None:
+    """The tied rows: unchanged when every contract column equals the stored row's, else an
+    update (at an equal order_by the later batch wins: a correction), as `_classify` says."""
+    (ties,) = conn.execute(f"SELECT count(*) FROM {actions} WHERE {ACTION} = {TIE}").fetchone()  # type: ignore[misc]
+    if not ties:
+        return
+    same = same_row_sql(obj, "a", "t")
+    conn.execute(
+        f"UPDATE {actions} AS a SET {ACTION} = CASE WHEN {same} THEN 'unchanged' ELSE 'update' "
+        f"END, {FINAL} = NOT ({same}) FROM {table} t "
+        f"WHERE {join_on('t', 'a', obj.key)} AND a.{ACTION} = {TIE}"
+    )
+
+
 def _actions_sql(obj: ObjectSpec, chunk: Chunk, table: str, kept: list[str]) -> str:
     """Each incoming row with its action, whether it is its key's final row, whether the key
     is stored, and the kept columns' stored values."""
@@ -108,9 +153,14 @@ def _actions_sql(obj: ObjectSpec, chunk: Chunk, table: str, kept: list[str]) -> 
     keys = idents(obj.key, "s.")
     first_key = f"t.{ident(obj.key[0])}"
     kept_sql = "".join(f", t.{ident(c)}" for c in kept)
+    classify = (
+        _classify_by_order(obj, first_key)
+        if _splits_ties(obj, chunk)
+        else _classify(obj, "s", "t", first_key)
+    )
     head = (
         f"SELECT {idents(cols, 's.')}, s.{SEQ}{kept_sql}, {first_key} IS NOT NULL AS {STORED}, "
-        f"{_classify(obj, 's', 't', first_key)} AS {ACTION}"
+        f"{classify} AS {ACTION}"
     )
     joined = f"FROM {chunk.source} s LEFT JOIN {table} t ON {join_on('t', 's', obj.key)}"
     if chunk.single:
