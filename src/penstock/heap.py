@@ -33,14 +33,22 @@ from contextlib import contextmanager
 _lock = threading.Lock()
 _holders = 0  # sessions open in this process that hold the heap frozen
 _ours = False  # whether the freeze is penstock's (nothing was frozen before the first hold)
+_thawed = False  # a thaw put objects back that no full collection has walked since
 
 
 def hold() -> None:
-    """A session is open: freeze every object that exists now."""
-    global _holders, _ours
+    """A session is open: freeze every object that exists now. The first session after a
+    thaw in this process first collects in full what the sessions before it left: the objects a
+    thaw puts back do not count toward the collector's next full collection, so in a process
+    that runs session after session (the scheduler) their garbage would pile up (3,000
+    objects, 1.2 MB a run, 15 runs in a row on 5,000 batches) until one came."""
+    global _holders, _ours, _thawed
     with _lock:
         if _holders == 0:
             _ours = gc.get_freeze_count() == 0
+            if _ours and _thawed:
+                gc.collect()
+                _thawed = False
         _holders += 1
         if _ours:
             gc.freeze()
@@ -48,13 +56,14 @@ def hold() -> None:
 
 def release() -> None:
     """A session closed: when it was the last one holding, thaw the frozen objects."""
-    global _holders
+    global _holders, _thawed
     with _lock:
         if _holders == 0:
             return
         _holders -= 1
         if _holders == 0 and _ours:
             gc.unfreeze()
+            _thawed = True
 
 
 def holders() -> int:
