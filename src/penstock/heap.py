@@ -11,8 +11,8 @@ collections, and they freed nothing (bench/README.md, "The cycle collector").
 So:
 - `hold()`: a session, once open, freezes what exists (`gc.freeze`: moved to the permanent
   generation, which no collection walks). `release()`: when the last session open in the
-  process closes, it thaws them (`gc.unfreeze`: back in the oldest generation, collected as
-  before);
+  process closes, it thaws them (`gc.unfreeze`: back in the oldest generation); the next
+  session to open in the process first collects in full what they left;
 - `bulk()`, around building such a structure: no automatic collection while it is built, and
   what was built joins the frozen objects while a session holds them.
 
