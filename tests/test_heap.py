@@ -160,19 +160,31 @@ def test_bulk_freezes_what_it_built_only_while_a_session_holds() -> None:
 
 
 def test_bulk_in_two_threads_leaves_the_collector_on() -> None:
-    started, go = threading.Barrier(2), threading.Event()
+    """The second thread in finds the collector held back and must not turn it off when it
+    leaves last: the first, which found it on, has turned it back on by then."""
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+    found: list[bool] = []  # the collector as the second thread found it inside
 
-    def build() -> None:
+    def first() -> None:
         with heap.bulk():
-            started.wait()
-            go.wait(5)
+            first_in.set()
+            second_in.wait(5)
+        first_out.set()
 
-    workers = [threading.Thread(target=build) for _ in range(2)]
+    def second() -> None:
+        first_in.wait(5)
+        with heap.bulk():
+            found.append(gc.isenabled())
+            second_in.set()
+            first_out.wait(5)
+
+    workers = [threading.Thread(target=first), threading.Thread(target=second)]
     for worker in workers:
         worker.start()
-    go.set()
     for worker in workers:
         worker.join(5)
+    assert first_out.is_set()
+    assert found == [False]
     assert gc.isenabled()
 
 

@@ -11,16 +11,16 @@ collections, and they freed nothing (bench/README.md, "The cycle collector").
 So:
 - `hold()`: a session, once open, freezes what exists (`gc.freeze`: moved to the permanent
   generation, which no collection walks). `release()`: when the last session open in the
-  process closes, it thaws them (`gc.unfreeze`: back in the oldest generation); the next
-  session to open in the process first collects in full what they left;
+  process closes, it thaws them (`gc.unfreeze`: back in the oldest generation); a later
+  session collects in full what they left once the heap has grown by a quarter (`hold`);
 - `bulk()`, around building such a structure: no automatic collection while it is built, and
   what was built joins the frozen objects while a session holds them.
 
 Freezing hides objects from the cycle collector only: reference counting frees what it frees
 as before, and a cycle frozen as garbage, or become garbage since, is collected after the thaw
-(a run of 1,000 small files peaked 10-30 MB higher). A process
-that froze objects itself (a server that freezes before it forks) is left alone: no session
-freezes or thaws, `bulk()` only holds the collection back.
+(a run of 1,000 small files peaked 10-30 MB higher). A process that froze objects itself (a
+server that freezes before it forks) is left alone: no session freezes or thaws, `bulk()` only
+holds the collection back.
 """
 
 from __future__ import annotations
