@@ -13,6 +13,24 @@ from penstock.catalog import load_project
 from penstock.observe import MetadataStore
 
 
+def orders_project(name: str) -> str:
+    """A small project: CSV files `landing/orders/*.csv` of `id,qty`, merged by id."""
+    return f"""
+name: {name}
+sources:
+  landing: {{kind: files, path: ./landing, settle: 0s}}
+objects:
+  orders:
+    source: landing
+    files: "orders/*.csv"
+    key: [id]
+    load: merge
+    columns:
+      id:  {{type: bigint, required: true}}
+      qty: {{type: integer, min: 0}}
+"""
+
+
 def write_project(root: Path, yml: str, files: dict[str, str | bytes] | None = None) -> Path:
     """A project directory with `penstock.yml` and landing files (text or bytes)."""
     root.mkdir(parents=True, exist_ok=True)

@@ -16,22 +16,9 @@ from penstock import heap, load_project
 from penstock.engine.session import Session
 from penstock.lake import Lake
 
-from helpers import write_project
+from helpers import orders_project, write_project
 
-PROJECT = """
-name: heap
-sources:
-  landing: {kind: files, path: ./landing, settle: 0s}
-objects:
-  orders:
-    source: landing
-    files: "orders/*.csv"
-    key: [id]
-    load: merge
-    columns:
-      id:  {type: bigint, required: true}
-      qty: {type: integer, min: 0}
-"""
+PROJECT = orders_project("heap")
 
 
 class Node:

@@ -24,22 +24,9 @@ from penstock.lake.skip import SKIP_NAME, SkipMarker
 from penstock.lake.stage import manifest_state
 from penstock.lake.stage_catalog import catalog_path
 
-from helpers import query, write_project
+from helpers import orders_project, query, write_project
 
-PROJECT = """
-name: catalog
-sources:
-  landing: {kind: files, path: ./landing, settle: 0s}
-objects:
-  orders:
-    source: landing
-    files: "orders/*.csv"
-    key: [id]
-    load: merge
-    columns:
-      id:  {type: bigint, required: true}
-      qty: {type: integer, min: 0}
-"""
+PROJECT = orders_project("catalog")
 
 
 def _view(batches: list[StagedBatch]) -> list[tuple[object, ...]]:
