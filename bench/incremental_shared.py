@@ -148,9 +148,17 @@ def main() -> None:
     parser.add_argument("--size", type=float, default=0.01, help="the increment, a fraction")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--shared", type=Path, help="the shared reference jobs' folder")
+    parser.add_argument(
+        "--shared",
+        type=Path,
+        help="the shared reference jobs' folder (default: $PENSTOCK_SHARED/bench, else "
+        "../shared/bench from the repository's root)",
+    )
     args = parser.parse_args()
-    bench = shared_bench(args.shared)
+    shared = args.shared
+    if shared is None and os.environ.get("PENSTOCK_SHARED"):  # the folder is elsewhere
+        shared = Path(os.environ["PENSTOCK_SHARED"]) / "bench"
+    bench = shared_bench(shared)
     python = sys.executable
     inc_rows = round(args.rows * args.size)
     generate, expert = (
