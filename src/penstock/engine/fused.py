@@ -3,7 +3,7 @@
 Staging a CSV file reads it whole with DuckDB (to count its rows and find its malformed
 records), and validating it reads it again. When a run stages new files of an object and
 loads them next, the second read is the first one's twin: so the run plans the files, reads
-them once into the validation's checked table (`quality.validate.read_chunk`), and staging
+them once into the validation's checked table (`quality.chunk_read.read_chunk`), and staging
 decides each file from what that read stored (its rows, and the records DuckDB rejected) and
 from the byte scan made beside it. The batches are committed as usual, then the chunk is
 finished from the same table and loaded.

@@ -78,7 +78,8 @@ def _per_file(values: Sequence[str]) -> str:
     return f"list_extract([{', '.join(values)}], {_FILE_INDEX}::BIGINT + 1)"
 
 
-def _instant(batch: StagedBatch) -> str:
+def extraction_time_sql(batch: StagedBatch) -> str:
+    """The batch's extraction time as a TIMESTAMPTZ literal."""
     return f"TIMESTAMPTZ {literal(batch.manifest.extracted_at.isoformat(sep=' '))}"
 
 
@@ -97,7 +98,7 @@ def staged_rows_sql(batches: Sequence[StagedBatch], seqs: Sequence[int], rejects
     else:
         source = f"read_parquet({files})"
     seq = _per_file([str(s) for s in seqs])
-    now = _per_file([_instant(b) for b in batches])
+    now = _per_file([extraction_time_sql(b) for b in batches])
     return f"SELECT *, {seq} AS {SEQ}, {now} AS {NOW} FROM {source}"
 
 

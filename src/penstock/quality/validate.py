@@ -10,39 +10,37 @@ gives exactly what it gives validated alone.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import duckdb
 
-from penstock.catalog import ObjectSpec, RowCountCheck
-from penstock.errors import ContractViolation, first_line
+from penstock.catalog import ObjectSpec
+from penstock.errors import ContractViolation
 from penstock.lake import StagedBatch
 from penstock.lake.read import (
     ENCODING,
     MALFORMED,
-    NOW,
     ORDINAL,
     RESERVED_PREFIX,
     SEQ,
-    check_source_columns,
-    read_units,
     rejects_sql,
-    staged_rows_sql,
     with_record_numbers_sql,
+)
+from penstock.quality.chunk_read import (
+    ChunkRead,
+    drop_temp,
+    read_chunk,
+    row_count_problem,
+    seq_in,
 )
 from penstock.quality.compile import (
     FAILED_COLUMN,
     WARNED_COLUMN,
-    ColumnBinding,
-    bind_columns,
-    compile_validation,
     raw_value_sql,
     rule_options,
     unbound_columns,
 )
-from penstock.quality.drift import check_drift
 from penstock.quality.measures import count_dimensions, null_counts_sql, set_null_counts
 from penstock.quality.privacy_sql import load_columns, quarantine_columns
 from penstock.quality.set_rules import (
@@ -51,7 +49,6 @@ from penstock.quality.set_rules import (
     apply_unique,
     failed_reasons_sql,
     judge_batch_checks,
-    keeps_all_raw,
     rate_failures,
     reconcile_problem,
     warn_reasons,
@@ -116,7 +113,7 @@ class BatchValidation:
 
     def drop(self, conn: duckdb.DuckDBPyConnection) -> None:
         """Drop the chunk's tables (for a batch validated alone, `validate_batch`)."""
-        _drop(conn, self.load_table, self.temp_tables)
+        drop_temp(conn, self.load_table, self.temp_tables)
 
 
 @dataclass
@@ -131,25 +128,7 @@ class ChunkValidation:
     temp_tables: list[str]
 
     def drop(self, conn: duckdb.DuckDBPyConnection) -> None:
-        _drop(conn, self.load_table, self.temp_tables)
-
-
-def _drop(conn: duckdb.DuckDBPyConnection, view: str, tables: Sequence[str]) -> None:
-    conn.execute(f"DROP VIEW IF EXISTS {ident(view)}")
-    for table in tables:
-        conn.execute(f"DROP TABLE IF EXISTS {ident(table)}")
-
-
-def row_count_problem(obj: ObjectSpec, rows_in: int) -> str | None:
-    """Why a batch of `rows_in` records fails the object's row_count check, or None."""
-    for check in obj.checks:
-        if isinstance(check, RowCountCheck):
-            bounds = check.row_count
-            if bounds.min is not None and rows_in < bounds.min:
-                return f"{rows_in} record(s), row_count wants at least {bounds.min}"
-            if bounds.max is not None and rows_in > bounds.max:
-                return f"{rows_in} record(s), row_count allows at most {bounds.max}"
-    return None
+        drop_temp(conn, self.load_table, self.temp_tables)
 
 
 def validate_batch(
@@ -171,107 +150,6 @@ def validate_chunk(
     it, it reads differently than staged, or it breaks the contract under on_invalid fail)
     raises, naming the first such batch; nothing of the chunk is kept."""
     return finish_chunk(conn, read_chunk(conn, obj, batches), batches)
-
-
-@dataclass
-class ChunkRead:
-    """The first half of validating a chunk: its batches read and checked into one table
-    (`checked`), by read units (`read_units`); their counts not taken yet. A run that stages
-    CSV files and validates them in the same pass reads them here while they are still being
-    staged: what the read stored in each unit's rejects table (`unit_rejects`; a file's
-    `file_id` is its place in its unit) is what staging needs to decide each file."""
-
-    obj: ObjectSpec
-    suffix: str
-    units: list[list[int]]
-    bindings: list[list[ColumnBinding]]
-    failed_seqs: list[int]
-
-    @property
-    def checked(self) -> str:
-        return f"_checked_{self.suffix}"
-
-    def unit_rejects(self, unit: int) -> str:
-        return f"_read_rejects_{self.suffix}_{unit}"
-
-    @property
-    def temp_tables(self) -> list[str]:
-        rejects = [self.unit_rejects(n) for n in range(len(self.units))]
-        names = ("checked", "quarantine", "repeated", "firsts")
-        own = [f"_{name}_{self.suffix}" for name in names]
-        return [*own, *rejects, *(f"{r}_scan" for r in rejects)]
-
-    def rows(self, conn: duckdb.DuckDBPyConnection) -> dict[int, int]:
-        """Rows read, by SEQ."""
-        found = conn.execute(f"SELECT {SEQ}, count(*) FROM {self.checked} GROUP BY ALL")
-        return {int(seq): int(n) for seq, n in found.fetchall()}
-
-    def drop(self, conn: duckdb.DuckDBPyConnection) -> None:
-        _drop(conn, f"_load_{self.suffix}", self.temp_tables)
-
-
-def read_chunk(
-    conn: duckdb.DuckDBPyConnection,
-    obj: ObjectSpec,
-    batches: Sequence[StagedBatch],
-    *,
-    counted: bool = True,
-) -> ChunkRead:
-    """Read and check `batches` into one table (see `ChunkRead`); `finish_chunk` takes the
-    counts. Their row_count checks are judged from their manifests' records; with `counted`
-    false (batches read while they are being staged, not counted yet) they are not, and the
-    caller must not finish a chunk that holds a batch failing one."""
-    batches = list(batches)
-    failed = [
-        s
-        for s, b in enumerate(batches, 1)
-        if counted and row_count_problem(obj, b.manifest.rows_in)
-    ]
-    units = read_units(batches)
-    read = ChunkRead(obj, uuid.uuid4().hex[:12], units, [], failed)
-    try:
-        _read(conn, obj, read, batches)
-    except BaseException:
-        read.drop(conn)
-        raise
-    return read
-
-
-def _read(
-    conn: duckdb.DuckDBPyConnection, obj: ObjectSpec, read: ChunkRead, batches: list[StagedBatch]
-) -> None:
-    seqs = list(range(1, len(batches) + 1))
-    for batch in batches:
-        check_source_columns(batch)
-        check_drift(obj, batch)  # a schema_drift policy may fail the batch (quality/drift.py)
-    failed_seqs = read.failed_seqs
-    quarantine_all = (
-        _seq_in(failed_seqs) if failed_seqs and obj.on_invalid == "quarantine" else "false"
-    )
-    if keeps_all_raw(obj, rule_options(obj)):
-        quarantine_all = "true"  # rows may fail after the pass (quality/set_rules.py)
-    for n, unit in enumerate(read.units):
-        unit_batches = [batches[i] for i in unit]
-        bindings = bind_columns(obj, unit_batches[0].manifest.schema)
-        read.bindings.append(bindings)
-        rows = staged_rows_sql(unit_batches, [seqs[i] for i in unit], read.unit_rejects(n))
-        # one batch's extraction time is a constant; several batches each have their own
-        now = NOW if len(unit) > 1 else unit_batches[0].manifest.extracted_at
-        sql = compile_validation(
-            obj, bindings, rows, now, keep_all_raw=quarantine_all, passthrough=[SEQ]
-        )
-        checked = read.checked
-        into = f"CREATE TEMP TABLE {checked} AS" if n == 0 else f"INSERT INTO {checked} BY NAME"
-        try:
-            conn.execute(f"{into} {sql}")
-        except duckdb.Error as exc:
-            first = unit_batches[0]
-            raise ContractViolation(
-                f"object '{obj.name}': the contract does not compile against batch "
-                f"{first.batch_id} ({first.manifest.source_file}): {first_line(exc)}",
-                object=obj.name,
-                batch_id=first.batch_id,
-            ) from exc
 
 
 def finish_chunk(
@@ -390,10 +268,6 @@ def _per_seq(conn: duckdb.DuckDBPyConnection, sql: str) -> dict[int, tuple[int, 
     }
 
 
-def _seq_in(seqs: Sequence[int]) -> str:
-    return f"{SEQ} IN ({', '.join(str(s) for s in seqs)})" if seqs else "false"
-
-
 def _check_rows_read(
     conn: duckdb.DuckDBPyConnection, batches: Sequence[StagedBatch], firsts: str
 ) -> None:
@@ -479,7 +353,7 @@ def accepted_condition(obj: ObjectSpec, failed_seqs: Sequence[int]) -> str:
             return " AND ".join(f"{ident(k)} IS NOT NULL" for k in needed)
         return "true"
     if failed_seqs:  # a failed batch check holds the whole batch back
-        return f"NOT {FAILED_COLUMN} AND NOT {_seq_in(failed_seqs)}"
+        return f"NOT {FAILED_COLUMN} AND NOT {seq_in(failed_seqs)}"
     return f"NOT {FAILED_COLUMN}"
 
 
@@ -563,7 +437,7 @@ def _create_quarantine_table(
     if failed_seqs:
         failed = [(seq, chunk.results[seq - 1].failed_checks) for seq in failed_seqs]
         reasons = (
-            f"CASE WHEN {_seq_in(failed_seqs)} THEN list_concat({reasons}, "
+            f"CASE WHEN {seq_in(failed_seqs)} THEN list_concat({reasons}, "
             f"{failed_reasons_sql(SEQ, failed)}) ELSE {reasons} END"
         )
     held_back = f"NOT coalesce(({accepted}), false)"
