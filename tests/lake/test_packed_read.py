@@ -47,14 +47,16 @@ def _line(rng: random.Random, ident: int) -> str:
         return f"{ident},-3,negative"
     if kind < 0.26:
         return ",4,no id"
+    if kind < 0.32:
+        return f'{ident},{rng.randint(0, 99)},"a, ""quoted"" note"'  # quotes closed on the line
     return f"{ident},{rng.randint(0, 99)},n{ident % 7}"
 
 
 def landing(seed: int, *, spoil: str | None = None) -> dict[str, str | bytes]:
     """Small files of `id,qty,note` with LF or CRLF line breaks, a byte-order mark, a last line
     without a line break, a header alone, keys repeated across files; `spoil` adds a file that
-    cannot be packed to the LF files' unit (a quoted value, a blank line, a bare CR, a byte that
-    is not UTF-8)."""
+    cannot be packed to the LF files' unit (a quoted value over two lines, a blank line, a bare
+    CR, a byte that is not UTF-8)."""
     rng = random.Random(seed)
     files: dict[str, str | bytes] = {}
     for n in range(24):
@@ -68,7 +70,7 @@ def landing(seed: int, *, spoil: str | None = None) -> dict[str, str | bytes]:
             text = BOM + text
         files[f"landing/orders/part_{n:03d}.csv"] = text
     spoilt = {
-        "quote": 'id,qty,note\n5,1,"a, b"\n6,2,c\n',
+        "quote": 'id,qty,note\n5,1,"a\nb"\n6,2,c\n',
         "blank": "id,qty,note\n5,1,a\n\n6,2,c\n",
         "cr": "id,qty,note\n5,1,a\r6,2,c\n",
         "latin1": b"id,qty,note\n5,1,caf\xe9\n6,2,c\n",
@@ -206,7 +208,8 @@ def test_pack_keeps_the_first_header_and_numbers_each_file_s_lines(tmp_path: Pat
 @pytest.mark.parametrize(
     "content",
     [
-        b'id,qty,note\n1,2,"a"\n',  # a quote: a value may span lines
+        b'id,qty,note\n1,2,"a\n"\n',  # a quoted value over two lines
+        b'id,qty,note\n1,2,"a""b\n',  # an odd number of quotes on a line
         b"id,qty,note\n1,2,a\n\n2,3,b\n",  # a blank line: DuckDB skips it, not a record
         b"id,qty,note\n\n1,2,a\n",  # a blank first data line
         b"id,qty,note\n1,2,a\r2,3,b\n",  # a bare CR in a file of LF line breaks
@@ -219,8 +222,8 @@ def test_pack_refuses_what_reads_differently_packed(tmp_path: Path, content: byt
 
 
 def test_pack_refuses_bytes_that_are_not_utf8(tmp_path: Path) -> None:
-    with pytest.raises(UnicodeError):
-        pack(tmp_path, b"id,qty,note\n1,2,a\n", b"id,qty,note\n1,2,caf\xe9\n")
+    assert pack(tmp_path, b"id,qty,note\n1,2,a\n", b"id,qty,note\n1,2,caf\xe9\n") is None
+    assert not (tmp_path / "packed.csv").exists()
 
 
 def test_a_byte_order_mark_goes_with_the_skipped_lines_or_the_file_is_refused(
@@ -268,3 +271,14 @@ def test_a_packed_read_that_does_not_add_up_is_given_up_without_a_trace(
     single = write_project(tmp_path / "single", PROJECT, files)
     assert penstock.run(single).status in ("success", "warning")
     assert outcome(given_up) == outcome(single)
+
+
+def test_quoted_values_pack_when_every_line_closes_its_quotes(tmp_path: Path) -> None:
+    quoted = b'"id","qty","note"\n1,2,"a, ""b"""\n'
+    packed = pack(tmp_path, b"id,qty,note\n0,1,x\n", quoted)
+    assert packed.path.read_bytes() == b'id,qty,note\n0,1,x\n1,2,"a, ""b"""\n'
+    backslash = READ.__class__(**{**READ.to_dict(), "names": READ.names, "escape": "\\"})
+    assert (
+        pack(tmp_path, b"id,qty,note\n0,1,x\n", b'id,qty,note\n1,2,"a\\"b\\"c"\n', read=backslash)
+        is None
+    )

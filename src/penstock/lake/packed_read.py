@@ -9,8 +9,10 @@ A read unit (`read_units`: files staged with the same settings) of small files i
 read as one file when that read provably splits every file as reading it alone would. Every
 file must be plain UTF-8 text (`compression none`) with:
 
-* no quote character, no NUL byte and no comment setting;
-* no blank line, and line breaks that are all the unit's `new_line`;
+* an even number of quote characters on every line (with quote and escape the same
+  character, as RFC 4180 has it), so that no quoted value runs past the end of a line;
+* no NUL byte, no comment setting, no blank line, and line breaks that are all the unit's
+  `new_line`;
 * a byte-order mark only when the unit skips lines (it then goes with them).
 
 Each physical line is then one record, split without regard to the lines before it. The packed
@@ -26,6 +28,7 @@ of the packed read is kept, and the caller reads the list as usual.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -119,7 +122,7 @@ def packed_rows_sql(
             )
         kept = True
         return f"SELECT * FROM {rows_table}"
-    except (duckdb.Error, OSError, UnicodeError):
+    except (duckdb.Error, OSError):
         return None
     finally:
         dropped = [raw, packed_rejects]
@@ -131,44 +134,72 @@ def packed_rows_sql(
 
 
 def _pack(batches: Sequence[StagedBatch], read: CsvRead, target: Path) -> _Packed | None:
-    """Write the packed file; None (nothing written) when a file breaks a condition."""
-    new_line = read.new_line.encode()
-    blank = b"\n" + new_line
-    quote = read.quote.encode()
-    parts: list[bytes] = []
+    """Write the packed file, a file at a time (one file's bytes in memory); None, and no
+    file, when a file breaks a condition."""
     starts: list[int] = []
     lines: list[int] = []
     line = read.skip + 1
-    for n, batch in enumerate(batches):
-        data = batch.data_path.read_bytes()
-        if quote in data or b"\x00" in data or blank in data:
-            return None
-        if data.startswith(_BOM) and not read.skip:
-            return None
-        data.decode("utf-8")  # UnicodeError: not plain UTF-8
-        if new_line == b"\r\n":
-            if data.count(b"\r") != data.count(b"\n") or data.count(b"\r\n") != data.count(b"\n"):
-                return None
-        elif b"\r" in data:
-            return None
-        head = 0
-        for _ in range(read.skip):
-            end = data.find(new_line, head)
-            if end < 0:
-                return None
-            head = end + len(new_line)
-        body = data[head:]
-        if body.startswith(new_line):
-            return None  # a blank first data line
-        if body and not body.endswith(new_line):
-            body += new_line
-        count = body.count(new_line)
-        parts.append(data[:head] + body if n == 0 else body)
-        starts.append(line)
-        lines.append(count)
-        line += count
-    target.write_bytes(b"".join(parts))
+    with target.open("wb") as out:
+        for n, batch in enumerate(batches):
+            data = batch.data_path.read_bytes()
+            head = _data_start(data, read)
+            if head is None:
+                break
+            body = data[head:]
+            new_line = read.new_line.encode()
+            if body and not body.endswith(new_line):
+                body += new_line
+            out.write(data[:head] + body if n == 0 else body)
+            count = body.count(new_line)
+            starts.append(line)
+            lines.append(count)
+            line += count
+    if len(starts) < len(batches):
+        target.unlink()
+        return None
     return _Packed(target, starts, lines)
+
+
+def _data_start(data: bytes, read: CsvRead) -> int | None:
+    """Where the file's data lines start (after its `skip` lines); None when the file breaks
+    a condition of the module's docstring."""
+    new_line = read.new_line.encode()
+    quote, escape = read.quote.encode(), read.escape.encode()
+    if b"\x00" in data or b"\n" + new_line in data or not _lines_close_quotes(data, quote, escape):
+        return None
+    if data.startswith(_BOM) and not read.skip:
+        return None
+    try:
+        data.decode("utf-8")
+    except UnicodeError:
+        return None
+    if new_line == b"\r\n":
+        if not data.count(b"\r") == data.count(b"\r\n") == data.count(b"\n"):
+            return None
+    elif b"\r" in data:
+        return None
+    head = 0
+    for _ in range(read.skip):
+        end = data.find(new_line, head)
+        if end < 0:
+            return None
+        head = end + len(new_line)
+    if data.startswith(new_line, head):
+        return None  # a blank first data line
+    return head
+
+
+def _lines_close_quotes(data: bytes, quote: bytes, escape: bytes) -> bool:
+    """Whether every line of `data` holds an even number of quote characters, so that no
+    quoted value runs past the end of a line (none, when the escape character is another one
+    and appears: an escaped quote is not counted then)."""
+    if quote not in data:
+        return True
+    if escape != quote and escape and escape in data:
+        return False
+    q = re.escape(quote)
+    odd = re.compile(rb"^[^%s\n]*(?:%s[^%s\n]*%s[^%s\n]*)*%s[^%s\n]*$" % ((q,) * 7), re.M)
+    return odd.search(data) is None
 
 
 def _rows_per_file(
