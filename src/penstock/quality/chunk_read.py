@@ -27,6 +27,7 @@ from penstock.sql import ident
 
 
 def drop_temp(conn: duckdb.DuckDBPyConnection, view: str, tables: Sequence[str]) -> None:
+    """Drop a validation's temp view and tables (those that exist)."""
     conn.execute(f"DROP VIEW IF EXISTS {ident(view)}")
     for table in tables:
         conn.execute(f"DROP TABLE IF EXISTS {ident(table)}")
