@@ -72,7 +72,20 @@ objects:
       updated_at:  {type: timestamp}
 """
 
-PENSTOCK_CHILD = """
+# A child's lines that find penstock's orders table (`conn` open on the warehouse) and take its
+# fingerprint: `table`, `rows`, `cents` (sum of amount in cents), `quantity` (its sum).
+ORDERS_FINGERPRINT = """
+(table,) = conn.execute(
+    "SELECT table_schema || '.' || table_name FROM information_schema.tables "
+    "WHERE table_name = 'orders' AND table_schema NOT LIKE '%quarantine%'"
+).fetchone()
+rows, cents, quantity = conn.execute(
+    f"SELECT count(*), sum((amount * 100)::HUGEINT), sum(quantity) FROM {table}"
+).fetchone()
+"""
+
+PENSTOCK_CHILD = (
+    """
 import json, sys, time
 import duckdb  # imported before the clock starts, as in the reference scripts
 import penstock
@@ -94,14 +107,9 @@ else:
     elapsed = time.perf_counter() - started
 (load,) = result.loads()
 conn = duckdb.connect(sys.argv[1] + "/warehouse.duckdb", read_only=True)
-(table,) = conn.execute(
-    "SELECT table_schema || '.' || table_name FROM information_schema.tables "
-    "WHERE table_name = 'orders' AND table_schema NOT LIKE '%quarantine%'"
-).fetchone()
-rows, cents, quantity = conn.execute(
-    f"SELECT count(*), sum((amount * 100)::HUGEINT), sum(quantity) FROM {table}"
-).fetchone()
-conn.close()
+"""
+    + ORDERS_FINGERPRINT
+    + """conn.close()
 print(json.dumps({"seconds": elapsed, "imports": imports, "status": result.status,
                   "rows_in": load.rows_in,
                   "loaded": load.rows_loaded, "quarantined": load.rows_quarantined,
@@ -109,6 +117,7 @@ print(json.dumps({"seconds": elapsed, "imports": imports, "status": result.statu
                   "table": table, "rows": rows, "sum_amount_cents": int(cents),
                   "sum_quantity": int(quantity)}))
 """
+)
 
 
 def shared_bench(given: Path | None) -> Path:

@@ -34,7 +34,6 @@ import duckdb
 
 from bytecode import allow_bytecode
 from penstock.demo import write_orders_csv
-from penstock.demo.orders import COLUMNS
 from penstock.demo.templates import DEMO_PROJECT
 
 CHILD = """
@@ -135,15 +134,27 @@ def copy_state(src: Path, dst: Path) -> None:
 
 
 def write_increment(
-    warehouse: Path, target: Path, rows: int, seed: int, identical_share: float = 0.1
+    warehouse: Path,
+    target: Path,
+    rows: int,
+    seed: int,
+    identical_share: float = 0.1,
+    *,
+    timestamp_format: str = "%Y-%m-%d %H:%M:%S",
+    key_offset: int = 100_000_000,
 ) -> dict[str, int]:
-    """A CSV of `rows` rows drawn from the loaded table: half changed existing keys (new
+    """A CSV of `rows` rows drawn from the warehouse's `orders` table (its own columns, not
+    penstock's `_` ones; current versions only, under SCD2): half changed existing keys (new
     status, amount + 1, updated_at one day later), `identical_share` (a tenth) identical rows,
-    the rest new keys. Keys are drawn uniformly over the table (the worst case for zone maps)."""
+    the rest new keys (`order_id + key_offset`). Keys are drawn uniformly over the table (the
+    worst case for zone maps); timestamps are written with `timestamp_format`."""
     changed = rows // 2
     identical = round(rows * identical_share)
     new = rows - changed - identical
-    cols = ", ".join(COLUMNS)
+    conn = duckdb.connect(str(warehouse), read_only=True)
+    names = _columns(conn)
+    columns = [c for c in names if not c.startswith("_")]
+    cols = ", ".join(columns)
     changed_cols = ", ".join(
         {
             "status": "CASE status WHEN 'placed' THEN 'shipped' WHEN 'shipped' THEN 'delivered' "
@@ -151,35 +162,36 @@ def write_increment(
             "amount": "amount + 1 AS amount",
             "updated_at": "updated_at + INTERVAL 1 DAY AS updated_at",
         }.get(c, c)
-        for c in COLUMNS
+        for c in columns
     )
     new_cols = ", ".join(
-        "order_id + 100000000 AS order_id" if c == "order_id" else c for c in COLUMNS
+        f"order_id + {key_offset} AS order_id" if c == "order_id" else c for c in columns
     )
-    conn = duckdb.connect(str(warehouse), read_only=True)
-    current = "WHERE _is_current" if "_is_current" in _columns(conn) else ""
+    current = " AND _is_current" if "_is_current" in names else ""
     conn.execute(
         f"CREATE TEMP TABLE picked AS SELECT {cols}, row_number() OVER () AS n FROM "
-        f"(SELECT * FROM orders {current} ORDER BY hash(order_id + {seed}) "
-        f"LIMIT {changed + identical + new})"
+        f"(SELECT * FROM orders WHERE updated_at IS NOT NULL{current} "
+        f"ORDER BY hash(order_id + {seed}) LIMIT {changed + identical + new})"
     )
     conn.execute(
         f"COPY (SELECT {changed_cols} FROM picked WHERE n <= {changed} "
         f"UNION ALL SELECT {cols} FROM picked WHERE n > {changed} AND n <= {changed + identical} "
         f"UNION ALL SELECT {new_cols} FROM picked WHERE n > {changed + identical}) "
-        f"TO '{target}' (HEADER, TIMESTAMPFORMAT '%Y-%m-%d %H:%M:%S')"
+        f"TO '{target}' (HEADER, TIMESTAMPFORMAT '{timestamp_format}')"
     )
     conn.close()
     return {"inserted": new, "updated": changed, "unchanged": identical}
 
 
-def _columns(conn: duckdb.DuckDBPyConnection) -> set[str]:
-    return {
+def _columns(conn: duckdb.DuckDBPyConnection) -> list[str]:
+    """The `orders` table's columns, in order."""
+    return [
         r[0]
         for r in conn.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = 'orders'"
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'orders' "
+            "ORDER BY ordinal_position"
         ).fetchall()
-    }
+    ]
 
 
 def main() -> None:

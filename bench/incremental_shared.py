@@ -35,13 +35,19 @@ import tempfile
 import time
 from pathlib import Path
 
-import duckdb
-
-from batch_shared import SHARED_PROJECT, check_expert, check_penstock, run_child, shared_bench
+from batch_shared import (
+    ORDERS_FINGERPRINT,
+    SHARED_PROJECT,
+    check_expert,
+    check_penstock,
+    run_child,
+    shared_bench,
+)
 from bytecode import allow_bytecode
-from incremental import copy_state
+from incremental import copy_state, write_increment
 
-PENSTOCK_CHILD = """
+PENSTOCK_CHILD = (
+    """
 import json, sys, time
 import duckdb
 import penstock
@@ -54,14 +60,9 @@ counts = conn.execute(
     "SELECT rows_inserted, rows_updated, rows_unchanged, rows_stale, rows_in, rows_loaded, "
     "rows_quarantined, rows_duplicate FROM penstock.loads WHERE run_id = ?", [result.run_id]
 ).fetchall()
-(table,) = conn.execute(
-    "SELECT table_schema || '.' || table_name FROM information_schema.tables "
-    "WHERE table_name = 'orders' AND table_schema NOT LIKE '%quarantine%'"
-).fetchone()
-rows, cents, quantity = conn.execute(
-    f"SELECT count(*), sum((amount * 100)::HUGEINT), sum(quantity) FROM {table}"
-).fetchone()
-conn.close()
+"""
+    + ORDERS_FINGERPRINT
+    + """conn.close()
 (load,) = counts if len(counts) == 1 else [[None] * 8]
 print(json.dumps({"seconds": elapsed, "status": result.status, "loads": len(counts),
                   "counts": load[:4], "rows_in": load[4], "loaded": load[5],
@@ -69,6 +70,7 @@ print(json.dumps({"seconds": elapsed, "status": result.status, "loads": len(coun
                   "table": table, "rows": rows, "sum_amount_cents": int(cents),
                   "sum_quantity": int(quantity)}))
 """
+)
 
 # The bare incremental job: what a MERGE of the increment costs with no check at all. The
 # increment is read with the stored table's own column types (the sniffer could type a column
@@ -99,39 +101,6 @@ LABELS = {
     "expert": "expert_duckdb.py (hand-written SQL)",
     "bare": "bare: CREATE TABLE AS / MERGE INTO, no checks",
 }
-
-
-def write_increment(db: Path, target: Path, rows: int, seed: int) -> dict[str, int]:
-    """`rows` rows drawn from the expert's `orders` (keys spread uniformly over the table):
-    half changed, a tenth identical, the rest new keys; timestamps as gen_orders.py writes them."""
-    changed, identical = rows // 2, rows // 10
-    new = rows - changed - identical
-    conn = duckdb.connect(str(db), read_only=True)
-    columns = [r[0] for r in conn.execute("DESCRIBE orders").fetchall()]
-    plain = ", ".join(columns)
-    altered = {
-        "status": "CASE status WHEN 'placed' THEN 'shipped' WHEN 'shipped' THEN 'delivered' "
-        "ELSE 'placed' END AS status",
-        "amount": "amount + 1 AS amount",
-        "updated_at": "updated_at + INTERVAL 1 DAY AS updated_at",
-    }
-    changed_cols = ", ".join(altered.get(c, c) for c in columns)
-    new_cols = ", ".join(
-        "order_id + 1000000000 AS order_id" if c == "order_id" else c for c in columns
-    )
-    conn.execute(
-        f"CREATE TEMP TABLE picked AS SELECT {plain}, row_number() OVER () AS n FROM "
-        f"(SELECT * FROM orders WHERE updated_at IS NOT NULL ORDER BY hash(order_id + {seed}) "
-        f"LIMIT {rows})"
-    )
-    conn.execute(
-        f"COPY (SELECT {changed_cols} FROM picked WHERE n <= {changed} "
-        f"UNION ALL SELECT {plain} FROM picked WHERE n > {changed} AND n <= {changed + identical} "
-        f"UNION ALL SELECT {new_cols} FROM picked WHERE n > {changed + identical}) "
-        f"TO '{target}' (HEADER, TIMESTAMPFORMAT '%Y-%m-%dT%H:%M:%S')"
-    )
-    conn.close()
-    return {"inserted": new, "updated": changed, "unchanged": identical}
 
 
 def copy_db(src: Path, dst: Path) -> None:
@@ -199,7 +168,14 @@ def main() -> None:
             full, _, _ = run_child([*expert, str(full_csv), "--db", str(expert_db), "--runs", "1"])
             check_expert(full, expected)
             if not want:
-                want = write_increment(expert_db, inc_csv, inc_rows, args.seed)
+                want = write_increment(
+                    expert_db,
+                    inc_csv,
+                    inc_rows,
+                    args.seed,
+                    timestamp_format="%Y-%m-%dT%H:%M:%S",  # as gen_orders.py writes them
+                    key_offset=1_000_000_000,
+                )
             copy_db(expert_db, expert_inc_db)
             ran, _, _ = run_child(
                 [*expert, str(inc_csv), "--db", str(expert_inc_db), "--runs", "1", "--keep"]
