@@ -4,6 +4,7 @@ numbers, malformed records and counts as reading each file alone, or the files a
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -231,12 +232,12 @@ def test_a_byte_order_mark_goes_with_the_skipped_lines_or_the_file_is_refused(
 ) -> None:
     packed = pack(tmp_path, b"id,qty,note\n1,2,a\n", b"\xef\xbb\xbfid,qty,note\n2,3,b\n")
     assert packed.path.read_bytes() == b"id,qty,note\n1,2,a\n2,3,b\n"
-    headerless = READ.__class__(**{**READ.to_dict(), "names": READ.names, "skip": 0})
+    headerless = replace(READ, skip=0)
     assert pack(tmp_path, b"1,2,a\n", b"\xef\xbb\xbf2,3,b\n", read=headerless) is None
 
 
 def test_crlf_files_pack_when_every_break_is_crlf(tmp_path: Path) -> None:
-    crlf = READ.__class__(**{**READ.to_dict(), "names": READ.names, "new_line": "\r\n"})
+    crlf = replace(READ, new_line="\r\n")
     packed = pack(tmp_path, b"id,qty,note\r\n1,2,a\r\n", b"id,qty,note\r\n2,3,b", read=crlf)
     assert packed.path.read_bytes() == b"id,qty,note\r\n1,2,a\r\n2,3,b\r\n"
     assert pack(tmp_path, b"id,qty,note\r\n1,2,a\n", read=crlf) is None
@@ -277,7 +278,7 @@ def test_quoted_values_pack_when_every_line_closes_its_quotes(tmp_path: Path) ->
     quoted = b'"id","qty","note"\n1,2,"a, ""b"""\n'
     packed = pack(tmp_path, b"id,qty,note\n0,1,x\n", quoted)
     assert packed.path.read_bytes() == b'id,qty,note\n0,1,x\n1,2,"a, ""b"""\n'
-    backslash = READ.__class__(**{**READ.to_dict(), "names": READ.names, "escape": "\\"})
+    backslash = replace(READ, escape="\\")
     assert (
         pack(tmp_path, b"id,qty,note\n0,1,x\n", b'id,qty,note\n1,2,"a\\"b\\"c"\n', read=backslash)
         is None

@@ -32,6 +32,7 @@ import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 from pathlib import Path
 
 import duckdb
@@ -99,9 +100,7 @@ def packed_rows_sql(
         rows = _rows_per_file(conn, read, packed, raw, packed_rejects, rejects_table)
         if rows is None:
             return None
-        firsts = [0]
-        for count in rows[:-1]:
-            firsts.append(firsts[-1] + count)
+        firsts = [0, *accumulate(rows[:-1])]  # each file's first row, as a rowid
         ranges = ", ".join(
             f"({first}, {seq}, {now})"
             for first, seq, now, count in zip(
@@ -139,6 +138,7 @@ def _pack(batches: Sequence[StagedBatch], read: CsvRead, target: Path) -> _Packe
     starts: list[int] = []
     lines: list[int] = []
     line = read.skip + 1
+    new_line = read.new_line.encode()
     with target.open("wb") as out:
         for n, batch in enumerate(batches):
             data = batch.data_path.read_bytes()
@@ -146,7 +146,6 @@ def _pack(batches: Sequence[StagedBatch], read: CsvRead, target: Path) -> _Packe
             if head is None:
                 break
             body = data[head:]
-            new_line = read.new_line.encode()
             if body and not body.endswith(new_line):
                 body += new_line
             out.write(data[:head] + body if n == 0 else body)
